@@ -1,0 +1,51 @@
+"""Shared CLI pieces: options, output (rich tables or --json), model resolution."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+from rich.console import Console
+
+from edgefit._io import to_json
+from edgefit.errors import EdgefitError
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result (no progress).")]
+ModelArg = Annotated[
+    Optional[Path], typer.Argument(help="An .onnx file. Omit it and pass --example to use a built-in model.",
+                                   show_default=False)
+]
+ExampleOpt = Annotated[Optional[str], typer.Option("--example", "-e", help="A built-in example (edgefit examples list).")]
+InputShapeOpt = Annotated[
+    Optional[str], typer.Option("--input-shape", help="Fix dynamic dims: 1x3x224x224 or name:1x3x224x224;name2:1x10")
+]
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    """Print ``data`` as JSON for machines, or call ``render`` for people."""
+    if as_json:
+        sys.stdout.write(to_json(data) + "\n")
+    else:
+        render()
+
+
+def resolve_model(model: Path | None, example: str | None, input_shape: str | None, *, default_example: str | None = None):
+    """MODEL path or --example → Graph (examples are exported once and cached)."""
+    from edgefit.graph import load_graph
+
+    if model is not None and example is not None:
+        raise EdgefitError("give either MODEL or --example, not both", where="MODEL", fix="drop one of them")
+    if model is None:
+        example = example or default_example
+        if example is None:
+            raise EdgefitError("no model given", where="MODEL", fix="pass an .onnx file or --example NAME")
+        from edgefit.graph._examples import example_graph
+
+        return example_graph(example, input_shape=input_shape)
+    return load_graph(model, input_shape)
