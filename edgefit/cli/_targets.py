@@ -89,7 +89,7 @@ def show(target: Annotated[str, typer.Argument(help="Target id, alias or YAML pa
         c = t.certification
         console.print(f"certification loop: {c.name}: {c.days_per_change.value:g} days and "
                       f"${c.cost_usd_per_change.value:,.0f} per change ({c.days_per_change.provenance}); "
-                      f"triggered by {', '.join(c.triggers) or "no change (no loop)"}")
+                      f"triggered by {', '.join(c.triggers) or 'no change (no loop)'}")
 
     emit(_document(t), as_json, render)
 

@@ -46,6 +46,7 @@ class Graph:
     peak_activation_bytes: int
     peak_at: int
     source: str = ""
+    tensors: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict, repr=False)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -194,6 +195,7 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
         inputs={n: info.shape(n) or () for n in graph_inputs},
         outputs={n: info.shape(n) or () for n in graph_outputs},
         lifetimes=lives, peak_activation_bytes=peak, peak_at=at, source=source,
+        tensors={n: (info.shape(n), info.elem(n)[0]) for n in nbytes},
         warnings=warnings, notes=list(notes or []),
     )
 
