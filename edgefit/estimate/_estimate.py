@@ -1,0 +1,188 @@
+"""The estimator front end: one model on one target, many plans at once, with an envelope verdict."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from edgefit.estimate._hw import build_hw
+from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
+from edgefit.estimate._profile import Profile, find_profile
+from edgefit.estimate._reference import _first_fit
+from edgefit.estimate._table import KERNEL_CLASSES, build_kernel_table
+
+# Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
+# state a wide error bar rather than none (calibrated targets typically land within ±20%).
+DATASHEET_ERROR = 0.5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One envelope constraint: the limit, the estimate, and whether it fits."""
+
+    constraint: str
+    unit: str
+    limit: float
+    value: float
+    fits: bool
+    certain: bool  # still fits (or still fails) at the far end of the error bar
+    source: str
+
+    @property
+    def margin(self) -> float:
+        """Relative headroom (positive) or excess (negative) against the limit."""
+        return (self.limit - self.value) / self.limit if self.limit else 0.0
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    name: str
+    kclass: str
+    dtype: str
+    unit: str
+    latency_s: float
+    energy_j: float
+    bound: str  # compute | memory | overhead
+    macs: float
+    layers: tuple[str, ...]
+
+
+@dataclass
+class Estimate:
+    target: str
+    power_mode: str | None
+    plan: Plan
+    latency_s: float
+    energy_j: float
+    weight_bytes: float
+    peak_activation_bytes: float
+    weight_level: str
+    activation_level: str
+    source: str  # "calibrated" or "datasheet"
+    source_detail: str
+    error: float  # relative error bar (± fraction)
+    kernels: list[KernelEstimate]
+    checks: list[Check]
+    average_power_w: float  # while running back to back
+    power_at_rate_w: float | None  # at the envelope's inference rate
+    inference_rate_hz: float | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return all(c.fits for c in self.checks)
+
+    def bottlenecks(self, n: int = 5) -> list[KernelEstimate]:
+        return sorted(self.kernels, key=lambda k: -k.latency_s)[:n]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["plan"] = asdict(self.plan)
+        d["fits"] = self.fits
+        for c, check in zip(d["checks"], self.checks):
+            c["margin"] = check.margin
+        return d
+
+
+def _use_numba() -> bool:
+    return os.environ.get("EDGEFIT_ESTIMATOR", "numba") != "numpy"
+
+
+class Estimator:
+    """Estimate latency, energy, memory and power of ``graph`` on ``target`` for many plans at once.
+
+    >>> est = Estimator(graph, load_target("orin"), power_mode="15W")   # doctest: +SKIP
+    >>> est.estimate(Plan(dtype="int8")).latency_s                      # doctest: +SKIP
+    """
+
+    def __init__(self, graph, target, *, power_mode: str | None = None, runtime: str | None = None,
+                 profile: Profile | None | str = "auto", unit: str | None = None) -> None:
+        self.graph, self.target = graph, target
+        self.table = build_kernel_table(graph)
+        self.profile = find_profile(target, runtime) if profile == "auto" else profile
+        mode = target.power_mode(power_mode) if target.power_modes else None
+        self.power_mode = mode.name if mode else None
+        self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
+        self.warnings = list(graph.warnings)
+
+    # -- many plans --------------------------------------------------------------------------------
+    def batch(self, plans: list[Plan]) -> PlanBatch:
+        return PlanBatch.from_plans([self.supported_plan(p) for p in plans], self.table)
+
+    def evaluate(self, plans: PlanBatch | list[Plan], record: int = 0) -> dict[str, np.ndarray]:
+        """Totals for every plan (arrays of length N); per-kernel times for the first ``record`` plans."""
+        batch = plans if isinstance(plans, PlanBatch) else self.batch(plans)
+        if _use_numba():
+            from edgefit.estimate._kernels import estimate_numba
+
+            return estimate_numba(batch, self.table, self.hw, record)
+        from edgefit.estimate._reference import estimate_reference
+
+        return estimate_reference(batch, self.table, self.hw, record)
+
+    def supported_plan(self, plan: Plan) -> Plan:
+        """``plan`` with dtypes the target lacks replaced by the closest one it has (and a warning)."""
+        if plan.dtype in self.target.dtypes or (plan.dtype == "int4" and "int8" in self.target.dtypes
+                                                 and self.hw.supported[DTYPE_CODE["int4"]]):
+            return plan
+        floats = [d for d in ("fp16", "bf16", "fp32") if d in self.target.dtypes]
+        ints = [d for d in ("int8", "int16") if d in self.target.dtypes and d in DTYPE_CODE]
+        want_int = plan.dtype in ("int8", "int4", "fp8")
+        choice = (ints or floats) if want_int else (floats or ints)
+        fallback = next((d for d in choice if d in DTYPE_CODE and self.hw.supported[DTYPE_CODE[d]]), "fp32")
+        self.warnings.append(f"target '{self.target.id}' does not support {plan.dtype} "
+                             f"(it has {', '.join(self.target.dtypes)}); estimated as {fallback}")
+        return Plan(dtype=fallback, keep_float=plan.keep_float, sparse_2to4=plan.sparse_2to4,
+                    channel_scale=plan.channel_scale)
+
+    # -- one plan, in detail -----------------------------------------------------------------------
+    def estimate(self, plan: Plan | None = None) -> Estimate:
+        plan = self.supported_plan(plan or Plan(dtype=self.table.base_dtype[0] if self.table.base_dtype
+                                                else "fp32"))
+        batch = PlanBatch.from_plans([plan], self.table)
+        r = self.evaluate(batch, record=1)
+        kernels = self._kernels(batch, r)
+        calibrated = bool(self.profile) and bool(self.hw.calibrated.any())
+        error = self.profile.error if calibrated else DATASHEET_ERROR
+        detail = (f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)" if calibrated else
+                  f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
+                  f"(uncalibrated; ±{error:.0%} assumed)")
+        latency, energy = float(r["latency_s"][0]), float(r["energy_j"][0])
+        rate = self.target.envelope.inference_rate_hz
+        est = Estimate(
+            target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
+            weight_bytes=float(r["weight_bytes"][0]), peak_activation_bytes=float(r["peak_act_bytes"][0]),
+            weight_level=self.hw.level_names[int(r["level_w"][0])],
+            activation_level=self.hw.level_names[int(r["level_a"][0])],
+            source="calibrated" if calibrated else "datasheet", source_detail=detail, error=error,
+            kernels=kernels, checks=[], average_power_w=energy / latency if latency else 0.0,
+            power_at_rate_w=(energy * rate.value if rate and latency * rate.value <= 1 else None),
+            inference_rate_hz=rate.value if rate else None, warnings=list(dict.fromkeys(self.warnings)),
+        )
+        from edgefit.estimate._verdict import envelope_checks
+
+        est.checks = envelope_checks(est, self.target)
+        return est
+
+    def _kernels(self, batch: PlanBatch, r: dict) -> list[KernelEstimate]:
+        out = []
+        t, hw = self.table, self.hw
+        for i in range(len(t)):
+            d = int(batch.dtype[0, i])
+            s_out = batch.scale[0, t.chan_src[i]]
+            s_in = batch.scale[0, t.in_src[i]] if t.in_src[i] >= 0 else 1.0
+            s_ops = s_out if t.depthwise[i] else s_out * s_in
+            t_c = t.ops[i] * s_ops / hw.peak[i, d]
+            ab = (t.in_elems[i] * s_in + t.out_elems[i] * s_out) * hw.abytes[d]
+            level_k = int(_first_fit(np.array([ab]), hw.cap, hw.holds_a)[0])
+            t_m = t.w_elems[i] * s_ops * hw.wbytes[d] / hw.bw[int(r["level_w"][0])] + ab / hw.bw[level_k]
+            total = float(r["kernel_s"][0, i])
+            bound = "overhead" if hw.overhead[i, d] > max(t_c, t_m) else ("compute" if t_c >= t_m else "memory")
+            out.append(KernelEstimate(
+                name=t.names[i], kclass=KERNEL_CLASSES[t.kclass[i]], dtype=PLAN_DTYPES[d],
+                unit=hw.unit_of[i][d] or "-", latency_s=total, energy_j=float(r["kernel_j"][0, i]), bound=bound,
+                macs=float(t.macs[i] * s_ops), layers=tuple(self.graph.layers[j].name for j in t.layers[i]),
+            ))
+        return out

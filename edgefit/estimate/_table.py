@@ -1,0 +1,183 @@
+"""Group a Graph's layers into the kernels a runtime actually launches.
+
+Runtimes fuse: conv + batch-norm + activation (+ residual add, + requantize) run as one kernel, and
+view ops (Reshape, Flatten, Squeeze…) and weight/activation dequantization cost nothing on their own.
+The estimator charges each *kernel* once: its math, its external activation traffic, its weights and
+one launch overhead. Kernel classes (:data:`KERNEL_CLASSES`) are what calibration fits separately.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgefit.graph import Graph, Layer
+
+KERNEL_CLASSES = ("conv", "conv1x1", "dwconv", "gemm", "matmul", "rnn", "pool", "norm", "softmax",
+                  "eltwise", "reduce", "resize", "datamove", "other")
+KCLASS = {name: i for i, name in enumerate(KERNEL_CLASSES)}
+_VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Size",
+             "Constant", "ConstantOfShape", "Cast", "CastLike"}
+_EPILOGUE_KINDS = {"activation", "elementwise", "norm", "quant"}
+_ANCHOR_KINDS = {"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn", "pool"}
+_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
+                "fp8": 1, "int4": 0.5, "bool": 1}
+
+
+def kernel_class(layer: Layer) -> str:
+    """The calibration class of a kernel anchored at ``layer``."""
+    kind = layer.kind
+    if kind == "conv":
+        k = layer.attrs.get("kernel_shape") or []
+        return "conv1x1" if k and all(d == 1 for d in k) else "conv"
+    if kind == "conv_transpose":
+        return "conv"
+    if kind == "depthwise_conv":
+        return "dwconv"
+    if kind == "gemm":
+        return "gemm"
+    if kind == "matmul":
+        return "matmul" if layer.params == 0 else "gemm"
+    if kind in ("rnn", "pool", "norm", "softmax", "reduce", "resize"):
+        return kind
+    if kind in ("activation", "elementwise", "quant"):
+        return "eltwise"
+    if kind == "shape":
+        return "datamove"
+    return "other"
+
+
+@dataclass
+class KernelTable:
+    """Fused kernels in execution order, as flat arrays for the estimator kernels (length K)."""
+
+    names: list[str]
+    layers: list[list[int]]  # layer indices fused into each kernel
+    kclass: np.ndarray  # int32: index into KERNEL_CLASSES
+    base_dtype: list[str]  # dtype of the anchor layer in the source graph
+    ops: np.ndarray  # float64: ops at channel scale 1
+    macs: np.ndarray  # float64
+    w_elems: np.ndarray  # float64: weight elements
+    in_elems: np.ndarray  # float64: external activation input elements
+    out_elems: np.ndarray  # float64: external activation output elements
+    chan_src: np.ndarray  # int32: kernel whose channel scale sets this kernel's output channels
+    in_src: np.ndarray  # int32: kernel whose channel scale sets this kernel's input channels (-1: graph input)
+    depthwise: np.ndarray  # bool: MACs scale with own channels only
+    has_weights: np.ndarray  # bool: a weight-bearing compute kernel (can be quantized / pruned / sparse)
+    t_born: np.ndarray  # int32, per activation tensor: producing kernel (-1 graph input)
+    t_dies: np.ndarray  # int32: last consuming kernel (K for graph outputs)
+    t_elems: np.ndarray  # float64
+    t_producer: np.ndarray  # int32: kernel index whose dtype/scale the tensor takes (-1: graph input)
+    warnings: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+def _elems(graph: Graph, name: str) -> float:
+    shape, _ = graph.tensors.get(name, ((), "fp32"))
+    return float(np.prod(shape)) if shape else 0.0
+
+
+def build_kernel_table(graph: Graph) -> KernelTable:
+    """Fuse ``graph``'s layers into kernels (see module docstring)."""
+    alias: dict[str, str] = {}  # tensor → the tensor it is a free view of
+    producer: dict[str, int] = {}  # real tensor → kernel index
+    consumers: dict[str, int] = {}
+    for layer in graph.layers:
+        for t in layer.inputs:
+            consumers[t] = consumers.get(t, 0) + 1
+    graph_outputs = set(graph.outputs)
+
+    def real(t: str) -> str:
+        while t in alias:
+            t = alias[t]
+        return t
+
+    kernels: list[dict] = []
+    for layer in graph.layers:
+        ins = [real(t) for t in layer.inputs]
+        if layer.op in _VIEW_OPS or layer.op == "DequantizeLinear":
+            if ins and layer.outputs:
+                alias[layer.outputs[0]] = ins[0]
+                continue
+        first = ins[0] if ins else None
+        k = producer.get(first) if first is not None else None
+        fusable = (
+            layer.kind in _EPILOGUE_KINDS and k is not None
+            and kernels[k]["fusable"] and consumers.get(_last_output(kernels[k]), 0) <= 1
+            and _last_output(kernels[k]) == first and first not in graph_outputs
+        )
+        if fusable:
+            kern = kernels[k]
+            kern["layers"].append(layer.index)
+            kern["ops"] += layer.ops
+            kern["extra_in"] += [t for t in ins[1:]]
+            kern["outputs"] = list(layer.outputs)
+            for t in layer.outputs:
+                producer[t] = k
+            continue
+        kern = {"layers": [layer.index], "anchor": layer, "ops": float(layer.ops), "macs": float(layer.macs),
+                "inputs": ins, "extra_in": [], "outputs": list(layer.outputs),
+                "fusable": layer.kind in _ANCHOR_KINDS}
+        kernels.append(kern)
+        for t in layer.outputs:
+            producer[t] = len(kernels) - 1
+    return _to_arrays(graph, kernels, producer, real)
+
+
+def _last_output(kern: dict) -> str | None:
+    return kern["outputs"][0] if kern["outputs"] else None
+
+
+def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real) -> KernelTable:
+    n = len(kernels)
+    arr = {key: np.zeros(n) for key in ("ops", "macs", "w_elems", "in_elems", "out_elems")}
+    kclass = np.zeros(n, np.int32)
+    chan_src = np.arange(n, dtype=np.int32)
+    in_src = np.full(n, -1, np.int32)
+    depthwise = np.zeros(n, bool)
+    has_weights = np.zeros(n, bool)
+    for i, kern in enumerate(kernels):
+        anchor: Layer = kern["anchor"]
+        arr["ops"][i], arr["macs"][i] = kern["ops"], kern["macs"]
+        arr["w_elems"][i] = anchor.params + sum(graph.layers[j].params for j in kern["layers"][1:])
+        ext_in = [t for t in kern["inputs"] + kern["extra_in"] if t in graph.tensors and producer.get(t) != i]
+        arr["in_elems"][i] = sum(_elems(graph, t) for t in dict.fromkeys(ext_in))
+        arr["out_elems"][i] = sum(_elems(graph, t) for t in kern["outputs"])
+        kclass[i] = KCLASS[kernel_class(anchor)]
+        depthwise[i] = anchor.kind == "depthwise_conv"
+        has_weights[i] = anchor.is_compute and anchor.params > 0
+        main_in = kern["inputs"][0] if kern["inputs"] else None
+        src = producer.get(main_in, -1) if main_in is not None else -1
+        in_src[i] = chan_src[src] if src >= 0 else -1
+        if not has_weights[i]:  # channel count follows the input (pool, eltwise, norm…)
+            chan_src[i] = in_src[i] if in_src[i] >= 0 else i
+    # kernel-level liveness: only tensors that cross kernel boundaries exist in memory
+    born: dict[str, int] = {t: -1 for t in graph.inputs}
+    dies: dict[str, int] = {}
+    for i, kern in enumerate(kernels):
+        for t in kern["inputs"] + kern["extra_in"]:
+            if t in graph.tensors and (t in born or producer.get(t) is not None):
+                born.setdefault(t, producer.get(t, -1))
+                dies[t] = max(dies.get(t, i), i)
+        for t in kern["outputs"]:
+            born.setdefault(t, i)
+    for t in graph.outputs:
+        rt = real(t)
+        if rt in born:
+            dies[rt] = n
+    names = list(born)
+    return KernelTable(
+        names=[kern["anchor"].name for kern in kernels],
+        layers=[kern["layers"] for kern in kernels],
+        kclass=kclass,
+        base_dtype=[kern["anchor"].dtype for kern in kernels],
+        chan_src=chan_src, in_src=in_src, depthwise=depthwise, has_weights=has_weights,
+        t_born=np.array([born[t] for t in names], np.int32),
+        t_dies=np.array([dies.get(t, born[t]) for t in names], np.int32),
+        t_elems=np.array([_elems(graph, t) for t in names]),
+        t_producer=np.array([born[t] for t in names], np.int32),
+        **arr,
+    )
