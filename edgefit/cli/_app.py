@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgefit._version import __version__
-from edgefit.cli import _examples, _inspect, _targets
+from edgefit.cli import _estimate, _examples, _inspect, _targets
 
 app = typer.Typer(
     name="edgefit",
@@ -19,6 +19,7 @@ app = typer.Typer(
 app.add_typer(_targets.app, name="targets")
 app.add_typer(_examples.app, name="examples")
 app.command("inspect")(_inspect.inspect)
+app.command("estimate")(_estimate.estimate)
 
 
 def _version(value: bool) -> None:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from edgefit.estimate._hw import build_hw
+from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import _first_fit
@@ -102,7 +102,7 @@ class Estimator:
         self.graph, self.target = graph, target
         self.table = build_kernel_table(graph)
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
-        mode = target.power_mode(power_mode) if target.power_modes else None
+        mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
         self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
         self.warnings = list(graph.warnings)

@@ -55,15 +55,20 @@ def _energy_per_op(target, dtype: str) -> float:
     return max(v.value for v in target.energy.pj_per_op.values())
 
 
+def resolve_power_mode(target, name: str | None):
+    """The target's power mode ``name`` (default mode when None); one clear error when unknown."""
+    try:
+        return target.power_mode(name)
+    except KeyError:
+        names = ", ".join(m.name for m in target.power_modes) or "none"
+        raise EdgefitError(f"target '{target.id}' has no power mode '{name}'", where="--power-mode",
+                           fix=f"use one of: {names}") from None
+
+
 def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profile: Profile | None = None,
              unit: str | None = None) -> HwArrays:
     """Arrays for ``target`` in ``power_mode`` over ``table``'s kernels; ``profile`` supplies efficiencies."""
-    try:
-        mode = target.power_mode(power_mode)
-    except KeyError:
-        names = ", ".join(m.name for m in target.power_modes) or "none"
-        raise EdgefitError(f"target '{target.id}' has no power mode '{power_mode}'", where="--power-mode",
-                           fix=f"use one of: {names}") from None
+    mode = resolve_power_mode(target, power_mode)
     k = len(table)
     peak = np.zeros((k, N_DTYPES))
     overhead = np.zeros((k, N_DTYPES))
