@@ -10,7 +10,7 @@ import numpy as np
 from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
-from edgefit.estimate._reference import _first_fit
+from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
 from edgefit.estimate._table import KERNEL_CLASSES, build_kernel_table
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
@@ -139,9 +139,12 @@ class Estimator:
 
     # -- one plan, in detail -----------------------------------------------------------------------
     def estimate(self, plan: Plan | None = None) -> Estimate:
-        plan = self.supported_plan(plan or Plan(dtype=self.table.base_dtype[0] if self.table.base_dtype
-                                                else "fp32"))
-        batch = PlanBatch.from_plans([plan], self.table)
+        if plan is None:  # the model as it is: every kernel in the graph's own dtype
+            plan = Plan(dtype=self.graph.compute_dtype if self.graph.compute_dtype in PLAN_DTYPES else "fp32")
+            batch = PlanBatch.native(self.table)
+        else:
+            plan = self.supported_plan(plan)
+            batch = PlanBatch.from_plans([plan], self.table)
         r = self.evaluate(batch, record=1)
         kernels = self._kernels(batch, r)
         calibrated = bool(self.profile) and bool(self.hw.calibrated.any())
@@ -149,7 +152,9 @@ class Estimator:
         detail = (f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)" if calibrated else
                   f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
                   f"(uncalibrated; ±{error:.0%} assumed)")
-        latency, energy = float(r["latency_s"][0]), float(r["energy_j"][0])
+        run_overhead = self.profile.run_overhead_s if calibrated else 0.0
+        latency = float(r["latency_s"][0]) + run_overhead
+        energy = float(r["energy_j"][0]) + self.hw.static_w * run_overhead
         rate = self.target.envelope.inference_rate_hz
         est = Estimate(
             target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
@@ -166,23 +171,39 @@ class Estimator:
         est.checks = envelope_checks(est, self.target)
         return est
 
-    def _kernels(self, batch: PlanBatch, r: dict) -> list[KernelEstimate]:
-        out = []
+    def components(self, batch: PlanBatch, row: int = 0) -> dict[str, np.ndarray]:
+        """Per-kernel roofline parts of one plan: compute time, memory time, overhead (seconds)."""
         t, hw = self.table, self.hw
+        d = batch.dtype[row].astype(np.int64)
+        cols = np.arange(len(t))
+        s_out = batch.scale[row, t.chan_src]
+        s_in = np.where(t.in_src >= 0, batch.scale[row, np.maximum(t.in_src, 0)], 1.0)
+        s_ops = np.where(t.depthwise, s_out, s_out * s_in)
+        sp = batch.sparse[row].astype(bool)
+        wb = t.w_elems * s_ops * hw.wbytes[d] * np.where(sp, SPARSE_WEIGHT_FACTOR, 1.0)
+        ab = (t.in_elems * s_in + t.out_elems * s_out) * hw.abytes[d]
+        r = self.evaluate(batch.take([row]))
+        level_k = _first_fit(ab, hw.cap, hw.holds_a)
+        return {
+            "compute_s": t.ops * s_ops / (hw.peak[cols, d] * np.where(sp, hw.sparse_speedup[cols, d], 1.0)),
+            "memory_s": wb / hw.bw[int(r["level_w"][0])] + ab / hw.bw[level_k],
+            "overhead_s": hw.overhead[cols, d],
+            "macs": t.macs * s_ops,
+            "level": level_k,
+        }
+
+    def _kernels(self, batch: PlanBatch, r: dict) -> list[KernelEstimate]:
+        t, hw = self.table, self.hw
+        parts = self.components(batch)
+        out = []
         for i in range(len(t)):
             d = int(batch.dtype[0, i])
-            s_out = batch.scale[0, t.chan_src[i]]
-            s_in = batch.scale[0, t.in_src[i]] if t.in_src[i] >= 0 else 1.0
-            s_ops = s_out if t.depthwise[i] else s_out * s_in
-            t_c = t.ops[i] * s_ops / hw.peak[i, d]
-            ab = (t.in_elems[i] * s_in + t.out_elems[i] * s_out) * hw.abytes[d]
-            level_k = int(_first_fit(np.array([ab]), hw.cap, hw.holds_a)[0])
-            t_m = t.w_elems[i] * s_ops * hw.wbytes[d] / hw.bw[int(r["level_w"][0])] + ab / hw.bw[level_k]
-            total = float(r["kernel_s"][0, i])
-            bound = "overhead" if hw.overhead[i, d] > max(t_c, t_m) else ("compute" if t_c >= t_m else "memory")
+            t_c, t_m, ovh = parts["compute_s"][i], parts["memory_s"][i], parts["overhead_s"][i]
+            bound = "overhead" if ovh > max(t_c, t_m) else ("compute" if t_c >= t_m else "memory")
             out.append(KernelEstimate(
                 name=t.names[i], kclass=KERNEL_CLASSES[t.kclass[i]], dtype=PLAN_DTYPES[d],
-                unit=hw.unit_of[i][d] or "-", latency_s=total, energy_j=float(r["kernel_j"][0, i]), bound=bound,
-                macs=float(t.macs[i] * s_ops), layers=tuple(self.graph.layers[j].name for j in t.layers[i]),
+                unit=hw.unit_of[i][d] or "-", latency_s=float(r["kernel_s"][0, i]),
+                energy_j=float(r["kernel_j"][0, i]), bound=bound, macs=float(parts["macs"][i]),
+                layers=tuple(self.graph.layers[j].name for j in t.layers[i]),
             ))
         return out

@@ -88,7 +88,7 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
         for i in range(k):
             kclass = KERNEL_CLASSES[table.kclass[i]]
             fit = profile.fit(kclass, compute_dtype) if profile else None
-            eff = fit.efficiency if fit else u.efficiency.value
+            eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
             peak[i, d] = raw * eff
             overhead[i, d] = fit.overhead_s if fit else u.layer_overhead_s.value
             calibrated[i, d] = fit is not None
@@ -103,7 +103,8 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
         peak=peak, overhead=overhead, e_op=e_op, sparse_speedup=sparse, wbytes=W_BYTES.copy(),
         abytes=np.array([4.0, 2.0, 2.0, 1.0, float_act, 1.0]),
         cap=np.array([m.capacity_bytes.value for m in levels]),
-        bw=np.array([m.bandwidth_bytes_per_s.value * bw_scale for m in levels]),
+        bw=np.array([(profile.level_bandwidth.get(m.name) if profile else None)
+                     or m.bandwidth_bytes_per_s.value * bw_scale for m in levels]),
         ebyte=np.array([m.energy_pj_per_byte.value for m in levels]),
         holds_w=np.array(["weights" in m.holds for m in levels]),
         holds_a=np.array(["activations" in m.holds for m in levels]),

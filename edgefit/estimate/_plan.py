@@ -75,5 +75,12 @@ class PlanBatch:
             batch.scale[n] = np.where(table.has_weights, plan.channel_scale, 1.0)
         return batch
 
+    @classmethod
+    def native(cls, table) -> PlanBatch:
+        """One plan that leaves the model as it is (each kernel in the graph's own dtype)."""
+        batch = cls.empty(1, len(table))
+        batch.dtype[0] = [DTYPE_CODE.get(d, 0) for d in table.base_dtype]
+        return batch
+
     def take(self, idx) -> PlanBatch:
         return PlanBatch(self.dtype[idx], self.sparse[idx], self.scale[idx])

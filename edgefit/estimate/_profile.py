@@ -22,6 +22,13 @@ class KernelFit:
     overhead_s: float  # fixed cost per kernel launch
     n: int = 0  # measurements behind the fit
     median_abs_error: float = 0.0  # relative, on those measurements
+    k_half: float = 0.0  # reduction length at which efficiency halves (0: constant efficiency)
+
+    def efficiency_at(self, reduction: float) -> float:
+        """Efficiency for a kernel whose dot products have ``reduction`` terms."""
+        if self.k_half <= 0 or reduction <= 0:
+            return self.efficiency
+        return self.efficiency * reduction / (reduction + self.k_half)
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,9 @@ class Profile:
     environment: dict = field(default_factory=dict)
     residual: dict = field(default_factory=dict)  # {"median_abs_error": 0.08, "p90_abs_error": …}
     fidelity: dict = field(default_factory=dict)
-    memory_bandwidth_scale: float = 1.0  # measured ÷ datasheet bandwidth
+    memory_bandwidth_scale: float = 1.0  # measured ÷ datasheet bandwidth, for levels not measured
+    level_bandwidth: dict[str, float] = field(default_factory=dict)  # measured bytes/s per memory level
+    run_overhead_s: float = 0.0  # fixed cost of one inference call (measured on an Identity model)
     path: str = ""
 
     @property
@@ -44,15 +53,19 @@ class Profile:
         return float(self.residual.get("median_abs_error", 0.5))
 
     def fit(self, kclass: str, dtype: str) -> KernelFit | None:
-        return self.kernels.get((kclass, dtype))
+        """The fit for ``kclass`` in ``dtype``; kernels never measured in ``dtype`` (an int8 model's
+        softmax runs in float between dequantize and quantize) fall back to the class's fp32 fit."""
+        return self.kernels.get((kclass, dtype)) or self.kernels.get((kclass, "fp32"))
 
     def to_dict(self) -> dict:
         return {
             "version": PROFILE_VERSION, "target": self.target, "runtime": self.runtime,
             "environment": self.environment, "memory_bandwidth_scale": self.memory_bandwidth_scale,
+            "level_bandwidth_bytes_per_s": self.level_bandwidth,
+            "run_overhead_s": self.run_overhead_s,
             "residual": self.residual, "fidelity": self.fidelity,
-            "kernels": {f"{k}/{d}": {"efficiency": f.efficiency, "overhead_s": f.overhead_s, "n": f.n,
-                                      "median_abs_error": f.median_abs_error}
+            "kernels": {f"{k}/{d}": {"efficiency": f.efficiency, "k_half": f.k_half, "overhead_s": f.overhead_s,
+                                      "n": f.n, "median_abs_error": f.median_abs_error}
                         for (k, d), f in sorted(self.kernels.items())},
         }
 
@@ -63,13 +76,17 @@ def profile_from_dict(data: dict, *, path: str = "<dict>") -> Profile:
         for key, fit in (data.get("kernels") or {}).items():
             kclass, _, dtype = str(key).partition("/")
             kernels[(kclass, dtype)] = KernelFit(float(fit["efficiency"]), float(fit["overhead_s"]),
-                                                 int(fit.get("n", 0)), float(fit.get("median_abs_error", 0.0)))
+                                                 int(fit.get("n", 0)), float(fit.get("median_abs_error", 0.0)),
+                                                 float(fit.get("k_half", 0.0)))
             if not 0 < kernels[(kclass, dtype)].efficiency <= 1.5 or kernels[(kclass, dtype)].overhead_s < 0:
                 raise ValueError(f"kernel {key}: efficiency must be in (0, 1.5] and overhead ≥ 0")
         return Profile(target=str(data["target"]), runtime=str(data["runtime"]), kernels=kernels,
                        environment=dict(data.get("environment") or {}), residual=dict(data.get("residual") or {}),
                        fidelity=dict(data.get("fidelity") or {}),
-                       memory_bandwidth_scale=float(data.get("memory_bandwidth_scale", 1.0)), path=path)
+                       memory_bandwidth_scale=float(data.get("memory_bandwidth_scale", 1.0)),
+                       level_bandwidth={str(k): float(v) for k, v in
+                                        (data.get("level_bandwidth_bytes_per_s") or {}).items()},
+                       run_overhead_s=float(data.get("run_overhead_s", 0.0)), path=path)
     except (KeyError, TypeError, ValueError) as exc:
         raise EdgefitError(f"invalid calibration profile: {exc}", where=path,
                            fix="re-run `edgefit calibrate` to regenerate it") from None

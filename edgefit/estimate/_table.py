@@ -65,6 +65,7 @@ class KernelTable:
     in_src: np.ndarray  # int32: kernel whose channel scale sets this kernel's input channels (-1: graph input)
     depthwise: np.ndarray  # bool: MACs scale with own channels only
     has_weights: np.ndarray  # bool: a weight-bearing compute kernel (can be quantized / pruned / sparse)
+    reduction: np.ndarray  # float64: terms per dot product of the anchor (MACs ÷ output elements; 0 if none)
     t_born: np.ndarray  # int32, per activation tensor: producing kernel (-1 graph input)
     t_dies: np.ndarray  # int32: last consuming kernel (K for graph outputs)
     t_elems: np.ndarray  # float64
@@ -139,8 +140,11 @@ def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real
     in_src = np.full(n, -1, np.int32)
     depthwise = np.zeros(n, bool)
     has_weights = np.zeros(n, bool)
+    reduction = np.zeros(n)
     for i, kern in enumerate(kernels):
         anchor: Layer = kern["anchor"]
+        out_elems = float(np.prod(anchor.output_shape)) if anchor.output_shape else 0.0
+        reduction[i] = anchor.macs / out_elems if anchor.macs and out_elems else 0.0
         arr["ops"][i], arr["macs"][i] = kern["ops"], kern["macs"]
         arr["w_elems"][i] = anchor.params + sum(graph.layers[j].params for j in kern["layers"][1:])
         ext_in = [t for t in kern["inputs"] + kern["extra_in"] if t in graph.tensors and producer.get(t) != i]
@@ -174,7 +178,7 @@ def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real
         layers=[kern["layers"] for kern in kernels],
         kclass=kclass,
         base_dtype=[kern["anchor"].dtype for kern in kernels],
-        chan_src=chan_src, in_src=in_src, depthwise=depthwise, has_weights=has_weights,
+        chan_src=chan_src, in_src=in_src, depthwise=depthwise, has_weights=has_weights, reduction=reduction,
         t_born=np.array([born[t] for t in names], np.int32),
         t_dies=np.array([dies.get(t, born[t]) for t in names], np.int32),
         t_elems=np.array([_elems(graph, t) for t in names]),

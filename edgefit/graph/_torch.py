@@ -12,7 +12,7 @@ from edgefit.errors import EdgefitError, require
 OPSET = 18  # read by onnxruntime ≥ 1.16, LiteRT converters and TensorRT 10
 
 
-def export_torch(module, input_shape: tuple[int, ...], *, opset: int = OPSET):
+def export_torch(module, input_shape: tuple[int, ...], *, opset: int = OPSET, input_dtype: str = "float32"):
     """Export ``module`` (eval mode) for one input of ``input_shape``; returns an ``onnx.ModelProto``.
 
     Uses the supported ``torch.export``-based exporter; falls back to the TorchScript exporter for
@@ -20,9 +20,11 @@ def export_torch(module, input_shape: tuple[int, ...], *, opset: int = OPSET):
     """
     torch = require("torch", extra="dev", purpose="exporting a torch model")
     module = module.eval()
-    x = torch.zeros(input_shape) if not _wants_int(module) else torch.zeros(input_shape, dtype=torch.long)
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    logging.getLogger("torch._export").setLevel(logging.ERROR)
+    x = torch.zeros(input_shape, dtype=torch.int64 if input_dtype == "int64" else torch.float32)
+    quiet = [logging.getLogger(n) for n in ("torch", "torch.onnx", "torch._export", "torch.export", "torch._subclasses")]
+    levels = [q.level for q in quiet]
+    for q in quiet:  # failed export attempts log full tracebacks at ERROR; we report one line instead
+        q.setLevel(logging.CRITICAL)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         try:
@@ -40,11 +42,11 @@ def export_torch(module, input_shape: tuple[int, ...], *, opset: int = OPSET):
             import onnx
 
             model = onnx.load_from_string(buf.getvalue())
+        finally:
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
     from edgefit.graph._load import MAX_IR_VERSION
 
     model.ir_version = min(model.ir_version, MAX_IR_VERSION)
     return model
 
-
-def _wants_int(module) -> bool:
-    return bool(getattr(module, "input_is_token_ids", False))

@@ -1,0 +1,75 @@
+"""Time small ONNX models in-process with onnxruntime, with the session options `edgefit bench` uses.
+
+Calibration times hundreds of tiny kernels, so it keeps one process (a child per kernel would cost
+more than the kernels); whole-model fidelity runs use the same settings.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    p90_s: float
+    runs: int
+
+
+def default_threads() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def session(model, threads: int):
+    """An onnxruntime CPU session: ``threads`` intra-op threads, sequential, all graph optimizations."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
+    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+
+
+def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for inp in sess.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
+        if "int64" in inp.type:
+            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(np.int64)
+        else:
+            feeds[inp.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def time_session(sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5) -> Timing:
+    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``."""
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    samples = []
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        while len(samples) < min_runs or (time.perf_counter() - start < budget_s and len(samples) < 2000):
+            t0 = time.perf_counter()
+            sess.run(None, feeds)
+            samples.append(time.perf_counter() - t0)
+    finally:
+        gc.enable()
+    arr = np.array(samples)
+    return Timing(float(np.median(arr)), float(np.percentile(arr, 90)), len(samples))
+
+
+def time_model(model, threads: int, **kw) -> Timing:
+    sess = session(model, threads)
+    return time_session(sess, feeds_for(sess), **kw)

@@ -1,0 +1,40 @@
+"""Store a fidelity run next to its profile: summary in the profile YAML, every row in a JSON file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgefit._io import to_json, write_atomic
+from edgefit.calibrate._fidelity import FidelityRow, rows_to_dicts, summarize
+from edgefit.estimate import Profile
+
+
+def fidelity_path(profile_path: str | Path) -> Path:
+    path = Path(profile_path)
+    return path.with_name(path.stem + ".fidelity.json")
+
+
+def store_fidelity(profile: Profile, rows: list[FidelityRow], environment: dict) -> dict:
+    """Write the rows beside the profile and the summary into it; returns the summary."""
+    from edgefit.calibrate._calibrate import _yaml
+
+    summary = {**summarize(rows), "environment": environment}
+    write_atomic(fidelity_path(profile.path), to_json({"summary": summary, "rows": rows_to_dicts(rows)}) + "\n")
+    updated = Profile(**{**profile.__dict__, "fidelity": summary})
+    write_atomic(profile.path, _yaml(updated))
+    return summary
+
+
+def parse_duration(text: str, *, where: str) -> float:
+    """``'5m'`` → 300.0 seconds; also ``s``, ``h`` and plain seconds."""
+    from edgefit.errors import EdgefitError
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    raw = str(text).strip().lower()
+    try:
+        value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
+    except ValueError:
+        value = -1
+    if not value > 0:
+        raise EdgefitError(f"cannot read duration '{text}'", where=where, fix="write it like 300s, 5m or 1h")
+    return value
