@@ -45,7 +45,8 @@ def fit_class(samples: list[Sample], *, bw_scale: float = 1.0) -> KernelFit:
     r = np.array([s.reduction for s in samples])
     y = np.maximum(np.array([s.measured - s.other for s in samples]), FLOOR_S)
     # falloff[h, n] = r / (r + k_half): 1 where the kernel has no reduction
-    falloff = np.where(r[None, :] > 0, r[None, :] / (r[None, :] + _KHALF[:, None]), 1.0)
+    denom = r[None, :] + _KHALF[:, None]
+    falloff = np.divide(r[None, :], denom, out=np.ones_like(denom), where=(r[None, :] > 0) & (denom > 0))
     eff = _EFF[:, None, None] * falloff[None, :, :]  # E × H × n
     roof = np.maximum(a / eff, m)  # E × H × n
     pred = roof[:, :, None, :] + _OVH[None, None, :, None]  # E × H × O × n

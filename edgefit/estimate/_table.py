@@ -39,6 +39,8 @@ def kernel_class(layer: Layer) -> str:
         return "gemm"
     if kind == "matmul":
         return "matmul" if layer.params == 0 else "gemm"
+    if layer.op in ("GlobalAveragePool", "GlobalMaxPool"):
+        return "reduce"
     if kind in ("rnn", "pool", "norm", "softmax", "reduce", "resize"):
         return kind
     if kind in ("activation", "elementwise", "quant"):

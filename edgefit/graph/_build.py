@@ -180,7 +180,7 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
             output_shape=tuple(info.shape(node.output[0]) or ()) if node.output else (),
             inputs=tuple(act_in), outputs=tuple(o for o in node.output if o),
             attrs={"weight_dtype": weight_dtypes[0] if weight_dtypes else None,
-                   "group": attr(node, "group", 1), "kernel_shape": list(attr(node, "kernel_shape", []) or []),
+                   "group": attr(node, "group", 1), "kernel_shape": _kernel_shape(node, info),
                    "strides": list(attr(node, "strides", []) or [])},
         ))
         seq.append((list(act_in), [o for o in node.output if o]))
@@ -198,6 +198,20 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
         tensors={n: (info.shape(n), info.elem(n)[0]) for n in nbytes},
         warnings=warnings, notes=list(notes or []),
     )
+
+
+def _kernel_shape(node: onnx.NodeProto, info: _Shapes) -> list[int]:
+    """The attribute, or (it is optional in ONNX) the spatial dims of a convolution's weight."""
+    shape = attr(node, "kernel_shape", None)
+    if shape:
+        return list(shape)
+    if node.op_type in ("Conv", "ConvTranspose", "ConvInteger") and len(node.input) > 1:
+        w = info.shape(node.input[1])
+        return list(w[2:]) if w else []
+    if node.op_type == "QLinearConv" and len(node.input) > 3:
+        w = info.shape(node.input[3])
+        return list(w[2:]) if w else []
+    return []
 
 
 def _cost(node: onnx.NodeProto, info: _Shapes, warnings: list[str]) -> tuple[str, int, int]:
