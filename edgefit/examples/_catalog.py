@@ -1,0 +1,106 @@
+"""The registered examples: one tiny entry point each. Family modules (which import torch) load only
+when a model is built."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgefit.examples._registry import Knobs, get_example, register_example
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register_example(
+    description="VGG-style dense 3x3 CNN trained on the shipped UCI digits set (8x8 upsampled to 32x32); "
+    "~38 M MACs; the built-in trained example (weights for the default knobs)",
+    track="vision",
+    input_shape=(1, 1, 32, 32),
+    num_classes=10,
+    resolution_range=(8, 128),
+    resolution_axes=(2, 3),
+    trained=True,
+)
+def digits_cnn(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._digits import build_digits_cnn
+
+    # only the default architecture has trained weights; other knobs give a net to fine-tune
+    return build_digits_cnn(knobs, pretrained and knobs == get_example("digits-cnn").defaults)
+
+
+@register_example(
+    description="ResNet-18 (torchvision layout), ImageNet 224x224, 11.7 M params, 1.8 GMACs; architecture only",
+    track="orin",
+    input_shape=(1, 3, 224, 224),
+    num_classes=1000,
+    resolution_range=(32, 1024),
+    resolution_axes=(2, 3),
+)
+def resnet18(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._vision import ResNet18
+
+    return ResNet18(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="MobileNetV2 1.0 (torchvision layout), ImageNet 224x224, 3.5 M params, 0.3 GMACs, "
+    "depthwise-heavy; architecture only",
+    track="glasses",
+    input_shape=(1, 3, 224, 224),
+    num_classes=1000,
+    resolution_range=(32, 1024),
+    resolution_axes=(2, 3),
+    activation="relu6",
+)
+def mobilenetv2(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._vision import MobileNetV2
+
+    return MobileNetV2(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="DS-CNN-S keyword spotter (Hello Edge / MLPerf Tiny KWS): 49x10 MFCC in, 12 classes, "
+    "~2.7 M MACs; architecture only",
+    track="hearable",
+    input_shape=(1, 1, 49, 10),
+    num_classes=12,
+    resolution_range=(10, 1000),
+    resolution_axes=(2,),
+)
+def ds_cnn_kws(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._audio import DSCNN
+
+    return DSCNN(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="causal TCN speech-enhancement mask estimator on 257-bin STFT frames (16 kHz, 10 ms hop); "
+    "input is one streaming frame, ~0.6 M MACs per frame; architecture only",
+    track="hearable",
+    input_shape=(1, 257, 1),
+    num_classes=None,
+    resolution_range=(1, 1000),
+    resolution_axes=(2,),
+)
+def speech_enhance(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._audio import SpeechEnhanceTCN
+
+    return SpeechEnhanceTCN(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="4-layer pre-norm transformer encoder (d_model 256, 4 heads, seq 128, vocab 4096), "
+    "4-class text classifier with explicit MatMul/Softmax/LayerNorm; architecture only",
+    track="general",
+    input_shape=(1, 128),
+    num_classes=4,
+    resolution_range=(8, 1024),
+    resolution_axes=(1,),
+    activation="gelu",
+    input_dtype="int64",
+    input_high=4096,
+)
+def tiny_transformer(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._text import TinyTransformer
+
+    return TinyTransformer(knobs.width, knobs.depth, knobs.activation, seq_len=knobs.resolution)
