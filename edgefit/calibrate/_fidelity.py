@@ -27,6 +27,10 @@ ZOO: tuple[tuple[str, dict, tuple[int, ...] | None], ...] = (
     ("tiny-transformer", {}, None),
     ("tiny-transformer", {"width": 0.5, "resolution": 64}, None),
     ("speech-enhance", {}, None),
+    ("mobilenetv1-vww", {}, None),
+    ("mobilenetv1-vww", {"width": 0.5, "resolution": 64}, None),
+    ("resnet8-cifar", {}, None),
+    ("fc-autoencoder", {}, None),
 )
 
 

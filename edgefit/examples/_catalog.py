@@ -104,3 +104,48 @@ def tiny_transformer(knobs: Knobs, pretrained: bool) -> nn.Module:
     from edgefit.examples._text import TinyTransformer
 
     return TinyTransformer(knobs.width, knobs.depth, knobs.activation, seq_len=knobs.resolution)
+
+
+@register_example(
+    description="MLPerf Tiny visual wake words: MobileNetV1 x0.25 on 96x96 RGB, person / no person, "
+    "~7.5 M MACs, depthwise-heavy; architecture only",
+    track="hearable",
+    input_shape=(1, 3, 96, 96),
+    num_classes=2,
+    resolution_range=(32, 224),
+    resolution_axes=(2, 3),
+)
+def mobilenetv1_vww(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._tiny import MobileNetV1
+
+    return MobileNetV1(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="MLPerf Tiny image classification: ResNet-8 on CIFAR-10 32x32, ~12.5 M MACs; architecture only",
+    track="vision",
+    input_shape=(1, 3, 32, 32),
+    num_classes=10,
+    resolution_range=(16, 128),
+    resolution_axes=(2, 3),
+)
+def resnet8_cifar(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._tiny import ResNet8
+
+    return ResNet8(knobs.width, knobs.depth, knobs.activation)
+
+
+@register_example(
+    description="MLPerf Tiny anomaly detection: fully connected autoencoder on 640 log-mel features "
+    "(ToyADMOS), ~0.26 M MACs; architecture only",
+    track="hearable",
+    input_shape=(1, 640),
+    num_classes=None,
+    resolution_range=(128, 2560),
+    resolution_axes=(1,),
+)
+def fc_autoencoder(knobs: Knobs, pretrained: bool) -> nn.Module:
+    from edgefit.examples._tiny import FCAutoencoder
+
+    # resolution = input features (frames × 128 mel bins; 640 = the reference's 5 frames)
+    return FCAutoencoder(knobs.width, knobs.depth, knobs.activation, features=knobs.resolution)

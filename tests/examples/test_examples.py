@@ -89,8 +89,9 @@ def test_import_does_not_load_torch():
 
 
 def test_registry_lists_the_built_in_examples():
-    assert NAMES == ["digits-cnn", "ds-cnn-kws", "mobilenetv2", "resnet18", "speech-enhance", "tiny-transformer"]
-    assert [s.name for s in list_examples("*net*")] == ["mobilenetv2", "resnet18"]
+    assert NAMES == ["digits-cnn", "ds-cnn-kws", "fc-autoencoder", "mobilenetv1-vww", "mobilenetv2", "resnet18",
+                     "resnet8-cifar", "speech-enhance", "tiny-transformer"]
+    assert [s.name for s in list_examples("*net*")] == ["mobilenetv1-vww", "mobilenetv2", "resnet18", "resnet8-cifar"]
     assert list_examples("nothing*") == []
 
 
