@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgefit._version import __version__
-from edgefit.cli import _calibrate, _estimate, _examples, _inspect, _plan, _targets
+from edgefit.cli import _bench, _calibrate, _estimate, _examples, _inspect, _plan, _runtimes, _targets
 
 app = typer.Typer(
     name="edgefit",
@@ -19,6 +19,8 @@ app = typer.Typer(
 app.add_typer(_targets.app, name="targets")
 app.add_typer(_examples.app, name="examples")
 app.command("inspect")(_inspect.inspect)
+app.command("bench")(_bench.bench)
+app.add_typer(_runtimes.app, name="runtimes")
 app.command("estimate")(_estimate.estimate)
 app.command("calibrate")(_calibrate.calibrate)
 app.command("fidelity")(_calibrate.fidelity)

@@ -1,0 +1,118 @@
+"""`edgefit bench MODEL --runtime NAME`: convert, measure in a child process, print latency and parity."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from edgefit import _format as fmt
+from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.errors import EdgefitError
+
+CONTENDED = 0.05  # above this CPU-wait share, say that the figures carry foreign load
+RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="A runtime (edgefit runtimes list).")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", "-p", help="fp32, fp16, int8 (static QDQ) or int8-dynamic.")]
+
+
+def parse_cpus(text: str | None) -> tuple[int, ...] | None:
+    """``"1"``, ``"0,2"`` or ``"0-3"`` → CPU ids.
+
+    >>> parse_cpus("0-2,5")
+    (0, 1, 2, 5)
+    """
+    if text is None:
+        return None
+    cpus: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            lo, _, hi = part.partition("-")
+            cpus.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        cpus = []
+    if not cpus:
+        raise EdgefitError(f"cannot read CPU list '{text}'", where="--cpus", fix="write it like 1, 0,2 or 0-3")
+    return tuple(cpus)
+
+
+def bench(
+    model: ModelArg = None,
+    example: ExampleOpt = None,
+    input_shape: InputShapeOpt = None,
+    runtime: RuntimeOpt = "onnxruntime",
+    precision: PrecisionOpt = "fp32",
+    threads: Annotated[int, typer.Option(help="Intra-op threads (1: the most repeatable figure on a busy host).")] = 1,
+    runs: Annotated[int, typer.Option(help="Timed runs at least; extended to 200 for a stable p99 within 10 s.")] = 100,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 10,
+    cpus: Annotated[Optional[str], typer.Option(help="Pin the measurement to these CPUs: 1, 0,2 or 0-3.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", "-o",
+                                                    help="Keep the converted model here (default: discard).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against fp32."""
+    from dataclasses import asdict
+
+    from edgefit.cli._common import resolve_model
+    from edgefit.runtimes import MeasureSettings, get_runtime
+
+    rt = get_runtime(runtime)
+    rt.require_available()
+    rt.check_precision(precision)
+    settings = MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=parse_cpus(cpus))  # fail before work
+    graph = resolve_model(model, example, input_shape)
+    with tempfile.TemporaryDirectory(prefix="edgefit-bench-") as tmp:
+        target = out_dir or Path(tmp)
+        if not as_json:
+            err_console.print(f"converting {graph.source} to {precision} for {rt.name} …")
+        artifact = rt.convert(graph.model, precision, target)
+        if not as_json:
+            err_console.print(f"measuring in a child process ({warmup} warm-up runs, at least {runs} timed) …")
+        timing = rt.measure(artifact, **asdict(settings))
+    report = {"model": graph.source, "runtime": rt.name, "precision": precision,
+              "artifact": {**artifact.to_dict(), "path": str(artifact.path) if out_dir else None},
+              "timing": timing.to_dict(), "parity": artifact.metadata.get("parity"), "notes": graph.notes}
+    emit(report, as_json, lambda: _render(report, timing, artifact))
+
+
+def _render(report: dict, timing, artifact) -> None:
+    env = timing.environment
+    pinned = f", pinned to CPU {','.join(map(str, env['cpus']))}" if env.get("cpus") else ""
+    console.print(escape(f"{report['model']} at {report['precision']}: {timing.provenance}{pinned} "
+                         f"(providers: {', '.join(env.get('providers') or ['-'])})"), soft_wrap=True)
+    table = Table()
+    table.add_column("latency")
+    table.add_column("value", justify="right")
+    for label, value in (("p50", timing.p50), ("p90", timing.p90), ("p99", timing.p99), ("max", timing.max),
+                         ("mean", timing.mean), ("std", timing.std), ("jitter (p99 − p50)", timing.jitter)):
+        table.add_row(label, fmt.seconds(value))
+    table.add_row("timed runs", f"{timing.n_runs} (after {env.get('warmup', '?')} warm-up)")
+    if timing.peak_rss_bytes:
+        table.add_row("peak RSS (whole child process)", fmt.nbytes(timing.peak_rss_bytes))
+    if timing.cpu_wait_fraction is not None:
+        table.add_row("time waiting for a CPU (other processes)", f"{timing.cpu_wait_fraction:.1%}")
+    console.print(table)
+    if (timing.cpu_wait_fraction or 0) > CONTENDED:
+        err_console.print(f"warning: the measuring threads waited {timing.cpu_wait_fraction:.0%} of the time for a CPU "
+                          "held by other processes; these wall-clock figures include that load and will not repeat "
+                          "on a quiet machine (measure again when the machine is idle)")
+    meta = artifact.metadata
+    p = meta.get("parity")
+    if p:
+        top1 = f"{p['top1_agreement']:.0%}" if p["top1_agreement"] is not None else "n/a"
+        sqnr = "identical" if p["sqnr_db"] in (None, float("inf")) else f"{p['sqnr_db']:.1f} dB"
+        console.print(escape(f"parity vs the fp32 source ({meta.get('parity_inputs', '?')}): max abs "
+                             f"{p['max_abs']:.3g}, max rel {p['max_rel']:.3g}, top-1 agreement {top1}, SQNR {sqnr}"),
+                      soft_wrap=True)
+    if meta.get("recipe"):
+        console.print(escape(f"recipe: {meta['recipe']}" + (f"; calibration: {meta['calibration']}"
+                                                              if meta.get("calibration") else "")), soft_wrap=True)
+    if report["artifact"]["path"]:
+        console.print(escape(f"artifact: {report['artifact']['path']}"), soft_wrap=True)
+    for note in report["notes"] + ([meta["note"]] if meta.get("note") else []):
+        console.print(escape(f"note: {note}"), soft_wrap=True)
+    if meta.get("warning"):
+        err_console.print(escape(f"warning: {meta['warning']}"), soft_wrap=True)

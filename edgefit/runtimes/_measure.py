@@ -1,0 +1,205 @@
+"""Timing in a child process: the run-count rule, the parent side of the JSON protocol, crash isolation.
+
+The parent writes ``request.json`` (the backend's ``module:Class``, which must be importable in a fresh
+interpreter; the artifact; the settings) and, when given, ``inputs.npz``
+into a private temporary folder, then runs ``python -m edgefit.runtimes._child request.json`` in its
+own session (process group). The child writes ``result.json`` with the raw per-run latencies, its
+peak RSS and its environment. Anything else — a segfault, ``os._exit``, the OOM killer, a hang past
+``timeout_s`` — becomes a :class:`~edgefit.runtimes.MeasurementError` here, and edgefit keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from edgefit.errors import EdgefitError
+from edgefit.runtimes._base import Artifact, MeasurementError, Timing
+
+STDERR_TAIL_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How to time one artifact. Validated on creation.
+
+    The run-count rule: discard ``warmup`` runs; then time at least ``runs`` runs, and keep going until
+    there are ``min_runs`` samples (200 by default, so that p99 is interpolated between real samples
+    rather than being the maximum) — unless ``budget_s`` seconds of timed runs have passed first.
+    ``runs`` is never cut short. ``timeout_s`` bounds the whole child (start-up, load, warm-up, runs).
+    ``threads`` is 1 by default — one thread is the most repeatable figure on a shared machine, since
+    a thread pool waits at every barrier for whichever of its threads was descheduled — and None means
+    every CPU the child may use; ``cpus`` pins the child to those CPUs with ``os.sched_setaffinity``
+    before the runtime loads (Linux only).
+
+    >>> MeasureSettings(runs=50).min_runs
+    200
+    """
+
+    warmup: int = 10
+    runs: int = 100
+    threads: int | None = 1
+    cpus: tuple[int, ...] | None = None
+    min_runs: int = 200
+    budget_s: float = 10.0
+    timeout_s: float = 600.0
+
+    def __post_init__(self) -> None:
+        def bad(option: str, value: Any, allowed: str) -> EdgefitError:
+            return EdgefitError(f"{option}={value!r} is not allowed", where=f"--{option}", fix=f"use {allowed}")
+
+        if not (isinstance(self.warmup, int) and self.warmup >= 0):
+            raise bad("warmup", self.warmup, "an integer ≥ 0")
+        if not (isinstance(self.runs, int) and self.runs >= 1):
+            raise bad("runs", self.runs, "an integer ≥ 1")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            raise bad("threads", self.threads, "an integer ≥ 1")
+        if not (isinstance(self.min_runs, int) and self.min_runs >= 1):
+            raise bad("min-runs", self.min_runs, "an integer ≥ 1")
+        if not self.budget_s > 0:
+            raise bad("budget-s", self.budget_s, "positive seconds")
+        if not self.timeout_s > 0:
+            raise bad("timeout-s", self.timeout_s, "positive seconds")
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))
+            allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+            if allowed is None:
+                raise bad("cpus", self.cpus, "no pinning: this OS has no sched_setaffinity")
+            if not self.cpus or not set(self.cpus) <= allowed:
+                raise bad("cpus", self.cpus, f"a non-empty subset of the CPUs this process may use {sorted(allowed)}")
+
+
+def run_queue_wait_ns() -> int | None:
+    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (Linux schedstat)."""
+    try:
+        total = 0
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                total += int(fh.read().split()[1])
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def timed_loop(session, inputs: Mapping[str, Any], settings: MeasureSettings,
+               threads: int = 1) -> tuple[list[float], float | None]:
+    """Warm up, then time runs by the rule of :class:`MeasureSettings`; the garbage collector is paused.
+
+    Returns the per-run latencies (s) and the CPU-wait fraction of the timed part (see ``Timing``).
+    """
+    import gc
+    import time
+
+    for _ in range(settings.warmup):
+        session.run(inputs)
+    samples: list[float] = []
+    gc.collect()
+    gc.disable()  # a collection inside a timed run is noise that belongs to Python, not the runtime
+    try:
+        waited = run_queue_wait_ns()
+        start = time.perf_counter()
+        while True:
+            samples.append(session.timed_run(inputs))
+            n = len(samples)
+            if n >= settings.runs and (n >= settings.min_runs or time.perf_counter() - start >= settings.budget_s):
+                break
+        elapsed = time.perf_counter() - start
+        after = run_queue_wait_ns()
+    finally:
+        gc.enable()
+    if waited is None or after is None or elapsed <= 0:
+        return samples, None
+    return samples, min(1.0, max(0.0, (after - waited) / 1e9 / (elapsed * threads)))
+
+
+def describe_exit(returncode: int) -> str:
+    """``-11`` → ``"killed by signal SIGSEGV (-11)"``; ``3`` → ``"exited with status 3"``."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by signal {name} ({returncode})"
+    return f"exited with status {returncode}"
+
+
+def _tail(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")[-STDERR_TAIL_CHARS:]
+    except OSError:
+        return ""
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the edgefit package
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    return env
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # our own child's own session: nothing else is in it
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def measure_in_child(runtime: str, artifact: Artifact, inputs: Mapping[str, Any] | None,
+                     settings: MeasureSettings) -> Timing:
+    """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its result, or its
+    failure, into a :class:`Timing`."""
+    import numpy as np
+
+    label = artifact.runtime  # what messages call the runtime
+    with tempfile.TemporaryDirectory(prefix="edgefit-measure-") as tmp:
+        folder = Path(tmp)
+        request = {"runtime": runtime, "artifact": artifact.to_dict(), "settings": asdict(settings),
+                   "inputs": None, "result": str(folder / "result.json")}
+        if inputs is not None:
+            np.savez(folder / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+            request["inputs"] = str(folder / "inputs.npz")
+        (folder / "request.json").write_text(json.dumps(request, default=str))
+        stderr_path = folder / "stderr.txt"
+        with open(stderr_path, "wb") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "edgefit.runtimes._child", str(folder / "request.json")],
+                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(),
+                                    start_new_session=True)
+            try:
+                returncode = proc.wait(timeout=settings.timeout_s)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise MeasurementError(f"{label} measurement timed out after {settings.timeout_s:g} s and was killed",
+                                       returncode=None, stderr_tail=_tail(stderr_path), where=str(artifact.path),
+                                       fix="raise the timeout, or lower --runs/--warmup") from None
+            except BaseException:  # KeyboardInterrupt: never leave the child behind
+                _kill_group(proc)
+                raise
+        result_path = folder / "result.json"
+        result = json.loads(result_path.read_text()) if result_path.exists() else None
+        if result and "error" in result:
+            _raise_child_error(result["error"], label, artifact, returncode, _tail(stderr_path))
+        if returncode != 0 or result is None:
+            tail = _tail(stderr_path)
+            last = tail.strip().splitlines()[-1] if tail.strip() else "no output on stderr"
+            raise MeasurementError(f"{label} measurement child {describe_exit(returncode)}: {last[:300]}",
+                                   returncode=returncode, stderr_tail=tail, where=str(artifact.path),
+                                   fix="the runtime crashed on this model; see stderr_tail, try another precision "
+                                       "or runtime")
+    return Timing.from_samples(result["samples"], peak_rss_bytes=result["peak_rss_bytes"],
+                               cpu_wait_fraction=result.get("cpu_wait_fraction"), environment=result["environment"])
+
+
+def _raise_child_error(error: dict, runtime: str, artifact: Artifact, returncode: int, tail: str):
+    if error.get("edgefit"):  # a usage error found in the child (bad inputs …): same exit code as here
+        raise EdgefitError(error["what"], where=error.get("where"), fix=error.get("fix"))
+    raise MeasurementError(f"{runtime} measurement failed: {error['type']}: {error['message'][:300]}",
+                           returncode=returncode, stderr_tail=error.get("traceback", "")[-STDERR_TAIL_CHARS:] or tail,
+                           where=str(artifact.path))
