@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 import platform
 import tempfile
 from pathlib import Path
@@ -50,8 +51,13 @@ def _int8(model, folder: Path):
     sess = session(model, 1)
     samples = [feeds_for(sess, seed) for seed in range(4)]
     out = folder / "q.onnx"
-    quantize_int8_static(model, out, samples, per_channel=True, reduce_range=False,
-                         calibration_source="random normal inputs (latency only)", preprocess=False)
+    root = logging.getLogger()
+    level, root.level = root.level, logging.ERROR  # onnxruntime.quantization warns on the root logger
+    try:
+        quantize_int8_static(model, out, samples, per_channel=True, reduce_range=False,
+                             calibration_source="random normal inputs (latency only)", preprocess=False)
+    finally:
+        root.setLevel(level)
     return onnx.load(str(out))
 
 
@@ -129,25 +135,35 @@ def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> 
 
 def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
     """Bandwidth first (memory-bound elementwise kernels), then every (class, dtype) twice: the second
-    round subtracts side kernels (an int8 model's input quantize) predicted with the first round's fits."""
+    round subtracts side kernels (an int8 model's input quantize) predicted with the first round's fits.
+    Last, the "chain" models (many kernels in a row) give each dtype an extra overhead per kernel for
+    what happens between kernels in a real network and not around a lone one."""
+    kernels_only = [m for m in measured if m[0] != "chain"]
     unit = unit_profile(target.id, runtime)
-    first = _samples(target, measured, run_overhead, unit, unit)
+    first = _samples(target, kernels_only, run_overhead, unit, unit)
     # One bandwidth scale from the memory-bound elementwise kernels. (Per-level fits were tried: on a
     # 2-core VM the cache levels are too noisy to separate, and gave L3 faster than L2.)
     memory_bound = [s for s in first if s.kclass == "eltwise" and s.dtype == "fp32"]
     bw_scale = fit_bandwidth(memory_bound)[0] if len(memory_bound) >= 2 else 1.0
-    level_bw: dict[str, float] = {}
     unit = unit_profile(target.id, runtime, bw_scale)
     fits: dict[tuple[str, str], KernelFit] = {}
     for _ in range(2):
-        others = Profile(**{**unit_profile(target.id, runtime, bw_scale, Profile(target.id, runtime, fits)).__dict__,
-                            "level_bandwidth": level_bw})
+        others = unit_profile(target.id, runtime, bw_scale, Profile(target.id, runtime, fits))
         groups: dict[tuple[str, str], list[Sample]] = {}
-        for sample in _samples(target, measured, run_overhead, unit, others):
+        for sample in _samples(target, kernels_only, run_overhead, unit, others):
             groups.setdefault((sample.kclass, sample.dtype), []).append(sample)
         fits = {key: fit_class(group) for key, group in groups.items()}
-    return Profile(target=target.id, runtime=runtime, kernels=fits, memory_bandwidth_scale=bw_scale,
-                   level_bandwidth=level_bw, run_overhead_s=run_overhead)
+    profile = Profile(target=target.id, runtime=runtime, kernels=fits, memory_bandwidth_scale=bw_scale,
+                      run_overhead_s=run_overhead)
+    extra: dict[str, list[float]] = {}
+    for kclass, dtype, model, seconds in measured:
+        if kclass != "chain":
+            continue
+        _, parts, est = _roofline(model, target, profile)
+        pred = float((np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum())
+        extra.setdefault(dtype, []).append((seconds - run_overhead - pred) / len(est.table))
+    per_kernel = {d: max(0.0, float(np.median(v))) for d, v in extra.items()}
+    return Profile(**{**profile.__dict__, "extra_overhead_s": per_kernel})
 
 
 def _residual(target, runtime, profile: Profile, measured, run_overhead) -> dict:

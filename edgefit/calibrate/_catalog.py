@@ -87,6 +87,27 @@ def build_kernel_model(spec: KernelSpec):
                                    pads=[kk // 2] * 4),
                   helper.make_node("Relu", ["c"], ["y"], name="relu")]
         inputs = [vi("x", [1, cin, p["hw"], p["hw"]])]
+    elif k == "conv1d":
+        group = p["cin"] if p["dw"] else 1
+        cout = p["cin"] if p["dw"] else p["cout"]
+        kk, dil = p["k"], p["dilation"]
+        weight("w", (cout, p["cin"] // group, kk), p["cin"] // group * kk)
+        weight("b", (cout,), 1)
+        nodes += [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv1d", group=group, dilations=[dil],
+                                   pads=[(kk - 1) * dil, 0]),
+                  helper.make_node("Relu", ["c"], ["y"], name="relu")]
+        inputs = [vi("x", [1, p["cin"], p["length"]])]
+    elif k == "chain":
+        c, prev = p["c"], "x"
+        for b in range(p["blocks"]):
+            weight(f"wd{b}", (c, 1, 3, 3), 9)
+            weight(f"wp{b}", (c, c, 1, 1), c)
+            nodes += [helper.make_node("Conv", [prev, f"wd{b}"], [f"d{b}"], name=f"dw{b}", group=c, pads=[1] * 4),
+                      helper.make_node("Relu", [f"d{b}"], [f"dr{b}"], name=f"dwr{b}"),
+                      helper.make_node("Conv", [f"dr{b}", f"wp{b}"], [f"p{b}"], name=f"pw{b}"),
+                      helper.make_node("Relu", [f"p{b}"], ["y" if b == p["blocks"] - 1 else f"pr{b}"], name=f"pwr{b}")]
+            prev = f"pr{b}"
+        inputs = [vi("x", [1, c, p["hw"], p["hw"]])]
     elif k == "gemm":
         weight("w", (p["n"], p["k"]), p["k"])
         weight("b", (p["n"],), 1)
@@ -127,4 +148,4 @@ def build_kernel_model(spec: KernelSpec):
 
 def quantizable(kclass: str) -> bool:
     """Kernel classes whose int8 form is a weight-bearing QDQ kernel (the rest are measured in fp32)."""
-    return kclass in ("conv", "conv1x1", "dwconv", "gemm", "matmul", "pool", "eltwise")
+    return kclass in ("conv", "conv1x1", "dwconv", "conv1d", "gemm", "matmul", "pool", "eltwise", "chain")

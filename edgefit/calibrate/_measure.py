@@ -1,13 +1,15 @@
 """Time small ONNX models in-process with onnxruntime, with the session options `edgefit bench` uses.
 
 Calibration times hundreds of tiny kernels, so it keeps one process (a child per kernel would cost
-more than the kernels); whole-model fidelity runs use the same settings.
+more than the kernels); whole-model fidelity runs use the same settings. Like `edgefit bench`, it
+defaults to one thread, and repeats a timing whose thread waited for a CPU held by another process
+for more than 5% of the time (Linux schedstat), so a busy machine slows calibration rather than
+skewing it.
 """
 
 from __future__ import annotations
 
 import gc
-import os
 import time
 from dataclasses import dataclass
 
@@ -21,8 +23,13 @@ class Timing:
     runs: int
 
 
+MAX_WAIT_FRACTION = 0.05
+MAX_ATTEMPTS = 8
+
+
 def default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """One thread, as `edgefit bench` measures by default (repeatable on small shared machines)."""
+    return 1
 
 
 def session(model, threads: int):
@@ -51,21 +58,41 @@ def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:
     return feeds
 
 
-def time_session(sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5) -> Timing:
-    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``."""
-    for _ in range(warmup):
-        sess.run(None, feeds)
-    samples = []
+def _timed(sess, feeds, min_runs: int, budget_s: float) -> tuple[list[float], float | None]:
+    from edgefit.runtimes._measure import run_queue_wait_ns
+
+    samples: list[float] = []
     gc.collect()
     gc.disable()
     try:
+        waited = run_queue_wait_ns()
         start = time.perf_counter()
         while len(samples) < min_runs or (time.perf_counter() - start < budget_s and len(samples) < 2000):
             t0 = time.perf_counter()
             sess.run(None, feeds)
             samples.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        after = run_queue_wait_ns()
     finally:
         gc.enable()
+    wait = None if waited is None or after is None else (after - waited) / 1e9 / elapsed
+    return samples, wait
+
+
+def time_session(sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5) -> Timing:
+    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``; repeated (up to
+    :data:`MAX_ATTEMPTS` times) while another process kept this one waiting for a CPU."""
+    for _ in range(warmup):
+        sess.run(None, feeds)
+    best: tuple[float, list[float]] | None = None
+    for _ in range(MAX_ATTEMPTS):
+        samples, wait = _timed(sess, feeds, min_runs, budget_s)
+        if wait is None or wait <= MAX_WAIT_FRACTION:
+            break
+        if best is None or wait < best[0]:
+            best = (wait, samples)
+    else:
+        samples = best[1] if best else samples
     arr = np.array(samples)
     return Timing(float(np.median(arr)), float(np.percentile(arr, 90)), len(samples))
 

@@ -137,6 +137,35 @@ class Estimator:
         return Plan(dtype=fallback, keep_float=plan.keep_float, sparse_2to4=plan.sparse_2to4,
                     channel_scale=plan.channel_scale)
 
+    def screen(self, plans: list[Plan]) -> list[Estimate]:
+        """Totals and envelope verdicts for many plans from one batched evaluation (no per-kernel
+        detail): what the search's first stage needs."""
+        from edgefit.estimate._verdict import envelope_checks
+
+        plans = [self.supported_plan(p) for p in plans]
+        r = self.evaluate(PlanBatch.from_plans(plans, self.table))
+        calibrated = bool(self.profile) and bool(self.hw.calibrated.any())
+        error = self.profile.error if calibrated else DATASHEET_ERROR
+        run_overhead = self.profile.run_overhead_s if calibrated else 0.0
+        rate = self.target.envelope.inference_rate_hz
+        out = []
+        for n, plan in enumerate(plans):
+            latency = float(r["latency_s"][n]) + run_overhead
+            energy = float(r["energy_j"][n]) + self.hw.static_w * run_overhead
+            est = Estimate(
+                target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
+                weight_bytes=float(r["weight_bytes"][n]), peak_activation_bytes=float(r["peak_act_bytes"][n]),
+                weight_level=self.hw.level_names[int(r["level_w"][n])],
+                activation_level=self.hw.level_names[int(r["level_a"][n])],
+                source="calibrated" if calibrated else "datasheet", source_detail="", error=error, kernels=[],
+                checks=[], average_power_w=energy / latency if latency else 0.0,
+                power_at_rate_w=(energy * rate.value if rate and latency * rate.value <= 1 else None),
+                inference_rate_hz=rate.value if rate else None,
+            )
+            est.checks = envelope_checks(est, self.target)
+            out.append(est)
+        return out
+
     # -- one plan, in detail -----------------------------------------------------------------------
     def estimate(self, plan: Plan | None = None) -> Estimate:
         if plan is None:  # the model as it is: every kernel in the graph's own dtype

@@ -11,6 +11,9 @@ from edgefit.estimate._plan import N_DTYPES, PLAN_DTYPES
 from edgefit.estimate._profile import Profile
 from edgefit.estimate._table import KERNEL_CLASSES, KernelTable
 
+# the classes the calibration's multi-kernel "chain" models consist of, so the only ones whose
+# in-network extra overhead they measure
+CONV_CLASSES = frozenset({"conv", "conv1x1", "dwconv", "conv1d"})
 W_BYTES = np.array([4.0, 2.0, 2.0, 1.0, 0.5, 1.0])  # bytes per weight element per plan dtype
 _FLOAT_FALLBACK = {"int4": ("fp16", "fp32"), "fp8": ("fp8", "fp16", "int8"), "bf16": ("bf16", "fp16", "fp32"),
                    "fp16": ("fp16",), "fp32": ("fp32",), "int8": ("int8",)}
@@ -90,7 +93,8 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
             fit = profile.fit(kclass, compute_dtype) if profile else None
             eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
             peak[i, d] = raw * eff
-            overhead[i, d] = fit.overhead_s if fit else u.layer_overhead_s.value
+            extra = profile.extra_overhead_s.get(compute_dtype, 0.0) if fit and kclass in CONV_CLASSES else 0.0
+            overhead[i, d] = fit.overhead_s + extra if fit else u.layer_overhead_s.value
             calibrated[i, d] = fit is not None
             e_op[i, d] = e
             sparse[i, d] = sp if table.has_weights[i] else 1.0

@@ -42,6 +42,7 @@ class Profile:
     memory_bandwidth_scale: float = 1.0  # measured ÷ datasheet bandwidth, for levels not measured
     level_bandwidth: dict[str, float] = field(default_factory=dict)  # measured bytes/s per memory level
     run_overhead_s: float = 0.0  # fixed cost of one inference call (measured on an Identity model)
+    extra_overhead_s: dict[str, float] = field(default_factory=dict)  # per conv kernel in a network, per dtype
     path: str = ""
 
     @property
@@ -63,6 +64,7 @@ class Profile:
             "environment": self.environment, "memory_bandwidth_scale": self.memory_bandwidth_scale,
             "level_bandwidth_bytes_per_s": self.level_bandwidth,
             "run_overhead_s": self.run_overhead_s,
+            "extra_overhead_s": self.extra_overhead_s,
             "residual": self.residual, "fidelity": self.fidelity,
             "kernels": {f"{k}/{d}": {"efficiency": f.efficiency, "k_half": f.k_half, "overhead_s": f.overhead_s,
                                       "n": f.n, "median_abs_error": f.median_abs_error}
@@ -86,7 +88,9 @@ def profile_from_dict(data: dict, *, path: str = "<dict>") -> Profile:
                        memory_bandwidth_scale=float(data.get("memory_bandwidth_scale", 1.0)),
                        level_bandwidth={str(k): float(v) for k, v in
                                         (data.get("level_bandwidth_bytes_per_s") or {}).items()},
-                       run_overhead_s=float(data.get("run_overhead_s", 0.0)), path=path)
+                       run_overhead_s=float(data.get("run_overhead_s", 0.0)),
+                       extra_overhead_s={str(k): float(v) for k, v in (data.get("extra_overhead_s") or {}).items()},
+                       path=path)
     except (KeyError, TypeError, ValueError) as exc:
         raise EdgefitError(f"invalid calibration profile: {exc}", where=path,
                            fix="re-run `edgefit calibrate` to regenerate it") from None

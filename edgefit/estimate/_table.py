@@ -14,12 +14,19 @@ import numpy as np
 
 from edgefit.graph import Graph, Layer
 
-KERNEL_CLASSES = ("conv", "conv1x1", "dwconv", "gemm", "matmul", "rnn", "pool", "norm", "softmax",
+KERNEL_CLASSES = ("conv", "conv1x1", "dwconv", "conv1d", "gemm", "matmul", "rnn", "pool", "norm", "softmax",
                   "eltwise", "reduce", "resize", "datamove", "other")
 KCLASS = {name: i for i, name in enumerate(KERNEL_CLASSES)}
 _VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Size",
              "Constant", "ConstantOfShape", "Cast", "CastLike"}
 _EPILOGUE_KINDS = {"activation", "elementwise", "norm", "quant"}
+# Ops an int8 runtime runs on quantized data: a DequantizeLinear feeding them is folded into the
+# quantized kernel (QLinearConv, QLinearMatMul, QLinearAdd…). Before any other op (LayerNorm, Erf,
+# Div…) the dequantize is a real pass over the tensor.
+_QDQ_FUSED_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "GlobalAveragePool",
+                  "MaxPool", "Concat", "Resize", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
+                  "Sigmoid", "LeakyRelu", "Softmax", "Relu", "Clip", "Gather", "Split", "Slice", "Pad", "ArgMax",
+                  "QuantizeLinear", "DequantizeLinear", "Identity"}
 _ANCHOR_KINDS = {"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn", "pool"}
 _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
                 "fp8": 1, "int4": 0.5, "bool": 1}
@@ -28,6 +35,8 @@ _DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1, "int16": 
 def kernel_class(layer: Layer) -> str:
     """The calibration class of a kernel anchored at ``layer``."""
     kind = layer.kind
+    if kind in ("conv", "depthwise_conv") and len(layer.attrs.get("kernel_shape") or []) == 1:
+        return "conv1d"
     if kind == "conv":
         k = layer.attrs.get("kernel_shape") or []
         return "conv1x1" if k and all(d == 1 for d in k) else "conv"
@@ -88,9 +97,11 @@ def build_kernel_table(graph: Graph) -> KernelTable:
     alias: dict[str, str] = {}  # tensor → the tensor it is a free view of
     producer: dict[str, int] = {}  # real tensor → kernel index
     consumers: dict[str, int] = {}
+    consumer_ops: dict[str, set[str]] = {}
     for layer in graph.layers:
         for t in layer.inputs:
             consumers[t] = consumers.get(t, 0) + 1
+            consumer_ops.setdefault(t, set()).add(layer.op)
     graph_outputs = set(graph.outputs)
 
     def real(t: str) -> str:
@@ -101,7 +112,9 @@ def build_kernel_table(graph: Graph) -> KernelTable:
     kernels: list[dict] = []
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
-        if layer.op in _VIEW_OPS or layer.op == "DequantizeLinear":
+        folded_dq = layer.op == "DequantizeLinear" and layer.outputs and \
+            consumer_ops.get(layer.outputs[0], set()) <= _QDQ_FUSED_OPS
+        if layer.op in _VIEW_OPS or folded_dq:
             if ins and layer.outputs:
                 alias[layer.outputs[0]] = ins[0]
                 continue
