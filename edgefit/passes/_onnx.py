@@ -1,0 +1,217 @@
+"""ONNX plumbing shared by the quantize pass and the sensitivity measurement: preparing a graph
+(named nodes, onnxruntime's pre-processing), Gemm → MatMul rewriting, static QDQ, running and comparing.
+
+onnx, onnxruntime and numpy are imported inside the functions (``import edgefit.passes`` stays light).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgefit.errors import EdgefitError
+
+WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # ops whose 2nd input is a weight initializer
+CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+def load(model: Any):
+    """An ``onnx.ModelProto`` from a path or a proto (a copy: passes never modify their input)."""
+    import onnx
+
+    if isinstance(model, onnx.ModelProto):
+        return copy.deepcopy(model)
+    if isinstance(model, (str, Path)):
+        return onnx.load(str(model))
+    raise EdgefitError(f"the quantize pass takes an ONNX model, not {type(model).__name__}", where="MODEL",
+                       fix="export the torch module first (materialize() does) or pass an .onnx path")
+
+
+def name_nodes(model) -> Any:
+    """Give every unnamed node a stable name (``<op>_<index>``) so ``keep_float`` can address it."""
+    used = {n.name for n in model.graph.node if n.name}
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            name = f"{node.op_type}_{i}"
+            while name in used:
+                name += "_"
+            node.name = name
+            used.add(name)
+    return model
+
+
+def prepare(model: Any, folder: Path, preprocess: bool) -> tuple[Path, str | None]:
+    """Write ``model`` (nodes named; pre-processed when asked and possible) into ``folder``; returns
+    the file and a note when pre-processing failed. Node names survive ``quant_pre_process``, so
+    names measured on one prepared copy address the same nodes in another."""
+    from edgefit.runtimes._ort_convert import _preprocess, save
+
+    model = name_nodes(load(model))
+    return _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
+
+
+def weight_nodes(model, op_types: Sequence[str] = WEIGHT_OPS) -> list[tuple[str, str]]:
+    """``(name, op_type)`` of the nodes of ``op_types`` whose weight (input 1) is an initializer."""
+    inits = {i.name for i in model.graph.initializer}
+    return [(n.name, n.op_type) for n in model.graph.node
+            if n.op_type in op_types and len(n.input) > 1 and n.input[1] in inits]
+
+
+def _attr(node, name: str, default: Any) -> Any:
+    from onnx import helper
+
+    return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
+
+
+def gemm_to_matmul(model) -> int:
+    """Rewrite every ``Gemm`` with a constant weight, ``alpha = beta = 1`` and no ``transA`` as
+    ``MatMul`` (+ ``Add`` for the bias), in place; returns how many were rewritten.
+
+    onnxruntime's dynamic quantizer and ``MatMulNBitsQuantizer`` handle MatMul only, while a
+    ``torch.nn.Linear`` exports as Gemm. The MatMul keeps the Gemm's name (``keep_float`` still applies).
+    """
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    new_nodes, count, replaced = [], 0, set()
+    for node in model.graph.node:
+        ok = (node.op_type == "Gemm" and node.input[1] in inits and _attr(node, "alpha", 1.0) == 1.0
+              and _attr(node, "beta", 1.0) == 1.0 and not _attr(node, "transA", 0))
+        if not ok:
+            new_nodes.append(node)
+            continue
+        weight = node.input[1]
+        if _attr(node, "transB", 0):
+            transposed = numpy_helper.to_array(inits[weight]).T.copy()
+            replaced.add(weight)  # the untransposed original goes unless something else reads it
+            weight = f"{weight}_T_{count}"
+            model.graph.initializer.append(numpy_helper.from_array(transposed, weight))
+        has_bias = len(node.input) > 2 and node.input[2]
+        mm_out = f"{node.output[0]}_matmul" if has_bias else node.output[0]
+        new_nodes.append(helper.make_node("MatMul", [node.input[0], weight], [mm_out], name=node.name))
+        if has_bias:
+            new_nodes.append(helper.make_node("Add", [mm_out, node.input[2]], [node.output[0]],
+                                              name=f"{node.name}_bias"))
+        count += 1
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+    used = {name for n in model.graph.node for name in n.input} | {o.name for o in model.graph.output}
+    kept = [i for i in model.graph.initializer if i.name in used or i.name not in replaced]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    return count
+
+
+def reader(feeds: Sequence[dict]):
+    from edgefit.runtimes._ort_convert import _reader
+
+    return _reader(list(feeds))
+
+
+def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: str, per_channel: bool,
+               exclude: Sequence[str] = (), include: Sequence[str] | None = None,
+               op_types: Sequence[str] = (), cache: Path | None = None) -> None:
+    """onnxruntime static quantization in QDQ format: U8 activations, S8 weights, the given calibration
+    method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with the same file
+    skips calibration, which makes measuring one node at a time affordable."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
+            quantize_static(str(source), str(out), reader(feeds), quant_format=QuantFormat.QDQ,
+                            per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
+                            nodes_to_exclude=list(exclude),
+                            nodes_to_quantize=None if include is None else list(include),
+                            op_types_to_quantize=list(op_types) or None,
+                            calibration_cache_path=str(cache) if cache else None,
+                            extra_options={"QDQKeepRemovableActivations": True})
+    except Exception as exc:
+        raise EdgefitError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}",
+                           where="QuantizeConfig(precision='int8')",
+                           fix="try calibration='minmax', precision='int8-dynamic', or fp32") from None
+    import onnx
+
+    from edgefit.runtimes._ort_convert import save
+
+    model = onnx.load(str(out))
+    protect_float_nodes(model)
+    save(model, out)
+
+
+def protect_float_nodes(model) -> list[str]:
+    """Keep float Conv / ConvTranspose / Gemm nodes float at run time; returns their names.
+
+    onnxruntime's ``WeightBiasQuantization`` graph transformer (run when a session loads the model)
+    quantizes the float weight of any Conv / ConvTranspose / Gemm whose input comes from a
+    DequantizeLinear, per tensor: a node ``nodes_to_exclude`` kept float would silently run in int8,
+    with the coarsest weight scale there is. Feeding such a node the activation *before* its
+    Quantize → Dequantize pair (in place) keeps it float. The quantizer must have kept removable
+    activations (``QDQKeepRemovableActivations``), or the tensor before the pair would lack its Relu.
+    """
+    producers = {out: node for node in model.graph.node for out in node.output}
+    inits = {i.name for i in model.graph.initializer}
+    protected = []
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "ConvTranspose", "Gemm") or node.input[1] not in inits:
+            continue  # quantized nodes read their weight from a DequantizeLinear
+        dq = producers.get(node.input[0])
+        q = producers.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is not None and q.op_type == "QuantizeLinear":
+            node.input[0] = q.input[0]
+            protected.append(node.name)
+    _drop_dead(model)
+    return protected
+
+
+def _drop_dead(model) -> None:
+    """Remove Quantize/Dequantize nodes whose outputs nothing reads any more (and their scales)."""
+    freed: set[str] = set()
+    while True:
+        read = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+        dead = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+                and not any(o in read for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            freed.update(node.input)
+            model.graph.node.remove(node)
+    kept = [i for i in model.graph.initializer if i.name not in freed or i.name in read]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+
+
+def session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = threads, 1, 3
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def run(path: Path, feeds: Sequence[dict], threads: int) -> list[list[Any]]:
+    """Every output for every feed."""
+    sess = session(path, threads)
+    return [sess.run(None, feed) for feed in feeds]
+
+
+def nmse(reference: list[list[Any]], test: list[list[Any]]) -> float:
+    """Normalized squared error ‖test − ref‖² / ‖ref‖² over all outputs of all feeds (0 = identical)."""
+    import numpy as np
+
+    num = sum(float(np.sum((np.asarray(t, np.float64) - np.asarray(r, np.float64)) ** 2))
+              for rs, ts in zip(reference, test) for r, t in zip(rs, ts))
+    den = sum(float(np.sum(np.asarray(r, np.float64) ** 2)) for rs in reference for r in rs)
+    return num / max(den, 1e-30)
+
+
+def sqnr_db(reference: list[list[Any]], test: list[list[Any]]) -> float:
+    """Signal-to-quantization-noise ratio in dB (higher is closer; ``inf`` when identical)."""
+    import math
+
+    err = nmse(reference, test)
+    return math.inf if err == 0 else -10 * math.log10(err)

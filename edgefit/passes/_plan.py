@@ -1,0 +1,109 @@
+"""A candidate's recipe: which passes, with which configs, in the fixed order swap → prune → recover
+→ (export) → quantize; and its content hash, the key a search caches materialized candidates under.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgefit.errors import EdgefitError
+from edgefit.passes._base import PassConfig, config_from_dict
+from edgefit.passes._prune import PruneConfig
+from edgefit.passes._quantize import QuantizeConfig
+from edgefit.passes._recover import RecoverConfig
+from edgefit.passes._swap import SwapConfig
+
+if TYPE_CHECKING:
+    import torch
+
+PLAN_VERSION = 1
+SLOTS: dict[str, type[PassConfig]] = {"swap": SwapConfig, "prune": PruneConfig, "recover": RecoverConfig,
+                                      "quantize": QuantizeConfig}
+
+
+@dataclass(frozen=True)
+class PassPlan:
+    """The passes of one candidate; ``None`` skips a pass.
+
+    >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1), quantize=QuantizeConfig())
+    >>> PassPlan.from_dict(plan.to_dict()) == plan
+    True
+    >>> plan.content_hash(b"base model bytes") == plan.content_hash(b"base model bytes")
+    True
+    """
+
+    swap: SwapConfig | None = None
+    prune: PruneConfig | None = None
+    recover: RecoverConfig | None = None
+    quantize: QuantizeConfig | None = None
+    version: int = PLAN_VERSION
+
+    def __post_init__(self) -> None:
+        if self.version != PLAN_VERSION:
+            raise EdgefitError(f"plan version {self.version} is not supported", where="PassPlan.version",
+                               fix=f"use {PLAN_VERSION}")
+        for slot, kind in SLOTS.items():
+            value = getattr(self, slot)
+            if value is not None and not isinstance(value, kind):
+                raise EdgefitError(f"{slot}={type(value).__name__} is not allowed", where=f"PassPlan.{slot}",
+                                   fix=f"give a {kind.__name__} or None")
+
+    def configs(self) -> list[PassConfig]:
+        """The configs that run, in order."""
+        return [c for c in (self.swap, self.prune, self.recover, self.quantize) if c is not None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{slot: None if getattr(self, slot) is None else getattr(self, slot).to_dict() for slot in SLOTS},
+                "version": self.version}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PassPlan:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise EdgefitError(f"unknown plan key(s) {unknown}", where="PassPlan", fix=f"use {', '.join(SLOTS)}")
+        return cls(**{k: config_from_dict(v) if k in SLOTS and v is not None else v for k, v in data.items()})
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def content_hash(self, base: Any) -> str:
+        """sha256 of the plan's canonical JSON and of the base model (bytes, a path, an ONNX proto, a
+        torch module, an example name or a factory string; see :func:`model_fingerprint`)."""
+        h = hashlib.sha256(self.canonical_json().encode())
+        h.update(b"\0" + model_fingerprint(base).encode())
+        return h.hexdigest()
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """sha256 of a module's class, structure and every tensor of its state dict."""
+    import torch
+
+    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}\0{module!r}".encode())
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"\0{name}:{t.dtype}:{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 and bool too
+    return h.hexdigest()
+
+
+def model_fingerprint(base: Any) -> str:
+    """sha256 identifying a base model: file bytes, serialized proto, module tensors, or the name of an
+    example / factory (with the example's pretrained weights, which the name alone does not pin)."""
+    if isinstance(base, bytes):
+        return hashlib.sha256(base).hexdigest()
+    if isinstance(base, Path) or (isinstance(base, str) and base.endswith(".onnx")):
+        return hashlib.sha256(Path(base).read_bytes()).hexdigest()
+    if isinstance(base, str):
+        from edgefit.passes._materialize import build_base
+
+        return hashlib.sha256(f"factory:{base}\0{module_fingerprint(build_base(base))}".encode()).hexdigest()
+    if hasattr(base, "SerializeToString"):
+        return hashlib.sha256(base.SerializeToString(deterministic=True)).hexdigest()
+    if hasattr(base, "state_dict"):
+        return module_fingerprint(base)
+    raise EdgefitError(f"cannot fingerprint a base model of type {type(base).__name__}", where="base",
+                       fix="give a path, an ONNX proto, a torch module, or an example/factory name")
