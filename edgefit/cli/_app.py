@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from edgefit._version import __version__
-from edgefit.cli import _bench, _calibrate, _estimate, _examples, _inspect, _plan, _runtimes, _targets
+from edgefit.cli import _bench, _calibrate, _estimate, _examples, _inspect, _optimize, _plan, _runtimes, _targets
 
 app = typer.Typer(
     name="edgefit",
@@ -21,6 +21,7 @@ app.add_typer(_examples.app, name="examples")
 app.command("inspect")(_inspect.inspect)
 app.command("bench")(_bench.bench)
 app.add_typer(_runtimes.app, name="runtimes")
+app.command("optimize")(_optimize.optimize)
 app.command("estimate")(_estimate.estimate)
 app.command("calibrate")(_calibrate.calibrate)
 app.command("fidelity")(_calibrate.fidelity)

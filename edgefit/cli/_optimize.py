@@ -1,0 +1,138 @@
+"""`edgefit optimize [MODEL] --target T`: search quantization, pruning and architecture swaps under the
+target's envelope; write results.json, report.md and the chosen model.
+
+Exit codes: 0 a candidate was chosen; 2 bad input; 3 nothing met the accuracy floor and the envelope
+(results.json still written, the best candidate named); 130 interrupted before any candidate finished.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
+
+
+def _drop(text: str) -> tuple[float, bool]:
+    from edgefit.errors import EdgefitError
+
+    raw = text.strip()
+    try:
+        value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise EdgefitError(f"cannot use max drop '{text}'", where="--max-drop",
+                           fix="give an absolute drop like 0.01, or a relative one like 1%")
+    return value, raw.endswith("%")
+
+
+def optimize(
+    model: ModelArg = None,
+    example: ExampleOpt = None,
+    target: Annotated[str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")] = "host-cpu",
+    factory: Annotated[Optional[str], typer.Option("--factory", help="module:function building the model from knobs (width, depth, resolution, activation).")] = None,
+    input_shape: InputShapeOpt = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Evaluation .npz (x, optional y labels).")] = None,
+    train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Training .npz (x, y) for recovery fine-tuning.")] = None,
+    max_drop: Annotated[str, typer.Option("--max-drop", help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative).")] = "0.01",
+    select: Annotated[str, typer.Option("--select", help="latency (fastest within the floor), accuracy, or deadline.")] = "latency",
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Stop starting candidates after this long: 10m, 600s.")] = None,
+    trials: Annotated[Optional[int], typer.Option("--trials", help="Materialize at most this many candidates.")] = None,
+    power_mode: Annotated[Optional[str], typer.Option("--power-mode", help="A power mode of the target.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default edgefit-out/<target>).")] = None,
+    storage: Annotated[Optional[str], typer.Option("--storage", help="optuna storage URL (default SQLite in --out).")] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Threads for measurement and evaluation.")] = 1,
+    deadline: Annotated[str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6m, 180d.")] = "26w",
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the variant of a model that fits a target's envelope with the least accuracy lost.
+
+    With no MODEL, runs on the built-in digits classifier (trained on real data)."""
+    from edgefit.calibrate._report import parse_duration
+    from edgefit.iteration import parse_deadline
+    from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
+    from edgefit.targets import load_target
+
+    t = load_target(target)
+    drop, relative = _drop(max_drop)
+    config = OptimizeConfig(
+        target=t.id if not str(target).endswith((".yaml", ".yml")) else str(target),
+        out_dir=out or Path("edgefit-out") / t.id, power_mode=power_mode,
+        budget_s=parse_duration(budget, where="--budget") if budget else None, trials=trials, max_drop=drop,
+        relative_drop=relative, select=select, storage=storage, threads=threads,
+        deadline_days=parse_deadline(deadline))
+    base = resolve_base(model, example, factory, input_shape, data, train_data)
+    bar = None if (quiet or as_json) else Progress(TextColumn("{task.description}"), BarColumn(),
+                                                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                                                   console=err_console, transient=True)
+    task = bar.add_task("screening", total=1) if bar else None
+
+    def progress(label: str, i: int, n: int) -> None:
+        if bar:
+            bar.update(task, description=label[:50], completed=i, total=max(n, 1))
+
+    if bar:
+        bar.start()
+    try:
+        run = run_optimize(config, base, progress=progress)
+    finally:
+        if bar:
+            bar.stop()
+    chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select)
+    res = results_dict(run, chosen, run.base_key, run.base_accuracy)
+    files = write_outputs(config.out_dir, res)
+    emit({**res, "files": files}, as_json, lambda: _render(res, files))
+    if chosen.winner is None:
+        err_console.print(f"edgefit: no candidate qualified: {chosen.reason}; best found: "
+                          f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see {files['results']})")
+        raise typer.Exit(130 if run.interrupted and not run.candidates else 3)
+
+
+def _short_latency(c: dict) -> str:
+    from edgefit import _format as fmt
+
+    lat = c["latency"]
+    if lat["source"] == "measured":
+        return f"{fmt.seconds(lat['p50_s'])} p50 (measured)"
+    return f"{fmt.seconds(lat['p50_s'])} ±{lat.get('error', 0):.0%} (est., {lat.get('estimate_source')})"
+
+
+def _render(res: dict, files: dict) -> None:
+    from edgefit import _format as fmt
+
+    cands = {c["key"]: c for c in res["candidates"] if "key" in c}
+    table = Table(title=f"{res['model']['name']} on {res['target']['id']}: candidates "
+                        f"({res['counts']['materialized']} materialized, {res['counts']['reused']} reused, "
+                        f"{res['counts']['screened']} screened by estimate)")
+    for col in ("candidate", "accuracy", "latency", "energy (est.)", "fits", "frontier", "iteration"):
+        table.add_column(col, overflow="fold")
+    for c in sorted(cands.values(), key=lambda c: c.get("latency", {}).get("p50_s", 1e9)):
+        if c.get("status") != "done":
+            table.add_row(c["label"], f"[red]failed[/]: {c.get('error', '')[:60]}", "", "", "", "", "")
+            continue
+        mark = "★" if c["key"] in res["frontier"] else ""
+        if c["key"] == res["selection"]["winner"]:
+            mark += " chosen"
+        table.add_row(c["label"], f"{c['accuracy']['value']:.4f}", _short_latency(c),
+                      fmt.joules(c["estimate"]["energy_j"]), "yes" if c["fits"] else "[red]no[/]", mark,
+                      f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}")
+    console.print(table)
+    console.print(f"accuracy: {res['candidates'][0]['accuracy']['label'] if res['candidates'] else ''} — "
+                  f"{res['data']['evaluation']}")
+    sel = res["selection"]
+    if sel["winner"]:
+        w = cands[sel["winner"]]
+        base = cands.get(res["baseline"]["key"])
+        speed = base["latency"]["p50_s"] / w["latency"]["p50_s"] if base else float("nan")
+        console.print(f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
+                      f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
+                      f"than the baseline ({w['latency']['source']})")
+    for note in res["notes"]:
+        console.print(f"[dim]{note}[/]")
+    console.print("wrote " + ", ".join(files.values()))

@@ -1,0 +1,184 @@
+"""`edgefit optimize`: screen every choice, then materialize and measure the promising ones under an
+optuna study that lives in the output folder (rerunning the same command resumes it)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from edgefit._io import to_json, write_atomic
+from edgefit.errors import EdgefitError
+from edgefit.search._base import Base
+from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
+from edgefit.search._screen import prefilter, screen
+from edgefit.search._space import Choice, SpaceOptions, build_space
+
+RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    target: str
+    out_dir: Path
+    power_mode: str | None = None
+    budget_s: float | None = None
+    trials: int | None = None
+    max_drop: float = 0.01
+    relative_drop: bool = False
+    select: str = "latency"  # latency | accuracy | deadline
+    storage: str | None = None
+    threads: int = 1
+    recover_epochs: int = 3
+    keep: int = 12
+    seed: int = 0
+    deadline_days: float = 182.0
+
+    def __post_init__(self) -> None:
+        if self.select not in ("latency", "accuracy", "deadline"):
+            raise EdgefitError(f"unknown selection '{self.select}'", where="--select", fix="use latency, accuracy or deadline")
+        if not 0 <= self.max_drop < 1:
+            raise EdgefitError(f"max drop {self.max_drop:g} is impossible", where="--max-drop",
+                               fix="give an absolute drop like 0.01 or a relative one like 1%")
+
+
+@dataclass
+class Run:
+    """Everything a run produced; ``results.json`` is :meth:`to_dict`."""
+
+    config: OptimizeConfig
+    base: Base
+    screened: list = field(default_factory=list)
+    candidates: dict[str, dict] = field(default_factory=dict)
+    reused: int = 0
+    base_accuracy: float = 0.0
+    base_key: str = ""
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def choice_key(choice: Choice) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(choice.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def space_options(base: Base, target) -> SpaceOptions:
+    from edgefit.graph import load_graph
+
+    can_swap = base.kind in ("example", "factory")
+    has_matmul = False
+    if base.kind == "onnx":
+        has_matmul = any(l.kind in ("gemm", "matmul") and l.macs > 0.3 * max(1, load_graph(base.onnx_path).macs)
+                         for l in load_graph(base.onnx_path).layers)
+    ks = base.knob_space or {}
+    res = ks.get("resolution")
+    return SpaceOptions(
+        can_swap=can_swap, can_prune=base.kind in ("example", "factory"), can_retrain=base.train is not None,
+        base_resolution=base.input_shape[-1] if res else None,
+        resolution_range=(min(res), max(res)) if res else None, base_activation=base.base_activation,
+        target_dtypes=tuple(target.dtypes), has_matmul=has_matmul,
+        sparsity=any(u.sparsity_2to4_speedup for u in target.compute_units),
+    )
+
+
+def _study(config: OptimizeConfig, keys: list[str]):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = config.storage or f"sqlite:///{(config.out_dir / 'study.db').resolve()}"
+    study = optuna.create_study(study_name="edgefit", storage=storage, load_if_exists=True,
+                                directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.NSGAIISampler(seed=config.seed))
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by a killed run
+    dist = {"candidate": optuna.distributions.CategoricalDistribution(sorted(keys))}
+    return study, dist
+
+
+def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int, int], None] | None = None) -> Run:
+    """Screen, then materialize/measure the survivors until done, the budget, or Ctrl-C."""
+    from edgefit.estimate import Estimator
+    from edgefit.targets import load_target
+
+    import optuna
+
+    target = load_target(config.target)
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    run = Run(config, base)
+    choices = build_space(space_options(base, target))
+    estimators: dict[tuple, Estimator] = {}
+    for c in choices:
+        key = (c.depth, c.resolution, c.activation)
+        if key not in estimators:
+            if progress:
+                progress(f"estimating variant {key}", 0, 1)
+            estimators[key] = Estimator(base.graph_variant(*key), target, power_mode=config.power_mode)
+    run.screened = screen(choices, estimators)
+    survivors = prefilter(run.screened, config.keep)
+    if config.trials is not None:
+        survivors = survivors[: max(1, config.trials)]
+    settings = RunSettings(target=target, power_mode=config.power_mode,
+                           measure_runtime="onnxruntime" if target.kind == "host_cpu" else None,
+                           threads=config.threads, recover_epochs=config.recover_epochs, seed=config.seed,
+                           deadline_days=config.deadline_days)
+    keys = [choice_key(s.choice) for s in survivors]
+    study, dist = _study(config, keys)
+    done = {t.params.get("candidate") for t in study.get_trials(deepcopy=False,
+                                                                states=(optuna.trial.TrialState.COMPLETE,))}
+    cand_dir = config.out_dir / "candidates"
+    base_path = _base_onnx(base, settings, cand_dir)
+    reference = reference_outputs(base, base_path, config.threads)
+    base_acc = score_model(base, base_path, None if base.eval_y is not None else reference, config.threads).value
+    run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
+    start = time.perf_counter()
+    try:
+        for i, (s, key) in enumerate(zip(survivors, keys)):
+            record_path = cand_dir / key / RESULT
+            if key in done and record_path.is_file():
+                run.candidates[key] = {**json.loads(record_path.read_text()), "reused": True}
+                run.reused += 1
+                continue
+            if config.budget_s is not None and time.perf_counter() - start > config.budget_s:
+                run.notes.append(f"budget of {config.budget_s:.0f} s reached after {len(run.candidates)} candidates")
+                break
+            if progress:
+                progress(s.choice.label, i, len(survivors))
+            study.enqueue_trial({"candidate": key})
+            trial = study.ask(dist)
+            try:
+                record = run_candidate(base, s.choice, settings, cand_dir, reference if base.eval_y is None else None,
+                                       base_acc)
+            except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
+                record = {"choice": s.choice.to_dict(), "label": s.choice.label, "status": "failed",
+                          "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, [record["accuracy"]["value"], record["latency"]["p50_s"]])
+            record["key"], record["screen"] = key, _screen_dict(s)
+            write_atomic(record_path, to_json(record) + "\n")
+            run.candidates[key] = {**record, "reused": False}
+    except KeyboardInterrupt:
+        run.interrupted = True
+        run.notes.append("interrupted: results are the best so far; rerun the same command to resume")
+    if progress:
+        progress("done", len(survivors), len(survivors))
+    run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
+                     f"{len(survivors)} materialized (Pareto prefilter on estimated latency and a change-size prior)")
+    return run
+
+
+def _screen_dict(s) -> dict:
+    return {"latency_s": s.estimate.latency_s, "energy_j": s.estimate.energy_j, "feasible": s.feasible,
+            "reasons": list(s.reasons), "source": s.estimate.source, "error": s.estimate.error}
+
+
+def _base_onnx(base: Base, settings: RunSettings, cand_dir: Path) -> Path:
+    """The unchanged model as ONNX (what every candidate is compared with)."""
+    from edgefit.passes import PassContext, PassPlan, materialize
+
+    ctx = PassContext(work_dir=cand_dir, factory=None if base.kind == "onnx" else base.name,
+                      input_shape=base.input_shape, input_dtype=base.input_dtype, seed=settings.seed)
+    return materialize(base.materialize_base, PassPlan(), ctx).onnx_path

@@ -1,0 +1,70 @@
+"""Search logic without materializing anything: space, screening, prefilter, frontier, selection."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgefit.search import Choice, SpaceOptions, build_space, frontier, pick
+from edgefit.search._screen import pareto_fronts, prefilter, screen
+
+
+def test_space_only_swaps_and_prunes_what_can_be_retrained():
+    fixed = build_space(SpaceOptions(can_swap=True, can_prune=True, can_retrain=False, target_dtypes=("fp32", "int8")))
+    assert fixed and all(not c.retrains for c in fixed)
+    assert {c.precision for c in fixed} == {"fp32", "int8"}
+    full = build_space(SpaceOptions(can_swap=True, can_prune=True, can_retrain=True, base_resolution=32,
+                                    resolution_range=(8, 128), target_dtypes=("fp32", "fp16", "int8"), sparsity=True))
+    assert any(c.width == 0.5 for c in full) and any(c.resolution == 24 for c in full)
+    assert any(c.prune == "channel" for c in full) and any(c.prune == "2:4" for c in full)
+    assert not any(c.prune == "channel" and c.width != 1.0 for c in full)
+    assert Choice() in full
+
+
+def test_change_kinds_feed_the_iteration_tax():
+    assert Choice().change_kinds == ("runtime",)
+    assert Choice(precision="int8").change_kinds == ("quantization",)
+    assert Choice(width=0.5, precision="int8").change_kinds == ("architecture", "weights", "quantization")
+    assert Choice(prune="channel", prune_amount=0.25).change_kinds == ("pruning", "weights")
+
+
+def test_pareto_fronts():
+    assert pareto_fronts([(1, 1), (2, 2), (1, 3), (3, 0)]) == [0, 1, 1, 0]
+
+
+def _c(key, acc, lat, fits=True, status="done", days=10):
+    return {"key": key, "label": key, "status": status, "fits": fits, "accuracy": {"value": acc},
+            "latency": {"p50_s": lat}, "iteration": {"accuracy_at_deadline": acc, "days": days, "usd": 0,
+                                                     "accuracy_now": acc}}
+
+
+def test_frontier_and_selection_rules():
+    cands = [_c("base", 0.99, 1.0), _c("int8", 0.985, 0.3), _c("small", 0.975, 0.1), _c("slow", 0.98, 2.0),
+             _c("over", 0.99, 0.05, fits=False)]
+    assert [c["key"] for c in frontier(cands)] == ["small", "int8", "base"]  # "over" does not fit
+    fastest = pick(cands, 0.99, max_drop=0.01, relative=False, select="latency")
+    assert fastest.winner["key"] == "int8" and fastest.floor == pytest.approx(0.98)
+    assert pick(cands, 0.99, max_drop=0.01, relative=False, select="accuracy").winner["key"] == "base"
+    assert pick(cands, 0.99, max_drop=0.03, relative=False, select="latency").winner["key"] == "small"
+    rel = pick(cands, 0.99, max_drop=0.02, relative=True, select="latency")
+    assert rel.floor == pytest.approx(0.99 * 0.98) and rel.winner["key"] == "small"
+
+
+def test_nothing_qualifies_names_the_best_found():
+    cands = [_c("a", 0.5, 1.0, fits=False), _c("b", 0.6, 2.0, fits=False)]
+    p = pick(cands, 0.99, max_drop=0.01, relative=False, select="latency")
+    assert p.winner is None and "envelope" in p.reason and p.best_found is not None
+
+
+def test_screen_marks_choices_over_the_envelope_with_the_reason():
+    from edgefit.estimate import Estimator
+    from edgefit.graph._examples import example_graph
+    from edgefit.targets import load_target
+
+    target = load_target("hearable")
+    choices = build_space(SpaceOptions(target_dtypes=tuple(target.dtypes)))
+    est = Estimator(example_graph("mobilenetv2"), target)
+    results = screen(choices, {(1.0, None, None): est})
+    assert results and not any(s.feasible for s in results)
+    assert all(any("memory" in r or "latency" in r or "power" in r or "energy" in r for r in s.reasons) for s in results)
+    kept = prefilter(results, 5)
+    assert [s.choice for s in kept] == [Choice()]  # nothing could fit: only the baseline is measured
