@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 demo: setup
-	$(BIN)/edgefit estimate --example digits-cnn --target orin
+	$(BIN)/edgefit optimize --target orin
 
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
 test: setup

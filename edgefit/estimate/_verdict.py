@@ -18,8 +18,11 @@ def envelope_checks(est: Estimate, target) -> list[Check]:
     checks = [_check(f"latency (p{env.latency_percentile:g} budget; estimate is the mean)", "s",
                      env.latency_budget_s, est.latency_s, err, src)]
     used: dict[str, float] = {}
-    used[est.weight_level] = used.get(est.weight_level, 0.0) + est.weight_bytes
-    used[est.activation_level] = used.get(est.activation_level, 0.0) + est.peak_activation_bytes
+    backing = next((m.name for m in target.memory_levels if m.kind != "cache"), None)
+    for level, nbytes in ((est.weight_level, est.weight_bytes), (est.activation_level, est.peak_activation_bytes)):
+        used[level] = used.get(level, 0.0) + nbytes
+        if backing and target.level(level).kind == "cache" and level != backing:
+            used[backing] = used.get(backing, 0.0) + nbytes  # a cache holds a copy; memory holds the data
     for level in target.memory_levels:
         value = used.get(level.name, 0.0)
         if level.name in env.memory_bytes:

@@ -12,6 +12,10 @@ from edgefit.search._base import Base
 from edgefit.search._space import Choice
 
 
+MEASURE_ATTEMPTS = 4
+MAX_CPU_WAIT = 0.05
+
+
 @dataclass(frozen=True)
 class RunSettings:
     target: Any
@@ -67,7 +71,14 @@ def measure(path, settings: RunSettings) -> dict:
 
     runtime = get_runtime(settings.measure_runtime)
     art = Artifact(path=path, format="onnx", precision="as-built", runtime=runtime.name)
-    t = runtime.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0)
+    best = None
+    for _ in range(MEASURE_ATTEMPTS):  # another process held the CPU: measure again, keep the least disturbed
+        t = runtime.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0)
+        if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
+            best = t
+        if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
+            break
+    t = best
     return {"source": "measured", "runtime": runtime.name, "threads": settings.threads, "p50_s": t.p50,
             "p90_s": t.p90, "p99_s": t.p99, "mean_s": t.mean, "jitter_s": t.jitter, "n_runs": t.n_runs,
             "peak_rss_bytes": t.peak_rss_bytes, "cpu_wait_fraction": t.cpu_wait_fraction}

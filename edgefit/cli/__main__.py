@@ -1,0 +1,3 @@
+from edgefit.cli import main
+
+main()

@@ -1,0 +1,120 @@
+"""edgefit optimize end to end (slow: materializes, trains and measures real candidates)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from edgefit.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out = capsys.readouterr()
+    return info.value.code, out.out, out.err
+
+
+def run_ok(capsys, *args: str) -> dict:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    assert code == 0, out.err[-3000:]
+    return json.loads(out.out)
+
+
+def test_digits_on_host_cpu_measures_and_picks_a_faster_model(capsys, tmp_path):
+    res = run_ok(capsys, "optimize", "--target", "host-cpu", "--trials", "4", "--out", str(tmp_path), "--json", "-q")
+    cands = {c["key"]: c for c in res["candidates"]}
+    base = cands[res["baseline"]["key"]]
+    assert base["label"] == "fp32" and base["accuracy"]["kind"] == "top1"
+    assert all(c["latency"]["source"] == "measured" for c in cands.values() if c["status"] == "done")
+    win = cands[res["selection"]["winner"]]
+    assert win["accuracy"]["value"] >= res["selection"]["accuracy_floor"]
+    assert win["latency"]["p50_s"] <= base["latency"]["p50_s"]
+    assert (tmp_path / "results.json").is_file() and (tmp_path / "report.md").is_file()
+    assert (tmp_path / "model.onnx").is_file()
+    for c in cands.values():
+        assert c["iteration"]["days"] >= 0 and c["change_kinds"]
+        assert c["estimate"]["source"] in ("calibrated", "datasheet")
+
+
+def test_hearable_marks_candidates_over_budget_with_the_reason(capsys, tmp_path):
+    code, out, err = run_main(capsys, "optimize", "--target", "hearable", "--example", "mobilenetv2", "--trials", "2",
+                              "--out", str(tmp_path), "--json", "-q")
+    assert code == 3 and "no candidate qualified" in err  # documented exit code; results still written
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["rejected_at_estimate"]
+    reasons = " ".join(r for rej in res["rejected_at_estimate"] for r in rej["reasons"])
+    assert "memory" in reasons or "power" in reasons or "energy" in reasons
+    measured = res["candidates"]
+    assert measured and all(not c["fits"] for c in measured if c["status"] == "done")
+    assert res["selection"]["best_found"] is not None
+
+
+def test_depthwise_model_is_not_given_int8_when_int8_measures_slower(capsys, tmp_path):
+    res = run_ok(capsys, "optimize", "--target", "host-cpu", "--example", "mobilenetv1-vww", "--trials", "6",
+                 "--out", str(tmp_path), "--json", "-q")
+    done = [c for c in res["candidates"] if c["status"] == "done"]
+    by_precision: dict[str, float] = {}
+    for c in done:
+        by_precision.setdefault(c["choice"]["precision"], c["latency"]["p50_s"])
+    win = next(c for c in done if c["key"] == res["selection"]["winner"])
+    if "int8" in by_precision and by_precision["int8"] > by_precision["fp32"]:
+        assert win["choice"]["precision"] != "int8"
+    assert win["latency"]["p50_s"] == min(c["latency"]["p50_s"] for c in done
+                                          if c["fits"] and c["accuracy"]["value"] >= res["selection"]["accuracy_floor"])
+
+
+@pytest.mark.parametrize("setup, fragment", [
+    ("shape", "per-sample shape"),
+    ("labels", "labels range over"),
+    ("drop", "--max-drop"),
+])
+def test_bad_input(capsys, tmp_path, setup, fragment):
+    args = ["optimize", "--target", "host-cpu", "--out", str(tmp_path)]
+    if setup == "shape":
+        np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, 16, 16), np.float32), y=np.zeros(4, np.int64))
+        args += ["--data", str(tmp_path / "d.npz")]
+    elif setup == "labels":
+        np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, 32, 32), np.float32), y=np.array([0, 1, 2, 12]))
+        args += ["--data", str(tmp_path / "d.npz")]
+    else:
+        args += ["--max-drop", "150%"]
+    code, _, err = run_main(capsys, *args)
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_kill_9_then_rerun_resumes_and_reuses(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "edgefit.cli", "optimize", "--target", "host-cpu", "--trials", "4", "--out", str(out),
+           "--json", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and len(list(out.glob("candidates/*/result.json"))) < 2:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.parent.name for p in out.glob("candidates/*/result.json")}
+    assert len(finished_before) >= 2
+    assert not (out / "results.json").exists()  # killed before the end: nothing half-written
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    res = json.loads(done.stdout)
+    reused = {c["key"] for c in res["candidates"] if c["reused"]}
+    assert finished_before <= reused and res["counts"]["reused"] == len(reused)
+    again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout)
+    assert again["counts"]["reused"] == again["counts"]["materialized"]
+    assert again["frontier"] == res["frontier"] and again["selection"]["winner"] == res["selection"]["winner"]
