@@ -8,12 +8,12 @@ when a model is built.
 from __future__ import annotations
 
 import fnmatch
-import math
-import numbers
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from edgefit._checks import is_int as _is_int
+from edgefit._checks import is_number as _is_number
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
@@ -30,14 +30,6 @@ Track = Literal["vision", "orin", "glasses", "hearable", "h100", "general"]
 def _knob_error(knob: str, value: object, allowed: str, example: str | None = None) -> EdgefitError:
     owner = f" for example '{example}'" if example else ""
     return EdgefitError(f"{knob}={value!r} is not allowed{owner}", where=f"--{knob}", fix=f"use {allowed}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)

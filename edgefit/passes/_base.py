@@ -11,12 +11,11 @@ arbitrary class.
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from edgefit._checks import is_int, is_number  # noqa: F401 (re-exported for the pass modules)
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
@@ -35,14 +34,6 @@ class PassNotApplicable(EdgefitError):
 def config_error(cls_name: str, name: str, value: object, allowed: str) -> EdgefitError:
     """The error every config raises for a bad field: it names the config, the field and the fix."""
     return EdgefitError(f"{name}={value!r} is not allowed", where=f"{cls_name}.{name}", fix=f"use {allowed}")
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
