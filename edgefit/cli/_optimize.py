@@ -17,7 +17,7 @@ from rich.table import Table
 from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
 
 
-def _drop(text: str) -> tuple[float, bool]:
+def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
     from edgefit.errors import EdgefitError
 
     raw = text.strip()
@@ -25,7 +25,7 @@ def _drop(text: str) -> tuple[float, bool]:
         value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
     except ValueError:
         value = -1.0
-    if not 0 <= value < 1:
+    if not (0 <= value < 1 or (allow_db and value >= 0 and not raw.endswith("%"))):
         raise EdgefitError(f"cannot use max drop '{text}'", where="--max-drop",
                            fix="give an absolute drop like 0.01, or a relative one like 1%")
     return value, raw.endswith("%")
@@ -39,7 +39,8 @@ def optimize(
     input_shape: InputShapeOpt = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Evaluation .npz (x, optional y labels).")] = None,
     train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Training .npz (x, y) for recovery fine-tuning.")] = None,
-    max_drop: Annotated[str, typer.Option("--max-drop", help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative).")] = "0.01",
+    metric: Annotated[str, typer.Option("--metric", help="auto (top-1 with labels, else top-1 agreement), top1, agreement, or sqnr (dB vs the original; for non-classifiers).")] = "auto",
+    max_drop: Annotated[str, typer.Option("--max-drop", help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative); in dB for --metric sqnr.")] = "0.01",
     select: Annotated[str, typer.Option("--select", help="latency (fastest within the floor), accuracy, or deadline.")] = "latency",
     budget: Annotated[Optional[str], typer.Option("--budget", help="Stop starting candidates after this long: 10m, 600s.")] = None,
     trials: Annotated[Optional[int], typer.Option("--trials", help="Materialize at most this many candidates.")] = None,
@@ -59,8 +60,13 @@ def optimize(
     from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
     from edgefit.targets import load_target
 
+    from edgefit.errors import EdgefitError
+    from edgefit.evaluate import METRICS
+
+    if metric not in METRICS:
+        raise EdgefitError(f"unknown metric '{metric}'", where="--metric", fix=f"use one of {', '.join(METRICS)}")
     t = load_target(target)
-    drop, relative = _drop(max_drop)
+    drop, relative = _drop(max_drop, allow_db=metric == "sqnr")
     config = OptimizeConfig(
         target=t.id if not str(target).endswith((".yaml", ".yml")) else str(target),
         out_dir=out or Path("edgefit-out") / t.id, power_mode=power_mode,
@@ -68,6 +74,10 @@ def optimize(
         relative_drop=relative, select=select, storage=storage, threads=threads,
         deadline_days=parse_deadline(deadline))
     base = resolve_base(model, example, factory, input_shape, data, train_data)
+    if metric == "top1" and base.eval_y is None:
+        raise EdgefitError("--metric top1 needs labelled data", where="--metric",
+                           fix="pass --data eval.npz with y labels, or use --metric agreement")
+    base.metric = metric
     bar = None if (quiet or as_json) else Progress(TextColumn("{task.description}"), BarColumn(),
                                                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                                                    console=err_console, transient=True)

@@ -19,7 +19,8 @@ class Score:
     @property
     def label(self) -> str:
         return {"top1": "top-1 accuracy on labelled data",
-                "agreement": "top-1 agreement with the original model (no labels: fidelity, not accuracy)"}[self.kind]
+                "agreement": "top-1 agreement with the original model (no labels: fidelity, not accuracy)",
+                "sqnr": "output SQNR against the original model, dB (fidelity, not accuracy)"}[self.kind]
 
 
 def run_outputs(session, x: np.ndarray) -> np.ndarray:
@@ -45,12 +46,23 @@ def sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
     return float("inf") if noise == 0 else 10 * np.log10(max(signal, 1e-30) / noise)
 
 
-def score(outputs: np.ndarray, labels: np.ndarray | None, reference: np.ndarray | None) -> Score:
-    """Top-1 accuracy with labels; otherwise top-1 agreement with ``reference`` outputs."""
+METRICS = ("auto", "top1", "agreement", "sqnr")
+
+
+def score(outputs: np.ndarray, labels: np.ndarray | None, reference: np.ndarray | None, metric: str = "auto") -> Score:
+    """``auto``: top-1 accuracy with labels, otherwise top-1 agreement with ``reference`` outputs.
+    ``sqnr`` scores output fidelity in dB against ``reference`` (for regression, denoising and
+    autoencoder outputs where top-1 means nothing); higher is better for every metric."""
     flat = outputs.reshape(len(outputs), -1)
     pred = flat.argmax(axis=1)
     s = None if reference is None else sqnr_db(reference.reshape(len(reference), -1), flat)
-    if labels is not None:
+    if metric == "sqnr":
+        if reference is None:
+            raise ValueError("the sqnr metric needs the original model's outputs")
+        return Score("sqnr", min(s, 200.0), len(pred), s)
+    if metric == "top1" and labels is None:
+        raise ValueError("the top1 metric needs labels")
+    if labels is not None and metric in ("auto", "top1"):
         return Score("top1", float((pred == labels).mean()), len(pred), s)
     if reference is None:
         raise ValueError("without labels, fidelity needs the original model's outputs")

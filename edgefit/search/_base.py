@@ -28,6 +28,7 @@ class Base:
     knob_space: dict | None = None
     base_activation: str | None = None
     onnx_path: Path | None = None
+    metric: str = "auto"
 
     @property
     def materialize_base(self) -> Any:

@@ -63,7 +63,7 @@ def score_model(base: Base, onnx_path, reference: np.ndarray | None, threads: in
     session = _session(onnx_path, threads)
     shape = tuple(d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape)
     outputs = run_outputs(session, resize_inputs(base.eval_x, shape))
-    return score(outputs, base.eval_y, reference)
+    return score(outputs, base.eval_y, reference, base.metric)
 
 
 def measure(path, settings: RunSettings) -> dict:

@@ -39,7 +39,7 @@ class OptimizeConfig:
     def __post_init__(self) -> None:
         if self.select not in ("latency", "accuracy", "deadline"):
             raise EdgefitError(f"unknown selection '{self.select}'", where="--select", fix="use latency, accuracy or deadline")
-        if not 0 <= self.max_drop < 1:
+        if not 0 <= self.max_drop < 1000:
             raise EdgefitError(f"max drop {self.max_drop:g} is impossible", where="--max-drop",
                                fix="give an absolute drop like 0.01 or a relative one like 1%")
 
@@ -131,7 +131,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     cand_dir = config.out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)
     reference = reference_outputs(base, base_path, config.threads)
-    base_acc = score_model(base, base_path, None if base.eval_y is not None else reference, config.threads).value
+    base_acc = score_model(base, base_path, _reference_for(base, reference), config.threads).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
     start = time.perf_counter()
     try:
@@ -149,8 +149,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             study.enqueue_trial({"candidate": key})
             trial = study.ask(dist)
             try:
-                record = run_candidate(base, s.choice, settings, cand_dir, reference if base.eval_y is None else None,
-                                       base_acc)
+                record = run_candidate(base, s.choice, settings, cand_dir, _reference_for(base, reference), base_acc)
             except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
                 record = {"choice": s.choice.to_dict(), "label": s.choice.label, "status": "failed",
                           "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
@@ -168,6 +167,11 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
                      f"{len(survivors)} materialized (Pareto prefilter on estimated latency and a change-size prior)")
     return run
+
+
+def _reference_for(base: Base, reference):
+    """The original's outputs when the metric compares against them (no labels, or sqnr)."""
+    return reference if base.eval_y is None or base.metric == "sqnr" else None
 
 
 def _screen_dict(s) -> dict:

@@ -63,3 +63,13 @@ def test_run_outputs_pads_fixed_batches():
 
     x = np.arange(15, dtype=np.float32).reshape(5, 3)
     assert np.array_equal(run_outputs(Sess(), x), x * 2)
+
+
+def test_sqnr_metric_and_its_errors():
+    ref = np.array([[1.0, 2.0], [3.0, 4.0]])
+    s = score(ref + 0.01, None, ref, "sqnr")
+    assert s.kind == "sqnr" and 40 < s.value < 60 and "dB" in s.label
+    with pytest.raises(ValueError, match="needs the original"):
+        score(ref, None, None, "sqnr")
+    with pytest.raises(ValueError, match="needs labels"):
+        score(ref, None, ref, "top1")

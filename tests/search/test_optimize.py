@@ -118,3 +118,19 @@ def test_kill_9_then_rerun_resumes_and_reuses(tmp_path):
     again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout)
     assert again["counts"]["reused"] == again["counts"]["materialized"]
     assert again["frontier"] == res["frontier"] and again["selection"]["winner"] == res["selection"]["winner"]
+
+
+def test_unknown_metric_and_top1_without_labels(capsys, tmp_path):
+    code, _, err = run_main(capsys, "optimize", "--metric", "f1", "--out", str(tmp_path))
+    assert code == 2 and "--metric" in err
+    code, _, err = run_main(capsys, "optimize", "--example", "fc-autoencoder", "--metric", "top1", "--out", str(tmp_path))
+    assert code == 2 and "needs labelled data" in err
+
+
+def test_sqnr_metric_for_an_autoencoder(capsys, tmp_path):
+    res = run_ok(capsys, "optimize", "--example", "fc-autoencoder", "--target", "host-cpu", "--metric", "sqnr",
+                 "--max-drop", "20", "--trials", "3", "--out", str(tmp_path), "--json", "-q")
+    done = [c for c in res["candidates"] if c["status"] == "done"]
+    assert all(c["accuracy"]["kind"] == "sqnr" for c in done)
+    base = next(c for c in done if c["key"] == res["baseline"]["key"])
+    assert base["accuracy"]["value"] == 200.0  # identical outputs: capped at 200 dB
