@@ -11,14 +11,16 @@ from typing import Callable
 
 import numpy as np
 
-from edgefit._io import write_atomic
+from edgefit._io import to_json, write_atomic
 from edgefit.calibrate._catalog import build_kernel_model, load_catalog, quantizable, sample_specs
 from edgefit.calibrate._fit import Sample, fit_bandwidth, fit_class
 from edgefit.calibrate._measure import default_threads, time_model
 from edgefit.errors import EdgefitError
 from edgefit.estimate import KERNEL_CLASSES, PLAN_DTYPES, Estimator, KernelFit, PlanBatch, Profile, profile_path
 
-SECONDS_PER_MEASUREMENT = 0.7  # session build + warm-up + timed runs + (int8) quantization, on 2 cores
+SECONDS_PER_MEASUREMENT = 0.7
+MIN_BANDWIDTH_SAMPLES = 4  # fewer memory-bound kernels than this leave the datasheet bandwidth alone
+BW_SCALE_RANGE = (0.04, 25.0)  # session build + warm-up + timed runs + (int8) quantization, on 2 cores
 
 
 def unit_profile(target_id: str, runtime: str, bw_scale: float = 1.0, base: Profile | None = None) -> Profile:
@@ -98,24 +100,58 @@ def calibrate(target_id: str = "host-cpu", runtime: str = "onnxruntime", *, budg
     run_overhead = time_model(ident, threads, min_runs=200).median_s
 
     measured: list[tuple[str, str, object, float]] = []  # (class, dtype, model, seconds)
+    raw: list[dict] = []
     total = len(specs)
     with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-") as tmp:
         for i, spec in enumerate(specs):
             if progress:
                 progress(spec.label, i, total)
             model = build_kernel_model(spec)
-            measured.append((spec.kclass, "fp32", model, time_model(model, threads).median_s))
-            if "int8" in dtypes and quantizable(spec.kclass):
-                q = _int8(model, Path(tmp))
-                measured.append((spec.kclass, "int8", q, time_model(q, threads).median_s))
+            for dtype in ("fp32", "int8"):
+                if dtype == "int8" and not ("int8" in dtypes and quantizable(spec.kclass)):
+                    continue
+                m = model if dtype == "fp32" else _int8(model, Path(tmp))
+                seconds = time_model(m, threads).median_s
+                measured.append((spec.kclass, dtype, m, seconds))
+                raw.append({"class": spec.kclass, "params": dict(spec.params), "dtype": dtype, "seconds": seconds})
     if progress:
         progress("fitting", total, total)
-    profile = fit_profile(target, runtime, measured, run_overhead)
-    profile = Profile(**{**profile.__dict__, "environment": environment(threads),
-                         "residual": _residual(target, runtime, profile, measured, run_overhead)})
     path = Path(out) if out else profile_path(target.id, runtime)
+    write_atomic(measurements_path(path), to_json({"run_overhead_s": run_overhead, "threads": threads,
+                                                   "environment": environment(threads), "kernels": raw}) + "\n")
+    return _fit_and_write(target, runtime, measured, run_overhead, environment(threads), path)
+
+
+def measurements_path(profile: Path) -> Path:
+    """The raw kernel timings beside a profile (``<runtime>.measurements.json``): refit without re-measuring."""
+    return profile.with_name(profile.stem + ".measurements.json")
+
+
+def _fit_and_write(target, runtime, measured, run_overhead, env: dict, path: Path) -> Profile:
+    profile = fit_profile(target, runtime, measured, run_overhead)
+    profile = Profile(**{**profile.__dict__, "environment": env,
+                         "residual": _residual(target, runtime, profile, measured, run_overhead)})
     write_atomic(path, _yaml(profile))
     return Profile(**{**profile.__dict__, "path": str(path)})
+
+
+def refit(measurements: Path, out: Path, target_id: str = "host-cpu", runtime: str = "onnxruntime") -> Profile:
+    """Fit a profile again from stored kernel timings (the models are rebuilt from their parameters)."""
+    import json
+
+    from edgefit.calibrate._catalog import KernelSpec
+    from edgefit.targets import load_target
+
+    doc = json.loads(Path(measurements).read_text())
+    measured = []
+    with tempfile.TemporaryDirectory(prefix="edgefit-refit-") as tmp:
+        for row in doc["kernels"]:
+            model = build_kernel_model(KernelSpec(row["class"], tuple(row["params"].items())))
+            if row["dtype"] == "int8":
+                model = _int8(model, Path(tmp))
+            measured.append((row["class"], row["dtype"], model, row["seconds"]))
+    return _fit_and_write(load_target(target_id), runtime, measured, doc["run_overhead_s"], doc["environment"],
+                          Path(out))
 
 
 def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> list[Sample]:
@@ -144,7 +180,9 @@ def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
     # One bandwidth scale from the memory-bound elementwise kernels. (Per-level fits were tried: on a
     # 2-core VM the cache levels are too noisy to separate, and gave L3 faster than L2.)
     memory_bound = [s for s in first if s.kclass == "eltwise" and s.dtype == "fp32"]
-    bw_scale = fit_bandwidth(memory_bound)[0] if len(memory_bound) >= 2 else 1.0
+    bw_scale = fit_bandwidth(memory_bound)[0] if len(memory_bound) >= MIN_BANDWIDTH_SAMPLES else 1.0
+    if not BW_SCALE_RANGE[0] < bw_scale < BW_SCALE_RANGE[1]:  # pinned at the search's edge: not identified
+        bw_scale = 1.0
     unit = unit_profile(target.id, runtime, bw_scale)
     fits: dict[tuple[str, str], KernelFit] = {}
     for _ in range(2):
@@ -162,7 +200,7 @@ def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
         _, parts, est = _roofline(model, target, profile)
         pred = float((np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum())
         extra.setdefault(dtype, []).append((seconds - run_overhead - pred) / len(est.table))
-    per_kernel = {d: max(0.0, float(np.median(v))) for d, v in extra.items()}
+    per_kernel = {d: float(np.median(v)) for d, v in extra.items()}
     return Profile(**{**profile.__dict__, "extra_overhead_s": per_kernel})
 
 

@@ -106,6 +106,13 @@ class Estimator:
         self.power_mode = mode.name if mode else None
         self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
         self.warnings = list(graph.warnings)
+        if self.profile is not None and target.probe:
+            from edgefit.targets._host import probe_host
+
+            here, there = probe_host(), self.profile.environment
+            if there.get("cpu") and (there.get("cpu") != here.model or there.get("cores") != here.cores):
+                self.warnings.append(f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
+                                     f"this machine is {here.model} ({here.cores} cores): run `edgefit calibrate` here")
 
     # -- many plans --------------------------------------------------------------------------------
     def batch(self, plans: list[Plan]) -> PlanBatch:

@@ -94,7 +94,8 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
             eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
             peak[i, d] = raw * eff
             extra = profile.extra_overhead_s.get(compute_dtype, 0.0) if fit and kclass in CONV_CLASSES else 0.0
-            overhead[i, d] = fit.overhead_s + extra if fit else u.layer_overhead_s.value
+            # the in-network correction may be negative (cache-hot neighbours); overhead stays ≥ 0
+            overhead[i, d] = max(0.0, fit.overhead_s + extra) if fit else u.layer_overhead_s.value
             calibrated[i, d] = fit is not None
             e_op[i, d] = e
             sparse[i, d] = sp if table.has_weights[i] else 1.0

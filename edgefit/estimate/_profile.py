@@ -42,7 +42,7 @@ class Profile:
     memory_bandwidth_scale: float = 1.0  # measured ÷ datasheet bandwidth, for levels not measured
     level_bandwidth: dict[str, float] = field(default_factory=dict)  # measured bytes/s per memory level
     run_overhead_s: float = 0.0  # fixed cost of one inference call (measured on an Identity model)
-    extra_overhead_s: dict[str, float] = field(default_factory=dict)  # per conv kernel in a network, per dtype
+    extra_overhead_s: dict[str, float] = field(default_factory=dict)  # per conv kernel in a network (± s), per dtype
     path: str = ""
 
     @property

@@ -1,0 +1,364 @@
+"""Calibrate the Ethos-U55 estimate against Arm Vela, and check it on the MCU model zoo.
+
+No Ethos-U55 is attached here, so the ground truth is Arm Vela's own performance estimate for the
+accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's shipped ``vela.ini``).
+:func:`calibrate_vela` builds tiny kernels of each estimator kernel class (``conv``, ``conv1x1``,
+``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids (:data:`KERNELS`),
+turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E recipe), compiles it with
+Vela, and fits each class's efficiency, fall-off and overhead (:func:`~edgefit.calibrate._fit.fit_class`)
+to Vela's inference time. :func:`vela_fidelity` then compares the calibrated estimate with Vela on
+whole models (:data:`ZOO`).
+
+Each kernel is a tiny ``torch.nn`` module (:func:`kernel_module`); the estimator reads its ONNX export
+and Vela compiles its int8 .tflite, with NHWC inputs/outputs as a TFLite-native deployment has (NCHW
+I/O would add layout transposes on the NPU). litert-torch's PT2E quantizer leaves a pooling or
+global-average op that reads the model input in float (Vela then leaves it on the CPU), so those
+kernels, and the residual add, read the output of a depthwise 1×1 convolution; its cycles, from Vela's
+per-layer report, are the sample's side cost (``Sample.other``), with the add's ReLU (a kernel of its
+own in edgefit's table, fused into the add by Vela) predicted by the previous round's fit.
+
+The estimator is asked for the fp32 export with **every kernel int8** (an all-int8 plan): that is
+what the int8-in/int8-out .tflite runs on the NPU. (The ``_calibrate._int8`` QDQ graph was not used:
+edgefit's graph reader types QDQ Add, pooling and global-average kernels as fp32, which on this
+target means the Cortex-M's fp32 path, and it adds input-quantize kernels that an int8-I/O .tflite
+does not have.)
+
+>>> profile = calibrate_vela("ethos-u55", budget_s=300)          # doctest: +SKIP
+>>> summary = store_vela_fidelity(profile, vela_fidelity(profile))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgefit._io import write_atomic
+from edgefit.calibrate._catalog import KernelSpec, sample_specs
+from edgefit.calibrate._fidelity import FidelityRow
+from edgefit.calibrate._fit import Sample, fit_class
+from edgefit.errors import EdgefitError
+from edgefit.estimate import Estimator, KernelFit, Plan, PlanBatch, Profile, profile_path
+from edgefit.estimate._plan import DTYPE_CODE
+
+RUNTIME = "vela"
+SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
+Progress = Callable[[str, int, int], None]
+
+# (class, samples, grid) in the catalog's format (see kernels/catalog.yaml), sized for a microcontroller:
+# activations of tens of KiB, weights up to ~0.5 MiB, the shapes of KWS / VWW / CIFAR / anomaly models.
+KERNELS: tuple[tuple[str, int, dict], ...] = (
+    ("conv", 24, {"cin": [1, 3, 8, 16, 32, 64], "cout": [8, 16, 32, 64, 128], "hw": [8, 16, 32, 48, 96],
+                  "k": [3, 5], "stride": [1, 2]}),
+    ("conv1x1", 20, {"cin": [8, 16, 32, 64, 128, 256], "cout": [8, 16, 32, 64, 128, 256],
+                     "hw": [3, 6, 12, 24, 48], "k": [1], "stride": [1]}),
+    ("dwconv", 20, {"c": [8, 16, 32, 64, 128, 256], "hw": [6, 12, 24, 48, 96], "k": [3, 5], "stride": [1, 2]}),
+    ("gemm", 14, {"m": [1], "k": [16, 64, 128, 256, 640, 1024], "n": [10, 12, 64, 128, 256, 512]}),
+    ("pool", 8, {"c": [8, 16, 32, 64], "hw": [8, 16, 32, 48], "k": [2, 3], "op": ["MaxPool", "AveragePool"]}),
+    ("eltwise", 10, {"c": [8, 16, 32, 64, 128], "hw": [4, 8, 16, 32, 48]}),
+    ("reduce", 6, {"c": [32, 64, 128, 256, 512], "hw": [3, 6, 12, 24]}),
+)
+
+# (example, knobs): the MLPerf Tiny references and the digits CNN, at several widths and input sizes
+ZOO: tuple[tuple[str, dict], ...] = (
+    ("ds-cnn-kws", {}), ("ds-cnn-kws", {"width": 0.5}), ("ds-cnn-kws", {"resolution": 98}),
+    ("mobilenetv1-vww", {}), ("mobilenetv1-vww", {"width": 0.5, "resolution": 64}),
+    ("mobilenetv1-vww", {"resolution": 128}),
+    ("resnet8-cifar", {}), ("resnet8-cifar", {"width": 0.5}), ("resnet8-cifar", {"resolution": 64}),
+    ("fc-autoencoder", {}), ("fc-autoencoder", {"width": 0.5}),
+    ("digits-cnn", {}), ("digits-cnn", {"width": 0.5}), ("digits-cnn", {"resolution": 16}),
+)
+
+
+def vela_config(target):
+    """The :class:`~edgefit.runtimes._vela_report.VelaConfig` named in ``target``'s notes."""
+    from edgefit.runtimes._vela_report import VelaConfig
+
+    return VelaConfig.from_notes(list(target.notes), where=f"target '{target.id}'")
+
+
+PREFIXED = ("pool", "eltwise", "reduce")  # classes that read a depthwise 1×1 conv's output (see above)
+
+
+def kernel_module(spec: KernelSpec):
+    """``(module, example_input)`` of one calibration kernel (NCHW, eval mode, seeded weights)."""
+    import zlib
+
+    import torch
+    from torch import nn
+
+    p = spec.p
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(zlib.crc32(spec.label.encode()))  # str hash() changes per process
+        k = spec.kclass
+        if k in ("conv", "conv1x1", "dwconv"):
+            cin, cout = p.get("cin", p.get("c")), p.get("cout", p.get("c"))
+            module = nn.Sequential(nn.Conv2d(cin, cout, p["k"], p.get("stride", 1), p["k"] // 2,
+                                             groups=cin if k == "dwconv" else 1), nn.ReLU())
+            x = torch.randn(1, cin, p["hw"], p["hw"])
+        elif k == "gemm":
+            module, x = nn.Linear(p["k"], p["n"]), torch.randn(p["m"], p["k"])
+        elif k in PREFIXED:
+            module, x = _Prefixed(k, p), torch.randn(1, p["c"], p["hw"], p["hw"])
+        else:
+            raise EdgefitError(f"no Vela calibration kernel for class '{k}'", where="KERNELS",
+                               fix=f"use {', '.join(c for c, _, _ in KERNELS)}")
+    return module.eval(), x
+
+
+def _prefixed_class():
+    from torch import nn
+
+    class Prefixed(nn.Module):
+        """A depthwise 1×1 conv (gives the kernel a quantized input), then the pool / GAP / residual add."""
+
+        def __init__(self, kclass: str, p: dict) -> None:
+            super().__init__()
+            self.kclass = kclass
+            self.pre = nn.Conv2d(p["c"], p["c"], 1, groups=p["c"])
+            if kclass == "pool":
+                self.op = (nn.MaxPool2d if p["op"] == "MaxPool" else nn.AvgPool2d)(p["k"], p["k"])
+            elif kclass == "reduce":
+                self.op = nn.AdaptiveAvgPool2d(1)
+            else:  # torch.add then nn.ReLU: the add + ReLU pattern litert-torch's PT2E quantizer matches
+                self.op = nn.ReLU()
+
+        def forward(self, x):
+            import torch
+
+            y = self.pre(x)
+            # the add reads the model input first: in edgefit's kernel table an add whose first input
+            # comes from a conv is that conv's epilogue, and there would be no eltwise kernel to fit
+            return self.op(torch.add(x, y)) if self.kclass == "eltwise" else self.op(y)
+
+    return Prefixed
+
+
+def _Prefixed(kclass: str, p: dict):
+    return _prefixed_class()(kclass, p)
+
+
+def vela_time(tm, config, folder: Path, label: str):
+    """Vela's report for the int8 .tflite (NHWC I/O, 4 random calibration samples) of ``tm`` (a TorchModel)."""
+    import re
+
+    from edgefit.runtimes._litert import LiteRTOptions, convert_tflite
+    from edgefit.runtimes._vela_report import run_vela
+
+    path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80] + ".tflite")
+    convert_tflite(tm, "int8", path, None, LiteRTOptions(calibration_samples=4, parity_samples=1,
+                                                         channel_last_io=True))
+    report, _ = run_vela(path, config)
+    path.unlink(missing_ok=True)
+    return report
+
+
+def prefix_seconds(report) -> float:
+    """Vela's time for the depthwise 1×1 prefix of a :data:`PREFIXED` kernel (its per-layer cycles)."""
+    cycles = sum(layer.cycles for layer in report.layers if layer.original_op == "DepthwiseConv2D")
+    return cycles / report.core_clock_hz
+
+
+def int8_parts(model, target, profile: Profile):
+    """Roofline parts of ``model`` (ONNX, fp32) with every kernel int8, and its estimator."""
+    from edgefit.graph import load_graph
+
+    est = Estimator(load_graph(model), target, profile=profile)
+    batch = PlanBatch.empty(1, len(est.table))
+    batch.dtype[0] = DTYPE_CODE["int8"]
+    return est.components(batch), est
+
+
+def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
+    """Efficiency 1 and no overhead for int8 (the raw roofline), except the classes already fitted."""
+    from edgefit.estimate import KERNEL_CLASSES
+
+    kernels = {(k, "int8"): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES}
+    kernels.update(fits or {})
+    return Profile(target=target_id, runtime=RUNTIME, kernels=kernels)
+
+
+def _main(est, kclass: str) -> int:
+    """The first kernel of class ``kclass`` after the prefix (an add comes before the ReLU the table keeps apart)."""
+    from edgefit.estimate import KERNEL_CLASSES
+
+    start = 1 if kclass in PREFIXED else 0
+    hits = [i for i in range(start, len(est.table)) if KERNEL_CLASSES[est.table.kclass[i]] == kclass]
+    return hits[0] if hits else int(np.argmax(est.table.ops))
+
+
+def _side(parts, est, kclass: str, main: int) -> float:
+    """Predicted seconds of the kernels that are neither the main kernel nor the prefix (the add's ReLU)."""
+    pred = np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]
+    skip = {main, 0} if kclass in PREFIXED else {main}
+    return float(sum(pred[i] for i in range(len(est.table)) if i not in skip))
+
+
+def samples(target, measured, others: Profile | None = None) -> list[Sample]:
+    """One :class:`Sample` per measured kernel: its roofline parts at 100% (all int8) and Vela's time.
+
+    ``measured`` is ``[(class, label, fp32 ONNX model, Vela seconds, prefix seconds), …]``. The side
+    cost is the prefix (Vela's own cycles for it) plus any other kernel predicted with ``others``
+    (default: the raw roofline).
+    """
+    out = []
+    unit = unit_profile(target.id)
+    for kclass, label, model, seconds, prefix in measured:
+        parts, est = int8_parts(model, target, unit)
+        main = _main(est, kclass)
+        side = _side(int8_parts(model, target, others)[0] if others else parts, est, kclass, main)
+        out.append(Sample(label, kclass, "int8", float(parts["compute_s"][main]), float(parts["memory_s"][main]),
+                          float(est.table.reduction[main]), prefix + side, seconds,
+                          est.hw.level_names[int(parts["level"][main])]))
+    return out
+
+
+def fit_vela_profile(target, measured) -> Profile:
+    """Fit efficiency, fall-off and overhead per class to Vela's times (see :func:`samples`), twice: the
+    second round predicts side kernels with the first round's fits.
+
+    Vela's time has no per-inference host overhead (``run_overhead_s`` 0) and the target's bandwidths
+    are Vela's own (``memory_bandwidth_scale`` 1).
+    """
+    fits: dict[tuple[str, str], KernelFit] = {}
+    for _ in range(2):
+        groups: dict[tuple[str, str], list[Sample]] = {}
+        for sample in samples(target, measured, unit_profile(target.id, fits)):
+            groups.setdefault((sample.kclass, sample.dtype), []).append(sample)
+        fits = {key: fit_class(group) for key, group in groups.items()}
+    return Profile(target=target.id, runtime=RUNTIME, kernels=fits)
+
+
+def residual(target, profile: Profile, measured) -> dict:
+    """Errors of the fitted profile on the measured kernels (every kernel but the prefix, + Vela's prefix time)."""
+    err = []
+    for kclass, _label, model, seconds, prefix in measured:
+        parts, est = int8_parts(model, target, profile)
+        pred = np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]
+        err.append((float(pred[1:].sum() if kclass in PREFIXED else pred.sum()) + prefix) / seconds - 1)
+    e = np.abs(np.array(err))
+    return {"kernels_measured": len(err), "median_abs_error": float(np.median(e)),
+            "p90_abs_error": float(np.percentile(e, 90)), "within_10pct": float((e <= 0.10).mean()),
+            "within_20pct": float((e <= 0.20).mean())}
+
+
+def environment(config) -> dict:
+    from edgefit.runtimes._litert_convert import _version
+    from edgefit.runtimes._vela_report import vela_version
+
+    return {"runtime": RUNTIME, "runtime_version": vela_version(), "accelerator_config": config.accelerator_config,
+            "system_config": config.system_config, "memory_mode": config.memory_mode,
+            "config_file": f"ethos-u-vela {vela_version()} {config.config_file}",
+            "converter": f"litert-torch {_version('litert-torch')} PT2E int8 (int8 inputs and outputs)",
+            "ground_truth": "Arm Vela's performance estimate (no Ethos-U hardware measured)",
+            "estimator_plan": "every kernel int8", "threads": 1,
+            "measured_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def calibrate_vela(target_id: str = "ethos-u55", budget_s: float = 300.0, out: str | Path | None = None,
+                   progress: Progress | None = None, *, seed: int = 0) -> Profile:
+    """Compile :data:`KERNELS` with Vela for ``target_id``'s configuration, fit, write the profile.
+
+    ``budget_s`` scales the number of kernels (about :data:`SECONDS_PER_KERNEL` each, at least two per
+    class); ``out`` defaults to ``profiles/<target>/vela.yaml``; ``progress(label, i, n)`` is called per
+    kernel. Returns the written :class:`Profile` (its ``path`` set).
+    """
+    from edgefit.calibrate._calibrate import _yaml
+    from edgefit.graph._torch import export_torch
+    from edgefit.runtimes import get_runtime
+    from edgefit.runtimes._torch_source import TorchModel
+    from edgefit.targets import load_target
+
+    get_runtime(RUNTIME).require_available()
+    target = load_target(target_id)
+    config = vela_config(target)
+    full = sample_specs(list(KERNELS), seed=seed)
+    specs = sample_specs(list(KERNELS), scale=min(1.0, budget_s / (SECONDS_PER_KERNEL * len(full))), seed=seed)
+    measured = []
+    with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-vela-") as tmp:
+        for i, spec in enumerate(specs):
+            if progress:
+                progress(spec.label, i, len(specs))
+            module, x = kernel_module(spec)
+            report = vela_time(TorchModel(module, (x,), name=spec.kclass), config, Path(tmp), spec.label)
+            if report.cpu_operators:  # not an NPU kernel: Vela's time would leave it out
+                continue
+            prefix = prefix_seconds(report) if spec.kclass in PREFIXED else 0.0
+            measured.append((spec.kclass, spec.label, export_torch(module, tuple(x.shape)),
+                             report.inference_time_s, prefix))
+    if progress:
+        progress("fitting", len(specs), len(specs))
+    if not measured:
+        raise EdgefitError("Vela placed no calibration kernel on the NPU", where=f"target '{target.id}'",
+                           fix="check the target's vela-… notes and `vela --supported-ops-report`")
+    profile = fit_vela_profile(target, measured)
+    profile = Profile(**{**profile.__dict__, "environment": environment(config),
+                         "residual": residual(target, profile, measured)})
+    path = Path(out) if out else profile_path(target.id, RUNTIME)
+    write_atomic(path, _yaml(profile))
+    return Profile(**{**profile.__dict__, "path": str(path)})
+
+
+def _label(name: str, knobs: dict) -> str:
+    return name + "".join(f" {k}={v}" for k, v in knobs.items())
+
+
+def vela_fidelity(profile: Profile, *, zoo=ZOO, progress: Progress | None = None) -> list[FidelityRow]:
+    """Estimated (``profile``, int8 plan) vs Vela inference time for every zoo model (``dtype`` "int8").
+
+    Models with operators Vela leaves on the CPU are skipped (Vela's time would not cover them);
+    :func:`store_vela_fidelity` lists them.
+    """
+    rows, _ = _zoo_rows(profile, zoo, progress)
+    return rows
+
+
+def _zoo_rows(profile: Profile, zoo, progress: Progress | None) -> tuple[list[FidelityRow], list[dict]]:
+    import onnx
+
+    from edgefit.examples import get_example
+    from edgefit.graph import load_graph
+    from edgefit.graph._examples import example_onnx_path
+    from edgefit.runtimes._torch_source import TorchModel
+    from edgefit.targets import load_target
+
+    target = load_target(profile.target)
+    config = vela_config(target)
+    rows, skipped = [], []
+    with tempfile.TemporaryDirectory(prefix="edgefit-fidelity-vela-") as tmp:
+        for i, (name, knobs) in enumerate(zoo):
+            label = _label(name, knobs)
+            if progress:
+                progress(label, i, len(zoo))
+            spec = get_example(name)
+            tm = TorchModel(spec.build(**knobs), (spec.example_input(resolution=knobs.get("resolution")),),
+                            name=name)
+            report = vela_time(tm, config, Path(tmp), label)
+            if report.cpu_operators:
+                skipped.append({"model": label, "cpu_operators": list(report.cpu_operators)})
+                continue
+            shape = spec.shape_for(knobs.get("resolution"))
+            graph = load_graph(onnx.load(str(example_onnx_path(name, input_shape=shape, **knobs))), source=label)
+            est = Estimator(graph, target, profile=profile).estimate(Plan(dtype="int8"))
+            rows.append(FidelityRow(label, "int8", float(graph.macs), report.inference_time_s, est.latency_s))
+    return rows, skipped
+
+
+def store_vela_fidelity(profile: Profile, rows: list[FidelityRow], skipped: list[dict] | None = None) -> dict:
+    """Write ``<profile>.fidelity.json`` beside the profile and the summary into it (``_report.store_fidelity``)."""
+    from edgefit.calibrate._report import store_fidelity
+
+    env = {**profile.environment, "measured": "Vela inference_time (estimate) per zoo model, int8",
+           "skipped_cpu_fallback": skipped or []}
+    return store_fidelity(profile, rows, env)
+
+
+def run_vela_fidelity(profile: Profile, *, zoo=ZOO, progress: Progress | None = None) -> dict:
+    """:func:`vela_fidelity` + :func:`store_vela_fidelity` in one call (what `edgefit calibrate` runs)."""
+    rows, skipped = _zoo_rows(profile, zoo, progress)
+    if not rows:
+        raise EdgefitError("no zoo model ran fully on the NPU", where="fidelity", fix="check the Vela configuration")
+    return store_vela_fidelity(profile, rows, skipped)
