@@ -8,7 +8,7 @@ EXTRAS ?= dev,vela,prune,litert,litert-convert,coreml
 STAMP  := $(VENV)/.edgefit-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench bench-ci clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,16 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
 bench: setup
+	@mkdir -p .benchmarks
 	$(BIN)/python -m pytest -q bench --benchmark-json=.benchmarks/latest.json; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+# CI's benchmark gate: the estimator and int8/fp32 ratio suites under pytest-benchmark, then their
+# ratios (not absolute times) against the committed bench/baseline.json; exit 1 on a regression.
+# --benchmark-only skips the suites' assertions on absolute speed (a shared CI box cannot promise them).
+bench-ci: setup
+	@mkdir -p .benchmarks
+	$(BIN)/python -m pytest -q bench/test_bench_estimator.py bench/test_bench_ratios.py --benchmark-only --benchmark-json=.benchmarks/ci.json
+	$(BIN)/python bench/compare.py .benchmarks/ci.json
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .benchmarks

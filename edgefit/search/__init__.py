@@ -8,11 +8,11 @@ report the frontier and pick a winner.
 
 from edgefit.search._base import Base, resolve_base
 from edgefit.search._engine import OptimizeConfig, Run, choice_key, optimize
-from edgefit.search._results import RESULTS_SCHEMA, report_md, results_dict, write_outputs
+from edgefit.search._results import RESULTS_SCHEMA, results_dict, write_outputs
 from edgefit.search._select import Pick, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
 
 __all__ = [
     "RESULTS_SCHEMA", "Base", "Choice", "OptimizeConfig", "Pick", "Run", "SpaceOptions", "build_space", "choice_key",
-    "frontier", "optimize", "pick", "report_md", "resolve_base", "results_dict", "write_outputs",
+    "frontier", "optimize", "pick", "resolve_base", "results_dict", "write_outputs",
 ]

@@ -1,16 +1,16 @@
-"""results.json (every candidate and where each number came from) and report.md for a run."""
+"""results.json for a run: every candidate and where each number came from (reports: edgefit.report)."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import platform
 import shutil
 import sys
 from pathlib import Path
 
 from edgefit._io import to_json, write_atomic
 from edgefit._version import __version__
-from edgefit.search._select import Pick, frontier, latency_of
+from edgefit.report import environment_record
+from edgefit.search._select import Pick, frontier
 
 RESULTS_SCHEMA = "edgefit-results/1"
 
@@ -28,8 +28,7 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
         "edgefit_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": " ".join(["edgefit", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("edgefit") else None,
-        "environment": {"python": platform.python_version(), "machine": platform.machine(),
-                        "platform": platform.platform()},
+        "environment": environment_record(),
         "target": {"id": cfg.target, "power_mode": cfg.power_mode},
         "model": {"kind": run.base.kind, "name": run.base.name, "input_shape": list(run.base.input_shape)},
         "data": {"evaluation": run.base.eval_source, "labels": run.base.eval_y is not None,
@@ -52,52 +51,11 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
     }
 
 
-def _fmt_latency(c: dict) -> str:
-    lat = c["latency"]
-    if lat["source"] == "measured":
-        return f"{lat['p50_s'] * 1e3:.3f} ms p50 / {lat['p99_s'] * 1e3:.3f} ms p99 (measured, {lat['runtime']})"
-    return f"{lat['p50_s'] * 1e3:.3f} ms ±{lat.get('error', 0):.0%} (estimated, {lat.get('estimate_source')})"
-
-
-def report_md(res: dict) -> str:
-    cands = {c["key"]: c for c in res["candidates"] if "key" in c}
-    lines = [f"# edgefit optimize: {res['model']['name']} on {res['target']['id']}", ""]
-    sel = res["selection"]
-    base = cands.get(res["baseline"]["key"])
-    if sel["winner"]:
-        w = cands[sel["winner"]]
-        speed = latency_of(base) / latency_of(w) if base and latency_of(w) else float("nan")
-        lines += [f"**Chosen:** {w['label']} — {w['accuracy']['kind']} {w['accuracy']['value']:.4f} "
-                  f"(baseline {res['baseline']['accuracy']:.4f}), {_fmt_latency(w)}, {speed:.2f}× the baseline's "
-                  f"latency; energy {w['estimate']['energy_j'] * 1e6:.3g} µJ/inference (estimated, "
-                  f"{w['estimate']['source']}).", ""]
-    else:
-        lines += [f"**No candidate qualified:** {sel['reason']}. Best found: "
-                  f"{cands[sel['best_found']]['label'] if sel['best_found'] else 'none'}.", ""]
-    lines += [f"Accuracy: {res['data']['evaluation']}. Selection: {sel['rule']}, accuracy floor "
-              f"{sel['accuracy_floor']:.4f}.", "",
-              "| candidate | accuracy | latency | energy (est.) | fits | frontier | iteration (days, $) |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for c in sorted(res["candidates"], key=lambda c: c.get("latency", {}).get("p50_s", 1e9)):
-        if c.get("status") != "done":
-            lines.append(f"| {c['label']} | failed: {c.get('error', '')[:80]} | | | | | |")
-            continue
-        it = c["iteration"]
-        lines.append(f"| {c['label']} | {c['accuracy']['value']:.4f} | {_fmt_latency(c)} | "
-                     f"{c['estimate']['energy_j'] * 1e6:.3g} µJ | {'yes' if c['fits'] else 'no'} | "
-                     f"{'★' if c['key'] in res['frontier'] else ''} | {it['days']:g} d, ${it['usd']:,.0f} |")
-    if res["rejected_at_estimate"]:
-        lines += ["", f"{len(res['rejected_at_estimate'])} choices were rejected at estimate time, e.g.:"]
-        for r in res["rejected_at_estimate"][:5]:
-            lines.append(f"- {r['label']}: {'; '.join(r['reasons'])}")
-    lines += ["", f"Counts: {res['counts']}. " + " ".join(res["notes"])]
-    return "\n".join(lines) + "\n"
-
-
 def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
-    """results.json, report.md and the chosen model (model.onnx); each written atomically."""
-    files = {"results": str(write_atomic(out_dir / "results.json", to_json(res) + "\n")),
-             "report": str(write_atomic(out_dir / "report.md", report_md(res)))}
+    """results.json, report.md, report.html and the chosen model (model.onnx); each written atomically."""
+    from edgefit.report import write_reports
+
+    files = {"results": str(write_atomic(out_dir / "results.json", to_json(res) + "\n"))}
     winner = res["selection"]["winner"]
     if winner:
         src = Path(next(c["onnx"] for c in res["candidates"] if c.get("key") == winner))
@@ -105,4 +63,6 @@ def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
         shutil.copyfile(src, tmp)
         tmp.replace(out_dir / "model.onnx")
         files["model"] = str(out_dir / "model.onnx")
+    reports = write_reports(out_dir, res)  # after model.onnx exists: per-layer bars and parity use it
+    files.update(report=reports["md"], html=reports["html"])
     return files

@@ -1,0 +1,32 @@
+"""Write report.html and report.md for a run (atomically, next to its results.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgefit._io import write_atomic
+
+
+def write_reports(out_dir: str | Path, res: dict, *, html: bool = True, md: bool = True,
+                  results_dir: str | Path | None = None) -> dict[str, str]:
+    """Render ``res`` (a results.json dict) into ``out_dir``; returns ``{"html": path, "md": path}``.
+
+    The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's folder.
+
+    >>> write_reports("edgefit-out/host-cpu", load_results("edgefit-out/host-cpu/results.json"))  # doctest: +SKIP
+    {'html': 'edgefit-out/host-cpu/report.html', 'md': 'edgefit-out/host-cpu/report.md'}
+    """
+    from edgefit.report._content import build_report
+
+    out_dir = Path(out_dir)
+    rep = build_report(res, results_dir=results_dir if results_dir is not None else out_dir)
+    files: dict[str, str] = {}
+    if html:
+        from edgefit.report._html import render_html
+
+        files["html"] = str(write_atomic(out_dir / "report.html", render_html(rep)))
+    if md:
+        from edgefit.report._md import render_md
+
+        files["md"] = str(write_atomic(out_dir / "report.md", render_md(rep)))
+    return files
