@@ -77,17 +77,13 @@ def pareto_fronts(points: list[tuple[float, float]]) -> list[int]:
 
 
 def prefilter(screened: list[Screened], keep: int) -> list[Screened]:
-    """Feasible choices on the first Pareto fronts of (estimated latency, risk prior), at least ``keep``
-    of them, most promising first (front, then lowest risk). The unchanged model always stays: it is
+    """The ``keep`` most promising feasible choices: by Pareto front of (estimated latency, risk prior),
+    then lowest risk. The unchanged model always stays: it is
     the baseline every other candidate is compared with."""
     feasible = [s for s in screened if s.feasible]
     ranks = pareto_fronts([(s.estimate.latency_s, s.choice.risk()) for s in feasible])
     order = sorted(range(len(feasible)), key=lambda i: (ranks[i], feasible[i].choice.risk(), feasible[i].estimate.latency_s))
-    chosen, level = [], 0
-    while order and (len(chosen) < keep or (chosen and ranks[order[0]] == level)):
-        i = order.pop(0)
-        level = ranks[i]
-        chosen.append(feasible[i])
+    chosen = [feasible[i] for i in order[:keep]]
     base = next((s for s in screened if s.choice == Choice()), None)
     if base is not None:  # measured first, even when its estimate says it cannot fit
         chosen = [base] + [s for s in chosen if s is not base]
