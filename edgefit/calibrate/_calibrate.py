@@ -80,10 +80,14 @@ def calibrate(target_id: str = "host-cpu", runtime: str = "onnxruntime", *, budg
     from edgefit.targets import load_target
 
     target = load_target(target_id)
+    if runtime == "vela" and target.id == "ethos-u55":  # Arm's compiler gives the figures, no hardware needed
+        from edgefit.calibrate._vela import calibrate_vela
+
+        return calibrate_vela(target.id, budget_s=budget_s, out=out, progress=progress, seed=seed)
     if runtime != "onnxruntime" or target.kind != "host_cpu":
         raise EdgefitError(f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run here",
                            where="--target/--runtime",
-                           fix="use --target host-cpu --runtime onnxruntime (Ethos-U55: `edgefit calibrate-vela`)")
+                           fix="use --target host-cpu --runtime onnxruntime, or --target ethos-u55 --runtime vela")
     threads = threads or default_threads()
     dtypes, entries = load_catalog()
     specs = sample_specs(entries, seed=seed)

@@ -44,7 +44,7 @@ def bench(
     example: ExampleOpt = None,
     input_shape: InputShapeOpt = None,
     runtime: RuntimeOpt = "onnxruntime",
-    precision: PrecisionOpt = "fp32",
+    precision: Annotated[Optional[str], typer.Option("--precision", "-p", help="fp32, fp16, int8 (static QDQ) or int8-dynamic (default: the runtime's own, fp32 for most; int8 for Vela).")] = None,
     threads: Annotated[int, typer.Option(help="Intra-op threads (1: the most repeatable figure on a busy host).")] = 1,
     runs: Annotated[int, typer.Option(help="Timed runs at least; extended to 200 for a stable p99 within 10 s.")] = 100,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 10,
@@ -61,6 +61,8 @@ def bench(
 
     rt = get_runtime(runtime)
     rt.require_available()
+    rt.require_runnable()  # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
+    precision = precision or getattr(rt, "default_precision", "fp32")
     rt.check_precision(precision)
     settings = MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=parse_cpus(cpus))  # fail before work
     graph = resolve_model(model, example, input_shape)
@@ -69,7 +71,7 @@ def bench(
         if not as_json:
             err_console.print(f"converting {graph.source} to {precision} for {rt.name} …")
         artifact = rt.convert(graph.model, precision, target)
-        if not as_json:
+        if not as_json and getattr(rt, "timing_kind", "measured") == "measured":
             err_console.print(f"measuring in a child process ({warmup} warm-up runs, at least {runs} timed) …")
         timing = rt.measure(artifact, **asdict(settings))
     report = {"model": graph.source, "runtime": rt.name, "precision": precision,
@@ -86,10 +88,13 @@ def _render(report: dict, timing, artifact) -> None:
     table = Table()
     table.add_column("latency")
     table.add_column("value", justify="right")
-    for label, value in (("p50", timing.p50), ("p90", timing.p90), ("p99", timing.p99), ("max", timing.max),
-                         ("mean", timing.mean), ("std", timing.std), ("jitter (p99 − p50)", timing.jitter)):
-        table.add_row(label, fmt.seconds(value))
-    table.add_row("timed runs", f"{timing.n_runs} (after {env.get('warmup', '?')} warm-up)")
+    if env.get("estimate"):  # a vendor compiler's figure (Vela): one number, no run statistics
+        table.add_row("inference time (vendor compiler estimate)", fmt.seconds(timing.p50))
+    else:
+        for label, value in (("p50", timing.p50), ("p90", timing.p90), ("p99", timing.p99), ("max", timing.max),
+                             ("mean", timing.mean), ("std", timing.std), ("jitter (p99 − p50)", timing.jitter)):
+            table.add_row(label, fmt.seconds(value))
+        table.add_row("timed runs", f"{timing.n_runs} (after {env.get('warmup', '?')} warm-up)")
     if timing.peak_rss_bytes:
         table.add_row("peak RSS (whole child process)", fmt.nbytes(timing.peak_rss_bytes))
     if timing.cpu_wait_fraction is not None:

@@ -65,6 +65,16 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
 
 
 def _fidelity(profile, update):
+    if profile.runtime == "vela":
+        from edgefit.calibrate._vela import run_vela_fidelity
+
+        import json
+
+        from edgefit.calibrate._report import fidelity_path
+
+        summary = run_vela_fidelity(profile, progress=update)
+        stored = json.loads(fidelity_path(profile.path).read_text()) if profile.path else {}
+        return {**summary, "rows": summary.get("rows") or stored.get("rows", [])}
     from edgefit.calibrate._fidelity import measure_zoo
     from edgefit.calibrate._report import store_fidelity
     from edgefit.targets import load_target

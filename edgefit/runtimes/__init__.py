@@ -2,7 +2,7 @@
 
 >>> from edgefit.runtimes import get_runtime, list_runtimes
 >>> [r.name for r in list_runtimes()]                                  # doctest: +SKIP
-['onnxruntime', 'tensorrt']
+['coreml', 'litert', 'onnxruntime', 'tensorrt', 'vela']
 >>> rt = get_runtime("onnxruntime")                                    # doctest: +SKIP
 >>> art = rt.convert("resnet18.onnx", "int8", "out/")                   # doctest: +SKIP
 >>> art.metadata["parity"]["top1_agreement"]                            # doctest: +SKIP
@@ -26,9 +26,11 @@ from edgefit.runtimes._base import (
 from edgefit.runtimes._measure import MeasureSettings
 from edgefit.runtimes._parity import Parity, parity
 from edgefit.runtimes._registry import RuntimeInfo, get_runtime, list_runtimes, register_runtime, runtime_names
+from edgefit.runtimes._torch_source import TorchModel
 
 __all__ = [
     "PRECISIONS", "Artifact", "Availability", "MeasureSettings", "MeasurementError", "Parity", "Runtime",
-    "RuntimeInfo", "RuntimeUnavailableError", "Session", "Timing", "UnsupportedPrecisionError", "get_runtime",
+    "RuntimeInfo", "RuntimeUnavailableError", "Session", "Timing", "TorchModel", "UnsupportedPrecisionError",
+    "get_runtime",
     "list_runtimes", "parity", "register_runtime", "runtime_names",
 ]

@@ -139,8 +139,14 @@ class Timing:
 
     @property
     def provenance(self) -> str:
-        """``"measured on onnxruntime 1.31.1, 2 threads"``: where every number of this Timing came from."""
+        """``"measured on onnxruntime 1.31.1, 2 threads"``: where every number of this Timing came from.
+
+        A runtime whose "timing" is a compiler's estimate (``Runtime.timing_kind == "estimated"``,
+        e.g. Arm Vela's cycle count) puts its own label in ``environment["estimate"]``; that is used.
+        """
         env = self.environment
+        if env.get("estimate"):
+            return str(env["estimate"])
         threads = env.get("threads")
         where = f"measured on {env.get('runtime', '?')} {env.get('version', '?')}"
         return f"{where}, {threads} thread{'s' if threads != 1 else ''}" if threads is not None else where
@@ -192,6 +198,11 @@ class Runtime(abc.ABC):
     * :meth:`open` loads an artifact into a :class:`Session`. It runs inside the measurement child
       process, where a crash cannot take edgefit down.
     * Instances hold no mutable state, so one instance may be used from several threads.
+    * :meth:`runnable` says whether artifacts can also be *run* here; it is :meth:`available` unless
+      the runtime converts on any OS but runs on one (Core ML: conversion on Linux, prediction on macOS).
+    * ``timing_kind`` is ``"measured"`` (timed runs) or ``"estimated"`` (a vendor compiler's estimate,
+      e.g. Arm Vela for an Ethos-U NPU that is not attached here; ``Timing.provenance`` then says so).
+    * An artifact is one file, or one bundle directory where the format is a directory (``.mlpackage``).
 
     :meth:`measure` (inherited) times a session in a child process; :meth:`infer` runs it in-process.
 
@@ -204,6 +215,8 @@ class Runtime(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Options: ClassVar[type] = type(None)  # the backend's frozen options dataclass
+    timing_kind: ClassVar[str] = "measured"  # or "estimated": measure() reports a compiler's estimate
+    default_precision: ClassVar[str] = "fp32"  # what a caller that names no precision should ask for
 
     @abc.abstractmethod
     def available(self) -> Availability: ...
@@ -226,6 +239,18 @@ class Runtime(abc.ABC):
         status = self.available()
         if not status.ok:
             raise RuntimeUnavailableError(f"runtime '{self.name}' is not available: {status.reason}",
+                                          where="--runtime", fix="run `edgefit runtimes list` for the others")
+        return status
+
+    def runnable(self) -> Availability:
+        """Whether artifacts can be run (``infer``, ``measure``) here; :meth:`available` by default."""
+        return self.available()
+
+    def require_runnable(self) -> Availability:
+        """Return :meth:`runnable`, or raise :class:`RuntimeUnavailableError` (exit 2) with its reason."""
+        status = self.runnable()
+        if not status.ok:
+            raise RuntimeUnavailableError(f"runtime '{self.name}' cannot run models here: {status.reason}",
                                           where="--runtime", fix="run `edgefit runtimes list` for the others")
         return status
 
@@ -252,12 +277,13 @@ class Runtime(abc.ABC):
         if artifact.runtime != self.name:
             raise EdgefitError(f"{artifact.path} was made for {artifact.runtime}, not {self.name}", where="artifact",
                                fix=f"use get_runtime('{artifact.runtime}'), or convert for {self.name}")
-        if not Path(artifact.path).is_file():
+        if not Path(artifact.path).exists():  # a file, or a bundle directory (.mlpackage)
             raise EdgefitError(f"artifact file not found: {artifact.path}", where="artifact", fix="convert again")
 
     def infer(self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None) -> dict[str, np.ndarray]:
         """Run ``artifact`` once on ``inputs`` in this process (for parity checks, not timing)."""
         self.check_artifact(artifact)
+        self.require_runnable()
         return self.open(artifact, threads=threads).run(inputs)
 
     def measure(self, artifact: Artifact, inputs: Inputs | None = None, *, warmup: int = 10, runs: int = 100,
@@ -275,6 +301,7 @@ class Runtime(abc.ABC):
         from edgefit.runtimes._measure import MeasureSettings, measure_in_child
 
         self.check_artifact(artifact)
+        self.require_runnable()
         settings = MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=cpus, min_runs=min_runs,
                                    budget_s=budget_s, timeout_s=timeout_s)
         # the child imports the class itself, so backends registered at run time are measured too

@@ -14,6 +14,9 @@ from edgefit.runtimes._base import Availability, Runtime
 _BACKENDS: dict[str, str | type[Runtime]] = {
     "onnxruntime": "edgefit.runtimes._onnxruntime:OnnxRuntime",
     "tensorrt": "edgefit.runtimes._tensorrt:TensorRT",
+    "litert": "edgefit.runtimes._litert:LiteRT",
+    "coreml": "edgefit.runtimes._coreml:CoreML",
+    "vela": "edgefit.runtimes._vela:Vela",
 }
 
 

@@ -1,0 +1,14 @@
+"""Mark the conformance runs of the PyTorch-based converters slow: each converts a model (several seconds)."""
+
+from __future__ import annotations
+
+import pytest
+
+HEAVY_RUNTIMES = ("litert", "coreml", "vela")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        spec = getattr(item, "callspec", None)
+        if item.name.startswith("test_runtime_conformance") and spec and spec.params.get("name") in HEAVY_RUNTIMES:
+            item.add_marker(pytest.mark.slow)
