@@ -7,7 +7,6 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from edgefit.cli import main
 from edgefit.cli._app import app
 
 runner = CliRunner()
@@ -16,13 +15,6 @@ runner = CliRunner()
 def run(*args: str):
     return runner.invoke(app, list(args))
 
-
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    """Through `edgefit.cli.main`, which turns EdgefitError into one line and an exit code."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(list(args))
-    out = capsys.readouterr()
-    return exit_info.value.code, out.out, out.err
 
 
 def test_version():
@@ -58,24 +50,24 @@ def test_targets_show_schema_export_validate(tmp_path):
     (("estimate", "--example", "ds-cnn-kws", "--target", "orin", "--dtype", "int3"), "unknown dtype 'int3'"),
     (("estimate", "--example", "ds-cnn-kws", "--target", "orin", "--power-mode", "7W"), "no power mode '7W'"),
 ])
-def test_bad_input_is_one_line_and_exit_2(capsys, args, fragment):
-    code, out, err = run_main(capsys, *args)
+def test_bad_input_is_one_line_and_exit_2(run_cli, args, fragment):
+    code, out, err = run_cli(*args)
     assert code == 2
     assert fragment in err
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_bad_target_yaml_names_file_line_and_field(capsys, tmp_path):
+def test_bad_target_yaml_names_file_line_and_field(run_cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("id: bad\nname: x\nkind: edge_soc\nenvelope:\n  latency_budget_s: {value: -1, estimated: true, reason: r}\n")
-    code, _, err = run_main(capsys, "targets", "validate", str(bad))
+    code, _, err = run_cli("targets", "validate", str(bad))
     assert code == 2 and str(bad) in err and "Traceback" not in err
 
 
-def test_truncated_onnx_via_cli(capsys, tmp_path):
+def test_truncated_onnx_via_cli(run_cli, tmp_path):
     path = tmp_path / "model.onnx"
     path.write_bytes(b"\x08\x07\x12\x04trun")
-    code, _, err = run_main(capsys, "inspect", str(path))
+    code, _, err = run_cli("inspect", str(path))
     assert code == 2 and "not" in err and "ONNX" in err
 
 

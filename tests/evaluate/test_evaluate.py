@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgefit.errors import EdgefitError
-from edgefit.evaluate import EvalData, check_data, load_npz, run_outputs, score, sqnr_db
+from edgefit.evaluate import check_data, load_npz, run_outputs, score, sqnr_db
 
 
 def test_load_and_check(tmp_path):

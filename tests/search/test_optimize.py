@@ -12,31 +12,23 @@ import time
 import numpy as np
 import pytest
 
-from edgefit.cli import main
 
 pytestmark = pytest.mark.slow
 
 
-def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out = capsys.readouterr()
-    return info.value.code, out.out, out.err
+
+@pytest.fixture
+def run_ok(run_cli):
+    def run(*args: str) -> dict:
+        code, out, err = run_cli(*args)
+        assert code == 0, err[-3000:]
+        return json.loads(out)
+
+    return run
 
 
-def run_ok(capsys, *args: str) -> dict:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    assert code == 0, out.err[-3000:]
-    return json.loads(out.out)
-
-
-def test_digits_on_host_cpu_measures_and_picks_a_faster_model(capsys, tmp_path):
-    res = run_ok(capsys, "optimize", "--target", "host-cpu", "--trials", "4", "--out", str(tmp_path), "--json", "-q")
+def test_digits_on_host_cpu_measures_and_picks_a_faster_model(run_cli, run_ok, tmp_path):
+    res = run_ok("optimize", "--target", "host-cpu", "--trials", "4", "--out", str(tmp_path), "--json", "-q")
     cands = {c["key"]: c for c in res["candidates"]}
     base = cands[res["baseline"]["key"]]
     assert base["label"] == "fp32" and base["accuracy"]["kind"] == "top1"
@@ -51,8 +43,8 @@ def test_digits_on_host_cpu_measures_and_picks_a_faster_model(capsys, tmp_path):
         assert c["estimate"]["source"] in ("calibrated", "datasheet")
 
 
-def test_hearable_marks_candidates_over_budget_with_the_reason(capsys, tmp_path):
-    code, out, err = run_main(capsys, "optimize", "--target", "hearable", "--example", "mobilenetv2", "--trials", "2",
+def test_hearable_marks_candidates_over_budget_with_the_reason(run_cli, run_ok, tmp_path):
+    code, out, err = run_cli("optimize", "--target", "hearable", "--example", "mobilenetv2", "--trials", "2",
                               "--out", str(tmp_path), "--json", "-q")
     assert code == 3 and "no candidate qualified" in err  # documented exit code; results still written
     res = json.loads((tmp_path / "results.json").read_text())
@@ -64,8 +56,8 @@ def test_hearable_marks_candidates_over_budget_with_the_reason(capsys, tmp_path)
     assert res["selection"]["best_found"] is not None
 
 
-def test_depthwise_model_is_not_given_int8_when_int8_measures_slower(capsys, tmp_path):
-    res = run_ok(capsys, "optimize", "--target", "host-cpu", "--example", "mobilenetv1-vww", "--trials", "6",
+def test_depthwise_model_is_not_given_int8_when_int8_measures_slower(run_cli, run_ok, tmp_path):
+    res = run_ok("optimize", "--target", "host-cpu", "--example", "mobilenetv1-vww", "--trials", "6",
                  "--out", str(tmp_path), "--json", "-q")
     done = [c for c in res["candidates"] if c["status"] == "done"]
     by_precision: dict[str, float] = {}
@@ -83,7 +75,7 @@ def test_depthwise_model_is_not_given_int8_when_int8_measures_slower(capsys, tmp
     ("labels", "labels range over"),
     ("drop", "--max-drop"),
 ])
-def test_bad_input(capsys, tmp_path, setup, fragment):
+def test_bad_input(run_cli, run_ok, tmp_path, setup, fragment):
     args = ["optimize", "--target", "host-cpu", "--out", str(tmp_path)]
     if setup == "shape":
         np.savez(tmp_path / "d.npz", x=np.zeros((4, 1, 16, 16), np.float32), y=np.zeros(4, np.int64))
@@ -93,7 +85,7 @@ def test_bad_input(capsys, tmp_path, setup, fragment):
         args += ["--data", str(tmp_path / "d.npz")]
     else:
         args += ["--max-drop", "150%"]
-    code, _, err = run_main(capsys, *args)
+    code, _, err = run_cli(*args)
     assert code == 2 and fragment in err and "Traceback" not in err
 
 
@@ -120,15 +112,15 @@ def test_kill_9_then_rerun_resumes_and_reuses(tmp_path):
     assert again["frontier"] == res["frontier"] and again["selection"]["winner"] == res["selection"]["winner"]
 
 
-def test_unknown_metric_and_top1_without_labels(capsys, tmp_path):
-    code, _, err = run_main(capsys, "optimize", "--metric", "f1", "--out", str(tmp_path))
+def test_unknown_metric_and_top1_without_labels(run_cli, run_ok, tmp_path):
+    code, _, err = run_cli("optimize", "--metric", "f1", "--out", str(tmp_path))
     assert code == 2 and "--metric" in err
-    code, _, err = run_main(capsys, "optimize", "--example", "fc-autoencoder", "--metric", "top1", "--out", str(tmp_path))
+    code, _, err = run_cli("optimize", "--example", "fc-autoencoder", "--metric", "top1", "--out", str(tmp_path))
     assert code == 2 and "needs labelled data" in err
 
 
-def test_sqnr_metric_for_an_autoencoder(capsys, tmp_path):
-    res = run_ok(capsys, "optimize", "--example", "fc-autoencoder", "--target", "host-cpu", "--metric", "sqnr",
+def test_sqnr_metric_for_an_autoencoder(run_cli, run_ok, tmp_path):
+    res = run_ok("optimize", "--example", "fc-autoencoder", "--target", "host-cpu", "--metric", "sqnr",
                  "--max-drop", "20", "--trials", "3", "--out", str(tmp_path), "--json", "-q")
     done = [c for c in res["candidates"] if c["status"] == "done"]
     assert all(c["accuracy"]["kind"] == "sqnr" for c in done)
