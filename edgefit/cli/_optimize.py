@@ -96,7 +96,15 @@ def optimize(
             bar.stop()
     chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select)
     res = results_dict(run, chosen, run.base_key, run.base_accuracy)
+    if chosen.winner is not None:
+        from edgefit.search._base import resize_inputs
+        from edgefit.search._export import export_target_formats
+
+        shape = base.shape_for(chosen.winner["choice"].get("resolution"))
+        res["exports"] = export_target_formats(t, chosen.winner, config.out_dir,
+                                               resize_inputs(base.calibration, shape))
     files = write_outputs(config.out_dir, res)
+    files.update({f"export:{e['runtime']}": e["path"] for e in res.get("exports", []) if e["status"] == "written"})
     emit({**res, "files": files}, as_json, lambda: _render(res, files))
     if chosen.winner is None:
         err_console.print(f"edgefit: no candidate qualified: {chosen.reason}; best found: "
@@ -143,6 +151,9 @@ def _render(res: dict, files: dict) -> None:
         console.print(f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
                       f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
                       f"than the baseline ({w['latency']['source']})")
+    for e in res.get("exports", []):
+        if e["status"] != "written":
+            console.print(f"[dim]{e['runtime']} format not written: {e['reason']}[/]")
     for note in res["notes"]:
         console.print(f"[dim]{note}[/]")
     console.print("wrote " + ", ".join(files.values()))

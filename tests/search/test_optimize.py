@@ -126,3 +126,15 @@ def test_sqnr_metric_for_an_autoencoder(run_cli, run_ok, tmp_path):
     assert all(c["accuracy"]["kind"] == "sqnr" for c in done)
     base = next(c for c in done if c["key"] == res["baseline"]["key"])
     assert base["accuracy"]["value"] == 200.0  # identical outputs: capped at 200 dB
+
+
+def test_winner_is_exported_in_the_targets_own_formats(run_ok, tmp_path):
+    res = run_ok("optimize", "--target", "glasses", "--trials", "2", "--out", str(tmp_path), "--json", "-q")
+    exports = {e["runtime"]: e for e in res["exports"]}
+    assert set(exports) == {"litert", "coreml"}  # the glasses target's native runtimes (onnxruntime: model.onnx)
+    lite = exports["litert"]
+    assert lite["status"] == "written" and lite["path"].endswith(".tflite")
+    assert (tmp_path / "export" / "litert").is_dir() and lite["parity"]["top1_agreement"] >= 0.99
+    assert exports["coreml"]["status"] in ("written", "skipped")
+    if exports["coreml"]["status"] == "skipped":
+        assert exports["coreml"]["reason"]
