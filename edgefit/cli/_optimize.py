@@ -71,7 +71,7 @@ def optimize(
         target=t.id if not str(target).endswith((".yaml", ".yml")) else str(target),
         out_dir=out or Path("edgefit-out") / t.id, power_mode=power_mode,
         budget_s=parse_duration(budget, where="--budget") if budget else None, trials=trials, max_drop=drop,
-        relative_drop=relative, select=select, storage=storage, threads=threads,
+        relative_drop=relative, select=select, storage=storage, threads=threads, metric=metric,
         deadline_days=parse_deadline(deadline))
     base = resolve_base(model, example, factory, input_shape, data, train_data)
     if metric == "top1" and base.eval_y is None:

@@ -35,11 +35,12 @@ class OptimizeConfig:
     keep: int = 12
     seed: int = 0
     deadline_days: float = 182.0
+    metric: str = "auto"  # sqnr drops are in dB; the others are fractions
 
     def __post_init__(self) -> None:
         if self.select not in ("latency", "accuracy", "deadline"):
             raise EdgefitError(f"unknown selection '{self.select}'", where="--select", fix="use latency, accuracy or deadline")
-        if not 0 <= self.max_drop < 1000:
+        if not (0 <= self.max_drop < 1 or (self.metric == "sqnr" and 0 <= self.max_drop and not self.relative_drop)):
             raise EdgefitError(f"max drop {self.max_drop:g} is impossible", where="--max-drop",
                                fix="give an absolute drop like 0.01 or a relative one like 1%")
 

@@ -68,3 +68,16 @@ def test_screen_marks_choices_over_the_envelope_with_the_reason():
     assert all(any("memory" in r or "latency" in r or "power" in r or "energy" in r for r in s.reasons) for s in results)
     kept = prefilter(results, 5)
     assert [s.choice for s in kept] == [Choice()]  # nothing could fit: only the baseline is measured
+
+
+def test_optimize_config_rejects_impossible_drops():
+    from pathlib import Path
+
+    from edgefit.errors import EdgefitError
+    from edgefit.search import OptimizeConfig
+
+    with pytest.raises(EdgefitError, match="--max-drop"):
+        OptimizeConfig(target="host-cpu", out_dir=Path("."), max_drop=1.5)
+    assert OptimizeConfig(target="host-cpu", out_dir=Path("."), max_drop=20, metric="sqnr").max_drop == 20
+    with pytest.raises(EdgefitError, match="--select"):
+        OptimizeConfig(target="host-cpu", out_dir=Path("."), select="cheapest")
