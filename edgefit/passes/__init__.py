@@ -2,11 +2,12 @@
 
 Each pass is a frozen, versioned config dataclass plus a handler registered for its type. The config
 declares the fields a search may vary (``search_space``); :func:`apply_pass` finds the handler;
-:func:`materialize` runs a whole :class:`PassPlan` in order swap → prune → recover → export → quantize.
+:func:`materialize` runs a whole :class:`PassPlan` in order swap → prune → recover → export → quantize
+(or, for a torch model, swap → prune → recover → torchao, saved as a ``torch.export`` program).
 
 >>> from edgefit.passes import QuantizeConfig, config_from_dict, list_passes
 >>> [p.name for p in list_passes()]
-['swap', 'prune', 'recover', 'quantize']
+['swap', 'prune', 'recover', 'quantize', 'torchao']
 >>> cfg = QuantizeConfig(precision="int8", calibration="entropy")
 >>> config_from_dict(cfg.to_dict()) == cfg
 True
@@ -23,13 +24,14 @@ from edgefit.passes._swap import SwapConfig, resolve_factory, swap_activations  
 from edgefit.passes._prune import PruneConfig, sparsity, two_four_mask  # noqa: I001
 from edgefit.passes._recover import RecoverConfig
 from edgefit.passes._quantize import QuantizeConfig
+from edgefit.passes._torchao import TorchaoConfig
 from edgefit.passes._sensitivity import LayerSensitivity, layer_sensitivity, most_sensitive
 from edgefit.passes._plan import PassPlan, model_fingerprint
 from edgefit.passes._materialize import Materialized, materialize
 
 __all__ = [
     "LayerSensitivity", "Materialized", "PassConfig", "PassContext", "PassNotApplicable", "PassPlan", "PassResult",
-    "PassSpec", "PruneConfig", "QuantizeConfig", "RecoverConfig", "SwapConfig", "apply_pass", "config_from_dict",
-    "get_pass", "layer_sensitivity", "list_passes", "materialize", "model_fingerprint", "most_sensitive",
+    "PassSpec", "PruneConfig", "QuantizeConfig", "RecoverConfig", "SwapConfig", "TorchaoConfig", "apply_pass",
+    "config_from_dict", "get_pass", "layer_sensitivity", "list_passes", "materialize", "model_fingerprint", "most_sensitive",
     "register_pass", "resolve_factory", "sparsity", "swap_activations", "two_four_mask",
 ]

@@ -117,10 +117,10 @@ def register_pass(config_type: type[PassConfig], *, name: str, consumes: Consume
 
 
 def list_passes() -> list[PassSpec]:
-    """Every registered pass, in registration order (swap, prune, recover, quantize).
+    """Every registered pass, in registration order (swap, prune, recover, quantize, torchao).
 
     >>> [p.name for p in list_passes()]
-    ['swap', 'prune', 'recover', 'quantize']
+    ['swap', 'prune', 'recover', 'quantize', 'torchao']
     """
     return list(_PASSES.values())
 

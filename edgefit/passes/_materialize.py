@@ -1,8 +1,12 @@
 """Turn a candidate's :class:`PassPlan` into a real model: swap → prune → recover → export ONNX → quantize.
 
+With ``plan.torchao`` the ONNX file is still exported from the fp32 module (the estimator reads its
+graph), and the torchao-quantized module is saved beside it as a ``torch.export`` program
+(``model.pt2``, the ``torch`` runtime's artifact): that is what is scored, measured and shipped.
+
 Results are cached under ``context.out_dir()/candidate-<key>/``, where the key hashes the plan, the
 base model and the context's data (:meth:`PassContext.fingerprint`): the same candidate asked for twice
-is built once. A cache hit returns the ONNX file and metadata but no torch module.
+is built once. A cache hit returns the ONNX file (and the .pt2), metadata but no torch module.
 """
 
 from __future__ import annotations
@@ -30,12 +34,18 @@ RESULT_FILE = "materialized.json"
 class Materialized:
     """A materialized candidate: its ONNX file (what is measured and shipped), the torch module before
     export (``None`` for ONNX-only bases and cache hits), what every pass did, and the change kinds
-    (:data:`edgefit.iteration.CHANGE_KINDS`) the candidate makes, for the iteration-cost model."""
+    (:data:`edgefit.iteration.CHANGE_KINDS`) the candidate makes, for the iteration-cost model.
+
+    A torchao candidate also has ``artifact_path`` (its ``.pt2``) and ``artifact_runtime`` (``"torch"``):
+    then the ONNX file is the fp32 graph the estimator reads, and the ``.pt2`` is the model. Both are
+    ``None`` for pure-ONNX candidates."""
 
     onnx_path: Path
     torch_module: torch.nn.Module | None
     metadata: dict[str, Any]
     change_kinds: tuple[str, ...]
+    artifact_path: Path | None = None
+    artifact_runtime: str | None = None
 
 
 def build_base(name: str) -> torch.nn.Module:
@@ -89,9 +99,11 @@ def _cached(folder: Path) -> Materialized | None:
         return None
     meta = json.loads(meta_file.read_text())
     path = folder / meta["onnx_file"]
-    if not path.is_file():
+    artifact = folder / meta["artifact_file"] if meta.get("artifact_file") else None
+    if not path.is_file() or (artifact is not None and not artifact.is_file()):
         return None
-    return Materialized(path, None, {**meta, "cache": "hit"}, tuple(meta["change_kinds"]))
+    return Materialized(path, None, {**meta, "cache": "hit"}, tuple(meta["change_kinds"]), artifact,
+                        meta.get("artifact_runtime"))
 
 
 def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *, reuse: bool = True) -> Materialized:
@@ -136,14 +148,33 @@ def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *
                       "input_shape": list(shape)})
     else:
         fp32 = save(onnx_base, folder / "model.fp32.onnx")
-    onnx_path = fp32
+    onnx_path, artifact = fp32, None
     if plan.quantize is not None:
         result = apply_pass(fp32, plan.quantize, ctx)
         onnx_path = result.model.rename(folder / "model.onnx")
         steps.append(result.metadata)
         kinds += [result.change_kind] if result.change_kind else []
+    if plan.torchao is not None:
+        result = apply_pass(model, plan.torchao, ctx)  # an ONNX-only base: PassNotApplicable, with the reason
+        artifact = _save_torchao(result, shape, context.input_dtype, folder / "model.pt2")
+        steps.append({**result.metadata, "artifact": artifact.name,
+                      "export": "torch.export.export + torch.export.save (runtime 'torch')"})
+        kinds += [result.change_kind] if result.change_kind else []
     meta = {"plan": plan.to_dict(), "content_hash": content_hash, "cache_key": key, "factory": factory,
             "input_shape": list(shape) if shape else None, "passes": steps, "change_kinds": kinds,
-            "onnx_file": onnx_path.name}
+            "onnx_file": onnx_path.name, "artifact_file": artifact.name if artifact else None,
+            "artifact_runtime": "torch" if artifact else None}
     write_atomic(folder / RESULT_FILE, json.dumps(meta, indent=1, default=str))
-    return Materialized(onnx_path, model, {**meta, "cache": "miss"}, tuple(kinds))
+    return Materialized(onnx_path, model, {**meta, "cache": "miss"}, tuple(kinds), artifact,
+                        "torch" if artifact else None)
+
+
+def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) -> Path:
+    """The torchao-quantized module as a ``torch.export`` program named like the ONNX export (input, output)."""
+    import torch
+
+    from edgefit.runtimes._torch import save_program
+
+    example = torch.zeros(shape, dtype=getattr(torch, input_dtype))
+    meta = {"precision": f"torchao-{result.metadata['config']}", "recipe": result.metadata["recipe"]}
+    return save_program(result.model, (example,), path, input_names=["input"], output_names=["output"], meta=meta)

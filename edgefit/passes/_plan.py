@@ -1,5 +1,6 @@
 """A candidate's recipe: which passes, with which configs, in the fixed order swap → prune → recover
-→ (export) → quantize; and its content hash, the key a search caches materialized candidates under.
+→ (export) → quantize, or swap → prune → recover → torchao for a torch model; and its content hash,
+the key a search caches materialized candidates under.
 """
 
 from __future__ import annotations
@@ -16,18 +17,21 @@ from edgefit.passes._prune import PruneConfig
 from edgefit.passes._quantize import QuantizeConfig
 from edgefit.passes._recover import RecoverConfig
 from edgefit.passes._swap import SwapConfig
+from edgefit.passes._torchao import TorchaoConfig
 
 if TYPE_CHECKING:
     import torch
 
 PLAN_VERSION = 1
 SLOTS: dict[str, type[PassConfig]] = {"swap": SwapConfig, "prune": PruneConfig, "recover": RecoverConfig,
-                                      "quantize": QuantizeConfig}
+                                      "quantize": QuantizeConfig, "torchao": TorchaoConfig}
+OPTIONAL_SLOTS = ("torchao",)  # added within version 1: left out of to_dict when None, so older hashes stay
 
 
 @dataclass(frozen=True)
 class PassPlan:
-    """The passes of one candidate; ``None`` skips a pass.
+    """The passes of one candidate; ``None`` skips a pass. ``quantize`` (ONNX) and ``torchao`` (the torch
+    module, after recover) are two ways to quantize: a plan holds at most one.
 
     >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1), quantize=QuantizeConfig())
     >>> PassPlan.from_dict(plan.to_dict()) == plan
@@ -41,6 +45,7 @@ class PassPlan:
     recover: RecoverConfig | None = None
     quantize: QuantizeConfig | None = None
     version: int = PLAN_VERSION
+    torchao: TorchaoConfig | None = None
 
     def __post_init__(self) -> None:
         if self.version != PLAN_VERSION:
@@ -51,14 +56,17 @@ class PassPlan:
             if value is not None and not isinstance(value, kind):
                 raise EdgefitError(f"{slot}={type(value).__name__} is not allowed", where=f"PassPlan.{slot}",
                                    fix=f"give a {kind.__name__} or None")
+        if self.quantize is not None and self.torchao is not None:
+            raise EdgefitError("a plan quantizes once: quantize (ONNX) and torchao (torch) are both set",
+                               where="PassPlan", fix="keep one of quantize and torchao")
 
     def configs(self) -> list[PassConfig]:
         """The configs that run, in order."""
-        return [c for c in (self.swap, self.prune, self.recover, self.quantize) if c is not None]
+        return [c for c in (self.swap, self.prune, self.recover, self.quantize, self.torchao) if c is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{slot: None if getattr(self, slot) is None else getattr(self, slot).to_dict() for slot in SLOTS},
-                "version": self.version}
+        return {**{slot: None if getattr(self, slot) is None else getattr(self, slot).to_dict() for slot in SLOTS
+                   if slot not in OPTIONAL_SLOTS or getattr(self, slot) is not None}, "version": self.version}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PassPlan:

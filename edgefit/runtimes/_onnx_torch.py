@@ -312,6 +312,8 @@ def _module_class():
     class LinearWeight(torch.nn.Module):
         """A constant 2-D MatMul operand, kept as a Linear weight (transposed once here, not per call)."""
 
+        LINEAR_WEIGHT = True  # it feeds F.linear: quantizers (torchao) may treat it like an nn.Linear's weight
+
         def __init__(self, w: np.ndarray) -> None:
             super().__init__()
             self.weight = torch.nn.Parameter(torch.as_tensor(w.T.copy()), requires_grad=False)

@@ -17,6 +17,7 @@ _BACKENDS: dict[str, str | type[Runtime]] = {
     "litert": "edgefit.runtimes._litert:LiteRT",
     "coreml": "edgefit.runtimes._coreml:CoreML",
     "vela": "edgefit.runtimes._vela:Vela",
+    "torch": "edgefit.runtimes._torch:TorchRuntime",
 }
 
 

@@ -22,8 +22,10 @@ class Screened:
 
 
 def estimator_plan(choice: Choice, kernel_names: list[str], weight_kernels: list[str]) -> Plan:
-    dtype = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-dynamic": "int8", "int4-weight": "int4"}[
-        choice.precision]
+    # torchao int8 is estimated as int8 compute; for weight-only int8 (activations stay float, weights
+    # dequantized on the fly) that is optimistic: the saving there is weight bytes, not arithmetic
+    dtype = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-dynamic": "int8", "int4-weight": "int4",
+             "torchao-int8-dynamic": "int8", "torchao-int8-weight": "int8"}[choice.precision]
     keep: tuple[str, ...] = ()
     if choice.keep_float and weight_kernels:  # sensitivity is measured later; first and last layers
         keep = tuple(dict.fromkeys(weight_kernels[:1] + weight_kernels[-1:]))[: choice.keep_float]

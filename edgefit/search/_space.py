@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass, field
 
 from edgefit.errors import EdgefitError
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight", "torchao-int8-dynamic", "torchao-int8-weight")
+# torchao quantizes the torch module (TorchaoConfig), measured on the torch runtime: torch bases only
+TORCHAO_PRECISIONS = {"torchao-int8-dynamic": "int8-dynamic", "torchao-int8-weight": "int8-weight"}
+MATMUL_SHARE = 0.3  # Gemm/MatMul share of the MACs above which int8 matmul recipes are worth trying
 PRUNE_METHODS = ("none", "channel", "unstructured", "2:4")
 
 
@@ -80,7 +83,8 @@ class Choice:
     def risk(self) -> float:
         """A *prior* on accuracy cost, used only to order candidates before any is measured (never
         reported as accuracy): bigger changes are riskier."""
-        r = {"fp32": 0.0, "fp16": 0.05, "int8": 0.3, "int8-dynamic": 0.25, "int4-weight": 0.6}[self.precision]
+        r = {"fp32": 0.0, "fp16": 0.05, "int8": 0.3, "int8-dynamic": 0.25, "int4-weight": 0.6,
+             "torchao-int8-dynamic": 0.25, "torchao-int8-weight": 0.15}[self.precision]
         if self.precision == "int8":
             r -= 0.05 * self.keep_float + (0.05 if self.calibration != "minmax" else 0.0)
         r += 2.0 * (1 - self.width) + 1.5 * (1 - self.depth) + (0.3 if self.activation else 0.0)
@@ -95,7 +99,9 @@ class Choice:
 @dataclass(frozen=True)
 class SpaceOptions:
     """What the base and the run allow. ``can_swap`` needs a factory (an example or --factory);
-    ``can_retrain`` needs training data; ``sparsity`` needs a target with 2:4 support."""
+    ``can_retrain`` needs training data; ``sparsity`` needs a target with 2:4 support; ``torch_base``
+    (a torch model whose Gemm/MatMul layers carry a real share of the MACs, see :func:`torchao_base`)
+    adds the torchao int8 precisions."""
 
     can_swap: bool = False
     can_prune: bool = False
@@ -106,6 +112,7 @@ class SpaceOptions:
     target_dtypes: tuple[str, ...] = ("fp32",)
     sparsity: bool = False
     has_matmul: bool = False
+    torch_base: bool = False
     widths: tuple[float, ...] = (1.0, 0.75, 0.5)
     depths: tuple[float, ...] = (1.0, 0.5)
     channel_amounts: tuple[float, ...] = (0.25, 0.5)
@@ -135,7 +142,24 @@ def _quantizations(opts: SpaceOptions) -> list[tuple[str, str, int]]:
             out.append(("int8-dynamic", "minmax", 0))
     if opts.has_matmul and ("int4" in dtypes or "int8" in dtypes):
         out.append(("int4-weight", "minmax", 0))
+    if opts.torch_base and "int8" in dtypes:
+        out += [(p, "minmax", 0) for p in TORCHAO_PRECISIONS]
     return out
+
+
+def matmul_share(graph) -> float:
+    """The fraction of a graph's MACs done in Gemm/MatMul layers (Linear layers and attention matmuls)."""
+    return sum(l.macs for l in graph.layers if l.kind in ("gemm", "matmul")) / max(1, graph.macs)
+
+
+def torchao_base(base) -> bool:
+    """Whether the torchao precisions apply to ``base`` (a :class:`~edgefit.search.Base`): a torch model
+    (a built-in example or a ``module:function`` factory, which torchao can quantize) whose graph does at
+    least :data:`MATMUL_SHARE` of its MACs in Gemm/MatMul layers (torchao quantizes ``nn.Linear`` only).
+    An ONNX file is never a torch base."""
+    if base.kind not in ("example", "factory"):
+        return False
+    return matmul_share(base.graph_variant(1.0, None, None)) >= MATMUL_SHARE
 
 
 def build_space(opts: SpaceOptions) -> list[Choice]:

@@ -11,7 +11,7 @@ import pytest
 
 from edgefit.errors import EdgefitError
 from edgefit.passes import (PassConfig, PassPlan, PruneConfig, QuantizeConfig, RecoverConfig, SwapConfig,
-                            config_from_dict, get_pass, list_passes)
+                            TorchaoConfig, config_from_dict, get_pass, list_passes)
 from edgefit.passes._base import _ALLOWED
 
 PASSES = list_passes()
@@ -23,7 +23,7 @@ KNOBS = {"width": (0.25, 1.0), "depth": (0.0, 1.0), "resolution": (8, 128), "act
 def test_registry_lists_every_pass_in_run_order():
     from edgefit.iteration._model import CHANGE_KINDS
 
-    assert IDS == ["swap", "prune", "recover", "quantize"]
+    assert IDS == ["swap", "prune", "recover", "quantize", "torchao"]
     assert {p.change_kind for p in PASSES} == {"architecture", "pruning", "weights", "quantization"}
     assert {p.change_kind for p in PASSES} <= set(CHANGE_KINDS)  # what the iteration-cost model reads
     assert set(_ALLOWED) == {p.config_type.__name__ for p in PASSES}
@@ -90,6 +90,7 @@ BAD = [
     (RecoverConfig, {"alpha": 2.0}, "RecoverConfig.alpha"),
     (RecoverConfig, {"temperature": 0}, "RecoverConfig.temperature"),
     (RecoverConfig, {"batch_size": True}, "RecoverConfig.batch_size"),
+    (TorchaoConfig, {"config": "int2"}, "TorchaoConfig.config"),
 ]
 
 

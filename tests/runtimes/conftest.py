@@ -1,10 +1,11 @@
-"""Mark the conformance runs of the PyTorch-based converters slow: each converts a model (several seconds)."""
+"""Mark the conformance runs of the PyTorch-based converters slow: each converts a model (several seconds),
+and the torch runtime compiles it with inductor before timing."""
 
 from __future__ import annotations
 
 import pytest
 
-HEAVY_RUNTIMES = ("litert", "coreml", "vela")
+HEAVY_RUNTIMES = ("litert", "coreml", "vela", "torch")  # torch: inductor compiles in measure
 
 
 def pytest_collection_modifyitems(items):

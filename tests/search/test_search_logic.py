@@ -81,3 +81,38 @@ def test_optimize_config_rejects_impossible_drops():
     assert OptimizeConfig(target="host-cpu", out_dir=Path("."), max_drop=20, metric="sqnr").max_drop == 20
     with pytest.raises(EdgefitError, match="--select"):
         OptimizeConfig(target="host-cpu", out_dir=Path("."), select="cheapest")
+
+
+def test_torchao_precisions_only_for_torch_bases_with_matmuls(tmp_path):
+    from dataclasses import replace
+
+    from edgefit.graph._examples import example_graph
+    from edgefit.graph._torch import export_torch
+    from edgefit.passes import TorchaoConfig
+    from edgefit.runtimes._ort_convert import save
+    from edgefit.search import resolve_base
+    from edgefit.search._candidate import pass_plan
+    from edgefit.search._screen import estimator_plan
+    from edgefit.search._space import TORCHAO_PRECISIONS, matmul_share, torchao_base
+
+    transformer = resolve_base(None, "tiny-transformer", None, None, None, None)
+    assert torchao_base(transformer) and matmul_share(example_graph("tiny-transformer")) > 0.3
+    assert not torchao_base(resolve_base(None, "digits-cnn", None, None, None, None))  # convolutions
+    import torch
+
+    onnx_path = save(export_torch(torch.nn.Sequential(torch.nn.Linear(8, 8)), (1, 8)), tmp_path / "mlp.onnx")
+    assert not torchao_base(resolve_base(onnx_path, None, None, None, None, None))  # an ONNX file: no torch module
+
+    opts = SpaceOptions(target_dtypes=("fp32", "int8"))
+    assert not {c.precision for c in build_space(opts)} & set(TORCHAO_PRECISIONS)
+    offered = {c.precision for c in build_space(replace(opts, torch_base=True))}
+    assert set(TORCHAO_PRECISIONS) <= offered
+    assert not {c.precision for c in build_space(SpaceOptions(target_dtypes=("fp32",), torch_base=True))} \
+        & set(TORCHAO_PRECISIONS)  # no int8 on the target: no int8 recipe
+
+    for precision, config in TORCHAO_PRECISIONS.items():
+        choice = Choice(precision=precision)
+        plan = pass_plan(choice, transformer, None)
+        assert plan.torchao == TorchaoConfig(config=config) and plan.quantize is None
+        assert estimator_plan(choice, [], []).dtype == "int8"
+        assert choice.change_kinds == ("quantization",) and choice.label == precision
