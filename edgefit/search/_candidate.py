@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import platform
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgefit.search._base import Base
-from edgefit.search._space import Choice
+from edgefit.search._space import TORCHAO_PRECISIONS, Choice
 
 
 MEASURE_ATTEMPTS = 4
 MAX_CPU_WAIT = 0.05
+# the artifact format each measuring runtime reads
+ARTIFACT_FORMATS = {"onnxruntime": "onnx", "torch": "torch-export"}
 
 
 @dataclass(frozen=True)
@@ -28,17 +32,19 @@ class RunSettings:
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
-    from edgefit.passes import PassPlan, PruneConfig, QuantizeConfig, RecoverConfig, SwapConfig
+    from edgefit.passes import PassPlan, PruneConfig, QuantizeConfig, RecoverConfig, SwapConfig, TorchaoConfig
 
     swap = SwapConfig(width=choice.width, depth=choice.depth, resolution=choice.resolution,
                       activation=choice.activation) if choice.swaps else None
     prune = PruneConfig(method=choice.prune, amount=choice.prune_amount) if choice.prune != "none" else None
     recover = RecoverConfig(epochs=settings.recover_epochs) if choice.retrains else None
-    quantize = None
-    if choice.precision != "fp32":
+    quantize = torchao = None
+    if choice.precision in TORCHAO_PRECISIONS:
+        torchao = TorchaoConfig(config=TORCHAO_PRECISIONS[choice.precision])
+    elif choice.precision != "fp32":
         quantize = QuantizeConfig(precision=choice.precision, calibration=choice.calibration,
                                   keep_float_top=choice.keep_float)
-    return PassPlan(swap=swap, prune=prune, recover=recover, quantize=quantize)
+    return PassPlan(swap=swap, prune=prune, recover=recover, quantize=quantize, torchao=torchao)
 
 
 def _session(path, threads: int):
@@ -66,44 +72,96 @@ def score_model(base: Base, onnx_path, reference: np.ndarray | None, threads: in
     return score(outputs, base.eval_y, reference, base.metric)
 
 
-def measure(path, settings: RunSettings) -> dict:
+def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int):
+    """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime, eager:
+    the exported program holds torchao's own int8 kernels, so these are the quantized model's outputs."""
+    from edgefit.evaluate import score
+    from edgefit.runtimes import Artifact, get_runtime
+    from edgefit.runtimes._torch import eager
+    from edgefit.search._base import resize_inputs
+
+    rt = get_runtime("torch")
+    session = rt.open(eager(Artifact(Path(pt2_path), "torch-export", "as-built", rt.name)), threads=threads)
+    (name, (shape, _)), = session.input_specs().items()
+    x = resize_inputs(base.eval_x, shape)
+    batch, outs = shape[0], []
+    for i in range(0, len(x), batch):  # a fixed batch size: pad the last chunk, drop the padding's outputs
+        chunk = x[i:i + batch]
+        short = batch - len(chunk)
+        padded = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)]) if short else chunk
+        outs.append(next(iter(session.run({name: padded}).values()))[: batch - short])
+    return score(np.concatenate(outs), base.eval_y, reference, base.metric)
+
+
+def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
+    """Measure the artifact at ``path`` on ``runtime`` (default: the run's measuring runtime) in a child
+    process; when another process held the CPU, measure again and keep the least disturbed timing."""
     from edgefit.runtimes import Artifact, get_runtime
 
-    runtime = get_runtime(settings.measure_runtime)
-    art = Artifact(path=path, format="onnx", precision="as-built", runtime=runtime.name)
+    rt = get_runtime(runtime or settings.measure_runtime)
+    art = Artifact(path=Path(path), format=ARTIFACT_FORMATS.get(rt.name, "onnx"), precision="as-built", runtime=rt.name)
     best = None
-    for _ in range(MEASURE_ATTEMPTS):  # another process held the CPU: measure again, keep the least disturbed
-        t = runtime.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0)
+    for _ in range(MEASURE_ATTEMPTS):
+        t = rt.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0)
         if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
             best = t
         if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
             break
     t = best
-    return {"source": "measured", "runtime": runtime.name, "threads": settings.threads, "p50_s": t.p50,
+    return {"source": "measured", "runtime": rt.name, "threads": settings.threads, "p50_s": t.p50,
             "p90_s": t.p90, "p99_s": t.p99, "mean_s": t.mean, "jitter_s": t.jitter, "n_runs": t.n_runs,
-            "peak_rss_bytes": t.peak_rss_bytes, "cpu_wait_fraction": t.cpu_wait_fraction}
+            "peak_rss_bytes": t.peak_rss_bytes, "cpu_wait_fraction": t.cpu_wait_fraction,
+            "host": platform.node()}
 
 
-def estimate_file(path, settings: RunSettings):
-    from edgefit.estimate import Estimator
+def estimated_latency(est: dict) -> dict:
+    """The latency block of a candidate that is not measured: the estimate, with its source and error bar."""
+    s = est["latency_s"]
+    return {"source": "estimated", "estimate_source": est["source"], "error": est["error"],
+            "p50_s": s, "p90_s": s, "p99_s": s, "mean_s": s}
+
+
+def estimate_file(path, settings: RunSettings, dtype: str | None = None):
+    """The estimate of the ONNX file at ``path``, in its own dtypes or every kernel at ``dtype``."""
+    from edgefit.estimate import Estimator, Plan
     from edgefit.graph import load_graph
 
-    return Estimator(load_graph(path), settings.target, power_mode=settings.power_mode).estimate()
+    estimator = Estimator(load_graph(path), settings.target, power_mode=settings.power_mode)
+    return estimator.estimate(Plan(dtype=dtype) if dtype else None)
 
 
-def _checks(est, latency: dict) -> list[dict]:
+def torchao_estimate_note(precision: str) -> str:
+    """How a torchao candidate's estimate was made (its ONNX file is the fp32 graph)."""
+    note = "estimated from the fp32 ONNX graph with every kernel at int8 (the .pt2 is torchao-quantized)"
+    if precision == "torchao-int8-weight":
+        note += "; weight-only int8 computes in float, so int8 compute is optimistic: only weight bytes shrink"
+    return note
+
+
+def estimate_checks(est) -> list[dict]:
+    return [{"constraint": c.constraint, "unit": c.unit, "limit": c.limit, "value": c.value, "fits": c.fits,
+             "source": c.source} for c in est.checks]
+
+
+def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
     """The estimate's envelope checks, with the latency check on the measurement where there is one."""
     out = []
-    for c in est.checks:
-        d = {"constraint": c.constraint, "unit": c.unit, "limit": c.limit, "value": c.value, "fits": c.fits,
-             "source": c.source}
-        if c.unit == "s" and c.constraint.startswith("latency") and latency["source"] == "measured":
-            pct = float(c.constraint.split("(p")[1].split(" ")[0]) if "(p" in c.constraint else 99.0
+    for c in estimated:
+        d = dict(c)
+        if c["unit"] == "s" and c["constraint"].startswith("latency") and latency["source"] == "measured":
+            pct = float(c["constraint"].split("(p")[1].split(" ")[0]) if "(p" in c["constraint"] else 99.0
             value = latency["p99_s"] if pct >= 99 else latency["p90_s"] if pct >= 90 else latency["p50_s"]
             d.update(constraint=f"latency (p{pct:g}, measured p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
-                     value=value, fits=value <= c.limit, source="measured")
+                     value=value, fits=value <= c["limit"], source="measured")
         out.append(d)
     return out
+
+
+def with_latency(record: dict, latency: dict) -> dict:
+    """``record`` with its latency replaced (a measurement made elsewhere, e.g. on a device node) and
+    the envelope checks redone on it."""
+    checks = checks_with(record["estimate"]["checks"], latency)
+    return {**record, "latency": latency, "checks": checks, "fits": all(c["fits"] for c in checks)}
 
 
 def _iteration(settings: RunSettings, kinds, accuracy: float) -> dict:
@@ -116,8 +174,12 @@ def _iteration(settings: RunSettings, kinds, accuracy: float) -> dict:
 
 
 def run_candidate(base: Base, choice: Choice, settings: RunSettings, work_dir, reference: np.ndarray | None,
-                  base_accuracy: float | None) -> dict:
-    """Materialize ``choice`` and return its full record (see results.json)."""
+                  base_accuracy: float | None, *, measure_here: bool = True) -> dict:
+    """Materialize ``choice`` and return its full record (see results.json).
+
+    With ``measure_here=False`` the latency is the estimate and ``record["artifact"]`` names the file to
+    measure; a caller that measures elsewhere (a device node) puts its figures in with :func:`with_latency`.
+    """
     from edgefit.passes import PassContext, materialize
 
     from edgefit.search._base import resize_inputs
@@ -133,27 +195,36 @@ def run_candidate(base: Base, choice: Choice, settings: RunSettings, work_dir, r
                       input_dtype=base.input_dtype, seed=settings.seed, threads=max(settings.threads, 1))
     plan = pass_plan(choice, base, settings)
     mat = materialize(base.materialize_base, plan, ctx)
-    accuracy = score_model(base, mat.onnx_path, reference, settings.threads)
-    est = estimate_file(mat.onnx_path, settings)
-    if settings.measure_runtime:
-        latency = measure(mat.onnx_path, settings)
+    torchao = mat.artifact_runtime == "torch"
+    if torchao:
+        accuracy = score_torch(base, mat.artifact_path, reference, settings.threads)
+        source = f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run eager in-process)"
+        artifact = {"path": str(mat.artifact_path), "format": ARTIFACT_FORMATS["torch"], "runtime": "torch"}
     else:
-        latency = {"source": "estimated", "estimate_source": est.source, "error": est.error,
-                   "p50_s": est.latency_s, "p90_s": est.latency_s, "p99_s": est.latency_s, "mean_s": est.latency_s}
-    checks = _checks(est, latency)
+        accuracy = score_model(base, mat.onnx_path, reference, settings.threads)
+        source = "measured (onnxruntime)"
+        artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
+    est = estimate_file(mat.onnx_path, settings, "int8" if torchao else None)
+    estimate = {"latency_s": est.latency_s, "energy_j": est.energy_j, "average_power_w": est.average_power_w,
+                "power_at_rate_w": est.power_at_rate_w, "weight_bytes": est.weight_bytes,
+                "peak_activation_bytes": est.peak_activation_bytes, "weight_level": est.weight_level,
+                "activation_level": est.activation_level, "source": est.source,
+                "source_detail": est.source_detail, "error": est.error, "checks": estimate_checks(est)}
+    if torchao:
+        estimate["note"] = torchao_estimate_note(choice.precision)
     kinds = tuple(mat.change_kinds) or choice.change_kinds
-    return {
+    record = {
         "choice": choice.to_dict(), "label": choice.label, "plan": plan.to_dict(), "change_kinds": list(kinds),
         "status": "done", "onnx": str(mat.onnx_path),
+        "artifact": artifact,
         "accuracy": {"kind": accuracy.kind, "value": accuracy.value, "n": accuracy.n, "sqnr_db": accuracy.sqnr_db,
-                     "label": accuracy.label, "data": base.eval_source, "source": "measured (onnxruntime)"},
-        "latency": latency,
-        "estimate": {"latency_s": est.latency_s, "energy_j": est.energy_j, "average_power_w": est.average_power_w,
-                     "power_at_rate_w": est.power_at_rate_w, "weight_bytes": est.weight_bytes,
-                     "peak_activation_bytes": est.peak_activation_bytes, "weight_level": est.weight_level,
-                     "activation_level": est.activation_level, "source": est.source,
-                     "source_detail": est.source_detail, "error": est.error},
-        "checks": checks, "fits": all(c["fits"] for c in checks),
+                     "label": accuracy.label, "data": base.eval_source, "source": source},
+        "estimate": estimate,
         "iteration": _iteration(settings, kinds, accuracy.value),
-        "materialize": mat.metadata, "seconds": time.perf_counter() - start,
+        "materialize": mat.metadata,
     }
+    measured = settings.measure_runtime and measure_here
+    if measured:
+        latency = measure(artifact["path"], settings, runtime=artifact["runtime"] if torchao else None)
+    record = with_latency(record, latency if measured else estimated_latency(estimate))
+    return {**record, "seconds": time.perf_counter() - start}

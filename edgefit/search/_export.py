@@ -33,8 +33,13 @@ def export_target_formats(target, winner: dict, out_dir: Path, calibration=None)
 
     fp32 = Path(winner["onnx"]).parent / "model.fp32.onnx"
     records = []
+    torchao = (winner.get("artifact") or {}).get("runtime") == "torch"
     for name in target.runtimes:
         if name not in EXPORT_RUNTIMES:
+            continue
+        if torchao:  # torchao's int8 lives in the torch program; re-quantizing for another runtime is another model
+            records.append({"runtime": name, "status": "skipped",
+                            "reason": "the winner is a torchao torch.export program (model.pt2), not convertible"})
             continue
         if name not in runtime_names():
             records.append({"runtime": name, "status": "skipped", "reason": "no edgefit backend for it yet"})
