@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Extras the test suite exercises (everything that installs on a CPU-only Linux machine).
-EXTRAS ?= dev,vela,prune,litert,litert-convert,coreml
+EXTRAS ?= dev,vela,prune,litert,litert-convert,coreml,torchao,ray
 STAMP  := $(VENV)/.edgefit-installed
 PYTEST_ARGS ?=
 

@@ -9,7 +9,7 @@ import typer
 from edgefit._version import __version__
 from edgefit.cli import _bench, _calibrate, _estimate, _examples, _inspect, _optimize, _plan, _runtimes, _targets
 from edgefit.cli import _check, _report
-from edgefit.cli import _serve
+from edgefit.cli import _devices, _serve
 
 app = typer.Typer(
     name="edgefit",
@@ -31,6 +31,7 @@ app.command("plan")(_plan.plan)
 app.add_typer(_report.app, name="report")
 app.command("check")(_check.check)
 app.command("serve-plan")(_serve.serve_plan)
+app.command("devices")(_devices.devices)
 
 
 def _version(value: bool) -> None:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgefit import _format as fmt
-from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._common import ExampleOpt, ExecutorOpt, InputShapeOpt, RayAddressOpt, JsonOpt, ModelArg, console, emit, err_console
 from edgefit.errors import EdgefitError
 
 CONTENDED = 0.05  # above this CPU-wait share, say that the figures carry foreign load
@@ -51,6 +51,9 @@ def bench(
     cpus: Annotated[Optional[str], typer.Option(help="Pin the measurement to these CPUs: 1, 0,2 or 0-3.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", "-o",
                                                     help="Keep the converted model here (default: discard).")] = None,
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    device: Annotated[str, typer.Option("--device", help="With --executor ray: the target whose farm node measures (device:<target>).")] = "host-cpu",
     as_json: JsonOpt = False,
 ) -> None:
     """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against fp32."""
@@ -61,7 +64,9 @@ def bench(
 
     rt = get_runtime(runtime)
     rt.require_available()
-    rt.require_runnable()  # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
+    remote = _remote_device(executor, device)
+    if remote is None:
+        rt.require_runnable()  # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
     precision = precision or getattr(rt, "default_precision", "fp32")
     rt.check_precision(precision)
     settings = MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=parse_cpus(cpus))  # fail before work
@@ -71,19 +76,41 @@ def bench(
         if not as_json:
             err_console.print(f"converting {graph.source} to {precision} for {rt.name} …")
         artifact = rt.convert(graph.model, precision, target)
-        if not as_json and getattr(rt, "timing_kind", "measured") == "measured":
+        if not as_json and remote is None and getattr(rt, "timing_kind", "measured") == "measured":
             err_console.print(f"measuring in a child process ({warmup} warm-up runs, at least {runs} timed) …")
-        timing = rt.measure(artifact, **asdict(settings))
-    report = {"model": graph.source, "runtime": rt.name, "precision": precision,
+        if remote is None:
+            timing = rt.measure(artifact, **asdict(settings))
+        else:
+            from edgefit.distributed._remote import measure_on_device
+
+            if not as_json:
+                err_console.print(f"measuring on the Ray node that serves device:{remote.id} …")
+            timing = measure_on_device(artifact, settings, remote, ray_address)
+    report = {"model": graph.source, "runtime": rt.name, "precision": precision, "executor": executor,
+              "measured_on": timing.environment.get("host") if remote is not None else "this machine",
               "artifact": {**artifact.to_dict(), "path": str(artifact.path) if out_dir else None},
               "timing": timing.to_dict(), "parity": artifact.metadata.get("parity"), "notes": graph.notes}
     emit(report, as_json, lambda: _render(report, timing, artifact))
 
 
+def _remote_device(executor: str, device: str):
+    """The target whose Ray farm node measures (``--executor ray``), or None for this machine."""
+    if executor not in ("local", "ray"):
+        raise EdgefitError(f"unknown executor '{executor}'", where="--executor", fix="use local or ray")
+    if executor == "local":
+        return None
+    from edgefit.distributed import require_ray
+    from edgefit.targets import load_target
+
+    require_ray()
+    return load_target(device)
+
+
 def _render(report: dict, timing, artifact) -> None:
     env = timing.environment
     pinned = f", pinned to CPU {','.join(map(str, env['cpus']))}" if env.get("cpus") else ""
-    console.print(escape(f"{report['model']} at {report['precision']}: {timing.provenance}{pinned} "
+    where = f" on {report['measured_on']} (Ray)" if report["executor"] == "ray" else ""
+    console.print(escape(f"{report['model']} at {report['precision']}: {timing.provenance}{where}{pinned} "
                          f"(providers: {', '.join(env.get('providers') or ['-'])})"), soft_wrap=True)
     table = Table()
     table.add_column("latency")

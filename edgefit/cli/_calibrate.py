@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgefit import _format as fmt
-from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
+from edgefit.cli._common import ExecutorOpt, JsonOpt, QuietOpt, RayAddressOpt, console, emit, err_console
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="Runtime to measure with.")]
@@ -35,12 +35,21 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
               threads: ThreadsOpt = None,
               out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Profile path (default: profiles/<target>/<runtime>.yaml).")] = None,
               fidelity: Annotated[bool, typer.Option("--fidelity/--no-fidelity", help="Then check it on the model zoo.")] = True,
+              executor: ExecutorOpt = "local", ray_address: RayAddressOpt = None,
               quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
-    """Measure the kernel catalog on a runtime here, fit efficiencies, write the profile (and check fidelity)."""
+    """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
+    write the profile (and check fidelity)."""
     from edgefit.calibrate import calibrate as run
     from edgefit.calibrate._report import parse_duration
 
     seconds = parse_duration(budget, where="--budget")
+    if executor == "ray":
+        _calibrate_on_ray(target, runtime, seconds, threads, out, fidelity, ray_address, quiet or as_json, as_json)
+        return
+    if executor != "local":
+        from edgefit.errors import EdgefitError
+
+        raise EdgefitError(f"unknown executor '{executor}'", where="--executor", fix="use local or ray")
     bar, update = _progress(quiet or as_json)
     if bar:
         bar.start()
@@ -58,6 +67,34 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
         console.print(f"wrote {profile.path}: {r['kernels_measured']} kernels measured on {runtime} "
                       f"{profile.environment.get('runtime_version')} ({profile.environment.get('threads')} threads); "
                       f"fit median |error| {r['median_abs_error']:.1%}, {r['within_20pct']:.0%} within ±20%")
+        if summary:
+            _render_summary(summary)
+
+    emit(payload, as_json, render)
+
+
+def _calibrate_on_ray(target: str, runtime: str, seconds: float, threads, out, fidelity: bool, address,
+                      quiet: bool, as_json: bool) -> None:
+    from edgefit.distributed import require_ray
+    from edgefit.distributed._remote import calibrate_on_device
+    from edgefit.estimate._profile import profile_path
+    from edgefit.targets import load_target
+
+    require_ray()
+    t = load_target(target)
+    path = Path(out) if out else profile_path(t.id, runtime)
+    if not quiet:
+        err_console.print(f"calibrating on the Ray node that serves device:{t.id} ({seconds:.0f} s of kernels) …")
+    result = calibrate_on_device(t, runtime, budget_s=seconds, threads=threads, out=path, fidelity=fidelity,
+                                 address=address)
+    profile, summary = result["profile"], result["summary"]
+    payload = {"profile": str(path), "residual": profile.residual, "fidelity": summary,
+               "environment": profile.environment, "measured_on": result["host"], "files": result["files"]}
+
+    def render() -> None:
+        r = profile.residual
+        console.print(f"wrote {path}: {r['kernels_measured']} kernels measured on {runtime} on node {result['host']} "
+                      f"(Ray); fit median |error| {r['median_abs_error']:.1%}, {r['within_20pct']:.0%} within ±20%")
         if summary:
             _render_summary(summary)
 

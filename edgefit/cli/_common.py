@@ -17,6 +17,8 @@ err_console = Console(stderr=True, highlight=False)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result (no progress).")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local (this process) or ray (Ray tasks; pip install \"edgefit[ray]\").")]
+RayAddressOpt = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: start Ray here).")]
 ModelArg = Annotated[
     Optional[Path], typer.Argument(help="An .onnx file. Omit it and pass --example to use a built-in model.",
                                    show_default=False)

@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
+from edgefit.cli._common import ExampleOpt, ExecutorOpt, RayAddressOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
 
 
 def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
@@ -49,6 +49,9 @@ def optimize(
     storage: Annotated[Optional[str], typer.Option("--storage", help="optuna storage URL (default SQLite in --out).")] = None,
     threads: Annotated[int, typer.Option("--threads", help="Threads for measurement and evaluation.")] = 1,
     deadline: Annotated[str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6m, 180d.")] = "26w",
+    executor: ExecutorOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ray_retries: Annotated[int, typer.Option("--ray-retries", min=0, help="With --executor ray: run a task again this many times when its worker or node is lost.")] = 2,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -72,7 +75,12 @@ def optimize(
         out_dir=out or Path("edgefit-out") / t.id, power_mode=power_mode,
         budget_s=parse_duration(budget, where="--budget") if budget else None, trials=trials, max_drop=drop,
         relative_drop=relative, select=select, storage=storage, threads=threads, metric=metric,
-        deadline_days=parse_deadline(deadline))
+        deadline_days=parse_deadline(deadline), executor=executor, ray_address=ray_address,
+        ray_retries=ray_retries)
+    if executor == "ray":
+        from edgefit.distributed import require_ray
+
+        require_ray()  # the install line now, before any work
     base = resolve_base(model, example, factory, input_shape, data, train_data)
     if metric == "top1" and base.eval_y is None:
         raise EdgefitError("--metric top1 needs labelled data", where="--metric",

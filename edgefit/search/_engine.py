@@ -7,14 +7,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError
 from edgefit.search._base import Base
 from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
 from edgefit.search._screen import prefilter, screen
-from edgefit.search._space import Choice, SpaceOptions, build_space
+from edgefit.search._space import Choice, SpaceOptions, build_space, torchao_base
 
 RESULT = "result.json"
 
@@ -36,8 +36,13 @@ class OptimizeConfig:
     seed: int = 0
     deadline_days: float = 182.0
     metric: str = "auto"  # sqnr drops are in dB; the others are fractions
+    executor: str = "local"  # local | ray
+    ray_address: str | None = None  # None: a Ray started on this machine for the run
+    ray_retries: int = 2  # a task whose worker or node died is run again this many times
 
     def __post_init__(self) -> None:
+        if self.executor not in ("local", "ray"):
+            raise EdgefitError(f"unknown executor '{self.executor}'", where="--executor", fix="use local or ray")
         if self.select not in ("latency", "accuracy", "deadline"):
             raise EdgefitError(f"unknown selection '{self.select}'", where="--select", fix="use latency, accuracy or deadline")
         if not (0 <= self.max_drop < 1 or (self.metric == "sqnr" and 0 <= self.max_drop and not self.relative_drop)):
@@ -57,7 +62,30 @@ class Run:
     base_accuracy: float = 0.0
     base_key: str = ""
     interrupted: bool = False
+    not_started: int = 0  # survivors never started (budget or Ctrl-C)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    screened: Any
+
+    @property
+    def choice(self) -> Choice:
+        return self.screened.choice
+
+
+@dataclass(frozen=True)
+class CandidateContext:
+    """What every candidate of a run needs besides its choice (shipped once to each Ray worker)."""
+
+    base: Base
+    settings: RunSettings
+    work_dir: Path
+    reference: Any  # the original's outputs where the metric compares against them, else None
+    base_accuracy: float
+    calibration: Any  # calibration inputs, for a device node that converts to its own format
 
 
 def choice_key(choice: Choice) -> str:
@@ -81,7 +109,7 @@ def space_options(base: Base, target) -> SpaceOptions:
         base_resolution=base.input_shape[-1] if res else None,
         resolution_range=(min(res), max(res)) if res else None, base_activation=base.base_activation,
         target_dtypes=tuple(target.dtypes), has_matmul=has_matmul,
-        sparsity=any(u.sparsity_2to4_speedup for u in target.compute_units),
+        sparsity=any(u.sparsity_2to4_speedup for u in target.compute_units), torch_base=torchao_base(base),
     )
 
 
@@ -134,40 +162,76 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     reference = reference_outputs(base, base_path, config.threads)
     base_acc = score_model(base, base_path, _reference_for(base, reference), config.threads).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
+    ctx = CandidateContext(base, settings, cand_dir, _reference_for(base, reference), base_acc, base.calibration)
+    pending: list[Job] = []
+    for s, key in zip(survivors, keys):
+        record_path = cand_dir / key / RESULT
+        if key in done and record_path.is_file():
+            run.candidates[key] = {**json.loads(record_path.read_text()), "reused": True}
+            run.reused += 1
+        else:
+            pending.append(Job(key, s))
     start = time.perf_counter()
+    stopped: list[bool] = []
+
+    def should_stop() -> bool:
+        if config.budget_s is not None and time.perf_counter() - start > config.budget_s:
+            stopped.append(True)
+            return True
+        return False
+
     try:
-        for i, (s, key) in enumerate(zip(survivors, keys)):
-            record_path = cand_dir / key / RESULT
-            if key in done and record_path.is_file():
-                run.candidates[key] = {**json.loads(record_path.read_text()), "reused": True}
-                run.reused += 1
-                continue
-            if config.budget_s is not None and time.perf_counter() - start > config.budget_s:
-                run.notes.append(f"budget of {config.budget_s:.0f} s reached after {len(run.candidates)} candidates")
-                break
-            if progress:
-                progress(s.choice.label, i, len(survivors))
-            study.enqueue_trial({"candidate": key})
+        if config.executor == "ray":
+            from edgefit.distributed import RayOptions, run_on_ray
+
+            results = run_on_ray(pending, ctx, options=RayOptions(config.ray_address, config.ray_retries),
+                                 should_stop=should_stop, progress=progress, failed_record=failed_record,
+                                 notes=run.notes)
+        else:
+            results = _run_local(pending, ctx, should_stop, progress)
+        for job, record in results:
+            record["key"], record["screen"] = job.key, _screen_dict(job.screened)
+            study.enqueue_trial({"candidate": job.key})  # told at once: a killed run leaves no trial running
             trial = study.ask(dist)
-            try:
-                record = run_candidate(base, s.choice, settings, cand_dir, _reference_for(base, reference), base_acc)
-            except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
-                record = {"choice": s.choice.to_dict(), "label": s.choice.label, "status": "failed",
-                          "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            else:
+            if record.get("status") == "done":
                 study.tell(trial, [record["accuracy"]["value"], record["latency"]["p50_s"]])
-            record["key"], record["screen"] = key, _screen_dict(s)
-            write_atomic(record_path, to_json(record) + "\n")
-            run.candidates[key] = {**record, "reused": False}
+            else:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
+            run.candidates[job.key] = {**record, "reused": False}
     except KeyboardInterrupt:
         run.interrupted = True
         run.notes.append("interrupted: results are the best so far; rerun the same command to resume")
+    run.not_started = sum(job.key not in run.candidates for job in pending)
+    if stopped:
+        run.notes.append(f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started")
     if progress:
         progress("done", len(survivors), len(survivors))
     run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
                      f"{len(survivors)} materialized (Pareto prefilter on estimated latency and a change-size prior)")
     return run
+
+
+def failed_record(job: Job, error: str, *, stage: str = "materialize") -> dict:
+    """The record of a candidate that could not be built, scored or measured: kept, with why."""
+    return {"choice": job.choice.to_dict(), "label": job.choice.label, "status": "failed", "stage": stage,
+            "error": error}
+
+
+def _run_local(jobs: list[Job], ctx: CandidateContext, should_stop: Callable[[], bool],
+               progress: Callable[[str, int, int], None] | None) -> Iterator[tuple[Job, dict]]:
+    """One candidate after another in this process (the default executor)."""
+    for i, job in enumerate(jobs):
+        if should_stop():
+            return
+        if progress:
+            progress(job.choice.label, i, len(jobs))
+        try:
+            record = run_candidate(ctx.base, job.choice, ctx.settings, ctx.work_dir, ctx.reference,
+                                   ctx.base_accuracy)
+        except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
+            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
+        yield job, record
 
 
 def _reference_for(base: Base, reference):

@@ -35,7 +35,8 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
                  "training": "given" if run.base.train is not None else None},
         "config": {"max_drop": cfg.max_drop, "relative_drop": cfg.relative_drop, "select": cfg.select,
                    "budget_s": cfg.budget_s, "trials": cfg.trials, "seed": cfg.seed, "threads": cfg.threads,
-                   "recover_epochs": cfg.recover_epochs, "deadline_days": cfg.deadline_days},
+                   "recover_epochs": cfg.recover_epochs, "deadline_days": cfg.deadline_days,
+                   "executor": cfg.executor, "ray_address": cfg.ray_address},
         "baseline": {"key": base_key, "accuracy": base_accuracy},
         "selection": {"rule": cfg.select, "accuracy_floor": pick.floor, "eligible": pick.eligible,
                       "winner": pick.winner["key"] if pick.winner else None, "reason": pick.reason,
@@ -43,7 +44,7 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
         "frontier": [c["key"] for c in frontier(cands)],
         "counts": {"screened": len(run.screened), "could_fit": sum(s.feasible for s in run.screened),
                    "materialized": len(cands), "reused": run.reused,
-                   "failed": sum(c.get("status") == "failed" for c in cands)},
+                   "failed": sum(c.get("status") == "failed" for c in cands), "not_started": run.not_started},
         "interrupted": run.interrupted,
         "notes": run.notes,
         "candidates": cands,
@@ -63,6 +64,11 @@ def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
         shutil.copyfile(src, tmp)
         tmp.replace(out_dir / "model.onnx")
         files["model"] = str(out_dir / "model.onnx")
+        art = next(c for c in res["candidates"] if c.get("key") == winner).get("artifact") or {}
+        if art.get("runtime") == "torch":  # a torchao winner: the quantized program itself, beside its fp32 ONNX
+            shutil.copyfile(art["path"], out_dir / ".model.pt2.tmp")
+            (out_dir / ".model.pt2.tmp").replace(out_dir / "model.pt2")
+            files["model_torch"] = str(out_dir / "model.pt2")
     reports = write_reports(out_dir, res)  # after model.onnx exists: per-layer bars and parity use it
     files.update(report=reports["md"], html=reports["html"])
     return files

@@ -1,0 +1,183 @@
+"""`--executor ray` against a real local Ray (2 CPUs, this machine advertised as ``device:host-cpu``):
+the same candidates as a local run, measurements on the device node, workers killed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray extra is part of `make test`; install edgefit[ray]")
+
+pytestmark = pytest.mark.slow
+
+TRIALS = "3"
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, resources={"device:host-cpu": 1}, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _optimize(run_cli, out: Path, *extra: str) -> tuple[int, dict]:
+    code, stdout, err = run_cli("optimize", "--target", "host-cpu", "--trials", TRIALS, "--out", str(out), "--json",
+                                "-q", *extra)
+    assert code in (0, 3), err[-3000:]
+    return code, json.loads(stdout)
+
+
+def _by_key(res: dict) -> dict:
+    return {c["key"]: c for c in res["candidates"]}
+
+
+class _Killer(threading.Thread):
+    """SIGKILL the first Ray worker seen running ``ray::<task>`` (Ray titles a worker after its task)."""
+
+    def __init__(self, task: str = "edgefit_candidate", delay_s: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.delay_s = delay_s
+        self.title, self.killed, self.stop = f"ray::{task}".encode(), [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.killed:
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    cmdline = (proc / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if cmdline.startswith(self.title):
+                    time.sleep(self.delay_s)  # mid-task, and still the same task (Ray reuses a worker for the next)
+                    try:
+                        if (proc / "cmdline").read_bytes().startswith(self.title):
+                            os.kill(int(proc.name), signal.SIGKILL)
+                            self.killed.append(int(proc.name))
+                            return
+                    except (OSError, ProcessLookupError):
+                        continue
+            time.sleep(0.05)
+
+
+def test_ray_run_gives_the_same_candidates_and_accuracies_as_a_local_run(local_ray, run_cli, tmp_path):
+    _, local = _optimize(run_cli, tmp_path / "local")
+    _, dist = _optimize(run_cli, tmp_path / "ray", "--executor", "ray")
+    a, b = _by_key(local), _by_key(dist)
+    assert set(a) == set(b) and len(a) == int(TRIALS)
+    for key in a:
+        assert b[key]["status"] == a[key]["status"] == "done"
+        assert b[key]["accuracy"]["value"] == a[key]["accuracy"]["value"]
+        assert b[key]["latency"]["source"] == "measured" and b[key]["latency"]["runtime"] == "onnxruntime"
+        # latencies agree within the noise of a shared 2-core machine (materialization runs beside them)
+        ratio = b[key]["latency"]["p50_s"] / a[key]["latency"]["p50_s"]
+        assert 0.5 < ratio < 2.0, (a[key]["label"], ratio)
+    assert dist["config"]["executor"] == "ray"
+    assert any("device:host-cpu served by" in n for n in dist["notes"])
+    assert dist["selection"]["winner"] is not None
+
+
+def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for(local_ray, run_cli, tmp_path):
+    killer = _Killer()
+    killer.start()
+    try:
+        _, res = _optimize(run_cli, tmp_path, "--executor", "ray")
+    finally:
+        killer.stop.set()
+    assert killer.killed, "no candidate worker was seen running"
+    cands = res["candidates"]
+    assert len(cands) == int(TRIALS) and res["counts"]["not_started"] == 0
+    assert all(c["status"] == "done" for c in cands)  # the killed one ran again on a new worker
+    assert not {c["worker"]["pid"] for c in cands} & set(killer.killed)
+
+
+def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_ray, run_cli, tmp_path):
+    killer = _Killer()
+    killer.start()
+    try:
+        _, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--ray-retries", "0")
+    finally:
+        killer.stop.set()
+    assert killer.killed
+    cands = res["candidates"]
+    assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1
+    failed = next(c for c in cands if c["status"] == "failed")
+    assert "lost" in failed["error"] and failed["stage"] == "materialize"
+    assert (tmp_path / "candidates" / failed["key"] / "result.json").is_file()
+
+
+def test_a_killed_measurement_keeps_the_estimate_and_says_why(local_ray, run_cli, tmp_path):
+    killer = _Killer("edgefit_measure", delay_s=0.1)  # a measurement lasts ~1 s here
+    killer.start()
+    try:
+        _, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--ray-retries", "0")
+    finally:
+        killer.stop.set()
+    assert killer.killed
+    cands = res["candidates"]
+    assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands)
+    unmeasured = [c for c in cands if c["latency"]["source"] == "estimated"]
+    assert len(unmeasured) == 1 and "lost" in unmeasured[0]["latency"]["measurement_error"]
+
+
+def test_bench_measures_on_the_device_node(local_ray, run_cli):
+    code, out, err = run_cli("bench", "--example", "ds-cnn-kws", "--executor", "ray", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["executor"] == "ray" and res["measured_on"] and res["timing"]["p50"] > 0
+    code, _, err = run_cli("bench", "--example", "ds-cnn-kws", "--executor", "ray", "--device", "orin")
+    assert code == 2 and "no live Ray node serves device:jetson-agx-orin-64gb or device:orin" in err
+
+
+def test_devices_lists_the_node_its_device_and_what_runs_there(local_ray, run_cli):
+    code, out, err = run_cli("devices", "--json")
+    assert code == 0, err
+    farm = json.loads(out)
+    (node,) = farm["nodes"]
+    assert node["probe"] == "ok" and node["cpus"] == 2
+    (dev,) = node["devices"]
+    assert dev["resource"] == "device:host-cpu" and dev["target"] == "host-cpu"
+    assert "onnxruntime" in dev["runs_here"]
+
+
+def test_a_two_node_farm_measures_on_the_device_node_and_survives_losing_it(run_cli, tmp_path):
+    """A head with CPUs only and a separate node serving device:host-cpu (ray.cluster_utils.Cluster,
+    two raylets on this machine): measurements go to the device node; when that node is removed
+    mid-run, the candidates it did not measure keep their estimate, with the reason."""
+    from ray.cluster_utils import Cluster
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
+    device = cluster.add_node(num_cpus=1, resources={"device:host-cpu": 1})
+    ray.init(address=cluster.address, log_to_driver=False)
+    device_id = device.node_id
+
+    def remove_device_after_first_measurement() -> None:
+        deadline = time.time() + 600
+        while time.time() < deadline and not list(tmp_path.glob("candidates/*/result.json")):
+            time.sleep(0.2)
+        cluster.remove_node(device)
+
+    remover = threading.Thread(target=remove_device_after_first_measurement, daemon=True)
+    remover.start()
+    try:
+        _, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--ray-retries", "0")
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    cands = res["candidates"]
+    assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands)
+    measured = [c for c in cands if c["latency"]["source"] == "measured"]
+    assert measured and all(c["latency"]["ray_node"] == device_id for c in measured)
+    lost = [c for c in cands if c["latency"]["source"] == "estimated"]
+    assert lost and all(c["latency"]["measurement_error"] for c in lost)
+    assert all(c["latency"]["estimate_source"] in ("calibrated", "datasheet") for c in lost)
