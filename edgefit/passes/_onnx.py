@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,25 @@ def reader(feeds: Sequence[dict]):
     return _reader(list(feeds))
 
 
+class _AxisWarnings(logging.Filter):
+    """onnxruntime logs "Axis 1 is out-of-range for weight …" on the root logger for every 1-D weight
+    (a LayerNorm scale) under per-channel quantization; it then quantizes that weight per tensor,
+    which is what it should do, so the line is noise on the user's terminal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is out-of-range for weight" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_axis_warnings():
+    root, quiet = logging.getLogger(), _AxisWarnings()
+    root.addFilter(quiet)  # logging.warning() logs on the root logger itself
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: str, per_channel: bool,
                exclude: Sequence[str] = (), include: Sequence[str] | None = None,
                op_types: Sequence[str] = (), cache: Path | None = None) -> None:
@@ -121,7 +141,7 @@ def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: s
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # the histogram calibrators print progress
+        with contextlib.redirect_stdout(io.StringIO()), _without_axis_warnings():  # calibrators print progress
             quantize_static(str(source), str(out), reader(feeds), quant_format=QuantFormat.QDQ,
                             per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                             calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),

@@ -181,3 +181,23 @@ def test_a_two_node_farm_measures_on_the_device_node_and_survives_losing_it(run_
     lost = [c for c in cands if c["latency"]["source"] == "estimated"]
     assert lost and all(c["latency"]["measurement_error"] for c in lost)
     assert all(c["latency"]["estimate_source"] in ("calibrated", "datasheet") for c in lost)
+
+
+def test_a_budget_on_ray_accounts_for_the_candidates_it_never_started(local_ray, run_cli, tmp_path):
+    code, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--budget", "1s", "--trials", "5")
+    started = res["counts"]["materialized"]
+    assert 1 <= started < 5 and started + res["counts"]["not_started"] == 5
+    assert any("budget of 1 s reached" in n for n in res["notes"])
+
+
+def test_calibrate_runs_the_sweep_on_the_device_node_and_writes_the_profile_here(local_ray, run_cli, tmp_path):
+    out = tmp_path / "profile" / "onnxruntime.yaml"
+    code, stdout, err = run_cli("calibrate", "--executor", "ray", "--budget", "5s", "--no-fidelity", "--out", str(out),
+                                "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["measured_on"] and res["residual"]["kernels_measured"] > 5
+    assert out.is_file() and out.with_name("onnxruntime.measurements.json").is_file()
+    from edgefit.estimate import load_profile
+
+    assert load_profile(out).target == "host-cpu"
