@@ -113,14 +113,37 @@ def space_options(base: Base, target) -> SpaceOptions:
     )
 
 
+def _redacted(url: str) -> str:
+    """A storage URL with its password replaced, for error lines.
+
+    >>> _redacted("postgresql://edgefit:secret@db/edgefit")
+    'postgresql://edgefit:***@db/edgefit'
+    """
+    import re
+
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
 def _study(config: OptimizeConfig, keys: list[str]):
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = config.storage or f"sqlite:///{(config.out_dir / 'study.db').resolve()}"
-    study = optuna.create_study(study_name="edgefit", storage=storage, load_if_exists=True,
-                                directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.NSGAIISampler(seed=config.seed))
+    try:
+        study = optuna.create_study(study_name="edgefit", storage=storage, load_if_exists=True,
+                                    directions=["maximize", "minimize"],
+                                    sampler=optuna.samplers.NSGAIISampler(seed=config.seed))
+    except ImportError as exc:  # the URL's database driver is not installed
+        raise EdgefitError(f"optuna storage '{_redacted(storage)}' needs a database driver that is not installed",
+                           where="--storage",
+                           fix="install that database's Python driver; PostgreSQL: pip install \"psycopg[binary]\" "
+                               "(or psycopg2-binary with a postgresql+psycopg2:// URL)") from exc
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors: unreachable server, bad URL, no permission
+        if config.storage is None:
+            raise
+        raise EdgefitError(f"cannot open optuna storage '{_redacted(storage)}': "
+                           f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}", where="--storage",
+                           fix="check the URL, that the database server runs, and the user's rights") from exc
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by a killed run
     dist = {"candidate": optuna.distributions.CategoricalDistribution(sorted(keys))}

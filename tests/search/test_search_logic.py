@@ -116,3 +116,11 @@ def test_torchao_precisions_only_for_torch_bases_with_matmuls(tmp_path):
         assert plan.torchao == TorchaoConfig(config=config) and plan.quantize is None
         assert estimator_plan(choice, [], []).dtype == "int8"
         assert choice.change_kinds == ("quantization",) and choice.label == precision
+
+
+def test_a_storage_url_whose_driver_is_missing_is_one_line_with_the_install_fix(run_cli, tmp_path):
+    code, _, err = run_cli("optimize", "--trials", "1", "--out", str(tmp_path), "--storage",
+                           "mysql://edgefit:secret@localhost/edgefit")
+    assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
+    assert "--storage" in err and "database driver" in err and "secret" not in err
+    assert not (tmp_path / "results.json").exists()
