@@ -231,7 +231,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     if progress:
         progress("done", len(survivors), len(survivors))
     run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
-                     f"{len(survivors)} materialized (Pareto prefilter on estimated latency and a change-size prior)")
+                     f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a change-size prior)")
     return run
 
 

@@ -20,11 +20,18 @@ TRIALS = "3"
 
 
 @pytest.fixture(scope="module")
-def local_ray():
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, resources={"device:host-cpu": 1}, include_dashboard=False, log_to_driver=False)
+def _ray_for_module():
     yield
-    ray.shutdown()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def local_ray(_ray_for_module):
+    """One local Ray for the module's tests (started again if a test shut it down)."""
+    if not ray.is_initialized():
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        ray.init(num_cpus=2, resources={"device:host-cpu": 1}, include_dashboard=False, log_to_driver=False)
 
 
 def _optimize(run_cli, out: Path, *extra: str) -> tuple[int, dict]:
@@ -201,3 +208,24 @@ def test_calibrate_runs_the_sweep_on_the_device_node_and_writes_the_profile_here
     from edgefit.estimate import load_profile
 
     assert load_profile(out).target == "host-cpu"
+
+
+def test_ctrl_c_on_a_ray_run_writes_the_best_so_far_and_stops_the_workers(tmp_path):
+    """SIGINT to the whole process group (what a terminal's Ctrl-C does) once a candidate is done."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "edgefit.cli", "optimize", "--trials", "5", "--out", str(out), "--executor", "ray",
+           "--json", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 600
+    while time.time() < deadline and not list(out.glob("candidates/*/result.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 3), stderr[-2000:]
+    res = json.loads(stdout)
+    assert res["interrupted"] and res["counts"]["materialized"] >= 1
+    assert res["counts"]["materialized"] + res["counts"]["not_started"] == 5
+    assert (out / "results.json").is_file()
