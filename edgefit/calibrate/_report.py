@@ -38,3 +38,23 @@ def parse_duration(text: str, *, where: str) -> float:
     if not value > 0:
         raise EdgefitError(f"cannot read duration '{text}'", where=where, fix="write it like 300s, 5m or 1h")
     return value
+
+
+def check_fidelity(profile: Profile, update=None) -> dict:
+    """Estimate vs measured latency over the model zoo for ``profile`` (Vela's figures for a Vela
+    profile), stored beside it; the summary with every row (what `edgefit calibrate/fidelity` print)."""
+    if profile.runtime == "vela":
+        import json
+
+        from edgefit.calibrate._vela import run_vela_fidelity
+
+        summary = run_vela_fidelity(profile, progress=update)
+        stored = json.loads(fidelity_path(profile.path).read_text()) if profile.path else {}
+        return {**summary, "rows": summary.get("rows") or stored.get("rows", [])}
+    from edgefit.calibrate._fidelity import measure_zoo
+    from edgefit.targets import load_target
+
+    rows = measure_zoo(load_target(profile.target), profile, threads=profile.environment.get("threads", 1),
+                       progress=update)
+    summary = store_fidelity(profile, rows, profile.environment)
+    return {**summary, "rows": [row.__dict__ | {"error": row.error} for row in rows]}

@@ -64,7 +64,7 @@ def bench(
 
     rt = get_runtime(runtime)
     rt.require_available()
-    remote = _remote_device(executor, device)
+    remote = _remote_device(executor, device, ray_address)
     if remote is None:
         rt.require_runnable()  # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
     precision = precision or getattr(rt, "default_precision", "fp32")
@@ -93,17 +93,21 @@ def bench(
     emit(report, as_json, lambda: _render(report, timing, artifact))
 
 
-def _remote_device(executor: str, device: str):
+def _remote_device(executor: str, device: str, address: str | None):
     """The target whose Ray farm node measures (``--executor ray``), or None for this machine."""
     if executor not in ("local", "ray"):
         raise EdgefitError(f"unknown executor '{executor}'", where="--executor", fix="use local or ray")
     if executor == "local":
         return None
-    from edgefit.distributed import require_ray
+    from edgefit.distributed import LOCAL_DEVICE, require_ray
     from edgefit.targets import load_target
 
     require_ray()
-    return load_target(device)
+    target = load_target(device)
+    if address in (None, "", "local") and target.id != LOCAL_DEVICE:  # fail before converting anything
+        raise EdgefitError(f"a Ray started here serves only device:{LOCAL_DEVICE}, not device:{target.id}",
+                           where="--device", fix="give --ray-address of the cluster that has the device node")
+    return target
 
 
 def _render(report: dict, timing, artifact) -> None:

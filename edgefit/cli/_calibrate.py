@@ -40,7 +40,7 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
     """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
     write the profile (and check fidelity)."""
     from edgefit.calibrate import calibrate as run
-    from edgefit.calibrate._report import parse_duration
+    from edgefit.calibrate._report import check_fidelity, parse_duration
 
     seconds = parse_duration(budget, where="--budget")
     if executor == "ray":
@@ -55,7 +55,7 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
         bar.start()
     try:
         profile = run(target, runtime, budget_s=seconds, threads=threads, out=out, progress=update)
-        summary = _fidelity(profile, update) if fidelity else None
+        summary = check_fidelity(profile, update) if fidelity else None
     finally:
         if bar:
             bar.stop()
@@ -101,26 +101,6 @@ def _calibrate_on_ray(target: str, runtime: str, seconds: float, threads, out, f
     emit(payload, as_json, render)
 
 
-def _fidelity(profile, update):
-    if profile.runtime == "vela":
-        from edgefit.calibrate._vela import run_vela_fidelity
-
-        import json
-
-        from edgefit.calibrate._report import fidelity_path
-
-        summary = run_vela_fidelity(profile, progress=update)
-        stored = json.loads(fidelity_path(profile.path).read_text()) if profile.path else {}
-        return {**summary, "rows": summary.get("rows") or stored.get("rows", [])}
-    from edgefit.calibrate._fidelity import measure_zoo
-    from edgefit.calibrate._report import store_fidelity
-    from edgefit.targets import load_target
-
-    rows = measure_zoo(load_target(profile.target), profile, threads=profile.environment.get("threads", 1),
-                       progress=update)
-    return {**store_fidelity(profile, rows, profile.environment), "rows": [r.__dict__ | {"error": r.error} for r in rows]}
-
-
 def _render_summary(summary: dict) -> None:
     table = Table(title="fidelity: estimated (calibrated profile) vs measured latency")
     for col in ("model", "dtype", "MACs", "measured", "estimated", "error"):
@@ -139,6 +119,7 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
              quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Estimate vs measured latency over the model zoo; stores the figures next to the profile."""
     from edgefit.errors import EdgefitError
+    from edgefit.calibrate._report import check_fidelity
     from edgefit.estimate import find_profile, load_profile
     from edgefit.targets import load_target
 
@@ -150,7 +131,7 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
     if bar:
         bar.start()
     try:
-        summary = _fidelity(prof, update)
+        summary = check_fidelity(prof, update)
     finally:
         if bar:
             bar.stop()

@@ -71,9 +71,9 @@ def _calibrate_task(target_id: str, runtime: str, budget_s: float, threads: int 
         profile = calibrate(target_id, runtime, budget_s=budget_s, threads=threads, out=out, seed=seed)
         summary = None
         if fidelity:
-            from edgefit.cli._calibrate import _fidelity
+            from edgefit.calibrate._report import check_fidelity
 
-            summary = _fidelity(profile, lambda *_: None)
+            summary = check_fidelity(profile)
         files = [pack(p) for p in sorted(Path(tmp).iterdir()) if p.is_file() and not p.name.startswith(".")]
     return {"files": files, "summary": summary, "host": platform.node()}
 

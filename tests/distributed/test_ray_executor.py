@@ -139,8 +139,12 @@ def test_bench_measures_on_the_device_node(local_ray, run_cli):
     assert code == 0, err
     res = json.loads(out)
     assert res["executor"] == "ray" and res["measured_on"] and res["timing"]["p50"] > 0
-    code, _, err = run_cli("bench", "--example", "ds-cnn-kws", "--executor", "ray", "--device", "orin")
+    address = ray.get_runtime_context().gcs_address
+    code, _, err = run_cli("bench", "--example", "ds-cnn-kws", "--executor", "ray", "--device", "orin",
+                           "--ray-address", address)
     assert code == 2 and "no live Ray node serves device:jetson-agx-orin-64gb or device:orin" in err
+    code, _, err = run_cli("bench", "--example", "ds-cnn-kws", "--executor", "ray", "--device", "orin")
+    assert code == 2 and "serves only device:host-cpu" in err and "converting" not in err
 
 
 def test_devices_lists_the_node_its_device_and_what_runs_there(local_ray, run_cli):
