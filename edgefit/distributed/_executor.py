@@ -75,7 +75,7 @@ def run_on_ray(jobs: Iterable, ctx, *, options: RayOptions, should_stop: Callabl
         measure_task = ray.remote(edgefit_measure).options(num_cpus=1, resources={device: 1} if device else None,
                                                            max_retries=options.max_retries, retry_exceptions=False)
         ctx_ref = ray.put(ctx)  # the base, its data and the reference outputs go to the object store once
-        calibration = ctx.calibration
+        calibration = ctx.base.calibration  # for a device node that converts to its own format
         queue = list(jobs)
         total = len(queue)
         window = max(1, cluster.cpus())

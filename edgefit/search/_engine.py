@@ -85,7 +85,6 @@ class CandidateContext:
     work_dir: Path
     reference: Any  # the original's outputs where the metric compares against them, else None
     base_accuracy: float
-    calibration: Any  # calibration inputs, for a device node that converts to its own format
 
 
 def choice_key(choice: Choice) -> str:
@@ -185,7 +184,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     reference = reference_outputs(base, base_path, config.threads)
     base_acc = score_model(base, base_path, _reference_for(base, reference), config.threads).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
-    ctx = CandidateContext(base, settings, cand_dir, _reference_for(base, reference), base_acc, base.calibration)
+    ctx = CandidateContext(base, settings, cand_dir, _reference_for(base, reference), base_acc)
     pending: list[Job] = []
     for s, key in zip(survivors, keys):
         record_path = cand_dir / key / RESULT

@@ -74,6 +74,17 @@ class _Killer(threading.Thread):
             time.sleep(0.05)
 
 
+def _optimize_killing(run_cli, out: Path, killer: _Killer, *extra: str) -> dict:
+    """A Ray run of the optimizer while ``killer`` SIGKILLs one worker; asserts it did kill one."""
+    killer.start()
+    try:
+        _, res = _optimize(run_cli, out, "--executor", "ray", *extra)
+    finally:
+        killer.stop.set()
+    assert killer.killed, "no worker was seen running the task"
+    return res
+
+
 def test_ray_run_gives_the_same_candidates_and_accuracies_as_a_local_run(local_ray, run_cli, tmp_path):
     _, local = _optimize(run_cli, tmp_path / "local")
     _, dist = _optimize(run_cli, tmp_path / "ray", "--executor", "ray")
@@ -93,12 +104,7 @@ def test_ray_run_gives_the_same_candidates_and_accuracies_as_a_local_run(local_r
 
 def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for(local_ray, run_cli, tmp_path):
     killer = _Killer()
-    killer.start()
-    try:
-        _, res = _optimize(run_cli, tmp_path, "--executor", "ray")
-    finally:
-        killer.stop.set()
-    assert killer.killed, "no candidate worker was seen running"
+    res = _optimize_killing(run_cli, tmp_path, killer)
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and res["counts"]["not_started"] == 0
     assert all(c["status"] == "done" for c in cands)  # the killed one ran again on a new worker
@@ -106,13 +112,7 @@ def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for
 
 
 def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_ray, run_cli, tmp_path):
-    killer = _Killer()
-    killer.start()
-    try:
-        _, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--ray-retries", "0")
-    finally:
-        killer.stop.set()
-    assert killer.killed
+    res = _optimize_killing(run_cli, tmp_path, _Killer(), "--ray-retries", "0")
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1
     failed = next(c for c in cands if c["status"] == "failed")
@@ -122,12 +122,7 @@ def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_
 
 def test_a_killed_measurement_keeps_the_estimate_and_says_why(local_ray, run_cli, tmp_path):
     killer = _Killer("edgefit_measure", delay_s=0.1)  # a measurement lasts ~1 s here
-    killer.start()
-    try:
-        _, res = _optimize(run_cli, tmp_path, "--executor", "ray", "--ray-retries", "0")
-    finally:
-        killer.stop.set()
-    assert killer.killed
+    res = _optimize_killing(run_cli, tmp_path, killer, "--ray-retries", "0")
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands)
     unmeasured = [c for c in cands if c["latency"]["source"] == "estimated"]
