@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,7 +13,12 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import ExampleOpt, ExecutorOpt, InputShapeOpt, RayAddressOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._model import resolve_model
+from edgefit.distributed import LOCAL_DEVICE, require_ray
+from edgefit.distributed._remote import measure_on_device
 from edgefit.errors import EdgefitError
+from edgefit.runtimes import MeasureSettings, get_runtime
+from edgefit.targets import load_target
 
 CONTENDED = 0.05  # above this CPU-wait share, say that the figures carry foreign load
 RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="A runtime (edgefit runtimes list).")]
@@ -57,11 +63,6 @@ def bench(
     as_json: JsonOpt = False,
 ) -> None:
     """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against fp32."""
-    from dataclasses import asdict
-
-    from edgefit.cli._common import resolve_model
-    from edgefit.runtimes import MeasureSettings, get_runtime
-
     rt = get_runtime(runtime)
     rt.require_available()
     remote = _remote_device(executor, device, ray_address)
@@ -81,8 +82,6 @@ def bench(
         if remote is None:
             timing = rt.measure(artifact, **asdict(settings))
         else:
-            from edgefit.distributed._remote import measure_on_device
-
             if not as_json:
                 err_console.print(f"measuring on the Ray node that serves device:{remote.id} …")
             timing = measure_on_device(artifact, settings, remote, ray_address)
@@ -99,9 +98,6 @@ def _remote_device(executor: str, device: str, address: str | None):
         raise EdgefitError(f"unknown executor '{executor}'", where="--executor", fix="use local or ray")
     if executor == "local":
         return None
-    from edgefit.distributed import LOCAL_DEVICE, require_ray
-    from edgefit.targets import load_target
-
     require_ray()
     target = load_target(device)
     if address in (None, "", "local") and target.id != LOCAL_DEVICE:  # fail before converting anything

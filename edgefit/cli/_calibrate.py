@@ -10,7 +10,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit.calibrate import calibrate as run
+from edgefit.calibrate._report import check_fidelity, parse_duration
 from edgefit.cli._common import ExecutorOpt, JsonOpt, QuietOpt, RayAddressOpt, console, emit, err_console
+from edgefit.distributed import require_ray
+from edgefit.distributed._remote import calibrate_on_device
+from edgefit.errors import EdgefitError
+from edgefit.estimate import find_profile, load_profile
+from edgefit.estimate._profile import profile_path
+from edgefit.targets import load_target
 
 TargetOpt = Annotated[str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="Runtime to measure with.")]
@@ -39,16 +47,11 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
               quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
     write the profile (and check fidelity)."""
-    from edgefit.calibrate import calibrate as run
-    from edgefit.calibrate._report import check_fidelity, parse_duration
-
     seconds = parse_duration(budget, where="--budget")
     if executor == "ray":
         _calibrate_on_ray(target, runtime, seconds, threads, out, fidelity, ray_address, quiet or as_json, as_json)
         return
     if executor != "local":
-        from edgefit.errors import EdgefitError
-
         raise EdgefitError(f"unknown executor '{executor}'", where="--executor", fix="use local or ray")
     bar, update = _progress(quiet or as_json)
     if bar:
@@ -75,11 +78,6 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
 
 def _calibrate_on_ray(target: str, runtime: str, seconds: float, threads, out, fidelity: bool, address,
                       quiet: bool, as_json: bool) -> None:
-    from edgefit.distributed import require_ray
-    from edgefit.distributed._remote import calibrate_on_device
-    from edgefit.estimate._profile import profile_path
-    from edgefit.targets import load_target
-
     require_ray()
     t = load_target(target)
     path = Path(out) if out else profile_path(t.id, runtime)
@@ -118,11 +116,6 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
              profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile to check (default: the shipped one).")] = None,
              quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Estimate vs measured latency over the model zoo; stores the figures next to the profile."""
-    from edgefit.errors import EdgefitError
-    from edgefit.calibrate._report import check_fidelity
-    from edgefit.estimate import find_profile, load_profile
-    from edgefit.targets import load_target
-
     prof = load_profile(profile) if profile else find_profile(load_target(target), runtime)
     if prof is None:
         raise EdgefitError(f"no calibration profile for {target} on {runtime}", where="--target",

@@ -14,6 +14,10 @@ from typing import Annotated, Optional
 import typer
 
 from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, emit, err_console
+from edgefit.cli._model import resolve_model
+from edgefit.errors import EdgefitError
+from edgefit.graph._examples import example_onnx_path
+from edgefit.report import check_model, load_results, parse_fraction
 
 FORMATS = ("github", "plain")
 
@@ -40,10 +44,6 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, 2 usage."""
-    from edgefit.cli._common import resolve_model
-    from edgefit.errors import EdgefitError
-    from edgefit.report import check_model, load_results, parse_fraction
-
     if fmt not in FORMATS:
         raise EdgefitError(f"unknown format '{fmt}'", where="--format", fix=f"use one of {', '.join(FORMATS)}")
     if threads < 1:
@@ -60,8 +60,6 @@ def check(
         if model is not None and input_shape is None:
             onnx_path = model
         elif example is not None and input_shape is None:
-            from edgefit.graph._examples import example_onnx_path
-
             onnx_path = example_onnx_path(example)
         outcome = check_model(graph, target, onnx_path=onnx_path, name=str(model) if model else example,
                               power_mode=power_mode, measure=measure, threads=threads, baseline=base,
@@ -84,8 +82,6 @@ def check(
 
 def _seconds(text: str) -> float:
     """``10ms`` → 0.01; also ``us``/``µs``, ``s`` and plain seconds."""
-    from edgefit.errors import EdgefitError
-
     raw = text.strip().lower()
     for unit, factor in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1.0)):
         if raw.endswith(unit):

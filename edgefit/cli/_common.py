@@ -1,4 +1,7 @@
-"""Shared CLI pieces: options, output (rich tables or --json), model resolution."""
+"""Shared CLI pieces: options and output (rich tables or --json).
+
+Every command imports this module, so it stays light: model intake lives in :mod:`edgefit.cli._model`.
+"""
 
 from __future__ import annotations
 
@@ -36,18 +39,3 @@ def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
     else:
         render()
 
-
-def resolve_model(model: Path | None, example: str | None, input_shape: str | None, *, default_example: str | None = None):
-    """MODEL path or --example → Graph (examples are exported once and cached)."""
-    from edgefit.graph import load_graph
-
-    if model is not None and example is not None:
-        raise EdgefitError("give either MODEL or --example, not both", where="MODEL", fix="drop one of them")
-    if model is None:
-        example = example or default_example
-        if example is None:
-            raise EdgefitError("no model given", where="MODEL", fix="pass an .onnx file or --example NAME")
-        from edgefit.graph._examples import example_graph
-
-        return example_graph(example, input_shape=input_shape)
-    return load_graph(model, input_shape)

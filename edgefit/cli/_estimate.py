@@ -9,6 +9,10 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._model import resolve_model
+from edgefit.errors import EdgefitError
+from edgefit.estimate import PLAN_DTYPES, Estimator, Plan
+from edgefit.targets import list_targets, load_target
 
 _UNITS = {"s": fmt.seconds, "B": fmt.nbytes, "W": fmt.watts, "J": fmt.joules}
 
@@ -25,11 +29,6 @@ def estimate(
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate a model on one or more targets (datasheet or calibrated, with error bars)."""
-    from edgefit.cli._common import resolve_model
-    from edgefit.errors import EdgefitError
-    from edgefit.estimate import PLAN_DTYPES, Estimator, Plan
-    from edgefit.targets import list_targets, load_target
-
     if dtype is not None and dtype not in PLAN_DTYPES:
         raise EdgefitError(f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}")
     targets = list_targets() if target == ["all"] else [load_target(t) for t in target]

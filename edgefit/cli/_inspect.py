@@ -9,6 +9,7 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._model import resolve_model
 
 
 def inspect(
@@ -19,8 +20,6 @@ def inspect(
     as_json: JsonOpt = False,
 ) -> None:
     """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from shapes)."""
-    from edgefit.cli._common import resolve_model
-
     graph = resolve_model(model, example, input_shape)
 
     def render() -> None:

@@ -14,12 +14,20 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from edgefit import _format as fmt
+from edgefit.calibrate._report import parse_duration
 from edgefit.cli._common import ExampleOpt, ExecutorOpt, RayAddressOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
+from edgefit.distributed import require_ray
+from edgefit.errors import EdgefitError
+from edgefit.evaluate import METRICS
+from edgefit.iteration import parse_deadline
+from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
+from edgefit.search._base import resize_inputs
+from edgefit.search._export import export_target_formats
+from edgefit.targets import load_target
 
 
 def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
-    from edgefit.errors import EdgefitError
-
     raw = text.strip()
     try:
         value = float(raw.rstrip("%")) / (100 if raw.endswith("%") else 1)
@@ -58,14 +66,6 @@ def optimize(
     """Find the variant of a model that fits a target's envelope with the least accuracy lost.
 
     With no MODEL, runs on the built-in digits classifier (trained on real data)."""
-    from edgefit.calibrate._report import parse_duration
-    from edgefit.iteration import parse_deadline
-    from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
-    from edgefit.targets import load_target
-
-    from edgefit.errors import EdgefitError
-    from edgefit.evaluate import METRICS
-
     if metric not in METRICS:
         raise EdgefitError(f"unknown metric '{metric}'", where="--metric", fix=f"use one of {', '.join(METRICS)}")
     t = load_target(target)
@@ -78,8 +78,6 @@ def optimize(
         deadline_days=parse_deadline(deadline), executor=executor, ray_address=ray_address,
         ray_retries=ray_retries)
     if executor == "ray":
-        from edgefit.distributed import require_ray
-
         require_ray()  # the install line now, before any work
     base = resolve_base(model, example, factory, input_shape, data, train_data)
     if metric == "top1" and base.eval_y is None:
@@ -105,9 +103,6 @@ def optimize(
     chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select)
     res = results_dict(run, chosen, run.base_key, run.base_accuracy)
     if chosen.winner is not None:
-        from edgefit.search._base import resize_inputs
-        from edgefit.search._export import export_target_formats
-
         shape = base.shape_for(chosen.winner["choice"].get("resolution"))
         res["exports"] = export_target_formats(t, chosen.winner, config.out_dir,
                                                resize_inputs(base.calibration, shape))
@@ -121,8 +116,6 @@ def optimize(
 
 
 def _short_latency(c: dict) -> str:
-    from edgefit import _format as fmt
-
     lat = c["latency"]
     if lat["source"] == "measured":
         return f"{fmt.seconds(lat['p50_s'])} p50 (measured)"
@@ -130,8 +123,6 @@ def _short_latency(c: dict) -> str:
 
 
 def _render(res: dict, files: dict) -> None:
-    from edgefit import _format as fmt
-
     cands = {c["key"]: c for c in res["candidates"] if "key" in c}
     table = Table(title=f"{res['model']['name']} on {res['target']['id']}: candidates "
                         f"({res['counts']['materialized']} materialized, {res['counts']['reused']} reused, "
