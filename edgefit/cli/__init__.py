@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from edgefit.cli._app import app
+from edgefit.errors import EdgefitError
+
 
 def main(argv: list[str] | None = None) -> int:
-    from edgefit.cli._app import app
-    from edgefit.errors import EdgefitError
-
     try:
         app(args=argv, standalone_mode=True, prog_name="edgefit")
     except EdgefitError as exc:

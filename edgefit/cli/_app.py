@@ -1,4 +1,9 @@
-"""The `edgefit` command: one Typer sub-app per noun, composed here."""
+"""The `edgefit` command: one Typer sub-app per noun, composed here.
+
+Each command's module is imported only when that command runs (:mod:`edgefit.cli._lazy`), so a call
+pays for what it uses: `edgefit targets list` loads pydantic and YAML, not onnx, torch or optuna.
+The order below is the order `edgefit --help` lists them in (commands, then command groups).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,40 @@ from typing import Annotated, Optional
 import typer
 
 from edgefit._version import __version__
-from edgefit.cli import _bench, _calibrate, _estimate, _examples, _inspect, _optimize, _plan, _runtimes, _targets
-from edgefit.cli import _check, _report
-from edgefit.cli import _devices, _serve
+from edgefit.cli._lazy import LazyCommand, lazy_group
+
+COMMANDS = (
+    LazyCommand("inspect", "edgefit.cli._inspect:inspect",
+                "Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from shapes)."),
+    LazyCommand("bench", "edgefit.cli._bench:bench",
+                "Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against "
+                "fp32."),
+    LazyCommand("optimize", "edgefit.cli._optimize:optimize",
+                "Find the variant of a model that fits a target's envelope with the least accuracy lost."),
+    LazyCommand("estimate", "edgefit.cli._estimate:estimate",
+                "Estimate a model on one or more targets (datasheet or calibrated, with error bars)."),
+    LazyCommand("calibrate", "edgefit.cli._calibrate:calibrate",
+                "Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,\n"
+                "write the profile (and check fidelity)."),
+    LazyCommand("fidelity", "edgefit.cli._calibrate:fidelity",
+                "Estimate vs measured latency over the model zoo; stores the figures next to the profile."),
+    LazyCommand("plan", "edgefit.cli._plan:plan",
+                "The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, "
+                "goal."),
+    LazyCommand("check", "edgefit.cli._check:check",
+                "Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, "
+                "2 usage."),
+    LazyCommand("serve-plan", "edgefit.cli._serve:serve_plan",
+                "Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best."),
+    LazyCommand("devices", "edgefit.cli._devices:devices",
+                "List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what runs "
+                "there."),
+    LazyCommand("targets", "edgefit.cli._targets:app", "Hardware target profiles: list, inspect, validate, export."),
+    LazyCommand("examples", "edgefit.cli._examples:app", "Built-in example models (use them with --example NAME)."),
+    LazyCommand("runtimes", "edgefit.cli._runtimes:app", "Inference runtimes edgefit can convert for and measure on."),
+    LazyCommand("report", "edgefit.cli._report:app",
+                "Reports of a run: report.html (plots) and report.md from results.json; the results schema."),
+)
 
 app = typer.Typer(
     name="edgefit",
@@ -17,21 +53,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=lazy_group(COMMANDS),
 )
-app.add_typer(_targets.app, name="targets")
-app.add_typer(_examples.app, name="examples")
-app.command("inspect")(_inspect.inspect)
-app.command("bench")(_bench.bench)
-app.add_typer(_runtimes.app, name="runtimes")
-app.command("optimize")(_optimize.optimize)
-app.command("estimate")(_estimate.estimate)
-app.command("calibrate")(_calibrate.calibrate)
-app.command("fidelity")(_calibrate.fidelity)
-app.command("plan")(_plan.plan)
-app.add_typer(_report.app, name="report")
-app.command("check")(_check.check)
-app.command("serve-plan")(_serve.serve_plan)
-app.command("devices")(_devices.devices)
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,8 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.distributed import require_ray
+from edgefit.distributed._devices import list_devices
 
 
 def devices(
@@ -17,9 +19,6 @@ def devices(
     as_json: JsonOpt = False,
 ) -> None:
     """List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what runs there."""
-    from edgefit.distributed import require_ray
-    from edgefit.distributed._devices import list_devices
-
     require_ray()
     farm = list_devices(ray_address)
     emit(farm, as_json, lambda: _render(farm))

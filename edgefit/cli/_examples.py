@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.examples import list_examples
 
 app = typer.Typer(help="Built-in example models (use them with --example NAME).", no_args_is_help=True)
 
@@ -15,8 +16,6 @@ app = typer.Typer(help="Built-in example models (use them with --example NAME)."
 @app.command("list")
 def list_(pattern: Annotated[str, typer.Argument(help="Shell-style pattern.")] = "*", as_json: JsonOpt = False) -> None:
     """List the built-in examples."""
-    from edgefit.examples import list_examples
-
     specs = list_examples(pattern)
     rows = [{"name": s.name, "track": s.track, "trained": s.trained, "input_shape": list(s.input_shape),
              "description": s.description} for s in specs]

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.iteration import IterationPlan, build_plan, loop_for, parse_deadline, parse_set, parse_what_if
 
 _KINDS = "weights, quantization, pruning, architecture, runtime"
 
@@ -196,8 +197,6 @@ def plan(
     as_json: JsonOpt = False,
 ) -> None:
     """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, goal."""
-    from edgefit.iteration import IterationPlan, build_plan, loop_for, parse_deadline, parse_set, parse_what_if
-
     loop = loop_for(target, overrides_file=overrides, overrides=parse_set(set_ or []),
                     monitoring_overlaps=overlap_monitoring)
     inputs = IterationPlan(deadline_days=parse_deadline(deadline) if deadline is not None else None,

@@ -12,7 +12,10 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
+from edgefit._io import to_json
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
+from edgefit.errors import EdgefitError
+from edgefit.report import build_report, load_results, render_html, render_md, results_schema, write_reports
 
 
 class _RenderByDefault(TyperGroup):
@@ -39,8 +42,6 @@ def render(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-render report.html and report.md from a results.json (both, unless --html or --md)."""
-    from edgefit.report import load_results, write_reports
-
     res = load_results(results)
     both = html == md
     if out is not None and str(out) == "-":
@@ -59,9 +60,6 @@ def render(
 
 
 def _print(res: dict, results_dir: Path, *, html: bool, md: bool) -> None:
-    from edgefit.errors import EdgefitError
-    from edgefit.report import build_report, render_html, render_md
-
     if html == md:
         raise EdgefitError("--out - prints one report", where="--out", fix="add --html or --md")
     rep = build_report(res, results_dir=results_dir)
@@ -71,7 +69,4 @@ def _print(res: dict, results_dir: Path, *, html: bool, md: bool) -> None:
 @app.command("schema")
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of results.json, for pipelines that validate without edgefit."""
-    from edgefit._io import to_json
-    from edgefit.report import results_schema
-
     sys.stdout.write(to_json(results_schema()) + "\n")

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.runtimes import list_runtimes
 
 app = typer.Typer(help="Inference runtimes edgefit can convert for and measure on.", no_args_is_help=True)
 
@@ -17,8 +18,6 @@ app = typer.Typer(help="Inference runtimes edgefit can convert for and measure o
 def list_(pattern: Annotated[str, typer.Argument(help="Shell-style pattern on the name.")] = "*",
           as_json: JsonOpt = False) -> None:
     """List the runtimes with their availability on this machine and the reason."""
-    from edgefit.runtimes import list_runtimes
-
     infos = list_runtimes(pattern)
     rows = [info.to_dict() for info in infos]
 

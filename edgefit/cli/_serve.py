@@ -10,6 +10,7 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.serve import Assumptions, ServeRequest, parse_duration, parse_overhead, plan_serving
 
 
 def _opt(value: float | None, show) -> str:
@@ -33,8 +34,6 @@ def serve_plan(
     as_json: JsonOpt = False,
 ) -> None:
     """Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best."""
-    from edgefit.serve import Assumptions, ServeRequest, parse_duration, parse_overhead, plan_serving
-
     over_bytes, over_frac = parse_overhead(overhead) if overhead else (None, None)
     assumptions = Assumptions(overhead_bytes=over_bytes, bandwidth_efficiency=bandwidth_efficiency,
                               **({"overhead_fraction": over_frac} if over_frac is not None else {}))

@@ -6,10 +6,14 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import yaml
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit._io import to_json, write_atomic
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.errors import EdgefitError
+from edgefit.targets import list_targets, load_target, load_target_file, target_json_schema
 
 app = typer.Typer(help="Hardware target profiles: list, inspect, validate, export.", no_args_is_help=True)
 
@@ -23,8 +27,6 @@ def _best_peak(target) -> str:
 def list_(pattern: Annotated[str, typer.Argument(help="Shell-style pattern on id or alias.")] = "*",
           as_json: JsonOpt = False) -> None:
     """List the shipped targets."""
-    from edgefit.targets import list_targets
-
     targets = list_targets(pattern)
     rows = [{"id": t.id, "aliases": t.aliases, "kind": t.kind, "name": t.name,
              "latency_budget_s": t.envelope.latency_budget_s.value} for t in targets]
@@ -48,8 +50,6 @@ def _document(target) -> dict:
 @app.command()
 def show(target: Annotated[str, typer.Argument(help="Target id, alias or YAML path.")], as_json: JsonOpt = False) -> None:
     """Show one target: compute, memory, energy, power modes, envelope, certification loop."""
-    from edgefit.targets import load_target
-
     t = load_target(target)
 
     def render() -> None:
@@ -97,8 +97,6 @@ def show(target: Annotated[str, typer.Argument(help="Target id, alias or YAML pa
 @app.command()
 def validate(files: Annotated[list[Path], typer.Argument(help="Target YAML files.")], as_json: JsonOpt = False) -> None:
     """Validate target YAML files; the first problem is reported with file, line and field."""
-    from edgefit.targets import load_target_file
-
     results = [{"file": str(f), "id": load_target_file(f).id, "valid": True} for f in files]
     emit(results, as_json, lambda: [console.print(f"{r['file']}: valid ({r['id']})") for r in results])
 
@@ -106,9 +104,6 @@ def validate(files: Annotated[list[Path], typer.Argument(help="Target YAML files
 @app.command()
 def schema(out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file.")] = None) -> None:
     """Print the JSON Schema of a target file (draft 2020-12)."""
-    from edgefit._io import to_json, write_atomic
-    from edgefit.targets import target_json_schema
-
     text = to_json(target_json_schema()) + "\n"
     if out:
         write_atomic(out, text)
@@ -122,12 +117,6 @@ def export(target: Annotated[str, typer.Argument(help="Target id, alias or YAML 
            format: Annotated[str, typer.Option("--format", "-f", help="json or yaml")] = "yaml",
            out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write to this file.")] = None) -> None:
     """Export a validated target (host-cpu with this machine's probed figures) as JSON or YAML."""
-    import yaml
-
-    from edgefit._io import to_json, write_atomic
-    from edgefit.errors import EdgefitError
-    from edgefit.targets import load_target
-
     doc = _document(load_target(target))
     if format not in ("json", "yaml"):
         raise EdgefitError(f"unknown format '{format}'", where="--format", fix="use json or yaml")
