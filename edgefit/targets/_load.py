@@ -45,7 +45,8 @@ def validation_error(exc: ValidationError, lines: dict, source: str) -> EdgefitE
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
     line = line_of(lines, loc)
     field = ".".join(str(p) for p in loc) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = _one_line(err["msg"].removeprefix("Value error, "))
+    field = _one_line(field, 80)
     where = f"{source}:{line}" if line else source
     if err["type"] == "missing":
         msg = "required field is missing"
@@ -56,18 +57,33 @@ def validation_error(exc: ValidationError, lines: dict, source: str) -> EdgefitE
     )
 
 
+def _one_line(text: str, limit: int = 240) -> str:
+    """User text quoted in a message stays on one line and bounded (a key may be a megabyte long)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def target_from_dict(data: Any, *, lines: dict | None = None, source: str = "<dict>") -> Target:
-    """Validate a parsed target document (probing the host when ``probe: true``)."""
+    """Validate a parsed target document (probing the host when ``probe: true``).
+
+    The document is validated as written first, so the probe only ever edits a well-formed one.
+    """
     if not isinstance(data, dict):
-        raise EdgefitError("a target file must be a YAML mapping", where=source, fix="see `edgefit targets schema`")
-    if data.get("probe"):
+        raise EdgefitError(f"a target file must be a YAML mapping, not a {_kind(data)}", where=source,
+                           fix="see `edgefit targets schema`")
+    try:
+        target = Target.model_validate(data)
+        if not target.probe:
+            return target
         from edgefit.targets._host import apply_probe
 
-        data = apply_probe(data)
-    try:
-        return Target.model_validate(data)
+        return Target.model_validate(apply_probe(data))
     except ValidationError as exc:
         raise validation_error(exc, lines or {}, source) from None
+
+
+def _kind(data: Any) -> str:
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(data), "scalar")
 
 
 def load_target_file(path: str | Path) -> Target:
@@ -87,7 +103,10 @@ def resolve_target_path(name: str | Path) -> Path:
         return index[text]
     path = Path(text)
     if path.suffix in {".yaml", ".yml"} or path.exists():
-        if not path.is_file():
+        if path.is_dir():
+            raise EdgefitError(f"{text} is a directory, not a target file", where="--target",
+                               fix="pass the YAML file itself")
+        if not path.exists():
             raise EdgefitError(f"target file not found: {text}", where="--target", fix="check the path")
         return path
     close = [k for k in index if k.startswith(text[:3])] or sorted(index)
