@@ -6,20 +6,19 @@ accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's
 ``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids (:data:`KERNELS`),
 turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E recipe), compiles it with
 Vela, and fits each class's efficiency, fall-off and overhead (:func:`~edgefit.calibrate._fit.fit_class`)
-to Vela's inference time. :func:`vela_fidelity` then compares the calibrated estimate with Vela on
-whole models (:data:`ZOO`).
+to Vela's inference time. :func:`run_vela_fidelity` then compares the calibrated estimate with Vela on
+whole models (time, SRAM, flash; :mod:`edgefit.calibrate._vela_fidelity`).
 
 Each kernel is a tiny ``torch.nn`` module (:func:`kernel_module`); the estimator reads its ONNX export
 and Vela compiles its int8 .tflite, with NHWC inputs/outputs as a TFLite-native deployment has (NCHW
 I/O would add layout transposes on the NPU). litert-torch's PT2E quantizer leaves a pooling or
 global-average op that reads the model input in float (Vela then leaves it on the CPU), so those
 kernels, and the residual add, read the output of a depthwise 1×1 convolution; its cycles, from Vela's
-per-layer report, are the sample's side cost (``Sample.other``). The add's ReLU, fused into the add by
-Vela but a kernel of its own in edgefit's table when the add reads the model input, is counted with
-the add. (Predicting it with the eltwise fit itself, as a side kernel, left nothing to fit: the
-median error of the eltwise class went from 3% to 42%.)
+per-layer report, are the sample's side cost (``Sample.other``). The add's ReLU is the add's epilogue
+under the integer lowering, as in Vela.
 
-The estimator is asked for the fp32 export with **every kernel int8** (an all-int8 plan): that is
+The estimator is asked for the fp32 export with **every kernel int8** (an all-int8 plan) under the
+integer lowering (:mod:`edgefit.estimate._lower_integer`, picked for the ``vela`` runtime): that is
 what the int8-in/int8-out .tflite runs on the NPU. (The ``_calibrate._int8`` QDQ graph was not used:
 edgefit's graph reader types QDQ Add, pooling and global-average kernels as fp32, which on this
 target means the Cortex-M's fp32 path, and it adds input-quantize kernels that an int8-I/O .tflite
@@ -326,59 +325,31 @@ def _label(name: str, knobs: dict) -> str:
     return name + "".join(f" {k}={v}" for k, v in knobs.items())
 
 
+def _zoo_models(zoo):
+    from edgefit.calibrate._vela_fidelity import _example, mcu_zoo
+
+    return mcu_zoo() if zoo is None else [_example(name, knobs, _label(name, knobs)) for name, knobs in zoo]
+
+
 def vela_fidelity(profile: Profile, *, zoo=ZOO, progress: Progress | None = None) -> list[FidelityRow]:
-    """Estimated (``profile``, int8 plan) vs Vela inference time for every zoo model (``dtype`` "int8").
+    """Estimated (``profile``, int8 plan) vs Vela inference time for every model of ``zoo`` (``(example,
+    knobs)`` pairs; None: the whole MCU zoo of :mod:`~edgefit.calibrate._vela_fidelity`).
 
-    Models with operators Vela leaves on the CPU are skipped (Vela's time would not cover them);
-    :func:`store_vela_fidelity` lists them.
+    Models with operators Vela leaves on the CPU are skipped (Vela's time would not cover them).
     """
-    rows, _ = _zoo_rows(profile, zoo, progress)
-    return rows
+    from edgefit.calibrate._vela_fidelity import vela_rows
+
+    rows, _ = vela_rows(profile, _zoo_models(zoo), progress=progress)
+    return [r.fidelity_row() for r in rows]
 
 
-def _zoo_rows(profile: Profile, zoo, progress: Progress | None) -> tuple[list[FidelityRow], list[dict]]:
-    import onnx
+def run_vela_fidelity(profile: Profile, *, zoo=None, progress: Progress | None = None) -> dict:
+    """Time, SRAM and flash fidelity over the MCU zoo, stored beside the profile (what `edgefit calibrate`
+    and `edgefit fidelity --target ethos-u55 --runtime vela` run); returns the summary with its rows."""
+    from edgefit.calibrate._vela_fidelity import store_vela_rows, vela_rows
 
-    from edgefit.examples import get_example
-    from edgefit.graph import load_graph
-    from edgefit.graph._examples import example_onnx_path
-    from edgefit.runtimes._torch_source import TorchModel
-    from edgefit.targets import load_target
-
-    target = load_target(profile.target)
-    config = vela_config(target)
-    rows, skipped = [], []
-    with tempfile.TemporaryDirectory(prefix="edgefit-fidelity-vela-") as tmp:
-        for i, (name, knobs) in enumerate(zoo):
-            label = _label(name, knobs)
-            if progress:
-                progress(label, i, len(zoo))
-            spec = get_example(name)
-            tm = TorchModel(spec.build(**knobs), (spec.example_input(resolution=knobs.get("resolution")),),
-                            name=name)
-            report = vela_time(tm, config, Path(tmp), label)
-            if report.cpu_operators:
-                skipped.append({"model": label, "cpu_operators": list(report.cpu_operators)})
-                continue
-            shape = spec.shape_for(knobs.get("resolution"))
-            graph = load_graph(onnx.load(str(example_onnx_path(name, input_shape=shape, **knobs))), source=label)
-            est = Estimator(graph, target, profile=profile).estimate(Plan(dtype="int8"))
-            rows.append(FidelityRow(label, "int8", float(graph.macs), report.inference_time_s, est.latency_s))
-    return rows, skipped
-
-
-def store_vela_fidelity(profile: Profile, rows: list[FidelityRow], skipped: list[dict] | None = None) -> dict:
-    """Write ``<profile>.fidelity.json`` beside the profile and the summary into it (``_report.store_fidelity``)."""
-    from edgefit.calibrate._report import store_fidelity
-
-    env = {**profile.environment, "measured": "Vela inference_time (estimate) per zoo model, int8",
-           "skipped_cpu_fallback": skipped or []}
-    return store_fidelity(profile, rows, env)
-
-
-def run_vela_fidelity(profile: Profile, *, zoo=ZOO, progress: Progress | None = None) -> dict:
-    """:func:`vela_fidelity` + :func:`store_vela_fidelity` in one call (what `edgefit calibrate` runs)."""
-    rows, skipped = _zoo_rows(profile, zoo, progress)
+    rows, skipped = vela_rows(profile, _zoo_models(zoo), progress=progress)
     if not rows:
         raise EdgefitError("no zoo model ran fully on the NPU", where="fidelity", fix="check the Vela configuration")
-    return store_vela_fidelity(profile, rows, skipped)
+    summary = store_vela_rows(profile, rows, skipped)
+    return {**summary, "rows": [r.to_dict() for r in rows]}

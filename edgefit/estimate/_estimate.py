@@ -12,6 +12,7 @@ from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
 from edgefit.estimate._table import KERNEL_CLASSES, build_kernel_table
+from edgefit.estimate._lower_integer import lowering_for
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
 # state a wide error bar rather than none (calibrated targets typically land within ±20%).
@@ -100,7 +101,7 @@ class Estimator:
     def __init__(self, graph, target, *, power_mode: str | None = None, runtime: str | None = None,
                  profile: Profile | None | str = "auto", unit: str | None = None) -> None:
         self.graph, self.target = graph, target
-        self.table = build_kernel_table(graph)
+        self.table = build_kernel_table(graph, lowering=lowering_for(target, runtime, profile))
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None

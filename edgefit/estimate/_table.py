@@ -92,8 +92,22 @@ def _elems(graph: Graph, name: str) -> float:
     return float(np.prod(shape)) if shape else 0.0
 
 
-def build_kernel_table(graph: Graph) -> KernelTable:
-    """Fuse ``graph``'s layers into kernels (see module docstring)."""
+LOWERINGS = ("onnx", "integer")
+
+
+def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
+    """Fuse ``graph``'s layers into kernels (see module docstring).
+
+    ``lowering="onnx"`` costs the ONNX nodes as written (what onnxruntime runs); ``"integer"`` costs the
+    deployed int8 graph an NPU compiler runs, with Vela's tensor arena as the activation memory
+    (:mod:`edgefit.estimate._lower_integer`, :mod:`edgefit.estimate._arena`).
+    """
+    if lowering == "integer":
+        return _integer_table(graph)
+    if lowering != "onnx":
+        from edgefit.errors import EdgefitError
+
+        raise EdgefitError(f"unknown lowering '{lowering}'", where="build_kernel_table", fix="use onnx or integer")
     alias: dict[str, str] = {}  # tensor → the tensor it is a free view of
     producer: dict[str, int] = {}  # real tensor → kernel index
     consumers: dict[str, int] = {}
@@ -141,6 +155,25 @@ def build_kernel_table(graph: Graph) -> KernelTable:
         for t in layer.outputs:
             producer[t] = len(kernels) - 1
     return _to_arrays(graph, kernels, producer, real)
+
+
+def _integer_table(graph: Graph) -> KernelTable:
+    from edgefit.estimate._arena import flash_weight_elems, vela_arena
+    from edgefit.estimate._lower_integer import lower_integer
+
+    kernels, producer, alias, concats = lower_integer(graph)
+
+    def real(t: str) -> str:
+        while t in alias:
+            t = alias[t]
+        return t
+
+    table = _to_arrays(graph, kernels, producer, real)
+    table.w_elems = np.array([flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)])
+    table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(graph, kernels, producer, real, concats)
+    if graph.compute_dtype == "int8":  # a quantized graph deploys int8 end to end (no fp32 pool or concat)
+        table.base_dtype = ["int8"] * len(kernels)
+    return table
 
 
 def _last_output(kern: dict) -> str | None:

@@ -1,0 +1,118 @@
+"""The integer lowering (what an NPU compiler deploys) and Vela's arena model, on hand-made graphs."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgefit.estimate import KERNEL_CLASSES, Estimator, Plan, build_kernel_table
+from edgefit.estimate._lower_integer import lowering_for
+from edgefit.graph import load_graph
+from edgefit.targets import load_target
+
+
+def _model(qdq: bool) -> onnx.ModelProto:
+    """conv3x3+relu → maxpool → (conv1x1 ‖ conv3x3) → concat → reshape → gemm; with ``qdq`` every activation
+    goes through QuantizeLinear/DequantizeLinear and every weight is int8 behind a DequantizeLinear."""
+    rng = np.random.default_rng(0)
+    weights = {"w1": (8, 3, 3, 3), "w2": (8, 8, 1, 1), "w3": (8, 8, 3, 3), "wf": (10, 1024)}
+    inits, nodes = [], []
+    for name, shape in weights.items():
+        w = rng.standard_normal(shape).astype(np.float32)
+        if qdq:
+            inits += [numpy_helper.from_array(np.clip(w * 40, -127, 127).astype(np.int8), name + "_q"),
+                      numpy_helper.from_array(np.array(0.025, np.float32), name + "_s")]
+            nodes.append(helper.make_node("DequantizeLinear", [name + "_q", name + "_s"], [name]))
+        else:
+            inits.append(numpy_helper.from_array(w, name))
+        inits.append(numpy_helper.from_array(np.zeros(shape[0], np.float32), name + "_b"))
+    inits += [numpy_helper.from_array(np.array(0.05, np.float32), "s"),
+              numpy_helper.from_array(np.array(0, np.int8), "z"),
+              numpy_helper.from_array(np.array([1, 1024], np.int64), "shape")]
+
+    def act(op, ins, out, **kw):  # the op, then (QDQ graph) a Q/DQ pair its consumers read
+        nodes.append(helper.make_node(op, ins, [out + "_f" if qdq else out], **kw))
+        if qdq:
+            nodes.append(helper.make_node("QuantizeLinear", [out + "_f", "s", "z"], [out + "_q"]))
+            nodes.append(helper.make_node("DequantizeLinear", [out + "_q", "s", "z"], [out]))
+
+    if qdq:  # the model input is quantized first, as onnxruntime's quantize_static does
+        nodes.append(helper.make_node("QuantizeLinear", ["x", "s", "z"], ["x_q"]))
+        nodes.append(helper.make_node("DequantizeLinear", ["x_q", "s", "z"], ["x_dq"]))
+    act("Conv", ["x_dq" if qdq else "x", "w1", "w1_b"], "c1", pads=[1, 1, 1, 1])
+    act("Relu", ["c1"], "r1")
+    act("MaxPool", ["r1"], "p", kernel_shape=[2, 2], strides=[2, 2])
+    act("Conv", ["p", "w2", "w2_b"], "a")
+    act("Conv", ["p", "w3", "w3_b"], "b", pads=[1, 1, 1, 1])
+    act("Concat", ["a", "b"], "cat", axis=1)
+    act("Reshape", ["cat", "shape"], "flat")
+    nodes.append(helper.make_node("Gemm", ["flat", "wf", "wf_b"], ["y"], transB=1))
+    graph = helper.make_graph(nodes, "toy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.fixture(scope="module")
+def graphs():
+    return load_graph(_model(qdq=False)), load_graph(_model(qdq=True))
+
+
+def _classes(table) -> list[str]:
+    return [KERNEL_CLASSES[c] for c in table.kclass]
+
+
+def test_qdq_pool_concat_reshape_lower_to_int8_kernels_and_free_ops(graphs):
+    _, qdq = graphs
+    table = build_kernel_table(qdq, lowering="integer")
+    # Q/DQ, Concat and Reshape are no kernels; ReLU is the conv's epilogue; MaxPool is an int8 pool
+    assert _classes(table) == ["conv", "pool", "conv1x1", "conv", "gemm"]
+    assert table.base_dtype == ["int8"] * 5
+    assert table.in_elems[4] == 1024  # the gemm reads the whole concatenated buffer
+    # the ONNX lowering of the same graph costs Q/DQ, the pool in fp32 and the concat as kernels of their own
+    onnx_table = build_kernel_table(qdq)
+    assert len(onnx_table) > len(table) and "datamove" in _classes(onnx_table)
+    assert "fp32" in [d for d, c in zip(onnx_table.base_dtype, _classes(onnx_table)) if c == "pool"]
+
+
+def test_a_qdq_graph_and_its_fp32_source_lower_alike(graphs):
+    fp32, qdq = graphs
+    a, b = build_kernel_table(fp32, lowering="integer"), build_kernel_table(qdq, lowering="integer")
+    assert _classes(a) == _classes(b)
+    for name in ("ops", "macs", "w_elems", "in_elems", "out_elems", "t_elems", "t_born", "t_dies", "chan_src"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_the_onnx_lowering_stays_the_default(graphs):
+    fp32, _ = graphs
+    a, b = build_kernel_table(fp32), build_kernel_table(fp32, lowering="onnx")
+    assert a.names == b.names and np.array_equal(a.t_elems, b.t_elems)
+    with pytest.raises(Exception, match="unknown lowering"):
+        build_kernel_table(fp32, lowering="tflite")
+
+
+def test_vela_arena_by_hand(graphs):
+    """Live feature maps (16-byte aligned, intermediate ones padded to 16 channels), one concat buffer, and
+    each convolution's weight buffer (weights + 10 bytes per output channel) while it runs."""
+    fp32, _ = graphs
+    x, r1, p, cat, y = 3 * 16 * 16, 16 * 16 * 16, 16 * 8 * 8, 16 * 8 * 8, 16
+    w1, w2, w3 = 304, 64 + 8 * 10, 576 + 8 * 10  # 216 + 80 = 296 → 304 aligned
+    per_kernel = [x + r1 + w1, r1 + p, p + cat + w2, p + cat + w3, cat + y]
+    est = Estimator(fp32, load_target("ethos-u55"), runtime="vela", profile=None).estimate(Plan(dtype="int8"))
+    assert est.peak_activation_bytes == max(per_kernel) == 5168
+    # flash: weights plus the 10-byte bias/scale record per output channel (the int8 bias is one of the 10)
+    assert est.weight_bytes == 216 + 64 + 576 + 10240 + 10 * (8 + 8 + 8 + 10)
+
+
+def test_estimating_a_qdq_graph_natively_costs_every_kernel_in_int8(graphs):
+    _, qdq = graphs
+    est = Estimator(qdq, load_target("ethos-u55"), profile=None).estimate()
+    assert {k.dtype for k in est.kernels} == {"int8"} and len(est.kernels) == 5
+
+
+def test_lowering_follows_the_runtime_and_the_target_kind():
+    npu, cpu = load_target("ethos-u55"), load_target("host-cpu")
+    assert lowering_for(npu, None) == "integer" and lowering_for(npu, "tflm") == "integer"
+    assert lowering_for(cpu, None) == "onnx" and lowering_for(cpu, "onnxruntime") == "onnx"
+    assert lowering_for(cpu, "vela") == "integer"
