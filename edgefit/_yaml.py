@@ -187,12 +187,16 @@ class _Guard(Composer, SafeConstructor):
 
     def _count(self, n: int, mark: Any) -> None:
         self._values += n
-        if self._values > MAX_NODES:
-            raise self._refuse(
-                f"YAML document expands to more than {MAX_NODES:,} values (aliases counted as what they "
-                "expand to; a 'billion laughs' document looks like this)",
-                mark, "write the values out without nested aliases; a target file holds a few hundred",
-            )
+        if self._values <= MAX_NODES:
+            return
+        if not self._aliases:
+            raise self._refuse(f"YAML document holds more than {MAX_NODES:,} values", mark,
+                               "check that this is the right file; a target file holds a few hundred")
+        raise self._refuse(
+            f"YAML document expands to more than {MAX_NODES:,} values (aliases counted as what they "
+            "expand to; a 'billion laughs' document looks like this)",
+            mark, "write the values out without nested aliases; a target file holds a few hundred",
+        )
 
     # --- composition: depth, aliases, expanded size ----------------------------------------------------
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:

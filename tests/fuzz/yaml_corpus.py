@@ -244,7 +244,7 @@ def hostile_cases() -> list[Case]:
         _text_case("alias-too-many", "aliases", lambda: _many_aliases(MAX_ALIASES + 1)),
         _text_case("alias-recursive", "contains it", lambda: "a: &a [1, *a]\n"),
         _text_case("alias-undefined", "undefined alias", lambda: _notes_tail("  - *nothing\n")),
-        _text_case("list-over-node-limit", "expands to more than", lambda: _huge_notes(MAX_NODES + 10), slow=True),
+        _text_case("list-over-node-limit", "holds more than", lambda: _huge_notes(MAX_NODES + 10), slow=True),
         _text_case("int-5001-digits", "too large", lambda: _latency_literal("9" * 5001)),
         _text_case("int-100-digits", "unit", lambda: _latency_literal("9" * 100)),
         _text_case("int-101-digits", "too large", lambda: _latency_literal("1" * 101)),

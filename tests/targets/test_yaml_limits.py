@@ -53,7 +53,7 @@ def test_expansion_limit_counts_aliases_as_what_they_expand_to(loader, monkeypat
 def test_values_over_the_limit_are_refused_without_aliases(loader, monkeypatch):
     monkeypatch.setattr(_yaml, "MAX_NODES", 50)
     assert len(parse_yaml("[" + "1," * 48 + "1]")[0]) == 49  # the list and 49 items
-    assert "expands to more than 50 values" in _refusal("[" + "1," * 49 + "1]")
+    assert "holds more than 50 values" in _refusal("[" + "1," * 49 + "1]")
 
 
 def test_alias_count_limit(loader):
