@@ -23,7 +23,7 @@ from edgefit._io import write_atomic
 from edgefit.errors import EdgefitError
 
 RECIPES = ("fp32", "int8-default", "int8-u8s8-pc")
-ZOO_VERSION = 1  # part of every cached file name: bump it when a spec's architecture changes
+ZOO_VERSION = 2  # part of every cached file name: bump it when a spec's architecture changes
 CALIBRATION_SAMPLES = 8
 
 
@@ -64,9 +64,10 @@ ZOO: tuple[ZooSpec, ...] = (
     _spec("vgg-s", "vgg", (1, 3, 32, 32), "VGG", 3, (8, 16, 32), 1, tags="ci mcu"),
     _spec("vgg-m", "vgg", (1, 3, 64, 64), "VGG", 3, (16, 32, 64, 128), 2),
     _spec("vgg-l", "vgg", (1, 3, 64, 64), "VGG", 3, (24, 48, 96, 192), 2),
-    _spec("mbconv-mnv3-s", "mbconv", (1, 3, 64, 64), "MBNet", 16, _MNV3_S, 128, "mobilenetv3", tags="ci mcu"),
+    _spec("mbconv-mnv3-s", "mbconv", (1, 3, 64, 64), "MBNet", 16, _MNV3_S, 128, "mobilenetv3", tags="ci"),
     _spec("mbconv-mnv3-m", "mbconv", (1, 3, 128, 128), "MBNet", 16, _MNV3_M, 480, "mobilenetv3"),
-    _spec("mbconv-eff-s", "mbconv", (1, 3, 64, 64), "MBNet", 16, _EFF_S, 256, "efficientnet", tags="mcu"),
+    _spec("mbconv-eff-s", "mbconv", (1, 3, 64, 64), "MBNet", 16, _EFF_S, 256, "efficientnet"),
+    _spec("mbconv-relu-s", "mbconv", (1, 3, 64, 64), "MBNet", 16, _EFF_S, 192, "relu", tags="mcu"),
     _spec("mbconv-eff-m", "mbconv", (1, 3, 128, 128), "MBNet", 32, _EFF_M, 640, "efficientnet"),
     _spec("resnet8-basic", "resnet", (1, 3, 32, 32), "ResNet", "basic", 16, (16, 32, 64), (1, 1, 1), False,
           tags="mcu"),
@@ -85,7 +86,8 @@ ZOO: tuple[ZooSpec, ...] = (
     _spec("mlp-tiny", "mlp", (1, 128), "mlp", (128, 256, 256, 10), tags="ci mcu"),
     _spec("mlp-m", "mlp", (1, 784), "mlp", (784, 512, 256, 10), tags="mcu"),
     _spec("mlp-l", "mlp", (1, 1024), "mlp", (1024, 2048, 2048, 1000)),
-    _spec("mixer-s", "mixer", (1, 3, 32, 32), "Mixer", 32, 4, 64, 2, 32, 128, tags="mcu"),
+    _spec("mixer-s", "mixer", (1, 3, 32, 32), "Mixer", 32, 4, 64, 2, 32, 128),
+    _spec("mixer-relu-s", "mixer", (1, 3, 32, 32), "Mixer", 32, 4, 96, 3, 64, 192, mcu=True, tags="mcu"),
     _spec("mixer-m", "mixer", (1, 3, 64, 64), "Mixer", 64, 8, 128, 4, 64, 512),
     _spec("bert-tiny", "transformer", (1, 32, 64), "Encoder", 64, 2, 2, 256, tags="ci"),
     _spec("bert-mini", "transformer", (1, 128, 128), "Encoder", 128, 4, 4, 512),
@@ -94,7 +96,7 @@ ZOO: tuple[ZooSpec, ...] = (
     _spec("kws-dscnn-m", "kws", (1, 1, 49, 10), "DSCNN", 172, 4, tags="mcu"),
     _spec("kws-dscnn-l", "kws", (1, 1, 49, 10), "DSCNN", 276, 5),
     _spec("ae-fc", "autoencoder", (1, 640), "FCAutoencoder", 640, 128, 8, 4, tags="ci mcu"),
-    _spec("ae-conv-s", "autoencoder", (1, 1, 64, 64), "ConvAutoencoder", 1, (16, 32, 64), tags="mcu"),
+    _spec("ae-conv-s", "autoencoder", (1, 1, 64, 64), "ConvAutoencoder", 1, (16, 32, 64), "resize", tags="mcu"),
     _spec("ae-conv-m", "autoencoder", (1, 3, 128, 128), "ConvAutoencoder", 3, (32, 64, 128, 256)),
     _spec("squeezenet-s", "squeezenet", (1, 3, 64, 64), "SqueezeNet", 32, _FIRES_S, tags="mcu"),
     _spec("squeezenet-m", "squeezenet", (1, 3, 128, 128), "SqueezeNet", 64, _FIRES_M),

@@ -64,7 +64,8 @@ class MBConv(nn.Module):
 
 
 class MBNet(nn.Module):
-    """EfficientNet-like (SiLU, sigmoid SE) or MobileNetV3-like (Hardswish, hard-sigmoid SE) MBConv network.
+    """EfficientNet-like (SiLU, sigmoid SE), MobileNetV3-like (Hardswish, hard-sigmoid SE) or MCU-style
+    (ReLU, sigmoid SE: every op has an int8 TFLite kernel) MBConv network.
 
     Stages are ``(cout, expand, k, stride, repeats)``; stem conv /2, 1×1 head conv, global pool, FC.
     """
@@ -72,7 +73,8 @@ class MBNet(nn.Module):
     def __init__(self, stem: int, stages: tuple[tuple[int, int, int, int, int], ...], head: int,
                  style: str, classes: int = 10) -> None:
         super().__init__()
-        act, gate = {"efficientnet": (nn.SiLU, nn.Sigmoid), "mobilenetv3": (nn.Hardswish, nn.Hardsigmoid)}[style]
+        act, gate = {"efficientnet": (nn.SiLU, nn.Sigmoid), "mobilenetv3": (nn.Hardswish, nn.Hardsigmoid),
+                     "relu": (nn.ReLU, nn.Sigmoid)}[style]
         blocks: list[nn.Module] = [conv_bn(3, stem, 3, 2, act=act)]
         cin = stem
         for cout, expand, k, stride, repeats in stages:
@@ -153,7 +155,8 @@ class UNet(nn.Module):
 
 
 class TCN(nn.Module):
-    """Temporal conv net: residual blocks of two dilated causal-length Conv1d, dilation doubling per block."""
+    """Temporal conv net (Bai et al. 2018): residual blocks of two dilated Conv1d, ReLU after the residual add,
+    dilation doubling per block, classifier on the last time step."""
 
     def __init__(self, cin: int, channels: int, dilations: tuple[int, ...], k: int = 3, classes: int = 10) -> None:
         super().__init__()
@@ -162,13 +165,15 @@ class TCN(nn.Module):
             nn.Sequential(nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d), nn.ReLU(),
                           nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d), nn.ReLU())
             for d in dilations)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(channels, classes))
+        self.relus = nn.ModuleList(nn.ReLU() for _ in dilations)
+        self.head = nn.Linear(channels, classes)
 
     def forward(self, x):
         x = self.inp(x)
-        for block in self.blocks:
-            x = x + block(x)
-        return self.head(x)
+        for block, relu in zip(self.blocks, self.relus):
+            # torch.add + nn.ReLU: the pattern litert-torch's int8 quantizer fuses (x + y, torch.relu stay float)
+            x = relu(torch.add(x, block(x)))
+        return self.head(x[:, :, -1])
 
 
 class Recurrent(nn.Module):
@@ -192,11 +197,12 @@ def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
 
 
 class MixerBlock(nn.Module):
-    def __init__(self, tokens: int, dim: int, token_hidden: int, channel_hidden: int) -> None:
+    def __init__(self, tokens: int, dim: int, token_hidden: int, channel_hidden: int, mcu: bool) -> None:
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.tokens = nn.Sequential(nn.Linear(tokens, token_hidden), nn.GELU(), nn.Linear(token_hidden, tokens))
-        self.channels = nn.Sequential(nn.Linear(dim, channel_hidden), nn.GELU(), nn.Linear(channel_hidden, dim))
+        norm, act = (nn.Identity, nn.ReLU) if mcu else (nn.LayerNorm, nn.GELU)
+        self.norm1, self.norm2 = norm(dim), norm(dim)
+        self.tokens = nn.Sequential(nn.Linear(tokens, token_hidden), act(), nn.Linear(token_hidden, tokens))
+        self.channels = nn.Sequential(nn.Linear(dim, channel_hidden), act(), nn.Linear(channel_hidden, dim))
 
     def forward(self, x):  # x: (1, tokens, dim)
         x = x + self.tokens(self.norm1(x).transpose(1, 2)).transpose(1, 2)
@@ -204,15 +210,20 @@ class MixerBlock(nn.Module):
 
 
 class Mixer(nn.Module):
-    """MLP-Mixer: patch embedding (strided conv), token-mixing and channel-mixing MLPs, mean over tokens, FC."""
+    """MLP-Mixer: patch embedding (strided conv), token-mixing and channel-mixing MLPs, mean over tokens, FC.
+
+    ``mcu=True`` drops LayerNorm and uses ReLU for GELU, as MCU deployments do: litert-torch's int8
+    quantizer leaves LayerNorm and GELU in float, which Ethos-U would run on the CPU.
+    """
 
     def __init__(self, image: int, patch: int, dim: int, depth: int, token_hidden: int, channel_hidden: int,
-                 classes: int = 10) -> None:
+                 mcu: bool = False, classes: int = 10) -> None:
         super().__init__()
         tokens = (image // patch) ** 2
         self.embed = nn.Conv2d(3, dim, patch, patch)
-        self.blocks = nn.Sequential(*(MixerBlock(tokens, dim, token_hidden, channel_hidden) for _ in range(depth)))
-        self.norm, self.head = nn.LayerNorm(dim), nn.Linear(dim, classes)
+        self.blocks = nn.Sequential(*(MixerBlock(tokens, dim, token_hidden, channel_hidden, mcu)
+                                      for _ in range(depth)))
+        self.norm, self.head = (nn.Identity() if mcu else nn.LayerNorm(dim)), nn.Linear(dim, classes)
 
     def forward(self, x):
         x = self.embed(x).flatten(2).transpose(1, 2)
@@ -281,16 +292,22 @@ class FCAutoencoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Strided conv encoder, ConvTranspose decoder (denoising / anomaly detection on images)."""
+    """Strided conv encoder; decoder of ConvTranspose ×2 or of nearest ×2 resize + 3×3 conv ("resize-conv").
 
-    def __init__(self, cin: int, widths: tuple[int, ...]) -> None:
+    The resize-conv decoder is the MCU form: litert-torch's int8 quantizer leaves a ConvTranspose followed
+    by ReLU in float (Ethos-U would run it on the CPU), while resize + conv + ReLU is int8 throughout.
+    """
+
+    def __init__(self, cin: int, widths: tuple[int, ...], decoder: str = "transpose") -> None:
         super().__init__()
         enc, dec, c = [], [], cin
         for w in widths:
             enc += [nn.Conv2d(c, w, 3, 2, 1), nn.ReLU()]
             c = w
-        for w in list(reversed(widths[:-1])) + [cin]:
-            dec += [nn.ConvTranspose2d(c, w, 4, 2, 1), nn.ReLU() if w != cin else nn.Sigmoid()]
+        for i, w in enumerate(list(reversed(widths[:-1])) + [cin]):
+            up = ([nn.ConvTranspose2d(c, w, 4, 2, 1)] if decoder == "transpose" else
+                  [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, w, 3, 1, 1)])
+            dec += up + [nn.ReLU() if i < len(widths) - 1 else nn.Sigmoid()]
             c = w
         self.enc, self.dec = nn.Sequential(*enc), nn.Sequential(*dec)
 
