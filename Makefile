@@ -36,7 +36,7 @@ bench: setup
 # --benchmark-only skips the suites' assertions on absolute speed (a shared CI box cannot promise them).
 bench-ci: setup
 	@mkdir -p .benchmarks
-	$(BIN)/python -m pytest -q bench/test_bench_estimator.py bench/test_bench_ratios.py --benchmark-only --benchmark-json=.benchmarks/ci.json
+	$(BIN)/python -m pytest -q bench/test_bench_estimator.py bench/test_bench_ratios.py bench/test_bench_startup.py --benchmark-only --benchmark-json=.benchmarks/ci.json
 	$(BIN)/python bench/compare.py .benchmarks/ci.json
 
 clean:
