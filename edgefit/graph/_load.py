@@ -237,8 +237,11 @@ def load_external_data(model, folder: Path, source: str) -> None:
         v.check_dims(list(t.dims), what, source)
         info = {e.key: e.value for e in t.external_data}
         loc = info.get("location", "")
-        refuse = lambda why: EdgefitError(f"{what} keeps its data in '{loc}', {why}", where=f"MODEL {source}",  # noqa: E731
-                                          fix="keep external data files beside the .onnx file, named relatively")
+
+        def refuse(why: str, what=what, loc=loc) -> EdgefitError:
+            return EdgefitError(f"{what} keeps its data in '{loc}', {why}", where=f"MODEL {source}",
+                                fix="keep external data files beside the .onnx file, named relatively")
+
         if not loc or PurePosixPath(loc).is_absolute() or PureWindowsPath(loc).is_absolute() \
                 or ".." in PurePosixPath(loc.replace("\\", "/")).parts:
             raise refuse("a path outside the model's folder (absolute or with '..'); edgefit does not read it")
@@ -277,8 +280,9 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
     """
     import onnx
 
-    if _external_tensors(proto):
-        what = _external_tensors(proto)[0][0]
+    external = _external_tensors(proto)
+    if external:
+        what = external[0][0]
         raise EdgefitError(f"{what} keeps its data in an external file, which an in-memory model cannot locate",
                            where=f"MODEL {source}", fix="pass the .onnx file's path instead of the loaded model")
     warnings = v.version_warnings(proto)
@@ -322,13 +326,11 @@ def _assume_unknown_dims(model, warnings: list[str]):
     """
     partial, rankless = v.unknown_dim_tensors(model)
     if rankless:
-        names = ", ".join(f"'{n}'" for n in rankless[:3]) + (f" and {len(rankless) - 3} more" if len(rankless) > 3 else "")
-        warnings.append(f"{len(rankless)} tensors have no inferable shape ({names}); the layers that make or "
+        warnings.append(f"{len(rankless)} tensors have no inferable shape ({v.few(rankless)}); the layers that make or "
                         "read them count no MACs or bytes for them")
     if not partial:
         return model
-    names = ", ".join(f"'{n}'" for n in partial[:3]) + (f" and {len(partial) - 3} more" if len(partial) > 3 else "")
-    warnings.append(f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions ({names}); "
+    warnings.append(f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions ({v.few(partial)}); "
                     "each unknown dimension is assumed to be 1, so counts are a lower bound")
     counted = copy.deepcopy(model)
     wanted = set(partial)

@@ -291,6 +291,12 @@ def version_warnings(model: onnx.ModelProto) -> list[str]:
     return warnings
 
 
+def few(names: list[str], limit: int = 3) -> str:
+    """``'a', 'b', 'c' and 4 more``: names for a one-line message."""
+    shown = ", ".join(f"'{n}'" for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
     """Initializers holding NaN or infinity: valid ONNX, counted as usual, but worth a warning."""
     import numpy as np
@@ -308,8 +314,7 @@ def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
             bad.append(init.name)
     if not bad:
         return []
-    names = ", ".join(f"'{n}'" for n in bad[:limit]) + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
-    return [f"weights {names} hold NaN or infinity; the model's outputs will too (counts are unaffected)"]
+    return [f"weights {few(bad, limit)} hold NaN or infinity; the model's outputs will too (counts are unaffected)"]
 
 
 def unknown_dim_tensors(model: onnx.ModelProto) -> tuple[list[str], list[str]]:

@@ -99,6 +99,21 @@ def test_hostile_and_odd_models_through_the_cli(case: Case, tmp_path, run_cli, t
         assert 0 <= summary["macs"] < 2**53
 
 
+@pytest.mark.slow
+def test_estimate_gives_the_same_verdict_as_inspect_on_every_hostile_model(tmp_path, run_cli, time_limit,
+                                                                            one_line_error):
+    for case in CASES:
+        folder = tmp_path / case.name
+        folder.mkdir()
+        path = case.make(folder)
+        with time_limit(case.name):
+            code, out, err = run_cli("estimate", str(path), "--target", "ethos-u55", "--json")
+        if case.code == 2:
+            assert re.search(case.says, one_line_error(code, out, err, case.name)), case.name
+        else:
+            assert code == 0 and "Traceback" not in err, f"{case.name}: exit {code}: {err}"
+
+
 def test_a_pickle_named_onnx_is_never_unpickled(tmp_path, run_cli):
     path = next(c for c in CASES if c.name == "pickle").make(tmp_path)
     code, _, err = run_cli("inspect", str(path), "--json")
@@ -144,7 +159,8 @@ def random_graphs(draw) -> tuple[onnx.ModelProto, bool]:
         wrong = draw(st.integers(0, 5)) == 0
         valid = valid and not wrong
         fits = ["Conv", "Relu", "Add", "Reshape"] if len(believed) == 4 else ["Gemm", "Relu", "Add"]
-        op, out, w_name = draw(st.sampled_from(["Conv", "Gemm", "Relu", "Add", "Reshape"] if wrong else fits)), f"t{i}", f"w{i}"
+        op = draw(st.sampled_from(["Conv", "Gemm", "Relu", "Add", "Reshape"] if wrong else fits))
+        out, w_name = f"t{i}", f"w{i}"
         if op == "Conv":
             ok = len(believed) == 4 and not wrong
             k = draw(st.integers(1, min(believed[2:]) if ok else 3))
