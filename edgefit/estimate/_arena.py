@@ -13,7 +13,9 @@ operator holds:
 * an elementwise kernel's output *in place* of an input that dies there with the same size (Vela's
   ``Add`` staging equals its two inputs, not three tensors);
 * the weight buffer of a convolution: Vela streams a convolution's encoded weights and its 10-byte
-  per-channel bias/scale records into SRAM (fully connected layers read theirs from flash directly).
+  per-channel bias/scale records into SRAM (fully connected layers read theirs from flash directly):
+  all of them up to :data:`FULL_BUFFER_BYTES`, else a 16-output-channel slice. These two constants were
+  read off Vela's per-layer "Staging Usage" on the MCU zoo (not fitted leave-one-family-out).
 
 The estimator's peak over kernels of these live bytes (:mod:`edgefit.estimate._reference`) is then Vela's
 SRAM figure; it takes the plan's channel scales and dtypes like any other tensor.
@@ -30,6 +32,8 @@ ALIGN = 16  # bytes: Vela aligns every tensor in the arena
 BIAS_RECORD_BYTES = 10  # Ethos-U55 per output channel: 40-bit bias + 32-bit scale + shift
 BRICK = 16  # channels per brick of Vela's NHCWB16 feature-map layout
 RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})  # their input stays NHWC (linear)
+BUFFER_CHANNELS = 16  # a large weight stream is buffered one 16-channel depth slice at a time
+FULL_BUFFER_BYTES = 32768  # up to this size Vela buffers the whole encoded weight stream
 BUFFERED_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose"})
 
 
@@ -48,6 +52,13 @@ def flash_weight_elems(layer, params: float) -> float:
     if params <= 0:
         return 0.0
     return params + (BIAS_RECORD_BYTES - 1) * out_channels(layer)
+
+
+def weight_buffer(layer) -> float:
+    """SRAM bytes of a convolution's weight buffer: the encoded weights and bias records of up to
+    :data:`BUFFER_CHANNELS` output channels (Vela streams larger weights through SRAM in depth slices)."""
+    cout, full = max(out_channels(layer), 1), flash_weight_elems(layer, layer.params)
+    return full if full <= FULL_BUFFER_BYTES else full / cout * min(cout, BUFFER_CHANNELS)
 
 
 def vela_arena(graph, kernels: list[dict], producer: dict[str, int], real, concats: list[list[str]]):
@@ -90,7 +101,7 @@ def vela_arena(graph, kernels: list[dict], producer: dict[str, int], real, conca
     for i, kern in enumerate(kernels):  # a convolution's weight buffer, live while it runs
         anchor = kern["anchor"]
         if anchor.kind in BUFFERED_KINDS and anchor.params > 0:
-            elems.append(_align(flash_weight_elems(anchor, anchor.params)))
+            elems.append(_align(weight_buffer(anchor)))
             t_born.append(i), t_dies.append(i), t_prod.append(i)
     return (np.array(t_born, np.int32), np.array(t_dies, np.int32), np.array(elems, float),
             np.array(t_prod, np.int32))
