@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgefit._io import write_atomic
+from edgefit._io import ensure_dir, write_atomic
 
 
 def write_reports(out_dir: str | Path, res: dict, *, html: bool = True, md: bool = True,
@@ -18,7 +18,7 @@ def write_reports(out_dir: str | Path, res: dict, *, html: bool = True, md: bool
     """
     from edgefit.report._content import build_report
 
-    out_dir = Path(out_dir)
+    out_dir = ensure_dir(out_dir)  # a read-only or full folder: one line before the rendering work
     rep = build_report(res, results_dir=results_dir if results_dir is not None else out_dir)
     files: dict[str, str] = {}
     if html:

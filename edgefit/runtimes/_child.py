@@ -1,12 +1,15 @@
-"""The measurement child: ``python -m edgefit.runtimes._child REQUEST.json`` (see ``_measure`` for the protocol).
+"""The isolation child: ``python -m edgefit.runtimes._child REQUEST.json`` (see ``_measure`` for the protocol).
 
-It pins itself (when asked), opens the artifact with the named runtime, times it and writes
-``result.json``. A Python exception is written there too (as ``{"error": …}``); a crash writes nothing
-and the parent reads the exit status instead.
+``"mode": "measure"`` (the default): it pins itself (when asked), opens the artifact with the named
+runtime, times it and writes ``result.json``. ``"mode": "convert"``: it converts an ONNX file with the
+named runtime and writes the artifact's record. A Python exception is written there too (as
+``{"error": …}``); a crash writes nothing and the parent reads the exit status instead.
 
-``EDGEFIT_TEST_CHILD_FAULT`` (tests only) makes the child fail on purpose after loading the model:
-``abort`` (SIGABRT), ``segv`` (SIGSEGV), ``exit`` (``os._exit(3)``), ``hang`` (sleeps forever),
-``raise`` (a Python exception).
+``EDGEFIT_TEST_CHILD_FAULT`` (tests only) makes the child fail on purpose once its runtime is loaded
+(measure: after opening the model; convert: before converting): ``abort`` (SIGABRT), ``segv``
+(SIGSEGV), ``exit`` (``os._exit(3)``), ``hang`` (sleeps forever), ``raise`` (a Python exception).
+``EDGEFIT_TEST_CHILD_FAULT_RUNTIME=NAME`` limits it to children of that runtime, and
+``EDGEFIT_TEST_CHILD_FAULT_ONCE=PATH`` to the one child that creates PATH first (the others run normally).
 """
 
 from __future__ import annotations
@@ -17,13 +20,23 @@ import sys
 import traceback
 
 FAULT_ENV = "EDGEFIT_TEST_CHILD_FAULT"
+FAULT_RUNTIME_ENV = "EDGEFIT_TEST_CHILD_FAULT_RUNTIME"
+FAULT_ONCE_ENV = "EDGEFIT_TEST_CHILD_FAULT_ONCE"
 
 
-def _fault() -> None:
+def _fault(runtime: str) -> None:
     import signal
     import time
 
     fault = os.environ.get(FAULT_ENV)
+    if not fault or os.environ.get(FAULT_RUNTIME_ENV, runtime) != runtime:
+        return
+    once = os.environ.get(FAULT_ONCE_ENV)
+    if once:
+        try:
+            os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return  # another child took the fault
     if fault == "abort":
         os.abort()
     elif fault == "segv":
@@ -79,7 +92,7 @@ def measure(request: dict) -> dict:
             inputs = check_inputs({k: data[k] for k in data.files}, specs)
     else:
         inputs = random_inputs(specs, seed=0)
-    _fault()
+    _fault(runtime.name)
     samples, wait_fraction = timed_loop(session, inputs, settings, threads)
     environment = {**session.environment, "threads": threads, "cpus": list(settings.cpus) if settings.cpus else None,
                    "warmup": settings.warmup, "inputs": "given" if request["inputs"] else "random normal (seed 0)"}
@@ -87,12 +100,27 @@ def measure(request: dict) -> dict:
             "environment": environment}
 
 
+def convert(request: dict) -> dict:
+    import onnx
+
+    from edgefit.runtimes._measure import load_calibration
+    from edgefit.runtimes._registry import get_runtime
+
+    runtime = get_runtime(request["runtime"])
+    model = onnx.load(request["model"])
+    calibration = load_calibration(request["calibration"]) if request["calibration"] else None
+    _fault(runtime.name)
+    artifact = runtime.convert(model, request["precision"], request["out_dir"], calibration=calibration)
+    return {"artifact": artifact.to_dict()}
+
+
 def main(argv: list[str]) -> int:
+    from edgefit._io import to_json
     from edgefit.errors import EdgefitError
 
     request = json.loads(open(argv[0]).read())
     try:
-        result = measure(request)
+        result = convert(request) if request.get("mode") == "convert" else measure(request)
         code = 0
     except EdgefitError as exc:
         result = {"error": {"edgefit": True, "what": exc.what, "where": exc.where, "fix": exc.fix}}
@@ -101,9 +129,15 @@ def main(argv: list[str]) -> int:
         result = {"error": {"edgefit": False, "type": type(exc).__name__, "message": str(exc),
                             "traceback": traceback.format_exc()}}
         code = 1
+    try:
+        text = to_json(result, indent=None)
+    except (TypeError, ValueError) as exc:  # an artifact's metadata that JSON cannot hold: say so, not crash
+        text = to_json({"error": {"edgefit": False, "type": type(exc).__name__, "message": str(exc),
+                                  "traceback": traceback.format_exc()}}, indent=None)
+        code = 1
     tmp = request["result"] + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(result, fh)
+        fh.write(text)
     os.replace(tmp, request["result"])
     return code
 

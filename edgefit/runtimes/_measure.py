@@ -1,4 +1,4 @@
-"""Timing in a child process: the run-count rule, the parent side of the JSON protocol, crash isolation.
+"""Work in a child process: the run-count rule, the parent side of the JSON protocol, crash isolation.
 
 The parent writes ``request.json`` (the backend's ``module:Class``, which must be importable in a fresh
 interpreter; the artifact; the settings) and, when given, ``inputs.npz``
@@ -6,6 +6,7 @@ into a private temporary folder, then runs ``python -m edgefit.runtimes._child r
 own session (process group). The child writes ``result.json`` with the raw per-run latencies, its
 peak RSS and its environment. Anything else — a segfault, ``os._exit``, the OOM killer, a hang past
 ``timeout_s`` — becomes a :class:`~edgefit.runtimes.MeasurementError` here, and edgefit keeps running.
+Conversions whose converter may crash (LiteRT, Vela) run the same way (:func:`convert_in_child`).
 """
 
 from __future__ import annotations
@@ -152,54 +153,108 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def run_child(request: dict, folder: Path, *, timeout_s: float, label: str, where: str, doing: str,
+              timeout_fix: str) -> dict:
+    """Run ``python -m edgefit.runtimes._child`` on ``request`` (written to ``folder/request.json``) in its
+    own session, and return what it wrote to ``request["result"]``.
+
+    A crash (a signal, ``os._exit``, the OOM killer) or a hang past ``timeout_s`` — the child and anything
+    it started are killed — raises :class:`MeasurementError` naming ``label`` and ``doing``
+    ("measurement", "conversion"); a Python exception in the child is re-raised here as one, or as the
+    :class:`EdgefitError` it was.
+    """
+    (folder / "request.json").write_text(json.dumps(request, default=str))
+    stderr_path = folder / "stderr.txt"
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "edgefit.runtimes._child", str(folder / "request.json")],
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(),
+                                start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise MeasurementError(f"{label} {doing} timed out after {timeout_s:g} s and was killed",
+                                   returncode=None, stderr_tail=_tail(stderr_path), where=where,
+                                   fix=timeout_fix) from None
+        except BaseException:  # KeyboardInterrupt: never leave the child behind
+            _kill_group(proc)
+            raise
+    result_path = Path(request["result"])
+    try:
+        result = json.loads(result_path.read_text()) if result_path.exists() else None
+    except ValueError:  # cannot happen with the child's atomic write; a crash reads as no result
+        result = None
+    if result and "error" in result:
+        _raise_child_error(result["error"], f"{label} {doing}", where, returncode, _tail(stderr_path))
+    if returncode != 0 or result is None:
+        tail = _tail(stderr_path)
+        last = tail.strip().splitlines()[-1] if tail.strip() else "no output on stderr"
+        raise MeasurementError(f"{label} {doing} child {describe_exit(returncode)}: {last[:300]}",
+                               returncode=returncode, stderr_tail=tail, where=where,
+                               fix=f"the runtime crashed on this model; see stderr_tail, try another precision "
+                                   f"or runtime")
+    return result
+
+
 def measure_in_child(runtime: str, artifact: Artifact, inputs: Mapping[str, Any] | None,
                      settings: MeasureSettings) -> Timing:
     """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its result, or its
     failure, into a :class:`Timing`."""
     import numpy as np
 
-    label = artifact.runtime  # what messages call the runtime
     with tempfile.TemporaryDirectory(prefix="edgefit-measure-") as tmp:
         folder = Path(tmp)
-        request = {"runtime": runtime, "artifact": artifact.to_dict(), "settings": asdict(settings),
-                   "inputs": None, "result": str(folder / "result.json")}
+        request = {"mode": "measure", "runtime": runtime, "artifact": artifact.to_dict(),
+                   "settings": asdict(settings), "inputs": None, "result": str(folder / "result.json")}
         if inputs is not None:
             np.savez(folder / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
             request["inputs"] = str(folder / "inputs.npz")
-        (folder / "request.json").write_text(json.dumps(request, default=str))
-        stderr_path = folder / "stderr.txt"
-        with open(stderr_path, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "edgefit.runtimes._child", str(folder / "request.json")],
-                                    stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(),
-                                    start_new_session=True)
-            try:
-                returncode = proc.wait(timeout=settings.timeout_s)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc)
-                raise MeasurementError(f"{label} measurement timed out after {settings.timeout_s:g} s and was killed",
-                                       returncode=None, stderr_tail=_tail(stderr_path), where=str(artifact.path),
-                                       fix="raise the timeout, or lower --runs/--warmup") from None
-            except BaseException:  # KeyboardInterrupt: never leave the child behind
-                _kill_group(proc)
-                raise
-        result_path = folder / "result.json"
-        result = json.loads(result_path.read_text()) if result_path.exists() else None
-        if result and "error" in result:
-            _raise_child_error(result["error"], label, artifact, returncode, _tail(stderr_path))
-        if returncode != 0 or result is None:
-            tail = _tail(stderr_path)
-            last = tail.strip().splitlines()[-1] if tail.strip() else "no output on stderr"
-            raise MeasurementError(f"{label} measurement child {describe_exit(returncode)}: {last[:300]}",
-                                   returncode=returncode, stderr_tail=tail, where=str(artifact.path),
-                                   fix="the runtime crashed on this model; see stderr_tail, try another precision "
-                                       "or runtime")
+        result = run_child(request, folder, timeout_s=settings.timeout_s, label=artifact.runtime,
+                           where=str(artifact.path), doing="measurement",
+                           timeout_fix="raise the timeout, or lower --runs/--warmup")
     return Timing.from_samples(result["samples"], peak_rss_bytes=result["peak_rss_bytes"],
                                cpu_wait_fraction=result.get("cpu_wait_fraction"), environment=result["environment"])
 
 
-def _raise_child_error(error: dict, runtime: str, artifact: Artifact, returncode: int, tail: str):
+def convert_in_child(runtime: str, model_path: str | Path, precision: str, out_dir: str | Path, *,
+                     calibration: list[Mapping[str, Any]] | None = None, timeout_s: float = 900.0) -> Artifact:
+    """``get_runtime(runtime).convert(onnx.load(model_path), precision, out_dir, calibration=…)`` in a child
+    process: a converter that crashes or hangs (LiteRT's, Vela's …) costs that artifact, not the caller."""
+    import numpy as np
+
+    if not timeout_s > 0:
+        raise EdgefitError(f"timeout {timeout_s!r} s is not allowed", where="timeout_s", fix="give positive seconds")
+    with tempfile.TemporaryDirectory(prefix="edgefit-convert-") as tmp:
+        folder = Path(tmp)
+        request = {"mode": "convert", "runtime": runtime, "model": str(model_path), "precision": precision,
+                   "out_dir": str(out_dir), "calibration": None, "result": str(folder / "result.json")}
+        if calibration is not None:
+            np.savez(folder / "calibration.npz", **{f"{i}{_SEP}{name}": np.asarray(v)
+                                                    for i, feed in enumerate(calibration) for name, v in feed.items()})
+            request["calibration"] = str(folder / "calibration.npz")
+        result = run_child(request, folder, timeout_s=timeout_s, label=runtime, where=str(model_path),
+                           doing="conversion", timeout_fix="convert this model by hand with a longer time limit")
+    return Artifact.from_dict(result["artifact"])
+
+
+_SEP = "::"  # calibration.npz keys: "<sample index>::<input name>"
+
+
+def load_calibration(path: str | Path) -> list[dict[str, Any]]:
+    """The calibration feeds :func:`convert_in_child` saved (in sample order)."""
+    import numpy as np
+
+    feeds: dict[int, dict[str, Any]] = {}
+    with np.load(path) as data:
+        for key in data.files:
+            index, _, name = key.partition(_SEP)
+            feeds.setdefault(int(index), {})[name] = data[key]
+    return [feeds[i] for i in sorted(feeds)]
+
+
+def _raise_child_error(error: dict, doing: str, where: str, returncode: int, tail: str):
     if error.get("edgefit"):  # a usage error found in the child (bad inputs …): same exit code as here
         raise EdgefitError(error["what"], where=error.get("where"), fix=error.get("fix"))
-    raise MeasurementError(f"{runtime} measurement failed: {error['type']}: {error['message'][:300]}",
+    raise MeasurementError(f"{doing} failed: {error['type']}: {error['message'][:300]}",
                            returncode=returncode, stderr_tail=error.get("traceback", "")[-STDERR_TAIL_CHARS:] or tail,
-                           where=str(artifact.path))
+                           where=where)

@@ -113,8 +113,9 @@ class Vela(Runtime):
         if report.cpu_operators:
             meta["warning"] = (f"{len(report.cpu_operators)} operator(s) stay on the Cortex-M CPU; Vela's "
                                "inference time covers the NPU part only")
-        write_atomic(out / f"{tm.name}.vela.json", to_json({"report": report.to_dict(), "tflite": str(lite.path),
-                                                            "compiled": str(compiled)}) + "\n")
+        # file names relative to this file: the folder may be renamed into place after conversion
+        write_atomic(out / f"{tm.name}.vela.json", to_json({"report": report.to_dict(), "tflite": lite.path.name,
+                                                            "compiled": compiled.name}) + "\n")
         return Artifact(compiled, "tflite-vela", "int8", self.name, meta)
 
     def report(self, artifact: Artifact) -> VelaReport:

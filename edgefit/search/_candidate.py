@@ -29,6 +29,7 @@ class RunSettings:
     recover_epochs: int = 3
     seed: int = 0
     deadline_days: float = 182.0
+    measure_timeout_s: float = 600.0  # a measuring child past this is killed and the candidate fails
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
@@ -102,7 +103,8 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
     art = Artifact(path=Path(path), format=ARTIFACT_FORMATS.get(rt.name, "onnx"), precision="as-built", runtime=rt.name)
     best = None
     for _ in range(MEASURE_ATTEMPTS):
-        t = rt.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0)
+        t = rt.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0,
+                       timeout_s=settings.measure_timeout_s)
         if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
             best = t
         if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:

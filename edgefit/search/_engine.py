@@ -4,13 +4,15 @@ optuna study that lives in the output folder (rerunning the same command resumes
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from edgefit._io import to_json, write_atomic
+from edgefit._io import WriteError, ensure_dir, remove_stale_temps, to_json, write_atomic, write_error
 from edgefit.errors import EdgefitError
+from edgefit.runtimes._base import MeasurementError
 from edgefit.search._base import Base
 from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
 from edgefit.search._screen import prefilter, screen
@@ -39,8 +41,12 @@ class OptimizeConfig:
     executor: str = "local"  # local | ray
     ray_address: str | None = None  # None: a Ray started on this machine for the run
     ray_retries: int = 2  # a task whose worker or node died is run again this many times
+    measure_timeout_s: float = 600.0  # a measuring child that runs longer is killed: that candidate fails
 
     def __post_init__(self) -> None:
+        if not self.measure_timeout_s > 0:
+            raise EdgefitError(f"measure timeout {self.measure_timeout_s!r} s is not allowed",
+                               where="measure_timeout_s", fix="give positive seconds")
         if self.executor not in ("local", "ray"):
             raise EdgefitError(f"unknown executor '{self.executor}'", where="--executor", fix="use local or ray")
         if self.select not in ("latency", "accuracy", "deadline"):
@@ -124,29 +130,96 @@ def _redacted(url: str) -> str:
 
 
 def _study(config: OptimizeConfig, keys: list[str]):
+    """The run's optuna study (created, or loaded to resume) and the distribution of its one parameter.
+
+    The default SQLite file is created whole under a temporary name and renamed into place, so a run
+    killed while creating it leaves no half-initialized database behind.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = config.storage or f"sqlite:///{(config.out_dir / 'study.db').resolve()}"
+    sampler = optuna.samplers.NSGAIISampler(seed=config.seed)
+    default_db = (config.out_dir / "study.db").resolve()
+    storage = config.storage or f"sqlite:///{default_db}"
     try:
+        if config.storage is None and not default_db.is_file():
+            _create_sqlite_study(default_db, sampler)
         study = optuna.create_study(study_name="edgefit", storage=storage, load_if_exists=True,
-                                    directions=["maximize", "minimize"],
-                                    sampler=optuna.samplers.NSGAIISampler(seed=config.seed))
+                                    directions=["maximize", "minimize"], sampler=sampler)
     except ImportError as exc:  # the URL's database driver is not installed
         raise EdgefitError(f"optuna storage '{_redacted(storage)}' needs a database driver that is not installed",
                            where="--storage",
                            fix="install that database's Python driver; PostgreSQL: pip install \"psycopg[binary]\" "
                                "(or psycopg2-binary with a postgresql+psycopg2:// URL)") from exc
+    except EdgefitError:
+        raise
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors: unreachable server, bad URL, no permission
-        if config.storage is None:
-            raise
-        raise EdgefitError(f"cannot open optuna storage '{_redacted(storage)}': "
-                           f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}", where="--storage",
-                           fix="check the URL, that the database server runs, and the user's rights") from exc
+        raise EdgefitError(f"cannot open optuna storage '{_redacted(storage)}': {_first_line(exc)}",
+                           where="--storage" if config.storage else str(default_db),
+                           fix="check the URL, that the database server runs, and the user's rights" if config.storage
+                           else "delete the damaged study.db to start the search afresh, or pass another --out") from exc
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by a killed run
-    dist = {"candidate": optuna.distributions.CategoricalDistribution(sorted(keys))}
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by a killed run (older edgefit)
+    dist = {"candidate": optuna.distributions.CategoricalDistribution(sorted(set(keys)))}
     return study, dist
+
+
+def _create_sqlite_study(db: Path, sampler) -> None:
+    import tempfile
+
+    import optuna
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{db.name}.{os.getpid()}.", suffix=".tmp", dir=db.parent)
+    os.close(fd)
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
+        optuna.create_study(study_name="edgefit", storage=storage, directions=["maximize", "minimize"],
+                            sampler=sampler)
+        storage.remove_session()
+        storage.engine.dispose()
+        os.replace(tmp, db)
+    except OSError as exc:
+        err = write_error(exc, db)
+        if err is None:
+            raise
+        raise err from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__ or exc  # optuna wraps sqlalchemy's error: its cause says what
+    text = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {text}"
+
+
+def _tell(study, dist, key: str, record: dict) -> None:
+    """Add the finished candidate to the study as one finished trial (a single database transaction:
+    a kill leaves no trial waiting or running)."""
+    import optuna
+
+    done = record.get("status") == "done"
+    trial = optuna.trial.create_trial(
+        params={"candidate": key}, distributions=dist,
+        values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done else None,
+        state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL)
+    try:
+        study.add_trial(trial)
+    except Exception as exc:  # noqa: BLE001 - a full disk or a read-only database, under optuna's wrapper
+        raise WriteError(f"cannot record candidate {key} in the optuna study: {_first_line(exc)}",
+                         where="study", fix="free space or make the output folder writable, then rerun "
+                                            "(finished candidates are reused)") from exc
+
+
+def _finished(path: Path, key: str) -> dict | None:
+    """The record of candidate ``key`` a previous run finished, or None (never run, or unreadable)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("key") != key or record.get("status") not in ("done", "failed"):
+        return None
+    return record
 
 
 def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int, int], None] | None = None) -> Run:
@@ -157,7 +230,9 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     import optuna
 
     target = load_target(config.target)
-    config.out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(config.out_dir)  # a read-only or full output folder: one line now, not after the work
+    for folder in (config.out_dir, config.out_dir / "candidates"):
+        remove_stale_temps(folder, recursive=folder.name == "candidates")  # left by a killed run
     run = Run(config, base)
     choices = build_space(space_options(base, target))
     estimators: dict[tuple, Estimator] = {}
@@ -174,11 +249,12 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     settings = RunSettings(target=target, power_mode=config.power_mode,
                            measure_runtime="onnxruntime" if target.kind == "host_cpu" else None,
                            threads=config.threads, recover_epochs=config.recover_epochs, seed=config.seed,
-                           deadline_days=config.deadline_days)
+                           deadline_days=config.deadline_days, measure_timeout_s=config.measure_timeout_s)
     keys = [choice_key(s.choice) for s in survivors]
-    study, dist = _study(config, keys)
-    done = {t.params.get("candidate") for t in study.get_trials(deepcopy=False,
-                                                                states=(optuna.trial.TrialState.COMPLETE,))}
+    # every screened choice is a possible value: the study stays valid when --trials or --keep change
+    study, dist = _study(config, [choice_key(s.choice) for s in run.screened])
+    told = {t.params.get("candidate") for t in study.get_trials(
+        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))}
     cand_dir = config.out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)
     reference = reference_outputs(base, base_path, config.threads)
@@ -186,13 +262,20 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
     ctx = CandidateContext(base, settings, cand_dir, _reference_for(base, reference), base_acc)
     pending: list[Job] = []
+    reused_failed = 0
     for s, key in zip(survivors, keys):
-        record_path = cand_dir / key / RESULT
-        if key in done and record_path.is_file():
-            run.candidates[key] = {**json.loads(record_path.read_text()), "reused": True}
-            run.reused += 1
-        else:
+        record = _finished(cand_dir / key / RESULT, key)  # the record, written atomically, is what counts
+        if record is None:
             pending.append(Job(key, s))
+            continue
+        if key not in told:  # killed between writing the record and telling the study
+            _tell(study, dist, key, record)
+        run.candidates[key] = {**record, "reused": True}
+        run.reused += 1
+        reused_failed += record["status"] == "failed"
+    if reused_failed:
+        run.notes.append(f"{reused_failed} failed candidate(s) reused from an earlier run with their reason; "
+                         "delete candidates/<key>/result.json to try one again")
     start = time.perf_counter()
     stopped: list[bool] = []
 
@@ -213,13 +296,9 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             results = _run_local(pending, ctx, should_stop, progress)
         for job, record in results:
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)
-            study.enqueue_trial({"candidate": job.key})  # told at once: a killed run leaves no trial running
-            trial = study.ask(dist)
-            if record.get("status") == "done":
-                study.tell(trial, [record["accuracy"]["value"], record["latency"]["p50_s"]])
-            else:
-                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            # the record first: a run killed before the study hears of it still reuses it (and tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
+            _tell(study, dist, job.key, record)
             run.candidates[job.key] = {**record, "reused": False}
     except KeyboardInterrupt:
         run.interrupted = True
@@ -251,6 +330,14 @@ def _run_local(jobs: list[Job], ctx: CandidateContext, should_stop: Callable[[],
         try:
             record = run_candidate(ctx.base, job.choice, ctx.settings, ctx.work_dir, ctx.reference,
                                    ctx.base_accuracy)
+        except WriteError:  # a full disk or a read-only folder fails every candidate after it: stop here
+            raise
+        except MeasurementError as exc:  # the measuring child crashed, hung or was killed
+            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}", stage="measure")
+        except OSError as exc:
+            if (err := write_error(exc, exc.filename or ctx.work_dir)) is not None:
+                raise err from exc
+            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
         except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
             record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
         yield job, record

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-import shutil
 import sys
 from pathlib import Path
 
-from edgefit._io import to_json, write_atomic
+from edgefit._io import copy_atomic, to_json, write_atomic
 from edgefit._version import __version__
 from edgefit.report import environment_record
 from edgefit.search._select import Pick, frontier
@@ -53,22 +52,22 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
 
 
 def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
-    """results.json, report.md, report.html and the chosen model (model.onnx); each written atomically."""
+    """The chosen model (model.onnx), report.md, report.html and results.json; each written atomically.
+
+    results.json comes last, so it never names a model or report not yet written. A run killed before
+    then leaves the previous run's files (or none) beside the new ones, never a half-written file.
+    """
     from edgefit.report import write_reports
 
-    files = {"results": str(write_atomic(out_dir / "results.json", to_json(res) + "\n"))}
+    files = {"results": str(out_dir / "results.json")}  # written last, listed first
     winner = res["selection"]["winner"]
     if winner:
-        src = Path(next(c["onnx"] for c in res["candidates"] if c.get("key") == winner))
-        tmp = out_dir / ".model.onnx.tmp"
-        shutil.copyfile(src, tmp)
-        tmp.replace(out_dir / "model.onnx")
-        files["model"] = str(out_dir / "model.onnx")
-        art = next(c for c in res["candidates"] if c.get("key") == winner).get("artifact") or {}
+        chosen = next(c for c in res["candidates"] if c.get("key") == winner)
+        files["model"] = str(copy_atomic(chosen["onnx"], out_dir / "model.onnx"))
+        art = chosen.get("artifact") or {}
         if art.get("runtime") == "torch":  # a torchao winner: the quantized program itself, beside its fp32 ONNX
-            shutil.copyfile(art["path"], out_dir / ".model.pt2.tmp")
-            (out_dir / ".model.pt2.tmp").replace(out_dir / "model.pt2")
-            files["model_torch"] = str(out_dir / "model.pt2")
+            files["model_torch"] = str(copy_atomic(art["path"], out_dir / "model.pt2"))
     reports = write_reports(out_dir, res)  # after model.onnx exists: per-layer bars and parity use it
+    write_atomic(out_dir / "results.json", to_json(res) + "\n")
     files.update(report=reports["md"], html=reports["html"])
     return files
