@@ -15,6 +15,8 @@ from edgefit.graph import _validate as v
 MAX_IR_VERSION = 10
 # protobuf cannot hold more, and onnx's checker and shape inference work on one in-memory proto
 MAX_MODEL_BYTES = 2**31 - 1
+# initializers up to this size stay in the model onnx's shape inference sees (shape and axis constants)
+_KEEP_INITIALIZER_BYTES = 4096
 
 # (offset, magic, what the file is): formats people save under .onnx by mistake; checked before parsing
 _MAGIC = [
@@ -295,8 +297,7 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
     model = fix_inputs(proto)
     v.check_value_dims(model, source)  # the inputs as fixed, before C++ multiplies them
     try:
-        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
-        onnx.checker.check_model(inferred, full_check=True)
+        inferred = _infer_and_check(model)
     except Exception as exc:  # InferenceError, ValidationError, or a C++ error surfacing as another type
         raise EdgefitError(f"the model is invalid: {_onnx_reason(exc)}", where=f"MODEL {source}",
                            fix="check the shapes and ops (onnx.checker.check_model(model, full_check=True))") from None
@@ -309,6 +310,39 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
     graph.warnings[:0] = warnings
     v.check_costs(graph.layers, source)
     return graph
+
+
+def _infer_and_check(model):
+    """Strict shape inference (with data propagation) and the full checker, on the model without its
+    large weights, whose shapes and types stand in as graph inputs.
+
+    Both onnx calls serialize the whole proto; for a 100 MB model that is most of the load time. The
+    weights' data was checked against their shapes already (:func:`check_tensors`); inference needs
+    only small constants (shapes, axes), which stay.
+    """
+    import onnx
+
+    light = onnx.ModelProto()
+    light.CopyFrom(model)
+    inputs = {i.name for i in light.graph.input}
+    kept = []
+    for init in light.graph.initializer:
+        if init.ByteSize() <= _KEEP_INITIALIZER_BYTES:
+            kept.append(init)
+        elif init.name not in inputs:
+            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+    if len(kept) < len(light.graph.initializer):
+        kept = [_copied(k) for k in kept]  # detached before the container is cleared
+        del light.graph.initializer[:]
+        light.graph.initializer.extend(kept)
+        light.ir_version = max(light.ir_version, 4)  # inputs without initializers need IR 4
+    inferred = onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
+    onnx.checker.check_model(inferred, full_check=True)
+    del model.graph.value_info[:]
+    model.graph.value_info.extend(inferred.graph.value_info)
+    del model.graph.output[:]
+    model.graph.output.extend(inferred.graph.output)
+    return model
 
 
 def _onnx_reason(exc: Exception) -> str:
@@ -340,3 +374,9 @@ def _assume_unknown_dims(model, warnings: list[str]):
                 if not d.HasField("dim_value"):
                     d.dim_value = 1
     return counted
+
+
+def _copied(message):
+    clone = type(message)()
+    clone.CopyFrom(message)
+    return clone

@@ -148,3 +148,20 @@ def test_the_element_limit_refuses_one_past_it_and_accepts_it():
     at.dims.extend([MAX_ELEMENTS + 1])
     with pytest.raises(EdgefitError, match="over 2\\^40 elements"):
         check_tensor(at, "t", "")
+
+
+@pytest.mark.parametrize("weights_as_inputs", [False, True])  # True: the IR 3 style, initializers listed as inputs
+def test_large_weights_are_left_out_of_inference_but_counted_and_kept(weights_as_inputs):
+    w = numpy_helper.from_array(np.ones((256, 64), np.float32), "w")  # 64 KiB: past the inference cut-off
+    shape = numpy_helper.from_array(np.array([1, 8, 8], np.int64), "shape")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+             helper.make_node("Reshape", ["h", "shape"], ["y"], name="reshape")]
+    inputs = [_vi("x", [1, 256])] + ([_vi("w", [256, 64])] if weights_as_inputs else [])
+    graph = helper.make_graph(nodes, "g", inputs, [_vi("y", None)], [w, shape])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 3 if weights_as_inputs else 8
+    g = load_graph(model)
+    assert g.macs == 256 * 64 and g.params == 256 * 64
+    assert g.outputs == {"y": (1, 8, 8)}  # the small shape constant still drove inference
+    assert [i.name for i in g.model.graph.input] == [i.name for i in inputs]
+    assert {i.name for i in g.model.graph.initializer} == {"w", "shape"} and g.model.ir_version == model.ir_version
