@@ -337,7 +337,13 @@ def _infer_and_check(model):
         light.graph.initializer.extend(kept)
         light.ir_version = max(light.ir_version, 4)  # inputs without initializers need IR 4
     inferred = onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
-    onnx.checker.check_model(inferred, full_check=True)
+    checked = inferred
+    if any(_unshaped(o) for o in inferred.graph.output):
+        # made by an op onnx cannot infer (a custom domain's): the checker wants a shape field there
+        checked = _copied(inferred)
+        for out in filter(_unshaped, checked.graph.output):
+            out.type.tensor_type.shape.SetInParent()
+    onnx.checker.check_model(checked, full_check=True)
     del model.graph.value_info[:]
     model.graph.value_info.extend(inferred.graph.value_info)
     del model.graph.output[:]
@@ -374,6 +380,10 @@ def _assume_unknown_dims(model, warnings: list[str]):
                 if not d.HasField("dim_value"):
                     d.dim_value = 1
     return counted
+
+
+def _unshaped(value_info) -> bool:
+    return value_info.type.HasField("tensor_type") and not value_info.type.tensor_type.HasField("shape")
 
 
 def _copied(message):

@@ -100,7 +100,7 @@ def check_tensor(tensor: onnx.TensorProto, what: str, source: str) -> None:
             continue
         want = _expected_values(tensor, field)
         if want is None:
-            raise _refuse(f"{what} has type {_T.DataType.Name(tensor.data_type)} but stores {field}", source)
+            raise _refuse(f"{what} has data type {tensor.data_type}, which {field} cannot hold", source)
         if have != want:
             raise _refuse(f"{what} declares shape {list(tensor.dims)} ({want} values) but holds {have} "
                           f"values in {field}", source)

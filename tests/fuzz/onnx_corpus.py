@@ -241,6 +241,17 @@ def _nested_ifs(depth: int):
     return make
 
 
+def _unknown_dtype() -> onnx.ModelProto:
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [1.0] * 16)
+    w.data_type = 999
+    return model([helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], [vi("x", [1, 4])], [vi("y", None)], [w])
+
+
+def _one(op: str, x_shape, inits=(), domain="", **attrs) -> onnx.ModelProto:
+    node = helper.make_node(op, ["x"] + [i.name for i in inits], ["y"], name="n", domain=domain, **attrs)
+    return model([node], [vi("x", x_shape)], [vi("y", None)], inits, domains=[domain] if domain else ())
+
+
 CASES: list[Case] = [
     # --- not an ONNX file at all ---
     Case("empty", _bytes(b""), 2, "empty"),
@@ -278,6 +289,13 @@ CASES: list[Case] = [
     Case("raw-data-lies", _save(_lying_raw()), 2, "initializer 'w'.*holds 64 bytes"),
     Case("float-data-lies", _save(_lying_float_data()), 2, "initializer 'w'.*holds 5 values"),
     Case("initializer-without-data", _save(_empty_initializer()), 2, "initializer 'w'.*no data"),
+    Case("unknown-data-type", _save(_unknown_dtype()), 2, "initializer 'w' has data type 999"),
+    Case("attributes-blow-up-macs", _save(_one("MatMulNBits", [1, 4], [weight("w", 4, 4)], "com.microsoft",
+                                               K=2**40, N=2**40)), 2, "MatMulNBits.*past 2\\^53"),
+    Case("pads-blow-up-dims", _save(_one("Conv", [1, 1, 4, 4], [weight("w", 1, 1, 1, 1)], pads=[2**40, 0, 0, 0])),
+         2, "over 2\\^40"),
+    Case("kernel-larger-than-input", _save(_one("MaxPool", [1, 1, 4, 4], kernel_shape=[2**40, 1])), 2,
+         "negative dimension"),
     # --- shapes that do not fit ---
     Case("unbroadcastable", _save(model([helper.make_node("Add", ["a", "b"], ["y"], name="add")],
                                         [vi("a", [1, 3]), vi("b", [1, 4])], [vi("y", None)])), 2, "Add.*Incompatible"),
@@ -306,6 +324,10 @@ CASES: list[Case] = [
     Case("unknown-onnx-op", _save(model([helper.make_node("NotAnOp", ["x"], ["y"], name="bad")],
                                         [vi("x", [1])], [vi("y", [1])])), 2, "NotAnOp"),
     Case("no-opset", _save(_no_opset()), 2, "opset"),
+    Case("negative-opset", _save(model([_relu()], [vi("x", [1, 4])], [vi("y", None)], opset=-3)), 2, "Relu.*-3"),
+    Case("empty-op-type", _save(_one("", [1, 4])), 2, "op_type"),
+    Case("zero-strides", _save(_one("Conv", [1, 1, 4, 4], [weight("w", 1, 1, 1, 1)], strides=[0, 0])), 2,
+         "strides must only contain positive"),
     Case("ir-version-0", _save(_ir(0)), 2, "ir_version"),
     # --- valid but odd: loads, and says what it assumed ---
     Case("chain-3000", _save(_chain(3000)), 0, ""),
@@ -317,6 +339,7 @@ CASES: list[Case] = [
                                                                      domain="my.ops")],
                                   [vi("x", [1, 16])], [vi("y", [1, 16])], domains=["my.ops"])), 0,
          "'Fancy'.*no cost rule"),
+    Case("custom-op-makes-the-output", _save(_one("Fancy", [1, 4], domain="my.ops")), 0, "no inferable shape.*'y'"),
     Case("dynamic-batch", _save(model([_relu()], [vi("x", ["N", 4])], [vi("y", None)])), 0, "batch.*assumed to be 1"),
     Case("zero-size-dim", _save(model([_relu()], [vi("x", [0, 4])], [vi("y", None)])), 0, ""),
 ]
