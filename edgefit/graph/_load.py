@@ -66,6 +66,7 @@ def parse_input_shape(spec: InputShape) -> dict[str, tuple[int, ...]] | tuple[in
     return named or plain
 
 
+@v.one_line_errors
 def read_onnx(path: str | Path):
     """Read an ONNX file with one clear error for missing, empty, truncated, oversized or non-ONNX files.
 
@@ -141,6 +142,7 @@ def _fix_input_shapes(model, input_shape, notes: list[str]):
     return model
 
 
+@v.one_line_errors
 def load_graph(model: Any, input_shape: InputShape = None, *, source: str | None = None) -> Graph:
     """Load ``model`` — a path to an .onnx file, an ``onnx.ModelProto`` or a ``torch.nn.Module`` — into a Graph.
 
@@ -307,7 +309,8 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
     counted = _assume_unknown_dims(inferred, warnings)
     graph = build_graph(counted, source=source, notes=notes)
     graph.model = inferred
-    graph.warnings[:0] = warnings
+    graph.warnings = [v.one_line(w) for w in warnings + graph.warnings]
+    graph.notes = [v.one_line(n) for n in graph.notes]
     v.check_costs(graph.layers, source)
     return graph
 

@@ -47,6 +47,32 @@ _FIELDS = {
 }
 
 
+def one_line(text: str | None, limit: int = 2000) -> str | None:
+    """``text`` with control characters escaped and its length capped: tensor names, node names and
+    paths come from the model or the user, and an error or warning must stay one readable line."""
+    if text is None:
+        return None
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def one_line_errors(fn):
+    """Decorate a loader so any :class:`EdgefitError` it raises is one line (see :func:`one_line`)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgefitError as exc:
+            exc.what, exc.where, exc.fix = one_line(exc.what), one_line(exc.where, 500), one_line(exc.fix, 500)
+            exc.args = (exc.line(),)
+            raise
+
+    return wrapper
+
+
 def _where(source: str) -> str:
     return f"MODEL {source}" if source else "MODEL"
 

@@ -315,6 +315,8 @@ CASES: list[Case] = [
                                                 [vi("x", [1])], [vi("y", None)])), 2, "cycle: node 'r[12]'"),
     Case("undefined-input", _save(model([helper.make_node("Add", ["x", "nope"], ["y"], name="add")],
                                         [vi("x", [1])], [vi("y", None)])), 2, "'add'.*reads 'nope'"),
+    Case("newline-in-a-name", _save(model([helper.make_node("Add", ["x", "evil\nname\x1b[31m"], ["y"], name="add")],
+                                          [vi("x", [1])], [vi("y", None)])), 2, "reads 'evil\\\\nname\\\\x1b"),
     Case("unsorted", _save(model([_relu("a", "y", "second"), _relu("x", "a", "first")],
                                  [vi("x", [1])], [vi("y", None)])), 0, "not in topological order.*sorted"),
     Case("produced-twice", _save(model([_relu("x", "y", "r1"), _relu("x", "y", "r2")],

@@ -211,3 +211,47 @@ def test_random_graphs_load_with_sane_counts_or_raise_edgefit_error(case, time_l
     _assert_sane(graph, "random graph")
     if valid and math.prod(graph.inputs["x"]) and any(n.op_type in ("Conv", "Gemm") for n in model.graph.node):
         assert graph.macs > 0  # an empty batch (a 0 dim) is valid and does no work
+
+
+def _small_convnet() -> bytes:
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Reshape", ["r", "s"], ["f"], name="flat"),
+             helper.make_node("Gemm", ["f", "g"], ["y"], name="fc")]
+    inits = [numpy_helper.from_array(np.ones((2, 3, 3, 3), np.float32), "w"),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "s"),
+             numpy_helper.from_array(np.ones((32, 5), np.float32), "g")]
+    graph = helper.make_graph(nodes, "convnet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
+SEED_MODEL = _small_convnet()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # the fixtures hold no state
+@given(edits=st.lists(st.tuples(st.sampled_from(["set", "drop", "insert"]), st.integers(0, len(SEED_MODEL) - 1),
+                                st.binary(min_size=1, max_size=8)), min_size=1, max_size=4))
+def test_byte_mutations_of_a_valid_file_load_or_raise_one_line(edits, tmp_path, time_limit):
+    data = bytearray(SEED_MODEL)
+    for kind, at, chunk in edits:
+        at = min(at, len(data))
+        if kind == "set":
+            data[at:at + len(chunk)] = chunk
+        elif kind == "drop":
+            del data[at:at + len(chunk)]
+        else:
+            data[at:at] = chunk
+    path = tmp_path / "mutated.onnx"
+    path.write_bytes(bytes(data))
+    with time_limit("mutated file"):
+        try:
+            graph = load_graph(path)
+        except EdgefitError as exc:
+            assert "\n" not in str(exc)
+            return
+    _assert_sane(graph, "mutated file")
+    assert all("\n" not in line for line in graph.warnings + graph.notes)
