@@ -100,3 +100,48 @@ def time_session(sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, war
 def time_model(model, threads: int, **kw) -> Timing:
     sess = session(model, threads)
     return time_session(sess, feeds_for(sess), **kw)
+
+
+@dataclass(frozen=True)
+class Interleaved:
+    """One model's latency from interleaved rounds: median of round medians and the rounds' spread."""
+
+    median_s: float
+    round_medians_s: tuple[float, ...]
+
+    @property
+    def spread(self) -> float:
+        """(slowest − fastest round median) ÷ median."""
+        r = self.round_medians_s
+        return (max(r) - min(r)) / self.median_s if r and self.median_s else 0.0
+
+
+def interleaved(models: list, threads: int, *, rounds: int = 5, round_s: float = 0.08, min_runs: int = 5,
+                max_spread: float = 0.10, max_rounds: int = 11) -> list[Interleaved]:
+    """Time ``models`` in interleaved rounds (A B C … A B C …), so that a noisy stretch of the
+    machine hits every model alike; a model whose round medians spread over ``max_spread`` gets more
+    rounds (up to ``max_rounds``): noisy points are re-measured, not kept."""
+    sessions = [session(m, threads) for m in models]
+    feeds = [feeds_for(s) for s in sessions]
+    for s, f in zip(sessions, feeds):
+        for _ in range(3):
+            s.run(None, f)
+    medians: list[list[float]] = [[] for _ in models]
+
+    def one_round(i: int) -> None:
+        samples, _ = _timed(sessions[i], feeds[i], min_runs, round_s)
+        medians[i].append(float(np.median(samples)))
+
+    for r in range(rounds):
+        order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
+        for i in order:
+            one_round(i)
+    for i in range(len(models)):
+        while len(medians[i]) < max_rounds and _spread(medians[i]) > max_spread:
+            one_round(i)
+    return [Interleaved(float(np.median(m)), tuple(m)) for m in medians]
+
+
+def _spread(values: list[float]) -> float:
+    med = float(np.median(values))
+    return (max(values) - min(values)) / med if med else 0.0

@@ -38,8 +38,16 @@ def _progress(quiet: bool):
     return bar, update
 
 
+MethodOpt = Annotated[str, typer.Option(
+    "--method", help="learned: time every kernel of random networks in-network and learn their costs (host-cpu "
+                     "with onnxruntime); catalog: the per-class kernel sweep (every other target). auto picks.")]
+
+
 def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime",
               budget: Annotated[str, typer.Option("--budget", help="Time for the kernel sweep: 300s, 5m, 1h.")] = "5m",
+              method: MethodOpt = "auto",
+              quick: Annotated[bool, typer.Option("--quick", help="learned: a small corpus, a usable profile in about 90 s.")] = False,
+              networks: Annotated[Optional[int], typer.Option("--networks", help="learned: corpus networks to profile (default 150; 16 with --quick).")] = None,
               threads: ThreadsOpt = None,
               out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Profile path (default: profiles/<target>/<runtime>.yaml).")] = None,
               fidelity: Annotated[bool, typer.Option("--fidelity/--no-fidelity", help="Then check it on the model zoo.")] = True,
@@ -48,6 +56,11 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
     """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
     write the profile (and check fidelity)."""
     seconds = parse_duration(budget, where="--budget")
+    if _method(target, runtime, method) == "learned":
+        if executor != "local":
+            raise EdgefitError("learned calibration runs here only", where="--executor", fix="drop --executor ray")
+        _calibrate_learned(target, networks, quick, threads, out, fidelity, quiet or as_json, as_json)
+        return
     if executor == "ray":
         _calibrate_on_ray(target, runtime, seconds, threads, out, fidelity, ray_address, quiet or as_json, as_json)
         return
@@ -99,6 +112,81 @@ def _calibrate_on_ray(target: str, runtime: str, seconds: float, threads, out, f
     emit(payload, as_json, render)
 
 
+def _method(target: str, runtime: str, method: str) -> str:
+    if method not in ("auto", "learned", "catalog"):
+        raise EdgefitError(f"unknown method '{method}'", where="--method", fix="use auto, learned or catalog")
+    probe = load_target(target).probe
+    if method == "learned" and not (probe and runtime == "onnxruntime"):
+        raise EdgefitError("learned calibration needs host-cpu and onnxruntime", where="--method",
+                           fix="use --method catalog for this target or runtime")
+    return method if method != "auto" else ("learned" if probe and runtime == "onnxruntime" else "catalog")
+
+
+def _calibrate_learned(target: str, networks, quick: bool, threads, out, fidelity: bool, quiet: bool,
+                       as_json: bool) -> None:
+    from edgefit._resources import user_cache_dir
+    from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list
+
+    threads_list = default_threads_list(threads)
+    count = networks or (QUICK["networks"] if quick else 150)
+    if count < 4:
+        raise EdgefitError(f"--networks {count} is too few to cross-validate", where="--networks", fix="pass 4 or more")
+    bar, update = _progress(quiet)
+    if bar:
+        bar.start()
+    try:
+        profile = calibrate_learned(networks=count, threads_list=threads_list, out=out, quick=quick,
+                                    cache=user_cache_dir() / "corpus", progress=update)
+        summary = _host_fidelity(profile, "ci", threads_list, update) if fidelity else None
+    finally:
+        if bar:
+            bar.stop()
+    payload = {"profile": profile.path, "fingerprint": profile.fingerprint.to_dict(), "training": profile.training,
+               "intervals": {k: profile.interval(k) for k in profile.intervals}, "fidelity": summary}
+
+    def render() -> None:
+        cv = profile.training["cv"]
+        console.print(f"wrote {profile.path}: {profile.training['kernels']} kernels timed in "
+                      f"{profile.training['networks']} random networks on {profile.fingerprint.describe()} at "
+                      f"{', '.join(map(str, profile.threads))} thread(s); cross-validated by network: median |error| "
+                      f"{cv['median_abs_error']:.1%}, {cv['within_10pct']:.0%} within ±10%")
+        if summary:
+            _render_host_summary(summary)
+
+    emit(payload, as_json, render)
+
+
+def _host_fidelity(profile, subset: str | None, threads_list: tuple[int, ...], update) -> dict:
+    from edgefit._io import to_json, write_atomic
+    from edgefit._resources import user_cache_dir
+    from edgefit.calibrate._host_fidelity import rows_to_dicts, run_zoo, summarize_host
+    from edgefit.calibrate._zoo import zoo_specs
+    from edgefit.estimate._learned import fidelity_path
+
+    rows = run_zoo(profile, user_cache_dir() / "zoo", specs=zoo_specs(subset), threads_list=threads_list,
+                   progress=update)
+    summary = {**summarize_host(rows), "subset": subset or "all", "profile": profile.path,
+               "fingerprint": profile.fingerprint.to_dict(), "rows": rows_to_dicts(rows)}
+    write_atomic(fidelity_path(profile), to_json(summary))
+    return summary
+
+
+def _render_host_summary(summary: dict) -> None:
+    table = Table(title="fidelity: learned estimate vs onnxruntime measured here (zoo never trained on)")
+    for col in ("model", "family", "recipe", "threads", "measured", "estimated", "error", "in ±bar"):
+        table.add_column(col, justify="left" if col in ("model", "family", "recipe") else "right")
+    for r in summary["rows"]:
+        table.add_row(r["model"], r["family"], r["recipe"], str(r["threads"]), fmt.seconds(r["measured_s"]),
+                      fmt.seconds(r["estimated_s"]), f"{r['error']:+.0%}", "yes" if r["covered"] else "no")
+    console.print(table)
+    for threads, s in summary["per_threads"].items():
+        console.print(f"{threads} thread(s): median |error| {s['median_abs_error']:.1%} · within ±10% "
+                      f"{s['within_10pct']:.0%} · within ±25% {s['within_25pct']:.0%} · Kendall τ "
+                      f"{s['kendall_tau']:.2f} · 80% bar covered {s['interval_coverage']:.0%} · int8 slower caught "
+                      f"{s['int8_slower_caught']}/{s['int8_slower']}, faster {s['int8_faster_caught']}/"
+                      f"{s['int8_faster']} ({s['points']} points, median round spread {s['median_spread']:.1%})")
+
+
 def _render_summary(summary: dict) -> None:
     table = Table(title="fidelity: estimated (calibrated profile) vs measured latency")
     for col in ("model", "dtype", "MACs", "measured", "estimated", "error"):
@@ -114,8 +202,13 @@ def _render_summary(summary: dict) -> None:
 
 def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime",
              profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile to check (default: the shipped one).")] = None,
+             subset: Annotated[Optional[str], typer.Option("--subset", help="host-cpu: zoo tag to run (ci: the small CI subset); default all.")] = None,
+             threads: Annotated[Optional[str], typer.Option("--threads", help="host-cpu: thread counts, e.g. 1,2 (default: 1 and all cores).")] = None,
              quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Estimate vs measured latency over the model zoo; stores the figures next to the profile."""
+    if _method(target, runtime, "auto") == "learned":
+        _fidelity_learned(profile, subset, threads, quiet or as_json, as_json)
+        return
     prof = load_profile(profile) if profile else find_profile(load_target(target), runtime)
     if prof is None:
         raise EdgefitError(f"no calibration profile for {target} on {runtime}", where="--target",
@@ -129,3 +222,36 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
         if bar:
             bar.stop()
     emit(summary, as_json, lambda: _render_summary(summary))
+
+
+def _fidelity_learned(path: Optional[Path], subset: Optional[str], threads: Optional[str], quiet: bool,
+                      as_json: bool) -> None:
+    from edgefit.calibrate._learn import default_threads_list
+    from edgefit.estimate._learned import find_learned, load_learned
+
+    if path:
+        prof = load_learned(path)
+    else:
+        match = find_learned("host-cpu", "onnxruntime")
+        if match is None:
+            raise EdgefitError("no learned profile for host-cpu on onnxruntime", where="--target",
+                               fix="run `edgefit calibrate --target host-cpu --runtime onnxruntime`")
+        prof = match.profile
+        if not match.matches:
+            err_console.print(f"warning: the profile was calibrated on {prof.fingerprint.describe()}, not this "
+                              f"machine ({'; '.join(match.mismatches)}): these figures are cross-machine ones")
+    try:
+        counts = tuple(int(t) for t in threads.split(",")) if threads else default_threads_list(None)
+    except ValueError:
+        raise EdgefitError(f"cannot read thread counts {threads!r}", where="--threads", fix="pass e.g. 1,2") from None
+    if any(c < 1 for c in counts):
+        raise EdgefitError("thread counts must be ≥ 1", where="--threads", fix="pass e.g. 1,2")
+    bar, update = _progress(quiet)
+    if bar:
+        bar.start()
+    try:
+        summary = _host_fidelity(prof, subset, counts, update)
+    finally:
+        if bar:
+            bar.stop()
+    emit(summary, as_json, lambda: _render_host_summary(summary))

@@ -26,9 +26,12 @@ def estimate(
     dtype: Annotated[Optional[str], typer.Option("--dtype", help="Run every weight-bearing layer in this dtype: fp32, fp16, bf16, int8, int4, fp8.")] = None,
     runtime: Annotated[Optional[str], typer.Option("--runtime", help="Use this runtime's calibration profile.")] = None,
     top: Annotated[int, typer.Option(help="Bottleneck kernels to list.")] = 5,
+    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads the model will run with (host-cpu).")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate a model on one or more targets (datasheet or calibrated, with error bars)."""
+    if threads < 1:
+        raise EdgefitError(f"threads must be at least 1, got {threads}", where="--threads", fix="pass --threads 1")
     if dtype is not None and dtype not in PLAN_DTYPES:
         raise EdgefitError(f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}")
     targets = list_targets() if target == ["all"] else [load_target(t) for t in target]
@@ -38,7 +41,7 @@ def estimate(
         mode = power_mode if (power_mode and t.power_modes) else None
         if power_mode and not t.power_modes and len(targets) == 1:
             raise EdgefitError(f"target '{t.id}' has no power modes", where="--power-mode", fix="drop --power-mode")
-        est = Estimator(graph, t, power_mode=mode, runtime=runtime)
+        est = Estimator(graph, t, power_mode=mode, runtime=runtime, threads=threads)
         plan = Plan(dtype=dtype) if dtype else None
         results.append(est.estimate(plan))
     payload = {"model": graph.summary(), "estimates": [r.to_dict() for r in results]}

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgefit.estimate._hw import build_hw, resolve_power_mode
+from edgefit.estimate._learned import COVERAGE, ProfileMatch, find_learned, precision_class
+from edgefit.estimate._node_features import category
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
@@ -17,6 +19,8 @@ from edgefit.estimate._lower_integer import lowering_for
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
 # state a wide error bar rather than none (calibrated targets typically land within ±20%).
 DATASHEET_ERROR = 0.5
+DEFAULT_THREADS = 1  # what `edgefit bench` measures by default (repeatable on small shared machines)
+CALIBRATE_HERE = "edgefit calibrate --target host-cpu --runtime onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -99,21 +103,36 @@ class Estimator:
     """
 
     def __init__(self, graph, target, *, power_mode: str | None = None, runtime: str | None = None,
-                 profile: Profile | None | str = "auto", unit: str | None = None) -> None:
+                 profile: Profile | None | str = "auto", unit: str | None = None, threads: int | None = None,
+                 learned: ProfileMatch | None | str = "auto") -> None:
         self.graph, self.target = graph, target
+        self.threads = threads or DEFAULT_THREADS
         self.table = build_kernel_table(graph, lowering=lowering_for(target, runtime, profile))
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
         self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
         self.warnings = list(graph.warnings)
-        if self.profile is not None and target.probe:
-            from edgefit.targets._host import probe_host
+        # learned kernel costs over onnxruntime's lowered graph: host-cpu with onnxruntime only
+        uses_ort = runtime in (None, "onnxruntime") and "onnxruntime" in target.runtimes
+        self.learned = (find_learned(target.id, "onnxruntime") if learned == "auto" and profile == "auto"
+                        and target.probe and uses_ort else (None if learned == "auto" else learned))
+        if self.learned is not None and not self.learned.matches:
+            fp = self.learned.profile.fingerprint
+            self.warnings.append(f"learned profile calibrated on {fp.describe()}, not this machine "
+                                 f"({'; '.join(self.learned.mismatches)}): run `{CALIBRATE_HERE}` here")
 
-            here, there = probe_host(), self.profile.environment
-            if there.get("cpu") and (there.get("cpu") != here.model or there.get("cores") != here.cores):
-                self.warnings.append(f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
-                                     f"this machine is {here.model} ({here.cores} cores): run `edgefit calibrate` here")
+    def _legacy_profile_warning(self) -> str | None:
+        """The first profile format knows its CPU only by name: say when that is another machine."""
+        if self.profile is None or not self.target.probe:
+            return None
+        from edgefit.targets._host import probe_host
+
+        here, there = probe_host(), self.profile.environment
+        if there.get("cpu") and (there.get("cpu") != here.model or there.get("cores") != here.cores):
+            return (f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
+                    f"this machine is {here.model} ({here.cores} cores): run `{CALIBRATE_HERE}` here")
+        return None
 
     # -- many plans --------------------------------------------------------------------------------
     def batch(self, plans: list[Plan]) -> PlanBatch:
@@ -176,6 +195,7 @@ class Estimator:
 
     # -- one plan, in detail -----------------------------------------------------------------------
     def estimate(self, plan: Plan | None = None) -> Estimate:
+        native = plan is None  # the model as it is: what the learned profile estimates from its lowering
         if plan is None:  # the model as it is: every kernel in the graph's own dtype
             plan = Plan(dtype=self.graph.compute_dtype if self.graph.compute_dtype in PLAN_DTYPES else "fp32")
             batch = PlanBatch.native(self.table)
@@ -205,7 +225,47 @@ class Estimator:
         )
         from edgefit.estimate._verdict import envelope_checks
 
+        if self.learned is not None and native:
+            est = self._learned_estimate(est)
+        else:
+            legacy = self._legacy_profile_warning()
+            if legacy:
+                est.warnings.append(legacy)
         est.checks = envelope_checks(est, self.target)
+        return est
+
+    def _learned_estimate(self, est: Estimate) -> Estimate:
+        """``est`` with latency, energy, kernels and error bar from the learned profile over the graph
+        onnxruntime runs (energy keeps the roofline's average power: no power was measured)."""
+        from edgefit.estimate._lower_ort import lower
+
+        match = self.learned
+        assert match is not None
+        learned = match.profile
+        lowered = lower(self.graph.model, threads=self.threads, runs=1, warmup=1)
+        times = learned.kernel_times(lowered, self.threads)
+        latency = learned.latency(lowered, self.threads)
+        precision = precision_class(lowered)
+        if match.matches:
+            error = learned.interval(precision)
+            detail = (f"learned kernel costs calibrated on this machine ({learned.fingerprint.describe()}), "
+                      f"{learned.training.get('networks', '?')} corpus networks; {self.threads} thread(s); "
+                      f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; {learned.path}")
+        else:
+            error = learned.mismatch_interval()
+            detail = (f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this machine "
+                      f"({'; '.join(match.mismatches)}); ±{error:.0%} is the error measured across machines; "
+                      f"run `{CALIBRATE_HERE}` here")
+        scale = learned.run.get(self.threads, next(iter(learned.run.values()))).scale
+        power = est.average_power_w
+        est.latency_s, est.energy_j = latency, power * latency
+        est.source, est.source_detail, est.error = "calibrated", detail, error
+        est.kernels = [KernelEstimate(name=n.name, kclass=category(n), dtype=(n.in_types[0] if n.in_types else "?"),
+                                      unit="cpu", latency_s=float(t * scale), energy_j=float(t * scale * power),
+                                      bound="measured-model", macs=0.0, layers=(n.name,))
+                       for n, t in zip(lowered.nodes, times)]
+        rate = est.inference_rate_hz
+        est.power_at_rate_w = est.energy_j * rate if rate and latency * rate <= 1 else None
         return est
 
     def components(self, batch: PlanBatch, row: int = 0) -> dict[str, np.ndarray]:

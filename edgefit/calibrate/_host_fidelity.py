@@ -1,0 +1,127 @@
+"""Host-cpu fidelity: the learned estimate against onnxruntime on the zoo, family by family.
+
+Every zoo model (:mod:`edgefit.calibrate._zoo`: ≥ 24 architectures, ≥ 10 families) in fp32 and both
+int8 recipes is measured here at each thread count — interleaved rounds over all models (A B C … C B
+A …), median of round medians, rounds added for a model whose round medians spread over 10% — and
+estimated with the learned profile. The profile is fitted on the random-network corpus only, never on
+a zoo model, so every family is predicted by a model fitted without it (leave-one-family-out is
+the weakest case of what is done here; it is reported per family all the same).
+
+Reported per thread count: median |error|, share within ±10% / ±25%, Kendall τ, the coverage of the
+printed 80% interval, and whether every int8 recipe that measures > 10% slower (faster) than its
+fp32 model is estimated slower (faster).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgefit.calibrate._fidelity import kendall_tau
+from edgefit.calibrate._measure import interleaved
+from edgefit.calibrate._zoo import ZooSpec, zoo_onnx, zoo_specs
+from edgefit.estimate._learned import LearnedProfile, precision_class
+from edgefit.estimate._lower_ort import lower
+
+Progress = Callable[[str, int, int], None]
+RECIPES = ("fp32", "int8-default", "int8-u8s8-pc")
+
+
+@dataclass(frozen=True)
+class HostRow:
+    model: str
+    family: str
+    recipe: str
+    threads: int
+    measured_s: float
+    spread: float
+    estimated_s: float
+    interval: float  # ± fraction printed with the estimate
+
+    @property
+    def error(self) -> float:
+        return self.estimated_s / self.measured_s - 1
+
+    @property
+    def covered(self) -> bool:
+        return abs(np.log(self.estimated_s / self.measured_s)) <= np.log1p(self.interval)
+
+
+def run_zoo(profile: LearnedProfile, folder: Path, *, specs: list[ZooSpec] | None = None,
+            threads_list: tuple[int, ...] = (1, 2), recipes: tuple[str, ...] = RECIPES,
+            progress: Progress | None = None) -> list[HostRow]:
+    """Measure and estimate every spec × recipe × thread count (see the module docstring)."""
+    specs = specs if specs is not None else zoo_specs()
+    items = []
+    for i, spec in enumerate(specs):
+        if progress:
+            progress(f"export {spec.name}", i, len(specs))
+        items += [(spec, r, zoo_onnx(spec, r, folder)) for r in recipes]
+    rows: list[HostRow] = []
+    for threads in threads_list:
+        estimates = []
+        for i, (spec, recipe, path) in enumerate(items):
+            if progress:
+                progress(f"estimate {spec.name} {recipe} @{threads}t", i, len(items))
+            low = lower(str(path), threads=threads, runs=1, warmup=1)
+            estimates.append((profile.latency(low, threads), profile.interval(precision_class(low))))
+        if progress:
+            progress(f"measuring {len(items)} models interleaved @{threads}t", 0, 1)
+        timings = interleaved([str(p) for _, _, p in items], threads)
+        for (spec, recipe, _), (est, interval), t in zip(items, estimates, timings):
+            rows.append(HostRow(spec.name, spec.family, recipe, threads, t.median_s, t.spread, est, interval))
+    return rows
+
+
+def summarize_host(rows: list[HostRow]) -> dict:
+    """Figures per thread count and per family (see the module docstring)."""
+    out: dict = {"method": "profile fitted on random corpus networks only; every zoo family is held out",
+                 "per_threads": {}, "per_family": {}}
+    for threads in sorted({r.threads for r in rows}):
+        sub = [r for r in rows if r.threads == threads]
+        err = np.abs([r.error for r in sub])
+        out["per_threads"][str(threads)] = {
+            "points": len(sub), "median_abs_error": float(np.median(err)),
+            "within_10pct": float((err <= 0.10).mean()), "within_25pct": float((err <= 0.25).mean()),
+            "kendall_tau": kendall_tau([r.estimated_s for r in sub], [r.measured_s for r in sub]),
+            "interval_coverage": float(np.mean([r.covered for r in sub])),
+            "median_spread": float(np.median([r.spread for r in sub])),
+            **_int8_direction(sub),
+        }
+    for family in sorted({r.family for r in rows}):
+        err = np.abs([r.error for r in rows if r.family == family])
+        out["per_family"][family] = {"points": len(err), "median_abs_error": float(np.median(err)),
+                                     "within_10pct": float((err <= 0.10).mean())}
+    return out
+
+
+def _int8_direction(rows: list[HostRow]) -> dict:
+    """Of the int8 models that measure > 10% slower (faster) than their fp32 model, how many are
+    estimated slower (faster)."""
+    fp32 = {r.model: r for r in rows if r.recipe == "fp32"}
+    slower = faster = slower_ok = faster_ok = 0
+    misses = []
+    for r in rows:
+        base = fp32.get(r.model)
+        if r.recipe == "fp32" or base is None:
+            continue
+        measured, estimated = r.measured_s / base.measured_s, r.estimated_s / base.estimated_s
+        if measured > 1.10:
+            slower += 1
+            slower_ok += estimated > 1.0
+        elif measured < 0.90:
+            faster += 1
+            faster_ok += estimated < 1.0
+        else:
+            continue
+        if (measured > 1.10) != (estimated > 1.0):
+            misses.append(f"{r.model} {r.recipe}: measured ×{measured:.2f}, estimated ×{estimated:.2f}")
+    return {"int8_slower": slower, "int8_slower_caught": slower_ok, "int8_faster": faster,
+            "int8_faster_caught": faster_ok, "int8_direction_misses": misses}
+
+
+def rows_to_dicts(rows: list[HostRow]) -> list[dict]:
+    return [{**asdict(r), "error": r.error, "covered": r.covered} for r in rows]

@@ -1,0 +1,230 @@
+"""Learn kernel costs on this machine: profile the corpus, fit tree ensembles, cross-validate.
+
+``edgefit calibrate --target host-cpu --runtime onnxruntime`` runs :func:`calibrate_learned`:
+
+1. :func:`collect` exports the random-network corpus (:mod:`edgefit.calibrate._corpus`) in fp32 and
+   both int8 recipes, lowers each with onnxruntime and times every kernel in the network at each
+   thread count, and times the whole model without the profiler (the run-level terms need that).
+2. :func:`fit` trains one ensemble per kernel op (enough samples), per category and overall, on
+   log(measured ÷ reference time); k-fold by *network* gives out-of-fold kernel predictions, from
+   which the run-level terms and the per-precision 80% intervals are fitted — on networks the
+   kernels were not fitted on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgefit._io import to_json, write_atomic
+from edgefit.calibrate._measure import interleaved
+from edgefit.estimate._fingerprint import this_machine
+from edgefit.estimate._learned import COVERAGE, LearnedProfile, RunTerms, precision_class
+from edgefit.estimate._lower_ort import Lowered, lower
+from edgefit.estimate._node_features import category, node_features, op_key
+from edgefit.estimate._trees import TreeEnsemble, fit_ensemble
+
+Progress = Callable[[str, int, int], None]
+MIN_OP_SAMPLES = 40  # fewer kernels of one op than this: the op uses its category's model
+FOLDS = 5
+
+
+@dataclass
+class ModelRun:
+    """One network in one recipe at one thread count: its lowered kernels (with times) and its
+    whole-model latency measured without the profiler."""
+
+    name: str
+    family: str
+    recipe: str
+    threads: int
+    lowered: Lowered
+    measured_s: float
+    spread: float = 0.0
+
+    @property
+    def precision(self) -> str:
+        return precision_class(self.lowered)
+
+
+def collect(items: list[tuple[str, str, str, Path]], threads_list: tuple[int, ...], *, runs: int = 30,
+            progress: Progress | None = None) -> list[ModelRun]:
+    """Lower and time each ``(name, family, recipe, onnx path)`` at each thread count."""
+    out: list[ModelRun] = []
+    total = len(items) * len(threads_list)
+    step = 0
+    for threads in threads_list:
+        for name, family, recipe, path in items:
+            if progress:
+                progress(f"{name} {recipe} @{threads}t", step, total)
+            step += 1
+            try:
+                low = lower(str(path), threads=threads, runs=runs, warmup=3)
+            except Exception:  # onnxruntime refuses a rare random draw: skip it, do not stop  # noqa: BLE001
+                continue
+            whole = interleaved([str(path)], threads, rounds=3, round_s=0.05, max_rounds=5)[0]
+            out.append(ModelRun(name, family, recipe, threads, low, whole.median_s, whole.spread))
+    return out
+
+
+def _table(runs: list[ModelRun]):
+    x, y, ref, keys, cats, model_of = [], [], [], [], [], []
+    for m, run in enumerate(runs):
+        for node in run.lowered.nodes:
+            if node.time_s is None or node.time_s <= 0:
+                continue
+            vec, r = node_features(node, run.threads)
+            x.append(vec)
+            ref.append(r)
+            y.append(np.log(node.time_s) - np.log(r))
+            keys.append(op_key(node))
+            cats.append(category(node))
+            model_of.append(m)
+    return np.array(x), np.array(y), np.array(ref), np.array(keys), np.array(cats), np.array(model_of)
+
+
+def _fit_models(x, y, keys, cats, seed: int, per_op: bool = False) -> tuple[dict, dict, TreeEnsemble]:
+    """Category models and one over all kernels (per-op models, optional, did no better in
+    cross-validation on the corpus: an op's own samples cover fewer shapes than its category's)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):  # no OpenMP oversubscription on a shared 2-core machine
+        ops = {k: fit_ensemble(x[keys == k], y[keys == k], seed=seed) for k in np.unique(keys)
+               if per_op and (keys == k).sum() >= MIN_OP_SAMPLES}
+        categories = {c: fit_ensemble(x[cats == c], y[cats == c], seed=seed) for c in np.unique(cats)
+                      if (cats == c).sum() >= MIN_OP_SAMPLES}
+        return ops, categories, fit_ensemble(x, y, trees=250, leaves=31, seed=seed)
+
+
+def _run_terms(runs: list[ModelRun], sums: np.ndarray) -> dict[int, RunTerms]:
+    """Least squares in relative error: measured ≈ scale · Σkernels + overhead + per_kernel · kernels."""
+    terms = {}
+    for threads in sorted({r.threads for r in runs}):
+        idx = [i for i, r in enumerate(runs) if r.threads == threads]
+        meas = np.array([runs[i].measured_s for i in idx])
+        a = np.column_stack([sums[idx], np.ones(len(idx)), [len(runs[i].lowered.nodes) for i in idx]])
+        coef, *_ = np.linalg.lstsq(a / meas[:, None], np.ones(len(idx)), rcond=None)
+        scale, overhead, per_kernel = (float(c) for c in coef)
+        if overhead < 0:  # a negative fixed cost is not physical: refit without it
+            coef, *_ = np.linalg.lstsq(a[:, [0, 2]] / meas[:, None], np.ones(len(idx)), rcond=None)
+            (scale, per_kernel), overhead = (float(c) for c in coef), 0.0
+        if scale <= 0:  # degenerate: keep the kernels' sum as it is
+            scale, overhead, per_kernel = 1.0, 0.0, 0.0
+        terms[threads] = RunTerms(scale, overhead, per_kernel)
+    return terms
+
+
+def fit(runs: list[ModelRun], *, target: str = "host-cpu", runtime: str = "onnxruntime", seed: int = 0,
+        folds: int = FOLDS) -> LearnedProfile:
+    """Fit a :class:`LearnedProfile` on ``runs`` (see the module docstring)."""
+    x, y, ref, keys, cats, model_of = _table(runs)
+    networks = sorted({r.name for r in runs})
+    fold_of = {n: i % folds for i, n in enumerate(np.random.default_rng(seed).permutation(networks))}
+    oof = np.empty(len(y))
+    for f in range(folds):
+        test = np.array([fold_of[runs[m].name] == f for m in model_of])
+        if not test.any() or test.all():
+            continue
+        ops, categories, overall = _fit_models(x[~test], y[~test], keys[~test], cats[~test], seed)
+        for i in np.flatnonzero(test):
+            model = ops.get(keys[i]) or categories.get(cats[i]) or overall
+            oof[i] = model.predict(x[i:i + 1])[0]
+    sums = np.zeros(len(runs))
+    np.add.at(sums, model_of, np.exp(oof) * ref)
+    run_terms = _run_terms(runs, sums)
+    est = np.array([run_terms[r.threads].scale * sums[i] + run_terms[r.threads].overhead_s
+                    + run_terms[r.threads].per_kernel_s * len(r.lowered.nodes) for i, r in enumerate(runs)])
+    log_err = np.abs(np.log(est / np.array([r.measured_s for r in runs])))
+    precisions = np.array([r.precision for r in runs])
+    intervals = {p: float(np.quantile(log_err[precisions == p], COVERAGE)) for p in np.unique(precisions)}
+    ops, categories, overall = _fit_models(x, y, keys, cats, seed)
+    training = {
+        "networks": len(networks), "model_runs": len(runs), "kernels": int(len(y)),
+        "op_models": sorted(ops), "category_models": sorted(categories),
+        "cv": {"folds": folds, "by": "network", "median_abs_error": float(np.median(np.exp(log_err) - 1)),
+               "within_10pct": float((np.exp(log_err) - 1 <= 0.10).mean()),
+               "per_precision_q80_abs_log_error": intervals},
+        "python": platform.python_version(),
+        "measured_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return LearnedProfile(target=target, runtime=runtime, fingerprint=this_machine(runtime),
+                          threads=tuple(sorted({r.threads for r in runs})), ops=ops, categories=categories,
+                          overall=overall, run=run_terms, intervals=intervals, training=training)
+
+
+def corpus_items(count: int, folder: Path, *, recipes: tuple[str, ...], seed: int = 0,
+                 progress: Progress | None = None) -> list[tuple[str, str, str, Path]]:
+    """Export the corpus (cached in ``folder``) in each recipe."""
+    from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
+    from edgefit.calibrate._zoo import zoo_onnx
+    from edgefit.errors import EdgefitError
+    from edgefit.graph import load_graph
+
+    items = []
+    specs = corpus_specs(count, seed=seed)
+    for i, spec in enumerate(specs):
+        if progress:
+            progress(f"export {spec.name}", i, len(specs))
+        try:
+            fp32 = zoo_onnx(spec, "fp32", folder)
+            if load_graph(str(fp32)).macs > MAX_MACS:
+                continue
+            items += [(spec.name, spec.family, r, zoo_onnx(spec, r, folder)) for r in recipes]
+        except (EdgefitError, RuntimeError, ValueError):  # an export or quantization the draw cannot take
+            continue
+    return items
+
+
+def calibrate_learned(*, networks: int = 120, threads_list: tuple[int, ...] = (1, 2), out: Path | None = None,
+                      cache: Path | None = None, recipes=("fp32", "int8-default", "int8-u8s8-pc"),
+                      runs: int = 30, seed: int = 0, quick: bool = False,
+                      progress: Progress | None = None) -> LearnedProfile:
+    """Profile ``networks`` corpus networks here, fit, write the profile; returns it."""
+    from edgefit.estimate._learned import learned_from_dict, learned_path
+
+    if quick:
+        runs = QUICK["runs"]
+    with tempfile.TemporaryDirectory(prefix="edgefit-corpus-") as tmp:
+        folder = Path(cache) if cache else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        items = corpus_items(networks, folder, recipes=recipes, seed=seed, progress=progress)
+        runs_ = collect(items, threads_list, runs=runs, progress=progress)
+    profile = fit(runs_, seed=seed, folds=3 if quick else FOLDS)
+    path = Path(out) if out else learned_path("host-cpu", "onnxruntime", profile.fingerprint)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, to_json(profile.to_dict()))
+    return learned_from_dict(profile.to_dict(), path=str(path))
+
+
+def runs_to_dict(runs: list[ModelRun]) -> list[dict]:
+    from edgefit.estimate._lower_ort import lowered_to_dict
+
+    return [{"name": r.name, "family": r.family, "recipe": r.recipe, "threads": r.threads,
+             "measured_s": r.measured_s, "spread": r.spread, "lowered": lowered_to_dict(r.lowered)} for r in runs]
+
+
+def runs_from_dict(rows: list[dict]) -> list[ModelRun]:
+    from edgefit.estimate._lower_ort import lowered_from_dict
+
+    return [ModelRun(str(d["name"]), str(d["family"]), str(d["recipe"]), int(d["threads"]),
+                     lowered_from_dict(d["lowered"]), float(d["measured_s"]), float(d.get("spread", 0.0)))
+            for d in rows]
+
+
+QUICK = {"networks": 16, "runs": 12}  # `edgefit calibrate --quick`: a usable profile in about 90 s on 2 cores
+
+
+def default_threads_list(threads: int | None) -> tuple[int, ...]:
+    """Profiles are measured at 1 thread and at the core count (other counts: Amdahl between them)."""
+    from edgefit.targets._host import probe_host
+
+    counts = {1, probe_host().cores}
+    if threads:
+        counts.add(int(threads))
+    return tuple(sorted(counts))

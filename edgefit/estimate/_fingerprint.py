@@ -1,0 +1,89 @@
+"""Which machine a calibration profile describes, and whether that is this machine.
+
+A profile measured on one CPU says little about another: on a Zen 3 without AVX-512 onnxruntime's
+int8 kernels run 16-bit-intermediate AVX2 code and are far slower relative to fp32 than on a Zen 4
+with AVX-512 VNNI, or on a Sapphire Rapids with AMX. So every learned profile carries a
+:class:`Fingerprint`, the estimator uses the profile whose fingerprint matches this machine, and a
+profile from another machine is labelled as such, with the error bar measured for that use.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+# onnxruntime's (MLAS) int8 GEMM path, best first, from the CPU flags.
+_INT8_PATHS = (("amx", {"amx_int8", "amx_tile"}), ("avx512-vnni", {"avx512_vnni"}), ("avx-vnni", {"avx_vnni"}),
+               ("avx512", {"avx512bw"}), ("avx2", {"avx2"}), ("neon-dotprod", {"asimddp"}), ("neon", {"asimd"}))
+
+
+def int8_path(flags: frozenset[str] | set[str]) -> str:
+    """The int8 kernel family a CPU with ``flags`` gets (AMX > AVX-512 VNNI > AVX-VNNI > AVX-512 > AVX2)."""
+    for name, needs in _INT8_PATHS:
+        if needs <= set(flags):
+            return name
+    return "scalar"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    cpu: str
+    int8_path: str
+    isa: tuple[str, ...]
+    cores: int
+    memory_gib: float
+    runtime: str
+    runtime_version: str
+
+    @property
+    def id(self) -> str:
+        """A file-name-safe id: cpu slug, int8 path, cores, runtime version."""
+        slug = re.sub(r"[^a-z0-9]+", "-", self.cpu.lower().replace("(r)", "").replace("(tm)", "")).strip("-")
+        return f"{slug[:40]}-{self.int8_path}-{self.cores}c-{self.runtime}{self.runtime_version}"
+
+    def describe(self) -> str:
+        return f"{self.cpu} ({self.cores} cores, int8 path {self.int8_path}, {self.runtime} {self.runtime_version})"
+
+    def mismatches(self, other: Fingerprint) -> list[str]:
+        """What differs in a way that changes kernel times (empty: the same kind of machine)."""
+        out = []
+        if self.cpu != other.cpu:
+            out.append(f"CPU {other.cpu!r} vs {self.cpu!r}")
+        if self.int8_path != other.int8_path:
+            out.append(f"int8 path {other.int8_path} vs {self.int8_path}")
+        if self.cores != other.cores:
+            out.append(f"{other.cores} vs {self.cores} cores")
+        if self.runtime != other.runtime or _minor(self.runtime_version) != _minor(other.runtime_version):
+            out.append(f"{other.runtime} {other.runtime_version} vs {self.runtime_version}")
+        return out
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["isa"] = list(self.isa)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Fingerprint:
+        return cls(cpu=str(d["cpu"]), int8_path=str(d["int8_path"]), isa=tuple(d.get("isa") or ()),
+                   cores=int(d["cores"]), memory_gib=float(d.get("memory_gib", 0.0)), runtime=str(d["runtime"]),
+                   runtime_version=str(d["runtime_version"]))
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def this_machine(runtime: str = "onnxruntime") -> Fingerprint:
+    """The fingerprint of the machine edgefit runs on, for ``runtime``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from edgefit.targets._host import probe_host
+
+    host = probe_host()
+    try:
+        rt_version = version(runtime)
+    except PackageNotFoundError:
+        rt_version = "absent"
+    return Fingerprint(cpu=host.model, int8_path=int8_path(host.flags), isa=tuple(host.isa), cores=host.cores,
+                       memory_gib=round((host.memory_bytes or 0) / 2**30, 1), runtime=runtime,
+                       runtime_version=rt_version)

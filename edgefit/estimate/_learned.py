@@ -1,0 +1,215 @@
+"""Learned kernel costs: a per-machine profile of tree ensembles over lowered onnxruntime kernels.
+
+The per-class fit of the first estimator (one efficiency, overhead and fall-off per kernel class)
+could not follow held-out shapes: a uint8 MaxPool, a depthwise QLinearConv and an fp32 1×1 conv
+differ by orders of magnitude in time per byte. Following nn-Meter, each kernel *op* (as onnxruntime
+runs it, with its element types) gets a regressor trained on measured in-network kernel times; ops
+with few samples fall back to their category's model, then to one over all kernels. A whole model is
+
+    time = scale · Σ kernel times + run overhead + per-kernel overhead · kernels
+
+with the three run terms fitted on whole-model measurements (out-of-fold kernel predictions, so the
+correction is not fitted to in-sample fits). The printed interval is the 80% quantile of held-out
+|log error| in the profile's own cross-validation, per precision class.
+
+Profiles are JSON (``profiles/<target>/<runtime>/<fingerprint id>.profile.json``), never pickles; the
+fidelity run stores its rows beside it (``….fidelity.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edgefit.errors import EdgefitError
+from edgefit.estimate._fingerprint import Fingerprint
+from edgefit.estimate._lower_ort import Lowered
+from edgefit.estimate._node_features import CATEGORIES, FEATURES, category, node_features, op_key
+from edgefit.estimate._trees import TreeEnsemble
+
+FORMAT = "edgefit-learned-profile/1"
+COVERAGE = 0.8  # the printed interval covers this share of held-out points in cross-validation
+
+
+def precision_class(lowered: Lowered) -> str:
+    """fp32, int8-u8 or int8-s8: what the model's activations are quantized to (the error bars differ)."""
+    for node in lowered.nodes:
+        if node.op == "QuantizeLinear" and node.out_types:
+            return "int8-" + node.out_types[0]
+        if node.op.startswith("QLinear") or node.op in ("QGemm", "MatMulInteger"):
+            return "int8-" + (node.in_types[0] if node.in_types else "u8")
+    return "fp32"
+
+
+@dataclass(frozen=True)
+class RunTerms:
+    scale: float
+    overhead_s: float
+    per_kernel_s: float
+
+
+@dataclass(frozen=True)
+class LearnedProfile:
+    target: str
+    runtime: str
+    fingerprint: Fingerprint
+    threads: tuple[int, ...]  # thread counts measured
+    ops: dict[str, TreeEnsemble]
+    categories: dict[str, TreeEnsemble]
+    overall: TreeEnsemble
+    run: dict[int, RunTerms]
+    intervals: dict[str, float]  # precision class → 80% quantile of held-out |log(est / measured)|
+    cross_machine_error: float | None = None  # |log error| quantile when used on another machine, if measured
+    training: dict = field(default_factory=dict)
+    fidelity: dict = field(default_factory=dict)
+    path: str = ""
+
+    # -- prediction ----------------------------------------------------------------------------
+    def kernel_times(self, lowered: Lowered, threads: int | None = None) -> np.ndarray:
+        """Predicted in-network time of every lowered node, seconds."""
+        threads = threads or lowered.threads
+        if threads in self.threads or len(self.threads) < 2:
+            return self._kernel_times(lowered, threads)
+        # Amdahl between the two measured ends: t(n) = t1 · ((1 - p) + p / n), p from t(lo) and t(hi)
+        lo, hi = min(self.threads), max(self.threads)
+        t_lo, t_hi = self._kernel_times(lowered, lo), self._kernel_times(lowered, hi)
+        serial = np.clip((t_hi - t_lo / hi * lo) / (t_lo * (1 - lo / hi)), 0.0, 1.0) if hi != lo else 1.0
+        t1 = t_lo / (serial + (1 - serial) / lo)
+        return t1 * (serial + (1 - serial) / threads)
+
+    def _kernel_times(self, lowered: Lowered, threads: int) -> np.ndarray:
+        if not lowered.nodes:
+            return np.zeros(0)
+        feats, refs = zip(*(node_features(n, threads) for n in lowered.nodes))
+        x, ref = np.vstack(feats), np.array(refs)
+        pred = np.empty(len(x))
+        groups: dict[int, list[int]] = {}
+        models: list[TreeEnsemble] = []
+        for i, node in enumerate(lowered.nodes):
+            model = self.ops.get(op_key(node)) or self.categories.get(category(node)) or self.overall
+            groups.setdefault(id(model), []).append(i)
+            if all(m is not model for m in models):
+                models.append(model)
+        for model in models:
+            idx = groups[id(model)]
+            pred[idx] = model.predict(x[idx])
+        return np.exp(pred) * ref
+
+    def latency(self, lowered: Lowered, threads: int | None = None) -> float:
+        """Predicted whole-model latency (seconds) of a lowered model at ``threads``."""
+        threads = threads or lowered.threads
+        terms = self.run.get(threads) or self.run[min(self.run, key=lambda t: abs(t - threads))]
+        total = float(self.kernel_times(lowered, threads).sum())
+        return terms.scale * total + terms.overhead_s + terms.per_kernel_s * len(lowered.nodes)
+
+    def mismatch_interval(self) -> float:
+        """± fraction for use on another machine: the measured cross-machine error, else ±100%."""
+        return math.exp(self.cross_machine_error) - 1 if self.cross_machine_error is not None else 1.0
+
+    def interval(self, precision: str) -> float:
+        """Relative half-width (± fraction) of the 80% interval for ``precision``."""
+        q = self.intervals.get(precision, max(self.intervals.values(), default=0.5))
+        return math.exp(q) - 1
+
+    # -- storage -------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "format": FORMAT, "target": self.target, "runtime": self.runtime,
+            "fingerprint": self.fingerprint.to_dict(), "threads": list(self.threads), "features": list(FEATURES),
+            "run": {str(t): vars(r) for t, r in self.run.items()}, "intervals": self.intervals,
+            "cross_machine_error": self.cross_machine_error, "training": self.training, "fidelity": self.fidelity,
+            "ops": {k: m.to_dict() for k, m in sorted(self.ops.items())},
+            "categories": {k: m.to_dict() for k, m in sorted(self.categories.items())},
+            "overall": self.overall.to_dict(),
+        }
+
+
+def learned_from_dict(d: dict, *, path: str = "<dict>") -> LearnedProfile:
+    try:
+        if d.get("format") != FORMAT:
+            raise ValueError(f"format {d.get('format')!r} is not {FORMAT!r}")
+        if list(d.get("features", [])) != list(FEATURES):
+            raise ValueError("its feature list differs from this edgefit's")
+        unknown = set(d.get("categories", {})) - set(CATEGORIES)
+        if unknown:
+            raise ValueError(f"unknown kernel categories {sorted(unknown)}")
+        return LearnedProfile(
+            target=str(d["target"]), runtime=str(d["runtime"]), fingerprint=Fingerprint.from_dict(d["fingerprint"]),
+            threads=tuple(int(t) for t in d["threads"]),
+            ops={str(k): TreeEnsemble.from_dict(v) for k, v in d["ops"].items()},
+            categories={str(k): TreeEnsemble.from_dict(v) for k, v in d["categories"].items()},
+            overall=TreeEnsemble.from_dict(d["overall"]),
+            run={int(t): RunTerms(float(r["scale"]), float(r["overhead_s"]), float(r["per_kernel_s"]))
+                 for t, r in d["run"].items()},
+            intervals={str(k): float(v) for k, v in d["intervals"].items()},
+            cross_machine_error=None if d.get("cross_machine_error") is None else float(d["cross_machine_error"]),
+            training=dict(d.get("training") or {}), fidelity=dict(d.get("fidelity") or {}), path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise EdgefitError(f"invalid learned profile: {exc}", where=path,
+                           fix="re-run `edgefit calibrate --target host-cpu --runtime onnxruntime`") from None
+
+
+def load_learned(path: str | Path) -> LearnedProfile:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EdgefitError(f"cannot read learned profile: {exc}", where=str(path),
+                           fix="re-run `edgefit calibrate` to regenerate it") from None
+    if not isinstance(data, dict):
+        raise EdgefitError("a learned profile must be a JSON object", where=str(path), fix="re-run `edgefit calibrate`")
+    return learned_from_dict(data, path=str(path))
+
+
+def learned_dir(target_id: str, runtime: str, root: Path | None = None) -> Path:
+    from edgefit._resources import data_dir
+
+    return (root or data_dir("profiles")) / target_id / runtime
+
+
+def learned_path(target_id: str, runtime: str, fingerprint: Fingerprint, root: Path | None = None) -> Path:
+    return learned_dir(target_id, runtime, root) / f"{fingerprint.id}.profile.json"
+
+
+@dataclass(frozen=True)
+class ProfileMatch:
+    """The learned profile chosen for this machine, and whether it describes this machine."""
+
+    profile: LearnedProfile
+    here: Fingerprint
+    mismatches: tuple[str, ...]  # empty: calibrated on this kind of machine
+
+    @property
+    def matches(self) -> bool:
+        return not self.mismatches
+
+
+def find_learned(target_id: str, runtime: str, *, here: Fingerprint | None = None,
+                 root: Path | None = None) -> ProfileMatch | None:
+    """The learned profile whose fingerprint matches this machine; else the nearest one (fewest
+    mismatches, same int8 path first), flagged as another machine's; None when there is none."""
+    from edgefit.estimate._fingerprint import this_machine
+
+    folder = learned_dir(target_id, runtime, root)
+    paths = sorted(folder.glob("*.profile.json")) if folder.is_dir() else []
+    if not paths:
+        return None
+    here = here or this_machine(runtime)
+    best: tuple[tuple[int, int], Path, list[str]] | None = None
+    for path in paths:
+        profile = load_learned(path)
+        miss = here.mismatches(profile.fingerprint)
+        rank = (len(miss), int(profile.fingerprint.int8_path != here.int8_path))
+        if best is None or rank < best[0]:
+            best = (rank, path, miss)
+    assert best is not None
+    return ProfileMatch(load_learned(best[1]), here, tuple(best[2]))
+
+
+def fidelity_path(profile: LearnedProfile) -> Path:
+    return Path(profile.path.replace(".profile.json", ".fidelity.json"))

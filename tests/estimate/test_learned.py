@@ -1,0 +1,193 @@
+"""Learned kernel costs: lowering through onnxruntime, the flattened trees, fitting, profiles that
+know their machine."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgefit.calibrate._learn import ModelRun, fit
+from edgefit.errors import EdgefitError
+from edgefit.estimate import Estimator
+from edgefit.estimate._fingerprint import Fingerprint, int8_path, this_machine
+from edgefit.estimate._learned import (ProfileMatch, find_learned, learned_from_dict, learned_path, load_learned,
+                                       precision_class)
+from edgefit.estimate._lower_ort import Lowered, LoweredNode, lower, lowered_from_dict, lowered_to_dict
+from edgefit.estimate._node_features import FEATURES, node_features, op_key
+from edgefit.estimate._trees import TreeEnsemble, fit_ensemble
+from edgefit.graph import load_graph
+from edgefit.targets import load_target
+
+
+def conv_model(cin=8, cout=16, size=12, k=3, groups=1) -> onnx.ModelProto:
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((cout, cin // groups, k, k)).astype(np.float32), "w")
+    b = numpy_helper.from_array(np.zeros(cout, np.float32), "b")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4, group=groups, name="conv"),
+             helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, cin, size, size])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, cout, size, size])], [w, b])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+def qdq_model(tmp_path, per_channel: bool):
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
+
+    src, out = tmp_path / "f.onnx", tmp_path / f"q{int(per_channel)}.onnx"
+    onnx.save(conv_model(), str(src))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{"x": np.random.default_rng(i).standard_normal((1, 8, 12, 12)).astype(np.float32)}
+                            for i in range(2)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(str(src), str(out), Reader(), per_channel=per_channel, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8)
+    return out
+
+
+# -- trees -------------------------------------------------------------------------------------------
+def test_flattened_trees_predict_exactly_what_scikit_learn_predicts():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 4))
+    y = np.sin(2 * x[:, 0]) + x[:, 1] ** 2 - x[:, 2] * (x[:, 3] > 0)
+    ours = fit_ensemble(x, y, trees=40, leaves=7, rate=0.2)
+    ref = HistGradientBoostingRegressor(max_iter=40, max_leaf_nodes=7, learning_rate=0.2, min_samples_leaf=5,
+                                        l2_regularization=0.1, early_stopping=False, random_state=0).fit(x, y)
+    test = rng.normal(size=(200, 4)) * 2  # including points outside the training range
+    assert np.allclose(ours.predict(test), ref.predict(test), atol=1e-9)
+    back = TreeEnsemble.from_dict(json.loads(json.dumps(ours.to_dict())))
+    assert np.allclose(back.predict(test), ref.predict(test), atol=1e-5)
+
+
+def test_tree_arrays_pointing_outside_the_tree_are_refused():
+    d = fit_ensemble(np.arange(40.0)[:, None], np.arange(40.0), trees=2, leaves=3).to_dict()
+    d["left"][0] = 10_000
+    with pytest.raises(ValueError, match="inconsistent"):
+        TreeEnsemble.from_dict(d)
+
+
+# -- lowering ----------------------------------------------------------------------------------------
+def test_fp32_lowering_fuses_the_activation_and_keeps_the_weight_shape():
+    low = lower(conv_model(), threads=1)
+    convs = [n for n in low.nodes if "Conv" in n.op]
+    assert len(convs) == 1 and not any(n.op == "Relu" for n in low.nodes)  # Relu fused into the conv
+    (conv,) = convs
+    vec, ref = node_features(conv, 1)
+    feats = dict(zip(FEATURES, vec))
+    assert math.expm1(feats["log_macs"]) == pytest.approx(16 * 12 * 12 * 8 * 9, rel=1e-6)
+    assert ref > 0 and conv.time_s is None  # shapes only: no timing asked for
+
+
+def test_qdq_lowering_runs_qlinearconv_and_recovers_the_prepacked_weight(tmp_path):
+    for per_channel in (False, True):
+        low = lower(str(qdq_model(tmp_path, per_channel)), threads=1)
+        (qconv,) = [n for n in low.nodes if n.op == "QLinearConv"]
+        assert qconv.shape(3) == (16, 8, 3, 3)  # the profiler omits the pre-packed weight; the initializer has it
+        assert op_key(qconv) == "QLinearConv/u8s8"
+        feats = dict(zip(FEATURES, node_features(qconv, 1)[0]))
+        assert feats["per_channel"] == float(per_channel)
+        assert math.expm1(feats["log_macs"]) == pytest.approx(16 * 12 * 12 * 8 * 9, rel=1e-6)
+        assert precision_class(low) == "int8-u8"
+
+
+def test_lowering_times_kernels_when_asked_and_round_trips_as_json():
+    low = lower(conv_model(), threads=1, runs=6, warmup=1)
+    assert all(n.time_s is not None and n.time_s > 0 for n in low.nodes)
+    back = lowered_from_dict(json.loads(json.dumps(lowered_to_dict(low))))
+    assert back == low
+
+
+# -- fitting -----------------------------------------------------------------------------------------
+def _synthetic_runs(n_networks=24, seed=0) -> list[ModelRun]:
+    """Networks of fake conv and add kernels whose time follows a known law: the fit must find it."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for m in range(n_networks):
+        nodes = []
+        for i in range(int(rng.integers(3, 9))):
+            c, s = int(rng.choice([8, 16, 32, 64])), int(rng.choice([8, 16, 32]))
+            conv = LoweredNode(f"c{i}", "Conv", "", ((1, c, s, s), (c, c, 3, 3)), ("fp32", "fp32"),
+                               ((1, c, s, s),), ("fp32",), {"group": 1}, {1: (c, c, 3, 3)})
+            macs = c * s * s * c * 9
+            add = LoweredNode(f"a{i}", "Add", "", ((1, c, s, s), (1, c, s, s)), ("fp32", "fp32"),
+                              ((1, c, s, s),), ("fp32",))
+            nodes += [replace(conv, time_s=3e-6 + macs / 4e10), replace(add, time_s=1e-6 + c * s * s * 4 / 1e10)]
+        low = Lowered(tuple(nodes), 1)
+        total = sum(n.time_s for n in nodes)
+        runs.append(ModelRun(f"net{m}", "synthetic", "fp32", 1, low, 1.1 * total + 20e-6))
+    return runs
+
+
+def test_fit_recovers_a_known_cost_law_on_held_out_networks():
+    train, test = _synthetic_runs(30, seed=0), _synthetic_runs(8, seed=1)
+    profile = fit(train, folds=3)
+    errors = [profile.latency(r.lowered) / r.measured_s - 1 for r in test]
+    assert np.median(np.abs(errors)) < 0.10
+    assert profile.run[1].scale == pytest.approx(1.1, rel=0.15)
+    assert 0 < profile.interval("fp32") < 0.5  # the cross-validated bar is finite and not absurd
+
+
+def test_profile_round_trips_and_bad_profiles_are_one_clear_error(tmp_path):
+    profile = fit(_synthetic_runs(12), folds=3)
+    d = json.loads(json.dumps(profile.to_dict()))
+    back = learned_from_dict(d)
+    low = _synthetic_runs(1, seed=5)[0].lowered
+    assert back.latency(low) == pytest.approx(profile.latency(low), rel=1e-5)
+    for broken in ({**d, "format": "x"}, {**d, "features": ["a"]}, {k: v for k, v in d.items() if k != "run"}):
+        with pytest.raises(EdgefitError, match="invalid learned profile"):
+            learned_from_dict(broken)
+    (tmp_path / "bad.profile.json").write_text("{not json")
+    with pytest.raises(EdgefitError, match="cannot read learned profile"):
+        load_learned(tmp_path / "bad.profile.json")
+
+
+# -- which machine -----------------------------------------------------------------------------------
+def test_int8_path_follows_the_cpu_flags():
+    assert int8_path({"avx2", "fma"}) == "avx2"
+    assert int8_path({"avx2", "avx512bw", "avx512_vnni"}) == "avx512-vnni"
+    assert int8_path({"avx2", "avx512_vnni", "amx_int8", "amx_tile"}) == "amx"
+    assert int8_path({"asimd", "asimddp"}) == "neon-dotprod"
+
+
+def test_a_profile_from_another_machine_is_never_presented_as_this_ones(tmp_path):
+    here = this_machine()
+    other = Fingerprint("AMD EPYC 7B13 64-Core Processor", "avx2", ("avx2", "fma"), 2, 24.0, "onnxruntime",
+                        here.runtime_version)
+    profile = replace(fit(_synthetic_runs(12), folds=3), fingerprint=other, cross_machine_error=math.log(1.4))
+    path = learned_path("host-cpu", "onnxruntime", other, root=tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(profile.to_dict()))
+    match = find_learned("host-cpu", "onnxruntime", root=tmp_path)
+    assert match is not None and not match.matches and any("int8 path" in m for m in match.mismatches)
+    est = Estimator(load_graph(conv_model()), load_target("host-cpu"), learned=match).estimate()
+    assert "NOT this machine" in est.source_detail and "edgefit calibrate" in est.source_detail
+    assert est.error == pytest.approx(0.4)  # the cross-machine bar, not the profile's own
+    assert any("not this machine" in w for w in est.warnings)
+    # the same profile stamped with this machine's fingerprint is presented as this machine's
+    same = ProfileMatch(replace(profile, fingerprint=here), here, ())
+    est_here = Estimator(load_graph(conv_model()), load_target("host-cpu"), learned=same).estimate()
+    assert "calibrated on this machine" in est_here.source_detail
+    assert est_here.error == pytest.approx(same.profile.interval("fp32"))
+    assert not any("not this machine" in w for w in est_here.warnings)
+
+
+def test_estimate_uses_the_lowered_graph_and_the_thread_count():
+    here = this_machine()
+    profile = replace(fit(_synthetic_runs(12), folds=3), fingerprint=here)
+    match = ProfileMatch(profile, here, ())
+    graph = load_graph(conv_model())
+    est = Estimator(graph, load_target("host-cpu"), learned=match, threads=1).estimate()
+    assert est.latency_s == pytest.approx(profile.latency(lower(graph.model, threads=1)), rel=1e-9)
+    assert {k.name for k in est.kernels} == {n.name for n in lower(graph.model).nodes}
