@@ -33,7 +33,9 @@ class VelaOptions:
     """``target``: the target profile (id, alias or YAML path) whose ``vela-…`` notes name the
     configuration; ``optimise``: Vela's ``--optimise`` (Performance or Size); ``channel_last_io``:
     NHWC model inputs/outputs as on a TFLite-native MCU deployment (on by default: NCHW I/O would add
-    layout transposes that run on the NPU and are charged to the model); the rest as for LiteRT."""
+    layout transposes that run on the NPU and are charged to the model); ``compile_timeout_s``: how long
+    Vela's own process may run before it is killed (a hang is an error, not a stuck run); the rest as for
+    LiteRT."""
 
     target: str = "ethos-u55"
     optimise: str = "Performance"
@@ -41,8 +43,12 @@ class VelaOptions:
     calibration_samples: int = 16
     parity_samples: int = 8
     channel_last_io: bool = True
+    compile_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        if not self.compile_timeout_s > 0:
+            raise EdgefitError(f"compile_timeout_s={self.compile_timeout_s!r} is not allowed", where="options",
+                               fix="give positive seconds")
         if self.optimise not in ("Performance", "Size"):
             raise EdgefitError(f"optimise={self.optimise!r} is not allowed", where="options",
                                fix="use Performance or Size")
@@ -103,7 +109,7 @@ class Vela(Runtime):
                               LiteRTOptions(opts.per_channel, opts.calibration_samples, opts.parity_samples,
                                             opts.channel_last_io))
         lite.metadata.update(source_parity(LiteRT(), lite, tm, calibration, opts.parity_samples))
-        report, compiled = run_vela(lite.path, config, out)
+        report, compiled = run_vela(lite.path, config, out, timeout_s=opts.compile_timeout_s)
         meta = {**{k: v for k, v in lite.metadata.items() if k != "options"},
                 "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} {' '.join(config.args())}",
                 "source_tflite": str(lite.path), "vela": report.to_dict(), "options": asdict(opts),

@@ -199,12 +199,18 @@ def _tell(study, dist, key: str, record: dict) -> None:
     import optuna
 
     done = record.get("status") == "done"
-    trial = optuna.trial.create_trial(
-        params={"candidate": key}, distributions=dist,
-        values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done else None,
-        state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL)
+
+    def trial(params: bool):
+        return optuna.trial.create_trial(
+            params={"candidate": key} if params else {}, distributions=dist if params else {},
+            user_attrs={"candidate": key}, values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done
+            else None, state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL)
+
     try:
-        study.add_trial(trial)
+        try:
+            study.add_trial(trial(params=True))
+        except ValueError:  # a study begun with other candidate choices (an older edgefit): keep the key only
+            study.add_trial(trial(params=False))
     except Exception as exc:  # noqa: BLE001 - a full disk or a read-only database, under optuna's wrapper
         raise WriteError(f"cannot record candidate {key} in the optuna study: {_first_line(exc)}",
                          where="study", fix="free space or make the output folder writable, then rerun "
@@ -253,7 +259,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     keys = [choice_key(s.choice) for s in survivors]
     # every screened choice is a possible value: the study stays valid when --trials or --keep change
     study, dist = _study(config, [choice_key(s.choice) for s in run.screened])
-    told = {t.params.get("candidate") for t in study.get_trials(
+    told = {t.user_attrs.get("candidate", t.params.get("candidate")) for t in study.get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))}
     cand_dir = config.out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)

@@ -7,6 +7,7 @@ so that the other candidates and exports of the same run go on normally.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -130,3 +131,27 @@ def test_litert_export_crash_is_recorded_then_a_rerun_converts_and_a_third_reuse
     assert written["status"] == "written" and not written["reused"] and Path(written["path"]).is_file()
     (again,) = export_target_formats(target, winner, out)
     assert again["reused"] and again["path"] == written["path"]
+
+
+@pytest.mark.parametrize("fault, reason", [("segv", r"Vela failed on tiny\.int8\.tflite \(exit -11\)"),
+                                           ("hang", "Vela did not finish within 3 s")])
+def test_vela_compiler_crash_or_hang_is_one_error_and_its_process_is_gone(tmp_path, monkeypatch, fault, reason):
+    """Vela itself runs in its own process (``python -m ethosu.vela``): here a stand-in that crashes or hangs."""
+    from edgefit.errors import EdgefitError
+
+    rt = get_runtime("vela")
+    if not rt.available().ok:
+        pytest.skip(rt.available().reason)
+    fake = tmp_path / "fake" / "ethosu" / "vela"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text("import os, signal, time\n" + (
+        "os.kill(os.getpid(), signal.SIGSEGV)\n" if fault == "segv" else "time.sleep(3600)\n"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(tmp_path / "fake"), os.environ.get("PYTHONPATH"))
+                                                     if p))
+    start = time.monotonic()
+    with pytest.raises(EdgefitError, match=reason):
+        rt.convert(tiny_model(), "int8", tmp_path / "out", compile_timeout_s=3)
+    assert time.monotonic() - start < 120
+    assert not list((tmp_path / "out").glob("*_vela.tflite"))
