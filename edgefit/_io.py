@@ -122,12 +122,12 @@ def copy_atomic(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def remove_stale_temps(folder: str | Path, *, recursive: bool = False) -> int:
+def remove_stale_temps(folder: str | Path, *, recursive: bool = False, name: str = "") -> int:
     """Delete temporary files (and folders) named like those of :func:`write_atomic` (``.NAME.<pid>.<x>.tmp``)
     in ``folder`` whose writing process no longer runs (left by a killed run); returns how many. A live
-    writer's file is kept."""
+    writer's file is kept. ``name`` limits it to temporaries of that name (``.NAME.…``)."""
     folder = Path(folder)
-    pattern = f"**/.*{TEMP_SUFFIX}" if recursive else f".*{TEMP_SUFFIX}"
+    pattern = f"{'**/' if recursive else ''}.{name}*{TEMP_SUFFIX}"
     removed = 0
     for tmp in folder.glob(pattern):
         parts = tmp.name[: -len(TEMP_SUFFIX)].rsplit(".", 2)  # ".NAME", pid, random

@@ -153,6 +153,16 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
+def _private_folder(kind: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder for one child's request and result; those of a parent killed with ``kill -9``
+    (which never cleaned up) are removed first."""
+    from edgefit._io import TEMP_SUFFIX, remove_stale_temps
+
+    name = f"edgefit-{kind}"
+    remove_stale_temps(tempfile.gettempdir(), name=name)
+    return tempfile.TemporaryDirectory(prefix=f".{name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
+
+
 def run_child(request: dict, folder: Path, *, timeout_s: float, label: str, where: str, doing: str,
               timeout_fix: str) -> dict:
     """Run ``python -m edgefit.runtimes._child`` on ``request`` (written to ``folder/request.json``) in its
@@ -202,7 +212,7 @@ def measure_in_child(runtime: str, artifact: Artifact, inputs: Mapping[str, Any]
     failure, into a :class:`Timing`."""
     import numpy as np
 
-    with tempfile.TemporaryDirectory(prefix="edgefit-measure-") as tmp:
+    with _private_folder("measure") as tmp:
         folder = Path(tmp)
         request = {"mode": "measure", "runtime": runtime, "artifact": artifact.to_dict(),
                    "settings": asdict(settings), "inputs": None, "result": str(folder / "result.json")}
@@ -224,7 +234,7 @@ def convert_in_child(runtime: str, model_path: str | Path, precision: str, out_d
 
     if not timeout_s > 0:
         raise EdgefitError(f"timeout {timeout_s!r} s is not allowed", where="timeout_s", fix="give positive seconds")
-    with tempfile.TemporaryDirectory(prefix="edgefit-convert-") as tmp:
+    with _private_folder("convert") as tmp:
         folder = Path(tmp)
         request = {"mode": "convert", "runtime": runtime, "model": str(model_path), "precision": precision,
                    "out_dir": str(out_dir), "calibration": None, "result": str(folder / "result.json")}

@@ -237,7 +237,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
 
     target = load_target(config.target)
     ensure_dir(config.out_dir)  # a read-only or full output folder: one line now, not after the work
-    for folder in (config.out_dir, config.out_dir / "candidates"):
+    for folder in (config.out_dir, config.out_dir / "export", config.out_dir / "candidates"):
         remove_stale_temps(folder, recursive=folder.name == "candidates")  # left by a killed run
     run = Run(config, base)
     choices = build_space(space_options(base, target))
