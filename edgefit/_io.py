@@ -44,7 +44,7 @@ def write_error(exc: OSError, path: str | Path) -> WriteError | None:
     if known is None:
         return None
     what, fix = known
-    return WriteError(f"cannot write {path}: {what}", where=str(path), fix=fix)
+    return WriteError(f"cannot write here: {what}", where=str(path), fix=fix)
 
 
 def _guarded(path: Path, action: Callable[[], Any]) -> Any:
