@@ -21,6 +21,7 @@ import numpy as np
 from edgefit.calibrate._zoo import ZooSpec
 
 MAX_MACS = 2.5e8  # keep one network under ~10 ms at 1 thread on a 2-core VM
+CORPUS_VERSION = 2  # in every network's name: a cached export of another grammar is never reused
 
 
 def _act(name: str):
@@ -100,7 +101,8 @@ def _image_net(rng: np.random.Generator):
             layers.append(choice([nn.MaxPool2d(2), nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(2)]) if hw >= 4 else nn.Identity())
             cout, s = c, (2 if hw >= 4 else 1)
         else:
-            layers += [nn.ConvTranspose2d(c, cout, 2, 2), _act(act)]
+            kt = int(choice([2, 4]))
+            layers += [nn.ConvTranspose2d(c, cout, kt, 2, (kt - 2) // 2), _act(act)]
             s = 0  # doubles
         c = cout
         hw = hw * 2 if s == 0 else max(1, (hw + (s - 1)) // s)
@@ -114,8 +116,8 @@ def _sequence_net(rng: np.random.Generator):
     import torch
     import torch.nn as nn
 
-    tokens = int(rng.choice([8, 16, 32, 49, 64, 128]))
-    dim = int(rng.choice([32, 64, 96, 128, 192, 256]))
+    tokens = int(rng.choice([8, 16, 32, 49, 64, 128, 256]))
+    dim = int(rng.choice([32, 64, 96, 128, 192, 256, 384, 512]))
 
     class Attention(nn.Module):
         def __init__(self, d: int, heads: int) -> None:
@@ -182,8 +184,8 @@ def _signal_net(rng: np.random.Generator):
         cout = int(rng.choice([16, 32, 48, 64, 128]))
         k = int(rng.choice([3, 5, 9]))
         d = int(rng.choice([1, 2, 4]))
-        if kind == "rnn" and length <= 256:
-            hidden = int(rng.choice([16, 32, 64, 96]))
+        if kind == "rnn" and length <= 512:
+            hidden = int(rng.choice([16, 32, 64, 96, 128, 256]))
             layers.append(Recurrent(c, hidden, str(rng.choice(["gru", "lstm"]))))
             cout = hidden
         elif kind == "dw" and c >= 8:
@@ -202,7 +204,7 @@ def _signal_net(rng: np.random.Generator):
 def _mlp_net(rng: np.random.Generator):
     import torch.nn as nn
 
-    width = [int(rng.choice([32, 64, 128, 256, 512, 784, 1024])) for _ in range(int(rng.integers(2, 6)))]
+    width = [int(rng.choice([32, 64, 128, 256, 512, 784, 1024, 2048, 4096])) for _ in range(int(rng.integers(2, 6)))]
     layers: list[nn.Module] = []
     for a, b in zip(width, width[1:]):
         layers += [nn.Linear(a, b), _act(str(rng.choice(["relu", "gelu", "sigmoid", "none"])))]
@@ -235,5 +237,5 @@ def corpus_specs(count: int, *, seed: int = 0) -> list[ZooSpec]:
     specs = []
     for s in range(seed * 100_000 + 1, seed * 100_000 + 1 + count):
         _, shape = _build(s)
-        specs.append(ZooSpec(f"corpus-{s}", "corpus", shape, functools.partial(_module, s)))
+        specs.append(ZooSpec(f"corpus{CORPUS_VERSION}-{s}", "corpus", shape, functools.partial(_module, s)))
     return specs

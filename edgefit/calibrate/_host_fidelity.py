@@ -50,30 +50,55 @@ class HostRow:
         return abs(np.log(self.estimated_s / self.measured_s)) <= np.log1p(self.interval)
 
 
-def run_zoo(profile: LearnedProfile, folder: Path, *, specs: list[ZooSpec] | None = None,
-            threads_list: tuple[int, ...] = (1, 2), recipes: tuple[str, ...] = RECIPES,
-            progress: Progress | None = None) -> list[HostRow]:
-    """Measure and estimate every spec × recipe × thread count (see the module docstring)."""
+@dataclass(frozen=True)
+class ZooMeasurement:
+    model: str
+    family: str
+    recipe: str
+    threads: int
+    path: str
+    measured_s: float
+    spread: float
+
+
+def measure_zoo(folder: Path, *, specs: list[ZooSpec] | None = None, threads_list: tuple[int, ...] = (1, 2),
+                recipes: tuple[str, ...] = RECIPES, progress: Progress | None = None) -> list[ZooMeasurement]:
+    """Export every spec × recipe (cached in ``folder``) and time them all, interleaved, per thread count."""
     specs = specs if specs is not None else zoo_specs()
     items = []
     for i, spec in enumerate(specs):
         if progress:
             progress(f"export {spec.name}", i, len(specs))
         items += [(spec, r, zoo_onnx(spec, r, folder)) for r in recipes]
-    rows: list[HostRow] = []
+    out = []
     for threads in threads_list:
-        estimates = []
-        for i, (spec, recipe, path) in enumerate(items):
-            if progress:
-                progress(f"estimate {spec.name} {recipe} @{threads}t", i, len(items))
-            low = lower(str(path), threads=threads, runs=1, warmup=1)
-            estimates.append((profile.latency(low, threads), profile.interval(precision_class(low))))
         if progress:
             progress(f"measuring {len(items)} models interleaved @{threads}t", 0, 1)
         timings = interleaved([str(p) for _, _, p in items], threads)
-        for (spec, recipe, _), (est, interval), t in zip(items, estimates, timings):
-            rows.append(HostRow(spec.name, spec.family, recipe, threads, t.median_s, t.spread, est, interval))
+        out += [ZooMeasurement(spec.name, spec.family, recipe, threads, str(path), t.median_s, t.spread)
+                for (spec, recipe, path), t in zip(items, timings)]
+    return out
+
+
+def estimate_zoo(profile: LearnedProfile, measured: list[ZooMeasurement],
+                 progress: Progress | None = None) -> list[HostRow]:
+    """The profile's estimate for every measured point."""
+    rows = []
+    for i, m in enumerate(measured):
+        if progress:
+            progress(f"estimate {m.model} {m.recipe} @{m.threads}t", i, len(measured))
+        low = lower(m.path, threads=m.threads, runs=1, warmup=1)
+        rows.append(HostRow(m.model, m.family, m.recipe, m.threads, m.measured_s, m.spread,
+                            profile.latency(low, m.threads), profile.interval(precision_class(low))))
     return rows
+
+
+def run_zoo(profile: LearnedProfile, folder: Path, *, specs: list[ZooSpec] | None = None,
+            threads_list: tuple[int, ...] = (1, 2), recipes: tuple[str, ...] = RECIPES,
+            progress: Progress | None = None) -> list[HostRow]:
+    """Measure and estimate every spec × recipe × thread count (see the module docstring)."""
+    measured = measure_zoo(folder, specs=specs, threads_list=threads_list, recipes=recipes, progress=progress)
+    return estimate_zoo(profile, measured, progress)
 
 
 def summarize_host(rows: list[HostRow]) -> dict:

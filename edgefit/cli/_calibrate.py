@@ -48,6 +48,7 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
               method: MethodOpt = "auto",
               quick: Annotated[bool, typer.Option("--quick", help="learned: a small corpus, a usable profile in about 90 s.")] = False,
               networks: Annotated[Optional[int], typer.Option("--networks", help="learned: corpus networks to profile (default 150; 16 with --quick).")] = None,
+              refit: Annotated[bool, typer.Option("--refit", help="learned: fit again from the kernel timings stored beside the profile; measure nothing.")] = False,
               threads: ThreadsOpt = None,
               out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Profile path (default: profiles/<target>/<runtime>.yaml).")] = None,
               fidelity: Annotated[bool, typer.Option("--fidelity/--no-fidelity", help="Then check it on the model zoo.")] = True,
@@ -59,7 +60,7 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
     if _method(target, runtime, method) == "learned":
         if executor != "local":
             raise EdgefitError("learned calibration runs here only", where="--executor", fix="drop --executor ray")
-        _calibrate_learned(target, networks, quick, threads, out, fidelity, quiet or as_json, as_json)
+        _calibrate_learned(target, networks, quick, threads, out, fidelity, quiet or as_json, as_json, refit)
         return
     if executor == "ray":
         _calibrate_on_ray(target, runtime, seconds, threads, out, fidelity, ray_address, quiet or as_json, as_json)
@@ -123,9 +124,11 @@ def _method(target: str, runtime: str, method: str) -> str:
 
 
 def _calibrate_learned(target: str, networks, quick: bool, threads, out, fidelity: bool, quiet: bool,
-                       as_json: bool) -> None:
+                       as_json: bool, refit: bool = False) -> None:
     from edgefit._resources import user_cache_dir
-    from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list
+    from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list, refit_learned
+    from edgefit.estimate._fingerprint import this_machine
+    from edgefit.estimate._learned import learned_path
 
     threads_list = default_threads_list(threads)
     count = networks or (QUICK["networks"] if quick else 150)
@@ -135,8 +138,11 @@ def _calibrate_learned(target: str, networks, quick: bool, threads, out, fidelit
     if bar:
         bar.start()
     try:
-        profile = calibrate_learned(networks=count, threads_list=threads_list, out=out, quick=quick,
-                                    cache=user_cache_dir() / "corpus", progress=update)
+        if refit:
+            profile = refit_learned(Path(out) if out else learned_path("host-cpu", "onnxruntime", this_machine()))
+        else:
+            profile = calibrate_learned(networks=count, threads_list=threads_list, out=out, quick=quick,
+                                        cache=user_cache_dir() / "corpus", progress=update)
         summary = _host_fidelity(profile, "ci", threads_list, update) if fidelity else None
     finally:
         if bar:

@@ -62,7 +62,7 @@ class TreeEnsemble:
 
 
 def fit_ensemble(x: np.ndarray, y: np.ndarray, *, trees: int = 150, leaves: int = 15, rate: float = 0.1,
-                 seed: int = 0) -> TreeEnsemble:
+                 seed: int = 0, weights: np.ndarray | None = None) -> TreeEnsemble:
     """Fit scikit-learn's histogram gradient boosting on ``(x, y)`` and flatten its trees.
 
     Histogram boosting trains in seconds on tens of thousands of kernels; its split thresholds are
@@ -74,7 +74,7 @@ def fit_ensemble(x: np.ndarray, y: np.ndarray, *, trees: int = 150, leaves: int 
     model = HistGradientBoostingRegressor(max_iter=trees, max_leaf_nodes=leaves, learning_rate=rate,
                                           min_samples_leaf=5, l2_regularization=0.1, early_stopping=False,
                                           random_state=seed)
-    model.fit(x, y)
+    model.fit(x, y, sample_weight=weights)
     roots, feature, threshold, left, right, value = [], [], [], [], [], []
     offset = 0
     for (predictor,) in model._predictors:  # noqa: SLF001 - the fitted trees; tested equal to model.predict

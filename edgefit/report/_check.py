@@ -256,7 +256,7 @@ def check_model(graph, target: Any, *, onnx_path: str | Path | None = None, name
         raise EdgefitError(f"cannot measure for '{t.id}' on this machine", where="--measure",
                            fix="measure only with --target host-cpu; other targets are estimated")
     say(f"estimating on {t.id}")
-    est = Estimator(graph, t, power_mode=power_mode).estimate()
+    est = Estimator(graph, t, power_mode=power_mode, threads=threads).estimate()
     measured = None
     if measure or (measure is None and t.kind == "host_cpu"):
         say(f"measuring with onnxruntime ({threads} thread{'s' if threads != 1 else ''})")

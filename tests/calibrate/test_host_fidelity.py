@@ -1,0 +1,91 @@
+"""The host-cpu fidelity harness: its figures from rows, and a live run on the CI subset of the zoo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgefit.calibrate._host_fidelity import HostRow, summarize_host
+
+
+def row(model, recipe, measured, estimated, threads=1, family="f", interval=0.2):
+    return HostRow(model, family, recipe, threads, measured, 0.01, estimated, interval)
+
+
+def test_summary_counts_int8_direction_coverage_and_families():
+    rows = [
+        row("a", "fp32", 1.0, 1.0), row("a", "int8-default", 2.0, 1.5),  # slower, estimated slower
+        row("b", "fp32", 1.0, 1.0), row("b", "int8-default", 1.5, 0.9),  # slower, estimated faster: a miss
+        row("c", "fp32", 1.0, 1.1, family="g"), row("c", "int8-u8s8-pc", 0.5, 0.6, family="g"),  # faster, caught
+        row("d", "fp32", 1.0, 1.0), row("d", "int8-u8s8-pc", 1.05, 0.5),  # within ±10%: counted neither way
+    ]
+    s = summarize_host(rows)["per_threads"]["1"]
+    assert (s["int8_slower"], s["int8_slower_caught"]) == (2, 1)
+    assert (s["int8_faster"], s["int8_faster_caught"]) == (1, 1)
+    assert s["int8_direction_misses"] == ["b int8-default: measured ×1.50, estimated ×0.90"]
+    errors = np.abs([r.error for r in rows])
+    assert s["median_abs_error"] == pytest.approx(np.median(errors))
+    assert s["interval_coverage"] == pytest.approx(np.mean([abs(np.log(r.estimated_s / r.measured_s)) <= np.log(1.2)
+                                                            for r in rows]))
+    fam = summarize_host(rows)["per_family"]
+    assert set(fam) == {"f", "g"} and fam["g"]["points"] == 2
+
+
+def test_summary_is_per_thread_count():
+    rows = [row("a", "fp32", 1.0, 1.05, threads=1), row("a", "fp32", 0.6, 0.9, threads=2)]
+    per = summarize_host(rows)["per_threads"]
+    assert per["1"]["within_10pct"] == 1.0 and per["2"]["within_10pct"] == 0.0
+
+
+@pytest.mark.slow
+def test_calibrate_learned_end_to_end_then_estimate_with_it(run_cli, tmp_path, monkeypatch):
+    """`edgefit calibrate` (learned) on a few random networks writes a profile stamped with this
+    machine; `edgefit fidelity --profile` on one zoo model estimates and measures with it."""
+    import json
+
+    from edgefit.estimate._fingerprint import this_machine
+    from edgefit.estimate._learned import load_learned
+
+    monkeypatch.setenv("EDGEFIT_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "p.profile.json"
+    code, stdout, err = run_cli("calibrate", "--target", "host-cpu", "--networks", "4", "--quick",
+                                "--no-fidelity", "--out", str(out), "--json")
+    assert code == 0, err
+    payload = json.loads(stdout)
+    profile = load_learned(out)
+    assert profile.fingerprint == this_machine() and payload["fingerprint"]["int8_path"] == this_machine().int8_path
+    assert profile.training["networks"] == 4 and profile.training["kernels"] > 20
+    assert set(profile.threads) == {1, this_machine().cores}
+    assert set(payload["intervals"]) >= {"fp32"}
+    code, stdout, err = run_cli("calibrate", "--target", "orin", "--method", "learned")
+    assert code == 2 and "learned calibration needs host-cpu" in err
+    code, stdout, err = run_cli("fidelity", "--target", "host-cpu", "--profile", str(out), "--subset", "ci",
+                                "--threads", "0", "--json")
+    assert code == 2 and "--threads" in err
+
+
+@pytest.mark.slow
+def test_ci_subset_of_the_zoo_is_estimated_within_bounds_on_this_machine(tmp_path, monkeypatch):
+    """The fidelity harness on the zoo's CI subset (8 families × fp32 and both int8 recipes × 1 and all
+    cores), with this machine's profile — or, where the shipped profile is another machine's (a CI
+    runner of another CPU), with one calibrated here first (`--quick`). A regression gate, looser than
+    the full harness's figures (README): a broken lowering or fit lands far outside it."""
+    from edgefit._resources import user_cache_dir
+    from edgefit.calibrate._host_fidelity import run_zoo
+    from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list
+    from edgefit.calibrate._zoo import zoo_specs
+    from edgefit.estimate._learned import find_learned
+
+    match = find_learned("host-cpu", "onnxruntime")
+    if match is not None and match.matches:
+        profile, bound = match.profile, 0.30
+    else:
+        profile = calibrate_learned(networks=QUICK["networks"], quick=True, out=tmp_path / "here.profile.json",
+                                    cache=user_cache_dir() / "corpus")
+        bound = 0.40
+    rows = run_zoo(profile, user_cache_dir() / "zoo", specs=zoo_specs("ci"), threads_list=default_threads_list(None))
+    summary = summarize_host(rows)
+    for threads, s in summary["per_threads"].items():
+        assert s["median_abs_error"] <= bound, (threads, s)
+        assert s["kendall_tau"] >= 0.8, (threads, s)
+        assert s["int8_slower_caught"] >= s["int8_slower"] - 1, (threads, s["int8_direction_misses"])
