@@ -57,6 +57,8 @@ def calibrate(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime
     """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
     write the profile (and check fidelity)."""
     seconds = parse_duration(budget, where="--budget")
+    if method == "auto" and executor == "ray":
+        method = "catalog"  # the farm node runs the catalog sweep; learned calibration runs here
     if _method(target, runtime, method) == "learned":
         if executor != "local":
             raise EdgefitError("learned calibration runs here only", where="--executor", fix="drop --executor ray")

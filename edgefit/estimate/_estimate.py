@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
 from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._learned import COVERAGE, ProfileMatch, find_learned, precision_class
-from edgefit.estimate._node_features import category
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
@@ -235,15 +234,22 @@ class Estimator:
         return est
 
     def _learned_estimate(self, est: Estimate) -> Estimate:
-        """``est`` with latency, energy, kernels and error bar from the learned profile over the graph
-        onnxruntime runs (energy keeps the roofline's average power: no power was measured)."""
+        """``est`` with latency, energy and error bar from the learned profile over the graph
+        onnxruntime runs. Energy keeps the roofline's average power (no power was measured); the
+        per-kernel rows keep the source graph's kernels (names a user knows), their roofline shares
+        scaled to the learned total. A model onnxruntime cannot load keeps the roofline estimate,
+        with a warning saying why."""
         from edgefit.estimate._lower_ort import lower
 
         match = self.learned
         assert match is not None
         learned = match.profile
-        lowered = lower(self.graph.model, threads=self.threads, runs=1, warmup=1)
-        times = learned.kernel_times(lowered, self.threads)
+        try:
+            lowered = lower(self.graph.model, threads=self.threads, runs=1, warmup=1)
+        except Exception as exc:  # onnxruntime refuses a model edgefit can still count  # noqa: BLE001
+            est.warnings.append(f"onnxruntime cannot run this model here ({str(exc).splitlines()[0][:160]}); "
+                                "estimated with the per-class profile instead of the learned kernel costs")
+            return est
         latency = learned.latency(lowered, self.threads)
         precision = precision_class(lowered)
         if match.matches:
@@ -254,16 +260,13 @@ class Estimator:
         else:
             error = learned.mismatch_interval()
             detail = (f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this machine "
-                      f"({'; '.join(match.mismatches)}); ±{error:.0%} is the error measured across machines; "
+                      f"({'; '.join(match.mismatches)}); ±{error:.0%} assumed across machines; "
                       f"run `{CALIBRATE_HERE}` here")
-        scale = learned.run.get(self.threads, next(iter(learned.run.values()))).scale
+        ratio = latency / est.latency_s if est.latency_s > 0 else 0.0
         power = est.average_power_w
         est.latency_s, est.energy_j = latency, power * latency
         est.source, est.source_detail, est.error = "calibrated", detail, error
-        est.kernels = [KernelEstimate(name=n.name, kclass=category(n), dtype=(n.in_types[0] if n.in_types else "?"),
-                                      unit="cpu", latency_s=float(t * scale), energy_j=float(t * scale * power),
-                                      bound="measured-model", macs=0.0, layers=(n.name,))
-                       for n, t in zip(lowered.nodes, times)]
+        est.kernels = [replace(k, latency_s=k.latency_s * ratio, energy_j=k.energy_j * ratio) for k in est.kernels]
         rate = est.inference_rate_hz
         est.power_at_rate_w = est.energy_j * rate if rate and latency * rate <= 1 else None
         return est

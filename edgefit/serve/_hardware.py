@@ -155,6 +155,36 @@ def _compute_efficiency(assumptions: Assumptions, profile, unit, dtype: str) -> 
     return Figure(unit.efficiency.value, f"target {unit.name} efficiency, {unit.efficiency.provenance}")
 
 
+_PROBE_BYTES = 256 << 20
+
+
+def _other_machine(profile) -> bool:
+    """A host-cpu profile of the first format knows its machine only by CPU name and cores."""
+    from edgefit.targets._host import probe_host
+
+    if profile is None:
+        return True
+    host, env = probe_host(), profile.environment
+    return env.get("cpu") != host.model or env.get("cores") != host.cores
+
+
+def _read_bandwidth_here() -> float:
+    """Bytes/s one thread reads from DRAM here (best of 5 sums over a 256 MiB array: larger than caches
+    of this class; a VM's reported L3 may be larger, which makes this an upper bound)."""
+    import time
+
+    import numpy as np
+
+    data = np.ones(_PROBE_BYTES // 4, np.float32)
+    data.sum()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        data.sum()
+        best = min(best, time.perf_counter() - start)
+    return data.nbytes / best
+
+
 def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runtime: str | None = None,
                    use_calibration: bool = True) -> Hardware:
     """Resolve ``target`` (+ its calibration profile) and ``assumptions`` into :class:`Hardware`.
@@ -179,7 +209,12 @@ def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runti
                           + REASONS["overhead_fraction"])
     bw_src = stream.bandwidth_bytes_per_s
     measured = profile.level_bandwidth.get(stream.name) if profile else None
-    if measured:
+    here = _read_bandwidth_here() if use_calibration and target.probe and _other_machine(profile) else None
+    if here:
+        # the profile was measured on another CPU: its bandwidth says nothing about this one
+        bandwidth = Figure(here, f"measured here: one-thread read of {_PROBE_BYTES >> 20} MiB "
+                                 f"(the calibration profile {profile.path if profile else ''} is another machine's)")
+    elif measured:
         bandwidth = Figure(measured, f"calibrated: measured {stream.name} bandwidth ({profile.path})")
     elif profile:
         bandwidth = Figure(bw_src.value * profile.memory_bandwidth_scale,
@@ -190,7 +225,8 @@ def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runti
     if assumptions.bandwidth_efficiency is not None:
         bw_eff = Figure(assumptions.bandwidth_efficiency, "assumption (given)")
     else:
-        bw_eff = Figure(1.0 if profile else 0.8, "assumption: " + REASONS["bandwidth_efficiency"])
+        # a raw read measured here is a peak, like a datasheet figure: decode kernels reach a fraction of it
+        bw_eff = Figure(1.0 if (profile and not here) else 0.8, "assumption: " + REASONS["bandwidth_efficiency"])
     mode = target.power_mode(None)
     units = best_units(target)
     peaks = {d: Figure(target.peak_ops(u, d), f"datasheet: {u.name} {d} peak, {u.peak_ops_per_s[d].provenance}")

@@ -190,4 +190,17 @@ def test_estimate_uses_the_lowered_graph_and_the_thread_count():
     graph = load_graph(conv_model())
     est = Estimator(graph, load_target("host-cpu"), learned=match, threads=1).estimate()
     assert est.latency_s == pytest.approx(profile.latency(lower(graph.model, threads=1)), rel=1e-9)
-    assert {k.name for k in est.kernels} == {n.name for n in lower(graph.model).nodes}
+    roofline = Estimator(graph, load_target("host-cpu"), learned=None).estimate()
+    assert [k.name for k in est.kernels] == [k.name for k in roofline.kernels]  # the names a user knows
+    shares = [k.latency_s / roofline.latency_s for k in roofline.kernels]
+    assert [k.latency_s / est.latency_s for k in est.kernels] == pytest.approx(shares, rel=1e-6)
+
+
+def test_a_model_onnxruntime_cannot_load_keeps_the_roofline_estimate_with_a_warning():
+    here = this_machine()
+    match = ProfileMatch(replace(fit(_synthetic_runs(12), folds=3), fingerprint=here), here, ())
+    model = conv_model()
+    model.ir_version = 99  # newer than onnxruntime reads; edgefit's loader warns and counts it
+    graph = load_graph(model)
+    est = Estimator(graph, load_target("host-cpu"), learned=match).estimate()
+    assert est.latency_s > 0 and any("onnxruntime cannot run this model" in w for w in est.warnings)

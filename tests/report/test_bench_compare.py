@@ -23,11 +23,19 @@ INTERLEAVED = "test_bench_ratios.py::test_int8_over_fp32_interleaved"
 
 
 def _run(times: dict[str, float], isa=("avx512_vnni",)) -> dict:
-    """A pytest-benchmark JSON: ``times`` are minima; the interleaved benchmark carries its own ratio."""
+    """A pytest-benchmark JSON: ``times`` are minima; the interleaved benchmark carries its own ratio.
+    Every other self-measured ratio of the committed baseline (start-up, …) is present at its baseline
+    value, so a test changes only what it names."""
     benches = []
     for name, t in times.items():
         extra = {"isa": list(isa)} | ({"int8_over_fp32": t} if name == INTERLEAVED else {})
         benches.append({"fullname": f"bench/{name}", "stats": {"min": t, "median": t * 1.1}, "extra_info": extra})
+    others: dict[str, dict] = {}
+    for spec in json.loads((ROOT / "bench" / "baseline.json").read_text())["ratios"].values():
+        if "benchmark" in spec and spec["benchmark"] not in times:
+            others.setdefault(spec["benchmark"], {"isa": list(isa)})[spec["extra_info"]] = spec["value"]
+    benches += [{"fullname": f"bench/{name}", "stats": {"min": 1.0, "median": 1.1}, "extra_info": extra}
+                for name, extra in others.items()]
     return {"benchmarks": benches}
 
 
