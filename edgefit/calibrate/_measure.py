@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgefit.estimate._lower_ort import random_feeds
+
 
 @dataclass(frozen=True)
 class Timing:
@@ -47,15 +49,7 @@ def session(model, threads: int):
 
 
 def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    feeds = {}
-    for inp in sess.get_inputs():
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
-        if "int64" in inp.type:
-            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(np.int64)
-        else:
-            feeds[inp.name] = rng.standard_normal(shape).astype(np.float32)
-    return feeds
+    return random_feeds(sess, seed)
 
 
 def _timed(sess, feeds, min_runs: int, budget_s: float) -> tuple[list[float], float | None]:

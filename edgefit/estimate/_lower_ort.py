@@ -77,7 +77,8 @@ def _session_options(threads: int, *, profile_prefix: str | None, optimized_path
     return so
 
 
-def _feeds(sess, seed: int = 0) -> dict[str, np.ndarray]:
+def random_feeds(sess, seed: int = 0) -> dict[str, np.ndarray]:
+    """Seeded inputs for every input of an onnxruntime session (dynamic dims taken as 1)."""
     rng = np.random.default_rng(seed)
     feeds = {}
     for inp in sess.get_inputs():
@@ -168,7 +169,7 @@ def lower(model, *, threads: int = 1, runs: int = 2, warmup: int = 1, seed: int 
         opt = os.path.join(tmp, "optimized.onnx")
         so = _session_options(threads, profile_prefix=os.path.join(tmp, "profile"), optimized_path=opt)
         sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-        feeds = _feeds(sess, seed)
+        feeds = random_feeds(sess, seed)
         for _ in range(warmup + runs):
             sess.run(None, feeds)
         events = json.loads(Path(sess.end_profiling()).read_text())
