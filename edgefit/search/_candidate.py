@@ -128,7 +128,7 @@ def estimate_file(path, settings: RunSettings, dtype: str | None = None):
     from edgefit.estimate import Estimator, Plan
     from edgefit.graph import load_graph
 
-    estimator = Estimator(load_graph(path), settings.target, power_mode=settings.power_mode)
+    estimator = Estimator(load_graph(path), settings.target, power_mode=settings.power_mode, threads=settings.threads)
     return estimator.estimate(Plan(dtype=dtype) if dtype else None)
 
 

@@ -247,7 +247,8 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         if key not in estimators:
             if progress:
                 progress(f"estimating variant {key}", 0, 1)
-            estimators[key] = Estimator(base.graph_variant(*key), target, power_mode=config.power_mode)
+            estimators[key] = Estimator(base.graph_variant(*key), target, power_mode=config.power_mode,
+                                        threads=config.threads)
     run.screened = screen(choices, estimators)
     survivors = prefilter(run.screened, config.keep)
     if config.trials is not None:
