@@ -2,9 +2,12 @@
 
 The per-class fit of the first estimator (one efficiency, overhead and fall-off per kernel class)
 could not follow held-out shapes: a uint8 MaxPool, a depthwise QLinearConv and an fp32 1×1 conv
-differ by orders of magnitude in time per byte. Following nn-Meter, each kernel *op* (as onnxruntime
-runs it, with its element types) gets a regressor trained on measured in-network kernel times; ops
-with few samples fall back to their category's model, then to one over all kernels. A whole model is
+differ by orders of magnitude in time per byte. Following nn-Meter, kernel times are learned from
+measured in-network kernel times. The format holds per-op and per-category ensembles that take
+precedence over the one over all kernels, but calibration currently fits only that one (with the op,
+its element types and layout as features): per-op and per-category models cross-validated worse on
+the corpus (see ``edgefit.calibrate._learn._fit_models``), so ``ops`` and ``categories`` are empty in
+shipped profiles. A whole model is
 
     time = scale · Σ kernel times + run overhead + per-kernel overhead · kernels
 
