@@ -168,21 +168,28 @@ def _other_machine(profile) -> bool:
     return env.get("cpu") != host.model or env.get("cores") != host.cores
 
 
-def _read_bandwidth_here() -> float:
-    """Bytes/s one thread reads from DRAM here (best of 5 sums over a 256 MiB array: larger than caches
-    of this class; a VM's reported L3 may be larger, which makes this an upper bound)."""
+def _read_bandwidth_here(step_bytes: float) -> float:
+    """Bytes/s one thread streams from DRAM here, read the way a decode step reads weights: a float32
+    matrix-vector product over at least ``_PROBE_BYTES`` (the step's own size up to 1 GiB, so a VM whose
+    reported L3 is large cannot hold it), one BLAS thread, timed in thread CPU time like the decode
+    measurement (a preempted run is not counted as slow memory). Best of 7."""
     import time
 
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
-    data = np.ones(_PROBE_BYTES // 4, np.float32)
-    data.sum()
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        data.sum()
-        best = min(best, time.perf_counter() - start)
-    return data.nbytes / best
+    nbytes = int(min(max(step_bytes, _PROBE_BYTES), 1 << 30))
+    cols = 4096
+    matrix = np.ones((nbytes // (4 * cols), cols), np.float32)
+    vector = np.ones(cols, np.float32)
+    with threadpool_limits(1):
+        matrix @ vector  # pages touched, BLAS warmed
+        best = float("inf")
+        for _ in range(7):
+            start = time.thread_time()
+            matrix @ vector
+            best = min(best, time.thread_time() - start)
+    return matrix.nbytes / best
 
 
 def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runtime: str | None = None,
@@ -209,10 +216,11 @@ def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runti
                           + REASONS["overhead_fraction"])
     bw_src = stream.bandwidth_bytes_per_s
     measured = profile.level_bandwidth.get(stream.name) if profile else None
-    here = _read_bandwidth_here() if use_calibration and target.probe and _other_machine(profile) else None
+    here = _read_bandwidth_here(step_bytes) if use_calibration and target.probe and _other_machine(profile) else None
     if here:
         # the profile was measured on another CPU: its bandwidth says nothing about this one
-        bandwidth = Figure(here, f"measured here: one-thread read of {_PROBE_BYTES >> 20} MiB "
+        bandwidth = Figure(here, "measured here: one-thread float32 matrix-vector product over "
+                                 f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB "
                                  f"(the calibration profile {profile.path if profile else ''} is another machine's)")
     elif measured:
         bandwidth = Figure(measured, f"calibrated: measured {stream.name} bandwidth ({profile.path})")
