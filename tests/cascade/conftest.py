@@ -106,9 +106,10 @@ def build_sample_result(folder: Path) -> CascadeResult:
     alone = (_point("report", (0.0, 0.0), 0.9083, 0.0042, 0.0061, 0.0, 0.0, 0.00183, (1, 0, 0), (0.9083, None, None)),
              _point("report", (1.01, 0.0), 0.9537, 0.0356, 0.0463, 0.0, 0.0, 0.01453, (0, 1, 0), (None, 0.9537, None)),
              _point("report", (1.01, 1.01), 0.985, 0.8, 0.8, 1.0, 0.4, None, (0, 0, 1), (None, None, 0.985)))
-    provenance = {"edgefit": "0.9.0", "onnx": "1.23.2", "onnxruntime": "1.31.1", "numpy": "2.4.6",
-                  "scikit-learn": "1.7.2", "python": "3.11.7", "seed": 7, "command": "edgefit cascade --example digits",
-                  "machine": "2-core AMD EPYC VM"}
+    provenance = {"versions": {"edgefit": "0.9.0", "onnx": "1.23.2", "onnxruntime": "1.31.1", "numpy": "2.4.6",
+                               "scikit-learn": "1.7.2", "python": "3.11.7"},
+                  "seed": 7, "command": "edgefit cascade --example digits",
+                  "machine": {"cpu": "AMD EPYC 7B13", "cores": 2, "arch": "x86_64"}}
     return CascadeResult((tier1, tier2, cloud), Objective("max-accuracy", latency_budget_s=0.12), chosen, reported,
                          pareto, pareto_report, alone, {"calibration": 360, "select": 540, "report": 540}, 7,
                          "edgefit digits example (UCI handwritten digits, 1,797 images)", provenance)
