@@ -98,10 +98,13 @@ def time_model(model, threads: int, **kw) -> Timing:
 
 @dataclass(frozen=True)
 class Interleaved:
-    """One model's latency from interleaved rounds: median of round medians and the rounds' spread."""
+    """One model's latency from interleaved rounds: median of round medians, the rounds' spread, and
+    the 99th percentile of every timed run (all rounds pooled; a tail, so it keeps the noisy rounds)."""
 
     median_s: float
     round_medians_s: tuple[float, ...]
+    p99_s: float = float("nan")
+    runs: int = 0
 
     @property
     def spread(self) -> float:
@@ -121,10 +124,12 @@ def interleaved(models: list, threads: int, *, rounds: int = 5, round_s: float =
         for _ in range(3):
             s.run(None, f)
     medians: list[list[float]] = [[] for _ in models]
+    pooled: list[list[float]] = [[] for _ in models]
 
     def one_round(i: int) -> None:
         samples, _ = _timed(sessions[i], feeds[i], min_runs, round_s)
         medians[i].append(float(np.median(samples)))
+        pooled[i] += samples
 
     for r in range(rounds):
         order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
@@ -133,7 +138,8 @@ def interleaved(models: list, threads: int, *, rounds: int = 5, round_s: float =
     for i in range(len(models)):
         while len(medians[i]) < max_rounds and _spread(medians[i]) > max_spread:
             one_round(i)
-    return [Interleaved(float(np.median(m)), tuple(m)) for m in medians]
+    return [Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
+            for m, p in zip(medians, pooled)]
 
 
 def _spread(values: list[float]) -> float:

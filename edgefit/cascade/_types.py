@@ -40,7 +40,8 @@ class TierSpec:
     name: str  # tier1, tier2, … or cloud
     model: str | None
     target: str  # a target name, or "cloud"
-    latency_s: float | None = None  # stated (cloud tiers)
+    latency_s: float | None = None  # stated (cloud tiers), the p50
+    p99_s: float | None = None  # stated (cloud tiers); the p50 is used where none is given
     usd_per_request: float = 0.0
     accuracy: float | None = None  # stated (a cloud tier without a model)
     energy_j: float | None = None  # stated (cloud: the device's radio cost, if the user gives it)

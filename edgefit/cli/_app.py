@@ -37,6 +37,9 @@ COMMANDS = (
                 "2 usage."),
     LazyCommand("serve-plan", "edgefit.cli._serve:serve_plan",
                 "Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best."),
+    LazyCommand("cascade", "edgefit.cli._cascade:cascade",
+                "Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a budget, write a "
+                "config,\nreport and model cards."),
     LazyCommand("devices", "edgefit.cli._devices:devices",
                 "List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what runs "
                 "there."),

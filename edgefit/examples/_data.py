@@ -69,8 +69,8 @@ def _split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
-@functools.lru_cache(maxsize=4)
-def _splits_cached(resolution: int) -> Splits:
+def _resized(resolution: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float, float]:
+    """(N, 1, R, R) upsampled pixels, labels, split indices, and the training split's mean and std."""
     import numpy as np
 
     images, labels = _read_raw()
@@ -78,9 +78,37 @@ def _splits_cached(resolution: int) -> Splits:
     images = np.einsum("ri,nij,cj->nrc", m, images, m)[:, None]  # (N, 1, R, R)
     index = _split_indices(labels)
     # normalization statistics come from the training split only (no peeking at val / test)
-    mean, std = images[index["train"]].mean(), images[index["train"]].std()
+    return images, labels, index, float(images[index["train"]].mean()), float(images[index["train"]].std())
+
+
+@functools.lru_cache(maxsize=4)
+def _splits_cached(resolution: int) -> Splits:
+    import numpy as np
+
+    images, labels, index, mean, std = _resized(resolution)
     images = ((images - mean) / std).astype(np.float32)
     return {name: (images[i], labels[i].astype(np.int64)) for name, i in index.items()}
+
+
+def digits_normalization(resolution: int = 32) -> tuple[float, float]:
+    """The (mean, std) :func:`load_digits_splits` normalizes with at ``resolution`` (training split's)."""
+    _, _, _, mean, std = _resized(int(resolution))
+    return mean, std
+
+
+def load_digits_pixel_splits() -> Splits:
+    """The same split as :func:`load_digits_splits`, as the raw 8×8 pixels scaled to [0, 1]: float32
+    ``(N, 1, 8, 8)``, not resized or normalized — what a device's sensor pipeline would hand a model
+    that resizes and normalizes inside its graph.
+
+    >>> load_digits_pixel_splits()["test"][0].shape
+    (360, 1, 8, 8)
+    """
+    import numpy as np
+
+    images, labels = _read_raw()
+    index = _split_indices(labels)
+    return {name: (images[i][:, None].astype(np.float32), labels[i].astype(np.int64)) for name, i in index.items()}
 
 
 def load_digits_splits(resolution: int = 32) -> Splits:
