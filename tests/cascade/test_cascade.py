@@ -156,3 +156,28 @@ def test_digits_example_meets_the_acceptance_figures(run_cli, tmp_path):
     assert res["reported"]["expected_latency_s"] <= res["objective"]["latency_budget_s"] * 1.25  # report split
     assert res["chosen"]["expected_latency_s"] <= res["objective"]["latency_budget_s"]
     assert len(res["reported"]["shares"]) == 3 and sum(res["reported"]["shares"]) == pytest.approx(1)
+
+
+def test_a_tier_from_an_optimize_run_is_its_winner_and_host_cpu_tiers_are_measured(two_tiers, tmp_path):
+    """``RESULTS.json@TARGET``: the winner's ONNX file becomes the tier (here a real results.json from the
+    report tests, its winner's file replaced by the small classifier); on host-cpu it is measured here."""
+    import shutil
+
+    from edgefit.cascade._tiers import parse_tier
+
+    data = Path(__file__).parents[1] / "report" / "data" / "results-host-cpu.json"
+    run = tmp_path / "run"
+    res = json.loads(data.read_text().replace("{run}", str(run)))
+    winner = next(c for c in res["candidates"] if c["key"] == res["selection"]["winner"])
+    Path(winner["onnx"]).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(two_tiers / "small.onnx", winner["onnx"])
+    (run / "results.json").write_text(json.dumps(res))
+    spec = parse_tier(f"{run / 'results.json'}@host-cpu", 0)
+    assert spec.model == winner["onnx"] and spec.results == str(run / "results.json")
+    with pytest.raises(EdgefitError, match="optimized for host-cpu, not orin"):
+        parse_tier(f"{run / 'results.json'}@orin", 0)
+    result = cascade([spec, f"{two_tiers / 'big.onnx'}@glasses"], two_tiers / "eval.npz",
+                     Objective("max-accuracy", latency_budget_s=1.0))
+    p50, p99 = result.tiers[0].cost.latency_p50, result.tiers[0].cost.latency_p99
+    assert p50.source.startswith("measured here: onnxruntime CPU @1t") and p50.interval is None
+    assert 0 < p50.value <= p99.value < 0.01
