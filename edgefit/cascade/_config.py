@@ -72,28 +72,42 @@ def routing_words(result: CascadeResult) -> str:
             "model's first output (sidecar).")
 
 
-def _calibrator(tier: TierResult) -> dict[str, Any] | None:
+def _file(path: str | None, base: Path | None) -> str | None:
+    """A file as the app finds it: relative to the config's folder where edgefit wrote it there (models/…),
+    else its name (a model the user supplied, which the app bundles itself)."""
+    if not path:
+        return None
+    p = Path(path)
+    if base is not None:
+        try:
+            return p.resolve().relative_to(Path(base).resolve()).as_posix()
+        except ValueError:
+            pass
+    return p.name
+
+
+def _calibrator(tier: TierResult, base: Path | None) -> dict[str, Any] | None:
     if tier.calibration is None:
         return None
     cal = tier.calibration.calibrator
     applied = "folded" if tier.calibrated_model else "sidecar" if tier.calibrator_sidecar else "app"
     return {**cal.to_dict(), "knots_x": list(cal.knots_x), "knots_y": list(cal.knots_y), "applied": applied,
             "confidence_output": CONFIDENCE if applied == "folded" else None,
-            "sidecar": Path(tier.calibrator_sidecar).name if tier.calibrator_sidecar else None,
+            "sidecar": _file(tier.calibrator_sidecar, base),
             "rule": describe(cal)}
 
 
-def _tier(tier: TierResult, share: float) -> dict[str, Any]:
-    model = tier.calibrated_model or tier.spec.model
-    return {"name": tier.spec.name, "model": Path(model).name if model else None, "target": tier.spec.target,
-            "input_shape": list(tier.input_shape), "output_shape": list(tier.output_shape),
-            "threshold": tier.threshold, "calibrator": _calibrator(tier), "expected_share": share,
+def _tier(tier: TierResult, share: float, base: Path | None) -> dict[str, Any]:
+    return {"name": tier.spec.name, "model": _file(tier.calibrated_model or tier.spec.model, base),
+            "target": tier.spec.target, "input_shape": list(tier.input_shape), "output_shape": list(tier.output_shape),
+            "threshold": tier.threshold, "calibrator": _calibrator(tier, base), "expected_share": share,
             "latency_p50": tier.cost.latency_p50.to_dict(), "usd_per_request": tier.cost.usd.value}
 
 
-def cascade_config(result: CascadeResult) -> dict[str, Any]:
+def cascade_config(result: CascadeResult, *, base: str | Path | None = None) -> dict[str, Any]:
     """The config a mobile app reads (schema ``edgefit-cascade-config/1``), from a finished run. Shares
     and the expected figures are the report split's, which neither calibration nor the search saw.
+    ``base`` is the folder the config is written to: files inside it are named relative to it.
 
     >>> cfg = cascade_config(result)  # doctest: +SKIP
     >>> [(t["name"], t["threshold"]) for t in cfg["tiers"]]  # doctest: +SKIP
@@ -109,7 +123,7 @@ def cascade_config(result: CascadeResult) -> dict[str, Any]:
                      "expected_latency_s": rep.expected_latency_s, "p99_latency_s": rep.p99_latency_s,
                      "cloud_share": rep.cloud_share, "usd_per_1000": rep.usd_per_1000,
                      "expected_energy_j": rep.expected_energy_j},
-        "tiers": [_tier(t, share) for t, share in zip(result.tiers, rep.shares)],
+        "tiers": [_tier(t, share, None if base is None else Path(base)) for t, share in zip(result.tiers, rep.shares)],
     }
 
 

@@ -103,9 +103,9 @@ def build_sample_result(folder: Path) -> CascadeResult:
     pareto_report = tuple(_point("report", p.thresholds, p.accuracy - 0.003, p.expected_latency_s + 0.002,
                                  p.p99_latency_s, p.cloud_share, p.usd_per_1000, None, p.shares, p.tier_accuracy)
                           for p in pareto)
-    alone = (_point("report", (0.0, 0.0), 0.9083, 0.0042, 0.0061, 0.0, 0.0, 0.00183, (1, 0, 0), (0.9083, None, None)),
-             _point("report", (1.01, 0.0), 0.9537, 0.0356, 0.0463, 0.0, 0.0, 0.01453, (0, 1, 0), (None, 0.9537, None)),
-             _point("report", (1.01, 1.01), 0.985, 0.8, 0.8, 1.0, 0.4, None, (0, 0, 1), (None, None, 0.985)))
+    alone = (_point("report", (), 0.9083, 0.0042, 0.0061, 0.0, 0.0, 0.00183, (1.0,), (0.9083,)),  # each tier by itself
+             _point("report", (), 0.9537, 0.0314, 0.0402, 0.0, 0.0, 0.0127, (1.0,), (0.9537,)),
+             _point("report", (), 0.985, 0.8, 0.8, 1.0, 0.4, None, (1.0,), (0.985,)))
     provenance = {"versions": {"edgefit": "0.9.0", "onnx": "1.23.2", "onnxruntime": "1.31.1", "numpy": "2.4.6",
                                "scikit-learn": "1.7.2", "python": "3.11.7"},
                   "seed": 7, "command": "edgefit cascade --example digits",

@@ -145,3 +145,87 @@ def test_quantity_text_states_unit_interval_and_source():
     assert quantity_text(Quantity(0.8, "s", "measured here")) == "800 ms (measured here)"
     assert quantity_text(Quantity(0.0, "USD", "stated")) == "$0 (stated)"
     assert quantity_text(Quantity(0.0127, "J", "estimate", 0.3), source=False) == "12.7 mJ ± 30%"
+
+
+# --- the report section --------------------------------------------------------------------------------
+
+def test_html_holds_every_tier_and_the_plots(sample_result):
+    from edgefit.cascade._render import render_cascade_html
+
+    page = render_cascade_html(sample_result)
+    assert page.startswith("<!doctype html>") and "<script" not in page and "http://" not in page.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    for tier in ("tier1", "tier2", "cloud"):
+        assert f"<td>{tier}</td>" in page and f"<td>{tier} alone</td>" in page
+    for svg_id in ("reliability-tier1", "reliability-tier2", "pareto-plot", "routing-mix"):
+        assert f'<svg id="{svg_id}"' in page
+    assert 'id="reliability-cloud"' not in page  # no calibrator, no diagram
+    one = page[page.index('<svg id="reliability-tier1"'):]
+    one = one[:one.index("</svg>")]
+    assert 'class="diagonal"' in one and one.count('class="pt before"') == 8 and one.count('class="pt after"') == 8
+    pareto = page[page.index('<svg id="pareto-plot"'):]
+    pareto = pareto[:pareto.index("</svg>")]
+    assert pareto.count('class="pt select"') == 5 and pareto.count('class="pt winner"') == 1
+    assert "budget 120 ms" in pareto
+    for text in ("96.11%", "119 ms ± up to 30%", "$0.04224", "4.2 ms ± 25% (estimate: roofline, glasses-npu datasheet",
+                 "800 ms (stated: --tier cloud:latency=800ms)", "0.0871 → 0.0192 (temperature)", "10.56%",
+                 "1.83 mJ ± 30%"):
+        assert text in page, text
+
+
+def test_markdown_has_the_same_tables(sample_result):
+    from edgefit.cascade._render import render_cascade_md
+
+    md = render_cascade_md(sample_result)
+    assert md.startswith("# edgefit cascade: tier1 → tier2 → cloud\n")
+    for row in ["| tier1 | glasses-npu | ≥ 0.75 | 70.37% | 98.16% | 90.83% | 4.2 ms ± 25% (estimate: roofline, "
+                "glasses-npu datasheet profile) | 1.83 mJ ± 30% (estimate: glasses-npu energy per MAC) | "
+                "0.0871 → 0.0192 (temperature) |",
+                "| cascade (chosen thresholds) | 96.11% | 119 ms ± up to 30% | 846 ms ± up to 30% | 10.56% | $0.04224 | "
+                "4.23 mJ |",
+                "| cloud alone | 98.50% | 800 ms | 800 ms | 100.00% | $0.4 | – |",
+                "| tier2 alone | 95.37% | 31.4 ms ± up to 30% | 40.2 ms ± up to 30% | 0.00% | $0 | 12.7 mJ |",
+                "| tier1 alone | 90.83% | 4.2 ms ± up to 25% | 6.1 ms ± up to 25% | 0.00% | $0 | 1.83 mJ |",
+                "| cloud | 10.56% | 10.10% |", "| 0.75, 0.8 ← chosen | 96.48% | 115 ms | 10.10% | 96.18% | 117 ms |",
+                "| [0.90, 1.00) | 199 | 0.970 | 0.900 | 0.960 | 0.950 |"]:
+        assert row in md, row
+
+
+# --- the files ---------------------------------------------------------------------------------------
+
+def test_write_outputs_writes_every_file(sample_result, tmp_path):
+    from edgefit.cascade._types import CASCADE_SCHEMA_ID
+    from edgefit.cascade._write import write_outputs
+
+    out = tmp_path / "out"
+    t1, t2, cloud = sample_result.tiers
+    t1 = replace(t1, calibrated_model=str(out / "models" / "tier1.calibrated.onnx"))
+    result = replace(sample_result, tiers=(t1, t2, cloud))
+    files = write_outputs(result, out, command=COMMAND)
+    assert sorted(files) == ["cascade-config.json", "cascade.html", "cascade.json", "cascade.md",
+                             "model-cards/cloud.md", "model-cards/tier1.md", "model-cards/tier2.md"]
+    assert all(p.is_file() and p.parent.is_relative_to(out) for p in files.values())
+    assert json.loads(files["cascade.json"].read_text())["schema"] == CASCADE_SCHEMA_ID
+    cfg = json.loads(files["cascade-config.json"].read_text())
+    validate_config(cfg)
+    assert cfg["tiers"][0]["model"] == "models/tier1.calibrated.onnx" and cfg["tiers"][1]["model"] == "tier2.onnx"
+    assert "# Model card: tier2 (tier 2 of 3" in files["model-cards/tier2.md"].read_text()
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_write_outputs_writes_nothing_for_an_invalid_config(sample_result, tmp_path):
+    from edgefit.cascade._write import write_outputs
+
+    broken = replace(sample_result, reported=replace(sample_result.reported, cloud_share=1.7))
+    with pytest.raises(EdgefitError, match=r"cascade config: expected.cloud_share: 1.7 is greater than"):
+        write_outputs(broken, tmp_path / "out", command=COMMAND)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == []
+
+
+def test_card_names_are_safe_and_distinct(sample_result):
+    from edgefit.cascade._write import card_names
+
+    t1, t2, cloud = sample_result.tiers
+    odd = replace(sample_result, tiers=(replace(t1, spec=replace(t1.spec, name="../phone tier")),
+                                        replace(t2, spec=replace(t2.spec, name="phone_tier")), cloud))
+    assert card_names(odd) == ["phone_tier.md", "2-phone_tier.md", "cloud.md"]
