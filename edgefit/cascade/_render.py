@@ -91,7 +91,7 @@ def _latency_note(result: CascadeResult) -> str:
 
 def _reliability_plot(tier: TierResult) -> str:
     cal = tier.calibration
-    unit = Axis(0.0, 1.0, "mean calibrated confidence in the bin", fmt=lambda v: f"{v:.1f}")
+    unit = Axis(0.0, 1.0, "mean confidence in the bin (raw before, calibrated after)", fmt=lambda v: f"{v:.1f}")
     f = Frame(f"reliability-{tier.spec.name}", f"{tier.spec.name}: reliability before and after calibration",
               unit, Axis(0.0, 1.0, "accuracy in the bin", fmt=lambda v: f"{v:.1f}"), width=420, height=340)
     f.polyline([(0.0, 0.0), (1.0, 1.0)], color=INK, width=1, dash="4 3", cls="diagonal")
@@ -168,10 +168,11 @@ def render_cascade_html(result: CascadeResult) -> str:
         ("compare", "Cascade vs each tier alone (report split)",
          _table(COMPARE_HEAD, [[esc(c) for c in r] for r in compare_rows(result)], num=tuple(range(1, 7)))
          + f'<p class="note">{esc(_latency_note(result))}</p>'),
-        ("mix", "Routing mix", f"<figure>{_mix_plot(result)}<figcaption>The last tier is highlighted."
-         "</figcaption></figure>"),
+        ("mix", "Routing mix and threshold choices",
+         f'<div class="plots"><figure>{_mix_plot(result)}<figcaption>Share of requests each tier answers at the '
+         f'chosen thresholds (report split); the last tier is highlighted.</figcaption></figure>'
+         f'{_pareto_plot(result)}</div>'),
         ("reliability", "Reliability per tier", f'<div class="plots">{reliability}</div>'),
-        ("pareto", "Threshold choices", f'<div class="plots">{_pareto_plot(result)}</div>'),
         ("provenance", "Data and provenance", _table(["field", "value"], [[esc(a), esc(b)] for a, b in
                                                                              _provenance(result)])),
     ]
