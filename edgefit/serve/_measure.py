@@ -92,7 +92,7 @@ def _estimate(measured: Measurement, target, runtime: str | None, use_calibratio
                        use_calibration=use_calibration)
     decode, prefill = model.decode(1, measured.prompt_tokens + 1), model.prefill(measured.prompt_tokens)
     source = f"calibrated estimate ({model.hw.calibrated})" if model.hw.calibrated else "datasheet estimate"
-    return {"source": source, "decode_s": decode.time_s, "decode_tokens_per_s": 1 / decode.time_s,
+    return {"source": source, "bandwidth": model.hw.bandwidth.provenance, "decode_s": decode.time_s, "decode_tokens_per_s": 1 / decode.time_s,
             "decode_bound": decode.bound, "prefill_s": prefill.time_s, "prefill_bound": prefill.bound,
             "decode_tokens_per_s_error": (1 / decode.time_s - measured.decode_tokens_per_s)
             / measured.decode_tokens_per_s,
