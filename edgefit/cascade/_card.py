@@ -30,8 +30,9 @@ def pct(x: float | None, digits: int = 2) -> str:
 
 def value_text(value: float, unit: str) -> str:
     """A number in its unit at a readable scale: ``4.2 ms``, ``1.83 mJ``, ``$0.0004``."""
-    if unit == "USD":
-        return f"${value:.4g}"
+    if unit.startswith("USD"):  # "USD" or "USD/request"
+        per = unit[3:].lstrip("/ ")
+        return f"${value:.4g}" + (f"/{per}" if per else "")
     if value == 0:
         return f"0 {unit}"
     if unit == "s":
@@ -76,7 +77,8 @@ def _intended_use(result: CascadeResult, k: int) -> list[str]:
 
 
 def _data(result: CascadeResult) -> list[str]:
-    roles = {"calibration": "fits each calibrator and picks the method by cross-validated ECE",
+    fit = "fits each calibrator and picks the method by cross-validated ECE"
+    roles = {"calibration": fit, "calibrate": fit,
              "select": "the threshold search", "report": "every figure in this card unless stated"}
     rows = [[name, f"{count:,}", roles.get(name, "")] for name, count in result.splits.items()]
     return [f"Source: {result.data_source}; seed {result.seed}. Each split is used for one purpose only.", "",

@@ -118,7 +118,10 @@ def _pareto_plot(result: CascadeResult) -> str:
     pts, rep_pts, chosen = result.pareto, result.pareto_report, result.chosen
     lat = [p.expected_latency_s for p in (*pts, *rep_pts, chosen)]
     budget = result.objective.latency_budget_s
-    x = Axis.fit(lat + ([budget] if budget else []), "expected latency per request (from the tiers' p50)", fmt=_ms)
+    xs = lat + ([budget] if budget else [])
+    log = min(xs) > 0 and max(xs) / min(xs) > 50  # µs-scale device tiers next to a cloud tier
+    x = Axis.fit(xs, "expected latency per request (from the tiers' p50)" + (", log scale" if log else ""), fmt=_ms,
+                 log=log)
     y = Axis.fit([p.accuracy for p in (*pts, *rep_pts, chosen)] + [result.objective.accuracy_floor], "accuracy",
                  fmt=lambda v: f"{100 * v:.1f}%", floor=0.002)
     f = Frame("pareto-plot", "threshold choices: expected latency vs accuracy", x, y)
@@ -142,8 +145,23 @@ def _pareto_plot(result: CascadeResult) -> str:
     f.legend([("Pareto front (select split)", FRONTIER, "dot"), ("same thresholds (report split)", BASELINE, "hollow"),
               ("chosen", WINNER, "star")])
     caption = ("Each point is one set of thresholds: chosen on the select split, re-measured on the report split. "
-               + _latency_note(result))
+               + _off_front(result) + _latency_note(result))
     return f"<figure>{f.svg()}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def _off_front(result: CascadeResult) -> str:
+    """Say so when the chosen thresholds are not on the front (the search's tie rule or a budget other than
+    latency can pick a point another choice dominates in latency and accuracy), with the figures."""
+    chosen = result.chosen
+    better = [p for p in result.pareto if p.thresholds != chosen.thresholds and p.accuracy >= chosen.accuracy
+              and p.expected_latency_s < chosen.expected_latency_s]
+    if not better or any(p.thresholds == chosen.thresholds for p in result.pareto):
+        return ""
+    p = min(better, key=lambda p: p.expected_latency_s)
+    return (f"The chosen thresholds lie off the front: {', '.join(f'{t:.3g}' for t in p.thresholds)} reach "
+            f"{pct(p.accuracy)} at {_ms(p.expected_latency_s)} on the select split, the chosen "
+            f"{pct(chosen.accuracy)} at {_ms(chosen.expected_latency_s)}; the search's objective and tie rule "
+            f"({objective_words(result.objective)}) picked them. ")
 
 
 def _mix_plot(result: CascadeResult) -> str:

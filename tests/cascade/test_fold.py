@@ -8,8 +8,9 @@ import re
 import numpy as np
 import pytest
 
-from edgefit.cascade._fold import (CALIBRATED_PROBABILITIES, CONFIDENCE, CannotFold, apply_sidecar, calibrated_probabilities,
-                                    calibrator_confidence, fold_calibrator, fold_or_sidecar, read_sidecar, write_sidecar)
+from edgefit.cascade._fold import (CALIBRATED_PROBABILITIES, CONFIDENCE, CannotFold, apply_sidecar,
+                                   calibrated_probabilities, calibrator_confidence, fold_calibrator, fold_or_sidecar,
+                                   read_sidecar, write_sidecar)
 from edgefit.cascade._types import Calibrator
 from edgefit.errors import EdgefitError
 
