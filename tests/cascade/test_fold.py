@@ -93,20 +93,24 @@ def test_folded_graph_matches_reference(tmp_path, opset, kind, method):
         assert (ref == 0.05).any() and (ref == 0.97).any() and ((ref > 0.05) & (ref < 0.97)).any()
 
 
-def test_isotonic_lookup_on_the_knots_and_between(tmp_path):
-    """Probabilities given as they are (an Identity model), so the top-1 lands exactly on each knot,
-    between knots and past both ends: the lookup is np.interp there too."""
+def _identity(tmp_path, classes: int):
     import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph([helper.make_node("Identity", ["x"], ["scores"])], "id",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2])],
-                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", classes])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", classes])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, tmp_path / "id.onnx")
+    return tmp_path / "id.onnx"
+
+
+def test_isotonic_lookup_on_the_knots_and_between(tmp_path):
+    """Probabilities given as they are (an Identity model), so the top-1 lands exactly on each knot,
+    between knots and past both ends: the lookup is np.interp there too."""
     cal = Calibrator("isotonic", "probabilities", knots_x=(0.5, 0.625, 0.75, 0.875), knots_y=(0.25, 0.5, 0.5, 1.0))
-    fold_calibrator(tmp_path / "id.onnx", cal, tmp_path / "cal.onnx")
+    fold_calibrator(_identity(tmp_path, 2), cal, tmp_path / "cal.onnx")
     top = np.array([0.5, 0.5625, 0.625, 0.6875, 0.75, 0.8125, 0.875, 0.9375, 1.0], np.float32)
     x = np.stack([top, 1 - top], axis=1)
     got = _run(tmp_path / "cal.onnx", x)[CONFIDENCE]
@@ -225,3 +229,17 @@ def test_bad_model_and_bad_sidecar_are_one_line(tmp_path):
         apply_sidecar([[1.0, 0.0]], {"schema": "something-else/1", "method": "none", "output_kind": "logits"})
     with pytest.raises(EdgefitError, match="sidecar"):
         apply_sidecar([[1.0, 0.0]], {"schema": "edgefit-calibrator/1"})
+
+
+@pytest.mark.parametrize("cal", [
+    Calibrator("temperature", "probabilities", temperature=0.6),  # log(0) = -inf: a zero stays zero
+    Calibrator("isotonic", "probabilities", knots_x=(0.7,), knots_y=(0.8,)),  # one knot: a constant
+])
+def test_zero_probabilities_and_a_single_knot(tmp_path, cal):
+    src = _identity(tmp_path, 3)
+    fold_calibrator(src, cal, tmp_path / "cal.onnx")
+    x = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5], [0.0, 0.9, 0.1]], np.float32)
+    got = _run(tmp_path / "cal.onnx", x)[CONFIDENCE]
+    ref = calibrator_confidence(x, cal)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, ref, atol=1e-6)
