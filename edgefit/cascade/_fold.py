@@ -194,7 +194,7 @@ def _load(path: Path):
         from edgefit.graph._load import read_onnx
 
         read_onnx(path)  # raises the loader's one line (missing, empty, truncated, not ONNX)
-        raise
+        raise EdgefitError(f"{path} is not a readable ONNX model", where="MODEL", fix="re-export the model") from None
 
 
 def fold_problem(model) -> str | None:
@@ -211,9 +211,9 @@ def fold_problem(model) -> str | None:
     tt = out.type.tensor_type if out.type.HasField("tensor_type") else None
     if tt is None or not tt.HasField("shape") or len(tt.shape.dim) != 2:
         rank = "unknown" if tt is None or not tt.HasField("shape") else len(tt.shape.dim)
-        return f"the first output '{out.name}' has rank {rank}, not (N, classes)"
+        return f"the first output {out.name!r} has rank {rank}, not (N, classes)"
     if tt.elem_type not in _float_types():
-        return f"the first output '{out.name}' is {onnx.TensorProto.DataType.Name(tt.elem_type)}, not a float"
+        return f"the first output {out.name!r} is {onnx.TensorProto.DataType.Name(tt.elem_type)}, not a float"
     opset = _default_opset(model)
     if opset is None or opset < _MIN_OPSET or model.ir_version < 4:
         return f"the model's opset ({opset}, IR {model.ir_version}) is older than opset {_MIN_OPSET} / IR 4"
