@@ -3,7 +3,9 @@ and the sidecar against the reference on random outputs."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +15,12 @@ from edgefit.cascade._fold import (CALIBRATED_PROBABILITIES, CONFIDENCE, CannotF
                                    read_sidecar, write_sidecar)
 from edgefit.cascade._types import Calibrator
 from edgefit.errors import EdgefitError
+
+# by path: with tests/report on sys.path too, the name "conftest" can mean the other folder's
+_spec = importlib.util.spec_from_file_location("cascade_conftest_models", Path(__file__).with_name("conftest.py"))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+gemm_model = _conftest.gemm_model
 
 
 def test_reference_by_hand():
@@ -70,8 +78,6 @@ def _run(path, x):
 def test_folded_graph_matches_reference(tmp_path, opset, kind, method):
     import onnx
 
-    from conftest import gemm_model
-
     src, dst = tmp_path / "m.onnx", tmp_path / "m.cal.onnx"
     onnx.save(gemm_model(opset=opset, softmax=kind == "probabilities"), src)
     cal = CALIBRATORS[method](kind)
@@ -122,8 +128,6 @@ def test_fp16_output_is_cast_before_calibrating(tmp_path):
     import onnx
     from onnx import TensorProto
 
-    from conftest import gemm_model
-
     onnx.save(gemm_model(out_type=TensorProto.FLOAT16), tmp_path / "h.onnx")
     cal = CALIBRATORS["temperature"]("logits")
     fold_calibrator(tmp_path / "h.onnx", cal, tmp_path / "h.cal.onnx")
@@ -135,8 +139,6 @@ def test_fp16_output_is_cast_before_calibrating(tmp_path):
 
 def _external(tmp_path):
     import onnx
-
-    from conftest import gemm_model
 
     onnx.save(gemm_model(), tmp_path / "ext.onnx", save_as_external_data=True, size_threshold=0,
               location="ext.onnx.data")
@@ -157,8 +159,6 @@ def _rank3(tmp_path):
 def _named_confidence(tmp_path):
     import onnx
 
-    from conftest import gemm_model
-
     model = gemm_model()
     model.graph.node[-1].output[0] = "confidence"
     model.graph.output[0].name = "confidence"
@@ -169,8 +169,6 @@ def _named_confidence(tmp_path):
 def _int_output(tmp_path):
     import onnx
     from onnx import TensorProto
-
-    from conftest import gemm_model
 
     onnx.save(gemm_model(out_type=TensorProto.INT32), tmp_path / "int.onnx")
     return tmp_path / "int.onnx"
@@ -196,8 +194,6 @@ def test_unfoldable_models_get_a_sidecar(tmp_path, make, reason):
 def test_fold_or_sidecar_folds_when_it_can(tmp_path):
     import onnx
 
-    from conftest import gemm_model
-
     onnx.save(gemm_model(), tmp_path / "m.onnx")
     model, sidecar = fold_or_sidecar(tmp_path / "m.onnx", CALIBRATORS["none"]("logits"), tmp_path / "c.onnx",
                                      tmp_path / "c.json")
@@ -217,8 +213,6 @@ def test_sidecar_round_trip_is_the_reference(tmp_path, method, kind):
 
 
 def test_bad_model_and_bad_sidecar_are_one_line(tmp_path):
-    from conftest import gemm_model
-
     whole = gemm_model().SerializeToString()
     (tmp_path / "junk.onnx").write_bytes(whole[: len(whole) // 2])
     with pytest.raises(EdgefitError, match="junk.onnx.*truncated"):
