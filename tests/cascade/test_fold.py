@@ -72,7 +72,7 @@ def _run(path, x):
     return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"x": x})))
 
 
-@pytest.mark.parametrize("opset", [11, 13, 17, 18, 21])
+@pytest.mark.parametrize("opset", [7, 9, 11, 13, 17, 18, 21])
 @pytest.mark.parametrize("kind", ["logits", "probabilities"])
 @pytest.mark.parametrize("method", sorted(CALIBRATORS))
 def test_folded_graph_matches_reference(tmp_path, opset, kind, method):
