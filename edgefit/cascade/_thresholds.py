@@ -98,7 +98,9 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
     cum_share = np.cumsum(shares, axis=1)
     p99_tier = np.argmax(cum_share >= 0.99 - 1e-12, axis=1)  # first tier by which 99% have stopped
     return {
-        "shares": shares, "tier_accuracy": tier_acc, "accuracy": right.sum(axis=1), "expected_accuracy": expected,
+        # rounded: a sum of per-tier means is not exactly 1.0 when every answer is right
+        "shares": shares, "tier_accuracy": tier_acc, "accuracy": np.round(right.sum(axis=1), 12),
+        "expected_accuracy": expected,
         "expected_latency_s": shares @ cum50, "p99_latency_s": cum99[p99_tier],
         "cloud_share": shares[:, [k for k, t in enumerate(tiers) if t.is_cloud]].sum(axis=1),
         "usd_per_1000": 1000 * (shares @ cum_usd),
