@@ -219,14 +219,21 @@ def _provenance(result: CascadeResult) -> list[tuple[str, str]]:
 
 
 def _reliability_md(tier: TierResult) -> list[str]:
+    """One row per confidence bin; before and after calibration the same request can sit in different
+    bins, so each side gives its own count (a dash where that side has no request in the bin)."""
     cal = tier.calibration
-    rows = [[f"[{b.lo:.2f}, {b.hi:.2f})", b.count, f"{b.mean_confidence:.3f}", f"{b.accuracy:.3f}",
-             f"{a.mean_confidence:.3f}", f"{a.accuracy:.3f}"]
-            for b, a in zip(cal.reliability_before, cal.reliability_after) if b.count or a.count]
+    before = {round(b.lo, 6): b for b in cal.reliability_before}
+    after = {round(a.lo, 6): a for a in cal.reliability_after}
+
+    def side(b) -> list:
+        return ["–", "–", "–"] if b is None else [b.count, f"{b.mean_confidence:.3f}", f"{b.accuracy:.3f}"]
+
+    rows = [[f"[{lo:.2f}, {(before.get(lo) or after[lo]).hi:.2f})", *side(before.get(lo)), *side(after.get(lo))]
+            for lo in sorted(set(before) | set(after))]
     return [f"**{tier.spec.name}** ({cal.calibrator.method}; ECE {cal.ece_before:.4f} → {cal.ece_after:.4f}, "
             f"report split):", "",
-            *table(["confidence bin", "samples", "mean confidence before", "accuracy before", "mean confidence after",
-                    "accuracy after"], rows), ""]
+            *table(["confidence bin", "samples before", "mean confidence before", "accuracy before", "samples after",
+                    "mean confidence after", "accuracy after"], rows), ""]
 
 
 def render_cascade_md(result: CascadeResult) -> str:

@@ -148,8 +148,8 @@ def _render(result, out: Path) -> None:
         rows.add_row(name, f"{p.accuracy:.2%}", fmt.seconds(p.expected_latency_s), fmt.seconds(p.p99_latency_s),
                      f"{p.cloud_share:.1%}", f"${p.usd_per_1000:.4g}")
     console.print(rows)
-    o = result.objective
-    console.print(f"objective: {o.kind}" + "".join(
-        f", {k.replace('_', ' ')} {v:g}" for k, v in o.to_dict().items() if k != "kind" and v is not None)
-        + f"; on the select split it scored {result.chosen.accuracy:.2%} at {fmt.seconds(result.chosen.expected_latency_s)}")
+    from edgefit.cascade._config import objective_words
+
+    console.print(f"objective: {objective_words(result.objective)}; on the select split the chosen thresholds scored "
+                  f"{result.chosen.accuracy:.2%} at {fmt.seconds(result.chosen.expected_latency_s)} expected")
     console.print(f"wrote {out}/ (cascade-config.json, cascade.html, cascade.md, model-cards/, models/)")
