@@ -1,0 +1,152 @@
+"""Reference architectures behind the published measurements (MLPerf Inference, MLPerf Tiny, AI Hub).
+
+A published point names the model it measured (``resnet50-v1.5``, ``ds-cnn-kws`` …); to hold the
+estimator against it, edgefit needs that model's *shape*: its operators, their sizes and their order.
+Weights do not matter for a latency estimate, so nothing is downloaded: each reference is the
+architecture with seeded random weights. The MLPerf Tiny models and MobileNet-v2 are the built-in
+examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here, as torchvision lays it out.
+
+The registry (:data:`REFERENCES`) is plain data and importing this module stays light; torch loads
+when a model is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from edgefit.graph import Graph
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One reference model: what it is, its batch-1 input, and how to build it."""
+
+    name: str
+    description: str
+    input_shape: tuple[int, ...]
+    build: Callable[[], "nn.Module"]
+
+
+def _example(name: str) -> Callable[[], "nn.Module"]:
+    def build() -> "nn.Module":
+        from edgefit.examples import get_example
+
+        return get_example(name).build(pretrained=False, seed=0)
+
+    return build
+
+
+def _resnet50() -> "nn.Module":
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return ResNet50().eval()
+
+
+REFERENCES: dict[str, Reference] = {r.name: r for r in (
+    Reference("resnet50-v1.5", "ResNet-50 v1.5 (MLPerf Inference image classification; stride on the 3x3 "
+              "conv), ImageNet 224x224, 25.6 M params, 4.1 GMACs", (1, 3, 224, 224), _resnet50),
+    Reference("mobilenet-v2", "MobileNet-v2 1.0, ImageNet 224x224 (AI Hub mobilenet_v2); edgefit example "
+              "'mobilenetv2'", (1, 3, 224, 224), _example("mobilenetv2")),
+    Reference("ds-cnn-kws", "MLPerf Tiny keyword spotting DS-CNN, 49x10 MFCC; edgefit example 'ds-cnn-kws'",
+              (1, 1, 49, 10), _example("ds-cnn-kws")),
+    Reference("mobilenet-v1-0.25-vww", "MLPerf Tiny visual wake words MobileNet-v1 0.25, 96x96; edgefit "
+              "example 'mobilenetv1-vww'", (1, 3, 96, 96), _example("mobilenetv1-vww")),
+    Reference("resnet8-cifar", "MLPerf Tiny image classification ResNet-8, CIFAR-10 32x32; edgefit example "
+              "'resnet8-cifar'", (1, 3, 32, 32), _example("resnet8-cifar")),
+    Reference("fc-autoencoder", "MLPerf Tiny anomaly detection FC autoencoder, 640 features; edgefit example "
+              "'fc-autoencoder'", (1, 640), _example("fc-autoencoder")),
+)}
+
+
+def reference_names() -> tuple[str, ...]:
+    """Every reference model a published point may name.
+
+    >>> "resnet50-v1.5" in reference_names()
+    True
+    """
+    return tuple(REFERENCES)
+
+
+def build_reference(name: str) -> "nn.Module":
+    """The reference model ``name`` in eval mode, with seeded random weights."""
+    from edgefit.errors import EdgefitError
+
+    if name not in REFERENCES:
+        raise EdgefitError(f"unknown reference model '{name}'", fix=f"use one of {', '.join(REFERENCES)}")
+    return REFERENCES[name].build().eval()
+
+
+def reference_graph(name: str) -> "Graph":
+    """The Graph of reference model ``name`` at batch 1, its ONNX export cached in the user cache
+    (ResNet-50 takes tens of seconds to export; a fidelity run should pay that once)."""
+    import onnx
+    import torch
+
+    from edgefit._io import write_atomic
+    from edgefit._resources import user_cache_dir
+    from edgefit.graph import load_graph
+    from edgefit.graph._torch import export_torch
+
+    ref = REFERENCES.get(name) or build_reference(name)  # build_reference raises the clear error
+    key = json.dumps({"reference": name, "shape": ref.input_shape, "torch": torch.__version__}, sort_keys=True)
+    path = user_cache_dir() / "onnx" / f"reference-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    if not path.exists():
+        write_atomic(path, export_torch(build_reference(name), ref.input_shape).SerializeToString())
+    return load_graph(onnx.load(str(path)), source=f"reference:{name}")
+
+
+# --- ResNet-50 v1.5 (torchvision layout), written out so no torchvision is needed ------------------------
+def _bottleneck_cls():
+    from torch import nn
+
+    class Bottleneck(nn.Module):
+        """1x1 reduce, 3x3 (stride here: v1.5), 1x1 expand x4, residual; projection when shapes change."""
+
+        def __init__(self, c_in: int, width: int, stride: int) -> None:
+            super().__init__()
+            c_out = width * 4
+            self.body = nn.Sequential(
+                nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
+            )
+            self.short = (nn.Identity() if stride == 1 and c_in == c_out else
+                          nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+            self.act = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            return self.act(self.body(x) + self.short(x))
+
+    return Bottleneck
+
+
+def ResNet50(num_classes: int = 1000) -> "nn.Module":  # noqa: N802 (a class-like factory)
+    """ResNet-50 v1.5: 7x7/2 stem, max-pool, stages of (3, 4, 6, 3) bottlenecks at widths 64-512.
+
+    >>> import torch
+    >>> ResNet50()(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 1000])
+    """
+    from torch import nn
+
+    bottleneck = _bottleneck_cls()
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                               nn.MaxPool2d(3, 2, 1)]
+    c_in = 64
+    for i, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
+        for b in range(blocks):
+            layers.append(bottleneck(c_in, width, 2 if b == 0 and i > 0 else 1))
+            c_in = width * 4
+    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+    return model
