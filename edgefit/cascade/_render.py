@@ -108,7 +108,9 @@ def _reliability_plot(tier: TierResult) -> str:
     curve(cal.reliability_after, FRONTIER, "after", False)
     f.legend([(f"before (ECE {cal.ece_before:.3f})", OTHER, "hollow"),
               (f"after (ECE {cal.ece_after:.3f})", FRONTIER, "dot"), ("perfect", INK, "dash")])
-    caption = (f"{tier.spec.name}, report split, {cal.bins} equal-width bins; calibrated by {cal.calibrator.method} "
+    width = (cal.reliability_after or cal.reliability_before)[0]
+    shown = round(1 / (width.hi - width.lo)) if width.hi > width.lo else cal.bins
+    caption = (f"{tier.spec.name}, report split, {shown} equal-width bins (ECE uses {cal.bins}); calibrated by {cal.calibrator.method} "
                f"on the calibration split ({cal.calibration_samples} samples). On the diagonal, confidence is "
                "accuracy.")
     return f"<figure>{f.svg()}<figcaption>{esc(caption)}</figcaption></figure>"
