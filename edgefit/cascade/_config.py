@@ -56,7 +56,9 @@ def objective_words(objective: Objective) -> str:
     if objective.accuracy_floor is not None:
         limits.append(f"accuracy ≥ {_pct(objective.accuracy_floor)}")
     goal = "maximize accuracy" if objective.kind == "max-accuracy" else "minimize expected latency"
-    return f"{goal} with {', '.join(limits)}" if limits else goal
+    sure = (f" ({'each' if len(limits) > 1 else 'met'} with {objective.budget_confidence:.0%} confidence on new "
+            "requests, allowing for the select split's sampling error)" if limits and objective.budget_confidence else "")
+    return f"{goal} with {', '.join(limits)}{sure}" if limits else goal
 
 
 def routing_words(result: CascadeResult) -> str:

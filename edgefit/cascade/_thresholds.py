@@ -96,16 +96,28 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
     energies = [np.nan if t.energy_j is None else t.energy_j for t in tiers]
     cum_energy = np.cumsum(energies)
     cum_share = np.cumsum(shares, axis=1)
+    accuracy = np.round(right.sum(axis=1), 12)  # a sum of per-tier means misses 1.0 when every answer is right
+
+    def mean_and_se(per_stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean over requests of a per-request figure that is ``per_stop[k]`` for requests stopping at
+        tier k, and the standard error of that mean over n requests."""
+        mean = shares @ per_stop
+        var = np.maximum(shares @ per_stop ** 2 - mean ** 2, 0.0)
+        return mean, np.sqrt(var / n)
+
+    latency, latency_se = mean_and_se(cum50)
+    usd_mean, usd_se = mean_and_se(cum_usd)
+    cloud = shares[:, [k for k, t in enumerate(tiers) if t.is_cloud]].sum(axis=1)
     p99_tier = np.argmax(cum_share >= 0.99 - 1e-12, axis=1)  # first tier by which 99% have stopped
+    visited_unknown = np.isnan(cum_energy)[None, :] & (shares > 0)
+    energy, energy_se = mean_and_se(np.nan_to_num(cum_energy))
     return {
-        # rounded: a sum of per-tier means is not exactly 1.0 when every answer is right
-        "shares": shares, "tier_accuracy": tier_acc, "accuracy": np.round(right.sum(axis=1), 12),
-        "expected_accuracy": expected,
-        "expected_latency_s": shares @ cum50, "p99_latency_s": cum99[p99_tier],
-        "cloud_share": shares[:, [k for k, t in enumerate(tiers) if t.is_cloud]].sum(axis=1),
-        "usd_per_1000": 1000 * (shares @ cum_usd),
-        "expected_energy_j": np.where(np.isnan(cum_energy)[None, :] & (shares > 0), np.nan,
-                                      shares * np.nan_to_num(cum_energy)).sum(axis=1),
+        "shares": shares, "tier_accuracy": tier_acc, "accuracy": accuracy, "expected_accuracy": expected,
+        "accuracy_se": np.sqrt(accuracy * (1 - accuracy) / n),
+        "expected_latency_s": latency, "expected_latency_s_se": latency_se, "p99_latency_s": cum99[p99_tier],
+        "cloud_share": cloud, "cloud_share_se": np.sqrt(cloud * (1 - cloud) / n),
+        "usd_per_1000": 1000 * usd_mean, "usd_per_1000_se": 1000 * usd_se,
+        "expected_energy_j": np.where(visited_unknown.any(axis=1), np.nan, energy), "expected_energy_j_se": energy_se,
     }
 
 
@@ -121,15 +133,19 @@ def operating_point(table: dict[str, np.ndarray], row: int, thresholds: np.ndarr
 
 
 def feasible(table: dict[str, np.ndarray], objective: Objective) -> np.ndarray:
+    """Rows whose budgets hold at the objective's confidence (see :class:`Objective`): the select split's
+    figure plus z standard errors within each budget; the accuracy floor, minus z standard errors."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(objective.budget_confidence) if objective.budget_confidence else 0.0
     ok = np.ones(len(table["accuracy"]), bool)
     for key, budget in (("expected_latency_s", objective.latency_budget_s), ("cloud_share", objective.cloud_share_budget),
-                        ("usd_per_1000", objective.usd_per_1000_budget)):
+                        ("usd_per_1000", objective.usd_per_1000_budget), ("expected_energy_j", objective.energy_budget_j)):
         if budget is not None:
-            ok &= table[key] <= budget + 1e-12
-    if objective.energy_budget_j is not None:
-        ok &= np.nan_to_num(table["expected_energy_j"], nan=np.inf) <= objective.energy_budget_j
+            upper = np.nan_to_num(table[key] + z * table[key + "_se"], nan=np.inf)
+            ok &= upper <= budget + 1e-12
     if objective.kind == "min-latency" and objective.accuracy_floor is not None:
-        ok &= table["accuracy"] >= objective.accuracy_floor - 1e-12
+        ok &= table["accuracy"] - z * table["accuracy_se"] >= objective.accuracy_floor - 1e-12
     return ok
 
 
@@ -168,7 +184,9 @@ def _nothing_meets(table: dict[str, np.ndarray], objective: Objective) -> str:
         parts.append(f"energy ≤ {objective.energy_budget_j * 1e3:.4g} mJ (lowest {low * 1e3:.4g} mJ)")
     if objective.kind == "min-latency" and objective.accuracy_floor is not None:
         parts.append(f"accuracy ≥ {objective.accuracy_floor:.2%} (highest {table['accuracy'].max():.2%})")
-    return "no threshold choice meets " + " and ".join(parts or ["the objective"])
+    sure = (f" with {objective.budget_confidence:.0%} confidence on new requests (select split ± its sampling error)"
+            if objective.budget_confidence else "")
+    return "no threshold choice meets " + " and ".join(parts or ["the objective"]) + sure
 
 
 def pareto_rows(table: dict[str, np.ndarray]) -> list[int]:

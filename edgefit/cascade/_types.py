@@ -158,7 +158,11 @@ class OperatingPoint:
 @dataclass(frozen=True)
 class Objective:
     """What the threshold search optimizes: ``maximize accuracy`` under budgets (any of latency,
-    cloud share, energy, cost), or ``minimize latency`` under ``accuracy_floor``."""
+    cloud share, energy, cost), or ``minimize latency`` under ``accuracy_floor``.
+
+    A few hundred select-split requests leave the shares uncertain: a choice that spends a 100 ms budget
+    exactly on the select split overspends it on the next split about half the time. So a budget counts as
+    met when its upper confidence bound is within it (the floor: its lower bound), at ``budget_confidence``."""
 
     kind: Literal["max-accuracy", "min-latency"]
     latency_budget_s: float | None = None
@@ -166,6 +170,9 @@ class Objective:
     energy_budget_j: float | None = None
     usd_per_1000_budget: float | None = None
     accuracy_floor: float | None = None
+    # the budgets (and floor) must hold on new requests with this one-sided confidence, judged from the
+    # select split's sampling error (normal approximation); None compares the select split's figures as they are
+    budget_confidence: float | None = 0.95
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

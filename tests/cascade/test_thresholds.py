@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 
 from edgefit.cascade._thresholds import NEVER, NoFeasibleCascade, TierOutcomes, alone, evaluate, search, threshold_grid
-from edgefit.cascade._types import Objective
+from edgefit.cascade._types import Objective as _Objective
+
+
+def Objective(*args, **kw):  # noqa: N802 - the hand-worked figures compare the select split's figures as they are
+    return _Objective(*args, **{"budget_confidence": None, **kw})
 
 EASY, HARD = np.arange(60), np.arange(60, 100)
 
@@ -106,3 +110,16 @@ def test_ties_in_observed_accuracy_spend_the_budget_on_doubtful_requests():
     assert 0.7 < chosen.thresholds[0] <= 0.95 and chosen.shares == pytest.approx((0.5, 0.5))
     cheap, *_ = search([t1, t2], [t1, t2], Objective("min-latency", accuracy_floor=0.99))
     assert cheap.thresholds[0] <= 0.7 and cheap.shares == pytest.approx((1.0, 0.0))
+
+
+def test_a_budget_must_hold_with_confidence_not_just_on_the_select_split():
+    """76 ms with 10% of requests at the 500 ms cloud is within an 80 ms budget on these 100 requests, but
+    the cloud share's sampling error (±3 points) puts its 95% upper bound near 102 ms: not chosen."""
+    sure, *_ = search(tiers(), tiers(), _Objective("max-accuracy", latency_budget_s=0.080))
+    assert sure.accuracy == pytest.approx(0.92) and sure.cloud_share == 0
+    loose, *_ = search(tiers(), tiers(), _Objective("max-accuracy", latency_budget_s=0.080, budget_confidence=None))
+    assert loose.accuracy == pytest.approx(1.0)
+    floor, *_ = search(tiers(), tiers(), _Objective("min-latency", accuracy_floor=0.9))
+    assert floor.accuracy == pytest.approx(1.0)  # 0.92 - 1.645 * 0.027 < 0.9: the floor needs the cloud
+    with pytest.raises(NoFeasibleCascade, match="95% confidence"):
+        search(tiers(), tiers(), _Objective("max-accuracy", latency_budget_s=0.005))
