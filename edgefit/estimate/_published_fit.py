@@ -98,9 +98,13 @@ class FitReport:
 
     def summary(self) -> dict:
         errs = np.abs([r.loo_error for r in self.rows if r.loo_error is not None])
+        sheet = np.abs([r.datasheet / r.published - 1 for r in self.rows if r.datasheet is not None])
         return {"points": len(self.rows), "predicted": int(len(errs)), "parameters": self.parameters,
                 "loo_median_abs_error": float(np.median(errs)) if len(errs) else None,
-                "loo_max_abs_error": float(errs.max()) if len(errs) else None}
+                "loo_max_abs_error": float(errs.max()) if len(errs) else None,
+                # the target file alone on the same points (no energy model): what the fit must beat
+                "datasheet_median_abs_error": float(np.median(sheet)) if len(sheet) else None,
+                "datasheet_max_abs_error": float(sheet.max()) if len(sheet) else None}
 
 
 class PublishedFit:

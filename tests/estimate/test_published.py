@@ -142,3 +142,44 @@ def test_points_parse_to_si_units():
     assert by_id["tiny-v1.0-kws-240mhz-energy"].si_value == pytest.approx(18.56e-6)
     assert pub.clock_scale(by_id["tiny-v1.0-kws-370mhz"], "ne16") == pytest.approx(370 / 400)
     assert copy.deepcopy(pub) == pub
+
+
+# --- `edgefit fidelity --target T` ------------------------------------------------------------------------
+def test_fidelity_prints_every_point_with_its_source_and_the_loo_figures(run_cli):
+    code, out, err = run_cli("fidelity", "--target", "hearable")
+    assert code == 0, err
+    flat = "".join(out.split())  # the table folds long names at the terminal's width
+    assert "tiny-v1.0-kws-240mhz" in flat and "gap9_800_370/anomaly_detection/energy/results.txt" in flat
+    assert "leave-one-run-outmedian|error|" in flat and "3fittedparameters" in flat
+    assert "thetargetfilealone" in flat
+
+
+def test_fidelity_json_matches_the_report(run_cli, gap9_fit):
+    import json
+
+    code, out, err = run_cli("fidelity", "--target", "gap9", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    summary = gap9_fit.report().summary()
+    assert data["loo_median_abs_error"] == pytest.approx(summary["loo_median_abs_error"])
+    assert len(data["rows"]) == 10 and all(r["source"].startswith("mlcommons/tiny_results_v1.0") for r in data["rows"])
+    kws = next(r for r in data["rows"] if r["id"] == "tiny-v1.0-kws-240mhz")
+    assert kws["unit"] == "samples/s" and kws["published"] == pytest.approx(1365.8)
+
+
+def test_fidelity_with_a_broken_published_file_is_one_line(run_cli, tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(data_dir("targets"), root / "targets")
+    (root / "profiles" / "gap9").mkdir(parents=True)
+    (root / "profiles" / "gap9" / "published.yaml").write_text(_gap9_text().replace("unit: uJ", "unit: mW", 1))
+    monkeypatch.setenv("EDGEFIT_DATA_DIR", str(root))
+    from edgefit.targets._load import _alias_index
+
+    _alias_index.cache_clear()
+    try:
+        code, out, err = run_cli("fidelity", "--target", "gap9")
+    finally:
+        _alias_index.cache_clear()
+    assert code == 2 and "unknown unit 'mW'" in err and "published.yaml:" in err and len(err.strip().splitlines()) == 1
