@@ -132,19 +132,45 @@ def _without_axis_warnings():
         root.removeFilter(quiet)
 
 
+# onnxruntime's quantization docs: on x86 without VNNI, U8S8 kernels add pairs of u8 x s8 products in 16-bit
+# lanes (vpmaddubsw), which saturate when weights use the full 8-bit range; 7-bit weights (reduce_range) cannot
+_SATURATING_INT8_PATHS = ("avx2", "avx512")
+
+
+def host_int8_recipe() -> tuple[bool, str]:
+    """``(reduce_range, why)`` for onnxruntime's int8 kernels on this CPU.
+
+    The quantized model is scored (and, on host-cpu, run) here, so its weights must suit the kernels
+    here: full 8-bit weights where the int8 path accumulates in 32 bits (VNNI, AMX, Arm dot products),
+    7-bit weights where it would saturate 16-bit sums (AVX2, AVX-512 without VNNI).
+    """
+    from edgefit.estimate._fingerprint import int8_path
+    from edgefit.targets._host import probe_host
+
+    path = int8_path(probe_host().flags)
+    if path in _SATURATING_INT8_PATHS:
+        return True, (f"7-bit weights (reduce_range): this CPU's int8 path is {path}, without VNNI, where "
+                      "onnxruntime's U8S8 kernels sum u8 x s8 pairs in 16 bits and saturate with full-range weights")
+    return False, f"full 8-bit weights: this CPU's int8 path is {path}, whose kernels accumulate in 32 bits"
+
+
 def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: str, per_channel: bool,
                exclude: Sequence[str] = (), include: Sequence[str] | None = None,
-               op_types: Sequence[str] = (), cache: Path | None = None) -> None:
+               op_types: Sequence[str] = (), cache: Path | None = None, reduce_range: bool | None = None) -> None:
     """onnxruntime static quantization in QDQ format: U8 activations, S8 weights, the given calibration
     method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with the same file
-    skips calibration, which makes measuring one node at a time affordable."""
+    skips calibration, which makes measuring one node at a time affordable. ``reduce_range=None`` takes
+    this CPU's choice (:func:`host_int8_recipe`)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    if reduce_range is None:
+        reduce_range = host_int8_recipe()[0]
 
     try:
         with contextlib.redirect_stdout(io.StringIO()), _without_axis_warnings():  # calibrators print progress
             quantize_static(str(source), str(out), reader(feeds), quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
+                            per_channel=per_channel, reduce_range=reduce_range,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
                             nodes_to_exclude=list(exclude),
                             nodes_to_quantize=None if include is None else list(include),
                             op_types_to_quantize=list(op_types) or None,

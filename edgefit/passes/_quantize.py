@@ -172,13 +172,14 @@ def _static(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, fold
         meta["sensitivity_metric"] = "eval_fn (higher is better)" if ctx.eval_fn else \
             "output fidelity: -NMSE vs fp32 on the calibration feeds"
         cache = folder / "sens" / "calibration.json"
+    reduce_range, why = _onnx.host_int8_recipe()
     _onnx.static_qdq(source, out, feeds, calibration=cfg.calibration, per_channel=cfg.per_channel, exclude=keep,
-                     op_types=cfg.op_types, cache=cache)
+                     op_types=cfg.op_types, cache=cache, reduce_range=reduce_range)
     meta.update({
         "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations QUInt8, weights QInt8, "
                   f"{'per-channel' if cfg.per_channel else 'per-tensor'}, "
-                  f"{_onnx.CALIBRATION_METHODS[cfg.calibration]} calibration",
-        "calibration": where, "nodes_kept_float": keep,
+                  f"{_onnx.CALIBRATION_METHODS[cfg.calibration]} calibration" + (", reduce_range" if reduce_range else ""),
+        "calibration": where, "nodes_kept_float": keep, "int8_weights": why,
     })
     if where.startswith("random"):
         meta["warning"] = "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
@@ -209,13 +210,15 @@ def _dynamic(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, fol
         raise PassNotApplicable(f"dynamic int8 found no {'/'.join(op_types)} node to quantize",
                                 where="QuantizeConfig(precision='int8-dynamic')", fix="use precision='int8'")
     ops = sorted({{"Gemm": "MatMul"}.get(t, t) for t in op_types})
+    reduce_range, why = _onnx.host_int8_recipe()
     quantize_dynamic(str(src), str(out), op_types_to_quantize=ops, per_channel=cfg.per_channel,
-                     weight_type=QuantType.QInt8, nodes_to_exclude=list(cfg.keep_float))
+                     reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=list(cfg.keep_float))
     clamp_ir_file(out)
     return {"recipe": f"onnxruntime.quantization.quantize_dynamic: weights QInt8"
-                      f"{', per-channel' if cfg.per_channel else ''}, activations at run time; ops {', '.join(ops)}"
+                      f"{', per-channel' if cfg.per_channel else ''}{', reduce_range' if reduce_range else ''}, "
+                      f"activations at run time; ops {', '.join(ops)}"
                       + (f" ({rewritten} Gemm rewritten as MatMul + Add first)" if rewritten else ""),
-            "calibration": "none (dynamic)", "nodes_kept_float": list(cfg.keep_float)}
+            "calibration": "none (dynamic)", "nodes_kept_float": list(cfg.keep_float), "int8_weights": why}
 
 
 def _int4(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path) -> dict[str, Any]:

@@ -178,3 +178,31 @@ def test_explicit_keep_float_matches_the_measured_choice(sensitive, tmp_path):
     by_measure = apply_pass(sensitive, QuantizeConfig(keep_float_top=1), ctx)
     assert by_name.metadata["nodes_kept_float"] == by_measure.metadata["nodes_kept_float"] == ["fc1"]
     assert fidelity(by_name.model, by_measure.model, feeds) == float("inf")
+
+
+@pytest.mark.parametrize("flags, reduced", [({"avx2", "fma"}, True), ({"avx2", "avx512f", "avx512bw"}, True),
+                                            ({"avx2", "avx512bw", "avx512_vnni"}, False),
+                                            ({"avx2", "amx_int8", "amx_tile"}, False), ({"asimd", "asimddp"}, False)])
+@pytest.mark.parametrize("precision", ["int8", "int8-dynamic"])
+def test_int8_weights_follow_this_cpus_int8_kernels(flags, reduced, precision, mlp, tmp_path, monkeypatch):
+    """#16: on x86 without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's U8S8 kernels sum u8 x s8 pairs in
+    16 bits and saturate with full-range weights: the quantizer then stores 7-bit weights (reduce_range),
+    and says why. The CPU is faked here through its flags; the weights written are real."""
+    import dataclasses
+
+    import numpy as np
+    from onnx import numpy_helper
+
+    from edgefit.targets import _host
+
+    real = _host.probe_host()
+    monkeypatch.setattr(_host, "probe_host", lambda: dataclasses.replace(real, flags=frozenset(flags)))
+    feeds = toy_onnx.feeds(onnx.load(str(mlp)), n=8)
+    out = apply_pass(mlp, QuantizeConfig(precision=precision), PassContext(work_dir=tmp_path, calibration=feeds))
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(out.model)).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and t.dims and np.prod(t.dims) > 16]
+    assert weights, "no int8 weight tensor found"
+    widest = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    assert (widest <= 64) == reduced, widest  # 7-bit weights reach ±64 at most; full range reaches 127
+    assert ("reduce_range" in out.metadata["recipe"]) == reduced
+    assert ("7-bit" in out.metadata["int8_weights"]) == reduced and "int8 path" in out.metadata["int8_weights"]
