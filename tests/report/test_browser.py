@@ -34,6 +34,22 @@ def chromium(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
 
 
+def open_twice(page: Path, tmp: Path, name: str) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess, Path]:
+    """``page`` opened in Chromium twice: its DOM dumped, and a screenshot taken (``page``'s folder holds
+    ``screenshot.png``); with ``EDGEFIT_TEST_ARTIFACTS`` both are kept there as ``<name>-screenshot.png``
+    and ``<name>.html``."""
+    url = page.resolve().as_uri()
+    shot = page.parent / "screenshot.png"
+    dom = chromium(url, tmp, "--dump-dom")
+    png = chromium(url, tmp, f"--screenshot={shot}")
+    keep = os.environ.get("EDGEFIT_TEST_ARTIFACTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, Path(keep) / f"{name}-screenshot.png")
+        shutil.copyfile(page, Path(keep) / f"{name}.html")
+    return dom, png, shot
+
+
 def console_lines(stderr: str) -> list[str]:
     """Every console message Chromium logged (the report has no script: any message is a problem —
     a blocked outside resource, a failed load, an error)."""
@@ -115,16 +131,7 @@ def rendered(tmp_path_factory, new_run):
         main(["report", str(run / "results.json"), "--html", "-q"])
     except SystemExit as exc:
         assert exc.code == 0
-    url = (run / "report.html").resolve().as_uri()
-    shot = run / "screenshot.png"
-    tmp = tmp_path_factory.mktemp("chromium")
-    dom = chromium(url, tmp, "--dump-dom")
-    png = chromium(url, tmp, f"--screenshot={shot}")
-    keep = os.environ.get("EDGEFIT_TEST_ARTIFACTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, Path(keep) / "report-screenshot.png")
-        shutil.copyfile(run / "report.html", Path(keep) / "report.html")
+    dom, png, shot = open_twice(run / "report.html", tmp_path_factory.mktemp("chromium"), "report")
     return {"dom": dom, "png": png, "shot": shot, "res": json.loads((run / "results.json").read_text())}
 
 

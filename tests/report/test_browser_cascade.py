@@ -6,15 +6,13 @@ the plots' colours. Same helpers and skip rule as test_browser.py (CI installs D
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgefit.report._svg import FRONTIER, OTHER, WINNER
-from test_browser import CHROMIUM, WINDOW, chromium, console_lines, near, read_png
+from test_browser import CHROMIUM, WINDOW, console_lines, near, open_twice, read_png
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (CI installs Debian's chromium)")]
@@ -36,16 +34,7 @@ def rendered(tmp_path_factory):
     out = tmp_path_factory.mktemp("cascade")
     result = _sample(out / "tiers")
     files = write_outputs(result, out, command="edgefit cascade --example digits")
-    url = files["cascade.html"].resolve().as_uri()
-    shot = out / "screenshot.png"
-    tmp = tmp_path_factory.mktemp("chromium")
-    dom = chromium(url, tmp, "--dump-dom")
-    png = chromium(url, tmp, f"--screenshot={shot}")
-    keep = os.environ.get("EDGEFIT_TEST_ARTIFACTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, Path(keep) / "cascade-screenshot.png")
-        shutil.copyfile(files["cascade.html"], Path(keep) / "cascade.html")
+    dom, png, shot = open_twice(files["cascade.html"], tmp_path_factory.mktemp("chromium"), "cascade")
     return {"dom": dom, "png": png, "shot": shot, "result": result}
 
 
