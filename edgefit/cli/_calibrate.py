@@ -212,6 +212,7 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
              profile: Annotated[Optional[Path], typer.Option("--profile", help="Profile to check (default: the shipped one).")] = None,
              subset: Annotated[Optional[str], typer.Option("--subset", help="host-cpu: zoo tag to run (ci: the small CI subset); default all.")] = None,
              threads: Annotated[Optional[str], typer.Option("--threads", help="host-cpu: thread counts, e.g. 1,2 (default: 1 and all cores).")] = None,
+             update: Annotated[bool, typer.Option("--update", help="Published targets: write the fit the estimator uses to profiles/<target>/published.fit.yaml.")] = False,
              quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
     """Estimate vs measured latency over the model zoo; stores the figures next to the profile."""
     # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by tests/cli/test_lazy.py.) A target
@@ -226,8 +227,11 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
         from edgefit.estimate._published import published_path
 
         if published_path(t.id).is_file():
-            _fidelity_published(t, as_json)
+            _fidelity_published(t, as_json, update)
             return
+    if update:
+        raise EdgefitError(f"--update writes the fit of published measurements; {t.id} has none",
+                           where="--update", fix="drop --update")
     if prof is None:
         raise EdgefitError(f"no calibration profile for {target} on {runtime}", where="--target",
                            fix=f"run `edgefit calibrate --target {target} --runtime {runtime}`")
@@ -275,11 +279,14 @@ def _fidelity_learned(path: Optional[Path], subset: Optional[str], threads: Opti
     emit(summary, as_json, lambda: _render_host_summary(summary))
 
 
-def _fidelity_published(target, as_json: bool) -> None:
-    """Estimate vs each published point (leave-one-run-out), with its source and the fit's figures."""
-    from edgefit.estimate._published_fit import published_report
+def _fidelity_published(target, as_json: bool, update: bool = False) -> None:
+    """Estimate vs each published point (leave-one-run-out), with its source and the fit's figures;
+    ``update`` writes the fit the estimator reads (profiles/<target>/published.fit.yaml)."""
+    from edgefit.estimate._published_fit import calibration_record, published_fit
 
-    report = published_report(target)
+    fit = published_fit(target)
+    report = fit.report()
+    written = _write_calibration(target, calibration_record(fit, report)) if update else None
     summary = report.summary()
     params = report.params
     payload = {
@@ -292,8 +299,25 @@ def _fidelity_published(target, as_json: bool) -> None:
                   "loo_estimate": r.loo, "loo_error": r.loo_error, "fitted_estimate": r.fitted,
                   "datasheet_estimate": r.datasheet, "confidence": r.point.confidence, "source": r.point.source}
                  for r in report.rows],
+        "written": written,
     }
     emit(payload, as_json, lambda: _render_published(payload))
+
+
+def _write_calibration(target, record: dict) -> str:
+    import yaml
+
+    from edgefit._io import write_atomic
+    from edgefit.estimate._published import calibration_path
+
+    if not record:
+        raise EdgefitError(f"no point of {target.id} could be predicted from the others: nothing to write",
+                           where="--update", fix="add published points (profiles/<target>/published.yaml)")
+    path = calibration_path(target.id)
+    header = (f"# Written by `edgefit fidelity --target {target.id} --update` from published.yaml; do not edit.\n"
+              "# The estimator's batch-1 figures in batch1_modes use these efficiencies and overheads.\n")
+    write_atomic(path, header + yaml.safe_dump(record, sort_keys=False))
+    return str(path)
 
 
 _SI_UNIT = {"latency_mean": "s", "latency_p90": "s", "latency_p99": "s", "throughput": "samples/s",
@@ -342,3 +366,5 @@ def _render_published(payload: dict) -> None:
     missing = [r["id"] for r in payload["rows"] if r["loo_estimate"] is None]
     if missing:
         console.print(f"not predicted (no other point of that metric to fit on): {', '.join(missing)}")
+    if payload["written"]:
+        console.print(f"wrote {payload['written']}")

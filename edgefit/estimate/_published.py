@@ -127,6 +127,75 @@ class PublishedFile(_Frozen):
         return point.clocks_hz[name] / self.reference_clocks_hz[name].value
 
 
+class UnitFit(_Frozen):
+    efficiency: float = Field(..., gt=0, le=1)
+    layer_overhead_s: float = Field(..., ge=0, le=1)
+
+
+class PublishedCalibration(_Frozen):
+    """``profiles/<target-id>/published.fit.yaml``: the fit of the published points the estimator uses,
+    written by ``edgefit fidelity --target T --update`` (a test checks it against a fresh fit)."""
+
+    schema_version: Literal[1] = PUBLISHED_VERSION
+    target: str
+    points: int = Field(..., ge=1)
+    predicted: int = Field(..., ge=0)
+    parameters: int = Field(..., ge=1)
+    loo_median_abs_error: float = Field(..., ge=0)
+    loo_max_abs_error: float = Field(..., ge=0)
+    precisions: list[str]
+    batch1_modes: list[str] = Field(..., description="power modes a single-stream point backs")
+    units: dict[str, UnitFit]
+    active_power_w: dict[str, float] = Field(default_factory=dict, description="per power mode with an energy point")
+
+    def backs(self, power_mode: str | None) -> bool:
+        """Whether a batch-1 estimate in ``power_mode`` rests on published points."""
+        return power_mode in self.batch1_modes
+
+    def as_profile(self, target, unit: str | None, path: str):
+        """A calibration profile holding the fitted efficiency and overhead of the unit the estimator
+        runs each of the points' precisions on (other precisions stay datasheet)."""
+        from edgefit.estimate._hw import _unit_for
+        from edgefit.estimate._profile import KernelFit, Profile
+        from edgefit.estimate._table import KERNEL_CLASSES
+
+        kernels = {}
+        for dtype in self.precisions:
+            u, compute_dtype = _unit_for(target, dtype, unit)
+            fit = self.units.get(u.name) if u is not None else None
+            if fit is not None:
+                kernels.update({(k, compute_dtype): KernelFit(fit.efficiency, fit.layer_overhead_s, self.points)
+                                for k in KERNEL_CLASSES})
+        return Profile(target=self.target, runtime="published", kernels=kernels,
+                       fidelity={"p90_abs_error": self.loo_max_abs_error}, path=path)
+
+    def label(self, power_mode: str | None, path: str) -> str:
+        return (f"calibrated on {self.points} published measurements (LOO median {self.loo_median_abs_error:.0%}; "
+                f"±{self.loo_max_abs_error:.0%} = the largest leave-one-run-out error) at batch 1 in "
+                f"{power_mode}, {path}")
+
+
+def calibration_path(target_id: str, root: Path | None = None) -> Path:
+    return (root or data_dir("profiles")) / target_id / "published.fit.yaml"
+
+
+def find_calibration(target) -> tuple[PublishedCalibration, str] | None:
+    """The stored fit of ``target``'s published points and its path (None when there is none)."""
+    path = calibration_path(target.id)
+    if not path.is_file():
+        return None
+    data, lines = load_yaml(path)
+    try:
+        cal = PublishedCalibration.model_validate(data)
+    except ValidationError as exc:
+        raise EdgefitError(_pydantic_error(exc, lines, str(path)).what, where=str(path),
+                           fix=f"re-run `edgefit fidelity --target {target.id} --update`") from None
+    if cal.target != target.id:
+        raise EdgefitError(f"fit is for '{cal.target}', not '{target.id}'", where=str(path),
+                           fix=f"re-run `edgefit fidelity --target {target.id} --update`")
+    return cal, str(path)
+
+
 def published_path(target_id: str, root: Path | None = None) -> Path:
     return (root or data_dir("profiles")) / target_id / FILE_NAME
 

@@ -214,8 +214,36 @@ class PublishedFit:
                          parameters=2 + int(energy), rows=rows)
 
 
-def published_report(target, published: PublishedFile | None = None) -> FitReport:
-    """Build the reference models (ONNX cached), fit and judge ``target``'s published points."""
+def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
+    """What the estimator needs from the fit, without torch: per unit that ran a point, the fitted
+    efficiency and kernel overhead; the power modes a batch-1 point backs; active power per mode with
+    an energy point; the leave-one-run-out figures (written to ``published.fit.yaml``)."""
+    params, summary = report.params, report.summary()
+    if params is None or summary["loo_max_abs_error"] is None:
+        return {}
+    units = {}
+    for p in fit.points:
+        for name in fit.units_of(p):
+            t = fit._terms[(p.model, p.precision, name, p.weight_bits)]
+            units[name] = {"efficiency": round(min(1.0, t.efficiency * params.k_e), 4),
+                           "layer_overhead_s": float(f"{t.overhead_s * params.k_o:.4g}")}
+    power = {}
+    for p in fit.points:
+        if p.metric == "energy_per_inference" and p.power_mode and params.power_w_at_1v:
+            power.setdefault(p.power_mode, float(f"{params.power_w_at_1v * fit._power_scale(p):.4g}"))
+    return {
+        "schema_version": 1, "target": fit.target.id, "points": summary["points"],
+        "predicted": summary["predicted"], "parameters": summary["parameters"],
+        "loo_median_abs_error": round(summary["loo_median_abs_error"], 4),
+        "loo_max_abs_error": round(summary["loo_max_abs_error"], 4),
+        "precisions": sorted({p.precision for p in fit.points}),
+        "batch1_modes": sorted({p.power_mode for p in fit.points if p.scenario == "single-stream" and p.power_mode}),
+        "units": units, "active_power_w": power,
+    }
+
+
+def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:
+    """Build the reference models (ONNX cached) and the fit over ``target``'s published points."""
     from edgefit.calibrate._reference import reference_graph
     from edgefit.errors import EdgefitError
     from edgefit.estimate._published import find_published
@@ -225,4 +253,9 @@ def published_report(target, published: PublishedFile | None = None) -> FitRepor
         raise EdgefitError(f"target '{target.id}' has no published measurements", where="--target",
                            fix="add profiles/<target-id>/published.yaml (see profiles/jetson-agx-orin-64gb/)")
     graphs = {name: reference_graph(name) for name in sorted({p.model for p in published.points})}
-    return PublishedFit(published, target, graphs).report()
+    return PublishedFit(published, target, graphs)
+
+
+def published_report(target, published: PublishedFile | None = None) -> FitReport:
+    """Fit and judge ``target``'s published points."""
+    return published_fit(target, published).report()

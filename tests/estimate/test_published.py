@@ -183,3 +183,31 @@ def test_fidelity_with_a_broken_published_file_is_one_line(run_cli, tmp_path, mo
     finally:
         _alias_index.cache_clear()
     assert code == 2 and "unknown unit 'mW'" in err and "published.yaml:" in err and len(err.strip().splitlines()) == 1
+
+
+# --- the stored fit the estimator reads -------------------------------------------------------------------
+def _stored(target_id: str) -> dict:
+    from edgefit._yaml import load_yaml
+    from edgefit.estimate._published import calibration_path
+
+    return load_yaml(calibration_path(target_id))[0]
+
+
+def test_stored_gap9_fit_is_the_fit_of_its_points(gap9_fit):
+    from edgefit.estimate._published_fit import calibration_record
+
+    assert calibration_record(gap9_fit, gap9_fit.report()) == _stored("gap9")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_id", ["jetson-agx-orin-64gb", "h100"])
+def test_stored_resnet50_fits_are_the_fits_of_their_points(target_id):
+    from edgefit.estimate._published_fit import calibration_record, published_fit
+
+    fit = published_fit(load_target(target_id))
+    assert calibration_record(fit, fit.report()) == _stored(target_id)
+
+
+def test_update_refuses_a_target_without_published_points(run_cli):
+    code, out, err = run_cli("fidelity", "--target", "ethos-u55", "--runtime", "vela", "--update")
+    assert code == 2 and "--update" in err and "has none" in err
