@@ -110,6 +110,14 @@ class Estimator:
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
+        self.published = None  # (fit of published measurements, its path) backing this mode at batch 1
+        if profile == "auto" and self.profile is None and not target.probe:
+            from edgefit.estimate._published import find_calibration
+
+            found = find_calibration(target)
+            if found is not None and found[0].backs(self.power_mode):
+                self.published = (found[0], f"profiles/{target.id}/published.fit.yaml")
+                self.profile = found[0].as_profile(target, unit, found[1], self.power_mode)
         self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
         self.warnings = list(graph.warnings)
         # learned kernel costs over onnxruntime's lowered graph: host-cpu with onnxruntime only
@@ -170,14 +178,15 @@ class Estimator:
 
         plans = [self.supported_plan(p) for p in plans]
         r = self.evaluate(PlanBatch.from_plans(plans, self.table))
-        calibrated = bool(self.profile) and bool(self.hw.calibrated.any())
-        error = self.profile.error if calibrated else DATASHEET_ERROR
-        run_overhead = self.profile.run_overhead_s if calibrated else 0.0
         rate = self.target.envelope.inference_rate_hz
         out = []
         for n, plan in enumerate(plans):
+            calibrated = self._calibrated(plan)
+            error = self.profile.error if calibrated else DATASHEET_ERROR
+            run_overhead = self.profile.run_overhead_s if calibrated else 0.0
             latency = float(r["latency_s"][n]) + run_overhead
-            energy = float(r["energy_j"][n]) + self.hw.static_w * run_overhead
+            energy = self._published_energy(latency, float(r["energy_j"][n]) + self.hw.static_w * run_overhead,
+                                            calibrated)
             est = Estimate(
                 target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
                 weight_bytes=float(r["weight_bytes"][n]), peak_activation_bytes=float(r["peak_act_bytes"][n]),
@@ -203,14 +212,19 @@ class Estimator:
             batch = PlanBatch.from_plans([plan], self.table)
         r = self.evaluate(batch, record=1)
         kernels = self._kernels(batch, r)
-        calibrated = bool(self.profile) and bool(self.hw.calibrated.any())
+        calibrated = self._calibrated(plan)
         error = self.profile.error if calibrated else DATASHEET_ERROR
         detail = (f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)" if calibrated else
                   f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
                   f"(uncalibrated; ±{error:.0%} assumed)")
         run_overhead = self.profile.run_overhead_s if calibrated else 0.0
         latency = float(r["latency_s"][0]) + run_overhead
-        energy = float(r["energy_j"][0]) + self.hw.static_w * run_overhead
+        roofline_energy = float(r["energy_j"][0]) + self.hw.static_w * run_overhead
+        energy = self._published_energy(latency, roofline_energy, calibrated)
+        if self.published is not None:
+            detail = self._published_detail(plan, calibrated)
+            if roofline_energy > 0 and energy != roofline_energy:
+                kernels = [replace(k, energy_j=k.energy_j * energy / roofline_energy) for k in kernels]
         rate = self.target.envelope.inference_rate_hz
         est = Estimate(
             target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
@@ -232,6 +246,33 @@ class Estimator:
                 est.warnings.append(legacy)
         est.checks = envelope_checks(est, self.target)
         return est
+
+    # -- published measurements ----------------------------------------------------------------------
+    def _calibrated(self, plan: Plan) -> bool:
+        """Whether ``plan``'s estimate rests on a calibration: any profile fit for a calibrated target;
+        for published points only the precisions they were measured in."""
+        if not self.profile:
+            return False
+        if self.published is not None:
+            return bool(self.hw.calibrated[:, DTYPE_CODE[plan.dtype]].any())
+        return bool(self.hw.calibrated.any())
+
+    def _published_energy(self, latency: float, energy: float, calibrated: bool) -> float:
+        """Active power fitted on published energy in this mode × latency; else the roofline's energy."""
+        if not calibrated or self.published is None:
+            return energy
+        power = self.published[0].active_power_w.get(self.power_mode or "")
+        return power * latency if power else energy
+
+    def _published_detail(self, plan: Plan, calibrated: bool) -> str:
+        cal, path = self.published
+        if not calibrated:
+            return (f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml (uncalibrated for "
+                    f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; ±{DATASHEET_ERROR:.0%} "
+                    "assumed)")
+        energy = ("energy from active power fitted on published energy" if cal.active_power_w.get(
+            self.power_mode or "") else "energy: datasheet (no published energy in this mode)")
+        return f"{cal.label(self.power_mode, path)}; {energy}"
 
     def _learned_estimate(self, est: Estimate) -> Estimate:
         """``est`` with latency, energy and error bar from the learned profile over the graph

@@ -129,7 +129,12 @@ class PublishedFile(_Frozen):
 
 class UnitFit(_Frozen):
     efficiency: float = Field(..., gt=0, le=1)
-    layer_overhead_s: float = Field(..., ge=0, le=1)
+    layer_overhead_s: float = Field(..., ge=0, le=1, description="at the reference clock")
+
+
+class ModeClocks(_Frozen):
+    compute_clock_scale: dict[str, float] = Field(default_factory=dict)
+    memory_clock_scale: float = Field(1.0, gt=0, le=10)
 
 
 class PublishedCalibration(_Frozen):
@@ -144,7 +149,7 @@ class PublishedCalibration(_Frozen):
     loo_median_abs_error: float = Field(..., ge=0)
     loo_max_abs_error: float = Field(..., ge=0)
     precisions: list[str]
-    batch1_modes: list[str] = Field(..., description="power modes a single-stream point backs")
+    batch1_modes: dict[str, ModeClocks] = Field(..., description="power modes a single-stream point backs")
     units: dict[str, UnitFit]
     active_power_w: dict[str, float] = Field(default_factory=dict, description="per power mode with an energy point")
 
@@ -152,22 +157,26 @@ class PublishedCalibration(_Frozen):
         """Whether a batch-1 estimate in ``power_mode`` rests on published points."""
         return power_mode in self.batch1_modes
 
-    def as_profile(self, target, unit: str | None, path: str):
-        """A calibration profile holding the fitted efficiency and overhead of the unit the estimator
-        runs each of the points' precisions on (other precisions stay datasheet)."""
+    def as_profile(self, target, unit: str | None, path: str, power_mode: str):
+        """A calibration profile holding the fitted efficiency and overhead (at ``power_mode``'s clock)
+        of the unit the estimator runs each of the points' precisions on, and the mode's memory clock
+        (other precisions stay datasheet)."""
         from edgefit.estimate._hw import _unit_for
         from edgefit.estimate._profile import KernelFit, Profile
         from edgefit.estimate._table import KERNEL_CLASSES
 
         kernels = {}
+        clocks = self.batch1_modes[power_mode]
         for dtype in self.precisions:
             u, compute_dtype = _unit_for(target, dtype, unit)
             fit = self.units.get(u.name) if u is not None else None
             if fit is not None:
-                kernels.update({(k, compute_dtype): KernelFit(fit.efficiency, fit.layer_overhead_s, self.points)
+                overhead = fit.layer_overhead_s / clocks.compute_clock_scale.get(u.name, 1.0)
+                kernels.update({(k, compute_dtype): KernelFit(fit.efficiency, overhead, self.points)
                                 for k in KERNEL_CLASSES})
         return Profile(target=self.target, runtime="published", kernels=kernels,
-                       fidelity={"p90_abs_error": self.loo_max_abs_error}, path=path)
+                       fidelity={"p90_abs_error": self.loo_max_abs_error},
+                       memory_bandwidth_scale=clocks.memory_clock_scale, path=path)
 
     def label(self, power_mode: str | None, path: str) -> str:
         return (f"calibrated on {self.points} published measurements (LOO median {self.loo_median_abs_error:.0%}; "

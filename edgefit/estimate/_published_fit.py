@@ -237,9 +237,21 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
         "loo_median_abs_error": round(summary["loo_median_abs_error"], 4),
         "loo_max_abs_error": round(summary["loo_max_abs_error"], 4),
         "precisions": sorted({p.precision for p in fit.points}),
-        "batch1_modes": sorted({p.power_mode for p in fit.points if p.scenario == "single-stream" and p.power_mode}),
+        "batch1_modes": _batch1_modes(fit),
         "units": units, "active_power_w": power,
     }
+
+
+def _batch1_modes(fit: PublishedFit) -> dict:
+    """Each power mode a single-stream point backs, with its clocks over the reference ones (the fitted
+    kernel overhead is in reference-clock seconds; the mode's memory may run slower than the target file's)."""
+    modes: dict[str, dict] = {}
+    for p in fit.points:
+        if p.scenario == "single-stream" and p.power_mode and p.power_mode not in modes:
+            modes[p.power_mode] = {
+                "compute_clock_scale": {u: round(fit.published.clock_scale(p, u), 4) for u in fit.units_of(p)},
+                "memory_clock_scale": round(fit.published.clock_scale(p, "memory"), 4)}
+    return modes
 
 
 def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:

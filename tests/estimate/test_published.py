@@ -211,3 +211,52 @@ def test_stored_resnet50_fits_are_the_fits_of_their_points(target_id):
 def test_update_refuses_a_target_without_published_points(run_cli):
     code, out, err = run_cli("fidelity", "--target", "ethos-u55", "--runtime", "vela", "--update")
     assert code == 2 and "--update" in err and "has none" in err
+
+
+# --- the estimator at batch 1 -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kws_graph():
+    from edgefit.calibrate._reference import reference_graph
+
+    return reference_graph("ds-cnn-kws")
+
+
+def test_backed_mode_and_precision_is_calibrated_on_the_points(kws_graph):
+    from edgefit.estimate import Estimator, Plan
+
+    stored = _stored("jetson-agx-orin-64gb")
+    est = Estimator(kws_graph, load_target("orin")).estimate(Plan(dtype="int8"))
+    assert est.source == "calibrated" and est.error == pytest.approx(stored["loo_max_abs_error"])
+    assert (f"calibrated on {stored['points']} published measurements (LOO median "
+            f"{stored['loo_median_abs_error']:.0%}") in est.source_detail
+    assert "energy: datasheet" in est.source_detail  # Orin's only energy point is MaxQ, at the wall
+    assert [c.source for c in Estimator(kws_graph, load_target("orin")).screen([Plan(dtype="int8")])] == ["calibrated"]
+
+
+@pytest.mark.parametrize("target, mode, dtype", [
+    ("orin", None, "fp16"),  # the points are int8
+    ("orin", "30W", "int8"),  # no point in 30W
+    ("h100", None, "int8"),  # offline and server points only: nothing backs batch 1
+    ("hearable", "400MHz", "int8"),  # published at 240 and 370 MHz
+])
+def test_unbacked_figures_still_say_datasheet(kws_graph, target, mode, dtype):
+    from edgefit.estimate import Estimator, Plan
+
+    est = Estimator(kws_graph, load_target(target), power_mode=mode).estimate(Plan(dtype=dtype))
+    assert est.source == "datasheet" and est.error == 0.5 and "datasheet" in est.source_detail
+    screened = Estimator(kws_graph, load_target(target), power_mode=mode).screen([Plan(dtype=dtype)])[0]
+    assert screened.source == "datasheet" and screened.latency_s == pytest.approx(est.latency_s)
+
+
+def test_gap9_kws_at_240mhz_lands_on_mlperf_tiny(kws_graph):
+    from edgefit.estimate import Estimator, Plan
+
+    est = Estimator(kws_graph, load_target("hearable"), power_mode="240MHz").estimate(Plan(dtype="int8"))
+    assert est.source == "calibrated"
+    assert est.latency_s == pytest.approx(0.732e-3, rel=0.10)  # MLPerf Tiny v1.0: 1365.8 inf/s
+    power = _stored("gap9")["active_power_w"]["240MHz"]
+    assert est.energy_j == pytest.approx(power * est.latency_s)
+    assert est.energy_j == pytest.approx(18.56e-6, rel=0.25)  # 18.56 uJ published; datasheet said ~2 uJ
+    datasheet = Estimator(kws_graph, load_target("hearable"), power_mode="240MHz", profile=None).estimate(
+        Plan(dtype="int8"))
+    assert datasheet.source == "datasheet" and datasheet.energy_j < est.energy_j / 3
