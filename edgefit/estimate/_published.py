@@ -12,6 +12,7 @@ Bad input gets one line naming the file, the line and the field, like a bad targ
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any, Literal
@@ -193,15 +194,22 @@ def find_calibration(target) -> tuple[PublishedCalibration, str] | None:
     path = calibration_path(target.id)
     if not path.is_file():
         return None
+    return _load_calibration(str(path), path.stat().st_mtime, target.id)
+
+
+@functools.lru_cache(maxsize=16)
+def _load_calibration(path: str, mtime: float, target_id: str) -> tuple[PublishedCalibration, str]:
+    """Parsed once per file version: every Estimator a search builds asks for it."""
     data, lines = load_yaml(path)
     try:
         cal = PublishedCalibration.model_validate(data)
     except ValidationError as exc:
-        raise EdgefitError(_pydantic_error(exc, lines, str(path)).what, where=str(path),
-                           fix=f"re-run `edgefit fidelity --target {target.id} --update`") from None
-    if cal.target != target.id:
-        raise EdgefitError(f"fit is for '{cal.target}', not '{target.id}'", where=str(path),
-                           fix=f"re-run `edgefit fidelity --target {target.id} --update`")
+        err = _pydantic_error(exc, lines, str(path))
+        raise EdgefitError(err.what, where=err.where,
+                           fix=f"re-run `edgefit fidelity --target {target_id} --update`") from None
+    if cal.target != target_id:
+        raise EdgefitError(f"fit is for '{cal.target}', not '{target_id}'", where=str(path),
+                           fix=f"re-run `edgefit fidelity --target {target_id} --update`")
     return cal, str(path)
 
 

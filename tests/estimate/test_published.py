@@ -4,6 +4,7 @@ is judged honestly (leave one run out) — and recovers parameters it generated 
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,18 @@ def test_gap9_kws_at_240mhz_lands_on_mlperf_tiny(kws_graph):
     datasheet = Estimator(kws_graph, load_target("hearable"), power_mode="240MHz", profile=None).estimate(
         Plan(dtype="int8"))
     assert datasheet.source == "datasheet" and datasheet.energy_j < est.energy_j / 3
+
+
+def test_a_broken_stored_fit_is_one_line_that_says_how_to_rebuild_it(kws_graph, tmp_path, monkeypatch):
+    from edgefit.estimate import Estimator
+
+    (tmp_path / "profiles" / "gap9").mkdir(parents=True)
+    text = (data_dir("profiles") / "gap9" / "published.fit.yaml").read_text()
+    (tmp_path / "profiles" / "gap9" / "published.fit.yaml").write_text(text.replace("efficiency: 0.", "efficiency: 7.", 1))
+    target = load_target("gap9")
+    monkeypatch.setenv("EDGEFIT_DATA_DIR", str(tmp_path))
+    with pytest.raises(EdgefitError) as info:
+        Estimator(kws_graph, target)
+    line = info.value.line()
+    assert "units.ne16.efficiency" in line and "--update" in line and "\n" not in line
+    assert re.search(r"published\.fit\.yaml:\d+: field", line)
