@@ -42,12 +42,31 @@ def _example(name: str) -> Callable[[], "nn.Module"]:
     return build
 
 
-def _resnet50() -> "nn.Module":
+def _seeded(factory: Callable[[], "nn.Module"]) -> "nn.Module":
     import torch
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        return ResNet50().eval()
+        return factory().eval()
+
+
+def _resnet50() -> "nn.Module":
+    return _seeded(ResNet50)
+
+
+def _yamnet() -> "nn.Module":
+    """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at 0.25)."""
+    from torch import nn
+
+    from edgefit.examples._layers import ConvBNAct, init_weights
+    from edgefit.examples._tiny import _MBV1
+
+    layers: list[nn.Module] = [ConvBNAct(1, 32, 3, 2)]
+    c_in = 32
+    for c_out, stride in _MBV1:
+        layers += [ConvBNAct(c_in, c_in, 3, stride, groups=c_in), ConvBNAct(c_in, c_out, 1)]
+        c_in = c_out
+    return init_weights(nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 521)))
 
 
 REFERENCES: dict[str, Reference] = {r.name: r for r in (
@@ -61,6 +80,8 @@ REFERENCES: dict[str, Reference] = {r.name: r for r in (
               "example 'mobilenetv1-vww'", (1, 3, 96, 96), _example("mobilenetv1-vww")),
     Reference("resnet8-cifar", "MLPerf Tiny image classification ResNet-8, CIFAR-10 32x32; edgefit example "
               "'resnet8-cifar'", (1, 3, 32, 32), _example("resnet8-cifar")),
+    Reference("yamnet", "YAMNet audio event classifier: MobileNet-v1 1.0 on one 96x64 log-mel patch, 521 "
+              "classes, ~69 M MACs (AI Hub yamnet)", (1, 1, 96, 64), lambda: _seeded(_yamnet)),
     Reference("fc-autoencoder", "MLPerf Tiny anomaly detection FC autoencoder, 640 features; edgefit example "
               "'fc-autoencoder'", (1, 640), _example("fc-autoencoder")),
 )}

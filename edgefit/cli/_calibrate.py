@@ -286,6 +286,9 @@ def _fidelity_published(target, as_json: bool, update: bool = False) -> None:
 
     fit = published_fit(target)
     report = fit.report()
+    if update and report.proxy:
+        raise EdgefitError(f"{target.id}'s published points come from a proxy device: they judge the estimate's "
+                           "shape and never calibrate the target", where="--update", fix="drop --update")
     written = _write_calibration(target, calibration_record(fit, report)) if update else None
     summary = report.summary()
     params = report.params

@@ -15,6 +15,7 @@ NOMINAL_MACS = {
     "mobilenet-v1-0.25-vww": 7.5e6,  # MLPerf Tiny VWW: ~7.5 M MACs
     "resnet8-cifar": 1.25e7,  # MLPerf Tiny IC: ~12.5 M MACs
     "fc-autoencoder": 2.64e5,  # MLPerf Tiny AD: ~0.26 M MACs
+    "yamnet": 6.92e7,  # YAMNet model card: 69.2 M multiply-adds
 }
 
 

@@ -276,3 +276,17 @@ def test_a_broken_stored_fit_is_one_line_that_says_how_to_rebuild_it(kws_graph, 
     line = info.value.line()
     assert "units.ne16.efficiency" in line and "--update" in line and "\n" not in line
     assert re.search(r"published\.fit\.yaml:\d+: field", line)
+
+
+def test_proxy_points_are_reported_but_never_calibrate(run_cli):
+    from edgefit.estimate._published import calibration_path
+
+    code, out, err = run_cli("fidelity", "--target", "glasses", "--json")
+    assert code == 0, err
+    import json
+
+    data = json.loads(out)
+    assert "XR2 Gen 2" in data["proxy"] and data["points"] >= 3 and data["predicted"] == data["points"]
+    code, out, err = run_cli("fidelity", "--target", "glasses", "--update")
+    assert code == 2 and "proxy device" in err
+    assert not calibration_path("glasses-npu").exists()
