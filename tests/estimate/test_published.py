@@ -94,6 +94,7 @@ def gap9_fit():
     return PublishedFit(pub, target, graphs)
 
 
+@pytest.mark.slow  # cold: builds and exports the reference models (cached afterwards)
 def test_fit_recovers_the_parameters_that_generated_the_points(gap9_fit):
     from edgefit.estimate._published_fit import FitParams
 
@@ -278,6 +279,7 @@ def test_a_broken_stored_fit_is_one_line_that_says_how_to_rebuild_it(kws_graph, 
     assert re.search(r"published\.fit\.yaml:\d+: field", line)
 
 
+@pytest.mark.slow  # cold: builds and exports the reference models (cached afterwards)
 def test_proxy_points_are_reported_but_never_calibrate(run_cli):
     from edgefit.estimate._published import calibration_path
 
