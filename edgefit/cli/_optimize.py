@@ -24,6 +24,7 @@ from edgefit.iteration import parse_deadline
 from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
 from edgefit.search._base import resize_inputs
 from edgefit.search._export import export_target_formats
+from edgefit.search._final import remeasure_leaders
 from edgefit.targets import load_target
 
 
@@ -100,8 +101,10 @@ def optimize(
     finally:
         if bar:
             bar.stop()
-    chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select)
-    res = results_dict(run, chosen, run.base_key, run.base_accuracy)
+    protocol = remeasure_leaders(run)  # after the search and the progress bar's thread: nothing else runs
+    chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select,
+                  protocol=protocol)
+    res = results_dict(run, chosen, run.base_key, run.base_accuracy, protocol)
     if chosen.winner is not None:
         shape = base.shape_for(chosen.winner["choice"].get("resolution"))
         res["exports"] = export_target_formats(t, chosen.winner, config.out_dir,
@@ -146,10 +149,16 @@ def _render(res: dict, files: dict) -> None:
     if sel["winner"]:
         w = cands[sel["winner"]]
         base = cands.get(res["baseline"]["key"])
-        speed = base["latency"]["p50_s"] / w["latency"]["p50_s"] if base else float("nan")
+        final = "final" in w["latency"] and base is not None and "final" in base["latency"]
+        field = (lambda c: c["latency"]["final"]["median_s"]) if final else (lambda c: c["latency"]["p50_s"])
+        speed = field(base) / field(w) if base else float("nan")
+        how = "final interleaved re-measurement" if final else w["latency"]["source"]
         console.print(f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
                       f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
-                      f"than the baseline ({w['latency']['source']})")
+                      f"than the baseline ({how})")
+        for tie in sel.get("protocol", {}).get("ties", []):
+            console.print(f"[dim]tie: {cands[tie['key']]['label']} within {tie['difference']:.1%} of "
+                          f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change was chosen[/]")
     for e in res.get("exports", []):
         if e["status"] != "written":
             console.print(f"[dim]{e['runtime']} format not written: {e['reason']}[/]")

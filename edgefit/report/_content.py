@@ -94,6 +94,7 @@ class Report:
     repro: list[tuple[str, str, str]]
     checklist: list[Item]
     notes: list[str] = field(default_factory=list)
+    protocol: list[str] = field(default_factory=list)  # the final re-measurement and the tie rule, in sentences
 
 
 def accuracy_text(c: dict) -> str:
@@ -162,6 +163,8 @@ def _summary(base: dict | None, win: dict | None) -> list[tuple[str, str, str, s
          lambda v: f"{v:.4f}", None,
          f"measured ({win['accuracy']['label']}; {win['accuracy'].get('data', '')})"),
         ("latency p50", lambda c: c["latency"]["p50_s"], fmt.seconds, "faster", latency_source(win)),
+        ("latency, final (interleaved)", lambda c: c["latency"]["final"]["median_s"], fmt.seconds, "faster",
+         _final_source(win)),
         ("latency p99", lambda c: c["latency"]["p99_s"] if c["latency"]["source"] == "measured" else None,
          fmt.seconds, None, latency_source(win)),
         ("jitter (p99 − p50)", lambda c: c["latency"].get("jitter_s"), fmt.seconds, None, latency_source(win)),
@@ -195,6 +198,42 @@ def _summary(base: dict | None, win: dict | None) -> list[tuple[str, str, str, s
     return rows
 
 
+def _final_source(c: dict) -> str:
+    f = c["latency"].get("final")
+    if not f:
+        return ""
+    return (f"measured, interleaved with the other leaders after the search: median of {len(f['round_medians_s'])} "
+            f"round medians, spread {f['spread']:.1%}")
+
+
+def _protocol(res: dict, cands: dict) -> list[str]:
+    """The final re-measurement and how the pick used it, in sentences (none for older results)."""
+    p = res["selection"].get("protocol")
+    if not p:
+        return []
+
+    def label(key: str) -> str:
+        return cands[key]["label"] if key in cands else key
+
+    def figures(t: dict) -> str:
+        first = f"; first {fmt.seconds(t['first_p50_s'])}" if "first_p50_s" in t else ""
+        return (f"{label(t['key'])} {fmt.seconds(t['median_s'])} (spread {t['spread']:.1%}, "
+                f"{len(t['round_medians_s'])} rounds{first})")
+
+    wait = p.get("cpu_wait_fraction")
+    threads = p["threads"]
+    out = [f"Final re-measurement: the fastest eligible candidates and the baseline timed again after the search, "
+           f"interleaved (at least {p['rounds']} rounds of {fmt.seconds(p.get('round_s', 0))} each, at {threads} "
+           f"thread{'s' * (threads != 1)}" + (f"; this process waited for a CPU {wait:.1%} of the time"
+                                               if wait is not None else "") + "): "
+           + "; ".join(figures(t) for t in sorted(p["candidates"], key=lambda t: t["median_s"])) + ".",
+           f"Rule: {p['rule']}."]
+    for tie in p.get("ties", []):
+        out.append(f"Tie: {label(tie['key'])} within {tie['difference']:.1%} of {label(tie['with'])} (noise "
+                   f"{tie['noise']:.1%}); chosen: {label(tie['winner'])}.")
+    return out
+
+
 def _headline(res: dict, cands: dict, win: dict | None, base: dict | None) -> str:
     sel = res["selection"]
     if win is None:
@@ -202,9 +241,12 @@ def _headline(res: dict, cands: dict, win: dict | None, base: dict | None) -> st
         return f"No candidate qualified: {sel['reason']}. Best found: {best['label'] if best else 'none'}."
     parts = [f"Chosen: {win['label']}"]
     if base and base["key"] != win["key"] and base.get("status") == "done":
-        speed = base["latency"]["p50_s"] / win["latency"]["p50_s"] if win["latency"]["p50_s"] else float("nan")
-        parts.append(f"{speed:.2f}× the baseline's speed (p50 {fmt.seconds(win['latency']['p50_s'])} vs "
-                     f"{fmt.seconds(base['latency']['p50_s'])}, {latency_source(win)})")
+        final = "final" in win["latency"] and "final" in base["latency"]
+        w, b = (win["latency"]["final"]["median_s"], base["latency"]["final"]["median_s"]) if final else \
+            (win["latency"]["p50_s"], base["latency"]["p50_s"])
+        speed = b / w if w else float("nan")
+        how = "final interleaved re-measurement" if final else latency_source(win)
+        parts.append(f"{speed:.2f}× the baseline's speed (p50 {fmt.seconds(w)} vs {fmt.seconds(b)}, {how})")
     elif base and base["key"] == win["key"]:
         parts.append("the unchanged model (no variant was faster within the accuracy floor)")
     parts.append(f"{win['accuracy']['kind']} {accuracy_text(win)} vs baseline {res['baseline']['accuracy']:.4f} "
@@ -346,5 +388,5 @@ def build_report(res: dict, *, results_dir: str | Path | None = None) -> Report:
         budget_label=f"p{env.latency_percentile:g} budget {fmt.seconds(env.latency_budget_s.value)}" if env else "",
         layers=layers, layers_note=layers_note, envelope=_envelope(win or focus, base, target), iteration=iteration,
         iteration_note=iteration_note, repro=_repro(res, win), checklist=checklist(res, win, base, target, results_dir),
-        notes=notes,
+        notes=notes, protocol=_protocol(res, cands),
     )

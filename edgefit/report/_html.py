@@ -212,6 +212,7 @@ def render_html(rep: Report) -> str:
     summary = _table(["metric", "baseline", rep.chosen_heading, "change", "source"],
                      [[esc(c) for c in row] for row in rep.summary], num=(1, 2, 3)) if rep.summary else \
         '<p class="note">No candidate finished.</p>'
+    summary += "".join(f'<p class="note protocol">{esc(line)}</p>' for line in rep.protocol)
     checks = _table(["check", "status", "evidence"],
                     [[esc(i.name), f'<span class="{i.status}">{i.status}</span>', esc(i.evidence)]
                      for i in rep.checklist])

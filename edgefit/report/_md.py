@@ -103,6 +103,8 @@ def render_md(rep: Report) -> str:
              f"Selection: {res['selection']['rule']}.", "", "## Summary: chosen vs baseline", ""]
     lines += table(["metric", "baseline", rep.chosen_heading, "change", "source"], [list(r) for r in rep.summary]) \
         if rep.summary else ["No candidate finished."]
+    for line in rep.protocol:  # the final re-measurement and the tie rule, one paragraph each
+        lines += ["", line]
     sections = [("Pareto frontier", _frontier(rep)),
                 ("Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
                 (f"Envelope on {res['target']['id']}", _envelope(rep)),

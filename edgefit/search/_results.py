@@ -9,12 +9,14 @@ from pathlib import Path
 from edgefit._io import copy_atomic, to_json, write_atomic
 from edgefit._version import __version__
 from edgefit.report import environment_record
-from edgefit.search._select import Pick, frontier
+from edgefit.search._select import TIE_RULE, Pick, Protocol, frontier
 
 RESULTS_SCHEMA = "edgefit-results/1"
 
 
-def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
+def results_dict(run, pick: Pick, base_key: str, base_accuracy: float, protocol: Protocol | None = None) -> dict:
+    """The whole results.json of ``run``; ``protocol`` (the final re-measurement, when there was one) goes
+    under ``selection.protocol`` with the ties the pick found and the rule it applied."""
     cands = list(run.candidates.values())
     rejected = [{"label": s.choice.label, "choice": s.choice.to_dict(), "status": "rejected at estimate",
                  "reasons": list(s.reasons), "estimate": {"latency_s": s.estimate.latency_s,
@@ -22,6 +24,11 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
                                                           "source": s.estimate.source, "error": s.estimate.error}}
                 for s in run.screened if not s.feasible]
     cfg = run.config
+    selection = {"rule": cfg.select, "accuracy_floor": pick.floor, "eligible": pick.eligible,
+                 "winner": pick.winner["key"] if pick.winner else None, "reason": pick.reason,
+                 "best_found": pick.best_found["key"] if pick.best_found else None}
+    if protocol is not None:
+        selection["protocol"] = {**protocol.to_dict(), "ties": list(pick.ties), "rule": _protocol_rule(cfg.select)}
     return {
         "schema": RESULTS_SCHEMA,
         "edgefit_version": __version__,
@@ -37,9 +44,7 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
                    "recover_epochs": cfg.recover_epochs, "deadline_days": cfg.deadline_days,
                    "executor": cfg.executor, "ray_address": cfg.ray_address},
         "baseline": {"key": base_key, "accuracy": base_accuracy},
-        "selection": {"rule": cfg.select, "accuracy_floor": pick.floor, "eligible": pick.eligible,
-                      "winner": pick.winner["key"] if pick.winner else None, "reason": pick.reason,
-                      "best_found": pick.best_found["key"] if pick.best_found else None},
+        "selection": selection,
         "frontier": [c["key"] for c in frontier(cands)],
         "counts": {"screened": len(run.screened), "could_fit": sum(s.feasible for s in run.screened),
                    "materialized": len(cands), "reused": run.reused,
@@ -49,6 +54,12 @@ def results_dict(run, pick: Pick, base_key: str, base_accuracy: float) -> dict:
         "candidates": cands,
         "rejected_at_estimate": rejected,
     }
+
+
+def _protocol_rule(select: str) -> str:
+    if select == "latency":
+        return f"the pick is among the re-measured candidates, by their final figures: {TIE_RULE}"
+    return f"recorded for reference; --select {select} keeps its own rule"
 
 
 def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:

@@ -1,8 +1,21 @@
-"""The frontier and the pick: Pareto set of (accuracy ↑, latency ↓) and the selection rule."""
+"""The frontier and the pick: Pareto set of (accuracy ↑, latency ↓) and the selection rule.
+
+On a measured target the pick uses the final interleaved re-measurement of the leaders
+(:func:`edgefit.search._final.remeasure_leaders`) when there is one: first measurements are taken one
+candidate at a time while the machine's load drifts, so two candidates a few percent apart there may
+be in either order. Final medians within each other's noise are a tie, and a tie goes to the
+smaller change, which is cheaper to ship (fewer certification triggers, then fewer passes).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+TIE_MIN = 0.03  # medians closer than this (relative) are a tie even when both spreads are smaller
+TIE_RULE = ("final medians that differ by less than the larger of the two candidates' spreads (and at least "
+            f"{TIE_MIN:.0%}) are a tie; a tie with the fastest goes to the smaller change: fewer certification "
+            "triggers, then fewer passes, then the faster median")
+PASS_FIELDS = ("swap", "prune", "recover", "quantize", "torchao")
 
 
 def latency_of(c: dict) -> float:
@@ -23,6 +36,114 @@ def frontier(candidates: list[dict]) -> list[dict]:
     return sorted(out, key=latency_of)
 
 
+def accuracy_floor(base_accuracy: float, *, max_drop: float, relative: bool) -> float:
+    """The accuracy a candidate must keep.
+
+    >>> round(accuracy_floor(0.99, max_drop=0.01, relative=False), 4), accuracy_floor(1.0, max_drop=0.1, relative=True)
+    (0.98, 0.9)
+    """
+    return base_accuracy * (1 - max_drop) if relative else base_accuracy - max_drop
+
+
+def eligible(candidates: list[dict], floor: float) -> list[dict]:
+    """Finished candidates that fit the envelope and keep accuracy ≥ ``floor``."""
+    return [c for c in candidates if c.get("status") == "done" and c["fits"]
+            and c["accuracy"]["value"] >= floor - 1e-12]
+
+
+def passes(c: dict) -> int:
+    """How many passes built the candidate (swap, prune, recover, quantize, torchao)."""
+    plan = c.get("plan") or {}
+    return sum(plan.get(f) is not None for f in PASS_FIELDS)
+
+
+@dataclass(frozen=True)
+class FinalTiming:
+    """One candidate's final figures: interleaved rounds with the other leaders (see ``interleaved``)."""
+
+    key: str
+    median_s: float  # median of the round medians
+    round_medians_s: tuple[float, ...]
+    p99_s: float
+    runs: int
+    first_p50_s: float  # the candidate's first measurement, kept for comparison
+    certification_triggers: tuple[str, ...]  # its change kinds that trigger the target's certification loop
+    passes: int
+    baseline: bool = False
+
+    @property
+    def spread(self) -> float:
+        """(slowest − fastest round median) ÷ median."""
+        r = self.round_medians_s
+        return (max(r) - min(r)) / self.median_s if r and self.median_s else 0.0
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "median_s": self.median_s, "round_medians_s": list(self.round_medians_s),
+                "rounds": len(self.round_medians_s), "spread": self.spread, "p99_s": self.p99_s, "runs": self.runs,
+                "first_p50_s": self.first_p50_s, "certification_triggers": list(self.certification_triggers),
+                "passes": self.passes, "baseline": self.baseline}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How the leaders were re-measured at the end of a run, and their figures (``selection.protocol``)."""
+
+    rounds: int  # at least this many rounds each; more for a candidate whose rounds spread over max_spread
+    max_rounds: int
+    max_spread: float
+    round_s: float
+    threads: int
+    settle_s: float
+    timings: tuple[FinalTiming, ...]
+    cpu_wait_fraction: float | None = None  # share of the timing this process waited for a CPU (Linux)
+    method: str = "interleaved"
+
+    def timing(self, key: str) -> FinalTiming | None:
+        return next((t for t in self.timings if t.key == key), None)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "rounds": self.rounds, "max_rounds": self.max_rounds,
+                "max_spread": self.max_spread, "round_s": self.round_s, "threads": self.threads,
+                "settle_s": self.settle_s, "cpu_wait_fraction": self.cpu_wait_fraction,
+                "candidates": [t.to_dict() for t in self.timings]}
+
+
+def within_noise(a: FinalTiming, b: FinalTiming) -> tuple[bool, float, float]:
+    """Whether ``a`` and ``b`` tie, their relative difference (to the faster) and the noise it is held to.
+
+    >>> f = lambda k, m: FinalTiming(k, m, (m * 0.98, m, m * 1.02), m, 10, m, (), 0)
+    >>> within_noise(f("a", 1.0), f("b", 1.02))[0], within_noise(f("a", 1.0), f("b", 1.2))[0]
+    (True, False)
+    """
+    fast = min(a.median_s, b.median_s)
+    diff = abs(a.median_s - b.median_s) / fast if fast > 0 else float("inf")
+    noise = max(a.spread, b.spread, TIE_MIN)
+    return diff < noise, diff, noise
+
+
+def change_size(t: FinalTiming) -> tuple[int, int, float]:
+    """The order a tie is broken in: fewer certification triggers, then fewer passes, then faster."""
+    return len(t.certification_triggers), t.passes, t.median_s
+
+
+def _final_pick(pool: list[dict], protocol: Protocol) -> tuple[dict, tuple[dict, ...]] | None:
+    timed = [(c, protocol.timing(c["key"])) for c in pool]
+    timed = [(c, t) for c, t in timed if t is not None]
+    if not timed:
+        return None
+    fastest = min(timed, key=lambda ct: ct[1].median_s)
+    group, ties = [fastest], []
+    for c, t in timed:
+        if c is fastest[0]:
+            continue
+        tie, diff, noise = within_noise(t, fastest[1])
+        if tie:
+            group.append((c, t))
+            ties.append({"key": c["key"], "with": fastest[0]["key"], "difference": diff, "noise": noise})
+    winner = min(group, key=lambda ct: change_size(ct[1]))
+    return winner[0], tuple({**tie, "winner": winner[0]["key"]} for tie in ties)
+
+
 @dataclass(frozen=True)
 class Pick:
     winner: dict | None
@@ -30,25 +151,34 @@ class Pick:
     eligible: int
     reason: str  # why nothing qualified, when nothing did
     best_found: dict | None  # the closest candidate when nothing qualified
+    ties: tuple[dict, ...] = field(default=())  # candidates found within the fastest one's noise (final pick)
 
 
-def pick(candidates: list[dict], base_accuracy: float, *, max_drop: float, relative: bool, select: str) -> Pick:
+def pick(candidates: list[dict], base_accuracy: float, *, max_drop: float, relative: bool, select: str,
+         protocol: Protocol | None = None) -> Pick:
     """Among finished candidates that fit the envelope and keep accuracy ≥ the floor: the fastest
     (``latency``, default), the most accurate (``accuracy``), or the best projected at the deadline
-    (``deadline``)."""
-    floor = base_accuracy * (1 - max_drop) if relative else base_accuracy - max_drop
+    (``deadline``).
+
+    With a ``protocol`` (the final re-measurement), ``latency`` picks among the re-measured candidates by
+    their final medians, with ties (:data:`TIE_RULE`) going to the smaller change.
+    """
+    floor = accuracy_floor(base_accuracy, max_drop=max_drop, relative=relative)
     done = [c for c in candidates if c.get("status") == "done"]
-    eligible = [c for c in done if c["fits"] and c["accuracy"]["value"] >= floor - 1e-12]
-    if eligible:
+    pool = eligible(done, floor)
+    if pool:
+        ties: tuple[dict, ...] = ()
         if select == "accuracy":
-            winner = max(eligible, key=lambda c: (c["accuracy"]["value"], -latency_of(c)))
+            winner = max(pool, key=lambda c: (c["accuracy"]["value"], -latency_of(c)))
         elif select == "deadline":
             from edgefit.iteration import select_by_deadline
 
-            winner = dict(select_by_deadline(eligible))
+            winner = dict(select_by_deadline(pool))
+        elif protocol is not None and (final := _final_pick(pool, protocol)) is not None:
+            winner, ties = final
         else:
-            winner = min(eligible, key=lambda c: (latency_of(c), -c["accuracy"]["value"]))
-        return Pick(winner, floor, len(eligible), "", None)
+            winner = min(pool, key=lambda c: (latency_of(c), -c["accuracy"]["value"]))
+        return Pick(winner, floor, len(pool), "", None, ties)
     fitting = [c for c in done if c["fits"]]
     accurate = [c for c in done if c["accuracy"]["value"] >= floor - 1e-12]
     if not done:
