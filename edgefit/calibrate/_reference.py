@@ -80,6 +80,9 @@ REFERENCES: dict[str, Reference] = {r.name: r for r in (
               "example 'mobilenetv1-vww'", (1, 3, 96, 96), _example("mobilenetv1-vww")),
     Reference("resnet8-cifar", "MLPerf Tiny image classification ResNet-8, CIFAR-10 32x32; edgefit example "
               "'resnet8-cifar'", (1, 3, 32, 32), _example("resnet8-cifar")),
+    Reference("retinanet-resnext50-800", "MLPerf Inference RetinaNet: ResNeXt50-32x4d FPN (P3-P7, LastLevelP6P7), "
+              "9 anchors, 264 OpenImages classes, 800x800; post-processing (box decoding, NMS) not included",
+              (1, 3, 800, 800), lambda: _seeded(RetinaNet)),
     Reference("yamnet", "YAMNet audio event classifier: MobileNet-v1 1.0 on one 96x64 log-mel patch, 521 "
               "classes, ~69 M MACs (AI Hub yamnet)", (1, 1, 96, 64), lambda: _seeded(_yamnet)),
     Reference("fc-autoencoder", "MLPerf Tiny anomaly detection FC autoencoder, 640 features; edgefit example "
@@ -124,19 +127,21 @@ def reference_graph(name: str) -> "Graph":
     return load_graph(onnx.load(str(path)), source=f"reference:{name}")
 
 
-# --- ResNet-50 v1.5 (torchvision layout), written out so no torchvision is needed ------------------------
+# --- ResNet-50 v1.5 and ResNeXt-50 (torchvision layout), written out so no torchvision is needed ----------
 def _bottleneck_cls():
     from torch import nn
 
     class Bottleneck(nn.Module):
-        """1x1 reduce, 3x3 (stride here: v1.5), 1x1 expand x4, residual; projection when shapes change."""
+        """1x1 reduce, 3x3 (stride here: v1.5; grouped in ResNeXt), 1x1 expand to ``planes`` x4, residual;
+        projection when shapes change."""
 
-        def __init__(self, c_in: int, width: int, stride: int) -> None:
+        def __init__(self, c_in: int, planes: int, stride: int, groups: int = 1, width: int | None = None) -> None:
             super().__init__()
-            c_out = width * 4
+            c_out, width = planes * 4, width or planes
             self.body = nn.Sequential(
                 nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
                 nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
             )
             self.short = (nn.Identity() if stride == 1 and c_in == c_out else
@@ -171,3 +176,75 @@ def ResNet50(num_classes: int = 1000) -> "nn.Module":  # noqa: N802 (a class-lik
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
     return model
+
+
+def _resnext50_stages():
+    """ResNeXt-50 32x4d's stem and four stages (groups 32, width 2x the ResNet-50 planes)."""
+    from torch import nn
+
+    bottleneck = _bottleneck_cls()
+    stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                         nn.MaxPool2d(3, 2, 1))
+    stages, c_in = [], 64
+    for i, (planes, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
+        layers = []
+        for b in range(blocks):
+            layers.append(bottleneck(c_in, planes, 2 if b == 0 and i > 0 else 1, groups=32, width=planes * 2))
+            c_in = planes * 4
+        stages.append(nn.Sequential(*layers))
+    return stem, nn.ModuleList(stages)
+
+
+def _retinanet_cls():
+    import torch
+    from torch import nn
+
+    def head(c_out: int) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for _ in range(4):
+            layers += [nn.Conv2d(256, 256, 3, 1, 1), nn.ReLU(inplace=True)]
+        return nn.Sequential(*layers, nn.Conv2d(256, c_out, 3, 1, 1))
+
+    class _RetinaNet(nn.Module):
+        """ResNeXt-50 32x4d + FPN on C3-C5 (lateral 1x1, top-down nearest upsampling, 3x3 outputs), P6 and
+        P7 by stride-2 3x3 convs from P5, and the shared classification (A x K) and box (A x 4) heads on
+        P3-P7 (MLPerf Training's single_stage_detector model). Returns the raw head outputs."""
+
+        def __init__(self, classes: int = 264, anchors: int = 9) -> None:
+            super().__init__()
+            self.stem, self.stages = _resnext50_stages()
+            self.lateral = nn.ModuleList(nn.Conv2d(c, 256, 1) for c in (512, 1024, 2048))
+            self.output = nn.ModuleList(nn.Conv2d(256, 256, 3, 1, 1) for _ in range(3))
+            self.p6, self.p7 = nn.Conv2d(256, 256, 3, 2, 1), nn.Conv2d(256, 256, 3, 2, 1)
+            self.cls, self.box = head(anchors * classes), head(anchors * 4)
+
+        def forward(self, x):
+            x = self.stem(x)
+            feats = []
+            for i, stage in enumerate(self.stages):
+                x = stage(x)
+                if i > 0:
+                    feats.append(x)
+            inner = self.lateral[2](feats[2])
+            pyramid = [self.output[2](inner)]
+            for level in (1, 0):
+                inner = self.lateral[level](feats[level]) + nn.functional.interpolate(
+                    inner, size=feats[level].shape[-2:], mode="nearest")
+                pyramid.insert(0, self.output[level](inner))
+            p6 = self.p6(pyramid[-1])
+            pyramid += [p6, self.p7(torch.relu(p6))]
+            cls = torch.cat([self.cls(p).flatten(2) for p in pyramid], dim=2)
+            box = torch.cat([self.box(p).flatten(2) for p in pyramid], dim=2)
+            return cls, box
+
+    return _RetinaNet
+
+
+def RetinaNet(classes: int = 264) -> "nn.Module":  # noqa: N802 (a class-like factory)
+    """MLPerf Inference's RetinaNet (ResNeXt-50 32x4d FPN, 264 OpenImages classes).
+
+    >>> import torch
+    >>> [t.shape[1] for t in RetinaNet()(torch.zeros(1, 3, 128, 128))]
+    [2376, 36]
+    """
+    return _retinanet_cls()(classes)
