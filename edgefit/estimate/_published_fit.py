@@ -132,12 +132,12 @@ class PublishedFit:
     # --- the model ----------------------------------------------------------------------------------
     def _sample_time(self, p: Point, log_ke: np.ndarray, log_ko: np.ndarray) -> np.ndarray:
         """Time per sample over a grid of (k_e, k_o): shape (len(log_ke), len(log_ko))."""
-        batch = p.batch if p.scenario in ("single-stream", "multi-stream") or p.batch else np.inf
-        batch = 1 if p.scenario == "single-stream" else batch
+        # offline and server runs without a stated batch are fully batched: weights and launches amortized
+        batch = 1 if p.scenario == "single-stream" else (p.batch or np.inf)
         s_m = self.published.clock_scale(p, "memory")
         rate = np.zeros((len(log_ke), len(log_ko)))
         for unit in self.units_of(p):
-            t = self._terms[(p.model, p.precision, unit, p.weight_bits)]
+            t = self.terms(p, unit)
             s_c = self.published.clock_scale(p, unit)
             e = t.efficiency * np.exp(log_ke)[:, None]  # (E, 1)
             memory = (t.weight_s / batch + t.act_s) / s_m  # (K,)
@@ -152,7 +152,12 @@ class PublishedFit:
             return 1.0 / per_sample
         return per_sample * (p.batch or 1) if p.scenario == "multi-stream" else per_sample
 
-    def _power_scale(self, p: Point) -> float:
+    def terms(self, p: Point, unit: str) -> Terms:
+        """The roofline terms of ``p``'s reference model on ``unit``."""
+        return self._terms[(p.model, p.precision, unit, p.weight_bits)]
+
+    def power_scale(self, p: Point) -> float:
+        """V² × clock / reference clock: active power of ``p``'s run over the fitted power."""
         unit = self.units_of(p)[0]
         return (p.voltage_v or 1.0) ** 2 * self.published.clock_scale(p, unit)
 
@@ -163,7 +168,7 @@ class PublishedFit:
                 return None
             per_sample = float(self._sample_time(p, np.array([np.log(params.k_e)]),
                                                  np.array([np.log(params.k_o)]))[0, 0])
-            return params.power_w_at_1v * self._power_scale(p) * per_sample
+            return params.power_w_at_1v * self.power_scale(p) * per_sample
         return self._predict_time(p, params.k_e, params.k_o)
 
     # --- the fit -------------------------------------------------------------------------------------
@@ -179,7 +184,7 @@ class PublishedFit:
         energies = [p for p in points if p.metric == "energy_per_inference"]
         power = None
         if energies:
-            logs = [np.log(p.si_value / (self._power_scale(p) * float(self._sample_time(
+            logs = [np.log(p.si_value / (self.power_scale(p) * float(self._sample_time(
                 p, np.array([np.log(ke)]), np.array([np.log(ko)]))[0, 0]))) for p in energies]
             power = float(np.exp(np.mean(logs)))
         return FitParams(k_e=ke, k_o=ko, power_w_at_1v=power)
@@ -224,13 +229,13 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
     units = {}
     for p in fit.points:
         for name in fit.units_of(p):
-            t = fit._terms[(p.model, p.precision, name, p.weight_bits)]
+            t = fit.terms(p, name)
             units[name] = {"efficiency": round(min(1.0, t.efficiency * params.k_e), 4),
                            "layer_overhead_s": float(f"{t.overhead_s * params.k_o:.4g}")}
     power = {}
     for p in fit.points:
         if p.metric == "energy_per_inference" and p.power_mode and params.power_w_at_1v:
-            power.setdefault(p.power_mode, float(f"{params.power_w_at_1v * fit._power_scale(p):.4g}"))
+            power.setdefault(p.power_mode, float(f"{params.power_w_at_1v * fit.power_scale(p):.4g}"))
     return {
         "schema_version": 1, "target": fit.target.id, "points": summary["points"],
         "predicted": summary["predicted"], "parameters": summary["parameters"],
