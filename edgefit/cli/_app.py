@@ -28,7 +28,8 @@ COMMANDS = (
                 "Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,\n"
                 "write the profile (and check fidelity)."),
     LazyCommand("fidelity", "edgefit.cli._calibrate:fidelity",
-                "Estimate vs measured latency over the model zoo; stores the figures next to the profile."),
+                "Estimate vs measured latency over the model zoo, or vs a target's published measurements "
+                "(leave-one-run-out)."),
     LazyCommand("plan", "edgefit.cli._plan:plan",
                 "The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, "
                 "goal."),

@@ -214,7 +214,7 @@ def fidelity(target: TargetOpt = "host-cpu", runtime: RuntimeOpt = "onnxruntime"
              threads: Annotated[Optional[str], typer.Option("--threads", help="host-cpu: thread counts, e.g. 1,2 (default: 1 and all cores).")] = None,
              update: Annotated[bool, typer.Option("--update", help="Published targets: write the fit the estimator uses to profiles/<target>/published.fit.yaml.")] = False,
              quiet: QuietOpt = False, as_json: JsonOpt = False) -> None:
-    """Estimate vs measured latency over the model zoo; stores the figures next to the profile."""
+    """Estimate vs measured latency over the model zoo, or vs a target's published measurements (leave-one-run-out)."""
     # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by tests/cli/test_lazy.py.) A target
     # with published measurements (profiles/<target>/published.yaml) and no calibration profile gets estimate
     # vs each published point, predicted leaving its run out.
