@@ -47,6 +47,36 @@ def _document(target) -> dict:
     return target.model_dump(mode="json", exclude_none=True)
 
 
+def _published_summary(target) -> dict:
+    """What published measurements back ``target``'s estimates, read from profiles/<id>/published.yaml and
+    the fit `edgefit fidelity --update` stores beside it (display only: `edgefit fidelity` validates them;
+    the estimator module is not imported, so `targets show` stays fast)."""
+    from edgefit._resources import data_dir
+    from edgefit._yaml import load_yaml
+
+    folder = data_dir("profiles") / target.id
+    points = folder / "published.yaml"
+    if not points.is_file():
+        return {"points": 0, "backed": [], "summary": "no published measurements: estimates are datasheet-only "
+                                                       "(±50%) unless a calibration profile applies"}
+    data, _ = load_yaml(points)
+    n, proxy = len(data.get("points") or []), data.get("proxy")
+    if proxy:
+        return {"points": n, "proxy": proxy, "backed": [], "file": str(points),
+                "summary": f"{n} proxy points from another device ({proxy}); they judge the estimate "
+                           f"(`edgefit fidelity --target {target.id}`) and never calibrate it: datasheet-only (±50%)"}
+    fit_path = folder / "published.fit.yaml"
+    fit = load_yaml(fit_path)[0] if fit_path.is_file() else {}
+    modes, precisions = sorted((fit.get("batch1_modes") or {})), list(fit.get("precisions") or [])
+    backed = [f"{m} {p} batch 1" for m in modes for p in precisions]
+    loo = (f"leave-one-run-out median {fit['loo_median_abs_error']:.0%}, max {fit['loo_max_abs_error']:.0%}"
+           if fit else "no stored fit")
+    summary = (f"{n} published points ({loo}); estimates calibrated on them: {', '.join(backed)}; every other "
+               "mode, precision and batch: datasheet (±50%)" if backed else
+               f"{n} published points ({loo}); none at batch 1, so every estimate stays datasheet (±50%)")
+    return {"points": n, "backed": backed, "file": str(points), "summary": summary}
+
+
 @app.command()
 def show(target: Annotated[str, typer.Argument(help="Target id, alias or YAML path.")], as_json: JsonOpt = False) -> None:
     """Show one target: compute, memory, energy, power modes, envelope, certification loop."""
@@ -90,8 +120,10 @@ def show(target: Annotated[str, typer.Argument(help="Target id, alias or YAML pa
         console.print(f"certification loop: {c.name}: {c.days_per_change.value:g} days and "
                       f"${c.cost_usd_per_change.value:,.0f} per change ({c.days_per_change.provenance}); "
                       f"triggered by {', '.join(c.triggers) or 'no change (no loop)'}")
+        console.print(f"published measurements: {published['summary']}")
 
-    emit(_document(t), as_json, render)
+    published = _published_summary(t)
+    emit({**_document(t), "published_measurements": published}, as_json, render)
 
 
 @app.command()
