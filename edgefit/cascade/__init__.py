@@ -13,6 +13,7 @@ thresholds under a budget, and reports accuracy, latency, cloud share and cost, 
 Importing this package imports numpy only; onnxruntime, scikit-learn and scipy load when a run needs them.
 """
 
+from edgefit.cascade._example import Example, build_example
 from edgefit.cascade._run import cascade, split_indices
 from edgefit.cascade._thresholds import NoFeasibleCascade
 from edgefit.cascade._types import (
@@ -21,6 +22,7 @@ from edgefit.cascade._types import (
 )
 
 __all__ = [
-    "CASCADE_SCHEMA_ID", "CalibrationReport", "Calibrator", "CascadeResult", "NoFeasibleCascade", "Objective",
-    "OperatingPoint", "Quantity", "TierCost", "TierResult", "TierSpec", "cascade", "split_indices",
+    "CASCADE_SCHEMA_ID", "CalibrationReport", "Calibrator", "CascadeResult", "Example", "NoFeasibleCascade",
+    "Objective", "OperatingPoint", "Quantity", "TierCost", "TierResult", "TierSpec", "build_example", "cascade",
+    "split_indices",
 ]
