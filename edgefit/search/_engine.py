@@ -16,7 +16,7 @@ from edgefit.runtimes._base import MeasurementError
 from edgefit.search._base import Base
 from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
 from edgefit.search._screen import prefilter, screen
-from edgefit.search._space import Choice, SpaceOptions, build_space, torchao_base
+from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
 
 RESULT = "result.json"
 
@@ -240,7 +240,8 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     for folder in (config.out_dir, config.out_dir / "export", config.out_dir / "candidates"):
         remove_stale_temps(folder, recursive=folder.name == "candidates")  # left by a killed run
     run = Run(config, base)
-    choices = build_space(space_options(base, target))
+    opts = space_options(base, target)
+    choices = build_space(opts)
     estimators: dict[tuple, Estimator] = {}
     for c in choices:
         key = (c.depth, c.resolution, c.activation)
@@ -315,6 +316,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         run.notes.append(f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started")
     if progress:
         progress("done", len(survivors), len(survivors))
+    run.notes += skipped_levers(opts)
     run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
                      f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a change-size prior)")
     return run

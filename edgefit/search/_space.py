@@ -162,6 +162,24 @@ def torchao_base(base) -> bool:
     return matmul_share(base.graph_variant(1.0, None, None)) >= MATMUL_SHARE
 
 
+def skipped_levers(opts: SpaceOptions) -> list[str]:
+    """What :func:`build_space` leaves out for this base and why, in words a user can act on (#16: an
+    ONNX-only model gets quantization only, and the output must say so, not silently search less).
+
+    >>> skipped_levers(SpaceOptions())[0][:60]
+    'not searched: architecture swaps (width, depth, input resolu'
+    """
+    out = []
+    if not opts.can_swap:
+        out.append("not searched: architecture swaps (width, depth, input resolution, activation) and channel "
+                   "pruning — they rebuild the model, which needs a built-in example (--example) or a "
+                   "--factory module:function; this run searched quantization of the model as given")
+    elif not opts.can_retrain:
+        out.append("not searched: architecture swaps and channel pruning — they need training data to recover "
+                   "accuracy (--train-data x/y .npz, or an example's own data)")
+    return out
+
+
 def build_space(opts: SpaceOptions) -> list[Choice]:
     """Every choice the options allow. Swaps and pruning only where the model can be retrained."""
     swap = opts.can_swap and opts.can_retrain

@@ -124,3 +124,35 @@ def test_a_storage_url_whose_driver_is_missing_is_one_line_with_the_install_fix(
     assert code == 2 and err.strip().count("\n") == 0 and "Traceback" not in err
     assert "--storage" in err and "database driver" in err and "secret" not in err
     assert not (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("opts, says", [
+    (SpaceOptions(), "--factory"),
+    (SpaceOptions(can_swap=True, can_prune=True), "--train-data"),
+    (SpaceOptions(can_swap=True, can_prune=True, can_retrain=True), None),
+])
+def test_what_the_space_leaves_out_is_said(opts, says):
+    """#16: an ONNX file alone gets quantization only; the run says which levers it did not search and
+    what would unlock them, and says nothing when every lever was searched."""
+    from edgefit.search._space import skipped_levers
+
+    notes = skipped_levers(opts)
+    swapped = any(c.width != 1.0 or c.prune != "none" for c in build_space(opts))
+    assert (says is None) == swapped  # the note is said exactly when the space has no swap or pruning
+    assert (notes == []) if says is None else (len(notes) == 1 and says in notes[0])
+
+
+@pytest.mark.slow
+def test_an_onnx_only_optimize_run_says_which_passes_it_could_not_search(run_cli, tmp_path):
+    import json
+
+    import onnx
+
+    from edgefit.runtimes.testing import tiny_model
+
+    onnx.save(tiny_model(), str(tmp_path / "tiny.onnx"))
+    code, out, err = run_cli("optimize", str(tmp_path / "tiny.onnx"), "--target", "host-cpu", "--trials", "1",
+                             "--out", str(tmp_path / "run"), "--json", "-q")
+    assert code in (0, 3), err
+    notes = json.loads(out)["notes"]
+    assert any(n.startswith("not searched: architecture swaps") and "--factory" in n for n in notes), notes
