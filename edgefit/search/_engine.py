@@ -306,10 +306,13 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)
             # the record first: a run killed before the study hears of it still reuses it (and tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
-            _tell(study, dist, job.key, record)
             run.candidates[job.key] = {**record, "reused": False}
+            _tell(study, dist, job.key, record)  # interrupted here: the next run tells it (see `told`)
     except KeyboardInterrupt:
         run.interrupted = True
+        for job in pending:  # a record on disk counts, even if Ctrl-C came before this run registered it
+            if job.key not in run.candidates and (record := _finished(cand_dir / job.key / RESULT, job.key)):
+                run.candidates[job.key] = {**record, "reused": False}
         run.notes.append("interrupted: results are the best so far; rerun the same command to resume")
     run.not_started = sum(job.key not in run.candidates for job in pending)
     if stopped:
