@@ -293,6 +293,7 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             return True
         return False
 
+    results = None
     try:
         if config.executor == "ray":
             from edgefit.distributed import RayOptions, run_on_ray
@@ -314,6 +315,15 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             if job.key not in run.candidates and (record := _finished(cand_dir / job.key / RESULT, job.key)):
                 run.candidates[job.key] = {**record, "reused": False}
         run.notes.append("interrupted: results are the best so far; rerun the same command to resume")
+    finally:
+        # an executor left suspended by Ctrl-C still holds its context (the Ray session, and stdout sent to
+        # stderr while Ray runs): closing it now, not at interpreter exit, keeps --json output on stdout
+        close = getattr(results, "close", None)
+        if close is not None:
+            try:
+                close()
+            except KeyboardInterrupt:  # a second Ctrl-C while the session shuts down: results still count
+                run.interrupted = True
     run.not_started = sum(job.key not in run.candidates for job in pending)
     if stopped:
         run.notes.append(f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started")
