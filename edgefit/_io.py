@@ -17,8 +17,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgefit.errors import EdgefitError
 
@@ -28,8 +29,14 @@ _WRITE_ERRORS = {
     errno.ENOSPC: ("the disk is full", "free space there, or pass another --out folder"),
     errno.EDQUOT: ("the disk quota is exceeded", "free space there, or pass another --out folder"),
     errno.EROFS: ("the file system is read-only", "pass an --out folder on a writable disk"),
-    errno.EACCES: ("permission denied", "make the folder writable for this user, or pass another --out folder"),
-    errno.EPERM: ("operation not permitted", "make the folder writable for this user, or pass another --out folder"),
+    errno.EACCES: (
+        "permission denied",
+        "make the folder writable for this user, or pass another --out folder",
+    ),
+    errno.EPERM: (
+        "operation not permitted",
+        "make the folder writable for this user, or pass another --out folder",
+    ),
 }
 
 
@@ -97,7 +104,7 @@ def write_atomic(path: str | Path, data: str | bytes) -> Path:
 def _write_all(fd: int, payload: bytes) -> None:
     view = memoryview(payload)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.fsync(fd)  # the bytes are on disk before the name points at them
 
 
@@ -108,6 +115,7 @@ def copy_atomic(src: str | Path, dst: str | Path) -> Path:
     fd, tmp = _guarded(dst, lambda: _temp_in(dst.parent, dst.name))
     os.close(fd)
     try:
+
         def copy() -> None:
             shutil.copyfile(src, tmp)
             with open(tmp, "rb+") as fh:

@@ -63,8 +63,16 @@ _FLOAT_12 = re.compile(
 
 Path_ = tuple[str | int, ...]
 
-__all__ = ["MAX_ALIASES", "MAX_DEPTH", "MAX_FILE_BYTES", "MAX_INT_DIGITS", "MAX_NODES", "line_of", "load_yaml",
-           "parse_yaml"]
+__all__ = [
+    "MAX_ALIASES",
+    "MAX_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_INT_DIGITS",
+    "MAX_NODES",
+    "line_of",
+    "load_yaml",
+    "parse_yaml",
+]
 
 
 def _short(text: object, limit: int = 60) -> str:
@@ -75,25 +83,40 @@ def _short(text: object, limit: int = 60) -> str:
 
 # --- bytes to text ---------------------------------------------------------------------------------------
 _BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
-    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _MAGIC = (  # what a file really is when it is not text: the message names it
-    (b"\x89PNG", "a PNG image"), (b"PK\x03\x04", "a ZIP archive (.zip, .pt, .npz, .docx …)"),
-    (b"\x7fELF", "an executable"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip-compressed data"),
-    (b"\x93NUMPY", "a NumPy array"), (b"\x80\x02", "a Python pickle"), (b"\x80\x03", "a Python pickle"),
-    (b"\x80\x04", "a Python pickle"), (b"\x80\x05", "a Python pickle"),
+    (b"\x89PNG", "a PNG image"),
+    (b"PK\x03\x04", "a ZIP archive (.zip, .pt, .npz, .docx …)"),
+    (b"\x7fELF", "an executable"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"\x93NUMPY", "a NumPy array"),
+    (b"\x80\x02", "a Python pickle"),
+    (b"\x80\x03", "a Python pickle"),
+    (b"\x80\x04", "a Python pickle"),
+    (b"\x80\x05", "a Python pickle"),
 )
 # YAML's printable set (the same as PyYAML's reader checks, found here so the message can say where)
-_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+_NON_PRINTABLE = re.compile(
+    "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
+)
 _TEXT_FIX = "pass a YAML file saved as UTF-8 text"
 
 
 def _what_binary(raw: bytes) -> str | None:
     for magic, kind in _MAGIC:
-        if raw.startswith(magic) and (kind != "a Python pickle" or raw.endswith(b".")):  # STOP ends a pickle
+        if raw.startswith(magic) and (
+            kind != "a Python pickle" or raw.endswith(b".")
+        ):  # STOP ends a pickle
             return kind
-    if raw[:1] == b"\x08":  # an ONNX ModelProto starts with field 1 (ir_version), a varint; no text does
+    if (
+        raw[:1] == b"\x08"
+    ):  # an ONNX ModelProto starts with field 1 (ir_version), a varint; no text does
         return "an ONNX model or another protobuf file"
     return None
 
@@ -105,17 +128,23 @@ def read_text(path: Path) -> str:
     except FileNotFoundError:
         raise EdgefitError(f"file not found: {path}", fix="check the path") from None
     except OSError as exc:
-        raise EdgefitError(f"cannot read {path}: {_short(exc.strerror or exc)}", fix="check the path") from None
+        raise EdgefitError(
+            f"cannot read {path}: {_short(exc.strerror or exc)}", fix="check the path"
+        ) from None
     if stat.S_ISDIR(st.st_mode):
-        raise EdgefitError("is a directory, not a YAML file", where=str(path), fix="pass the YAML file itself")
+        raise EdgefitError(
+            "is a directory, not a YAML file", where=str(path), fix="pass the YAML file itself"
+        )
     if st.st_size > MAX_FILE_BYTES:
         raise _too_big(path, st.st_size)
     try:
         with path.open("rb") as f:  # bounded read: a pipe or device has no size to check first
             raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise EdgefitError(f"cannot read {path}: {_short(exc.strerror or exc)}",
-                           fix="check the file's permissions") from None
+        raise EdgefitError(
+            f"cannot read {path}: {_short(exc.strerror or exc)}",
+            fix="check the file's permissions",
+        ) from None
     if len(raw) > MAX_FILE_BYTES:
         raise _too_big(path, None)
     kind = _what_binary(raw)
@@ -124,35 +153,49 @@ def read_text(path: Path) -> str:
     encoding = next((enc for bom, enc in _BOMS if raw.startswith(bom)), "utf-8")
     if encoding == "utf-8" and b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
-        raise EdgefitError("not YAML text: it contains NUL bytes (binary data, or UTF-16 text without a "
-                           "byte-order mark)", where=f"{path}:{line}", fix=_TEXT_FIX)
+        raise EdgefitError(
+            "not YAML text: it contains NUL bytes (binary data, or UTF-16 text without a "
+            "byte-order mark)",
+            where=f"{path}:{line}",
+            fix=_TEXT_FIX,
+        )
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         what = f"not {encoding.removesuffix('-sig').upper()} text: byte 0x{raw[exc.start]:02x} cannot be decoded"
-        raise EdgefitError(f"{what} (binary data, or another encoding)", where=f"{path}:{line}",
-                           fix=_TEXT_FIX) from None
+        raise EdgefitError(
+            f"{what} (binary data, or another encoding)", where=f"{path}:{line}", fix=_TEXT_FIX
+        ) from None
 
 
 def _too_big(path: Path, size: int | None) -> EdgefitError:
     mib = MAX_FILE_BYTES / 2**20
     what = f"file is {size / 2**20:.1f} MiB, over" if size is not None else "file is over"
-    return EdgefitError(f"{what} the {mib:g} MiB limit for a YAML file", where=str(path),
-                        fix="check that this is the right file; edgefit's YAML files are a few kB")
+    return EdgefitError(
+        f"{what} the {mib:g} MiB limit for a YAML file",
+        where=str(path),
+        fix="check that this is the right file; edgefit's YAML files are a few kB",
+    )
 
 
 def check_text(text: str, name: str) -> None:
     """Refuse oversized text or characters YAML does not allow, naming the line."""
     if len(text) > MAX_FILE_BYTES:
-        raise EdgefitError(f"YAML text is over the {MAX_FILE_BYTES / 2**20:g} MiB limit", where=name,
-                           fix="check that this is the right file; edgefit's YAML files are a few kB")
+        raise EdgefitError(
+            f"YAML text is over the {MAX_FILE_BYTES / 2**20:g} MiB limit",
+            where=name,
+            fix="check that this is the right file; edgefit's YAML files are a few kB",
+        )
     bad = _NON_PRINTABLE.search(text)
     if bad:
         line = text.count("\n", 0, bad.start()) + 1
         hint = ", or UTF-16 text without a byte-order mark" if bad.group() == "\x00" else ""
-        raise EdgefitError(f"not YAML text: control character U+{ord(bad.group()):04X} (binary data{hint})",
-                           where=f"{name}:{line}", fix=_TEXT_FIX)
+        raise EdgefitError(
+            f"not YAML text: control character U+{ord(bad.group()):04X} (binary data{hint})",
+            where=f"{name}:{line}",
+            fix=_TEXT_FIX,
+        )
 
 
 # --- parsing ---------------------------------------------------------------------------------------------
@@ -190,12 +233,16 @@ class _Guard(Composer, SafeConstructor):
         if self._values <= MAX_NODES:
             return
         if not self._aliases:
-            raise self._refuse(f"YAML document holds more than {MAX_NODES:,} values", mark,
-                               "check that this is the right file; a target file holds a few hundred")
+            raise self._refuse(
+                f"YAML document holds more than {MAX_NODES:,} values",
+                mark,
+                "check that this is the right file; a target file holds a few hundred",
+            )
         raise self._refuse(
             f"YAML document expands to more than {MAX_NODES:,} values (aliases counted as what they "
             "expand to; a 'billion laughs' document looks like this)",
-            mark, "write the values out without nested aliases; a target file holds a few hundred",
+            mark,
+            "write the values out without nested aliases; a target file holds a few hundred",
         )
 
     # --- composition: depth, aliases, expanded size ----------------------------------------------------
@@ -204,19 +251,30 @@ class _Guard(Composer, SafeConstructor):
         if isinstance(event, AliasEvent):
             self._aliases += 1
             if self._aliases > MAX_ALIASES:
-                raise self._refuse(f"more than {MAX_ALIASES} YAML aliases (*name)", event.start_mark,
-                                   "write the repeated values out instead of aliasing them")
+                raise self._refuse(
+                    f"more than {MAX_ALIASES} YAML aliases (*name)",
+                    event.start_mark,
+                    "write the repeated values out instead of aliasing them",
+                )
             node = super().compose_node(parent, index)
             size = self._sizes.get(node)
-            if size is None:  # the anchor is still being composed: the alias is inside its own anchor
-                raise self._refuse(f"alias *{_short(event.anchor)} refers to a node that contains it",
-                                   event.start_mark, "remove the self-reference; YAML input must be a tree")
+            if (
+                size is None
+            ):  # the anchor is still being composed: the alias is inside its own anchor
+                raise self._refuse(
+                    f"alias *{_short(event.anchor)} refers to a node that contains it",
+                    event.start_mark,
+                    "remove the self-reference; YAML input must be a tree",
+                )
             self._count(size, event.start_mark)
             return node
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise self._refuse(f"YAML nested deeper than {MAX_DEPTH} levels", event.start_mark,
-                               "flatten the document; target files nest only a few levels")
+            raise self._refuse(
+                f"YAML nested deeper than {MAX_DEPTH} levels",
+                event.start_mark,
+                "flatten the document; target files nest only a few levels",
+            )
         before = self._values
         self._count(1, event.start_mark)
         node = super().compose_node(parent, index)
@@ -228,9 +286,15 @@ class _Guard(Composer, SafeConstructor):
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError) as exc:  # e.g. the timestamp 2001-13-45: datetime refuses it
-            raise self._refuse(f"cannot read the value '{_short(node.value)}': {_short(exc)}", node.start_mark,
-                               "quote it to keep it as a string, or correct it") from None
+        except (
+            ValueError,
+            OverflowError,
+        ) as exc:  # e.g. the timestamp 2001-13-45: datetime refuses it
+            raise self._refuse(
+                f"cannot read the value '{_short(node.value)}': {_short(exc)}",
+                node.start_mark,
+                "quote it to keep it as a string, or correct it",
+            ) from None
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         if isinstance(node, yaml.MappingNode):
@@ -249,30 +313,45 @@ class _Guard(Composer, SafeConstructor):
                 continue
             line = key_node.start_mark.line + 1
             if key in first:
-                raise self._refuse(f"duplicate key '{_short(key)}' (first at line {first[key]})",
-                                   key_node.start_mark, "keep only one of them")
+                raise self._refuse(
+                    f"duplicate key '{_short(key)}' (first at line {first[key]})",
+                    key_node.start_mark,
+                    "keep only one of them",
+                )
             first[key] = line
 
     def construct_bounded_int(self, node: yaml.ScalarNode) -> int:
         digits = len(node.value.lstrip("+-").replace("_", ""))
-        value = None if digits > MAX_INT_DIGITS + 2 else SafeConstructor.construct_yaml_int(self, node)
+        value = (
+            None if digits > MAX_INT_DIGITS + 2 else SafeConstructor.construct_yaml_int(self, node)
+        )
         if value is None or abs(value) >= _INT_LIMIT:
-            raise self._refuse(f"integer '{_short(node.value, 24)}' is too large (more than {MAX_INT_DIGITS} digits)",
-                               node.start_mark, "write it as a float such as 1.0e+12, or check for a typo")
+            raise self._refuse(
+                f"integer '{_short(node.value, 24)}' is too large (more than {MAX_INT_DIGITS} digits)",
+                node.start_mark,
+                "write it as a float such as 1.0e+12, or check for a typo",
+            )
         return value
 
     def construct_finite_float(self, node: yaml.ScalarNode) -> float:
         value = SafeConstructor.construct_yaml_float(self, node)
         explicit = node.value.lstrip("+-").lower() in (".inf", ".nan")
         if not math.isfinite(value) and not explicit:
-            raise self._refuse(f"number '{_short(node.value, 24)}' is out of range (it overflows to infinity)",
-                               node.start_mark, "check the exponent; the largest float is about 1.8e+308")
+            raise self._refuse(
+                f"number '{_short(node.value, 24)}' is out of range (it overflows to infinity)",
+                node.start_mark,
+                "check the exponent; the largest float is about 1.8e+308",
+            )
         return value
 
     def construct_refused_tag(self, node: yaml.Node) -> Any:
         tag = _short(node.tag.replace("tag:yaml.org,2002:", "!!"))
-        raise self._refuse(f"YAML tag '{tag}' is not allowed: edgefit reads only plain data (mappings, lists, "
-                           "strings, numbers, booleans)", node.start_mark, "remove the tag")
+        raise self._refuse(
+            f"YAML tag '{tag}' is not allowed: edgefit reads only plain data (mappings, lists, "
+            "strings, numbers, booleans)",
+            node.start_mark,
+            "remove the tag",
+        )
 
 
 class _PyLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Guard, _Resolver):
@@ -292,7 +371,9 @@ _LOADERS: list[type] = [_PyLoader]
 if getattr(yaml, "__with_libyaml__", False):
     from yaml._yaml import CParser
 
-    class _CLoader(_Guard, CParser, _Resolver):  # _Guard (a Composer) first: composition stays in Python
+    class _CLoader(
+        _Guard, CParser, _Resolver
+    ):  # _Guard (a Composer) first: composition stays in Python
         """libyaml scanning and parsing, Python composition with the limits."""
 
         def __init__(self, text: str, name: str) -> None:
@@ -362,7 +443,9 @@ def _malformed(exc: yaml.YAMLError, name: str, text: str) -> EdgefitError:
     context = getattr(exc, "context", None)
     what = f"{context}, {problem}" if context else problem
     fix = "fix the YAML syntax"
-    if mark is not None and "\t" in "".join(text.splitlines()[max(mark.line - 1, 0): mark.line + 1]):
+    if mark is not None and "\t" in "".join(
+        text.splitlines()[max(mark.line - 1, 0) : mark.line + 1]
+    ):
         fix = "indent with spaces: YAML does not allow tabs for indentation"
     return EdgefitError(f"malformed YAML: {_short(what, 160)}", where=where, fix=fix)
 

@@ -15,5 +15,17 @@ from edgefit.calibrate._catalog import KernelSpec, build_kernel_model, load_cata
 from edgefit.calibrate._learn import calibrate_learned
 from edgefit.calibrate._zoo import RECIPES, ZOO, ZooSpec, zoo_onnx, zoo_specs
 
-__all__ = ["RECIPES", "ZOO", "KernelSpec", "ZooSpec", "build_kernel_model", "calibrate", "calibrate_learned",
-           "fit_profile", "load_catalog", "sample_specs", "zoo_onnx", "zoo_specs"]
+__all__ = [
+    "RECIPES",
+    "ZOO",
+    "KernelSpec",
+    "ZooSpec",
+    "build_kernel_model",
+    "calibrate",
+    "calibrate_learned",
+    "fit_profile",
+    "load_catalog",
+    "sample_specs",
+    "zoo_onnx",
+    "zoo_specs",
+]

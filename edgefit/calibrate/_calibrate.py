@@ -6,8 +6,8 @@ import datetime as _dt
 import logging
 import platform
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -16,19 +16,36 @@ from edgefit.calibrate._catalog import build_kernel_model, load_catalog, quantiz
 from edgefit.calibrate._fit import Sample, fit_bandwidth, fit_class
 from edgefit.calibrate._measure import default_threads, time_model
 from edgefit.errors import EdgefitError
-from edgefit.estimate import KERNEL_CLASSES, PLAN_DTYPES, Estimator, KernelFit, PlanBatch, Profile, profile_path
+from edgefit.estimate import (
+    KERNEL_CLASSES,
+    PLAN_DTYPES,
+    Estimator,
+    KernelFit,
+    PlanBatch,
+    Profile,
+    profile_path,
+)
 
 SECONDS_PER_MEASUREMENT = 0.7
-MIN_BANDWIDTH_SAMPLES = 4  # fewer memory-bound kernels than this leave the datasheet bandwidth alone
-BW_SCALE_RANGE = (0.04, 25.0)  # session build + warm-up + timed runs + (int8) quantization, on 2 cores
+MIN_BANDWIDTH_SAMPLES = (
+    4  # fewer memory-bound kernels than this leave the datasheet bandwidth alone
+)
+BW_SCALE_RANGE = (
+    0.04,
+    25.0,
+)  # session build + warm-up + timed runs + (int8) quantization, on 2 cores
 
 
-def unit_profile(target_id: str, runtime: str, bw_scale: float = 1.0, base: Profile | None = None) -> Profile:
+def unit_profile(
+    target_id: str, runtime: str, bw_scale: float = 1.0, base: Profile | None = None
+) -> Profile:
     """A profile with efficiency 1 and no overhead: the estimator then returns raw roofline parts."""
     kernels = {(k, d): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES for d in PLAN_DTYPES}
     if base:
         kernels.update(base.kernels)
-    return Profile(target=target_id, runtime=runtime, kernels=kernels, memory_bandwidth_scale=bw_scale)
+    return Profile(
+        target=target_id, runtime=runtime, kernels=kernels, memory_bandwidth_scale=bw_scale
+    )
 
 
 def environment(threads: int) -> dict:
@@ -37,10 +54,18 @@ def environment(threads: int) -> dict:
     from edgefit.targets._host import probe_host
 
     host = probe_host()
-    return {"cpu": host.model, "cores": host.cores, "clock_hz": host.clock_hz, "isa": host.isa,
-            "threads": threads, "runtime": "onnxruntime", "runtime_version": ort.__version__,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "measured_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "cpu": host.model,
+        "cores": host.cores,
+        "clock_hz": host.clock_hz,
+        "isa": host.isa,
+        "threads": threads,
+        "runtime": "onnxruntime",
+        "runtime_version": ort.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "measured_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
 def _int8(model, folder: Path):
@@ -54,10 +79,20 @@ def _int8(model, folder: Path):
     samples = [feeds_for(sess, seed) for seed in range(4)]
     out = folder / "q.onnx"
     root = logging.getLogger()
-    level, root.level = root.level, logging.ERROR  # onnxruntime.quantization warns on the root logger
+    level, root.level = (
+        root.level,
+        logging.ERROR,
+    )  # onnxruntime.quantization warns on the root logger
     try:
-        quantize_int8_static(model, out, samples, per_channel=True, reduce_range=False,
-                             calibration_source="random normal inputs (latency only)", preprocess=False)
+        quantize_int8_static(
+            model,
+            out,
+            samples,
+            per_channel=True,
+            reduce_range=False,
+            calibration_source="random normal inputs (latency only)",
+            preprocess=False,
+        )
     finally:
         root.setLevel(level)
     return onnx.load(str(out))
@@ -73,33 +108,51 @@ def _roofline(model, target, profile: Profile):
     return main, parts, est
 
 
-def calibrate(target_id: str = "host-cpu", runtime: str = "onnxruntime", *, budget_s: float = 300.0,
-              threads: int | None = None, out: Path | None = None, seed: int = 0,
-              progress: Callable[[str, int, int], None] | None = None) -> Profile:
+def calibrate(
+    target_id: str = "host-cpu",
+    runtime: str = "onnxruntime",
+    *,
+    budget_s: float = 300.0,
+    threads: int | None = None,
+    out: Path | None = None,
+    seed: int = 0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Profile:
     """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write ``profiles/<target>/<runtime>.yaml``."""
     from edgefit.targets import load_target
 
     target = load_target(target_id)
-    if runtime == "vela" and target.id == "ethos-u55":  # Arm's compiler gives the figures, no hardware needed
+    if (
+        runtime == "vela" and target.id == "ethos-u55"
+    ):  # Arm's compiler gives the figures, no hardware needed
         from edgefit.calibrate._vela import calibrate_vela
 
         return calibrate_vela(target.id, budget_s=budget_s, out=out, progress=progress, seed=seed)
     if runtime != "onnxruntime" or target.kind != "host_cpu":
-        raise EdgefitError(f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run here",
-                           where="--target/--runtime",
-                           fix="use --target host-cpu --runtime onnxruntime, or --target ethos-u55 --runtime vela")
+        raise EdgefitError(
+            f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run here",
+            where="--target/--runtime",
+            fix="use --target host-cpu --runtime onnxruntime, or --target ethos-u55 --runtime vela",
+        )
     threads = threads or default_threads()
     dtypes, entries = load_catalog()
     specs = sample_specs(entries, seed=seed)
-    per_spec = SECONDS_PER_MEASUREMENT * (1 + sum(quantizable(s.kclass) for s in specs) / len(specs))
+    per_spec = SECONDS_PER_MEASUREMENT * (
+        1 + sum(quantizable(s.kclass) for s in specs) / len(specs)
+    )
     specs = sample_specs(entries, scale=min(1.0, budget_s / (per_spec * len(specs))), seed=seed)
 
     from onnx import TensorProto, helper
 
-    ident = helper.make_model(helper.make_graph(
-        [helper.make_node("Identity", ["x"], ["y"])], "identity",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])]), opset_imports=[helper.make_opsetid("", 18)])
+    ident = helper.make_model(
+        helper.make_graph(
+            [helper.make_node("Identity", ["x"], ["y"])],
+            "identity",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+        ),
+        opset_imports=[helper.make_opsetid("", 18)],
+    )
     ident.ir_version = 9
     run_overhead = time_model(ident, threads, min_runs=200).median_s
 
@@ -117,12 +170,29 @@ def calibrate(target_id: str = "host-cpu", runtime: str = "onnxruntime", *, budg
                 m = model if dtype == "fp32" else _int8(model, Path(tmp))
                 seconds = time_model(m, threads).median_s
                 measured.append((spec.kclass, dtype, m, seconds))
-                raw.append({"class": spec.kclass, "params": dict(spec.params), "dtype": dtype, "seconds": seconds})
+                raw.append(
+                    {
+                        "class": spec.kclass,
+                        "params": dict(spec.params),
+                        "dtype": dtype,
+                        "seconds": seconds,
+                    }
+                )
     if progress:
         progress("fitting", total, total)
     path = Path(out) if out else profile_path(target.id, runtime)
-    write_atomic(measurements_path(path), to_json({"run_overhead_s": run_overhead, "threads": threads,
-                                                   "environment": environment(threads), "kernels": raw}) + "\n")
+    write_atomic(
+        measurements_path(path),
+        to_json(
+            {
+                "run_overhead_s": run_overhead,
+                "threads": threads,
+                "environment": environment(threads),
+                "kernels": raw,
+            }
+        )
+        + "\n",
+    )
     return _fit_and_write(target, runtime, measured, run_overhead, environment(threads), path)
 
 
@@ -133,13 +203,20 @@ def measurements_path(profile: Path) -> Path:
 
 def _fit_and_write(target, runtime, measured, run_overhead, env: dict, path: Path) -> Profile:
     profile = fit_profile(target, runtime, measured, run_overhead)
-    profile = Profile(**{**profile.__dict__, "environment": env,
-                         "residual": _residual(target, runtime, profile, measured, run_overhead)})
+    profile = Profile(
+        **{
+            **profile.__dict__,
+            "environment": env,
+            "residual": _residual(target, runtime, profile, measured, run_overhead),
+        }
+    )
     write_atomic(path, _yaml(profile))
     return Profile(**{**profile.__dict__, "path": str(path)})
 
 
-def refit(measurements: Path, out: Path, target_id: str = "host-cpu", runtime: str = "onnxruntime") -> Profile:
+def refit(
+    measurements: Path, out: Path, target_id: str = "host-cpu", runtime: str = "onnxruntime"
+) -> Profile:
     """Fit a profile again from stored kernel timings (the models are rebuilt from their parameters)."""
     import json
 
@@ -154,8 +231,14 @@ def refit(measurements: Path, out: Path, target_id: str = "host-cpu", runtime: s
             if row["dtype"] == "int8":
                 model = _int8(model, Path(tmp))
             measured.append((row["class"], row["dtype"], model, row["seconds"]))
-    return _fit_and_write(load_target(target_id), runtime, measured, doc["run_overhead_s"], doc["environment"],
-                          Path(out))
+    return _fit_and_write(
+        load_target(target_id),
+        runtime,
+        measured,
+        doc["run_overhead_s"],
+        doc["environment"],
+        Path(out),
+    )
 
 
 def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> list[Sample]:
@@ -166,10 +249,19 @@ def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> 
         main, parts, est = _roofline(model, target, unit)
         _, side, _ = _roofline(model, target, others)
         pred = np.maximum(side["compute_s"], side["memory_s"]) + side["overhead_s"]
-        samples.append(Sample(model.graph.name, kclass, dtype, float(parts["compute_s"][main]),
-                              float(parts["memory_s"][main]), float(est.table.reduction[main]),
-                              float(pred.sum() - pred[main]), seconds - run_overhead,
-                              est.hw.level_names[int(parts["level"][main])]))
+        samples.append(
+            Sample(
+                model.graph.name,
+                kclass,
+                dtype,
+                float(parts["compute_s"][main]),
+                float(parts["memory_s"][main]),
+                float(est.table.reduction[main]),
+                float(pred.sum() - pred[main]),
+                seconds - run_overhead,
+                est.hw.level_names[int(parts["level"][main])],
+            )
+        )
     return samples
 
 
@@ -184,8 +276,12 @@ def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
     # One bandwidth scale from the memory-bound elementwise kernels. (Per-level fits were tried: on a
     # 2-core VM the cache levels are too noisy to separate, and gave L3 faster than L2.)
     memory_bound = [s for s in first if s.kclass == "eltwise" and s.dtype == "fp32"]
-    bw_scale = fit_bandwidth(memory_bound)[0] if len(memory_bound) >= MIN_BANDWIDTH_SAMPLES else 1.0
-    if not BW_SCALE_RANGE[0] < bw_scale < BW_SCALE_RANGE[1]:  # pinned at the search's edge: not identified
+    bw_scale = (
+        fit_bandwidth(memory_bound)[0] if len(memory_bound) >= MIN_BANDWIDTH_SAMPLES else 1.0
+    )
+    if (
+        not BW_SCALE_RANGE[0] < bw_scale < BW_SCALE_RANGE[1]
+    ):  # pinned at the search's edge: not identified
         bw_scale = 1.0
     unit = unit_profile(target.id, runtime, bw_scale)
     fits: dict[tuple[str, str], KernelFit] = {}
@@ -195,14 +291,21 @@ def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
         for sample in _samples(target, kernels_only, run_overhead, unit, others):
             groups.setdefault((sample.kclass, sample.dtype), []).append(sample)
         fits = {key: fit_class(group) for key, group in groups.items()}
-    profile = Profile(target=target.id, runtime=runtime, kernels=fits, memory_bandwidth_scale=bw_scale,
-                      run_overhead_s=run_overhead)
+    profile = Profile(
+        target=target.id,
+        runtime=runtime,
+        kernels=fits,
+        memory_bandwidth_scale=bw_scale,
+        run_overhead_s=run_overhead,
+    )
     extra: dict[str, list[float]] = {}
     for kclass, dtype, model, seconds in measured:
         if kclass != "chain":
             continue
         _, parts, est = _roofline(model, target, profile)
-        pred = float((np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum())
+        pred = float(
+            (np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum()
+        )
         extra.setdefault(dtype, []).append((seconds - run_overhead - pred) / len(est.table))
     per_kernel = {d: float(np.median(v)) for d, v in extra.items()}
     return Profile(**{**profile.__dict__, "extra_overhead_s": per_kernel})
@@ -212,18 +315,27 @@ def _residual(target, runtime, profile: Profile, measured, run_overhead) -> dict
     errors = []
     for _kclass, _dtype, model, seconds in measured:
         _, parts, est = _roofline(model, target, profile)
-        pred = float((np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum()) + run_overhead
+        pred = (
+            float((np.maximum(parts["compute_s"], parts["memory_s"]) + parts["overhead_s"]).sum())
+            + run_overhead
+        )
         errors.append(pred / seconds - 1)
     err = np.abs(np.array(errors))
-    return {"kernels_measured": len(errors), "median_abs_error": float(np.median(err)),
-            "p90_abs_error": float(np.percentile(err, 90)), "within_10pct": float((err <= 0.10).mean()),
-            "within_20pct": float((err <= 0.20).mean())}
+    return {
+        "kernels_measured": len(errors),
+        "median_abs_error": float(np.median(err)),
+        "p90_abs_error": float(np.percentile(err, 90)),
+        "within_10pct": float((err <= 0.10).mean()),
+        "within_20pct": float((err <= 0.20).mean()),
+    }
 
 
 def _yaml(profile: Profile) -> str:
     import yaml
 
-    header = (f"# Calibration profile for {profile.target} on {profile.runtime}, written by `edgefit calibrate`.\n"
-              "# efficiency: fraction of the probed peak reached per kernel class and dtype; overhead_s: fixed\n"
-              "# cost per kernel; residual: errors of the fitted model on the measured kernels.\n")
+    header = (
+        f"# Calibration profile for {profile.target} on {profile.runtime}, written by `edgefit calibrate`.\n"
+        "# efficiency: fraction of the probed peak reached per kernel class and dtype; overhead_s: fixed\n"
+        "# cost per kernel; residual: errors of the fitted model on the measured kernels.\n"
+    )
     return header + yaml.safe_dump(profile.to_dict(), sort_keys=False, width=120)

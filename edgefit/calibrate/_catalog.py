@@ -38,7 +38,9 @@ def load_catalog(path: str | Path | None = None) -> tuple[list[str], list[tuple[
         entries = [(e["class"], int(e["samples"]), dict(e["grid"])) for e in doc["kernels"]]
         return list(doc["dtypes"]), entries
     except (KeyError, TypeError, ValueError) as exc:
-        raise EdgefitError(f"invalid kernel catalog: {exc}", where=str(path), fix="see kernels/catalog.yaml") from None
+        raise EdgefitError(
+            f"invalid kernel catalog: {exc}", where=str(path), fix="see kernels/catalog.yaml"
+        ) from None
 
 
 def sample_specs(entries, *, scale: float = 1.0, seed: int = 0) -> list[KernelSpec]:
@@ -70,7 +72,11 @@ def build_kernel_model(spec: KernelSpec):
     inits, nodes = [], []
 
     def weight(name, shape, fan_in):
-        inits.append(numpy_helper.from_array((rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name))
+        inits.append(
+            numpy_helper.from_array(
+                (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(np.float32), name
+            )
+        )
 
     def vi(name, shape):
         return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
@@ -83,9 +89,18 @@ def build_kernel_model(spec: KernelSpec):
         kk, stride = p["k"], p.get("stride", 1)
         weight("w", (cout, cin // group, kk, kk), cin // group * kk * kk)
         weight("b", (cout,), 1)
-        nodes += [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", group=group, strides=[stride, stride],
-                                   pads=[kk // 2] * 4),
-                  helper.make_node("Relu", ["c"], ["y"], name="relu")]
+        nodes += [
+            helper.make_node(
+                "Conv",
+                ["x", "w", "b"],
+                ["c"],
+                name="conv",
+                group=group,
+                strides=[stride, stride],
+                pads=[kk // 2] * 4,
+            ),
+            helper.make_node("Relu", ["c"], ["y"], name="relu"),
+        ]
         inputs = [vi("x", [1, cin, p["hw"], p["hw"]])]
     elif k == "conv1d":
         group = p["cin"] if p["dw"] else 1
@@ -93,19 +108,34 @@ def build_kernel_model(spec: KernelSpec):
         kk, dil = p["k"], p["dilation"]
         weight("w", (cout, p["cin"] // group, kk), p["cin"] // group * kk)
         weight("b", (cout,), 1)
-        nodes += [helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv1d", group=group, dilations=[dil],
-                                   pads=[(kk - 1) * dil, 0]),
-                  helper.make_node("Relu", ["c"], ["y"], name="relu")]
+        nodes += [
+            helper.make_node(
+                "Conv",
+                ["x", "w", "b"],
+                ["c"],
+                name="conv1d",
+                group=group,
+                dilations=[dil],
+                pads=[(kk - 1) * dil, 0],
+            ),
+            helper.make_node("Relu", ["c"], ["y"], name="relu"),
+        ]
         inputs = [vi("x", [1, p["cin"], p["length"]])]
     elif k == "chain":
         c, prev = p["c"], "x"
         for b in range(p["blocks"]):
             weight(f"wd{b}", (c, 1, 3, 3), 9)
             weight(f"wp{b}", (c, c, 1, 1), c)
-            nodes += [helper.make_node("Conv", [prev, f"wd{b}"], [f"d{b}"], name=f"dw{b}", group=c, pads=[1] * 4),
-                      helper.make_node("Relu", [f"d{b}"], [f"dr{b}"], name=f"dwr{b}"),
-                      helper.make_node("Conv", [f"dr{b}", f"wp{b}"], [f"p{b}"], name=f"pw{b}"),
-                      helper.make_node("Relu", [f"p{b}"], ["y" if b == p["blocks"] - 1 else f"pr{b}"], name=f"pwr{b}")]
+            nodes += [
+                helper.make_node(
+                    "Conv", [prev, f"wd{b}"], [f"d{b}"], name=f"dw{b}", group=c, pads=[1] * 4
+                ),
+                helper.make_node("Relu", [f"d{b}"], [f"dr{b}"], name=f"dwr{b}"),
+                helper.make_node("Conv", [f"dr{b}", f"wp{b}"], [f"p{b}"], name=f"pw{b}"),
+                helper.make_node(
+                    "Relu", [f"p{b}"], ["y" if b == p["blocks"] - 1 else f"pr{b}"], name=f"pwr{b}"
+                ),
+            ]
             prev = f"pr{b}"
         inputs = [vi("x", [1, c, p["hw"], p["hw"]])]
     elif k == "gemm":
@@ -117,15 +147,24 @@ def build_kernel_model(spec: KernelSpec):
         nodes.append(helper.make_node("MatMul", ["x", "x2"], ["y"], name="matmul"))
         inputs = [vi("x", [p["b"], p["m"], p["k"]]), vi("x2", [p["b"], p["k"], p["n"]])]
     elif k == "pool":
-        nodes.append(helper.make_node(p["op"], ["x"], ["y"], name="pool", kernel_shape=[p["k"]] * 2, strides=[p["k"]] * 2))
+        nodes.append(
+            helper.make_node(
+                p["op"], ["x"], ["y"], name="pool", kernel_shape=[p["k"]] * 2, strides=[p["k"]] * 2
+            )
+        )
         inputs = [vi("x", [1, p["c"], p["hw"], p["hw"]])]
     elif k == "eltwise":
-        nodes += [helper.make_node("Add", ["x", "x2"], ["a"], name="add"), helper.make_node("Relu", ["a"], ["y"], name="relu")]
+        nodes += [
+            helper.make_node("Add", ["x", "x2"], ["a"], name="add"),
+            helper.make_node("Relu", ["a"], ["y"], name="relu"),
+        ]
         inputs = [vi("x", [1, p["c"], p["hw"], p["hw"]]), vi("x2", [1, p["c"], p["hw"], p["hw"]])]
     elif k == "norm":
         weight("g", (p["d"],), 1)
         weight("beta", (p["d"],), 1)
-        nodes.append(helper.make_node("LayerNormalization", ["x", "g", "beta"], ["y"], name="norm", axis=-1))
+        nodes.append(
+            helper.make_node("LayerNormalization", ["x", "g", "beta"], ["y"], name="norm", axis=-1)
+        )
         inputs = [vi("x", [1, p["rows"], p["d"]])]
     elif k == "softmax":
         nodes.append(helper.make_node("Softmax", ["x"], ["y"], name="softmax", axis=-1))
@@ -135,11 +174,16 @@ def build_kernel_model(spec: KernelSpec):
         inputs = [vi("x", [1, p["c"], p["hw"], p["hw"]])]
     elif k == "resize":
         inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
-        nodes.append(helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="nearest"))
+        nodes.append(
+            helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize", mode="nearest")
+        )
         inputs = [vi("x", [1, p["c"], p["hw"], p["hw"]])]
     else:
-        raise EdgefitError(f"unknown kernel class '{k}' in the catalog", where="kernels/catalog.yaml",
-                           fix="use a class of edgefit.estimate.KERNEL_CLASSES")
+        raise EdgefitError(
+            f"unknown kernel class '{k}' in the catalog",
+            where="kernels/catalog.yaml",
+            fix="use a class of edgefit.estimate.KERNEL_CLASSES",
+        )
     graph = helper.make_graph(nodes, spec.label, inputs, [vi("y", None)], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 9
@@ -148,4 +192,14 @@ def build_kernel_model(spec: KernelSpec):
 
 def quantizable(kclass: str) -> bool:
     """Kernel classes whose int8 form is a weight-bearing QDQ kernel (the rest are measured in fp32)."""
-    return kclass in ("conv", "conv1x1", "dwconv", "conv1d", "gemm", "matmul", "pool", "eltwise", "chain")
+    return kclass in (
+        "conv",
+        "conv1x1",
+        "dwconv",
+        "conv1d",
+        "gemm",
+        "matmul",
+        "pool",
+        "eltwise",
+        "chain",
+    )

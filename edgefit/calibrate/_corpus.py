@@ -27,8 +27,15 @@ CORPUS_VERSION = 2  # in every network's name: a cached export of another gramma
 def _act(name: str):
     import torch.nn as nn
 
-    return {"relu": nn.ReLU(), "relu6": nn.ReLU6(), "hardswish": nn.Hardswish(), "silu": nn.SiLU(),
-            "gelu": nn.GELU(), "sigmoid": nn.Sigmoid(), "none": nn.Identity()}[name]
+    return {
+        "relu": nn.ReLU(),
+        "relu6": nn.ReLU6(),
+        "hardswish": nn.Hardswish(),
+        "silu": nn.SiLU(),
+        "gelu": nn.GELU(),
+        "sigmoid": nn.Sigmoid(),
+        "none": nn.Identity(),
+    }[name]
 
 
 def _image_net(rng: np.random.Generator):
@@ -55,7 +62,11 @@ def _image_net(rng: np.random.Generator):
     class Fire(nn.Module):
         def __init__(self, cin: int, s: int, e: int) -> None:
             super().__init__()
-            self.sq, self.e1, self.e3 = nn.Conv2d(cin, s, 1), nn.Conv2d(s, e, 1), nn.Conv2d(s, e, 3, padding=1)
+            self.sq, self.e1, self.e3 = (
+                nn.Conv2d(cin, s, 1),
+                nn.Conv2d(s, e, 1),
+                nn.Conv2d(s, e, 3, padding=1),
+            )
 
         def forward(self, x):
             x = torch.relu(self.sq(x))
@@ -70,17 +81,33 @@ def _image_net(rng: np.random.Generator):
     layers: list[nn.Module] = []
     act = choice(["relu", "relu6", "hardswish", "silu", "relu"])
     for _ in range(int(rng.integers(2, 9))):
-        kind = choice(["conv", "conv", "dwsep", "mbconv", "residual", "bottleneck", "fire", "pool", "up"])
+        kind = choice(
+            ["conv", "conv", "dwsep", "mbconv", "residual", "bottleneck", "fire", "pool", "up"]
+        )
         cout = int(choice([8, 16, 24, 32, 48, 64, 96, 128, 192, 256]))
         k = int(choice([1, 3, 3, 3, 5, 7]))
         s = int(choice([1, 1, 2])) if hw >= 8 else 1
         if kind == "conv" or c < 4:
-            layers += [nn.Conv2d(c, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), _act(act)]
+            layers += [
+                nn.Conv2d(c, cout, k, s, k // 2, bias=False),
+                nn.BatchNorm2d(cout),
+                _act(act),
+            ]
         elif kind == "dwsep":
-            layers += [nn.Conv2d(c, c, k, s, k // 2, groups=c), _act(act), nn.Conv2d(c, cout, 1), _act(act)]
+            layers += [
+                nn.Conv2d(c, c, k, s, k // 2, groups=c),
+                _act(act),
+                nn.Conv2d(c, cout, 1),
+                _act(act),
+            ]
         elif kind == "mbconv":
             e = c * int(choice([1, 3, 4, 6]))
-            body = [nn.Conv2d(c, e, 1), _act(act), nn.Conv2d(e, e, k, s, k // 2, groups=e), _act(act)]
+            body = [
+                nn.Conv2d(c, e, 1),
+                _act(act),
+                nn.Conv2d(e, e, k, s, k // 2, groups=e),
+                _act(act),
+            ]
             if rng.random() < 0.6:
                 body.append(SE(e, int(choice([4, 8]))))
             body += [nn.Conv2d(e, cout, 1), nn.BatchNorm2d(cout)]
@@ -90,15 +117,28 @@ def _image_net(rng: np.random.Generator):
                 layers.append(nn.Sequential(*body))
         elif kind in ("residual", "bottleneck"):
             mid = cout if kind == "residual" else max(8, cout // 4)
-            body = ([nn.Conv2d(c, mid, 3, s, 1), nn.ReLU(), nn.Conv2d(mid, cout, 3, 1, 1)] if kind == "residual" else
-                    [nn.Conv2d(c, mid, 1), nn.ReLU(), nn.Conv2d(mid, mid, 3, s, 1), nn.ReLU(), nn.Conv2d(mid, cout, 1)])
+            body = (
+                [nn.Conv2d(c, mid, 3, s, 1), nn.ReLU(), nn.Conv2d(mid, cout, 3, 1, 1)]
+                if kind == "residual"
+                else [
+                    nn.Conv2d(c, mid, 1),
+                    nn.ReLU(),
+                    nn.Conv2d(mid, mid, 3, s, 1),
+                    nn.ReLU(),
+                    nn.Conv2d(mid, cout, 1),
+                ]
+            )
             short = None if (s == 1 and c == cout) else nn.Conv2d(c, cout, 1, s)
             layers += [Residual(nn.Sequential(*body), short), nn.ReLU()]
         elif kind == "fire":
             cout = 2 * max(8, cout // 2)
             layers.append(Fire(c, max(4, cout // 8), cout // 2))
         elif kind == "pool":
-            layers.append(choice([nn.MaxPool2d(2), nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(2)]) if hw >= 4 else nn.Identity())
+            layers.append(
+                choice([nn.MaxPool2d(2), nn.MaxPool2d(3, 2, 1), nn.AvgPool2d(2)])
+                if hw >= 4
+                else nn.Identity()
+            )
             cout, s = c, (2 if hw >= 4 else 1)
         else:
             kt = int(choice([2, 4]))
@@ -136,10 +176,18 @@ def _sequence_net(rng: np.random.Generator):
             self.kind = kind
             self.n1, self.n2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
             hidden = dim * int(rng.choice([2, 4]))
-            self.mix = Attention(dim, int(rng.choice([1, 2, 4]))) if kind == "attn" else nn.Sequential(
-                nn.Linear(tokens, tokens * 2), nn.GELU(), nn.Linear(tokens * 2, tokens))
-            self.mlp = nn.Sequential(nn.Linear(dim, hidden), _act(str(rng.choice(["gelu", "relu", "silu"]))),
-                                     nn.Linear(hidden, dim))
+            self.mix = (
+                Attention(dim, int(rng.choice([1, 2, 4])))
+                if kind == "attn"
+                else nn.Sequential(
+                    nn.Linear(tokens, tokens * 2), nn.GELU(), nn.Linear(tokens * 2, tokens)
+                )
+            )
+            self.mlp = nn.Sequential(
+                nn.Linear(dim, hidden),
+                _act(str(rng.choice(["gelu", "relu", "silu"]))),
+                nn.Linear(hidden, dim),
+            )
 
         def forward(self, x):
             if self.kind == "attn":
@@ -152,8 +200,12 @@ def _sequence_net(rng: np.random.Generator):
         def __init__(self) -> None:
             super().__init__()
             self.embed = nn.Linear(int(rng.choice([16, 40, 64])), dim)
-            self.blocks = nn.Sequential(*[Block(str(rng.choice(["attn", "attn", "mixer"])))
-                                          for _ in range(int(rng.integers(1, 4)))])
+            self.blocks = nn.Sequential(
+                *[
+                    Block(str(rng.choice(["attn", "attn", "mixer"])))
+                    for _ in range(int(rng.integers(1, 4)))
+                ]
+            )
             self.head = nn.Linear(dim, int(rng.choice([2, 10, 35])))
 
         def forward(self, x):
@@ -179,7 +231,7 @@ def _signal_net(rng: np.random.Generator):
             return self.rnn(x.transpose(1, 2))[0].transpose(1, 2)
 
     layers: list[nn.Module] = []
-    for i in range(int(rng.integers(2, 7))):
+    for _i in range(int(rng.integers(2, 7))):
         kind = str(rng.choice(["conv", "conv", "dw", "pool", "rnn"]))
         cout = int(rng.choice([16, 32, 48, 64, 128]))
         k = int(rng.choice([3, 5, 9]))
@@ -189,30 +241,48 @@ def _signal_net(rng: np.random.Generator):
             layers.append(Recurrent(c, hidden, str(rng.choice(["gru", "lstm"]))))
             cout = hidden
         elif kind == "dw" and c >= 8:
-            layers += [nn.Conv1d(c, c, k, padding=k // 2 * d, dilation=d, groups=c), nn.ReLU(), nn.Conv1d(c, cout, 1)]
+            layers += [
+                nn.Conv1d(c, c, k, padding=k // 2 * d, dilation=d, groups=c),
+                nn.ReLU(),
+                nn.Conv1d(c, cout, 1),
+            ]
         elif kind == "pool" and length >= 8:
             layers.append(nn.MaxPool1d(2) if rng.random() < 0.5 else nn.AvgPool1d(2))
             cout, length = c, length // 2
         else:
-            layers += [nn.Conv1d(c, cout, k, padding=k // 2 * d, dilation=d), nn.BatchNorm1d(cout), nn.ReLU()]
+            layers += [
+                nn.Conv1d(c, cout, k, padding=k // 2 * d, dilation=d),
+                nn.BatchNorm1d(cout),
+                nn.ReLU(),
+            ]
         c = cout
     layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(c, int(rng.choice([2, 12, 35])))]
-    return nn.Sequential(*layers), (1, c0, int(length * 2 ** sum(isinstance(m, (nn.MaxPool1d, nn.AvgPool1d))
-                                                              for m in layers)))
+    return nn.Sequential(*layers), (
+        1,
+        c0,
+        int(length * 2 ** sum(isinstance(m, (nn.MaxPool1d, nn.AvgPool1d)) for m in layers)),
+    )
 
 
 def _mlp_net(rng: np.random.Generator):
     import torch.nn as nn
 
-    width = [int(rng.choice([32, 64, 128, 256, 512, 784, 1024, 2048, 4096])) for _ in range(int(rng.integers(2, 6)))]
+    width = [
+        int(rng.choice([32, 64, 128, 256, 512, 784, 1024, 2048, 4096]))
+        for _ in range(int(rng.integers(2, 6)))
+    ]
     layers: list[nn.Module] = []
     for a, b in zip(width, width[1:]):
         layers += [nn.Linear(a, b), _act(str(rng.choice(["relu", "gelu", "sigmoid", "none"])))]
     return nn.Sequential(*layers), (1, width[0])
 
 
-_FAMILIES = (("image", _image_net, 0.5), ("sequence", _sequence_net, 0.2), ("signal", _signal_net, 0.17),
-             ("mlp", _mlp_net, 0.13))
+_FAMILIES = (
+    ("image", _image_net, 0.5),
+    ("sequence", _sequence_net, 0.2),
+    ("signal", _signal_net, 0.17),
+    ("mlp", _mlp_net, 0.13),
+)
 
 
 @functools.lru_cache(maxsize=8)
@@ -237,5 +307,7 @@ def corpus_specs(count: int, *, seed: int = 0) -> list[ZooSpec]:
     specs = []
     for s in range(seed * 100_000 + 1, seed * 100_000 + 1 + count):
         _, shape = _build(s)
-        specs.append(ZooSpec(f"corpus{CORPUS_VERSION}-{s}", "corpus", shape, functools.partial(_module, s)))
+        specs.append(
+            ZooSpec(f"corpus{CORPUS_VERSION}-{s}", "corpus", shape, functools.partial(_module, s))
+        )
     return specs

@@ -9,9 +9,9 @@ rankings — the figures that say whether the estimator can be trusted to *rank*
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -74,8 +74,15 @@ def _label(name: str, knobs: dict) -> str:
     return name + "".join(f" {k}={v}" for k, v in knobs.items())
 
 
-def measure_zoo(target, profile, *, threads: int, zoo=ZOO, progress: Callable[[str, int, int], None] | None = None,
-                dtypes=("fp32", "int8")) -> list[FidelityRow]:
+def measure_zoo(
+    target,
+    profile,
+    *,
+    threads: int,
+    zoo=ZOO,
+    progress: Callable[[str, int, int], None] | None = None,
+    dtypes=("fp32", "int8"),
+) -> list[FidelityRow]:
     """Measure and estimate every zoo model in every dtype."""
     import onnx
 

@@ -46,15 +46,22 @@ def fit_class(samples: list[Sample], *, bw_scale: float = 1.0) -> KernelFit:
     y = np.maximum(np.array([s.measured - s.other for s in samples]), FLOOR_S)
     # falloff[h, n] = r / (r + k_half): 1 where the kernel has no reduction
     denom = r[None, :] + _KHALF[:, None]
-    falloff = np.divide(r[None, :], denom, out=np.ones_like(denom), where=(r[None, :] > 0) & (denom > 0))
+    falloff = np.divide(
+        r[None, :], denom, out=np.ones_like(denom), where=(r[None, :] > 0) & (denom > 0)
+    )
     eff = _EFF[:, None, None] * falloff[None, :, :]  # E × H × n
     roof = np.maximum(a / eff, m)  # E × H × n
     pred = roof[:, :, None, :] + _OVH[None, None, :, None]  # E × H × O × n
     loss = np.abs(np.log(pred) - np.log(y)).mean(axis=3)
     e, h, o = np.unravel_index(np.argmin(loss), loss.shape)
     rel = np.abs(pred[e, h, o] / y - 1)
-    return KernelFit(efficiency=float(_EFF[e]), overhead_s=float(_OVH[o]), n=len(samples),
-                     median_abs_error=float(np.median(rel)), k_half=float(_KHALF[h]))
+    return KernelFit(
+        efficiency=float(_EFF[e]),
+        overhead_s=float(_OVH[o]),
+        n=len(samples),
+        median_abs_error=float(np.median(rel)),
+        k_half=float(_KHALF[h]),
+    )
 
 
 def fit_bandwidth(samples: list[Sample]) -> tuple[float, float]:

@@ -14,9 +14,9 @@ fp32 model is estimated slower (faster).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -61,8 +61,14 @@ class ZooMeasurement:
     spread: float
 
 
-def measure_zoo(folder: Path, *, specs: list[ZooSpec] | None = None, threads_list: tuple[int, ...] = (1, 2),
-                recipes: tuple[str, ...] = RECIPES, progress: Progress | None = None) -> list[ZooMeasurement]:
+def measure_zoo(
+    folder: Path,
+    *,
+    specs: list[ZooSpec] | None = None,
+    threads_list: tuple[int, ...] = (1, 2),
+    recipes: tuple[str, ...] = RECIPES,
+    progress: Progress | None = None,
+) -> list[ZooMeasurement]:
     """Export every spec × recipe (cached in ``folder``) and time them all, interleaved, per thread count."""
     specs = specs if specs is not None else zoo_specs()
     items = []
@@ -75,42 +81,70 @@ def measure_zoo(folder: Path, *, specs: list[ZooSpec] | None = None, threads_lis
         if progress:
             progress(f"measuring {len(items)} models interleaved @{threads}t", 0, 1)
         timings = interleaved([str(p) for _, _, p in items], threads)
-        out += [ZooMeasurement(spec.name, spec.family, recipe, threads, str(path), t.median_s, t.spread)
-                for (spec, recipe, path), t in zip(items, timings)]
+        out += [
+            ZooMeasurement(
+                spec.name, spec.family, recipe, threads, str(path), t.median_s, t.spread
+            )
+            for (spec, recipe, path), t in zip(items, timings)
+        ]
     return out
 
 
-def estimate_zoo(profile: LearnedProfile, measured: list[ZooMeasurement],
-                 progress: Progress | None = None) -> list[HostRow]:
+def estimate_zoo(
+    profile: LearnedProfile, measured: list[ZooMeasurement], progress: Progress | None = None
+) -> list[HostRow]:
     """The profile's estimate for every measured point."""
     rows = []
     for i, m in enumerate(measured):
         if progress:
             progress(f"estimate {m.model} {m.recipe} @{m.threads}t", i, len(measured))
         low = lower(m.path, threads=m.threads, runs=1, warmup=1)
-        rows.append(HostRow(m.model, m.family, m.recipe, m.threads, m.measured_s, m.spread,
-                            profile.latency(low, m.threads), profile.interval(precision_class(low))))
+        rows.append(
+            HostRow(
+                m.model,
+                m.family,
+                m.recipe,
+                m.threads,
+                m.measured_s,
+                m.spread,
+                profile.latency(low, m.threads),
+                profile.interval(precision_class(low)),
+            )
+        )
     return rows
 
 
-def run_zoo(profile: LearnedProfile, folder: Path, *, specs: list[ZooSpec] | None = None,
-            threads_list: tuple[int, ...] = (1, 2), recipes: tuple[str, ...] = RECIPES,
-            progress: Progress | None = None) -> list[HostRow]:
+def run_zoo(
+    profile: LearnedProfile,
+    folder: Path,
+    *,
+    specs: list[ZooSpec] | None = None,
+    threads_list: tuple[int, ...] = (1, 2),
+    recipes: tuple[str, ...] = RECIPES,
+    progress: Progress | None = None,
+) -> list[HostRow]:
     """Measure and estimate every spec × recipe × thread count (see the module docstring)."""
-    measured = measure_zoo(folder, specs=specs, threads_list=threads_list, recipes=recipes, progress=progress)
+    measured = measure_zoo(
+        folder, specs=specs, threads_list=threads_list, recipes=recipes, progress=progress
+    )
     return estimate_zoo(profile, measured, progress)
 
 
 def summarize_host(rows: list[HostRow]) -> dict:
     """Figures per thread count and per family (see the module docstring)."""
-    out: dict = {"method": "profile fitted on random corpus networks only; every zoo family is held out",
-                 "per_threads": {}, "per_family": {}}
+    out: dict = {
+        "method": "profile fitted on random corpus networks only; every zoo family is held out",
+        "per_threads": {},
+        "per_family": {},
+    }
     for threads in sorted({r.threads for r in rows}):
         sub = [r for r in rows if r.threads == threads]
         err = np.abs([r.error for r in sub])
         out["per_threads"][str(threads)] = {
-            "points": len(sub), "median_abs_error": float(np.median(err)),
-            "within_10pct": float((err <= 0.10).mean()), "within_25pct": float((err <= 0.25).mean()),
+            "points": len(sub),
+            "median_abs_error": float(np.median(err)),
+            "within_10pct": float((err <= 0.10).mean()),
+            "within_25pct": float((err <= 0.25).mean()),
             "kendall_tau": kendall_tau([r.estimated_s for r in sub], [r.measured_s for r in sub]),
             "interval_coverage": float(np.mean([r.covered for r in sub])),
             "median_spread": float(np.median([r.spread for r in sub])),
@@ -118,8 +152,11 @@ def summarize_host(rows: list[HostRow]) -> dict:
         }
     for family in sorted({r.family for r in rows}):
         err = np.abs([r.error for r in rows if r.family == family])
-        out["per_family"][family] = {"points": len(err), "median_abs_error": float(np.median(err)),
-                                     "within_10pct": float((err <= 0.10).mean())}
+        out["per_family"][family] = {
+            "points": len(err),
+            "median_abs_error": float(np.median(err)),
+            "within_10pct": float((err <= 0.10).mean()),
+        }
     return out
 
 
@@ -143,9 +180,16 @@ def _int8_direction(rows: list[HostRow]) -> dict:
         else:
             continue
         if (measured > 1.10) != (estimated > 1.0):
-            misses.append(f"{r.model} {r.recipe}: measured ×{measured:.2f}, estimated ×{estimated:.2f}")
-    return {"int8_slower": slower, "int8_slower_caught": slower_ok, "int8_faster": faster,
-            "int8_faster_caught": faster_ok, "int8_direction_misses": misses}
+            misses.append(
+                f"{r.model} {r.recipe}: measured ×{measured:.2f}, estimated ×{estimated:.2f}"
+            )
+    return {
+        "int8_slower": slower,
+        "int8_slower_caught": slower_ok,
+        "int8_faster": faster,
+        "int8_faster_caught": faster_ok,
+        "int8_direction_misses": misses,
+    }
 
 
 def rows_to_dicts(rows: list[HostRow]) -> list[dict]:

@@ -17,9 +17,9 @@ import datetime as _dt
 import gzip
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -54,8 +54,13 @@ class ModelRun:
         return precision_class(self.lowered)
 
 
-def collect(items: list[tuple[str, str, str, Path]], threads_list: tuple[int, ...], *, runs: int = 30,
-            progress: Progress | None = None) -> list[ModelRun]:
+def collect(
+    items: list[tuple[str, str, str, Path]],
+    threads_list: tuple[int, ...],
+    *,
+    runs: int = 30,
+    progress: Progress | None = None,
+) -> list[ModelRun]:
     """Lower and time each ``(name, family, recipe, onnx path)`` at each thread count."""
     out: list[ModelRun] = []
     total = len(items) * len(threads_list)
@@ -115,7 +120,9 @@ def _run_terms(runs: list[ModelRun], sums: np.ndarray) -> dict[int, RunTerms]:
     for threads in sorted({r.threads for r in runs}):
         idx = [i for i, r in enumerate(runs) if r.threads == threads]
         meas = np.array([runs[i].measured_s for i in idx])
-        a = np.column_stack([sums[idx], np.ones(len(idx)), [len(runs[i].lowered.nodes) for i in idx]])
+        a = np.column_stack(
+            [sums[idx], np.ones(len(idx)), [len(runs[i].lowered.nodes) for i in idx]]
+        )
         coef, *_ = np.linalg.lstsq(a / meas[:, None], np.ones(len(idx)), rcond=None)
         scale, overhead, per_kernel = (float(c) for c in coef)
         if overhead < 0:  # a negative fixed cost is not physical: refit without it
@@ -127,44 +134,84 @@ def _run_terms(runs: list[ModelRun], sums: np.ndarray) -> dict[int, RunTerms]:
     return terms
 
 
-def fit(runs: list[ModelRun], *, target: str = "host-cpu", runtime: str = "onnxruntime", seed: int = 0,
-        folds: int = FOLDS) -> LearnedProfile:
+def fit(
+    runs: list[ModelRun],
+    *,
+    target: str = "host-cpu",
+    runtime: str = "onnxruntime",
+    seed: int = 0,
+    folds: int = FOLDS,
+) -> LearnedProfile:
     """Fit a :class:`LearnedProfile` on ``runs`` (see the module docstring)."""
     x, y, ref, keys, cats, model_of, weight = _table(runs)
     networks = sorted({r.name for r in runs})
-    fold_of = {n: i % folds for i, n in enumerate(np.random.default_rng(seed).permutation(networks))}
+    fold_of = {
+        n: i % folds for i, n in enumerate(np.random.default_rng(seed).permutation(networks))
+    }
     oof = np.empty(len(y))
     for f in range(folds):
         test = np.array([fold_of[runs[m].name] == f for m in model_of])
         if not test.any() or test.all():
             continue
-        _, _, overall = _fit_models(x[~test], y[~test], keys[~test], cats[~test], weight[~test], seed)
+        _, _, overall = _fit_models(
+            x[~test], y[~test], keys[~test], cats[~test], weight[~test], seed
+        )
         oof[test] = overall.predict(x[test])
     sums = np.zeros(len(runs))
     np.add.at(sums, model_of, np.exp(oof) * ref)
     run_terms = _run_terms(runs, sums)
-    est = np.array([run_terms[r.threads].scale * sums[i] + run_terms[r.threads].overhead_s
-                    + run_terms[r.threads].per_kernel_s * len(r.lowered.nodes) for i, r in enumerate(runs)])
+    est = np.array(
+        [
+            run_terms[r.threads].scale * sums[i]
+            + run_terms[r.threads].overhead_s
+            + run_terms[r.threads].per_kernel_s * len(r.lowered.nodes)
+            for i, r in enumerate(runs)
+        ]
+    )
     log_err = np.abs(np.log(est / np.array([r.measured_s for r in runs])))
     precisions = np.array([r.precision for r in runs])
-    intervals = {p: float(np.quantile(log_err[precisions == p], COVERAGE)) for p in np.unique(precisions)}
+    intervals = {
+        p: float(np.quantile(log_err[precisions == p], COVERAGE)) for p in np.unique(precisions)
+    }
     ops, categories, overall = _fit_models(x, y, keys, cats, weight, seed)
     training = {
-        "networks": len(networks), "model_runs": len(runs), "kernels": int(len(y)),
-        "op_models": sorted(ops), "category_models": sorted(categories),
-        "cv": {"folds": folds, "by": "network", "median_abs_error": float(np.median(np.exp(log_err) - 1)),
-               "within_10pct": float((np.exp(log_err) - 1 <= 0.10).mean()),
-               "per_precision_q80_abs_log_error": intervals},
+        "networks": len(networks),
+        "model_runs": len(runs),
+        "kernels": int(len(y)),
+        "op_models": sorted(ops),
+        "category_models": sorted(categories),
+        "cv": {
+            "folds": folds,
+            "by": "network",
+            "median_abs_error": float(np.median(np.exp(log_err) - 1)),
+            "within_10pct": float((np.exp(log_err) - 1 <= 0.10).mean()),
+            "per_precision_q80_abs_log_error": intervals,
+        },
         "python": platform.python_version(),
-        "measured_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "measured_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    return LearnedProfile(target=target, runtime=runtime, fingerprint=this_machine(runtime),
-                          threads=tuple(sorted({r.threads for r in runs})), ops=ops, categories=categories,
-                          overall=overall, run=run_terms, intervals=intervals, training=training)
+    return LearnedProfile(
+        target=target,
+        runtime=runtime,
+        fingerprint=this_machine(runtime),
+        threads=tuple(sorted({r.threads for r in runs})),
+        ops=ops,
+        categories=categories,
+        overall=overall,
+        run=run_terms,
+        intervals=intervals,
+        training=training,
+    )
 
 
-def corpus_items(count: int, folder: Path, *, recipes: tuple[str, ...], seed: int = 0,
-                 progress: Progress | None = None) -> list[tuple[str, str, str, Path]]:
+def corpus_items(
+    count: int,
+    folder: Path,
+    *,
+    recipes: tuple[str, ...],
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> list[tuple[str, str, str, Path]]:
     """Export the corpus (cached in ``folder``) in each recipe."""
     from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
     from edgefit.calibrate._zoo import zoo_onnx
@@ -181,15 +228,27 @@ def corpus_items(count: int, folder: Path, *, recipes: tuple[str, ...], seed: in
             if load_graph(str(fp32)).macs > MAX_MACS:
                 continue
             items += [(spec.name, spec.family, r, zoo_onnx(spec, r, folder)) for r in recipes]
-        except (EdgefitError, RuntimeError, ValueError):  # an export or quantization the draw cannot take
+        except (
+            EdgefitError,
+            RuntimeError,
+            ValueError,
+        ):  # an export or quantization the draw cannot take
             continue
     return items
 
 
-def calibrate_learned(*, networks: int = 120, threads_list: tuple[int, ...] = (1, 2), out: Path | None = None,
-                      cache: Path | None = None, recipes=("fp32", "int8-default", "int8-u8s8-pc"),
-                      runs: int = 30, seed: int = 0, quick: bool = False,
-                      progress: Progress | None = None) -> LearnedProfile:
+def calibrate_learned(
+    *,
+    networks: int = 120,
+    threads_list: tuple[int, ...] = (1, 2),
+    out: Path | None = None,
+    cache: Path | None = None,
+    recipes=("fp32", "int8-default", "int8-u8s8-pc"),
+    runs: int = 30,
+    seed: int = 0,
+    quick: bool = False,
+    progress: Progress | None = None,
+) -> LearnedProfile:
     """Profile ``networks`` corpus networks here, fit, write the profile; returns it."""
     from edgefit.estimate._learned import learned_path
 
@@ -200,10 +259,15 @@ def calibrate_learned(*, networks: int = 120, threads_list: tuple[int, ...] = (1
         folder.mkdir(parents=True, exist_ok=True)
         items = corpus_items(networks, folder, recipes=recipes, seed=seed, progress=progress)
         runs_ = collect(items, threads_list, runs=runs, progress=progress)
-    path = Path(out) if out else learned_path("host-cpu", "onnxruntime", this_machine("onnxruntime"))
+    path = (
+        Path(out) if out else learned_path("host-cpu", "onnxruntime", this_machine("onnxruntime"))
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     # the raw kernel timings go beside the profile first: a refit never needs the machine again
-    write_atomic(measurements_path(path), gzip.compress(to_json(runs_to_dict(runs_), indent=None).encode(), mtime=0))
+    write_atomic(
+        measurements_path(path),
+        gzip.compress(to_json(runs_to_dict(runs_), indent=None).encode(), mtime=0),
+    )
     return _fit_and_write(runs_, path, seed=seed, folds=3 if quick else FOLDS)
 
 
@@ -230,27 +294,52 @@ def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
         rows = json.loads(gzip.decompress(stored.read_bytes()))
         runs_ = runs_from_dict(rows)
     except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
-        raise EdgefitError(f"cannot read the stored measurements: {exc}", where=str(stored),
-                           fix="run `edgefit calibrate --target host-cpu` without --refit to measure again") from None
+        raise EdgefitError(
+            f"cannot read the stored measurements: {exc}",
+            where=str(stored),
+            fix="run `edgefit calibrate --target host-cpu` without --refit to measure again",
+        ) from None
     return _fit_and_write(runs_, path, seed=seed, folds=FOLDS)
 
 
 def runs_to_dict(runs: list[ModelRun]) -> list[dict]:
     from edgefit.estimate._lower_ort import lowered_to_dict
 
-    return [{"name": r.name, "family": r.family, "recipe": r.recipe, "threads": r.threads,
-             "measured_s": r.measured_s, "spread": r.spread, "lowered": lowered_to_dict(r.lowered)} for r in runs]
+    return [
+        {
+            "name": r.name,
+            "family": r.family,
+            "recipe": r.recipe,
+            "threads": r.threads,
+            "measured_s": r.measured_s,
+            "spread": r.spread,
+            "lowered": lowered_to_dict(r.lowered),
+        }
+        for r in runs
+    ]
 
 
 def runs_from_dict(rows: list[dict]) -> list[ModelRun]:
     from edgefit.estimate._lower_ort import lowered_from_dict
 
-    return [ModelRun(str(d["name"]), str(d["family"]), str(d["recipe"]), int(d["threads"]),
-                     lowered_from_dict(d["lowered"]), float(d["measured_s"]), float(d.get("spread", 0.0)))
-            for d in rows]
+    return [
+        ModelRun(
+            str(d["name"]),
+            str(d["family"]),
+            str(d["recipe"]),
+            int(d["threads"]),
+            lowered_from_dict(d["lowered"]),
+            float(d["measured_s"]),
+            float(d.get("spread", 0.0)),
+        )
+        for d in rows
+    ]
 
 
-QUICK = {"networks": 16, "runs": 12}  # `edgefit calibrate --quick`: a usable profile in about 90 s on 2 cores
+QUICK = {
+    "networks": 16,
+    "runs": 12,
+}  # `edgefit calibrate --quick`: a usable profile in about 90 s on 2 cores
 
 
 def default_threads_list(threads: int | None) -> tuple[int, ...]:

@@ -52,7 +52,9 @@ def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:
     return random_feeds(sess, seed)
 
 
-def _timed(sess, feeds, min_runs: int, budget_s: float, *, collect: bool = True) -> tuple[list[float], float | None]:
+def _timed(
+    sess, feeds, min_runs: int, budget_s: float, *, collect: bool = True
+) -> tuple[list[float], float | None]:
     from edgefit.runtimes._measure import run_queue_wait_ns
 
     samples: list[float] = []
@@ -62,7 +64,9 @@ def _timed(sess, feeds, min_runs: int, budget_s: float, *, collect: bool = True)
     try:
         waited = run_queue_wait_ns()
         start = time.perf_counter()
-        while len(samples) < min_runs or (time.perf_counter() - start < budget_s and len(samples) < 2000):
+        while len(samples) < min_runs or (
+            time.perf_counter() - start < budget_s and len(samples) < 2000
+        ):
             t0 = time.perf_counter()
             sess.run(None, feeds)
             samples.append(time.perf_counter() - t0)
@@ -74,7 +78,9 @@ def _timed(sess, feeds, min_runs: int, budget_s: float, *, collect: bool = True)
     return samples, wait
 
 
-def time_session(sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5) -> Timing:
+def time_session(
+    sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5
+) -> Timing:
     """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``; repeated (up to
     :data:`MAX_ATTEMPTS` times) while another process kept this one waiting for a CPU."""
     for _ in range(warmup):
@@ -114,8 +120,16 @@ class Interleaved:
         return (max(r) - min(r)) / self.median_s if r and self.median_s else 0.0
 
 
-def interleaved(models: list, threads: int, *, rounds: int = 5, round_s: float = 0.08, min_runs: int = 5,
-                max_spread: float = 0.10, max_rounds: int = 11) -> list[Interleaved]:
+def interleaved(
+    models: list,
+    threads: int,
+    *,
+    rounds: int = 5,
+    round_s: float = 0.08,
+    min_runs: int = 5,
+    max_spread: float = 0.10,
+    max_rounds: int = 11,
+) -> list[Interleaved]:
     """Time ``models`` in interleaved rounds (A B C … A B C …), so that a noisy stretch of the
     machine hits every model alike; a model whose round medians spread over ``max_spread`` gets more
     rounds (up to ``max_rounds``): noisy points are re-measured, not kept."""
@@ -141,8 +155,10 @@ def interleaved(models: list, threads: int, *, rounds: int = 5, round_s: float =
     for i in range(len(models)):
         while len(medians[i]) < max_rounds and _spread(medians[i]) > max_spread:
             one_round(i)
-    return [Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
-            for m, p in zip(medians, pooled)]
+    return [
+        Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
+        for m, p in zip(medians, pooled)
+    ]
 
 
 def _spread(values: list[float]) -> float:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from torch import nn
@@ -30,11 +31,11 @@ class Reference:
     name: str
     description: str
     input_shape: tuple[int, ...]
-    build: Callable[[], "nn.Module"]
+    build: Callable[[], nn.Module]
 
 
-def _example(name: str) -> Callable[[], "nn.Module"]:
-    def build() -> "nn.Module":
+def _example(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
         from edgefit.examples import get_example
 
         return get_example(name).build(pretrained=False, seed=0)
@@ -42,7 +43,7 @@ def _example(name: str) -> Callable[[], "nn.Module"]:
     return build
 
 
-def _seeded(factory: Callable[[], "nn.Module"]) -> "nn.Module":
+def _seeded(factory: Callable[[], nn.Module]) -> nn.Module:
     import torch
 
     with torch.random.fork_rng(devices=[]):
@@ -50,11 +51,11 @@ def _seeded(factory: Callable[[], "nn.Module"]) -> "nn.Module":
         return factory().eval()
 
 
-def _resnet50() -> "nn.Module":
+def _resnet50() -> nn.Module:
     return _seeded(ResNet50)
 
 
-def _yamnet() -> "nn.Module":
+def _yamnet() -> nn.Module:
     """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at 0.25)."""
     from torch import nn
 
@@ -66,28 +67,71 @@ def _yamnet() -> "nn.Module":
     for c_out, stride in _MBV1:
         layers += [ConvBNAct(c_in, c_in, 3, stride, groups=c_in), ConvBNAct(c_in, c_out, 1)]
         c_in = c_out
-    return init_weights(nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 521)))
+    return init_weights(
+        nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 521))
+    )
 
 
-REFERENCES: dict[str, Reference] = {r.name: r for r in (
-    Reference("resnet50-v1.5", "ResNet-50 v1.5 (MLPerf Inference image classification; stride on the 3x3 "
-              "conv), ImageNet 224x224, 25.6 M params, 4.1 GMACs", (1, 3, 224, 224), _resnet50),
-    Reference("mobilenet-v2", "MobileNet-v2 1.0, ImageNet 224x224 (AI Hub mobilenet_v2); edgefit example "
-              "'mobilenetv2'", (1, 3, 224, 224), _example("mobilenetv2")),
-    Reference("ds-cnn-kws", "MLPerf Tiny keyword spotting DS-CNN, 49x10 MFCC; edgefit example 'ds-cnn-kws'",
-              (1, 1, 49, 10), _example("ds-cnn-kws")),
-    Reference("mobilenet-v1-0.25-vww", "MLPerf Tiny visual wake words MobileNet-v1 0.25, 96x96; edgefit "
-              "example 'mobilenetv1-vww'", (1, 3, 96, 96), _example("mobilenetv1-vww")),
-    Reference("resnet8-cifar", "MLPerf Tiny image classification ResNet-8, CIFAR-10 32x32; edgefit example "
-              "'resnet8-cifar'", (1, 3, 32, 32), _example("resnet8-cifar")),
-    Reference("retinanet-resnext50-800", "MLPerf Inference RetinaNet: ResNeXt50-32x4d FPN (P3-P7, LastLevelP6P7), "
-              "9 anchors, 264 OpenImages classes, 800x800; post-processing (box decoding, NMS) not included",
-              (1, 3, 800, 800), lambda: _seeded(RetinaNet)),
-    Reference("yamnet", "YAMNet audio event classifier: MobileNet-v1 1.0 on one 96x64 log-mel patch, 521 "
-              "classes, ~69 M MACs (AI Hub yamnet)", (1, 1, 96, 64), lambda: _seeded(_yamnet)),
-    Reference("fc-autoencoder", "MLPerf Tiny anomaly detection FC autoencoder, 640 features; edgefit example "
-              "'fc-autoencoder'", (1, 640), _example("fc-autoencoder")),
-)}
+REFERENCES: dict[str, Reference] = {
+    r.name: r
+    for r in (
+        Reference(
+            "resnet50-v1.5",
+            "ResNet-50 v1.5 (MLPerf Inference image classification; stride on the 3x3 "
+            "conv), ImageNet 224x224, 25.6 M params, 4.1 GMACs",
+            (1, 3, 224, 224),
+            _resnet50,
+        ),
+        Reference(
+            "mobilenet-v2",
+            "MobileNet-v2 1.0, ImageNet 224x224 (AI Hub mobilenet_v2); edgefit example "
+            "'mobilenetv2'",
+            (1, 3, 224, 224),
+            _example("mobilenetv2"),
+        ),
+        Reference(
+            "ds-cnn-kws",
+            "MLPerf Tiny keyword spotting DS-CNN, 49x10 MFCC; edgefit example 'ds-cnn-kws'",
+            (1, 1, 49, 10),
+            _example("ds-cnn-kws"),
+        ),
+        Reference(
+            "mobilenet-v1-0.25-vww",
+            "MLPerf Tiny visual wake words MobileNet-v1 0.25, 96x96; edgefit "
+            "example 'mobilenetv1-vww'",
+            (1, 3, 96, 96),
+            _example("mobilenetv1-vww"),
+        ),
+        Reference(
+            "resnet8-cifar",
+            "MLPerf Tiny image classification ResNet-8, CIFAR-10 32x32; edgefit example "
+            "'resnet8-cifar'",
+            (1, 3, 32, 32),
+            _example("resnet8-cifar"),
+        ),
+        Reference(
+            "retinanet-resnext50-800",
+            "MLPerf Inference RetinaNet: ResNeXt50-32x4d FPN (P3-P7, LastLevelP6P7), "
+            "9 anchors, 264 OpenImages classes, 800x800; post-processing (box decoding, NMS) not included",
+            (1, 3, 800, 800),
+            lambda: _seeded(RetinaNet),
+        ),
+        Reference(
+            "yamnet",
+            "YAMNet audio event classifier: MobileNet-v1 1.0 on one 96x64 log-mel patch, 521 "
+            "classes, ~69 M MACs (AI Hub yamnet)",
+            (1, 1, 96, 64),
+            lambda: _seeded(_yamnet),
+        ),
+        Reference(
+            "fc-autoencoder",
+            "MLPerf Tiny anomaly detection FC autoencoder, 640 features; edgefit example "
+            "'fc-autoencoder'",
+            (1, 640),
+            _example("fc-autoencoder"),
+        ),
+    )
+}
 
 
 def reference_names() -> tuple[str, ...]:
@@ -99,16 +143,18 @@ def reference_names() -> tuple[str, ...]:
     return tuple(REFERENCES)
 
 
-def build_reference(name: str) -> "nn.Module":
+def build_reference(name: str) -> nn.Module:
     """The reference model ``name`` in eval mode, with seeded random weights."""
     from edgefit.errors import EdgefitError
 
     if name not in REFERENCES:
-        raise EdgefitError(f"unknown reference model '{name}'", fix=f"use one of {', '.join(REFERENCES)}")
+        raise EdgefitError(
+            f"unknown reference model '{name}'", fix=f"use one of {', '.join(REFERENCES)}"
+        )
     return REFERENCES[name].build().eval()
 
 
-def reference_graph(name: str) -> "Graph":
+def reference_graph(name: str) -> Graph:
     """The Graph of reference model ``name`` at batch 1, its ONNX export cached in the user cache
     (ResNet-50 takes tens of seconds to export; a fidelity run should pay that once)."""
     import onnx
@@ -120,10 +166,18 @@ def reference_graph(name: str) -> "Graph":
     from edgefit.graph._torch import export_torch
 
     ref = REFERENCES.get(name) or build_reference(name)  # build_reference raises the clear error
-    key = json.dumps({"reference": name, "shape": ref.input_shape, "torch": torch.__version__}, sort_keys=True)
-    path = user_cache_dir() / "onnx" / f"reference-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    key = json.dumps(
+        {"reference": name, "shape": ref.input_shape, "torch": torch.__version__}, sort_keys=True
+    )
+    path = (
+        user_cache_dir()
+        / "onnx"
+        / f"reference-{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    )
     if not path.exists():
-        write_atomic(path, export_torch(build_reference(name), ref.input_shape).SerializeToString())
+        write_atomic(
+            path, export_torch(build_reference(name), ref.input_shape).SerializeToString()
+        )
     return load_graph(onnx.load(str(path)), source=f"reference:{name}")
 
 
@@ -135,17 +189,28 @@ def _bottleneck_cls():
         """1x1 reduce, 3x3 (stride here: v1.5; grouped in ResNeXt), 1x1 expand to ``planes`` x4, residual;
         projection when shapes change."""
 
-        def __init__(self, c_in: int, planes: int, stride: int, groups: int = 1, width: int | None = None) -> None:
+        def __init__(
+            self, c_in: int, planes: int, stride: int, groups: int = 1, width: int | None = None
+        ) -> None:
             super().__init__()
             c_out, width = planes * 4, width or planes
             self.body = nn.Sequential(
-                nn.Conv2d(c_in, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False), nn.BatchNorm2d(width),
+                nn.Conv2d(c_in, width, 1, bias=False),
+                nn.BatchNorm2d(width),
                 nn.ReLU(inplace=True),
-                nn.Conv2d(width, c_out, 1, bias=False), nn.BatchNorm2d(c_out),
+                nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(width, c_out, 1, bias=False),
+                nn.BatchNorm2d(c_out),
             )
-            self.short = (nn.Identity() if stride == 1 and c_in == c_out else
-                          nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)))
+            self.short = (
+                nn.Identity()
+                if stride == 1 and c_in == c_out
+                else nn.Sequential(
+                    nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+                )
+            )
             self.act = nn.ReLU(inplace=True)
 
         def forward(self, x):
@@ -154,7 +219,7 @@ def _bottleneck_cls():
     return Bottleneck
 
 
-def ResNet50(num_classes: int = 1000) -> "nn.Module":  # noqa: N802 (a class-like factory)
+def ResNet50(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class-like factory)
     """ResNet-50 v1.5: 7x7/2 stem, max-pool, stages of (3, 4, 6, 3) bottlenecks at widths 64-512.
 
     >>> import torch
@@ -164,14 +229,20 @@ def ResNet50(num_classes: int = 1000) -> "nn.Module":  # noqa: N802 (a class-lik
     from torch import nn
 
     bottleneck = _bottleneck_cls()
-    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-                               nn.MaxPool2d(3, 2, 1)]
+    layers: list[nn.Module] = [
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+    ]
     c_in = 64
     for i, (width, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
         for b in range(blocks):
             layers.append(bottleneck(c_in, width, 2 if b == 0 and i > 0 else 1))
             c_in = width * 4
-    model = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes))
+    model = nn.Sequential(
+        *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, num_classes)
+    )
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -183,13 +254,19 @@ def _resnext50_stages():
     from torch import nn
 
     bottleneck = _bottleneck_cls()
-    stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
-                         nn.MaxPool2d(3, 2, 1))
+    stem = nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3, bias=False),
+        nn.BatchNorm2d(64),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(3, 2, 1),
+    )
     stages, c_in = [], 64
     for i, (planes, blocks) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
         layers = []
         for b in range(blocks):
-            layers.append(bottleneck(c_in, planes, 2 if b == 0 and i > 0 else 1, groups=32, width=planes * 2))
+            layers.append(
+                bottleneck(c_in, planes, 2 if b == 0 and i > 0 else 1, groups=32, width=planes * 2)
+            )
             c_in = planes * 4
         stages.append(nn.Sequential(*layers))
     return stem, nn.ModuleList(stages)
@@ -229,7 +306,8 @@ def _retinanet_cls():
             pyramid = [self.output[2](inner)]
             for level in (1, 0):
                 inner = self.lateral[level](feats[level]) + nn.functional.interpolate(
-                    inner, size=feats[level].shape[-2:], mode="nearest")
+                    inner, size=feats[level].shape[-2:], mode="nearest"
+                )
                 pyramid.insert(0, self.output[level](inner))
             p6 = self.p6(pyramid[-1])
             pyramid += [p6, self.p7(torch.relu(p6))]
@@ -240,7 +318,7 @@ def _retinanet_cls():
     return _RetinaNet
 
 
-def RetinaNet(classes: int = 264) -> "nn.Module":  # noqa: N802 (a class-like factory)
+def RetinaNet(classes: int = 264) -> nn.Module:  # noqa: N802 (a class-like factory)
     """MLPerf Inference's RetinaNet (ResNeXt-50 32x4d FPN, 264 OpenImages classes).
 
     >>> import torch

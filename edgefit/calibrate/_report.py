@@ -19,7 +19,10 @@ def store_fidelity(profile: Profile, rows: list[FidelityRow], environment: dict)
     from edgefit.calibrate._calibrate import _yaml
 
     summary = {**summarize(rows), "environment": environment}
-    write_atomic(fidelity_path(profile.path), to_json({"summary": summary, "rows": rows_to_dicts(rows)}) + "\n")
+    write_atomic(
+        fidelity_path(profile.path),
+        to_json({"summary": summary, "rows": rows_to_dicts(rows)}) + "\n",
+    )
     updated = Profile(**{**profile.__dict__, "fidelity": summary})
     write_atomic(profile.path, _yaml(updated))
     return summary
@@ -36,7 +39,9 @@ def parse_duration(text: str, *, where: str) -> float:
     except ValueError:
         value = -1
     if not value > 0:
-        raise EdgefitError(f"cannot read duration '{text}'", where=where, fix="write it like 300s, 5m or 1h")
+        raise EdgefitError(
+            f"cannot read duration '{text}'", where=where, fix="write it like 300s, 5m or 1h"
+        )
     return value
 
 
@@ -54,7 +59,11 @@ def check_fidelity(profile: Profile, update=None) -> dict:
     from edgefit.calibrate._fidelity import measure_zoo
     from edgefit.targets import load_target
 
-    rows = measure_zoo(load_target(profile.target), profile, threads=profile.environment.get("threads", 1),
-                       progress=update)
+    rows = measure_zoo(
+        load_target(profile.target),
+        profile,
+        threads=profile.environment.get("threads", 1),
+        progress=update,
+    )
     summary = store_fidelity(profile, rows, profile.environment)
     return {**summary, "rows": [row.__dict__ | {"error": row.error} for row in rows]}

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from edgefit.calibrate._catalog import KernelSpec, sample_specs
 from edgefit.calibrate._fidelity import FidelityRow
 from edgefit.calibrate._fit import Sample, fit_class
 from edgefit.errors import EdgefitError
-from edgefit.estimate import Estimator, KernelFit, Plan, PlanBatch, Profile, profile_path
+from edgefit.estimate import Estimator, KernelFit, PlanBatch, Profile, profile_path
 from edgefit.estimate._plan import DTYPE_CODE
 
 RUNTIME = "vela"
@@ -52,25 +52,64 @@ Progress = Callable[[str, int, int], None]
 # (class, samples, grid) in the catalog's format (see kernels/catalog.yaml), sized for a microcontroller:
 # activations of tens of KiB, weights up to ~0.5 MiB, the shapes of KWS / VWW / CIFAR / anomaly models.
 KERNELS: tuple[tuple[str, int, dict], ...] = (
-    ("conv", 24, {"cin": [1, 3, 8, 16, 32, 64], "cout": [8, 16, 32, 64, 128], "hw": [8, 16, 32, 48, 96],
-                  "k": [3, 5], "stride": [1, 2]}),
-    ("conv1x1", 20, {"cin": [8, 16, 32, 64, 128, 256], "cout": [8, 16, 32, 64, 128, 256],
-                     "hw": [3, 6, 12, 24, 48], "k": [1], "stride": [1]}),
-    ("dwconv", 20, {"c": [8, 16, 32, 64, 128, 256], "hw": [6, 12, 24, 48, 96], "k": [3, 5], "stride": [1, 2]}),
+    (
+        "conv",
+        24,
+        {
+            "cin": [1, 3, 8, 16, 32, 64],
+            "cout": [8, 16, 32, 64, 128],
+            "hw": [8, 16, 32, 48, 96],
+            "k": [3, 5],
+            "stride": [1, 2],
+        },
+    ),
+    (
+        "conv1x1",
+        20,
+        {
+            "cin": [8, 16, 32, 64, 128, 256],
+            "cout": [8, 16, 32, 64, 128, 256],
+            "hw": [3, 6, 12, 24, 48],
+            "k": [1],
+            "stride": [1],
+        },
+    ),
+    (
+        "dwconv",
+        20,
+        {"c": [8, 16, 32, 64, 128, 256], "hw": [6, 12, 24, 48, 96], "k": [3, 5], "stride": [1, 2]},
+    ),
     ("gemm", 14, {"m": [1], "k": [16, 64, 128, 256, 640, 1024], "n": [10, 12, 64, 128, 256, 512]}),
-    ("pool", 8, {"c": [8, 16, 32, 64], "hw": [8, 16, 32, 48], "k": [2, 3], "op": ["MaxPool", "AveragePool"]}),
+    (
+        "pool",
+        8,
+        {
+            "c": [8, 16, 32, 64],
+            "hw": [8, 16, 32, 48],
+            "k": [2, 3],
+            "op": ["MaxPool", "AveragePool"],
+        },
+    ),
     ("eltwise", 10, {"c": [8, 16, 32, 64, 128], "hw": [4, 8, 16, 32, 48]}),
     ("reduce", 6, {"c": [32, 64, 128, 256, 512], "hw": [3, 6, 12, 24]}),
 )
 
 # (example, knobs): the MLPerf Tiny references and the digits CNN, at several widths and input sizes
 ZOO: tuple[tuple[str, dict], ...] = (
-    ("ds-cnn-kws", {}), ("ds-cnn-kws", {"width": 0.5}), ("ds-cnn-kws", {"resolution": 98}),
-    ("mobilenetv1-vww", {}), ("mobilenetv1-vww", {"width": 0.5, "resolution": 64}),
+    ("ds-cnn-kws", {}),
+    ("ds-cnn-kws", {"width": 0.5}),
+    ("ds-cnn-kws", {"resolution": 98}),
+    ("mobilenetv1-vww", {}),
+    ("mobilenetv1-vww", {"width": 0.5, "resolution": 64}),
     ("mobilenetv1-vww", {"resolution": 128}),
-    ("resnet8-cifar", {}), ("resnet8-cifar", {"width": 0.5}), ("resnet8-cifar", {"resolution": 64}),
-    ("fc-autoencoder", {}), ("fc-autoencoder", {"width": 0.5}),
-    ("digits-cnn", {}), ("digits-cnn", {"width": 0.5}), ("digits-cnn", {"resolution": 16}),
+    ("resnet8-cifar", {}),
+    ("resnet8-cifar", {"width": 0.5}),
+    ("resnet8-cifar", {"resolution": 64}),
+    ("fc-autoencoder", {}),
+    ("fc-autoencoder", {"width": 0.5}),
+    ("digits-cnn", {}),
+    ("digits-cnn", {"width": 0.5}),
+    ("digits-cnn", {"resolution": 16}),
 )
 
 
@@ -81,7 +120,11 @@ def vela_config(target):
     return VelaConfig.from_notes(list(target.notes), where=f"target '{target.id}'")
 
 
-PREFIXED = ("pool", "eltwise", "reduce")  # classes that read a depthwise 1×1 conv's output (see above)
+PREFIXED = (
+    "pool",
+    "eltwise",
+    "reduce",
+)  # classes that read a depthwise 1×1 conv's output (see above)
 
 
 def kernel_module(spec: KernelSpec):
@@ -97,16 +140,28 @@ def kernel_module(spec: KernelSpec):
         k = spec.kclass
         if k in ("conv", "conv1x1", "dwconv"):
             cin, cout = p.get("cin", p.get("c")), p.get("cout", p.get("c"))
-            module = nn.Sequential(nn.Conv2d(cin, cout, p["k"], p.get("stride", 1), p["k"] // 2,
-                                             groups=cin if k == "dwconv" else 1), nn.ReLU())
+            module = nn.Sequential(
+                nn.Conv2d(
+                    cin,
+                    cout,
+                    p["k"],
+                    p.get("stride", 1),
+                    p["k"] // 2,
+                    groups=cin if k == "dwconv" else 1,
+                ),
+                nn.ReLU(),
+            )
             x = torch.randn(1, cin, p["hw"], p["hw"])
         elif k == "gemm":
             module, x = nn.Linear(p["k"], p["n"]), torch.randn(p["m"], p["k"])
         elif k in PREFIXED:
             module, x = _Prefixed(k, p), torch.randn(1, p["c"], p["hw"], p["hw"])
         else:
-            raise EdgefitError(f"no Vela calibration kernel for class '{k}'", where="KERNELS",
-                               fix=f"use {', '.join(c for c, _, _ in KERNELS)}")
+            raise EdgefitError(
+                f"no Vela calibration kernel for class '{k}'",
+                where="KERNELS",
+                fix=f"use {', '.join(c for c, _, _ in KERNELS)}",
+            )
     return module.eval(), x
 
 
@@ -150,8 +205,13 @@ def vela_time(tm, config, folder: Path, label: str):
     from edgefit.runtimes._vela_report import run_vela
 
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80] + ".tflite")
-    convert_tflite(tm, "int8", path, None, LiteRTOptions(calibration_samples=4, parity_samples=1,
-                                                         channel_last_io=True))
+    convert_tflite(
+        tm,
+        "int8",
+        path,
+        None,
+        LiteRTOptions(calibration_samples=4, parity_samples=1, channel_last_io=True),
+    )
     report, _ = run_vela(path, config)
     path.unlink(missing_ok=True)
     return report
@@ -187,7 +247,9 @@ def _main(est, kclass: str) -> int:
     from edgefit.estimate import KERNEL_CLASSES
 
     start = 1 if kclass in PREFIXED else 0
-    hits = [i for i in range(start, len(est.table)) if KERNEL_CLASSES[est.table.kclass[i]] == kclass]
+    hits = [
+        i for i in range(start, len(est.table)) if KERNEL_CLASSES[est.table.kclass[i]] == kclass
+    ]
     return hits[0] if hits else int(np.argmax(est.table.ops))
 
 
@@ -201,9 +263,19 @@ def samples(target, measured) -> list[Sample]:
     for kclass, label, model, seconds, prefix in measured:
         parts, est = int8_parts(model, target, unit_profile(target.id))
         main = _main(est, kclass)
-        out.append(Sample(label, kclass, "int8", float(parts["compute_s"][main]), float(parts["memory_s"][main]),
-                          float(est.table.reduction[main]), prefix, seconds,
-                          est.hw.level_names[int(parts["level"][main])]))
+        out.append(
+            Sample(
+                label,
+                kclass,
+                "int8",
+                float(parts["compute_s"][main]),
+                float(parts["memory_s"][main]),
+                float(est.table.reduction[main]),
+                prefix,
+                seconds,
+                est.hw.level_names[int(parts["level"][main])],
+            )
+        )
     return out
 
 
@@ -216,7 +288,11 @@ def fit_vela_profile(target, measured) -> Profile:
     groups: dict[tuple[str, str], list[Sample]] = {}
     for sample in samples(target, measured):
         groups.setdefault((sample.kclass, sample.dtype), []).append(sample)
-    return Profile(target=target.id, runtime=RUNTIME, kernels={key: fit_class(group) for key, group in groups.items()})
+    return Profile(
+        target=target.id,
+        runtime=RUNTIME,
+        kernels={key: fit_class(group) for key, group in groups.items()},
+    )
 
 
 def residual(target, profile: Profile, measured) -> dict:
@@ -225,29 +301,48 @@ def residual(target, profile: Profile, measured) -> dict:
     for kclass, _label, model, seconds, prefix in measured:
         parts, est = int8_parts(model, target, profile)
         main = _main(est, kclass)
-        pred = float(np.maximum(parts["compute_s"][main], parts["memory_s"][main]) + parts["overhead_s"][main])
+        pred = float(
+            np.maximum(parts["compute_s"][main], parts["memory_s"][main])
+            + parts["overhead_s"][main]
+        )
         err.append((pred + prefix) / seconds - 1)
     e = np.abs(np.array(err))
-    return {"kernels_measured": len(err), "median_abs_error": float(np.median(e)),
-            "p90_abs_error": float(np.percentile(e, 90)), "within_10pct": float((e <= 0.10).mean()),
-            "within_20pct": float((e <= 0.20).mean())}
+    return {
+        "kernels_measured": len(err),
+        "median_abs_error": float(np.median(e)),
+        "p90_abs_error": float(np.percentile(e, 90)),
+        "within_10pct": float((e <= 0.10).mean()),
+        "within_20pct": float((e <= 0.20).mean()),
+    }
 
 
 def environment(config) -> dict:
     from edgefit.runtimes._litert_convert import _version
     from edgefit.runtimes._vela_report import vela_version
 
-    return {"runtime": RUNTIME, "runtime_version": vela_version(), "accelerator_config": config.accelerator_config,
-            "system_config": config.system_config, "memory_mode": config.memory_mode,
-            "config_file": f"ethos-u-vela {vela_version()} {config.config_file}",
-            "converter": f"litert-torch {_version('litert-torch')} PT2E int8 (int8 inputs and outputs)",
-            "ground_truth": "Arm Vela's performance estimate (no Ethos-U hardware measured)",
-            "estimator_plan": "every kernel int8", "threads": 1,
-            "measured_at": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return {
+        "runtime": RUNTIME,
+        "runtime_version": vela_version(),
+        "accelerator_config": config.accelerator_config,
+        "system_config": config.system_config,
+        "memory_mode": config.memory_mode,
+        "config_file": f"ethos-u-vela {vela_version()} {config.config_file}",
+        "converter": f"litert-torch {_version('litert-torch')} PT2E int8 (int8 inputs and outputs)",
+        "ground_truth": "Arm Vela's performance estimate (no Ethos-U hardware measured)",
+        "estimator_plan": "every kernel int8",
+        "threads": 1,
+        "measured_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
 
 
-def calibrate_vela(target_id: str = "ethos-u55", budget_s: float = 300.0, out: str | Path | None = None,
-                   progress: Progress | None = None, *, seed: int = 0) -> Profile:
+def calibrate_vela(
+    target_id: str = "ethos-u55",
+    budget_s: float = 300.0,
+    out: str | Path | None = None,
+    progress: Progress | None = None,
+    *,
+    seed: int = 0,
+) -> Profile:
     """Compile :data:`KERNELS` with Vela for ``target_id``'s configuration, fit, write the profile.
 
     ``budget_s`` scales the number of kernels (about :data:`SECONDS_PER_KERNEL` each, at least two per
@@ -265,24 +360,37 @@ def calibrate_vela(target_id: str = "ethos-u55", budget_s: float = 300.0, out: s
     target = load_target(target_id)
     config = vela_config(target)
     full = sample_specs(list(KERNELS), seed=seed)
-    specs = sample_specs(list(KERNELS), scale=min(1.0, budget_s / (SECONDS_PER_KERNEL * len(full))), seed=seed)
+    specs = sample_specs(
+        list(KERNELS), scale=min(1.0, budget_s / (SECONDS_PER_KERNEL * len(full))), seed=seed
+    )
     raw = []
     with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-vela-") as tmp:
         for i, spec in enumerate(specs):
             if progress:
                 progress(spec.label, i, len(specs))
             module, x = kernel_module(spec)
-            report = vela_time(TorchModel(module, (x,), name=spec.kclass), config, Path(tmp), spec.label)
+            report = vela_time(
+                TorchModel(module, (x,), name=spec.kclass), config, Path(tmp), spec.label
+            )
             if report.cpu_operators:  # not an NPU kernel: Vela's time would leave it out
                 continue
-            raw.append({"class": spec.kclass, "params": dict(spec.params), "seconds": report.inference_time_s,
-                        "prefix_s": prefix_seconds(report) if spec.kclass in PREFIXED else 0.0,
-                        "cycles_total": report.cycles_total})
+            raw.append(
+                {
+                    "class": spec.kclass,
+                    "params": dict(spec.params),
+                    "seconds": report.inference_time_s,
+                    "prefix_s": prefix_seconds(report) if spec.kclass in PREFIXED else 0.0,
+                    "cycles_total": report.cycles_total,
+                }
+            )
     if progress:
         progress("fitting", len(specs), len(specs))
     if not raw:
-        raise EdgefitError("Vela placed no calibration kernel on the NPU", where=f"target '{target.id}'",
-                           fix="check the target's vela-… notes and `vela --supported-ops-report`")
+        raise EdgefitError(
+            "Vela placed no calibration kernel on the NPU",
+            where=f"target '{target.id}'",
+            fix="check the target's vela-… notes and `vela --supported-ops-report`",
+        )
     path = Path(out) if out else profile_path(target.id, RUNTIME)
     env = environment(config)
     write_atomic(measurements_path(path), to_json({"environment": env, "kernels": raw}) + "\n")
@@ -297,8 +405,15 @@ def _measured(raw: list[dict]) -> list[tuple]:
     for row in raw:
         spec = KernelSpec(row["class"], tuple(row["params"].items()))
         module, x = kernel_module(spec)
-        measured.append((spec.kclass, spec.label, export_torch(module, tuple(x.shape)), row["seconds"],
-                         row["prefix_s"]))
+        measured.append(
+            (
+                spec.kclass,
+                spec.label,
+                export_torch(module, tuple(x.shape)),
+                row["seconds"],
+                row["prefix_s"],
+            )
+        )
     return measured
 
 
@@ -306,7 +421,9 @@ def _fit_and_write(target, measured, env: dict, path: Path) -> Profile:
     from edgefit.calibrate._calibrate import _yaml
 
     profile = fit_vela_profile(target, measured)
-    profile = Profile(**{**profile.__dict__, "environment": env, "residual": residual(target, profile, measured)})
+    profile = Profile(
+        **{**profile.__dict__, "environment": env, "residual": residual(target, profile, measured)}
+    )
     write_atomic(path, _yaml(profile))
     return Profile(**{**profile.__dict__, "path": str(path)})
 
@@ -318,7 +435,9 @@ def refit_vela(measurements: str | Path, out: str | Path, target_id: str = "etho
     from edgefit.targets import load_target
 
     doc = json.loads(Path(measurements).read_text())
-    return _fit_and_write(load_target(target_id), _measured(doc["kernels"]), doc["environment"], Path(out))
+    return _fit_and_write(
+        load_target(target_id), _measured(doc["kernels"]), doc["environment"], Path(out)
+    )
 
 
 def _label(name: str, knobs: dict) -> str:
@@ -328,10 +447,16 @@ def _label(name: str, knobs: dict) -> str:
 def _zoo_models(zoo):
     from edgefit.calibrate._vela_fidelity import _example, mcu_zoo
 
-    return mcu_zoo() if zoo is None else [_example(name, knobs, _label(name, knobs)) for name, knobs in zoo]
+    return (
+        mcu_zoo()
+        if zoo is None
+        else [_example(name, knobs, _label(name, knobs)) for name, knobs in zoo]
+    )
 
 
-def vela_fidelity(profile: Profile, *, zoo=ZOO, progress: Progress | None = None) -> list[FidelityRow]:
+def vela_fidelity(
+    profile: Profile, *, zoo=ZOO, progress: Progress | None = None
+) -> list[FidelityRow]:
     """Estimated (``profile``, int8 plan) vs Vela inference time for every model of ``zoo`` (``(example,
     knobs)`` pairs; None: the whole MCU zoo of :mod:`~edgefit.calibrate._vela_fidelity`).
 
@@ -350,6 +475,10 @@ def run_vela_fidelity(profile: Profile, *, zoo=None, progress: Progress | None =
 
     rows, skipped = vela_rows(profile, _zoo_models(zoo), progress=progress)
     if not rows:
-        raise EdgefitError("no zoo model ran fully on the NPU", where="fidelity", fix="check the Vela configuration")
+        raise EdgefitError(
+            "no zoo model ran fully on the NPU",
+            where="fidelity",
+            fix="check the Vela configuration",
+        )
     summary = store_vela_rows(profile, rows, skipped)
     return {**summary, "rows": [r.to_dict() for r in rows]}

@@ -19,19 +19,26 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
 from edgefit.calibrate._fidelity import FidelityRow, summarize
 
 Progress = Callable[[str, int, int], None]
-METHOD = ("leave-one-family-out: kernel fits on the calibration kernel catalog only (never on zoo models); "
-          "no whole-model correction fitted on the zoo, so each family is predicted without it")
-EXAMPLE_FAMILY = {"ds-cnn-kws": "kws", "mobilenetv1-vww": "mobilenet", "resnet8-cifar": "resnet",
-                  "fc-autoencoder": "autoencoder", "digits-cnn": "vgg"}
+METHOD = (
+    "leave-one-family-out: kernel fits on the calibration kernel catalog only (never on zoo models); "
+    "no whole-model correction fitted on the zoo, so each family is predicted without it"
+)
+EXAMPLE_FAMILY = {
+    "ds-cnn-kws": "kws",
+    "mobilenetv1-vww": "mobilenet",
+    "resnet8-cifar": "resnet",
+    "fc-autoencoder": "autoencoder",
+    "digits-cnn": "vgg",
+}
 
 
 @dataclass(frozen=True)
@@ -62,9 +69,13 @@ class VelaRow:
         return FidelityRow(self.model, "int8", self.macs, self.measured_s, self.estimated_s)
 
     def to_dict(self) -> dict:
-        return {**self.__dict__, "dtype": "int8", "error": self.estimated_s / self.measured_s - 1,
-                "sram_error": self.sram_estimated / self.sram_measured - 1,
-                "flash_error": self.flash_estimated / self.flash_measured - 1}
+        return {
+            **self.__dict__,
+            "dtype": "int8",
+            "error": self.estimated_s / self.measured_s - 1,
+            "sram_error": self.sram_estimated / self.sram_measured - 1,
+            "flash_error": self.flash_estimated / self.flash_measured - 1,
+        }
 
 
 def mcu_zoo() -> list[ZooModel]:
@@ -85,13 +96,19 @@ def _example(name: str, knobs: dict, label: str) -> ZooModel:
         from edgefit.runtimes._torch_source import TorchModel
 
         spec = get_example(name)
-        return TorchModel(spec.build(**knobs), (spec.example_input(resolution=knobs.get("resolution")),), name=name)
+        return TorchModel(
+            spec.build(**knobs),
+            (spec.example_input(resolution=knobs.get("resolution")),),
+            name=name,
+        )
 
     def onnx_model(_folder: Path):
         from edgefit.examples import get_example
         from edgefit.graph._examples import example_onnx_path
 
-        return example_onnx_path(name, input_shape=get_example(name).shape_for(knobs.get("resolution")), **knobs)
+        return example_onnx_path(
+            name, input_shape=get_example(name).shape_for(knobs.get("resolution")), **knobs
+        )
 
     return ZooModel(label, EXAMPLE_FAMILY.get(name, name), torch_model, onnx_model)
 
@@ -115,8 +132,13 @@ def _spec_model(spec) -> ZooModel:
     return ZooModel(spec.name, spec.family, torch_model, onnx_model)
 
 
-def vela_rows(profile, zoo: Iterable[ZooModel], *, progress: Progress | None = None,
-              reports: dict | None = None) -> tuple[list[VelaRow], list[dict]]:
+def vela_rows(
+    profile,
+    zoo: Iterable[ZooModel],
+    *,
+    progress: Progress | None = None,
+    reports: dict | None = None,
+) -> tuple[list[VelaRow], list[dict]]:
     """Rows for every model Vela places fully on the NPU, and the skipped ones (``reports``: label →
     VelaReport already made for the same configuration, to skip the conversion and the compile)."""
     import onnx
@@ -135,21 +157,41 @@ def vela_rows(profile, zoo: Iterable[ZooModel], *, progress: Progress | None = N
             if progress:
                 progress(model.label, i, len(zoo))
             try:
-                report = (reports or {}).get(model.label) or vela_time(model.torch_model(), config, Path(tmp),
-                                                                       model.label)
+                report = (reports or {}).get(model.label) or vela_time(
+                    model.torch_model(), config, Path(tmp), model.label
+                )
             except Exception as exc:  # noqa: BLE001 - a model the converter cannot make is listed, not fatal
-                skipped.append({"model": model.label, "family": model.family, "reason": str(exc)[:300]})
+                skipped.append(
+                    {"model": model.label, "family": model.family, "reason": str(exc)[:300]}
+                )
                 continue
             if report.cpu_operators:
-                skipped.append({"model": model.label, "family": model.family,
-                                "cpu_operators": len(report.cpu_operators)})
+                skipped.append(
+                    {
+                        "model": model.label,
+                        "family": model.family,
+                        "cpu_operators": len(report.cpu_operators),
+                    }
+                )
                 continue
             src = model.onnx_model(Path(tmp))
-            graph = load_graph(onnx.load(str(src)) if isinstance(src, (str, Path)) else src, source=model.label)
+            graph = load_graph(
+                onnx.load(str(src)) if isinstance(src, (str, Path)) else src, source=model.label
+            )
             est = Estimator(graph, target, profile=profile).estimate(Plan(dtype="int8"))
-            rows.append(VelaRow(model.label, model.family, float(graph.macs), report.inference_time_s,
-                                est.latency_s, report.sram_used_bytes, est.peak_activation_bytes,
-                                report.off_chip_flash_used_bytes, est.weight_bytes))
+            rows.append(
+                VelaRow(
+                    model.label,
+                    model.family,
+                    float(graph.macs),
+                    report.inference_time_s,
+                    est.latency_s,
+                    report.sram_used_bytes,
+                    est.peak_activation_bytes,
+                    report.off_chip_flash_used_bytes,
+                    est.weight_bytes,
+                )
+            )
     return rows, skipped
 
 
@@ -163,22 +205,31 @@ def vela_summary(rows: list[VelaRow]) -> dict:
     summary = summarize([r.fidelity_row() for r in rows])
     sram = np.array([r.sram_estimated / r.sram_measured - 1 for r in rows])
     flash = np.array([r.flash_estimated / r.flash_measured - 1 for r in rows])
-    summary.update({
-        "families": len({r.family for r in rows}),
-        "sram_median_abs_error": float(np.median(np.abs(sram))), "sram_within_5pct": _share(sram, 0.05),
-        "flash_median_abs_error": float(np.median(np.abs(flash))), "flash_within_5pct": _share(flash, 0.05),
-        "method": METHOD,
-    })
+    summary.update(
+        {
+            "families": len({r.family for r in rows}),
+            "sram_median_abs_error": float(np.median(np.abs(sram))),
+            "sram_within_5pct": _share(sram, 0.05),
+            "flash_median_abs_error": float(np.median(np.abs(flash))),
+            "flash_within_5pct": _share(flash, 0.05),
+            "method": METHOD,
+        }
+    )
     per = {}
     for family in sorted({r.family for r in rows}):
         group = [r for r in rows if r.family == family]
         t = np.array([r.estimated_s / r.measured_s - 1 for r in group])
-        per[family] = {"models": len(group), "median_abs_error": float(np.median(np.abs(t))),
-                       "within_10pct": _share(t, 0.10),
-                       "sram_median_abs_error": float(np.median(np.abs([r.sram_estimated / r.sram_measured - 1
-                                                                         for r in group]))),
-                       "flash_median_abs_error": float(np.median(np.abs([r.flash_estimated / r.flash_measured - 1
-                                                                          for r in group])))}
+        per[family] = {
+            "models": len(group),
+            "median_abs_error": float(np.median(np.abs(t))),
+            "within_10pct": _share(t, 0.10),
+            "sram_median_abs_error": float(
+                np.median(np.abs([r.sram_estimated / r.sram_measured - 1 for r in group]))
+            ),
+            "flash_median_abs_error": float(
+                np.median(np.abs([r.flash_estimated / r.flash_measured - 1 for r in group]))
+            ),
+        }
     summary["per_family"] = per
     return summary
 
@@ -190,8 +241,12 @@ def store_vela_rows(profile, rows: list[VelaRow], skipped: list[dict]) -> dict:
     from edgefit.calibrate._report import fidelity_path
     from edgefit.estimate import Profile
 
-    env = {**profile.environment, "measured": "Vela inference_time, Total SRAM used, Total Off-chip Flash used "
-                                              "per zoo model, int8", "skipped": skipped}
+    env = {
+        **profile.environment,
+        "measured": "Vela inference_time, Total SRAM used, Total Off-chip Flash used "
+        "per zoo model, int8",
+        "skipped": skipped,
+    }
     summary = {**vela_summary(rows), "environment": env}
     doc = {"summary": summary, "rows": [r.to_dict() for r in rows]}
     write_atomic(fidelity_path(profile.path), to_json(doc) + "\n")
@@ -202,4 +257,7 @@ def store_vela_rows(profile, rows: list[VelaRow], skipped: list[dict]) -> dict:
 def load_rows(path: str | Path) -> list[VelaRow]:
     """The rows stored in a ``vela.fidelity.json`` (to recompute the summary without Vela)."""
     fields = VelaRow.__dataclass_fields__
-    return [VelaRow(**{k: v for k, v in row.items() if k in fields}) for row in json.loads(Path(path).read_text())["rows"]]
+    return [
+        VelaRow(**{k: v for k, v in row.items() if k in fields})
+        for row in json.loads(Path(path).read_text())["rows"]
+    ]

@@ -12,15 +12,22 @@ import torch
 from torch import nn
 
 
-def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: type | None = nn.ReLU):
-    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+def conv_bn(
+    cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: type | None = nn.ReLU
+):
+    layers = [
+        nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
     return nn.Sequential(*layers, act()) if act else nn.Sequential(*layers)
 
 
 class VGG(nn.Module):
     """Plain 3×3 conv stacks with max-pooling between stages, global average pool, one FC."""
 
-    def __init__(self, cin: int, widths: tuple[int, ...], convs_per_stage: int, classes: int = 10) -> None:
+    def __init__(
+        self, cin: int, widths: tuple[int, ...], convs_per_stage: int, classes: int = 10
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         for w in widths:
@@ -49,7 +56,9 @@ class SqueezeExcite(nn.Module):
 class MBConv(nn.Module):
     """Inverted residual: 1×1 expand, k×k depthwise, squeeze-excite, 1×1 project, residual when shapes allow."""
 
-    def __init__(self, cin: int, cout: int, expand: int, k: int, stride: int, act: type, gate: type) -> None:
+    def __init__(
+        self, cin: int, cout: int, expand: int, k: int, stride: int, act: type, gate: type
+    ) -> None:
         super().__init__()
         mid = cin * expand
         self.expand = conv_bn(cin, mid, 1, act=act) if expand != 1 else nn.Identity()
@@ -70,11 +79,20 @@ class MBNet(nn.Module):
     Stages are ``(cout, expand, k, stride, repeats)``; stem conv /2, 1×1 head conv, global pool, FC.
     """
 
-    def __init__(self, stem: int, stages: tuple[tuple[int, int, int, int, int], ...], head: int,
-                 style: str, classes: int = 10) -> None:
+    def __init__(
+        self,
+        stem: int,
+        stages: tuple[tuple[int, int, int, int, int], ...],
+        head: int,
+        style: str,
+        classes: int = 10,
+    ) -> None:
         super().__init__()
-        act, gate = {"efficientnet": (nn.SiLU, nn.Sigmoid), "mobilenetv3": (nn.Hardswish, nn.Hardsigmoid),
-                     "relu": (nn.ReLU, nn.Sigmoid)}[style]
+        act, gate = {
+            "efficientnet": (nn.SiLU, nn.Sigmoid),
+            "mobilenetv3": (nn.Hardswish, nn.Hardsigmoid),
+            "relu": (nn.ReLU, nn.Sigmoid),
+        }[style]
         blocks: list[nn.Module] = [conv_bn(3, stem, 3, 2, act=act)]
         cin = stem
         for cout, expand, k, stride, repeats in stages:
@@ -93,7 +111,11 @@ class BasicBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         self.body = nn.Sequential(conv_bn(cin, cout, 3, stride), conv_bn(cout, cout, 3, act=None))
-        self.short = conv_bn(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else nn.Identity()
+        self.short = (
+            conv_bn(cin, cout, 1, stride, act=None)
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
 
     def forward(self, x):
         return torch.relu(self.body(x) + self.short(x))
@@ -103,8 +125,14 @@ class Bottleneck(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
         mid = cout // 4
-        self.body = nn.Sequential(conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, stride), conv_bn(mid, cout, 1, act=None))
-        self.short = conv_bn(cin, cout, 1, stride, act=None) if stride != 1 or cin != cout else nn.Identity()
+        self.body = nn.Sequential(
+            conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, stride), conv_bn(mid, cout, 1, act=None)
+        )
+        self.short = (
+            conv_bn(cin, cout, 1, stride, act=None)
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
 
     def forward(self, x):
         return torch.relu(self.body(x) + self.short(x))
@@ -113,8 +141,15 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """ResNet with basic or bottleneck blocks; ``depths[i]`` blocks of width ``widths[i]``, stride 2 between."""
 
-    def __init__(self, block: str, stem: int, widths: tuple[int, ...], depths: tuple[int, ...],
-                 stem_pool: bool, classes: int = 10) -> None:
+    def __init__(
+        self,
+        block: str,
+        stem: int,
+        widths: tuple[int, ...],
+        depths: tuple[int, ...],
+        stem_pool: bool,
+        classes: int = 10,
+    ) -> None:
         super().__init__()
         block_type = {"basic": BasicBlock, "bottleneck": Bottleneck}[block]
         layers: list[nn.Module] = [conv_bn(3, stem, 3)] + ([nn.MaxPool2d(2)] if stem_pool else [])
@@ -135,13 +170,15 @@ class UNet(nn.Module):
 
     def __init__(self, cin: int, base: int, depth: int, classes: int = 2) -> None:
         super().__init__()
-        widths = [base * 2 ** i for i in range(depth + 1)]
+        widths = [base * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList()
         for w in widths:
             self.down.append(nn.Sequential(conv_bn(cin, w), conv_bn(w, w)))
             cin = w
         self.up = nn.ModuleList(nn.ConvTranspose2d(w * 2, w, 2, 2) for w in reversed(widths[:-1]))
-        self.merge = nn.ModuleList(nn.Sequential(conv_bn(w * 2, w), conv_bn(w, w)) for w in reversed(widths[:-1]))
+        self.merge = nn.ModuleList(
+            nn.Sequential(conv_bn(w * 2, w), conv_bn(w, w)) for w in reversed(widths[:-1])
+        )
         self.pool, self.out = nn.MaxPool2d(2), nn.Conv2d(base, classes, 1)
 
     def forward(self, x):
@@ -158,13 +195,20 @@ class TCN(nn.Module):
     """Temporal conv net (Bai et al. 2018): residual blocks of two dilated Conv1d, ReLU after the residual add,
     dilation doubling per block, classifier on the last time step."""
 
-    def __init__(self, cin: int, channels: int, dilations: tuple[int, ...], k: int = 3, classes: int = 10) -> None:
+    def __init__(
+        self, cin: int, channels: int, dilations: tuple[int, ...], k: int = 3, classes: int = 10
+    ) -> None:
         super().__init__()
         self.inp = nn.Conv1d(cin, channels, 1)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d), nn.ReLU(),
-                          nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d), nn.ReLU())
-            for d in dilations)
+            nn.Sequential(
+                nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d),
+                nn.ReLU(),
+                nn.Conv1d(channels, channels, k, padding=d * (k - 1) // 2, dilation=d),
+                nn.ReLU(),
+            )
+            for d in dilations
+        )
         self.relus = nn.ModuleList(nn.ReLU() for _ in dilations)
         self.head = nn.Linear(channels, classes)
 
@@ -179,9 +223,13 @@ class TCN(nn.Module):
 class Recurrent(nn.Module):
     """GRU or LSTM over ``(1, T, F)``, classifier on the last step (a sensor / audio sequence model)."""
 
-    def __init__(self, cell: str, features: int, hidden: int, layers: int, classes: int = 10) -> None:
+    def __init__(
+        self, cell: str, features: int, hidden: int, layers: int, classes: int = 10
+    ) -> None:
         super().__init__()
-        self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(features, hidden, layers, batch_first=True)
+        self.rnn = (nn.GRU if cell == "gru" else nn.LSTM)(
+            features, hidden, layers, batch_first=True
+        )
         self.head = nn.Linear(hidden, classes)
 
     def forward(self, x):
@@ -197,12 +245,18 @@ def mlp(sizes: tuple[int, ...]) -> nn.Sequential:
 
 
 class MixerBlock(nn.Module):
-    def __init__(self, tokens: int, dim: int, token_hidden: int, channel_hidden: int, mcu: bool) -> None:
+    def __init__(
+        self, tokens: int, dim: int, token_hidden: int, channel_hidden: int, mcu: bool
+    ) -> None:
         super().__init__()
         norm, act = (nn.Identity, nn.ReLU) if mcu else (nn.LayerNorm, nn.GELU)
         self.norm1, self.norm2 = norm(dim), norm(dim)
-        self.tokens = nn.Sequential(nn.Linear(tokens, token_hidden), act(), nn.Linear(token_hidden, tokens))
-        self.channels = nn.Sequential(nn.Linear(dim, channel_hidden), act(), nn.Linear(channel_hidden, dim))
+        self.tokens = nn.Sequential(
+            nn.Linear(tokens, token_hidden), act(), nn.Linear(token_hidden, tokens)
+        )
+        self.channels = nn.Sequential(
+            nn.Linear(dim, channel_hidden), act(), nn.Linear(channel_hidden, dim)
+        )
 
     def forward(self, x):  # x: (1, tokens, dim)
         x = x + self.tokens(self.norm1(x).transpose(1, 2)).transpose(1, 2)
@@ -217,14 +271,27 @@ class Mixer(nn.Module):
     3-D FullyConnected outputs and residual Adds in float: about 20% of the ops fall back.)
     """
 
-    def __init__(self, image: int, patch: int, dim: int, depth: int, token_hidden: int, channel_hidden: int,
-                 mcu: bool = False, classes: int = 10) -> None:
+    def __init__(
+        self,
+        image: int,
+        patch: int,
+        dim: int,
+        depth: int,
+        token_hidden: int,
+        channel_hidden: int,
+        mcu: bool = False,
+        classes: int = 10,
+    ) -> None:
         super().__init__()
         tokens = (image // patch) ** 2
         self.embed = nn.Conv2d(3, dim, patch, patch)
-        self.blocks = nn.Sequential(*(MixerBlock(tokens, dim, token_hidden, channel_hidden, mcu)
-                                      for _ in range(depth)))
-        self.norm, self.head = (nn.Identity() if mcu else nn.LayerNorm(dim)), nn.Linear(dim, classes)
+        self.blocks = nn.Sequential(
+            *(MixerBlock(tokens, dim, token_hidden, channel_hidden, mcu) for _ in range(depth))
+        )
+        self.norm, self.head = (
+            (nn.Identity() if mcu else nn.LayerNorm(dim)),
+            nn.Linear(dim, classes),
+        )
 
     def forward(self, x):
         x = self.embed(x).flatten(2).transpose(1, 2)
@@ -267,7 +334,11 @@ class DSCNN(nn.Module):
 
     def __init__(self, width: int, blocks: int, classes: int = 12) -> None:
         super().__init__()
-        layers = [nn.Conv2d(1, width, (10, 4), 2, (5, 1), bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        layers = [
+            nn.Conv2d(1, width, (10, 4), 2, (5, 1), bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        ]
         for _ in range(blocks):
             layers += [conv_bn(width, width, 3, groups=width), conv_bn(width, width, 1)]
         self.features = nn.Sequential(*layers)
@@ -306,8 +377,11 @@ class ConvAutoencoder(nn.Module):
             enc += [nn.Conv2d(c, w, 3, 2, 1), nn.ReLU()]
             c = w
         for i, w in enumerate(list(reversed(widths[:-1])) + [cin]):
-            up = ([nn.ConvTranspose2d(c, w, 4, 2, 1)] if decoder == "transpose" else
-                  [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, w, 3, 1, 1)])
+            up = (
+                [nn.ConvTranspose2d(c, w, 4, 2, 1)]
+                if decoder == "transpose"
+                else [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, w, 3, 1, 1)]
+            )
             dec += up + [nn.ReLU() if i < len(widths) - 1 else nn.Sigmoid()]
             c = w
         self.enc, self.dec = nn.Sequential(*enc), nn.Sequential(*dec)
@@ -331,7 +405,9 @@ class Fire(nn.Module):
 class SqueezeNet(nn.Module):
     """SqueezeNet 1.1-like: stem conv, Fire modules ``(squeeze, expand)`` with max-pools, conv classifier."""
 
-    def __init__(self, stem: int, fires: tuple[tuple[int, int] | str, ...], classes: int = 10) -> None:
+    def __init__(
+        self, stem: int, fires: tuple[tuple[int, int] | str, ...], classes: int = 10
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(3, stem, 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2)]
         c = stem
@@ -342,7 +418,9 @@ class SqueezeNet(nn.Module):
                 layers.append(Fire(c, *f))
                 c = 2 * f[1]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Conv2d(c, classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(
+            nn.Conv2d(c, classes, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()
+        )
 
     def forward(self, x):
         return self.head(self.features(x))

@@ -17,12 +17,32 @@ from edgefit.cascade._example import Example, build_example
 from edgefit.cascade._run import cascade, split_indices
 from edgefit.cascade._thresholds import NoFeasibleCascade
 from edgefit.cascade._types import (
-    CASCADE_SCHEMA_ID, CalibrationReport, Calibrator, CascadeResult, Objective, OperatingPoint, Quantity, TierCost,
-    TierResult, TierSpec,
+    CASCADE_SCHEMA_ID,
+    CalibrationReport,
+    Calibrator,
+    CascadeResult,
+    Objective,
+    OperatingPoint,
+    Quantity,
+    TierCost,
+    TierResult,
+    TierSpec,
 )
 
 __all__ = [
-    "CASCADE_SCHEMA_ID", "CalibrationReport", "Calibrator", "CascadeResult", "Example", "NoFeasibleCascade",
-    "Objective", "OperatingPoint", "Quantity", "TierCost", "TierResult", "TierSpec", "build_example", "cascade",
+    "CASCADE_SCHEMA_ID",
+    "CalibrationReport",
+    "Calibrator",
+    "CascadeResult",
+    "Example",
+    "NoFeasibleCascade",
+    "Objective",
+    "OperatingPoint",
+    "Quantity",
+    "TierCost",
+    "TierResult",
+    "TierSpec",
+    "build_example",
+    "cascade",
     "split_indices",
 ]

@@ -22,7 +22,9 @@ from edgefit.errors import EdgefitError
 
 ECE_BINS = 15  # equal-width confidence bins, the usual choice since Guo et al.
 RELIABILITY_BINS = 10  # coarser bins for the diagram: fewer, fuller bars on small splits
-MIN_CALIBRATION = 50  # samples: below this, isotonic regression (and a 5-fold choice) has nothing to stand on
+MIN_CALIBRATION = (
+    50  # samples: below this, isotonic regression (and a 5-fold choice) has nothing to stand on
+)
 MIN_EACH = 5  # right and wrong answers each, for isotonic regression to be a candidate
 FOLDS = 5
 
@@ -51,19 +53,33 @@ def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> fl
     >>> round(ece(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 1, 1, 0])), 3)
     0.1
     """
-    return float(sum(b.count * abs(b.accuracy - b.mean_confidence) for b in reliability(confidence, correct, bins))
-                 / max(len(confidence), 1))
+    return float(
+        sum(
+            b.count * abs(b.accuracy - b.mean_confidence)
+            for b in reliability(confidence, correct, bins)
+        )
+        / max(len(confidence), 1)
+    )
 
 
-def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = RELIABILITY_BINS) -> tuple[ReliabilityBin, ...]:
+def reliability(
+    confidence: np.ndarray, correct: np.ndarray, bins: int = RELIABILITY_BINS
+) -> tuple[ReliabilityBin, ...]:
     """The non-empty bins of a reliability diagram (confidence 1.0 falls in the last bin)."""
     idx = np.minimum((np.asarray(confidence) * bins).astype(int), bins - 1)
     out = []
     for b in range(bins):
         mask = idx == b
         if mask.any():
-            out.append(ReliabilityBin(b / bins, (b + 1) / bins, int(mask.sum()), float(confidence[mask].mean()),
-                                      float(np.asarray(correct, float)[mask].mean())))
+            out.append(
+                ReliabilityBin(
+                    b / bins,
+                    (b + 1) / bins,
+                    int(mask.sum()),
+                    float(confidence[mask].mean()),
+                    float(np.asarray(correct, float)[mask].mean()),
+                )
+            )
     return tuple(out)
 
 
@@ -78,11 +94,18 @@ def fit_temperature(logp: np.ndarray, labels: np.ndarray) -> float:
         z = z - z.max(axis=1, keepdims=True)
         return float(-(z[rows, labels] - np.log(np.exp(z).sum(axis=1))).mean())
 
-    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded",
-                                        options={"xatol": 1e-4}).x))
+    return float(
+        np.exp(
+            minimize_scalar(
+                nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-4}
+            ).x
+        )
+    )
 
 
-def fit_isotonic(raw_confidence: np.ndarray, correct: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+def fit_isotonic(
+    raw_confidence: np.ndarray, correct: np.ndarray
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Knots of the monotone map raw top-1 probability → accuracy (scikit-learn, clipped to [0, 1])."""
     from sklearn.isotonic import IsotonicRegression
 
@@ -94,7 +117,9 @@ def fit_isotonic(raw_confidence: np.ndarray, correct: np.ndarray) -> tuple[tuple
 def fit(method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind) -> Calibrator:
     """Fit one method on (outputs, labels)."""
     if method == "temperature":
-        return Calibrator("temperature", kind, temperature=fit_temperature(log_probs(outputs, kind), labels))
+        return Calibrator(
+            "temperature", kind, temperature=fit_temperature(log_probs(outputs, kind), labels)
+        )
     if method == "isotonic":
         raw = confidence(outputs, Calibrator("none", kind))
         x, y = fit_isotonic(raw, outputs.argmax(axis=1) == labels)
@@ -119,7 +144,9 @@ def _folds(labels: np.ndarray, seed: int) -> np.ndarray:
     return fold
 
 
-def cv_ece(method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind, seed: int) -> float:
+def cv_ece(
+    method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind, seed: int
+) -> float:
     """ECE of ``method`` from 5-fold cross-validation on the calibration split (pooled out-of-fold)."""
     fold = _folds(labels, seed)
     conf = np.empty(len(labels))
@@ -130,15 +157,25 @@ def cv_ece(method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKin
     return ece(conf, outputs.argmax(axis=1) == labels)
 
 
-def calibrate_tier(cal_outputs: np.ndarray, cal_labels: np.ndarray, report_outputs: np.ndarray,
-                   report_labels: np.ndarray, *, output_kind: OutputKind | None = None, seed: int = 0,
-                   where: str = "--tier") -> CalibrationReport:
+def calibrate_tier(
+    cal_outputs: np.ndarray,
+    cal_labels: np.ndarray,
+    report_outputs: np.ndarray,
+    report_labels: np.ndarray,
+    *,
+    output_kind: OutputKind | None = None,
+    seed: int = 0,
+    where: str = "--tier",
+) -> CalibrationReport:
     """Choose, fit and report one tier's calibrator (see the module docstring)."""
     n = len(cal_labels)
     if n < MIN_CALIBRATION:
-        raise EdgefitError(f"the calibration split has {n} samples; isotonic regression and the 5-fold choice of "
-                           f"a calibrator need at least {MIN_CALIBRATION}", where=where,
-                           fix="pass more labelled data, or a larger --splits calibration fraction")
+        raise EdgefitError(
+            f"the calibration split has {n} samples; isotonic regression and the 5-fold choice of "
+            f"a calibrator need at least {MIN_CALIBRATION}",
+            where=where,
+            fix="pass more labelled data, or a larger --splits calibration fraction",
+        )
     if output_kind is None:
         kind, kind_source = detect_output_kind(cal_outputs)
     else:
@@ -146,12 +183,23 @@ def calibrate_tier(cal_outputs: np.ndarray, cal_labels: np.ndarray, report_outpu
     right = int((cal_outputs.argmax(axis=1) == cal_labels).sum())
     methods = ["none", "temperature"]
     if min(right, n - right) >= MIN_EACH:
-        methods.append("isotonic")  # with fewer than 5 wrong (or right) answers it can only learn a step
+        methods.append(
+            "isotonic"
+        )  # with fewer than 5 wrong (or right) answers it can only learn a step
     scores = {m: cv_ece(m, cal_outputs, cal_labels, kind, seed) for m in methods}
     best = min((m for m in methods if m != "none"), key=lambda m: scores[m])
     calibrator = fit(best, cal_outputs, cal_labels, kind)
     correct = report_outputs.argmax(axis=1) == report_labels
     raw = confidence(report_outputs, Calibrator("none", kind))
     after = confidence(report_outputs, calibrator)
-    return CalibrationReport(calibrator, n, scores, ece(raw, correct), ece(after, correct), ECE_BINS,
-                             reliability(raw, correct), reliability(after, correct), kind_source)
+    return CalibrationReport(
+        calibrator,
+        n,
+        scores,
+        ece(raw, correct),
+        ece(after, correct),
+        ECE_BINS,
+        reliability(raw, correct),
+        reliability(after, correct),
+        kind_source,
+    )

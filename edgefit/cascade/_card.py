@@ -57,32 +57,49 @@ def _intended_use(result: CascadeResult, k: int) -> list[str]:
     order = " → ".join(t.spec.name for t in result.tiers)
     model = Path(tier.spec.model).name if tier.spec.model else "a remote model (stated accuracy)"
     rep, sel = result.reported, result.chosen
-    lines = [f"{tier.spec.name} runs {model} on **{tier.spec.target}** as tier {k + 1} of {n} in a "
-             f"confidence-routed cascade ({order}); the cascade's objective: {objective_words(result.objective)}."]
+    lines = [
+        f"{tier.spec.name} runs {model} on **{tier.spec.target}** as tier {k + 1} of {n} in a "
+        f"confidence-routed cascade ({order}); the cascade's objective: {objective_words(result.objective)}."
+    ]
     if tier.threshold is not None:
-        lines.append(f"It answers a request when its calibrated confidence is ≥ **{tier.threshold:.4g}**, else the "
-                     f"request goes to {result.tiers[k + 1].spec.name}.")
+        lines.append(
+            f"It answers a request when its calibrated confidence is ≥ **{tier.threshold:.4g}**, else the "
+            f"request goes to {result.tiers[k + 1].spec.name}."
+        )
     else:
         lines.append("As the last tier it answers every request the tiers before it pass on.")
-    lines.append(f"It answers **{pct(rep.shares[k])}** of all requests on the report split ({rep.samples} samples; "
-                 f"{pct(sel.shares[k])} on the select split the thresholds were chosen on).")
+    lines.append(
+        f"It answers **{pct(rep.shares[k])}** of all requests on the report split ({rep.samples} samples; "
+        f"{pct(sel.shares[k])} on the select split the thresholds were chosen on)."
+    )
     if tier.threshold is not None:
-        lines.append(f"It is not meant to answer alone: its threshold assumes the tiers after it. Alone it is "
-                     f"{pct(tier.accuracy_alone)} accurate, the cascade {pct(rep.accuracy)} (report split).")
+        lines.append(
+            f"It is not meant to answer alone: its threshold assumes the tiers after it. Alone it is "
+            f"{pct(tier.accuracy_alone)} accurate, the cascade {pct(rep.accuracy)} (report split)."
+        )
     else:
-        lines.append(f"It sees only the requests the tiers before it were not confident on: it is "
-                     f"{pct(rep.tier_accuracy[k])} accurate on those and {pct(tier.accuracy_alone)} on all requests "
-                     f"(report split).")
+        lines.append(
+            f"It sees only the requests the tiers before it were not confident on: it is "
+            f"{pct(rep.tier_accuracy[k])} accurate on those and {pct(tier.accuracy_alone)} on all requests "
+            f"(report split)."
+        )
     return [" ".join(lines)]
 
 
 def _data(result: CascadeResult) -> list[str]:
     fit = "fits each calibrator and picks the method by cross-validated ECE"
-    roles = {"calibration": fit, "calibrate": fit,
-             "select": "the threshold search", "report": "every figure in this card unless stated"}
+    roles = {
+        "calibration": fit,
+        "calibrate": fit,
+        "select": "the threshold search",
+        "report": "every figure in this card unless stated",
+    }
     rows = [[name, f"{count:,}", roles.get(name, "")] for name, count in result.splits.items()]
-    return [f"Source: {result.data_source}; seed {result.seed}. Each split is used for one purpose only.", "",
-            *table(["split", "samples", "used for"], rows)]
+    return [
+        f"Source: {result.data_source}; seed {result.seed}. Each split is used for one purpose only.",
+        "",
+        *table(["split", "samples", "used for"], rows),
+    ]
 
 
 def _metrics(result: CascadeResult, k: int) -> list[str]:
@@ -90,89 +107,141 @@ def _metrics(result: CascadeResult, k: int) -> list[str]:
     split = f"report ({rep.samples} samples)"
     stated = tier.spec.model is None
     measured = "measured on labelled data"
-    rows = [["accuracy alone (answers every request)", pct(tier.accuracy_alone), split,
-             f"stated: --tier {tier.spec.name}:accuracy" if stated else measured],
-            ["accuracy on the requests it answers in the cascade", pct(rep.tier_accuracy[k]), split,
-             "stated accuracy, assumed the same on the requests it answers" if stated else measured],
-            ["share of requests it answers", pct(rep.shares[k]), split, "measured: routing at the chosen thresholds"]]
+    rows = [
+        [
+            "accuracy alone (answers every request)",
+            pct(tier.accuracy_alone),
+            split,
+            f"stated: --tier {tier.spec.name}:accuracy" if stated else measured,
+        ],
+        [
+            "accuracy on the requests it answers in the cascade",
+            pct(rep.tier_accuracy[k]),
+            split,
+            "stated accuracy, assumed the same on the requests it answers" if stated else measured,
+        ],
+        [
+            "share of requests it answers",
+            pct(rep.shares[k]),
+            split,
+            "measured: routing at the chosen thresholds",
+        ],
+    ]
     cal = tier.calibration
     if cal is not None:
         how = f"{cal.bins} equal-width bins"
-        rows += [["ECE before calibration", f"{cal.ece_before:.4f}", split, f"measured, {how}"],
-                 [f"ECE after calibration ({cal.calibrator.method})", f"{cal.ece_after:.4f}", split,
-                  f"measured, {how}"]]
+        rows += [
+            ["ECE before calibration", f"{cal.ece_before:.4f}", split, f"measured, {how}"],
+            [
+                f"ECE after calibration ({cal.calibrator.method})",
+                f"{cal.ece_after:.4f}",
+                split,
+                f"measured, {how}",
+            ],
+        ]
     return table(["metric", "value", "split", "source"], rows)
 
 
 def _calibration(tier: TierResult) -> list[str]:
     cal = tier.calibration
     if cal is None:
-        return ["No calibrator: a remote tier with stated accuracy has no confidence output; it answers every "
-                "request that reaches it."]
+        return [
+            "No calibrator: a remote tier with stated accuracy has no confidence output; it answers every "
+            "request that reaches it."
+        ]
     c = cal.calibrator
-    params = {"temperature": f"temperature T = {c.temperature:.4g}",
-              "isotonic": f"{len(c.knots_x)} knots, x from {c.knots_x[0]:.4g} to {c.knots_x[-1]:.4g}"
-              if c.knots_x else "no knots",
-              "none": "no parameters (the raw top-1 probability)"}[c.method]
+    params = {
+        "temperature": f"temperature T = {c.temperature:.4g}",
+        "isotonic": f"{len(c.knots_x)} knots, x from {c.knots_x[0]:.4g} to {c.knots_x[-1]:.4g}"
+        if c.knots_x
+        else "no knots",
+        "none": "no parameters (the raw top-1 probability)",
+    }[c.method]
     if tier.calibrated_model:
         applied = f"folded into `{Path(tier.calibrated_model).name}` (graph output `{CONFIDENCE}`)"
     elif tier.calibrator_sidecar:
         applied = f"in the JSON sidecar `{Path(tier.calibrator_sidecar).name}` (the graph could not take it)"
     else:
         applied = "not written to a file in this run (the app applies the rule below)"
-    rows = [[m, f"{e:.4f}", "chosen" if m == c.method else ""] for m, e in sorted(cal.cv_ece.items())]
-    return [f"Method **{c.method}** ({params}), chosen by cross-validated ECE on the calibration split "
-            f"({cal.calibration_samples} samples); outputs read as {c.output_kind} ({cal.output_kind_source}).",
-            f"Applied: {applied}. Confidence = {describe(c)}.", "",
-            *table(["method", "cross-validated ECE (calibration split)", ""], rows)]
+    rows = [
+        [m, f"{e:.4f}", "chosen" if m == c.method else ""] for m, e in sorted(cal.cv_ece.items())
+    ]
+    return [
+        f"Method **{c.method}** ({params}), chosen by cross-validated ECE on the calibration split "
+        f"({cal.calibration_samples} samples); outputs read as {c.output_kind} ({cal.output_kind_source}).",
+        f"Applied: {applied}. Confidence = {describe(c)}.",
+        "",
+        *table(["method", "cross-validated ECE (calibration split)", ""], rows),
+    ]
 
 
 def _envelope(result: CascadeResult, k: int) -> list[str]:
     tier = result.tiers[k]
     cost = tier.cost
-    paid = sum(t.cost.latency_p50.value for t in result.tiers[:k + 1])
-    rows = [["latency p50", quantity_text(cost.latency_p50)], ["latency p99", quantity_text(cost.latency_p99)],
-            ["energy per inference", quantity_text(cost.energy)], ["cost per request", quantity_text(cost.usd)]]
-    waited = "this tier alone" if k == 0 else f"tiers 1–{k + 1}, {value_text(paid, 's')} at p50 summed"
-    return [*table(["quantity", "value (source)"], rows), "", f"A request this tier answers has waited for {waited}."]
+    paid = sum(t.cost.latency_p50.value for t in result.tiers[: k + 1])
+    rows = [
+        ["latency p50", quantity_text(cost.latency_p50)],
+        ["latency p99", quantity_text(cost.latency_p99)],
+        ["energy per inference", quantity_text(cost.energy)],
+        ["cost per request", quantity_text(cost.usd)],
+    ]
+    waited = (
+        "this tier alone" if k == 0 else f"tiers 1–{k + 1}, {value_text(paid, 's')} at p50 summed"
+    )
+    return [
+        *table(["quantity", "value (source)"], rows),
+        "",
+        f"A request this tier answers has waited for {waited}.",
+    ]
 
 
 def _loop_text(target: str) -> str:
     """What the target profile states about one change's loop, or plainly that edgefit cannot know."""
     if target == "cloud":
-        return ("A cloud tier has no device loop in edgefit: redeploying the remote model follows the provider's "
-                "process, whose time and cost edgefit cannot know.")
+        return (
+            "A cloud tier has no device loop in edgefit: redeploying the remote model follows the provider's "
+            "process, whose time and cost edgefit cannot know."
+        )
     try:
         from edgefit.iteration import as_loop
 
         loop = as_loop(target)
     except EdgefitError as exc:
-        return (f"edgefit has no iteration loop for target '{target}' ({exc.what}); recertifying the device is this "
-                "target's iteration cost, which edgefit cannot know.")
+        return (
+            f"edgefit has no iteration loop for target '{target}' ({exc.what}); recertifying the device is this "
+            "target's iteration cost, which edgefit cannot know."
+        )
     cert = loop.certification
     days, usd = loop.cycle_days(["weights"]), loop.usd_per_iteration(["weights"])
     triggers = ", ".join(cert.triggers) or "no change"
-    return (f"On {loop.target_name}: \"{cert.name}\" takes {cert.days:g} days and ${cert.usd:,.0f} per change "
-            f"({cert.days_provenance}); {triggers} trigger it. One iteration of a weights change is {days:g} days "
-            f"and ${usd:,.0f} (`edgefit plan --target {target}`). Whether a new calibrator alone (same weights, new "
-            "folded nodes or sidecar) triggers it is the target owner's rule, which edgefit cannot know.")
+    return (
+        f'On {loop.target_name}: "{cert.name}" takes {cert.days:g} days and ${cert.usd:,.0f} per change '
+        f"({cert.days_provenance}); {triggers} trigger it. One iteration of a weights change is {days:g} days "
+        f"and ${usd:,.0f} (`edgefit plan --target {target}`). Whether a new calibrator alone (same weights, new "
+        "folded nodes or sidecar) triggers it is the target owner's rule, which edgefit cannot know."
+    )
 
 
 def _iteration(result: CascadeResult, k: int) -> list[str]:
     tier = result.tiers[k]
-    after = [t.spec.name for t in result.tiers[k + 1:]]
+    after = [t.spec.name for t in result.tiers[k + 1 :]]
     if tier.calibration is None:
-        return [f"- **Change {tier.spec.name}** (its model, or its stated accuracy, latency or cost): re-run the "
-                "threshold search (every tier's share depends on what the last tier costs and how well it "
-                "answers), rewrite cascade-config.json, and re-issue every model card.",
-                f"- **On the target**: {_loop_text(tier.spec.target)}"]
-    return [f"- **Recalibrate {tier.spec.name}** (new calibration data, same model): re-fit its calibrator, re-run "
-            "the threshold search for every tier (a tier's confidence sets the share every later tier sees"
-            + (f": {', '.join(after)}" if after else "") + "), rewrite cascade-config.json and this tier's "
-            "calibrated model or sidecar, and re-issue every model card.",
-            f"- **Retrain or replace {tier.spec.name}**: all of the above, and its envelope re-measured or "
-            "re-estimated on its target.",
-            f"- **On the target**: {_loop_text(tier.spec.target)}"]
+        return [
+            f"- **Change {tier.spec.name}** (its model, or its stated accuracy, latency or cost): re-run the "
+            "threshold search (every tier's share depends on what the last tier costs and how well it "
+            "answers), rewrite cascade-config.json, and re-issue every model card.",
+            f"- **On the target**: {_loop_text(tier.spec.target)}",
+        ]
+    return [
+        f"- **Recalibrate {tier.spec.name}** (new calibration data, same model): re-fit its calibrator, re-run "
+        "the threshold search for every tier (a tier's confidence sets the share every later tier sees"
+        + (f": {', '.join(after)}" if after else "")
+        + "), rewrite cascade-config.json and this tier's "
+        "calibrated model or sidecar, and re-issue every model card.",
+        f"- **Retrain or replace {tier.spec.name}**: all of the above, and its envelope re-measured or "
+        "re-estimated on its target.",
+        f"- **On the target**: {_loop_text(tier.spec.target)}",
+    ]
 
 
 def _provenance(result: CascadeResult, command: str) -> list[str]:
@@ -181,7 +250,9 @@ def _provenance(result: CascadeResult, command: str) -> list[str]:
     flat: dict[str, object] = {}
     for key, value in result.provenance.items():
         if isinstance(value, dict):  # versions: package -> version; machine: cpu, cores, …
-            flat.update({(str(k) if key == "versions" else f"{key}.{k}"): v for k, v in value.items()})
+            flat.update(
+                {(str(k) if key == "versions" else f"{key}.{k}"): v for k, v in value.items()}
+            )
         elif key not in ("command", "seed"):
             flat[str(key)] = value
     flat.setdefault("edgefit", __version__)
@@ -198,8 +269,11 @@ def model_card(result: CascadeResult, tier_index: int, *, command: str) -> str:
     …
     """
     if not 0 <= tier_index < len(result.tiers):
-        raise EdgefitError(f"tier index {tier_index} is outside the cascade's {len(result.tiers)} tiers",
-                           where="model_card", fix=f"pass 0 to {len(result.tiers) - 1}")
+        raise EdgefitError(
+            f"tier index {tier_index} is outside the cascade's {len(result.tiers)} tiers",
+            where="model_card",
+            fix=f"pass 0 to {len(result.tiers) - 1}",
+        )
     tier = result.tiers[tier_index]
     sections = [
         ("Intended use", _intended_use(result, tier_index)),
@@ -210,8 +284,11 @@ def model_card(result: CascadeResult, tier_index: int, *, command: str) -> str:
         ("Iteration cost of changing it", _iteration(result, tier_index)),
         ("Provenance", _provenance(result, command)),
     ]
-    lines = [f"# Model card: {tier.spec.name} (tier {tier_index + 1} of {len(result.tiers)}, {tier.spec.target})",
-             "", f"Written by edgefit {__version__} (`{command}`). Every figure names its split and its source."]
+    lines = [
+        f"# Model card: {tier.spec.name} (tier {tier_index + 1} of {len(result.tiers)}, {tier.spec.target})",
+        "",
+        f"Written by edgefit {__version__} (`{command}`). Every figure names its split and its source.",
+    ]
     for title, body in sections:
         lines += ["", f"## {title}", "", *body]
     return "\n".join(lines) + "\n"

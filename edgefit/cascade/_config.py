@@ -56,22 +56,34 @@ def objective_words(objective: Objective) -> str:
     if objective.accuracy_floor is not None:
         limits.append(f"accuracy ≥ {_pct(objective.accuracy_floor)}")
     goal = "maximize accuracy" if objective.kind == "max-accuracy" else "minimize expected latency"
-    sure = (f" ({'each' if len(limits) > 1 else 'met'} with {objective.budget_confidence:.0%} confidence on new "
-            "requests, allowing for the select split's sampling error)" if limits and objective.budget_confidence else "")
+    sure = (
+        f" ({'each' if len(limits) > 1 else 'met'} with {objective.budget_confidence:.0%} confidence on new "
+        "requests, allowing for the select split's sampling error)"
+        if limits and objective.budget_confidence
+        else ""
+    )
     return f"{goal} with {', '.join(limits)}{sure}" if limits else goal
 
 
 def routing_words(result: CascadeResult) -> str:
     """The routing rule in words, with the tiers' names and thresholds."""
-    steps = [f"{t.spec.name} answers when its calibrated confidence ≥ {t.threshold:.4g}"
-             for t in result.tiers[:-1] if t.threshold is not None]
+    steps = [
+        f"{t.spec.name} answers when its calibrated confidence ≥ {t.threshold:.4g}"
+        for t in result.tiers[:-1]
+        if t.threshold is not None
+    ]
     last = result.tiers[-1].spec.name
-    head = "Run the tiers in order: " + ", else ".join(steps) + f", else {last} answers" if steps \
+    head = (
+        "Run the tiers in order: " + ", else ".join(steps) + f", else {last} answers"
+        if steps
         else f"{last} answers every request"
-    return (f"{head}; the last tier always answers. A request that stops at a tier has paid the latency, "
-            "energy and cost of every tier before it. The calibrated confidence is the model's "
-            f"'{CONFIDENCE}' output where the calibrator is folded in, else the calibrator applied to the "
-            "model's first output (sidecar).")
+    )
+    return (
+        f"{head}; the last tier always answers. A request that stops at a tier has paid the latency, "
+        "energy and cost of every tier before it. The calibrated confidence is the model's "
+        f"'{CONFIDENCE}' output where the calibrator is folded in, else the calibrator applied to the "
+        "model's first output (sidecar)."
+    )
 
 
 def _file(path: str | None, base: Path | None) -> str | None:
@@ -92,18 +104,33 @@ def _calibrator(tier: TierResult, base: Path | None) -> dict[str, Any] | None:
     if tier.calibration is None:
         return None
     cal = tier.calibration.calibrator
-    applied = "folded" if tier.calibrated_model else "sidecar" if tier.calibrator_sidecar else "app"
-    return {**cal.to_dict(), "knots_x": list(cal.knots_x), "knots_y": list(cal.knots_y), "applied": applied,
-            "confidence_output": CONFIDENCE if applied == "folded" else None,
-            "sidecar": _file(tier.calibrator_sidecar, base),
-            "rule": describe(cal)}
+    applied = (
+        "folded" if tier.calibrated_model else "sidecar" if tier.calibrator_sidecar else "app"
+    )
+    return {
+        **cal.to_dict(),
+        "knots_x": list(cal.knots_x),
+        "knots_y": list(cal.knots_y),
+        "applied": applied,
+        "confidence_output": CONFIDENCE if applied == "folded" else None,
+        "sidecar": _file(tier.calibrator_sidecar, base),
+        "rule": describe(cal),
+    }
 
 
 def _tier(tier: TierResult, share: float, base: Path | None) -> dict[str, Any]:
-    return {"name": tier.spec.name, "model": _file(tier.calibrated_model or tier.spec.model, base),
-            "target": tier.spec.target, "input_shape": list(tier.input_shape), "output_shape": list(tier.output_shape),
-            "threshold": tier.threshold, "calibrator": _calibrator(tier, base), "expected_share": share,
-            "latency_p50": tier.cost.latency_p50.to_dict(), "usd_per_request": tier.cost.usd.value}
+    return {
+        "name": tier.spec.name,
+        "model": _file(tier.calibrated_model or tier.spec.model, base),
+        "target": tier.spec.target,
+        "input_shape": list(tier.input_shape),
+        "output_shape": list(tier.output_shape),
+        "threshold": tier.threshold,
+        "calibrator": _calibrator(tier, base),
+        "expected_share": share,
+        "latency_p50": tier.cost.latency_p50.to_dict(),
+        "usd_per_request": tier.cost.usd.value,
+    }
 
 
 def cascade_config(result: CascadeResult, *, base: str | Path | None = None) -> dict[str, Any]:
@@ -120,17 +147,32 @@ def cascade_config(result: CascadeResult, *, base: str | Path | None = None) -> 
         "schema": CONFIG_SCHEMA_ID,
         "edgefit_version": __version__,
         "routing": routing_words(result),
-        "objective": {**result.objective.to_dict(), "description": objective_words(result.objective)},
-        "expected": {"split": rep.split, "samples": rep.samples, "accuracy": rep.accuracy,
-                     "expected_latency_s": rep.expected_latency_s, "p99_latency_s": rep.p99_latency_s,
-                     "cloud_share": rep.cloud_share, "usd_per_1000": rep.usd_per_1000,
-                     "expected_energy_j": rep.expected_energy_j},
-        "tiers": [_tier(t, share, None if base is None else Path(base)) for t, share in zip(result.tiers, rep.shares)],
+        "objective": {
+            **result.objective.to_dict(),
+            "description": objective_words(result.objective),
+        },
+        "expected": {
+            "split": rep.split,
+            "samples": rep.samples,
+            "accuracy": rep.accuracy,
+            "expected_latency_s": rep.expected_latency_s,
+            "p99_latency_s": rep.p99_latency_s,
+            "cloud_share": rep.cloud_share,
+            "usd_per_1000": rep.usd_per_1000,
+            "expected_energy_j": rep.expected_energy_j,
+        },
+        "tiers": [
+            _tier(t, share, None if base is None else Path(base))
+            for t, share in zip(result.tiers, rep.shares)
+        ],
     }
 
 
 def _path(parts: Any) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".") or "(top level)"
+    return (
+        "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        or "(top level)"
+    )
 
 
 def _builtin_errors(d: Any) -> list[str]:
@@ -148,7 +190,11 @@ def _builtin_errors(d: Any) -> list[str]:
         if not isinstance(tier, dict):
             errors.append(f"tiers[{i}]: not an object")
             continue
-        errors += [f"tiers[{i}].{k}: missing field" for k in schema["$defs"]["tier"]["required"] if k not in tier]
+        errors += [
+            f"tiers[{i}].{k}: missing field"
+            for k in schema["$defs"]["tier"]["required"]
+            if k not in tier
+        ]
     return errors
 
 
@@ -162,7 +208,9 @@ def config_errors(d: Any, *, limit: int = 10) -> list[str]:
     validator = jsonschema.Draft202012Validator(config_schema())
     lines = []
     for e in sorted(validator.iter_errors(d), key=lambda e: list(map(str, e.absolute_path))):
-        best = jsonschema.exceptions.best_match(e.context) if e.context else e  # oneOf: the branch that came closest
+        best = (
+            jsonschema.exceptions.best_match(e.context) if e.context else e
+        )  # oneOf: the branch that came closest
         parts = list(best.absolute_path)
         if best.validator == "required":  # name the missing field in the path: tiers[1].threshold
             parts += [k for k in best.validator_value if repr(k) in best.message][:1]
@@ -180,5 +228,8 @@ def validate_config(d: Any) -> None:
     """
     errors = config_errors(d, limit=3)
     if errors:
-        raise EdgefitError("; ".join(errors), where="cascade config",
-                           fix="`edgefit cascade schema` prints the schema it must follow")
+        raise EdgefitError(
+            "; ".join(errors),
+            where="cascade config",
+            fix="`edgefit cascade schema` prints the schema it must follow",
+        )

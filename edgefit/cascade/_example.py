@@ -50,7 +50,9 @@ def _pixel_model(net, resolution: int, mean: float, std: float):
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if resolution != x.shape[-1]:
-                x = nn.functional.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False)
+                x = nn.functional.interpolate(
+                    x, size=(resolution, resolution), mode="bilinear", align_corners=False
+                )
             return self.net((x - mean) / std)
 
     return FromPixels().eval()
@@ -70,7 +72,11 @@ def build_example(name: str, target: str = "glasses", *, folder: Path | None = N
     from edgefit.graph._torch import export_torch
 
     if name not in EXAMPLES:
-        raise EdgefitError(f"unknown cascade example '{name}'", where="--example", fix=f"use one of {', '.join(EXAMPLES)}")
+        raise EdgefitError(
+            f"unknown cascade example '{name}'",
+            where="--example",
+            fix=f"use one of {', '.join(EXAMPLES)}",
+        )
     folder = ensure_dir(folder or user_cache_dir() / "cascade-example" / f"v{EXAMPLE_VERSION}")
     defaults = get_example("digits-cnn").defaults
     paths = {}
@@ -79,7 +85,9 @@ def build_example(name: str, target: str = "glasses", *, folder: Path | None = N
         if not path.is_file():
             knobs = replace(defaults, width=width, depth=depth, resolution=resolution)
             net = build_digits_cnn(knobs, True, progress=False)
-            model = export_torch(_pixel_model(net, resolution, *digits_normalization(resolution)), (1, 1, 8, 8))
+            model = export_torch(
+                _pixel_model(net, resolution, *digits_normalization(resolution)), (1, 1, 8, 8)
+            )
             write_atomic(path, model.SerializeToString())
         onnx.checker.check_model(str(path))
         paths[tier] = path
@@ -91,7 +99,15 @@ def build_example(name: str, target: str = "glasses", *, folder: Path | None = N
         tmp = folder / "digits-heldout.tmp.npz"
         np.savez(tmp, x=x, y=y)
         tmp.replace(data)
-    tiers = (f"{paths['tier1']}@{target}", f"{paths['tier2']}@{target}", f"cloud:{CLOUD},model={paths['cloud']}")
-    return Example(tiers, data, Objective("max-accuracy", latency_budget_s=LATENCY_BUDGET_S),
-                   f"digits: two on-device CNN tiers on {target} and a cloud CNN ({CLOUD}); "
-                   f"maximize accuracy at ≤ {LATENCY_BUDGET_S * 1e3:g} ms expected latency")
+    tiers = (
+        f"{paths['tier1']}@{target}",
+        f"{paths['tier2']}@{target}",
+        f"cloud:{CLOUD},model={paths['cloud']}",
+    )
+    return Example(
+        tiers,
+        data,
+        Objective("max-accuracy", latency_budget_s=LATENCY_BUDGET_S),
+        f"digits: two on-device CNN tiers on {target} and a cloud CNN ({CLOUD}); "
+        f"maximize accuracy at ≤ {LATENCY_BUDGET_S * 1e3:g} ms expected latency",
+    )

@@ -37,24 +37,39 @@ def check_calibrator(calibrator: Calibrator) -> None:
     the reference and the folded graph never disagree on garbage."""
     where = f"calibrator ({calibrator.method})"
     if calibrator.method not in ("temperature", "isotonic", "none"):
-        raise EdgefitError(f"unknown calibration method {calibrator.method!r}", where=where,
-                           fix="use temperature, isotonic or none")
+        raise EdgefitError(
+            f"unknown calibration method {calibrator.method!r}",
+            where=where,
+            fix="use temperature, isotonic or none",
+        )
     if calibrator.output_kind not in ("logits", "probabilities"):
-        raise EdgefitError(f"unknown output kind {calibrator.output_kind!r}", where=where,
-                           fix="use logits or probabilities")
+        raise EdgefitError(
+            f"unknown output kind {calibrator.output_kind!r}",
+            where=where,
+            fix="use logits or probabilities",
+        )
     if calibrator.method == "temperature":
         t = calibrator.temperature
         if not (math.isfinite(t) and t > 0):
-            raise EdgefitError(f"temperature {t} is not a positive finite number", where=where,
-                               fix="refit the temperature")
+            raise EdgefitError(
+                f"temperature {t} is not a positive finite number",
+                where=where,
+                fix="refit the temperature",
+            )
     if calibrator.method == "isotonic":
         xs, ys = np.asarray(calibrator.knots_x, float), np.asarray(calibrator.knots_y, float)
         if xs.size == 0 or xs.size != ys.size:
-            raise EdgefitError(f"isotonic calibrator has {xs.size} knots_x and {ys.size} knots_y",
-                               where=where, fix="give one knots_y per knots_x, at least one")
+            raise EdgefitError(
+                f"isotonic calibrator has {xs.size} knots_x and {ys.size} knots_y",
+                where=where,
+                fix="give one knots_y per knots_x, at least one",
+            )
         if not (np.all(np.isfinite(xs)) and np.all(np.isfinite(ys)) and np.all(np.diff(xs) > 0)):
-            raise EdgefitError("isotonic knots must be finite with strictly increasing knots_x",
-                               where=where, fix="refit (scikit-learn's X_thresholds_ / y_thresholds_)")
+            raise EdgefitError(
+                "isotonic knots must be finite with strictly increasing knots_x",
+                where=where,
+                fix="refit (scikit-learn's X_thresholds_ / y_thresholds_)",
+            )
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -66,8 +81,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def _as_rows(outputs: Any) -> np.ndarray:
     x = np.asarray(outputs, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 1:
-        raise EdgefitError(f"model outputs have shape {x.shape}, calibration reads (N, classes)",
-                           where="outputs", fix="pass the first output of the model, one row per request")
+        raise EdgefitError(
+            f"model outputs have shape {x.shape}, calibration reads (N, classes)",
+            where="outputs",
+            fix="pass the first output of the model, one row per request",
+        )
     return x
 
 
@@ -100,14 +118,19 @@ def calibrator_confidence(outputs: Any, calibrator: Calibrator) -> np.ndarray:
 
 def describe(calibrator: Calibrator) -> str:
     """The calibrated confidence in words, for the sidecar, the cascade config and the model card."""
-    top = "the largest softmax probability of the logits" if calibrator.output_kind == "logits" \
+    top = (
+        "the largest softmax probability of the logits"
+        if calibrator.output_kind == "logits"
         else "the largest of the given probabilities"
+    )
     if calibrator.method == "temperature":
         z = "logits" if calibrator.output_kind == "logits" else "log(probabilities)"
         return f"max(softmax({z} / {calibrator.temperature:.6g}))"
     if calibrator.method == "isotonic":
-        return (f"{top}, mapped through the piecewise-linear interpolation of ({len(calibrator.knots_x)} "
-                "knots_x, knots_y), clipped to the end knots (numpy.interp)")
+        return (
+            f"{top}, mapped through the piecewise-linear interpolation of ({len(calibrator.knots_x)} "
+            "knots_x, knots_y), clipped to the end knots (numpy.interp)"
+        )
     return top
 
 
@@ -118,8 +141,13 @@ def write_sidecar(calibrator: Calibrator, path: str | Path, *, reason: str | Non
     >>> write_sidecar(Calibrator("temperature", "logits", temperature=1.7), "tier1.calibrator.json")  # doctest: +SKIP
     """
     check_calibrator(calibrator)
-    doc = {"schema": SIDECAR_SCHEMA_ID, **calibrator.to_dict(), "reads": "the model's first output, (N, classes)",
-           "confidence": describe(calibrator), "not_folded_because": reason}
+    doc = {
+        "schema": SIDECAR_SCHEMA_ID,
+        **calibrator.to_dict(),
+        "reads": "the model's first output, (N, classes)",
+        "confidence": describe(calibrator),
+        "not_folded_because": reason,
+    }
     return write_atomic(path, to_json(doc) + "\n")
 
 
@@ -129,8 +157,11 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise EdgefitError(f"cannot read calibrator sidecar {path} ({type(exc).__name__})", where="sidecar",
-                           fix="pass the .calibrator.json edgefit cascade wrote") from None
+        raise EdgefitError(
+            f"cannot read calibrator sidecar {path} ({type(exc).__name__})",
+            where="sidecar",
+            fix="pass the .calibrator.json edgefit cascade wrote",
+        ) from None
     return doc
 
 
@@ -144,13 +175,19 @@ def apply_sidecar(outputs: Any, sidecar: dict[str, Any]) -> np.ndarray:
     """
     found = sidecar.get("schema") if isinstance(sidecar, dict) else None
     if found != SIDECAR_SCHEMA_ID:
-        raise EdgefitError(f"sidecar has schema {found!r}, this edgefit reads {SIDECAR_SCHEMA_ID!r}",
-                           where="sidecar.schema", fix="pass the .calibrator.json edgefit cascade wrote")
+        raise EdgefitError(
+            f"sidecar has schema {found!r}, this edgefit reads {SIDECAR_SCHEMA_ID!r}",
+            where="sidecar.schema",
+            fix="pass the .calibrator.json edgefit cascade wrote",
+        )
     try:
         calibrator = Calibrator.from_dict(sidecar)
     except (KeyError, TypeError, ValueError) as exc:
-        raise EdgefitError(f"sidecar is missing or garbles a calibrator field ({exc})", where="sidecar",
-                           fix="pass the .calibrator.json edgefit cascade wrote") from None
+        raise EdgefitError(
+            f"sidecar is missing or garbles a calibrator field ({exc})",
+            where="sidecar",
+            fix="pass the .calibrator.json edgefit cascade wrote",
+        ) from None
     return calibrator_confidence(outputs, calibrator)
 
 
@@ -170,13 +207,16 @@ def fold_calibrator(model_in: str | Path, calibrator: Calibrator, model_out: str
     model = _load(Path(model_in))
     problem = fold_problem(model)
     if problem:
-        raise CannotFold(problem, where=f"MODEL {model_in}", fix="apply the calibrator from its JSON sidecar")
+        raise CannotFold(
+            problem, where=f"MODEL {model_in}", fix="apply the calibrator from its JSON sidecar"
+        )
     _Folder(model).fold(calibrator)
     return write_atomic(model_out, model.SerializeToString())
 
 
-def fold_or_sidecar(model_in: str | Path, calibrator: Calibrator, model_out: str | Path,
-                    sidecar_out: str | Path) -> tuple[Path | None, Path | None]:
+def fold_or_sidecar(
+    model_in: str | Path, calibrator: Calibrator, model_out: str | Path, sidecar_out: str | Path
+) -> tuple[Path | None, Path | None]:
     """Fold where the graph allows, else write the sidecar: (calibrated model, sidecar), one of them None —
     the values of ``TierResult.calibrated_model`` and ``TierResult.calibrator_sidecar``."""
     try:
@@ -194,7 +234,9 @@ def _load(path: Path):
         from edgefit.graph._load import read_onnx
 
         read_onnx(path)  # raises the loader's one line (missing, empty, truncated, not ONNX)
-        raise EdgefitError(f"{path} is not a readable ONNX model", where="MODEL", fix="re-export the model") from None
+        raise EdgefitError(
+            f"{path} is not a readable ONNX model", where="MODEL", fix="re-export the model"
+        ) from None
 
 
 def fold_problem(model) -> str | None:
@@ -240,8 +282,14 @@ def _names(graph) -> set[str]:
 def _float_types() -> frozenset[int]:
     import onnx
 
-    return frozenset({onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                      onnx.TensorProto.BFLOAT16})
+    return frozenset(
+        {
+            onnx.TensorProto.FLOAT,
+            onnx.TensorProto.FLOAT16,
+            onnx.TensorProto.DOUBLE,
+            onnx.TensorProto.BFLOAT16,
+        }
+    )
 
 
 class _Folder:
@@ -267,18 +315,24 @@ class _Folder:
 
     def const(self, stem: str, values: Any, dtype: Any) -> str:
         name = self._name(stem)
-        self.graph.initializer.append(self.onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name))
+        self.graph.initializer.append(
+            self.onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
+        )
         return name
 
     def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
         output = output or self._name(op.lower())
-        self.graph.node.append(self.onnx.helper.make_node(op, inputs, [output], name=self._name(op), **attrs))
+        self.graph.node.append(
+            self.onnx.helper.make_node(op, inputs, [output], name=self._name(op), **attrs)
+        )
         return output
 
     def reduce(self, op: str, x: str, *, keepdims: int, output: str | None = None) -> str:
         axes_as_input = self.opset >= (18 if op == "ReduceMax" else 13)
         if axes_as_input:
-            return self.node(op, [x, self.const("axis1", [1], np.int64)], output, keepdims=keepdims)
+            return self.node(
+                op, [x, self.const("axis1", [1], np.int64)], output, keepdims=keepdims
+            )
         return self.node(op, [x], output, axes=[1], keepdims=keepdims)
 
     def fold(self, calibrator: Calibrator) -> None:
@@ -288,9 +342,13 @@ class _Folder:
             x = self.node("Cast", [x], to=self.onnx.TensorProto.FLOAT)
         if calibrator.method == "temperature":
             z = x if calibrator.output_kind == "logits" else self.node("Log", [x])
-            scaled = self.node("Div", [z, self.const("temperature", calibrator.temperature, np.float32)])
+            scaled = self.node(
+                "Div", [z, self.const("temperature", calibrator.temperature, np.float32)]
+            )
             probs = self.node("Softmax", [scaled], CALIBRATED_PROBABILITIES, axis=1)
-            self._add_output(CALIBRATED_PROBABILITIES, [d for d in first.type.tensor_type.shape.dim])
+            self._add_output(
+                CALIBRATED_PROBABILITIES, [d for d in first.type.tensor_type.shape.dim]
+            )
         else:
             probs = self.node("Softmax", [x], axis=1) if calibrator.output_kind == "logits" else x
         if calibrator.method == "isotonic":
@@ -302,14 +360,21 @@ class _Folder:
     def _isotonic(self, probs: str, calibrator: Calibrator) -> None:
         """np.interp as a table lookup: i = how many knots lie at or below the confidence (0..K), then
         y = y_lo[i] + slope[i] * (c - x_lo[i]); rows 0 and K have slope 0, which is the clip at both ends."""
-        xs, ys = np.asarray(calibrator.knots_x, np.float64), np.asarray(calibrator.knots_y, np.float64)
+        xs, ys = (
+            np.asarray(calibrator.knots_x, np.float64),
+            np.asarray(calibrator.knots_y, np.float64),
+        )
         slope = np.concatenate([[0.0], np.diff(ys) / np.diff(xs), [0.0]])
         x_lo = np.concatenate([[xs[0]], xs])
         y_lo = np.concatenate([[ys[0]], ys])
         top_col = self.reduce("ReduceMax", probs, keepdims=1)  # (N, 1)
         top = self.node("Reshape", [top_col, self.const("flat", [-1], np.int64)])  # (N,)
-        below = self.node("Less", [top_col, self.const("knots_x", xs, np.float32)])  # (N, K): c < x_k
-        n_below = self.reduce("ReduceSum", self.node("Cast", [below], to=self.onnx.TensorProto.INT64), keepdims=0)
+        below = self.node(
+            "Less", [top_col, self.const("knots_x", xs, np.float32)]
+        )  # (N, K): c < x_k
+        n_below = self.reduce(
+            "ReduceSum", self.node("Cast", [below], to=self.onnx.TensorProto.INT64), keepdims=0
+        )
         index = self.node("Sub", [self.const("n_knots", len(xs), np.int64), n_below])
 
         def table(stem: str, values: np.ndarray) -> str:

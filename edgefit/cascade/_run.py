@@ -25,19 +25,40 @@ import numpy as np
 
 from edgefit.cascade._calibration import calibrate_tier, confidence
 from edgefit.cascade._thresholds import TierOutcomes, alone, search
-from edgefit.cascade._tiers import LoadedTier, check_compatible, load_tier, name_tiers, parse_tier, tier_costs, tier_outputs
-from edgefit.cascade._types import CalibrationReport, CascadeResult, Objective, OutputKind, TierCost, TierResult, TierSpec
+from edgefit.cascade._tiers import (
+    LoadedTier,
+    check_compatible,
+    load_tier,
+    name_tiers,
+    parse_tier,
+    tier_costs,
+    tier_outputs,
+)
+from edgefit.cascade._types import (
+    CalibrationReport,
+    CascadeResult,
+    Objective,
+    OutputKind,
+    TierCost,
+    TierResult,
+    TierSpec,
+)
 from edgefit.errors import EdgefitError
 
 SPLIT_NAMES = ("calibrate", "select", "report")
 DEFAULT_SPLITS = (0.4, 0.3, 0.3)
 
 
-def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int) -> dict[str, np.ndarray]:
+def split_indices(
+    labels: np.ndarray, fractions: Sequence[float], seed: int
+) -> dict[str, np.ndarray]:
     """Stratified, seeded split of sample indices into calibrate / select / report."""
     if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
-        raise EdgefitError(f"splits {tuple(fractions)} are not three positive fractions summing to 1",
-                           where="--splits", fix="e.g. --splits 0.4,0.3,0.3 (calibrate, select, report)")
+        raise EdgefitError(
+            f"splits {tuple(fractions)} are not three positive fractions summing to 1",
+            where="--splits",
+            fix="e.g. --splits 0.4,0.3,0.3 (calibrate, select, report)",
+        )
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {n: [] for n in SPLIT_NAMES}
     bounds = np.cumsum(fractions)[:2]
@@ -49,22 +70,48 @@ def split_indices(labels: np.ndarray, fractions: Sequence[float], seed: int) -> 
     return {n: np.sort(np.concatenate(c)) for n, c in parts.items()}
 
 
-def _outcomes(tier: LoadedTier, outputs: np.ndarray | None, calib: CalibrationReport | None, labels: np.ndarray,
-              cost: TierCost, routes: bool) -> TierOutcomes:
-    if outputs is None:  # a cloud tier with a stated accuracy: every request it gets is right that often
+def _outcomes(
+    tier: LoadedTier,
+    outputs: np.ndarray | None,
+    calib: CalibrationReport | None,
+    labels: np.ndarray,
+    cost: TierCost,
+    routes: bool,
+) -> TierOutcomes:
+    if (
+        outputs is None
+    ):  # a cloud tier with a stated accuracy: every request it gets is right that often
         correct = np.full(len(labels), float(tier.spec.accuracy))
         conf = expected = None
     else:
         correct = (outputs.argmax(axis=1) == labels).astype(float)
         expected = confidence(outputs, calib.calibrator)
         conf = expected if routes else None
-    return TierOutcomes(conf, correct, cost.latency_p50.value, cost.latency_p99.value,
-                        None if cost.energy is None else cost.energy.value, cost.usd.value, tier.spec.is_cloud, expected)
+    return TierOutcomes(
+        conf,
+        correct,
+        cost.latency_p50.value,
+        cost.latency_p99.value,
+        None if cost.energy is None else cost.energy.value,
+        cost.usd.value,
+        tier.spec.is_cloud,
+        expected,
+    )
 
 
-def cascade(tiers: Sequence[str | TierSpec], data, objective: Objective, *, splits: Sequence[float] = DEFAULT_SPLITS,
-            seed: int = 0, output_kind: OutputKind | None = None, threads: int = 1, out_dir: str | Path | None = None,
-            command: str = "", progress: Callable[[str], None] | None = None) -> CascadeResult:
+def cascade(
+    tiers: Sequence[str | TierSpec],
+    data,
+    objective: Objective,
+    *,
+    splits: Sequence[float] = DEFAULT_SPLITS,
+    seed: int = 0,
+    output_kind: OutputKind | None = None,
+    threads: int = 1,
+    out_dir: str | Path | None = None,
+    command: str = "",
+    progress: Callable[[str], None] | None = None,
+) -> CascadeResult:
     """Calibrate every tier, search the thresholds under ``objective`` and report the cascade.
 
     ``tiers`` are ``--tier`` strings or :class:`TierSpec` s in routing order; ``data`` is an .npz path
@@ -74,18 +121,30 @@ def cascade(tiers: Sequence[str | TierSpec], data, objective: Objective, *, spli
     from edgefit.evaluate import EvalData, check_data, load_npz
 
     say = progress or (lambda _msg: None)
-    specs = name_tiers([t if isinstance(t, TierSpec) else parse_tier(t, i) for i, t in enumerate(tiers)])
+    specs = name_tiers(
+        [t if isinstance(t, TierSpec) else parse_tier(t, i) for i, t in enumerate(tiers)]
+    )
     if len(specs) < 2:
-        raise EdgefitError(f"a cascade needs at least two tiers, got {len(specs)}", where="--tier",
-                           fix="pass --tier once per tier, in routing order")
+        raise EdgefitError(
+            f"a cascade needs at least two tiers, got {len(specs)}",
+            where="--tier",
+            fix="pass --tier once per tier, in routing order",
+        )
     for spec in specs[:-1]:
         if spec.model is None:
-            raise EdgefitError(f"{spec.name} has no model, so it has no confidence to route on; only the last tier "
-                               "may be a stated-accuracy cloud", where="--tier", fix="move it last, or give model=FILE")
+            raise EdgefitError(
+                f"{spec.name} has no model, so it has no confidence to route on; only the last tier "
+                "may be a stated-accuracy cloud",
+                where="--tier",
+                fix="move it last, or give model=FILE",
+            )
     data = data if isinstance(data, EvalData) else load_npz(data)
     if data.y is None:
-        raise EdgefitError(f"{data.source} has no labels; calibration and threshold search need them", where="--data",
-                           fix="save the labels as y (numpy.savez(path, x=inputs, y=labels))")
+        raise EdgefitError(
+            f"{data.source} has no labels; calibration and threshold search need them",
+            where="--data",
+            fix="save the labels as y (numpy.savez(path, x=inputs, y=labels))",
+        )
     say("loading tiers")
     loaded = [load_tier(s, where=f"--tier {s.name}") for s in specs]
     check_compatible(loaded)
@@ -100,23 +159,58 @@ def cascade(tiers: Sequence[str | TierSpec], data, objective: Objective, *, spli
     calibs = []
     for t, out in zip(loaded, outputs):
         say(f"calibrating {t.spec.name}")
-        calibs.append(None if out is None else calibrate_tier(
-            out[index["calibrate"]], labels["calibrate"], out[index["report"]], labels["report"],
-            output_kind=output_kind, seed=seed, where=f"--tier {t.spec.name}"))
+        calibs.append(
+            None
+            if out is None
+            else calibrate_tier(
+                out[index["calibrate"]],
+                labels["calibrate"],
+                out[index["report"]],
+                labels["report"],
+                output_kind=output_kind,
+                seed=seed,
+                where=f"--tier {t.spec.name}",
+            )
+        )
     costs = tier_costs(loaded, threads=threads, progress=say)
     last = len(loaded) - 1
-    per_split = {n: [_outcomes(t, None if o is None else o[index[n]], c, labels[n], cost, k < last)
-                     for k, (t, o, c, cost) in enumerate(zip(loaded, outputs, calibs, costs))]
-                 for n in ("select", "report")}
+    per_split = {
+        n: [
+            _outcomes(t, None if o is None else o[index[n]], c, labels[n], cost, k < last)
+            for k, (t, o, c, cost) in enumerate(zip(loaded, outputs, calibs, costs))
+        ]
+        for n in ("select", "report")
+    }
     say("searching thresholds")
-    chosen, reported, pareto, pareto_report = search(per_split["select"], per_split["report"], objective)
+    chosen, reported, pareto, pareto_report = search(
+        per_split["select"], per_split["report"], objective
+    )
     singles = alone(per_split["report"], "report")
     results = tuple(
-        TierResult(t.spec, t.output_shape, t.input_shape, singles[k].accuracy, c, cost,
-                   chosen.thresholds[k] if k < last else None)
-        for k, (t, c, cost) in enumerate(zip(loaded, calibs, costs)))
-    result = CascadeResult(results, objective, chosen, reported, pareto, pareto_report, singles,
-                           {n: int(len(i)) for n, i in index.items()}, seed, data.source, _provenance(command, seed))
+        TierResult(
+            t.spec,
+            t.output_shape,
+            t.input_shape,
+            singles[k].accuracy,
+            c,
+            cost,
+            chosen.thresholds[k] if k < last else None,
+        )
+        for k, (t, c, cost) in enumerate(zip(loaded, calibs, costs))
+    )
+    result = CascadeResult(
+        results,
+        objective,
+        chosen,
+        reported,
+        pareto,
+        pareto_report,
+        singles,
+        {n: int(len(i)) for n, i in index.items()},
+        seed,
+        data.source,
+        _provenance(command, seed),
+    )
     if out_dir is not None:
         result = write(result, Path(out_dir), command=command, progress=say)
     return result
@@ -132,8 +226,12 @@ def _provenance(command: str, seed: int) -> dict:
         if m is not None:
             versions[mod] = getattr(m, "__version__", "?")
     host = probe_host()
-    return {"command": command, "seed": seed, "versions": versions,
-            "machine": {"cpu": host.model, "cores": host.cores, "arch": platform.machine()}}
+    return {
+        "command": command,
+        "seed": seed,
+        "versions": versions,
+        "machine": {"cpu": host.model, "cores": host.cores, "arch": platform.machine()},
+    }
 
 
 def write(result: CascadeResult, out_dir: Path, *, command: str, progress=None) -> CascadeResult:
@@ -151,11 +249,19 @@ def write(result: CascadeResult, out_dir: Path, *, command: str, progress=None) 
             continue
         if progress:
             progress(f"folding {t.spec.name}'s calibrator into its model")
-        folded, sidecar = fold_or_sidecar(t.spec.model, t.calibration.calibrator,
-                                          models / f"{t.spec.name}.calibrated.onnx",
-                                          models / f"{t.spec.name}.calibrator.json")
-        tiers.append(replace(t, calibrated_model=None if folded is None else str(folded),
-                             calibrator_sidecar=None if sidecar is None else str(sidecar)))
+        folded, sidecar = fold_or_sidecar(
+            t.spec.model,
+            t.calibration.calibrator,
+            models / f"{t.spec.name}.calibrated.onnx",
+            models / f"{t.spec.name}.calibrator.json",
+        )
+        tiers.append(
+            replace(
+                t,
+                calibrated_model=None if folded is None else str(folded),
+                calibrator_sidecar=None if sidecar is None else str(sidecar),
+            )
+        )
     result = replace(result, tiers=tuple(tiers))
     write_outputs(result, out_dir, command=command)
     return result

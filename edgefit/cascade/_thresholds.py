@@ -81,13 +81,17 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
         if k == n_tiers - 1:
             take = remaining
         else:
-            take = remaining & (tier.confidence[None, :] >= grid[:, k:k + 1])
+            take = remaining & (tier.confidence[None, :] >= grid[:, k : k + 1])
             remaining = remaining & ~take
         stop_masks.append(take)
     shares = np.stack([s.mean(axis=1) for s in stop_masks], axis=1)  # (M, tiers)
-    right = np.stack([(s * t.correct[None, :]).mean(axis=1) for s, t in zip(stop_masks, tiers)], axis=1)
-    expected = sum((s * (t.correct if t.expected is None else t.expected)[None, :]).mean(axis=1)
-                   for s, t in zip(stop_masks, tiers))
+    right = np.stack(
+        [(s * t.correct[None, :]).mean(axis=1) for s, t in zip(stop_masks, tiers)], axis=1
+    )
+    expected = sum(
+        (s * (t.correct if t.expected is None else t.expected)[None, :]).mean(axis=1)
+        for s, t in zip(stop_masks, tiers)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         tier_acc = np.where(shares > 0, right / shares, np.nan)
     cum50 = np.cumsum([t.latency_p50_s for t in tiers])
@@ -96,13 +100,15 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
     energies = [np.nan if t.energy_j is None else t.energy_j for t in tiers]
     cum_energy = np.cumsum(energies)
     cum_share = np.cumsum(shares, axis=1)
-    accuracy = np.round(right.sum(axis=1), 12)  # a sum of per-tier means misses 1.0 when every answer is right
+    accuracy = np.round(
+        right.sum(axis=1), 12
+    )  # a sum of per-tier means misses 1.0 when every answer is right
 
     def mean_and_se(per_stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean over requests of a per-request figure that is ``per_stop[k]`` for requests stopping at
         tier k, and the standard error of that mean over n requests."""
         mean = shares @ per_stop
-        var = np.maximum(shares @ per_stop ** 2 - mean ** 2, 0.0)
+        var = np.maximum(shares @ per_stop**2 - mean**2, 0.0)
         return mean, np.sqrt(var / n)
 
     latency, latency_se = mean_and_se(cum50)
@@ -112,24 +118,40 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
     visited_unknown = np.isnan(cum_energy)[None, :] & (shares > 0)
     energy, energy_se = mean_and_se(np.nan_to_num(cum_energy))
     return {
-        "shares": shares, "tier_accuracy": tier_acc, "accuracy": accuracy, "expected_accuracy": expected,
+        "shares": shares,
+        "tier_accuracy": tier_acc,
+        "accuracy": accuracy,
+        "expected_accuracy": expected,
         "accuracy_se": np.sqrt(accuracy * (1 - accuracy) / n),
-        "expected_latency_s": latency, "expected_latency_s_se": latency_se, "p99_latency_s": cum99[p99_tier],
-        "cloud_share": cloud, "cloud_share_se": np.sqrt(cloud * (1 - cloud) / n),
-        "usd_per_1000": 1000 * usd_mean, "usd_per_1000_se": 1000 * usd_se,
-        "expected_energy_j": np.where(visited_unknown.any(axis=1), np.nan, energy), "expected_energy_j_se": energy_se,
+        "expected_latency_s": latency,
+        "expected_latency_s_se": latency_se,
+        "p99_latency_s": cum99[p99_tier],
+        "cloud_share": cloud,
+        "cloud_share_se": np.sqrt(cloud * (1 - cloud) / n),
+        "usd_per_1000": 1000 * usd_mean,
+        "usd_per_1000_se": 1000 * usd_se,
+        "expected_energy_j": np.where(visited_unknown.any(axis=1), np.nan, energy),
+        "expected_energy_j_se": energy_se,
     }
 
 
-def operating_point(table: dict[str, np.ndarray], row: int, thresholds: np.ndarray, split: str,
-                    samples: int) -> OperatingPoint:
+def operating_point(
+    table: dict[str, np.ndarray], row: int, thresholds: np.ndarray, split: str, samples: int
+) -> OperatingPoint:
     energy = float(table["expected_energy_j"][row])
     return OperatingPoint(
-        tuple(float(t) for t in thresholds), split, samples, float(table["accuracy"][row]),
-        float(table["expected_latency_s"][row]), float(table["p99_latency_s"][row]),
-        float(table["cloud_share"][row]), float(table["usd_per_1000"][row]),
-        None if np.isnan(energy) else energy, tuple(float(s) for s in table["shares"][row]),
-        tuple(None if np.isnan(a) else float(a) for a in table["tier_accuracy"][row]))
+        tuple(float(t) for t in thresholds),
+        split,
+        samples,
+        float(table["accuracy"][row]),
+        float(table["expected_latency_s"][row]),
+        float(table["p99_latency_s"][row]),
+        float(table["cloud_share"][row]),
+        float(table["usd_per_1000"][row]),
+        None if np.isnan(energy) else energy,
+        tuple(float(s) for s in table["shares"][row]),
+        tuple(None if np.isnan(a) else float(a) for a in table["tier_accuracy"][row]),
+    )
 
 
 def feasible(table: dict[str, np.ndarray], objective: Objective) -> np.ndarray:
@@ -139,8 +161,12 @@ def feasible(table: dict[str, np.ndarray], objective: Objective) -> np.ndarray:
 
     z = NormalDist().inv_cdf(objective.budget_confidence) if objective.budget_confidence else 0.0
     ok = np.ones(len(table["accuracy"]), bool)
-    for key, budget in (("expected_latency_s", objective.latency_budget_s), ("cloud_share", objective.cloud_share_budget),
-                        ("usd_per_1000", objective.usd_per_1000_budget), ("expected_energy_j", objective.energy_budget_j)):
+    for key, budget in (
+        ("expected_latency_s", objective.latency_budget_s),
+        ("cloud_share", objective.cloud_share_budget),
+        ("usd_per_1000", objective.usd_per_1000_budget),
+        ("expected_energy_j", objective.energy_budget_j),
+    ):
         if budget is not None:
             upper = np.nan_to_num(table[key] + z * table[key + "_se"], nan=np.inf)
             ok &= upper <= budget + 1e-12
@@ -159,12 +185,21 @@ def pick(table: dict[str, np.ndarray], objective: Objective) -> int:
     The earlier row wins a full tie (deterministic)."""
     ok = feasible(table, objective)
     if not ok.any():
-        raise NoFeasibleCascade(_nothing_meets(table, objective), where="cascade objective",
-                                fix="loosen the budget (the closest any threshold choice comes is stated above)")
+        raise NoFeasibleCascade(
+            _nothing_meets(table, objective),
+            where="cascade objective",
+            fix="loosen the budget (the closest any threshold choice comes is stated above)",
+        )
     rows = np.flatnonzero(ok)
-    acc, lat, cloud = table["accuracy"][rows], table["expected_latency_s"][rows], table["cloud_share"][rows]
+    acc, lat, cloud = (
+        table["accuracy"][rows],
+        table["expected_latency_s"][rows],
+        table["cloud_share"][rows],
+    )
     if objective.kind == "max-accuracy":
-        order = np.lexsort((cloud, lat, -np.round(table["expected_accuracy"][rows], 9), -np.round(acc, 12)))
+        order = np.lexsort(
+            (cloud, lat, -np.round(table["expected_accuracy"][rows], 9), -np.round(acc, 12))
+        )
     else:
         order = np.lexsort((-acc, cloud, np.round(lat, 15)))
     return int(rows[order[0]])
@@ -173,19 +208,36 @@ def pick(table: dict[str, np.ndarray], objective: Objective) -> int:
 def _nothing_meets(table: dict[str, np.ndarray], objective: Objective) -> str:
     parts = []
     if objective.latency_budget_s is not None:
-        parts.append(f"expected latency ≤ {objective.latency_budget_s * 1e3:.4g} ms "
-                     f"(lowest possible {table['expected_latency_s'].min() * 1e3:.4g} ms)")
+        parts.append(
+            f"expected latency ≤ {objective.latency_budget_s * 1e3:.4g} ms "
+            f"(lowest possible {table['expected_latency_s'].min() * 1e3:.4g} ms)"
+        )
     if objective.cloud_share_budget is not None:
-        parts.append(f"cloud share ≤ {objective.cloud_share_budget:.1%} (lowest {table['cloud_share'].min():.1%})")
+        parts.append(
+            f"cloud share ≤ {objective.cloud_share_budget:.1%} (lowest {table['cloud_share'].min():.1%})"
+        )
     if objective.usd_per_1000_budget is not None:
-        parts.append(f"cost ≤ ${objective.usd_per_1000_budget:.4g} per 1,000 (lowest ${table['usd_per_1000'].min():.4g})")
+        parts.append(
+            f"cost ≤ ${objective.usd_per_1000_budget:.4g} per 1,000 (lowest ${table['usd_per_1000'].min():.4g})"
+        )
     if objective.energy_budget_j is not None:
-        low = np.nanmin(table["expected_energy_j"]) if np.isfinite(table["expected_energy_j"]).any() else float("nan")
-        parts.append(f"energy ≤ {objective.energy_budget_j * 1e3:.4g} mJ (lowest {low * 1e3:.4g} mJ)")
+        low = (
+            np.nanmin(table["expected_energy_j"])
+            if np.isfinite(table["expected_energy_j"]).any()
+            else float("nan")
+        )
+        parts.append(
+            f"energy ≤ {objective.energy_budget_j * 1e3:.4g} mJ (lowest {low * 1e3:.4g} mJ)"
+        )
     if objective.kind == "min-latency" and objective.accuracy_floor is not None:
-        parts.append(f"accuracy ≥ {objective.accuracy_floor:.2%} (highest {table['accuracy'].max():.2%})")
-    sure = (f" with {objective.budget_confidence:.0%} confidence on new requests (select split ± its sampling error)"
-            if objective.budget_confidence else "")
+        parts.append(
+            f"accuracy ≥ {objective.accuracy_floor:.2%} (highest {table['accuracy'].max():.2%})"
+        )
+    sure = (
+        f" with {objective.budget_confidence:.0%} confidence on new requests (select split ± its sampling error)"
+        if objective.budget_confidence
+        else ""
+    )
     return "no threshold choice meets " + " and ".join(parts or ["the objective"]) + sure
 
 
@@ -200,8 +252,9 @@ def pareto_rows(table: dict[str, np.ndarray]) -> list[int]:
     return rows
 
 
-def search(select: list[TierOutcomes], report: list[TierOutcomes], objective: Objective
-           ) -> tuple[OperatingPoint, OperatingPoint, tuple[OperatingPoint, ...], tuple[OperatingPoint, ...]]:
+def search(
+    select: list[TierOutcomes], report: list[TierOutcomes], objective: Objective
+) -> tuple[OperatingPoint, OperatingPoint, tuple[OperatingPoint, ...], tuple[OperatingPoint, ...]]:
     """(chosen on select, the same on report, Pareto curve on select, the same points on report)."""
     grid = threshold_grid(select)
     on_select = evaluate(grid, select)
@@ -213,7 +266,9 @@ def search(select: list[TierOutcomes], report: list[TierOutcomes], objective: Ob
     chosen = operating_point(on_select, row, grid[row], "select", n_sel)
     reported = operating_point(on_report, keep.index(row), grid[row], "report", n_rep)
     pareto = tuple(operating_point(on_select, r, grid[r], "select", n_sel) for r in front)
-    pareto_report = tuple(operating_point(on_report, keep.index(r), grid[r], "report", n_rep) for r in front)
+    pareto_report = tuple(
+        operating_point(on_report, keep.index(r), grid[r], "report", n_rep) for r in front
+    )
     return chosen, reported, pareto, pareto_report
 
 
@@ -221,8 +276,18 @@ def alone(tiers: list[TierOutcomes], split: str) -> tuple[OperatingPoint, ...]:
     """Each tier answering every request by itself (what a user would ship without a cascade)."""
     out = []
     for tier in tiers:
-        single = [TierOutcomes(None, tier.correct, tier.latency_p50_s, tier.latency_p99_s, tier.energy_j, tier.usd,
-                               tier.is_cloud, tier.expected)]
+        single = [
+            TierOutcomes(
+                None,
+                tier.correct,
+                tier.latency_p50_s,
+                tier.latency_p99_s,
+                tier.energy_j,
+                tier.usd,
+                tier.is_cloud,
+                tier.expected,
+            )
+        ]
         table = evaluate(np.zeros((1, 0)), single)
         out.append(operating_point(table, 0, np.zeros(0), split, len(tier.correct)))
     return tuple(out)

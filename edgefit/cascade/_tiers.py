@@ -32,7 +32,9 @@ def _number(text: str, where: str, *, lo: float, hi: float, what: str) -> float:
     except ValueError:
         value = float("nan")
     if not lo <= value <= hi:
-        raise EdgefitError(f"cannot read {what} {text!r}", where=where, fix=f"give a number in [{lo:g}, {hi:g}]")
+        raise EdgefitError(
+            f"cannot read {what} {text!r}", where=where, fix=f"give a number in [{lo:g}, {hi:g}]"
+        )
     return value
 
 
@@ -40,8 +42,12 @@ def _energy(text: str, where: str) -> float:
     match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(j|mj|uj|µj)?\s*", text.lower())
     scale = {"j": 1.0, "mj": 1e-3, "uj": 1e-6, "µj": 1e-6}
     if not match:
-        raise EdgefitError(f"cannot read energy {text!r}", where=where, fix="write it like 2mJ or 0.5J")
-    return _number(match.group(1), where, lo=0, hi=1e6, what="energy") * scale[match.group(2) or "j"]
+        raise EdgefitError(
+            f"cannot read energy {text!r}", where=where, fix="write it like 2mJ or 0.5J"
+        )
+    return (
+        _number(match.group(1), where, lo=0, hi=1e6, what="energy") * scale[match.group(2) or "j"]
+    )
 
 
 def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
@@ -54,25 +60,44 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
         for part in filter(None, text[6:].split(",")):
             key, sep, value = part.partition("=")
             if not sep or key.strip() not in _CLOUD_KEYS:
-                raise EdgefitError(f"unknown cloud field {part!r}", where=where,
-                                   fix=f"use key=value pairs among {', '.join(_CLOUD_KEYS)}")
+                raise EdgefitError(
+                    f"unknown cloud field {part!r}",
+                    where=where,
+                    fix=f"use key=value pairs among {', '.join(_CLOUD_KEYS)}",
+                )
             fields[key.strip()] = value.strip()
         if "latency" not in fields:
-            raise EdgefitError("a cloud tier needs its latency", where=where, fix="add latency=800ms")
+            raise EdgefitError(
+                "a cloud tier needs its latency", where=where, fix="add latency=800ms"
+            )
         if "model" not in fields and "accuracy" not in fields:
-            raise EdgefitError("a cloud tier needs a model to measure or a stated accuracy", where=where,
-                               fix="add model=FILE.onnx or accuracy=0.99")
+            raise EdgefitError(
+                "a cloud tier needs a model to measure or a stated accuracy",
+                where=where,
+                fix="add model=FILE.onnx or accuracy=0.99",
+            )
         latency = parse_duration(fields["latency"], where=where)
-        return TierSpec(name="cloud", model=fields.get("model"), target="cloud", latency_s=latency,
-                        usd_per_request=_number(fields.get("usd", "0"), where, lo=0, hi=1e3, what="cost"),
-                        accuracy=(None if "accuracy" not in fields else
-                                  _number(fields["accuracy"], where, lo=0, hi=1, what="accuracy")),
-                        energy_j=_energy(fields["energy"], where) if "energy" in fields else None,
-                        p99_s=parse_duration(fields["p99"], where=where) if "p99" in fields else None)
+        return TierSpec(
+            name="cloud",
+            model=fields.get("model"),
+            target="cloud",
+            latency_s=latency,
+            usd_per_request=_number(fields.get("usd", "0"), where, lo=0, hi=1e3, what="cost"),
+            accuracy=(
+                None
+                if "accuracy" not in fields
+                else _number(fields["accuracy"], where, lo=0, hi=1, what="accuracy")
+            ),
+            energy_j=_energy(fields["energy"], where) if "energy" in fields else None,
+            p99_s=parse_duration(fields["p99"], where=where) if "p99" in fields else None,
+        )
     model, sep, target = text.rpartition("@")
     if not sep or not model or not target:
-        raise EdgefitError("a tier is MODEL@TARGET or cloud:latency=…", where=where,
-                           fix="e.g. --tier tier1.onnx@glasses or --tier cloud:latency=800ms,usd=0.0004,accuracy=0.99")
+        raise EdgefitError(
+            "a tier is MODEL@TARGET or cloud:latency=…",
+            where=where,
+            fix="e.g. --tier tier1.onnx@glasses or --tier cloud:latency=800ms,usd=0.0004,accuracy=0.99",
+        )
     if model.endswith(".json"):
         return _from_results(Path(model), target, index, where)
     return TierSpec(name=f"tier{index + 1}", model=model, target=target)
@@ -85,18 +110,27 @@ def _from_results(path: Path, target: str, index: int, where: str) -> TierSpec:
     results = load_results(path)
     winner = results.get("selection", {}).get("winner")
     if not winner:
-        raise EdgefitError(f"{path} has no winner (the run chose nothing)", where=where,
-                           fix="pick a run that chose a candidate, or pass its model file")
+        raise EdgefitError(
+            f"{path} has no winner (the run chose nothing)",
+            where=where,
+            fix="pick a run that chose a candidate, or pass its model file",
+        )
     cand = next((c for c in results.get("candidates", []) if c.get("key") == winner), None)
     onnx = cand and cand.get("onnx")
     if not onnx:
-        raise EdgefitError(f"{path}: the winner {winner} records no ONNX file", where=where,
-                           fix="pass the exported model file instead")
+        raise EdgefitError(
+            f"{path}: the winner {winner} records no ONNX file",
+            where=where,
+            fix="pass the exported model file instead",
+        )
     model = Path(onnx) if Path(onnx).is_absolute() else path.parent / onnx
     ran_on = results.get("target", {}).get("id")
     if ran_on != target:
-        raise EdgefitError(f"{path} was optimized for {ran_on}, not {target}", where=where,
-                           fix=f"write {path}@{ran_on}")
+        raise EdgefitError(
+            f"{path} was optimized for {ran_on}, not {target}",
+            where=where,
+            fix=f"write {path}@{ran_on}",
+        )
     return TierSpec(name=f"tier{index + 1}", model=str(model), target=target, results=str(path))
 
 
@@ -106,7 +140,9 @@ def name_tiers(specs: list[TierSpec]) -> list[TierSpec]:
     out = []
     for spec in specs:
         seen[spec.name] = seen.get(spec.name, 0) + 1
-        out.append(spec if seen[spec.name] == 1 else replace(spec, name=f"{spec.name}{seen[spec.name]}"))
+        out.append(
+            spec if seen[spec.name] == 1 else replace(spec, name=f"{spec.name}{seen[spec.name]}")
+        )
     return out
 
 
@@ -131,13 +167,19 @@ def load_tier(spec: TierSpec, where: str) -> LoadedTier:
     if spec.model is None:
         return LoadedTier(spec, None, (), "float32", (), None)
     if not Path(spec.model).is_file():
-        raise EdgefitError(f"model file not found: {spec.model}", where=where, fix="check the path")
+        raise EdgefitError(
+            f"model file not found: {spec.model}", where=where, fix="check the path"
+        )
     graph = load_graph(spec.model)
-    (in_name, in_shape), = list(graph.inputs.items())[:1] or [(None, ())]
+    ((in_name, in_shape),) = list(graph.inputs.items())[:1] or [(None, ())]
     out_shape = next(iter(graph.outputs.values()), ())
     if len(out_shape) != 2:
-        raise EdgefitError(f"{spec.model}: the first output has shape {out_shape}; a cascade tier must output "
-                           f"(batch, classes) scores", where=where, fix="export the classifier's logits or probabilities")
+        raise EdgefitError(
+            f"{spec.model}: the first output has shape {out_shape}; a cascade tier must output "
+            f"(batch, classes) scores",
+            where=where,
+            fix="export the classifier's logits or probabilities",
+        )
     dtype = graph.tensors.get(in_name, ((), "float32"))[1] if in_name else "float32"
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -151,13 +193,19 @@ def check_compatible(tiers: list[LoadedTier]) -> None:
     first = models[0]
     for t in models[1:]:
         if t.output_shape != first.output_shape:
-            raise EdgefitError(f"{t.spec.name} ({t.spec.model}) scores {t.output_shape[0]} classes but "
-                               f"{first.spec.name} scores {first.output_shape[0]}", where="--tier",
-                               fix="every tier must answer over the same label space")
+            raise EdgefitError(
+                f"{t.spec.name} ({t.spec.model}) scores {t.output_shape[0]} classes but "
+                f"{first.spec.name} scores {first.output_shape[0]}",
+                where="--tier",
+                fix="every tier must answer over the same label space",
+            )
         if t.input_shape != first.input_shape:
-            raise EdgefitError(f"{t.spec.name} ({t.spec.model}) takes inputs of shape {t.input_shape} but "
-                               f"{first.spec.name} takes {first.input_shape}", where="--tier",
-                               fix="every tier must take the same input (resize inside the model)")
+            raise EdgefitError(
+                f"{t.spec.name} ({t.spec.model}) takes inputs of shape {t.input_shape} but "
+                f"{first.spec.name} takes {first.input_shape}",
+                where="--tier",
+                fix="every tier must take the same input (resize inside the model)",
+            )
 
 
 def tier_outputs(tier: LoadedTier, x: np.ndarray) -> np.ndarray:
@@ -173,14 +221,21 @@ def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float
     from edgefit.targets import load_target
 
     est = Estimator(tier.graph, load_target(tier.spec.target), threads=threads).estimate()
-    return est.latency_s, est.error, f"estimated for {tier.spec.target}: {est.source_detail}", est.energy_j
+    return (
+        est.latency_s,
+        est.error,
+        f"estimated for {tier.spec.target}: {est.source_detail}",
+        est.energy_j,
+    )
 
 
 def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> list[TierCost]:
     """What one request costs at each tier (see the module docstring for where each figure comes from)."""
     from edgefit.calibrate._measure import interleaved
 
-    here = [i for i, t in enumerate(tiers) if t.spec.target == MEASURED_HERE and t.session is not None]
+    here = [
+        i for i, t in enumerate(tiers) if t.spec.target == MEASURED_HERE and t.session is not None
+    ]
     timings = {}
     if here:
         if progress:
@@ -190,24 +245,51 @@ def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> l
     costs = []
     for i, tier in enumerate(tiers):
         spec = tier.spec
-        usd = Quantity(spec.usd_per_request, "USD/request", "stated" if spec.is_cloud else "on-device (no charge)")
+        usd = Quantity(
+            spec.usd_per_request,
+            "USD/request",
+            "stated" if spec.is_cloud else "on-device (no charge)",
+        )
         if spec.is_cloud:
             p99 = spec.p99_s if spec.p99_s is not None else spec.latency_s
-            costs.append(TierCost(Quantity(spec.latency_s, "s", "stated"),
-                                  Quantity(p99, "s", "stated" if spec.p99_s is not None else "stated (p50; no p99 given)"),
-                                  None if spec.energy_j is None else Quantity(spec.energy_j, "J", "stated"), usd))
+            costs.append(
+                TierCost(
+                    Quantity(spec.latency_s, "s", "stated"),
+                    Quantity(
+                        p99,
+                        "s",
+                        "stated" if spec.p99_s is not None else "stated (p50; no p99 given)",
+                    ),
+                    None if spec.energy_j is None else Quantity(spec.energy_j, "J", "stated"),
+                    usd,
+                )
+            )
             continue
         energy_s, error, source, energy = _estimated(tier, threads)
         energy_q = Quantity(energy, "J", source, error)
         if i in timings:
             t = timings[i]
-            where = (f"measured here: onnxruntime CPU @{threads}t, {len(t.round_medians_s)} interleaved rounds, "
-                     f"spread {t.spread:.0%}")
-            costs.append(TierCost(Quantity(t.median_s, "s", where), Quantity(t.p99_s, "s", where + f", {t.runs} runs"),
-                                  energy_q, usd))
+            where = (
+                f"measured here: onnxruntime CPU @{threads}t, {len(t.round_medians_s)} interleaved rounds, "
+                f"spread {t.spread:.0%}"
+            )
+            costs.append(
+                TierCost(
+                    Quantity(t.median_s, "s", where),
+                    Quantity(t.p99_s, "s", where + f", {t.runs} runs"),
+                    energy_q,
+                    usd,
+                )
+            )
         else:
-            costs.append(TierCost(Quantity(energy_s, "s", source, error),
-                                  Quantity(energy_s * (1 + error), "s", source + " (p99: top of the error bar)", error),
-                                  energy_q, usd))
+            costs.append(
+                TierCost(
+                    Quantity(energy_s, "s", source, error),
+                    Quantity(
+                        energy_s * (1 + error), "s", source + " (p99: top of the error bar)", error
+                    ),
+                    energy_q,
+                    usd,
+                )
+            )
     return costs
-

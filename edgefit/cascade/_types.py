@@ -80,8 +80,13 @@ class Calibrator:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Calibrator:
-        return cls(d["method"], d["output_kind"], float(d.get("temperature", 1.0)),
-                   tuple(map(float, d.get("knots_x", ()))), tuple(map(float, d.get("knots_y", ()))))
+        return cls(
+            d["method"],
+            d["output_kind"],
+            float(d.get("temperature", 1.0)),
+            tuple(map(float, d.get("knots_x", ()))),
+            tuple(map(float, d.get("knots_y", ()))),
+        )
 
 
 @dataclass(frozen=True)
@@ -129,9 +134,15 @@ class TierCost:
     usd: Quantity
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (None if v is None else v.to_dict()) for k, v in
-                (("latency_p50", self.latency_p50), ("latency_p99", self.latency_p99),
-                 ("energy", self.energy), ("usd", self.usd))}
+        return {
+            k: (None if v is None else v.to_dict())
+            for k, v in (
+                ("latency_p50", self.latency_p50),
+                ("latency_p99", self.latency_p99),
+                ("energy", self.energy),
+                ("usd", self.usd),
+            )
+        }
 
 
 @dataclass(frozen=True)
@@ -190,15 +201,23 @@ class TierResult:
     calibration: CalibrationReport | None
     cost: TierCost
     threshold: float | None
-    calibrated_model: str | None = None  # the ONNX file with the calibrator folded in, once written
+    calibrated_model: str | None = (
+        None  # the ONNX file with the calibrator folded in, once written
+    )
     calibrator_sidecar: str | None = None  # the JSON sidecar, where folding was not possible
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spec": self.spec.to_dict(), "output_shape": list(self.output_shape),
-                "input_shape": list(self.input_shape), "accuracy_alone": self.accuracy_alone,
-                "calibration": None if self.calibration is None else self.calibration.to_dict(),
-                "cost": self.cost.to_dict(), "threshold": self.threshold,
-                "calibrated_model": self.calibrated_model, "calibrator_sidecar": self.calibrator_sidecar}
+        return {
+            "spec": self.spec.to_dict(),
+            "output_shape": list(self.output_shape),
+            "input_shape": list(self.input_shape),
+            "accuracy_alone": self.accuracy_alone,
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "cost": self.cost.to_dict(),
+            "threshold": self.threshold,
+            "calibrated_model": self.calibrated_model,
+            "calibrator_sidecar": self.calibrator_sidecar,
+        }
 
 
 @dataclass(frozen=True)
@@ -222,9 +241,17 @@ class CascadeResult:
     schema: str = CASCADE_SCHEMA_ID
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": self.schema, "tiers": [t.to_dict() for t in self.tiers],
-                "objective": self.objective.to_dict(), "chosen": self.chosen.to_dict(),
-                "reported": self.reported.to_dict(), "pareto": [p.to_dict() for p in self.pareto],
-                "pareto_report": [p.to_dict() for p in self.pareto_report],
-                "alone": [p.to_dict() for p in self.alone], "splits": dict(self.splits), "seed": self.seed,
-                "data_source": self.data_source, "provenance": dict(self.provenance)}
+        return {
+            "schema": self.schema,
+            "tiers": [t.to_dict() for t in self.tiers],
+            "objective": self.objective.to_dict(),
+            "chosen": self.chosen.to_dict(),
+            "reported": self.reported.to_dict(),
+            "pareto": [p.to_dict() for p in self.pareto],
+            "pareto_report": [p.to_dict() for p in self.pareto_report],
+            "alone": [p.to_dict() for p in self.alone],
+            "splits": dict(self.splits),
+            "seed": self.seed,
+            "data_source": self.data_source,
+            "provenance": dict(self.provenance),
+        }

@@ -9,11 +9,19 @@ plain (``--format plain``); ``--json`` prints everything as one JSON object inst
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, emit, err_console
+from edgefit.cli._common import (
+    ExampleOpt,
+    InputShapeOpt,
+    JsonOpt,
+    ModelArg,
+    QuietOpt,
+    emit,
+    err_console,
+)
 from edgefit.cli._model import resolve_model
 from edgefit.errors import EdgefitError
 from edgefit.graph._examples import example_onnx_path
@@ -26,26 +34,63 @@ def check(
     model: ModelArg = None,
     example: ExampleOpt = None,
     input_shape: InputShapeOpt = None,
-    target: Annotated[str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")] = "host-cpu",
-    power_mode: Annotated[Optional[str], typer.Option("--power-mode", help="A power mode of the target.")] = None,
-    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="results.json of an earlier run: fail when "
-                                                     "latency regressed against the model it chose.")] = None,
-    max_regression: Annotated[str, typer.Option("--max-regression", help="Latency increase allowed vs --baseline: "
-                                                "5% or 0.05.")] = "5%",
-    compare: Annotated[str, typer.Option("--compare", help="auto (measured when both sides were measured, else "
-                                         "estimated), measured, or estimate.")] = "auto",
-    latency_budget: Annotated[Optional[str], typer.Option("--latency-budget", help="Override the target's latency "
-                                                          "budget: 10ms, 500us, 0.01 (seconds).")] = None,
-    measure: Annotated[Optional[bool], typer.Option("--measure/--no-measure", help="Measure with onnxruntime "
-                                                    "(default: on host-cpu only).", show_default=False)] = None,
-    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads for the measurement.")] = 1,
-    fmt: Annotated[str, typer.Option("--format", help="github (::error annotations) or plain.")] = "github",
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")
+    ] = "host-cpu",
+    power_mode: Annotated[
+        str | None, typer.Option("--power-mode", help="A power mode of the target.")
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            help="results.json of an earlier run: fail when "
+            "latency regressed against the model it chose.",
+        ),
+    ] = None,
+    max_regression: Annotated[
+        str,
+        typer.Option(
+            "--max-regression", help="Latency increase allowed vs --baseline: 5% or 0.05."
+        ),
+    ] = "5%",
+    compare: Annotated[
+        str,
+        typer.Option(
+            "--compare",
+            help="auto (measured when both sides were measured, else "
+            "estimated), measured, or estimate.",
+        ),
+    ] = "auto",
+    latency_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--latency-budget",
+            help="Override the target's latency budget: 10ms, 500us, 0.01 (seconds).",
+        ),
+    ] = None,
+    measure: Annotated[
+        bool | None,
+        typer.Option(
+            "--measure/--no-measure",
+            help="Measure with onnxruntime (default: on host-cpu only).",
+            show_default=False,
+        ),
+    ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Intra-op threads for the measurement.")
+    ] = 1,
+    fmt: Annotated[
+        str, typer.Option("--format", help="github (::error annotations) or plain.")
+    ] = "github",
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, 2 usage."""
     if fmt not in FORMATS:
-        raise EdgefitError(f"unknown format '{fmt}'", where="--format", fix=f"use one of {', '.join(FORMATS)}")
+        raise EdgefitError(
+            f"unknown format '{fmt}'", where="--format", fix=f"use one of {', '.join(FORMATS)}"
+        )
     if threads < 1:
         raise EdgefitError("threads must be at least 1", where="--threads", fix="pass --threads 1")
     allowed = parse_fraction(max_regression, where="--max-regression")
@@ -61,11 +106,21 @@ def check(
             onnx_path = model
         elif example is not None and input_shape is None:
             onnx_path = example_onnx_path(example)
-        outcome = check_model(graph, target, onnx_path=onnx_path, name=str(model) if model else example,
-                              power_mode=power_mode, measure=measure, threads=threads, baseline=base,
-                              max_regression=allowed, compare=compare, latency_budget_s=budget,
-                              file=str(model) if model else None,
-                              progress=(lambda label: status.update(label)) if status else None)
+        outcome = check_model(
+            graph,
+            target,
+            onnx_path=onnx_path,
+            name=str(model) if model else example,
+            power_mode=power_mode,
+            measure=measure,
+            threads=threads,
+            baseline=base,
+            max_regression=allowed,
+            compare=compare,
+            latency_budget_s=budget,
+            file=str(model) if model else None,
+            progress=(lambda label: status.update(label)) if status else None,
+        )
     finally:
         if status:
             status.stop()
@@ -94,6 +149,9 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise EdgefitError(f"cannot read latency budget '{text}'", where="--latency-budget",
-                           fix="write it like 10ms, 500us or 0.01")
+        raise EdgefitError(
+            f"cannot read latency budget '{text}'",
+            where="--latency-budget",
+            fix="write it like 10ms, 500us or 0.01",
+        )
     return value

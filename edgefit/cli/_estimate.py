@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from edgefit import _format as fmt
-from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._common import (
+    ExampleOpt,
+    InputShapeOpt,
+    JsonOpt,
+    ModelArg,
+    console,
+    emit,
+    err_console,
+)
 from edgefit.cli._model import resolve_model
 from edgefit.errors import EdgefitError
 from edgefit.estimate import PLAN_DTYPES, Estimator, Plan
@@ -21,26 +29,49 @@ def estimate(
     model: ModelArg = None,
     example: ExampleOpt = None,
     input_shape: InputShapeOpt = None,
-    target: Annotated[list[str], typer.Option("--target", "-t", help="Target id, alias, YAML path, or 'all'. Repeatable.")] = ["host-cpu"],  # noqa: B006
-    power_mode: Annotated[Optional[str], typer.Option("--power-mode", help="A power mode of the target (e.g. 15W).")] = None,
-    dtype: Annotated[Optional[str], typer.Option("--dtype", help="Run every weight-bearing layer in this dtype: fp32, fp16, bf16, int8, int4, fp8.")] = None,
-    runtime: Annotated[Optional[str], typer.Option("--runtime", help="Use this runtime's calibration profile.")] = None,
+    target: Annotated[
+        list[str],
+        typer.Option("--target", "-t", help="Target id, alias, YAML path, or 'all'. Repeatable."),
+    ] = ["host-cpu"],  # noqa: B006
+    power_mode: Annotated[
+        str | None, typer.Option("--power-mode", help="A power mode of the target (e.g. 15W).")
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype",
+            help="Run every weight-bearing layer in this dtype: fp32, fp16, bf16, int8, int4, fp8.",
+        ),
+    ] = None,
+    runtime: Annotated[
+        str | None, typer.Option("--runtime", help="Use this runtime's calibration profile.")
+    ] = None,
     top: Annotated[int, typer.Option(help="Bottleneck kernels to list.")] = 5,
-    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads the model will run with (host-cpu).")] = 1,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Intra-op threads the model will run with (host-cpu).")
+    ] = 1,
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate a model on one or more targets (datasheet or calibrated, with error bars)."""
     if threads < 1:
-        raise EdgefitError(f"threads must be at least 1, got {threads}", where="--threads", fix="pass --threads 1")
+        raise EdgefitError(
+            f"threads must be at least 1, got {threads}", where="--threads", fix="pass --threads 1"
+        )
     if dtype is not None and dtype not in PLAN_DTYPES:
-        raise EdgefitError(f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}")
+        raise EdgefitError(
+            f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}"
+        )
     targets = list_targets() if target == ["all"] else [load_target(t) for t in target]
     graph = resolve_model(model, example, input_shape)
     results = []
     for t in targets:
         mode = power_mode if (power_mode and t.power_modes) else None
         if power_mode and not t.power_modes and len(targets) == 1:
-            raise EdgefitError(f"target '{t.id}' has no power modes", where="--power-mode", fix="drop --power-mode")
+            raise EdgefitError(
+                f"target '{t.id}' has no power modes",
+                where="--power-mode",
+                fix="drop --power-mode",
+            )
         est = Estimator(graph, t, power_mode=mode, runtime=runtime, threads=threads)
         plan = Plan(dtype=dtype) if dtype else None
         results.append(est.estimate(plan))
@@ -63,17 +94,30 @@ def _render(r, top: int) -> None:
     console.print(
         f"latency {fmt.seconds(r.latency_s)} {err} (estimated, {r.source}) · energy {fmt.joules(r.energy_j)}/inference "
         f"{err} · average power {fmt.watts(r.average_power_w)} while running"
-        + (f" · {fmt.watts(r.power_at_rate_w)} at {r.inference_rate_hz:g} inferences/s"
-           if r.power_at_rate_w is not None else "")
+        + (
+            f" · {fmt.watts(r.power_at_rate_w)} at {r.inference_rate_hz:g} inferences/s"
+            if r.power_at_rate_w is not None
+            else ""
+        )
     )
-    console.print(f"weights {fmt.nbytes(r.weight_bytes)} in {r.weight_level} · peak activations "
-                  f"{fmt.nbytes(r.peak_activation_bytes)} in {r.activation_level} (counted)")
+    console.print(
+        f"weights {fmt.nbytes(r.weight_bytes)} in {r.weight_level} · peak activations "
+        f"{fmt.nbytes(r.peak_activation_bytes)} in {r.activation_level} (counted)"
+    )
     table = Table(title="top bottleneck kernels (estimated)")
     for col in ("kernel", "class", "dtype", "unit", "latency", "share", "bound", "MACs"):
         table.add_column(col, justify="right" if col in ("latency", "share", "MACs") else "left")
     for k in r.bottlenecks(top):
-        table.add_row(k.name, k.kclass, k.dtype, k.unit, fmt.seconds(k.latency_s),
-                      f"{k.latency_s / r.latency_s:.0%}", k.bound, fmt.count(k.macs))
+        table.add_row(
+            k.name,
+            k.kclass,
+            k.dtype,
+            k.unit,
+            fmt.seconds(k.latency_s),
+            f"{k.latency_s / r.latency_s:.0%}",
+            k.bound,
+            fmt.count(k.macs),
+        )
     console.print(table)
     verdict = Table(title="envelope verdict")
     for col in ("constraint", "limit", "estimate", "verdict"):

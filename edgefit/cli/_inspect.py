@@ -8,7 +8,15 @@ import typer
 from rich.table import Table
 
 from edgefit import _format as fmt
-from edgefit.cli._common import ExampleOpt, InputShapeOpt, JsonOpt, ModelArg, console, emit, err_console
+from edgefit.cli._common import (
+    ExampleOpt,
+    InputShapeOpt,
+    JsonOpt,
+    ModelArg,
+    console,
+    emit,
+    err_console,
+)
 from edgefit.cli._model import resolve_model
 
 
@@ -16,26 +24,55 @@ def inspect(
     model: ModelArg = None,
     example: ExampleOpt = None,
     input_shape: InputShapeOpt = None,
-    top: Annotated[int, typer.Option(help="Show this many layers (by MACs); 0 = all in order.")] = 0,
+    top: Annotated[
+        int, typer.Option(help="Show this many layers (by MACs); 0 = all in order.")
+    ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from shapes)."""
     graph = resolve_model(model, example, input_shape)
 
     def render() -> None:
-        layers = sorted(graph.layers, key=lambda l: -l.macs)[:top] if top else graph.layers
-        table = Table(title=f"{graph.source}: {len(graph.layers)} layers (counted from the ONNX graph)")
-        for col in ("#", "name", "op", "kind", "dtype", "MACs", "params", "weights", "out", "output shape"):
-            table.add_column(col, justify="right" if col in ("#", "MACs", "params", "weights", "out") else "left")
-        for l in layers:
-            table.add_row(str(l.index), l.name, l.op, l.kind, l.dtype, fmt.count(l.macs) if l.macs else "-",
-                          fmt.count(l.params) if l.params else "-", fmt.nbytes(l.weight_bytes) if l.weight_bytes else "-",
-                          fmt.nbytes(l.output_bytes), "×".join(map(str, l.output_shape)))
+        layers = sorted(graph.layers, key=lambda layer: -layer.macs)[:top] if top else graph.layers
+        table = Table(
+            title=f"{graph.source}: {len(graph.layers)} layers (counted from the ONNX graph)"
+        )
+        for col in (
+            "#",
+            "name",
+            "op",
+            "kind",
+            "dtype",
+            "MACs",
+            "params",
+            "weights",
+            "out",
+            "output shape",
+        ):
+            table.add_column(
+                col,
+                justify="right" if col in ("#", "MACs", "params", "weights", "out") else "left",
+            )
+        for layer in layers:
+            table.add_row(
+                str(layer.index),
+                layer.name,
+                layer.op,
+                layer.kind,
+                layer.dtype,
+                fmt.count(layer.macs) if layer.macs else "-",
+                fmt.count(layer.params) if layer.params else "-",
+                fmt.nbytes(layer.weight_bytes) if layer.weight_bytes else "-",
+                fmt.nbytes(layer.output_bytes),
+                "×".join(map(str, layer.output_shape)),
+            )
         console.print(table)
         s = graph.summary()
-        console.print(f"total: {fmt.count(s['macs'], 'MACs')}, {fmt.count(s['params'])} params, weights "
-                      f"{fmt.nbytes(s['weight_bytes'])}, peak activation memory {fmt.nbytes(s['peak_activation_bytes'])} "
-                      f"(at {s['peak_at_layer']}), compute dtype {s['compute_dtype']}")
+        console.print(
+            f"total: {fmt.count(s['macs'], 'MACs')}, {fmt.count(s['params'])} params, weights "
+            f"{fmt.nbytes(s['weight_bytes'])}, peak activation memory {fmt.nbytes(s['peak_activation_bytes'])} "
+            f"(at {s['peak_at_layer']}), compute dtype {s['compute_dtype']}"
+        )
         for note in graph.notes:
             console.print(f"note: {note}")
         for warning in graph.warnings:

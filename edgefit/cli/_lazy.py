@@ -73,7 +73,9 @@ class LazyGroup(TyperGroup):
         return cmd
 
     def format_help(self, ctx: Any, formatter: Any) -> Any:
-        self._listing = True  # the command list needs names and help only: keep the modules unimported
+        self._listing = (
+            True  # the command list needs names and help only: keep the modules unimported
+        )
         try:
             return super().format_help(ctx, formatter)
         finally:

@@ -14,14 +14,23 @@ from edgefit.graph import Graph, load_graph
 from edgefit.graph._examples import example_graph
 
 
-def resolve_model(model: Path | None, example: str | None, input_shape: str | None, *,
-                  default_example: str | None = None) -> Graph:
+def resolve_model(
+    model: Path | None,
+    example: str | None,
+    input_shape: str | None,
+    *,
+    default_example: str | None = None,
+) -> Graph:
     """MODEL path or --example → Graph (examples are exported once and cached)."""
     if model is not None and example is not None:
-        raise EdgefitError("give either MODEL or --example, not both", where="MODEL", fix="drop one of them")
+        raise EdgefitError(
+            "give either MODEL or --example, not both", where="MODEL", fix="drop one of them"
+        )
     if model is None:
         example = example or default_example
         if example is None:
-            raise EdgefitError("no model given", where="MODEL", fix="pass an .onnx file or --example NAME")
+            raise EdgefitError(
+                "no model given", where="MODEL", fix="pass an .onnx file or --example NAME"
+            )
         return example_graph(example, input_shape=input_shape)
     return load_graph(model, input_shape)

@@ -8,7 +8,7 @@ Exit codes: 0 a candidate was chosen; 2 bad input; 3 nothing met the accuracy fl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,12 +16,32 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.calibrate._report import parse_duration
-from edgefit.cli._common import ExampleOpt, ExecutorOpt, RayAddressOpt, InputShapeOpt, JsonOpt, ModelArg, QuietOpt, console, emit, err_console
+from edgefit.cli._common import (
+    ExampleOpt,
+    ExecutorOpt,
+    InputShapeOpt,
+    JsonOpt,
+    ModelArg,
+    QuietOpt,
+    RayAddressOpt,
+    console,
+    emit,
+    err_console,
+)
 from edgefit.distributed import require_ray
 from edgefit.errors import EdgefitError
 from edgefit.evaluate import METRICS
 from edgefit.iteration import parse_deadline
-from edgefit.search import OptimizeConfig, optimize as run_optimize, pick, resolve_base, results_dict, write_outputs
+from edgefit.search import (
+    OptimizeConfig,
+    pick,
+    resolve_base,
+    results_dict,
+    write_outputs,
+)
+from edgefit.search import (
+    optimize as run_optimize,
+)
 from edgefit.search._base import resize_inputs
 from edgefit.search._export import export_target_formats
 from edgefit.search._final import remeasure_leaders
@@ -35,32 +55,89 @@ def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
     except ValueError:
         value = -1.0
     if not (0 <= value < 1 or (allow_db and value >= 0 and not raw.endswith("%"))):
-        raise EdgefitError(f"cannot use max drop '{text}'", where="--max-drop",
-                           fix="give an absolute drop like 0.01, or a relative one like 1%")
+        raise EdgefitError(
+            f"cannot use max drop '{text}'",
+            where="--max-drop",
+            fix="give an absolute drop like 0.01, or a relative one like 1%",
+        )
     return value, raw.endswith("%")
 
 
 def optimize(
     model: ModelArg = None,
     example: ExampleOpt = None,
-    target: Annotated[str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")] = "host-cpu",
-    factory: Annotated[Optional[str], typer.Option("--factory", help="module:function building the model from knobs (width, depth, resolution, activation).")] = None,
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")
+    ] = "host-cpu",
+    factory: Annotated[
+        str | None,
+        typer.Option(
+            "--factory",
+            help="module:function building the model from knobs (width, depth, resolution, activation).",
+        ),
+    ] = None,
     input_shape: InputShapeOpt = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Evaluation .npz (x, optional y labels).")] = None,
-    train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Training .npz (x, y) for recovery fine-tuning.")] = None,
-    metric: Annotated[str, typer.Option("--metric", help="auto (top-1 with labels, else top-1 agreement), top1, agreement, or sqnr (dB vs the original; for non-classifiers).")] = "auto",
-    max_drop: Annotated[str, typer.Option("--max-drop", help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative); in dB for --metric sqnr.")] = "0.01",
-    select: Annotated[str, typer.Option("--select", help="latency (fastest within the floor), accuracy, or deadline.")] = "latency",
-    budget: Annotated[Optional[str], typer.Option("--budget", help="Stop starting candidates after this long: 10m, 600s.")] = None,
-    trials: Annotated[Optional[int], typer.Option("--trials", help="Materialize at most this many candidates.")] = None,
-    power_mode: Annotated[Optional[str], typer.Option("--power-mode", help="A power mode of the target.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default edgefit-out/<target>).")] = None,
-    storage: Annotated[Optional[str], typer.Option("--storage", help="optuna storage URL (default SQLite in --out).")] = None,
-    threads: Annotated[int, typer.Option("--threads", help="Threads for measurement and evaluation.")] = 1,
-    deadline: Annotated[str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6m, 180d.")] = "26w",
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Evaluation .npz (x, optional y labels).")
+    ] = None,
+    train_data: Annotated[
+        Path | None,
+        typer.Option("--train-data", help="Training .npz (x, y) for recovery fine-tuning."),
+    ] = None,
+    metric: Annotated[
+        str,
+        typer.Option(
+            "--metric",
+            help="auto (top-1 with labels, else top-1 agreement), top1, agreement, or sqnr (dB vs the original; for non-classifiers).",
+        ),
+    ] = "auto",
+    max_drop: Annotated[
+        str,
+        typer.Option(
+            "--max-drop",
+            help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative); in dB for --metric sqnr.",
+        ),
+    ] = "0.01",
+    select: Annotated[
+        str,
+        typer.Option(
+            "--select", help="latency (fastest within the floor), accuracy, or deadline."
+        ),
+    ] = "latency",
+    budget: Annotated[
+        str | None,
+        typer.Option("--budget", help="Stop starting candidates after this long: 10m, 600s."),
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option("--trials", help="Materialize at most this many candidates.")
+    ] = None,
+    power_mode: Annotated[
+        str | None, typer.Option("--power-mode", help="A power mode of the target.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default edgefit-out/<target>)."),
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option("--storage", help="optuna storage URL (default SQLite in --out)."),
+    ] = None,
+    threads: Annotated[
+        int, typer.Option("--threads", help="Threads for measurement and evaluation.")
+    ] = 1,
+    deadline: Annotated[
+        str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6m, 180d.")
+    ] = "26w",
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,
-    ray_retries: Annotated[int, typer.Option("--ray-retries", min=0, help="With --executor ray: run a task again this many times when its worker or node is lost.")] = 2,
+    ray_retries: Annotated[
+        int,
+        typer.Option(
+            "--ray-retries",
+            min=0,
+            help="With --executor ray: run a task again this many times when its worker or node is lost.",
+        ),
+    ] = 2,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -68,26 +145,50 @@ def optimize(
 
     With no MODEL, runs on the built-in digits classifier (trained on real data)."""
     if metric not in METRICS:
-        raise EdgefitError(f"unknown metric '{metric}'", where="--metric", fix=f"use one of {', '.join(METRICS)}")
+        raise EdgefitError(
+            f"unknown metric '{metric}'", where="--metric", fix=f"use one of {', '.join(METRICS)}"
+        )
     t = load_target(target)
     drop, relative = _drop(max_drop, allow_db=metric == "sqnr")
     config = OptimizeConfig(
         target=t.id if not str(target).endswith((".yaml", ".yml")) else str(target),
-        out_dir=out or Path("edgefit-out") / t.id, power_mode=power_mode,
-        budget_s=parse_duration(budget, where="--budget") if budget else None, trials=trials, max_drop=drop,
-        relative_drop=relative, select=select, storage=storage, threads=threads, metric=metric,
-        deadline_days=parse_deadline(deadline), executor=executor, ray_address=ray_address,
-        ray_retries=ray_retries)
+        out_dir=out or Path("edgefit-out") / t.id,
+        power_mode=power_mode,
+        budget_s=parse_duration(budget, where="--budget") if budget else None,
+        trials=trials,
+        max_drop=drop,
+        relative_drop=relative,
+        select=select,
+        storage=storage,
+        threads=threads,
+        metric=metric,
+        deadline_days=parse_deadline(deadline),
+        executor=executor,
+        ray_address=ray_address,
+        ray_retries=ray_retries,
+    )
     if executor == "ray":
         require_ray()  # the install line now, before any work
     base = resolve_base(model, example, factory, input_shape, data, train_data)
     if metric == "top1" and base.eval_y is None:
-        raise EdgefitError("--metric top1 needs labelled data", where="--metric",
-                           fix="pass --data eval.npz with y labels, or use --metric agreement")
+        raise EdgefitError(
+            "--metric top1 needs labelled data",
+            where="--metric",
+            fix="pass --data eval.npz with y labels, or use --metric agreement",
+        )
     base.metric = metric
-    bar = None if (quiet or as_json) else Progress(TextColumn("{task.description}"), BarColumn(),
-                                                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                                                   console=err_console, transient=True)
+    bar = (
+        None
+        if (quiet or as_json)
+        else Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        )
+    )
     task = bar.add_task("screening", total=1) if bar else None
 
     def progress(label: str, i: int, n: int) -> None:
@@ -101,20 +202,37 @@ def optimize(
     finally:
         if bar:
             bar.stop()
-    protocol = remeasure_leaders(run)  # after the search and the progress bar's thread: nothing else runs
-    chosen = pick(list(run.candidates.values()), run.base_accuracy, max_drop=drop, relative=relative, select=select,
-                  protocol=protocol)
+    protocol = remeasure_leaders(
+        run
+    )  # after the search and the progress bar's thread: nothing else runs
+    chosen = pick(
+        list(run.candidates.values()),
+        run.base_accuracy,
+        max_drop=drop,
+        relative=relative,
+        select=select,
+        protocol=protocol,
+    )
     res = results_dict(run, chosen, run.base_key, run.base_accuracy, protocol)
     if chosen.winner is not None:
         shape = base.shape_for(chosen.winner["choice"].get("resolution"))
-        res["exports"] = export_target_formats(t, chosen.winner, config.out_dir,
-                                               resize_inputs(base.calibration, shape))
+        res["exports"] = export_target_formats(
+            t, chosen.winner, config.out_dir, resize_inputs(base.calibration, shape)
+        )
     files = write_outputs(config.out_dir, res)
-    files.update({f"export:{e['runtime']}": e["path"] for e in res.get("exports", []) if e["status"] == "written"})
+    files.update(
+        {
+            f"export:{e['runtime']}": e["path"]
+            for e in res.get("exports", [])
+            if e["status"] == "written"
+        }
+    )
     emit({**res, "files": files}, as_json, lambda: _render(res, files))
     if chosen.winner is None:
-        err_console.print(f"edgefit: no candidate qualified: {chosen.reason}; best found: "
-                          f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see {files['results']})")
+        err_console.print(
+            f"edgefit: no candidate qualified: {chosen.reason}; best found: "
+            f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see {files['results']})"
+        )
         raise typer.Exit(130 if run.interrupted and not run.candidates else 3)
 
 
@@ -127,38 +245,66 @@ def _short_latency(c: dict) -> str:
 
 def _render(res: dict, files: dict) -> None:
     cands = {c["key"]: c for c in res["candidates"] if "key" in c}
-    table = Table(title=f"{res['model']['name']} on {res['target']['id']}: candidates "
-                        f"({res['counts']['materialized']} materialized, {res['counts']['reused']} reused, "
-                        f"{res['counts']['screened']} screened by estimate)")
-    for col in ("candidate", "accuracy", "latency", "energy (est.)", "fits", "frontier", "iteration"):
+    table = Table(
+        title=f"{res['model']['name']} on {res['target']['id']}: candidates "
+        f"({res['counts']['materialized']} materialized, {res['counts']['reused']} reused, "
+        f"{res['counts']['screened']} screened by estimate)"
+    )
+    for col in (
+        "candidate",
+        "accuracy",
+        "latency",
+        "energy (est.)",
+        "fits",
+        "frontier",
+        "iteration",
+    ):
         table.add_column(col, overflow="fold")
     for c in sorted(cands.values(), key=lambda c: c.get("latency", {}).get("p50_s", 1e9)):
         if c.get("status") != "done":
-            table.add_row(c["label"], f"[red]failed[/]: {c.get('error', '')[:60]}", "", "", "", "", "")
+            table.add_row(
+                c["label"], f"[red]failed[/]: {c.get('error', '')[:60]}", "", "", "", "", ""
+            )
             continue
         mark = "★" if c["key"] in res["frontier"] else ""
         if c["key"] == res["selection"]["winner"]:
             mark += " chosen"
-        table.add_row(c["label"], f"{c['accuracy']['value']:.4f}", _short_latency(c),
-                      fmt.joules(c["estimate"]["energy_j"]), "yes" if c["fits"] else "[red]no[/]", mark,
-                      f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}")
+        table.add_row(
+            c["label"],
+            f"{c['accuracy']['value']:.4f}",
+            _short_latency(c),
+            fmt.joules(c["estimate"]["energy_j"]),
+            "yes" if c["fits"] else "[red]no[/]",
+            mark,
+            f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}",
+        )
     console.print(table)
-    console.print(f"accuracy: {res['candidates'][0]['accuracy']['label'] if res['candidates'] else ''} — "
-                  f"{res['data']['evaluation']}")
+    console.print(
+        f"accuracy: {res['candidates'][0]['accuracy']['label'] if res['candidates'] else ''} — "
+        f"{res['data']['evaluation']}"
+    )
     sel = res["selection"]
     if sel["winner"]:
         w = cands[sel["winner"]]
         base = cands.get(res["baseline"]["key"])
         final = "final" in w["latency"] and base is not None and "final" in base["latency"]
-        field = (lambda c: c["latency"]["final"]["median_s"]) if final else (lambda c: c["latency"]["p50_s"])
+        field = (
+            (lambda c: c["latency"]["final"]["median_s"])
+            if final
+            else (lambda c: c["latency"]["p50_s"])
+        )
         speed = field(base) / field(w) if base else float("nan")
         how = "final interleaved re-measurement" if final else w["latency"]["source"]
-        console.print(f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
-                      f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
-                      f"than the baseline ({how})")
+        console.print(
+            f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
+            f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
+            f"than the baseline ({how})"
+        )
         for tie in sel.get("protocol", {}).get("ties", []):
-            console.print(f"[dim]tie: {cands[tie['key']]['label']} within {tie['difference']:.1%} of "
-                          f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change was chosen[/]")
+            console.print(
+                f"[dim]tie: {cands[tie['key']]['label']} within {tie['difference']:.1%} of "
+                f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change was chosen[/]"
+            )
     for e in res.get("exports", []):
         if e["status"] != "written":
             console.print(f"[dim]{e['runtime']} format not written: {e['reason']}[/]")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from typer.core import TyperGroup
@@ -15,7 +15,14 @@ from typer.core import TyperGroup
 from edgefit._io import to_json
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
 from edgefit.errors import EdgefitError
-from edgefit.report import build_report, load_results, render_html, render_md, results_schema, write_reports
+from edgefit.report import (
+    build_report,
+    load_results,
+    render_html,
+    render_md,
+    results_schema,
+    write_reports,
+)
 
 
 class _RenderByDefault(TyperGroup):
@@ -27,17 +34,30 @@ class _RenderByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=_RenderByDefault, no_args_is_help=True,
-                  help="Reports of a run: report.html (plots) and report.md from results.json; the results schema.")
+app = typer.Typer(
+    cls=_RenderByDefault,
+    no_args_is_help=True,
+    help="Reports of a run: report.html (plots) and report.md from results.json; the results schema.",
+)
 
 
 @app.command("render")
 def render(
-    results: Annotated[Path, typer.Argument(help="A results.json written by `edgefit optimize`.", show_default=False)],
+    results: Annotated[
+        Path,
+        typer.Argument(help="A results.json written by `edgefit optimize`.", show_default=False),
+    ],
     html: Annotated[bool, typer.Option("--html", help="Write report.html only.")] = False,
     md: Annotated[bool, typer.Option("--md", help="Write report.md only.")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output folder (default: next to RESULTS); "
-                                                "'-' prints the one format chosen by --html or --md.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: next to RESULTS); "
+            "'-' prints the one format chosen by --html or --md.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,12 +67,21 @@ def render(
     if out is not None and str(out) == "-":
         _print(res, results.parent, html=html, md=md)
         return
-    status = None if (quiet or as_json) else err_console.status("rendering the report (re-estimating the chosen model)")
+    status = (
+        None
+        if (quiet or as_json)
+        else err_console.status("rendering the report (re-estimating the chosen model)")
+    )
     if status:
         status.start()
     try:
-        files = write_reports(out or results.parent, res, html=both or html, md=both or md,
-                              results_dir=results.parent)
+        files = write_reports(
+            out or results.parent,
+            res,
+            html=both or html,
+            md=both or md,
+            results_dir=results.parent,
+        )
     finally:
         if status:
             status.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -18,31 +18,105 @@ def _opt(value: float | None, show) -> str:
 
 
 def serve_plan(
-    model: Annotated[str, typer.Option("--model", "-m", help="A preset (llama-3-70b, llama-3-8b, llama-2-70b, mistral-7b, gpt2) or a path to a Hugging Face config.json.")],
-    target: Annotated[str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")] = "h100",
-    context: Annotated[Optional[int], typer.Option("--context", help="Tokens of KV cache per sequence (prompt + output). Default: min(8192, the model's max positions).")] = None,
-    prompt: Annotated[Optional[int], typer.Option("--prompt", help="Prompt tokens prefilled for the time to first token. Default: half the context.")] = None,
-    slo_tpot: Annotated[Optional[str], typer.Option("--slo-tpot", help="Objective on the time per output token, e.g. 50ms. Default: the target's latency budget.")] = None,
-    slo_ttft: Annotated[Optional[str], typer.Option("--slo-ttft", help="Objective on the time to first token, e.g. 2s.")] = None,
-    weights: Annotated[Optional[list[str]], typer.Option("--weights", "-w", help="Weight dtype(s): fp32, fp16, bf16, fp8, int8, int4. Repeatable or comma-separated. Default: every one the target runs.")] = None,
-    kv: Annotated[Optional[list[str]], typer.Option("--kv", help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8. Default: fp16 and fp8 where the target runs them.")] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="A preset (llama-3-70b, llama-3-8b, llama-2-70b, mistral-7b, gpt2) or a path to a Hugging Face config.json.",
+        ),
+    ],
+    target: Annotated[
+        str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")
+    ] = "h100",
+    context: Annotated[
+        int | None,
+        typer.Option(
+            "--context",
+            help="Tokens of KV cache per sequence (prompt + output). Default: min(8192, the model's max positions).",
+        ),
+    ] = None,
+    prompt: Annotated[
+        int | None,
+        typer.Option(
+            "--prompt",
+            help="Prompt tokens prefilled for the time to first token. Default: half the context.",
+        ),
+    ] = None,
+    slo_tpot: Annotated[
+        str | None,
+        typer.Option(
+            "--slo-tpot",
+            help="Objective on the time per output token, e.g. 50ms. Default: the target's latency budget.",
+        ),
+    ] = None,
+    slo_ttft: Annotated[
+        str | None,
+        typer.Option("--slo-ttft", help="Objective on the time to first token, e.g. 2s."),
+    ] = None,
+    weights: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            help="Weight dtype(s): fp32, fp16, bf16, fp8, int8, int4. Repeatable or comma-separated. Default: every one the target runs.",
+        ),
+    ] = None,
+    kv: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kv",
+            help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8. Default: fp16 and fp8 where the target runs them.",
+        ),
+    ] = None,
     gpus: Annotated[int, typer.Option("--gpus", "-n", help="Tensor-parallel devices.")] = 1,
-    overhead: Annotated[Optional[str], typer.Option("--overhead", help="Memory held back for the runtime per device: bytes (4GB) or a share (5%). Default: 5%.")] = None,
-    bandwidth_efficiency: Annotated[Optional[float], typer.Option("--bandwidth-efficiency", help="Fraction of memory bandwidth decode reaches. Default: 0.8 (1.0 when calibrated).")] = None,
-    dataset_pb: Annotated[Optional[float], typer.Option("--dataset-pb", help="Dataset moved per retraining iteration, in PB (iteration tax).")] = None,
-    usd_per_pb: Annotated[Optional[float], typer.Option("--usd-per-pb", help="Egress price in $ per PB (iteration tax).")] = None,
+    overhead: Annotated[
+        str | None,
+        typer.Option(
+            "--overhead",
+            help="Memory held back for the runtime per device: bytes (4GB) or a share (5%). Default: 5%.",
+        ),
+    ] = None,
+    bandwidth_efficiency: Annotated[
+        float | None,
+        typer.Option(
+            "--bandwidth-efficiency",
+            help="Fraction of memory bandwidth decode reaches. Default: 0.8 (1.0 when calibrated).",
+        ),
+    ] = None,
+    dataset_pb: Annotated[
+        float | None,
+        typer.Option(
+            "--dataset-pb", help="Dataset moved per retraining iteration, in PB (iteration tax)."
+        ),
+    ] = None,
+    usd_per_pb: Annotated[
+        float | None,
+        typer.Option("--usd-per-pb", help="Egress price in $ per PB (iteration tax)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best."""
     over_bytes, over_frac = parse_overhead(overhead) if overhead else (None, None)
-    assumptions = Assumptions(overhead_bytes=over_bytes, bandwidth_efficiency=bandwidth_efficiency,
-                              **({"overhead_fraction": over_frac} if over_frac is not None else {}))
+    assumptions = Assumptions(
+        overhead_bytes=over_bytes,
+        bandwidth_efficiency=bandwidth_efficiency,
+        **({"overhead_fraction": over_frac} if over_frac is not None else {}),
+    )
     request = ServeRequest(
-        model=model, target=target, context=context, prompt_tokens=prompt,
+        model=model,
+        target=target,
+        context=context,
+        prompt_tokens=prompt,
         slo_tpot_s=parse_duration(slo_tpot, "--slo-tpot") if slo_tpot else None,
         slo_ttft_s=parse_duration(slo_ttft, "--slo-ttft") if slo_ttft else None,
-        weights=tuple(weights or ()), kv=tuple(kv or ()), gpus=gpus, dataset_pb=dataset_pb, usd_per_pb=usd_per_pb,
-        assumptions=assumptions)
+        weights=tuple(weights or ()),
+        kv=tuple(kv or ()),
+        gpus=gpus,
+        dataset_pb=dataset_pb,
+        usd_per_pb=usd_per_pb,
+        assumptions=assumptions,
+    )
     plan = plan_serving(request)
     emit(plan.to_dict(), as_json, lambda: _render(plan))
 
@@ -50,16 +124,27 @@ def serve_plan(
 def _render(plan) -> None:
     a, hw, n = plan.arch, plan.hardware, plan.request.gpus
     label = "calibrated estimate" if hw.calibrated else "datasheet estimate"
-    console.rule(f"[bold]{escape(a.name)}[/] on {n} × {escape(plan.target_name)} — serving plan ({label})")
-    console.print(f"model: {fmt.count(a.params)} parameters, {a.num_layers} layers, {a.num_heads} heads / "
-                  f"{a.num_kv_heads} KV heads × {a.head_dim}, vocab {a.vocab_size} [dim]({escape(a.source)})[/]")
-    console.print(f"memory per device: {fmt.nbytes(hw.memory_budget.value)} {hw.memory_level}, "
-                  f"{fmt.nbytes(hw.overhead.value)} held back for the runtime; streams at "
-                  f"{fmt.rate(hw.bandwidth.value, 'B/s')} × {hw.bandwidth_efficiency.value:g} ({hw.stream_level})")
-    console.print(f"context {plan.context} tokens per sequence, prompt {plan.prompt_tokens}; objective: time per "
-                  f"output token ≤ {fmt.seconds(plan.slo_tpot_s)} [dim]({escape(plan.slo_tpot_provenance)})[/]"
-                  + (f", time to first token ≤ {fmt.seconds(plan.request.slo_ttft_s)}"
-                     if plan.request.slo_ttft_s else ""))
+    console.rule(
+        f"[bold]{escape(a.name)}[/] on {n} × {escape(plan.target_name)} — serving plan ({label})"
+    )
+    console.print(
+        f"model: {fmt.count(a.params)} parameters, {a.num_layers} layers, {a.num_heads} heads / "
+        f"{a.num_kv_heads} KV heads × {a.head_dim}, vocab {a.vocab_size} [dim]({escape(a.source)})[/]"
+    )
+    console.print(
+        f"memory per device: {fmt.nbytes(hw.memory_budget.value)} {hw.memory_level}, "
+        f"{fmt.nbytes(hw.overhead.value)} held back for the runtime; streams at "
+        f"{fmt.rate(hw.bandwidth.value, 'B/s')} × {hw.bandwidth_efficiency.value:g} ({hw.stream_level})"
+    )
+    console.print(
+        f"context {plan.context} tokens per sequence, prompt {plan.prompt_tokens}; objective: time per "
+        f"output token ≤ {fmt.seconds(plan.slo_tpot_s)} [dim]({escape(plan.slo_tpot_provenance)})[/]"
+        + (
+            f", time to first token ≤ {fmt.seconds(plan.request.slo_ttft_s)}"
+            if plan.request.slo_ttft_s
+            else ""
+        )
+    )
     console.print(_table(plan))
     for r in plan.rows:
         if r.reason:
@@ -74,23 +159,44 @@ def _render(plan) -> None:
 def _table(plan) -> Table:
     per = " / GPU" if plan.request.gpus > 1 else ""
     table = Table(title=f"configurations at {plan.context}-token context (estimated)")
-    cols = ("weights", "KV", f"weights{per}", "KV left", "KV / token", "max batch", "batch", "TPOT",
-            "tokens/s", "batch-1 TPOT (bound)", "TTFT", "energy / token", "verdict")
+    cols = (
+        "weights",
+        "KV",
+        f"weights{per}",
+        "KV left",
+        "KV / token",
+        "max batch",
+        "batch",
+        "TPOT",
+        "tokens/s",
+        "batch-1 TPOT (bound)",
+        "TTFT",
+        "energy / token",
+        "verdict",
+    )
     for col in cols:
         table.add_column(col, justify="left" if col in ("weights", "KV", "verdict") else "right")
     for r in plan.rows:
         word = {"fits": "[green]fits[/]", "misses objective": "[yellow]misses objective[/]"}.get(
-            r.verdict, "[red]does not fit[/]")
+            r.verdict, "[red]does not fit[/]"
+        )
         if plan.best is r:
             word = "[bold green]best[/]"
         table.add_row(
-            r.weights, r.kv, fmt.nbytes(r.weight_bytes_per_device),
+            r.weights,
+            r.kv,
+            fmt.nbytes(r.weight_bytes_per_device),
             fmt.nbytes(r.kv_budget_bytes) if r.kv_budget_bytes > 0 else "none",
-            fmt.nbytes(r.kv_bytes_per_token), str(r.max_batch), str(r.batch) if r.batch else "-",
+            fmt.nbytes(r.kv_bytes_per_token),
+            str(r.max_batch),
+            str(r.batch) if r.batch else "-",
             fmt.seconds(r.at_batch.time_s) if r.at_batch else "-",
             f"{r.tokens_per_s:,.0f}" if r.batch else "-",
-            f"{fmt.seconds(r.batch1.time_s)} ({fmt.seconds(r.batch1.floor_s)})", fmt.seconds(r.prefill.time_s),
-            _opt(r.energy_per_token_j, fmt.joules), word)
+            f"{fmt.seconds(r.batch1.time_s)} ({fmt.seconds(r.batch1.floor_s)})",
+            fmt.seconds(r.prefill.time_s),
+            _opt(r.energy_per_token_j, fmt.joules),
+            word,
+        )
     return table
 
 
@@ -100,10 +206,12 @@ def _best(plan) -> None:
         console.print("[red]no configuration fits and meets the objective[/]")
         return
     step = best.at_batch
-    console.print(f"[bold]best:[/] weights {best.weights}, KV {best.kv}: batch {best.batch} → "
-                  f"{best.tokens_per_s:,.0f} tokens/s at {fmt.seconds(step.time_s)} per output token "
-                  f"({step.bound}-bound), TTFT {fmt.seconds(best.prefill.time_s)}, "
-                  f"{fmt.joules(best.energy_per_token_j)}/token (estimated)")
+    console.print(
+        f"[bold]best:[/] weights {best.weights}, KV {best.kv}: batch {best.batch} → "
+        f"{best.tokens_per_s:,.0f} tokens/s at {fmt.seconds(step.time_s)} per output token "
+        f"({step.bound}-bound), TTFT {fmt.seconds(best.prefill.time_s)}, "
+        f"{fmt.joules(best.energy_per_token_j)}/token (estimated)"
+    )
     curve = ", ".join(f"{b}: {rate:,.0f}" for b, _, rate, _ in best.curve)
     console.print(f"tokens/s vs batch: {curve}")
 
@@ -113,8 +221,10 @@ def _tax(it: dict) -> None:
     if e is None:
         console.print("iteration tax: no data egress on this target")
         return
-    console.print(f"iteration tax: data egress ${e['usd_per_iteration']:,.0f} per retraining iteration "
-                  f"({e['dataset_pb']:g} PB × ${e['usd_per_pb']:,.0f}/PB), {it['iterations_by_deadline']} iterations "
-                  f"of {it['cycle_days']:g} d by a {it['deadline_days']:g}-day deadline → "
-                  f"${e['usd_by_deadline']:,.0f} [dim]({escape(e['dataset_pb_provenance'])}; "
-                  f"{escape(e['usd_per_pb_provenance'])})[/]")
+    console.print(
+        f"iteration tax: data egress ${e['usd_per_iteration']:,.0f} per retraining iteration "
+        f"({e['dataset_pb']:g} PB × ${e['usd_per_pb']:,.0f}/PB), {it['iterations_by_deadline']} iterations "
+        f"of {it['cycle_days']:g} d by a {it['deadline_days']:g}-day deadline → "
+        f"${e['usd_by_deadline']:,.0f} [dim]({escape(e['dataset_pb_provenance'])}; "
+        f"{escape(e['usd_per_pb_provenance'])})[/]"
+    )

@@ -3,9 +3,30 @@
 >>> from edgefit.distributed import device_resource_names
 """
 
-from edgefit.distributed._cluster import (DEVICE_PREFIX, LOCAL_DEVICE, Cluster, connect, device_resource_names,
-                                          pack, ray_session, require_ray, unpack)
+from edgefit.distributed._cluster import (
+    DEVICE_PREFIX,
+    LOCAL_DEVICE,
+    Cluster,
+    connect,
+    device_resource_names,
+    pack,
+    ray_session,
+    require_ray,
+    unpack,
+)
 from edgefit.distributed._executor import MAX_RETRIES, RayOptions, run_on_ray
 
-__all__ = ["DEVICE_PREFIX", "LOCAL_DEVICE", "MAX_RETRIES", "Cluster", "RayOptions", "connect",
-           "device_resource_names", "pack", "ray_session", "require_ray", "run_on_ray", "unpack"]
+__all__ = [
+    "DEVICE_PREFIX",
+    "LOCAL_DEVICE",
+    "MAX_RETRIES",
+    "Cluster",
+    "RayOptions",
+    "connect",
+    "device_resource_names",
+    "pack",
+    "ray_session",
+    "require_ray",
+    "run_on_ray",
+    "unpack",
+]

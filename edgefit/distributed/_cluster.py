@@ -17,9 +17,10 @@ import io
 import os
 import sys
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from edgefit.errors import EdgefitError, require
 
@@ -59,11 +60,16 @@ class Cluster:
         import ray
 
         have = ray.cluster_resources()
-        return next((name for name in device_resource_names(target) if have.get(name, 0) >= 1), None)
+        return next(
+            (name for name in device_resource_names(target) if have.get(name, 0) >= 1), None
+        )
 
     def device_nodes(self, resource: str) -> list[str]:
-        return [n.get("NodeManagerHostname") or n["NodeID"][:12] for n in self.nodes()
-                if n.get("Resources", {}).get(resource, 0) >= 1]
+        return [
+            n.get("NodeManagerHostname") or n["NodeID"][:12]
+            for n in self.nodes()
+            if n.get("Resources", {}).get(resource, 0) >= 1
+        ]
 
     def cpus(self) -> int:
         import ray
@@ -88,14 +94,20 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if address in (None, "", "local"):
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private instance of this run only
+            os.environ.setdefault(
+                "RAY_AUTH_MODE", "disabled"
+            )  # a private instance of this run only
             ctx = ray.init(num_cpus=num_cpus, resources={DEVICE_PREFIX + LOCAL_DEVICE: 1}, **quiet)
-            return Cluster(address=str(ctx.address_info.get("gcs_address", "local")), started_here=True)
+            return Cluster(
+                address=str(ctx.address_info.get("gcs_address", "local")), started_here=True
+            )
         ray.init(address=address, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise EdgefitError(f"cannot join the Ray cluster at '{address}': {str(exc).splitlines()[0][:200]}",
-                           where="--ray-address",
-                           fix="start one with `ray start --head` (then use auto), or give HOST:PORT of its head") from exc
+        raise EdgefitError(
+            f"cannot join the Ray cluster at '{address}': {str(exc).splitlines()[0][:200]}",
+            where="--ray-address",
+            fix="start one with `ray start --head` (then use auto), or give HOST:PORT of its head",
+        ) from exc
     return Cluster(address=address or "auto", started_here=False)
 
 

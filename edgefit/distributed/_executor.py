@@ -12,9 +12,10 @@ in place with the error beside it. Every candidate that was started is in the re
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from edgefit.distributed._cluster import ray_session, unpack
 
@@ -33,16 +34,28 @@ def _lost(exc: BaseException) -> bool:
     """A failure of the machinery (worker, node, object) rather than of the candidate's own code."""
     import ray.exceptions as rex
 
-    kinds = tuple(getattr(rex, n) for n in ("WorkerCrashedError", "NodeDiedError", "ObjectLostError",
-                                           "OwnerDiedError", "LocalRayletDiedError", "TaskUnschedulableError",
-                                           "ActorDiedError") if hasattr(rex, n))
+    kinds = tuple(
+        getattr(rex, n)
+        for n in (
+            "WorkerCrashedError",
+            "NodeDiedError",
+            "ObjectLostError",
+            "OwnerDiedError",
+            "LocalRayletDiedError",
+            "TaskUnschedulableError",
+            "ActorDiedError",
+        )
+        if hasattr(rex, n)
+    )
     return isinstance(exc, kinds)
 
 
 def _reason(exc: BaseException, retries: int) -> str:
     import ray.exceptions as rex
 
-    if isinstance(exc, rex.RayTaskError):  # the candidate's own code raised: its error, not Ray's wrapper
+    if isinstance(
+        exc, rex.RayTaskError
+    ):  # the candidate's own code raised: its error, not Ray's wrapper
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else ''}"
     if _lost(exc):
@@ -50,9 +63,16 @@ def _reason(exc: BaseException, retries: int) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def run_on_ray(jobs: Iterable, ctx, *, options: RayOptions, should_stop: Callable[[], bool],
-               progress: Callable[[str, int, int], None] | None, failed_record: Callable[..., dict],
-               notes: list[str]) -> Iterator[tuple[Any, dict]]:
+def run_on_ray(
+    jobs: Iterable,
+    ctx,
+    *,
+    options: RayOptions,
+    should_stop: Callable[[], bool],
+    progress: Callable[[str, int, int], None] | None,
+    failed_record: Callable[..., dict],
+    notes: list[str],
+) -> Iterator[tuple[Any, dict]]:
     """Yield ``(job, record)`` as candidates finish on the cluster (not in submission order)."""
     import ray
 
@@ -63,18 +83,31 @@ def run_on_ray(jobs: Iterable, ctx, *, options: RayOptions, should_stop: Callabl
     with ray_session(options.address, num_cpus=options.num_cpus) as cluster:
         target = ctx.settings.target
         device = cluster.device_resource(target)
-        notes.append(f"executor: Ray at {cluster.address}, {len(cluster.nodes())} node(s), {cluster.cpus()} CPU(s)")
+        notes.append(
+            f"executor: Ray at {cluster.address}, {len(cluster.nodes())} node(s), {cluster.cpus()} CPU(s)"
+        )
         if device:
-            notes.append(f"latencies measured on the device farm: {device} served by "
-                         f"{', '.join(cluster.device_nodes(device))}")
+            notes.append(
+                f"latencies measured on the device farm: {device} served by "
+                f"{', '.join(cluster.device_nodes(device))}"
+            )
         else:
-            notes.append(f"no Ray node serves {' or '.join(device_resource_names(target))}: latencies are estimates "
-                         f"(start one with ray start --address=… --resources='{{\"device:{target.id}\": 1}}')")
-        candidate = ray.remote(edgefit_candidate).options(num_cpus=1, max_retries=options.max_retries,
-                                                          retry_exceptions=False)
-        measure_task = ray.remote(edgefit_measure).options(num_cpus=1, resources={device: 1} if device else None,
-                                                           max_retries=options.max_retries, retry_exceptions=False)
-        ctx_ref = ray.put(ctx)  # the base, its data and the reference outputs go to the object store once
+            notes.append(
+                f"no Ray node serves {' or '.join(device_resource_names(target))}: latencies are estimates "
+                f"(start one with ray start --address=… --resources='{{\"device:{target.id}\": 1}}')"
+            )
+        candidate = ray.remote(edgefit_candidate).options(
+            num_cpus=1, max_retries=options.max_retries, retry_exceptions=False
+        )
+        measure_task = ray.remote(edgefit_measure).options(
+            num_cpus=1,
+            resources={device: 1} if device else None,
+            max_retries=options.max_retries,
+            retry_exceptions=False,
+        )
+        ctx_ref = ray.put(
+            ctx
+        )  # the base, its data and the reference outputs go to the object store once
         calibration = ctx.base.calibration  # for a device node that converts to its own format
         queue = list(jobs)
         total = len(queue)
@@ -89,9 +122,13 @@ def run_on_ray(jobs: Iterable, ctx, *, options: RayOptions, should_stop: Callabl
                     building[candidate.remote(ctx_ref, job.choice)] = job
                 if not building and not measuring:
                     break  # stopped (budget): what never started is reported by the caller
-                ready, _ = ray.wait(list(building) + list(measuring), num_returns=1, timeout=POLL_S)
+                ready, _ = ray.wait(
+                    list(building) + list(measuring), num_returns=1, timeout=POLL_S
+                )
                 if not ready:
-                    if device and cluster.device_resource(target) is None:  # its node left: tasks would wait forever
+                    if (
+                        device and cluster.device_resource(target) is None
+                    ):  # its node left: tasks would wait forever
                         why = f"no live node serves {device} any more (node lost)"
                         notes.append(f"{why}: the remaining latencies are estimates")
                         device = None
@@ -108,12 +145,19 @@ def run_on_ray(jobs: Iterable, ctx, *, options: RayOptions, should_stop: Callabl
                         out = ray.get(ref)
                     except Exception as exc:  # noqa: BLE001 - every failure becomes a failed record
                         done += 1
-                        yield job, failed_record(job, _reason(exc, options.max_retries), stage="materialize")
+                        yield (
+                            job,
+                            failed_record(
+                                job, _reason(exc, options.max_retries), stage="materialize"
+                            ),
+                        )
                         continue
                     record = out["record"]
                     _mirror(out["files"], record)
                     if device:
-                        measuring[measure_task.remote(out["files"], record, ctx.settings, calibration)] = (job, record)
+                        measuring[
+                            measure_task.remote(out["files"], record, ctx.settings, calibration)
+                        ] = (job, record)
                         continue
                     done += 1
                     yield job, record
@@ -139,8 +183,11 @@ def _unmeasured(record: dict, why: str) -> dict:
 
 def _mirror(files: dict[str, Any], record: dict) -> None:
     """Put the candidate's files where its record says, when it was built on another node's disk."""
-    targets = {"onnx": Path(record["onnx"]), "fp32": Path(record["onnx"]).parent / "model.fp32.onnx",
-               "artifact": Path(record["artifact"]["path"])}
+    targets = {
+        "onnx": Path(record["onnx"]),
+        "fp32": Path(record["onnx"]).parent / "model.fp32.onnx",
+        "artifact": Path(record["artifact"]["path"]),
+    }
     for key, packed in files.items():
         path = targets[key]
         if not path.exists():

@@ -17,10 +17,12 @@ from edgefit.errors import EdgefitError
 def _device(cluster: Cluster, target) -> str:
     resource = cluster.device_resource(target)
     if resource is None:
-        raise EdgefitError(f"no live Ray node serves {' or '.join(device_resource_names(target))}",
-                           where="--executor ray",
-                           fix=f"start one on the device: ray start --address=HEAD:6379 "
-                               f"--resources='{{\"device:{target.id}\": 1}}' (edgefit devices lists the farm)")
+        raise EdgefitError(
+            f"no live Ray node serves {' or '.join(device_resource_names(target))}",
+            where="--executor ray",
+            fix=f"start one on the device: ray start --address=HEAD:6379 "
+            f"--resources='{{\"device:{target.id}\": 1}}' (edgefit devices lists the farm)",
+        )
     return resource
 
 
@@ -33,11 +35,17 @@ def _get(ref, what: str):
         cause = getattr(exc, "cause", None)
         if isinstance(cause, EdgefitError):
             raise cause from None
-        raise EdgefitError(f"{what} failed on the device node: {type(cause or exc).__name__}: "
-                           f"{str(cause or exc).strip().splitlines()[-1][:300]}", where="--executor ray") from None
+        raise EdgefitError(
+            f"{what} failed on the device node: {type(cause or exc).__name__}: "
+            f"{str(cause or exc).strip().splitlines()[-1][:300]}",
+            where="--executor ray",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - node or worker lost after Ray's retries
-        raise EdgefitError(f"{what} did not finish: the device node or its worker was lost ({type(exc).__name__})",
-                           where="--executor ray", fix="check the node with `edgefit devices`, then run again") from None
+        raise EdgefitError(
+            f"{what} did not finish: the device node or its worker was lost ({type(exc).__name__})",
+            where="--executor ray",
+            fix="check the node with `edgefit devices`, then run again",
+        ) from None
 
 
 def _bench_task(packed: dict[str, Any], artifact: dict[str, Any], settings: dict[str, Any]):
@@ -58,28 +66,50 @@ def measure_on_device(artifact, settings, target, address: str | None, *, retrie
 
     with ray_session(address) as cluster:
         resource = _device(cluster, target)
-        task = ray.remote(_bench_task).options(num_cpus=1, resources={resource: 1}, max_retries=retries)
-        return _get(task.remote(pack(artifact.path), artifact.to_dict(), asdict(settings)), "the measurement")
+        task = ray.remote(_bench_task).options(
+            num_cpus=1, resources={resource: 1}, max_retries=retries
+        )
+        return _get(
+            task.remote(pack(artifact.path), artifact.to_dict(), asdict(settings)),
+            "the measurement",
+        )
 
 
-def _calibrate_task(target_id: str, runtime: str, budget_s: float, threads: int | None, seed: int,
-                    fidelity: bool) -> dict[str, Any]:
+def _calibrate_task(
+    target_id: str, runtime: str, budget_s: float, threads: int | None, seed: int, fidelity: bool
+) -> dict[str, Any]:
     from edgefit.calibrate import calibrate
 
     with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-") as tmp:
         out = Path(tmp) / f"{runtime}.yaml"
-        profile = calibrate(target_id, runtime, budget_s=budget_s, threads=threads, out=out, seed=seed)
+        profile = calibrate(
+            target_id, runtime, budget_s=budget_s, threads=threads, out=out, seed=seed
+        )
         summary = None
         if fidelity:
             from edgefit.calibrate._report import check_fidelity
 
             summary = check_fidelity(profile)
-        files = [pack(p) for p in sorted(Path(tmp).iterdir()) if p.is_file() and not p.name.startswith(".")]
+        files = [
+            pack(p)
+            for p in sorted(Path(tmp).iterdir())
+            if p.is_file() and not p.name.startswith(".")
+        ]
     return {"files": files, "summary": summary, "host": platform.node()}
 
 
-def calibrate_on_device(target, runtime: str, *, budget_s: float, threads: int | None, out: Path, seed: int = 0,
-                        fidelity: bool = True, address: str | None = None, retries: int = 1) -> dict[str, Any]:
+def calibrate_on_device(
+    target,
+    runtime: str,
+    *,
+    budget_s: float,
+    threads: int | None,
+    out: Path,
+    seed: int = 0,
+    fidelity: bool = True,
+    address: str | None = None,
+    retries: int = 1,
+) -> dict[str, Any]:
     """Run the kernel sweep (and the fidelity check) on the node serving ``target``; write the profile
     and the files beside it here, at ``out``. Returns ``{"profile", "summary", "host", "files"}``."""
     import ray
@@ -88,10 +118,16 @@ def calibrate_on_device(target, runtime: str, *, budget_s: float, threads: int |
 
     with ray_session(address) as cluster:
         resource = _device(cluster, target)
-        task = ray.remote(_calibrate_task).options(num_cpus=1, resources={resource: 1}, max_retries=retries)
-        result = _get(task.remote(target.id, runtime, budget_s, threads, seed, fidelity), "calibration")
+        task = ray.remote(_calibrate_task).options(
+            num_cpus=1, resources={resource: 1}, max_retries=retries
+        )
+        result = _get(
+            task.remote(target.id, runtime, budget_s, threads, seed, fidelity), "calibration"
+        )
     written = []
-    for packed in result["files"]:  # <runtime>.yaml, .measurements.json, .fidelity.json → beside `out`
+    for packed in result[
+        "files"
+    ]:  # <runtime>.yaml, .measurements.json, .fidelity.json → beside `out`
         name = packed["name"].replace(f"{runtime}.", f"{out.stem}.", 1)
         written.append(str(unpack({**packed, "name": name}, out.parent)))
     profile = load_profile(out)

@@ -26,8 +26,15 @@ def edgefit_candidate(ctx, choice) -> dict[str, Any]:
     the driver and the measuring node need (candidate ONNX and its fp32 source)."""
     from edgefit.search._candidate import run_candidate
 
-    record = run_candidate(ctx.base, choice, ctx.settings, ctx.work_dir, ctx.reference, ctx.base_accuracy,
-                           measure_here=False)
+    record = run_candidate(
+        ctx.base,
+        choice,
+        ctx.settings,
+        ctx.work_dir,
+        ctx.reference,
+        ctx.base_accuracy,
+        measure_here=False,
+    )
     onnx = Path(record["onnx"])
     files = {"onnx": pack(onnx), "fp32": pack(onnx.parent / "model.fp32.onnx")}
     if record["artifact"]["path"] != record["onnx"]:
@@ -36,7 +43,9 @@ def edgefit_candidate(ctx, choice) -> dict[str, Any]:
     return {"record": record, "files": files}
 
 
-def edgefit_measure(files: dict[str, Any], record: dict[str, Any], settings, calibration=None) -> dict[str, Any]:
+def edgefit_measure(
+    files: dict[str, Any], record: dict[str, Any], settings, calibration=None
+) -> dict[str, Any]:
     """Latency of one candidate, measured on this node (see :func:`measure_for_target`)."""
     with tempfile.TemporaryDirectory(prefix="edgefit-measure-") as tmp:
         paths = {k: unpack(v, Path(tmp) / k) for k, v in files.items()}
@@ -54,8 +63,9 @@ def _node_id() -> str | None:
         return None
 
 
-def measure_for_target(paths: dict[str, Path], record: dict[str, Any], settings, calibration,
-                       folder: Path) -> dict[str, Any]:
+def measure_for_target(
+    paths: dict[str, Path], record: dict[str, Any], settings, calibration, folder: Path
+) -> dict[str, Any]:
     """Measure with the target's first runtime that runs here: the candidate's own artifact when this
     runtime reads it (ONNX on onnxruntime, a torch program on torch), else the fp32 ONNX converted at
     the candidate's precision (TensorRT, LiteRT …) with the run's calibration inputs."""
@@ -67,7 +77,9 @@ def measure_for_target(paths: dict[str, Path], record: dict[str, Any], settings,
     own = record["artifact"]["runtime"]
     reasons = []
     # the target's own runtimes in its order (native first); a torch program is timed on torch first
-    names = (["torch"] if own == "torch" else []) + [n for n in target.runtimes if n != "torch" or own != "torch"]
+    names = (["torch"] if own == "torch" else []) + [
+        n for n in target.runtimes if n != "torch" or own != "torch"
+    ]
     for name in names:
         if name not in runtime_names():
             reasons.append(f"{name}: no edgefit backend")
@@ -80,13 +92,23 @@ def measure_for_target(paths: dict[str, Path], record: dict[str, Any], settings,
         if name == own:
             return measure(paths.get("artifact", paths["onnx"]), settings, runtime=name)
         precision = _precision(record["choice"], name)
-        feeds = None if calibration is None else [{k: x[None]} for k, x in _named(paths["fp32"], calibration[:16])]
+        feeds = (
+            None
+            if calibration is None
+            else [{k: x[None]} for k, x in _named(paths["fp32"], calibration[:16])]
+        )
         art = rt.convert(paths["fp32"], precision, folder / name, calibration=feeds)
         latency = measure(art.path, settings, runtime=name)
-        return {**latency, "converted": {"runtime": name, "precision": precision, "format": art.format}}
-    raise EdgefitError(f"node {platform.node()} serves {target.id} but none of its runtimes runs there: "
-                       + "; ".join(reasons), where="device farm",
-                       fix=f"install one of {', '.join(target.runtimes)} on that node")
+        return {
+            **latency,
+            "converted": {"runtime": name, "precision": precision, "format": art.format},
+        }
+    raise EdgefitError(
+        f"node {platform.node()} serves {target.id} but none of its runtimes runs there: "
+        + "; ".join(reasons),
+        where="device farm",
+        fix=f"install one of {', '.join(target.runtimes)} on that node",
+    )
 
 
 def edgefit_node_info() -> dict[str, Any]:
@@ -94,6 +116,12 @@ def edgefit_node_info() -> dict[str, Any]:
     from edgefit._version import __version__
     from edgefit.runtimes import list_runtimes
 
-    return {"host": platform.node(), "python": platform.python_version(), "edgefit": __version__,
-            "machine": platform.machine(), "os": platform.system(), "cpus": os.cpu_count(),
-            "runtimes": [r.to_dict() for r in list_runtimes()]}
+    return {
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "edgefit": __version__,
+        "machine": platform.machine(),
+        "os": platform.system(),
+        "cpus": os.cpu_count(),
+        "runtimes": [r.to_dict() for r in list_runtimes()],
+    }

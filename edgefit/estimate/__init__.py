@@ -11,6 +11,19 @@ from edgefit.estimate._profile import KernelFit, Profile, find_profile, load_pro
 from edgefit.estimate._table import KERNEL_CLASSES, KernelTable, build_kernel_table
 
 __all__ = [
-    "Check", "Estimate", "Estimator", "KERNEL_CLASSES", "KernelEstimate", "KernelFit", "KernelTable", "PLAN_DTYPES",
-    "Plan", "PlanBatch", "Profile", "build_kernel_table", "find_profile", "load_profile", "profile_path",
+    "Check",
+    "Estimate",
+    "Estimator",
+    "KERNEL_CLASSES",
+    "KernelEstimate",
+    "KernelFit",
+    "KernelTable",
+    "PLAN_DTYPES",
+    "Plan",
+    "PlanBatch",
+    "Profile",
+    "build_kernel_table",
+    "find_profile",
+    "load_profile",
+    "profile_path",
 ]

@@ -31,7 +31,9 @@ import numpy as np
 ALIGN = 16  # bytes: Vela aligns every tensor in the arena
 BIAS_RECORD_BYTES = 10  # Ethos-U55 per output channel: 40-bit bias + 32-bit scale + shift
 BRICK = 16  # channels per brick of Vela's NHCWB16 feature-map layout
-RESHAPES = frozenset({"Reshape", "Flatten", "Squeeze", "Unsqueeze"})  # their input stays NHWC (linear)
+RESHAPES = frozenset(
+    {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
+)  # their input stays NHWC (linear)
 BUFFER_CHANNELS = 16  # a large weight stream is buffered one 16-channel depth slice at a time
 FULL_BUFFER_BYTES = 32768  # up to this size Vela buffers the whole encoded weight stream
 BUFFERED_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose"})
@@ -61,7 +63,9 @@ def weight_buffer(layer) -> float:
     return full if full <= FULL_BUFFER_BYTES else full / cout * min(cout, BUFFER_CHANNELS)
 
 
-def vela_arena(graph, kernels: list[dict], producer: dict[str, int], real, concats: list[list[str]]):
+def vela_arena(
+    graph, kernels: list[dict], producer: dict[str, int], real, concats: list[list[str]]
+):
     """``(t_born, t_dies, t_elems, t_producer)`` arrays of the arena residents (see module docstring)."""
     n = len(kernels)
     home: dict[str, str] = {}  # tensor → the concat buffer it lives in
@@ -92,8 +96,11 @@ def vela_arena(graph, kernels: list[dict], producer: dict[str, int], real, conca
             dies[buf(t)] = n
     _in_place(kernels, born, dies, buf, graph)
     names = [t for t in born if t in graph.tensors]
-    nhwc = set(graph.inputs) | {buf(t) for t in graph.outputs} | {
-        buf(layer.inputs[0]) for layer in graph.layers if layer.op in RESHAPES and layer.inputs}
+    nhwc = (
+        set(graph.inputs)
+        | {buf(t) for t in graph.outputs}
+        | {buf(layer.inputs[0]) for layer in graph.layers if layer.op in RESHAPES and layer.inputs}
+    )
     elems = [_align(_elems(graph, t) if t in nhwc else _brick_elems(graph, t)) for t in names]
     t_born = [born[t] for t in names]
     t_dies = [max(dies.get(t, born[t]), born[t]) for t in names]
@@ -103,8 +110,12 @@ def vela_arena(graph, kernels: list[dict], producer: dict[str, int], real, conca
         if anchor.kind in BUFFERED_KINDS and anchor.params > 0:
             elems.append(_align(weight_buffer(anchor)))
             t_born.append(i), t_dies.append(i), t_prod.append(i)
-    return (np.array(t_born, np.int32), np.array(t_dies, np.int32), np.array(elems, float),
-            np.array(t_prod, np.int32))
+    return (
+        np.array(t_born, np.int32),
+        np.array(t_dies, np.int32),
+        np.array(elems, float),
+        np.array(t_prod, np.int32),
+    )
 
 
 def _in_place(kernels, born, dies, buf, graph) -> None:

@@ -9,16 +9,18 @@ import numpy as np
 
 from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._learned import COVERAGE, ProfileMatch, find_learned, precision_class
+from edgefit.estimate._lower_integer import lowering_for
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
 from edgefit.estimate._table import KERNEL_CLASSES, build_kernel_table
-from edgefit.estimate._lower_integer import lowering_for
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
 # state a wide error bar rather than none (calibrated targets typically land within ±20%).
 DATASHEET_ERROR = 0.5
-DEFAULT_THREADS = 1  # what `edgefit bench` measures by default (repeatable on small shared machines)
+DEFAULT_THREADS = (
+    1  # what `edgefit bench` measures by default (repeatable on small shared machines)
+)
 CALIBRATE_HERE = "edgefit calibrate --target host-cpu --runtime onnxruntime"
 
 
@@ -101,16 +103,27 @@ class Estimator:
     >>> est.estimate(Plan(dtype="int8")).latency_s                      # doctest: +SKIP
     """
 
-    def __init__(self, graph, target, *, power_mode: str | None = None, runtime: str | None = None,
-                 profile: Profile | None | str = "auto", unit: str | None = None, threads: int | None = None,
-                 learned: ProfileMatch | None | str = "auto") -> None:
+    def __init__(
+        self,
+        graph,
+        target,
+        *,
+        power_mode: str | None = None,
+        runtime: str | None = None,
+        profile: Profile | None | str = "auto",
+        unit: str | None = None,
+        threads: int | None = None,
+        learned: ProfileMatch | None | str = "auto",
+    ) -> None:
         self.graph, self.target = graph, target
         self.threads = threads or DEFAULT_THREADS
         self.table = build_kernel_table(graph, lowering=lowering_for(target, runtime, profile))
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
-        self.published = None  # (fit of published measurements, its path) backing this mode at batch 1
+        self.published = (
+            None  # (fit of published measurements, its path) backing this mode at batch 1
+        )
         if profile == "auto" and self.profile is None and not target.probe:
             from edgefit.estimate._published import find_calibration
 
@@ -118,16 +131,23 @@ class Estimator:
             if found is not None and found[0].backs(self.power_mode):
                 self.published = (found[0], f"profiles/{target.id}/published.fit.yaml")
                 self.profile = found[0].as_profile(target, unit, found[1], self.power_mode)
-        self.hw = build_hw(target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit)
+        self.hw = build_hw(
+            target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit
+        )
         self.warnings = list(graph.warnings)
         # learned kernel costs over onnxruntime's lowered graph: host-cpu with onnxruntime only
         uses_ort = runtime in (None, "onnxruntime") and "onnxruntime" in target.runtimes
-        self.learned = (find_learned(target.id, "onnxruntime") if learned == "auto" and profile == "auto"
-                        and target.probe and uses_ort else (None if learned == "auto" else learned))
+        self.learned = (
+            find_learned(target.id, "onnxruntime")
+            if learned == "auto" and profile == "auto" and target.probe and uses_ort
+            else (None if learned == "auto" else learned)
+        )
         if self.learned is not None and not self.learned.matches:
             fp = self.learned.profile.fingerprint
-            self.warnings.append(f"learned profile calibrated on {fp.describe()}, not this machine "
-                                 f"({'; '.join(self.learned.mismatches)}): run `{CALIBRATE_HERE}` here")
+            self.warnings.append(
+                f"learned profile calibrated on {fp.describe()}, not this machine "
+                f"({'; '.join(self.learned.mismatches)}): run `{CALIBRATE_HERE}` here"
+            )
 
     def _legacy_profile_warning(self) -> str | None:
         """The first profile format knows its CPU only by name: say when that is another machine."""
@@ -136,9 +156,13 @@ class Estimator:
         from edgefit.targets._host import probe_host
 
         here, there = probe_host(), self.profile.environment
-        if there.get("cpu") and (there.get("cpu") != here.model or there.get("cores") != here.cores):
-            return (f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
-                    f"this machine is {here.model} ({here.cores} cores): run `{CALIBRATE_HERE}` here")
+        if there.get("cpu") and (
+            there.get("cpu") != here.model or there.get("cores") != here.cores
+        ):
+            return (
+                f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
+                f"this machine is {here.model} ({here.cores} cores): run `{CALIBRATE_HERE}` here"
+            )
         return None
 
     # -- many plans --------------------------------------------------------------------------------
@@ -158,18 +182,29 @@ class Estimator:
 
     def supported_plan(self, plan: Plan) -> Plan:
         """``plan`` with dtypes the target lacks replaced by the closest one it has (and a warning)."""
-        if plan.dtype in self.target.dtypes or (plan.dtype == "int4" and "int8" in self.target.dtypes
-                                                 and self.hw.supported[DTYPE_CODE["int4"]]):
+        if plan.dtype in self.target.dtypes or (
+            plan.dtype == "int4"
+            and "int8" in self.target.dtypes
+            and self.hw.supported[DTYPE_CODE["int4"]]
+        ):
             return plan
         floats = [d for d in ("fp16", "bf16", "fp32") if d in self.target.dtypes]
         ints = [d for d in ("int8", "int16") if d in self.target.dtypes and d in DTYPE_CODE]
         want_int = plan.dtype in ("int8", "int4", "fp8")
         choice = (ints or floats) if want_int else (floats or ints)
-        fallback = next((d for d in choice if d in DTYPE_CODE and self.hw.supported[DTYPE_CODE[d]]), "fp32")
-        self.warnings.append(f"target '{self.target.id}' does not support {plan.dtype} "
-                             f"(it has {', '.join(self.target.dtypes)}); estimated as {fallback}")
-        return Plan(dtype=fallback, keep_float=plan.keep_float, sparse_2to4=plan.sparse_2to4,
-                    channel_scale=plan.channel_scale)
+        fallback = next(
+            (d for d in choice if d in DTYPE_CODE and self.hw.supported[DTYPE_CODE[d]]), "fp32"
+        )
+        self.warnings.append(
+            f"target '{self.target.id}' does not support {plan.dtype} "
+            f"(it has {', '.join(self.target.dtypes)}); estimated as {fallback}"
+        )
+        return Plan(
+            dtype=fallback,
+            keep_float=plan.keep_float,
+            sparse_2to4=plan.sparse_2to4,
+            channel_scale=plan.channel_scale,
+        )
 
     def screen(self, plans: list[Plan]) -> list[Estimate]:
         """Totals and envelope verdicts for many plans from one batched evaluation (no per-kernel
@@ -185,16 +220,28 @@ class Estimator:
             error = self.profile.error if calibrated else DATASHEET_ERROR
             run_overhead = self.profile.run_overhead_s if calibrated else 0.0
             latency = float(r["latency_s"][n]) + run_overhead
-            energy = self._published_energy(latency, float(r["energy_j"][n]) + self.hw.static_w * run_overhead,
-                                            calibrated)
+            energy = self._published_energy(
+                latency, float(r["energy_j"][n]) + self.hw.static_w * run_overhead, calibrated
+            )
             est = Estimate(
-                target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
-                weight_bytes=float(r["weight_bytes"][n]), peak_activation_bytes=float(r["peak_act_bytes"][n]),
+                target=self.target.id,
+                power_mode=self.power_mode,
+                plan=plan,
+                latency_s=latency,
+                energy_j=energy,
+                weight_bytes=float(r["weight_bytes"][n]),
+                peak_activation_bytes=float(r["peak_act_bytes"][n]),
                 weight_level=self.hw.level_names[int(r["level_w"][n])],
                 activation_level=self.hw.level_names[int(r["level_a"][n])],
-                source="calibrated" if calibrated else "datasheet", source_detail="", error=error, kernels=[],
-                checks=[], average_power_w=energy / latency if latency else 0.0,
-                power_at_rate_w=(energy * rate.value if rate and latency * rate.value <= 1 else None),
+                source="calibrated" if calibrated else "datasheet",
+                source_detail="",
+                error=error,
+                kernels=[],
+                checks=[],
+                average_power_w=energy / latency if latency else 0.0,
+                power_at_rate_w=(
+                    energy * rate.value if rate and latency * rate.value <= 1 else None
+                ),
                 inference_rate_hz=rate.value if rate else None,
             )
             est.checks = envelope_checks(est, self.target)
@@ -203,9 +250,15 @@ class Estimator:
 
     # -- one plan, in detail -----------------------------------------------------------------------
     def estimate(self, plan: Plan | None = None) -> Estimate:
-        native = plan is None  # the model as it is: what the learned profile estimates from its lowering
+        native = (
+            plan is None
+        )  # the model as it is: what the learned profile estimates from its lowering
         if plan is None:  # the model as it is: every kernel in the graph's own dtype
-            plan = Plan(dtype=self.graph.compute_dtype if self.graph.compute_dtype in PLAN_DTYPES else "fp32")
+            plan = Plan(
+                dtype=self.graph.compute_dtype
+                if self.graph.compute_dtype in PLAN_DTYPES
+                else "fp32"
+            )
             batch = PlanBatch.native(self.table)
         else:
             plan = self.supported_plan(plan)
@@ -214,9 +267,12 @@ class Estimator:
         kernels = self._kernels(batch, r)
         calibrated = self._calibrated(plan)
         error = self.profile.error if calibrated else DATASHEET_ERROR
-        detail = (f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)" if calibrated else
-                  f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
-                  f"(uncalibrated; ±{error:.0%} assumed)")
+        detail = (
+            f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)"
+            if calibrated
+            else f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
+            f"(uncalibrated; ±{error:.0%} assumed)"
+        )
         run_overhead = self.profile.run_overhead_s if calibrated else 0.0
         latency = float(r["latency_s"][0]) + run_overhead
         roofline_energy = float(r["energy_j"][0]) + self.hw.static_w * run_overhead
@@ -224,17 +280,29 @@ class Estimator:
         if self.published is not None:
             detail = self._published_detail(plan, calibrated)
             if roofline_energy > 0 and energy != roofline_energy:
-                kernels = [replace(k, energy_j=k.energy_j * energy / roofline_energy) for k in kernels]
+                kernels = [
+                    replace(k, energy_j=k.energy_j * energy / roofline_energy) for k in kernels
+                ]
         rate = self.target.envelope.inference_rate_hz
         est = Estimate(
-            target=self.target.id, power_mode=self.power_mode, plan=plan, latency_s=latency, energy_j=energy,
-            weight_bytes=float(r["weight_bytes"][0]), peak_activation_bytes=float(r["peak_act_bytes"][0]),
+            target=self.target.id,
+            power_mode=self.power_mode,
+            plan=plan,
+            latency_s=latency,
+            energy_j=energy,
+            weight_bytes=float(r["weight_bytes"][0]),
+            peak_activation_bytes=float(r["peak_act_bytes"][0]),
             weight_level=self.hw.level_names[int(r["level_w"][0])],
             activation_level=self.hw.level_names[int(r["level_a"][0])],
-            source="calibrated" if calibrated else "datasheet", source_detail=detail, error=error,
-            kernels=kernels, checks=[], average_power_w=energy / latency if latency else 0.0,
+            source="calibrated" if calibrated else "datasheet",
+            source_detail=detail,
+            error=error,
+            kernels=kernels,
+            checks=[],
+            average_power_w=energy / latency if latency else 0.0,
             power_at_rate_w=(energy * rate.value if rate and latency * rate.value <= 1 else None),
-            inference_rate_hz=rate.value if rate else None, warnings=list(dict.fromkeys(self.warnings)),
+            inference_rate_hz=rate.value if rate else None,
+            warnings=list(dict.fromkeys(self.warnings)),
         )
         from edgefit.estimate._verdict import envelope_checks
 
@@ -267,11 +335,16 @@ class Estimator:
     def _published_detail(self, plan: Plan, calibrated: bool) -> str:
         cal, path = self.published
         if not calibrated:
-            return (f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml (uncalibrated for "
-                    f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; ±{DATASHEET_ERROR:.0%} "
-                    "assumed)")
-        energy = ("energy from active power fitted on published energy" if cal.active_power_w.get(
-            self.power_mode or "") else "energy: datasheet (no published energy in this mode)")
+            return (
+                f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml (uncalibrated for "
+                f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; ±{DATASHEET_ERROR:.0%} "
+                "assumed)"
+            )
+        energy = (
+            "energy from active power fitted on published energy"
+            if cal.active_power_w.get(self.power_mode or "")
+            else "energy: datasheet (no published energy in this mode)"
+        )
         return f"{cal.label(self.power_mode, path)}; {energy}"
 
     def _learned_estimate(self, est: Estimate) -> Estimate:
@@ -288,26 +361,35 @@ class Estimator:
         try:
             lowered = lower(self.graph.model, threads=self.threads, runs=1, warmup=1)
         except Exception as exc:  # onnxruntime refuses a model edgefit can still count  # noqa: BLE001
-            est.warnings.append(f"onnxruntime cannot run this model here ({str(exc).splitlines()[0][:160]}); "
-                                "estimated with the per-class profile instead of the learned kernel costs")
+            est.warnings.append(
+                f"onnxruntime cannot run this model here ({str(exc).splitlines()[0][:160]}); "
+                "estimated with the per-class profile instead of the learned kernel costs"
+            )
             return est
         latency = learned.latency(lowered, self.threads)
         precision = precision_class(lowered)
         if match.matches:
             error = learned.interval(precision)
-            detail = (f"learned kernel costs calibrated on this machine ({learned.fingerprint.describe()}), "
-                      f"{learned.training.get('networks', '?')} corpus networks; {self.threads} thread(s); "
-                      f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; {learned.path}")
+            detail = (
+                f"learned kernel costs calibrated on this machine ({learned.fingerprint.describe()}), "
+                f"{learned.training.get('networks', '?')} corpus networks; {self.threads} thread(s); "
+                f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; {learned.path}"
+            )
         else:
             error = learned.mismatch_interval()
-            detail = (f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this machine "
-                      f"({'; '.join(match.mismatches)}); ±{error:.0%} assumed across machines; "
-                      f"run `{CALIBRATE_HERE}` here")
+            detail = (
+                f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this machine "
+                f"({'; '.join(match.mismatches)}); ±{error:.0%} assumed across machines; "
+                f"run `{CALIBRATE_HERE}` here"
+            )
         ratio = latency / est.latency_s if est.latency_s > 0 else 0.0
         power = est.average_power_w
         est.latency_s, est.energy_j = latency, power * latency
         est.source, est.source_detail, est.error = "calibrated", detail, error
-        est.kernels = [replace(k, latency_s=k.latency_s * ratio, energy_j=k.energy_j * ratio) for k in est.kernels]
+        est.kernels = [
+            replace(k, latency_s=k.latency_s * ratio, energy_j=k.energy_j * ratio)
+            for k in est.kernels
+        ]
         rate = est.inference_rate_hz
         est.power_at_rate_w = est.energy_j * rate if rate and latency * rate <= 1 else None
         return est
@@ -326,7 +408,9 @@ class Estimator:
         r = self.evaluate(batch.take([row]))
         level_k = _first_fit(ab, hw.cap, hw.holds_a)
         return {
-            "compute_s": t.ops * s_ops / (hw.peak[cols, d] * np.where(sp, hw.sparse_speedup[cols, d], 1.0)),
+            "compute_s": t.ops
+            * s_ops
+            / (hw.peak[cols, d] * np.where(sp, hw.sparse_speedup[cols, d], 1.0)),
             "memory_s": wb / hw.bw[int(r["level_w"][0])] + ab / hw.bw[level_k],
             "overhead_s": hw.overhead[cols, d],
             "macs": t.macs * s_ops,
@@ -341,10 +425,17 @@ class Estimator:
             d = int(batch.dtype[0, i])
             t_c, t_m, ovh = parts["compute_s"][i], parts["memory_s"][i], parts["overhead_s"][i]
             bound = "overhead" if ovh > max(t_c, t_m) else ("compute" if t_c >= t_m else "memory")
-            out.append(KernelEstimate(
-                name=t.names[i], kclass=KERNEL_CLASSES[t.kclass[i]], dtype=PLAN_DTYPES[d],
-                unit=hw.unit_of[i][d] or "-", latency_s=float(r["kernel_s"][0, i]),
-                energy_j=float(r["kernel_j"][0, i]), bound=bound, macs=float(parts["macs"][i]),
-                layers=tuple(self.graph.layers[j].name for j in t.layers[i]),
-            ))
+            out.append(
+                KernelEstimate(
+                    name=t.names[i],
+                    kclass=KERNEL_CLASSES[t.kclass[i]],
+                    dtype=PLAN_DTYPES[d],
+                    unit=hw.unit_of[i][d] or "-",
+                    latency_s=float(r["kernel_s"][0, i]),
+                    energy_j=float(r["kernel_j"][0, i]),
+                    bound=bound,
+                    macs=float(parts["macs"][i]),
+                    layers=tuple(self.graph.layers[j].name for j in t.layers[i]),
+                )
+            )
         return out

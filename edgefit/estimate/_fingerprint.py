@@ -13,8 +13,15 @@ import re
 from dataclasses import asdict, dataclass
 
 # onnxruntime's (MLAS) int8 GEMM path, best first, from the CPU flags.
-_INT8_PATHS = (("amx", {"amx_int8", "amx_tile"}), ("avx512-vnni", {"avx512_vnni"}), ("avx-vnni", {"avx_vnni"}),
-               ("avx512", {"avx512bw"}), ("avx2", {"avx2"}), ("neon-dotprod", {"asimddp"}), ("neon", {"asimd"}))
+_INT8_PATHS = (
+    ("amx", {"amx_int8", "amx_tile"}),
+    ("avx512-vnni", {"avx512_vnni"}),
+    ("avx-vnni", {"avx_vnni"}),
+    ("avx512", {"avx512bw"}),
+    ("avx2", {"avx2"}),
+    ("neon-dotprod", {"asimddp"}),
+    ("neon", {"asimd"}),
+)
 
 
 def int8_path(flags: frozenset[str] | set[str]) -> str:
@@ -38,7 +45,9 @@ class Fingerprint:
     @property
     def id(self) -> str:
         """A file-name-safe id: cpu slug, int8 path, cores, runtime version."""
-        slug = re.sub(r"[^a-z0-9]+", "-", self.cpu.lower().replace("(r)", "").replace("(tm)", "")).strip("-")
+        slug = re.sub(
+            r"[^a-z0-9]+", "-", self.cpu.lower().replace("(r)", "").replace("(tm)", "")
+        ).strip("-")
         return f"{slug[:40]}-{self.int8_path}-{self.cores}c-{self.runtime}{self.runtime_version}"
 
     def describe(self) -> str:
@@ -53,7 +62,9 @@ class Fingerprint:
             out.append(f"int8 path {other.int8_path} vs {self.int8_path}")
         if self.cores != other.cores:
             out.append(f"{other.cores} vs {self.cores} cores")
-        if self.runtime != other.runtime or _minor(self.runtime_version) != _minor(other.runtime_version):
+        if self.runtime != other.runtime or _minor(self.runtime_version) != _minor(
+            other.runtime_version
+        ):
             out.append(f"{other.runtime} {other.runtime_version} vs {self.runtime_version}")
         return out
 
@@ -64,9 +75,15 @@ class Fingerprint:
 
     @classmethod
     def from_dict(cls, d: dict) -> Fingerprint:
-        return cls(cpu=str(d["cpu"]), int8_path=str(d["int8_path"]), isa=tuple(d.get("isa") or ()),
-                   cores=int(d["cores"]), memory_gib=float(d.get("memory_gib", 0.0)), runtime=str(d["runtime"]),
-                   runtime_version=str(d["runtime_version"]))
+        return cls(
+            cpu=str(d["cpu"]),
+            int8_path=str(d["int8_path"]),
+            isa=tuple(d.get("isa") or ()),
+            cores=int(d["cores"]),
+            memory_gib=float(d.get("memory_gib", 0.0)),
+            runtime=str(d["runtime"]),
+            runtime_version=str(d["runtime_version"]),
+        )
 
 
 def _minor(version: str) -> str:
@@ -84,6 +101,12 @@ def this_machine(runtime: str = "onnxruntime") -> Fingerprint:
         rt_version = version(runtime)
     except PackageNotFoundError:
         rt_version = "absent"
-    return Fingerprint(cpu=host.model, int8_path=int8_path(host.flags), isa=tuple(host.isa), cores=host.cores,
-                       memory_gib=round((host.memory_bytes or 0) / 2**30, 1), runtime=runtime,
-                       runtime_version=rt_version)
+    return Fingerprint(
+        cpu=host.model,
+        int8_path=int8_path(host.flags),
+        isa=tuple(host.isa),
+        cores=host.cores,
+        memory_gib=round((host.memory_bytes or 0) / 2**30, 1),
+        runtime=runtime,
+        runtime_version=rt_version,
+    )

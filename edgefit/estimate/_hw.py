@@ -15,15 +15,29 @@ from edgefit.estimate._table import KERNEL_CLASSES, KernelTable
 # in-network extra overhead they measure
 CONV_CLASSES = frozenset({"conv", "conv1x1", "dwconv", "conv1d"})
 W_BYTES = np.array([4.0, 2.0, 2.0, 1.0, 0.5, 1.0])  # bytes per weight element per plan dtype
-_FLOAT_FALLBACK = {"int4": ("fp16", "fp32"), "fp8": ("fp8", "fp16", "int8"), "bf16": ("bf16", "fp16", "fp32"),
-                   "fp16": ("fp16",), "fp32": ("fp32",), "int8": ("int8",)}
-_ENERGY_FALLBACK = {"int4": ("int4", "int8"), "fp8": ("fp8", "int8", "fp16"), "bf16": ("bf16", "fp16", "fp32"),
-                    "fp16": ("fp16", "bf16", "fp32"), "fp32": ("fp32",), "int8": ("int8", "int16", "fp16")}
+_FLOAT_FALLBACK = {
+    "int4": ("fp16", "fp32"),
+    "fp8": ("fp8", "fp16", "int8"),
+    "bf16": ("bf16", "fp16", "fp32"),
+    "fp16": ("fp16",),
+    "fp32": ("fp32",),
+    "int8": ("int8",),
+}
+_ENERGY_FALLBACK = {
+    "int4": ("int4", "int8"),
+    "fp8": ("fp8", "int8", "fp16"),
+    "bf16": ("bf16", "fp16", "fp32"),
+    "fp16": ("fp16", "bf16", "fp32"),
+    "fp32": ("fp32",),
+    "int8": ("int8", "int16", "fp16"),
+}
 
 
 @dataclass
 class HwArrays:
-    peak: np.ndarray  # K × D: achievable ops/s (peak × efficiency); 0 where no unit runs that dtype
+    peak: (
+        np.ndarray
+    )  # K × D: achievable ops/s (peak × efficiency); 0 where no unit runs that dtype
     overhead: np.ndarray  # K × D: seconds per kernel launch
     e_op: np.ndarray  # K × D: pJ per op
     sparse_speedup: np.ndarray  # K × D: compute speed-up of 2:4 weights (1 where unsupported)
@@ -43,7 +57,11 @@ class HwArrays:
 
 
 def _unit_for(target, dtype: str, preferred: str | None):
-    units = sorted(target.compute_units, key=lambda u: u.name != preferred) if preferred else target.compute_units
+    units = (
+        sorted(target.compute_units, key=lambda u: u.name != preferred)
+        if preferred
+        else target.compute_units
+    )
     for compute_dtype in _FLOAT_FALLBACK.get(dtype, (dtype,)):
         for unit in units:
             if compute_dtype in unit.peak_ops_per_s:
@@ -64,12 +82,21 @@ def resolve_power_mode(target, name: str | None):
         return target.power_mode(name)
     except KeyError:
         names = ", ".join(m.name for m in target.power_modes) or "none"
-        raise EdgefitError(f"target '{target.id}' has no power mode '{name}'", where="--power-mode",
-                           fix=f"use one of: {names}") from None
+        raise EdgefitError(
+            f"target '{target.id}' has no power mode '{name}'",
+            where="--power-mode",
+            fix=f"use one of: {names}",
+        ) from None
 
 
-def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profile: Profile | None = None,
-             unit: str | None = None) -> HwArrays:
+def build_hw(
+    target,
+    table: KernelTable,
+    *,
+    power_mode: str | None = None,
+    profile: Profile | None = None,
+    unit: str | None = None,
+) -> HwArrays:
     """Arrays for ``target`` in ``power_mode`` over ``table``'s kernels; ``profile`` supplies efficiencies."""
     mode = resolve_power_mode(target, power_mode)
     k = len(table)
@@ -93,7 +120,11 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
             fit = profile.fit(kclass, compute_dtype) if profile else None
             eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
             peak[i, d] = raw * eff
-            extra = profile.extra_overhead_s.get(compute_dtype, 0.0) if fit and kclass in CONV_CLASSES else 0.0
+            extra = (
+                profile.extra_overhead_s.get(compute_dtype, 0.0)
+                if fit and kclass in CONV_CLASSES
+                else 0.0
+            )
             # the in-network correction may be negative (cache-hot neighbours); overhead stays ≥ 0
             overhead[i, d] = max(0.0, fit.overhead_s + extra) if fit else u.layer_overhead_s.value
             calibrated[i, d] = fit is not None
@@ -103,16 +134,32 @@ def build_hw(target, table: KernelTable, *, power_mode: str | None = None, profi
     levels = sorted(target.memory_levels, key=lambda m: -m.bandwidth_bytes_per_s.value)
     bw_scale = profile.memory_bandwidth_scale if profile else 1.0
     float_act = 2.0 if supported[PLAN_DTYPES.index("fp16")] and not supported[0] else 4.0
-    static = mode.static_power_w.value if mode and mode.static_power_w else target.energy.static_power_w.value
+    static = (
+        mode.static_power_w.value
+        if mode and mode.static_power_w
+        else target.energy.static_power_w.value
+    )
     return HwArrays(
-        peak=peak, overhead=overhead, e_op=e_op, sparse_speedup=sparse, wbytes=W_BYTES.copy(),
+        peak=peak,
+        overhead=overhead,
+        e_op=e_op,
+        sparse_speedup=sparse,
+        wbytes=W_BYTES.copy(),
         abytes=np.array([4.0, 2.0, 2.0, 1.0, float_act, 1.0]),
         cap=np.array([m.capacity_bytes.value for m in levels]),
-        bw=np.array([(profile.level_bandwidth.get(m.name) if profile else None)
-                     or m.bandwidth_bytes_per_s.value * bw_scale for m in levels]),
+        bw=np.array(
+            [
+                (profile.level_bandwidth.get(m.name) if profile else None)
+                or m.bandwidth_bytes_per_s.value * bw_scale
+                for m in levels
+            ]
+        ),
         ebyte=np.array([m.energy_pj_per_byte.value for m in levels]),
         holds_w=np.array(["weights" in m.holds for m in levels]),
         holds_a=np.array(["activations" in m.holds for m in levels]),
-        static_w=float(static), level_names=[m.name for m in levels], unit_of=unit_of, supported=supported,
+        static_w=float(static),
+        level_names=[m.name for m in levels],
+        unit_of=unit_of,
+        supported=supported,
         calibrated=calibrated,
     )

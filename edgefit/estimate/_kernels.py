@@ -32,12 +32,42 @@ def _first_fit(need, cap, holds):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def estimate_kernel(dtype, sparse, scale,
-                    ops, w_elems, in_elems, out_elems, chan_src, in_src, depthwise,
-                    inv_peak, w_factor, overhead, e_op, wbytes, abytes,
-                    cap, inv_bw, ebyte, holds_w, holds_a, static_w,
-                    t_start, t_stop, t_elems, t_producer,
-                    out_lat, out_energy, out_w, out_act, out_lw, out_la, rec_t, rec_e):
+def estimate_kernel(
+    dtype,
+    sparse,
+    scale,
+    ops,
+    w_elems,
+    in_elems,
+    out_elems,
+    chan_src,
+    in_src,
+    depthwise,
+    inv_peak,
+    w_factor,
+    overhead,
+    e_op,
+    wbytes,
+    abytes,
+    cap,
+    inv_bw,
+    ebyte,
+    holds_w,
+    holds_a,
+    static_w,
+    t_start,
+    t_stop,
+    t_elems,
+    t_producer,
+    out_lat,
+    out_energy,
+    out_w,
+    out_act,
+    out_lw,
+    out_la,
+    rec_t,
+    rec_e,
+):
     n_plans, k = dtype.shape
     n_rec = rec_t.shape[0]
     n_levels = cap.shape[0]
@@ -122,22 +152,53 @@ def estimate_kernel(dtype, sparse, scale,
 def estimate_numba(plans, table, hw, record: int = 0):
     """Run :func:`estimate_kernel`; same return value as ``estimate_reference``."""
     n, k = plans.dtype.shape
-    out = {name: np.empty(n) for name in ("latency_s", "energy_j", "weight_bytes", "peak_act_bytes")}
+    out = {
+        name: np.empty(n) for name in ("latency_s", "energy_j", "weight_bytes", "peak_act_bytes")
+    }
     lw, la = np.empty(n, np.int64), np.empty(n, np.int64)
     rec_t, rec_e = np.zeros((record, k)), np.zeros((record, k))
     with np.errstate(divide="ignore"):
-        inv_peak = np.ascontiguousarray(np.stack([1.0 / hw.peak, 1.0 / (hw.peak * hw.sparse_speedup)], axis=-1))
+        inv_peak = np.ascontiguousarray(
+            np.stack([1.0 / hw.peak, 1.0 / (hw.peak * hw.sparse_speedup)], axis=-1)
+        )
     w_factor = np.array([1.0, SPARSE_WEIGHT_FACTOR])
     t_start = np.maximum(table.t_born, 0)
     t_stop = np.minimum(np.maximum(table.t_dies, t_start), max(k - 1, 0))
     estimate_kernel(
-        np.ascontiguousarray(plans.dtype, np.int8), np.ascontiguousarray(plans.sparse, np.uint8),
+        np.ascontiguousarray(plans.dtype, np.int8),
+        np.ascontiguousarray(plans.sparse, np.uint8),
         np.ascontiguousarray(plans.scale, np.float64),
-        table.ops, table.w_elems, table.in_elems, table.out_elems, table.chan_src, table.in_src, table.depthwise,
-        inv_peak, w_factor, hw.overhead, hw.e_op, hw.wbytes, hw.abytes,
-        hw.cap, 1.0 / hw.bw, hw.ebyte, hw.holds_w, hw.holds_a, hw.static_w,
-        t_start, t_stop, table.t_elems, table.t_producer,
-        out["latency_s"], out["energy_j"], out["weight_bytes"], out["peak_act_bytes"], lw, la, rec_t, rec_e,
+        table.ops,
+        table.w_elems,
+        table.in_elems,
+        table.out_elems,
+        table.chan_src,
+        table.in_src,
+        table.depthwise,
+        inv_peak,
+        w_factor,
+        hw.overhead,
+        hw.e_op,
+        hw.wbytes,
+        hw.abytes,
+        hw.cap,
+        1.0 / hw.bw,
+        hw.ebyte,
+        hw.holds_w,
+        hw.holds_a,
+        hw.static_w,
+        t_start,
+        t_stop,
+        table.t_elems,
+        table.t_producer,
+        out["latency_s"],
+        out["energy_j"],
+        out["weight_bytes"],
+        out["peak_act_bytes"],
+        lw,
+        la,
+        rec_t,
+        rec_e,
     )
     out["level_w"], out["level_a"] = lw, la
     if record:

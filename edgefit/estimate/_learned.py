@@ -66,7 +66,9 @@ class LearnedProfile:
     overall: TreeEnsemble
     run: dict[int, RunTerms]
     intervals: dict[str, float]  # precision class → 80% quantile of held-out |log(est / measured)|
-    cross_machine_error: float | None = None  # |log error| quantile when used on another machine, if measured
+    cross_machine_error: float | None = (
+        None  # |log error| quantile when used on another machine, if measured
+    )
     training: dict = field(default_factory=dict)
     fidelity: dict = field(default_factory=dict)
     path: str = ""
@@ -80,7 +82,11 @@ class LearnedProfile:
         # Amdahl between the two measured ends: t(n) = t1 · ((1 - p) + p / n), p from t(lo) and t(hi)
         lo, hi = min(self.threads), max(self.threads)
         t_lo, t_hi = self._kernel_times(lowered, lo), self._kernel_times(lowered, hi)
-        serial = np.clip((t_hi - t_lo / hi * lo) / (t_lo * (1 - lo / hi)), 0.0, 1.0) if hi != lo else 1.0
+        serial = (
+            np.clip((t_hi - t_lo / hi * lo) / (t_lo * (1 - lo / hi)), 0.0, 1.0)
+            if hi != lo
+            else 1.0
+        )
         t1 = t_lo / (serial + (1 - serial) / lo)
         return t1 * (serial + (1 - serial) / threads)
 
@@ -93,7 +99,9 @@ class LearnedProfile:
         groups: dict[int, list[int]] = {}
         models: list[TreeEnsemble] = []
         for i, node in enumerate(lowered.nodes):
-            model = self.ops.get(op_key(node)) or self.categories.get(category(node)) or self.overall
+            model = (
+                self.ops.get(op_key(node)) or self.categories.get(category(node)) or self.overall
+            )
             groups.setdefault(id(model), []).append(i)
             if all(m is not model for m in models):
                 models.append(model)
@@ -111,7 +119,9 @@ class LearnedProfile:
 
     def mismatch_interval(self) -> float:
         """± fraction for use on another machine: the measured cross-machine error, else ±100%."""
-        return math.exp(self.cross_machine_error) - 1 if self.cross_machine_error is not None else 1.0
+        return (
+            math.exp(self.cross_machine_error) - 1 if self.cross_machine_error is not None else 1.0
+        )
 
     def interval(self, precision: str) -> float:
         """Relative half-width (± fraction) of the 80% interval for ``precision``."""
@@ -121,10 +131,17 @@ class LearnedProfile:
     # -- storage -------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
-            "format": FORMAT, "target": self.target, "runtime": self.runtime,
-            "fingerprint": self.fingerprint.to_dict(), "threads": list(self.threads), "features": list(FEATURES),
-            "run": {str(t): vars(r) for t, r in self.run.items()}, "intervals": self.intervals,
-            "cross_machine_error": self.cross_machine_error, "training": self.training, "fidelity": self.fidelity,
+            "format": FORMAT,
+            "target": self.target,
+            "runtime": self.runtime,
+            "fingerprint": self.fingerprint.to_dict(),
+            "threads": list(self.threads),
+            "features": list(FEATURES),
+            "run": {str(t): vars(r) for t, r in self.run.items()},
+            "intervals": self.intervals,
+            "cross_machine_error": self.cross_machine_error,
+            "training": self.training,
+            "fidelity": self.fidelity,
             "ops": {k: m.to_dict() for k, m in sorted(self.ops.items())},
             "categories": {k: m.to_dict() for k, m in sorted(self.categories.items())},
             "overall": self.overall.to_dict(),
@@ -141,20 +158,33 @@ def learned_from_dict(d: dict, *, path: str = "<dict>") -> LearnedProfile:
         if unknown:
             raise ValueError(f"unknown kernel categories {sorted(unknown)}")
         return LearnedProfile(
-            target=str(d["target"]), runtime=str(d["runtime"]), fingerprint=Fingerprint.from_dict(d["fingerprint"]),
+            target=str(d["target"]),
+            runtime=str(d["runtime"]),
+            fingerprint=Fingerprint.from_dict(d["fingerprint"]),
             threads=tuple(int(t) for t in d["threads"]),
             ops={str(k): TreeEnsemble.from_dict(v) for k, v in d["ops"].items()},
             categories={str(k): TreeEnsemble.from_dict(v) for k, v in d["categories"].items()},
             overall=TreeEnsemble.from_dict(d["overall"]),
-            run={int(t): RunTerms(float(r["scale"]), float(r["overhead_s"]), float(r["per_kernel_s"]))
-                 for t, r in d["run"].items()},
+            run={
+                int(t): RunTerms(
+                    float(r["scale"]), float(r["overhead_s"]), float(r["per_kernel_s"])
+                )
+                for t, r in d["run"].items()
+            },
             intervals={str(k): float(v) for k, v in d["intervals"].items()},
-            cross_machine_error=None if d.get("cross_machine_error") is None else float(d["cross_machine_error"]),
-            training=dict(d.get("training") or {}), fidelity=dict(d.get("fidelity") or {}), path=path,
+            cross_machine_error=None
+            if d.get("cross_machine_error") is None
+            else float(d["cross_machine_error"]),
+            training=dict(d.get("training") or {}),
+            fidelity=dict(d.get("fidelity") or {}),
+            path=path,
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise EdgefitError(f"invalid learned profile: {exc}", where=path,
-                           fix="re-run `edgefit calibrate --target host-cpu --runtime onnxruntime`") from None
+        raise EdgefitError(
+            f"invalid learned profile: {exc}",
+            where=path,
+            fix="re-run `edgefit calibrate --target host-cpu --runtime onnxruntime`",
+        ) from None
 
 
 def load_learned(path: str | Path) -> LearnedProfile:
@@ -162,10 +192,17 @@ def load_learned(path: str | Path) -> LearnedProfile:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EdgefitError(f"cannot read learned profile: {exc}", where=str(path),
-                           fix="re-run `edgefit calibrate` to regenerate it") from None
+        raise EdgefitError(
+            f"cannot read learned profile: {exc}",
+            where=str(path),
+            fix="re-run `edgefit calibrate` to regenerate it",
+        ) from None
     if not isinstance(data, dict):
-        raise EdgefitError("a learned profile must be a JSON object", where=str(path), fix="re-run `edgefit calibrate`")
+        raise EdgefitError(
+            "a learned profile must be a JSON object",
+            where=str(path),
+            fix="re-run `edgefit calibrate`",
+        )
     return learned_from_dict(data, path=str(path))
 
 
@@ -175,7 +212,9 @@ def learned_dir(target_id: str, runtime: str, root: Path | None = None) -> Path:
     return (root or data_dir("profiles")) / target_id / runtime
 
 
-def learned_path(target_id: str, runtime: str, fingerprint: Fingerprint, root: Path | None = None) -> Path:
+def learned_path(
+    target_id: str, runtime: str, fingerprint: Fingerprint, root: Path | None = None
+) -> Path:
     return learned_dir(target_id, runtime, root) / f"{fingerprint.id}.profile.json"
 
 
@@ -192,8 +231,9 @@ class ProfileMatch:
         return not self.mismatches
 
 
-def find_learned(target_id: str, runtime: str, *, here: Fingerprint | None = None,
-                 root: Path | None = None) -> ProfileMatch | None:
+def find_learned(
+    target_id: str, runtime: str, *, here: Fingerprint | None = None, root: Path | None = None
+) -> ProfileMatch | None:
     """The learned profile whose fingerprint matches this machine; else the nearest one (fewest
     mismatches, same int8 path first), flagged as another machine's; None when there is none."""
     from edgefit.estimate._fingerprint import this_machine

@@ -28,15 +28,60 @@ from __future__ import annotations
 
 from edgefit.graph import Graph, Layer
 
-FREE_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
-                      "Identity", "Dropout", "Shape", "Size", "Constant", "ConstantOfShape", "Cast", "CastLike",
-                      "Pad", "Split", "Slice", "Expand"})
+FREE_OPS = frozenset(
+    {
+        "QuantizeLinear",
+        "DequantizeLinear",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Identity",
+        "Dropout",
+        "Shape",
+        "Size",
+        "Constant",
+        "ConstantOfShape",
+        "Cast",
+        "CastLike",
+        "Pad",
+        "Split",
+        "Slice",
+        "Expand",
+    }
+)
 # unary ops that run as the previous kernel's output stage (requantize, clamp or a 256-entry LUT)
-EPILOGUE_OPS = frozenset({"BatchNormalization", "Relu", "Clip", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid",
-                          "LeakyRelu", "PRelu", "Add", "Sub", "Mul", "Div"})
+EPILOGUE_OPS = frozenset(
+    {
+        "BatchNormalization",
+        "Relu",
+        "Clip",
+        "Sigmoid",
+        "Tanh",
+        "HardSwish",
+        "HardSigmoid",
+        "LeakyRelu",
+        "PRelu",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+    }
+)
 BINARY_OPS = frozenset({"Add", "Sub", "Mul", "Div", "Max", "Min", "Sum"})
-ANCHOR_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "pool", "reduce",
-                          "resize", "elementwise"})
+ANCHOR_KINDS = frozenset(
+    {
+        "conv",
+        "depthwise_conv",
+        "conv_transpose",
+        "gemm",
+        "matmul",
+        "pool",
+        "reduce",
+        "resize",
+        "elementwise",
+    }
+)
 INTEGER_RUNTIMES = frozenset({"vela", "tflm"})
 INTEGER_TARGET_KINDS = frozenset({"mcu_npu"})
 
@@ -53,8 +98,11 @@ def lowering_for(target, runtime: str | None, profile=None) -> str:
     named = getattr(profile, "runtime", None) if profile not in (None, "auto") else None
     chosen = named or runtime
     if chosen is not None:
-        return "integer" if chosen in INTEGER_RUNTIMES else ("integer" if _npu(target) and chosen in
-                                                              ("litert",) else "onnx")
+        return (
+            "integer"
+            if chosen in INTEGER_RUNTIMES
+            else ("integer" if _npu(target) and chosen in ("litert",) else "onnx")
+        )
     return "integer" if _npu(target) else "onnx"
 
 
@@ -62,7 +110,9 @@ def _npu(target) -> bool:
     return getattr(target, "kind", None) in INTEGER_TARGET_KINDS
 
 
-def lower_integer(graph: Graph) -> tuple[list[dict], dict[str, int], dict[str, str], list[list[str]]]:
+def lower_integer(
+    graph: Graph,
+) -> tuple[list[dict], dict[str, int], dict[str, str], list[list[str]]]:
     """The integer kernels of ``graph``: ``(kernels, producer, alias, concats)``.
 
     ``kernels`` are dicts in :func:`edgefit.estimate._table.build_kernel_table`'s internal format;
@@ -82,14 +132,18 @@ def lower_integer(graph: Graph) -> tuple[list[dict], dict[str, int], dict[str, s
         return t
 
     def uses(t: str) -> int:  # consumers of a real tensor, counted through the free views of it
-        return consumers.get(t, 0) + sum(uses(v) - 1 for v, src in alias.items() if src == t and v in consumers)
+        return consumers.get(t, 0) + sum(
+            uses(v) - 1 for v, src in alias.items() if src == t and v in consumers
+        )
 
     kernels: list[dict] = []
     producer: dict[str, int] = {}
     concats: list[list[str]] = []
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
-        if layer.op == "Concat" and ins and layer.outputs:  # producers write into their slices: no kernel
+        if (
+            layer.op == "Concat" and ins and layer.outputs
+        ):  # producers write into their slices: no kernel
             concats.append([layer.outputs[0], *dict.fromkeys(ins)])
             made = [producer[t] for t in ins if t in producer]
             if made:
@@ -102,8 +156,14 @@ def lower_integer(graph: Graph) -> tuple[list[dict], dict[str, int], dict[str, s
                 continue
         first = ins[0] if ins else None
         k = producer.get(first) if first is not None else None
-        if _is_epilogue(layer, ins) and k is not None and kernels[k]["fusable"] and \
-                kernels[k]["outputs"][:1] == [first] and uses(first) <= 1 and first not in outputs:
+        if (
+            _is_epilogue(layer, ins)
+            and k is not None
+            and kernels[k]["fusable"]
+            and kernels[k]["outputs"][:1] == [first]
+            and uses(first) <= 1
+            and first not in outputs
+        ):
             kern = kernels[k]
             kern["layers"].append(layer.index)
             kern["ops"] += layer.ops
@@ -111,9 +171,16 @@ def lower_integer(graph: Graph) -> tuple[list[dict], dict[str, int], dict[str, s
             for t in layer.outputs:
                 producer[t] = k
             continue
-        kern = {"layers": [layer.index], "anchor": layer, "ops": float(layer.ops), "macs": float(layer.macs),
-                "inputs": ins, "extra_in": [], "outputs": list(layer.outputs),
-                "fusable": layer.kind in ANCHOR_KINDS}
+        kern = {
+            "layers": [layer.index],
+            "anchor": layer,
+            "ops": float(layer.ops),
+            "macs": float(layer.macs),
+            "inputs": ins,
+            "extra_in": [],
+            "outputs": list(layer.outputs),
+            "fusable": layer.kind in ANCHOR_KINDS,
+        }
         kernels.append(kern)
         for t in layer.outputs:
             producer[t] = len(kernels) - 1

@@ -27,9 +27,30 @@ from pathlib import Path
 import numpy as np
 
 OPT_LEVEL = "ORT_ENABLE_ALL"  # what edgefit's measurement sessions use (runtimes/_onnxruntime.py, calibrate)
-_ONNX_TYPE = {1: "fp32", 2: "u8", 3: "s8", 4: "u16", 5: "s16", 6: "s32", 7: "s64", 9: "bool", 10: "fp16", 11: "fp64"}
-_NP_DTYPE = {"float": "fp32", "float16": "fp16", "double": "fp64", "uint8": "u8", "int8": "s8", "int32": "s32",
-             "int64": "s64", "bool": "bool", "int16": "s16", "uint16": "u16"}
+_ONNX_TYPE = {
+    1: "fp32",
+    2: "u8",
+    3: "s8",
+    4: "u16",
+    5: "s16",
+    6: "s32",
+    7: "s64",
+    9: "bool",
+    10: "fp16",
+    11: "fp64",
+}
+_NP_DTYPE = {
+    "float": "fp32",
+    "float16": "fp16",
+    "double": "fp64",
+    "uint8": "u8",
+    "int8": "s8",
+    "int32": "s32",
+    "int64": "s64",
+    "bool": "bool",
+    "int16": "s16",
+    "uint16": "u16",
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,9 @@ def _session_options(threads: int, *, profile_prefix: str | None, optimized_path
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVEL)
-    so.log_severity_level = 3  # the "optimized model is hardware specific" warning is expected here
+    so.log_severity_level = (
+        3  # the "optimized model is hardware specific" warning is expected here
+    )
     if profile_prefix:
         so.enable_profiling = True
         so.profile_file_prefix = profile_prefix
@@ -84,7 +107,9 @@ def random_feeds(sess, seed: int = 0) -> dict[str, np.ndarray]:
     for inp in sess.get_inputs():
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in inp.shape]
         if "int" in inp.type:
-            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(np.int64 if "64" in inp.type else np.int32)
+            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(
+                np.int64 if "64" in inp.type else np.int32
+            )
         elif "float16" in inp.type:
             feeds[inp.name] = rng.standard_normal(shape).astype(np.float16)
         else:
@@ -95,7 +120,7 @@ def random_feeds(sess, seed: int = 0) -> dict[str, np.ndarray]:
 def _typed_shapes(items) -> tuple[tuple[tuple[int, ...], ...], tuple[str, ...]]:
     shapes, types = [], []
     for item in items or []:
-        (dtype, shape), = item.items()
+        ((dtype, shape),) = item.items()
         shapes.append(tuple(int(d) for d in shape))
         types.append(_NP_DTYPE.get(dtype, dtype))
     return tuple(shapes), tuple(types)
@@ -106,7 +131,7 @@ def trimmed_mean(values, keep: float = 0.5) -> float:
     than the profiler's whole microseconds."""
     v = np.sort(np.asarray(values, dtype=float))
     cut = int(len(v) * (1 - keep) / 2)
-    return float(v[cut:len(v) - cut].mean()) if len(v) > 2 * cut else float(np.median(v))
+    return float(v[cut : len(v) - cut].mean()) if len(v) > 2 * cut else float(np.median(v))
 
 
 def _graph_info(optimized_path: str) -> tuple[dict[str, dict], dict[str, list]]:
@@ -116,19 +141,32 @@ def _graph_info(optimized_path: str) -> tuple[dict[str, dict], dict[str, list]]:
     from onnx import helper
 
     model = onnx.load(optimized_path, load_external_data=False)
-    inits = {t.name: (tuple(int(d) for d in t.dims), _ONNX_TYPE.get(t.data_type, "?")) for t in model.graph.initializer}
+    inits = {
+        t.name: (tuple(int(d) for d in t.dims), _ONNX_TYPE.get(t.data_type, "?"))
+        for t in model.graph.initializer
+    }
     attrs: dict[str, dict] = {}
     inputs: dict[str, list] = {}
     for node in model.graph.node:
-        attrs[node.name] = {a.name: helper.get_attribute_value(a) for a in node.attribute
-                            if a.type in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS,
-                                          onnx.AttributeProto.FLOAT, onnx.AttributeProto.STRING)}
+        attrs[node.name] = {
+            a.name: helper.get_attribute_value(a)
+            for a in node.attribute
+            if a.type
+            in (
+                onnx.AttributeProto.INT,
+                onnx.AttributeProto.INTS,
+                onnx.AttributeProto.FLOAT,
+                onnx.AttributeProto.STRING,
+            )
+        }
         attrs[node.name]["_domain"] = node.domain
         inputs[node.name] = [inits.get(t) if t else ("absent",) for t in node.input]
     return attrs, inputs
 
 
-def _align(declared: list, shapes: tuple, types: tuple) -> tuple[tuple, tuple, dict[int, tuple[int, ...]]]:
+def _align(
+    declared: list, shapes: tuple, types: tuple
+) -> tuple[tuple, tuple, dict[int, tuple[int, ...]]]:
     """Input shapes/types indexed like the node's inputs. The profiler lists the inputs a kernel
     reads at run time; a weight onnxruntime pre-packed at load is missing from that list, so it is
     taken from the initializer."""
@@ -149,7 +187,9 @@ def _align(declared: list, shapes: tuple, types: tuple) -> tuple[tuple, tuple, d
         out_s.append(shapes[j] if j < len(shapes) else ())
         out_t.append(types[j] if j < len(types) else "?")
         j += 1
-    if not declared:  # a node the optimized model does not name (should not happen): keep the profile's
+    if (
+        not declared
+    ):  # a node the optimized model does not name (should not happen): keep the profile's
         return shapes, types, {}
     return tuple(out_s), tuple(out_t), weights
 
@@ -167,7 +207,9 @@ def lower(model, *, threads: int = 1, runs: int = 2, warmup: int = 1, seed: int 
         data = Path(data).read_bytes()
     with tempfile.TemporaryDirectory(prefix="edgefit-lower-") as tmp:
         opt = os.path.join(tmp, "optimized.onnx")
-        so = _session_options(threads, profile_prefix=os.path.join(tmp, "profile"), optimized_path=opt)
+        so = _session_options(
+            threads, profile_prefix=os.path.join(tmp, "profile"), optimized_path=opt
+        )
         sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         feeds = random_feeds(sess, seed)
         for _ in range(warmup + runs):
@@ -177,7 +219,9 @@ def lower(model, *, threads: int = 1, runs: int = 2, warmup: int = 1, seed: int 
     return _parse(events, attrs, inputs, threads=threads, warmup=warmup, timed=runs >= 5)
 
 
-def _parse(events: list[dict], attrs: dict, inputs: dict, *, threads: int, warmup: int, timed: bool) -> Lowered:
+def _parse(
+    events: list[dict], attrs: dict, inputs: dict, *, threads: int, warmup: int, timed: bool
+) -> Lowered:
     order: list[str] = []
     seen: dict[str, dict] = {}
     durs: dict[str, list[float]] = {}
@@ -198,28 +242,66 @@ def _parse(events: list[dict], attrs: dict, inputs: dict, *, threads: int, warmu
         outs, out_t = _typed_shapes(args.get("output_type_shape"))
         a = dict(attrs.get(name, {}))
         domain = a.pop("_domain", "")
-        nodes.append(LoweredNode(
-            name=name, op=str(args.get("op_name", "?")), domain=domain, in_shapes=ins, in_types=in_t,
-            out_shapes=outs, out_types=out_t, attrs=a, weights=weights,
-            time_s=trimmed_mean(durs[name][warmup:]) if timed and len(durs[name]) > warmup else None,
-        ))
-    return Lowered(tuple(nodes), threads, float(np.median(run_durs)) if timed and run_durs else None)
+        nodes.append(
+            LoweredNode(
+                name=name,
+                op=str(args.get("op_name", "?")),
+                domain=domain,
+                in_shapes=ins,
+                in_types=in_t,
+                out_shapes=outs,
+                out_types=out_t,
+                attrs=a,
+                weights=weights,
+                time_s=trimmed_mean(durs[name][warmup:])
+                if timed and len(durs[name]) > warmup
+                else None,
+            )
+        )
+    return Lowered(
+        tuple(nodes), threads, float(np.median(run_durs)) if timed and run_durs else None
+    )
 
 
 def lowered_to_dict(low: Lowered) -> dict:
     """JSON-ready form (the closed loop stores measured models with their kernels)."""
-    return {"threads": low.threads, "run_s": low.run_s, "nodes": [
-        {"name": n.name, "op": n.op, "domain": n.domain, "in_shapes": [list(x) for x in n.in_shapes],
-         "in_types": list(n.in_types), "out_shapes": [list(x) for x in n.out_shapes], "out_types": list(n.out_types),
-         "attrs": {k: v for k, v in n.attrs.items() if isinstance(v, (int, float, str, list))},
-         "weights": {str(k): list(v) for k, v in n.weights.items()}, "time_s": n.time_s} for n in low.nodes]}
+    return {
+        "threads": low.threads,
+        "run_s": low.run_s,
+        "nodes": [
+            {
+                "name": n.name,
+                "op": n.op,
+                "domain": n.domain,
+                "in_shapes": [list(x) for x in n.in_shapes],
+                "in_types": list(n.in_types),
+                "out_shapes": [list(x) for x in n.out_shapes],
+                "out_types": list(n.out_types),
+                "attrs": {
+                    k: v for k, v in n.attrs.items() if isinstance(v, (int, float, str, list))
+                },
+                "weights": {str(k): list(v) for k, v in n.weights.items()},
+                "time_s": n.time_s,
+            }
+            for n in low.nodes
+        ],
+    }
 
 
 def lowered_from_dict(d: dict) -> Lowered:
-    nodes = tuple(LoweredNode(
-        name=str(n["name"]), op=str(n["op"]), domain=str(n["domain"]),
-        in_shapes=tuple(tuple(int(v) for v in x) for x in n["in_shapes"]), in_types=tuple(n["in_types"]),
-        out_shapes=tuple(tuple(int(v) for v in x) for x in n["out_shapes"]), out_types=tuple(n["out_types"]),
-        attrs=dict(n.get("attrs") or {}), weights={int(k): tuple(int(v) for v in x) for k, x in n["weights"].items()},
-        time_s=None if n.get("time_s") is None else float(n["time_s"])) for n in d["nodes"])
+    nodes = tuple(
+        LoweredNode(
+            name=str(n["name"]),
+            op=str(n["op"]),
+            domain=str(n["domain"]),
+            in_shapes=tuple(tuple(int(v) for v in x) for x in n["in_shapes"]),
+            in_types=tuple(n["in_types"]),
+            out_shapes=tuple(tuple(int(v) for v in x) for x in n["out_shapes"]),
+            out_types=tuple(n["out_types"]),
+            attrs=dict(n.get("attrs") or {}),
+            weights={int(k): tuple(int(v) for v in x) for k, x in n["weights"].items()},
+            time_s=None if n.get("time_s") is None else float(n["time_s"]),
+        )
+        for n in d["nodes"]
+    )
     return Lowered(nodes, int(d["threads"]), None if d.get("run_s") is None else float(d["run_s"]))

@@ -27,7 +27,9 @@ class Plan:
     dtype: str = "fp32"
     keep_float: tuple[str, ...] = ()  # kernel names left in fp32 (mixed precision)
     sparse_2to4: bool = False  # 2:4 sparse weights on every weight-bearing kernel
-    channel_scale: float = 1.0  # fraction of output channels kept in weight-bearing kernels (width/pruning)
+    channel_scale: float = (
+        1.0  # fraction of output channels kept in weight-bearing kernels (width/pruning)
+    )
     per_kernel_dtype: tuple[tuple[str, str], ...] = ()  # explicit (kernel name, dtype) overrides
 
     def __post_init__(self) -> None:
@@ -57,13 +59,24 @@ class PlanBatch:
         """Lay out ``plans`` over ``table``'s kernels; dtype changes apply to weight-bearing kernels only."""
         batch = cls.empty(len(plans), len(table))
         index = {name: i for i, name in enumerate(table.names)}
-        base = np.array([DTYPE_CODE.get(d if d in DTYPE_CODE else "fp32", 0) for d in table.base_dtype], np.int8)
+        base = np.array(
+            [DTYPE_CODE.get(d if d in DTYPE_CODE else "fp32", 0) for d in table.base_dtype],
+            np.int8,
+        )
         for n, plan in enumerate(plans):
             row = np.where(table.has_weights, DTYPE_CODE[plan.dtype], base).astype(np.int8)
             # kernels without weights run in the dtype of their input (int8 pools/adds in an int8 model)
             for k in range(len(table)):
-                if not table.has_weights[k] and table.in_src[k] >= 0 and plan.dtype in ("int8", "fp16", "bf16"):
-                    row[k] = row[table.in_src[k]] if row[table.in_src[k]] != DTYPE_CODE["int4"] else base[k]
+                if (
+                    not table.has_weights[k]
+                    and table.in_src[k] >= 0
+                    and plan.dtype in ("int8", "fp16", "bf16")
+                ):
+                    row[k] = (
+                        row[table.in_src[k]]
+                        if row[table.in_src[k]] != DTYPE_CODE["int4"]
+                        else base[k]
+                    )
             for name in plan.keep_float:
                 if name in index:
                     row[index[name]] = DTYPE_CODE["fp32"]

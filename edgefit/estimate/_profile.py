@@ -40,9 +40,13 @@ class Profile:
     residual: dict = field(default_factory=dict)  # {"median_abs_error": 0.08, "p90_abs_error": …}
     fidelity: dict = field(default_factory=dict)
     memory_bandwidth_scale: float = 1.0  # measured ÷ datasheet bandwidth, for levels not measured
-    level_bandwidth: dict[str, float] = field(default_factory=dict)  # measured bytes/s per memory level
+    level_bandwidth: dict[str, float] = field(
+        default_factory=dict
+    )  # measured bytes/s per memory level
     run_overhead_s: float = 0.0  # fixed cost of one inference call (measured on an Identity model)
-    extra_overhead_s: dict[str, float] = field(default_factory=dict)  # per conv kernel in a network (± s), per dtype
+    extra_overhead_s: dict[str, float] = field(
+        default_factory=dict
+    )  # per conv kernel in a network (± s), per dtype
     path: str = ""
 
     @property
@@ -60,15 +64,26 @@ class Profile:
 
     def to_dict(self) -> dict:
         return {
-            "version": PROFILE_VERSION, "target": self.target, "runtime": self.runtime,
-            "environment": self.environment, "memory_bandwidth_scale": self.memory_bandwidth_scale,
+            "version": PROFILE_VERSION,
+            "target": self.target,
+            "runtime": self.runtime,
+            "environment": self.environment,
+            "memory_bandwidth_scale": self.memory_bandwidth_scale,
             "level_bandwidth_bytes_per_s": self.level_bandwidth,
             "run_overhead_s": self.run_overhead_s,
             "extra_overhead_s": self.extra_overhead_s,
-            "residual": self.residual, "fidelity": self.fidelity,
-            "kernels": {f"{k}/{d}": {"efficiency": f.efficiency, "k_half": f.k_half, "overhead_s": f.overhead_s,
-                                      "n": f.n, "median_abs_error": f.median_abs_error}
-                        for (k, d), f in sorted(self.kernels.items())},
+            "residual": self.residual,
+            "fidelity": self.fidelity,
+            "kernels": {
+                f"{k}/{d}": {
+                    "efficiency": f.efficiency,
+                    "k_half": f.k_half,
+                    "overhead_s": f.overhead_s,
+                    "n": f.n,
+                    "median_abs_error": f.median_abs_error,
+                }
+                for (k, d), f in sorted(self.kernels.items())
+            },
         }
 
 
@@ -77,29 +92,50 @@ def profile_from_dict(data: dict, *, path: str = "<dict>") -> Profile:
         kernels = {}
         for key, fit in (data.get("kernels") or {}).items():
             kclass, _, dtype = str(key).partition("/")
-            kernels[(kclass, dtype)] = KernelFit(float(fit["efficiency"]), float(fit["overhead_s"]),
-                                                 int(fit.get("n", 0)), float(fit.get("median_abs_error", 0.0)),
-                                                 float(fit.get("k_half", 0.0)))
-            if not 0 < kernels[(kclass, dtype)].efficiency <= 1.5 or kernels[(kclass, dtype)].overhead_s < 0:
+            kernels[(kclass, dtype)] = KernelFit(
+                float(fit["efficiency"]),
+                float(fit["overhead_s"]),
+                int(fit.get("n", 0)),
+                float(fit.get("median_abs_error", 0.0)),
+                float(fit.get("k_half", 0.0)),
+            )
+            if (
+                not 0 < kernels[(kclass, dtype)].efficiency <= 1.5
+                or kernels[(kclass, dtype)].overhead_s < 0
+            ):
                 raise ValueError(f"kernel {key}: efficiency must be in (0, 1.5] and overhead ≥ 0")
-        return Profile(target=str(data["target"]), runtime=str(data["runtime"]), kernels=kernels,
-                       environment=dict(data.get("environment") or {}), residual=dict(data.get("residual") or {}),
-                       fidelity=dict(data.get("fidelity") or {}),
-                       memory_bandwidth_scale=float(data.get("memory_bandwidth_scale", 1.0)),
-                       level_bandwidth={str(k): float(v) for k, v in
-                                        (data.get("level_bandwidth_bytes_per_s") or {}).items()},
-                       run_overhead_s=float(data.get("run_overhead_s", 0.0)),
-                       extra_overhead_s={str(k): float(v) for k, v in (data.get("extra_overhead_s") or {}).items()},
-                       path=path)
+        return Profile(
+            target=str(data["target"]),
+            runtime=str(data["runtime"]),
+            kernels=kernels,
+            environment=dict(data.get("environment") or {}),
+            residual=dict(data.get("residual") or {}),
+            fidelity=dict(data.get("fidelity") or {}),
+            memory_bandwidth_scale=float(data.get("memory_bandwidth_scale", 1.0)),
+            level_bandwidth={
+                str(k): float(v)
+                for k, v in (data.get("level_bandwidth_bytes_per_s") or {}).items()
+            },
+            run_overhead_s=float(data.get("run_overhead_s", 0.0)),
+            extra_overhead_s={
+                str(k): float(v) for k, v in (data.get("extra_overhead_s") or {}).items()
+            },
+            path=path,
+        )
     except (KeyError, TypeError, ValueError) as exc:
-        raise EdgefitError(f"invalid calibration profile: {exc}", where=path,
-                           fix="re-run `edgefit calibrate` to regenerate it") from None
+        raise EdgefitError(
+            f"invalid calibration profile: {exc}",
+            where=path,
+            fix="re-run `edgefit calibrate` to regenerate it",
+        ) from None
 
 
 def load_profile(path: str | Path) -> Profile:
     data, _ = load_yaml(path)
     if not isinstance(data, dict):
-        raise EdgefitError("a profile must be a YAML mapping", where=str(path), fix="re-run `edgefit calibrate`")
+        raise EdgefitError(
+            "a profile must be a YAML mapping", where=str(path), fix="re-run `edgefit calibrate`"
+        )
     return profile_from_dict(data, path=str(path))
 
 

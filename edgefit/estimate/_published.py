@@ -29,15 +29,26 @@ FILE_NAME = "published.yaml"
 _FIX = "see the fields documented in edgefit/estimate/_published.py (and a shipped profiles/*/published.yaml)"
 
 Scenario = Literal["single-stream", "multi-stream", "offline", "server"]
-Metric = Literal["latency_mean", "latency_p90", "latency_p99", "throughput", "energy_per_inference"]
+Metric = Literal[
+    "latency_mean", "latency_p90", "latency_p99", "throughput", "energy_per_inference"
+]
 # value × factor = SI (seconds, samples per second, joules)
 UNITS: dict[str, tuple[str, float]] = {
-    "s": ("time", 1.0), "ms": ("time", 1e-3), "us": ("time", 1e-6),
+    "s": ("time", 1.0),
+    "ms": ("time", 1e-3),
+    "us": ("time", 1e-6),
     "samples/s": ("rate", 1.0),
-    "J": ("energy", 1.0), "mJ": ("energy", 1e-3), "uJ": ("energy", 1e-6),
+    "J": ("energy", 1.0),
+    "mJ": ("energy", 1e-3),
+    "uJ": ("energy", 1e-6),
 }
-METRIC_KIND = {"latency_mean": "time", "latency_p90": "time", "latency_p99": "time", "throughput": "rate",
-               "energy_per_inference": "energy"}
+METRIC_KIND = {
+    "latency_mean": "time",
+    "latency_p90": "time",
+    "latency_p99": "time",
+    "throughput": "rate",
+    "energy_per_inference": "energy",
+}
 
 
 class _Frozen(BaseModel):
@@ -50,19 +61,31 @@ class Point(_Frozen):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.-]*$", description="unique within the file")
     model: str = Field(..., description="a reference model (edgefit.calibrate._reference)")
     precision: Literal["fp32", "fp16", "int8"]
-    weight_bits: int | None = Field(None, ge=1, le=16, description="when weights are narrower than precision")
+    weight_bits: int | None = Field(
+        None, ge=1, le=16, description="when weights are narrower than precision"
+    )
     scenario: Scenario
-    batch: int | None = Field(None, ge=1, le=1_000_000,
-                              description="samples per query (multi-stream) or the submission's batch; "
-                                          "offline/server without a batch are taken as fully batched")
-    setting: str = Field(..., min_length=1, description="the power mode or clocks as published, in words")
+    batch: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="samples per query (multi-stream) or the submission's batch; "
+        "offline/server without a batch are taken as fully batched",
+    )
+    setting: str = Field(
+        ..., min_length=1, description="the power mode or clocks as published, in words"
+    )
     power_mode: str | None = Field(None, description="the target's power mode this setting is")
-    clocks_hz: dict[str, float] = Field(default_factory=dict,
-                                        description="clock per compute unit name or 'memory', where not the "
-                                                    "reference clock")
+    clocks_hz: dict[str, float] = Field(
+        default_factory=dict,
+        description="clock per compute unit name or 'memory', where not the reference clock",
+    )
     voltage_v: float | None = Field(None, gt=0, le=5)
-    units: list[str] = Field(default_factory=list, description="compute units that ran it (default: the "
-                                                               "target's first unit for the precision)")
+    units: list[str] = Field(
+        default_factory=list,
+        description="compute units that ran it (default: the "
+        "target's first unit for the precision)",
+    )
     metric: Metric
     value: float = Field(..., gt=0)
     unit: str
@@ -78,7 +101,9 @@ class Point(_Frozen):
             raise ValueError(f"unknown unit {self.unit!r}: use one of {', '.join(UNITS)}")
         if UNITS[self.unit][0] != METRIC_KIND[self.metric]:
             wanted = [u for u, (kind, _) in UNITS.items() if kind == METRIC_KIND[self.metric]]
-            raise ValueError(f"unit {self.unit!r} does not measure {self.metric}: use {', '.join(wanted)}")
+            raise ValueError(
+                f"unit {self.unit!r} does not measure {self.metric}: use {', '.join(wanted)}"
+            )
         if self.scenario == "multi-stream" and self.batch is None:
             raise ValueError("a multi-stream point needs 'batch' (samples per query)")
         if self.scenario == "single-stream" and self.batch not in (None, 1):
@@ -95,18 +120,31 @@ class Point(_Frozen):
     @property
     def group(self) -> tuple:
         """Points from the same run share a group (left out together when judging the fit)."""
-        return (self.model, self.precision, self.scenario, self.batch, self.setting, tuple(self.units))
+        return (
+            self.model,
+            self.precision,
+            self.scenario,
+            self.batch,
+            self.setting,
+            tuple(self.units),
+        )
 
 
 class PublishedFile(_Frozen):
     """``profiles/<target-id>/published.yaml``."""
 
     schema_version: Literal[1] = PUBLISHED_VERSION
-    target: str = Field(..., description="the target id these points were measured on (or stand in for)")
-    proxy: str | None = Field(None, description="set when the points come from another device: which and why")
+    target: str = Field(
+        ..., description="the target id these points were measured on (or stand in for)"
+    )
+    proxy: str | None = Field(
+        None, description="set when the points come from another device: which and why"
+    )
     reference_clocks_hz: dict[str, Sourced] = Field(
-        default_factory=dict, description="the clocks the target file's peaks are quoted at, per compute unit "
-                                          "name or 'memory' (what a point's clocks_hz scale against)")
+        default_factory=dict,
+        description="the clocks the target file's peaks are quoted at, per compute unit "
+        "name or 'memory' (what a point's clocks_hz scale against)",
+    )
     points: list[Point] = Field(..., min_length=1)
 
     @model_validator(mode="after")
@@ -118,7 +156,9 @@ class PublishedFile(_Frozen):
             seen.add(p.id)
             for name in p.clocks_hz:
                 if name not in self.reference_clocks_hz:
-                    raise ValueError(f"points.{i}: clocks_hz names {name!r}, which reference_clocks_hz lacks")
+                    raise ValueError(
+                        f"points.{i}: clocks_hz names {name!r}, which reference_clocks_hz lacks"
+                    )
         return self
 
     def clock_scale(self, point: Point, name: str) -> float:
@@ -150,9 +190,13 @@ class PublishedCalibration(_Frozen):
     loo_median_abs_error: float = Field(..., ge=0)
     loo_max_abs_error: float = Field(..., ge=0)
     precisions: list[str]
-    batch1_modes: dict[str, ModeClocks] = Field(..., description="power modes a single-stream point backs")
+    batch1_modes: dict[str, ModeClocks] = Field(
+        ..., description="power modes a single-stream point backs"
+    )
     units: dict[str, UnitFit]
-    active_power_w: dict[str, float] = Field(default_factory=dict, description="per power mode with an energy point")
+    active_power_w: dict[str, float] = Field(
+        default_factory=dict, description="per power mode with an energy point"
+    )
 
     def backs(self, power_mode: str | None) -> bool:
         """Whether a batch-1 estimate in ``power_mode`` rests on published points."""
@@ -173,16 +217,27 @@ class PublishedCalibration(_Frozen):
             fit = self.units.get(u.name) if u is not None else None
             if fit is not None:
                 overhead = fit.layer_overhead_s / clocks.compute_clock_scale.get(u.name, 1.0)
-                kernels.update({(k, compute_dtype): KernelFit(fit.efficiency, overhead, self.points)
-                                for k in KERNEL_CLASSES})
-        return Profile(target=self.target, runtime="published", kernels=kernels,
-                       fidelity={"p90_abs_error": self.loo_max_abs_error},
-                       memory_bandwidth_scale=clocks.memory_clock_scale, path=path)
+                kernels.update(
+                    {
+                        (k, compute_dtype): KernelFit(fit.efficiency, overhead, self.points)
+                        for k in KERNEL_CLASSES
+                    }
+                )
+        return Profile(
+            target=self.target,
+            runtime="published",
+            kernels=kernels,
+            fidelity={"p90_abs_error": self.loo_max_abs_error},
+            memory_bandwidth_scale=clocks.memory_clock_scale,
+            path=path,
+        )
 
     def label(self, power_mode: str | None, path: str) -> str:
-        return (f"calibrated on {self.points} published measurements (LOO median {self.loo_median_abs_error:.0%}; "
-                f"±{self.loo_max_abs_error:.0%} = the largest leave-one-run-out error) at batch 1 in "
-                f"{power_mode}, {path}")
+        return (
+            f"calibrated on {self.points} published measurements (LOO median {self.loo_median_abs_error:.0%}; "
+            f"±{self.loo_max_abs_error:.0%} = the largest leave-one-run-out error) at batch 1 in "
+            f"{power_mode}, {path}"
+        )
 
 
 def calibration_path(target_id: str, root: Path | None = None) -> Path:
@@ -205,11 +260,17 @@ def _load_calibration(path: str, mtime: float, target_id: str) -> tuple[Publishe
         cal = PublishedCalibration.model_validate(data)
     except ValidationError as exc:
         err = _pydantic_error(exc, lines, str(path))
-        raise EdgefitError(err.what, where=err.where,
-                           fix=f"re-run `edgefit fidelity --target {target_id} --update`") from None
+        raise EdgefitError(
+            err.what,
+            where=err.where,
+            fix=f"re-run `edgefit fidelity --target {target_id} --update`",
+        ) from None
     if cal.target != target_id:
-        raise EdgefitError(f"fit is for '{cal.target}', not '{target_id}'", where=str(path),
-                           fix=f"re-run `edgefit fidelity --target {target_id} --update`")
+        raise EdgefitError(
+            f"fit is for '{cal.target}', not '{target_id}'",
+            where=str(path),
+            fix=f"re-run `edgefit fidelity --target {target_id} --update`",
+        )
     return cal, str(path)
 
 
@@ -237,8 +298,9 @@ def _pydantic_error(exc: ValidationError, lines: dict, source: str) -> EdgefitEr
     return _error(f"field '{field[:80]}': {msg}", f"{source}:{line}" if line else source)
 
 
-def published_from_dict(data: Any, *, target=None, lines: dict | None = None,
-                        source: str = "<dict>") -> PublishedFile:
+def published_from_dict(
+    data: Any, *, target=None, lines: dict | None = None, source: str = "<dict>"
+) -> PublishedFile:
     """Validate a parsed published.yaml; with ``target``, also that its names exist there."""
     if not isinstance(data, dict):
         raise _error("a published-measurements file must be a YAML mapping", source)
@@ -255,29 +317,46 @@ def published_from_dict(data: Any, *, target=None, lines: dict | None = None,
 
     for i, p in enumerate(pub.points):
         if p.model not in reference_names():
-            raise _error(f"field 'points.{i}.model': unknown reference model {p.model!r} (known: "
-                         f"{', '.join(reference_names())})", where("points", i, "model"))
+            raise _error(
+                f"field 'points.{i}.model': unknown reference model {p.model!r} (known: "
+                f"{', '.join(reference_names())})",
+                where("points", i, "model"),
+            )
     if target is None:
         return pub
     if pub.target != target.id:
-        raise _error(f"field 'target': {pub.target!r} but the file sits under {target.id!r}", where("target"))
+        raise _error(
+            f"field 'target': {pub.target!r} but the file sits under {target.id!r}",
+            where("target"),
+        )
     units = {u.name for u in target.compute_units}
     modes = {m.name for m in target.power_modes}
     for name in pub.reference_clocks_hz:
         if name != "memory" and name not in units:
-            raise _error(f"field 'reference_clocks_hz.{name}': {target.id} has no compute unit {name!r} "
-                         f"(units: {', '.join(sorted(units))}, or 'memory')", where("reference_clocks_hz", name))
+            raise _error(
+                f"field 'reference_clocks_hz.{name}': {target.id} has no compute unit {name!r} "
+                f"(units: {', '.join(sorted(units))}, or 'memory')",
+                where("reference_clocks_hz", name),
+            )
     for i, p in enumerate(pub.points):
         for u in p.units:
             if u not in units:
-                raise _error(f"field 'points.{i}.units': {target.id} has no compute unit {u!r} "
-                             f"(units: {', '.join(sorted(units))})", where("points", i, "units"))
+                raise _error(
+                    f"field 'points.{i}.units': {target.id} has no compute unit {u!r} "
+                    f"(units: {', '.join(sorted(units))})",
+                    where("points", i, "units"),
+                )
         if p.power_mode is not None and p.power_mode not in modes:
-            raise _error(f"field 'points.{i}.power_mode': {target.id} has no power mode {p.power_mode!r} "
-                         f"(modes: {', '.join(sorted(modes)) or 'none'})", where("points", i, "power_mode"))
+            raise _error(
+                f"field 'points.{i}.power_mode': {target.id} has no power mode {p.power_mode!r} "
+                f"(modes: {', '.join(sorted(modes)) or 'none'})",
+                where("points", i, "power_mode"),
+            )
         if p.precision not in target.dtypes:
-            raise _error(f"field 'points.{i}.precision': {target.id} does not run {p.precision}",
-                         where("points", i, "precision"))
+            raise _error(
+                f"field 'points.{i}.precision': {target.id} does not run {p.precision}",
+                where("points", i, "precision"),
+            )
     return pub
 
 

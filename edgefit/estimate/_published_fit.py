@@ -56,23 +56,33 @@ def roofline_terms(graph, target, unit: str, dtype: str, weight_bits: int | None
     if u is None or u.name != unit:
         from edgefit.errors import EdgefitError
 
-        raise EdgefitError(f"compute unit '{unit}' of {target.id} does not run {dtype}", where=target.id,
-                           fix="name a unit that runs the point's precision in its 'units'")
+        raise EdgefitError(
+            f"compute unit '{unit}' of {target.id} does not run {dtype}",
+            where=target.id,
+            fix="name a unit that runs the point's precision in its 'units'",
+        )
     t, hw = est.table, est.hw
     d = DTYPE_CODE[dtype]
     r = est.evaluate([Plan(dtype=dtype)])
     wb = t.w_elems * hw.wbytes[d] * ((weight_bits / 8) if weight_bits and dtype == "int8" else 1.0)
     ab = (t.in_elems + t.out_elems) * hw.abytes[d]
     level_k = _first_fit(ab, hw.cap, hw.holds_a)
-    return Terms(compute_s=t.ops / u.peak_ops_per_s[compute_dtype].value, weight_s=wb / hw.bw[int(r["level_w"][0])],
-                 act_s=ab / hw.bw[level_k], efficiency=u.efficiency.value, overhead_s=u.layer_overhead_s.value)
+    return Terms(
+        compute_s=t.ops / u.peak_ops_per_s[compute_dtype].value,
+        weight_s=wb / hw.bw[int(r["level_w"][0])],
+        act_s=ab / hw.bw[level_k],
+        efficiency=u.efficiency.value,
+        overhead_s=u.layer_overhead_s.value,
+    )
 
 
 @dataclass(frozen=True)
 class FitParams:
     k_e: float
     k_o: float
-    power_w_at_1v: float | None  # active power at 1 V and the reference clock; None without energy points
+    power_w_at_1v: (
+        float | None
+    )  # active power at 1 V and the reference clock; None without energy points
 
 
 @dataclass
@@ -98,13 +108,19 @@ class FitReport:
 
     def summary(self) -> dict:
         errs = np.abs([r.loo_error for r in self.rows if r.loo_error is not None])
-        sheet = np.abs([r.datasheet / r.published - 1 for r in self.rows if r.datasheet is not None])
-        return {"points": len(self.rows), "predicted": int(len(errs)), "parameters": self.parameters,
-                "loo_median_abs_error": float(np.median(errs)) if len(errs) else None,
-                "loo_max_abs_error": float(errs.max()) if len(errs) else None,
-                # the target file alone on the same points (no energy model): what the fit must beat
-                "datasheet_median_abs_error": float(np.median(sheet)) if len(sheet) else None,
-                "datasheet_max_abs_error": float(sheet.max()) if len(sheet) else None}
+        sheet = np.abs(
+            [r.datasheet / r.published - 1 for r in self.rows if r.datasheet is not None]
+        )
+        return {
+            "points": len(self.rows),
+            "predicted": int(len(errs)),
+            "parameters": self.parameters,
+            "loo_median_abs_error": float(np.median(errs)) if len(errs) else None,
+            "loo_max_abs_error": float(errs.max()) if len(errs) else None,
+            # the target file alone on the same points (no energy model): what the fit must beat
+            "datasheet_median_abs_error": float(np.median(sheet)) if len(sheet) else None,
+            "datasheet_max_abs_error": float(sheet.max()) if len(sheet) else None,
+        }
 
 
 class PublishedFit:
@@ -118,7 +134,9 @@ class PublishedFit:
             for unit in self.units_of(p):
                 key = (p.model, p.precision, unit, p.weight_bits)
                 if key not in self._terms:
-                    self._terms[key] = roofline_terms(graphs[p.model], target, unit, p.precision, p.weight_bits)
+                    self._terms[key] = roofline_terms(
+                        graphs[p.model], target, unit, p.precision, p.weight_bits
+                    )
         caps = [1.0 / t.efficiency for t in self._terms.values()]
         self._log_ke = np.linspace(np.log(0.02), np.log(min(caps)), 121)
 
@@ -141,13 +159,17 @@ class PublishedFit:
             s_c = self.published.clock_scale(p, unit)
             e = t.efficiency * np.exp(log_ke)[:, None]  # (E, 1)
             memory = (t.weight_s / batch + t.act_s) / s_m  # (K,)
-            work = np.maximum(t.compute_s[None, :] / (e * s_c), memory[None, :]).sum(axis=1)  # (E,)
+            work = np.maximum(t.compute_s[None, :] / (e * s_c), memory[None, :]).sum(
+                axis=1
+            )  # (E,)
             launch = t.kernels * t.overhead_s * np.exp(log_ko) / (batch * s_c)  # (O,)
             rate += 1.0 / (work[:, None] + launch[None, :])
         return 1.0 / rate
 
     def _predict_time(self, p: Point, ke: float, ko: float) -> float:
-        per_sample = float(self._sample_time(p, np.array([np.log(ke)]), np.array([np.log(ko)]))[0, 0])
+        per_sample = float(
+            self._sample_time(p, np.array([np.log(ke)]), np.array([np.log(ko)]))[0, 0]
+        )
         if p.metric == "throughput":
             return 1.0 / per_sample
         return per_sample * (p.batch or 1) if p.scenario == "multi-stream" else per_sample
@@ -166,8 +188,11 @@ class PublishedFit:
         if p.metric == "energy_per_inference":
             if params.power_w_at_1v is None:
                 return None
-            per_sample = float(self._sample_time(p, np.array([np.log(params.k_e)]),
-                                                 np.array([np.log(params.k_o)]))[0, 0])
+            per_sample = float(
+                self._sample_time(
+                    p, np.array([np.log(params.k_e)]), np.array([np.log(params.k_o)])
+                )[0, 0]
+            )
             return params.power_w_at_1v * self.power_scale(p) * per_sample
         return self._predict_time(p, params.k_e, params.k_o)
 
@@ -179,17 +204,35 @@ class PublishedFit:
             return None
         ke, ko = self._grid_search(timed, self._log_ke, _LOG_KO)
         step_e, step_o = self._log_ke[1] - self._log_ke[0], _LOG_KO[1] - _LOG_KO[0]
-        fine_e = np.clip(np.linspace(np.log(ke) - step_e, np.log(ke) + step_e, 41), None, self._log_ke[-1])
-        ke, ko = self._grid_search(timed, fine_e, np.linspace(np.log(ko) - step_o, np.log(ko) + step_o, 41))
+        fine_e = np.clip(
+            np.linspace(np.log(ke) - step_e, np.log(ke) + step_e, 41), None, self._log_ke[-1]
+        )
+        ke, ko = self._grid_search(
+            timed, fine_e, np.linspace(np.log(ko) - step_o, np.log(ko) + step_o, 41)
+        )
         energies = [p for p in points if p.metric == "energy_per_inference"]
         power = None
         if energies:
-            logs = [np.log(p.si_value / (self.power_scale(p) * float(self._sample_time(
-                p, np.array([np.log(ke)]), np.array([np.log(ko)]))[0, 0]))) for p in energies]
+            logs = [
+                np.log(
+                    p.si_value
+                    / (
+                        self.power_scale(p)
+                        * float(
+                            self._sample_time(p, np.array([np.log(ke)]), np.array([np.log(ko)]))[
+                                0, 0
+                            ]
+                        )
+                    )
+                )
+                for p in energies
+            ]
             power = float(np.exp(np.mean(logs)))
         return FitParams(k_e=ke, k_o=ko, power_w_at_1v=power)
 
-    def _grid_search(self, points: list[Point], log_ke: np.ndarray, log_ko: np.ndarray) -> tuple[float, float]:
+    def _grid_search(
+        self, points: list[Point], log_ke: np.ndarray, log_ko: np.ndarray
+    ) -> tuple[float, float]:
         loss = PRIOR_WEIGHT * (log_ke[:, None] ** 2 + log_ko[None, :] ** 2)
         for p in points:
             per_sample = self._sample_time(p, log_ke, log_ko)
@@ -209,14 +252,23 @@ class PublishedFit:
         for p in self.points:
             others = [q for q in self.points if q.group != p.group]
             loo_params = self.fit(others)
-            rows.append(PointResult(
-                point=p, published=p.si_value,
-                loo=self.predict(p, loo_params) if loo_params else None,
-                fitted=self.predict(p, full) if full else None,
-                datasheet=self.predict(p, datasheet)))
+            rows.append(
+                PointResult(
+                    point=p,
+                    published=p.si_value,
+                    loo=self.predict(p, loo_params) if loo_params else None,
+                    fitted=self.predict(p, full) if full else None,
+                    datasheet=self.predict(p, datasheet),
+                )
+            )
         energy = any(p.metric == "energy_per_inference" for p in self.points)
-        return FitReport(target=self.target.id, proxy=self.published.proxy, params=full,
-                         parameters=2 + int(energy), rows=rows)
+        return FitReport(
+            target=self.target.id,
+            proxy=self.published.proxy,
+            params=full,
+            parameters=2 + int(energy),
+            rows=rows,
+        )
 
 
 def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
@@ -230,20 +282,28 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
     for p in fit.points:
         for name in fit.units_of(p):
             t = fit.terms(p, name)
-            units[name] = {"efficiency": round(min(1.0, t.efficiency * params.k_e), 4),
-                           "layer_overhead_s": float(f"{t.overhead_s * params.k_o:.4g}")}
+            units[name] = {
+                "efficiency": round(min(1.0, t.efficiency * params.k_e), 4),
+                "layer_overhead_s": float(f"{t.overhead_s * params.k_o:.4g}"),
+            }
     power = {}
     for p in fit.points:
         if p.metric == "energy_per_inference" and p.power_mode and params.power_w_at_1v:
-            power.setdefault(p.power_mode, float(f"{params.power_w_at_1v * fit.power_scale(p):.4g}"))
+            power.setdefault(
+                p.power_mode, float(f"{params.power_w_at_1v * fit.power_scale(p):.4g}")
+            )
     return {
-        "schema_version": 1, "target": fit.target.id, "points": summary["points"],
-        "predicted": summary["predicted"], "parameters": summary["parameters"],
+        "schema_version": 1,
+        "target": fit.target.id,
+        "points": summary["points"],
+        "predicted": summary["predicted"],
+        "parameters": summary["parameters"],
         "loo_median_abs_error": round(summary["loo_median_abs_error"], 4),
         "loo_max_abs_error": round(summary["loo_max_abs_error"], 4),
         "precisions": sorted({p.precision for p in fit.points}),
         "batch1_modes": _batch1_modes(fit),
-        "units": units, "active_power_w": power,
+        "units": units,
+        "active_power_w": power,
     }
 
 
@@ -254,8 +314,11 @@ def _batch1_modes(fit: PublishedFit) -> dict:
     for p in fit.points:
         if p.scenario == "single-stream" and p.power_mode and p.power_mode not in modes:
             modes[p.power_mode] = {
-                "compute_clock_scale": {u: round(fit.published.clock_scale(p, u), 4) for u in fit.units_of(p)},
-                "memory_clock_scale": round(fit.published.clock_scale(p, "memory"), 4)}
+                "compute_clock_scale": {
+                    u: round(fit.published.clock_scale(p, u), 4) for u in fit.units_of(p)
+                },
+                "memory_clock_scale": round(fit.published.clock_scale(p, "memory"), 4),
+            }
     return modes
 
 
@@ -267,8 +330,11 @@ def published_fit(target, published: PublishedFile | None = None) -> PublishedFi
 
     published = published or find_published(target)
     if published is None:
-        raise EdgefitError(f"target '{target.id}' has no published measurements", where="--target",
-                           fix="add profiles/<target-id>/published.yaml (see profiles/jetson-agx-orin-64gb/)")
+        raise EdgefitError(
+            f"target '{target.id}' has no published measurements",
+            where="--target",
+            fix="add profiles/<target-id>/published.yaml (see profiles/jetson-agx-orin-64gb/)",
+        )
     graphs = {name: reference_graph(name) for name in sorted({p.model for p in published.points})}
     return PublishedFit(published, target, graphs)
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SPARSE_WEIGHT_FACTOR = 0.5625  # 2:4 keeps half the weights plus 2-bit indices per kept 16-bit value
+SPARSE_WEIGHT_FACTOR = (
+    0.5625  # 2:4 keeps half the weights plus 2-bit indices per kept 16-bit value
+)
 
 
 def _first_fit(need: np.ndarray, cap: np.ndarray, holds: np.ndarray) -> np.ndarray:
@@ -59,7 +61,9 @@ def estimate_reference(plans, table, hw, record: int = 0):
     peak_act = np.cumsum(delta[:, :k], axis=1).max(axis=1) if k else np.zeros(n)
 
     level_a = _first_fit(peak_act, hw.cap, hw.holds_a)
-    need_w = w_total[:, None] + np.where(np.arange(len(hw.cap))[None, :] == level_a[:, None], peak_act[:, None], 0)
+    need_w = w_total[:, None] + np.where(
+        np.arange(len(hw.cap))[None, :] == level_a[:, None], peak_act[:, None], 0
+    )
     level_w = np.full(n, np.flatnonzero(hw.holds_w)[-1])
     for m in np.flatnonzero(hw.holds_w)[::-1]:
         level_w = np.where(need_w[:, m] <= hw.cap[m], m, level_w)

@@ -14,22 +14,87 @@ import numpy as np
 
 from edgefit.graph import Graph, Layer
 
-KERNEL_CLASSES = ("conv", "conv1x1", "dwconv", "conv1d", "gemm", "matmul", "rnn", "pool", "norm", "softmax",
-                  "eltwise", "reduce", "resize", "datamove", "other")
+KERNEL_CLASSES = (
+    "conv",
+    "conv1x1",
+    "dwconv",
+    "conv1d",
+    "gemm",
+    "matmul",
+    "rnn",
+    "pool",
+    "norm",
+    "softmax",
+    "eltwise",
+    "reduce",
+    "resize",
+    "datamove",
+    "other",
+)
 KCLASS = {name: i for i, name in enumerate(KERNEL_CLASSES)}
-_VIEW_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Dropout", "Shape", "Size",
-             "Constant", "ConstantOfShape", "Cast", "CastLike"}
+_VIEW_OPS = {
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Shape",
+    "Size",
+    "Constant",
+    "ConstantOfShape",
+    "Cast",
+    "CastLike",
+}
 _EPILOGUE_KINDS = {"activation", "elementwise", "norm", "quant"}
 # Ops an int8 runtime runs on quantized data: a DequantizeLinear feeding them is folded into the
 # quantized kernel (QLinearConv, QLinearMatMul, QLinearAdd…). Before any other op (LayerNorm, Erf,
 # Div…) the dequantize is a real pass over the tensor.
-_QDQ_FUSED_OPS = {"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "GlobalAveragePool",
-                  "MaxPool", "Concat", "Resize", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten",
-                  "Sigmoid", "LeakyRelu", "Softmax", "Relu", "Clip", "Gather", "Split", "Slice", "Pad", "ArgMax",
-                  "QuantizeLinear", "DequantizeLinear", "Identity"}
+_QDQ_FUSED_OPS = {
+    "Conv",
+    "ConvTranspose",
+    "MatMul",
+    "Gemm",
+    "Add",
+    "Mul",
+    "AveragePool",
+    "GlobalAveragePool",
+    "MaxPool",
+    "Concat",
+    "Resize",
+    "Reshape",
+    "Transpose",
+    "Squeeze",
+    "Unsqueeze",
+    "Flatten",
+    "Sigmoid",
+    "LeakyRelu",
+    "Softmax",
+    "Relu",
+    "Clip",
+    "Gather",
+    "Split",
+    "Slice",
+    "Pad",
+    "ArgMax",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "Identity",
+}
 _ANCHOR_KINDS = {"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn", "pool"}
-_DTYPE_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2, "fp64": 8, "int8": 1, "int16": 2, "int32": 4, "int64": 8,
-                "fp8": 1, "int4": 0.5, "bool": 1}
+_DTYPE_BYTES = {
+    "fp32": 4,
+    "fp16": 2,
+    "bf16": 2,
+    "fp64": 8,
+    "int8": 1,
+    "int16": 2,
+    "int32": 4,
+    "int64": 8,
+    "fp8": 1,
+    "int4": 0.5,
+    "bool": 1,
+}
 
 
 def kernel_class(layer: Layer) -> str:
@@ -73,14 +138,22 @@ class KernelTable:
     in_elems: np.ndarray  # float64: external activation input elements
     out_elems: np.ndarray  # float64: external activation output elements
     chan_src: np.ndarray  # int32: kernel whose channel scale sets this kernel's output channels
-    in_src: np.ndarray  # int32: kernel whose channel scale sets this kernel's input channels (-1: graph input)
+    in_src: (
+        np.ndarray
+    )  # int32: kernel whose channel scale sets this kernel's input channels (-1: graph input)
     depthwise: np.ndarray  # bool: MACs scale with own channels only
-    has_weights: np.ndarray  # bool: a weight-bearing compute kernel (can be quantized / pruned / sparse)
-    reduction: np.ndarray  # float64: terms per dot product of the anchor (MACs ÷ output elements; 0 if none)
+    has_weights: (
+        np.ndarray
+    )  # bool: a weight-bearing compute kernel (can be quantized / pruned / sparse)
+    reduction: (
+        np.ndarray
+    )  # float64: terms per dot product of the anchor (MACs ÷ output elements; 0 if none)
     t_born: np.ndarray  # int32, per activation tensor: producing kernel (-1 graph input)
     t_dies: np.ndarray  # int32: last consuming kernel (K for graph outputs)
     t_elems: np.ndarray  # float64
-    t_producer: np.ndarray  # int32: kernel index whose dtype/scale the tensor takes (-1: graph input)
+    t_producer: (
+        np.ndarray
+    )  # int32: kernel index whose dtype/scale the tensor takes (-1: graph input)
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -107,7 +180,9 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
     if lowering != "onnx":
         from edgefit.errors import EdgefitError
 
-        raise EdgefitError(f"unknown lowering '{lowering}'", where="build_kernel_table", fix="use onnx or integer")
+        raise EdgefitError(
+            f"unknown lowering '{lowering}'", where="build_kernel_table", fix="use onnx or integer"
+        )
     alias: dict[str, str] = {}  # tensor → the tensor it is a free view of
     producer: dict[str, int] = {}  # real tensor → kernel index
     consumers: dict[str, int] = {}
@@ -126,8 +201,11 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
     kernels: list[dict] = []
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
-        folded_dq = layer.op == "DequantizeLinear" and layer.outputs and \
-            consumer_ops.get(layer.outputs[0], set()) <= _QDQ_FUSED_OPS
+        folded_dq = (
+            layer.op == "DequantizeLinear"
+            and layer.outputs
+            and consumer_ops.get(layer.outputs[0], set()) <= _QDQ_FUSED_OPS
+        )
         if layer.op in _VIEW_OPS or folded_dq:
             if ins and layer.outputs:
                 alias[layer.outputs[0]] = ins[0]
@@ -135,9 +213,12 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
         first = ins[0] if ins else None
         k = producer.get(first) if first is not None else None
         fusable = (
-            layer.kind in _EPILOGUE_KINDS and k is not None
-            and kernels[k]["fusable"] and consumers.get(_last_output(kernels[k]), 0) <= 1
-            and _last_output(kernels[k]) == first and first not in graph_outputs
+            layer.kind in _EPILOGUE_KINDS
+            and k is not None
+            and kernels[k]["fusable"]
+            and consumers.get(_last_output(kernels[k]), 0) <= 1
+            and _last_output(kernels[k]) == first
+            and first not in graph_outputs
         )
         if fusable:
             kern = kernels[k]
@@ -148,9 +229,16 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
             for t in layer.outputs:
                 producer[t] = k
             continue
-        kern = {"layers": [layer.index], "anchor": layer, "ops": float(layer.ops), "macs": float(layer.macs),
-                "inputs": ins, "extra_in": [], "outputs": list(layer.outputs),
-                "fusable": layer.kind in _ANCHOR_KINDS}
+        kern = {
+            "layers": [layer.index],
+            "anchor": layer,
+            "ops": float(layer.ops),
+            "macs": float(layer.macs),
+            "inputs": ins,
+            "extra_in": [],
+            "outputs": list(layer.outputs),
+            "fusable": layer.kind in _ANCHOR_KINDS,
+        }
         kernels.append(kern)
         for t in layer.outputs:
             producer[t] = len(kernels) - 1
@@ -169,9 +257,15 @@ def _integer_table(graph: Graph) -> KernelTable:
         return t
 
     table = _to_arrays(graph, kernels, producer, real)
-    table.w_elems = np.array([flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)])
-    table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(graph, kernels, producer, real, concats)
-    if graph.compute_dtype == "int8":  # a quantized graph deploys int8 end to end (no fp32 pool or concat)
+    table.w_elems = np.array(
+        [flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)]
+    )
+    table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(
+        graph, kernels, producer, real, concats
+    )
+    if (
+        graph.compute_dtype == "int8"
+    ):  # a quantized graph deploys int8 end to end (no fp32 pool or concat)
         table.base_dtype = ["int8"] * len(kernels)
     return table
 
@@ -195,7 +289,11 @@ def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real
         reduction[i] = anchor.macs / out_elems if anchor.macs and out_elems else 0.0
         arr["ops"][i], arr["macs"][i] = kern["ops"], kern["macs"]
         arr["w_elems"][i] = anchor.params + sum(graph.layers[j].params for j in kern["layers"][1:])
-        ext_in = [t for t in kern["inputs"] + kern["extra_in"] if t in graph.tensors and producer.get(t) != i]
+        ext_in = [
+            t
+            for t in kern["inputs"] + kern["extra_in"]
+            if t in graph.tensors and producer.get(t) != i
+        ]
         arr["in_elems"][i] = sum(_elems(graph, t) for t in dict.fromkeys(ext_in))
         arr["out_elems"][i] = sum(_elems(graph, t) for t in kern["outputs"])
         kclass[i] = KCLASS[kernel_class(anchor)]
@@ -226,7 +324,11 @@ def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real
         layers=[kern["layers"] for kern in kernels],
         kclass=kclass,
         base_dtype=[kern["anchor"].dtype for kern in kernels],
-        chan_src=chan_src, in_src=in_src, depthwise=depthwise, has_weights=has_weights, reduction=reduction,
+        chan_src=chan_src,
+        in_src=in_src,
+        depthwise=depthwise,
+        has_weights=has_weights,
+        reduction=reduction,
         t_born=np.array([born[t] for t in names], np.int32),
         t_dies=np.array([dies.get(t, born[t]) for t in names], np.int32),
         t_elems=np.array([_elems(graph, t) for t in names]),

@@ -42,27 +42,47 @@ class TreeEnsemble:
         return total
 
     def to_dict(self) -> dict:
-        return {"base": self.base, "rate": self.rate, "roots": self.roots.tolist(),
-                "feature": self.feature.tolist(), "threshold": [round(float(t), 6) for t in self.threshold],
-                "left": self.left.tolist(), "right": self.right.tolist(),
-                "value": [round(float(v), 6) for v in self.value]}
+        return {
+            "base": self.base,
+            "rate": self.rate,
+            "roots": self.roots.tolist(),
+            "feature": self.feature.tolist(),
+            "threshold": [round(float(t), 6) for t in self.threshold],
+            "left": self.left.tolist(),
+            "right": self.right.tolist(),
+            "value": [round(float(v), 6) for v in self.value],
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> TreeEnsemble:
-        arrays = {k: np.asarray(d[k], dtype=np.int32) for k in ("roots", "feature", "left", "right")}
+        arrays = {
+            k: np.asarray(d[k], dtype=np.int32) for k in ("roots", "feature", "left", "right")
+        }
         n = len(arrays["feature"])
         for k in ("left", "right"):
             if len(arrays[k]) != n or (arrays[k] >= n).any():
                 raise ValueError(f"tree arrays are inconsistent ({k})")
         if (arrays["roots"] >= n).any() or (arrays["roots"] < 0).any():
             raise ValueError("tree roots out of range")
-        return cls(base=float(d["base"]), rate=float(d["rate"]),
-                   threshold=np.asarray(d["threshold"], dtype=float), value=np.asarray(d["value"], dtype=float),
-                   **arrays)
+        return cls(
+            base=float(d["base"]),
+            rate=float(d["rate"]),
+            threshold=np.asarray(d["threshold"], dtype=float),
+            value=np.asarray(d["value"], dtype=float),
+            **arrays,
+        )
 
 
-def fit_ensemble(x: np.ndarray, y: np.ndarray, *, trees: int = 150, leaves: int = 15, rate: float = 0.1,
-                 seed: int = 0, weights: np.ndarray | None = None) -> TreeEnsemble:
+def fit_ensemble(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    trees: int = 150,
+    leaves: int = 15,
+    rate: float = 0.1,
+    seed: int = 0,
+    weights: np.ndarray | None = None,
+) -> TreeEnsemble:
     """Fit scikit-learn's histogram gradient boosting on ``(x, y)`` and flatten its trees.
 
     Histogram boosting trains in seconds on tens of thousands of kernels; its split thresholds are
@@ -71,9 +91,15 @@ def fit_ensemble(x: np.ndarray, y: np.ndarray, *, trees: int = 150, leaves: int 
     """
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    model = HistGradientBoostingRegressor(max_iter=trees, max_leaf_nodes=leaves, learning_rate=rate,
-                                          min_samples_leaf=5, l2_regularization=0.1, early_stopping=False,
-                                          random_state=seed)
+    model = HistGradientBoostingRegressor(
+        max_iter=trees,
+        max_leaf_nodes=leaves,
+        learning_rate=rate,
+        min_samples_leaf=5,
+        l2_regularization=0.1,
+        early_stopping=False,
+        random_state=seed,
+    )
     model.fit(x, y, sample_weight=weights)
     roots, feature, threshold, left, right, value = [], [], [], [], [], []
     offset = 0
@@ -88,7 +114,13 @@ def fit_ensemble(x: np.ndarray, y: np.ndarray, *, trees: int = 150, leaves: int 
         value.append(nodes["value"])
         offset += len(nodes)
     base = float(np.ravel(model._baseline_prediction)[0])  # noqa: SLF001
-    return TreeEnsemble(base=base, rate=1.0, roots=np.array(roots, np.int32),
-                        feature=np.concatenate(feature).astype(np.int32), threshold=np.concatenate(threshold),
-                        left=np.concatenate(left).astype(np.int32), right=np.concatenate(right).astype(np.int32),
-                        value=np.concatenate(value))
+    return TreeEnsemble(
+        base=base,
+        rate=1.0,
+        roots=np.array(roots, np.int32),
+        feature=np.concatenate(feature).astype(np.int32),
+        threshold=np.concatenate(threshold),
+        left=np.concatenate(left).astype(np.int32),
+        right=np.concatenate(right).astype(np.int32),
+        value=np.concatenate(value),
+    )

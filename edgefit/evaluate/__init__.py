@@ -7,4 +7,13 @@
 from edgefit.evaluate._data import EvalData, check_data, load_npz
 from edgefit.evaluate._metrics import METRICS, Score, run_outputs, score, sqnr_db
 
-__all__ = ["METRICS", "EvalData", "Score", "check_data", "load_npz", "run_outputs", "score", "sqnr_db"]
+__all__ = [
+    "METRICS",
+    "EvalData",
+    "Score",
+    "check_data",
+    "load_npz",
+    "run_outputs",
+    "score",
+    "sqnr_db",
+]

@@ -18,9 +18,11 @@ class Score:
 
     @property
     def label(self) -> str:
-        return {"top1": "top-1 accuracy on labelled data",
-                "agreement": "top-1 agreement with the original model (no labels: fidelity, not accuracy)",
-                "sqnr": "output SQNR against the original model, dB (fidelity, not accuracy)"}[self.kind]
+        return {
+            "top1": "top-1 accuracy on labelled data",
+            "agreement": "top-1 agreement with the original model (no labels: fidelity, not accuracy)",
+            "sqnr": "output SQNR against the original model, dB (fidelity, not accuracy)",
+        }[self.kind]
 
 
 def run_outputs(session, x: np.ndarray) -> np.ndarray:
@@ -32,7 +34,7 @@ def run_outputs(session, x: np.ndarray) -> np.ndarray:
         return session.run(None, {name: x})[0]
     outs = []
     for i in range(0, len(x), batch):
-        chunk = x[i:i + batch]
+        chunk = x[i : i + batch]
         short = batch - len(chunk)
         if short:  # a fixed batch size: pad the last chunk, drop the padding's outputs
             chunk = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)])
@@ -42,14 +44,19 @@ def run_outputs(session, x: np.ndarray) -> np.ndarray:
 
 def sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
     noise = float(np.mean((reference - other) ** 2))
-    signal = float(np.mean(reference ** 2))
+    signal = float(np.mean(reference**2))
     return float("inf") if noise == 0 else 10 * np.log10(max(signal, 1e-30) / noise)
 
 
 METRICS = ("auto", "top1", "agreement", "sqnr")
 
 
-def score(outputs: np.ndarray, labels: np.ndarray | None, reference: np.ndarray | None, metric: str = "auto") -> Score:
+def score(
+    outputs: np.ndarray,
+    labels: np.ndarray | None,
+    reference: np.ndarray | None,
+    metric: str = "auto",
+) -> Score:
     """``auto``: top-1 accuracy with labels, otherwise top-1 agreement with ``reference`` outputs.
     ``sqnr`` scores output fidelity in dB against ``reference`` (for regression, denoising and
     autoencoder outputs where top-1 means nothing); higher is better for every metric."""

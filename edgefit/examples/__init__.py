@@ -16,7 +16,14 @@ torch.Size([1, 1000])
 
 from edgefit.examples import _catalog  # noqa: F401  (registers the built-in examples)
 from edgefit.examples._data import load_digits_splits
-from edgefit.examples._registry import ACTIVATIONS, ExampleSpec, Knobs, get_example, list_examples, register_example
+from edgefit.examples._registry import (
+    ACTIVATIONS,
+    ExampleSpec,
+    Knobs,
+    get_example,
+    list_examples,
+    register_example,
+)
 from edgefit.examples._train import TrainRecipe, TrainReport, evaluate_accuracy, train_digits_cnn
 
 __all__ = [

@@ -26,14 +26,21 @@ class DSCNN(nn.Module):
     torch.Size([1, 12])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 12) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 12
+    ) -> None:
         super().__init__()
         c = make_divisible(64 * width)
         self.stem = nn.Sequential(
-            nn.Conv2d(1, c, (10, 4), (2, 2), (5, 1), bias=False), nn.BatchNorm2d(c), activation(act), nn.Dropout(0.2)
+            nn.Conv2d(1, c, (10, 4), (2, 2), (5, 1), bias=False),
+            nn.BatchNorm2d(c),
+            activation(act),
+            nn.Dropout(0.2),
         )
         self.blocks = nn.Sequential(*(_ds_block(c, act) for _ in range(kept(4, depth))))
-        self.head = nn.Sequential(nn.Dropout(0.4), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, num_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(0.4), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), nn.Linear(c, num_classes)
+        )
         init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,13 +81,17 @@ class SpeechEnhanceTCN(nn.Module):
     torch.Size([1, 257, 4])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", bins: int = 257) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", bins: int = 257
+    ) -> None:
         super().__init__()
         c, h = make_divisible(128 * width), make_divisible(256 * width)
         dilations = (1, 2, 4, 8) * 2
         # depth keeps a prefix of the dilation schedule: fewer blocks, shorter receptive field
         n = kept(len(dilations), depth)
-        self.encode = nn.Sequential(nn.Conv1d(bins, c, 1, bias=False), nn.BatchNorm1d(c), activation(act))
+        self.encode = nn.Sequential(
+            nn.Conv1d(bins, c, 1, bias=False), nn.BatchNorm1d(c), activation(act)
+        )
         self.blocks = nn.Sequential(*(TCNBlock(c, h, d, act) for d in dilations[:n]))
         self.decode = nn.Sequential(nn.Conv1d(c, bins, 1), nn.Sigmoid())
         init_weights(self)

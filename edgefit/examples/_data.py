@@ -69,7 +69,9 @@ def _split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
     return {name: np.sort(np.concatenate(chunks)) for name, chunks in parts.items()}
 
 
-def _resized(resolution: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float, float]:
+def _resized(
+    resolution: int,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float, float]:
     """(N, 1, R, R) upsampled pixels, labels, split indices, and the training split's mean and std."""
     import numpy as np
 
@@ -78,7 +80,13 @@ def _resized(resolution: int) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndar
     images = np.einsum("ri,nij,cj->nrc", m, images, m)[:, None]  # (N, 1, R, R)
     index = _split_indices(labels)
     # normalization statistics come from the training split only (no peeking at val / test)
-    return images, labels, index, float(images[index["train"]].mean()), float(images[index["train"]].std())
+    return (
+        images,
+        labels,
+        index,
+        float(images[index["train"]].mean()),
+        float(images[index["train"]].std()),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -108,7 +116,10 @@ def load_digits_pixel_splits() -> Splits:
 
     images, labels = _read_raw()
     index = _split_indices(labels)
-    return {name: (images[i][:, None].astype(np.float32), labels[i].astype(np.int64)) for name, i in index.items()}
+    return {
+        name: (images[i][:, None].astype(np.float32), labels[i].astype(np.int64))
+        for name, i in index.items()
+    }
 
 
 def load_digits_splits(resolution: int = 32) -> Splits:

@@ -32,7 +32,9 @@ class DigitsCNN(nn.Module):
     torch.Size([1, 10])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 10) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 10
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 1
@@ -67,7 +69,10 @@ def weights_path(knobs: Knobs, recipe: TrainRecipe | None = None) -> Path:
 
 def _announce(path: Path) -> None:
     if sys.stderr.isatty():
-        print(f"digits-cnn: no cached weights; training once (about 30 s on 2 CPU cores) → {path}", file=sys.stderr)
+        print(
+            f"digits-cnn: no cached weights; training once (about 30 s on 2 CPU cores) → {path}",
+            file=sys.stderr,
+        )
 
 
 def build_digits_cnn(knobs: Knobs, pretrained: bool, progress: bool | None = None) -> DigitsCNN:

@@ -45,7 +45,13 @@ class ConvBNAct(nn.Sequential):
     """Conv2d (no bias) → BatchNorm2d → activation; ``act=None`` leaves the block linear."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: int = 3, stride: int = 1, groups: int = 1, act: str | None = "relu"
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        act: str | None = "relu",
     ) -> None:
         layers: list[nn.Module] = [
             nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),

@@ -27,9 +27,13 @@ DEPTH_RANGE = (0.0, 1.0)  # open at 0: at least one repeated block per stage is 
 Track = Literal["vision", "orin", "glasses", "hearable", "h100", "general"]
 
 
-def _knob_error(knob: str, value: object, allowed: str, example: str | None = None) -> EdgefitError:
+def _knob_error(
+    knob: str, value: object, allowed: str, example: str | None = None
+) -> EdgefitError:
     owner = f" for example '{example}'" if example else ""
-    return EdgefitError(f"{knob}={value!r} is not allowed{owner}", where=f"--{knob}", fix=f"use {allowed}")
+    return EdgefitError(
+        f"{knob}={value!r} is not allowed{owner}", where=f"--{knob}", fix=f"use {allowed}"
+    )
 
 
 @dataclass(frozen=True)
@@ -58,13 +62,17 @@ class Knobs:
         if not (_is_number(self.width) and lo <= self.width <= hi):
             raise _knob_error("width", self.width, f"a channel multiplier in [{lo}, {hi}]")
         if not (_is_number(self.depth) and 0.0 < self.depth <= 1.0):
-            raise _knob_error("depth", self.depth, "a fraction in (0, 1] of the repeated blocks kept per stage")
+            raise _knob_error(
+                "depth", self.depth, "a fraction in (0, 1] of the repeated blocks kept per stage"
+            )
         if not (_is_int(self.resolution) and self.resolution > 0):
             raise _knob_error("resolution", self.resolution, "a positive integer input size")
         if self.activation not in ACTIVATIONS:
             raise _knob_error("activation", self.activation, f"one of {', '.join(ACTIVATIONS)}")
         if self.version != KNOBS_VERSION:
-            raise EdgefitError(f"knobs version {self.version} is not supported", fix=f"use {KNOBS_VERSION}")
+            raise EdgefitError(
+                f"knobs version {self.version} is not supported", fix=f"use {KNOBS_VERSION}"
+            )
         # plain Python types: width 1 and 1.0 (or numpy scalars from a grid) are the same knobs and hash alike
         for name, kind in (("width", float), ("depth", float), ("resolution", int)):
             object.__setattr__(self, name, kind(getattr(self, name)))
@@ -76,7 +84,10 @@ class Knobs:
     def from_dict(cls, data: dict[str, Any]) -> Knobs:
         unknown = set(data) - {"width", "depth", "resolution", "activation", "version"}
         if unknown:
-            raise EdgefitError(f"unknown knob(s) {sorted(unknown)}", fix="use width, depth, resolution, activation")
+            raise EdgefitError(
+                f"unknown knob(s) {sorted(unknown)}",
+                fix="use width, depth, resolution, activation",
+            )
         return cls(**data)
 
 
@@ -132,14 +143,23 @@ class ExampleSpec:
         activation: str | None = None,
     ) -> Knobs:
         """The defaults with the given knobs replaced, validated (raises :class:`EdgefitError`)."""
-        given = {"width": width, "depth": depth, "resolution": resolution, "activation": activation}
+        given = {
+            "width": width,
+            "depth": depth,
+            "resolution": resolution,
+            "activation": activation,
+        }
         try:
             knobs = replace(self.defaults, **{k: v for k, v in given.items() if v is not None})
         except EdgefitError as exc:
-            raise EdgefitError(f"{exc.what} for example '{self.name}'", where=exc.where, fix=exc.fix) from None
+            raise EdgefitError(
+                f"{exc.what} for example '{self.name}'", where=exc.where, fix=exc.fix
+            ) from None
         lo, hi = self.resolution_range
         if not lo <= knobs.resolution <= hi:
-            raise _knob_error("resolution", knobs.resolution, f"an integer in [{lo}, {hi}]", self.name)
+            raise _knob_error(
+                "resolution", knobs.resolution, f"an integer in [{lo}, {hi}]", self.name
+            )
         return knobs
 
     def shape_for(self, resolution: int | None = None, batch: int = 1) -> tuple[int, ...]:
@@ -179,7 +199,9 @@ class ExampleSpec:
             model = self.factory(knobs, pretrained)
         return model.eval()
 
-    def example_input(self, batch: int = 1, resolution: int | None = None, seed: int = 0) -> torch.Tensor:
+    def example_input(
+        self, batch: int = 1, resolution: int | None = None, seed: int = 0
+    ) -> torch.Tensor:
         """A seeded random input of the example's shape and dtype (token ids for text examples).
 
         >>> get_example("tiny-transformer").example_input().shape
@@ -255,4 +277,8 @@ def get_example(name: str) -> ExampleSpec:
     """
     if name in _REGISTRY:
         return _REGISTRY[name]
-    raise EdgefitError(f"unknown example '{name}'", where="--example", fix=f"use one of {', '.join(sorted(_REGISTRY))}")
+    raise EdgefitError(
+        f"unknown example '{name}'",
+        where="--example",
+        fix=f"use one of {', '.join(sorted(_REGISTRY))}",
+    )

@@ -71,7 +71,9 @@ class TinyTransformer(nn.Module):
         dim = make_divisible(256 * width, HEADS * 8)
         self.embed = nn.Embedding(vocab, dim)
         self.pos = nn.Parameter(torch.zeros(1, seq_len, dim))
-        self.layers = nn.Sequential(*(EncoderLayer(dim, 4 * dim, act) for _ in range(kept(4, depth))))
+        self.layers = nn.Sequential(
+            *(EncoderLayer(dim, 4 * dim, act) for _ in range(kept(4, depth)))
+        )
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, num_classes)
         nn.init.normal_(self.embed.weight, std=0.02)

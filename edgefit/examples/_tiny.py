@@ -10,8 +10,21 @@ from torch import nn
 from edgefit.examples._layers import ConvBNAct, activation, init_weights, kept, make_divisible
 
 # MobileNetV1 (Howard et al. 2017): (output channels at width 1.0, stride) of the 13 separable blocks
-_MBV1 = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1), (512, 1),
-         (512, 1), (1024, 2), (1024, 1)]
+_MBV1 = [
+    (64, 1),
+    (128, 2),
+    (128, 1),
+    (256, 2),
+    (256, 1),
+    (512, 2),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (512, 1),
+    (1024, 2),
+    (1024, 1),
+]
 
 
 class MobileNetV1(nn.Module):
@@ -22,7 +35,9 @@ class MobileNetV1(nn.Module):
     torch.Size([1, 2])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 2) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 2
+    ) -> None:
         super().__init__()
         alpha = 0.25 * width
         c_in = make_divisible(32 * alpha)
@@ -33,7 +48,10 @@ class MobileNetV1(nn.Module):
             if i in repeated and i not in keep:
                 continue
             c_out = make_divisible(c * alpha)
-            layers += [ConvBNAct(c_in, c_in, 3, s, groups=c_in, act=act), ConvBNAct(c_in, c_out, 1, act=act)]
+            layers += [
+                ConvBNAct(c_in, c_in, 3, s, groups=c_in, act=act),
+                ConvBNAct(c_in, c_out, 1, act=act),
+            ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -47,8 +65,12 @@ class MobileNetV1(nn.Module):
 class _ResBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, act: str) -> None:
         super().__init__()
-        self.body = nn.Sequential(ConvBNAct(c_in, c_out, 3, stride, act=act), ConvBNAct(c_out, c_out, 3, act=None))
-        self.short: nn.Module = nn.Identity() if stride == 1 and c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride)
+        self.body = nn.Sequential(
+            ConvBNAct(c_in, c_out, 3, stride, act=act), ConvBNAct(c_out, c_out, 3, act=None)
+        )
+        self.short: nn.Module = (
+            nn.Identity() if stride == 1 and c_in == c_out else nn.Conv2d(c_in, c_out, 1, stride)
+        )
         self.act = activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +85,9 @@ class ResNet8(nn.Module):
     torch.Size([1, 10])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 10) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 10
+    ) -> None:
         super().__init__()
         chans = [make_divisible(c * width) for c in (16, 32, 64)]
         self.stem = ConvBNAct(3, chans[0], 3, act=act)
@@ -88,7 +112,9 @@ class FCAutoencoder(nn.Module):
     torch.Size([1, 640])
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", features: int = 640) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", features: int = 640
+    ) -> None:
         super().__init__()
         hidden, n = make_divisible(128 * width), kept(4, depth)
 

@@ -44,7 +44,12 @@ class TrainRecipe:
     version: int = 1
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 2 or self.max_shift < 0 or not 0 <= self.distill_weight <= 1:
+        if (
+            self.epochs < 1
+            or self.batch_size < 2
+            or self.max_shift < 0
+            or not 0 <= self.distill_weight <= 1
+        ):
             raise ValueError(f"invalid training recipe: {self}")
 
 
@@ -108,7 +113,11 @@ def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torc
 
 
 def _loss(
-    model: torch.nn.Module, teacher: torch.nn.Module | None, xb: torch.Tensor, yb: torch.Tensor, recipe: TrainRecipe
+    model: torch.nn.Module,
+    teacher: torch.nn.Module | None,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    recipe: TrainRecipe,
 ) -> torch.Tensor:
     import torch
     import torch.nn.functional as F
@@ -119,7 +128,12 @@ def _loss(
         return loss
     with torch.no_grad():
         soft = F.log_softmax(teacher(xb) / recipe.temperature, dim=1)
-    kd = F.kl_div(F.log_softmax(logits / recipe.temperature, dim=1), soft, log_target=True, reduction="batchmean")
+    kd = F.kl_div(
+        F.log_softmax(logits / recipe.temperature, dim=1),
+        soft,
+        log_target=True,
+        reduction="batchmean",
+    )
     return (1 - recipe.distill_weight) * loss + recipe.distill_weight * kd * recipe.temperature**2
 
 
@@ -153,11 +167,22 @@ def _train_epoch(
 
 def _progress(show: bool | None, total: int) -> tuple[Progress, TaskID]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     console = Console(stderr=True)
     show = console.is_terminal if show is None else show
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     columns += (TextColumn("{task.fields[stats]}"),)
     bar = Progress(*columns, console=console, disable=not show, transient=False)
     return bar, bar.add_task("training (epochs)", total=total, stats="")
@@ -199,7 +224,9 @@ def train_digits_cnn(
     with _cpu_setup(model, threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(recipe.seed)
         gen = torch.Generator().manual_seed(recipe.seed)
-        opt = torch.optim.AdamW(model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay
+        )
         steps = recipe.epochs * math.ceil(len(x) / recipe.batch_size)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, total_steps=steps)
         bar, task = _progress(progress, recipe.epochs)
@@ -211,11 +238,16 @@ def train_digits_cnn(
                 bar.update(task, advance=1, stats=f"loss {loss:.3f}  val acc {val:.1%}")
     model.eval()
     seconds = time.perf_counter() - start
-    return TrainReport(recipe.epochs, seconds, threads, history[-1][1], history[-1][2], tuple(history))
+    return TrainReport(
+        recipe.epochs, seconds, threads, history[-1][1], history[-1][2], tuple(history)
+    )
 
 
 def evaluate_accuracy(
-    model: torch.nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, batch_size: int = 512
+    model: torch.nn.Module,
+    x: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor,
+    batch_size: int = 512,
 ) -> float:
     """Top-1 accuracy (a fraction in [0, 1]) of ``model`` on inputs ``x`` and integer labels ``y``.
     Runs in eval mode without gradients; the model's train/eval mode is restored afterwards.

@@ -27,7 +27,9 @@ class BasicBlock(nn.Module):
         self.act2 = activation(act)
         self.downsample: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
-            self.downsample = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+            self.downsample = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.act1(self.bn1(self.conv1(x)))
@@ -43,7 +45,9 @@ class ResNet18(nn.Module):
     11689512
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 1000) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu", num_classes: int = 1000
+    ) -> None:
         super().__init__()
         chans = [make_divisible(c * width) for c in (64, 128, 256, 512)]
         self.stem = nn.Sequential(
@@ -76,7 +80,10 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = c_in * expand
         layers: list[nn.Module] = [ConvBNAct(c_in, hidden, 1, act=act)] if expand != 1 else []
-        layers += [ConvBNAct(hidden, hidden, 3, stride, groups=hidden, act=act), ConvBNAct(hidden, c_out, 1, act=None)]
+        layers += [
+            ConvBNAct(hidden, hidden, 3, stride, groups=hidden, act=act),
+            ConvBNAct(hidden, c_out, 1, act=None),
+        ]
         self.conv = nn.Sequential(*layers)
         self.use_residual = stride == 1 and c_in == c_out
 
@@ -98,7 +105,9 @@ class MobileNetV2(nn.Module):
     3504872
     """
 
-    def __init__(self, width: float = 1.0, depth: float = 1.0, act: str = "relu6", num_classes: int = 1000) -> None:
+    def __init__(
+        self, width: float = 1.0, depth: float = 1.0, act: str = "relu6", num_classes: int = 1000
+    ) -> None:
         super().__init__()
         c_in = make_divisible(32 * width)
         last = make_divisible(1280 * max(1.0, width))

@@ -11,6 +11,15 @@ from edgefit.graph._liveness import Lifetime, lifetimes, peak_memory
 from edgefit.graph._load import load_graph, parse_input_shape, read_onnx
 
 __all__ = [
-    "COMPUTE_KINDS", "KINDS", "Graph", "Layer", "Lifetime", "build_graph", "lifetimes", "load_graph",
-    "parse_input_shape", "peak_memory", "read_onnx",
+    "COMPUTE_KINDS",
+    "KINDS",
+    "Graph",
+    "Layer",
+    "Lifetime",
+    "build_graph",
+    "lifetimes",
+    "load_graph",
+    "parse_input_shape",
+    "peak_memory",
+    "read_onnx",
 ]

@@ -12,21 +12,44 @@ from edgefit.graph._liveness import Lifetime, lifetimes, peak_memory
 from edgefit.graph._ops import RULES, attr
 
 _ELEM = {
-    onnx.TensorProto.FLOAT: ("fp32", 4), onnx.TensorProto.FLOAT16: ("fp16", 2),
-    onnx.TensorProto.BFLOAT16: ("bf16", 2), onnx.TensorProto.DOUBLE: ("fp64", 8),
-    onnx.TensorProto.INT8: ("int8", 1), onnx.TensorProto.UINT8: ("int8", 1),
-    onnx.TensorProto.INT16: ("int16", 2), onnx.TensorProto.UINT16: ("int16", 2),
-    onnx.TensorProto.INT32: ("int32", 4), onnx.TensorProto.INT64: ("int64", 8),
-    onnx.TensorProto.BOOL: ("bool", 1), onnx.TensorProto.INT4: ("int4", 0.5),
-    onnx.TensorProto.UINT4: ("int4", 0.5), onnx.TensorProto.FLOAT8E4M3FN: ("fp8", 1),
+    onnx.TensorProto.FLOAT: ("fp32", 4),
+    onnx.TensorProto.FLOAT16: ("fp16", 2),
+    onnx.TensorProto.BFLOAT16: ("bf16", 2),
+    onnx.TensorProto.DOUBLE: ("fp64", 8),
+    onnx.TensorProto.INT8: ("int8", 1),
+    onnx.TensorProto.UINT8: ("int8", 1),
+    onnx.TensorProto.INT16: ("int16", 2),
+    onnx.TensorProto.UINT16: ("int16", 2),
+    onnx.TensorProto.INT32: ("int32", 4),
+    onnx.TensorProto.INT64: ("int64", 8),
+    onnx.TensorProto.BOOL: ("bool", 1),
+    onnx.TensorProto.INT4: ("int4", 0.5),
+    onnx.TensorProto.UINT4: ("int4", 0.5),
+    onnx.TensorProto.FLOAT8E4M3FN: ("fp8", 1),
     onnx.TensorProto.FLOAT8E5M2: ("fp8", 1),
 }
-_QUANT_OPS = {"QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger", "QGemm", "QLinearAdd",
-              "QLinearMul", "QLinearLeakyRelu", "QLinearSigmoid"}
+_QUANT_OPS = {
+    "QLinearConv",
+    "QLinearMatMul",
+    "ConvInteger",
+    "MatMulInteger",
+    "QGemm",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearLeakyRelu",
+    "QLinearSigmoid",
+}
 # inputs that are quantization parameters or running statistics: bytes, but not parameters
-_NOT_PARAMS = {"QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "BatchNormalization": {3, 4},
-               "QLinearConv": {1, 2, 4, 5, 6, 7}, "QLinearMatMul": {1, 2, 4, 5, 6, 7}, "MatMulNBits": {2, 3},
-               "ConvInteger": {2, 3}, "MatMulInteger": {2, 3}}
+_NOT_PARAMS = {
+    "QuantizeLinear": {1, 2},
+    "DequantizeLinear": {1, 2},
+    "BatchNormalization": {3, 4},
+    "QLinearConv": {1, 2, 4, 5, 6, 7},
+    "QLinearMatMul": {1, 2, 4, 5, 6, 7},
+    "MatMulNBits": {2, 3},
+    "ConvInteger": {2, 3},
+    "MatMulInteger": {2, 3},
+}
 
 
 @dataclass
@@ -85,8 +108,12 @@ class Graph:
         }
 
     def to_dict(self) -> dict:
-        return {**self.summary(), "warnings": self.warnings, "notes": self.notes,
-                "layer_table": [layer.to_dict() for layer in self.layers]}
+        return {
+            **self.summary(),
+            "warnings": self.warnings,
+            "notes": self.notes,
+            "layer_table": [layer.to_dict() for layer in self.layers],
+        }
 
 
 class _Shapes:
@@ -122,7 +149,9 @@ class _Shapes:
         return math.ceil(math.prod(shape) * self.elem(name)[1])
 
 
-def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | None = None) -> Graph:
+def build_graph(
+    model: onnx.ModelProto, *, source: str = "", notes: list[str] | None = None
+) -> Graph:
     """Cost table and liveness for a model whose shapes are already inferred."""
     g = model.graph
     info = _Shapes(model)
@@ -132,7 +161,9 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
     for node in g.node:
         for out in node.output:
             produced_by[out] = node
-        if node.op_type in {"Constant", "ConstantOfShape"} or (node.input and all(i in const or not i for i in node.input)):
+        if node.op_type in {"Constant", "ConstantOfShape"} or (
+            node.input and all(i in const or not i for i in node.input)
+        ):
             const.update(node.output)
 
     def weight_source(name: str) -> str:
@@ -140,7 +171,14 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
         seen = 0
         while name in produced_by and name not in info.initializers and seen < 8:
             node = produced_by[name]
-            if node.op_type not in {"DequantizeLinear", "Cast", "Reshape", "Transpose", "Identity", "Unsqueeze"}:
+            if node.op_type not in {
+                "DequantizeLinear",
+                "Cast",
+                "Reshape",
+                "Transpose",
+                "Identity",
+                "Unsqueeze",
+            }:
                 break
             name, seen = node.input[0], seen + 1
         return name
@@ -165,38 +203,66 @@ def build_graph(model: onnx.ModelProto, *, source: str = "", notes: list[str] | 
             weight_bytes += nbytes
             n = math.prod(info.shape(stored) or ())
             elem = info.elem(stored)[0]
-            is_weight = elem not in ("int64", "bool") and (elem != "int32" or kind in COMPUTE_KINDS)
-            if is_weight and pos not in _NOT_PARAMS.get(node.op_type, set()) and (n > 1 or kind in COMPUTE_KINDS):
+            is_weight = elem not in ("int64", "bool") and (
+                elem != "int32" or kind in COMPUTE_KINDS
+            )
+            if (
+                is_weight
+                and pos not in _NOT_PARAMS.get(node.op_type, set())
+                and (n > 1 or kind in COMPUTE_KINDS)
+            ):
                 params += n
                 weight_dtypes.append(elem)
         act_in = [i for i in node.input if i and i not in const]
         in_bytes = sum(info.nbytes(i) or 0 for i in act_in)
         out_bytes = sum(info.nbytes(o) or 0 for o in node.output if o)
         dtype = _layer_dtype(node, kind, act_in, info, produced_by, weight_dtypes)
-        layers.append(Layer(
-            index=len(layers), name=node.name or f"{node.op_type}_{len(layers)}", op=node.op_type, kind=kind,
-            dtype=dtype, macs=int(macs), ops=int(ops), params=int(params), weight_bytes=int(weight_bytes),
-            input_bytes=int(in_bytes), output_bytes=int(out_bytes),
-            output_shape=tuple(info.shape(node.output[0]) or ()) if node.output else (),
-            inputs=tuple(act_in), outputs=tuple(o for o in node.output if o),
-            attrs={"weight_dtype": weight_dtypes[0] if weight_dtypes else None,
-                   "group": attr(node, "group", 1), "kernel_shape": _kernel_shape(node, info),
-                   "strides": list(attr(node, "strides", []) or [])},
-        ))
+        layers.append(
+            Layer(
+                index=len(layers),
+                name=node.name or f"{node.op_type}_{len(layers)}",
+                op=node.op_type,
+                kind=kind,
+                dtype=dtype,
+                macs=int(macs),
+                ops=int(ops),
+                params=int(params),
+                weight_bytes=int(weight_bytes),
+                input_bytes=int(in_bytes),
+                output_bytes=int(out_bytes),
+                output_shape=tuple(info.shape(node.output[0]) or ()) if node.output else (),
+                inputs=tuple(act_in),
+                outputs=tuple(o for o in node.output if o),
+                attrs={
+                    "weight_dtype": weight_dtypes[0] if weight_dtypes else None,
+                    "group": attr(node, "group", 1),
+                    "kernel_shape": _kernel_shape(node, info),
+                    "strides": list(attr(node, "strides", []) or []),
+                },
+            )
+        )
         seq.append((list(act_in), [o for o in node.output if o]))
     graph_inputs = [i.name for i in g.input if i.name not in info.initializers]
     graph_outputs = [o.name for o in g.output]
-    nbytes = {name: b for name in {n for pair in seq for side in pair for n in side} | set(graph_inputs)
-              if (b := info.nbytes(name)) is not None}
+    nbytes = {
+        name: b
+        for name in {n for pair in seq for side in pair for n in side} | set(graph_inputs)
+        if (b := info.nbytes(name)) is not None
+    }
     lives = lifetimes(seq, graph_inputs, graph_outputs, nbytes)
     peak, at = peak_memory(lives, len(seq))
     return Graph(
-        model=model, layers=layers,
+        model=model,
+        layers=layers,
         inputs={n: info.shape(n) or () for n in graph_inputs},
         outputs={n: info.shape(n) or () for n in graph_outputs},
-        lifetimes=lives, peak_activation_bytes=peak, peak_at=at, source=source,
+        lifetimes=lives,
+        peak_activation_bytes=peak,
+        peak_at=at,
+        source=source,
         tensors={n: (info.shape(n), info.elem(n)[0]) for n in nbytes},
-        warnings=warnings, notes=list(notes or []),
+        warnings=warnings,
+        notes=list(notes or []),
     )
 
 
@@ -218,12 +284,16 @@ def _cost(node: onnx.NodeProto, info: _Shapes, warnings: list[str]) -> tuple[str
     fn = RULES.get(node.op_type)
     if fn is None:
         out = info.nbytes(node.output[0]) if node.output else 0
-        warnings.append(f"op '{node.op_type}' (node '{node.name}') has no cost rule; counted as memory-bound")
+        warnings.append(
+            f"op '{node.op_type}' (node '{node.name}') has no cost rule; counted as memory-bound"
+        )
         return "unknown", 0, (out or 0) // 4
     try:
         return fn(node, info)
     except Exception as exc:  # a malformed node must not stop the whole table
-        warnings.append(f"could not cost node '{node.name}' ({node.op_type}): {exc}; counted as memory-bound")
+        warnings.append(
+            f"could not cost node '{node.name}' ({node.op_type}): {exc}; counted as memory-bound"
+        )
         return "unknown", 0, 0
 
 
@@ -231,7 +301,9 @@ def _layer_dtype(node, kind, act_in, info, produced_by, weight_dtypes) -> str:
     if node.op_type in _QUANT_OPS:
         return "int8"
     if kind in COMPUTE_KINDS:
-        quant_act = any(i in produced_by and produced_by[i].op_type == "DequantizeLinear" for i in act_in)
+        quant_act = any(
+            i in produced_by and produced_by[i].op_type == "DequantizeLinear" for i in act_in
+        )
         if quant_act and weight_dtypes and weight_dtypes[0] in ("int8", "int4"):
             return "int8"
     for name in list(node.output) + act_in:

@@ -21,13 +21,23 @@ def example_onnx_path(name: str, *, input_shape: tuple[int, ...] | None = None, 
 
     spec = get_example(name)
     shape = tuple(input_shape or spec.shape_for(knobs.get("resolution")))
-    key = json.dumps({"name": name, "shape": shape, "knobs": knobs, "torch": torch.__version__,
-                      "trained": spec.trained}, sort_keys=True)
+    key = json.dumps(
+        {
+            "name": name,
+            "shape": shape,
+            "knobs": knobs,
+            "torch": torch.__version__,
+            "trained": spec.trained,
+        },
+        sort_keys=True,
+    )
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     path = user_cache_dir() / "onnx" / f"{name}-{digest}.onnx"
     if not path.exists():
         module = spec.build(**knobs)
-        write_atomic(path, export_torch(module, shape, input_dtype=spec.input_dtype).SerializeToString())
+        write_atomic(
+            path, export_torch(module, shape, input_dtype=spec.input_dtype).SerializeToString()
+        )
         onnx.checker.check_model(str(path))
     return path
 

@@ -6,8 +6,22 @@ from dataclasses import asdict, dataclass, field
 
 # Layer kinds: what the estimator and the search reason about (ONNX op types are too fine-grained).
 KINDS = (
-    "conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn", "pool", "norm", "elementwise",
-    "activation", "softmax", "reduce", "resize", "shape", "quant", "unknown",
+    "conv",
+    "depthwise_conv",
+    "conv_transpose",
+    "gemm",
+    "matmul",
+    "rnn",
+    "pool",
+    "norm",
+    "elementwise",
+    "activation",
+    "softmax",
+    "reduce",
+    "resize",
+    "shape",
+    "quant",
+    "unknown",
 )
 COMPUTE_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn"})
 

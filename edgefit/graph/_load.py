@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from edgefit.errors import EdgefitError
-from edgefit.graph._build import Graph, build_graph
 from edgefit.graph import _validate as v
+from edgefit.graph._build import Graph, build_graph
 
 # onnxruntime 1.31 reads IR ≤ 13 while onnx 1.23 writes 14 by default
 MAX_IR_VERSION = 10
@@ -26,10 +26,16 @@ _MAGIC = [
     (0, b"\x80\x05", "a Python pickle (a PyTorch/scikit-learn checkpoint?)"),
     (0, b"PK\x03\x04", "a ZIP archive (a PyTorch .pt checkpoint is one)"),
     (0, b"PK\x05\x06", "an empty ZIP archive"),
-    (0, b"\x89PNG", "a PNG image"), (0, b"\xff\xd8\xff", "a JPEG image"), (0, b"GIF8", "a GIF image"),
-    (0, b"%PDF", "a PDF document"), (0, b"\x1f\x8b", "a gzip archive"), (0, b"\x7fELF", "an executable"),
-    (0, b"\x89HDF", "an HDF5 file (a Keras .h5 model?)"), (0, b"\x93NUMPY", "a NumPy array"),
-    (4, b"TFL3", "a TensorFlow Lite model"), (0, b"\xff\xfe", "a UTF-16 text file"),
+    (0, b"\x89PNG", "a PNG image"),
+    (0, b"\xff\xd8\xff", "a JPEG image"),
+    (0, b"GIF8", "a GIF image"),
+    (0, b"%PDF", "a PDF document"),
+    (0, b"\x1f\x8b", "a gzip archive"),
+    (0, b"\x7fELF", "an executable"),
+    (0, b"\x89HDF", "an HDF5 file (a Keras .h5 model?)"),
+    (0, b"\x93NUMPY", "a NumPy array"),
+    (4, b"TFL3", "a TensorFlow Lite model"),
+    (0, b"\xff\xfe", "a UTF-16 text file"),
     (0, b"\xfe\xff", "a UTF-16 text file"),
 ]
 
@@ -57,8 +63,11 @@ def parse_input_shape(spec: InputShape) -> dict[str, tuple[int, ...]] | tuple[in
         except ValueError:
             shape = ()
         if not shape or any(d <= 0 for d in shape):
-            raise EdgefitError(f"cannot read input shape '{part}'", where="--input-shape",
-                               fix="write it like 1x3x224x224, or name:1x3x224x224 for several inputs")
+            raise EdgefitError(
+                f"cannot read input shape '{part}'",
+                where="--input-shape",
+                fix="write it like 1x3x224x224, or name:1x3x224x224 for several inputs",
+            )
         if name:
             named[name] = shape
         else:
@@ -79,27 +88,34 @@ def read_onnx(path: str | Path):
     if not path.exists():
         raise EdgefitError(f"model file not found: {path}", where="MODEL", fix="check the path")
     if path.is_dir():
-        raise EdgefitError(f"{path} is a directory, not a model file", where="MODEL", fix="pass an .onnx file")
+        raise EdgefitError(
+            f"{path} is a directory, not a model file", where="MODEL", fix="pass an .onnx file"
+        )
     size = path.stat().st_size
     if size == 0:
-        raise EdgefitError(f"model file is empty: {path}", where="MODEL", fix="re-export the model")
+        raise EdgefitError(
+            f"model file is empty: {path}", where="MODEL", fix="re-export the model"
+        )
     check_file(path, size)
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError, or others on garbage
         raise EdgefitError(
             f"{path} is not a readable ONNX model ({type(exc).__name__}); the file is truncated or not ONNX",
-            where="MODEL", fix="re-export it with torch.onnx.export or pass a valid .onnx file",
+            where="MODEL",
+            fix="re-export it with torch.onnx.export or pass a valid .onnx file",
         ) from None
     if not model.graph.node:
-        raise EdgefitError(f"{path} holds no graph nodes; it is not an ONNX model or is truncated",
-                           where="MODEL", fix="re-export the model")
+        raise EdgefitError(
+            f"{path} holds no graph nodes; it is not an ONNX model or is truncated",
+            where="MODEL",
+            fix="re-export the model",
+        )
     load_external_data(model, path.parent, str(path))
     return model
 
 
 def _fix_input_shapes(model, input_shape, notes: list[str]):
-    import onnx
 
     shapes = parse_input_shape(input_shape)
     initializers = {i.name for i in model.graph.initializer}
@@ -107,37 +123,57 @@ def _fix_input_shapes(model, input_shape, notes: list[str]):
     if isinstance(shapes, tuple):
         if len(real_inputs) != 1:
             names = ", ".join(i.name for i in real_inputs)
-            raise EdgefitError(f"the model has {len(real_inputs)} inputs ({names}); a plain shape is ambiguous",
-                               where="--input-shape", fix="name each input: name:1x3x224x224;other:1x10")
+            raise EdgefitError(
+                f"the model has {len(real_inputs)} inputs ({names}); a plain shape is ambiguous",
+                where="--input-shape",
+                fix="name each input: name:1x3x224x224;other:1x10",
+            )
         shapes = {real_inputs[0].name: shapes}
     shapes = shapes or {}
     unknown = set(shapes) - {i.name for i in real_inputs}
     if unknown:
-        raise EdgefitError(f"the model has no input named {sorted(unknown)}", where="--input-shape",
-                           fix=f"inputs are: {', '.join(i.name for i in real_inputs)}")
+        raise EdgefitError(
+            f"the model has no input named {sorted(unknown)}",
+            where="--input-shape",
+            fix=f"inputs are: {', '.join(i.name for i in real_inputs)}",
+        )
     for vi in real_inputs:
         dims = vi.type.tensor_type.shape.dim
         if vi.name in shapes:
             wanted = shapes[vi.name]
             if len(wanted) != len(dims):
-                raise EdgefitError(f"input '{vi.name}' has rank {len(dims)}, the shape given has {len(wanted)}",
-                                   where="--input-shape", fix="give one size per dimension")
+                raise EdgefitError(
+                    f"input '{vi.name}' has rank {len(dims)}, the shape given has {len(wanted)}",
+                    where="--input-shape",
+                    fix="give one size per dimension",
+                )
             for d, size in zip(dims, wanted):
                 if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != size:
-                    raise EdgefitError(f"input '{vi.name}' has fixed size {d.dim_value}, not {size}",
-                                       where="--input-shape", fix="match the model's fixed dimensions")
+                    raise EdgefitError(
+                        f"input '{vi.name}' has fixed size {d.dim_value}, not {size}",
+                        where="--input-shape",
+                        fix="match the model's fixed dimensions",
+                    )
                 d.Clear()
                 d.dim_value = size
             continue
-        dynamic = [i for i, d in enumerate(dims) if not (d.HasField("dim_value") and d.dim_value >= 0)]
+        dynamic = [
+            i for i, d in enumerate(dims) if not (d.HasField("dim_value") and d.dim_value >= 0)
+        ]
         if dynamic == [0]:
             dims[0].Clear()
             dims[0].dim_value = 1
             notes.append(f"input '{vi.name}': dynamic batch dimension assumed to be 1")
         elif dynamic:
-            shape = "x".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else "?" for d in dims)
-            raise EdgefitError(f"input '{vi.name}' has dynamic dimensions ({shape})", where="MODEL",
-                               fix=f"pass --input-shape {vi.name}:{shape.replace('?', 'N')} with sizes")
+            shape = "x".join(
+                str(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else "?"
+                for d in dims
+            )
+            raise EdgefitError(
+                f"input '{vi.name}' has dynamic dimensions ({shape})",
+                where="MODEL",
+                fix=f"pass --input-shape {vi.name}:{shape.replace('?', 'N')} with sizes",
+            )
     del model.graph.value_info[:]
     return model
 
@@ -170,19 +206,29 @@ def load_graph(model: Any, input_shape: InputShape = None, *, source: str | None
 
         shape = parse_input_shape(input_shape)
         if not isinstance(shape, tuple):
-            raise EdgefitError("a torch module needs one input shape to export", where="--input-shape",
-                               fix="pass --input-shape 1x3x224x224")
+            raise EdgefitError(
+                "a torch module needs one input shape to export",
+                where="--input-shape",
+                fix="pass --input-shape 1x3x224x224",
+            )
         source = source or f"torch:{type(model).__name__}"
         proto = export_torch(model, shape)
         input_shape = None
     else:
-        raise EdgefitError(f"cannot load a model of type {type(model).__name__}", where="MODEL",
-                           fix="pass an .onnx path, an onnx.ModelProto or a torch.nn.Module")
-    return validated_graph(proto, source, notes, lambda m: _fix_input_shapes(m, input_shape, notes))
+        raise EdgefitError(
+            f"cannot load a model of type {type(model).__name__}",
+            where="MODEL",
+            fix="pass an .onnx path, an onnx.ModelProto or a torch.nn.Module",
+        )
+    return validated_graph(
+        proto, source, notes, lambda m: _fix_input_shapes(m, input_shape, notes)
+    )
 
 
 def _is_torch_module(obj: Any) -> bool:
-    return any(c.__module__.startswith("torch") and c.__name__ == "Module" for c in type(obj).__mro__)
+    return any(
+        c.__module__.startswith("torch") and c.__name__ == "Module" for c in type(obj).__mro__
+    )
 
 
 def check_file(path: Path, size: int) -> None:
@@ -191,24 +237,30 @@ def check_file(path: Path, size: int) -> None:
     A pickle is named as such and never opened: unpickling runs arbitrary code.
     """
     if size > MAX_MODEL_BYTES:
-        raise EdgefitError(f"{path} is {size / 2**30:.1f} GiB; edgefit reads models up to 2 GiB in one file",
-                           where="MODEL", fix="save the weights as external data (onnx.save_model(..., "
-                                              "save_as_external_data=True))")
+        raise EdgefitError(
+            f"{path} is {size / 2**30:.1f} GiB; edgefit reads models up to 2 GiB in one file",
+            where="MODEL",
+            fix="save the weights as external data (onnx.save_model(..., "
+            "save_as_external_data=True))",
+        )
     with open(path, "rb") as f:
         head = f.read(1024)
-    kind = next((what for at, magic, what in _MAGIC if head[at:at + len(magic)] == magic), None)
+    kind = next((what for at, magic, what in _MAGIC if head[at : at + len(magic)] == magic), None)
     if kind is None and _is_text(head):
         kind = "a text file (YAML, JSON or similar)"
     if kind:
-        raise EdgefitError(f"{path} is {kind}, not an ONNX model", where="MODEL",
-                           fix="pass an .onnx file (export with torch.onnx.export; edgefit never unpickles files)")
+        raise EdgefitError(
+            f"{path} is {kind}, not an ONNX model",
+            where="MODEL",
+            fix="pass an .onnx file (export with torch.onnx.export; edgefit never unpickles files)",
+        )
 
 
 def _is_text(head: bytes) -> bool:
     """All printable UTF-8: an ONNX protobuf starts with a control byte (field tags 0x08, 0x12 …)."""
     for cut in range(4):  # the 1024-byte window may split a multi-byte character
         try:
-            text = head[:len(head) - cut].decode("utf-8")
+            text = head[: len(head) - cut].decode("utf-8")
             break
         except UnicodeDecodeError:
             continue
@@ -220,7 +272,11 @@ def _is_text(head: bytes) -> bool:
 def _external_tensors(model) -> list:
     import onnx
 
-    return [(what, t) for what, t in v.iter_tensors(model.graph) if t.data_location == onnx.TensorProto.EXTERNAL]
+    return [
+        (what, t)
+        for what, t in v.iter_tensors(model.graph)
+        if t.data_location == onnx.TensorProto.EXTERNAL
+    ]
 
 
 def load_external_data(model, folder: Path, source: str) -> None:
@@ -243,12 +299,21 @@ def load_external_data(model, folder: Path, source: str) -> None:
         loc = info.get("location", "")
 
         def refuse(why: str, what=what, loc=loc) -> EdgefitError:
-            return EdgefitError(f"{what} keeps its data in '{loc}', {why}", where=f"MODEL {source}",
-                                fix="keep external data files beside the .onnx file, named relatively")
+            return EdgefitError(
+                f"{what} keeps its data in '{loc}', {why}",
+                where=f"MODEL {source}",
+                fix="keep external data files beside the .onnx file, named relatively",
+            )
 
-        if not loc or PurePosixPath(loc).is_absolute() or PureWindowsPath(loc).is_absolute() \
-                or ".." in PurePosixPath(loc.replace("\\", "/")).parts:
-            raise refuse("a path outside the model's folder (absolute or with '..'); edgefit does not read it")
+        if (
+            not loc
+            or PurePosixPath(loc).is_absolute()
+            or PureWindowsPath(loc).is_absolute()
+            or ".." in PurePosixPath(loc.replace("\\", "/")).parts
+        ):
+            raise refuse(
+                "a path outside the model's folder (absolute or with '..'); edgefit does not read it"
+            )
         file = (folder / loc).resolve()
         if not file.is_relative_to(root):
             raise refuse("which resolves outside the model's folder; edgefit does not read it")
@@ -261,13 +326,19 @@ def load_external_data(model, folder: Path, source: str) -> None:
             raise refuse("with an offset or length that is not a number") from None
         want = v.tensor_nbytes(t)
         if want is None or offset < 0 or length != want or offset + length > file.stat().st_size:
-            raise refuse(f"but its shape {list(t.dims)} needs {want} bytes and the file holds "
-                         f"{max(0, min(length, file.stat().st_size - offset))} at offset {offset}")
+            raise refuse(
+                f"but its shape {list(t.dims)} needs {want} bytes and the file holds "
+                f"{max(0, min(length, file.stat().st_size - offset))} at offset {offset}"
+            )
         total += length
         plan.append((t, file, offset, length))
     if total > MAX_MODEL_BYTES:
-        raise EdgefitError(f"the model and its external data hold {total / 2**30:.1f} GiB; edgefit reads models "
-                           "up to 2 GiB", where=f"MODEL {source}", fix="count a smaller export of the model")
+        raise EdgefitError(
+            f"the model and its external data hold {total / 2**30:.1f} GiB; edgefit reads models "
+            "up to 2 GiB",
+            where=f"MODEL {source}",
+            fix="count a smaller export of the model",
+        )
     for t, file, offset, length in plan:
         with open(file, "rb") as f:
             f.seek(offset)
@@ -282,27 +353,36 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
     The pure-Python checks run first so nothing hostile reaches onnx's C++ code; the checker runs on
     the inferred model because ONNX requires shaped graph outputs, which inference fills in.
     """
-    import onnx
 
     external = _external_tensors(proto)
     if external:
         what = external[0][0]
-        raise EdgefitError(f"{what} keeps its data in an external file, which an in-memory model cannot locate",
-                           where=f"MODEL {source}", fix="pass the .onnx file's path instead of the loaded model")
+        raise EdgefitError(
+            f"{what} keeps its data in an external file, which an in-memory model cannot locate",
+            where=f"MODEL {source}",
+            fix="pass the .onnx file's path instead of the loaded model",
+        )
     warnings = v.version_warnings(proto)
     order = v.check_structure(proto.graph, source)
     if order is not None:
         v.reorder(proto.graph, order)
-        warnings.append("the nodes were not in topological order (ONNX requires it); counted in a sorted order")
+        warnings.append(
+            "the nodes were not in topological order (ONNX requires it); counted in a sorted order"
+        )
     v.check_tensors(proto, source)
     v.check_value_dims(proto, source, inputs=False)
     model = fix_inputs(proto)
     v.check_value_dims(model, source)  # the inputs as fixed, before C++ multiplies them
     try:
         inferred = _infer_and_check(model)
-    except Exception as exc:  # InferenceError, ValidationError, or a C++ error surfacing as another type
-        raise EdgefitError(f"the model is invalid: {_onnx_reason(exc)}", where=f"MODEL {source}",
-                           fix="check the shapes and ops (onnx.checker.check_model(model, full_check=True))") from None
+    except (
+        Exception
+    ) as exc:  # InferenceError, ValidationError, or a C++ error surfacing as another type
+        raise EdgefitError(
+            f"the model is invalid: {_onnx_reason(exc)}",
+            where=f"MODEL {source}",
+            fix="check the shapes and ops (onnx.checker.check_model(model, full_check=True))",
+        ) from None
     v.check_value_dims(inferred, source)
     v.check_conv_channels(inferred, source)
     warnings += v.nonfinite_warnings(inferred)
@@ -333,7 +413,9 @@ def _infer_and_check(model):
         if init.ByteSize() <= _KEEP_INITIALIZER_BYTES:
             kept.append(init)
         elif init.name not in inputs:
-            light.graph.input.append(onnx.helper.make_tensor_value_info(init.name, init.data_type, init.dims))
+            light.graph.input.append(
+                onnx.helper.make_tensor_value_info(init.name, init.data_type, init.dims)
+            )
     if len(kept) < len(light.graph.initializer):
         kept = [_copied(k) for k in kept]  # detached before the container is cleared
         del light.graph.initializer[:]
@@ -369,12 +451,16 @@ def _assume_unknown_dims(model, warnings: list[str]):
     """
     partial, rankless = v.unknown_dim_tensors(model)
     if rankless:
-        warnings.append(f"{len(rankless)} tensors have no inferable shape ({v.few(rankless)}); the layers that make or "
-                        "read them count no MACs or bytes for them")
+        warnings.append(
+            f"{len(rankless)} tensors have no inferable shape ({v.few(rankless)}); the layers that make or "
+            "read them count no MACs or bytes for them"
+        )
     if not partial:
         return model
-    warnings.append(f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions ({v.few(partial)}); "
-                    "each unknown dimension is assumed to be 1, so counts are a lower bound")
+    warnings.append(
+        f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions ({v.few(partial)}); "
+        "each unknown dimension is assumed to be 1, so counts are a lower bound"
+    )
     counted = copy.deepcopy(model)
     wanted = set(partial)
     for vi in list(counted.graph.value_info) + list(counted.graph.output):
@@ -386,7 +472,9 @@ def _assume_unknown_dims(model, warnings: list[str]):
 
 
 def _unshaped(value_info) -> bool:
-    return value_info.type.HasField("tensor_type") and not value_info.type.tensor_type.HasField("shape")
+    return value_info.type.HasField("tensor_type") and not value_info.type.tensor_type.HasField(
+        "shape"
+    )
 
 
 def _copied(message):

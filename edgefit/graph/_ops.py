@@ -7,7 +7,8 @@ Ops without a rule are counted as memory-bound ``unknown`` layers with a warning
 from __future__ import annotations
 
 import math
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import onnx
 
@@ -70,7 +71,10 @@ def _conv_transpose(node, g):
 
 @rule("Gemm", "QGemm")
 def _gemm(node, g):
-    a, b = g.shape(node.input[0]), g.shape(node.input[1] if node.op_type == "Gemm" else node.input[3])
+    a, b = (
+        g.shape(node.input[0]),
+        g.shape(node.input[1] if node.op_type == "Gemm" else node.input[3]),
+    )
     if not a or not b:
         return "gemm", 0, 0
     m, k = (a[1], a[0]) if attr(node, "transA", 0) else (a[0], a[1])
@@ -152,29 +156,140 @@ def _per_elem(kind: str, ops_per_elem: float, source: str = "out"):
 
 for _op in ("BatchNormalization",):
     RULES[_op] = _per_elem("norm", 2)
-for _op in ("LayerNormalization", "InstanceNormalization", "GroupNormalization", "RMSNormalization",
-            "SkipLayerNormalization", "SimplifiedLayerNormalization", "LpNormalization"):
+for _op in (
+    "LayerNormalization",
+    "InstanceNormalization",
+    "GroupNormalization",
+    "RMSNormalization",
+    "SkipLayerNormalization",
+    "SimplifiedLayerNormalization",
+    "LpNormalization",
+):
     RULES[_op] = _per_elem("norm", 8, "in")
-for _op in ("Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Elu",
-            "Selu", "Softplus", "Softsign", "Gelu", "FastGelu", "Mish", "Erf", "Exp", "Log", "Sqrt",
-            "Reciprocal", "Abs", "Neg", "Sin", "Cos", "Celu", "ThresholdedRelu", "QuickGelu", "BiasGelu"):
-    RULES[_op] = _per_elem("activation", 1 if _op in ("Relu", "Clip", "Abs", "Neg", "LeakyRelu") else 4)
-for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "Where", "Equal", "Greater",
-            "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Not", "Xor", "Mod", "BitShift",
-            "Floor", "Ceil", "Round", "Sign", "IsNaN", "IsInf", "QLinearAdd", "QLinearMul", "BiasAdd",
-            "Dropout", "QLinearLeakyRelu", "QLinearSigmoid"):
+for _op in (
+    "Relu",
+    "LeakyRelu",
+    "PRelu",
+    "Clip",
+    "Sigmoid",
+    "HardSigmoid",
+    "HardSwish",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Softsign",
+    "Gelu",
+    "FastGelu",
+    "Mish",
+    "Erf",
+    "Exp",
+    "Log",
+    "Sqrt",
+    "Reciprocal",
+    "Abs",
+    "Neg",
+    "Sin",
+    "Cos",
+    "Celu",
+    "ThresholdedRelu",
+    "QuickGelu",
+    "BiasGelu",
+):
+    RULES[_op] = _per_elem(
+        "activation", 1 if _op in ("Relu", "Clip", "Abs", "Neg", "LeakyRelu") else 4
+    )
+for _op in (
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Sum",
+    "Mean",
+    "Where",
+    "Equal",
+    "Greater",
+    "Less",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "And",
+    "Or",
+    "Not",
+    "Xor",
+    "Mod",
+    "BitShift",
+    "Floor",
+    "Ceil",
+    "Round",
+    "Sign",
+    "IsNaN",
+    "IsInf",
+    "QLinearAdd",
+    "QLinearMul",
+    "BiasAdd",
+    "Dropout",
+    "QLinearLeakyRelu",
+    "QLinearSigmoid",
+):
     RULES[_op] = _per_elem("elementwise", 1)
 for _op in ("Softmax", "LogSoftmax", "Hardmax"):
     RULES[_op] = _per_elem("softmax", 5)
-for _op in ("ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-            "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "ArgMax", "ArgMin", "CumSum", "TopK"):
+for _op in (
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+    "ArgMax",
+    "ArgMin",
+    "CumSum",
+    "TopK",
+):
     RULES[_op] = _per_elem("reduce", 1, "in")
 for _op in ("Resize", "Upsample", "GridSample", "DepthToSpace", "SpaceToDepth"):
     RULES[_op] = _per_elem("resize", 4 if _op in ("Resize", "Upsample", "GridSample") else 0)
-for _op in ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Split", "Slice", "Gather",
-            "GatherElements", "GatherND", "Shape", "Size", "Expand", "Tile", "Pad", "Identity", "Cast",
-            "CastLike", "Constant", "ConstantOfShape", "Range", "NonZero", "ScatterND", "ScatterElements",
-            "OneHot", "Trilu", "EyeLike", "Compress", "ReverseSequence", "SplitToSequence", "Col2Im"):
+for _op in (
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Concat",
+    "Split",
+    "Slice",
+    "Gather",
+    "GatherElements",
+    "GatherND",
+    "Shape",
+    "Size",
+    "Expand",
+    "Tile",
+    "Pad",
+    "Identity",
+    "Cast",
+    "CastLike",
+    "Constant",
+    "ConstantOfShape",
+    "Range",
+    "NonZero",
+    "ScatterND",
+    "ScatterElements",
+    "OneHot",
+    "Trilu",
+    "EyeLike",
+    "Compress",
+    "ReverseSequence",
+    "SplitToSequence",
+    "Col2Im",
+):
     RULES[_op] = _per_elem("shape", 0)
 for _op in ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"):
     RULES[_op] = _per_elem("quant", 2)

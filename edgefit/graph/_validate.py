@@ -29,12 +29,36 @@ MAX_COUNT = 2**53
 _T = onnx.TensorProto
 # bits per element of raw_data; STRING has no fixed size
 _BITS = {
-    _T.FLOAT: 32, _T.UINT8: 8, _T.INT8: 8, _T.UINT16: 16, _T.INT16: 16, _T.INT32: 32, _T.INT64: 64,
-    _T.BOOL: 8, _T.FLOAT16: 16, _T.DOUBLE: 64, _T.UINT32: 32, _T.UINT64: 64, _T.COMPLEX64: 64,
-    _T.COMPLEX128: 128, _T.BFLOAT16: 16, _T.FLOAT8E4M3FN: 8, _T.FLOAT8E4M3FNUZ: 8, _T.FLOAT8E5M2: 8,
-    _T.FLOAT8E5M2FNUZ: 8, _T.UINT4: 4, _T.INT4: 4, _T.FLOAT4E2M1: 4,
+    _T.FLOAT: 32,
+    _T.UINT8: 8,
+    _T.INT8: 8,
+    _T.UINT16: 16,
+    _T.INT16: 16,
+    _T.INT32: 32,
+    _T.INT64: 64,
+    _T.BOOL: 8,
+    _T.FLOAT16: 16,
+    _T.DOUBLE: 64,
+    _T.UINT32: 32,
+    _T.UINT64: 64,
+    _T.COMPLEX64: 64,
+    _T.COMPLEX128: 128,
+    _T.BFLOAT16: 16,
+    _T.FLOAT8E4M3FN: 8,
+    _T.FLOAT8E4M3FNUZ: 8,
+    _T.FLOAT8E5M2: 8,
+    _T.FLOAT8E5M2FNUZ: 8,
+    _T.UINT4: 4,
+    _T.INT4: 4,
+    _T.FLOAT4E2M1: 4,
 }
-for _name, _bits in (("FLOAT8E8M0", 8), ("UINT2", 2), ("INT2", 2), ("FLOAT6E2M3", 6), ("FLOAT6E3M2", 6)):
+for _name, _bits in (
+    ("FLOAT8E8M0", 8),
+    ("UINT2", 2),
+    ("INT2", 2),
+    ("FLOAT6E2M3", 6),
+    ("FLOAT6E3M2", 6),
+):
     if hasattr(_T, _name):  # newer onnx releases only
         _BITS[getattr(_T, _name)] = _bits
 # typed repeated field → (data types stored there, values per element); sub-byte types pack into int32_data
@@ -54,7 +78,7 @@ def one_line(text: str | None, limit: int = 2000) -> str | None:
         return None
     if not text.isprintable():
         text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def one_line_errors(fn):
@@ -66,7 +90,11 @@ def one_line_errors(fn):
         try:
             return fn(*args, **kwargs)
         except EdgefitError as exc:
-            exc.what, exc.where, exc.fix = one_line(exc.what), one_line(exc.where, 500), one_line(exc.fix, 500)
+            exc.what, exc.where, exc.fix = (
+                one_line(exc.what),
+                one_line(exc.where, 500),
+                one_line(exc.fix, 500),
+            )
             exc.args = (exc.line(),)
             raise
 
@@ -77,7 +105,9 @@ def _where(source: str) -> str:
     return f"MODEL {source}" if source else "MODEL"
 
 
-def _refuse(what: str, source: str, fix: str = "re-export the model; it is malformed") -> EdgefitError:
+def _refuse(
+    what: str, source: str, fix: str = "re-export the model; it is malformed"
+) -> EdgefitError:
     return EdgefitError(what, where=_where(source), fix=fix)
 
 
@@ -95,15 +125,20 @@ def check_dims(dims: list[int] | tuple[int, ...], what: str, source: str) -> Non
             raise _refuse(f"{what} has a negative dimension ({d}) in shape {list(dims)}", source)
         n *= d
         if n > MAX_ELEMENTS:  # stop multiplying early: 2^62 × 2^62 must not even be formed
-            raise _refuse(f"{what} has shape {list(dims)}: over 2^40 elements, more than any "
-                          f"model edgefit can count holds; the shape is wrong", source)
+            raise _refuse(
+                f"{what} has shape {list(dims)}: over 2^40 elements, more than any "
+                f"model edgefit can count holds; the shape is wrong",
+                source,
+            )
 
 
 def _expected_values(tensor: onnx.TensorProto, field: str) -> int | None:
     n = math.prod(tensor.dims)
     if field == "int32_data":
         bits = _BITS.get(tensor.data_type, 32)
-        return math.ceil(n * bits / 8) if bits < 8 else n  # sub-byte types: one packed byte per int32
+        return (
+            math.ceil(n * bits / 8) if bits < 8 else n
+        )  # sub-byte types: one packed byte per int32
     per = _FIELDS[field].get(tensor.data_type)
     return None if per is None else n * per
 
@@ -116,26 +151,43 @@ def check_tensor(tensor: onnx.TensorProto, what: str, source: str) -> None:
     if tensor.HasField("raw_data"):
         want = tensor_nbytes(tensor)
         if want is not None and len(tensor.raw_data) != want:
-            raise _refuse(f"{what} declares shape {list(tensor.dims)} ({want} bytes) but holds "
-                          f"{len(tensor.raw_data)} bytes of data", source)
+            raise _refuse(
+                f"{what} declares shape {list(tensor.dims)} ({want} bytes) but holds "
+                f"{len(tensor.raw_data)} bytes of data",
+                source,
+            )
         return
     n = math.prod(tensor.dims)
-    for field in ("float_data", "int32_data", "int64_data", "double_data", "uint64_data", "string_data"):
+    for field in (
+        "float_data",
+        "int32_data",
+        "int64_data",
+        "double_data",
+        "uint64_data",
+        "string_data",
+    ):
         have = len(getattr(tensor, field))
         if not have:
             continue
         want = _expected_values(tensor, field)
         if want is None:
-            raise _refuse(f"{what} has data type {tensor.data_type}, which {field} cannot hold", source)
+            raise _refuse(
+                f"{what} has data type {tensor.data_type}, which {field} cannot hold", source
+            )
         if have != want:
-            raise _refuse(f"{what} declares shape {list(tensor.dims)} ({want} values) but holds {have} "
-                          f"values in {field}", source)
+            raise _refuse(
+                f"{what} declares shape {list(tensor.dims)} ({want} values) but holds {have} "
+                f"values in {field}",
+                source,
+            )
         return
     if n:
         raise _refuse(f"{what} declares shape {list(tensor.dims)} but holds no data", source)
 
 
-def iter_tensors(graph: onnx.GraphProto, scope: str = "") -> Iterator[tuple[str, onnx.TensorProto]]:
+def iter_tensors(
+    graph: onnx.GraphProto, scope: str = ""
+) -> Iterator[tuple[str, onnx.TensorProto]]:
     """Every stored tensor with a description: initializers and tensor attributes, subgraphs included."""
     for init in graph.initializer:
         yield f"{scope}initializer '{init.name}'", init
@@ -165,7 +217,11 @@ def check_value_dims(model: onnx.ModelProto, source: str, *, inputs: bool = True
     "dynamic" to some exporters, and the loader treats it so.
     """
     g = model.graph
-    for kind, infos in (("input", g.input if inputs else []), ("output", g.output), ("tensor", g.value_info)):
+    for kind, infos in (
+        ("input", g.input if inputs else []),
+        ("output", g.output),
+        ("tensor", g.value_info),
+    ):
         for vi in infos:
             if not vi.type.HasField("tensor_type") or not vi.type.tensor_type.HasField("shape"):
                 continue
@@ -188,8 +244,14 @@ def check_structure(graph: onnx.GraphProto, source: str) -> list[int] | None:
             if not out:
                 continue
             if out in producer or out in defined:
-                first = _node(graph.node[producer[out]]) if out in producer else "a graph input or initializer"
-                raise _refuse(f"tensor '{out}' is produced twice: by {first} and by {_node(node)}", source)
+                first = (
+                    _node(graph.node[producer[out]])
+                    if out in producer
+                    else "a graph input or initializer"
+                )
+                raise _refuse(
+                    f"tensor '{out}' is produced twice: by {first} and by {_node(node)}", source
+                )
             producer[out] = idx
     sorted_ = True
     for idx, node in enumerate(graph.node):
@@ -198,8 +260,11 @@ def check_structure(graph: onnx.GraphProto, source: str) -> list[int] | None:
                 continue
             at = producer.get(name)
             if at is None:
-                raise _refuse(f"{_node(node)} reads '{name}', which no node, graph input or "
-                              f"initializer defines", source)
+                raise _refuse(
+                    f"{_node(node)} reads '{name}', which no node, graph input or "
+                    f"initializer defines",
+                    source,
+                )
             sorted_ = sorted_ and at < idx
     for out in graph.output:
         if out.name not in producer and out.name not in defined:
@@ -208,7 +273,9 @@ def check_structure(graph: onnx.GraphProto, source: str) -> list[int] | None:
 
 
 def _node(node: onnx.NodeProto) -> str:
-    return f"node '{node.name}' ({node.op_type})" if node.name else f"an unnamed {node.op_type} node"
+    return (
+        f"node '{node.name}' ({node.op_type})" if node.name else f"an unnamed {node.op_type} node"
+    )
 
 
 def _outer_names(node: onnx.NodeProto) -> Iterator[str]:
@@ -225,7 +292,10 @@ def _sort(graph: onnx.GraphProto, producer: dict[str, int], source: str) -> list
     import heapq
 
     nodes = graph.node
-    deps = [{producer[i] for i in _outer_names(node) if i in producer} - {idx} for idx, node in enumerate(nodes)]
+    deps = [
+        {producer[i] for i in _outer_names(node) if i in producer} - {idx}
+        for idx, node in enumerate(nodes)
+    ]
     consumers: dict[int, list[int]] = {}
     for idx, d in enumerate(deps):
         for dep in d:
@@ -249,8 +319,11 @@ def _sort(graph: onnx.GraphProto, producer: dict[str, int], source: str) -> list
         seen.add(at)
         at = next(d for d in deps[at] if waiting[d])
     via = next(i for i in nodes[at].input if i in producer and waiting[producer[i]])
-    raise _refuse(f"the graph has a cycle: {_node(nodes[at])} reads '{via}', which depends on its own "
-                  f"output", source)
+    raise _refuse(
+        f"the graph has a cycle: {_node(nodes[at])} reads '{via}', which depends on its own "
+        f"output",
+        source,
+    )
 
 
 def reorder(graph: onnx.GraphProto, order: list[int]) -> None:
@@ -266,8 +339,13 @@ def reorder(graph: onnx.GraphProto, order: list[int]) -> None:
 def check_conv_channels(model: onnx.ModelProto, source: str) -> None:
     """A Conv's weight must fit its input's channels: onnx's shape inference does not check it."""
     g = model.graph
-    shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
-              for vi in list(g.input) + list(g.value_info) if vi.type.tensor_type.HasField("shape")}
+    shapes = {
+        vi.name: [
+            d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim
+        ]
+        for vi in list(g.input) + list(g.value_info)
+        if vi.type.tensor_type.HasField("shape")
+    }
     shapes.update({t.name: list(t.dims) for t in g.initializer})
     for node in g.node:
         if node.op_type != "Conv" or len(node.input) < 2:
@@ -277,8 +355,11 @@ def check_conv_channels(model: onnx.ModelProto, source: str) -> None:
         if not x or not w or len(x) < 2 or len(w) < 2 or None in (x[1], w[1], w[0]):
             continue
         if x[1] != w[1] * group or w[0] % group:
-            raise _refuse(f"{_node(node)} has {x[1]} input channels but its weight {w} with group={group} "
-                          f"expects {w[1] * group} (and output channels divisible by the group)", source)
+            raise _refuse(
+                f"{_node(node)} has {x[1]} input channels but its weight {w} with group={group} "
+                f"expects {w[1] * group} (and output channels divisible by the group)",
+                source,
+            )
 
 
 def check_costs(layers, source: str) -> None:
@@ -286,14 +367,19 @@ def check_costs(layers, source: str) -> None:
     total_macs = total_ops = 0
     for layer in layers:
         if layer.macs < 0 or layer.ops < 0:
-            raise _refuse(f"layer '{layer.name}' ({layer.op}) counts negative work; its shapes are wrong",
-                          source)
+            raise _refuse(
+                f"layer '{layer.name}' ({layer.op}) counts negative work; its shapes are wrong",
+                source,
+            )
         total_macs += layer.macs
         total_ops += layer.ops
         if max(layer.macs, layer.ops, total_macs, total_ops) > MAX_COUNT:
-            raise _refuse(f"layer '{layer.name}' ({layer.op}) brings the count past 2^53 MACs/ops "
-                          f"({max(total_macs, total_ops):.3g}), beyond any real model; its shapes or "
-                          f"attributes are wrong", source)
+            raise _refuse(
+                f"layer '{layer.name}' ({layer.op}) brings the count past 2^53 MACs/ops "
+                f"({max(total_macs, total_ops):.3g}), beyond any real model; its shapes or "
+                f"attributes are wrong",
+                source,
+            )
 
 
 def version_warnings(model: onnx.ModelProto) -> list[str]:
@@ -307,12 +393,16 @@ def version_warnings(model: onnx.ModelProto) -> list[str]:
     known = onnx.defs.onnx_opset_version()
     for op in model.opset_import:
         if op.domain in ("", "ai.onnx") and op.version > known:
-            warnings.append(f"the model imports ONNX opset {op.version}, newer than the {known} the installed "
-                            f"onnx {onnx.__version__} knows; validated and counted with opset-{known} op "
-                            f"definitions (upgrade onnx if counts look wrong)")
+            warnings.append(
+                f"the model imports ONNX opset {op.version}, newer than the {known} the installed "
+                f"onnx {onnx.__version__} knows; validated and counted with opset-{known} op "
+                f"definitions (upgrade onnx if counts look wrong)"
+            )
     if model.ir_version > onnx.IR_VERSION:
-        warnings.append(f"the model has IR version {model.ir_version}, newer than the {onnx.IR_VERSION} the "
-                        f"installed onnx knows; read as IR version {onnx.IR_VERSION}")
+        warnings.append(
+            f"the model has IR version {model.ir_version}, newer than the {onnx.IR_VERSION} the "
+            f"installed onnx knows; read as IR version {onnx.IR_VERSION}"
+        )
         model.ir_version = onnx.IR_VERSION
     return warnings
 
@@ -330,7 +420,10 @@ def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
 
     bad = []
     for init in model.graph.initializer:
-        if init.data_type not in (_T.FLOAT, _T.FLOAT16, _T.DOUBLE, _T.BFLOAT16) or init.data_location == _T.EXTERNAL:
+        if (
+            init.data_type not in (_T.FLOAT, _T.FLOAT16, _T.DOUBLE, _T.BFLOAT16)
+            or init.data_location == _T.EXTERNAL
+        ):
             continue
         try:
             values = numpy_helper.to_array(init)
@@ -340,7 +433,9 @@ def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
             bad.append(init.name)
     if not bad:
         return []
-    return [f"weights {few(bad, limit)} hold NaN or infinity; the model's outputs will too (counts are unaffected)"]
+    return [
+        f"weights {few(bad, limit)} hold NaN or infinity; the model's outputs will too (counts are unaffected)"
+    ]
 
 
 def unknown_dim_tensors(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
@@ -351,7 +446,9 @@ def unknown_dim_tensors(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
     for node in g.node:
         for out in node.output:
             vi = infos.get(out)
-            if not out or (vi is not None and vi.type.WhichOneof("value") not in (None, "tensor_type")):
+            if not out or (
+                vi is not None and vi.type.WhichOneof("value") not in (None, "tensor_type")
+            ):
                 continue  # sequences, maps and optionals are not counted by shape
             t = vi.type.tensor_type if vi is not None else None
             if t is None or not t.HasField("shape"):

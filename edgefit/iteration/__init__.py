@@ -15,8 +15,22 @@ Importing this package is light (the standard library only); targets load when a
 
 from edgefit.iteration._candidate import as_loop, candidate_iteration, select_by_deadline
 from edgefit.iteration._cost import CHECKPOINTS, defect_cost, defect_table, egress_summary
-from edgefit.iteration._inputs import DEFAULTS, MONTH_DAYS, IterationPlan, parse_deadline, parse_what_if
-from edgefit.iteration._model import CHANGE_KINDS, LIFECYCLE, WATERFALL, Certification, Egress, Loop, Stage
+from edgefit.iteration._inputs import (
+    DEFAULTS,
+    MONTH_DAYS,
+    IterationPlan,
+    parse_deadline,
+    parse_what_if,
+)
+from edgefit.iteration._model import (
+    CHANGE_KINDS,
+    LIFECYCLE,
+    WATERFALL,
+    Certification,
+    Egress,
+    Loop,
+    Stage,
+)
 from edgefit.iteration._overrides import apply_overrides, load_overrides_file, parse_set
 from edgefit.iteration._plan import SCHEMA, build_plan, loop_for
 from edgefit.iteration._projection import Curve, crossing_days, crossing_iteration, iterations_fit

@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from edgefit.errors import EdgefitError
 from edgefit.iteration._inputs import DEFAULTS, IterationPlan
@@ -25,9 +26,15 @@ def as_loop(target: Any) -> Loop:
     return Loop.from_target(target)
 
 
-def candidate_iteration(target: Any, change_kinds: Iterable[str], accuracy_now: float, *,
-                        deadline_days: float = DEFAULTS["deadline_days"][0], accuracy_ceiling: float | None = None,
-                        gain_per_iteration: float | None = None) -> dict:
+def candidate_iteration(
+    target: Any,
+    change_kinds: Iterable[str],
+    accuracy_now: float,
+    *,
+    deadline_days: float = DEFAULTS["deadline_days"][0],
+    accuracy_ceiling: float | None = None,
+    gain_per_iteration: float | None = None,
+) -> dict:
     """Days and dollars of one iteration of a candidate made by ``change_kinds``, the iterations that
     fit by the deadline and the accuracy projected there (defaults for the ceiling and R are stated
     assumptions, listed under ``assumptions``).
@@ -37,11 +44,21 @@ def candidate_iteration(target: Any, change_kinds: Iterable[str], accuracy_now: 
     (38.0, 40000.0, 4, 0.9561)
     """
     loop = as_loop(target)
-    plan = IterationPlan(deadline_days=deadline_days, change_kinds=tuple(change_kinds), accuracy_now=accuracy_now,
-                         accuracy_ceiling=accuracy_ceiling, gain_per_iteration=gain_per_iteration, heavy_gain=0.0)
+    plan = IterationPlan(
+        deadline_days=deadline_days,
+        change_kinds=tuple(change_kinds),
+        accuracy_now=accuracy_now,
+        accuracy_ceiling=accuracy_ceiling,
+        gain_per_iteration=gain_per_iteration,
+        heavy_gain=0.0,
+    )
     kinds = plan.change_kinds
     days, usd = loop.cycle_days(kinds), loop.usd_per_iteration(kinds)
-    curve = Curve(plan.value("accuracy_now"), plan.value("accuracy_ceiling"), plan.value("gain_per_iteration"))
+    curve = Curve(
+        plan.value("accuracy_now"),
+        plan.value("accuracy_ceiling"),
+        plan.value("gain_per_iteration"),
+    )
     fit = iterations_fit(plan.value("deadline_days"), days)
     return {
         "change_kinds": list(kinds),
@@ -53,8 +70,11 @@ def candidate_iteration(target: Any, change_kinds: Iterable[str], accuracy_now: 
         "usd_by_deadline": usd * fit,
         "accuracy_now": curve.a0,
         "accuracy_at_deadline": curve.at(fit),
-        "assumptions": {n: plan.provenance(n) for n in ("accuracy_ceiling", "gain_per_iteration")
-                        if n in plan.assumed()},
+        "assumptions": {
+            n: plan.provenance(n)
+            for n in ("accuracy_ceiling", "gain_per_iteration")
+            if n in plan.assumed()
+        },
     }
 
 
@@ -64,8 +84,11 @@ def _field(candidate: Mapping[str, Any], key: str) -> float:
     nested = candidate.get("iteration")
     if isinstance(nested, Mapping) and key in nested:
         return float(nested[key])
-    raise EdgefitError(f"a candidate lacks {key!r}", where="select_by_deadline",
-                       fix="add candidate_iteration(...) to each candidate (top level or under 'iteration')")
+    raise EdgefitError(
+        f"a candidate lacks {key!r}",
+        where="select_by_deadline",
+        fix="add candidate_iteration(...) to each candidate (top level or under 'iteration')",
+    )
 
 
 def select_by_deadline(candidates: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
@@ -80,10 +103,16 @@ def select_by_deadline(candidates: Sequence[Mapping[str, Any]]) -> Mapping[str, 
     'int8'
     """
     if not candidates:
-        raise EdgefitError("no candidates to select from", where="select_by_deadline", fix="pass at least one")
+        raise EdgefitError(
+            "no candidates to select from", where="select_by_deadline", fix="pass at least one"
+        )
 
     def rank(c: Mapping[str, Any]) -> tuple[float, float, float, float]:
-        return (round(_field(c, "accuracy_at_deadline"), 9), -_field(c, "days"), -_field(c, "usd"),
-                _field(c, "accuracy_now"))
+        return (
+            round(_field(c, "accuracy_at_deadline"), 9),
+            -_field(c, "days"),
+            -_field(c, "usd"),
+            _field(c, "accuracy_now"),
+        )
 
     return max(candidates, key=rank)

@@ -21,8 +21,11 @@ def defect_cost(n: int, unit: float = 1.0) -> float:
     8.0
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise EdgefitError(f"the stage number must be an integer >= 1, got {n!r}", where="defect_cost",
-                           fix="stage 1 is estimate time")
+        raise EdgefitError(
+            f"the stage number must be an integer >= 1, got {n!r}",
+            where="defect_cost",
+            fix="stage 1 is estimate time",
+        )
     return float(2 ** (n - 1)) * unit
 
 
@@ -42,8 +45,16 @@ def defect_table(loop: Loop, change_kinds: tuple[str, ...], unit_usd: float) -> 
     rows = []
     for n, name in enumerate(CHECKPOINTS, start=1):
         usd = defect_cost(n, unit_usd)
-        rows.append({"n": n, "stage": name, "multiplier": defect_cost(n), "usd": usd,
-                     "saved_by_estimate_usd": usd - unit_usd, "caught_on_day": ends.get(name)})
+        rows.append(
+            {
+                "n": n,
+                "stage": name,
+                "multiplier": defect_cost(n),
+                "usd": usd,
+                "saved_by_estimate_usd": usd - unit_usd,
+                "caught_on_day": ends.get(name),
+            }
+        )
     return rows
 
 
@@ -55,8 +66,13 @@ def egress_summary(loop: Loop, iterations: int) -> dict | None:
     e = loop.egress
     if e is None:
         return None
-    return {"usd_per_pb": e.usd_per_pb, "usd_per_pb_provenance": e.usd_per_pb_provenance,
-            "dataset_pb": e.dataset_pb, "dataset_pb_provenance": e.dataset_pb_provenance,
-            "usd_per_iteration": e.usd_per_iteration, "usd_by_deadline": e.usd_per_iteration * iterations,
-            "note": "moving the dataset once per iteration; shown beside the certification cost, not added to it "
-                    "(a loop that is data movement already prices it there)"}
+    return {
+        "usd_per_pb": e.usd_per_pb,
+        "usd_per_pb_provenance": e.usd_per_pb_provenance,
+        "dataset_pb": e.dataset_pb,
+        "dataset_pb_provenance": e.dataset_pb_provenance,
+        "usd_per_iteration": e.usd_per_iteration,
+        "usd_by_deadline": e.usd_per_iteration * iterations,
+        "note": "moving the dataset once per iteration; shown beside the certification cost, not added to it "
+        "(a loop that is data movement already prices it there)",
+    }

@@ -18,8 +18,9 @@ Decisions (they shape every figure ``edgefit plan`` prints):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any, Iterable
+from typing import Any
 
 from edgefit.errors import EdgefitError
 
@@ -36,17 +37,29 @@ def check_days(days: float, where: str) -> float:
     14.0
     """
     if not isinstance(days, (int, float)) or isinstance(days, bool) or not math.isfinite(days):
-        raise EdgefitError(f"days must be a number, got {days!r}", where=where, fix="give days such as 14")
+        raise EdgefitError(
+            f"days must be a number, got {days!r}", where=where, fix="give days such as 14"
+        )
     if not 0 <= days <= MAX_DAYS:
-        raise EdgefitError(f"days must be between 0 and {MAX_DAYS:g}, got {days:g}", where=where,
-                           fix="give a non-negative number of days")
+        raise EdgefitError(
+            f"days must be between 0 and {MAX_DAYS:g}, got {days:g}",
+            where=where,
+            fix="give a non-negative number of days",
+        )
     return float(days)
 
 
 def check_usd(usd: float, where: str) -> float:
     """``usd`` as a non-negative finite float; an :class:`EdgefitError` otherwise."""
-    if not isinstance(usd, (int, float)) or isinstance(usd, bool) or not math.isfinite(usd) or usd < 0:
-        raise EdgefitError(f"must be a non-negative number, got {usd!r}", where=where, fix="give a number >= 0")
+    if (
+        not isinstance(usd, (int, float))
+        or isinstance(usd, bool)
+        or not math.isfinite(usd)
+        or usd < 0
+    ):
+        raise EdgefitError(
+            f"must be a non-negative number, got {usd!r}", where=where, fix="give a number >= 0"
+        )
     return float(usd)
 
 
@@ -59,8 +72,11 @@ def check_change_kinds(kinds: Iterable[str], where: str = "--change") -> tuple[s
     out: list[str] = []
     for kind in kinds:
         if kind not in CHANGE_KINDS:
-            raise EdgefitError(f"unknown change kind {kind!r}", where=where,
-                               fix=f"use one of {', '.join(CHANGE_KINDS)}")
+            raise EdgefitError(
+                f"unknown change kind {kind!r}",
+                where=where,
+                fix=f"use one of {', '.join(CHANGE_KINDS)}",
+            )
         if kind not in out:
             out.append(kind)
     return tuple(out)
@@ -80,7 +96,11 @@ class Stage:
 
     def __post_init__(self) -> None:
         if self.name not in WATERFALL:
-            raise EdgefitError(f"unknown stage {self.name!r}", where="stage", fix=f"use one of {', '.join(WATERFALL)}")
+            raise EdgefitError(
+                f"unknown stage {self.name!r}",
+                where="stage",
+                fix=f"use one of {', '.join(WATERFALL)}",
+            )
         check_days(self.days, f"lifecycle_days.{self.name}")
 
 
@@ -142,19 +162,39 @@ class Loop:
     def __post_init__(self) -> None:
         names = tuple(s.name for s in self.stages)
         if names != LIFECYCLE:
-            raise EdgefitError(f"lifecycle stages must be {', '.join(LIFECYCLE)} in order, got {', '.join(names)}",
-                               where="lifecycle_days", fix="give days for each lifecycle stage")
+            raise EdgefitError(
+                f"lifecycle stages must be {', '.join(LIFECYCLE)} in order, got {', '.join(names)}",
+                where="lifecycle_days",
+                fix="give days for each lifecycle stage",
+            )
 
     @classmethod
     def from_target(cls, target: Any) -> Loop:
         """Read the loop from a validated :class:`edgefit.targets.Target`."""
         c = target.certification
-        cert = Certification(c.name, c.days_per_change.value, c.cost_usd_per_change.value, tuple(c.triggers),
-                             c.days_per_change.provenance, c.cost_usd_per_change.provenance)
-        stages = tuple(Stage(n, target.lifecycle_days[n].value, target.lifecycle_days[n].provenance) for n in LIFECYCLE)
+        cert = Certification(
+            c.name,
+            c.days_per_change.value,
+            c.cost_usd_per_change.value,
+            tuple(c.triggers),
+            c.days_per_change.provenance,
+            c.cost_usd_per_change.provenance,
+        )
+        stages = tuple(
+            Stage(n, target.lifecycle_days[n].value, target.lifecycle_days[n].provenance)
+            for n in LIFECYCLE
+        )
         e = target.data_egress
-        egress = Egress(e.usd_per_pb.value, e.dataset_pb.value, e.usd_per_pb.provenance,
-                        e.dataset_pb.provenance) if e else None
+        egress = (
+            Egress(
+                e.usd_per_pb.value,
+                e.dataset_pb.value,
+                e.usd_per_pb.provenance,
+                e.dataset_pb.provenance,
+            )
+            if e
+            else None
+        )
         return cls(target.id, target.name, stages, cert, egress)
 
     def certifies(self, change_kinds: Iterable[str]) -> bool:
@@ -169,7 +209,9 @@ class Loop:
 
     def counted_days(self, stage: Stage) -> float:
         """Days ``stage`` adds to the cycle (0 for monitoring when it overlaps the next iteration)."""
-        return 0.0 if stage.name == "monitoring" and self.monitoring_overlaps else float(stage.days)
+        return (
+            0.0 if stage.name == "monitoring" and self.monitoring_overlaps else float(stage.days)
+        )
 
     def cycle_days(self, change_kinds: Iterable[str]) -> float:
         """Calendar days of one iteration: the counted days of its waterfall."""
@@ -186,12 +228,17 @@ class Loop:
         for s in self.stages:
             if s.name == name:
                 return s
-        raise EdgefitError(f"unknown stage {name!r}", where="stage", fix=f"use one of {', '.join(WATERFALL)}")
+        raise EdgefitError(
+            f"unknown stage {name!r}", where="stage", fix=f"use one of {', '.join(WATERFALL)}"
+        )
 
     def with_stage_days(self, name: str, days: float, provenance: str) -> Loop:
         """A copy with one stage's days replaced (``certification`` included)."""
         self.stage(name)  # validates the name
         if name == "certification":
-            return replace(self, certification=replace(self.certification, days=days, days_provenance=provenance))
+            return replace(
+                self,
+                certification=replace(self.certification, days=days, days_provenance=provenance),
+            )
         stages = tuple(Stage(name, days, provenance) if s.name == name else s for s in self.stages)
         return replace(self, stages=stages)

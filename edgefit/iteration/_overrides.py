@@ -16,17 +16,28 @@ with its provenance (``training: {value: 3, source: "our cluster logs"}``); a ba
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from edgefit.errors import EdgefitError
-from edgefit.iteration._model import LIFECYCLE, Egress, Loop, check_change_kinds, check_days, check_usd
+from edgefit.iteration._model import (
+    LIFECYCLE,
+    Egress,
+    Loop,
+    check_change_kinds,
+    check_days,
+    check_usd,
+)
 
 _CERT = {"days_per_change", "cost_usd_per_change", "triggers", "name"}
 _EGRESS = {"usd_per_pb", "dataset_pb"}
-_KEYS = (["lifecycle_days.<stage>", "<stage>"] + [f"certification.{k}" for k in sorted(_CERT)]
-         + [f"data_egress.{k}" for k in sorted(_EGRESS)])
+_KEYS = (
+    ["lifecycle_days.<stage>", "<stage>"]
+    + [f"certification.{k}" for k in sorted(_CERT)]
+    + [f"data_egress.{k}" for k in sorted(_EGRESS)]
+)
 
 
 def parse_set(items: Iterable[str]) -> dict[str, str]:
@@ -39,7 +50,9 @@ def parse_set(items: Iterable[str]) -> dict[str, str]:
     for item in items:
         key, sep, value = str(item).partition("=")
         if not sep or not key.strip():
-            raise EdgefitError(f"cannot read {item!r}", where="--set", fix="write KEY=VALUE, e.g. training=3")
+            raise EdgefitError(
+                f"cannot read {item!r}", where="--set", fix="write KEY=VALUE, e.g. training=3"
+            )
         out[key.strip()] = value.strip()
     return out
 
@@ -53,7 +66,11 @@ def load_overrides_file(path: str | Path) -> dict[str, Any]:
     except EdgefitError as exc:
         raise EdgefitError(exc.what, where=exc.where or "--overrides", fix=exc.fix) from None
     if not isinstance(data, dict):
-        raise EdgefitError("an overrides file must be a YAML mapping", where=str(path), fix="see `edgefit plan --help`")
+        raise EdgefitError(
+            "an overrides file must be a YAML mapping",
+            where=str(path),
+            fix="see `edgefit plan --help`",
+        )
     return _flatten(data)
 
 
@@ -74,7 +91,9 @@ def _number(raw: Any, where: str) -> tuple[float, str | None]:
     if isinstance(raw, dict):
         unknown = set(raw) - {"value", "source", "estimated", "reason"}
         if unknown:
-            raise EdgefitError(f"unknown fields {sorted(unknown)}", where=where, fix="use value, source or reason")
+            raise EdgefitError(
+                f"unknown fields {sorted(unknown)}", where=where, fix="use value, source or reason"
+            )
         if raw.get("source"):
             provenance = f"source: {raw['source']}"
         elif raw.get("reason"):
@@ -85,14 +104,18 @@ def _number(raw: Any, where: str) -> tuple[float, str | None]:
             raise ValueError
         return float(raw), provenance
     except (TypeError, ValueError):
-        raise EdgefitError(f"{raw!r} is not a number", where=where, fix="give a number, e.g. 7") from None
+        raise EdgefitError(
+            f"{raw!r} is not a number", where=where, fix="give a number, e.g. 7"
+        ) from None
 
 
 def _triggers(raw: Any, where: str) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [k for k in raw.replace(" ", "").split(",") if k]
     if not isinstance(raw, list):
-        raise EdgefitError(f"{raw!r} is not a list of change kinds", where=where, fix="write weights,architecture")
+        raise EdgefitError(
+            f"{raw!r} is not a list of change kinds", where=where, fix="write weights,architecture"
+        )
     return check_change_kinds(raw, where)
 
 
@@ -109,13 +132,17 @@ def apply_overrides(loop: Loop, overrides: Mapping[str, Any], origin: str) -> Lo
         section, _, field = key.rpartition(".")
         if section in ("", "lifecycle_days") and field in LIFECYCLE:
             days, prov = _number(raw, where)
-            loop = loop.with_stage_days(field, check_days(days, where), prov or f"override ({origin})")
+            loop = loop.with_stage_days(
+                field, check_days(days, where), prov or f"override ({origin})"
+            )
         elif section == "certification" and field in _CERT:
             loop = replace(loop, certification=_certification(loop, field, raw, where, origin))
         elif section == "data_egress" and field in _EGRESS:
             loop = replace(loop, egress=_egress(loop, field, raw, where, origin))
         else:
-            raise EdgefitError(f"unknown key {key!r}", where=origin, fix=f"use one of {', '.join(_KEYS)}")
+            raise EdgefitError(
+                f"unknown key {key!r}", where=origin, fix=f"use one of {', '.join(_KEYS)}"
+            )
     return loop
 
 

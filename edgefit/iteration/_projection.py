@@ -29,8 +29,11 @@ class Curve:
 
     def __post_init__(self) -> None:
         if not (0 <= self.a0 <= self.amax <= 1 and 0 < self.r <= 1):
-            raise EdgefitError(f"bad accuracy curve a0={self.a0:g}, amax={self.amax:g}, r={self.r:g}",
-                               where="accuracy", fix="need 0 <= A0 <= AMAX <= 1 and 0 < R <= 1")
+            raise EdgefitError(
+                f"bad accuracy curve a0={self.a0:g}, amax={self.amax:g}, r={self.r:g}",
+                where="accuracy",
+                fix="need 0 <= A0 <= AMAX <= 1 and 0 < R <= 1",
+            )
 
     @property
     def gap(self) -> float:
@@ -79,12 +82,17 @@ def iterations_fit(days: float, cycle_days: float) -> int:
     4
     """
     if cycle_days <= 0:
-        raise EdgefitError("the cycle is 0 days long", where="lifecycle_days",
-                           fix="give at least one stage a positive number of days")
+        raise EdgefitError(
+            "the cycle is 0 days long",
+            where="lifecycle_days",
+            fix="give at least one stage a positive number of days",
+        )
     return math.floor(days / cycle_days + _EPS)
 
 
-def crossing_days(light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: float) -> float | None:
+def crossing_days(
+    light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: float
+) -> float | None:
     """Days after which the light model's continuous curve passes the heavy one's; None if never.
 
     Equal gaps: D_l·q^(t/C_l) = D_h·q^(t/C_h) with q = 1 − R gives
@@ -103,8 +111,9 @@ def crossing_days(light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: f
     return math.log(heavy.gap / light.gap) / rate
 
 
-def crossing_iteration(light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: float,
-                       limit: int = 100_000) -> int | None:
+def crossing_iteration(
+    light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: float, limit: int = 100_000
+) -> int | None:
     """The first completed light iteration at which the light model is ahead of the heavy one (step view).
 
     At day k·C_l the light model has k iterations, the heavy one floor(k·C_l / C_h).

@@ -17,21 +17,56 @@ True
 Importing this package loads neither torch nor onnxruntime; running a pass does.
 """
 
-from edgefit.passes._base import (PassConfig, PassNotApplicable, PassResult, PassSpec, apply_pass, config_from_dict,
-                                  get_pass, list_passes, register_pass)
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    PassSpec,
+    apply_pass,
+    config_from_dict,
+    get_pass,
+    list_passes,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
-from edgefit.passes._swap import SwapConfig, resolve_factory, swap_activations  # registration order = run order
-from edgefit.passes._prune import PruneConfig, sparsity, two_four_mask  # noqa: I001
-from edgefit.passes._recover import RecoverConfig
-from edgefit.passes._quantize import QuantizeConfig
-from edgefit.passes._torchao import TorchaoConfig
-from edgefit.passes._sensitivity import LayerSensitivity, layer_sensitivity, most_sensitive
-from edgefit.passes._plan import PassPlan, model_fingerprint
 from edgefit.passes._materialize import Materialized, materialize
+from edgefit.passes._plan import PassPlan, model_fingerprint
+from edgefit.passes._prune import PruneConfig, sparsity, two_four_mask  # noqa: I001
+from edgefit.passes._quantize import QuantizeConfig
+from edgefit.passes._recover import RecoverConfig
+from edgefit.passes._sensitivity import LayerSensitivity, layer_sensitivity, most_sensitive
+from edgefit.passes._swap import (
+    SwapConfig,
+    resolve_factory,
+    swap_activations,
+)  # registration order = run order
+from edgefit.passes._torchao import TorchaoConfig
 
 __all__ = [
-    "LayerSensitivity", "Materialized", "PassConfig", "PassContext", "PassNotApplicable", "PassPlan", "PassResult",
-    "PassSpec", "PruneConfig", "QuantizeConfig", "RecoverConfig", "SwapConfig", "TorchaoConfig", "apply_pass",
-    "config_from_dict", "get_pass", "layer_sensitivity", "list_passes", "materialize", "model_fingerprint", "most_sensitive",
-    "register_pass", "resolve_factory", "sparsity", "swap_activations", "two_four_mask",
+    "LayerSensitivity",
+    "Materialized",
+    "PassConfig",
+    "PassContext",
+    "PassNotApplicable",
+    "PassPlan",
+    "PassResult",
+    "PassSpec",
+    "PruneConfig",
+    "QuantizeConfig",
+    "RecoverConfig",
+    "SwapConfig",
+    "TorchaoConfig",
+    "apply_pass",
+    "config_from_dict",
+    "get_pass",
+    "layer_sensitivity",
+    "list_passes",
+    "materialize",
+    "model_fingerprint",
+    "most_sensitive",
+    "register_pass",
+    "resolve_factory",
+    "sparsity",
+    "swap_activations",
+    "two_four_mask",
 ]

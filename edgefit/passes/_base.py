@@ -33,7 +33,9 @@ class PassNotApplicable(EdgefitError):
 
 def config_error(cls_name: str, name: str, value: object, allowed: str) -> EdgefitError:
     """The error every config raises for a bad field: it names the config, the field and the fix."""
-    return EdgefitError(f"{name}={value!r} is not allowed", where=f"{cls_name}.{name}", fix=f"use {allowed}")
+    return EdgefitError(
+        f"{name}={value!r} is not allowed", where=f"{cls_name}.{name}", fix=f"use {allowed}"
+    )
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,12 @@ class PassConfig:
 
     def _check_version(self) -> None:
         if getattr(self, "version", None) != self.VERSION:
-            raise config_error(type(self).__name__, "version", getattr(self, "version", None),
-                               f"{self.VERSION} (this edgefit reads version {self.VERSION} only)")
+            raise config_error(
+                type(self).__name__,
+                "version",
+                getattr(self, "version", None),
+                f"{self.VERSION} (this edgefit reads version {self.VERSION} only)",
+            )
 
     def _set(self, name: str, value: Any) -> None:
         """Normalize a field inside ``__post_init__`` (lists → tuples, 1 → 1.0) so equal configs hash alike."""
@@ -62,11 +68,15 @@ class PassConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: ``type`` (the allow-listed class name), the fields, ``version``."""
         data = asdict(self)
-        return {"type": type(self).__name__, **{k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}}
+        return {
+            "type": type(self).__name__,
+            **{k: list(v) if isinstance(v, tuple) else v for k, v in data.items()},
+        }
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, Choices]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, Choices]:
         """Field → the choices a search may try, for a target supporting ``target_dtypes`` and a model
         whose architecture knobs span ``knob_space`` (an example's :meth:`ExampleSpec.knob_space`).
         Fields not listed are not searched. Every combination builds a valid config."""
@@ -102,8 +112,9 @@ _PASSES: dict[type[PassConfig], PassSpec] = {}
 _ALLOWED: dict[str, type[PassConfig]] = {}  # the types config_from_dict may build, by class name
 
 
-def register_pass(config_type: type[PassConfig], *, name: str, consumes: Consumes, change_kind: str
-                  ) -> Callable[[Handler], Handler]:
+def register_pass(
+    config_type: type[PassConfig], *, name: str, consumes: Consumes, change_kind: str
+) -> Callable[[Handler], Handler]:
     """Register ``handler(model, config, context) -> PassResult`` for ``config_type`` (and allow-list it)."""
 
     def wrap(handler: Handler) -> Handler:
@@ -132,7 +143,9 @@ def get_pass(key: str | type[PassConfig] | PassConfig) -> PassSpec:
         if kind is spec.config_type or kind == spec.name:
             return spec
     names = ", ".join(s.name for s in _PASSES.values())
-    raise EdgefitError(f"no pass is registered for {getattr(kind, '__name__', kind)!r}", fix=f"use one of {names}")
+    raise EdgefitError(
+        f"no pass is registered for {getattr(kind, '__name__', kind)!r}", fix=f"use one of {names}"
+    )
 
 
 def apply_pass(model: Any, config: PassConfig, context: PassContext | None = None) -> PassResult:
@@ -154,15 +167,23 @@ def config_from_dict(data: Mapping[str, Any]) -> PassConfig:
     """Rebuild a config from :meth:`PassConfig.to_dict` output. Only registered config types load;
     unknown fields and versions are errors, not silently dropped."""
     if not isinstance(data, Mapping) or "type" not in data:
-        raise EdgefitError("a pass config must be a mapping with a 'type' key", where="config",
-                           fix="write it with config.to_dict()")
+        raise EdgefitError(
+            "a pass config must be a mapping with a 'type' key",
+            where="config",
+            fix="write it with config.to_dict()",
+        )
     kind = data["type"]
     if kind not in _ALLOWED:
-        raise EdgefitError(f"config type {kind!r} is not allow-listed", where="config.type",
-                           fix=f"use one of {', '.join(sorted(_ALLOWED))}")
+        raise EdgefitError(
+            f"config type {kind!r} is not allow-listed",
+            where="config.type",
+            fix=f"use one of {', '.join(sorted(_ALLOWED))}",
+        )
     cls = _ALLOWED[kind]
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known - {"type"})
     if unknown:
-        raise EdgefitError(f"unknown field(s) {unknown} for {kind}", where="config", fix=f"use {sorted(known)}")
+        raise EdgefitError(
+            f"unknown field(s) {unknown} for {kind}", where="config", fix=f"use {sorted(known)}"
+        )
     return cls(**{k: v for k, v in data.items() if k != "type"})

@@ -61,8 +61,11 @@ class PassContext:
 
     def __post_init__(self) -> None:
         if self.calibration_samples < 1:
-            raise EdgefitError(f"calibration_samples={self.calibration_samples}", where="PassContext",
-                               fix="use at least 1")
+            raise EdgefitError(
+                f"calibration_samples={self.calibration_samples}",
+                where="PassContext",
+                fix="use at least 1",
+            )
         if self.input_shape is not None:
             object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
         if self.work_dir is not None:
@@ -83,22 +86,37 @@ class PassContext:
         from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 
         specs = onnx_input_specs(model)
-        if self.calibration is not None and len(self.calibration) and isinstance(self.calibration[0], Mapping):
-            return [dict(feed) for feed in self.calibration], f"given calibration feeds ({len(self.calibration)})"
+        if (
+            self.calibration is not None
+            and len(self.calibration)
+            and isinstance(self.calibration[0], Mapping)
+        ):
+            return [
+                dict(feed) for feed in self.calibration
+            ], f"given calibration feeds ({len(self.calibration)})"
         data, source = self.calibration, "given calibration array"
         if data is None and self.train is not None:
-            data, source = self.train[0][: self.calibration_samples], "training inputs (first samples)"
+            data, source = (
+                self.train[0][: self.calibration_samples],
+                "training inputs (first samples)",
+            )
         if data is None:
             feeds = [random_inputs(specs, seed=100 + i) for i in range(self.calibration_samples)]
             return feeds, f"random normal inputs ({len(feeds)}, seeds 100…): no data given"
         if len(specs) != 1:
-            raise EdgefitError(f"the model has {len(specs)} inputs; an array feeds only one",
-                               where="PassContext.calibration", fix="give a list of {input name: array} feeds")
-        (name, (shape, dtype)), = specs.items()
+            raise EdgefitError(
+                f"the model has {len(specs)} inputs; an array feeds only one",
+                where="PassContext.calibration",
+                fix="give a list of {input name: array} feeds",
+            )
+        ((name, (shape, dtype)),) = specs.items()
         data = np.asarray(data).astype(dtype, copy=False)
         if data.ndim != len(shape):
-            raise EdgefitError(f"calibration data has rank {data.ndim}, the model input '{name}' has {len(shape)}",
-                               where="PassContext.calibration", fix="give samples stacked along axis 0")
+            raise EdgefitError(
+                f"calibration data has rank {data.ndim}, the model input '{name}' has {len(shape)}",
+                where="PassContext.calibration",
+                fix="give samples stacked along axis 0",
+            )
         batch = shape[0]  # the exported batch size (usually 1): samples are fed in chunks of it
         feeds = [{name: data[i : i + batch]} for i in range(0, len(data) - batch + 1, batch)]
         return feeds, f"{source} ({len(feeds)} samples)"
@@ -109,8 +127,15 @@ class PassContext:
         import numpy as np
 
         h = hashlib.sha256()
-        for value in (self.factory, self.input_shape, self.input_dtype, self.seed, self.calibration_samples,
-                      self.preprocess, getattr(self.eval_fn, "__qualname__", None)):
+        for value in (
+            self.factory,
+            self.input_shape,
+            self.input_dtype,
+            self.seed,
+            self.calibration_samples,
+            self.preprocess,
+            getattr(self.eval_fn, "__qualname__", None),
+        ):
             h.update(repr(value).encode() + b"\0")
         cal = self.calibration
         if cal is not None and len(cal) and isinstance(cal[0], Mapping):
@@ -120,7 +145,11 @@ class PassContext:
         for pair in (self.train, self.val):
             arrays += list(pair) if pair is not None else [None]
         for arr in arrays:
-            h.update(b"none" if arr is None else np.ascontiguousarray(arr).tobytes() + repr(np.shape(arr)).encode())
+            h.update(
+                b"none"
+                if arr is None
+                else np.ascontiguousarray(arr).tobytes() + repr(np.shape(arr)).encode()
+            )
         if self.teacher is not None:
             from edgefit.passes._plan import module_fingerprint
 

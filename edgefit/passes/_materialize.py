@@ -56,7 +56,9 @@ def build_base(name: str) -> torch.nn.Module:
     return resolve_factory(name)() if ":" in name else resolve_factory(name)(width=1.0, depth=1.0)
 
 
-def _input_shape(plan: PassPlan, context: PassContext, factory: str | None, onnx_base: Any) -> tuple[int, ...] | None:
+def _input_shape(
+    plan: PassPlan, context: PassContext, factory: str | None, onnx_base: Any
+) -> tuple[int, ...] | None:
     example = factory if factory and ":" not in factory else None
     resolution = plan.swap.resolution if plan.swap else None
     if example and resolution is not None:
@@ -86,11 +88,18 @@ def _resolve(base: Any, context: PassContext) -> tuple[Any, Any, str | None]:
     if isinstance(base, str):
         return build_base(base), None, context.factory or base
     if hasattr(base, "SerializeToString"):
-        return None, copy.deepcopy(base), context.factory  # saving clamps the IR version: not the caller's
+        return (
+            None,
+            copy.deepcopy(base),
+            context.factory,
+        )  # saving clamps the IR version: not the caller's
     if hasattr(base, "state_dict") and callable(base):
         return base, None, context.factory
-    raise EdgefitError(f"cannot materialize a base of type {type(base).__name__}", where="base",
-                       fix="give a torch module, an .onnx path or proto, an example name or 'module:function'")
+    raise EdgefitError(
+        f"cannot materialize a base of type {type(base).__name__}",
+        where="base",
+        fix="give a torch module, an .onnx path or proto, an example name or 'module:function'",
+    )
 
 
 def _cached(folder: Path) -> Materialized | None:
@@ -102,11 +111,19 @@ def _cached(folder: Path) -> Materialized | None:
     artifact = folder / meta["artifact_file"] if meta.get("artifact_file") else None
     if not path.is_file() or (artifact is not None and not artifact.is_file()):
         return None
-    return Materialized(path, None, {**meta, "cache": "hit"}, tuple(meta["change_kinds"]), artifact,
-                        meta.get("artifact_runtime"))
+    return Materialized(
+        path,
+        None,
+        {**meta, "cache": "hit"},
+        tuple(meta["change_kinds"]),
+        artifact,
+        meta.get("artifact_runtime"),
+    )
 
 
-def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *, reuse: bool = True) -> Materialized:
+def materialize(
+    base: Any, plan: PassPlan, context: PassContext | None = None, *, reuse: bool = True
+) -> Materialized:
     """Run ``plan`` on ``base`` (a torch module, an ONNX path or proto, an example name or a
     ``"module:function"`` factory) and return the ONNX model it makes.
 
@@ -125,13 +142,20 @@ def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *
     context = context or PassContext()
     module, onnx_base, factory = _resolve(base, context)
     content_hash = plan.content_hash(module if module is not None else onnx_base)
-    key = hashlib.sha256(f"{content_hash}\0{factory}\0{context.fingerprint()}".encode()).hexdigest()[:20]
+    key = hashlib.sha256(
+        f"{content_hash}\0{factory}\0{context.fingerprint()}".encode()
+    ).hexdigest()[:20]
     folder = context.out_dir() / f"candidate-{key}"
     if reuse and (hit := _cached(folder)) is not None:
         return hit
     shape = _input_shape(plan, context, factory, onnx_base)
-    ctx = replace(context, work_dir=folder, factory=factory, input_shape=shape,
-                  teacher=context.teacher if context.teacher is not None else module)
+    ctx = replace(
+        context,
+        work_dir=folder,
+        factory=factory,
+        input_shape=shape,
+        teacher=context.teacher if context.teacher is not None else module,
+    )
     model, steps, kinds = module, [], []
     for config in (plan.swap, plan.prune, plan.recover):
         if config is not None:
@@ -141,11 +165,21 @@ def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *
             kinds += [result.change_kind] if result.change_kind else []
     if model is not None:
         if shape is None:
-            raise EdgefitError("exporting to ONNX needs the model's input shape", where="PassContext.input_shape",
-                               fix="pass PassContext(input_shape=(1, 3, 224, 224))")
-        fp32 = save(export_torch(model, shape, input_dtype=context.input_dtype), folder / "model.fp32.onnx")
-        steps.append({"pass": "export", "recipe": "edgefit.graph._torch.export_torch (torch.onnx, opset 18)",
-                      "input_shape": list(shape)})
+            raise EdgefitError(
+                "exporting to ONNX needs the model's input shape",
+                where="PassContext.input_shape",
+                fix="pass PassContext(input_shape=(1, 3, 224, 224))",
+            )
+        fp32 = save(
+            export_torch(model, shape, input_dtype=context.input_dtype), folder / "model.fp32.onnx"
+        )
+        steps.append(
+            {
+                "pass": "export",
+                "recipe": "edgefit.graph._torch.export_torch (torch.onnx, opset 18)",
+                "input_shape": list(shape),
+            }
+        )
     else:
         fp32 = save(onnx_base, folder / "model.fp32.onnx")
     onnx_path, artifact = fp32, None
@@ -155,18 +189,39 @@ def materialize(base: Any, plan: PassPlan, context: PassContext | None = None, *
         steps.append(result.metadata)
         kinds += [result.change_kind] if result.change_kind else []
     if plan.torchao is not None:
-        result = apply_pass(model, plan.torchao, ctx)  # an ONNX-only base: PassNotApplicable, with the reason
+        result = apply_pass(
+            model, plan.torchao, ctx
+        )  # an ONNX-only base: PassNotApplicable, with the reason
         artifact = _save_torchao(result, shape, context.input_dtype, folder / "model.pt2")
-        steps.append({**result.metadata, "artifact": artifact.name,
-                      "export": "torch.export.export + torch.export.save (runtime 'torch')"})
+        steps.append(
+            {
+                **result.metadata,
+                "artifact": artifact.name,
+                "export": "torch.export.export + torch.export.save (runtime 'torch')",
+            }
+        )
         kinds += [result.change_kind] if result.change_kind else []
-    meta = {"plan": plan.to_dict(), "content_hash": content_hash, "cache_key": key, "factory": factory,
-            "input_shape": list(shape) if shape else None, "passes": steps, "change_kinds": kinds,
-            "onnx_file": onnx_path.name, "artifact_file": artifact.name if artifact else None,
-            "artifact_runtime": "torch" if artifact else None}
+    meta = {
+        "plan": plan.to_dict(),
+        "content_hash": content_hash,
+        "cache_key": key,
+        "factory": factory,
+        "input_shape": list(shape) if shape else None,
+        "passes": steps,
+        "change_kinds": kinds,
+        "onnx_file": onnx_path.name,
+        "artifact_file": artifact.name if artifact else None,
+        "artifact_runtime": "torch" if artifact else None,
+    }
     write_atomic(folder / RESULT_FILE, json.dumps(meta, indent=1, default=str))
-    return Materialized(onnx_path, model, {**meta, "cache": "miss"}, tuple(kinds), artifact,
-                        "torch" if artifact else None)
+    return Materialized(
+        onnx_path,
+        model,
+        {**meta, "cache": "miss"},
+        tuple(kinds),
+        artifact,
+        "torch" if artifact else None,
+    )
 
 
 def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) -> Path:
@@ -176,5 +231,10 @@ def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) 
     from edgefit.runtimes._torch import save_program
 
     example = torch.zeros(shape, dtype=getattr(torch, input_dtype))
-    meta = {"precision": f"torchao-{result.metadata['config']}", "recipe": result.metadata["recipe"]}
-    return save_program(result.model, (example,), path, input_names=["input"], output_names=["output"], meta=meta)
+    meta = {
+        "precision": f"torchao-{result.metadata['config']}",
+        "recipe": result.metadata["recipe"],
+    }
+    return save_program(
+        result.model, (example,), path, input_names=["input"], output_names=["output"], meta=meta
+    )

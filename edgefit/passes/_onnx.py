@@ -16,7 +16,12 @@ from typing import Any
 
 from edgefit.errors import EdgefitError
 
-WEIGHT_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")  # ops whose 2nd input is a weight initializer
+WEIGHT_OPS = (
+    "Conv",
+    "ConvTranspose",
+    "Gemm",
+    "MatMul",
+)  # ops whose 2nd input is a weight initializer
 CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 
@@ -28,8 +33,11 @@ def load(model: Any):
         return copy.deepcopy(model)
     if isinstance(model, (str, Path)):
         return onnx.load(str(model))
-    raise EdgefitError(f"the quantize pass takes an ONNX model, not {type(model).__name__}", where="MODEL",
-                       fix="export the torch module first (materialize() does) or pass an .onnx path")
+    raise EdgefitError(
+        f"the quantize pass takes an ONNX model, not {type(model).__name__}",
+        where="MODEL",
+        fix="export the torch module first (materialize() does) or pass an .onnx path",
+    )
 
 
 def name_nodes(model) -> Any:
@@ -58,8 +66,11 @@ def prepare(model: Any, folder: Path, preprocess: bool) -> tuple[Path, str | Non
 def weight_nodes(model, op_types: Sequence[str] = WEIGHT_OPS) -> list[tuple[str, str]]:
     """``(name, op_type)`` of the nodes of ``op_types`` whose weight (input 1) is an initializer."""
     inits = {i.name for i in model.graph.initializer}
-    return [(n.name, n.op_type) for n in model.graph.node
-            if n.op_type in op_types and len(n.input) > 1 and n.input[1] in inits]
+    return [
+        (n.name, n.op_type)
+        for n in model.graph.node
+        if n.op_type in op_types and len(n.input) > 1 and n.input[1] in inits
+    ]
 
 
 def _attr(node, name: str, default: Any) -> Any:
@@ -80,8 +91,13 @@ def gemm_to_matmul(model) -> int:
     inits = {i.name: i for i in model.graph.initializer}
     new_nodes, count, replaced = [], 0, set()
     for node in model.graph.node:
-        ok = (node.op_type == "Gemm" and node.input[1] in inits and _attr(node, "alpha", 1.0) == 1.0
-              and _attr(node, "beta", 1.0) == 1.0 and not _attr(node, "transA", 0))
+        ok = (
+            node.op_type == "Gemm"
+            and node.input[1] in inits
+            and _attr(node, "alpha", 1.0) == 1.0
+            and _attr(node, "beta", 1.0) == 1.0
+            and not _attr(node, "transA", 0)
+        )
         if not ok:
             new_nodes.append(node)
             continue
@@ -93,14 +109,21 @@ def gemm_to_matmul(model) -> int:
             model.graph.initializer.append(numpy_helper.from_array(transposed, weight))
         has_bias = len(node.input) > 2 and node.input[2]
         mm_out = f"{node.output[0]}_matmul" if has_bias else node.output[0]
-        new_nodes.append(helper.make_node("MatMul", [node.input[0], weight], [mm_out], name=node.name))
+        new_nodes.append(
+            helper.make_node("MatMul", [node.input[0], weight], [mm_out], name=node.name)
+        )
         if has_bias:
-            new_nodes.append(helper.make_node("Add", [mm_out, node.input[2]], [node.output[0]],
-                                              name=f"{node.name}_bias"))
+            new_nodes.append(
+                helper.make_node(
+                    "Add", [mm_out, node.input[2]], [node.output[0]], name=f"{node.name}_bias"
+                )
+            )
         count += 1
     del model.graph.node[:]
     model.graph.node.extend(new_nodes)
-    used = {name for n in model.graph.node for name in n.input} | {o.name for o in model.graph.output}
+    used = {name for n in model.graph.node for name in n.input} | {
+        o.name for o in model.graph.output
+    }
     kept = [i for i in model.graph.initializer if i.name in used or i.name not in replaced]
     del model.graph.initializer[:]
     model.graph.initializer.extend(kept)
@@ -149,14 +172,29 @@ def host_int8_recipe() -> tuple[bool, str]:
 
     path = int8_path(probe_host().flags)
     if path in _SATURATING_INT8_PATHS:
-        return True, (f"7-bit weights (reduce_range): this CPU's int8 path is {path}, without VNNI, where "
-                      "onnxruntime's U8S8 kernels sum u8 x s8 pairs in 16 bits and saturate with full-range weights")
-    return False, f"full 8-bit weights: this CPU's int8 path is {path}, whose kernels accumulate in 32 bits"
+        return True, (
+            f"7-bit weights (reduce_range): this CPU's int8 path is {path}, without VNNI, where "
+            "onnxruntime's U8S8 kernels sum u8 x s8 pairs in 16 bits and saturate with full-range weights"
+        )
+    return (
+        False,
+        f"full 8-bit weights: this CPU's int8 path is {path}, whose kernels accumulate in 32 bits",
+    )
 
 
-def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: str, per_channel: bool,
-               exclude: Sequence[str] = (), include: Sequence[str] | None = None,
-               op_types: Sequence[str] = (), cache: Path | None = None, reduce_range: bool | None = None) -> None:
+def static_qdq(
+    source: Path,
+    out: Path,
+    feeds: Sequence[dict],
+    *,
+    calibration: str,
+    per_channel: bool,
+    exclude: Sequence[str] = (),
+    include: Sequence[str] | None = None,
+    op_types: Sequence[str] = (),
+    cache: Path | None = None,
+    reduce_range: bool | None = None,
+) -> None:
     """onnxruntime static quantization in QDQ format: U8 activations, S8 weights, the given calibration
     method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with the same file
     skips calibration, which makes measuring one node at a time affordable. ``reduce_range=None`` takes
@@ -167,19 +205,32 @@ def static_qdq(source: Path, out: Path, feeds: Sequence[dict], *, calibration: s
         reduce_range = host_int8_recipe()[0]
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()), _without_axis_warnings():  # calibrators print progress
-            quantize_static(str(source), str(out), reader(feeds), quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, reduce_range=reduce_range,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
-                            nodes_to_exclude=list(exclude),
-                            nodes_to_quantize=None if include is None else list(include),
-                            op_types_to_quantize=list(op_types) or None,
-                            calibration_cache_path=str(cache) if cache else None,
-                            extra_options={"QDQKeepRemovableActivations": True})
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            _without_axis_warnings(),
+        ):  # calibrators print progress
+            quantize_static(
+                str(source),
+                str(out),
+                reader(feeds),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
+                nodes_to_exclude=list(exclude),
+                nodes_to_quantize=None if include is None else list(include),
+                op_types_to_quantize=list(op_types) or None,
+                calibration_cache_path=str(cache) if cache else None,
+                extra_options={"QDQKeepRemovableActivations": True},
+            )
     except Exception as exc:
-        raise EdgefitError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}",
-                           where="QuantizeConfig(precision='int8')",
-                           fix="try calibration='minmax', precision='int8-dynamic', or fp32") from None
+        raise EdgefitError(
+            f"onnxruntime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}",
+            where="QuantizeConfig(precision='int8')",
+            fix="try calibration='minmax', precision='int8-dynamic', or fp32",
+        ) from None
     import onnx
 
     from edgefit.runtimes._ort_convert import save
@@ -206,7 +257,11 @@ def protect_float_nodes(model) -> list[str]:
         if node.op_type not in ("Conv", "ConvTranspose", "Gemm") or node.input[1] not in inits:
             continue  # quantized nodes read their weight from a DequantizeLinear
         dq = producers.get(node.input[0])
-        q = producers.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        q = (
+            producers.get(dq.input[0])
+            if dq is not None and dq.op_type == "DequantizeLinear"
+            else None
+        )
         if q is not None and q.op_type == "QuantizeLinear":
             node.input[0] = q.input[0]
             protected.append(node.name)
@@ -218,9 +273,15 @@ def _drop_dead(model) -> None:
     """Remove Quantize/Dequantize nodes whose outputs nothing reads any more (and their scales)."""
     freed: set[str] = set()
     while True:
-        read = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
-        dead = [n for n in model.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")
-                and not any(o in read for o in n.output)]
+        read = {i for n in model.graph.node for i in n.input} | {
+            o.name for o in model.graph.output
+        }
+        dead = [
+            n
+            for n in model.graph.node
+            if n.op_type in ("QuantizeLinear", "DequantizeLinear")
+            and not any(o in read for o in n.output)
+        ]
         if not dead:
             break
         for node in dead:
@@ -249,8 +310,11 @@ def nmse(reference: list[list[Any]], test: list[list[Any]]) -> float:
     """Normalized squared error ‖test − ref‖² / ‖ref‖² over all outputs of all feeds (0 = identical)."""
     import numpy as np
 
-    num = sum(float(np.sum((np.asarray(t, np.float64) - np.asarray(r, np.float64)) ** 2))
-              for rs, ts in zip(reference, test) for r, t in zip(rs, ts))
+    num = sum(
+        float(np.sum((np.asarray(t, np.float64) - np.asarray(r, np.float64)) ** 2))
+        for rs, ts in zip(reference, test)
+        for r, t in zip(rs, ts)
+    )
     den = sum(float(np.sum(np.asarray(r, np.float64) ** 2)) for rs in reference for r in rs)
     return num / max(den, 1e-30)
 

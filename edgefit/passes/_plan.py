@@ -23,9 +23,16 @@ if TYPE_CHECKING:
     import torch
 
 PLAN_VERSION = 1
-SLOTS: dict[str, type[PassConfig]] = {"swap": SwapConfig, "prune": PruneConfig, "recover": RecoverConfig,
-                                      "quantize": QuantizeConfig, "torchao": TorchaoConfig}
-OPTIONAL_SLOTS = ("torchao",)  # added within version 1: left out of to_dict when None, so older hashes stay
+SLOTS: dict[str, type[PassConfig]] = {
+    "swap": SwapConfig,
+    "prune": PruneConfig,
+    "recover": RecoverConfig,
+    "quantize": QuantizeConfig,
+    "torchao": TorchaoConfig,
+}
+OPTIONAL_SLOTS = (
+    "torchao",
+)  # added within version 1: left out of to_dict when None, so older hashes stay
 
 
 @dataclass(frozen=True)
@@ -49,31 +56,57 @@ class PassPlan:
 
     def __post_init__(self) -> None:
         if self.version != PLAN_VERSION:
-            raise EdgefitError(f"plan version {self.version} is not supported", where="PassPlan.version",
-                               fix=f"use {PLAN_VERSION}")
+            raise EdgefitError(
+                f"plan version {self.version} is not supported",
+                where="PassPlan.version",
+                fix=f"use {PLAN_VERSION}",
+            )
         for slot, kind in SLOTS.items():
             value = getattr(self, slot)
             if value is not None and not isinstance(value, kind):
-                raise EdgefitError(f"{slot}={type(value).__name__} is not allowed", where=f"PassPlan.{slot}",
-                                   fix=f"give a {kind.__name__} or None")
+                raise EdgefitError(
+                    f"{slot}={type(value).__name__} is not allowed",
+                    where=f"PassPlan.{slot}",
+                    fix=f"give a {kind.__name__} or None",
+                )
         if self.quantize is not None and self.torchao is not None:
-            raise EdgefitError("a plan quantizes once: quantize (ONNX) and torchao (torch) are both set",
-                               where="PassPlan", fix="keep one of quantize and torchao")
+            raise EdgefitError(
+                "a plan quantizes once: quantize (ONNX) and torchao (torch) are both set",
+                where="PassPlan",
+                fix="keep one of quantize and torchao",
+            )
 
     def configs(self) -> list[PassConfig]:
         """The configs that run, in order."""
-        return [c for c in (self.swap, self.prune, self.recover, self.quantize, self.torchao) if c is not None]
+        return [
+            c
+            for c in (self.swap, self.prune, self.recover, self.quantize, self.torchao)
+            if c is not None
+        ]
 
     def to_dict(self) -> dict[str, Any]:
-        return {**{slot: None if getattr(self, slot) is None else getattr(self, slot).to_dict() for slot in SLOTS
-                   if slot not in OPTIONAL_SLOTS or getattr(self, slot) is not None}, "version": self.version}
+        return {
+            **{
+                slot: None if getattr(self, slot) is None else getattr(self, slot).to_dict()
+                for slot in SLOTS
+                if slot not in OPTIONAL_SLOTS or getattr(self, slot) is not None
+            },
+            "version": self.version,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PassPlan:
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
-            raise EdgefitError(f"unknown plan key(s) {unknown}", where="PassPlan", fix=f"use {', '.join(SLOTS)}")
-        return cls(**{k: config_from_dict(v) if k in SLOTS and v is not None else v for k, v in data.items()})
+            raise EdgefitError(
+                f"unknown plan key(s) {unknown}", where="PassPlan", fix=f"use {', '.join(SLOTS)}"
+            )
+        return cls(
+            **{
+                k: config_from_dict(v) if k in SLOTS and v is not None else v
+                for k, v in data.items()
+            }
+        )
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -90,7 +123,9 @@ def module_fingerprint(module: torch.nn.Module) -> str:
     """sha256 of a module's class, structure and every tensor of its state dict."""
     import torch
 
-    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__}\0{module!r}".encode())
+    h = hashlib.sha256(
+        f"{type(module).__module__}.{type(module).__qualname__}\0{module!r}".encode()
+    )
     for name, tensor in module.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         h.update(f"\0{name}:{t.dtype}:{tuple(t.shape)}\0".encode())
@@ -108,10 +143,15 @@ def model_fingerprint(base: Any) -> str:
     if isinstance(base, str):
         from edgefit.passes._materialize import build_base
 
-        return hashlib.sha256(f"factory:{base}\0{module_fingerprint(build_base(base))}".encode()).hexdigest()
+        return hashlib.sha256(
+            f"factory:{base}\0{module_fingerprint(build_base(base))}".encode()
+        ).hexdigest()
     if hasattr(base, "SerializeToString"):
         return hashlib.sha256(base.SerializeToString(deterministic=True)).hexdigest()
     if hasattr(base, "state_dict"):
         return module_fingerprint(base)
-    raise EdgefitError(f"cannot fingerprint a base model of type {type(base).__name__}", where="base",
-                       fix="give a path, an ONNX proto, a torch module, or an example/factory name")
+    raise EdgefitError(
+        f"cannot fingerprint a base model of type {type(base).__name__}",
+        where="base",
+        fix="give a path, an ONNX proto, a torch module, or an example/factory name",
+    )

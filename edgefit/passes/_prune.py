@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError, require
-from edgefit.passes._base import (PassConfig, PassNotApplicable, PassResult, config_error, is_int, is_number,
-                                  register_pass)
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    config_error,
+    is_int,
+    is_number,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
@@ -55,16 +62,21 @@ class PruneConfig(PassConfig):
         if not (is_number(self.amount) and 0 < self.amount < 1):
             raise config_error(name, "amount", self.amount, "a fraction in (0, 1)")
         if self.method == "2:4" and self.amount != 0.5:
-            raise config_error(name, "amount", self.amount, "0.5 with method='2:4' (2 of every 4 weights)")
+            raise config_error(
+                name, "amount", self.amount, "0.5 with method='2:4' (2 of every 4 weights)"
+            )
         if not (is_int(self.round_to) and self.round_to >= 1):
-            raise config_error(name, "round_to", self.round_to, "a positive integer (1: no rounding)")
+            raise config_error(
+                name, "round_to", self.round_to, "a positive integer (1: no rounding)"
+            )
         self._set("amount", float(self.amount))
         if self.method != "channel":
             self._set("round_to", 1)
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, tuple]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, tuple]:
         """Structured channel pruning only: the one method that shrinks MACs on dense kernels.
         Unstructured and 2:4 stay available to ask for by hand (2:4 pays off on sparse tensor cores)."""
         return {"method": ("channel",), "amount": SEARCH_AMOUNTS}
@@ -73,7 +85,11 @@ class PruneConfig(PassConfig):
 def _weighted(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
     from torch import nn
 
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    return [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+    ]
 
 
 def sparsity(model: torch.nn.Module) -> float:
@@ -89,7 +105,9 @@ def unstructured(model: torch.nn.Module, amount: float) -> dict[str, Any]:
     for _, module in _weighted(model):
         prune.l1_unstructured(module, "weight", amount=amount)
         prune.remove(module, "weight")
-    return {"recipe": f"torch.nn.utils.prune.l1_unstructured(amount={amount}) per Conv/Linear, then prune.remove"}
+    return {
+        "recipe": f"torch.nn.utils.prune.l1_unstructured(amount={amount}) per Conv/Linear, then prune.remove"
+    }
 
 
 def two_four_mask(weight: torch.Tensor) -> torch.Tensor | None:
@@ -118,8 +136,11 @@ def semi_structured(model: torch.nn.Module) -> dict[str, Any]:
                 skipped.append(name)
             else:
                 module.weight.mul_(mask)
-    return {"recipe": "2:4 semi-structured: 2 smallest |w| of every 4 consecutive input weights zeroed",
-            "dense_layers": skipped, "dense_reason": "input dimension not a multiple of 4" if skipped else None}
+    return {
+        "recipe": "2:4 semi-structured: 2 smallest |w| of every 4 consecutive input weights zeroed",
+        "dense_layers": skipped,
+        "dense_reason": "input dimension not a multiple of 4" if skipped else None,
+    }
 
 
 def classifier_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -128,30 +149,52 @@ def classifier_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
     return [layers[-1][1]] if layers else []
 
 
-def channel(model: torch.nn.Module, amount: float, round_to: int, input_shape: tuple[int, ...] | None,
-            input_dtype: str = "float32") -> tuple[torch.nn.Module, dict[str, Any]]:
+def channel(
+    model: torch.nn.Module,
+    amount: float,
+    round_to: int,
+    input_shape: tuple[int, ...] | None,
+    input_dtype: str = "float32",
+) -> tuple[torch.nn.Module, dict[str, Any]]:
     import torch
 
     tp = require("torch_pruning", extra="prune", purpose="structured channel pruning")
     if input_shape is None:
-        raise EdgefitError("channel pruning traces the model and needs its input shape",
-                           where="PassContext.input_shape", fix="pass PassContext(input_shape=(1, 3, 224, 224))")
-    example = torch.zeros(input_shape, dtype=torch.int64 if input_dtype == "int64" else torch.float32)
+        raise EdgefitError(
+            "channel pruning traces the model and needs its input shape",
+            where="PassContext.input_shape",
+            fix="pass PassContext(input_shape=(1, 3, 224, 224))",
+        )
+    example = torch.zeros(
+        input_shape, dtype=torch.int64 if input_dtype == "int64" else torch.float32
+    )
     model.eval()
     macs_before, params_before = tp.utils.count_ops_and_params(model, example)
-    pruner = tp.pruner.MetaPruner(model, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
-                                  pruning_ratio=amount, ignored_layers=classifier_layers(model),
-                                  round_to=round_to if round_to > 1 else None)
+    pruner = tp.pruner.MetaPruner(
+        model,
+        example,
+        importance=tp.importance.GroupMagnitudeImportance(p=2),
+        pruning_ratio=amount,
+        ignored_layers=classifier_layers(model),
+        round_to=round_to if round_to > 1 else None,
+    )
     pruner.step()
     macs, params = tp.utils.count_ops_and_params(model, example)
     if params >= params_before:
-        raise PassNotApplicable("torch-pruning found no channel group it could prune",
-                                where="PruneConfig(method='channel')", fix="use method='unstructured'")
-    return model, {"recipe": f"torch_pruning.MetaPruner(GroupMagnitudeImportance(p=2), pruning_ratio={amount}"
-                             f"{f', round_to={round_to}' if round_to > 1 else ''}), last layer ignored",
-                   "macs_before": int(macs_before), "macs_after": int(macs),
-                   "params_before": int(params_before), "params_after": int(params),
-                   "macs_source": f"torch_pruning.utils.count_ops_and_params at input {list(input_shape)}"}
+        raise PassNotApplicable(
+            "torch-pruning found no channel group it could prune",
+            where="PruneConfig(method='channel')",
+            fix="use method='unstructured'",
+        )
+    return model, {
+        "recipe": f"torch_pruning.MetaPruner(GroupMagnitudeImportance(p=2), pruning_ratio={amount}"
+        f"{f', round_to={round_to}' if round_to > 1 else ''}), last layer ignored",
+        "macs_before": int(macs_before),
+        "macs_after": int(macs),
+        "params_before": int(params_before),
+        "params_after": int(params),
+        "macs_source": f"torch_pruning.utils.count_ops_and_params at input {list(input_shape)}",
+    }
 
 
 @register_pass(PruneConfig, name="prune", consumes="torch", change_kind="pruning")
@@ -160,14 +203,28 @@ def prune_module(model: torch.nn.Module, config: PruneConfig, context: PassConte
     from torch import nn
 
     if not isinstance(model, nn.Module):
-        raise PassNotApplicable(f"pruning needs a torch module, not {type(model).__name__}", where="PruneConfig",
-                                fix="give the torch model (an ONNX-only base cannot be pruned here)")
+        raise PassNotApplicable(
+            f"pruning needs a torch module, not {type(model).__name__}",
+            where="PruneConfig",
+            fix="give the torch model (an ONNX-only base cannot be pruned here)",
+        )
     model = copy.deepcopy(model)
     if config.method == "unstructured":
         meta = unstructured(model, config.amount)
     elif config.method == "2:4":
         meta = semi_structured(model)
     else:
-        model, meta = channel(model, config.amount, config.round_to, context.input_shape, context.input_dtype)
-    return PassResult(model.eval(), {"pass": "prune", "method": config.method, "amount": config.amount, **meta,
-                                     "weight_sparsity": round(sparsity(model), 4)}, "pruning")
+        model, meta = channel(
+            model, config.amount, config.round_to, context.input_shape, context.input_dtype
+        )
+    return PassResult(
+        model.eval(),
+        {
+            "pass": "prune",
+            "method": config.method,
+            "amount": config.amount,
+            **meta,
+            "weight_sparsity": round(sparsity(model), 4),
+        },
+        "pruning",
+    )

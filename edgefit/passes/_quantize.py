@@ -20,8 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from edgefit.passes import _onnx
-from edgefit.passes._base import (PassConfig, PassNotApplicable, PassResult, config_error, is_int,
-                                  register_pass)
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    config_error,
+    is_int,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
@@ -61,13 +67,19 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
         name = type(self).__name__
         self._check_version()
         if self.precision not in PRECISIONS:
-            raise config_error(name, "precision", self.precision, f"one of {', '.join(PRECISIONS)}")
+            raise config_error(
+                name, "precision", self.precision, f"one of {', '.join(PRECISIONS)}"
+            )
         if self.calibration not in CALIBRATIONS:
-            raise config_error(name, "calibration", self.calibration, f"one of {', '.join(CALIBRATIONS)}")
+            raise config_error(
+                name, "calibration", self.calibration, f"one of {', '.join(CALIBRATIONS)}"
+            )
         if not isinstance(self.per_channel, bool):
             raise config_error(name, "per_channel", self.per_channel, "True or False")
         if not (is_int(self.keep_float_top) and self.keep_float_top >= 0):
-            raise config_error(name, "keep_float_top", self.keep_float_top, "a non-negative integer")
+            raise config_error(
+                name, "keep_float_top", self.keep_float_top, "a non-negative integer"
+            )
         for field in ("keep_float", "op_types"):
             value = getattr(self, field)
             if isinstance(value, str) or not all(isinstance(v, str) and v for v in value):
@@ -79,12 +91,19 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
         if self.precision in ("fp32", "fp16"):
             for field in ("keep_float", "op_types"):
                 if getattr(self, field):
-                    raise config_error(name, field, getattr(self, field), f"() with precision='{self.precision}'")
+                    raise config_error(
+                        name, field, getattr(self, field), f"() with precision='{self.precision}'"
+                    )
         allowed = {"int8-dynamic": DYNAMIC_OPS, "int4-weight": INT4_OPS}.get(self.precision)
         if allowed and not set(self.op_types) <= set(allowed):
-            why = ": dynamic int8 Conv (ConvInteger) is very slow; use precision='int8'" if "Conv" in self.op_types \
-                and self.precision == "int8-dynamic" else ""
-            raise config_error(name, "op_types", self.op_types, f"a subset of {', '.join(allowed)}{why}")
+            why = (
+                ": dynamic int8 Conv (ConvInteger) is very slow; use precision='int8'"
+                if "Conv" in self.op_types and self.precision == "int8-dynamic"
+                else ""
+            )
+            raise config_error(
+                name, "op_types", self.op_types, f"a subset of {', '.join(allowed)}{why}"
+            )
         if self.precision != "int8":
             self._set("calibration", "minmax")
             self._set("keep_float_top", 0)
@@ -92,8 +111,9 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
             self._set("per_channel", True)
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, tuple]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, tuple]:
         """Precisions the target computes in (int4 weight-only only where the target lists ``int4``;
         no dtypes given means any), and the int8 recipe choices.
 
@@ -101,10 +121,18 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
         ('fp32', 'fp16', 'int8', 'int8-dynamic')
         """
         dtypes = {d.lower() for d in target_dtypes} or {"fp32", "fp16", "int8", "int4"}
-        precision = ("fp32",) + (("fp16",) if "fp16" in dtypes else ()) \
-            + (("int8", "int8-dynamic") if "int8" in dtypes else ()) + (("int4-weight",) if "int4" in dtypes else ())
-        return {"precision": precision, "calibration": CALIBRATIONS, "per_channel": (True, False),
-                "keep_float_top": SEARCH_KEEP_FLOAT_TOP}
+        precision = (
+            ("fp32",)
+            + (("fp16",) if "fp16" in dtypes else ())
+            + (("int8", "int8-dynamic") if "int8" in dtypes else ())
+            + (("int4-weight",) if "int4" in dtypes else ())
+        )
+        return {
+            "precision": precision,
+            "calibration": CALIBRATIONS,
+            "per_channel": (True, False),
+            "keep_float_top": SEARCH_KEEP_FLOAT_TOP,
+        }
 
     def digest(self, model: Any = None, context: PassContext | None = None) -> str:
         """A short hash of this config (with ``model``'s bytes and the context's data when given), so
@@ -135,7 +163,9 @@ def quantize_onnx(model: Any, config: QuantizeConfig, context: PassContext) -> P
     with tempfile.TemporaryDirectory(prefix="edgefit-quantize-") as tmp:
         folder = Path(tmp)
         source, note = _onnx.prepare(proto, folder, context.preprocess)
-        meta["preprocess"] = "quant_pre_process" if context.preprocess and note is None else "skipped"
+        meta["preprocess"] = (
+            "quant_pre_process" if context.preprocess and note is None else "skipped"
+        )
         if note:
             meta["note"] = note
         _check_names(source, config.keep_float)
@@ -151,11 +181,17 @@ def _check_names(source: Path, names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in known]
     if missing:
         sample = ", ".join(sorted(known)[:6])
-        raise config_error("QuantizeConfig", "keep_float", missing,
-                           f"node names of the (pre-processed) graph, e.g. {sample}; layer_sensitivity() lists them")
+        raise config_error(
+            "QuantizeConfig",
+            "keep_float",
+            missing,
+            f"node names of the (pre-processed) graph, e.g. {sample}; layer_sensitivity() lists them",
+        )
 
 
-def _static(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path) -> dict[str, Any]:
+def _static(
+    source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
+) -> dict[str, Any]:
     import onnx
 
     from edgefit.passes._sensitivity import measure_prepared, most_sensitive
@@ -165,24 +201,50 @@ def _static(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, fold
     cache = folder / "calibration.json"
     if cfg.keep_float_top:
         (folder / "sens").mkdir()
-        ranked = measure_prepared(source, feeds, ctx.eval_fn, calibration=cfg.calibration, per_channel=cfg.per_channel,
-                                  threads=ctx.threads, folder=folder / "sens")
+        ranked = measure_prepared(
+            source,
+            feeds,
+            ctx.eval_fn,
+            calibration=cfg.calibration,
+            per_channel=cfg.per_channel,
+            threads=ctx.threads,
+            folder=folder / "sens",
+        )
         keep += [n for n in most_sensitive(ranked, cfg.keep_float_top) if n not in keep]
         meta["sensitivity"] = [s.to_dict() for s in ranked]
-        meta["sensitivity_metric"] = "eval_fn (higher is better)" if ctx.eval_fn else \
-            "output fidelity: -NMSE vs fp32 on the calibration feeds"
+        meta["sensitivity_metric"] = (
+            "eval_fn (higher is better)"
+            if ctx.eval_fn
+            else "output fidelity: -NMSE vs fp32 on the calibration feeds"
+        )
         cache = folder / "sens" / "calibration.json"
     reduce_range, why = _onnx.host_int8_recipe()
-    _onnx.static_qdq(source, out, feeds, calibration=cfg.calibration, per_channel=cfg.per_channel, exclude=keep,
-                     op_types=cfg.op_types, cache=cache, reduce_range=reduce_range)
-    meta.update({
-        "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations QUInt8, weights QInt8, "
-                  f"{'per-channel' if cfg.per_channel else 'per-tensor'}, "
-                  f"{_onnx.CALIBRATION_METHODS[cfg.calibration]} calibration" + (", reduce_range" if reduce_range else ""),
-        "calibration": where, "nodes_kept_float": keep, "int8_weights": why,
-    })
+    _onnx.static_qdq(
+        source,
+        out,
+        feeds,
+        calibration=cfg.calibration,
+        per_channel=cfg.per_channel,
+        exclude=keep,
+        op_types=cfg.op_types,
+        cache=cache,
+        reduce_range=reduce_range,
+    )
+    meta.update(
+        {
+            "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations QUInt8, weights QInt8, "
+            f"{'per-channel' if cfg.per_channel else 'per-tensor'}, "
+            f"{_onnx.CALIBRATION_METHODS[cfg.calibration]} calibration"
+            + (", reduce_range" if reduce_range else ""),
+            "calibration": where,
+            "nodes_kept_float": keep,
+            "int8_weights": why,
+        }
+    )
     if where.startswith("random"):
-        meta["warning"] = "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        meta["warning"] = (
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        )
     return meta
 
 
@@ -199,7 +261,9 @@ def _rewritten(source: Path, folder: Path, op_types: tuple[str, ...]) -> tuple[P
     return save(model, folder / "matmul.onnx"), rewritten, found
 
 
-def _dynamic(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path) -> dict[str, Any]:
+def _dynamic(
+    source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
+) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from edgefit.runtimes._ort_convert import clamp_ir_file
@@ -207,37 +271,65 @@ def _dynamic(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, fol
     op_types = cfg.op_types or DYNAMIC_OPS
     src, rewritten, found = _rewritten(source, folder, op_types)
     if not found:
-        raise PassNotApplicable(f"dynamic int8 found no {'/'.join(op_types)} node to quantize",
-                                where="QuantizeConfig(precision='int8-dynamic')", fix="use precision='int8'")
+        raise PassNotApplicable(
+            f"dynamic int8 found no {'/'.join(op_types)} node to quantize",
+            where="QuantizeConfig(precision='int8-dynamic')",
+            fix="use precision='int8'",
+        )
     ops = sorted({{"Gemm": "MatMul"}.get(t, t) for t in op_types})
     reduce_range, why = _onnx.host_int8_recipe()
-    quantize_dynamic(str(src), str(out), op_types_to_quantize=ops, per_channel=cfg.per_channel,
-                     reduce_range=reduce_range, weight_type=QuantType.QInt8, nodes_to_exclude=list(cfg.keep_float))
+    quantize_dynamic(
+        str(src),
+        str(out),
+        op_types_to_quantize=ops,
+        per_channel=cfg.per_channel,
+        reduce_range=reduce_range,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=list(cfg.keep_float),
+    )
     clamp_ir_file(out)
-    return {"recipe": f"onnxruntime.quantization.quantize_dynamic: weights QInt8"
-                      f"{', per-channel' if cfg.per_channel else ''}{', reduce_range' if reduce_range else ''}, "
-                      f"activations at run time; ops {', '.join(ops)}"
-                      + (f" ({rewritten} Gemm rewritten as MatMul + Add first)" if rewritten else ""),
-            "calibration": "none (dynamic)", "nodes_kept_float": list(cfg.keep_float), "int8_weights": why}
+    return {
+        "recipe": f"onnxruntime.quantization.quantize_dynamic: weights QInt8"
+        f"{', per-channel' if cfg.per_channel else ''}{', reduce_range' if reduce_range else ''}, "
+        f"activations at run time; ops {', '.join(ops)}"
+        + (f" ({rewritten} Gemm rewritten as MatMul + Add first)" if rewritten else ""),
+        "calibration": "none (dynamic)",
+        "nodes_kept_float": list(cfg.keep_float),
+        "int8_weights": why,
+    }
 
 
-def _int4(source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path) -> dict[str, Any]:
+def _int4(
+    source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
+) -> dict[str, Any]:
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
     from edgefit.runtimes._ort_convert import save
 
     op_types = cfg.op_types or INT4_OPS
     src, rewritten, _ = _rewritten(source, folder, op_types)
-    quantizer = MatMulNBitsQuantizer(str(src), bits=4, block_size=INT4_BLOCK_SIZE, is_symmetric=True,
-                                     nodes_to_exclude=list(cfg.keep_float), op_types_to_quantize=("MatMul",))
+    quantizer = MatMulNBitsQuantizer(
+        str(src),
+        bits=4,
+        block_size=INT4_BLOCK_SIZE,
+        is_symmetric=True,
+        nodes_to_exclude=list(cfg.keep_float),
+        op_types_to_quantize=("MatMul",),
+    )
     quantizer.process()
     model = quantizer.model.model
     count = sum(n.op_type == "MatMulNBits" for n in model.graph.node)
     if not count:
-        raise PassNotApplicable("int4 weight-only found no MatMul/Gemm with a constant 2-D weight",
-                                where="QuantizeConfig(precision='int4-weight')", fix="use precision='int8'")
+        raise PassNotApplicable(
+            "int4 weight-only found no MatMul/Gemm with a constant 2-D weight",
+            where="QuantizeConfig(precision='int4-weight')",
+            fix="use precision='int8'",
+        )
     save(model, out)
     rewrite = f" ({rewritten} Gemm rewritten as MatMul + Add first)" if rewritten else ""
-    return {"recipe": f"onnxruntime MatMulNBitsQuantizer: 4-bit symmetric, block {INT4_BLOCK_SIZE}, "
-                      f"{count} MatMulNBits{rewrite}",
-            "calibration": "none (weight-only)", "nodes_kept_float": list(cfg.keep_float)}
+    return {
+        "recipe": f"onnxruntime MatMulNBitsQuantizer: 4-bit symmetric, block {INT4_BLOCK_SIZE}, "
+        f"{count} MatMulNBits{rewrite}",
+        "calibration": "none (weight-only)",
+        "nodes_kept_float": list(cfg.keep_float),
+    }

@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._base import (PassConfig, PassNotApplicable, PassResult, config_error, is_int, is_number,
-                                  register_pass)
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    config_error,
+    is_int,
+    is_number,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
@@ -56,10 +63,18 @@ class RecoverConfig(PassConfig):
             ("epochs", is_int(self.epochs) and self.epochs >= 1, "a positive integer"),
             ("lr", is_number(self.lr) and 0 < self.lr <= 1, "a learning rate in (0, 1]"),
             ("distill", isinstance(self.distill, bool), "True or False"),
-            ("temperature", is_number(self.temperature) and self.temperature > 0, "a positive number"),
+            (
+                "temperature",
+                is_number(self.temperature) and self.temperature > 0,
+                "a positive number",
+            ),
             ("alpha", is_number(self.alpha) and 0 <= self.alpha <= 1, "a weight in [0, 1]"),
             ("batch_size", is_int(self.batch_size) and self.batch_size >= 2, "an integer >= 2"),
-            ("max_shift", is_int(self.max_shift) and self.max_shift >= 0, "a non-negative integer"),
+            (
+                "max_shift",
+                is_int(self.max_shift) and self.max_shift >= 0,
+                "a non-negative integer",
+            ),
         ):
             if not ok:
                 raise config_error(name, field, getattr(self, field), allowed)
@@ -70,17 +85,25 @@ class RecoverConfig(PassConfig):
             self._set("alpha", 0.5)
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, tuple]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, tuple]:
         return {"epochs": SEARCH_EPOCHS, "distill": (True, False)}
 
     def recipe(self, seed: int):
         """The examples' :class:`TrainRecipe` for this config (no label smoothing: fine-tuning)."""
         from edgefit.examples import TrainRecipe
 
-        return TrainRecipe(epochs=self.epochs, batch_size=self.batch_size, max_lr=self.lr, label_smoothing=0.0,
-                           max_shift=self.max_shift, distill_weight=1 - self.alpha if self.distill else 0.0,
-                           temperature=self.temperature, seed=seed)
+        return TrainRecipe(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            max_lr=self.lr,
+            label_smoothing=0.0,
+            max_shift=self.max_shift,
+            distill_weight=1 - self.alpha if self.distill else 0.0,
+            temperature=self.temperature,
+            seed=seed,
+        )
 
 
 def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -91,7 +114,11 @@ def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
 
     held = []
     for module in model.modules():
-        zeros = (module.weight == 0) if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) else None
+        zeros = (
+            (module.weight == 0)
+            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
+            else None
+        )
         if zeros is not None and bool(zeros.any()) and not bool(zeros.all()):
             prune.custom_from_mask(module, "weight", module.weight.detach() != 0)
             held.append(module)
@@ -99,7 +126,9 @@ def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 
 @register_pass(RecoverConfig, name="recover", consumes="torch", change_kind="weights")
-def recover_module(model: torch.nn.Module, config: RecoverConfig, context: PassContext) -> PassResult:
+def recover_module(
+    model: torch.nn.Module, config: RecoverConfig, context: PassContext
+) -> PassResult:
     """Fine-tune a copy of ``model`` on ``context.train`` (distilling from ``context.teacher``)."""
     import numpy as np
     from torch import nn
@@ -108,31 +137,63 @@ def recover_module(model: torch.nn.Module, config: RecoverConfig, context: PassC
     from edgefit.examples import evaluate_accuracy, train_digits_cnn
 
     if not isinstance(model, nn.Module):
-        raise PassNotApplicable(f"recovery fine-tunes a torch module, not {type(model).__name__}",
-                                where="RecoverConfig", fix="give the torch model")
+        raise PassNotApplicable(
+            f"recovery fine-tunes a torch module, not {type(model).__name__}",
+            where="RecoverConfig",
+            fix="give the torch model",
+        )
     if context.train is None:
-        raise EdgefitError("recovery needs training data", where="PassContext.train", fix="pass train=(x, y) arrays")
+        raise EdgefitError(
+            "recovery needs training data",
+            where="PassContext.train",
+            fix="pass train=(x, y) arrays",
+        )
     teacher = context.teacher if config.distill else None
     if config.distill and teacher is None:
-        raise EdgefitError("distillation needs the original model", where="PassContext.teacher",
-                           fix="pass teacher=<the base model>, or RecoverConfig(distill=False)")
+        raise EdgefitError(
+            "distillation needs the original model",
+            where="PassContext.teacher",
+            fix="pass teacher=<the base model>, or RecoverConfig(distill=False)",
+        )
     x, y = (np.asarray(a) for a in context.train)
     val = tuple(np.asarray(a) for a in (context.val or context.train))
     student = copy.deepcopy(model)
     held = _hold_zeros(student)
     before = evaluate_accuracy(student, *val)
     try:
-        report = train_digits_cnn(student, {"train": (x, y), "val": val}, recipe=config.recipe(context.seed),
-                                  teacher=teacher, progress=context.progress, threads=context.threads)
-    except RuntimeError as exc:  # a teacher that cannot take the student's inputs, mismatched labels …
-        raise EdgefitError(f"recovery training failed: {str(exc).splitlines()[0][:200]}", where="RecoverConfig",
-                           fix="check that train data fits the model (and the teacher, with distill)") from None
+        report = train_digits_cnn(
+            student,
+            {"train": (x, y), "val": val},
+            recipe=config.recipe(context.seed),
+            teacher=teacher,
+            progress=context.progress,
+            threads=context.threads,
+        )
+    except (
+        RuntimeError
+    ) as exc:  # a teacher that cannot take the student's inputs, mismatched labels …
+        raise EdgefitError(
+            f"recovery training failed: {str(exc).splitlines()[0][:200]}",
+            where="RecoverConfig",
+            fix="check that train data fits the model (and the teacher, with distill)",
+        ) from None
     for module in held:
         prune.remove(module, "weight")
-    meta = {"pass": "recover", "recipe": f"{config.epochs} epoch(s) AdamW one-cycle, peak lr {config.lr}"
-                                         + (f", distilled (alpha {config.alpha}, T {config.temperature})"
-                                            if teacher is not None else ", labels only"),
-            "train_samples": len(x), "val_accuracy_before": before, "val_accuracy_after": report.val_accuracy,
-            "val_source": "PassContext.val" if context.val is not None else "training data (no val given)",
-            "seconds": round(report.seconds, 2), "zeros_held_in_layers": len(held)}
+    meta = {
+        "pass": "recover",
+        "recipe": f"{config.epochs} epoch(s) AdamW one-cycle, peak lr {config.lr}"
+        + (
+            f", distilled (alpha {config.alpha}, T {config.temperature})"
+            if teacher is not None
+            else ", labels only"
+        ),
+        "train_samples": len(x),
+        "val_accuracy_before": before,
+        "val_accuracy_after": report.val_accuracy,
+        "val_source": "PassContext.val"
+        if context.val is not None
+        else "training data (no val given)",
+        "seconds": round(report.seconds, 2),
+        "zeros_held_in_layers": len(held),
+    }
     return PassResult(student.eval(), meta, "weights")

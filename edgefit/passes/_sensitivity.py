@@ -43,38 +43,65 @@ class LayerSensitivity:
         return {"node": self.node, "op_type": self.op_type, "score": self.score, "loss": self.loss}
 
 
-def fidelity_fn(reference_model: Path, feeds: Sequence[dict], threads: int = 2) -> Callable[[Path], float]:
+def fidelity_fn(
+    reference_model: Path, feeds: Sequence[dict], threads: int = 2
+) -> Callable[[Path], float]:
     """``fn(onnx_path) -> -NMSE`` of its outputs against ``reference_model``'s on ``feeds`` (0 = identical)."""
     reference = _onnx.run(reference_model, feeds, threads)
     return lambda path: -_onnx.nmse(reference, _onnx.run(path, feeds, threads))
 
 
-def measure_prepared(source: Path, feeds: Sequence[dict], eval_fn: Callable[[Path], float] | None, *,
-                     calibration: str, per_channel: bool, threads: int, folder: Path) -> list[LayerSensitivity]:
+def measure_prepared(
+    source: Path,
+    feeds: Sequence[dict],
+    eval_fn: Callable[[Path], float] | None,
+    *,
+    calibration: str,
+    per_channel: bool,
+    threads: int,
+    folder: Path,
+) -> list[LayerSensitivity]:
     """:func:`layer_sensitivity` on an already prepared model file (see :func:`_onnx.prepare`)."""
     import onnx
 
     nodes = _onnx.weight_nodes(onnx.load(str(source)))
     if not nodes:
-        raise EdgefitError("the model has no Conv/Gemm/MatMul node with a constant weight to measure",
-                           where="layer_sensitivity", fix="quantize it without mixed precision")
+        raise EdgefitError(
+            "the model has no Conv/Gemm/MatMul node with a constant weight to measure",
+            where="layer_sensitivity",
+            fix="quantize it without mixed precision",
+        )
     score = eval_fn or fidelity_fn(source, feeds, threads)
     baseline = score(source)
     cache = folder / "calibration.json"
     out: list[LayerSensitivity] = []
     for i, (name, op_type) in enumerate(nodes):
         path = folder / f"only-{i}.onnx"
-        _onnx.static_qdq(source, path, feeds, calibration=calibration, per_channel=per_channel,
-                         include=[name], cache=cache)
+        _onnx.static_qdq(
+            source,
+            path,
+            feeds,
+            calibration=calibration,
+            per_channel=per_channel,
+            include=[name],
+            cache=cache,
+        )
         value = float(score(path))
         out.append(LayerSensitivity(name, op_type, value, baseline - value))
         path.unlink()
     return sorted(out, key=lambda s: (-s.loss if math.isfinite(s.loss) else -math.inf, s.node))
 
 
-def layer_sensitivity(fp32_model: Any, calib: Sequence[Mapping[str, Any]] | Any,
-                      eval_fn: Callable[[Path], float] | None = None, *, calibration: str = "minmax",
-                      per_channel: bool = True, threads: int = 2, preprocess: bool = True) -> list[LayerSensitivity]:
+def layer_sensitivity(
+    fp32_model: Any,
+    calib: Sequence[Mapping[str, Any]] | Any,
+    eval_fn: Callable[[Path], float] | None = None,
+    *,
+    calibration: str = "minmax",
+    per_channel: bool = True,
+    threads: int = 2,
+    preprocess: bool = True,
+) -> list[LayerSensitivity]:
     """Measure every weight-bearing node's sensitivity to int8, most sensitive first.
 
     ``fp32_model`` is an ONNX path or proto; ``calib`` a list of input feeds or an array of samples
@@ -87,14 +114,24 @@ def layer_sensitivity(fp32_model: Any, calib: Sequence[Mapping[str, Any]] | Any,
     from edgefit.passes._context import PassContext
 
     if calibration not in _onnx.CALIBRATION_METHODS:
-        raise EdgefitError(f"calibration={calibration!r}", where="layer_sensitivity",
-                           fix=f"use one of {', '.join(_onnx.CALIBRATION_METHODS)}")
+        raise EdgefitError(
+            f"calibration={calibration!r}",
+            where="layer_sensitivity",
+            fix=f"use one of {', '.join(_onnx.CALIBRATION_METHODS)}",
+        )
     model = _onnx.load(fp32_model)
     feeds, _ = PassContext(calibration=calib).calibration_feeds(model)
     with tempfile.TemporaryDirectory(prefix="edgefit-sensitivity-") as tmp:
         source, _ = _onnx.prepare(model, Path(tmp), preprocess)
-        return measure_prepared(source, feeds, eval_fn, calibration=calibration, per_channel=per_channel,
-                                threads=threads, folder=Path(tmp))
+        return measure_prepared(
+            source,
+            feeds,
+            eval_fn,
+            calibration=calibration,
+            per_channel=per_channel,
+            threads=threads,
+            folder=Path(tmp),
+        )
 
 
 def most_sensitive(ranked: Sequence[LayerSensitivity], k: int) -> tuple[str, ...]:

@@ -20,14 +20,27 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._base import (PassConfig, PassNotApplicable, PassResult, config_error, is_int, is_number,
-                                  register_pass)
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    config_error,
+    is_int,
+    is_number,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
     import torch
 
-ACTIVATIONS = ("relu", "relu6", "hardswish", "silu", "gelu")  # edgefit.examples.ACTIVATIONS, without importing it
+ACTIVATIONS = (
+    "relu",
+    "relu6",
+    "hardswish",
+    "silu",
+    "gelu",
+)  # edgefit.examples.ACTIVATIONS, without importing it
 SEARCH_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 SEARCH_DEPTHS = (0.5, 1.0)
 
@@ -55,23 +68,37 @@ class SwapConfig(PassConfig):
                 raise config_error(name, knob, value, "a multiplier in (0, 1]")
             self._set(knob, float(value))
         if self.resolution is not None and not (is_int(self.resolution) and self.resolution > 0):
-            raise config_error(name, "resolution", self.resolution, "a positive integer, or None to keep it")
+            raise config_error(
+                name, "resolution", self.resolution, "a positive integer, or None to keep it"
+            )
         if self.resolution is not None:
             self._set("resolution", int(self.resolution))
         if self.activation is not None and self.activation not in ACTIVATIONS:
-            raise config_error(name, "activation", self.activation, f"one of {', '.join(ACTIVATIONS)}, or None")
+            raise config_error(
+                name, "activation", self.activation, f"one of {', '.join(ACTIVATIONS)}, or None"
+            )
 
     def is_identity(self) -> bool:
-        return self.width == 1.0 and self.depth == 1.0 and self.resolution is None and self.activation is None
+        return (
+            self.width == 1.0
+            and self.depth == 1.0
+            and self.resolution is None
+            and self.activation is None
+        )
 
     def knobs(self) -> dict[str, Any]:
         """The keyword arguments a factory gets: width and depth always, the others when set."""
-        extra = {k: getattr(self, k) for k in ("resolution", "activation") if getattr(self, k) is not None}
+        extra = {
+            k: getattr(self, k)
+            for k in ("resolution", "activation")
+            if getattr(self, k) is not None
+        }
         return {"width": self.width, "depth": self.depth, **extra}
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, tuple]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, tuple]:
         """Width and depth (within ``knob_space``'s ranges when given) and the activations; resolution
         is left to the user (it changes what the model sees, not only what it costs).
 
@@ -81,20 +108,30 @@ class SwapConfig(PassConfig):
         space = dict(knob_space or {})
         lo_w, hi_w = space.get("width", (0.0, 1.0))
         lo_d, hi_d = space.get("depth", (0.0, 1.0))
-        return {"width": tuple(w for w in SEARCH_WIDTHS if lo_w <= w <= hi_w),
-                "depth": tuple(d for d in SEARCH_DEPTHS if lo_d < d <= hi_d),
-                "activation": (None, *space.get("activation", ("relu", "hardswish")))}
-
+        return {
+            "width": tuple(w for w in SEARCH_WIDTHS if lo_w <= w <= hi_w),
+            "depth": tuple(d for d in SEARCH_DEPTHS if lo_d < d <= hi_d),
+            "activation": (None, *space.get("activation", ("relu", "hardswish"))),
+        }
 
 
 def activation_module(name: str) -> torch.nn.Module:
     from torch import nn
 
-    return {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish, "silu": nn.SiLU, "gelu": nn.GELU}[name]()
+    return {
+        "relu": nn.ReLU,
+        "relu6": nn.ReLU6,
+        "hardswish": nn.Hardswish,
+        "silu": nn.SiLU,
+        "gelu": nn.GELU,
+    }[name]()
 
 
-def swap_activations(model: torch.nn.Module, to: str = "relu",
-                     kinds: Iterable[str] = ("gelu", "silu", "relu", "relu6", "hardswish")) -> int:
+def swap_activations(
+    model: torch.nn.Module,
+    to: str = "relu",
+    kinds: Iterable[str] = ("gelu", "silu", "relu", "relu6", "hardswish"),
+) -> int:
     """Replace every activation *module* of ``kinds`` in ``model`` (in place) with a fresh ``to``
     module; returns how many were replaced. Activations called as functions in ``forward``
     (``F.gelu(x)``) are invisible here and stay.
@@ -127,11 +164,17 @@ def resolve_factory(factory: str) -> Any:
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise EdgefitError(f"cannot import factory {factory!r}: {exc}", where="PassContext.factory",
-                           fix="give 'package.module:function' importable from sys.path") from None
+        raise EdgefitError(
+            f"cannot import factory {factory!r}: {exc}",
+            where="PassContext.factory",
+            fix="give 'package.module:function' importable from sys.path",
+        ) from None
     if not callable(fn):
-        raise EdgefitError(f"factory {factory!r} is not callable", where="PassContext.factory",
-                           fix="point at a function taking width=, depth=, resolution=, activation=")
+        raise EdgefitError(
+            f"factory {factory!r} is not callable",
+            where="PassContext.factory",
+            fix="point at a function taking width=, depth=, resolution=, activation=",
+        )
     return fn
 
 
@@ -145,7 +188,9 @@ def _carry_weights(new: torch.nn.Module, old: torch.nn.Module) -> bool:
 
 
 @register_pass(SwapConfig, name="swap", consumes="torch", change_kind="architecture")
-def swap_architecture(model: torch.nn.Module | None, config: SwapConfig, context: PassContext) -> PassResult:
+def swap_architecture(
+    model: torch.nn.Module | None, config: SwapConfig, context: PassContext
+) -> PassResult:
     """Build the swapped architecture (or swap activations in a copy of ``model``)."""
     from torch import nn
 
@@ -156,20 +201,41 @@ def swap_architecture(model: torch.nn.Module | None, config: SwapConfig, context
     if only_activation and isinstance(model, nn.Module):
         new = copy.deepcopy(model)
         if not swap_activations(new, config.activation):
-            raise PassNotApplicable(f"no activation module to turn into {config.activation}",
-                                    where="SwapConfig.activation", fix="the model calls its activations as "
-                                    "functions (or uses that one already); give a factory instead")
-        return PassResult(new.eval(), {**meta, "recipe": f"activation modules swapped in place to {config.activation}",
-                                       "weights": "carried over from the base"}, "architecture")
+            raise PassNotApplicable(
+                f"no activation module to turn into {config.activation}",
+                where="SwapConfig.activation",
+                fix="the model calls its activations as "
+                "functions (or uses that one already); give a factory instead",
+            )
+        return PassResult(
+            new.eval(),
+            {
+                **meta,
+                "recipe": f"activation modules swapped in place to {config.activation}",
+                "weights": "carried over from the base",
+            },
+            "architecture",
+        )
     if context.factory is None:
-        raise PassNotApplicable("width / depth / resolution swaps rebuild the model and need its factory",
-                                where="PassContext.factory", fix="give an example name or 'module:function'")
+        raise PassNotApplicable(
+            "width / depth / resolution swaps rebuild the model and need its factory",
+            where="PassContext.factory",
+            fix="give an example name or 'module:function'",
+        )
     new = resolve_factory(context.factory)(**config.knobs())
     if not isinstance(new, nn.Module):
-        raise EdgefitError(f"factory {context.factory!r} returned {type(new).__name__}, not an nn.Module",
-                           where="PassContext.factory", fix="return the model from the factory")
+        raise EdgefitError(
+            f"factory {context.factory!r} returned {type(new).__name__}, not an nn.Module",
+            where="PassContext.factory",
+            fix="return the model from the factory",
+        )
     carried = isinstance(model, nn.Module) and _carry_weights(new, model)
-    meta.update({"recipe": f"rebuilt by factory {context.factory!r}",
-                 "weights": "carried over from the base" if carried else
-                            "as the factory made them (fresh unless it loads trained ones): recover to train"})
+    meta.update(
+        {
+            "recipe": f"rebuilt by factory {context.factory!r}",
+            "weights": "carried over from the base"
+            if carried
+            else "as the factory made them (fresh unless it loads trained ones): recover to train",
+        }
+    )
     return PassResult(new.eval(), meta, "architecture")

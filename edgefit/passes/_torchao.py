@@ -23,7 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from edgefit.passes._base import PassConfig, PassNotApplicable, PassResult, config_error, register_pass
+from edgefit.passes._base import (
+    PassConfig,
+    PassNotApplicable,
+    PassResult,
+    config_error,
+    register_pass,
+)
 from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
@@ -58,11 +64,14 @@ int8-dynamic, int8-weight, int4-weight, float8-dynamic)
     def __post_init__(self) -> None:
         self._check_version()
         if self.config not in CONFIGS:
-            raise config_error(type(self).__name__, "config", self.config, f"one of {', '.join(CONFIGS)}")
+            raise config_error(
+                type(self).__name__, "config", self.config, f"one of {', '.join(CONFIGS)}"
+            )
 
     @classmethod
-    def search_space(cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
-                     ) -> dict[str, tuple]:
+    def search_space(
+        cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
+    ) -> dict[str, tuple]:
         """The configs whose dtype the target computes in (no dtypes given: every config).
 
         >>> TorchaoConfig.search_space(["fp32", "int8"])["config"]
@@ -96,8 +105,10 @@ def unavailable_reason(config: TorchaoConfig) -> str | None:
             return "torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; there is no CUDA GPU here"
         capability = torch.cuda.get_device_capability()
         if capability < (8, 9):
-            return (f"torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; this one is "
-                    f"{capability[0]}.{capability[1]}")
+            return (
+                f"torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; this one is "
+                f"{capability[0]}.{capability[1]}"
+            )
     return None
 
 
@@ -114,7 +125,9 @@ def _linears(model: torch.nn.Module) -> list[str]:
 
 
 @register_pass(TorchaoConfig, name="torchao", consumes="torch", change_kind="quantization")
-def torchao_quantize(model: torch.nn.Module, config: TorchaoConfig, context: PassContext) -> PassResult:
+def torchao_quantize(
+    model: torch.nn.Module, config: TorchaoConfig, context: PassContext
+) -> PassResult:
     """A copy of ``model`` with every ``nn.Linear`` quantized by ``config``'s torchao config."""
     from torch import nn
 
@@ -122,22 +135,38 @@ def torchao_quantize(model: torch.nn.Module, config: TorchaoConfig, context: Pas
 
     where = f"TorchaoConfig(config='{config.config}')"
     if not isinstance(model, nn.Module):
-        raise PassNotApplicable(f"torchao quantizes a torch module, not {type(model).__name__}", where=where,
-                                fix="give the torch model (a built-in example or --factory), or use QuantizeConfig")
+        raise PassNotApplicable(
+            f"torchao quantizes a torch module, not {type(model).__name__}",
+            where=where,
+            fix="give the torch model (a built-in example or --factory), or use QuantizeConfig",
+        )
     reason = unavailable_reason(config)
     if reason:
-        raise PassNotApplicable(reason, where=where, fix="use config='int8-dynamic' or 'int8-weight'")
+        raise PassNotApplicable(
+            reason, where=where, fix="use config='int8-dynamic' or 'int8-weight'"
+        )
     linears = _linears(model)
     if not linears:
-        raise PassNotApplicable("the model has no nn.Linear layer for torchao to quantize", where=where,
-                                fix="use QuantizeConfig (ONNX int8) for convolution-only models")
+        raise PassNotApplicable(
+            "the model has no nn.Linear layer for torchao to quantize",
+            where=where,
+            fix="use QuantizeConfig (ONNX int8) for convolution-only models",
+        )
     torchao = import_torchao()
     from torchao import quantization
 
     quantized = copy.deepcopy(model).eval()
-    quantization.quantize_(quantized, getattr(quantization, config.torchao_class)(), filter_fn=is_linear)
-    meta = {"pass": "torchao", "config": config.config,
-            "recipe": f"torchao.quantization.quantize_(module, {config.torchao_class}()) on {len(linears)} nn.Linear",
-            "torchao": torchao.__version__, "linear_layers": len(linears),
-            "calibration": "none (dynamic activations)" if config.config.endswith("dynamic") else "none (weight-only)"}
+    quantization.quantize_(
+        quantized, getattr(quantization, config.torchao_class)(), filter_fn=is_linear
+    )
+    meta = {
+        "pass": "torchao",
+        "config": config.config,
+        "recipe": f"torchao.quantization.quantize_(module, {config.torchao_class}()) on {len(linears)} nn.Linear",
+        "torchao": torchao.__version__,
+        "linear_layers": len(linears),
+        "calibration": "none (dynamic activations)"
+        if config.config.endswith("dynamic")
+        else "none (weight-only)",
+    }
     return PassResult(quantized, meta, "quantization")

@@ -20,7 +20,23 @@ from edgefit.report._schema import RESULTS_SCHEMA_ID, load_results, results_sche
 from edgefit.report._write import write_reports
 
 __all__ = [
-    "RESULTS_SCHEMA_ID", "CheckOutcome", "Finding", "Item", "Report", "build_report", "check_model", "checklist",
-    "environment_record", "load_results", "package_versions", "parse_fraction", "pick_baseline", "render_html",
-    "render_md", "results_schema", "schema_errors", "verdict", "write_reports",
+    "RESULTS_SCHEMA_ID",
+    "CheckOutcome",
+    "Finding",
+    "Item",
+    "Report",
+    "build_report",
+    "check_model",
+    "checklist",
+    "environment_record",
+    "load_results",
+    "package_versions",
+    "parse_fraction",
+    "pick_baseline",
+    "render_html",
+    "render_md",
+    "results_schema",
+    "schema_errors",
+    "verdict",
+    "write_reports",
 ]

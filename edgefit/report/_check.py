@@ -14,9 +14,10 @@ Each finding prints as one line that GitHub Actions turns into an annotation
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from edgefit import _format as fmt
 from edgefit.errors import EdgefitError
@@ -59,11 +60,18 @@ class Finding:
         """GitHub's workflow-command line (``style="github"``) or ``level: title: message`` (``"plain"``)."""
         if style == "plain" or self.level == "ok":
             return f"{self.level}: {self.title}: {self.message}"
-        props = f"title={_escape_prop(self.title)}" + (f",file={_escape_prop(self.file)}" if self.file else "")
+        props = f"title={_escape_prop(self.title)}" + (
+            f",file={_escape_prop(self.file)}" if self.file else ""
+        )
         return f"::{self.level} {props}::{_escape_data(self.message)}"
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "title": self.title, "message": self.message, "file": self.file}
+        return {
+            "level": self.level,
+            "title": self.title,
+            "message": self.message,
+            "file": self.file,
+        }
 
 
 @dataclass
@@ -84,13 +92,23 @@ class CheckOutcome:
     def summary(self) -> str:
         n = {lvl: sum(f.level == lvl for f in self.findings) for lvl in LEVELS}
         state = "FAIL" if self.exit_code else "pass"
-        return (f"edgefit check: {self.model} on {self.target}: {state} — {n['error']} error(s), {n['warning']} "
-                f"warning(s), {n['ok']} check(s) passed (exit {self.exit_code})")
+        return (
+            f"edgefit check: {self.model} on {self.target}: {state} — {n['error']} error(s), {n['warning']} "
+            f"warning(s), {n['ok']} check(s) passed (exit {self.exit_code})"
+        )
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "target": self.target, "power_mode": self.power_mode,
-                "exit_code": self.exit_code, "findings": [f.to_dict() for f in self.findings],
-                "checks": self.checks, "measured": self.measured, "estimate": self.estimate, "baseline": self.baseline}
+        return {
+            "model": self.model,
+            "target": self.target,
+            "power_mode": self.power_mode,
+            "exit_code": self.exit_code,
+            "findings": [f.to_dict() for f in self.findings],
+            "checks": self.checks,
+            "measured": self.measured,
+            "estimate": self.estimate,
+            "baseline": self.baseline,
+        }
 
 
 def parse_fraction(text: str, *, where: str) -> float:
@@ -105,7 +123,9 @@ def parse_fraction(text: str, *, where: str) -> float:
     except ValueError:
         value = -1.0
     if not 0 <= value < 100:
-        raise EdgefitError(f"cannot read '{text}' as a share", where=where, fix="write it like 5% or 0.05")
+        raise EdgefitError(
+            f"cannot read '{text}' as a share", where=where, fix="write it like 5% or 0.05"
+        )
     return value
 
 
@@ -113,12 +133,18 @@ def pick_baseline(res: dict) -> tuple[dict, str]:
     """The candidate of a results.json a new model is compared with, and its role (see module docstring)."""
     cands = {c["key"]: c for c in res["candidates"] if c.get("status") == "done"}
     sel = res["selection"]
-    for key, role in ((sel.get("winner"), "chosen"), (sel.get("best_found"), "best found"),
-                      (res["baseline"]["key"], "unchanged baseline")):
+    for key, role in (
+        (sel.get("winner"), "chosen"),
+        (sel.get("best_found"), "best found"),
+        (res["baseline"]["key"], "unchanged baseline"),
+    ):
         if key in cands:
             return cands[key], role
-    raise EdgefitError("the baseline results hold no finished candidate", where="--baseline",
-                       fix="pass the results.json of a run that finished at least one candidate")
+    raise EdgefitError(
+        "the baseline results hold no finished candidate",
+        where="--baseline",
+        fix="pass the results.json of a run that finished at least one candidate",
+    )
 
 
 def _with_budget(target, budget_s: float | None):
@@ -126,8 +152,12 @@ def _with_budget(target, budget_s: float | None):
         return target
     from edgefit.targets._model import Sourced
 
-    src = Sourced(value=budget_s, estimated=True, reason="given on the command line (--latency-budget)")
-    return target.model_copy(update={"envelope": target.envelope.model_copy(update={"latency_budget_s": src})})
+    src = Sourced(
+        value=budget_s, estimated=True, reason="given on the command line (--latency-budget)"
+    )
+    return target.model_copy(
+        update={"envelope": target.envelope.model_copy(update={"latency_budget_s": src})}
+    )
 
 
 def _measure(path: Path, threads: int) -> dict:
@@ -136,34 +166,71 @@ def _measure(path: Path, threads: int) -> dict:
     rt = get_runtime("onnxruntime")
     art = Artifact(path=Path(path), format="onnx", precision="as-built", runtime=rt.name)
     best = None
-    for _ in range(MEASURE_ATTEMPTS):  # a busy neighbour: measure again, keep the least disturbed batch
+    for _ in range(
+        MEASURE_ATTEMPTS
+    ):  # a busy neighbour: measure again, keep the least disturbed batch
         t = rt.measure(art, threads=threads, runs=100, min_runs=200, budget_s=4.0)
         if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
             best = t
         if (t.cpu_wait_fraction or 0) <= QUIET_CPU_WAIT:
             break
-    return {"source": "measured", "runtime": rt.name, "threads": threads, "p50_s": best.p50, "p90_s": best.p90,
-            "p99_s": best.p99, "mean_s": best.mean, "jitter_s": best.jitter, "n_runs": best.n_runs,
-            "cpu_wait_fraction": best.cpu_wait_fraction, "provenance": best.provenance}
+    return {
+        "source": "measured",
+        "runtime": rt.name,
+        "threads": threads,
+        "p50_s": best.p50,
+        "p90_s": best.p90,
+        "p99_s": best.p99,
+        "mean_s": best.mean,
+        "jitter_s": best.jitter,
+        "n_runs": best.n_runs,
+        "cpu_wait_fraction": best.cpu_wait_fraction,
+        "provenance": best.provenance,
+    }
 
 
 def _checks(est, target, measured: dict | None) -> list[dict]:
     out = []
     for c in est.checks:
-        d = {"constraint": c.constraint, "unit": c.unit, "limit": c.limit, "value": c.value, "fits": c.fits,
-             "certain": c.certain, "source": _estimate_source(c.source, est.error)}
+        d = {
+            "constraint": c.constraint,
+            "unit": c.unit,
+            "limit": c.limit,
+            "value": c.value,
+            "fits": c.fits,
+            "certain": c.certain,
+            "source": _estimate_source(c.source, est.error),
+        }
         if measured and c.unit == "s" and c.constraint.startswith("latency"):
             pct = target.envelope.latency_percentile
-            name, value = ("p99", measured["p99_s"]) if pct >= 99 else ("p90", measured["p90_s"]) if pct >= 90 \
+            name, value = (
+                ("p99", measured["p99_s"])
+                if pct >= 99
+                else ("p90", measured["p90_s"])
+                if pct >= 90
                 else ("p50", measured["p50_s"])
-            d.update(constraint=f"latency (p{pct:g} budget, measured {name})", value=value, fits=value <= c.limit,
-                     certain=True, source=measured["provenance"])
+            )
+            d.update(
+                constraint=f"latency (p{pct:g} budget, measured {name})",
+                value=value,
+                fits=value <= c.limit,
+                certain=True,
+                source=measured["provenance"],
+            )
         out.append(d)
     jitter = target.envelope.jitter_s
     if jitter is not None and measured:
-        out.append({"constraint": "jitter (p99 − p50)", "unit": "s", "limit": jitter.value,
-                    "value": measured["jitter_s"], "fits": measured["jitter_s"] <= jitter.value, "certain": True,
-                    "source": measured["provenance"]})
+        out.append(
+            {
+                "constraint": "jitter (p99 − p50)",
+                "unit": "s",
+                "limit": jitter.value,
+                "value": measured["jitter_s"],
+                "fits": measured["jitter_s"] <= jitter.value,
+                "certain": True,
+                "source": measured["provenance"],
+            }
+        )
     return out
 
 
@@ -190,20 +257,47 @@ def _check_findings(checks: list[dict], where: str, file: str | None) -> list[Fi
         show = _UNIT.get(c["unit"], lambda v: f"{v:g}")
         title = f"edgefit check ({c['constraint'].split(' (')[0]})"
         if not c["fits"]:
-            out.append(Finding("error", title, f"{where}: {c['constraint']} {show(c['value'])} exceeds the limit "
-                                               f"{show(c['limit'])}{_excess(c['value'], c['limit'])} ({c['source']})",
-                               file))
+            out.append(
+                Finding(
+                    "error",
+                    title,
+                    f"{where}: {c['constraint']} {show(c['value'])} exceeds the limit "
+                    f"{show(c['limit'])}{_excess(c['value'], c['limit'])} ({c['source']})",
+                    file,
+                )
+            )
         elif not c.get("certain", True):
-            out.append(Finding("warning", title, f"{where}: {c['constraint']} {show(c['value'])} fits the limit "
-                                                 f"{show(c['limit'])} only within the error bar ({c['source']}); "
-                                                 f"measure on the device to be sure", file))
+            out.append(
+                Finding(
+                    "warning",
+                    title,
+                    f"{where}: {c['constraint']} {show(c['value'])} fits the limit "
+                    f"{show(c['limit'])} only within the error bar ({c['source']}); "
+                    f"measure on the device to be sure",
+                    file,
+                )
+            )
         else:
-            out.append(Finding("ok", c["constraint"], f"{show(c['value'])} ≤ {show(c['limit'])} ({c['source']})"))
+            out.append(
+                Finding(
+                    "ok",
+                    c["constraint"],
+                    f"{show(c['value'])} ≤ {show(c['limit'])} ({c['source']})",
+                )
+            )
     return out
 
 
-def _compare(res: dict, target, est, measured: dict | None, max_regression: float, compare: str, where: str,
-             file: str | None) -> tuple[dict, Finding]:
+def _compare(
+    res: dict,
+    target,
+    est,
+    measured: dict | None,
+    max_regression: float,
+    compare: str,
+    where: str,
+    file: str | None,
+) -> tuple[dict, Finding]:
     from edgefit.targets import load_target
 
     try:
@@ -211,33 +305,65 @@ def _compare(res: dict, target, est, measured: dict | None, max_regression: floa
     except EdgefitError:
         base_target = res["target"]["id"]
     if base_target != target.id:
-        raise EdgefitError(f"the baseline was run for target '{res['target']['id']}', not '{target.id}'",
-                           where="--baseline", fix="pass the results.json of a run on the same target")
+        raise EdgefitError(
+            f"the baseline was run for target '{res['target']['id']}', not '{target.id}'",
+            where="--baseline",
+            fix="pass the results.json of a run on the same target",
+        )
     cand, role = pick_baseline(res)
     both_measured = measured is not None and cand["latency"]["source"] == "measured"
     if compare == "measured" and not both_measured:
-        raise EdgefitError("--compare measured needs a measured latency on both sides", where="--compare",
-                           fix="use --compare estimate, or measure (host-cpu) against a measured baseline")
+        raise EdgefitError(
+            "--compare measured needs a measured latency on both sides",
+            where="--compare",
+            fix="use --compare estimate, or measure (host-cpu) against a measured baseline",
+        )
     if compare == "measured" or (compare == "auto" and both_measured):
         new, old, what = measured["p50_s"], cand["latency"]["p50_s"], "measured p50"
     else:
-        new, old, what = est.latency_s, cand["estimate"]["latency_s"], f"estimated latency ({est.source})"
+        new, old, what = (
+            est.latency_s,
+            cand["estimate"]["latency_s"],
+            f"estimated latency ({est.source})",
+        )
     change = new / old - 1 if old else 0.0
-    info = {"candidate": cand["label"], "key": cand["key"], "role": role, "compared": what, "latency_s": new,
-            "baseline_latency_s": old, "change": change, "max_regression": max_regression,
-            "regressed": change > max_regression, "results_created": res["created"]}
-    text = (f"{where}: {what} {fmt.seconds(new)} vs {fmt.seconds(old)} for the baseline's {role} candidate "
-            f"'{cand['label']}' ({change:+.1%}; allowed +{max_regression:.1%})")
+    info = {
+        "candidate": cand["label"],
+        "key": cand["key"],
+        "role": role,
+        "compared": what,
+        "latency_s": new,
+        "baseline_latency_s": old,
+        "change": change,
+        "max_regression": max_regression,
+        "regressed": change > max_regression,
+        "results_created": res["created"],
+    }
+    text = (
+        f"{where}: {what} {fmt.seconds(new)} vs {fmt.seconds(old)} for the baseline's {role} candidate "
+        f"'{cand['label']}' ({change:+.1%}; allowed +{max_regression:.1%})"
+    )
     if change > max_regression:
         return info, Finding("error", "edgefit check (latency regression)", text, file)
     return info, Finding("ok", "latency vs baseline", text.removeprefix(f"{where}: "))
 
 
-def check_model(graph, target: Any, *, onnx_path: str | Path | None = None, name: str | None = None,
-                power_mode: str | None = None, measure: bool | None = None, threads: int = 1,
-                baseline: dict | None = None, max_regression: float = 0.05, compare: str = "auto",
-                latency_budget_s: float | None = None, file: str | None = None,
-                progress: Callable[[str], None] | None = None) -> CheckOutcome:
+def check_model(
+    graph,
+    target: Any,
+    *,
+    onnx_path: str | Path | None = None,
+    name: str | None = None,
+    power_mode: str | None = None,
+    measure: bool | None = None,
+    threads: int = 1,
+    baseline: dict | None = None,
+    max_regression: float = 0.05,
+    compare: str = "auto",
+    latency_budget_s: float | None = None,
+    file: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CheckOutcome:
     """Check ``graph`` (an edgefit Graph) against ``target``'s envelope and, optionally, a baseline run.
 
     ``measure`` None measures on ``host-cpu`` only (the machine this runs on); ``onnx_path`` is the file
@@ -248,13 +374,19 @@ def check_model(graph, target: Any, *, onnx_path: str | Path | None = None, name
     from edgefit.targets import load_target
 
     if compare not in COMPARES:
-        raise EdgefitError(f"unknown comparison '{compare}'", where="--compare",
-                           fix=f"use one of {', '.join(COMPARES)}")
+        raise EdgefitError(
+            f"unknown comparison '{compare}'",
+            where="--compare",
+            fix=f"use one of {', '.join(COMPARES)}",
+        )
     t = _with_budget(load_target(target), latency_budget_s)
     say = progress or (lambda _label: None)
     if measure and t.kind != "host_cpu":
-        raise EdgefitError(f"cannot measure for '{t.id}' on this machine", where="--measure",
-                           fix="measure only with --target host-cpu; other targets are estimated")
+        raise EdgefitError(
+            f"cannot measure for '{t.id}' on this machine",
+            where="--measure",
+            fix="measure only with --target host-cpu; other targets are estimated",
+        )
     say(f"estimating on {t.id}")
     est = Estimator(graph, t, power_mode=power_mode, threads=threads).estimate()
     measured = None
@@ -274,7 +406,18 @@ def check_model(graph, target: Any, *, onnx_path: str | Path | None = None, name
         say("comparing with the baseline")
         info, finding = _compare(baseline, t, est, measured, max_regression, compare, where, file)
         findings.append(finding)
-    findings += [Finding("notice", "edgefit check (note)", f"{where}: {w}", file) for w in dict.fromkeys(est.warnings)]
+    findings += [
+        Finding("notice", "edgefit check (note)", f"{where}: {w}", file)
+        for w in dict.fromkeys(est.warnings)
+    ]
     summary = {k: v for k, v in est.to_dict().items() if k not in ("kernels", "checks")}
-    return CheckOutcome(model=name, target=t.id, power_mode=est.power_mode, estimate=summary, measured=measured,
-                        checks=checks, baseline=info, findings=findings)
+    return CheckOutcome(
+        model=name,
+        target=t.id,
+        power_mode=est.power_mode,
+        estimate=summary,
+        measured=measured,
+        checks=checks,
+        baseline=info,
+        findings=findings,
+    )

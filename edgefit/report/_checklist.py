@@ -33,10 +33,13 @@ def _accuracy(res: dict, win: dict | None) -> Item:
         return Item("accuracy floor", "fail", f"no candidate qualified: {sel['reason']}")
     acc = win["accuracy"]
     ok = acc["value"] >= sel["accuracy_floor"] - 1e-12
-    return Item("accuracy floor", "pass" if ok else "fail",
-                f"{acc['kind']} {acc['value']:.4f} {'≥' if ok else '<'} floor {sel['accuracy_floor']:.4f} "
-                f"(baseline {res['baseline']['accuracy']:.4f}; measured with onnxruntime on {acc.get('data', '?')}, "
-                f"n = {acc.get('n')})")
+    return Item(
+        "accuracy floor",
+        "pass" if ok else "fail",
+        f"{acc['kind']} {acc['value']:.4f} {'≥' if ok else '<'} floor {sel['accuracy_floor']:.4f} "
+        f"(baseline {res['baseline']['accuracy']:.4f}; measured with onnxruntime on {acc.get('data', '?')}, "
+        f"n = {acc.get('n')})",
+    )
 
 
 def _envelope(win: dict | None) -> Item:
@@ -45,13 +48,25 @@ def _envelope(win: dict | None) -> Item:
     checks = win["checks"]
     bad = [c for c in checks if not c["fits"]]
     if bad:
-        text = "; ".join(f"{c['constraint']}: {_show(c['unit'], c['value'])} > {_show(c['unit'], c['limit'])} "
-                         f"({c['source']})" for c in bad)
-        return Item("envelope fit", "fail", f"{len(bad)} of {len(checks)} constraints exceeded: {text}")
+        text = "; ".join(
+            f"{c['constraint']}: {_show(c['unit'], c['value'])} > {_show(c['unit'], c['limit'])} "
+            f"({c['source']})"
+            for c in bad
+        )
+        return Item(
+            "envelope fit", "fail", f"{len(bad)} of {len(checks)} constraints exceeded: {text}"
+        )
     sources = sorted({c["source"] for c in checks})
-    hedge = " (estimates from datasheet figures carry a ±50 % error bar: confirm on the device)" \
-        if "datasheet" in sources else ""
-    return Item("envelope fit", "pass", f"all {len(checks)} constraints fit (sources: {', '.join(sources)}){hedge}")
+    hedge = (
+        " (estimates from datasheet figures carry a ±50 % error bar: confirm on the device)"
+        if "datasheet" in sources
+        else ""
+    )
+    return Item(
+        "envelope fit",
+        "pass",
+        f"all {len(checks)} constraints fit (sources: {', '.join(sources)}){hedge}",
+    )
 
 
 def _show(unit: str, value: float) -> str:
@@ -75,17 +90,33 @@ def _parity(win: dict | None, results_dir: Path | None) -> Item:
     exported = results_dir / "model.onnx" if results_dir is not None else None
     scored = Path(win["onnx"])
     if exported is None or not exported.is_file():
-        return Item(name, "unknown", "the exported model.onnx is not next to results.json; re-run `edgefit optimize` "
-                                     "or keep the output folder together")
+        return Item(
+            name,
+            "unknown",
+            "the exported model.onnx is not next to results.json; re-run `edgefit optimize` "
+            "or keep the output folder together",
+        )
     if not scored.is_file():
-        return Item(name, "unknown", f"the evaluated file {scored} is gone, so model.onnx cannot be compared with it")
+        return Item(
+            name,
+            "unknown",
+            f"the evaluated file {scored} is gone, so model.onnx cannot be compared with it",
+        )
     a, b = _sha256(exported), _sha256(scored)
     if a != b:
-        return Item(name, "fail", f"model.onnx (sha256 {a[:12]}…) differs from the evaluated candidate "
-                                  f"(sha256 {b[:12]}…)")
-    return Item(name, "pass", f"model.onnx is byte-identical to the candidate whose accuracy and latency are "
-                              f"reported (sha256 {a[:12]}…): the numbers are the exported file's own, measured with "
-                              f"onnxruntime")
+        return Item(
+            name,
+            "fail",
+            f"model.onnx (sha256 {a[:12]}…) differs from the evaluated candidate "
+            f"(sha256 {b[:12]}…)",
+        )
+    return Item(
+        name,
+        "pass",
+        f"model.onnx is byte-identical to the candidate whose accuracy and latency are "
+        f"reported (sha256 {a[:12]}…): the numbers are the exported file's own, measured with "
+        f"onnxruntime",
+    )
 
 
 def _determinism(win: dict | None, target) -> Item:
@@ -94,8 +125,12 @@ def _determinism(win: dict | None, target) -> Item:
         return Item(name, "unknown", "no chosen model")
     lat = win["latency"]
     if lat["source"] != "measured":
-        return Item(name, "unknown", "latency was estimated, not measured: p99 and jitter need a measurement on the "
-                                     "device (`edgefit bench MODEL --runtime …` where its runtime is installed)")
+        return Item(
+            name,
+            "unknown",
+            "latency was estimated, not measured: p99 and jitter need a measurement on the "
+            "device (`edgefit bench MODEL --runtime …` where its runtime is installed)",
+        )
     env = getattr(target, "envelope", None)
     parts, ok = [], True
     p99, jitter = lat["p99_s"], lat.get("jitter_s")
@@ -109,19 +144,30 @@ def _determinism(win: dict | None, target) -> Item:
     if jitter is not None and env is not None and env.jitter_s is not None:
         fits = jitter <= env.jitter_s.value
         ok &= fits
-        parts.append(f"jitter {fmt.seconds(jitter)} {'≤' if fits else '>'} {fmt.seconds(env.jitter_s.value)}")
+        parts.append(
+            f"jitter {fmt.seconds(jitter)} {'≤' if fits else '>'} {fmt.seconds(env.jitter_s.value)}"
+        )
     elif jitter is not None:
         parts.append(f"jitter {fmt.seconds(jitter)} (the target sets no jitter limit)")
     wait = lat.get("cpu_wait_fraction")
     detail = f"measured on {lat.get('runtime')}, {lat.get('threads')} thread(s), {lat.get('n_runs')} runs"
     if wait is not None and wait > NOISY_CPU_WAIT:
-        detail += f"; {wait:.0%} CPU wait: other processes shared the CPU, so the tail is pessimistic"
+        detail += (
+            f"; {wait:.0%} CPU wait: other processes shared the CPU, so the tail is pessimistic"
+        )
     return Item(name, "pass" if ok else "fail", f"{'; '.join(parts)} ({detail})")
 
 
-def checklist(res: dict, win: dict | None, base: dict | None, target, results_dir: Path | None) -> list[Item]:
+def checklist(
+    res: dict, win: dict | None, base: dict | None, target, results_dir: Path | None
+) -> list[Item]:
     """The four checks a model must pass before it ships (see module docstring)."""
-    return [_accuracy(res, win), _envelope(win), _parity(win, results_dir), _determinism(win, target)]
+    return [
+        _accuracy(res, win),
+        _envelope(win),
+        _parity(win, results_dir),
+        _determinism(win, target),
+    ]
 
 
 def verdict(items: list[Item]) -> str:

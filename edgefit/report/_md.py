@@ -13,7 +13,9 @@ MARK = {"pass": "✅ pass", "fail": "❌ fail", "unknown": "⚠️ unknown"}
 
 def cell(text: object) -> str:
     """Text safe inside a Markdown table cell (pipes escaped, one line)."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return (
+        str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    )
 
 
 def table(head: list[str], rows: list[list[object]]) -> list[str]:
@@ -28,18 +30,45 @@ def _frontier(rep: Report) -> list[str]:
         if c.get("status") != "done":
             rows.append([c["label"], f"failed: {c.get('error', '')[:100]}", "", "", "", "", ""])
             continue
-        tags = [t for t, on in (("★ frontier", c["key"] in res["frontier"]),
-                                ("chosen", c["key"] == res["selection"]["winner"]),
-                                ("baseline", c["key"] == res["baseline"]["key"])) if on]
+        tags = [
+            t
+            for t, on in (
+                ("★ frontier", c["key"] in res["frontier"]),
+                ("chosen", c["key"] == res["selection"]["winner"]),
+                ("baseline", c["key"] == res["baseline"]["key"]),
+            )
+            if on
+        ]
         energy_front = next((p.energy_frontier for p in rep.points if p.key == c["key"]), False)
-        rows.append([c["label"], accuracy_text(c), f"{fmt.seconds(c['latency']['p50_s'])} ({latency_source(c)})",
-                     fmt.joules(c["estimate"]["energy_j"]) + (" ★" if energy_front else ""),
-                     "yes" if c["fits"] else "no", ", ".join(tags),
-                     f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}"])
-    out = table(["candidate", "accuracy", "latency p50", "energy (estimated)", "fits", "frontier", "iteration"], rows)
-    out += ["", f"★ in the latency column: Pareto frontier on ({rep.accuracy_label} ↑, p50 latency ↓); "
-                f"★ after an energy: frontier on energy. Accuracy floor {rep.floor:.4f}"
-                + (f"; {rep.budget_label}." if rep.budget_label else ".")]
+        rows.append(
+            [
+                c["label"],
+                accuracy_text(c),
+                f"{fmt.seconds(c['latency']['p50_s'])} ({latency_source(c)})",
+                fmt.joules(c["estimate"]["energy_j"]) + (" ★" if energy_front else ""),
+                "yes" if c["fits"] else "no",
+                ", ".join(tags),
+                f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}",
+            ]
+        )
+    out = table(
+        [
+            "candidate",
+            "accuracy",
+            "latency p50",
+            "energy (estimated)",
+            "fits",
+            "frontier",
+            "iteration",
+        ],
+        rows,
+    )
+    out += [
+        "",
+        f"★ in the latency column: Pareto frontier on ({rep.accuracy_label} ↑, p50 latency ↓); "
+        f"★ after an energy: frontier on energy. Accuracy floor {rep.floor:.4f}"
+        + (f"; {rep.budget_label}." if rep.budget_label else "."),
+    ]
     rej = res.get("rejected_at_estimate", [])
     if rej:
         out += ["", f"{len(rej)} choices were rejected at estimate time, e.g.:"]
@@ -52,11 +81,25 @@ def _layers(rep: Report) -> list[str]:
     if lay is None:
         return [f"Not available: {rep.layers_note}."]
     ks = list(lay.kernels) + ([lay.other] if lay.other else [])
-    rows = [[k.name, k.kclass, k.dtype, fmt.seconds(k.latency_s), f"{k.latency_s / lay.latency_s:.0%}",
-             fmt.joules(k.energy_j), k.bound] for k in ks]
-    return [f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per inference, estimated "
-            f"({lay.source_detail}).", ""] + table(["kernel", "class", "dtype", "latency (est.)", "share",
-                                                    "energy (est.)", "bound"], rows)
+    rows = [
+        [
+            k.name,
+            k.kclass,
+            k.dtype,
+            fmt.seconds(k.latency_s),
+            f"{k.latency_s / lay.latency_s:.0%}",
+            fmt.joules(k.energy_j),
+            k.bound,
+        ]
+        for k in ks
+    ]
+    return [
+        f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per inference, estimated "
+        f"({lay.source_detail}).",
+        "",
+    ] + table(
+        ["kernel", "class", "dtype", "latency (est.)", "share", "energy (est.)", "bound"], rows
+    )
 
 
 def _envelope(rep: Report) -> list[str]:
@@ -66,9 +109,19 @@ def _envelope(rep: Report) -> list[str]:
     for e in rep.envelope:
         show = UNIT_FMT.get(e.unit, lambda v: f"{v:g}")
         word = "unknown" if e.fits is None else "fits" if e.fits else "**exceeds**"
-        rows.append([e.constraint, show(e.limit), "–" if e.winner is None else show(e.winner), word,
-                     "–" if e.baseline is None else show(e.baseline), e.source])
-    return table(["constraint", "limit", rep.chosen_heading, "verdict", "baseline", "source"], rows)
+        rows.append(
+            [
+                e.constraint,
+                show(e.limit),
+                "–" if e.winner is None else show(e.winner),
+                word,
+                "–" if e.baseline is None else show(e.baseline),
+                e.source,
+            ]
+        )
+    return table(
+        ["constraint", "limit", rep.chosen_heading, "verdict", "baseline", "source"], rows
+    )
 
 
 def _iteration(rep: Report) -> list[str]:
@@ -77,18 +130,42 @@ def _iteration(rep: Report) -> list[str]:
         return [f"Not available: {rep.iteration_note}."]
     cyc, acc, goal = plan["cycle"], plan["accuracy"], plan["goal"]
     need = "never" if goal["iterations_needed"] is None else str(goal["iterations_needed"])
-    out = [f"One iteration of the chosen change ({', '.join(plan['change_kinds'])}) takes **{cyc['days']:g} days** and "
-           f"**${cyc['usd']:,.0f}**; bottleneck: {cyc['bottleneck']['stage']} ({cyc['bottleneck']['share']:.0%}). "
-           f"{plan['iterations']['by_deadline']} iterations fit by the deadline ({plan['deadline']['text']}); "
-           f"projected accuracy there {acc['at_deadline']:.4f}; {need} iterations to reach {goal['goal']:g}.", "",
-           "Waterfall:", ""]
-    out += table(["stage", "days", "counted", "from day", "share", "source"],
-                 [[r["stage"], f"{r['days']:g}", f"{r['counted_days']:g}", f"{r['start_day']:g}", f"{r['share']:.0%}",
-                   r["provenance"]] for r in cyc["waterfall"]])
+    out = [
+        f"One iteration of the chosen change ({', '.join(plan['change_kinds'])}) takes **{cyc['days']:g} days** and "
+        f"**${cyc['usd']:,.0f}**; bottleneck: {cyc['bottleneck']['stage']} ({cyc['bottleneck']['share']:.0%}). "
+        f"{plan['iterations']['by_deadline']} iterations fit by the deadline ({plan['deadline']['text']}); "
+        f"projected accuracy there {acc['at_deadline']:.4f}; {need} iterations to reach {goal['goal']:g}.",
+        "",
+        "Waterfall:",
+        "",
+    ]
+    out += table(
+        ["stage", "days", "counted", "from day", "share", "source"],
+        [
+            [
+                r["stage"],
+                f"{r['days']:g}",
+                f"{r['counted_days']:g}",
+                f"{r['start_day']:g}",
+                f"{r['share']:.0%}",
+                r["provenance"],
+            ]
+            for r in cyc["waterfall"]
+        ],
+    )
     out += ["", f"Accuracy projection ({acc['formula']}):", ""]
-    out += table(["months", "iterations", "this model", "heavier model (assumed)"],
-                 [[f"{r['months']:.1f}" + (" (deadline)" if r["deadline"] else ""), r["iterations"],
-                   f"{r['accuracy']:.4f}", f"{r['heavy_accuracy']:.4f}"] for r in acc["projection"]])
+    out += table(
+        ["months", "iterations", "this model", "heavier model (assumed)"],
+        [
+            [
+                f"{r['months']:.1f}" + (" (deadline)" if r["deadline"] else ""),
+                r["iterations"],
+                f"{r['accuracy']:.4f}",
+                f"{r['heavy_accuracy']:.4f}",
+            ]
+            for r in acc["projection"]
+        ],
+    )
     if plan.get("assumptions"):
         out += ["", "Assumptions:"] + [f"- {k}: {v}" for k, v in plan["assumptions"].items()]
     return out
@@ -98,22 +175,50 @@ def render_md(rep: Report) -> str:
     """The whole report.md for ``rep`` (see :func:`~edgefit.report.build_report`)."""
     res = rep.res
     ready = verdict(rep.checklist)
-    lines = [f"# {rep.title}", "", f"**{rep.headline}**", "",
-             f"Production-ready: **{ready}** (see the checklist). Accuracy: {res['data']['evaluation']}. "
-             f"Selection: {res['selection']['rule']}.", "", "## Summary: chosen vs baseline", ""]
-    lines += table(["metric", "baseline", rep.chosen_heading, "change", "source"], [list(r) for r in rep.summary]) \
-        if rep.summary else ["No candidate finished."]
+    lines = [
+        f"# {rep.title}",
+        "",
+        f"**{rep.headline}**",
+        "",
+        f"Production-ready: **{ready}** (see the checklist). Accuracy: {res['data']['evaluation']}. "
+        f"Selection: {res['selection']['rule']}.",
+        "",
+        "## Summary: chosen vs baseline",
+        "",
+    ]
+    lines += (
+        table(
+            ["metric", "baseline", rep.chosen_heading, "change", "source"],
+            [list(r) for r in rep.summary],
+        )
+        if rep.summary
+        else ["No candidate finished."]
+    )
     for line in rep.protocol:  # the final re-measurement and the tie rule, one paragraph each
         lines += ["", line]
-    sections = [("Pareto frontier", _frontier(rep)),
-                ("Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
-                (f"Envelope on {res['target']['id']}", _envelope(rep)),
-                ("Iteration tax", _iteration(rep)),
-                ("Reproducibility record", table(["field", "value", "source"], [list(r) for r in rep.repro])),
-                ("Production-ready checklist", [f"Verdict: **{ready}**", ""] + table(
-                    ["check", "status", "evidence"], [[i.name, MARK[i.status], i.evidence] for i in rep.checklist]))]
+    sections = [
+        ("Pareto frontier", _frontier(rep)),
+        ("Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
+        (f"Envelope on {res['target']['id']}", _envelope(rep)),
+        ("Iteration tax", _iteration(rep)),
+        (
+            "Reproducibility record",
+            table(["field", "value", "source"], [list(r) for r in rep.repro]),
+        ),
+        (
+            "Production-ready checklist",
+            [f"Verdict: **{ready}**", ""]
+            + table(
+                ["check", "status", "evidence"],
+                [[i.name, MARK[i.status], i.evidence] for i in rep.checklist],
+            ),
+        ),
+    ]
     for title, body in sections:
         lines += ["", f"## {title}", ""] + body
     lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes]
-    lines += ["", f"_edgefit {res['edgefit_version']}, run finished {res['created']}; schema {res['schema']}._"]
+    lines += [
+        "",
+        f"_edgefit {res['edgefit_version']}, run finished {res['created']}; schema {res['schema']}._",
+    ]
     return "\n".join(lines) + "\n"

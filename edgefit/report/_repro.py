@@ -50,8 +50,15 @@ def environment_record() -> dict:
     ['cpu', 'cpu_count', 'isa', 'machine', 'platform', 'python', 'versions']
     """
     cpu, count, isa = cpu_description()
-    return {"python": platform.python_version(), "machine": platform.machine(), "platform": platform.platform(),
-            "cpu": cpu, "cpu_count": count, "isa": isa, "versions": package_versions()}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": count,
+        "isa": isa,
+        "versions": package_versions(),
+    }
 
 
 def command_line() -> str:

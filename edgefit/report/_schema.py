@@ -61,18 +61,29 @@ def load_results(path: str | Path) -> dict:
     """
     path = Path(path)
     if not path.is_file():
-        raise EdgefitError(f"results file not found: {path}", where="RESULTS",
-                           fix="pass the results.json an `edgefit optimize` run wrote")
+        raise EdgefitError(
+            f"results file not found: {path}",
+            where="RESULTS",
+            fix="pass the results.json an `edgefit optimize` run wrote",
+        )
     try:
         res = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EdgefitError(f"{path} is not JSON ({exc})", where="RESULTS", fix="pass a results.json") from exc
+        raise EdgefitError(
+            f"{path} is not JSON ({exc})", where="RESULTS", fix="pass a results.json"
+        ) from exc
     found = res.get("schema") if isinstance(res, dict) else None
     if found != RESULTS_SCHEMA_ID:
-        raise EdgefitError(f"{path} has schema {found!r}, this edgefit reads {RESULTS_SCHEMA_ID!r}", where="RESULTS",
-                           fix="re-run `edgefit optimize`, or use the edgefit version that wrote it")
+        raise EdgefitError(
+            f"{path} has schema {found!r}, this edgefit reads {RESULTS_SCHEMA_ID!r}",
+            where="RESULTS",
+            fix="re-run `edgefit optimize`, or use the edgefit version that wrote it",
+        )
     errors = schema_errors(res, limit=3)
     if errors:
-        raise EdgefitError(f"{path} does not match the results schema: {'; '.join(errors)}", where="RESULTS",
-                           fix="`edgefit report schema` prints the schema it must follow")
+        raise EdgefitError(
+            f"{path} does not match the results schema: {'; '.join(errors)}",
+            where="RESULTS",
+            fix="`edgefit report schema` prints the schema it must follow",
+        )
     return res

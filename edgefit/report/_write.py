@@ -7,8 +7,14 @@ from pathlib import Path
 from edgefit._io import ensure_dir, write_atomic
 
 
-def write_reports(out_dir: str | Path, res: dict, *, html: bool = True, md: bool = True,
-                  results_dir: str | Path | None = None) -> dict[str, str]:
+def write_reports(
+    out_dir: str | Path,
+    res: dict,
+    *,
+    html: bool = True,
+    md: bool = True,
+    results_dir: str | Path | None = None,
+) -> dict[str, str]:
     """Render ``res`` (a results.json dict) into ``out_dir``; returns ``{"html": path, "md": path}``.
 
     The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's folder.

@@ -25,12 +25,32 @@ from edgefit.runtimes._base import (
 )
 from edgefit.runtimes._measure import MeasureSettings
 from edgefit.runtimes._parity import Parity, parity
-from edgefit.runtimes._registry import RuntimeInfo, get_runtime, list_runtimes, register_runtime, runtime_names
+from edgefit.runtimes._registry import (
+    RuntimeInfo,
+    get_runtime,
+    list_runtimes,
+    register_runtime,
+    runtime_names,
+)
 from edgefit.runtimes._torch_source import TorchModel
 
 __all__ = [
-    "PRECISIONS", "Artifact", "Availability", "MeasureSettings", "MeasurementError", "Parity", "Runtime",
-    "RuntimeInfo", "RuntimeUnavailableError", "Session", "Timing", "TorchModel", "UnsupportedPrecisionError",
+    "PRECISIONS",
+    "Artifact",
+    "Availability",
+    "MeasureSettings",
+    "MeasurementError",
+    "Parity",
+    "Runtime",
+    "RuntimeInfo",
+    "RuntimeUnavailableError",
+    "Session",
+    "Timing",
+    "TorchModel",
+    "UnsupportedPrecisionError",
     "get_runtime",
-    "list_runtimes", "parity", "register_runtime", "runtime_names",
+    "list_runtimes",
+    "parity",
+    "register_runtime",
+    "runtime_names",
 ]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from edgefit.errors import EdgefitError
 
@@ -41,8 +42,15 @@ class MeasurementError(EdgefitError):
 
     exit_code = 1  # not a usage error: the input was fine, the runtime failed
 
-    def __init__(self, what: str, *, returncode: int | None = None, stderr_tail: str = "",
-                 where: str | None = None, fix: str | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        returncode: int | None = None,
+        stderr_tail: str = "",
+        where: str | None = None,
+        fix: str | None = None,
+    ) -> None:
         super().__init__(what, where=where, fix=fix)
         self.returncode = returncode
         self.stderr_tail = stderr_tail
@@ -83,12 +91,23 @@ class Artifact:
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path), "format": self.format, "precision": self.precision,
-                "runtime": self.runtime, "metadata": self.metadata}
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "precision": self.precision,
+            "runtime": self.runtime,
+            "metadata": self.metadata,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Artifact:
-        return cls(Path(data["path"]), data["format"], data["precision"], data["runtime"], dict(data["metadata"]))
+        return cls(
+            Path(data["path"]),
+            data["format"],
+            data["precision"],
+            data["runtime"],
+            dict(data["metadata"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -119,8 +138,14 @@ class Timing:
     environment: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @classmethod
-    def from_samples(cls, samples_s, *, peak_rss_bytes: int | None = None, cpu_wait_fraction: float | None = None,
-                     environment: Mapping[str, Any] | None = None) -> Timing:
+    def from_samples(
+        cls,
+        samples_s,
+        *,
+        peak_rss_bytes: int | None = None,
+        cpu_wait_fraction: float | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> Timing:
         """Summarize per-run latencies (seconds).
 
         >>> t = Timing.from_samples([0.001] * 99 + [0.002])
@@ -131,11 +156,23 @@ class Timing:
 
         s = np.asarray(samples_s, dtype=np.float64)
         if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s < 0):
-            raise ValueError("timing samples must be a non-empty list of finite, non-negative seconds")
+            raise ValueError(
+                "timing samples must be a non-empty list of finite, non-negative seconds"
+            )
         p50, p90, p99 = (float(v) for v in np.percentile(s, [50, 90, 99]))
-        return cls(mean=float(s.mean()), p50=p50, p90=p90, p99=p99, max=float(s.max()), std=float(s.std()),
-                   jitter=p99 - p50, n_runs=int(s.size), peak_rss_bytes=peak_rss_bytes,
-                   cpu_wait_fraction=cpu_wait_fraction, environment=dict(environment or {}))
+        return cls(
+            mean=float(s.mean()),
+            p50=p50,
+            p90=p90,
+            p99=p99,
+            max=float(s.max()),
+            std=float(s.std()),
+            jitter=p99 - p50,
+            n_runs=int(s.size),
+            peak_rss_bytes=peak_rss_bytes,
+            cpu_wait_fraction=cpu_wait_fraction,
+            environment=dict(environment or {}),
+        )
 
     @property
     def provenance(self) -> str:
@@ -149,7 +186,11 @@ class Timing:
             return str(env["estimate"])
         threads = env.get("threads")
         where = f"measured on {env.get('runtime', '?')} {env.get('version', '?')}"
-        return f"{where}, {threads} thread{'s' if threads != 1 else ''}" if threads is not None else where
+        return (
+            f"{where}, {threads} thread{'s' if threads != 1 else ''}"
+            if threads is not None
+            else where
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "unit": "s", "provenance": self.provenance}
@@ -215,8 +256,12 @@ class Runtime(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     Options: ClassVar[type] = type(None)  # the backend's frozen options dataclass
-    timing_kind: ClassVar[str] = "measured"  # or "estimated": measure() reports a compiler's estimate
-    default_precision: ClassVar[str] = "fp32"  # what a caller that names no precision should ask for
+    timing_kind: ClassVar[str] = (
+        "measured"  # or "estimated": measure() reports a compiler's estimate
+    )
+    default_precision: ClassVar[str] = (
+        "fp32"  # what a caller that names no precision should ask for
+    )
 
     @abc.abstractmethod
     def available(self) -> Availability: ...
@@ -226,8 +271,15 @@ class Runtime(abc.ABC):
         """Each of :data:`PRECISIONS` → None when supported here, or the reason it is not."""
 
     @abc.abstractmethod
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact: ...
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact: ...
 
     @abc.abstractmethod
     def open(self, artifact: Artifact, *, threads: int | None = None) -> Session: ...
@@ -238,8 +290,11 @@ class Runtime(abc.ABC):
         """Return :meth:`available`, or raise :class:`RuntimeUnavailableError` (exit 2) with its reason."""
         status = self.available()
         if not status.ok:
-            raise RuntimeUnavailableError(f"runtime '{self.name}' is not available: {status.reason}",
-                                          where="--runtime", fix="run `edgefit runtimes list` for the others")
+            raise RuntimeUnavailableError(
+                f"runtime '{self.name}' is not available: {status.reason}",
+                where="--runtime",
+                fix="run `edgefit runtimes list` for the others",
+            )
         return status
 
     def runnable(self) -> Availability:
@@ -250,45 +305,78 @@ class Runtime(abc.ABC):
         """Return :meth:`runnable`, or raise :class:`RuntimeUnavailableError` (exit 2) with its reason."""
         status = self.runnable()
         if not status.ok:
-            raise RuntimeUnavailableError(f"runtime '{self.name}' cannot run models here: {status.reason}",
-                                          where="--runtime", fix="run `edgefit runtimes list` for the others")
+            raise RuntimeUnavailableError(
+                f"runtime '{self.name}' cannot run models here: {status.reason}",
+                where="--runtime",
+                fix="run `edgefit runtimes list` for the others",
+            )
         return status
 
     def check_precision(self, precision: str) -> None:
         if precision not in PRECISIONS:
-            raise EdgefitError(f"unknown precision '{precision}'", where="--precision",
-                               fix=f"use one of {', '.join(PRECISIONS)}")
+            raise EdgefitError(
+                f"unknown precision '{precision}'",
+                where="--precision",
+                fix=f"use one of {', '.join(PRECISIONS)}",
+            )
         reason = self.precisions().get(precision, "not implemented by this runtime")
         if reason:
-            raise UnsupportedPrecisionError(f"{self.name} cannot produce {precision} here: {reason}",
-                                            where="--precision", fix="pick another precision or runtime")
+            raise UnsupportedPrecisionError(
+                f"{self.name} cannot produce {precision} here: {reason}",
+                where="--precision",
+                fix="pick another precision or runtime",
+            )
 
     def options(self, **options: Any):
         """Validate keyword options into this backend's frozen ``Options`` (unknown keys are an error)."""
-        known = {f.name for f in dataclasses.fields(self.Options)} if dataclasses.is_dataclass(self.Options) else set()
+        known = (
+            {f.name for f in dataclasses.fields(self.Options)}
+            if dataclasses.is_dataclass(self.Options)
+            else set()
+        )
         unknown = sorted(set(options) - known)
         if unknown:
-            raise EdgefitError(f"unknown {self.name} option(s) {unknown}", where="options",
-                               fix=f"use {', '.join(sorted(known)) or 'no options'}")
+            raise EdgefitError(
+                f"unknown {self.name} option(s) {unknown}",
+                where="options",
+                fix=f"use {', '.join(sorted(known)) or 'no options'}",
+            )
         return self.Options(**options) if known else None
 
     def check_artifact(self, artifact: Artifact) -> None:
         """An artifact made by this runtime whose file still exists, or an :class:`EdgefitError`."""
         if artifact.runtime != self.name:
-            raise EdgefitError(f"{artifact.path} was made for {artifact.runtime}, not {self.name}", where="artifact",
-                               fix=f"use get_runtime('{artifact.runtime}'), or convert for {self.name}")
+            raise EdgefitError(
+                f"{artifact.path} was made for {artifact.runtime}, not {self.name}",
+                where="artifact",
+                fix=f"use get_runtime('{artifact.runtime}'), or convert for {self.name}",
+            )
         if not Path(artifact.path).exists():  # a file, or a bundle directory (.mlpackage)
-            raise EdgefitError(f"artifact file not found: {artifact.path}", where="artifact", fix="convert again")
+            raise EdgefitError(
+                f"artifact file not found: {artifact.path}", where="artifact", fix="convert again"
+            )
 
-    def infer(self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None) -> dict[str, np.ndarray]:
+    def infer(
+        self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None
+    ) -> dict[str, np.ndarray]:
         """Run ``artifact`` once on ``inputs`` in this process (for parity checks, not timing)."""
         self.check_artifact(artifact)
         self.require_runnable()
         return self.open(artifact, threads=threads).run(inputs)
 
-    def measure(self, artifact: Artifact, inputs: Inputs | None = None, *, warmup: int = 10, runs: int = 100,
-                threads: int | None = 1, cpus: tuple[int, ...] | None = None, min_runs: int = 200,
-                budget_s: float = 10.0, timeout_s: float = 600.0) -> Timing:
+    def measure(
+        self,
+        artifact: Artifact,
+        inputs: Inputs | None = None,
+        *,
+        warmup: int = 10,
+        runs: int = 100,
+        threads: int | None = 1,
+        cpus: tuple[int, ...] | None = None,
+        min_runs: int = 200,
+        budget_s: float = 10.0,
+        timeout_s: float = 600.0,
+    ) -> Timing:
         """Time ``artifact`` in a child process (crash- and timeout-isolated).
 
         ``warmup`` runs are discarded; then at least ``runs`` timed runs, extended to ``min_runs`` so that
@@ -302,7 +390,16 @@ class Runtime(abc.ABC):
 
         self.check_artifact(artifact)
         self.require_runnable()
-        settings = MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=cpus, min_runs=min_runs,
-                                   budget_s=budget_s, timeout_s=timeout_s)
+        settings = MeasureSettings(
+            warmup=warmup,
+            runs=runs,
+            threads=threads,
+            cpus=cpus,
+            min_runs=min_runs,
+            budget_s=budget_s,
+            timeout_s=timeout_s,
+        )
         # the child imports the class itself, so backends registered at run time are measured too
-        return measure_in_child(f"{type(self).__module__}:{type(self).__qualname__}", artifact, inputs, settings)
+        return measure_in_child(
+            f"{type(self).__module__}:{type(self).__qualname__}", artifact, inputs, settings
+        )

@@ -82,8 +82,9 @@ def measure(request: dict) -> dict:
     settings = MeasureSettings(**request["settings"])
     if settings.cpus:
         os.sched_setaffinity(0, settings.cpus)
-    threads = settings.threads or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                   else os.cpu_count() or 1)
+    threads = settings.threads or (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     runtime = load_runtime_class(request["runtime"])()
     session = runtime.open(Artifact.from_dict(request["artifact"]), threads=threads)
     specs = session.input_specs()
@@ -94,10 +95,19 @@ def measure(request: dict) -> dict:
         inputs = random_inputs(specs, seed=0)
     _fault(runtime.name)
     samples, wait_fraction = timed_loop(session, inputs, settings, threads)
-    environment = {**session.environment, "threads": threads, "cpus": list(settings.cpus) if settings.cpus else None,
-                   "warmup": settings.warmup, "inputs": "given" if request["inputs"] else "random normal (seed 0)"}
-    return {"samples": samples, "peak_rss_bytes": _peak_rss_bytes(), "cpu_wait_fraction": wait_fraction,
-            "environment": environment}
+    environment = {
+        **session.environment,
+        "threads": threads,
+        "cpus": list(settings.cpus) if settings.cpus else None,
+        "warmup": settings.warmup,
+        "inputs": "given" if request["inputs"] else "random normal (seed 0)",
+    }
+    return {
+        "samples": samples,
+        "peak_rss_bytes": _peak_rss_bytes(),
+        "cpu_wait_fraction": wait_fraction,
+        "environment": environment,
+    }
 
 
 def convert(request: dict) -> dict:
@@ -110,7 +120,9 @@ def convert(request: dict) -> dict:
     model = onnx.load(request["model"])
     calibration = load_calibration(request["calibration"]) if request["calibration"] else None
     _fault(runtime.name)
-    artifact = runtime.convert(model, request["precision"], request["out_dir"], calibration=calibration)
+    artifact = runtime.convert(
+        model, request["precision"], request["out_dir"], calibration=calibration
+    )
     return {"artifact": artifact.to_dict()}
 
 
@@ -126,14 +138,32 @@ def main(argv: list[str]) -> int:
         result = {"error": {"edgefit": True, "what": exc.what, "where": exc.where, "fix": exc.fix}}
         code = 2
     except Exception as exc:  # reported to the parent as a MeasurementError
-        result = {"error": {"edgefit": False, "type": type(exc).__name__, "message": str(exc),
-                            "traceback": traceback.format_exc()}}
+        result = {
+            "error": {
+                "edgefit": False,
+                "type": type(exc).__name__,
+                "message": str(exc),
+                "traceback": traceback.format_exc(),
+            }
+        }
         code = 1
     try:
         text = to_json(result, indent=None)
-    except (TypeError, ValueError) as exc:  # an artifact's metadata that JSON cannot hold: say so, not crash
-        text = to_json({"error": {"edgefit": False, "type": type(exc).__name__, "message": str(exc),
-                                  "traceback": traceback.format_exc()}}, indent=None)
+    except (
+        TypeError,
+        ValueError,
+    ) as exc:  # an artifact's metadata that JSON cannot hold: say so, not crash
+        text = to_json(
+            {
+                "error": {
+                    "edgefit": False,
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "traceback": traceback.format_exc(),
+                }
+            },
+            indent=None,
+        )
         code = 1
     tmp = request["result"] + ".tmp"
     with open(tmp, "w") as fh:

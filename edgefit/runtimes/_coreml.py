@@ -25,14 +25,33 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgefit.errors import EdgefitError, require
-from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, RuntimeUnavailableError, Session, Timing
+from edgefit.runtimes._base import (
+    Artifact,
+    Availability,
+    Inputs,
+    Runtime,
+    RuntimeUnavailableError,
+    Session,
+    Timing,
+)
 
 PIP = 'pip install "edgefit[coreml]" -c constraints.txt'
-DEPLOYMENT_TARGETS = ("iOS15", "iOS16", "iOS17", "iOS18", "macOS12", "macOS13", "macOS14", "macOS15")
+DEPLOYMENT_TARGETS = (
+    "iOS15",
+    "iOS16",
+    "iOS17",
+    "iOS18",
+    "macOS12",
+    "macOS13",
+    "macOS14",
+    "macOS15",
+)
 COMPRESSIONS = (None, "int4", "palettize", "palettize-uniform")
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
-NEEDS_MACOS = ("Core ML prediction needs macOS: coremltools converts and compresses on Linux, but MLModel.predict "
-               "runs only on macOS 10.13+ (convert here, measure on a Mac)")
+NEEDS_MACOS = (
+    "Core ML prediction needs macOS: coremltools converts and compresses on Linux, but MLModel.predict "
+    "runs only on macOS 10.13+ (convert here, measure on a Mac)"
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +73,9 @@ class CoreMLOptions:
 
     def __post_init__(self) -> None:
         def bad(option: str, value: Any, allowed: str) -> EdgefitError:
-            return EdgefitError(f"{option}={value!r} is not allowed", where="options", fix=f"use {allowed}")
+            return EdgefitError(
+                f"{option}={value!r} is not allowed", where="options", fix=f"use {allowed}"
+            )
 
         if self.deployment_target not in DEPLOYMENT_TARGETS:
             raise bad("deployment_target", self.deployment_target, ", ".join(DEPLOYMENT_TARGETS))
@@ -69,7 +90,11 @@ class CoreMLOptions:
         if self.parity_samples < 1:
             raise bad("parity_samples", self.parity_samples, "a positive count")
         if self.compress == "int4" and self.deployment_target not in ("iOS18", "macOS15"):
-            raise bad("deployment_target", self.deployment_target, "iOS18 or macOS15 for per-block int4 weights")
+            raise bad(
+                "deployment_target",
+                self.deployment_target,
+                "iOS18 or macOS15 for per-block int4 weights",
+            )
 
 
 def _coremltools():
@@ -97,17 +122,26 @@ class CoreMLSession(Session):
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         if sys.platform != "darwin":
-            raise RuntimeUnavailableError(NEEDS_MACOS, where="--runtime coreml", fix="measure on macOS")
+            raise RuntimeUnavailableError(
+                NEEDS_MACOS, where="--runtime coreml", fix="measure on macOS"
+            )
         import platform
 
         ct = _coremltools()
         opts = CoreMLOptions(**artifact.metadata.get("options", {}))
-        self._model = ct.models.MLModel(str(artifact.path), compute_units=getattr(ct.ComputeUnit, opts.compute_units))
+        self._model = ct.models.MLModel(
+            str(artifact.path), compute_units=getattr(ct.ComputeUnit, opts.compute_units)
+        )
         io = artifact.metadata["io"]
         self._inputs, self._outputs = dict(io["inputs"]), dict(io["outputs"])
         self._specs = {n: tuple(s) for n, s in io["shapes"].items()}
-        self.environment = {"runtime": "coreml", "version": ct.__version__, "compute_units": opts.compute_units,
-                            "macos": platform.mac_ver()[0], "threads_note": "Core ML schedules its own threads"}
+        self.environment = {
+            "runtime": "coreml",
+            "version": ct.__version__,
+            "compute_units": opts.compute_units,
+            "macos": platform.mac_ver()[0],
+            "threads_note": "Core ML schedules its own threads",
+        }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return {n: (shape, "float32") for n, shape in self._specs.items()}
@@ -115,7 +149,9 @@ class CoreMLSession(Session):
     def run(self, inputs: Inputs) -> dict[str, Any]:
         import numpy as np
 
-        out = self._model.predict({ml: np.asarray(inputs[n], dtype=np.float32) for n, ml in self._inputs.items()})
+        out = self._model.predict(
+            {ml: np.asarray(inputs[n], dtype=np.float32) for n, ml in self._inputs.items()}
+        )
         return {n: np.asarray(out[ml]) for n, ml in self._outputs.items()}
 
 
@@ -123,16 +159,24 @@ class CoreML(Runtime):
     """Core ML: converts PyTorch with coremltools (any OS), predicts with ``MLModel.predict`` (macOS)."""
 
     name: ClassVar[str] = "coreml"
-    description: ClassVar[str] = "Apple Core ML (.mlpackage; converts and compresses anywhere, runs on macOS only)"
+    description: ClassVar[str] = (
+        "Apple Core ML (.mlpackage; converts and compresses anywhere, runs on macOS only)"
+    )
     Options: ClassVar[type] = CoreMLOptions
 
     def available(self) -> Availability:
         if importlib.util.find_spec("coremltools") is None:
-            return Availability(False, f"the Python package 'coremltools' is not installed ({PIP})")
+            return Availability(
+                False, f"the Python package 'coremltools' is not installed ({PIP})"
+            )
         from importlib.metadata import version
 
         ver = version("coremltools")
-        where = "converts and runs here" if sys.platform == "darwin" else "converts here; prediction needs macOS"
+        where = (
+            "converts and runs here"
+            if sys.platform == "darwin"
+            else "converts here; prediction needs macOS"
+        )
         return Availability(True, f"coremltools {ver} ({where})", ver)
 
     def runnable(self) -> Availability:
@@ -142,22 +186,52 @@ class CoreML(Runtime):
         return status
 
     def precisions(self) -> dict[str, str | None]:
-        return {"fp32": None, "fp16": None, "int8": None,
-                "int8-dynamic": "Core ML has no dynamic activation quantization; int8 here is int8 weights (W8A16)"}
+        return {
+            "fp32": None,
+            "fp16": None,
+            "int8": None,
+            "int8-dynamic": "Core ML has no dynamic activation quantization; int8 here is int8 weights (W8A16)",
+        }
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> CoreMLSession:
         return CoreMLSession(artifact, threads)
 
-    def measure(self, artifact: Artifact, inputs: Inputs | None = None, *, warmup: int = 10, runs: int = 100,
-                threads: int | None = 1, cpus: tuple[int, ...] | None = None, min_runs: int = 200,
-                budget_s: float = 10.0, timeout_s: float = 600.0) -> Timing:
+    def measure(
+        self,
+        artifact: Artifact,
+        inputs: Inputs | None = None,
+        *,
+        warmup: int = 10,
+        runs: int = 100,
+        threads: int | None = 1,
+        cpus: tuple[int, ...] | None = None,
+        min_runs: int = 200,
+        budget_s: float = 10.0,
+        timeout_s: float = 600.0,
+    ) -> Timing:
         """As :meth:`Runtime.measure`, on macOS; elsewhere "needs macOS" (exit 2) before anything is started."""
         self.require_runnable()
-        return super().measure(artifact, inputs, warmup=warmup, runs=runs, threads=threads, cpus=cpus,
-                               min_runs=min_runs, budget_s=budget_s, timeout_s=timeout_s)
+        return super().measure(
+            artifact,
+            inputs,
+            warmup=warmup,
+            runs=runs,
+            threads=threads,
+            cpus=cpus,
+            min_runs=min_runs,
+            budget_s=budget_s,
+            timeout_s=timeout_s,
+        )
 
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact:
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact:
         """Write ``<name>.<precision>[.<compress>].mlpackage`` under ``out_dir``.
 
         ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple or an
@@ -171,13 +245,21 @@ class CoreML(Runtime):
         self.check_precision(precision)
         opts: CoreMLOptions = self.options(**options)
         if precision == "int8" and opts.compress:
-            raise EdgefitError(f"compress={opts.compress!r} applies to fp32/fp16; int8 already compresses the "
-                               "weights", where="options", fix="drop compress, or use --precision fp16")
+            raise EdgefitError(
+                f"compress={opts.compress!r} applies to fp32/fp16; int8 already compresses the "
+                "weights",
+                where="options",
+                fix="drop compress, or use --precision fp16",
+            )
         tm = as_torch_model(model)
         calibration = check_calibration(calibration, tm)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        suffix = f".{opts.compress}{opts.nbits if opts.compress != 'int4' else ''}" if opts.compress else ""
+        suffix = (
+            f".{opts.compress}{opts.nbits if opts.compress != 'int4' else ''}"
+            if opts.compress
+            else ""
+        )
         path = out / f"{tm.name}.{precision}{suffix}.mlpackage"
         meta = _convert(tm, precision, opts, path)
         artifact = Artifact(path, "mlpackage", precision, self.name, meta)
@@ -205,12 +287,18 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
         try:
             traced = torch.jit.trace(tm.module, tm.example_inputs)
             mlmodel = ct.convert(
-                traced, convert_to="mlprogram",
-                inputs=[ct.TensorType(name=names_in[n], shape=tuple(t.shape))
-                        for n, t in zip(tm.input_names, tm.example_inputs)],
+                traced,
+                convert_to="mlprogram",
+                inputs=[
+                    ct.TensorType(name=names_in[n], shape=tuple(t.shape))
+                    for n, t in zip(tm.input_names, tm.example_inputs)
+                ],
                 outputs=[ct.TensorType(name=names_out[n]) for n in tm.output_names],
                 minimum_deployment_target=getattr(ct.target, opts.deployment_target),
-                compute_precision=ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16)
+                compute_precision=ct.precision.FLOAT32
+                if precision == "fp32"
+                else ct.precision.FLOAT16,
+            )
             mlmodel, weights = _compress(ct, mlmodel, precision, opts)
             if path.exists():
                 shutil.rmtree(path)
@@ -223,18 +311,28 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
             error = None
     if error is not None:
         last = "; ".join(log.tail(400).strip().splitlines()[-2:])
-        raise EdgefitError(f"coremltools could not convert the model: {type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:300] if str(error) else ''}"
-                           + (f" [converter output: {last}]" if last else ""), where="MODEL",
-                           fix="make the module traceable with torch.jit.trace, or try another runtime") from None
-    return {"recipe": f"coremltools {ct.__version__}: torch.jit.trace → ct.convert(convert_to='mlprogram', "
-                      f"minimum_deployment_target={opts.deployment_target}, compute_precision="
-                      f"{'FLOAT32' if precision == 'fp32' else 'FLOAT16'})",
-            "weights": weights, "size_bytes": bundle_bytes(path), "options": asdict(opts),
-            "io": {"inputs": list(names_in.items()), "outputs": list(names_out.items()),
-                   "shapes": {n: list(t.shape) for n, t in zip(tm.input_names, tm.example_inputs)}},
-            "note": "activations stay float (fp16/fp32): Core ML activation quantization calibrates by "
-                    "running the model, which needs macOS"}
+        raise EdgefitError(
+            f"coremltools could not convert the model: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:300] if str(error) else ''}"
+            + (f" [converter output: {last}]" if last else ""),
+            where="MODEL",
+            fix="make the module traceable with torch.jit.trace, or try another runtime",
+        ) from None
+    return {
+        "recipe": f"coremltools {ct.__version__}: torch.jit.trace → ct.convert(convert_to='mlprogram', "
+        f"minimum_deployment_target={opts.deployment_target}, compute_precision="
+        f"{'FLOAT32' if precision == 'fp32' else 'FLOAT16'})",
+        "weights": weights,
+        "size_bytes": bundle_bytes(path),
+        "options": asdict(opts),
+        "io": {
+            "inputs": list(names_in.items()),
+            "outputs": list(names_out.items()),
+            "shapes": {n: list(t.shape) for n, t in zip(tm.input_names, tm.example_inputs)},
+        },
+        "note": "activations stay float (fp16/fp32): Core ML activation quantization calibrates by "
+        "running the model, which needs macOS",
+    }
 
 
 def _compress(ct, mlmodel, precision: str, opts: CoreMLOptions):
@@ -242,20 +340,36 @@ def _compress(ct, mlmodel, precision: str, opts: CoreMLOptions):
     import coremltools.optimize.coreml as cto
 
     if precision == "int8":
-        config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int8", granularity="per_channel")
-        return (cto.linear_quantize_weights(mlmodel, config=cto.OptimizationConfig(global_config=config)),
-                "int8 linear symmetric per-channel (linear_quantize_weights)")
+        config = cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric", dtype="int8", granularity="per_channel"
+        )
+        return (
+            cto.linear_quantize_weights(
+                mlmodel, config=cto.OptimizationConfig(global_config=config)
+            ),
+            "int8 linear symmetric per-channel (linear_quantize_weights)",
+        )
     if opts.compress == "int4":
-        config = cto.OpLinearQuantizerConfig(mode="linear_symmetric", dtype="int4", granularity="per_block",
-                                             block_size=opts.block_size)
-        return (cto.linear_quantize_weights(mlmodel, config=cto.OptimizationConfig(global_config=config)),
-                f"int4 linear symmetric per-block (block {opts.block_size}; linear_quantize_weights; weights whose "
-                "input dimension does not divide by the block size stay float)")
+        config = cto.OpLinearQuantizerConfig(
+            mode="linear_symmetric",
+            dtype="int4",
+            granularity="per_block",
+            block_size=opts.block_size,
+        )
+        return (
+            cto.linear_quantize_weights(
+                mlmodel, config=cto.OptimizationConfig(global_config=config)
+            ),
+            f"int4 linear symmetric per-block (block {opts.block_size}; linear_quantize_weights; weights whose "
+            "input dimension does not divide by the block size stay float)",
+        )
     if opts.compress in ("palettize", "palettize-uniform"):
         mode = "kmeans" if opts.compress == "palettize" else "uniform"
         if mode == "kmeans":
             require("sklearn", extra="coreml", purpose="k-means palettization (coremltools)")
         config = cto.OpPalettizerConfig(mode=mode, nbits=opts.nbits)
-        return (cto.palettize_weights(mlmodel, config=cto.OptimizationConfig(global_config=config)),
-                f"{opts.nbits}-bit {mode} palette (palettize_weights)")
+        return (
+            cto.palettize_weights(mlmodel, config=cto.OptimizationConfig(global_config=config)),
+            f"{opts.nbits}-bit {mode} palette (palettize_weights)",
+        )
     return mlmodel, f"{precision} (uncompressed)"

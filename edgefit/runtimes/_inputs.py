@@ -22,8 +22,11 @@ def load_onnx(model: Any):
         from edgefit.graph import read_onnx
 
         return read_onnx(model)
-    raise EdgefitError(f"cannot convert a model of type {type(model).__name__}", where="MODEL",
-                       fix="pass an .onnx path, an onnx.ModelProto or an edgefit Graph")
+    raise EdgefitError(
+        f"cannot convert a model of type {type(model).__name__}",
+        where="MODEL",
+        fix="pass an .onnx path, an onnx.ModelProto or an edgefit Graph",
+    )
 
 
 def model_stem(model) -> str:
@@ -44,7 +47,9 @@ def onnx_input_specs(model) -> Specs:
         if vi.name in initializers:
             continue
         tt = vi.type.tensor_type
-        shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim)
+        shape = tuple(
+            d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim
+        )
         specs[vi.name] = (shape, helper.tensor_dtype_to_np_dtype(tt.elem_type).name)
     return specs
 
@@ -69,8 +74,11 @@ def random_inputs(specs: Specs, *, seed: int = 0) -> dict[str, Any]:
         elif dt.kind == "b":
             out[name] = rng.integers(0, 2, size=shape).astype(bool)
         else:
-            raise EdgefitError(f"cannot make random data for input '{name}' of dtype {dt}", where="inputs",
-                               fix="pass the inputs yourself")
+            raise EdgefitError(
+                f"cannot make random data for input '{name}' of dtype {dt}",
+                where="inputs",
+                fix="pass the inputs yourself",
+            )
     return out
 
 
@@ -80,13 +88,19 @@ def check_inputs(inputs, specs: Specs) -> dict[str, Any]:
 
     missing, unknown = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))
     if missing or unknown:
-        raise EdgefitError(f"inputs do not match the model: missing {missing}, unknown {unknown}", where="inputs",
-                           fix=f"give exactly: {', '.join(specs)}")
+        raise EdgefitError(
+            f"inputs do not match the model: missing {missing}, unknown {unknown}",
+            where="inputs",
+            fix=f"give exactly: {', '.join(specs)}",
+        )
     checked = {}
     for name, (shape, dtype) in specs.items():
         arr = np.asarray(inputs[name])
         if arr.ndim != len(shape):
-            raise EdgefitError(f"input '{name}' has rank {arr.ndim}, the model expects {len(shape)}",
-                               where="inputs", fix=f"give shape {'x'.join(map(str, shape))}")
+            raise EdgefitError(
+                f"input '{name}' has rank {arr.ndim}, the model expects {len(shape)}",
+                where="inputs",
+                fix=f"give shape {'x'.join(map(str, shape))}",
+            )
         checked[name] = arr.astype(dtype, copy=False)
     return checked

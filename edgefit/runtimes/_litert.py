@@ -40,8 +40,11 @@ class LiteRTOptions:
 
     def __post_init__(self) -> None:
         if self.calibration_samples < 1 or self.parity_samples < 1:
-            raise EdgefitError("calibration_samples and parity_samples must be ≥ 1", where="options",
-                               fix="use a positive count")
+            raise EdgefitError(
+                "calibration_samples and parity_samples must be ≥ 1",
+                where="options",
+                fix="use a positive count",
+            )
 
 
 def _version(dist: str) -> str | None:
@@ -60,7 +63,9 @@ class LiteRTSession(Session):
         from edgefit.errors import require
         from edgefit.runtimes._quiet import captured_output
 
-        interp = require("ai_edge_litert.interpreter", extra="litert", purpose="running a .tflite model")
+        interp = require(
+            "ai_edge_litert.interpreter", extra="litert", purpose="running a .tflite model"
+        )
         io = artifact.metadata.get("io") or {}
         with captured_output():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
             self._it = interp.Interpreter(model_path=str(artifact.path), num_threads=threads)
@@ -73,10 +78,16 @@ class LiteRTSession(Session):
         self._inputs = {name: ins[sig] for name, sig in names_in.items()}
         self._outputs = {name: outs[sig] for name, sig in names_out.items()}
         layout = io.get("channel_last") or {}
-        self._nhwc_in, self._nhwc_out = set(layout.get("inputs", ())), set(layout.get("outputs", ()))
-        self.environment = {"runtime": "litert", "version": _version("ai-edge-litert") or "?",
-                            "interpreter": "ai_edge_litert.interpreter.Interpreter (default op resolver, XNNPACK)",
-                            "timed": "Interpreter.invoke() only (input/output copies outside the clock)"}
+        self._nhwc_in, self._nhwc_out = (
+            set(layout.get("inputs", ())),
+            set(layout.get("outputs", ())),
+        )
+        self.environment = {
+            "runtime": "litert",
+            "version": _version("ai-edge-litert") or "?",
+            "interpreter": "ai_edge_litert.interpreter.Interpreter (default op resolver, XNNPACK)",
+            "timed": "Interpreter.invoke() only (input/output copies outside the clock)",
+        }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
         import numpy as np
@@ -102,7 +113,9 @@ class LiteRTSession(Session):
                 scale, zero = d["quantization"]
                 info = np.iinfo(d["dtype"])
                 x = np.clip(np.round(x / scale) + zero, info.min, info.max)
-            self._it.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]).reshape(d["shape"]))
+            self._it.set_tensor(
+                d["index"], np.ascontiguousarray(x, dtype=d["dtype"]).reshape(d["shape"])
+            )
 
     def _get(self) -> dict[str, Any]:
         import numpy as np
@@ -140,29 +153,48 @@ class LiteRT(Runtime):
     """LiteRT (TensorFlow Lite): converts PyTorch with litert-torch, times LiteRT's ``Interpreter``."""
 
     name: ClassVar[str] = "litert"
-    description: ClassVar[str] = "LiteRT / TensorFlow Lite (PyTorch → .tflite with litert-torch; fp32, int8)"
+    description: ClassVar[str] = (
+        "LiteRT / TensorFlow Lite (PyTorch → .tflite with litert-torch; fp32, int8)"
+    )
     Options: ClassVar[type] = LiteRTOptions
 
     def available(self) -> Availability:
         if importlib.util.find_spec("ai_edge_litert") is None:
-            return Availability(False, f"the Python package 'ai-edge-litert' is not installed ({PIP_RUN})")
+            return Availability(
+                False, f"the Python package 'ai-edge-litert' is not installed ({PIP_RUN})"
+            )
         if importlib.util.find_spec("litert_torch") is None:
-            return Availability(False, "the Python package 'litert-torch' (PyTorch → .tflite) is not installed "
-                                       f"({PIP_CONVERT})")
+            return Availability(
+                False,
+                "the Python package 'litert-torch' (PyTorch → .tflite) is not installed "
+                f"({PIP_CONVERT})",
+            )
         version = _version("ai-edge-litert")
-        return Availability(True, f"ai-edge-litert {version}, litert-torch {_version('litert-torch')}", version)
+        return Availability(
+            True, f"ai-edge-litert {version}, litert-torch {_version('litert-torch')}", version
+        )
 
     def precisions(self) -> dict[str, str | None]:
-        return {"fp32": None, "int8": None,
-                "fp16": "litert-torch 0.10 converts fp32 and PT2E int8 only; fp16 weights are not wired in edgefit",
-                "int8-dynamic": "litert-torch's PT2E flow gives static int8; dynamic-range int8 is not wired in "
-                                "edgefit (use int8)"}
+        return {
+            "fp32": None,
+            "int8": None,
+            "fp16": "litert-torch 0.10 converts fp32 and PT2E int8 only; fp16 weights are not wired in edgefit",
+            "int8-dynamic": "litert-torch's PT2E flow gives static int8; dynamic-range int8 is not wired in "
+            "edgefit (use int8)",
+        }
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> LiteRTSession:
         return LiteRTSession(artifact, threads)
 
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact:
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact:
         """Write ``<name>.<precision>.tflite`` under ``out_dir``; ``metadata`` has the recipe and the parity.
 
         ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple, or
@@ -181,7 +213,9 @@ class LiteRT(Runtime):
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{tm.name}.{precision}.tflite"
         artifact = convert_tflite(tm, precision, path, calibration, opts)
-        artifact.metadata.update(source_parity(self, artifact, tm, calibration, opts.parity_samples))
+        artifact.metadata.update(
+            source_parity(self, artifact, tm, calibration, opts.parity_samples)
+        )
         return artifact
 
 
@@ -199,31 +233,44 @@ def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOpti
     else:
         samples = calibration or random_samples(source, opts.calibration_samples, seed=100)
         where = "given calibration inputs" if calibration else "random normal inputs (seeds 100…)"
-        samples = [{n: np.transpose(v, (0, 2, 3, 1)) if n in nhwc_in else v for n, v in s.items()} for s in samples]
-        meta = conv.to_int8(tm, path, samples, per_channel=opts.per_channel, calibration_source=where)
+        samples = [
+            {n: np.transpose(v, (0, 2, 3, 1)) if n in nhwc_in else v for n, v in s.items()}
+            for s in samples
+        ]
+        meta = conv.to_int8(
+            tm, path, samples, per_channel=opts.per_channel, calibration_source=where
+        )
     meta["io"] = {**_io_names(tm, path), "channel_last": {"inputs": nhwc_in, "outputs": nhwc_out}}
     meta["options"] = asdict(opts)
-    meta["source"] = "ONNX model rebuilt in PyTorch (edgefit.runtimes._onnx_torch)" if tm.reference is not None \
+    meta["source"] = (
+        "ONNX model rebuilt in PyTorch (edgefit.runtimes._onnx_torch)"
+        if tm.reference is not None
         else "PyTorch module"
+    )
     return Artifact(path, "tflite", precision, "litert", meta)
 
 
 def _io_names(tm, path: Path) -> dict[str, Any]:
     """Map the source's input/output names onto the .tflite signature (``args_0``…, ``output_0``…, in order)."""
-    from edgefit.runtimes._quiet import captured_output
-
     from ai_edge_litert.interpreter import Interpreter
+
+    from edgefit.runtimes._quiet import captured_output
 
     with captured_output():
         sig = Interpreter(model_path=str(path)).get_signature_list()
     (entry,) = sig.values()
     order = sorted(entry["inputs"], key=_index), sorted(entry["outputs"], key=_index)
     if len(order[0]) != len(tm.input_names) or len(order[1]) != len(tm.output_names):
-        raise EdgefitError(f"the .tflite has {len(order[0])} inputs / {len(order[1])} outputs, the source "
-                           f"{len(tm.input_names)} / {len(tm.output_names)}", where="MODEL",
-                           fix="return a tensor or a tuple of tensors from forward()")
-    return {"inputs": [[n, s] for n, s in zip(tm.input_names, order[0])],
-            "outputs": [[n, s] for n, s in zip(tm.output_names, order[1])]}
+        raise EdgefitError(
+            f"the .tflite has {len(order[0])} inputs / {len(order[1])} outputs, the source "
+            f"{len(tm.input_names)} / {len(tm.output_names)}",
+            where="MODEL",
+            fix="return a tensor or a tuple of tensors from forward()",
+        )
+    return {
+        "inputs": [[n, s] for n, s in zip(tm.input_names, order[0])],
+        "outputs": [[n, s] for n, s in zip(tm.output_names, order[1])],
+    }
 
 
 def _index(signature_name: str) -> int:

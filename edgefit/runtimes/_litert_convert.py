@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._quiet import captured_output
@@ -25,20 +26,26 @@ PIP = 'pip install "edgefit[litert-convert]" -c constraints.txt'
 
 def _litert_torch():
     os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
-    os.environ["LITERT_TORCH_SHOW_PROGRESS"] = "n"  # its rich progress lines would garble --json output
+    os.environ["LITERT_TORCH_SHOW_PROGRESS"] = (
+        "n"  # its rich progress lines would garble --json output
+    )
     try:
         with captured_output(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import litert_torch
     except ImportError as exc:
-        raise EdgefitError(f"converting PyTorch to .tflite needs litert-torch, which does not import: {exc}",
-                           fix=PIP) from None
+        raise EdgefitError(
+            f"converting PyTorch to .tflite needs litert-torch, which does not import: {exc}",
+            fix=PIP,
+        ) from None
     return litert_torch
 
 
 def _convert(what: str, call) -> Any:
     """Run a litert-torch call quietly; a failure becomes one EdgefitError with the converter's last words."""
-    quiet = [logging.getLogger(n) for n in ("torch", "torch._export", "torch.export", "absl", "jax")]
+    quiet = [
+        logging.getLogger(n) for n in ("torch", "torch._export", "torch.export", "absl", "jax")
+    ]
     levels = [q.level for q in quiet]
     for q in quiet:
         q.setLevel(logging.ERROR)
@@ -47,13 +54,18 @@ def _convert(what: str, call) -> Any:
             warnings.simplefilter("ignore")
             try:
                 return call()
-            except Exception as exc:  # the converter raises anything from torch.export, MLIR or flatbuffers
+            except (
+                Exception
+            ) as exc:  # the converter raises anything from torch.export, MLIR or flatbuffers
                 error = exc
         last = "; ".join(log.tail(600).strip().splitlines()[-3:])
-        raise EdgefitError(f"litert-torch could not convert the model ({what}): {type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:300] if str(error) else ''}"
-                           + (f" [converter output: {last}]" if last else ""), where="MODEL",
-                           fix="make the module exportable with torch.export, or try another runtime") from None
+        raise EdgefitError(
+            f"litert-torch could not convert the model ({what}): {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:300] if str(error) else ''}"
+            + (f" [converter output: {last}]" if last else ""),
+            where="MODEL",
+            fix="make the module exportable with torch.export, or try another runtime",
+        ) from None
     finally:
         for q, level in zip(quiet, levels):
             q.setLevel(level)
@@ -69,28 +81,47 @@ def channel_last(tm: TorchModel) -> tuple[TorchModel, list[str], list[str]]:
     if not ins and not outs:
         return tm, [], []
     wrapped = lt.to_channel_last_io(tm.module, args=ins, outputs=outs).eval()
-    example = tuple(t.permute(0, 2, 3, 1).contiguous() if i in ins else t for i, t in enumerate(tm.example_inputs))
-    return (TorchModel(wrapped, example, tm.input_names, tm.output_names, tm.name, tm.reference),
-            [tm.input_names[i] for i in ins], [tm.output_names[j] for j in outs])
+    example = tuple(
+        t.permute(0, 2, 3, 1).contiguous() if i in ins else t
+        for i, t in enumerate(tm.example_inputs)
+    )
+    return (
+        TorchModel(wrapped, example, tm.input_names, tm.output_names, tm.name, tm.reference),
+        [tm.input_names[i] for i in ins],
+        [tm.output_names[j] for j in outs],
+    )
 
 
 def to_fp32(tm: TorchModel, path: Path) -> dict[str, Any]:
     lt = _litert_torch()
     edge = _convert("fp32", lambda: lt.convert(tm.module, tm.example_inputs))
     _convert("write", lambda: edge.export(str(path)))
-    return {"recipe": f"litert_torch.convert (litert-torch {_version('litert-torch')}): fp32, inputs/outputs float32"}
+    return {
+        "recipe": f"litert_torch.convert (litert-torch {_version('litert-torch')}): fp32, inputs/outputs float32"
+    }
 
 
-def to_int8(tm: TorchModel, path: Path, samples: Sequence[dict], *, per_channel: bool,
-            calibration_source: str) -> dict[str, Any]:
+def to_int8(
+    tm: TorchModel,
+    path: Path,
+    samples: Sequence[dict],
+    *,
+    per_channel: bool,
+    calibration_source: str,
+) -> dict[str, Any]:
     import torch
 
     lt = _litert_torch()
-    from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
+    from litert_torch.quantize.pt2e_quantizer import (
+        PT2EQuantizer,
+        get_symmetric_quantization_config,
+    )
     from litert_torch.quantize.quant_config import QuantConfig
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
+    quantizer = PT2EQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=per_channel)
+    )
 
     def quantize():
         graph = torch.export.export(tm.module, tm.example_inputs).module()
@@ -101,16 +132,24 @@ def to_int8(tm: TorchModel, path: Path, samples: Sequence[dict], *, per_channel:
         return convert_pt2e(prepared, fold_quantize=False)
 
     quantized = _convert("int8 PT2E quantization", quantize)
-    edge = _convert("int8", lambda: lt.convert(quantized, tm.example_inputs,
-                                               quant_config=QuantConfig(pt2e_quantizer=quantizer)))
+    edge = _convert(
+        "int8",
+        lambda: lt.convert(
+            quantized, tm.example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+        ),
+    )
     _convert("write", lambda: edge.export(str(path)))
-    meta = {"recipe": f"litert-torch {_version('litert-torch')} PT2E: PT2EQuantizer(symmetric int8 weights, "
-                      f"{'per-channel' if per_channel else 'per-tensor'}; int8 activations) → convert_pt2e → "
-                      "litert_torch.convert(quant_config=QuantConfig(pt2e_quantizer=…)); int8 inputs and outputs "
-                      "(edgefit quantizes/dequantizes them for the caller)",
-            "calibration": f"{len(samples)} samples: {calibration_source}"}
+    meta = {
+        "recipe": f"litert-torch {_version('litert-torch')} PT2E: PT2EQuantizer(symmetric int8 weights, "
+        f"{'per-channel' if per_channel else 'per-tensor'}; int8 activations) → convert_pt2e → "
+        "litert_torch.convert(quant_config=QuantConfig(pt2e_quantizer=…)); int8 inputs and outputs "
+        "(edgefit quantizes/dequantizes them for the caller)",
+        "calibration": f"{len(samples)} samples: {calibration_source}",
+    }
     if calibration_source.startswith("random"):
-        meta["warning"] = "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        meta["warning"] = (
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        )
     return meta
 
 

@@ -17,9 +17,10 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, MeasurementError, Timing
@@ -54,7 +55,9 @@ class MeasureSettings:
 
     def __post_init__(self) -> None:
         def bad(option: str, value: Any, allowed: str) -> EdgefitError:
-            return EdgefitError(f"{option}={value!r} is not allowed", where=f"--{option}", fix=f"use {allowed}")
+            return EdgefitError(
+                f"{option}={value!r} is not allowed", where=f"--{option}", fix=f"use {allowed}"
+            )
 
         if not (isinstance(self.warmup, int) and self.warmup >= 0):
             raise bad("warmup", self.warmup, "an integer ≥ 0")
@@ -74,7 +77,11 @@ class MeasureSettings:
             if allowed is None:
                 raise bad("cpus", self.cpus, "no pinning: this OS has no sched_setaffinity")
             if not self.cpus or not set(self.cpus) <= allowed:
-                raise bad("cpus", self.cpus, f"a non-empty subset of the CPUs this process may use {sorted(allowed)}")
+                raise bad(
+                    "cpus",
+                    self.cpus,
+                    f"a non-empty subset of the CPUs this process may use {sorted(allowed)}",
+                )
 
 
 def run_queue_wait_ns() -> int | None:
@@ -89,8 +96,9 @@ def run_queue_wait_ns() -> int | None:
         return None
 
 
-def timed_loop(session, inputs: Mapping[str, Any], settings: MeasureSettings,
-               threads: int = 1) -> tuple[list[float], float | None]:
+def timed_loop(
+    session, inputs: Mapping[str, Any], settings: MeasureSettings, threads: int = 1
+) -> tuple[list[float], float | None]:
     """Warm up, then time runs by the rule of :class:`MeasureSettings`; the garbage collector is paused.
 
     Returns the per-run latencies (s) and the CPU-wait fraction of the timed part (see ``Timing``).
@@ -109,7 +117,9 @@ def timed_loop(session, inputs: Mapping[str, Any], settings: MeasureSettings,
         while True:
             samples.append(session.timed_run(inputs))
             n = len(samples)
-            if n >= settings.runs and (n >= settings.min_runs or time.perf_counter() - start >= settings.budget_s):
+            if n >= settings.runs and (
+                n >= settings.min_runs or time.perf_counter() - start >= settings.budget_s
+            ):
                 break
         elapsed = time.perf_counter() - start
         after = run_queue_wait_ns()
@@ -163,8 +173,16 @@ def _private_folder(kind: str) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix=f".{name}.{os.getpid()}.", suffix=TEMP_SUFFIX)
 
 
-def run_child(request: dict, folder: Path, *, timeout_s: float, label: str, where: str, doing: str,
-              timeout_fix: str) -> dict:
+def run_child(
+    request: dict,
+    folder: Path,
+    *,
+    timeout_s: float,
+    label: str,
+    where: str,
+    doing: str,
+    timeout_fix: str,
+) -> dict:
     """Run ``python -m edgefit.runtimes._child`` on ``request`` (written to ``folder/request.json``) in its
     own session, and return what it wrote to ``request["result"]``.
 
@@ -176,16 +194,25 @@ def run_child(request: dict, folder: Path, *, timeout_s: float, label: str, wher
     (folder / "request.json").write_text(json.dumps(request, default=str))
     stderr_path = folder / "stderr.txt"
     with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "edgefit.runtimes._child", str(folder / "request.json")],
-                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=_child_env(),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgefit.runtimes._child", str(folder / "request.json")],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=err,
+            env=_child_env(),
+            start_new_session=True,
+        )
         try:
             returncode = proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
-            raise MeasurementError(f"{label} {doing} timed out after {timeout_s:g} s and was killed",
-                                   returncode=None, stderr_tail=_tail(stderr_path), where=where,
-                                   fix=timeout_fix) from None
+            raise MeasurementError(
+                f"{label} {doing} timed out after {timeout_s:g} s and was killed",
+                returncode=None,
+                stderr_tail=_tail(stderr_path),
+                where=where,
+                fix=timeout_fix,
+            ) from None
         except BaseException:  # KeyboardInterrupt: never leave the child behind
             _kill_group(proc)
             raise
@@ -195,55 +222,109 @@ def run_child(request: dict, folder: Path, *, timeout_s: float, label: str, wher
     except ValueError:  # cannot happen with the child's atomic write; a crash reads as no result
         result = None
     if result and "error" in result:
-        _raise_child_error(result["error"], f"{label} {doing}", where, returncode, _tail(stderr_path))
+        _raise_child_error(
+            result["error"], f"{label} {doing}", where, returncode, _tail(stderr_path)
+        )
     if returncode != 0 or result is None:
         tail = _tail(stderr_path)
         last = tail.strip().splitlines()[-1] if tail.strip() else "no output on stderr"
-        raise MeasurementError(f"{label} {doing} child {describe_exit(returncode)}: {last[:300]}",
-                               returncode=returncode, stderr_tail=tail, where=where,
-                               fix=f"the runtime crashed on this model; see stderr_tail, try another precision "
-                                   f"or runtime")
+        raise MeasurementError(
+            f"{label} {doing} child {describe_exit(returncode)}: {last[:300]}",
+            returncode=returncode,
+            stderr_tail=tail,
+            where=where,
+            fix="the runtime crashed on this model; see stderr_tail, try another precision "
+            "or runtime",
+        )
     return result
 
 
-def measure_in_child(runtime: str, artifact: Artifact, inputs: Mapping[str, Any] | None,
-                     settings: MeasureSettings) -> Timing:
+def measure_in_child(
+    runtime: str, artifact: Artifact, inputs: Mapping[str, Any] | None, settings: MeasureSettings
+) -> Timing:
     """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its result, or its
     failure, into a :class:`Timing`."""
     import numpy as np
 
     with _private_folder("measure") as tmp:
         folder = Path(tmp)
-        request = {"mode": "measure", "runtime": runtime, "artifact": artifact.to_dict(),
-                   "settings": asdict(settings), "inputs": None, "result": str(folder / "result.json")}
+        request = {
+            "mode": "measure",
+            "runtime": runtime,
+            "artifact": artifact.to_dict(),
+            "settings": asdict(settings),
+            "inputs": None,
+            "result": str(folder / "result.json"),
+        }
         if inputs is not None:
             np.savez(folder / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
             request["inputs"] = str(folder / "inputs.npz")
-        result = run_child(request, folder, timeout_s=settings.timeout_s, label=artifact.runtime,
-                           where=str(artifact.path), doing="measurement",
-                           timeout_fix="raise the timeout, or lower --runs/--warmup")
-    return Timing.from_samples(result["samples"], peak_rss_bytes=result["peak_rss_bytes"],
-                               cpu_wait_fraction=result.get("cpu_wait_fraction"), environment=result["environment"])
+        result = run_child(
+            request,
+            folder,
+            timeout_s=settings.timeout_s,
+            label=artifact.runtime,
+            where=str(artifact.path),
+            doing="measurement",
+            timeout_fix="raise the timeout, or lower --runs/--warmup",
+        )
+    return Timing.from_samples(
+        result["samples"],
+        peak_rss_bytes=result["peak_rss_bytes"],
+        cpu_wait_fraction=result.get("cpu_wait_fraction"),
+        environment=result["environment"],
+    )
 
 
-def convert_in_child(runtime: str, model_path: str | Path, precision: str, out_dir: str | Path, *,
-                     calibration: list[Mapping[str, Any]] | None = None, timeout_s: float = 900.0) -> Artifact:
+def convert_in_child(
+    runtime: str,
+    model_path: str | Path,
+    precision: str,
+    out_dir: str | Path,
+    *,
+    calibration: list[Mapping[str, Any]] | None = None,
+    timeout_s: float = 900.0,
+) -> Artifact:
     """``get_runtime(runtime).convert(onnx.load(model_path), precision, out_dir, calibration=…)`` in a child
     process: a converter that crashes or hangs (LiteRT's, Vela's …) costs that artifact, not the caller."""
     import numpy as np
 
     if not timeout_s > 0:
-        raise EdgefitError(f"timeout {timeout_s!r} s is not allowed", where="timeout_s", fix="give positive seconds")
+        raise EdgefitError(
+            f"timeout {timeout_s!r} s is not allowed",
+            where="timeout_s",
+            fix="give positive seconds",
+        )
     with _private_folder("convert") as tmp:
         folder = Path(tmp)
-        request = {"mode": "convert", "runtime": runtime, "model": str(model_path), "precision": precision,
-                   "out_dir": str(out_dir), "calibration": None, "result": str(folder / "result.json")}
+        request = {
+            "mode": "convert",
+            "runtime": runtime,
+            "model": str(model_path),
+            "precision": precision,
+            "out_dir": str(out_dir),
+            "calibration": None,
+            "result": str(folder / "result.json"),
+        }
         if calibration is not None:
-            np.savez(folder / "calibration.npz", **{f"{i}{_SEP}{name}": np.asarray(v)
-                                                    for i, feed in enumerate(calibration) for name, v in feed.items()})
+            np.savez(
+                folder / "calibration.npz",
+                **{
+                    f"{i}{_SEP}{name}": np.asarray(v)
+                    for i, feed in enumerate(calibration)
+                    for name, v in feed.items()
+                },
+            )
             request["calibration"] = str(folder / "calibration.npz")
-        result = run_child(request, folder, timeout_s=timeout_s, label=runtime, where=str(model_path),
-                           doing="conversion", timeout_fix="convert this model by hand with a longer time limit")
+        result = run_child(
+            request,
+            folder,
+            timeout_s=timeout_s,
+            label=runtime,
+            where=str(model_path),
+            doing="conversion",
+            timeout_fix="convert this model by hand with a longer time limit",
+        )
     return Artifact.from_dict(result["artifact"])
 
 
@@ -263,8 +344,13 @@ def load_calibration(path: str | Path) -> list[dict[str, Any]]:
 
 
 def _raise_child_error(error: dict, doing: str, where: str, returncode: int, tail: str):
-    if error.get("edgefit"):  # a usage error found in the child (bad inputs …): same exit code as here
+    if error.get(
+        "edgefit"
+    ):  # a usage error found in the child (bad inputs …): same exit code as here
         raise EdgefitError(error["what"], where=error.get("where"), fix=error.get("fix"))
-    raise MeasurementError(f"{doing} failed: {error['type']}: {error['message'][:300]}",
-                           returncode=returncode, stderr_tail=error.get("traceback", "")[-STDERR_TAIL_CHARS:] or tail,
-                           where=where)
+    raise MeasurementError(
+        f"{doing} failed: {error['type']}: {error['message'][:300]}",
+        returncode=returncode,
+        stderr_tail=error.get("traceback", "")[-STDERR_TAIL_CHARS:] or tail,
+        where=where,
+    )

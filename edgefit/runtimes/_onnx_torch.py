@@ -16,14 +16,17 @@ torch.Size([1, 10])
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from edgefit.errors import EdgefitError
 
-FIX = ("pass the torch.nn.Module instead: TorchModel(module, example_input) from edgefit.runtimes "
-       "(or TorchModel.from_example(name) for a built-in example)")
+FIX = (
+    "pass the torch.nn.Module instead: TorchModel(module, example_input) from edgefit.runtimes "
+    "(or TorchModel.from_example(name) for a built-in example)"
+)
 
 
 def _attrs(node) -> dict[str, Any]:
@@ -60,6 +63,7 @@ def _pads_split(pads: list[int], rank: int) -> tuple[list[int], bool]:
 
 # -- op implementations: (module, inputs, attrs) → list of outputs ----------------------------------
 
+
 def _conv(m, xs, a):
     import torch.nn.functional as F
 
@@ -67,10 +71,16 @@ def _conv(m, xs, a):
     b = xs[2] if len(xs) > 2 and xs[2] is not None else None
     rank = w.dim() - 2
     if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-        raise EdgefitError("Conv with auto_pad is not supported by the ONNX→torch rebuild", where="MODEL", fix=FIX)
+        raise EdgefitError(
+            "Conv with auto_pad is not supported by the ONNX→torch rebuild", where="MODEL", fix=FIX
+        )
     pads = list(a.get("pads", [0] * 2 * rank))
     flat, symmetric = _pads_split(pads, rank)
-    stride, dil, groups = a.get("strides", [1] * rank), a.get("dilations", [1] * rank), a.get("group", 1)
+    stride, dil, groups = (
+        a.get("strides", [1] * rank),
+        a.get("dilations", [1] * rank),
+        a.get("group", 1),
+    )
     if not symmetric:
         x, pad = F.pad(x, flat), 0
     else:
@@ -98,7 +108,9 @@ def _matmul(m, xs, a):
     import torch
     import torch.nn.functional as F
 
-    if isinstance(xs[1], m.LinearWeight):  # constant 2-D right operand: a Linear layer, stored transposed
+    if isinstance(
+        xs[1], m.LinearWeight
+    ):  # constant 2-D right operand: a Linear layer, stored transposed
         return [F.linear(xs[0], xs[1].weight)]
     return [torch.matmul(xs[0], xs[1])]
 
@@ -145,7 +157,11 @@ def _reduce_mean(m, xs, a):
     import torch
 
     x = xs[0]
-    axes = a.get("axes") if "axes" in a else (_ints(xs[1]) if len(xs) > 1 and xs[1] is not None else None)
+    axes = (
+        a.get("axes")
+        if "axes" in a
+        else (_ints(xs[1]) if len(xs) > 1 and xs[1] is not None else None)
+    )
     dims = list(range(x.dim())) if not axes else [int(d) % x.dim() for d in axes]
     if x.dim() == 4 and sorted(dims) == [2, 3]:
         return [_global_avg(x, bool(a.get("keepdims", 1)))]
@@ -155,7 +171,9 @@ def _reduce_mean(m, xs, a):
 def _reshape(m, xs, a):
     x, shape = xs[0], _ints(xs[1])
     if not _is_const(x):
-        shape = [x.shape[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(shape)]
+        shape = [
+            x.shape[i] if d == 0 and not a.get("allowzero", 0) else d for i, d in enumerate(shape)
+        ]
         return [x.reshape(shape)]
     return [x.reshape(shape)]
 
@@ -244,15 +262,20 @@ def _pad(m, xs, a):
     mode = mode.decode() if isinstance(mode, bytes) else mode
     value = float(np.asarray(xs[2])) if len(xs) > 2 and xs[2] is not None else 0.0
     flat, _ = _pads_split(pads, x.dim())
-    return [F.pad(x, flat, mode=mode, value=value) if mode == "constant" else F.pad(x, flat, mode=mode)]
+    return [
+        F.pad(x, flat, mode=mode, value=value) if mode == "constant" else F.pad(x, flat, mode=mode)
+    ]
 
 
 def _cast(m, xs, a):
     from onnx import helper
 
     if not _is_const(xs[0]):
-        raise EdgefitError("Cast of a computed tensor is not supported by the ONNX→torch rebuild", where="MODEL",
-                           fix=FIX)
+        raise EdgefitError(
+            "Cast of a computed tensor is not supported by the ONNX→torch rebuild",
+            where="MODEL",
+            fix=FIX,
+        )
     return [xs[0].astype(helper.tensor_dtype_to_np_dtype(a["to"]))]
 
 
@@ -262,8 +285,17 @@ def _unary(name: str):
         import torch.nn.functional as F
 
         x = xs[0]
-        table = {"Relu": F.relu, "Sigmoid": torch.sigmoid, "Tanh": torch.tanh, "HardSwish": F.hardswish,
-                 "Erf": torch.erf, "Exp": torch.exp, "Sqrt": torch.sqrt, "Neg": torch.neg, "Abs": torch.abs}
+        table = {
+            "Relu": F.relu,
+            "Sigmoid": torch.sigmoid,
+            "Tanh": torch.tanh,
+            "HardSwish": F.hardswish,
+            "Erf": torch.erf,
+            "Exp": torch.exp,
+            "Sqrt": torch.sqrt,
+            "Neg": torch.neg,
+            "Abs": torch.abs,
+        }
         if name == "LeakyRelu":
             return [F.leaky_relu(x, a.get("alpha", 0.01))]
         if name == "HardSigmoid":
@@ -275,35 +307,76 @@ def _unary(name: str):
             return [torch.softmax(x, dim=a.get("axis", -1))]
         if name == "Gelu":
             approx = a.get("approximate", b"none")
-            return [F.gelu(x, approximate=approx.decode() if isinstance(approx, bytes) else approx)]
+            return [
+                F.gelu(x, approximate=approx.decode() if isinstance(approx, bytes) else approx)
+            ]
         return [table[name](x)]
 
     return run
 
 
 OPS: dict[str, Callable] = {
-    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul, "MaxPool": _pool("max"), "AveragePool": _pool("avg"),
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "MaxPool": _pool("max"),
+    "AveragePool": _pool("avg"),
     "GlobalAveragePool": lambda m, xs, a: [_global_avg(xs[0])],
     "GlobalMaxPool": lambda m, xs, a: [xs[0].amax(dim=tuple(range(2, xs[0].dim())), keepdim=True)],
-    "ReduceMean": _reduce_mean, "Reshape": _reshape, "Flatten": _flatten, "Clip": _clip,
-    "Add": _binary(_torch_add), "Sub": _binary(lambda x, y: x - y), "Mul": _binary(lambda x, y: x * y),
-    "Div": _binary(lambda x, y: x / y), "Unsqueeze": _unsqueeze, "Squeeze": _squeeze, "Concat": _concat,
-    "Transpose": lambda m, xs, a: [xs[0].permute(*a["perm"]) if "perm" in a else xs[0].permute(
-        *reversed(range(xs[0].dim())))],
-    "BatchNormalization": _batchnorm, "Pad": _pad, "Cast": _cast,
-    "Identity": lambda m, xs, a: [xs[0]], "Dropout": lambda m, xs, a: [xs[0]],
+    "ReduceMean": _reduce_mean,
+    "Reshape": _reshape,
+    "Flatten": _flatten,
+    "Clip": _clip,
+    "Add": _binary(_torch_add),
+    "Sub": _binary(lambda x, y: x - y),
+    "Mul": _binary(lambda x, y: x * y),
+    "Div": _binary(lambda x, y: x / y),
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Concat": _concat,
+    "Transpose": lambda m, xs, a: [
+        xs[0].permute(*a["perm"]) if "perm" in a else xs[0].permute(*reversed(range(xs[0].dim())))
+    ],
+    "BatchNormalization": _batchnorm,
+    "Pad": _pad,
+    "Cast": _cast,
+    "Identity": lambda m, xs, a: [xs[0]],
+    "Dropout": lambda m, xs, a: [xs[0]],
     "Shape": lambda m, xs, a: [np.array(list(xs[0].shape), dtype=np.int64)],
-    "Gather": lambda m, xs, a: [np.asarray(np.take(np.asarray(xs[0]), np.asarray(xs[1]), axis=a.get("axis", 0)))],
-    **{name: _unary(name) for name in ("Relu", "Sigmoid", "Tanh", "HardSwish", "Erf", "Exp", "Sqrt", "Neg", "Abs",
-                                       "LeakyRelu", "HardSigmoid", "Softmax", "Gelu")},
+    "Gather": lambda m, xs, a: [
+        np.asarray(np.take(np.asarray(xs[0]), np.asarray(xs[1]), axis=a.get("axis", 0)))
+    ],
+    **{
+        name: _unary(name)
+        for name in (
+            "Relu",
+            "Sigmoid",
+            "Tanh",
+            "HardSwish",
+            "Erf",
+            "Exp",
+            "Sqrt",
+            "Neg",
+            "Abs",
+            "LeakyRelu",
+            "HardSigmoid",
+            "Softmax",
+            "Gelu",
+        )
+    },
 }
 SUPPORTED_OPS = frozenset(OPS) | {"Constant"}
 
 
 def unsupported_ops(model) -> list[str]:
     """The op types of ``model`` that :class:`OnnxModule` cannot rebuild (empty: all supported)."""
-    return sorted({n.op_type for n in model.graph.node
-                   if n.op_type not in SUPPORTED_OPS or n.domain not in ("", "ai.onnx")})
+    return sorted(
+        {
+            n.op_type
+            for n in model.graph.node
+            if n.op_type not in SUPPORTED_OPS or n.domain not in ("", "ai.onnx")
+        }
+    )
 
 
 def _module_class():
@@ -312,7 +385,9 @@ def _module_class():
     class LinearWeight(torch.nn.Module):
         """A constant 2-D MatMul operand, kept as a Linear weight (transposed once here, not per call)."""
 
-        LINEAR_WEIGHT = True  # it feeds F.linear: quantizers (torchao) may treat it like an nn.Linear's weight
+        LINEAR_WEIGHT = (
+            True  # it feeds F.linear: quantizers (torchao) may treat it like an nn.Linear's weight
+        )
 
         def __init__(self, w: np.ndarray) -> None:
             super().__init__()
@@ -325,10 +400,16 @@ def _module_class():
             super().__init__()
             missing = unsupported_ops(model)
             if missing:
-                raise EdgefitError(f"cannot rebuild this ONNX model in PyTorch: op(s) {', '.join(missing)} are not "
-                                   "supported by edgefit's ONNX→torch rebuild", where="MODEL", fix=FIX)
+                raise EdgefitError(
+                    f"cannot rebuild this ONNX model in PyTorch: op(s) {', '.join(missing)} are not "
+                    "supported by edgefit's ONNX→torch rebuild",
+                    where="MODEL",
+                    fix=FIX,
+                )
             self.LinearWeight = LinearWeight
-            self._nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node]
+            self._nodes = [
+                (n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node
+            ]
             inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
             matmul_rhs = {n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
             self._consts: dict[str, np.ndarray] = {}
@@ -341,15 +422,24 @@ def _module_class():
                     self.linear[key] = LinearWeight(value.astype(np.float32))
                     self._params[name] = "linear:" + key
                 elif value.dtype.kind == "f":
-                    self.weights[key] = torch.nn.Parameter(torch.as_tensor(value.astype(np.float32)),
-                                                           requires_grad=False)
+                    self.weights[key] = torch.nn.Parameter(
+                        torch.as_tensor(value.astype(np.float32)), requires_grad=False
+                    )
                     self._params[name] = key
                 else:
                     self._consts[name] = value
             for op, _, outs, a in self._nodes:
                 if op == "Constant":
-                    self._consts[outs[0]] = numpy_helper.to_array(a["value"]) if "value" in a else np.asarray(
-                        a.get("value_float", a.get("value_floats", a.get("value_int", a.get("value_ints")))))
+                    self._consts[outs[0]] = (
+                        numpy_helper.to_array(a["value"])
+                        if "value" in a
+                        else np.asarray(
+                            a.get(
+                                "value_float",
+                                a.get("value_floats", a.get("value_int", a.get("value_ints"))),
+                            )
+                        )
+                    )
             self.input_names = [i.name for i in model.graph.input if i.name not in inits]
             self.output_names = [o.name for o in model.graph.output]
 

@@ -16,11 +16,22 @@ from typing import Any, ClassVar
 from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
 
-PREFERRED_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+PREFERRED_PROVIDERS = (
+    "TensorrtExecutionProvider",
+    "CUDAExecutionProvider",
+    "CPUExecutionProvider",
+)
 OPT_LEVELS = ("disable", "basic", "extended", "all")
-_ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-              "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
-              "tensor(bool)": "bool"}
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int64)": "int64",
+    "tensor(int32)": "int32",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(bool)": "bool",
+}
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,19 @@ class OrtOptions:
 
     def __post_init__(self) -> None:
         if self.graph_optimization_level not in OPT_LEVELS:
-            raise EdgefitError(f"graph_optimization_level={self.graph_optimization_level!r} is not allowed",
-                               where="options", fix=f"use one of {', '.join(OPT_LEVELS)}")
+            raise EdgefitError(
+                f"graph_optimization_level={self.graph_optimization_level!r} is not allowed",
+                where="options",
+                fix=f"use one of {', '.join(OPT_LEVELS)}",
+            )
         if self.providers is not None:
             object.__setattr__(self, "providers", tuple(self.providers))
         if self.calibration_samples < 1 or self.parity_samples < 1:
-            raise EdgefitError("calibration_samples and parity_samples must be ≥ 1", where="options",
-                               fix="use a positive count")
+            raise EdgefitError(
+                "calibration_samples and parity_samples must be ≥ 1",
+                where="options",
+                fix="use a positive count",
+            )
 
 
 def pick_providers(available: list[str], wanted: tuple[str, ...] | None = None) -> list[str]:
@@ -61,8 +78,11 @@ def pick_providers(available: list[str], wanted: tuple[str, ...] | None = None) 
     if wanted:
         missing = [p for p in wanted if p not in available]
         if missing:
-            raise EdgefitError(f"onnxruntime providers {missing} are not installed", where="providers",
-                               fix=f"use some of {', '.join(available)}")
+            raise EdgefitError(
+                f"onnxruntime providers {missing} are not installed",
+                where="providers",
+                fix=f"use some of {', '.join(available)}",
+            )
         return list(wanted)
     return [p for p in PREFERRED_PROVIDERS if p in available]
 
@@ -76,20 +96,34 @@ class OrtSession(Session):
         so.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (one per physical core)
         so.inter_op_num_threads = 1
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
-                                              {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-                                               "extended": "ORT_ENABLE_EXTENDED",
-                                               "all": "ORT_ENABLE_ALL"}[opts.graph_optimization_level])
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel,
+            {
+                "disable": "ORT_DISABLE_ALL",
+                "basic": "ORT_ENABLE_BASIC",
+                "extended": "ORT_ENABLE_EXTENDED",
+                "all": "ORT_ENABLE_ALL",
+            }[opts.graph_optimization_level],
+        )
         providers = pick_providers(ort.get_available_providers(), opts.providers)
         self._session = ort.InferenceSession(str(artifact.path), so, providers=providers)
         self._outputs = [o.name for o in self._session.get_outputs()]
-        self.environment = {"runtime": "onnxruntime", "version": ort.__version__,
-                            "providers": self._session.get_providers(), "intra_op_threads": threads,
-                            "graph_optimization_level": opts.graph_optimization_level}
+        self.environment = {
+            "runtime": "onnxruntime",
+            "version": ort.__version__,
+            "providers": self._session.get_providers(),
+            "intra_op_threads": threads,
+            "graph_optimization_level": opts.graph_optimization_level,
+        }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {i.name: (tuple(d if isinstance(d, int) and d > 0 else 1 for d in i.shape),
-                         _ORT_TYPES.get(i.type, "float32")) for i in self._session.get_inputs()}
+        return {
+            i.name: (
+                tuple(d if isinstance(d, int) and d > 0 else 1 for d in i.shape),
+                _ORT_TYPES.get(i.type, "float32"),
+            )
+            for i in self._session.get_inputs()
+        }
 
     def run(self, inputs: Inputs) -> dict[str, Any]:
         return dict(zip(self._outputs, self._session.run(self._outputs, dict(inputs))))
@@ -104,14 +138,21 @@ class OnnxRuntime(Runtime):
 
     def available(self) -> Availability:
         if importlib.util.find_spec("onnxruntime") is None:
-            return Availability(False, "the Python package 'onnxruntime' is not installed "
-                                       '(pip install "edgefit[dev]" -c constraints.txt)')
+            return Availability(
+                False,
+                "the Python package 'onnxruntime' is not installed "
+                '(pip install "edgefit[dev]" -c constraints.txt)',
+            )
         try:
             import onnxruntime as ort
         except ImportError as exc:
             return Availability(False, f"onnxruntime does not import: {exc}")
         providers = pick_providers(ort.get_available_providers())
-        return Availability(True, f"onnxruntime {ort.__version__}, providers {', '.join(providers)}", ort.__version__)
+        return Availability(
+            True,
+            f"onnxruntime {ort.__version__}, providers {', '.join(providers)}",
+            ort.__version__,
+        )
 
     def precisions(self) -> dict[str, str | None]:
         return {"fp32": None, "fp16": None, "int8": None, "int8-dynamic": None}
@@ -119,15 +160,28 @@ class OnnxRuntime(Runtime):
     def open(self, artifact: Artifact, *, threads: int | None = None) -> OrtSession:
         return OrtSession(artifact, threads)
 
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact:
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact:
         """Write ``<name>.<precision>.onnx`` under ``out_dir``; ``metadata`` has the recipe and the parity.
 
         ``calibration`` (a list of input dicts) calibrates int8 and is also what parity is checked on;
         without it both use random inputs, and the metadata says so.
         """
         from edgefit.runtimes import _ort_convert as conv
-        from edgefit.runtimes._inputs import check_inputs, load_onnx, model_stem, onnx_input_specs, random_inputs
+        from edgefit.runtimes._inputs import (
+            check_inputs,
+            load_onnx,
+            model_stem,
+            onnx_input_specs,
+            random_inputs,
+        )
         from edgefit.runtimes._parity import artifact_parity
 
         self.require_available()
@@ -138,7 +192,9 @@ class OnnxRuntime(Runtime):
         if calibration is not None:
             calibration = [check_inputs(sample, specs) for sample in calibration]
             if not calibration:
-                raise EdgefitError("calibration is empty", where="calibration", fix="give at least one input dict")
+                raise EdgefitError(
+                    "calibration is empty", where="calibration", fix="give at least one input dict"
+                )
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         path = out / f"{model_stem(source)}.{precision}.onnx"
@@ -148,15 +204,32 @@ class OnnxRuntime(Runtime):
         elif precision == "fp16":
             meta = conv.to_fp16(source, path)
         elif precision == "int8":
-            samples = calibration or [random_inputs(specs, seed=100 + i) for i in range(opts.calibration_samples)]
-            where = "given calibration inputs" if calibration else "random normal inputs (seeds 100…)"
-            meta = conv.quantize_int8_static(source, path, samples, per_channel=opts.per_channel,
-                                             reduce_range=opts.reduce_range, calibration_source=where,
-                                             preprocess=opts.preprocess)
+            samples = calibration or [
+                random_inputs(specs, seed=100 + i) for i in range(opts.calibration_samples)
+            ]
+            where = (
+                "given calibration inputs" if calibration else "random normal inputs (seeds 100…)"
+            )
+            meta = conv.quantize_int8_static(
+                source,
+                path,
+                samples,
+                per_channel=opts.per_channel,
+                reduce_range=opts.reduce_range,
+                calibration_source=where,
+                preprocess=opts.preprocess,
+            )
         else:
-            meta = conv.quantize_int8_dynamic(source, path, per_channel=opts.per_channel,
-                                              reduce_range=opts.reduce_range, preprocess=opts.preprocess)
+            meta = conv.quantize_int8_dynamic(
+                source,
+                path,
+                per_channel=opts.per_channel,
+                reduce_range=opts.reduce_range,
+                preprocess=opts.preprocess,
+            )
         meta["options"] = asdict(opts)
         artifact = Artifact(path, "onnx", precision, self.name, meta)
-        meta.update(artifact_parity(self, artifact, source, specs, calibration, opts.parity_samples))
+        meta.update(
+            artifact_parity(self, artifact, source, specs, calibration, opts.parity_samples)
+        )
         return artifact

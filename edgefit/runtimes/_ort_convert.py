@@ -7,8 +7,9 @@ data, pre-processing, anything skipped), because a quantized model is only as ho
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from edgefit._io import write_atomic
 from edgefit.errors import EdgefitError
@@ -32,9 +33,11 @@ def to_fp16(model, out_path: Path) -> dict[str, Any]:
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     save(convert_float_to_float16(model, keep_io_types=True), out_path)
-    return {"recipe": "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)",
-            "note": "onnxruntime's CPU provider has few fp16 kernels (it inserts casts back to fp32); "
-                    "fp16 pays off on CUDA/TensorRT providers. Measure before choosing it on CPU."}
+    return {
+        "recipe": "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)",
+        "note": "onnxruntime's CPU provider has few fp16 kernels (it inserts casts back to fp32); "
+        "fp16 pays off on CUDA/TensorRT providers. Measure before choosing it on CPU.",
+    }
 
 
 def _reader(samples: Sequence[dict]):
@@ -59,8 +62,13 @@ def _preprocess(model, folder: Path) -> tuple[Path, str | None]:
     save(model, raw)
     try:
         quant_pre_process(str(raw), str(pre))
-    except Exception as exc:  # symbolic shape inference fails on some exotic graphs; quantizing still works
-        return raw, f"quant_pre_process failed ({type(exc).__name__}: {str(exc)[:200]}); quantized without it"
+    except (
+        Exception
+    ) as exc:  # symbolic shape inference fails on some exotic graphs; quantizing still works
+        return (
+            raw,
+            f"quant_pre_process failed ({type(exc).__name__}: {str(exc)[:200]}); quantized without it",
+        )
     clamp_ir_file(pre)
     return pre, None
 
@@ -73,9 +81,17 @@ def clamp_ir_file(path: Path) -> None:
         save(model, path)
 
 
-def quantize_int8_static(model, out_path: Path, samples: Sequence[dict], *, per_channel: bool,
-                         reduce_range: bool, calibration_source: str, preprocess: bool,
-                         symmetric: bool = False) -> dict[str, Any]:
+def quantize_int8_static(
+    model,
+    out_path: Path,
+    samples: Sequence[dict],
+    *,
+    per_channel: bool,
+    reduce_range: bool,
+    calibration_source: str,
+    preprocess: bool,
+    symmetric: bool = False,
+) -> dict[str, Any]:
     """Static int8 in QDQ format: U8 activations, S8 weights, MinMax calibration on ``samples``.
 
     ``symmetric=True`` makes activations S8 with zero point 0 as well, which is what TensorRT's
@@ -85,50 +101,82 @@ def quantize_int8_static(model, out_path: Path, samples: Sequence[dict], *, per_
 
     with tempfile.TemporaryDirectory(prefix="edgefit-quant-") as tmp:
         folder = Path(tmp)
-        source, note = _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
+        source, note = (
+            _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
+        )
         try:
-            quantize_static(str(source), str(folder / "q.onnx"), _reader(samples), quant_format=QuantFormat.QDQ,
-                            per_channel=per_channel, reduce_range=reduce_range,
-                            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
-                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True} if symmetric else None)
+            quantize_static(
+                str(source),
+                str(folder / "q.onnx"),
+                _reader(samples),
+                quant_format=QuantFormat.QDQ,
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True}
+                if symmetric
+                else None,
+            )
         except Exception as exc:
-            raise EdgefitError(f"onnxruntime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}",
-                               where="--precision int8", fix="try --precision int8-dynamic, or fp32") from None
+            raise EdgefitError(
+                f"onnxruntime quantize_static failed: {type(exc).__name__}: {str(exc)[:300]}",
+                where="--precision int8",
+                fix="try --precision int8-dynamic, or fp32",
+            ) from None
         clamp_ir_file(folder / "q.onnx")
         write_atomic(out_path, (folder / "q.onnx").read_bytes())
     activations = "QInt8 symmetric" if symmetric else "QUInt8"
-    meta = {"recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations {activations}, weights QInt8, "
-                      f"{'per-channel' if per_channel else 'per-tensor'}, MinMax"
-                      + (", reduce_range" if reduce_range else ""),
-            "calibration": f"{len(samples)} samples: {calibration_source}",
-            "preprocess": "quant_pre_process" if preprocess and note is None else "skipped"}
+    meta = {
+        "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations {activations}, weights QInt8, "
+        f"{'per-channel' if per_channel else 'per-tensor'}, MinMax"
+        + (", reduce_range" if reduce_range else ""),
+        "calibration": f"{len(samples)} samples: {calibration_source}",
+        "preprocess": "quant_pre_process" if preprocess and note is None else "skipped",
+    }
     if calibration_source.startswith("random"):
-        meta["warning"] = "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        meta["warning"] = (
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+        )
     if note:
         meta["note"] = note
     return meta
 
 
-def quantize_int8_dynamic(model, out_path: Path, *, per_channel: bool, reduce_range: bool,
-                          preprocess: bool) -> dict[str, Any]:
+def quantize_int8_dynamic(
+    model, out_path: Path, *, per_channel: bool, reduce_range: bool, preprocess: bool
+) -> dict[str, Any]:
     """Dynamic int8: weights quantized offline (S8), activations quantized at run time per batch."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="edgefit-quant-") as tmp:
         folder = Path(tmp)
-        source, note = _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
+        source, note = (
+            _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
+        )
         try:
-            quantize_dynamic(str(source), str(folder / "q.onnx"), per_channel=per_channel,
-                             reduce_range=reduce_range, weight_type=QuantType.QInt8)
+            quantize_dynamic(
+                str(source),
+                str(folder / "q.onnx"),
+                per_channel=per_channel,
+                reduce_range=reduce_range,
+                weight_type=QuantType.QInt8,
+            )
         except Exception as exc:
-            raise EdgefitError(f"onnxruntime quantize_dynamic failed: {type(exc).__name__}: {str(exc)[:300]}",
-                               where="--precision int8-dynamic", fix="try --precision int8, or fp32") from None
+            raise EdgefitError(
+                f"onnxruntime quantize_dynamic failed: {type(exc).__name__}: {str(exc)[:300]}",
+                where="--precision int8-dynamic",
+                fix="try --precision int8, or fp32",
+            ) from None
         clamp_ir_file(folder / "q.onnx")
         write_atomic(out_path, (folder / "q.onnx").read_bytes())
-    return {"recipe": "onnxruntime.quantization.quantize_dynamic: weights QInt8"
-                      f"{', per-channel' if per_channel else ''}; activations quantized at run time",
-            "calibration": "none (dynamic)",
-            "preprocess": "quant_pre_process" if preprocess and note is None else "skipped",
-            "note": note or "dynamic int8 suits MatMul/Gemm-heavy models; conv-heavy models often gain "
-                            "little or slow down on CPU"}
+    return {
+        "recipe": "onnxruntime.quantization.quantize_dynamic: weights QInt8"
+        f"{', per-channel' if per_channel else ''}; activations quantized at run time",
+        "calibration": "none (dynamic)",
+        "preprocess": "quant_pre_process" if preprocess and note is None else "skipped",
+        "note": note
+        or "dynamic int8 suits MatMul/Gemm-heavy models; conv-heavy models often gain "
+        "little or slow down on CPU",
+    }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 Outputs = Mapping[str, Any]  # output name → array
 
@@ -33,7 +34,9 @@ class Parity:
         return asdict(self)
 
 
-def parity(reference_outputs: Outputs | Sequence[Outputs], converted_outputs: Outputs | Sequence[Outputs]) -> Parity:
+def parity(
+    reference_outputs: Outputs | Sequence[Outputs], converted_outputs: Outputs | Sequence[Outputs]
+) -> Parity:
     """Compare outputs (one dict per sample, or a list of them) name by name.
 
     >>> import numpy as np
@@ -43,14 +46,22 @@ def parity(reference_outputs: Outputs | Sequence[Outputs], converted_outputs: Ou
     """
     import numpy as np
 
-    refs = [reference_outputs] if isinstance(reference_outputs, Mapping) else list(reference_outputs)
-    convs = [converted_outputs] if isinstance(converted_outputs, Mapping) else list(converted_outputs)
+    refs = (
+        [reference_outputs] if isinstance(reference_outputs, Mapping) else list(reference_outputs)
+    )
+    convs = (
+        [converted_outputs] if isinstance(converted_outputs, Mapping) else list(converted_outputs)
+    )
     if len(refs) != len(convs) or not refs:
-        raise ValueError(f"parity needs as many converted samples as reference samples ({len(refs)} vs {len(convs)})")
+        raise ValueError(
+            f"parity needs as many converted samples as reference samples ({len(refs)} vs {len(convs)})"
+        )
     ref_flat, conv_flat, agree, rows = [], [], 0, 0
     for ref, conv in zip(refs, convs):
         if set(ref) != set(conv):
-            raise ValueError(f"outputs differ: reference {sorted(ref)} vs converted {sorted(conv)}")
+            raise ValueError(
+                f"outputs differ: reference {sorted(ref)} vs converted {sorted(conv)}"
+            )
         for name in ref:
             r = np.asarray(ref[name], dtype=np.float64)
             c = np.asarray(conv[name], dtype=np.float64)
@@ -69,19 +80,30 @@ def parity(reference_outputs: Outputs | Sequence[Outputs], converted_outputs: Ou
     max_abs = float(diff.max()) if diff.size else 0.0
     scale = float(np.abs(r).max()) if r.size else 0.0
     noise, signal = float((diff**2).sum()), float((r**2).sum())
-    sqnr = math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
-    return Parity(max_abs=max_abs, max_rel=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf),
-                  top1_agreement=agree / rows if rows else None, sqnr_db=sqnr, n_samples=len(refs))
+    sqnr = (
+        math.inf if noise == 0 else (10 * math.log10(signal / noise) if signal > 0 else -math.inf)
+    )
+    return Parity(
+        max_abs=max_abs,
+        max_rel=max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else math.inf),
+        top1_agreement=agree / rows if rows else None,
+        sqnr_db=sqnr,
+        n_samples=len(refs),
+    )
 
 
 def reference_outputs(model, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Outputs of the fp32 source ``model`` (an ``onnx.ModelProto``) on onnxruntime's CPU provider."""
     from edgefit.errors import require
 
-    ort = require("onnxruntime", extra="dev", purpose="computing reference outputs for export parity")
+    ort = require(
+        "onnxruntime", extra="dev", purpose="computing reference outputs for export parity"
+    )
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
     names = [o.name for o in session.get_outputs()]
     return [dict(zip(names, session.run(None, dict(sample)))) for sample in samples]
 
@@ -94,10 +116,16 @@ def artifact_parity(runtime, artifact, source, specs, calibration, n: int) -> di
     """
     from edgefit.runtimes._inputs import random_inputs
 
-    samples = list(calibration[:n]) if calibration else [random_inputs(specs, seed=1 + i) for i in range(n)]
+    samples = (
+        list(calibration[:n])
+        if calibration
+        else [random_inputs(specs, seed=1 + i) for i in range(n)]
+    )
     session = runtime.open(artifact)
     converted = [session.run(sample) for sample in samples]
-    return {"parity": parity(reference_outputs(source, samples), converted).to_dict(),
-            "parity_inputs": f"{len(samples)} " + ("calibration inputs (in-sample)" if calibration
-                                                   else "random normal inputs (seeds 1…)"),
-            "parity_reference": "the fp32 source model on onnxruntime's CPU provider"}
+    return {
+        "parity": parity(reference_outputs(source, samples), converted).to_dict(),
+        "parity_inputs": f"{len(samples)} "
+        + ("calibration inputs (in-sample)" if calibration else "random normal inputs (seeds 1…)"),
+        "parity_reference": "the fp32 source model on onnxruntime's CPU provider",
+    }

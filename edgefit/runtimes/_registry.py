@@ -31,8 +31,13 @@ class RuntimeInfo:
 
     def to_dict(self) -> dict:
         a = self.availability
-        return {"name": self.name, "description": self.description, "available": a.ok, "reason": a.reason,
-                "version": a.version}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "available": a.ok,
+            "reason": a.reason,
+            "version": a.version,
+        }
 
 
 def register_runtime(name: str, target: str | type[Runtime]) -> None:
@@ -69,8 +74,11 @@ def get_runtime(name: str | Runtime) -> Runtime:
     if isinstance(name, Runtime):
         return name
     if name not in _BACKENDS:
-        raise EdgefitError(f"unknown runtime '{name}'", where="--runtime",
-                           fix=f"use one of {', '.join(runtime_names())} (edgefit runtimes list)")
+        raise EdgefitError(
+            f"unknown runtime '{name}'",
+            where="--runtime",
+            fix=f"use one of {', '.join(runtime_names())} (edgefit runtimes list)",
+        )
     return load_runtime_class(_BACKENDS[name])()
 
 

@@ -50,16 +50,27 @@ class TrtOptions:
 
     def __post_init__(self) -> None:
         if self.int8_mode not in ("explicit", "implicit"):
-            raise EdgefitError(f"int8_mode={self.int8_mode!r} is not allowed", where="options",
-                               fix="use explicit (Q/DQ) or implicit (calibrator)")
+            raise EdgefitError(
+                f"int8_mode={self.int8_mode!r} is not allowed",
+                where="options",
+                fix="use explicit (Q/DQ) or implicit (calibrator)",
+            )
         if not (isinstance(self.optimization_level, int) and 0 <= self.optimization_level <= 5):
-            raise EdgefitError(f"optimization_level={self.optimization_level!r} is not allowed", where="options",
-                               fix="use an integer 0–5")
+            raise EdgefitError(
+                f"optimization_level={self.optimization_level!r} is not allowed",
+                where="options",
+                fix="use an integer 0–5",
+            )
         if self.workspace_bytes is not None and self.workspace_bytes <= 0:
-            raise EdgefitError("workspace_bytes must be positive", where="options", fix="use bytes, e.g. 1 << 30")
+            raise EdgefitError(
+                "workspace_bytes must be positive", where="options", fix="use bytes, e.g. 1 << 30"
+            )
         if self.strongly_typed and self.int8_mode == "implicit":
-            raise EdgefitError("a strongly typed network cannot use implicit int8 calibration", where="options",
-                               fix="use int8_mode='explicit'")
+            raise EdgefitError(
+                "a strongly typed network cannot use implicit int8 calibration",
+                where="options",
+                fix="use int8_mode='explicit'",
+            )
 
 
 @dataclass(frozen=True)
@@ -82,8 +93,11 @@ def build_plan(precision: str, options: TrtOptions) -> BuildPlan:
     BuildPlan(set_flags=(), clear_flags=(), network_flags=('STRONGLY_TYPED',), pre_convert='fp16', calibrator=False)
     """
     if precision not in ("fp32", "fp16", "int8"):
-        raise EdgefitError(f"TensorRT cannot build precision '{precision}'", where="--precision",
-                           fix="use fp32, fp16 or int8")
+        raise EdgefitError(
+            f"TensorRT cannot build precision '{precision}'",
+            where="--precision",
+            fix="use fp32, fp16 or int8",
+        )
     sets: list[str] = []
     clears: list[str] = [] if options.tf32 else ["TF32"]
     if options.sparse_weights:
@@ -96,11 +110,18 @@ def build_plan(precision: str, options: TrtOptions) -> BuildPlan:
     elif precision == "int8":
         sets[:0] = ["INT8"] + (["FP16"] if options.fp16_fallback else [])
     explicit = precision == "int8" and options.int8_mode == "explicit"
-    return BuildPlan(tuple(sets), tuple(clears), (), "qdq" if explicit else None,
-                     precision == "int8" and options.int8_mode == "implicit")
+    return BuildPlan(
+        tuple(sets),
+        tuple(clears),
+        (),
+        "qdq" if explicit else None,
+        precision == "int8" and options.int8_mode == "implicit",
+    )
 
 
-def engine_cache_key(onnx_bytes: bytes, precision: str, trt_version: str, gpu_name: str, options: TrtOptions) -> str:
+def engine_cache_key(
+    onnx_bytes: bytes, precision: str, trt_version: str, gpu_name: str, options: TrtOptions
+) -> str:
     """sha256 over everything that changes the engine: the model, precision, TensorRT, GPU and options.
 
     Engines are not portable across TensorRT versions or GPU models, so both are part of the key.
@@ -109,19 +130,32 @@ def engine_cache_key(onnx_bytes: bytes, precision: str, trt_version: str, gpu_na
     >>> k == engine_cache_key(b"m", "fp16", "10.9.0", "NVIDIA H100", TrtOptions()), len(k)
     (True, 64)
     """
-    doc = {"format": CACHE_FORMAT, "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(), "precision": precision,
-           "tensorrt": trt_version, "gpu": gpu_name, "options": asdict(options)}
+    doc = {
+        "format": CACHE_FORMAT,
+        "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+        "precision": precision,
+        "tensorrt": trt_version,
+        "gpu": gpu_name,
+        "options": asdict(options),
+    }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _cuda_status() -> tuple[bool, str]:
     """(CUDA usable, GPU name or why not); torch provides device buffers and CUDA events."""
     if importlib.util.find_spec("torch") is None:
-        return False, "torch is not installed (the TensorRT backend uses torch.cuda for buffers and events)"
+        return (
+            False,
+            "torch is not installed (the TensorRT backend uses torch.cuda for buffers and events)",
+        )
     import torch
 
     if not torch.cuda.is_available():
-        build = "a CPU-only torch build" if torch.version.cuda is None else f"torch built for CUDA {torch.version.cuda}"
+        build = (
+            "a CPU-only torch build"
+            if torch.version.cuda is None
+            else f"torch built for CUDA {torch.version.cuda}"
+        )
         return False, f"no CUDA device is visible (torch.cuda.is_available() is False; {build})"
     return True, torch.cuda.get_device_name(0)
 
@@ -135,11 +169,17 @@ class TensorRT(Runtime):
 
     def available(self) -> Availability:
         if importlib.util.find_spec("tensorrt") is None:
-            return Availability(False, f"the Python package 'tensorrt' is not installed ({INSTALL_LINE})")
+            return Availability(
+                False, f"the Python package 'tensorrt' is not installed ({INSTALL_LINE})"
+            )
         try:
             import tensorrt as trt
-        except Exception as exc:  # the PyPI stub or missing libnv*.so raise ImportError/OSError/RuntimeError
-            return Availability(False, f"tensorrt does not import: {type(exc).__name__}: {str(exc)[:200]}")
+        except (
+            Exception
+        ) as exc:  # the PyPI stub or missing libnv*.so raise ImportError/OSError/RuntimeError
+            return Availability(
+                False, f"tensorrt does not import: {type(exc).__name__}: {str(exc)[:200]}"
+            )
         ok, gpu = _cuda_status()
         version = getattr(trt, "__version__", "unknown")
         if not ok:
@@ -147,17 +187,25 @@ class TensorRT(Runtime):
         return Availability(True, f"TensorRT {version} on {gpu}", version)
 
     def precisions(self) -> dict[str, str | None]:
-        return {"fp32": None, "fp16": None, "int8": None,
-                "int8-dynamic": "TensorRT has no dynamic int8 quantization; use int8 (static, Q/DQ or calibrated)"}
+        return {
+            "fp32": None,
+            "fp16": None,
+            "int8": None,
+            "int8-dynamic": "TensorRT has no dynamic int8 quantization; use int8 (static, Q/DQ or calibrated)",
+        }
 
-    def convert(self, model: Any, precision: str, out_dir, *, calibration=None, **options: Any) -> Artifact:
+    def convert(
+        self, model: Any, precision: str, out_dir, *, calibration=None, **options: Any
+    ) -> Artifact:
         """Build (or reuse from the engine cache) ``<name>.<precision>.<key>.engine`` under ``out_dir``."""
         self.require_available()
         self.check_precision(precision)
         opts: TrtOptions = self.options(**options)
         from edgefit.runtimes._tensorrt_engine import build_engine
 
-        return build_engine(self, model, precision, out_dir, calibration, opts, build_plan(precision, opts))
+        return build_engine(
+            self, model, precision, out_dir, calibration, opts, build_plan(precision, opts)
+        )
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> Session:
         from edgefit.runtimes._tensorrt_engine import TrtSession

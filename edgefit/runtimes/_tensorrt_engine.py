@@ -37,10 +37,20 @@ def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -
         meta = conv.to_fp16(model, folder / "fp16.onnx")
         return onnx.load(str(folder / "fp16.onnx")), {"pre_convert": meta["recipe"]}
     if plan.pre_convert == "qdq" and not _has_qdq(model):
-        meta = conv.quantize_int8_static(model, folder / "qdq.onnx", samples, per_channel=True, reduce_range=False,
-                                         calibration_source=calibration_source, preprocess=True, symmetric=True)
-        return onnx.load(str(folder / "qdq.onnx")), {"pre_convert": meta["recipe"], **{
-            k: v for k, v in meta.items() if k in ("calibration", "warning", "note")}}
+        meta = conv.quantize_int8_static(
+            model,
+            folder / "qdq.onnx",
+            samples,
+            per_channel=True,
+            reduce_range=False,
+            calibration_source=calibration_source,
+            preprocess=True,
+            symmetric=True,
+        )
+        return onnx.load(str(folder / "qdq.onnx")), {
+            "pre_convert": meta["recipe"],
+            **{k: v for k, v in meta.items() if k in ("calibration", "warning", "note")},
+        }
     return model, {}
 
 
@@ -72,8 +82,11 @@ def _make_calibrator(trt, samples, cache_path: Path):
             write_atomic(cache_path, bytes(cache))
 
     if not hasattr(trt, "IInt8EntropyCalibrator2"):
-        raise EdgefitError("this TensorRT has no implicit int8 calibrator", where="options",
-                           fix="use int8_mode='explicit' (Q/DQ)")
+        raise EdgefitError(
+            "this TensorRT has no implicit int8 calibrator",
+            where="options",
+            fix="use int8_mode='explicit' (Q/DQ)",
+        )
     return Calibrator()
 
 
@@ -87,8 +100,11 @@ def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_bytes):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise EdgefitError(f"TensorRT's ONNX parser rejected the model: {errors[:400]}", where="MODEL",
-                           fix="check the opset and ops against TensorRT's ONNX operator support")
+        raise EdgefitError(
+            f"TensorRT's ONNX parser rejected the model: {errors[:400]}",
+            where="MODEL",
+            fix="check the opset and ops against TensorRT's ONNX operator support",
+        )
     config = builder.create_builder_config()
     for name in plan.set_flags:
         config.set_flag(getattr(trt.BuilderFlag, name))
@@ -99,21 +115,30 @@ def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
     config.builder_optimization_level = opts.optimization_level
     _fix_dynamic_shapes(trt, builder, network, config)
     if plan.calibrator:
-        config.int8_calibrator = _make_calibrator(trt, samples, _cache_dir() / f"calibration-{key[:32]}.cache")
+        config.int8_calibrator = _make_calibrator(
+            trt, samples, _cache_dir() / f"calibration-{key[:32]}.cache"
+        )
     timing_path = _cache_dir() / f"timing-{trt.__version__}.cache"
     timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
     config.set_timing_cache(timing, ignore_mismatch=True)
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise EdgefitError("TensorRT failed to build an engine (see its log on stderr)", where="--precision",
-                           fix="try another precision, or raise workspace_bytes")
+        raise EdgefitError(
+            "TensorRT failed to build an engine (see its log on stderr)",
+            where="--precision",
+            fix="try another precision, or raise workspace_bytes",
+        )
     write_atomic(timing_path, bytes(config.get_timing_cache().serialize()))
     return bytes(serialized)
 
 
 def _fix_dynamic_shapes(trt, builder, network, config) -> None:
     """One optimization profile with every dynamic dimension at 1 (batch 1), as the rest of edgefit assumes."""
-    dynamic = [network.get_input(i) for i in range(network.num_inputs) if -1 in tuple(network.get_input(i).shape)]
+    dynamic = [
+        network.get_input(i)
+        for i in range(network.num_inputs)
+        if -1 in tuple(network.get_input(i).shape)
+    ]
     if not dynamic:
         return
     profile = builder.create_optimization_profile()
@@ -130,14 +155,22 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
     import torch
 
     from edgefit.runtimes import _ort_convert as conv
-    from edgefit.runtimes._inputs import check_inputs, load_onnx, model_stem, onnx_input_specs, random_inputs
+    from edgefit.runtimes._inputs import (
+        check_inputs,
+        load_onnx,
+        model_stem,
+        onnx_input_specs,
+        random_inputs,
+    )
     from edgefit.runtimes._parity import artifact_parity
     from edgefit.runtimes._tensorrt import engine_cache_key
 
     source = conv.clamp_ir(copy.deepcopy(load_onnx(model)))
     specs = onnx_input_specs(source)
     calibration = [check_inputs(s, specs) for s in calibration] if calibration else None
-    samples = calibration or [random_inputs(specs, seed=100 + i) for i in range(opts.calibration_samples)]
+    samples = calibration or [
+        random_inputs(specs, seed=100 + i) for i in range(opts.calibration_samples)
+    ]
     where = "given calibration inputs" if calibration else "random normal inputs (seeds 100…)"
     with tempfile.TemporaryDirectory(prefix="edgefit-trt-") as tmp:
         prepared, meta = _prepare_onnx(source, plan, samples, where, Path(tmp))
@@ -145,8 +178,16 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
     gpu = torch.cuda.get_device_name(0)
     key = engine_cache_key(onnx_bytes, precision, trt.__version__, gpu, opts)
     cached = _cache_dir() / f"{key}.engine"
-    meta.update({"cache_key": key, "cache_hit": cached.exists(), "tensorrt": trt.__version__, "gpu": gpu,
-                 "plan": asdict(plan), "options": asdict(opts)})
+    meta.update(
+        {
+            "cache_key": key,
+            "cache_hit": cached.exists(),
+            "tensorrt": trt.__version__,
+            "gpu": gpu,
+            "plan": asdict(plan),
+            "options": asdict(opts),
+        }
+    )
     if not cached.exists():
         write_atomic(cached, _build(trt, onnx_bytes, plan, opts, samples, key))
     out = Path(out_dir)
@@ -154,7 +195,9 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
     path = out / f"{model_stem(source)}.{precision}.{key[:12]}.engine"
     shutil.copyfile(cached, path)
     artifact = Artifact(path, "tensorrt-engine", precision, runtime.name, meta)
-    meta.update(artifact_parity(runtime, artifact, source, specs, calibration, opts.parity_samples))
+    meta.update(
+        artifact_parity(runtime, artifact, source, specs, calibration, opts.parity_samples)
+    )
     return artifact
 
 
@@ -168,10 +211,15 @@ class TrtSession(Session):
 
         self._torch = torch
         logger = trt.Logger(trt.Logger.WARNING)
-        self._engine = trt.Runtime(logger).deserialize_cuda_engine(Path(artifact.path).read_bytes())
+        self._engine = trt.Runtime(logger).deserialize_cuda_engine(
+            Path(artifact.path).read_bytes()
+        )
         if self._engine is None:
-            raise EdgefitError(f"TensorRT could not load {artifact.path}", where="artifact",
-                               fix="engines only load on the TensorRT version and GPU that built them; convert again")
+            raise EdgefitError(
+                f"TensorRT could not load {artifact.path}",
+                where="artifact",
+                fix="engines only load on the TensorRT version and GPU that built them; convert again",
+            )
         self._context = self._engine.create_execution_context()
         self._stream = torch.cuda.Stream()
         self._inputs: dict[str, Any] = {}
@@ -180,19 +228,28 @@ class TrtSession(Session):
         for i in range(self._engine.num_io_tensors):
             name = self._engine.get_tensor_name(i)
             shape = tuple(1 if d == -1 else d for d in self._engine.get_tensor_shape(name))
-            dtype = torch.from_numpy(np.empty(0, dtype=trt.nptype(self._engine.get_tensor_dtype(name)))).dtype
+            dtype = torch.from_numpy(
+                np.empty(0, dtype=trt.nptype(self._engine.get_tensor_dtype(name)))
+            ).dtype
             is_input = self._engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT
             if is_input:
                 self._context.set_input_shape(name, shape)
             buffer = torch.empty(shape, dtype=dtype, device="cuda")
             (self._inputs if is_input else self._outputs)[name] = buffer
             self._context.set_tensor_address(name, buffer.data_ptr())
-        self.environment = {"runtime": "tensorrt", "version": trt.__version__,
-                            "gpu": torch.cuda.get_device_name(0), "providers": ["TensorRT"],
-                            "timer": "CUDA events around execute_async_v3 (device time, inputs already on device)"}
+        self.environment = {
+            "runtime": "tensorrt",
+            "version": trt.__version__,
+            "gpu": torch.cuda.get_device_name(0),
+            "providers": ["TensorRT"],
+            "timer": "CUDA events around execute_async_v3 (device time, inputs already on device)",
+        }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        return {n: (tuple(b.shape), str(b.dtype).removeprefix("torch.")) for n, b in self._inputs.items()}
+        return {
+            n: (tuple(b.shape), str(b.dtype).removeprefix("torch."))
+            for n, b in self._inputs.items()
+        }
 
     def _load(self, inputs: Inputs) -> None:
         for name, buffer in self._inputs.items():

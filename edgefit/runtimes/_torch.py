@@ -58,12 +58,21 @@ class TorchOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.compile, bool):
-            raise EdgefitError(f"compile={self.compile!r} is not allowed", where="options", fix="use True or False")
+            raise EdgefitError(
+                f"compile={self.compile!r} is not allowed",
+                where="options",
+                fix="use True or False",
+            )
         if self.torchao_config not in (None, "int8-dynamic", "int8-weight"):
-            raise EdgefitError(f"torchao_config={self.torchao_config!r} is not allowed", where="options",
-                               fix="use 'int8-dynamic' or 'int8-weight' (with precision int8-dynamic)")
+            raise EdgefitError(
+                f"torchao_config={self.torchao_config!r} is not allowed",
+                where="options",
+                fix="use 'int8-dynamic' or 'int8-weight' (with precision int8-dynamic)",
+            )
         if self.parity_samples < 1:
-            raise EdgefitError("parity_samples must be ≥ 1", where="options", fix="use a positive count")
+            raise EdgefitError(
+                "parity_samples must be ≥ 1", where="options", fix="use a positive count"
+            )
 
 
 def import_torchao():
@@ -88,15 +97,20 @@ def import_torchao():
                 import torchao
                 import torchao.quantization  # noqa: F401
             except ImportError as exc:
-                raise EdgefitError(f"torchao does not import: {exc}", where="torchao",
-                                   fix=f"reinstall it: {PIP_TORCHAO}") from exc
+                raise EdgefitError(
+                    f"torchao does not import: {exc}",
+                    where="torchao",
+                    fix=f"reinstall it: {PIP_TORCHAO}",
+                ) from exc
     finally:
         pytree.setLevel(level)
     del noise
     return torchao
 
 
-def save_program(module, example_inputs: tuple, path: Path, *, input_names, output_names, meta: dict) -> Path:
+def save_program(
+    module, example_inputs: tuple, path: Path, *, input_names, output_names, meta: dict
+) -> Path:
     """``torch.export`` ``module`` on ``example_inputs`` and save it to ``path`` with its names and ``meta``."""
     import torch
 
@@ -118,8 +132,11 @@ def load_program(path: Path):
     try:
         program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # a truncated or foreign file: say which, in one line
-        raise EdgefitError(f"cannot load the exported program {path}: {str(exc).splitlines()[0][:200]}",
-                           where="artifact", fix="convert again with the torch runtime") from None
+        raise EdgefitError(
+            f"cannot load the exported program {path}: {str(exc).splitlines()[0][:200]}",
+            where="artifact",
+            fix="convert again with the torch runtime",
+        ) from None
     info = json.loads(extra[META_FILE]) if extra[META_FILE] else {}
     sig = program.graph_signature
     info.setdefault("inputs", list(sig.user_inputs))
@@ -160,11 +177,16 @@ class TorchSession(Session):
         module = program.module()
         self._module = torch.compile(module) if opts.compile else module
         self._first = True
-        self.environment = {"runtime": "torch", "version": torch.__version__, "torchao": _version("torchao"),
-                            "compile": "torch.compile (inductor)" if opts.compile else "eager",
-                            "intra_op_threads": torch.get_num_threads(), "precision": self._info.get("precision"),
-                            "timed": "the program's forward under torch.inference_mode (tensor conversion outside "
-                                     "the clock)"}
+        self.environment = {
+            "runtime": "torch",
+            "version": torch.__version__,
+            "torchao": _version("torchao"),
+            "compile": "torch.compile (inductor)" if opts.compile else "eager",
+            "intra_op_threads": torch.get_num_threads(),
+            "precision": self._info.get("precision"),
+            "timed": "the program's forward under torch.inference_mode (tensor conversion outside "
+            "the clock)",
+        }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
         return dict(self._specs)
@@ -173,7 +195,10 @@ class TorchSession(Session):
         import numpy as np
         import torch
 
-        return [torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=self._specs[n][1])) for n in self._specs]
+        return [
+            torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=self._specs[n][1]))
+            for n in self._specs
+        ]
 
     def _forward(self, args: list):
         import torch
@@ -181,10 +206,13 @@ class TorchSession(Session):
         with torch.inference_mode():
             if not self._first:
                 return self._module(*args)
-            start = time.perf_counter()  # the first run compiles (when compiling): say how long it took
+            start = (
+                time.perf_counter()
+            )  # the first run compiles (when compiling): say how long it took
             out = self._module(*args)
-            self.environment["compile_s" if self.environment["compile"] != "eager" else "first_run_s"] = \
-                round(time.perf_counter() - start, 3)
+            self.environment[
+                "compile_s" if self.environment["compile"] != "eager" else "first_run_s"
+            ] = round(time.perf_counter() - start, 3)
             self._first = False
             return out
 
@@ -201,7 +229,9 @@ class TorchSession(Session):
 
 
 def _specs(program, names: list[str]) -> dict[str, tuple[tuple[int, ...], str]]:
-    placeholders = {n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"}
+    placeholders = {
+        n.name: n.meta.get("val") for n in program.graph.nodes if n.op == "placeholder"
+    }
     specs = {}
     for name, user in zip(names, program.graph_signature.user_inputs):
         val = placeholders.get(user)
@@ -213,31 +243,51 @@ class TorchRuntime(Runtime):
     """PyTorch itself: ``torch.export`` programs, timed under ``torch.compile``; int8 via torchao."""
 
     name: ClassVar[str] = "torch"
-    description: ClassVar[str] = "PyTorch (torch.export .pt2, torch.compile inductor; int8-dynamic via torchao)"
+    description: ClassVar[str] = (
+        "PyTorch (torch.export .pt2, torch.compile inductor; int8-dynamic via torchao)"
+    )
     Options: ClassVar[type] = TorchOptions
 
     def available(self) -> Availability:
         if importlib.util.find_spec("torch") is None:
-            return Availability(False, f"the Python package 'torch' is not installed ({PIP_TORCH})")
+            return Availability(
+                False, f"the Python package 'torch' is not installed ({PIP_TORCH})"
+            )
         version = _version("torch")
         ao = _version("torchao")
-        return Availability(True, f"torch {version}" + (f", torchao {ao}" if ao else ", torchao not installed"),
-                            version)
+        return Availability(
+            True,
+            f"torch {version}" + (f", torchao {ao}" if ao else ", torchao not installed"),
+            version,
+        )
 
     def precisions(self) -> dict[str, str | None]:
         ao = None if importlib.util.find_spec("torchao") else f"needs torchao ({PIP_TORCHAO})"
-        return {"fp32": None, "fp16": None, "int8-dynamic": ao,
-                "int8": "static int8 (torchao / PT2E calibration) is not wired in edgefit; use int8-dynamic"}
+        return {
+            "fp32": None,
+            "fp16": None,
+            "int8-dynamic": ao,
+            "int8": "static int8 (torchao / PT2E calibration) is not wired in edgefit; use int8-dynamic",
+        }
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> TorchSession:
         return TorchSession(artifact, threads)
 
-    def infer(self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None) -> dict[str, Any]:
+    def infer(
+        self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None
+    ) -> dict[str, Any]:
         """One eager run in this process (parity and scoring: compiling would only cost seconds here)."""
         return super().infer(eager(artifact), inputs, threads=threads)
 
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact:
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact:
         """Write ``<name>.<precision>.pt2`` under ``out_dir``; ``metadata`` has the recipe and the parity.
 
         ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple, or
@@ -250,16 +300,29 @@ class TorchRuntime(Runtime):
         self.check_precision(precision)
         opts: TorchOptions = self.options(**options)
         if opts.torchao_config and precision != "int8-dynamic":
-            raise EdgefitError(f"torchao_config={opts.torchao_config!r} with precision {precision!r}",
-                               where="options", fix="drop torchao_config, or use precision int8-dynamic")
+            raise EdgefitError(
+                f"torchao_config={opts.torchao_config!r} with precision {precision!r}",
+                where="options",
+                fix="drop torchao_config, or use precision int8-dynamic",
+            )
         tm = as_torch_model(_matmul_source(model) if precision == "int8-dynamic" else model)
         calibration = check_calibration(calibration, tm)
         module, meta = _prepare(tm.module, precision, opts)
-        meta.update(precision=precision, source="ONNX model rebuilt in PyTorch (edgefit.runtimes._onnx_torch)"
-                    if tm.reference is not None else "PyTorch module")
+        meta.update(
+            precision=precision,
+            source="ONNX model rebuilt in PyTorch (edgefit.runtimes._onnx_torch)"
+            if tm.reference is not None
+            else "PyTorch module",
+        )
         out = Path(out_dir)
-        path = save_program(module, tm.example_inputs, out / f"{tm.name}.{precision}.pt2",
-                            input_names=tm.input_names, output_names=tm.output_names, meta=meta)
+        path = save_program(
+            module,
+            tm.example_inputs,
+            out / f"{tm.name}.{precision}.pt2",
+            input_names=tm.input_names,
+            output_names=tm.output_names,
+            meta=meta,
+        )
         meta["options"] = asdict(opts)
         artifact = Artifact(path, "torch-export", precision, self.name, meta)
         meta.update(source_parity(self, eager(artifact), tm, calibration, opts.parity_samples))
@@ -283,8 +346,13 @@ def _matmul_source(model: Any) -> Any:
 
 def eager(artifact: Artifact) -> Artifact:
     """The same artifact opened without ``torch.compile`` (for in-process parity and scoring)."""
-    return replace(artifact, metadata={**artifact.metadata,
-                                       "options": {**artifact.metadata.get("options", {}), "compile": False}})
+    return replace(
+        artifact,
+        metadata={
+            **artifact.metadata,
+            "options": {**artifact.metadata.get("options", {}), "compile": False},
+        },
+    )
 
 
 def _prepare(module, precision: str, opts: TorchOptions) -> tuple[Any, dict[str, Any]]:
@@ -293,8 +361,12 @@ def _prepare(module, precision: str, opts: TorchOptions) -> tuple[Any, dict[str,
     if precision == "fp32":
         return source, {"recipe": "the module as is (torch.export)"}
     if precision == "fp16":
-        return _half_io(source), {"recipe": "module.half(), fp32 inputs cast to fp16 and float outputs back to fp32"}
+        return _half_io(source), {
+            "recipe": "module.half(), fp32 inputs cast to fp16 and float outputs back to fp32"
+        }
     from edgefit.passes import PassContext, TorchaoConfig, apply_pass
 
-    result = apply_pass(source, TorchaoConfig(config=opts.torchao_config or "int8-dynamic"), PassContext())
+    result = apply_pass(
+        source, TorchaoConfig(config=opts.torchao_config or "int8-dynamic"), PassContext()
+    )
     return result.model, {k: v for k, v in result.metadata.items() if k != "pass"}

@@ -16,8 +16,9 @@ outputs of the ONNX model for an ONNX source (which also checks the rebuild).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from edgefit.errors import EdgefitError
 
@@ -48,20 +49,35 @@ class TorchModel:
         import torch
 
         if not isinstance(self.module, torch.nn.Module):
-            raise EdgefitError(f"TorchModel needs a torch.nn.Module, got {type(self.module).__name__}", where="MODEL",
-                               fix="pass TorchModel(module, example_input)")
-        inputs = self.example_inputs if isinstance(self.example_inputs, (tuple, list)) else (self.example_inputs,)
+            raise EdgefitError(
+                f"TorchModel needs a torch.nn.Module, got {type(self.module).__name__}",
+                where="MODEL",
+                fix="pass TorchModel(module, example_input)",
+            )
+        inputs = (
+            self.example_inputs
+            if isinstance(self.example_inputs, (tuple, list))
+            else (self.example_inputs,)
+        )
         if not inputs or not all(isinstance(t, torch.Tensor) for t in inputs):
-            raise EdgefitError("TorchModel.example_inputs must be one tensor or a tuple of tensors", where="MODEL",
-                               fix="pass TorchModel(module, torch.randn(1, 3, 224, 224))")
+            raise EdgefitError(
+                "TorchModel.example_inputs must be one tensor or a tuple of tensors",
+                where="MODEL",
+                fix="pass TorchModel(module, torch.randn(1, 3, 224, 224))",
+            )
         object.__setattr__(self, "example_inputs", tuple(inputs))
         object.__setattr__(self, "module", self.module.eval())
         if not self.input_names:
-            names = ("x",) if len(inputs) == 1 else tuple(f"input_{i + 1}" for i in range(len(inputs)))
+            names = (
+                ("x",) if len(inputs) == 1 else tuple(f"input_{i + 1}" for i in range(len(inputs)))
+            )
             object.__setattr__(self, "input_names", names)
         if len(self.input_names) != len(inputs):
-            raise EdgefitError(f"{len(self.input_names)} input names for {len(inputs)} example inputs",
-                               where="TorchModel.input_names", fix="give one name per input")
+            raise EdgefitError(
+                f"{len(self.input_names)} input names for {len(inputs)} example inputs",
+                where="TorchModel.input_names",
+                fix="give one name per input",
+            )
         object.__setattr__(self, "input_names", tuple(self.input_names))
         object.__setattr__(self, "output_names", tuple(self.output_names))
 
@@ -71,12 +87,17 @@ class TorchModel:
         from edgefit.examples import get_example
 
         spec = get_example(name)
-        return cls(spec.build(resolution=resolution, **knobs), (spec.example_input(resolution=resolution),),
-                   name=name.replace("/", "_"))
+        return cls(
+            spec.build(resolution=resolution, **knobs),
+            (spec.example_input(resolution=resolution),),
+            name=name.replace("/", "_"),
+        )
 
     def specs(self) -> Specs:
-        return {n: (tuple(t.shape), str(t.dtype).removeprefix("torch.")) for n, t in zip(self.input_names,
-                                                                                          self.example_inputs)}
+        return {
+            n: (tuple(t.shape), str(t.dtype).removeprefix("torch."))
+            for n, t in zip(self.input_names, self.example_inputs)
+        }
 
     def outputs(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         """Run the module on one input dict (numpy in, numpy out), named by ``output_names``."""
@@ -85,7 +106,9 @@ class TorchModel:
         with torch.no_grad():
             out = self.module(*(torch.as_tensor(sample[n]) for n in self.input_names))
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        names = self.output_names or (("y",) if len(outs) == 1 else tuple(f"output_{i + 1}" for i in range(len(outs))))
+        names = self.output_names or (
+            ("y",) if len(outs) == 1 else tuple(f"output_{i + 1}" for i in range(len(outs)))
+        )
         return {n: o.detach().numpy() for n, o in zip(names, outs)}
 
     def with_output_names(self) -> TorchModel:
@@ -93,8 +116,14 @@ class TorchModel:
         if self.output_names:
             return self
         sample = {n: t.numpy() for n, t in zip(self.input_names, self.example_inputs)}
-        return TorchModel(self.module, self.example_inputs, self.input_names, tuple(self.outputs(sample)), self.name,
-                          self.reference)
+        return TorchModel(
+            self.module,
+            self.example_inputs,
+            self.input_names,
+            tuple(self.outputs(sample)),
+            self.name,
+            self.reference,
+        )
 
 
 def as_torch_model(model: Any) -> TorchModel:
@@ -105,8 +134,11 @@ def as_torch_model(model: Any) -> TorchModel:
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], torch.nn.Module):
         return TorchModel(model[0], model[1]).with_output_names()
     if isinstance(model, torch.nn.Module):
-        raise EdgefitError("a bare torch.nn.Module has no input shape", where="MODEL",
-                           fix="pass TorchModel(module, example_input) or (module, example_input)")
+        raise EdgefitError(
+            "a bare torch.nn.Module has no input shape",
+            where="MODEL",
+            fix="pass TorchModel(module, example_input) or (module, example_input)",
+        )
     import copy
 
     from edgefit.runtimes._inputs import load_onnx, model_stem, onnx_input_specs, random_inputs
@@ -117,8 +149,14 @@ def as_torch_model(model: Any) -> TorchModel:
     module = onnx_to_torch(source)
     specs = onnx_input_specs(source)
     example = random_inputs(specs, seed=0)
-    return TorchModel(module, tuple(torch.as_tensor(example[n]) for n in module.input_names),
-                      tuple(module.input_names), tuple(module.output_names), model_stem(source), reference=source)
+    return TorchModel(
+        module,
+        tuple(torch.as_tensor(example[n]) for n in module.input_names),
+        tuple(module.input_names),
+        tuple(module.output_names),
+        model_stem(source),
+        reference=source,
+    )
 
 
 def _torch():
@@ -135,12 +173,16 @@ def random_samples(tm: TorchModel, n: int, *, seed: int) -> list[dict[str, Any]]
     return [random_inputs(tm.specs(), seed=seed + i) for i in range(n)]
 
 
-def reference_outputs(tm: TorchModel, samples: Sequence[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+def reference_outputs(
+    tm: TorchModel, samples: Sequence[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], str]:
     """fp32 reference outputs and what they came from (onnxruntime for an ONNX source, else torch)."""
     if tm.reference is not None:
         from edgefit.runtimes._parity import reference_outputs as ort_outputs
 
-        return ort_outputs(tm.reference, samples), "the fp32 ONNX source model on onnxruntime's CPU provider"
+        return ort_outputs(
+            tm.reference, samples
+        ), "the fp32 ONNX source model on onnxruntime's CPU provider"
     return [tm.outputs(s) for s in samples], "the fp32 torch module (eager, CPU)"
 
 
@@ -156,10 +198,12 @@ def source_parity(runtime, artifact, tm: TorchModel, calibration, n: int) -> dic
     reference, where = reference_outputs(tm, samples)
     session = runtime.open(artifact)
     converted = [session.run(sample) for sample in samples]
-    return {"parity": parity(reference, converted).to_dict(),
-            "parity_inputs": f"{len(samples)} " + ("calibration inputs (in-sample)" if calibration
-                                                   else "random normal inputs (seeds 1…)"),
-            "parity_reference": where}
+    return {
+        "parity": parity(reference, converted).to_dict(),
+        "parity_inputs": f"{len(samples)} "
+        + ("calibration inputs (in-sample)" if calibration else "random normal inputs (seeds 1…)"),
+        "parity_reference": where,
+    }
 
 
 def check_calibration(calibration, tm: TorchModel) -> list[dict[str, Any]] | None:
@@ -169,5 +213,7 @@ def check_calibration(calibration, tm: TorchModel) -> list[dict[str, Any]] | Non
         return None
     checked = [check_inputs(sample, tm.specs()) for sample in calibration]
     if not checked:
-        raise EdgefitError("calibration is empty", where="calibration", fix="give at least one input dict")
+        raise EdgefitError(
+            "calibration is empty", where="calibration", fix="give at least one input dict"
+        )
     return checked

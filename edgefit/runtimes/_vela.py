@@ -47,36 +47,56 @@ class VelaOptions:
 
     def __post_init__(self) -> None:
         if not self.compile_timeout_s > 0:
-            raise EdgefitError(f"compile_timeout_s={self.compile_timeout_s!r} is not allowed", where="options",
-                               fix="give positive seconds")
+            raise EdgefitError(
+                f"compile_timeout_s={self.compile_timeout_s!r} is not allowed",
+                where="options",
+                fix="give positive seconds",
+            )
         if self.optimise not in ("Performance", "Size"):
-            raise EdgefitError(f"optimise={self.optimise!r} is not allowed", where="options",
-                               fix="use Performance or Size")
+            raise EdgefitError(
+                f"optimise={self.optimise!r} is not allowed",
+                where="options",
+                fix="use Performance or Size",
+            )
         if self.calibration_samples < 1 or self.parity_samples < 1:
-            raise EdgefitError("calibration_samples and parity_samples must be ≥ 1", where="options",
-                               fix="use a positive count")
+            raise EdgefitError(
+                "calibration_samples and parity_samples must be ≥ 1",
+                where="options",
+                fix="use a positive count",
+            )
 
 
 class Vela(Runtime):
     """Arm Vela for Ethos-U NPUs: compiles int8 .tflite and reports its cycle estimate (no hardware run)."""
 
     name: ClassVar[str] = "vela"
-    description: ClassVar[str] = ("Arm Vela for Ethos-U NPUs (int8 .tflite compiled for the target's Vela config; "
-                                  "timing is Vela's estimate, not a measurement)")
+    description: ClassVar[str] = (
+        "Arm Vela for Ethos-U NPUs (int8 .tflite compiled for the target's Vela config; "
+        "timing is Vela's estimate, not a measurement)"
+    )
     Options: ClassVar[type] = VelaOptions
     timing_kind: ClassVar[str] = "estimated"
     default_precision: ClassVar[str] = "int8"
 
     def available(self) -> Availability:
-        if importlib.util.find_spec("ethosu") is None or importlib.util.find_spec("ethosu.vela") is None:
-            return Availability(False, f"the Python package 'ethos-u-vela' is not installed ({PIP})")
+        if (
+            importlib.util.find_spec("ethosu") is None
+            or importlib.util.find_spec("ethosu.vela") is None
+        ):
+            return Availability(
+                False, f"the Python package 'ethos-u-vela' is not installed ({PIP})"
+            )
         from edgefit.runtimes._litert import LiteRT
 
         litert = LiteRT().available()
         if not litert.ok:
-            return Availability(False, f"Vela compiles int8 .tflite made by litert-torch: {litert.reason}")
+            return Availability(
+                False, f"Vela compiles int8 .tflite made by litert-torch: {litert.reason}"
+            )
         version = vela_version()
-        return Availability(True, f"ethos-u-vela {version} (estimates only; {litert.reason})", version)
+        return Availability(
+            True, f"ethos-u-vela {version} (estimates only; {litert.reason})", version
+        )
 
     def precisions(self) -> dict[str, str | None]:
         only = "Ethos-U NPUs run int8 only here (Vela compiles a fully int8 .tflite): use --precision int8"
@@ -88,8 +108,15 @@ class Vela(Runtime):
 
         return LiteRTSession(_source_artifact(artifact), threads)
 
-    def convert(self, model: Any, precision: str, out_dir: str | Path, *,
-                calibration: list[Inputs] | None = None, **options: Any) -> Artifact:
+    def convert(
+        self,
+        model: Any,
+        precision: str,
+        out_dir: str | Path,
+        *,
+        calibration: list[Inputs] | None = None,
+        **options: Any,
+    ) -> Artifact:
         """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's output, the
         artifact) and ``<name>.vela.json`` (the report) under ``out_dir``."""
         from edgefit._io import to_json, write_atomic
@@ -105,23 +132,43 @@ class Vela(Runtime):
         calibration = check_calibration(calibration, tm)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        lite = convert_tflite(tm, "int8", out / f"{tm.name}.int8.tflite", calibration,
-                              LiteRTOptions(opts.per_channel, opts.calibration_samples, opts.parity_samples,
-                                            opts.channel_last_io))
+        lite = convert_tflite(
+            tm,
+            "int8",
+            out / f"{tm.name}.int8.tflite",
+            calibration,
+            LiteRTOptions(
+                opts.per_channel,
+                opts.calibration_samples,
+                opts.parity_samples,
+                opts.channel_last_io,
+            ),
+        )
         lite.metadata.update(source_parity(LiteRT(), lite, tm, calibration, opts.parity_samples))
         report, compiled = run_vela(lite.path, config, out, timeout_s=opts.compile_timeout_s)
-        meta = {**{k: v for k, v in lite.metadata.items() if k != "options"},
-                "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} {' '.join(config.args())}",
-                "source_tflite": str(lite.path), "vela": report.to_dict(), "options": asdict(opts),
-                "note": report.describe(),
-                "parity_note": "outputs of the int8 .tflite on LiteRT's CPU kernels (the Ethos-U is designed to "
-                               "match TFLite's int8 reference kernels; not verified on hardware here)"}
+        meta = {
+            **{k: v for k, v in lite.metadata.items() if k != "options"},
+            "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} {' '.join(config.args())}",
+            "source_tflite": str(lite.path),
+            "vela": report.to_dict(),
+            "options": asdict(opts),
+            "note": report.describe(),
+            "parity_note": "outputs of the int8 .tflite on LiteRT's CPU kernels (the Ethos-U is designed to "
+            "match TFLite's int8 reference kernels; not verified on hardware here)",
+        }
         if report.cpu_operators:
-            meta["warning"] = (f"{len(report.cpu_operators)} operator(s) stay on the Cortex-M CPU; Vela's "
-                               "inference time covers the NPU part only")
+            meta["warning"] = (
+                f"{len(report.cpu_operators)} operator(s) stay on the Cortex-M CPU; Vela's "
+                "inference time covers the NPU part only"
+            )
         # file names relative to this file: the folder may be renamed into place after conversion
-        write_atomic(out / f"{tm.name}.vela.json", to_json({"report": report.to_dict(), "tflite": lite.path.name,
-                                                            "compiled": compiled.name}) + "\n")
+        write_atomic(
+            out / f"{tm.name}.vela.json",
+            to_json(
+                {"report": report.to_dict(), "tflite": lite.path.name, "compiled": compiled.name}
+            )
+            + "\n",
+        )
         return Artifact(compiled, "tflite-vela", "int8", self.name, meta)
 
     def report(self, artifact: Artifact) -> VelaReport:
@@ -129,9 +176,19 @@ class Vela(Runtime):
         self.check_artifact(artifact)
         return VelaReport.from_dict(artifact.metadata["vela"])
 
-    def measure(self, artifact: Artifact, inputs: Inputs | None = None, *, warmup: int = 10, runs: int = 100,
-                threads: int | None = 1, cpus: tuple[int, ...] | None = None, min_runs: int = 200,
-                budget_s: float = 10.0, timeout_s: float = 600.0) -> Timing:
+    def measure(
+        self,
+        artifact: Artifact,
+        inputs: Inputs | None = None,
+        *,
+        warmup: int = 10,
+        runs: int = 100,
+        threads: int | None = 1,
+        cpus: tuple[int, ...] | None = None,
+        min_runs: int = 200,
+        budget_s: float = 10.0,
+        timeout_s: float = 600.0,
+    ) -> Timing:
         """Vela's inference-time estimate as a Timing (one deterministic figure; nothing is run).
 
         The run-count settings do not apply; ``inputs`` are only checked against the model (an
@@ -140,8 +197,15 @@ class Vela(Runtime):
         from edgefit.runtimes._inputs import check_inputs
         from edgefit.runtimes._measure import MeasureSettings
 
-        MeasureSettings(warmup=warmup, runs=runs, threads=threads, cpus=cpus, min_runs=min_runs, budget_s=budget_s,
-                        timeout_s=timeout_s)  # same validation as every runtime
+        MeasureSettings(
+            warmup=warmup,
+            runs=runs,
+            threads=threads,
+            cpus=cpus,
+            min_runs=min_runs,
+            budget_s=budget_s,
+            timeout_s=timeout_s,
+        )  # same validation as every runtime
         report = self.report(artifact)
         if inputs is not None:
             check_inputs(inputs, _specs(artifact))
@@ -149,23 +213,46 @@ class Vela(Runtime):
         label = report.label
         if report.cpu_operators:
             label += f"; NPU part only: {len(report.cpu_operators)} operator(s) left on the CPU are not included"
-        env = {"runtime": self.name, "version": report.vela_version, "estimate": label,
-               "accelerator_config": report.config.accelerator_config,
-               "system_config": report.config.system_config, "memory_mode": report.config.memory_mode,
-               "cycles_total": report.cycles_total, "core_clock_hz": report.core_clock_hz,
-               "sram_used_bytes": report.sram_used_bytes, "off_chip_flash_used_bytes": report.off_chip_flash_used_bytes,
-               "cpu_operators": list(report.cpu_operators), "threads": threads,
-               "inputs": "given (checked, not used: the estimate does not depend on data)" if inputs is not None
-               else "none (the estimate does not depend on data)"}
-        return Timing(mean=t, p50=t, p90=t, p99=t, max=t, std=0.0, jitter=0.0, n_runs=1, peak_rss_bytes=None,
-                      cpu_wait_fraction=None, environment=env)
+        env = {
+            "runtime": self.name,
+            "version": report.vela_version,
+            "estimate": label,
+            "accelerator_config": report.config.accelerator_config,
+            "system_config": report.config.system_config,
+            "memory_mode": report.config.memory_mode,
+            "cycles_total": report.cycles_total,
+            "core_clock_hz": report.core_clock_hz,
+            "sram_used_bytes": report.sram_used_bytes,
+            "off_chip_flash_used_bytes": report.off_chip_flash_used_bytes,
+            "cpu_operators": list(report.cpu_operators),
+            "threads": threads,
+            "inputs": "given (checked, not used: the estimate does not depend on data)"
+            if inputs is not None
+            else "none (the estimate does not depend on data)",
+        }
+        return Timing(
+            mean=t,
+            p50=t,
+            p90=t,
+            p99=t,
+            max=t,
+            std=0.0,
+            jitter=0.0,
+            n_runs=1,
+            peak_rss_bytes=None,
+            cpu_wait_fraction=None,
+            environment=env,
+        )
 
 
 def _source_artifact(artifact: Artifact) -> Artifact:
     source = artifact.metadata.get("source_tflite")
     if not source or not Path(source).is_file():
-        raise EdgefitError(f"the int8 .tflite Vela compiled is missing: {source}", where=str(artifact.path),
-                           fix="convert again (keep <name>.int8.tflite beside the _vela.tflite)")
+        raise EdgefitError(
+            f"the int8 .tflite Vela compiled is missing: {source}",
+            where=str(artifact.path),
+            fix="convert again (keep <name>.int8.tflite beside the _vela.tflite)",
+        )
     return Artifact(Path(source), "tflite", "int8", "litert", {"io": artifact.metadata.get("io")})
 
 

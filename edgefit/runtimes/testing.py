@@ -21,8 +21,8 @@ It needs numpy and onnx (for the tiny test model) and onnxruntime (for reference
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import (
@@ -51,7 +51,9 @@ def tiny_model(name: str = "tiny"):
     rng = np.random.default_rng(0)
 
     def weight(label: str, *shape: int, scale: float = 0.3):
-        return numpy_helper.from_array((rng.standard_normal(shape) * scale).astype(np.float32), label)
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) * scale).astype(np.float32), label
+        )
 
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
@@ -62,11 +64,24 @@ def tiny_model(name: str = "tiny"):
         helper.make_node("Flatten", ["g"], ["f"]),
         helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], transB=1),
     ]
-    inits = [weight("w1", 8, 3, 3, 3), weight("b1", 8, scale=0.1), weight("w2", 16, 8, 3, 3),
-             weight("b2", 16, scale=0.1), weight("w3", 10, 16), weight("b3", 10, scale=0.1)]
-    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="edgefit.testing")
+    inits = [
+        weight("w1", 8, 3, 3, 3),
+        weight("b1", 8, scale=0.1),
+        weight("w2", 16, 8, 3, 3),
+        weight("b2", 16, scale=0.1),
+        weight("w3", 10, 16),
+        weight("b3", 10, scale=0.1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        name,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18)], producer_name="edgefit.testing"
+    )
     model.ir_version = 10  # onnx 1.23 would write 14, which onnxruntime 1.31 cannot read
     return model
 
@@ -96,33 +111,48 @@ def _timing_precision(runtime: Runtime) -> str:
 
 def _size(path: Path) -> int:
     """Bytes of an artifact file, or of every file in a bundle directory (.mlpackage)."""
-    return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return (
+        path.stat().st_size
+        if path.is_file()
+        else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    )
 
 
 def check_available_reports_reason(runtime: Runtime, workdir: Path) -> None:
     """available() never raises, gives a reason either way; an unavailable runtime refuses with it."""
     status = runtime.available()
     assert isinstance(status, Availability), f"available() returned {type(status).__name__}"
-    assert isinstance(status.reason, str) and status.reason.strip(), "available() must say why (or what was found)"
+    assert isinstance(status.reason, str) and status.reason.strip(), (
+        "available() must say why (or what was found)"
+    )
     if not status.ok:
         try:
             runtime.convert(tiny_model(), "fp32", workdir)
         except RuntimeUnavailableError as exc:
             assert status.reason in str(exc), f"the refusal does not carry the reason: {exc}"
         else:
-            raise AssertionError("convert() on an unavailable runtime must raise RuntimeUnavailableError")
+            raise AssertionError(
+                "convert() on an unavailable runtime must raise RuntimeUnavailableError"
+            )
 
 
 def check_precisions_declared(runtime: Runtime, workdir: Path) -> None:
     """precisions() covers every precision with None or a reason; bad precisions and options are errors."""
     declared = runtime.precisions()
-    assert set(declared) == set(PRECISIONS), f"precisions() must cover {PRECISIONS}, got {sorted(declared)}"
+    assert set(declared) == set(PRECISIONS), (
+        f"precisions() must cover {PRECISIONS}, got {sorted(declared)}"
+    )
     for precision, reason in declared.items():
-        assert reason is None or (isinstance(reason, str) and reason.strip()), f"{precision}: empty reason"
+        assert reason is None or (isinstance(reason, str) and reason.strip()), (
+            f"{precision}: empty reason"
+        )
     _require(runtime)
     for precision, reason in declared.items():
         if reason is not None:
-            _expect(UnsupportedPrecisionError, lambda: runtime.convert(tiny_model(), precision, workdir))
+            _expect(
+                UnsupportedPrecisionError,
+                lambda precision=precision: runtime.convert(tiny_model(), precision, workdir),
+            )
     _expect(EdgefitError, lambda: runtime.convert(tiny_model(), "int3", workdir))
     _expect(EdgefitError, lambda: runtime.convert(tiny_model(), "fp32", workdir, no_such_option=1))
 
@@ -142,9 +172,13 @@ def check_convert_writes_artifact(runtime: Runtime, workdir: Path) -> None:
         artifact = runtime.convert(tiny_model(), precision, workdir / precision)
         assert isinstance(artifact, Artifact)
         assert artifact.path.exists() and _size(artifact.path) > 0, f"{precision}: no file"
-        assert Path(workdir / precision) in artifact.path.parents, f"{precision}: written outside out_dir"
+        assert Path(workdir / precision) in artifact.path.parents, (
+            f"{precision}: written outside out_dir"
+        )
         assert (artifact.runtime, artifact.precision) == (runtime.name, precision)
-        assert {"parity", "options"} <= set(artifact.metadata), f"{precision}: metadata lacks parity/options"
+        assert {"parity", "options"} <= set(artifact.metadata), (
+            f"{precision}: metadata lacks parity/options"
+        )
         assert Artifact.from_dict(artifact.to_dict()) == artifact
 
 
@@ -162,12 +196,19 @@ def check_parity(runtime: Runtime, workdir: Path) -> None:
     for precision in _supported(runtime):
         artifact = runtime.convert(model, precision, workdir / precision)
         out = runtime.infer(artifact, sample)
-        assert set(out) == set(reference), f"{precision}: outputs {sorted(out)} vs {sorted(reference)}"
-        assert all(np.shape(out[k]) == np.shape(reference[k]) for k in out), f"{precision}: shapes differ"
+        assert set(out) == set(reference), (
+            f"{precision}: outputs {sorted(out)} vs {sorted(reference)}"
+        )
+        assert all(np.shape(out[k]) == np.shape(reference[k]) for k in out), (
+            f"{precision}: shapes differ"
+        )
         p = artifact.metadata["parity"]
         assert p["n_samples"] >= 1 and p["max_abs"] >= 0
-        assert p["sqnr_db"] is None or p["sqnr_db"] == math.inf or p["sqnr_db"] >= MIN_SQNR_DB[precision], \
-            f"{precision}: SQNR {p['sqnr_db']:.1f} dB < {MIN_SQNR_DB[precision]} dB"
+        assert (
+            p["sqnr_db"] is None
+            or p["sqnr_db"] == math.inf
+            or p["sqnr_db"] >= MIN_SQNR_DB[precision]
+        ), f"{precision}: SQNR {p['sqnr_db']:.1f} dB < {MIN_SQNR_DB[precision]} dB"
 
 
 def check_measure_is_sane(runtime: Runtime, workdir: Path) -> None:
@@ -183,9 +224,13 @@ def check_measure_is_sane(runtime: Runtime, workdir: Path) -> None:
         assert isinstance(t, Timing) and t.n_runs >= 1 and 0 < t.p50 < 60, t
         assert t.p50 == t.p90 == t.p99 == t.mean == t.max and t.jitter == 0 and t.std == 0, t
         assert "estimate" in t.provenance and "not a measurement" in t.provenance, t.provenance
-        assert t.environment.get("runtime") == runtime.name and t.environment.get("version"), t.environment
+        assert t.environment.get("runtime") == runtime.name and t.environment.get("version"), (
+            t.environment
+        )
         return
-    assert runtime.timing_kind == "measured", f"timing_kind {runtime.timing_kind!r}: measured or estimated"
+    assert runtime.timing_kind == "measured", (
+        f"timing_kind {runtime.timing_kind!r}: measured or estimated"
+    )
     assert isinstance(t, Timing) and t.n_runs >= 20
     assert 0 < t.p50 <= t.p90 <= t.p99 <= t.max, f"percentiles out of order: {t}"
     assert t.mean > 0 and t.std >= 0 and math.isclose(t.jitter, t.p99 - t.p50)
@@ -193,7 +238,9 @@ def check_measure_is_sane(runtime: Runtime, workdir: Path) -> None:
     assert t.peak_rss_bytes is None or t.peak_rss_bytes > 1 << 20
     assert t.cpu_wait_fraction is None or 0 <= t.cpu_wait_fraction <= 1
     env = t.environment
-    assert env.get("runtime") == runtime.name and env.get("version") and env.get("threads") == 1, env
+    assert env.get("runtime") == runtime.name and env.get("version") and env.get("threads") == 1, (
+        env
+    )
     assert t.provenance.startswith(f"measured on {runtime.name} "), t.provenance
 
 
@@ -208,9 +255,13 @@ def check_measure_inputs(runtime: Runtime, workdir: Path) -> None:
     t = runtime.measure(artifact, given, warmup=1, runs=5, threads=1, min_runs=5, timeout_s=120)
     assert str(t.environment.get("inputs")).startswith("given"), t.environment
     try:
-        runtime.measure(artifact, {"y": given["x"]}, warmup=1, runs=5, threads=1, min_runs=5, timeout_s=120)
+        runtime.measure(
+            artifact, {"y": given["x"]}, warmup=1, runs=5, threads=1, min_runs=5, timeout_s=120
+        )
     except MeasurementError as exc:
-        raise AssertionError(f"a wrong input name must be an EdgefitError, not a MeasurementError: {exc}") from None
+        raise AssertionError(
+            f"a wrong input name must be an EdgefitError, not a MeasurementError: {exc}"
+        ) from None
     except EdgefitError:
         return
     raise AssertionError("measure() accepted an input the model does not have")

@@ -15,7 +15,22 @@ from edgefit.search._select import FinalTiming, Pick, Protocol, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
 
 __all__ = [
-    "RESULTS_SCHEMA", "Base", "Choice", "FinalTiming", "OptimizeConfig", "Pick", "Protocol", "Run", "SpaceOptions",
-    "build_space", "choice_key", "frontier", "optimize", "pick", "remeasure_leaders", "resolve_base", "results_dict",
+    "RESULTS_SCHEMA",
+    "Base",
+    "Choice",
+    "FinalTiming",
+    "OptimizeConfig",
+    "Pick",
+    "Protocol",
+    "Run",
+    "SpaceOptions",
+    "build_space",
+    "choice_key",
+    "frontier",
+    "optimize",
+    "pick",
+    "remeasure_leaders",
+    "resolve_base",
+    "results_dict",
     "write_outputs",
 ]

@@ -68,7 +68,9 @@ class Base:
 
         module = resolve_factory(self.name)(width=1.0, **knobs)
         shape = self.input_shape if resolution is None else self.input_shape[:-1] + (resolution,)
-        return load_graph(export_torch(module, shape, input_dtype=self.input_dtype), source=self.name)
+        return load_graph(
+            export_torch(module, shape, input_dtype=self.input_dtype), source=self.name
+        )
 
 
 def resize_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -91,17 +93,27 @@ def _npz_pair(path: Path | None, where: str):
 
     data = load_npz(path, where=where)
     if data.y is None:
-        raise EdgefitError(f"{path} has inputs but no labels", where=where, fix="save y (integer labels) beside x")
+        raise EdgefitError(
+            f"{path} has inputs but no labels", where=where, fix="save y (integer labels) beside x"
+        )
     return data.x, data.y
 
 
-def resolve_base(model: Path | None, example: str | None, factory: str | None, input_shape: str | None,
-                 data: Path | None, train_data: Path | None) -> Base:
+def resolve_base(
+    model: Path | None,
+    example: str | None,
+    factory: str | None,
+    input_shape: str | None,
+    data: Path | None,
+    train_data: Path | None,
+) -> Base:
     """Work out what is being optimized and with which data (one clear error for each mismatch)."""
     from edgefit.evaluate import check_data, load_npz
 
     if sum(x is not None for x in (model, example, factory)) > 1:
-        raise EdgefitError("give one of MODEL, --example or --factory", where="MODEL", fix="drop the others")
+        raise EdgefitError(
+            "give one of MODEL, --example or --factory", where="MODEL", fix="drop the others"
+        )
     if model is None and factory is None:
         example = example or "digits-cnn"
     train = _npz_pair(train_data, "--train-data")
@@ -110,8 +122,20 @@ def resolve_base(model: Path | None, example: str | None, factory: str | None, i
 
         spec = get_example(example)
         shape, dtype = spec.input_shape, spec.input_dtype
-        base = Base("example", example, shape, dtype, np.empty(0), None, "", train, None, spec.num_classes,
-                    knob_space=spec.knob_space(), base_activation=spec.defaults.activation)
+        base = Base(
+            "example",
+            example,
+            shape,
+            dtype,
+            np.empty(0),
+            None,
+            "",
+            train,
+            None,
+            spec.num_classes,
+            knob_space=spec.knob_space(),
+            base_activation=spec.defaults.activation,
+        )
         if example == "digits-cnn" and data is None:
             from edgefit.examples import load_digits_splits
 
@@ -122,31 +146,53 @@ def resolve_base(model: Path | None, example: str | None, factory: str | None, i
             base.eval_source = "UCI digits, held-out test split (360 samples, never trained on)"
     elif factory is not None:
         if input_shape is None:
-            raise EdgefitError("a factory model needs its input shape", where="--input-shape",
-                               fix="pass --input-shape 1x3x224x224")
+            raise EdgefitError(
+                "a factory model needs its input shape",
+                where="--input-shape",
+                fix="pass --input-shape 1x3x224x224",
+            )
         from edgefit.graph import parse_input_shape
 
         shape = parse_input_shape(input_shape)
         if not isinstance(shape, tuple):
-            raise EdgefitError("give one plain shape for a factory model", where="--input-shape", fix="e.g. 1x3x224x224")
+            raise EdgefitError(
+                "give one plain shape for a factory model",
+                where="--input-shape",
+                fix="e.g. 1x3x224x224",
+            )
         base = Base("factory", factory, shape, "float32", np.empty(0), None, "", train, None, None)
     else:
         from edgefit.graph import load_graph
 
         graph = load_graph(model, input_shape)
-        (name, shape), = list(graph.inputs.items())[:1] or [("", ())]
+        ((name, shape),) = list(graph.inputs.items())[:1] or [("", ())]
         dtype = graph.tensors.get(name, ((), "fp32"))[1]
         out_shape = next(iter(graph.outputs.values()), ())
-        base = Base("onnx", str(model), tuple(shape), "int64" if dtype == "int64" else "float32", np.empty(0), None,
-                    "", train, None, int(np.prod(out_shape[1:])) if len(out_shape) > 1 else None,
-                    onnx_path=Path(model))
+        base = Base(
+            "onnx",
+            str(model),
+            tuple(shape),
+            "int64" if dtype == "int64" else "float32",
+            np.empty(0),
+            None,
+            "",
+            train,
+            None,
+            int(np.prod(out_shape[1:])) if len(out_shape) > 1 else None,
+            onnx_path=Path(model),
+        )
     if data is not None:
         checked = check_data(load_npz(data), base.input_shape, base.input_dtype, base.num_outputs)
         base.eval_x, base.eval_y, base.eval_source = checked.x, checked.y, checked.source
     if base.eval_x.size == 0:  # no data: fidelity on seeded random inputs, and said so
         rng = np.random.default_rng(0)
         shape = (64,) + tuple(base.input_shape[1:])
-        base.eval_x = (rng.integers(0, 100, size=shape) if base.input_dtype == "int64"
-                       else rng.standard_normal(shape).astype(np.float32))
-        base.eval_source = "64 seeded random inputs (no --data given: fidelity to the original, not accuracy)"
+        base.eval_x = (
+            rng.integers(0, 100, size=shape)
+            if base.input_dtype == "int64"
+            else rng.standard_normal(shape).astype(np.float32)
+        )
+        base.eval_source = (
+            "64 seeded random inputs (no --data given: fidelity to the original, not accuracy)"
+        )
     return base

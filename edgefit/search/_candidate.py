@@ -13,7 +13,6 @@ import numpy as np
 from edgefit.search._base import Base
 from edgefit.search._space import TORCHAO_PRECISIONS, Choice
 
-
 MEASURE_ATTEMPTS = 4
 MAX_CPU_WAIT = 0.05
 # the artifact format each measuring runtime reads
@@ -29,22 +28,46 @@ class RunSettings:
     recover_epochs: int = 3
     seed: int = 0
     deadline_days: float = 182.0
-    measure_timeout_s: float = 600.0  # a measuring child past this is killed and the candidate fails
+    measure_timeout_s: float = (
+        600.0  # a measuring child past this is killed and the candidate fails
+    )
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
-    from edgefit.passes import PassPlan, PruneConfig, QuantizeConfig, RecoverConfig, SwapConfig, TorchaoConfig
+    from edgefit.passes import (
+        PassPlan,
+        PruneConfig,
+        QuantizeConfig,
+        RecoverConfig,
+        SwapConfig,
+        TorchaoConfig,
+    )
 
-    swap = SwapConfig(width=choice.width, depth=choice.depth, resolution=choice.resolution,
-                      activation=choice.activation) if choice.swaps else None
-    prune = PruneConfig(method=choice.prune, amount=choice.prune_amount) if choice.prune != "none" else None
+    swap = (
+        SwapConfig(
+            width=choice.width,
+            depth=choice.depth,
+            resolution=choice.resolution,
+            activation=choice.activation,
+        )
+        if choice.swaps
+        else None
+    )
+    prune = (
+        PruneConfig(method=choice.prune, amount=choice.prune_amount)
+        if choice.prune != "none"
+        else None
+    )
     recover = RecoverConfig(epochs=settings.recover_epochs) if choice.retrains else None
     quantize = torchao = None
     if choice.precision in TORCHAO_PRECISIONS:
         torchao = TorchaoConfig(config=TORCHAO_PRECISIONS[choice.precision])
     elif choice.precision != "fp32":
-        quantize = QuantizeConfig(precision=choice.precision, calibration=choice.calibration,
-                                  keep_float_top=choice.keep_float)
+        quantize = QuantizeConfig(
+            precision=choice.precision,
+            calibration=choice.calibration,
+            keep_float_top=choice.keep_float,
+        )
     return PassPlan(swap=swap, prune=prune, recover=recover, quantize=quantize, torchao=torchao)
 
 
@@ -82,12 +105,16 @@ def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int
     from edgefit.search._base import resize_inputs
 
     rt = get_runtime("torch")
-    session = rt.open(eager(Artifact(Path(pt2_path), "torch-export", "as-built", rt.name)), threads=threads)
-    (name, (shape, _)), = session.input_specs().items()
+    session = rt.open(
+        eager(Artifact(Path(pt2_path), "torch-export", "as-built", rt.name)), threads=threads
+    )
+    ((name, (shape, _)),) = session.input_specs().items()
     x = resize_inputs(base.eval_x, shape)
     batch, outs = shape[0], []
-    for i in range(0, len(x), batch):  # a fixed batch size: pad the last chunk, drop the padding's outputs
-        chunk = x[i:i + batch]
+    for i in range(
+        0, len(x), batch
+    ):  # a fixed batch size: pad the last chunk, drop the padding's outputs
+        chunk = x[i : i + batch]
         short = batch - len(chunk)
         padded = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)]) if short else chunk
         outs.append(next(iter(session.run({name: padded}).values()))[: batch - short])
@@ -100,27 +127,55 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
     from edgefit.runtimes import Artifact, get_runtime
 
     rt = get_runtime(runtime or settings.measure_runtime)
-    art = Artifact(path=Path(path), format=ARTIFACT_FORMATS.get(rt.name, "onnx"), precision="as-built", runtime=rt.name)
+    art = Artifact(
+        path=Path(path),
+        format=ARTIFACT_FORMATS.get(rt.name, "onnx"),
+        precision="as-built",
+        runtime=rt.name,
+    )
     best = None
     for _ in range(MEASURE_ATTEMPTS):
-        t = rt.measure(art, threads=settings.threads, runs=50, min_runs=100, budget_s=4.0,
-                       timeout_s=settings.measure_timeout_s)
+        t = rt.measure(
+            art,
+            threads=settings.threads,
+            runs=50,
+            min_runs=100,
+            budget_s=4.0,
+            timeout_s=settings.measure_timeout_s,
+        )
         if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
             best = t
         if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
             break
     t = best
-    return {"source": "measured", "runtime": rt.name, "threads": settings.threads, "p50_s": t.p50,
-            "p90_s": t.p90, "p99_s": t.p99, "mean_s": t.mean, "jitter_s": t.jitter, "n_runs": t.n_runs,
-            "peak_rss_bytes": t.peak_rss_bytes, "cpu_wait_fraction": t.cpu_wait_fraction,
-            "host": platform.node()}
+    return {
+        "source": "measured",
+        "runtime": rt.name,
+        "threads": settings.threads,
+        "p50_s": t.p50,
+        "p90_s": t.p90,
+        "p99_s": t.p99,
+        "mean_s": t.mean,
+        "jitter_s": t.jitter,
+        "n_runs": t.n_runs,
+        "peak_rss_bytes": t.peak_rss_bytes,
+        "cpu_wait_fraction": t.cpu_wait_fraction,
+        "host": platform.node(),
+    }
 
 
 def estimated_latency(est: dict) -> dict:
     """The latency block of a candidate that is not measured: the estimate, with its source and error bar."""
     s = est["latency_s"]
-    return {"source": "estimated", "estimate_source": est["source"], "error": est["error"],
-            "p50_s": s, "p90_s": s, "p99_s": s, "mean_s": s}
+    return {
+        "source": "estimated",
+        "estimate_source": est["source"],
+        "error": est["error"],
+        "p50_s": s,
+        "p90_s": s,
+        "p99_s": s,
+        "mean_s": s,
+    }
 
 
 def estimate_file(path, settings: RunSettings, dtype: str | None = None):
@@ -128,7 +183,9 @@ def estimate_file(path, settings: RunSettings, dtype: str | None = None):
     from edgefit.estimate import Estimator, Plan
     from edgefit.graph import load_graph
 
-    estimator = Estimator(load_graph(path), settings.target, power_mode=settings.power_mode, threads=settings.threads)
+    estimator = Estimator(
+        load_graph(path), settings.target, power_mode=settings.power_mode, threads=settings.threads
+    )
     return estimator.estimate(Plan(dtype=dtype) if dtype else None)
 
 
@@ -141,8 +198,17 @@ def torchao_estimate_note(precision: str) -> str:
 
 
 def estimate_checks(est) -> list[dict]:
-    return [{"constraint": c.constraint, "unit": c.unit, "limit": c.limit, "value": c.value, "fits": c.fits,
-             "source": c.source} for c in est.checks]
+    return [
+        {
+            "constraint": c.constraint,
+            "unit": c.unit,
+            "limit": c.limit,
+            "value": c.value,
+            "fits": c.fits,
+            "source": c.source,
+        }
+        for c in est.checks
+    ]
 
 
 def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
@@ -150,11 +216,29 @@ def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
     out = []
     for c in estimated:
         d = dict(c)
-        if c["unit"] == "s" and c["constraint"].startswith("latency") and latency["source"] == "measured":
-            pct = float(c["constraint"].split("(p")[1].split(" ")[0]) if "(p" in c["constraint"] else 99.0
-            value = latency["p99_s"] if pct >= 99 else latency["p90_s"] if pct >= 90 else latency["p50_s"]
-            d.update(constraint=f"latency (p{pct:g}, measured p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
-                     value=value, fits=value <= c["limit"], source="measured")
+        if (
+            c["unit"] == "s"
+            and c["constraint"].startswith("latency")
+            and latency["source"] == "measured"
+        ):
+            pct = (
+                float(c["constraint"].split("(p")[1].split(" ")[0])
+                if "(p" in c["constraint"]
+                else 99.0
+            )
+            value = (
+                latency["p99_s"]
+                if pct >= 99
+                else latency["p90_s"]
+                if pct >= 90
+                else latency["p50_s"]
+            )
+            d.update(
+                constraint=f"latency (p{pct:g}, measured p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
+                value=value,
+                fits=value <= c["limit"],
+                source="measured",
+            )
         out.append(d)
     return out
 
@@ -171,19 +255,31 @@ def _iteration(settings: RunSettings, kinds, accuracy: float) -> dict:
 
     # the default ceiling (0.995) sits below a near-perfect model; then the ceiling is 100%
     ceiling = 1.0 if accuracy >= 0.99 else None
-    return candidate_iteration(settings.target, kinds, min(accuracy, 0.9999), accuracy_ceiling=ceiling,
-                               deadline_days=settings.deadline_days)
+    return candidate_iteration(
+        settings.target,
+        kinds,
+        min(accuracy, 0.9999),
+        accuracy_ceiling=ceiling,
+        deadline_days=settings.deadline_days,
+    )
 
 
-def run_candidate(base: Base, choice: Choice, settings: RunSettings, work_dir, reference: np.ndarray | None,
-                  base_accuracy: float | None, *, measure_here: bool = True) -> dict:
+def run_candidate(
+    base: Base,
+    choice: Choice,
+    settings: RunSettings,
+    work_dir,
+    reference: np.ndarray | None,
+    base_accuracy: float | None,
+    *,
+    measure_here: bool = True,
+) -> dict:
     """Materialize ``choice`` and return its full record (see results.json).
 
     With ``measure_here=False`` the latency is the estimate and ``record["artifact"]`` names the file to
     measure; a caller that measures elsewhere (a device node) puts its figures in with :func:`with_latency`.
     """
     from edgefit.passes import PassContext, materialize
-
     from edgefit.search._base import resize_inputs
 
     start = time.perf_counter()
@@ -192,41 +288,75 @@ def run_candidate(base: Base, choice: Choice, settings: RunSettings, work_dir, r
     def at_shape(pair):
         return None if pair is None else (resize_inputs(pair[0], shape), pair[1])
 
-    ctx = PassContext(work_dir=work_dir, calibration=resize_inputs(base.calibration, shape), train=at_shape(base.train),
-                      val=at_shape(base.val), factory=None if base.kind == "onnx" else base.name, input_shape=shape,
-                      input_dtype=base.input_dtype, seed=settings.seed, threads=max(settings.threads, 1))
+    ctx = PassContext(
+        work_dir=work_dir,
+        calibration=resize_inputs(base.calibration, shape),
+        train=at_shape(base.train),
+        val=at_shape(base.val),
+        factory=None if base.kind == "onnx" else base.name,
+        input_shape=shape,
+        input_dtype=base.input_dtype,
+        seed=settings.seed,
+        threads=max(settings.threads, 1),
+    )
     plan = pass_plan(choice, base, settings)
     mat = materialize(base.materialize_base, plan, ctx)
     torchao = mat.artifact_runtime == "torch"
     if torchao:
         accuracy = score_torch(base, mat.artifact_path, reference, settings.threads)
         source = f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run eager in-process)"
-        artifact = {"path": str(mat.artifact_path), "format": ARTIFACT_FORMATS["torch"], "runtime": "torch"}
+        artifact = {
+            "path": str(mat.artifact_path),
+            "format": ARTIFACT_FORMATS["torch"],
+            "runtime": "torch",
+        }
     else:
         accuracy = score_model(base, mat.onnx_path, reference, settings.threads)
         source = "measured (onnxruntime)"
         artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
     est = estimate_file(mat.onnx_path, settings, "int8" if torchao else None)
-    estimate = {"latency_s": est.latency_s, "energy_j": est.energy_j, "average_power_w": est.average_power_w,
-                "power_at_rate_w": est.power_at_rate_w, "weight_bytes": est.weight_bytes,
-                "peak_activation_bytes": est.peak_activation_bytes, "weight_level": est.weight_level,
-                "activation_level": est.activation_level, "source": est.source,
-                "source_detail": est.source_detail, "error": est.error, "checks": estimate_checks(est)}
+    estimate = {
+        "latency_s": est.latency_s,
+        "energy_j": est.energy_j,
+        "average_power_w": est.average_power_w,
+        "power_at_rate_w": est.power_at_rate_w,
+        "weight_bytes": est.weight_bytes,
+        "peak_activation_bytes": est.peak_activation_bytes,
+        "weight_level": est.weight_level,
+        "activation_level": est.activation_level,
+        "source": est.source,
+        "source_detail": est.source_detail,
+        "error": est.error,
+        "checks": estimate_checks(est),
+    }
     if torchao:
         estimate["note"] = torchao_estimate_note(choice.precision)
     kinds = tuple(mat.change_kinds) or choice.change_kinds
     record = {
-        "choice": choice.to_dict(), "label": choice.label, "plan": plan.to_dict(), "change_kinds": list(kinds),
-        "status": "done", "onnx": str(mat.onnx_path),
+        "choice": choice.to_dict(),
+        "label": choice.label,
+        "plan": plan.to_dict(),
+        "change_kinds": list(kinds),
+        "status": "done",
+        "onnx": str(mat.onnx_path),
         "artifact": artifact,
-        "accuracy": {"kind": accuracy.kind, "value": accuracy.value, "n": accuracy.n, "sqnr_db": accuracy.sqnr_db,
-                     "label": accuracy.label, "data": base.eval_source, "source": source},
+        "accuracy": {
+            "kind": accuracy.kind,
+            "value": accuracy.value,
+            "n": accuracy.n,
+            "sqnr_db": accuracy.sqnr_db,
+            "label": accuracy.label,
+            "data": base.eval_source,
+            "source": source,
+        },
         "estimate": estimate,
         "iteration": _iteration(settings, kinds, accuracy.value),
         "materialize": mat.metadata,
     }
     measured = settings.measure_runtime and measure_here
     if measured:
-        latency = measure(artifact["path"], settings, runtime=artifact["runtime"] if torchao else None)
+        latency = measure(
+            artifact["path"], settings, runtime=artifact["runtime"] if torchao else None
+        )
     record = with_latency(record, latency if measured else estimated_latency(estimate))
     return {**record, "seconds": time.perf_counter() - start}

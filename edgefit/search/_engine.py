@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from edgefit._io import WriteError, ensure_dir, remove_stale_temps, to_json, write_atomic, write_error
+from edgefit._io import (
+    WriteError,
+    ensure_dir,
+    remove_stale_temps,
+    to_json,
+    write_atomic,
+    write_error,
+)
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import MeasurementError
 from edgefit.search._base import Base
@@ -41,19 +49,36 @@ class OptimizeConfig:
     executor: str = "local"  # local | ray
     ray_address: str | None = None  # None: a Ray started on this machine for the run
     ray_retries: int = 2  # a task whose worker or node died is run again this many times
-    measure_timeout_s: float = 600.0  # a measuring child that runs longer is killed: that candidate fails
+    measure_timeout_s: float = (
+        600.0  # a measuring child that runs longer is killed: that candidate fails
+    )
 
     def __post_init__(self) -> None:
         if not self.measure_timeout_s > 0:
-            raise EdgefitError(f"measure timeout {self.measure_timeout_s!r} s is not allowed",
-                               where="measure_timeout_s", fix="give positive seconds")
+            raise EdgefitError(
+                f"measure timeout {self.measure_timeout_s!r} s is not allowed",
+                where="measure_timeout_s",
+                fix="give positive seconds",
+            )
         if self.executor not in ("local", "ray"):
-            raise EdgefitError(f"unknown executor '{self.executor}'", where="--executor", fix="use local or ray")
+            raise EdgefitError(
+                f"unknown executor '{self.executor}'", where="--executor", fix="use local or ray"
+            )
         if self.select not in ("latency", "accuracy", "deadline"):
-            raise EdgefitError(f"unknown selection '{self.select}'", where="--select", fix="use latency, accuracy or deadline")
-        if not (0 <= self.max_drop < 1 or (self.metric == "sqnr" and 0 <= self.max_drop and not self.relative_drop)):
-            raise EdgefitError(f"max drop {self.max_drop:g} is impossible", where="--max-drop",
-                               fix="give an absolute drop like 0.01 or a relative one like 1%")
+            raise EdgefitError(
+                f"unknown selection '{self.select}'",
+                where="--select",
+                fix="use latency, accuracy or deadline",
+            )
+        if not (
+            0 <= self.max_drop < 1
+            or (self.metric == "sqnr" and 0 <= self.max_drop and not self.relative_drop)
+        ):
+            raise EdgefitError(
+                f"max drop {self.max_drop:g} is impossible",
+                where="--max-drop",
+                fix="give an absolute drop like 0.01 or a relative one like 1%",
+            )
 
 
 @dataclass
@@ -105,16 +130,24 @@ def space_options(base: Base, target) -> SpaceOptions:
     can_swap = base.kind in ("example", "factory")
     has_matmul = False
     if base.kind == "onnx":
-        has_matmul = any(l.kind in ("gemm", "matmul") and l.macs > 0.3 * max(1, load_graph(base.onnx_path).macs)
-                         for l in load_graph(base.onnx_path).layers)
+        graph = load_graph(base.onnx_path)
+        has_matmul = any(
+            layer.kind in ("gemm", "matmul") and layer.macs > 0.3 * max(1, graph.macs)
+            for layer in graph.layers
+        )
     ks = base.knob_space or {}
     res = ks.get("resolution")
     return SpaceOptions(
-        can_swap=can_swap, can_prune=base.kind in ("example", "factory"), can_retrain=base.train is not None,
+        can_swap=can_swap,
+        can_prune=base.kind in ("example", "factory"),
+        can_retrain=base.train is not None,
         base_resolution=base.input_shape[-1] if res else None,
-        resolution_range=(min(res), max(res)) if res else None, base_activation=base.base_activation,
-        target_dtypes=tuple(target.dtypes), has_matmul=has_matmul,
-        sparsity=any(u.sparsity_2to4_speedup for u in target.compute_units), torch_base=torchao_base(base),
+        resolution_range=(min(res), max(res)) if res else None,
+        base_activation=base.base_activation,
+        target_dtypes=tuple(target.dtypes),
+        has_matmul=has_matmul,
+        sparsity=any(u.sparsity_2to4_speedup for u in target.compute_units),
+        torch_base=torchao_base(base),
     )
 
 
@@ -144,22 +177,34 @@ def _study(config: OptimizeConfig, keys: list[str]):
     try:
         if config.storage is None and not default_db.is_file():
             _create_sqlite_study(default_db, sampler)
-        study = optuna.create_study(study_name="edgefit", storage=storage, load_if_exists=True,
-                                    directions=["maximize", "minimize"], sampler=sampler)
+        study = optuna.create_study(
+            study_name="edgefit",
+            storage=storage,
+            load_if_exists=True,
+            directions=["maximize", "minimize"],
+            sampler=sampler,
+        )
     except ImportError as exc:  # the URL's database driver is not installed
-        raise EdgefitError(f"optuna storage '{_redacted(storage)}' needs a database driver that is not installed",
-                           where="--storage",
-                           fix="install that database's Python driver; PostgreSQL: pip install \"psycopg[binary]\" "
-                               "(or psycopg2-binary with a postgresql+psycopg2:// URL)") from exc
+        raise EdgefitError(
+            f"optuna storage '{_redacted(storage)}' needs a database driver that is not installed",
+            where="--storage",
+            fix='install that database\'s Python driver; PostgreSQL: pip install "psycopg[binary]" '
+            "(or psycopg2-binary with a postgresql+psycopg2:// URL)",
+        ) from exc
     except EdgefitError:
         raise
     except Exception as exc:  # noqa: BLE001 - sqlalchemy's errors: unreachable server, bad URL, no permission
-        raise EdgefitError(f"cannot open optuna storage '{_redacted(storage)}': {_first_line(exc)}",
-                           where="--storage" if config.storage else str(default_db),
-                           fix="check the URL, that the database server runs, and the user's rights" if config.storage
-                           else "delete the damaged study.db to start the search afresh, or pass another --out") from exc
+        raise EdgefitError(
+            f"cannot open optuna storage '{_redacted(storage)}': {_first_line(exc)}",
+            where="--storage" if config.storage else str(default_db),
+            fix="check the URL, that the database server runs, and the user's rights"
+            if config.storage
+            else "delete the damaged study.db to start the search afresh, or pass another --out",
+        ) from exc
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by a killed run (older edgefit)
+        study.tell(
+            t.number, state=optuna.trial.TrialState.FAIL
+        )  # left running by a killed run (older edgefit)
     dist = {"candidate": optuna.distributions.CategoricalDistribution(sorted(set(keys)))}
     return study, dist
 
@@ -173,8 +218,12 @@ def _create_sqlite_study(db: Path, sampler) -> None:
     os.close(fd)
     try:
         storage = optuna.storages.RDBStorage(f"sqlite:///{tmp}")
-        optuna.create_study(study_name="edgefit", storage=storage, directions=["maximize", "minimize"],
-                            sampler=sampler)
+        optuna.create_study(
+            study_name="edgefit",
+            storage=storage,
+            directions=["maximize", "minimize"],
+            sampler=sampler,
+        )
         storage.remove_session()
         storage.engine.dispose()
         os.replace(tmp, db)
@@ -188,7 +237,9 @@ def _create_sqlite_study(db: Path, sampler) -> None:
 
 
 def _first_line(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc.__context__ or exc  # optuna wraps sqlalchemy's error: its cause says what
+    cause = (
+        exc.__cause__ or exc.__context__ or exc
+    )  # optuna wraps sqlalchemy's error: its cause says what
     text = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
     return f"{type(cause).__name__}: {text}"
 
@@ -202,19 +253,27 @@ def _tell(study, dist, key: str, record: dict) -> None:
 
     def trial(params: bool):
         return optuna.trial.create_trial(
-            params={"candidate": key} if params else {}, distributions=dist if params else {},
-            user_attrs={"candidate": key}, values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done
-            else None, state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL)
+            params={"candidate": key} if params else {},
+            distributions=dist if params else {},
+            user_attrs={"candidate": key},
+            values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done else None,
+            state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL,
+        )
 
     try:
         try:
             study.add_trial(trial(params=True))
-        except ValueError:  # a study begun with other candidate choices (an older edgefit): keep the key only
+        except (
+            ValueError
+        ):  # a study begun with other candidate choices (an older edgefit): keep the key only
             study.add_trial(trial(params=False))
     except Exception as exc:  # noqa: BLE001 - a full disk or a read-only database, under optuna's wrapper
-        raise WriteError(f"cannot record candidate {key} in the optuna study: {_first_line(exc)}",
-                         where="study", fix="free space or make the output folder writable, then rerun "
-                                            "(finished candidates are reused)") from exc
+        raise WriteError(
+            f"cannot record candidate {key} in the optuna study: {_first_line(exc)}",
+            where="study",
+            fix="free space or make the output folder writable, then rerun "
+            "(finished candidates are reused)",
+        ) from exc
 
 
 def _finished(path: Path, key: str) -> dict | None:
@@ -223,20 +282,28 @@ def _finished(path: Path, key: str) -> dict | None:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(record, dict) or record.get("key") != key or record.get("status") not in ("done", "failed"):
+    if (
+        not isinstance(record, dict)
+        or record.get("key") != key
+        or record.get("status") not in ("done", "failed")
+    ):
         return None
     return record
 
 
-def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int, int], None] | None = None) -> Run:
+def optimize(
+    config: OptimizeConfig, base: Base, *, progress: Callable[[str, int, int], None] | None = None
+) -> Run:
     """Screen, then materialize/measure the survivors until done, the budget, or Ctrl-C."""
+    import optuna
+
     from edgefit.estimate import Estimator
     from edgefit.targets import load_target
 
-    import optuna
-
     target = load_target(config.target)
-    ensure_dir(config.out_dir)  # a read-only or full output folder: one line now, not after the work
+    ensure_dir(
+        config.out_dir
+    )  # a read-only or full output folder: one line now, not after the work
     for folder in (config.out_dir, config.out_dir / "export", config.out_dir / "candidates"):
         remove_stale_temps(folder, recursive=folder.name == "candidates")  # left by a killed run
     run = Run(config, base)
@@ -248,21 +315,35 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         if key not in estimators:
             if progress:
                 progress(f"estimating variant {key}", 0, 1)
-            estimators[key] = Estimator(base.graph_variant(*key), target, power_mode=config.power_mode,
-                                        threads=config.threads)
+            estimators[key] = Estimator(
+                base.graph_variant(*key),
+                target,
+                power_mode=config.power_mode,
+                threads=config.threads,
+            )
     run.screened = screen(choices, estimators)
     survivors = prefilter(run.screened, config.keep)
     if config.trials is not None:
         survivors = survivors[: max(1, config.trials)]
-    settings = RunSettings(target=target, power_mode=config.power_mode,
-                           measure_runtime="onnxruntime" if target.kind == "host_cpu" else None,
-                           threads=config.threads, recover_epochs=config.recover_epochs, seed=config.seed,
-                           deadline_days=config.deadline_days, measure_timeout_s=config.measure_timeout_s)
+    settings = RunSettings(
+        target=target,
+        power_mode=config.power_mode,
+        measure_runtime="onnxruntime" if target.kind == "host_cpu" else None,
+        threads=config.threads,
+        recover_epochs=config.recover_epochs,
+        seed=config.seed,
+        deadline_days=config.deadline_days,
+        measure_timeout_s=config.measure_timeout_s,
+    )
     keys = [choice_key(s.choice) for s in survivors]
     # every screened choice is a possible value: the study stays valid when --trials or --keep change
     study, dist = _study(config, [choice_key(s.choice) for s in run.screened])
-    told = {t.user_attrs.get("candidate", t.params.get("candidate")) for t in study.get_trials(
-        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))}
+    told = {
+        t.user_attrs.get("candidate", t.params.get("candidate"))
+        for t in study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+        )
+    }
     cand_dir = config.out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)
     reference = reference_outputs(base, base_path, config.threads)
@@ -272,7 +353,9 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
     pending: list[Job] = []
     reused_failed = 0
     for s, key in zip(survivors, keys):
-        record = _finished(cand_dir / key / RESULT, key)  # the record, written atomically, is what counts
+        record = _finished(
+            cand_dir / key / RESULT, key
+        )  # the record, written atomically, is what counts
         if record is None:
             pending.append(Job(key, s))
             continue
@@ -282,8 +365,10 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         run.reused += 1
         reused_failed += record["status"] == "failed"
     if reused_failed:
-        run.notes.append(f"{reused_failed} failed candidate(s) reused from an earlier run with their reason; "
-                         "delete candidates/<key>/result.json to try one again")
+        run.notes.append(
+            f"{reused_failed} failed candidate(s) reused from an earlier run with their reason; "
+            "delete candidates/<key>/result.json to try one again"
+        )
     start = time.perf_counter()
     stopped: list[bool] = []
 
@@ -298,9 +383,15 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         if config.executor == "ray":
             from edgefit.distributed import RayOptions, run_on_ray
 
-            results = run_on_ray(pending, ctx, options=RayOptions(config.ray_address, config.ray_retries),
-                                 should_stop=should_stop, progress=progress, failed_record=failed_record,
-                                 notes=run.notes)
+            results = run_on_ray(
+                pending,
+                ctx,
+                options=RayOptions(config.ray_address, config.ray_retries),
+                should_stop=should_stop,
+                progress=progress,
+                failed_record=failed_record,
+                notes=run.notes,
+            )
         else:
             results = _run_local(pending, ctx, should_stop, progress)
         for job, record in results:
@@ -308,13 +399,21 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
             # the record first: a run killed before the study hears of it still reuses it (and tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
             run.candidates[job.key] = {**record, "reused": False}
-            _tell(study, dist, job.key, record)  # interrupted here: the next run tells it (see `told`)
+            _tell(
+                study, dist, job.key, record
+            )  # interrupted here: the next run tells it (see `told`)
     except KeyboardInterrupt:
         run.interrupted = True
-        for job in pending:  # a record on disk counts, even if Ctrl-C came before this run registered it
-            if job.key not in run.candidates and (record := _finished(cand_dir / job.key / RESULT, job.key)):
+        for (
+            job
+        ) in pending:  # a record on disk counts, even if Ctrl-C came before this run registered it
+            if job.key not in run.candidates and (
+                record := _finished(cand_dir / job.key / RESULT, job.key)
+            ):
                 run.candidates[job.key] = {**record, "reused": False}
-        run.notes.append("interrupted: results are the best so far; rerun the same command to resume")
+        run.notes.append(
+            "interrupted: results are the best so far; rerun the same command to resume"
+        )
     finally:
         # an executor left suspended by Ctrl-C still holds its context (the Ray session, and stdout sent to
         # stderr while Ray runs): closing it now, not at interpreter exit, keeps --json output on stdout
@@ -322,27 +421,42 @@ def optimize(config: OptimizeConfig, base: Base, *, progress: Callable[[str, int
         if close is not None:
             try:
                 close()
-            except KeyboardInterrupt:  # a second Ctrl-C while the session shuts down: results still count
+            except (
+                KeyboardInterrupt
+            ):  # a second Ctrl-C while the session shuts down: results still count
                 run.interrupted = True
     run.not_started = sum(job.key not in run.candidates for job in pending)
     if stopped:
-        run.notes.append(f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started")
+        run.notes.append(
+            f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started"
+        )
     if progress:
         progress("done", len(survivors), len(survivors))
     run.notes += skipped_levers(opts)
-    run.notes.append(f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
-                     f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a change-size prior)")
+    run.notes.append(
+        f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
+        f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a change-size prior)"
+    )
     return run
 
 
 def failed_record(job: Job, error: str, *, stage: str = "materialize") -> dict:
     """The record of a candidate that could not be built, scored or measured: kept, with why."""
-    return {"choice": job.choice.to_dict(), "label": job.choice.label, "status": "failed", "stage": stage,
-            "error": error}
+    return {
+        "choice": job.choice.to_dict(),
+        "label": job.choice.label,
+        "status": "failed",
+        "stage": stage,
+        "error": error,
+    }
 
 
-def _run_local(jobs: list[Job], ctx: CandidateContext, should_stop: Callable[[], bool],
-               progress: Callable[[str, int, int], None] | None) -> Iterator[tuple[Job, dict]]:
+def _run_local(
+    jobs: list[Job],
+    ctx: CandidateContext,
+    should_stop: Callable[[], bool],
+    progress: Callable[[str, int, int], None] | None,
+) -> Iterator[tuple[Job, dict]]:
     """One candidate after another in this process (the default executor)."""
     for i, job in enumerate(jobs):
         if should_stop():
@@ -350,9 +464,12 @@ def _run_local(jobs: list[Job], ctx: CandidateContext, should_stop: Callable[[],
         if progress:
             progress(job.choice.label, i, len(jobs))
         try:
-            record = run_candidate(ctx.base, job.choice, ctx.settings, ctx.work_dir, ctx.reference,
-                                   ctx.base_accuracy)
-        except WriteError:  # a full disk or a read-only folder fails every candidate after it: stop here
+            record = run_candidate(
+                ctx.base, job.choice, ctx.settings, ctx.work_dir, ctx.reference, ctx.base_accuracy
+            )
+        except (
+            WriteError
+        ):  # a full disk or a read-only folder fails every candidate after it: stop here
             raise
         except MeasurementError as exc:  # the measuring child crashed, hung or was killed
             record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}", stage="measure")
@@ -360,7 +477,11 @@ def _run_local(jobs: list[Job], ctx: CandidateContext, should_stop: Callable[[],
             if (err := write_error(exc, exc.filename or ctx.work_dir)) is not None:
                 raise err from exc
             record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
-        except (EdgefitError, RuntimeError, ValueError) as exc:  # one candidate failing never ends the run
+        except (
+            EdgefitError,
+            RuntimeError,
+            ValueError,
+        ) as exc:  # one candidate failing never ends the run
             record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
         yield job, record
 
@@ -371,14 +492,25 @@ def _reference_for(base: Base, reference):
 
 
 def _screen_dict(s) -> dict:
-    return {"latency_s": s.estimate.latency_s, "energy_j": s.estimate.energy_j, "feasible": s.feasible,
-            "reasons": list(s.reasons), "source": s.estimate.source, "error": s.estimate.error}
+    return {
+        "latency_s": s.estimate.latency_s,
+        "energy_j": s.estimate.energy_j,
+        "feasible": s.feasible,
+        "reasons": list(s.reasons),
+        "source": s.estimate.source,
+        "error": s.estimate.error,
+    }
 
 
 def _base_onnx(base: Base, settings: RunSettings, cand_dir: Path) -> Path:
     """The unchanged model as ONNX (what every candidate is compared with)."""
     from edgefit.passes import PassContext, PassPlan, materialize
 
-    ctx = PassContext(work_dir=cand_dir, factory=None if base.kind == "onnx" else base.name,
-                      input_shape=base.input_shape, input_dtype=base.input_dtype, seed=settings.seed)
+    ctx = PassContext(
+        work_dir=cand_dir,
+        factory=None if base.kind == "onnx" else base.name,
+        input_shape=base.input_shape,
+        input_dtype=base.input_dtype,
+        seed=settings.seed,
+    )
     return materialize(base.materialize_base, PassPlan(), ctx).onnx_path

@@ -33,8 +33,9 @@ def _precision(choice: dict, runtime: str) -> str:
     return "fp16" if p == "fp16" and runtime in ("coreml", "tensorrt") else "fp32"
 
 
-def export_target_formats(target, winner: dict, out_dir: Path, calibration=None, *,
-                          timeout_s: float = EXPORT_TIMEOUT_S) -> list[dict]:
+def export_target_formats(
+    target, winner: dict, out_dir: Path, calibration=None, *, timeout_s: float = EXPORT_TIMEOUT_S
+) -> list[dict]:
     """Convert the winner for each native runtime of ``target``; one record per runtime. Each conversion
     gets ``timeout_s`` seconds in its own process."""
     from edgefit._io import ensure_dir
@@ -47,11 +48,18 @@ def export_target_formats(target, winner: dict, out_dir: Path, calibration=None,
         if name not in EXPORT_RUNTIMES:
             continue
         if torchao:  # torchao's int8 lives in the torch program; re-quantizing for another runtime is another model
-            records.append({"runtime": name, "status": "skipped",
-                            "reason": "the winner is a torchao torch.export program (model.pt2), not convertible"})
+            records.append(
+                {
+                    "runtime": name,
+                    "status": "skipped",
+                    "reason": "the winner is a torchao torch.export program (model.pt2), not convertible",
+                }
+            )
             continue
         if name not in runtime_names():
-            records.append({"runtime": name, "status": "skipped", "reason": "no edgefit backend for it yet"})
+            records.append(
+                {"runtime": name, "status": "skipped", "reason": "no edgefit backend for it yet"}
+            )
             continue
         rt = get_runtime(name)
         status = rt.available()
@@ -59,13 +67,20 @@ def export_target_formats(target, winner: dict, out_dir: Path, calibration=None,
             records.append({"runtime": name, "status": "skipped", "reason": status.reason})
             continue
         precision = _precision(winner.get("choice", {}), name)
-        feeds = None if calibration is None else [{rt_input: x[None]} for rt_input, x in
-                                                  _named(fp32, calibration[:16])]
-        records.append(_export_one(name, fp32, precision, feeds, ensure_dir(out_dir / "export"), timeout_s))
+        feeds = (
+            None
+            if calibration is None
+            else [{rt_input: x[None]} for rt_input, x in _named(fp32, calibration[:16])]
+        )
+        records.append(
+            _export_one(name, fp32, precision, feeds, ensure_dir(out_dir / "export"), timeout_s)
+        )
     return records
 
 
-def _export_one(name: str, fp32: Path, precision: str, feeds, exports: Path, timeout_s: float) -> dict:
+def _export_one(
+    name: str, fp32: Path, precision: str, feeds, exports: Path, timeout_s: float
+) -> dict:
     """One runtime's export: reused when ``export/<name>`` holds this very conversion, else converted in a
     child into a hidden folder that replaces ``export/<name>`` when complete."""
     from edgefit._io import remove_stale_temps, to_json, write_atomic
@@ -73,26 +88,53 @@ def _export_one(name: str, fp32: Path, precision: str, feeds, exports: Path, tim
     from edgefit.runtimes import MeasurementError
     from edgefit.runtimes._measure import convert_in_child
 
-    stamp = {"runtime": name, "precision": precision, "source_sha256": _sha256(fp32.read_bytes()),
-             "calibration_sha256": _sha256(b"".join(x.tobytes() for f in feeds or [] for x in f.values()))}
+    stamp = {
+        "runtime": name,
+        "precision": precision,
+        "source_sha256": _sha256(fp32.read_bytes()),
+        "calibration_sha256": _sha256(
+            b"".join(x.tobytes() for f in feeds or [] for x in f.values())
+        ),
+    }
     if (reused := _previous(exports / name, stamp)) is not None:
         return reused
     remove_stale_temps(exports)  # folders of a killed run
     building = Path(tempfile.mkdtemp(prefix=f".{name}.{os.getpid()}.", suffix=".tmp", dir=exports))
     try:
-        art = convert_in_child(name, fp32, precision, building, calibration=feeds, timeout_s=timeout_s)
-        record = {"runtime": name, "status": "written", "precision": precision,
-                  "path": str(exports / name / art.path.relative_to(building)), "format": art.format,
-                  "parity": art.metadata.get("parity"), "report": art.metadata.get("vela"), "reused": False}
-        write_atomic(building / STAMP, to_json({"stamp": stamp, "record": record}) + "\n")  # the folder is complete
+        art = convert_in_child(
+            name, fp32, precision, building, calibration=feeds, timeout_s=timeout_s
+        )
+        record = {
+            "runtime": name,
+            "status": "written",
+            "precision": precision,
+            "path": str(exports / name / art.path.relative_to(building)),
+            "format": art.format,
+            "parity": art.metadata.get("parity"),
+            "report": art.metadata.get("vela"),
+            "reused": False,
+        }
+        write_atomic(
+            building / STAMP, to_json({"stamp": stamp, "record": record}) + "\n"
+        )  # the folder is complete
         _install(building, exports / name)
         return record
-    except MeasurementError as exc:  # the converter crashed or hung: killed, recorded, the run goes on
-        return {"runtime": name, "status": "failed", "precision": precision,
-                "reason": f"{type(exc).__name__}: {str(exc)[:240]}"}
+    except (
+        MeasurementError
+    ) as exc:  # the converter crashed or hung: killed, recorded, the run goes on
+        return {
+            "runtime": name,
+            "status": "failed",
+            "precision": precision,
+            "reason": f"{type(exc).__name__}: {str(exc)[:240]}",
+        }
     except (EdgefitError, RuntimeError, ValueError, NotImplementedError) as exc:
-        return {"runtime": name, "status": "skipped", "precision": precision,
-                "reason": f"{type(exc).__name__}: {str(exc)[:240]}"}
+        return {
+            "runtime": name,
+            "status": "skipped",
+            "precision": precision,
+            "reason": f"{type(exc).__name__}: {str(exc)[:240]}",
+        }
     finally:
         shutil.rmtree(building, ignore_errors=True)
 
@@ -112,7 +154,11 @@ def _previous(folder: Path, stamp: dict) -> dict | None:
     except (OSError, ValueError):
         return None
     record = saved.get("record") if isinstance(saved, dict) else None
-    if saved.get("stamp") != stamp or not isinstance(record, dict) or not Path(record.get("path", "")).exists():
+    if (
+        saved.get("stamp") != stamp
+        or not isinstance(record, dict)
+        or not Path(record.get("path", "")).exists()
+    ):
         return None
     return {**record, "reused": True}
 

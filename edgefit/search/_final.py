@@ -14,20 +14,37 @@ import gc
 import time
 from pathlib import Path
 
-from edgefit.search._select import FinalTiming, Protocol, accuracy_floor, eligible, latency_of, passes
+from edgefit.search._select import (
+    FinalTiming,
+    Protocol,
+    accuracy_floor,
+    eligible,
+    latency_of,
+    passes,
+)
 
 LEADERS = 4
 ROUNDS = 5
 MAX_ROUNDS = 11
 MAX_SPREAD = 0.10
 ROUND_RUNS = 40  # a round lasts about this many runs of the slowest model …
-MIN_ROUND_S, MAX_ROUND_S = 0.01, 0.5  # … within these bounds (tiny models: the whole stage stays ~1 s)
+MIN_ROUND_S, MAX_ROUND_S = (
+    0.01,
+    0.5,
+)  # … within these bounds (tiny models: the whole stage stays ~1 s)
 SETTLE_S = 0.2
 
 
-def remeasure_leaders(run, *, leaders: int = LEADERS, rounds: int = ROUNDS, round_s: float | None = None,
-                      max_spread: float = MAX_SPREAD, max_rounds: int = MAX_ROUNDS,
-                      settle_s: float = SETTLE_S) -> Protocol | None:
+def remeasure_leaders(
+    run,
+    *,
+    leaders: int = LEADERS,
+    rounds: int = ROUNDS,
+    round_s: float | None = None,
+    max_spread: float = MAX_SPREAD,
+    max_rounds: int = MAX_ROUNDS,
+    settle_s: float = SETTLE_S,
+) -> Protocol | None:
     """Re-measure the ``leaders`` fastest eligible candidates of ``run`` (an :class:`~edgefit.search.Run`)
     and its baseline, interleaved, at the run's threads; add each one's figures to its latency block
     (``latency.final``) and return the :class:`Protocol` for :func:`~edgefit.search.pick`.
@@ -55,47 +72,88 @@ def remeasure_leaders(run, *, leaders: int = LEADERS, rounds: int = ROUNDS, roun
     if run.interrupted:
         return None  # Ctrl-C asked for the best so far, now
     floor = accuracy_floor(run.base_accuracy, max_drop=cfg.max_drop, relative=cfg.relative_drop)
-    pool = [c for c in eligible(list(run.candidates.values()), floor) if c["latency"]["source"] == "measured"]
+    pool = [
+        c
+        for c in eligible(list(run.candidates.values()), floor)
+        if c["latency"]["source"] == "measured"
+    ]
     if not pool:
         return None  # an estimated target, or nothing to pick from
     if cfg.executor == "ray":
-        run.notes.append("final re-measurement skipped: with --executor ray the candidates were measured on the "
-                         "workers, not here; the pick uses each one's first measurement")
+        run.notes.append(
+            "final re-measurement skipped: with --executor ray the candidates were measured on the "
+            "workers, not here; the pick uses each one's first measurement"
+        )
         return None
-    chosen = sorted(pool, key=latency_of)[:max(1, leaders)]
+    chosen = sorted(pool, key=latency_of)[: max(1, leaders)]
     n_leaders = len(chosen)
     base = run.candidates.get(run.base_key)
-    with_base = base is not None and base.get("status") == "done" and base["latency"]["source"] == "measured" \
+    with_base = (
+        base is not None
+        and base.get("status") == "done"
+        and base["latency"]["source"] == "measured"
         and all(c["key"] != run.base_key for c in chosen)
+    )
     if with_base:
         chosen.append(base)  # for reference: how much faster the pick is, by the same protocol
     why = _cannot_time(chosen)
     if why:
-        run.notes.append(f"final re-measurement skipped: {why}; the pick uses each one's first measurement")
+        run.notes.append(
+            f"final re-measurement skipped: {why}; the pick uses each one's first measurement"
+        )
         return None
     if round_s is None:
-        round_s = min(MAX_ROUND_S, max(MIN_ROUND_S, ROUND_RUNS * max(latency_of(c) for c in chosen)))
+        round_s = min(
+            MAX_ROUND_S, max(MIN_ROUND_S, ROUND_RUNS * max(latency_of(c) for c in chosen))
+        )
     try:
-        results, wait = _timed(chosen, cfg.threads, rounds=rounds, round_s=round_s, max_spread=max_spread,
-                               max_rounds=max_rounds, settle_s=settle_s)
+        results, wait = _timed(
+            chosen,
+            cfg.threads,
+            rounds=rounds,
+            round_s=round_s,
+            max_spread=max_spread,
+            max_rounds=max_rounds,
+            settle_s=settle_s,
+        )
     except KeyboardInterrupt:
-        run.notes.append("final re-measurement interrupted: the pick uses each one's first measurement")
+        run.notes.append(
+            "final re-measurement interrupted: the pick uses each one's first measurement"
+        )
         return None
     except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors; the first measurements still stand
-        run.notes.append(f"final re-measurement failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                         "the pick uses each one's first measurement")
+        run.notes.append(
+            f"final re-measurement failed ({type(exc).__name__}: {str(exc)[:200]}); "
+            "the pick uses each one's first measurement"
+        )
         return None
     triggers = _certification_triggers(cfg.target)
     timings = []
     for c, r in zip(chosen, results):
-        t = FinalTiming(c["key"], r.median_s, tuple(r.round_medians_s), r.p99_s, r.runs, latency_of(c),
-                        _triggers_of(c, triggers), passes(c), baseline=c["key"] == run.base_key)
+        t = FinalTiming(
+            c["key"],
+            r.median_s,
+            tuple(r.round_medians_s),
+            r.p99_s,
+            r.runs,
+            latency_of(c),
+            _triggers_of(c, triggers),
+            passes(c),
+            baseline=c["key"] == run.base_key,
+        )
         timings.append(t)
-        run.candidates[c["key"]] = {**c, "latency": {**c["latency"], "final": _final_block(t, cfg.threads)}}
-    protocol = Protocol(rounds, max_rounds, max_spread, round_s, cfg.threads, settle_s, tuple(timings), wait)
-    run.notes.append(f"final pick: the {n_leaders} fastest eligible candidate(s){' and the baseline' * with_base} "
-                     f"re-measured interleaved after the search, "
-                     f"≥ {rounds} rounds of {round_s * 1e3:.0f} ms at {cfg.threads} thread(s)")
+        run.candidates[c["key"]] = {
+            **c,
+            "latency": {**c["latency"], "final": _final_block(t, cfg.threads)},
+        }
+    protocol = Protocol(
+        rounds, max_rounds, max_spread, round_s, cfg.threads, settle_s, tuple(timings), wait
+    )
+    run.notes.append(
+        f"final pick: the {n_leaders} fastest eligible candidate(s){' and the baseline' * with_base} "
+        f"re-measured interleaved after the search, "
+        f"≥ {rounds} rounds of {round_s * 1e3:.0f} ms at {cfg.threads} thread(s)"
+    )
     return protocol
 
 
@@ -113,8 +171,16 @@ def _path(c: dict) -> str:
     return (c.get("artifact") or {}).get("path") or c["onnx"]
 
 
-def _timed(chosen: list[dict], threads: int, *, rounds: int, round_s: float, max_spread: float, max_rounds: int,
-           settle_s: float):
+def _timed(
+    chosen: list[dict],
+    threads: int,
+    *,
+    rounds: int,
+    round_s: float,
+    max_spread: float,
+    max_rounds: int,
+    settle_s: float,
+):
     """``interleaved`` on the chosen files after ``settle_s`` of quiet, and the share of the timing this
     process's threads spent waiting for a CPU held by someone else (None off Linux)."""
     from edgefit.calibrate._measure import interleaved
@@ -125,13 +191,22 @@ def _timed(chosen: list[dict], threads: int, *, rounds: int, round_s: float, max
     try:
         time.sleep(settle_s)
         before, start = run_queue_wait_ns(), time.perf_counter()
-        results = interleaved([_path(c) for c in chosen], threads, rounds=rounds, round_s=round_s,
-                              max_spread=max_spread, max_rounds=max_rounds)
+        results = interleaved(
+            [_path(c) for c in chosen],
+            threads,
+            rounds=rounds,
+            round_s=round_s,
+            max_spread=max_spread,
+            max_rounds=max_rounds,
+        )
         elapsed, after = time.perf_counter() - start, run_queue_wait_ns()
     finally:
         gc.unfreeze()
-    wait = None if before is None or after is None or elapsed <= 0 else \
-        min(1.0, (after - before) / 1e9 / (elapsed * max(threads, 1)))
+    wait = (
+        None
+        if before is None or after is None or elapsed <= 0
+        else min(1.0, (after - before) / 1e9 / (elapsed * max(threads, 1)))
+    )
     return results, wait
 
 
@@ -153,6 +228,13 @@ def _triggers_of(c: dict, triggers: frozenset[str] | None) -> tuple[str, ...]:
 
 
 def _final_block(t: FinalTiming, threads: int) -> dict:
-    return {"method": "interleaved", "median_s": t.median_s, "round_medians_s": list(t.round_medians_s),
-            "rounds": len(t.round_medians_s), "spread": t.spread, "p99_s": t.p99_s, "runs": t.runs,
-            "threads": threads}
+    return {
+        "method": "interleaved",
+        "median_s": t.median_s,
+        "round_medians_s": list(t.round_medians_s),
+        "rounds": len(t.round_medians_s),
+        "spread": t.spread,
+        "p99_s": t.p99_s,
+        "runs": t.runs,
+        "threads": threads,
+    }

@@ -14,41 +14,86 @@ from edgefit.search._select import TIE_RULE, Pick, Protocol, frontier
 RESULTS_SCHEMA = "edgefit-results/1"
 
 
-def results_dict(run, pick: Pick, base_key: str, base_accuracy: float, protocol: Protocol | None = None) -> dict:
+def results_dict(
+    run, pick: Pick, base_key: str, base_accuracy: float, protocol: Protocol | None = None
+) -> dict:
     """The whole results.json of ``run``; ``protocol`` (the final re-measurement, when there was one) goes
     under ``selection.protocol`` with the ties the pick found and the rule it applied."""
     cands = list(run.candidates.values())
-    rejected = [{"label": s.choice.label, "choice": s.choice.to_dict(), "status": "rejected at estimate",
-                 "reasons": list(s.reasons), "estimate": {"latency_s": s.estimate.latency_s,
-                                                          "energy_j": s.estimate.energy_j,
-                                                          "source": s.estimate.source, "error": s.estimate.error}}
-                for s in run.screened if not s.feasible]
+    rejected = [
+        {
+            "label": s.choice.label,
+            "choice": s.choice.to_dict(),
+            "status": "rejected at estimate",
+            "reasons": list(s.reasons),
+            "estimate": {
+                "latency_s": s.estimate.latency_s,
+                "energy_j": s.estimate.energy_j,
+                "source": s.estimate.source,
+                "error": s.estimate.error,
+            },
+        }
+        for s in run.screened
+        if not s.feasible
+    ]
     cfg = run.config
-    selection = {"rule": cfg.select, "accuracy_floor": pick.floor, "eligible": pick.eligible,
-                 "winner": pick.winner["key"] if pick.winner else None, "reason": pick.reason,
-                 "best_found": pick.best_found["key"] if pick.best_found else None}
+    selection = {
+        "rule": cfg.select,
+        "accuracy_floor": pick.floor,
+        "eligible": pick.eligible,
+        "winner": pick.winner["key"] if pick.winner else None,
+        "reason": pick.reason,
+        "best_found": pick.best_found["key"] if pick.best_found else None,
+    }
     if protocol is not None:
-        selection["protocol"] = {**protocol.to_dict(), "ties": list(pick.ties), "rule": _protocol_rule(cfg.select)}
+        selection["protocol"] = {
+            **protocol.to_dict(),
+            "ties": list(pick.ties),
+            "rule": _protocol_rule(cfg.select),
+        }
     return {
         "schema": RESULTS_SCHEMA,
         "edgefit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "command": " ".join(["edgefit", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("edgefit") else None,
+        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": " ".join(["edgefit", *sys.argv[1:]])
+        if sys.argv and sys.argv[0].endswith("edgefit")
+        else None,
         "environment": environment_record(),
         "target": {"id": cfg.target, "power_mode": cfg.power_mode},
-        "model": {"kind": run.base.kind, "name": run.base.name, "input_shape": list(run.base.input_shape)},
-        "data": {"evaluation": run.base.eval_source, "labels": run.base.eval_y is not None,
-                 "training": "given" if run.base.train is not None else None},
-        "config": {"max_drop": cfg.max_drop, "relative_drop": cfg.relative_drop, "select": cfg.select,
-                   "budget_s": cfg.budget_s, "trials": cfg.trials, "seed": cfg.seed, "threads": cfg.threads,
-                   "recover_epochs": cfg.recover_epochs, "deadline_days": cfg.deadline_days,
-                   "executor": cfg.executor, "ray_address": cfg.ray_address},
+        "model": {
+            "kind": run.base.kind,
+            "name": run.base.name,
+            "input_shape": list(run.base.input_shape),
+        },
+        "data": {
+            "evaluation": run.base.eval_source,
+            "labels": run.base.eval_y is not None,
+            "training": "given" if run.base.train is not None else None,
+        },
+        "config": {
+            "max_drop": cfg.max_drop,
+            "relative_drop": cfg.relative_drop,
+            "select": cfg.select,
+            "budget_s": cfg.budget_s,
+            "trials": cfg.trials,
+            "seed": cfg.seed,
+            "threads": cfg.threads,
+            "recover_epochs": cfg.recover_epochs,
+            "deadline_days": cfg.deadline_days,
+            "executor": cfg.executor,
+            "ray_address": cfg.ray_address,
+        },
         "baseline": {"key": base_key, "accuracy": base_accuracy},
         "selection": selection,
         "frontier": [c["key"] for c in frontier(cands)],
-        "counts": {"screened": len(run.screened), "could_fit": sum(s.feasible for s in run.screened),
-                   "materialized": len(cands), "reused": run.reused,
-                   "failed": sum(c.get("status") == "failed" for c in cands), "not_started": run.not_started},
+        "counts": {
+            "screened": len(run.screened),
+            "could_fit": sum(s.feasible for s in run.screened),
+            "materialized": len(cands),
+            "reused": run.reused,
+            "failed": sum(c.get("status") == "failed" for c in cands),
+            "not_started": run.not_started,
+        },
         "interrupted": run.interrupted,
         "notes": run.notes,
         "candidates": cands,
@@ -76,9 +121,13 @@ def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
         chosen = next(c for c in res["candidates"] if c.get("key") == winner)
         files["model"] = str(copy_atomic(chosen["onnx"], out_dir / "model.onnx"))
         art = chosen.get("artifact") or {}
-        if art.get("runtime") == "torch":  # a torchao winner: the quantized program itself, beside its fp32 ONNX
+        if (
+            art.get("runtime") == "torch"
+        ):  # a torchao winner: the quantized program itself, beside its fp32 ONNX
             files["model_torch"] = str(copy_atomic(art["path"], out_dir / "model.pt2"))
-    reports = write_reports(out_dir, res)  # after model.onnx exists: per-layer bars and parity use it
+    reports = write_reports(
+        out_dir, res
+    )  # after model.onnx exists: per-layer bars and parity use it
     write_atomic(out_dir / "results.json", to_json(res) + "\n")
     files.update(report=reports["md"], html=reports["html"])
     return files

@@ -24,13 +24,27 @@ class Screened:
 def estimator_plan(choice: Choice, kernel_names: list[str], weight_kernels: list[str]) -> Plan:
     # torchao int8 is estimated as int8 compute; for weight-only int8 (activations stay float, weights
     # dequantized on the fly) that is optimistic: the saving there is weight bytes, not arithmetic
-    dtype = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-dynamic": "int8", "int4-weight": "int4",
-             "torchao-int8-dynamic": "int8", "torchao-int8-weight": "int8"}[choice.precision]
+    dtype = {
+        "fp32": "fp32",
+        "fp16": "fp16",
+        "int8": "int8",
+        "int8-dynamic": "int8",
+        "int4-weight": "int4",
+        "torchao-int8-dynamic": "int8",
+        "torchao-int8-weight": "int8",
+    }[choice.precision]
     keep: tuple[str, ...] = ()
-    if choice.keep_float and weight_kernels:  # sensitivity is measured later; first and last layers
+    if (
+        choice.keep_float and weight_kernels
+    ):  # sensitivity is measured later; first and last layers
         keep = tuple(dict.fromkeys(weight_kernels[:1] + weight_kernels[-1:]))[: choice.keep_float]
     scale = choice.width * (1 - choice.prune_amount if choice.prune == "channel" else 1.0)
-    return Plan(dtype=dtype, keep_float=keep, sparse_2to4=choice.prune == "2:4", channel_scale=max(scale, 1e-3))
+    return Plan(
+        dtype=dtype,
+        keep_float=keep,
+        sparse_2to4=choice.prune == "2:4",
+        channel_scale=max(scale, 1e-3),
+    )
 
 
 def could_fit(est: Estimate) -> tuple[bool, tuple[str, ...]]:
@@ -41,7 +55,9 @@ def could_fit(est: Estimate) -> tuple[bool, tuple[str, ...]]:
             continue
         optimistic = c.value * (1 - est.error) if c.unit in ("s", "J", "W") else c.value
         if optimistic > c.limit:
-            reasons.append(f"{c.constraint}: estimated {c.value:.4g} {c.unit} > limit {c.limit:.4g} {c.unit}")
+            reasons.append(
+                f"{c.constraint}: estimated {c.value:.4g} {c.unit} > limit {c.limit:.4g} {c.unit}"
+            )
     return not reasons, tuple(reasons)
 
 
@@ -68,9 +84,16 @@ def pareto_fronts(points: list[tuple[float, float]]) -> list[int]:
     remaining = set(range(n))
     level = 0
     while remaining:
-        front = {i for i in remaining
-                 if not any(points[j][0] <= points[i][0] and points[j][1] <= points[i][1] and points[j] != points[i]
-                            for j in remaining)}
+        front = {
+            i
+            for i in remaining
+            if not any(
+                points[j][0] <= points[i][0]
+                and points[j][1] <= points[i][1]
+                and points[j] != points[i]
+                for j in remaining
+            )
+        }
         for i in front:
             rank[i] = level
         remaining -= front
@@ -84,7 +107,10 @@ def prefilter(screened: list[Screened], keep: int) -> list[Screened]:
     the baseline every other candidate is compared with."""
     feasible = [s for s in screened if s.feasible]
     ranks = pareto_fronts([(s.estimate.latency_s, s.choice.risk()) for s in feasible])
-    order = sorted(range(len(feasible)), key=lambda i: (ranks[i], feasible[i].choice.risk(), feasible[i].estimate.latency_s))
+    order = sorted(
+        range(len(feasible)),
+        key=lambda i: (ranks[i], feasible[i].choice.risk(), feasible[i].estimate.latency_s),
+    )
     chosen = [feasible[i] for i in order[:keep]]
     base = next((s for s in screened if s.choice == Choice()), None)
     if base is not None:  # measured first, even when its estimate says it cannot fit

@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 TIE_MIN = 0.03  # medians closer than this (relative) are a tie even when both spreads are smaller
-TIE_RULE = ("final medians that differ by less than the larger of the two candidates' spreads (and at least "
-            f"{TIE_MIN:.0%}) are a tie; a tie with the fastest goes to the smaller change: fewer certification "
-            "triggers, then fewer passes, then the faster median")
+TIE_RULE = (
+    "final medians that differ by less than the larger of the two candidates' spreads (and at least "
+    f"{TIE_MIN:.0%}) are a tie; a tie with the fastest goes to the smaller change: fewer certification "
+    "triggers, then fewer passes, then the faster median"
+)
 PASS_FIELDS = ("swap", "prune", "recover", "quantize", "torchao")
 
 
@@ -30,8 +32,12 @@ def frontier(candidates: list[dict]) -> list[dict]:
     out = []
     for c in done:
         a, t = c["accuracy"]["value"], latency_of(c)
-        if not any(o["accuracy"]["value"] >= a and latency_of(o) <= t and
-                   (o["accuracy"]["value"] > a or latency_of(o) < t) for o in done):
+        if not any(
+            o["accuracy"]["value"] >= a
+            and latency_of(o) <= t
+            and (o["accuracy"]["value"] > a or latency_of(o) < t)
+            for o in done
+        ):
             out.append(c)
     return sorted(out, key=latency_of)
 
@@ -47,8 +53,11 @@ def accuracy_floor(base_accuracy: float, *, max_drop: float, relative: bool) -> 
 
 def eligible(candidates: list[dict], floor: float) -> list[dict]:
     """Finished candidates that fit the envelope and keep accuracy ≥ ``floor``."""
-    return [c for c in candidates if c.get("status") == "done" and c["fits"]
-            and c["accuracy"]["value"] >= floor - 1e-12]
+    return [
+        c
+        for c in candidates
+        if c.get("status") == "done" and c["fits"] and c["accuracy"]["value"] >= floor - 1e-12
+    ]
 
 
 def passes(c: dict) -> int:
@@ -67,7 +76,9 @@ class FinalTiming:
     p99_s: float
     runs: int
     first_p50_s: float  # the candidate's first measurement, kept for comparison
-    certification_triggers: tuple[str, ...]  # its change kinds that trigger the target's certification loop
+    certification_triggers: tuple[
+        str, ...
+    ]  # its change kinds that trigger the target's certification loop
     passes: int
     baseline: bool = False
 
@@ -78,10 +89,19 @@ class FinalTiming:
         return (max(r) - min(r)) / self.median_s if r and self.median_s else 0.0
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "median_s": self.median_s, "round_medians_s": list(self.round_medians_s),
-                "rounds": len(self.round_medians_s), "spread": self.spread, "p99_s": self.p99_s, "runs": self.runs,
-                "first_p50_s": self.first_p50_s, "certification_triggers": list(self.certification_triggers),
-                "passes": self.passes, "baseline": self.baseline}
+        return {
+            "key": self.key,
+            "median_s": self.median_s,
+            "round_medians_s": list(self.round_medians_s),
+            "rounds": len(self.round_medians_s),
+            "spread": self.spread,
+            "p99_s": self.p99_s,
+            "runs": self.runs,
+            "first_p50_s": self.first_p50_s,
+            "certification_triggers": list(self.certification_triggers),
+            "passes": self.passes,
+            "baseline": self.baseline,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,17 +115,26 @@ class Protocol:
     threads: int
     settle_s: float
     timings: tuple[FinalTiming, ...]
-    cpu_wait_fraction: float | None = None  # share of the timing this process waited for a CPU (Linux)
+    cpu_wait_fraction: float | None = (
+        None  # share of the timing this process waited for a CPU (Linux)
+    )
     method: str = "interleaved"
 
     def timing(self, key: str) -> FinalTiming | None:
         return next((t for t in self.timings if t.key == key), None)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "rounds": self.rounds, "max_rounds": self.max_rounds,
-                "max_spread": self.max_spread, "round_s": self.round_s, "threads": self.threads,
-                "settle_s": self.settle_s, "cpu_wait_fraction": self.cpu_wait_fraction,
-                "candidates": [t.to_dict() for t in self.timings]}
+        return {
+            "method": self.method,
+            "rounds": self.rounds,
+            "max_rounds": self.max_rounds,
+            "max_spread": self.max_spread,
+            "round_s": self.round_s,
+            "threads": self.threads,
+            "settle_s": self.settle_s,
+            "cpu_wait_fraction": self.cpu_wait_fraction,
+            "candidates": [t.to_dict() for t in self.timings],
+        }
 
 
 def within_noise(a: FinalTiming, b: FinalTiming) -> tuple[bool, float, float]:
@@ -139,7 +168,9 @@ def _final_pick(pool: list[dict], protocol: Protocol) -> tuple[dict, tuple[dict,
         tie, diff, noise = within_noise(t, fastest[1])
         if tie:
             group.append((c, t))
-            ties.append({"key": c["key"], "with": fastest[0]["key"], "difference": diff, "noise": noise})
+            ties.append(
+                {"key": c["key"], "with": fastest[0]["key"], "difference": diff, "noise": noise}
+            )
     winner = min(group, key=lambda ct: change_size(ct[1]))
     return winner[0], tuple({**tie, "winner": winner[0]["key"]} for tie in ties)
 
@@ -151,11 +182,20 @@ class Pick:
     eligible: int
     reason: str  # why nothing qualified, when nothing did
     best_found: dict | None  # the closest candidate when nothing qualified
-    ties: tuple[dict, ...] = field(default=())  # candidates found within the fastest one's noise (final pick)
+    ties: tuple[dict, ...] = field(
+        default=()
+    )  # candidates found within the fastest one's noise (final pick)
 
 
-def pick(candidates: list[dict], base_accuracy: float, *, max_drop: float, relative: bool, select: str,
-         protocol: Protocol | None = None) -> Pick:
+def pick(
+    candidates: list[dict],
+    base_accuracy: float,
+    *,
+    max_drop: float,
+    relative: bool,
+    select: str,
+    protocol: Protocol | None = None,
+) -> Pick:
     """Among finished candidates that fit the envelope and keep accuracy ≥ the floor: the fastest
     (``latency``, default), the most accurate (``accuracy``), or the best projected at the deadline
     (``deadline``).
@@ -189,5 +229,9 @@ def pick(candidates: list[dict], base_accuracy: float, *, max_drop: float, relat
         reason = f"no candidate keeps accuracy ≥ {floor:.4f}"
     else:
         reason = "no candidate both fits the envelope and keeps the accuracy floor"
-    best = max(done, key=lambda c: (c["fits"], c["accuracy"]["value"] >= floor, -latency_of(c)), default=None)
+    best = max(
+        done,
+        key=lambda c: (c["fits"], c["accuracy"]["value"] >= floor, -latency_of(c)),
+        default=None,
+    )
     return Pick(None, floor, 0, reason, best)

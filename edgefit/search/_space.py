@@ -12,10 +12,20 @@ from dataclasses import asdict, dataclass, field
 
 from edgefit.errors import EdgefitError
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight", "torchao-int8-dynamic", "torchao-int8-weight")
+PRECISIONS = (
+    "fp32",
+    "fp16",
+    "int8",
+    "int8-dynamic",
+    "int4-weight",
+    "torchao-int8-dynamic",
+    "torchao-int8-weight",
+)
 # torchao quantizes the torch module (TorchaoConfig), measured on the torch runtime: torch bases only
 TORCHAO_PRECISIONS = {"torchao-int8-dynamic": "int8-dynamic", "torchao-int8-weight": "int8-weight"}
-MATMUL_SHARE = 0.3  # Gemm/MatMul share of the MACs above which int8 matmul recipes are worth trying
+MATMUL_SHARE = (
+    0.3  # Gemm/MatMul share of the MACs above which int8 matmul recipes are worth trying
+)
 PRUNE_METHODS = ("none", "channel", "unstructured", "2:4")
 
 
@@ -35,13 +45,22 @@ class Choice:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise EdgefitError(f"precision {self.precision!r}", where="Choice", fix=f"use one of {PRECISIONS}")
+            raise EdgefitError(
+                f"precision {self.precision!r}", where="Choice", fix=f"use one of {PRECISIONS}"
+            )
         if self.prune not in PRUNE_METHODS:
-            raise EdgefitError(f"prune {self.prune!r}", where="Choice", fix=f"use one of {PRUNE_METHODS}")
+            raise EdgefitError(
+                f"prune {self.prune!r}", where="Choice", fix=f"use one of {PRUNE_METHODS}"
+            )
 
     @property
     def swaps(self) -> bool:
-        return self.width != 1.0 or self.depth != 1.0 or self.resolution is not None or self.activation is not None
+        return (
+            self.width != 1.0
+            or self.depth != 1.0
+            or self.resolution is not None
+            or self.activation is not None
+        )
 
     @property
     def retrains(self) -> bool:
@@ -73,22 +92,37 @@ class Choice:
         if self.activation is not None:
             parts.append(self.activation)
         if self.prune != "none":
-            parts.append(f"{self.prune} prune {self.prune_amount:g}" if self.prune != "2:4" else "2:4 sparse")
+            parts.append(
+                f"{self.prune} prune {self.prune_amount:g}"
+                if self.prune != "2:4"
+                else "2:4 sparse"
+            )
         q = self.precision
         if q == "int8":
-            q += f" {self.calibration}" + (f" keep {self.keep_float} float" if self.keep_float else "")
+            q += f" {self.calibration}" + (
+                f" keep {self.keep_float} float" if self.keep_float else ""
+            )
         parts.append(q)
         return " · ".join(parts)
 
     def risk(self) -> float:
         """A *prior* on accuracy cost, used only to order candidates before any is measured (never
         reported as accuracy): bigger changes are riskier."""
-        r = {"fp32": 0.0, "fp16": 0.05, "int8": 0.3, "int8-dynamic": 0.25, "int4-weight": 0.6,
-             "torchao-int8-dynamic": 0.25, "torchao-int8-weight": 0.15}[self.precision]
+        r = {
+            "fp32": 0.0,
+            "fp16": 0.05,
+            "int8": 0.3,
+            "int8-dynamic": 0.25,
+            "int4-weight": 0.6,
+            "torchao-int8-dynamic": 0.25,
+            "torchao-int8-weight": 0.15,
+        }[self.precision]
         if self.precision == "int8":
             r -= 0.05 * self.keep_float + (0.05 if self.calibration != "minmax" else 0.0)
         r += 2.0 * (1 - self.width) + 1.5 * (1 - self.depth) + (0.3 if self.activation else 0.0)
-        r += {"none": 0.0, "channel": 2.0, "unstructured": 0.5, "2:4": 0.0}[self.prune] * self.prune_amount
+        r += {"none": 0.0, "channel": 2.0, "unstructured": 0.5, "2:4": 0.0}[
+            self.prune
+        ] * self.prune_amount
         r += 0.5 if self.prune == "2:4" else 0.0
         return r
 
@@ -149,7 +183,9 @@ def _quantizations(opts: SpaceOptions) -> list[tuple[str, str, int]]:
 
 def matmul_share(graph) -> float:
     """The fraction of a graph's MACs done in Gemm/MatMul layers (Linear layers and attention matmuls)."""
-    return sum(l.macs for l in graph.layers if l.kind in ("gemm", "matmul")) / max(1, graph.macs)
+    return sum(la.macs for la in graph.layers if la.kind in ("gemm", "matmul")) / max(
+        1, graph.macs
+    )
 
 
 def torchao_base(base) -> bool:
@@ -171,12 +207,16 @@ def skipped_levers(opts: SpaceOptions) -> list[str]:
     """
     out = []
     if not opts.can_swap:
-        out.append("not searched: architecture swaps (width, depth, input resolution, activation) and channel "
-                   "pruning — they rebuild the model, which needs a built-in example (--example) or a "
-                   "--factory module:function; this run searched quantization of the model as given")
+        out.append(
+            "not searched: architecture swaps (width, depth, input resolution, activation) and channel "
+            "pruning — they rebuild the model, which needs a built-in example (--example) or a "
+            "--factory module:function; this run searched quantization of the model as given"
+        )
     elif not opts.can_retrain:
-        out.append("not searched: architecture swaps and channel pruning — they need training data to recover "
-                   "accuracy (--train-data x/y .npz, or an example's own data)")
+        out.append(
+            "not searched: architecture swaps and channel pruning — they need training data to recover "
+            "accuracy (--train-data x/y .npz, or an example's own data)"
+        )
     return out
 
 
@@ -196,9 +236,21 @@ def build_space(opts: SpaceOptions) -> list[Choice]:
             prunes.append(("2:4", 0.5))
     out = []
     for w, d, r, a, (p, amount), (q, cal, keep) in itertools.product(
-            widths, depths, resolutions, activations, prunes, _quantizations(opts)):
+        widths, depths, resolutions, activations, prunes, _quantizations(opts)
+    ):
         if p == "channel" and w != 1.0:
             continue  # both shrink channels: keep the space small and the two levers distinct
-        out.append(Choice(width=w, depth=d, resolution=r, activation=a, prune=p, prune_amount=amount,
-                          precision=q, calibration=cal, keep_float=keep))
+        out.append(
+            Choice(
+                width=w,
+                depth=d,
+                resolution=r,
+                activation=a,
+                prune=p,
+                prune_amount=amount,
+                precision=q,
+                calibration=cal,
+                keep_float=keep,
+            )
+        )
     return out

@@ -16,7 +16,14 @@ Importing this package is light (no torch); :func:`measure_decoder` imports torc
 """
 
 from edgefit.serve._arch import Architecture, from_hf_config, list_presets, load_architecture
-from edgefit.serve._dtypes import KV_BYTES, WEIGHT_DTYPES, Storage, compute_dtype, kv_bytes, weight_storage
+from edgefit.serve._dtypes import (
+    KV_BYTES,
+    WEIGHT_DTYPES,
+    Storage,
+    compute_dtype,
+    kv_bytes,
+    weight_storage,
+)
 from edgefit.serve._hardware import Assumptions, Figure, Hardware, build_hardware
 from edgefit.serve._measure import Measurement, compare_with_plan, measure_decoder
 from edgefit.serve._model import ServeModel, Step, check_parallel

@@ -14,9 +14,10 @@ to ``num_kv_heads × head_dim``.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from edgefit.errors import EdgefitError
 
@@ -56,24 +57,43 @@ class Architecture:
     positions: Literal["rope", "learned"] = "rope"
     attention_bias: bool = False
     mlp_bias: bool = False
-    sliding_window: int | None = None  # recorded, not modelled (the KV cache is sized for the full context)
+    sliding_window: int | None = (
+        None  # recorded, not modelled (the KV cache is sized for the full context)
+    )
     source: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "vocab_size",
-                     "max_positions"):
+        for name in (
+            "hidden_size",
+            "num_layers",
+            "num_heads",
+            "num_kv_heads",
+            "intermediate_size",
+            "vocab_size",
+            "max_positions",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise EdgefitError(f"{name} must be a positive integer, got {value!r}", where=self.source or self.name,
-                                   fix="check the model's config.json")
+                raise EdgefitError(
+                    f"{name} must be a positive integer, got {value!r}",
+                    where=self.source or self.name,
+                    fix="check the model's config.json",
+                )
         if self.head_dim == 0:
             if self.hidden_size % self.num_heads:
-                raise EdgefitError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}",
-                                   where=self.source or self.name, fix="give head_dim in the config")
+                raise EdgefitError(
+                    f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}",
+                    where=self.source or self.name,
+                    fix="give head_dim in the config",
+                )
             object.__setattr__(self, "head_dim", self.hidden_size // self.num_heads)
         if self.num_heads % self.num_kv_heads:
-            raise EdgefitError(f"num_attention_heads {self.num_heads} is not a multiple of num_key_value_heads "
-                               f"{self.num_kv_heads}", where=self.source or self.name, fix="check the config")
+            raise EdgefitError(
+                f"num_attention_heads {self.num_heads} is not a multiple of num_key_value_heads "
+                f"{self.num_kv_heads}",
+                where=self.source or self.name,
+                fix="check the config",
+            )
 
     # --- parameter counts (exact from the shapes) ----------------------------------------------------
     @property
@@ -103,8 +123,9 @@ class Architecture:
     @property
     def embedding_params(self) -> int:
         """Token embedding (plus learned positions); gathered by row, never streamed whole."""
-        return self.vocab_size * self.hidden_size + (self.max_positions * self.hidden_size
-                                                     if self.positions == "learned" else 0)
+        return self.vocab_size * self.hidden_size + (
+            self.max_positions * self.hidden_size if self.positions == "learned" else 0
+        )
 
     @property
     def lm_head_params(self) -> int:
@@ -118,13 +139,19 @@ class Architecture:
 
     @property
     def small_params(self) -> int:
-        return self.num_layers * self.layer_small_params + self.hidden_size * (2 if self.norm == "layer" else 1)
+        return self.num_layers * self.layer_small_params + self.hidden_size * (
+            2 if self.norm == "layer" else 1
+        )
 
     @property
     def params(self) -> int:
         """Every parameter, counted once (a tied LM head shares the embedding)."""
-        return (self.num_layers * self.layer_matmul_params + self.embedding_params + self.lm_head_params
-                + self.small_params)
+        return (
+            self.num_layers * self.layer_matmul_params
+            + self.embedding_params
+            + self.lm_head_params
+            + self.small_params
+        )
 
     @property
     def kv_elements_per_token(self) -> int:
@@ -132,24 +159,41 @@ class Architecture:
         return 2 * self.num_layers * self.kv_dim
 
     def summary(self) -> dict:
-        return {"name": self.name, "params": self.params, "hidden_size": self.hidden_size,
-                "num_layers": self.num_layers, "num_heads": self.num_heads, "num_kv_heads": self.num_kv_heads,
-                "head_dim": self.head_dim, "intermediate_size": self.intermediate_size,
-                "vocab_size": self.vocab_size, "max_positions": self.max_positions,
-                "tied_embeddings": self.tied_embeddings, "mlp": self.mlp, "norm": self.norm,
-                "positions": self.positions, "sliding_window": self.sliding_window, "source": self.source}
+        return {
+            "name": self.name,
+            "params": self.params,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "num_kv_heads": self.num_kv_heads,
+            "head_dim": self.head_dim,
+            "intermediate_size": self.intermediate_size,
+            "vocab_size": self.vocab_size,
+            "max_positions": self.max_positions,
+            "tied_embeddings": self.tied_embeddings,
+            "mlp": self.mlp,
+            "norm": self.norm,
+            "positions": self.positions,
+            "sliding_window": self.sliding_window,
+            "source": self.source,
+        }
 
 
 def _pick(config: Mapping[str, Any], field: str, where: str) -> int:
     for key in _KEYS[field]:
         if config.get(key) is not None:
             return config[key]
-    raise EdgefitError(f"config lacks {' / '.join(_KEYS[field])}", where=where,
-                       fix="give a Hugging Face-style config.json with these fields, or use a preset "
-                           f"({', '.join(list_presets())})")
+    raise EdgefitError(
+        f"config lacks {' / '.join(_KEYS[field])}",
+        where=where,
+        fix="give a Hugging Face-style config.json with these fields, or use a preset "
+        f"({', '.join(list_presets())})",
+    )
 
 
-def from_hf_config(config: Mapping[str, Any], *, name: str = "model", source: str = "<config>") -> Architecture:
+def from_hf_config(
+    config: Mapping[str, Any], *, name: str = "model", source: str = "<config>"
+) -> Architecture:
     """An :class:`Architecture` from a Hugging Face ``config.json`` mapping.
 
     >>> from_hf_config({"n_embd": 768, "n_layer": 12, "n_head": 12, "n_positions": 1024,
@@ -157,23 +201,41 @@ def from_hf_config(config: Mapping[str, Any], *, name: str = "model", source: st
     124439808
     """
     if not isinstance(config, Mapping):
-        raise EdgefitError("a model config must be a JSON object", where=source, fix="give a config.json")
+        raise EdgefitError(
+            "a model config must be a JSON object", where=source, fix="give a config.json"
+        )
     hidden = _pick(config, "hidden_size", source)
     gpt2 = config.get("model_type") == "gpt2" or "n_embd" in config
-    act = str(config.get("hidden_act") or config.get("activation_function") or ("gelu" if gpt2 else "silu"))
+    act = str(
+        config.get("hidden_act")
+        or config.get("activation_function")
+        or ("gelu" if gpt2 else "silu")
+    )
     heads = _pick(config, "num_heads", source)
-    inter = config.get("intermediate_size") or config.get("n_inner") or (4 * hidden if gpt2 else None)
+    inter = (
+        config.get("intermediate_size") or config.get("n_inner") or (4 * hidden if gpt2 else None)
+    )
     if inter is None:
-        raise EdgefitError("config lacks intermediate_size", where=source, fix="add intermediate_size")
+        raise EdgefitError(
+            "config lacks intermediate_size", where=source, fix="add intermediate_size"
+        )
     return Architecture(
-        name=name, hidden_size=hidden, num_layers=_pick(config, "num_layers", source), num_heads=heads,
-        num_kv_heads=config.get("num_key_value_heads") or heads, intermediate_size=inter,
-        vocab_size=_pick(config, "vocab_size", source), max_positions=_pick(config, "max_positions", source),
+        name=name,
+        hidden_size=hidden,
+        num_layers=_pick(config, "num_layers", source),
+        num_heads=heads,
+        num_kv_heads=config.get("num_key_value_heads") or heads,
+        intermediate_size=inter,
+        vocab_size=_pick(config, "vocab_size", source),
+        max_positions=_pick(config, "max_positions", source),
         head_dim=config.get("head_dim") or 0,
         tied_embeddings=bool(config.get("tie_word_embeddings", gpt2)),
-        mlp="gated" if act in _GATED_ACTS else "plain", norm="layer" if gpt2 else "rms",
-        positions="learned" if gpt2 else "rope", attention_bias=bool(config.get("attention_bias", gpt2)),
-        mlp_bias=bool(config.get("mlp_bias", gpt2)), sliding_window=config.get("sliding_window") or None,
+        mlp="gated" if act in _GATED_ACTS else "plain",
+        norm="layer" if gpt2 else "rms",
+        positions="learned" if gpt2 else "rope",
+        attention_bias=bool(config.get("attention_bias", gpt2)),
+        mlp_bias=bool(config.get("mlp_bias", gpt2)),
+        sliding_window=config.get("sliding_window") or None,
         source=source,
     )
 
@@ -200,10 +262,15 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as exc:
-        raise EdgefitError(f"cannot read {path}: {exc}", where="--model", fix="check the path") from None
+        raise EdgefitError(
+            f"cannot read {path}: {exc}", where="--model", fix="check the path"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise EdgefitError(f"not valid JSON (line {exc.lineno}: {exc.msg})", where=str(path),
-                           fix="give a Hugging Face config.json") from None
+        raise EdgefitError(
+            f"not valid JSON (line {exc.lineno}: {exc.msg})",
+            where=str(path),
+            fix="give a Hugging Face config.json",
+        ) from None
 
 
 def load_architecture(name: str | Path | Architecture) -> Architecture:
@@ -219,10 +286,18 @@ def load_architecture(name: str | Path | Architecture) -> Architecture:
     preset = _preset_files().get(text.lower())
     path = preset or Path(text)
     if preset is None and not path.is_file():
-        raise EdgefitError(f"unknown model '{text}'", where="--model",
-                           fix=f"use a preset ({', '.join(list_presets())}) or a path to a config.json")
+        raise EdgefitError(
+            f"unknown model '{text}'",
+            where="--model",
+            fix=f"use a preset ({', '.join(list_presets())}) or a path to a config.json",
+        )
     data = _read_json(path)
     if isinstance(data, dict) and isinstance(data.get("config"), dict):
-        return from_hf_config(data["config"], name=str(data.get("name", path.stem)),
-                              source=str(data.get("source") or path))
-    return from_hf_config(data, name=path.parent.name if path.name == "config.json" else path.stem, source=str(path))
+        return from_hf_config(
+            data["config"],
+            name=str(data.get("name", path.stem)),
+            source=str(data.get("source") or path),
+        )
+    return from_hf_config(
+        data, name=path.parent.name if path.name == "config.json" else path.stem, source=str(path)
+    )

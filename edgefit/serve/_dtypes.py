@@ -27,9 +27,13 @@ class Storage:
 
     name: str
     bytes: float
-    group: int | None  # weights per fp16 scale; None: no per-group scale; 0: one per output channel
+    group: (
+        int | None
+    )  # weights per fp16 scale; None: no per-group scale; 0: one per output channel
     compute: tuple[str, ...]  # dtypes the matrices multiply in, first the target supports wins
-    weight_only: bool = False  # dequantized to 16 bits in the kernel, so the target needs a 16-bit unit
+    weight_only: bool = (
+        False  # dequantized to 16 bits in the kernel, so the target needs a 16-bit unit
+    )
 
     def bytes_per_weight(self, hidden_size: int) -> float:
         """Bytes per stored weight, scales included.
@@ -57,8 +61,11 @@ SMALL_BYTES = 2.0  # norms and biases stay at 16 bits (4 with fp32 weights)
 def weight_storage(dtype: str) -> Storage:
     """The :class:`Storage` of ``dtype``; one clear error for an unknown name."""
     if dtype not in WEIGHT_DTYPES:
-        raise EdgefitError(f"unknown weight dtype '{dtype}'", where="--weights",
-                           fix=f"use one of {', '.join(WEIGHT_DTYPES)}")
+        raise EdgefitError(
+            f"unknown weight dtype '{dtype}'",
+            where="--weights",
+            fix=f"use one of {', '.join(WEIGHT_DTYPES)}",
+        )
     return WEIGHT_DTYPES[dtype]
 
 
@@ -69,7 +76,11 @@ def kv_bytes(dtype: str) -> float:
     1.0
     """
     if dtype not in KV_BYTES:
-        raise EdgefitError(f"unknown KV cache dtype '{dtype}'", where="--kv", fix=f"use one of {', '.join(KV_BYTES)}")
+        raise EdgefitError(
+            f"unknown KV cache dtype '{dtype}'",
+            where="--kv",
+            fix=f"use one of {', '.join(KV_BYTES)}",
+        )
     return KV_BYTES[dtype]
 
 
@@ -84,8 +95,11 @@ def compute_dtype(weights: str, supported: set[str]) -> str:
         if dtype in supported:
             return dtype
     needs = "a 16-bit unit to dequantize into" if storage.weight_only else f"{weights} arithmetic"
-    raise EdgefitError(f"the target has no {needs} (it runs {', '.join(sorted(supported))})", where="--weights",
-                       fix=f"pick weights the target runs: {', '.join(supported_weights(supported))}")
+    raise EdgefitError(
+        f"the target has no {needs} (it runs {', '.join(sorted(supported))})",
+        where="--weights",
+        fix=f"pick weights the target runs: {', '.join(supported_weights(supported))}",
+    )
 
 
 def supported_weights(supported: set[str]) -> list[str]:

@@ -18,17 +18,17 @@ ASSUMPTIONS_VERSION = 1
 
 REASONS = {
     "overhead_fraction": "memory held back per device for the runtime: its context and workspaces (a CUDA "
-                         "context with cuBLAS/NCCL workspaces is ~1 GB), activations and allocator "
-                         "fragmentation; 5% is 4 GB of an 80 GB H100 (vLLM's default gpu_memory_utilization=0.9 "
-                         "holds back 10%)",
+    "context with cuBLAS/NCCL workspaces is ~1 GB), activations and allocator "
+    "fragmentation; 5% is 4 GB of an 80 GB H100 (vLLM's default gpu_memory_utilization=0.9 "
+    "holds back 10%)",
     "bandwidth_efficiency": "decode kernels stream weights at a fraction of datasheet bandwidth; 0.8 assumed "
-                            "(Azure measured 7.35 TB/s = 92% of HBM bandwidth on GB200, techcommunity.microsoft.com "
-                            "ND GB200 v6 post; no H100 figure sourced); 1.0 when a calibration profile supplies "
-                            "measured bandwidth",
+    "(Azure measured 7.35 TB/s = 92% of HBM bandwidth on GB200, techcommunity.microsoft.com "
+    "ND GB200 v6 post; no H100 figure sourced); 1.0 when a calibration profile supplies "
+    "measured bandwidth",
     "launches_per_layer": "kernels per transformer block in a decode step (norm, QKV, attention, O, norm, "
-                          "gate/up, activation, down) without fusion or CUDA graphs",
+    "gate/up, activation, down) without fusion or CUDA graphs",
     "interconnect_bytes_per_s": "NVLink 4: 900 GB/s per GPU in both directions (hardware-numbers.md §1), so "
-                                "450 GB/s each way for a ring all-reduce",
+    "450 GB/s each way for a ring all-reduce",
     "allreduce_latency_s": "a small-message NCCL all-reduce over NVLink costs about 10 us (assumed; not sourced)",
     "activation_bytes": "activations and all-reduce payloads in 16-bit",
 }
@@ -46,28 +46,49 @@ class Assumptions:
     overhead_fraction: float = 0.05
     overhead_bytes: float | None = None  # overrides overhead_fraction when given
     bandwidth_efficiency: float | None = None  # None: 1.0 with a calibration profile, else 0.8
-    compute_efficiency: float | None = None  # None: the profile's gemm fit, else the target unit's efficiency
-    launch_overhead_s: float | None = None  # None: the profile's gemm overhead, else the target's layer_overhead_s
+    compute_efficiency: float | None = (
+        None  # None: the profile's gemm fit, else the target unit's efficiency
+    )
+    launch_overhead_s: float | None = (
+        None  # None: the profile's gemm overhead, else the target's layer_overhead_s
+    )
     launches_per_layer: int = 8
     interconnect_bytes_per_s: float = 450e9
     allreduce_latency_s: float = 10e-6
     activation_bytes: float = 2.0
 
     def __post_init__(self) -> None:
-        checks = {"overhead_fraction": (0, 0.9), "bandwidth_efficiency": (0.01, 1.0),
-                  "compute_efficiency": (0.01, 1.5), "launch_overhead_s": (0, 1.0), "launches_per_layer": (0, 1000),
-                  "interconnect_bytes_per_s": (1e6, 1e14), "allreduce_latency_s": (0, 1.0),
-                  "activation_bytes": (0.5, 8), "overhead_bytes": (0, 1e15)}
+        checks = {
+            "overhead_fraction": (0, 0.9),
+            "bandwidth_efficiency": (0.01, 1.0),
+            "compute_efficiency": (0.01, 1.5),
+            "launch_overhead_s": (0, 1.0),
+            "launches_per_layer": (0, 1000),
+            "interconnect_bytes_per_s": (1e6, 1e14),
+            "allreduce_latency_s": (0, 1.0),
+            "activation_bytes": (0.5, 8),
+            "overhead_bytes": (0, 1e15),
+        }
         for name, (lo, hi) in checks.items():
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise EdgefitError(f"assumption {name} must be a number in [{lo:g}, {hi:g}], got {value!r}",
-                                   where=name, fix="give a value in range")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not lo <= value <= hi
+            ):
+                raise EdgefitError(
+                    f"assumption {name} must be a number in [{lo:g}, {hi:g}], got {value!r}",
+                    where=name,
+                    fix="give a value in range",
+                )
         if self.version != ASSUMPTIONS_VERSION:
-            raise EdgefitError(f"assumptions version {self.version} is not {ASSUMPTIONS_VERSION}", where="version",
-                               fix="regenerate the assumptions")
+            raise EdgefitError(
+                f"assumptions version {self.version} is not {ASSUMPTIONS_VERSION}",
+                where="version",
+                fix="regenerate the assumptions",
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -82,7 +103,9 @@ class Assumptions:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise EdgefitError(f"unknown assumptions {unknown}", where="assumptions", fix=f"use {sorted(known)}")
+            raise EdgefitError(
+                f"unknown assumptions {unknown}", where="assumptions", fix=f"use {sorted(known)}"
+            )
         return cls(**data)
 
 
@@ -128,8 +151,11 @@ class Hardware:
 def _levels(target, weight_bytes: float):
     holders = [m for m in target.memory_levels if "weights" in m.holds]
     if not holders:
-        raise EdgefitError(f"target '{target.id}' has no memory level that holds weights", where="--target",
-                           fix="use a target whose memory_levels list 'weights' under holds")
+        raise EdgefitError(
+            f"target '{target.id}' has no memory level that holds weights",
+            where="--target",
+            fix="use a target whose memory_levels list 'weights' under holds",
+        )
     capacity = max(holders, key=lambda m: m.capacity_bytes.value)
     fitting = [m for m in holders if m.capacity_bytes.value >= weight_bytes] or [capacity]
     stream = max(fitting, key=lambda m: m.bandwidth_bytes_per_s.value)
@@ -152,7 +178,9 @@ def _compute_efficiency(assumptions: Assumptions, profile, unit, dtype: str) -> 
         return Figure(assumptions.compute_efficiency, "assumption (given)")
     if fit:
         return Figure(fit.efficiency, f"calibrated: gemm/{dtype} efficiency from {profile.path}")
-    return Figure(unit.efficiency.value, f"target {unit.name} efficiency, {unit.efficiency.provenance}")
+    return Figure(
+        unit.efficiency.value, f"target {unit.name} efficiency, {unit.efficiency.provenance}"
+    )
 
 
 _PROBE_BYTES = 256 << 20
@@ -192,8 +220,14 @@ def _read_bandwidth_here(step_bytes: float) -> float:
     return matrix.nbytes / best
 
 
-def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runtime: str | None = None,
-                   use_calibration: bool = True) -> Hardware:
+def build_hardware(
+    target,
+    assumptions: Assumptions,
+    *,
+    step_bytes: float,
+    runtime: str | None = None,
+    use_calibration: bool = True,
+) -> Hardware:
     """Resolve ``target`` (+ its calibration profile) and ``assumptions`` into :class:`Hardware`.
 
     ``step_bytes`` (the bytes one decode step reads) picks the memory level weights stream from: the
@@ -206,56 +240,94 @@ def build_hardware(target, assumptions: Assumptions, *, step_bytes: float, runti
     capacity, stream = _levels(target, step_bytes)
     envelope = target.envelope.memory_bytes.get(capacity.name)
     budget_src = envelope or capacity.capacity_bytes
-    budget = Figure(budget_src.value, f"{capacity.name} {'envelope' if envelope else 'capacity'}, "
-                                      f"{budget_src.provenance}")
+    budget = Figure(
+        budget_src.value,
+        f"{capacity.name} {'envelope' if envelope else 'capacity'}, {budget_src.provenance}",
+    )
     if assumptions.overhead_bytes is not None:
         overhead = Figure(assumptions.overhead_bytes, "assumption (given): runtime overhead")
     else:
-        overhead = Figure(budget.value * assumptions.overhead_fraction,
-                          f"assumption: {assumptions.overhead_fraction:.0%} of the budget; "
-                          + REASONS["overhead_fraction"])
+        overhead = Figure(
+            budget.value * assumptions.overhead_fraction,
+            f"assumption: {assumptions.overhead_fraction:.0%} of the budget; "
+            + REASONS["overhead_fraction"],
+        )
     bw_src = stream.bandwidth_bytes_per_s
     measured = profile.level_bandwidth.get(stream.name) if profile else None
-    here = _read_bandwidth_here(step_bytes) if use_calibration and target.probe and _other_machine(profile) else None
+    here = (
+        _read_bandwidth_here(step_bytes)
+        if use_calibration and target.probe and _other_machine(profile)
+        else None
+    )
     if here:
         # the profile was measured on another CPU: its bandwidth says nothing about this one
-        bandwidth = Figure(here, "measured here: one-thread float32 matrix-vector product over "
-                                 f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB "
-                                 f"(the calibration profile {profile.path if profile else ''} is another machine's)")
+        bandwidth = Figure(
+            here,
+            "measured here: one-thread float32 matrix-vector product over "
+            f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB "
+            f"(the calibration profile {profile.path if profile else ''} is another machine's)",
+        )
     elif measured:
-        bandwidth = Figure(measured, f"calibrated: measured {stream.name} bandwidth ({profile.path})")
+        bandwidth = Figure(
+            measured, f"calibrated: measured {stream.name} bandwidth ({profile.path})"
+        )
     elif profile:
-        bandwidth = Figure(bw_src.value * profile.memory_bandwidth_scale,
-                           f"calibrated: {stream.name} datasheet x measured scale {profile.memory_bandwidth_scale:.3g}"
-                           f" ({profile.path}); {bw_src.provenance}")
+        bandwidth = Figure(
+            bw_src.value * profile.memory_bandwidth_scale,
+            f"calibrated: {stream.name} datasheet x measured scale {profile.memory_bandwidth_scale:.3g}"
+            f" ({profile.path}); {bw_src.provenance}",
+        )
     else:
         bandwidth = Figure(bw_src.value, f"datasheet: {bw_src.provenance}")
     if assumptions.bandwidth_efficiency is not None:
         bw_eff = Figure(assumptions.bandwidth_efficiency, "assumption (given)")
     else:
         # a raw read measured here is a peak, like a datasheet figure: decode kernels reach a fraction of it
-        bw_eff = Figure(1.0 if (profile and not here) else 0.8, "assumption: " + REASONS["bandwidth_efficiency"])
+        bw_eff = Figure(
+            1.0 if (profile and not here) else 0.8,
+            "assumption: " + REASONS["bandwidth_efficiency"],
+        )
     mode = target.power_mode(None)
     units = best_units(target)
-    peaks = {d: Figure(target.peak_ops(u, d), f"datasheet: {u.name} {d} peak, {u.peak_ops_per_s[d].provenance}")
-             for d, u in units.items()}
+    peaks = {
+        d: Figure(
+            target.peak_ops(u, d),
+            f"datasheet: {u.name} {d} peak, {u.peak_ops_per_s[d].provenance}",
+        )
+        for d, u in units.items()
+    }
     c_eff = {d: _compute_efficiency(assumptions, profile, u, d) for d, u in units.items()}
     unit = max(target.compute_units, key=lambda u: max(p.value for p in u.peak_ops_per_s.values()))
     fit = profile.fit("gemm", "fp32") if profile else None
     if assumptions.launch_overhead_s is not None:
         launch = Figure(assumptions.launch_overhead_s, "assumption (given)")
     elif fit:
-        launch = Figure(max(fit.overhead_s, unit.layer_overhead_s.value),
-                        f"the larger of the calibrated gemm overhead ({profile.path}) and the target's "
-                        f"layer_overhead_s ({unit.layer_overhead_s.provenance})")
+        launch = Figure(
+            max(fit.overhead_s, unit.layer_overhead_s.value),
+            f"the larger of the calibrated gemm overhead ({profile.path}) and the target's "
+            f"layer_overhead_s ({unit.layer_overhead_s.provenance})",
+        )
     else:
-        launch = Figure(unit.layer_overhead_s.value, f"target layer_overhead_s, {unit.layer_overhead_s.provenance}")
+        launch = Figure(
+            unit.layer_overhead_s.value,
+            f"target layer_overhead_s, {unit.layer_overhead_s.provenance}",
+        )
     static = mode.static_power_w if mode and mode.static_power_w else target.energy.static_power_w
     return Hardware(
-        target_id=target.id, kind=target.kind, memory_level=capacity.name, memory_budget=budget, overhead=overhead,
-        stream_level=stream.name, bandwidth=bandwidth, bandwidth_efficiency=bw_eff, peak_ops=peaks,
-        compute_efficiency=c_eff, launch_overhead=launch,
+        target_id=target.id,
+        kind=target.kind,
+        memory_level=capacity.name,
+        memory_budget=budget,
+        overhead=overhead,
+        stream_level=stream.name,
+        bandwidth=bandwidth,
+        bandwidth_efficiency=bw_eff,
+        peak_ops=peaks,
+        compute_efficiency=c_eff,
+        launch_overhead=launch,
         pj_per_op={d: v.value for d, v in target.energy.pj_per_op.items()},
-        pj_per_byte=stream.energy_pj_per_byte.value, static_power_w=Figure(static.value, static.provenance),
-        power_limit_w=mode.power_w.value if mode else None, calibrated=profile.path if profile else None,
+        pj_per_byte=stream.energy_pj_per_byte.value,
+        static_power_w=Figure(static.value, static.provenance),
+        power_limit_w=mode.power_w.value if mode else None,
+        calibrated=profile.path if profile else None,
     )

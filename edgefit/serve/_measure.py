@@ -63,7 +63,9 @@ def _time(fn, *, min_runs: int, budget_s: float, warmup: int) -> tuple[float, fl
     return statistics.median(cpu), statistics.median(wall), len(wall)
 
 
-def measure_decoder(arch: Architecture | str = "gpt2", *, prompt: int = 128, seed: int = 0) -> Measurement:
+def measure_decoder(
+    arch: Architecture | str = "gpt2", *, prompt: int = 128, seed: int = 0
+) -> Measurement:
     """Time prefill and per-token decode of ``arch`` (random weights, fp32) on one CPU thread with torch."""
     torch = require("torch", extra="dev", purpose="measuring the reference decoder")
     from edgefit.serve._reference import ReferenceDecoder
@@ -74,38 +76,78 @@ def measure_decoder(arch: Architecture | str = "gpt2", *, prompt: int = 128, see
     torch.set_num_threads(1)  # torch then runs every kernel in this thread, whose CPU time we read
     try:
         model = ReferenceDecoder(arch, max_len=prompt + 1, seed=seed)
-        tokens = torch.randint(0, arch.vocab_size, (1, prompt), generator=torch.Generator().manual_seed(seed))
-        pre_cpu, pre_wall, _ = _time(lambda: model.prefill(tokens), min_runs=3, budget_s=0.5, warmup=1)
+        tokens = torch.randint(
+            0, arch.vocab_size, (1, prompt), generator=torch.Generator().manual_seed(seed)
+        )
+        pre_cpu, pre_wall, _ = _time(
+            lambda: model.prefill(tokens), min_runs=3, budget_s=0.5, warmup=1
+        )
         step = tokens[:, :1]
-        dec_cpu, dec_wall, runs = _time(lambda: model.decode(step, prompt), min_runs=15, budget_s=1.0, warmup=3)
+        dec_cpu, dec_wall, runs = _time(
+            lambda: model.decode(step, prompt), min_runs=15, budget_s=1.0, warmup=3
+        )
     finally:
         torch.set_num_threads(before)
-    env = {"runtime": "torch", "runtime_version": torch.__version__, "threads": 1, "timer": "thread CPU time",
-           "cpu": probe_host().model, "machine": platform.machine(), "dtype": "fp32"}
+    env = {
+        "runtime": "torch",
+        "runtime_version": torch.__version__,
+        "threads": 1,
+        "timer": "thread CPU time",
+        "cpu": probe_host().model,
+        "machine": platform.machine(),
+        "dtype": "fp32",
+    }
     return Measurement(arch.name, prompt, pre_cpu, dec_cpu, pre_wall, dec_wall, runs, env)
 
 
 def _estimate(measured: Measurement, target, runtime: str | None, use_calibration: bool) -> dict:
     from edgefit.serve._model import ServeModel
 
-    model = ServeModel(load_architecture(measured.model), target, "fp32", "fp32", runtime=runtime,
-                       use_calibration=use_calibration)
-    decode, prefill = model.decode(1, measured.prompt_tokens + 1), model.prefill(measured.prompt_tokens)
-    source = f"calibrated estimate ({model.hw.calibrated})" if model.hw.calibrated else "datasheet estimate"
-    return {"source": source, "bandwidth": model.hw.bandwidth.provenance, "decode_s": decode.time_s, "decode_tokens_per_s": 1 / decode.time_s,
-            "decode_bound": decode.bound, "prefill_s": prefill.time_s, "prefill_bound": prefill.bound,
-            "decode_tokens_per_s_error": (1 / decode.time_s - measured.decode_tokens_per_s)
-            / measured.decode_tokens_per_s,
-            "prefill_s_error": (prefill.time_s - measured.prefill_s) / measured.prefill_s}
+    model = ServeModel(
+        load_architecture(measured.model),
+        target,
+        "fp32",
+        "fp32",
+        runtime=runtime,
+        use_calibration=use_calibration,
+    )
+    decode, prefill = (
+        model.decode(1, measured.prompt_tokens + 1),
+        model.prefill(measured.prompt_tokens),
+    )
+    source = (
+        f"calibrated estimate ({model.hw.calibrated})"
+        if model.hw.calibrated
+        else "datasheet estimate"
+    )
+    return {
+        "source": source,
+        "bandwidth": model.hw.bandwidth.provenance,
+        "decode_s": decode.time_s,
+        "decode_tokens_per_s": 1 / decode.time_s,
+        "decode_bound": decode.bound,
+        "prefill_s": prefill.time_s,
+        "prefill_bound": prefill.bound,
+        "decode_tokens_per_s_error": (1 / decode.time_s - measured.decode_tokens_per_s)
+        / measured.decode_tokens_per_s,
+        "prefill_s_error": (prefill.time_s - measured.prefill_s) / measured.prefill_s,
+    }
 
 
-def compare_with_plan(measured: Measurement, target: str = "host-cpu", runtime: str | None = None) -> dict:
+def compare_with_plan(
+    measured: Measurement, target: str = "host-cpu", runtime: str | None = None
+) -> dict:
     """Measured vs the planner's estimates on ``target`` (fp32 weights and KV, batch 1): ``estimated``
     uses the calibration profile when one exists, ``datasheet`` never does. Relative errors are
     (estimate − measured) ÷ measured."""
     from edgefit.targets import load_target
 
     t = load_target(target)
-    return {"model": measured.model, "target": t.id, "prompt_tokens": measured.prompt_tokens,
-            "measured": measured.to_dict(), "estimated": _estimate(measured, t, runtime, True),
-            "datasheet": _estimate(measured, t, runtime, False)}
+    return {
+        "model": measured.model,
+        "target": t.id,
+        "prompt_tokens": measured.prompt_tokens,
+        "measured": measured.to_dict(),
+        "estimated": _estimate(measured, t, runtime, True),
+        "datasheet": _estimate(measured, t, runtime, False),
+    }

@@ -47,25 +47,42 @@ class Step:
         return "memory" if self.memory_s >= self.compute_s else "compute"
 
     def to_dict(self) -> dict:
-        return {"time_s": self.time_s, "memory_s": self.memory_s, "compute_s": self.compute_s,
-                "launch_s": self.launch_s, "allreduce_s": self.allreduce_s, "floor_s": self.floor_s,
-                "bound": self.bound, "bytes_per_device": self.bytes_per_device,
-                "flops_per_device": self.flops_per_device, "energy_j": self.energy_j}
+        return {
+            "time_s": self.time_s,
+            "memory_s": self.memory_s,
+            "compute_s": self.compute_s,
+            "launch_s": self.launch_s,
+            "allreduce_s": self.allreduce_s,
+            "floor_s": self.floor_s,
+            "bound": self.bound,
+            "bytes_per_device": self.bytes_per_device,
+            "flops_per_device": self.flops_per_device,
+            "energy_j": self.energy_j,
+        }
 
 
 def check_parallel(arch: Architecture, gpus: int, target) -> None:
     """Tensor parallelism over ``gpus`` must split the heads evenly, and needs a GPU target."""
     if isinstance(gpus, bool) or not isinstance(gpus, int) or not 1 <= gpus <= 64:
-        raise EdgefitError(f"--gpus must be an integer from 1 to 64, got {gpus!r}", where="--gpus",
-                           fix="give 1, 2, 4 or 8")
+        raise EdgefitError(
+            f"--gpus must be an integer from 1 to 64, got {gpus!r}",
+            where="--gpus",
+            fix="give 1, 2, 4 or 8",
+        )
     if gpus > 1 and target.kind != "datacenter_gpu":
-        raise EdgefitError(f"tensor parallelism needs a datacenter GPU target, not {target.kind} '{target.id}'",
-                           where="--gpus", fix="drop --gpus or use --target h100")
+        raise EdgefitError(
+            f"tensor parallelism needs a datacenter GPU target, not {target.kind} '{target.id}'",
+            where="--gpus",
+            fix="drop --gpus or use --target h100",
+        )
     kv = arch.num_kv_heads
     if arch.num_heads % gpus or (kv % gpus and gpus % kv):
         ok = [n for n in range(1, 9) if not arch.num_heads % n and not (kv % n and n % kv)]
-        raise EdgefitError(f"{gpus} GPUs do not split {arch.num_heads} attention / {kv} KV heads evenly",
-                           where="--gpus", fix=f"use one of {', '.join(map(str, ok))}")
+        raise EdgefitError(
+            f"{gpus} GPUs do not split {arch.num_heads} attention / {kv} KV heads evenly",
+            where="--gpus",
+            fix=f"use one of {', '.join(map(str, ok))}",
+        )
 
 
 class ServeModel:
@@ -78,20 +95,36 @@ class ServeModel:
     (163840, 70.6)
     """
 
-    def __init__(self, arch: Architecture, target, weights: str, kv: str, gpus: int = 1,
-                 assumptions: Assumptions | None = None, runtime: str | None = None,
-                 use_calibration: bool = True) -> None:
+    def __init__(
+        self,
+        arch: Architecture,
+        target,
+        weights: str,
+        kv: str,
+        gpus: int = 1,
+        assumptions: Assumptions | None = None,
+        runtime: str | None = None,
+        use_calibration: bool = True,
+    ) -> None:
         self.arch, self.target, self.weights, self.kv, self.gpus = arch, target, weights, kv, gpus
         self.assumptions = assumptions or Assumptions()
         self.storage = weight_storage(weights)
         self.compute_dtype = compute_dtype(weights, set(best_units(target)))
         self.kv_element_bytes = kv_bytes(kv)
         if kv not in target.dtypes:
-            raise EdgefitError(f"target '{target.id}' has no {kv} (it runs {', '.join(target.dtypes)})", where="--kv",
-                               fix=f"pick a KV cache dtype the target runs: {', '.join(target.dtypes)}")
+            raise EdgefitError(
+                f"target '{target.id}' has no {kv} (it runs {', '.join(target.dtypes)})",
+                where="--kv",
+                fix=f"pick a KV cache dtype the target runs: {', '.join(target.dtypes)}",
+            )
         check_parallel(arch, gpus, target)
-        self.hw: Hardware = build_hardware(target, self.assumptions, step_bytes=self.streamed_weight_bytes,
-                                           runtime=runtime, use_calibration=use_calibration)
+        self.hw: Hardware = build_hardware(
+            target,
+            self.assumptions,
+            step_bytes=self.streamed_weight_bytes,
+            runtime=runtime,
+            use_calibration=use_calibration,
+        )
 
     # --- memory ---------------------------------------------------------------------------------------
     @property
@@ -153,13 +186,24 @@ class ServeModel:
         hw = self.hw
         memory_s = bytes_ / hw.achievable_bandwidth()
         compute_s = flops / hw.achievable_ops(self.compute_dtype)
-        launch_s = self.arch.num_layers * self.assumptions.launches_per_layer * hw.launch_overhead.value
+        launch_s = (
+            self.arch.num_layers * self.assumptions.launches_per_layer * hw.launch_overhead.value
+        )
         allreduce_s = self._allreduce_s(tokens)
         time_s = max(memory_s, compute_s) + launch_s + allreduce_s
         pj = flops * hw.energy_pj_per_op(self.compute_dtype) + bytes_ * hw.pj_per_byte
         energy = self.gpus * (hw.static_power_w.value * time_s + pj * 1e-12)
-        return Step(time_s, memory_s, compute_s, launch_s, allreduce_s, bytes_ / hw.bandwidth.value, bytes_, flops,
-                    energy)
+        return Step(
+            time_s,
+            memory_s,
+            compute_s,
+            launch_s,
+            allreduce_s,
+            bytes_ / hw.bandwidth.value,
+            bytes_,
+            flops,
+            energy,
+        )
 
     def _attention_width(self) -> int:
         return self.arch.num_heads // self.gpus * self.arch.head_dim
@@ -168,7 +212,10 @@ class ServeModel:
         """One decode step of ``batch`` sequences that each hold ``context`` tokens of KV."""
         a = self.arch
         bytes_ = self.streamed_weight_bytes + batch * context * self.kv_bytes_per_token
-        flops = 2 * batch * a.matmul_params / self.gpus + 4 * batch * context * a.num_layers * self._attention_width()
+        flops = (
+            2 * batch * a.matmul_params / self.gpus
+            + 4 * batch * context * a.num_layers * self._attention_width()
+        )
         return self._step(bytes_, flops, batch)
 
     def prefill(self, prompt: int, batch: int = 1) -> Step:
@@ -177,11 +224,15 @@ class ServeModel:
         a = self.arch
         bytes_ = self.streamed_weight_bytes + batch * prompt * self.kv_bytes_per_token
         block = a.num_layers * a.layer_matmul_params
-        flops = batch * ((2 * prompt * block + 2 * a.vocab_size * a.hidden_size) / self.gpus
-                         + 2 * a.num_layers * self._attention_width() * prompt * prompt)
+        flops = batch * (
+            (2 * prompt * block + 2 * a.vocab_size * a.hidden_size) / self.gpus
+            + 2 * a.num_layers * self._attention_width() * prompt * prompt
+        )
         return self._step(bytes_, flops, batch * prompt)
 
-    def offline_tokens_per_s(self, batch: int, isl: int, osl: int, max_num_tokens: int = 8192) -> float:
+    def offline_tokens_per_s(
+        self, batch: int, isl: int, osl: int, max_num_tokens: int = 8192
+    ) -> float:
         """Output tokens/s of an offline run (as throughput benchmarks report it): ``batch`` requests of
         ``isl`` prompt and ``osl`` output tokens; prompts are prefilled together up to ``max_num_tokens``
         per step (TensorRT-LLM's default), then ``osl`` decode steps run at the mean context ``isl + osl/2``.

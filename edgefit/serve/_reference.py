@@ -54,12 +54,17 @@ class _Block(nn.Module):
         b, t, _ = x.shape
         q, k, v = self.qkv(self.norm1(x)).split([a.q_dim, a.kv_dim, a.kv_dim], dim=-1)
         q = q.view(b, t, a.num_heads, a.head_dim).transpose(1, 2)
-        self.k_cache[:, :, pos:pos + t] = k.view(b, t, a.num_kv_heads, a.head_dim).transpose(1, 2)
-        self.v_cache[:, :, pos:pos + t] = v.view(b, t, a.num_kv_heads, a.head_dim).transpose(1, 2)
-        keys, values = self.k_cache[:, :, :pos + t], self.v_cache[:, :, :pos + t]
+        self.k_cache[:, :, pos : pos + t] = k.view(b, t, a.num_kv_heads, a.head_dim).transpose(
+            1, 2
+        )
+        self.v_cache[:, :, pos : pos + t] = v.view(b, t, a.num_kv_heads, a.head_dim).transpose(
+            1, 2
+        )
+        keys, values = self.k_cache[:, :, : pos + t], self.v_cache[:, :, : pos + t]
         # a prefill starts at position 0 here, so the causal mask is the square one
-        att = F.scaled_dot_product_attention(q, keys, values, is_causal=t > 1,
-                                             enable_gqa=a.num_kv_heads != a.num_heads)
+        att = F.scaled_dot_product_attention(
+            q, keys, values, is_causal=t > 1, enable_gqa=a.num_kv_heads != a.num_heads
+        )
         x = x + self.o(att.transpose(1, 2).reshape(b, t, a.q_dim))
         return x + self._mlp(self.norm2(x))
 
@@ -73,17 +78,34 @@ class ReferenceDecoder(nn.Module):
     (torch.Size([1, 100]), torch.Size([1, 100]))
     """
 
-    def __init__(self, arch: Architecture, *, batch: int = 1, max_len: int | None = None,
-                 dtype: torch.dtype = torch.float32, seed: int = 0) -> None:
+    def __init__(
+        self,
+        arch: Architecture,
+        *,
+        batch: int = 1,
+        max_len: int | None = None,
+        dtype: torch.dtype = torch.float32,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         torch.manual_seed(seed)
         self.arch = arch
         max_len = max_len or arch.max_positions
         self.embed = nn.Embedding(arch.vocab_size, arch.hidden_size)
-        self.positions = nn.Embedding(arch.max_positions, arch.hidden_size) if arch.positions == "learned" else None
-        self.blocks = nn.ModuleList(_Block(arch, batch, max_len, dtype) for _ in range(arch.num_layers))
+        self.positions = (
+            nn.Embedding(arch.max_positions, arch.hidden_size)
+            if arch.positions == "learned"
+            else None
+        )
+        self.blocks = nn.ModuleList(
+            _Block(arch, batch, max_len, dtype) for _ in range(arch.num_layers)
+        )
         self.norm = _norm(arch)
-        self.lm_head = None if arch.tied_embeddings else nn.Linear(arch.hidden_size, arch.vocab_size, bias=False)
+        self.lm_head = (
+            None
+            if arch.tied_embeddings
+            else nn.Linear(arch.hidden_size, arch.vocab_size, bias=False)
+        )
         self.to(dtype)
         self.eval()
 

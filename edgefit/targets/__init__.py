@@ -6,7 +6,13 @@
 0.01
 """
 
-from edgefit.targets._load import list_targets, load_target, load_target_file, target_from_dict, targets_dir
+from edgefit.targets._load import (
+    list_targets,
+    load_target,
+    load_target_file,
+    target_from_dict,
+    targets_dir,
+)
 from edgefit.targets._model import (
     CHANGE_KINDS,
     DTYPES,

@@ -22,13 +22,26 @@ class HostInfo:
     cores: int
     clock_hz: float | None
     flags: frozenset[str] = field(default_factory=frozenset)
-    caches: dict[str, int] = field(default_factory=dict)  # "l1d"/"l2"/"l3" → total bytes usable by our cores
+    caches: dict[str, int] = field(
+        default_factory=dict
+    )  # "l1d"/"l2"/"l3" → total bytes usable by our cores
     memory_bytes: int | None = None
 
     @property
     def isa(self) -> list[str]:
-        wanted = ["avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_int8", "amx_bf16",
-                  "asimd", "asimddp", "sve"]
+        wanted = [
+            "avx2",
+            "fma",
+            "avx512f",
+            "avx512_vnni",
+            "avx512_bf16",
+            "avx512_fp16",
+            "amx_int8",
+            "amx_bf16",
+            "asimd",
+            "asimddp",
+            "sve",
+        ]
         return [f for f in wanted if f in self.flags]
 
 
@@ -47,7 +60,9 @@ def _size(text: str) -> int:
 
 def probe_host() -> HostInfo:
     """Read this machine's CPU model, usable cores, clock, ISA flags, caches and memory."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     info: dict[str, str] = {}
     for line in (_read("/proc/cpuinfo") or "").splitlines():
         key, _, value = line.partition(":")
@@ -65,8 +80,11 @@ def probe_host() -> HostInfo:
         if not (level and kind and size) or kind.strip() == "Instruction":
             continue
         name = f"l{level.strip()}" + ("d" if kind.strip() == "Data" else "")
-        n_sharing = sum(len(range(int(a), int(b) + 1)) if "-" in part else 1
-                        for part in shared.strip().split(",") for a, _, b in [part.partition("-")])
+        n_sharing = sum(
+            len(range(int(a), int(b) + 1)) if "-" in part else 1
+            for part in shared.strip().split(",")
+            for a, _, b in [part.partition("-")]
+        )
         # private caches add up over our cores; a shared cache counts once
         copies = max(1, cores // max(1, n_sharing))
         caches[name] = _size(size) * copies
@@ -115,15 +133,20 @@ def apply_probe(data: dict) -> dict:
     if host.clock_hz:
         how += f", {host.clock_hz / 1e9:.2f} GHz"
     how += f", ISA {' '.join(host.isa) or 'baseline'})"
-    data["description"] = f"This machine: {host.model}, {host.cores} usable cores. " + data.get("description", "")
+    data["description"] = f"This machine: {host.model}, {host.cores} usable cores. " + data.get(
+        "description", ""
+    )
     for unit in data.get("compute_units", []):
         if unit.get("kind") != "cpu" or not host.clock_hz:
             continue
         unit["clock_hz"] = {"value": host.clock_hz, "estimated": True, "reason": how}
         per_cycle = ops_per_cycle(host)
         unit["peak_ops_per_s"] = {
-            dtype: {"value": host.cores * host.clock_hz * rate, "estimated": True,
-                    "reason": f"cores × clock × {rate:g} ops/cycle/core from the ISA; {how}"}
+            dtype: {
+                "value": host.cores * host.clock_hz * rate,
+                "estimated": True,
+                "reason": f"cores × clock × {rate:g} ops/cycle/core from the ISA; {how}",
+            }
             for dtype, rate in per_cycle.items()
         }
     sizes = {"l2": host.caches.get("l2"), "l3": host.caches.get("l3"), "dram": host.memory_bytes}

@@ -42,7 +42,9 @@ def _alias_index() -> dict[str, Path]:
 def validation_error(exc: ValidationError, lines: dict, source: str) -> EdgefitError:
     """Turn pydantic's first error into one line naming file, line and field."""
     err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
+    loc = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after"))
+    )
     line = line_of(lines, loc)
     field = ".".join(str(p) for p in loc) or "(top level)"
     msg = _one_line(err["msg"].removeprefix("Value error, "))
@@ -53,7 +55,9 @@ def validation_error(exc: ValidationError, lines: dict, source: str) -> EdgefitE
     elif err["type"] == "extra_forbidden":
         msg = "unknown field"
     return EdgefitError(
-        f"field '{field}': {msg}", where=where, fix="see `edgefit targets schema` for the expected fields"
+        f"field '{field}': {msg}",
+        where=where,
+        fix="see `edgefit targets schema` for the expected fields",
     )
 
 
@@ -69,8 +73,11 @@ def target_from_dict(data: Any, *, lines: dict | None = None, source: str = "<di
     The document is validated as written first, so the probe only ever edits a well-formed one.
     """
     if not isinstance(data, dict):
-        raise EdgefitError(f"a target file must be a YAML mapping, not a {_kind(data)}", where=source,
-                           fix="see `edgefit targets schema`")
+        raise EdgefitError(
+            f"a target file must be a YAML mapping, not a {_kind(data)}",
+            where=source,
+            fix="see `edgefit targets schema`",
+        )
     try:
         target = Target.model_validate(data)
         if not target.probe:
@@ -83,7 +90,9 @@ def target_from_dict(data: Any, *, lines: dict | None = None, source: str = "<di
 
 
 def _kind(data: Any) -> str:
-    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(data), "scalar")
+    return {list: "list", str: "string", bool: "boolean", int: "number", float: "number"}.get(
+        type(data), "scalar"
+    )
 
 
 def load_target_file(path: str | Path) -> Target:
@@ -91,7 +100,9 @@ def load_target_file(path: str | Path) -> Target:
     path = Path(path)
     data, lines = load_yaml(path)
     if data is None:
-        raise EdgefitError("target file is empty", where=str(path), fix="see `edgefit targets schema`")
+        raise EdgefitError(
+            "target file is empty", where=str(path), fix="see `edgefit targets schema`"
+        )
     return target_from_dict(data, lines=lines, source=str(path))
 
 
@@ -104,10 +115,15 @@ def resolve_target_path(name: str | Path) -> Path:
     path = Path(text)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         if path.is_dir():
-            raise EdgefitError(f"{text} is a directory, not a target file", where="--target",
-                               fix="pass the YAML file itself")
+            raise EdgefitError(
+                f"{text} is a directory, not a target file",
+                where="--target",
+                fix="pass the YAML file itself",
+            )
         if not path.exists():
-            raise EdgefitError(f"target file not found: {text}", where="--target", fix="check the path")
+            raise EdgefitError(
+                f"target file not found: {text}", where="--target", fix="check the path"
+            )
         return path
     close = [k for k in index if k.startswith(text[:3])] or sorted(index)
     raise EdgefitError(

@@ -38,8 +38,12 @@ class Sourced(_Frozen):
 
     value: float
     source: str | None = Field(None, description="URL or paper the number comes from")
-    estimated: bool = Field(False, description="true when the number is an estimate, not a published figure")
-    reason: str | None = Field(None, description="one line: why this estimate (required when estimated)")
+    estimated: bool = Field(
+        False, description="true when the number is an estimate, not a published figure"
+    )
+    reason: str | None = Field(
+        None, description="one line: why this estimate (required when estimated)"
+    )
 
     @model_validator(mode="after")
     def _has_provenance(self) -> Sourced:
@@ -49,7 +53,9 @@ class Sourced(_Frozen):
             if not (self.reason and self.reason.strip()):
                 raise ValueError("an estimated value needs a one-line 'reason'")
         elif not (self.source and self.source.strip()):
-            raise ValueError("every number needs a 'source' (URL or paper) or 'estimated: true' with a 'reason'")
+            raise ValueError(
+                "every number needs a 'source' (URL or paper) or 'estimated: true' with a 'reason'"
+            )
         return self
 
     @property
@@ -91,8 +97,12 @@ class ComputeUnit(_Frozen):
     sparsity_2to4_speedup: Annotated[Sourced, _bounded(1, 2)] | None = Field(
         None, description="speed-up of 2:4 semi-structured sparse weights; absent = not supported"
     )
-    efficiency: Fraction = Field(..., description="fraction of peak reached by typical kernels, before calibration")
-    layer_overhead_s: Annotated[Sourced, _bounded(0, 1)] = Field(..., description="fixed cost per fused kernel")
+    efficiency: Fraction = Field(
+        ..., description="fraction of peak reached by typical kernels, before calibration"
+    )
+    layer_overhead_s: Annotated[Sourced, _bounded(0, 1)] = Field(
+        ..., description="fixed cost per fused kernel"
+    )
     clock_hz: Annotated[Sourced, _bounded(0, 1e11, lo_open=True)] | None = None
 
 
@@ -127,11 +137,14 @@ class Envelope(_Frozen):
     latency_budget_s: Seconds
     latency_percentile: float = Field(99.0, gt=0, le=100)
     jitter_s: Annotated[Sourced, _bounded(0, 3600)] | None = None
-    memory_bytes: dict[str, Bytes] = Field(default_factory=dict, description="budget per memory level name")
+    memory_bytes: dict[str, Bytes] = Field(
+        default_factory=dict, description="budget per memory level name"
+    )
     average_power_w: Watts | None = None
     energy_per_inference_j: Annotated[Sourced, _bounded(0, 1e4, lo_open=True)] | None = None
     inference_rate_hz: Annotated[Sourced, _bounded(0, 1e6, lo_open=True)] | None = Field(
-        None, description="inferences per second for always-on targets (average power at this rate)"
+        None,
+        description="inferences per second for always-on targets (average power at this rate)",
     )
 
 
@@ -154,9 +167,13 @@ class Target(_Frozen):
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9-]*$")
     name: str
     aliases: list[str] = Field(default_factory=list)
-    kind: Literal["datacenter_gpu", "edge_soc", "mobile_npu", "mcu_npu", "hearable_mcu", "host_cpu"]
+    kind: Literal[
+        "datacenter_gpu", "edge_soc", "mobile_npu", "mcu_npu", "hearable_mcu", "host_cpu"
+    ]
     description: str = ""
-    probe: bool = Field(False, description="host-cpu: replace compute and memory with the running machine's")
+    probe: bool = Field(
+        False, description="host-cpu: replace compute and memory with the running machine's"
+    )
     compute_units: list[ComputeUnit] = Field(..., min_length=1)
     memory_levels: list[MemoryLevel] = Field(..., min_length=1)
     energy: Energy
@@ -185,9 +202,13 @@ class Target(_Frozen):
         for mode in self.power_modes:
             for unit in mode.compute_scale:
                 if unit not in unit_names:
-                    raise ValueError(f"power mode {mode.name!r} scales unknown compute unit {unit!r}")
+                    raise ValueError(
+                        f"power mode {mode.name!r} scales unknown compute unit {unit!r}"
+                    )
         if self.default_power_mode is not None and self.default_power_mode not in modes:
-            raise ValueError(f"default_power_mode {self.default_power_mode!r} is not one of {sorted(modes)}")
+            raise ValueError(
+                f"default_power_mode {self.default_power_mode!r} is not one of {sorted(modes)}"
+            )
         if self.power_modes and self.default_power_mode is None:
             raise ValueError("a target with power_modes needs default_power_mode")
         missing = set(LIFECYCLE_STAGES) - set(self.lifecycle_days)
@@ -206,7 +227,9 @@ class Target(_Frozen):
                 return mode
         raise KeyError(name)
 
-    def peak_ops(self, unit: ComputeUnit, dtype: str, power_mode: str | None = None) -> float | None:
+    def peak_ops(
+        self, unit: ComputeUnit, dtype: str, power_mode: str | None = None
+    ) -> float | None:
         """Peak ops/s of ``unit`` for ``dtype`` in ``power_mode``; None if the unit lacks the dtype."""
         peak = unit.peak_ops_per_s.get(dtype)  # type: ignore[call-overload]
         if peak is None:
