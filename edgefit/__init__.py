@@ -1,7 +1,7 @@
 """edgefit: fit a trained model to a device's latency, memory and power envelope.
 
-``import edgefit`` is deliberately light: torch, numba and onnxruntime load only inside the code that
-needs them. The public API is reached through the subpackages::
+``import edgefit`` is deliberately light: torch, numba and onnxruntime load only inside the code
+that needs them. The public API is reached through the subpackages::
 
     from edgefit.targets import load_target, list_targets
     from edgefit.graph import load_graph

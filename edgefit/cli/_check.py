@@ -2,8 +2,8 @@
 
 Exit codes: 0 the model fits the envelope and did not regress; 1 a constraint is exceeded or the
 latency regressed beyond --max-regression; 2 bad input (unknown target, missing file, bad option).
-One line per finding on stdout, in GitHub Actions' annotation format (``::error title=…::message``) or
-plain (``--format plain``); ``--json`` prints everything as one JSON object instead.
+One line per finding on stdout, in GitHub Actions' annotation format (``::error title=…::message``)
+or plain (``--format plain``); ``--json`` prints everything as one JSON object instead.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def check(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, 2 usage."""
+    """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1
+    fail, 2 usage."""
     if fmt not in FORMATS:
         raise EdgefitError(
             f"unknown format '{fmt}'", where="--format", fix=f"use one of {', '.join(FORMATS)}"

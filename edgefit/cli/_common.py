@@ -1,6 +1,7 @@
 """Shared CLI pieces: options and output (rich tables or --json).
 
-Every command imports this module, so it stays light: model intake lives in :mod:`edgefit.cli._model`.
+Every command imports this module, so it stays light: model intake lives in
+:mod:`edgefit.cli._model`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Model intake for the commands that take MODEL or --example.
 
-Kept apart from :mod:`edgefit.cli._common` because it imports :mod:`edgefit.graph` (and with it onnx,
-about 0.6 s of CPU): only the commands that read a model load this module, so `edgefit targets list`
-and `edgefit --version` never pay for it.
+Kept apart from :mod:`edgefit.cli._common` because it imports :mod:`edgefit.graph` (and with it
+onnx, about 0.6 s of CPU): only the commands that read a model load this module, so `edgefit
+targets list` and `edgefit --version` never pay for it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""`edgefit optimize [MODEL] --target T`: search quantization, pruning and architecture swaps under the
-target's envelope; write results.json, report.md and the chosen model.
+"""`edgefit optimize [MODEL] --target T`: search quantization, pruning and architecture swaps under
+the target's envelope; write results.json, report.md and the chosen model.
 
-Exit codes: 0 a candidate was chosen; 2 bad input; 3 nothing met the accuracy floor and the envelope
-(results.json still written, the best candidate named); 130 interrupted before any candidate finished.
+Exit codes: 0 a candidate was chosen; 2 bad input; 3 nothing met the accuracy floor and the
+envelope (results.json still written, the best candidate named); 130 interrupted before any
+candidate finished.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def optimize(
         str | None,
         typer.Option(
             "--factory",
-            help="module:function building the model from knobs (width, depth, resolution, activation).",
+            help="module:function building the model from knobs (width, depth, resolution, "
+            "activation).",
         ),
     ] = None,
     input_shape: InputShapeOpt = None,
@@ -88,14 +90,16 @@ def optimize(
         str,
         typer.Option(
             "--metric",
-            help="auto (top-1 with labels, else top-1 agreement), top1, agreement, or sqnr (dB vs the original; for non-classifiers).",
+            help="auto (top-1 with labels, else top-1 agreement), top1, agreement, or sqnr (dB vs "
+            "the original; for non-classifiers).",
         ),
     ] = "auto",
     max_drop: Annotated[
         str,
         typer.Option(
             "--max-drop",
-            help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative); in dB for --metric sqnr.",
+            help="Accuracy drop allowed: 0.01 (absolute) or 1% (relative); in dB for --metric "
+            "sqnr.",
         ),
     ] = "0.01",
     select: Annotated[
@@ -135,7 +139,8 @@ def optimize(
         typer.Option(
             "--ray-retries",
             min=0,
-            help="With --executor ray: run a task again this many times when its worker or node is lost.",
+            help="With --executor ray: run a task again this many times when its worker or node "
+            "is lost.",
         ),
     ] = 2,
     quiet: QuietOpt = False,
@@ -231,7 +236,8 @@ def optimize(
     if chosen.winner is None:
         err_console.print(
             f"edgefit: no candidate qualified: {chosen.reason}; best found: "
-            f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see {files['results']})"
+            f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see "
+            f"{files['results']})"
         )
         raise typer.Exit(130 if run.interrupted and not run.candidates else 3)
 
@@ -240,7 +246,10 @@ def _short_latency(c: dict) -> str:
     lat = c["latency"]
     if lat["source"] == "measured":
         return f"{fmt.seconds(lat['p50_s'])} p50 (measured)"
-    return f"{fmt.seconds(lat['p50_s'])} ±{lat.get('error', 0):.0%} (est., {lat.get('estimate_source')})"
+    return (
+        f"{fmt.seconds(lat['p50_s'])} ±{lat.get('error', 0):.0%} (est., "
+        f"{lat.get('estimate_source')})"
+    )
 
 
 def _render(res: dict, files: dict) -> None:
@@ -297,13 +306,15 @@ def _render(res: dict, files: dict) -> None:
         how = "final interleaved re-measurement" if final else w["latency"]["source"]
         console.print(
             f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
-            f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× faster "
+            f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× "
+            "faster "
             f"than the baseline ({how})"
         )
         for tie in sel.get("protocol", {}).get("ties", []):
             console.print(
                 f"[dim]tie: {cands[tie['key']]['label']} within {tie['difference']:.1%} of "
-                f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change was chosen[/]"
+                f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change "
+                "was chosen[/]"
             )
     for e in res.get("exports", []):
         if e["status"] != "written":

@@ -1,4 +1,5 @@
-"""`edgefit plan --target T`: the iteration tax — cycle, bottleneck, levers, accuracy by the deadline, goal."""
+"""`edgefit plan --target T`: the iteration tax — cycle, bottleneck, levers, accuracy by the
+deadline, goal."""
 
 from __future__ import annotations
 
@@ -58,7 +59,8 @@ def _header(p: dict) -> None:
 def _waterfall(p: dict) -> None:
     c = p["cycle"]
     table = Table(
-        title=f"one iteration: {_d(c['days'])} and {_usd(c['usd'])} ({escape(c['usd_provenance'])})"
+        title=f"one iteration: {_d(c['days'])} and {_usd(c['usd'])} "
+        f"({escape(c['usd_provenance'])})"
     )
     for col in ("stage", "days", "share of cycle", "cycle days", "source / assumption"):
         table.add_column(
@@ -76,12 +78,14 @@ def _waterfall(p: dict) -> None:
     console.print(table)
     b, it = c["bottleneck"], p["iterations"]
     console.print(
-        f"bottleneck: {b['stage']}, {_d(b['days'])} = {b['share']:.1%} of the cycle (a stage's share is "
+        f"bottleneck: {b['stage']}, {_d(b['days'])} = {b['share']:.1%} of the cycle (a stage's "
+        "share is "
         f"the most any speed-up of it can cut: Amdahl)"
     )
     console.print(
         f"iterations by the deadline: {it['by_deadline']} (floor of {_d(p['deadline']['days'])} / "
-        f"{_d(c['days'])}; {_d(it['days_used'])} used), {_usd(it['usd_by_deadline'])} in certification"
+        f"{_d(c['days'])}; {_d(it['days_used'])} used), {_usd(it['usd_by_deadline'])} in "
+        "certification"
     )
 
 
@@ -208,30 +212,37 @@ def _heavy(p: dict) -> None:
     h = p["heavy_vs_light"]
     light, heavy, x = h["light"], h["heavy"], h["crossing"]
     console.print(
-        f"heavy vs light: heavy starts {h['heavy_gain']['value'] * 100:.3g} accuracy points higher ({_src(h['heavy_gain'])}); "
-        f"its iteration takes {h['heavy_slowdown']['value']:g}× the cycle = {_d(heavy['cycle_days'])} "
+        f"heavy vs light: heavy starts {h['heavy_gain']['value'] * 100:.3g} accuracy points "
+        f"higher ({_src(h['heavy_gain'])}); "
+        f"its iteration takes {h['heavy_slowdown']['value']:g}× the cycle = "
+        f"{_d(heavy['cycle_days'])} "
         f"({_src(h['heavy_slowdown'])})"
     )
     console.print(
-        f"  at the deadline: light {_pct(light['accuracy_at_deadline'])} ({light['iterations_by_deadline']} "
-        f"iterations) vs heavy {_pct(heavy['accuracy_at_deadline'])} ({heavy['iterations_by_deadline']} "
+        f"  at the deadline: light {_pct(light['accuracy_at_deadline'])} "
+        f"({light['iterations_by_deadline']} "
+        f"iterations) vs heavy {_pct(heavy['accuracy_at_deadline'])} "
+        f"({heavy['iterations_by_deadline']} "
         f"iterations): {h['ahead_at_deadline']} ahead"
     )
     if x["days"] is None:
         console.print(
-            "  the light model never catches up (the heavy one iterates as fast or sits at the ceiling)"
+            "  the light model never catches up (the heavy one iterates as fast or sits at the "
+            "ceiling)"
         )
     else:
         step = (
             (
-                f"; counting completed iterations, light is ahead from its iteration {x['light_iterations']}, day "
+                "; counting completed iterations, light is ahead from its iteration "
+                f"{x['light_iterations']}, day "
                 f"{x['step_days']:.0f} ({x['step_months']:.2f} months)"
             )
             if x["light_iterations"] is not None
             else ""
         )
         console.print(
-            f"  the curves cross at day {x['days']:.1f} ({x['months']:.2f} months, continuous curve){step}"
+            f"  the curves cross at day {x['days']:.1f} ({x['months']:.2f} months, continuous "
+            f"curve){step}"
         )
 
 
@@ -297,7 +308,8 @@ def _egress(p: dict) -> None:
     if e is None:
         return
     console.print(
-        f"data egress: {e['dataset_pb']:g} PB ({escape(e['dataset_pb_provenance'])}) × {_usd(e['usd_per_pb'])}/PB "
+        f"data egress: {e['dataset_pb']:g} PB ({escape(e['dataset_pb_provenance'])}) × "
+        f"{_usd(e['usd_per_pb'])}/PB "
         f"({escape(e['usd_per_pb_provenance'])}) = {_usd(e['usd_per_iteration'])} per iteration, "
         f"{_usd(e['usd_by_deadline'])} by the deadline; {e['note']}"
     )
@@ -325,7 +337,8 @@ def plan(
     gain_per_iteration: Annotated[
         _Num,
         typer.Option(
-            help="R: share of the gap to AMAX closed per iteration, in (0, 1]. (default: 0.2, assumed)"
+            help="R: share of the gap to AMAX closed per iteration, in (0, 1]. (default: 0.2, "
+            "assumed)"
         ),
     ] = None,
     goal: Annotated[_Num, typer.Option(help="Accuracy goal. (default: 0.99, assumed)")] = None,
@@ -346,7 +359,8 @@ def plan(
         list[str] | None,
         typer.Option(
             "--set",
-            help="Override the loop: training=3, certification.days_per_change=7, ...; repeatable.",
+            help="Override the loop: training=3, certification.days_per_change=7, ...; "
+            "repeatable.",
         ),
     ] = None,
     overrides: Annotated[
@@ -366,7 +380,8 @@ def plan(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, goal."""
+    """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the
+    deadline, goal."""
     loop = loop_for(
         target,
         overrides_file=overrides,

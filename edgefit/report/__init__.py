@@ -1,4 +1,5 @@
-"""Reports people read and gates CI enforces: results.json's schema, report.html / report.md, `edgefit check`.
+"""Reports people read and gates CI enforces: results.json's schema, report.html / report.md,
+`edgefit check`.
 
 >>> from edgefit.report import build_report, load_results, render_html, write_reports
 >>> res = load_results("edgefit-out/host-cpu/results.json")              # doctest: +SKIP
@@ -7,7 +8,8 @@
 >>> outcome = check_model(graph, "host-cpu", onnx_path="model.onnx")      # doctest: +SKIP
 >>> outcome.exit_code, [f.annotation() for f in outcome.findings]      # doctest: +SKIP
 
-Importing this package is light: the estimator, targets and runtimes load when a report or check needs them.
+Importing this package is light: the estimator, targets and runtimes load when a report or check
+needs them.
 """
 
 from edgefit.report._check import CheckOutcome, Finding, check_model, parse_fraction, pick_baseline

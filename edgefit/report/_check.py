@@ -1,9 +1,9 @@
 """`edgefit check`: the production checks as findings and an exit code for CI.
 
 A model is estimated on the target (and, on ``host-cpu``, measured with onnxruntime on one thread);
-every envelope constraint it exceeds is an error. With a baseline results.json its latency is compared
-with the model that run *chose* (the one it exported as model.onnx, i.e. what was last shipped; the
-best-found candidate when nothing qualified, else the unchanged baseline): more than
+every envelope constraint it exceeds is an error. With a baseline results.json its latency is
+compared with the model that run *chose* (the one it exported as model.onnx, i.e. what was last
+shipped; the best-found candidate when nothing qualified, else the unchanged baseline): more than
 ``max_regression`` slower is an error. Measured figures are compared when both sides were measured,
 estimates otherwise (``compare="estimate"`` forces estimates, which do not move with machine load).
 
@@ -39,7 +39,8 @@ def _escape_prop(text: str) -> str:
 
 @dataclass(frozen=True)
 class Finding:
-    """One line of `edgefit check` output: an ``error`` fails the check; ``ok`` lines record what passed.
+    """One line of `edgefit check` output: an ``error`` fails the check; ``ok`` lines record what
+    passed.
 
     >>> Finding("error", "latency", "45 ms > 10 ms").annotation()
     '::error title=latency::45 ms > 10 ms'
@@ -57,7 +58,8 @@ class Finding:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
 
     def annotation(self, style: str = "github") -> str:
-        """GitHub's workflow-command line (``style="github"``) or ``level: title: message`` (``"plain"``)."""
+        """GitHub's workflow-command line (``style="github"``) or ``level: title: message``
+        (``"plain"``)."""
         if style == "plain" or self.level == "ok":
             return f"{self.level}: {self.title}: {self.message}"
         props = f"title={_escape_prop(self.title)}" + (
@@ -93,7 +95,8 @@ class CheckOutcome:
         n = {lvl: sum(f.level == lvl for f in self.findings) for lvl in LEVELS}
         state = "FAIL" if self.exit_code else "pass"
         return (
-            f"edgefit check: {self.model} on {self.target}: {state} — {n['error']} error(s), {n['warning']} "
+            f"edgefit check: {self.model} on {self.target}: {state} — {n['error']} error(s), "
+            f"{n['warning']} "
             f"warning(s), {n['ok']} check(s) passed (exit {self.exit_code})"
         )
 
@@ -114,8 +117,8 @@ class CheckOutcome:
 def parse_fraction(text: str, *, where: str) -> float:
     """``"5%"`` or ``"0.05"`` → 0.05 (a non-negative share).
 
-    >>> parse_fraction("5%", where="--max-regression"), parse_fraction("0.1", where="--max-regression")
-    (0.05, 0.1)
+    >>> parse_fraction("5%", where="--max-regression"), parse_fraction("0.1",
+    where="--max-regression") (0.05, 0.1)
     """
     raw = str(text).strip()
     try:
@@ -130,7 +133,8 @@ def parse_fraction(text: str, *, where: str) -> float:
 
 
 def pick_baseline(res: dict) -> tuple[dict, str]:
-    """The candidate of a results.json a new model is compared with, and its role (see module docstring)."""
+    """The candidate of a results.json a new model is compared with, and its role (see module
+    docstring)."""
     cands = {c["key"]: c for c in res["candidates"] if c.get("status") == "done"}
     sel = res["selection"]
     for key, role in (
@@ -340,7 +344,8 @@ def _compare(
         "results_created": res["created"],
     }
     text = (
-        f"{where}: {what} {fmt.seconds(new)} vs {fmt.seconds(old)} for the baseline's {role} candidate "
+        f"{where}: {what} {fmt.seconds(new)} vs {fmt.seconds(old)} for the baseline's {role} "
+        "candidate "
         f"'{cand['label']}' ({change:+.1%}; allowed +{max_regression:.1%})"
     )
     if change > max_regression:
@@ -364,11 +369,13 @@ def check_model(
     file: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> CheckOutcome:
-    """Check ``graph`` (an edgefit Graph) against ``target``'s envelope and, optionally, a baseline run.
+    """Check ``graph`` (an edgefit Graph) against ``target``'s envelope and, optionally, a baseline
+    run.
 
-    ``measure`` None measures on ``host-cpu`` only (the machine this runs on); ``onnx_path`` is the file
-    to measure (default: the graph's own model, written to a temporary file). ``baseline`` is a loaded
-    results.json (:func:`~edgefit.report.load_results`). ``file`` names the model in annotations.
+    ``measure`` None measures on ``host-cpu`` only (the machine this runs on); ``onnx_path`` is the
+    file to measure (default: the graph's own model, written to a temporary file). ``baseline`` is
+    a loaded results.json (:func:`~edgefit.report.load_results`). ``file`` names the model in
+    annotations.
     """
     from edgefit.estimate import Estimator
     from edgefit.targets import load_target

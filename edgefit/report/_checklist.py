@@ -37,7 +37,8 @@ def _accuracy(res: dict, win: dict | None) -> Item:
         "accuracy floor",
         "pass" if ok else "fail",
         f"{acc['kind']} {acc['value']:.4f} {'≥' if ok else '<'} floor {sel['accuracy_floor']:.4f} "
-        f"(baseline {res['baseline']['accuracy']:.4f}; measured with onnxruntime on {acc.get('data', '?')}, "
+        f"(baseline {res['baseline']['accuracy']:.4f}; measured with onnxruntime on "
+        f"{acc.get('data', '?')}, "
         f"n = {acc.get('n')})",
     )
 
@@ -145,12 +146,16 @@ def _determinism(win: dict | None, target) -> Item:
         fits = jitter <= env.jitter_s.value
         ok &= fits
         parts.append(
-            f"jitter {fmt.seconds(jitter)} {'≤' if fits else '>'} {fmt.seconds(env.jitter_s.value)}"
+            f"jitter {fmt.seconds(jitter)} {'≤' if fits else '>'} "
+            f"{fmt.seconds(env.jitter_s.value)}"
         )
     elif jitter is not None:
         parts.append(f"jitter {fmt.seconds(jitter)} (the target sets no jitter limit)")
     wait = lat.get("cpu_wait_fraction")
-    detail = f"measured on {lat.get('runtime')}, {lat.get('threads')} thread(s), {lat.get('n_runs')} runs"
+    detail = (
+        f"measured on {lat.get('runtime')}, {lat.get('threads')} thread(s), "
+        f"{lat.get('n_runs')} runs"
+    )
     if wait is not None and wait > NOISY_CPU_WAIT:
         detail += (
             f"; {wait:.0%} CPU wait: other processes shared the CPU, so the tail is pessimistic"

@@ -1,8 +1,9 @@
-"""What a report says, as data: built once from results.json, rendered as HTML (plots) or Markdown (tables).
+"""What a report says, as data: built once from results.json, rendered as HTML (plots) or Markdown
+(tables).
 
 Every number keeps its unit and its source. Two sections need more than results.json: the per-layer
-bars re-estimate the winner's ONNX file (when it is still on disk) and the iteration tax rebuilds the
-target's plan (when the target still loads); each says why when it cannot.
+bars re-estimate the winner's ONNX file (when it is still on disk) and the iteration tax rebuilds
+the target's plan (when the target still loads); each says why when it cannot.
 """
 
 from __future__ import annotations
@@ -287,7 +288,8 @@ def _final_source(c: dict) -> str:
     if not f:
         return ""
     return (
-        f"measured, interleaved with the other leaders after the search: median of {len(f['round_medians_s'])} "
+        "measured, interleaved with the other leaders after the search: median of "
+        f"{len(f['round_medians_s'])} "
         f"round medians, spread {f['spread']:.1%}"
     )
 
@@ -311,8 +313,10 @@ def _protocol(res: dict, cands: dict) -> list[str]:
     wait = p.get("cpu_wait_fraction")
     threads = p["threads"]
     out = [
-        f"Final re-measurement: the fastest eligible candidates and the baseline timed again after the search, "
-        f"interleaved (at least {p['rounds']} rounds of {fmt.seconds(p.get('round_s', 0))} each, at {threads} "
+        "Final re-measurement: the fastest eligible candidates and the baseline timed again "
+        "after the search, "
+        f"interleaved (at least {p['rounds']} rounds of {fmt.seconds(p.get('round_s', 0))} each, "
+        f"at {threads} "
         f"thread{'s' * (threads != 1)}"
         + (f"; this process waited for a CPU {wait:.1%} of the time" if wait is not None else "")
         + "): "
@@ -322,7 +326,8 @@ def _protocol(res: dict, cands: dict) -> list[str]:
     ]
     for tie in p.get("ties", []):
         out.append(
-            f"Tie: {label(tie['key'])} within {tie['difference']:.1%} of {label(tie['with'])} (noise "
+            f"Tie: {label(tie['key'])} within {tie['difference']:.1%} of {label(tie['with'])} "
+            "(noise "
             f"{tie['noise']:.1%}); chosen: {label(tie['winner'])}."
         )
     return out
@@ -332,7 +337,10 @@ def _headline(res: dict, cands: dict, win: dict | None, base: dict | None) -> st
     sel = res["selection"]
     if win is None:
         best = cands.get(sel["best_found"] or "")
-        return f"No candidate qualified: {sel['reason']}. Best found: {best['label'] if best else 'none'}."
+        return (
+            f"No candidate qualified: {sel['reason']}. Best found: "
+            f"{best['label'] if best else 'none'}."
+        )
     parts = [f"Chosen: {win['label']}"]
     if base and base["key"] != win["key"] and base.get("status") == "done":
         final = "final" in win["latency"] and "final" in base["latency"]
@@ -349,7 +357,8 @@ def _headline(res: dict, cands: dict, win: dict | None, base: dict | None) -> st
     elif base and base["key"] == win["key"]:
         parts.append("the unchanged model (no variant was faster within the accuracy floor)")
     parts.append(
-        f"{win['accuracy']['kind']} {accuracy_text(win)} vs baseline {res['baseline']['accuracy']:.4f} "
+        f"{win['accuracy']['kind']} {accuracy_text(win)} vs baseline "
+        f"{res['baseline']['accuracy']:.4f} "
         f"(floor {sel['accuracy_floor']:.4f})"
     )
     return " — ".join(parts[:2]) + ("; " + parts[2] if len(parts) > 2 else "") + "."
@@ -505,7 +514,8 @@ def _repro(res: dict, win: dict | None) -> list[tuple[str, str, str]]:
         ),
         (
             "model",
-            f"{res['model']['name']} ({res['model']['kind']}), input {res['model']['input_shape']}",
+            f"{res['model']['name']} ({res['model']['kind']}), input "
+            f"{res['model']['input_shape']}",
             "results.json",
         ),
         ("evaluation data", res["data"]["evaluation"], "results.json"),
@@ -543,7 +553,8 @@ def _repro(res: dict, win: dict | None) -> list[tuple[str, str, str]]:
 
 
 def build_report(res: dict, *, results_dir: str | Path | None = None) -> Report:
-    """Everything a report shows, from a loaded results.json (see :func:`~edgefit.report.load_results`).
+    """Everything a report shows, from a loaded results.json (see
+    :func:`~edgefit.report.load_results`).
 
     ``results_dir`` is the folder results.json sits in: the exported model.onnx is looked up there.
 
@@ -578,7 +589,8 @@ def build_report(res: dict, *, results_dir: str | Path | None = None) -> Report:
         accuracy_label=acc_label,
         floor=sel["accuracy_floor"],
         budget_s=env.latency_budget_s.value if env is not None else None,
-        budget_label=f"p{env.latency_percentile:g} budget {fmt.seconds(env.latency_budget_s.value)}"
+        budget_label=f"p{env.latency_percentile:g} budget "
+        f"{fmt.seconds(env.latency_budget_s.value)}"
         if env
         else "",
         layers=layers,

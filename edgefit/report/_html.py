@@ -1,7 +1,8 @@
-"""report.html: one self-contained file (inline CSS and SVG, no script, no network) from a :class:`Report`.
+"""report.html: one self-contained file (inline CSS and SVG, no script, no network) from a
+:class:`Report`.
 
-A Content-Security-Policy forbids every outside resource, so a reference that slipped in would show as
-a console error in a browser (the browser test looks for those) rather than load silently.
+A Content-Security-Policy forbids every outside resource, so a reference that slipped in would show
+as a console error in a browser (the browser test looks for those) rather than load silently.
 """
 
 from __future__ import annotations
@@ -16,20 +17,27 @@ from edgefit.report._svg import BASELINE, FRONTIER, OTHER, WINNER, Axis, Frame, 
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;margin:0 auto;max-width:1240px;
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;
+margin:0 auto;max-width:1240px;
 padding:0 24px 48px;background:#fafbfc}
 h1{font-size:24px;margin:24px 0 4px}
 h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #d9dee4;padding-bottom:4px}
 nav a{margin-right:14px;color:#00798c}.headline{font-size:16px}.note{color:#52606d;font-size:13px}
 table{border-collapse:collapse;margin:8px 0;background:#fff}
-th,td{border:1px solid #d9dee4;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef1f4}
+th,td{border:1px solid #d9dee4;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#eef1f4}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.plots{display:flex;flex-wrap:wrap;gap:16px}.plots figure{margin:0}.plots figcaption{font-size:13px;color:#52606d;
-max-width:600px}svg.plot{background:#fff;border:1px solid #d9dee4}svg .tick{font-size:11px;fill:#52606d}
-svg .axis-label{font-size:12px;fill:#1f2933}svg .legend{font-size:11px;fill:#1f2933}svg .rule-label{font-size:11px}
-.pass{color:#1b7f3b;font-weight:600}.fail{color:#c0392b;font-weight:600}.unknown{color:#8a6d00;font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:16px}.plots figure{margin:0}
+.plots figcaption{font-size:13px;color:#52606d;
+max-width:600px}svg.plot{background:#fff;border:1px solid #d9dee4}svg .tick{font-size:11px;
+fill:#52606d}
+svg .axis-label{font-size:12px;fill:#1f2933}svg .legend{font-size:11px;fill:#1f2933}
+svg .rule-label{font-size:11px}
+.pass{color:#1b7f3b;font-weight:600}.fail{color:#c0392b;font-weight:600}.unknown{color:#8a6d00;
+font-weight:600}
 .verdict{display:inline-block;padding:2px 10px;border-radius:10px;background:#eef1f4}
-.kpi{display:flex;gap:24px;flex-wrap:wrap}.kpi div{background:#fff;border:1px solid #d9dee4;padding:6px 12px}
+.kpi{display:flex;gap:24px;flex-wrap:wrap}.kpi div{background:#fff;border:1px solid #d9dee4;
+padding:6px 12px}
 .kpi b{display:block;font-size:18px}
 """
 
@@ -193,7 +201,8 @@ def _candidates_table(rep: Report) -> str:
             [
                 esc(c["label"]),
                 accuracy_text(c),
-                f"{esc(fmt.seconds(c['latency']['p50_s']))} <span class=note>({esc(latency_source(c))})</span>",
+                f"{esc(fmt.seconds(c['latency']['p50_s']))} <span "
+                f"class=note>({esc(latency_source(c))})</span>",
                 esc(fmt.joules(c["estimate"]["energy_j"])),
                 "yes" if c["fits"] else '<span class="fail">no</span>',
                 esc(mark.strip()),
@@ -250,12 +259,15 @@ def _layers(rep: Report) -> str:
         color=OTHER,
     )
     note = (
-        f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per inference in total, "
-        f"estimated ({lay.source_detail}); re-estimated from {lay.path}. The {len(lay.kernels)} slowest fused "
+        f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per "
+        "inference in total, "
+        f"estimated ({lay.source_detail}); re-estimated from {lay.path}. The {len(lay.kernels)} "
+        "slowest fused "
         "kernels are shown; the estimator's per-kernel split is not measured."
     )
     return (
-        f'<div class="plots"><figure>{lat}<figcaption>latency per kernel (estimated)</figcaption></figure>'
+        f'<div class="plots"><figure>{lat}<figcaption>latency per kernel '
+        "(estimated)</figcaption></figure>"
         f"<figure>{en}<figcaption>energy per kernel (estimated)</figcaption></figure></div>"
         f'<p class="note">{esc(note)}</p>'
     )
@@ -354,12 +366,17 @@ def _iteration(rep: Report) -> str:
     )
     cert = cyc["certification"]
     return (
-        f'<div class="kpi">{kpi}</div><div class="plots"><figure>{water}<figcaption>One iteration of the chosen '
-        f"change ({esc(', '.join(plan['change_kinds']))}) on {esc(plan['target']['name'])}; certification "
-        f'"{esc(cert["name"])}" {"runs" if cert["runs"] else "does not run"} for it. Red: the bottleneck.'
+        f'<div class="kpi">{kpi}</div><div class="plots"><figure>{water}<figcaption>One iteration '
+        "of the chosen "
+        f"change ({esc(', '.join(plan['change_kinds']))}) on {esc(plan['target']['name'])}; "
+        "certification "
+        f'"{esc(cert["name"])}" {"runs" if cert["runs"] else "does not run"} for it. Red: the '
+        "bottleneck."
         f"</figcaption></figure><figure>{_projection_plot(plan)}<figcaption>{esc(acc['formula'])}"
-        f'</figcaption></figure></div><p class="note">Stage days are the target profile\'s stated figures '
-        f'(edgefit plan --target {esc(plan["target"]["id"])} explains each). Assumptions:</p><ul class="note">'
+        '</figcaption></figure></div><p class="note">Stage days are the target profile\'s stated '
+        "figures "
+        f"(edgefit plan --target {esc(plan['target']['id'])} explains each). Assumptions:</p><ul "
+        'class="note">'
         f"{assumptions}</ul>"
     )
 
@@ -394,8 +411,8 @@ def render_html(rep: Report) -> str:
         (
             "frontier",
             "Pareto frontier",
-            f'<div class="plots">{_frontier_plot(rep, energy=False)}{_frontier_plot(rep, energy=True)}</div>'
-            + _candidates_table(rep),
+            f'<div class="plots">{_frontier_plot(rep, energy=False)}'
+            f"{_frontier_plot(rep, energy=True)}</div>" + _candidates_table(rep),
         ),
         ("layers", "Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
         ("envelope", f"Envelope on {res['target']['id']}", _envelope(rep)),
@@ -415,12 +432,15 @@ def render_html(rep: Report) -> str:
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(rep.title)}</title>'
+        '<meta name="viewport" content="width=device-width, '
+        f'initial-scale=1"><title>{esc(rep.title)}</title>'
         f"<style>{CSS}</style></head><body><header><h1>{esc(rep.title)}</h1>"
-        f'<p class="headline">{esc(rep.headline)}</p><p>Production-ready: <a href="#checklist" class="verdict">'
+        f'<p class="headline">{esc(rep.headline)}</p><p>Production-ready: <a href="#checklist" '
+        'class="verdict">'
         f"{esc(ready)}</a> · accuracy: {esc(res['data']['evaluation'])} · "
         f"selection: {esc(res['selection']['rule'])}</p><nav>{nav}</nav></header>{body}"
         f'<footer><h2>Notes</h2><ul class="note">{notes}</ul>'
-        f'<p class="note">edgefit {esc(res["edgefit_version"])}, run finished {esc(res["created"])}; '
+        f'<p class="note">edgefit {esc(res["edgefit_version"])}, run finished '
+        f"{esc(res['created'])}; "
         f"schema {esc(res['schema'])}.</p></footer></body></html>\n"
     )

@@ -1,4 +1,5 @@
-"""report.md: the same content as report.html for a pull request, with tables where the HTML has plots."""
+"""report.md: the same content as report.html for a pull request, with tables where the HTML has
+plots."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def _layers(rep: Report) -> list[str]:
         for k in ks
     ]
     return [
-        f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per inference, estimated "
+        f"{lay.candidate}: {fmt.seconds(lay.latency_s)} and {fmt.joules(lay.energy_j)} per "
+        "inference, estimated "
         f"({lay.source_detail}).",
         "",
     ] + table(
@@ -131,10 +133,14 @@ def _iteration(rep: Report) -> list[str]:
     cyc, acc, goal = plan["cycle"], plan["accuracy"], plan["goal"]
     need = "never" if goal["iterations_needed"] is None else str(goal["iterations_needed"])
     out = [
-        f"One iteration of the chosen change ({', '.join(plan['change_kinds'])}) takes **{cyc['days']:g} days** and "
-        f"**${cyc['usd']:,.0f}**; bottleneck: {cyc['bottleneck']['stage']} ({cyc['bottleneck']['share']:.0%}). "
-        f"{plan['iterations']['by_deadline']} iterations fit by the deadline ({plan['deadline']['text']}); "
-        f"projected accuracy there {acc['at_deadline']:.4f}; {need} iterations to reach {goal['goal']:g}.",
+        f"One iteration of the chosen change ({', '.join(plan['change_kinds'])}) takes "
+        f"**{cyc['days']:g} days** and "
+        f"**${cyc['usd']:,.0f}**; bottleneck: {cyc['bottleneck']['stage']} "
+        f"({cyc['bottleneck']['share']:.0%}). "
+        f"{plan['iterations']['by_deadline']} iterations fit by the deadline "
+        f"({plan['deadline']['text']}); "
+        f"projected accuracy there {acc['at_deadline']:.4f}; {need} iterations to reach "
+        f"{goal['goal']:g}.",
         "",
         "Waterfall:",
         "",
@@ -180,7 +186,8 @@ def render_md(rep: Report) -> str:
         "",
         f"**{rep.headline}**",
         "",
-        f"Production-ready: **{ready}** (see the checklist). Accuracy: {res['data']['evaluation']}. "
+        f"Production-ready: **{ready}** (see the checklist). Accuracy: "
+        f"{res['data']['evaluation']}. "
         f"Selection: {res['selection']['rule']}.",
         "",
         "## Summary: chosen vs baseline",
@@ -219,6 +226,7 @@ def render_md(rep: Report) -> str:
     lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes]
     lines += [
         "",
-        f"_edgefit {res['edgefit_version']}, run finished {res['created']}; schema {res['schema']}._",
+        f"_edgefit {res['edgefit_version']}, run finished {res['created']}; schema "
+        f"{res['schema']}._",
     ]
     return "\n".join(lines) + "\n"

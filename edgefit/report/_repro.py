@@ -1,7 +1,7 @@
 """The reproducibility record: software versions, CPU and command line of a run.
 
-``environment_record()`` is what a run should store in results.json (``environment``); a report of an
-older results.json that lacks it fills the gaps from the machine that renders, and says so.
+``environment_record()`` is what a run should store in results.json (``environment``); a report of
+an older results.json that lacks it fills the gaps from the machine that renders, and says so.
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import os
 import platform
 import sys
 
-# What decides the numbers: the tool, the exporter, the runtime that measured, the estimator's kernels.
+# What decides the numbers: the tool, the exporter, the runtime that measured, the estimator's
+# kernels.
 PACKAGES = ("edgefit", "torch", "onnx", "onnxruntime", "numpy", "numba", "optuna")
 
 
@@ -32,7 +33,8 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | No
 
 
 def cpu_description() -> tuple[str, int | None, list[str]]:
-    """CPU model name, CPUs this process may use, and the SIMD extensions that change int8/fp32 speed."""
+    """CPU model name, CPUs this process may use, and the SIMD extensions that change int8/fp32
+    speed."""
     try:
         from edgefit.targets._host import probe_host
 
@@ -62,7 +64,8 @@ def environment_record() -> dict:
 
 
 def command_line() -> str:
-    """This process's command line as the user would type it (``edgefit …`` for the console script)."""
+    """This process's command line as the user would type it (``edgefit …`` for the console
+    script)."""
     argv = list(sys.argv)
     if argv and os.path.basename(argv[0]) in ("edgefit", "__main__.py"):
         argv[0] = "edgefit"

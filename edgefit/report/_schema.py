@@ -1,9 +1,10 @@
-"""The versioned JSON Schema of results.json, shipped inside the package, and loading a results file.
+"""The versioned JSON Schema of results.json, shipped inside the package, and loading a results
+file.
 
-Other pipelines validate results without importing edgefit: ``edgefit report schema > results.schema.json``.
-Full validation uses the ``jsonschema`` package when it is installed (the ``dev`` extra); without it,
-loading still checks the schema id and the top-level fields, so a report never renders from a file it
-cannot read.
+Other pipelines validate results without importing edgefit: ``edgefit report schema >
+results.schema.json``. Full validation uses the ``jsonschema`` package when it is installed (the
+``dev`` extra); without it, loading still checks the schema id and the top-level fields, so a
+report never renders from a file it cannot read.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _path(parts) -> str:
 
 
 def schema_errors(res: Any, *, limit: int = 10) -> list[str]:
-    """Where ``res`` breaks the schema, one line each (empty: valid). Uses ``jsonschema`` when installed."""
+    """Where ``res`` breaks the schema, one line each (empty: valid). Uses ``jsonschema`` when
+    installed."""
     schema = results_schema()
     try:
         import jsonschema
@@ -55,7 +57,8 @@ def schema_errors(res: Any, *, limit: int = 10) -> list[str]:
 
 
 def load_results(path: str | Path) -> dict:
-    """Read a results.json and check it against the schema; an unreadable file is an :class:`EdgefitError`.
+    """Read a results.json and check it against the schema; an unreadable file is an
+    :class:`EdgefitError`.
 
     >>> res = load_results("edgefit-out/host-cpu/results.json")   # doctest: +SKIP
     """

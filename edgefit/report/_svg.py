@@ -1,7 +1,7 @@
 """Inline SVG charts for report.html: no plotting library, no script, no network.
 
-Each chart is one ``<svg>`` with an ``id`` (tests and readers find it by that) and a ``<title>`` per
-mark, so hovering a point names the candidate. All text goes through :func:`esc`.
+Each chart is one ``<svg>`` with an ``id`` (tests and readers find it by that) and a ``<title>``
+per mark, so hovering a point names the candidate. All text goes through :func:`esc`.
 """
 
 from __future__ import annotations
@@ -145,27 +145,32 @@ class Frame:
     def _axes(self) -> list[str]:
         x0, x1, y0, y1 = self.left, self.width - RIGHT, self.height - BOTTOM, TOP
         out = [
-            f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="#fff" stroke="{PALE}"/>'
+            f'<rect x="{x0}" y="{y1}" width="{x1 - x0}" height="{y0 - y1}" fill="#fff" '
+            f'stroke="{PALE}"/>'
         ]
         for t in self.x.ticks():
             p = _num(self.px(t))
             out.append(
                 f'<line x1="{p}" y1="{y1}" x2="{p}" y2="{y0}" stroke="{GRID}"/>'
-                f'<text x="{p}" y="{y0 + 16}" text-anchor="middle" class="tick">{esc(self.x.text(t))}</text>'
+                f'<text x="{p}" y="{y0 + 16}" text-anchor="middle" '
+                f'class="tick">{esc(self.x.text(t))}</text>'
             )
         for t in self.y.ticks():
             p = _num(self.py(t))
             out.append(
                 f'<line x1="{x0}" y1="{p}" x2="{x1}" y2="{p}" stroke="{GRID}"/>'
-                f'<text x="{x0 - 6}" y="{p}" text-anchor="end" dominant-baseline="middle" class="tick">'
+                f'<text x="{x0 - 6}" y="{p}" text-anchor="end" dominant-baseline="middle" '
+                'class="tick">'
                 f"{esc(self.y.text(t))}</text>"
             )
         out.append(
-            f'<text x="{(x0 + x1) / 2:.1f}" y="{self.height - 12}" text-anchor="middle" class="axis-label">'
+            f'<text x="{(x0 + x1) / 2:.1f}" y="{self.height - 12}" text-anchor="middle" '
+            'class="axis-label">'
             f"{esc(self.x.label)}</text>"
         )
         out.append(
-            f'<text transform="translate(14 {(y0 + y1) / 2:.1f}) rotate(-90)" text-anchor="middle" '
+            f'<text transform="translate(14 {(y0 + y1) / 2:.1f}) rotate(-90)" '
+            'text-anchor="middle" '
             f'class="axis-label">{esc(self.y.label)}</text>'
         )
         return out
@@ -191,7 +196,10 @@ class Frame:
         if shape == "star":
             mark = f'<polygon points="{_star(cx, cy, size)}" {style}'
         elif shape == "square":
-            mark = f'<rect x="{cx - size:.1f}" y="{cy - size:.1f}" width="{2 * size}" height="{2 * size}" {style}'
+            mark = (
+                f'<rect x="{cx - size:.1f}" y="{cy - size:.1f}" width="{2 * size}" '
+                f'height="{2 * size}" {style}'
+            )
         else:
             mark = f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{size}" {style}'
         self.parts.append(
@@ -216,14 +224,16 @@ class Frame:
         text = " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
         extra = f' stroke-dasharray="{dash}"' if dash else ""
         self.parts.append(
-            f'<polyline points="{text}" fill="none" stroke="{color}" stroke-width="{width}"{extra} '
+            f'<polyline points="{text}" fill="none" stroke="{color}" '
+            f'stroke-width="{width}"{extra} '
             f'class="{cls}"/>'
         )
 
     def rule(
         self, *, x: float | None = None, y: float | None = None, label: str, color: str = INK
     ) -> None:
-        """A dashed reference line (budget, floor, goal) with its label, when it lies on the axis."""
+        """A dashed reference line (budget, floor, goal) with its label, when it lies on the
+        axis."""
         if x is not None and self.x.contains(x):
             p = self.px(x)
             self.parts.append(
@@ -262,13 +272,15 @@ class Frame:
                 )
             elif shape == "star":
                 self.parts.append(
-                    f'<polygon points="{_star(x + 7, TOP - 8, 6.5)}" fill="{color}" stroke="{INK}" '
+                    f'<polygon points="{_star(x + 7, TOP - 8, 6.5)}" fill="{color}" '
+                    f'stroke="{INK}" '
                     f'stroke-width="0.8"/>'
                 )
             else:
                 hollow = shape == "hollow"
                 self.parts.append(
-                    f'<circle cx="{x + 7}" cy="{TOP - 8}" r="4.5" fill="{"#fff" if hollow else color}" '
+                    f'<circle cx="{x + 7}" cy="{TOP - 8}" r="4.5" '
+                    f'fill="{"#fff" if hollow else color}" '
                     f'stroke="{color if hollow else INK}" stroke-width="1"/>'
                 )
             self.parts.append(
@@ -280,7 +292,8 @@ class Frame:
         body = "".join(self._axes() + self.parts)
         return (
             f'<svg id="{esc(self.id)}" class="plot" xmlns="http://www.w3.org/2000/svg" role="img" '
-            f'viewBox="0 0 {self.width} {self.height}" width="{self.width}" height="{self.height}">'
+            f'viewBox="0 0 {self.width} {self.height}" width="{self.width}" '
+            f'height="{self.height}">'
             f"<title>{esc(self.title)}</title>{body}</svg>"
         )
 
@@ -307,14 +320,19 @@ def hbars(
         fill = WINNER if highlight and label == highlight else color
         short = label if len(label) <= 30 else label[:29] + "…"
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h / 2:.1f}" text-anchor="end" dominant-baseline="middle" '
-            f'class="tick">{esc(short)}</text><rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" '
-            f'fill="{fill}" class="bar"><title>{esc(tip)}</title></rect><text x="{label_w + w + 4:.1f}" '
-            f'y="{y + bar_h / 2:.1f}" dominant-baseline="middle" class="tick">{esc(fmt(value))}</text>'
+            f'<text x="{label_w - 6}" y="{y + bar_h / 2:.1f}" text-anchor="end" '
+            'dominant-baseline="middle" '
+            f'class="tick">{esc(short)}</text><rect x="{label_w}" y="{y}" width="{w:.1f}" '
+            f'height="{bar_h}" '
+            f'fill="{fill}" class="bar"><title>{esc(tip)}</title></rect><text '
+            f'x="{label_w + w + 4:.1f}" '
+            f'y="{y + bar_h / 2:.1f}" dominant-baseline="middle" '
+            f'class="tick">{esc(fmt(value))}</text>'
         )
     return (
         f'<svg id="{esc(svg_id)}" class="plot bars" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}"><title>{esc(title)}</title>'
+        f'viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}"><title>{esc(title)}</title>'
         f"{''.join(parts)}</svg>"
     )
 
@@ -335,22 +353,30 @@ def waterfall(
         fill = FRONTIER if r["stage"] == bottleneck else BASELINE
         days_text = f"{r['counted_days']:g} d"
         end = r["start_day"] + r["counted_days"]
-        tip = f"{r['stage']}: {r['counted_days']:g} d (day {r['start_day']:g} to {end:g}); {r.get('provenance', '')}"
+        tip = (
+            f"{r['stage']}: {r['counted_days']:g} d (day {r['start_day']:g} to {end:g}); "
+            f"{r.get('provenance', '')}"
+        )
         parts.append(
-            f'<text x="{label_w - 6}" y="{y + bar_h / 2:.1f}" text-anchor="end" dominant-baseline="middle" '
-            f'class="tick">{esc(r["stage"])}</text><rect x="{x:.1f}" y="{y}" width="{max(w, 1.0):.1f}" '
+            f'<text x="{label_w - 6}" y="{y + bar_h / 2:.1f}" text-anchor="end" '
+            'dominant-baseline="middle" '
+            f'class="tick">{esc(r["stage"])}</text><rect x="{x:.1f}" y="{y}" '
+            f'width="{max(w, 1.0):.1f}" '
             f'height="{bar_h}" fill="{fill}" class="bar"><title>{esc(tip)}</title></rect>'
-            f'<text x="{x + max(w, 1.0) + 4:.1f}" y="{y + bar_h / 2:.1f}" dominant-baseline="middle" '
+            f'<text x="{x + max(w, 1.0) + 4:.1f}" y="{y + bar_h / 2:.1f}" '
+            'dominant-baseline="middle" '
             f'class="tick">{esc(days_text)}</text>'
         )
     y = top + len(rows) * (bar_h + gap) + 14
     total_text = f"{total:g} days per iteration"
     parts.append(
-        f'<text x="{label_w}" y="{y}" class="axis-label">day 0</text><text x="{label_w + span}" y="{y}" '
+        f'<text x="{label_w}" y="{y}" class="axis-label">day 0</text><text x="{label_w + span}" '
+        f'y="{y}" '
         f'text-anchor="end" class="axis-label">{esc(total_text)}</text>'
     )
     return (
         f'<svg id="{esc(svg_id)}" class="plot bars" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}"><title>{esc(title)}</title>'
+        f'viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}"><title>{esc(title)}</title>'
         f"{''.join(parts)}</svg>"
     )

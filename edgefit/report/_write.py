@@ -15,12 +15,15 @@ def write_reports(
     md: bool = True,
     results_dir: str | Path | None = None,
 ) -> dict[str, str]:
-    """Render ``res`` (a results.json dict) into ``out_dir``; returns ``{"html": path, "md": path}``.
+    """Render ``res`` (a results.json dict) into ``out_dir``; returns ``{"html": path, "md":
+    path}``.
 
-    The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's folder.
+    The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's
+    folder.
 
-    >>> write_reports("edgefit-out/host-cpu", load_results("edgefit-out/host-cpu/results.json"))  # doctest: +SKIP
-    {'html': 'edgefit-out/host-cpu/report.html', 'md': 'edgefit-out/host-cpu/report.md'}
+    >>> write_reports("edgefit-out/host-cpu", load_results("edgefit-out/host-cpu/results.json"))  #
+    doctest: +SKIP {'html': 'edgefit-out/host-cpu/report.html', 'md':
+    'edgefit-out/host-cpu/report.md'}
     """
     from edgefit.report._content import build_report
 

@@ -47,12 +47,14 @@ class Base:
 
     @property
     def calibration(self) -> np.ndarray:
-        """Calibration samples for int8: training inputs when there are any, else evaluation inputs."""
+        """Calibration samples for int8: training inputs when there are any, else evaluation
+        inputs."""
         source = self.train[0] if self.train is not None else self.eval_x
         return source[:64]
 
     def graph_variant(self, depth: float, resolution: int | None, activation: str | None):
-        """The graph of the base architecture at these knobs (weights irrelevant to the estimator)."""
+        """The graph of the base architecture at these knobs (weights irrelevant to the
+        estimator)."""
         from edgefit.graph import load_graph
 
         if self.kind == "onnx":
@@ -74,7 +76,8 @@ class Base:
 
 
 def resize_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Resample float inputs to a swapped resolution (bilinear for images, linear for 1-D signals)."""
+    """Resample float inputs to a swapped resolution (bilinear for images, linear for 1-D
+    signals)."""
     if tuple(x.shape[1:]) == tuple(shape[1:]) or not np.issubdtype(x.dtype, np.floating):
         return x
     import torch

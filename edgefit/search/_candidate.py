@@ -1,4 +1,5 @@
-"""Stage 2 for one candidate: materialize, score accuracy, measure (or estimate), check the envelope."""
+"""Stage 2 for one candidate: materialize, score accuracy, measure (or estimate), check the
+envelope."""
 
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ def score_model(base: Base, onnx_path, reference: np.ndarray | None, threads: in
 
 
 def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int):
-    """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime, eager:
-    the exported program holds torchao's own int8 kernels, so these are the quantized model's outputs."""
+    """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime,
+    eager: the exported program holds torchao's own int8 kernels, so these are the quantized
+    model's outputs."""
     from edgefit.evaluate import score
     from edgefit.runtimes import Artifact, get_runtime
     from edgefit.runtimes._torch import eager
@@ -122,8 +124,9 @@ def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int
 
 
 def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
-    """Measure the artifact at ``path`` on ``runtime`` (default: the run's measuring runtime) in a child
-    process; when another process held the CPU, measure again and keep the least disturbed timing."""
+    """Measure the artifact at ``path`` on ``runtime`` (default: the run's measuring runtime) in a
+    child process; when another process held the CPU, measure again and keep the least disturbed
+    timing."""
     from edgefit.runtimes import Artifact, get_runtime
 
     rt = get_runtime(runtime or settings.measure_runtime)
@@ -165,7 +168,8 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
 
 
 def estimated_latency(est: dict) -> dict:
-    """The latency block of a candidate that is not measured: the estimate, with its source and error bar."""
+    """The latency block of a candidate that is not measured: the estimate, with its source and
+    error bar."""
     s = est["latency_s"]
     return {
         "source": "estimated",
@@ -179,7 +183,8 @@ def estimated_latency(est: dict) -> dict:
 
 
 def estimate_file(path, settings: RunSettings, dtype: str | None = None):
-    """The estimate of the ONNX file at ``path``, in its own dtypes or every kernel at ``dtype``."""
+    """The estimate of the ONNX file at ``path``, in its own dtypes or every kernel at
+    ``dtype``."""
     from edgefit.estimate import Estimator, Plan
     from edgefit.graph import load_graph
 
@@ -191,9 +196,16 @@ def estimate_file(path, settings: RunSettings, dtype: str | None = None):
 
 def torchao_estimate_note(precision: str) -> str:
     """How a torchao candidate's estimate was made (its ONNX file is the fp32 graph)."""
-    note = "estimated from the fp32 ONNX graph with every kernel at int8 (the .pt2 is torchao-quantized)"
+    note = (
+        "estimated from the fp32 ONNX graph with every kernel at int8 (the .pt2 is "
+        "torchao-quantized)"
+    )
     if precision == "torchao-int8-weight":
-        note += "; weight-only int8 computes in float, so int8 compute is optimistic: only weight bytes shrink"
+        note += (
+            "; weight-only int8 computes in float, so int8 compute is optimistic: only "
+            "weight "
+            "bytes shrink"
+        )
     return note
 
 
@@ -212,7 +224,8 @@ def estimate_checks(est) -> list[dict]:
 
 
 def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
-    """The estimate's envelope checks, with the latency check on the measurement where there is one."""
+    """The estimate's envelope checks, with the latency check on the measurement where there is
+    one."""
     out = []
     for c in estimated:
         d = dict(c)
@@ -234,7 +247,8 @@ def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
                 else latency["p50_s"]
             )
             d.update(
-                constraint=f"latency (p{pct:g}, measured p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
+                constraint=f"latency (p{pct:g}, measured "
+                f"p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
                 value=value,
                 fits=value <= c["limit"],
                 source="measured",
@@ -244,8 +258,8 @@ def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
 
 
 def with_latency(record: dict, latency: dict) -> dict:
-    """``record`` with its latency replaced (a measurement made elsewhere, e.g. on a device node) and
-    the envelope checks redone on it."""
+    """``record`` with its latency replaced (a measurement made elsewhere, e.g. on a device node)
+    and the envelope checks redone on it."""
     checks = checks_with(record["estimate"]["checks"], latency)
     return {**record, "latency": latency, "checks": checks, "fits": all(c["fits"] for c in checks)}
 
@@ -276,8 +290,9 @@ def run_candidate(
 ) -> dict:
     """Materialize ``choice`` and return its full record (see results.json).
 
-    With ``measure_here=False`` the latency is the estimate and ``record["artifact"]`` names the file to
-    measure; a caller that measures elsewhere (a device node) puts its figures in with :func:`with_latency`.
+    With ``measure_here=False`` the latency is the estimate and ``record["artifact"]`` names the
+    file to measure; a caller that measures elsewhere (a device node) puts its figures in with
+    :func:`with_latency`.
     """
     from edgefit.passes import PassContext, materialize
     from edgefit.search._base import resize_inputs
@@ -304,7 +319,10 @@ def run_candidate(
     torchao = mat.artifact_runtime == "torch"
     if torchao:
         accuracy = score_torch(base, mat.artifact_path, reference, settings.threads)
-        source = f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run eager in-process)"
+        source = (
+            f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run "
+            "eager in-process)"
+        )
         artifact = {
             "path": str(mat.artifact_path),
             "format": ARTIFACT_FORMATS["torch"],

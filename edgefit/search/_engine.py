@@ -1,5 +1,5 @@
-"""`edgefit optimize`: screen every choice, then materialize and measure the promising ones under an
-optuna study that lives in the output folder (rerunning the same command resumes it)."""
+"""`edgefit optimize`: screen every choice, then materialize and measure the promising ones under
+an optuna study that lives in the output folder (rerunning the same command resumes it)."""
 
 from __future__ import annotations
 
@@ -163,10 +163,11 @@ def _redacted(url: str) -> str:
 
 
 def _study(config: OptimizeConfig, keys: list[str]):
-    """The run's optuna study (created, or loaded to resume) and the distribution of its one parameter.
+    """The run's optuna study (created, or loaded to resume) and the distribution of its one
+    parameter.
 
-    The default SQLite file is created whole under a temporary name and renamed into place, so a run
-    killed while creating it leaves no half-initialized database behind.
+    The default SQLite file is created whole under a temporary name and renamed into place, so a
+    run killed while creating it leaves no half-initialized database behind.
     """
     import optuna
 
@@ -188,7 +189,8 @@ def _study(config: OptimizeConfig, keys: list[str]):
         raise EdgefitError(
             f"optuna storage '{_redacted(storage)}' needs a database driver that is not installed",
             where="--storage",
-            fix='install that database\'s Python driver; PostgreSQL: pip install "psycopg[binary]" '
+            fix="install that database's Python driver; PostgreSQL: pip install "
+            '"psycopg[binary]" '
             "(or psycopg2-binary with a postgresql+psycopg2:// URL)",
         ) from exc
     except EdgefitError:
@@ -245,8 +247,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _tell(study, dist, key: str, record: dict) -> None:
-    """Add the finished candidate to the study as one finished trial (a single database transaction:
-    a kill leaves no trial waiting or running)."""
+    """Add the finished candidate to the study as one finished trial (a single database
+    transaction: a kill leaves no trial waiting or running)."""
     import optuna
 
     done = record.get("status") == "done"
@@ -277,7 +279,8 @@ def _tell(study, dist, key: str, record: dict) -> None:
 
 
 def _finished(path: Path, key: str) -> dict | None:
-    """The record of candidate ``key`` a previous run finished, or None (never run, or unreadable)."""
+    """The record of candidate ``key`` a previous run finished, or None (never run, or
+    unreadable)."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -336,7 +339,8 @@ def optimize(
         measure_timeout_s=config.measure_timeout_s,
     )
     keys = [choice_key(s.choice) for s in survivors]
-    # every screened choice is a possible value: the study stays valid when --trials or --keep change
+    # every screened choice is a possible value: the study stays valid when --trials or --keep
+    # change
     study, dist = _study(config, [choice_key(s.choice) for s in run.screened])
     told = {
         t.user_attrs.get("candidate", t.params.get("candidate"))
@@ -396,7 +400,8 @@ def optimize(
             results = _run_local(pending, ctx, should_stop, progress)
         for job, record in results:
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)
-            # the record first: a run killed before the study hears of it still reuses it (and tells it then)
+            # the record first: a run killed before the study hears of it still reuses it (and
+            # tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
             run.candidates[job.key] = {**record, "reused": False}
             _tell(
@@ -415,8 +420,9 @@ def optimize(
             "interrupted: results are the best so far; rerun the same command to resume"
         )
     finally:
-        # an executor left suspended by Ctrl-C still holds its context (the Ray session, and stdout sent to
-        # stderr while Ray runs): closing it now, not at interpreter exit, keeps --json output on stdout
+        # an executor left suspended by Ctrl-C still holds its context (the Ray session, and stdout
+        # sent to stderr while Ray runs): closing it now, not at interpreter exit, keeps --json
+        # output on stdout
         close = getattr(results, "close", None)
         if close is not None:
             try:
@@ -428,14 +434,17 @@ def optimize(
     run.not_started = sum(job.key not in run.candidates for job in pending)
     if stopped:
         run.notes.append(
-            f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not started"
+            f"budget of {config.budget_s:.0f} s reached: {run.not_started} candidate(s) not "
+            "started"
         )
     if progress:
         progress("done", len(survivors), len(survivors))
     run.notes += skipped_levers(opts)
     run.notes.append(
-        f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} could fit; "
-        f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a change-size prior)"
+        f"screened {len(choices)} choices by estimate; {sum(s.feasible for s in run.screened)} "
+        "could fit; "
+        f"{len(survivors)} chosen to materialize (Pareto prefilter on estimated latency and a "
+        "change-size prior)"
     )
     return run
 

@@ -3,13 +3,14 @@
 ONNX is always written (model.onnx). For each runtime the target lists whose converter runs on this
 machine — LiteRT (.tflite), Core ML (.mlpackage), Vela (an Ethos-U .tflite with its cycle report),
 TensorRT (an engine, on NVIDIA machines) — the winner's fp32 graph is converted at the winner's
-precision with the run's calibration inputs. A runtime that cannot convert here is recorded with the
-reason, never silently skipped.
+precision with the run's calibration inputs. A runtime that cannot convert here is recorded with
+the reason, never silently skipped.
 
-Each conversion runs in a child process with a time limit (converters are native code that can crash
-or hang on an odd model: that export is recorded as failed, with the reason, and the others go on), into
-a hidden temporary folder that is renamed to ``export/<runtime>`` only when complete. A rerun whose
-winner, precision and calibration are unchanged reuses the folder (its ``export.json`` says so).
+Each conversion runs in a child process with a time limit (converters are native code that can
+crash or hang on an odd model: that export is recorded as failed, with the reason, and the others
+go on), into a hidden temporary folder that is renamed to ``export/<runtime>`` only when complete.
+A rerun whose winner, precision and calibration are unchanged reuses the folder (its
+``export.json`` says so).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def _precision(choice: dict, runtime: str) -> str:
 def export_target_formats(
     target, winner: dict, out_dir: Path, calibration=None, *, timeout_s: float = EXPORT_TIMEOUT_S
 ) -> list[dict]:
-    """Convert the winner for each native runtime of ``target``; one record per runtime. Each conversion
-    gets ``timeout_s`` seconds in its own process."""
+    """Convert the winner for each native runtime of ``target``; one record per runtime. Each
+    conversion gets ``timeout_s`` seconds in its own process."""
     from edgefit._io import ensure_dir
     from edgefit.runtimes import get_runtime, runtime_names
 
@@ -47,12 +48,15 @@ def export_target_formats(
     for name in target.runtimes:
         if name not in EXPORT_RUNTIMES:
             continue
-        if torchao:  # torchao's int8 lives in the torch program; re-quantizing for another runtime is another model
+        # torchao's int8 lives in the torch program; re-quantizing for another runtime is another
+        # model
+        if torchao:
             records.append(
                 {
                     "runtime": name,
                     "status": "skipped",
-                    "reason": "the winner is a torchao torch.export program (model.pt2), not convertible",
+                    "reason": "the winner is a torchao torch.export program (model.pt2), not "
+                    "convertible",
                 }
             )
             continue
@@ -81,8 +85,8 @@ def export_target_formats(
 def _export_one(
     name: str, fp32: Path, precision: str, feeds, exports: Path, timeout_s: float
 ) -> dict:
-    """One runtime's export: reused when ``export/<name>`` holds this very conversion, else converted in a
-    child into a hidden folder that replaces ``export/<name>`` when complete."""
+    """One runtime's export: reused when ``export/<name>`` holds this very conversion, else
+    converted in a child into a hidden folder that replaces ``export/<name>`` when complete."""
     from edgefit._io import remove_stale_temps, to_json, write_atomic
     from edgefit.errors import EdgefitError
     from edgefit.runtimes import MeasurementError
@@ -146,7 +150,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _previous(folder: Path, stamp: dict) -> dict | None:
-    """The record of an earlier export in ``folder`` made from the same model, precision and calibration."""
+    """The record of an earlier export in ``folder`` made from the same model, precision and
+    calibration."""
     import json
 
     try:
@@ -164,8 +169,8 @@ def _previous(folder: Path, stamp: dict) -> dict | None:
 
 
 def _install(built: Path, final: Path) -> Path:
-    """Put the complete folder ``built`` at ``final`` by renames only: a kill leaves the old folder, the new
-    one, or (between the two renames) none — never a half-written one."""
+    """Put the complete folder ``built`` at ``final`` by renames only: a kill leaves the old
+    folder, the new one, or (between the two renames) none — never a half-written one."""
     old = final.with_name(f".{final.name}.{os.getpid()}.old.tmp")
     if final.exists():
         os.replace(final, old)

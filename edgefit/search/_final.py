@@ -1,9 +1,10 @@
-"""The final stage of a run on a measured target: re-measure the leaders interleaved, once nothing else runs.
+"""The final stage of a run on a measured target: re-measure the leaders interleaved, once nothing
+else runs.
 
 During the search a candidate is measured while the machine does whatever else it does (on a 2-core
 machine the next candidate's build can share it), one candidate after another, so a drift in load
-becomes a difference between candidates. Before the pick, the eligible candidates that lead by their
-first measurement and the baseline are timed again in interleaved rounds (A B C … C B A …) by
+becomes a difference between candidates. Before the pick, the eligible candidates that lead by
+their first measurement and the baseline are timed again in interleaved rounds (A B C … C B A …) by
 :func:`edgefit.calibrate._measure.interleaved`: a noisy stretch hits all of them alike, and the
 spread of each one's round medians says how far its median can be trusted.
 """
@@ -45,27 +46,30 @@ def remeasure_leaders(
     max_rounds: int = MAX_ROUNDS,
     settle_s: float = SETTLE_S,
 ) -> Protocol | None:
-    """Re-measure the ``leaders`` fastest eligible candidates of ``run`` (an :class:`~edgefit.search.Run`)
-    and its baseline, interleaved, at the run's threads; add each one's figures to its latency block
-    (``latency.final``) and return the :class:`Protocol` for :func:`~edgefit.search.pick`.
+    """Re-measure the ``leaders`` fastest eligible candidates of ``run`` (an
+    :class:`~edgefit.search.Run`) and its baseline, interleaved, at the run's threads; add each
+    one's figures to its latency block (``latency.final``) and return the :class:`Protocol` for
+    :func:`~edgefit.search.pick`.
 
-    Eligible: finished, fits the envelope, accuracy ≥ the run's floor. None (and nothing timed) when
-    the target is estimated rather than measured, nothing is eligible, or the stage cannot run here (a
-    Ray run measured on its workers; a leader on another runtime than onnxruntime): ``run.notes`` says
-    which, and the pick then uses the first measurements.
+    Eligible: finished, fits the envelope, accuracy ≥ the run's floor. None (and nothing timed)
+    when the target is estimated rather than measured, nothing is eligible, or the stage cannot run
+    here (a Ray run measured on its workers; a leader on another runtime than onnxruntime):
+    ``run.notes`` says which, and the pick then uses the first measurements.
 
     The timing runs in this process, after the search has finished: ``interleaved`` alternates
-    sessions round by round, which one isolated child per artifact cannot do, and a child's start-up
-    (importing onnxruntime) would cost more than the whole stage on small models. The files were
-    already measured in isolated children, so a runtime crash would have shown there. Before timing,
-    this process sleeps ``settle_s``: torch's OpenMP workers spin for a while after their last parallel
-    region (up to 200 ms with Intel's OpenMP), and ``torch.set_num_threads(1)`` does not stop threads
-    already spinning. The search's heap is frozen out of the garbage collector meanwhile (``gc.freeze``):
-    ``interleaved`` collects before every round, which over torch's and optuna's objects took 0.1 s a
-    round (3 s of an optimize run on the digits example, against 0.7 s for the whole stage frozen).
+    sessions round by round, which one isolated child per artifact cannot do, and a child's
+    start-up (importing onnxruntime) would cost more than the whole stage on small models. The
+    files were already measured in isolated children, so a runtime crash would have shown there.
+    Before timing, this process sleeps ``settle_s``: torch's OpenMP workers spin for a while after
+    their last parallel region (up to 200 ms with Intel's OpenMP), and ``torch.set_num_threads(1)``
+    does not stop threads already spinning. The search's heap is frozen out of the garbage
+    collector meanwhile (``gc.freeze``): ``interleaved`` collects before every round, which over
+    torch's and optuna's objects took 0.1 s a round (3 s of an optimize run on the digits example,
+    against 0.7 s for the whole stage frozen).
 
     >>> protocol = remeasure_leaders(run)                            # doctest: +SKIP
-    >>> winner = pick(list(run.candidates.values()), run.base_accuracy, max_drop=0.01, relative=False,
+    >>> winner = pick(list(run.candidates.values()), run.base_accuracy, max_drop=0.01,
+    relative=False,
     ...               select="latency", protocol=protocol).winner   # doctest: +SKIP
     """
     cfg = run.config
@@ -81,7 +85,8 @@ def remeasure_leaders(
         return None  # an estimated target, or nothing to pick from
     if cfg.executor == "ray":
         run.notes.append(
-            "final re-measurement skipped: with --executor ray the candidates were measured on the "
+            "final re-measurement skipped: with --executor ray the candidates were measured on "
+            "the "
             "workers, not here; the pick uses each one's first measurement"
         )
         return None
@@ -150,7 +155,8 @@ def remeasure_leaders(
         rounds, max_rounds, max_spread, round_s, cfg.threads, settle_s, tuple(timings), wait
     )
     run.notes.append(
-        f"final pick: the {n_leaders} fastest eligible candidate(s){' and the baseline' * with_base} "
+        f"final pick: the {n_leaders} fastest eligible "
+        f"candidate(s){' and the baseline' * with_base} "
         f"re-measured interleaved after the search, "
         f"≥ {rounds} rounds of {round_s * 1e3:.0f} ms at {cfg.threads} thread(s)"
     )
@@ -161,7 +167,10 @@ def _cannot_time(chosen: list[dict]) -> str:
     for c in chosen:
         art = c.get("artifact") or {}
         if art.get("runtime", "onnxruntime") != "onnxruntime":
-            return f"'{c['label']}' runs on {art['runtime']}, which the interleaved timer (onnxruntime) cannot time"
+            return (
+                f"'{c['label']}' runs on {art['runtime']}, which the interleaved timer "
+                "(onnxruntime) cannot time"
+            )
         if not Path(_path(c)).is_file():
             return f"the model file of '{c['label']}' is gone ({_path(c)})"
     return ""
@@ -181,13 +190,15 @@ def _timed(
     max_rounds: int,
     settle_s: float,
 ):
-    """``interleaved`` on the chosen files after ``settle_s`` of quiet, and the share of the timing this
-    process's threads spent waiting for a CPU held by someone else (None off Linux)."""
+    """``interleaved`` on the chosen files after ``settle_s`` of quiet, and the share of the timing
+    this process's threads spent waiting for a CPU held by someone else (None off Linux)."""
     from edgefit.calibrate._measure import interleaved
     from edgefit.runtimes._measure import run_queue_wait_ns
 
     gc.collect()
-    gc.freeze()  # each round starts with gc.collect(): over a search's heap (torch, optuna) 0.1 s each, frozen ~0
+    # each round starts with gc.collect(): over a search's heap (torch, optuna) 0.1 s each, frozen
+    # ~0
+    gc.freeze()
     try:
         time.sleep(settle_s)
         before, start = run_queue_wait_ns(), time.perf_counter()
@@ -211,7 +222,8 @@ def _timed(
 
 
 def _certification_triggers(target: str) -> frozenset[str] | None:
-    """The change kinds that trigger the target's certification loop (None: the target no longer loads)."""
+    """The change kinds that trigger the target's certification loop (None: the target no longer
+    loads)."""
     from edgefit.iteration import as_loop
 
     try:

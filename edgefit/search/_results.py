@@ -1,4 +1,5 @@
-"""results.json for a run: every candidate and where each number came from (reports: edgefit.report)."""
+"""results.json for a run: every candidate and where each number came from (reports:
+edgefit.report)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ RESULTS_SCHEMA = "edgefit-results/1"
 def results_dict(
     run, pick: Pick, base_key: str, base_accuracy: float, protocol: Protocol | None = None
 ) -> dict:
-    """The whole results.json of ``run``; ``protocol`` (the final re-measurement, when there was one) goes
-    under ``selection.protocol`` with the ties the pick found and the rule it applied."""
+    """The whole results.json of ``run``; ``protocol`` (the final re-measurement, when there was
+    one) goes under ``selection.protocol`` with the ties the pick found and the rule it applied."""
     cands = list(run.candidates.values())
     rejected = [
         {
@@ -108,10 +109,12 @@ def _protocol_rule(select: str) -> str:
 
 
 def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
-    """The chosen model (model.onnx), report.md, report.html and results.json; each written atomically.
+    """The chosen model (model.onnx), report.md, report.html and results.json; each written
+    atomically.
 
-    results.json comes last, so it never names a model or report not yet written. A run killed before
-    then leaves the previous run's files (or none) beside the new ones, never a half-written file.
+    results.json comes last, so it never names a model or report not yet written. A run killed
+    before then leaves the previous run's files (or none) beside the new ones, never a half-written
+    file.
     """
     from edgefit.report import write_reports
 

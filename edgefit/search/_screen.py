@@ -22,8 +22,9 @@ class Screened:
 
 
 def estimator_plan(choice: Choice, kernel_names: list[str], weight_kernels: list[str]) -> Plan:
-    # torchao int8 is estimated as int8 compute; for weight-only int8 (activations stay float, weights
-    # dequantized on the fly) that is optimistic: the saving there is weight bytes, not arithmetic
+    # torchao int8 is estimated as int8 compute; for weight-only int8 (activations stay float,
+    # weights dequantized on the fly) that is optimistic: the saving there is weight bytes, not
+    # arithmetic
     dtype = {
         "fp32": "fp32",
         "fp16": "fp16",
@@ -62,7 +63,8 @@ def could_fit(est: Estimate) -> tuple[bool, tuple[str, ...]]:
 
 
 def screen(choices: list[Choice], estimators: dict[tuple, Estimator]) -> list[Screened]:
-    """Estimate every choice on the estimator of its graph variant ``(depth, resolution, activation)``."""
+    """Estimate every choice on the estimator of its graph variant ``(depth, resolution,
+    activation)``."""
     groups: dict[tuple, list[Choice]] = {}
     for c in choices:
         groups.setdefault((c.depth, c.resolution, c.activation), []).append(c)
@@ -102,8 +104,8 @@ def pareto_fronts(points: list[tuple[float, float]]) -> list[int]:
 
 
 def prefilter(screened: list[Screened], keep: int) -> list[Screened]:
-    """The ``keep`` most promising feasible choices: by Pareto front of (estimated latency, risk prior),
-    then lowest risk. The unchanged model always stays: it is
+    """The ``keep`` most promising feasible choices: by Pareto front of (estimated latency, risk
+    prior), then lowest risk. The unchanged model always stays: it is
     the baseline every other candidate is compared with."""
     feasible = [s for s in screened if s.feasible]
     ranks = pareto_fronts([(s.estimate.latency_s, s.choice.risk()) for s in feasible])

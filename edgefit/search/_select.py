@@ -1,10 +1,10 @@
 """The frontier and the pick: Pareto set of (accuracy ↑, latency ↓) and the selection rule.
 
 On a measured target the pick uses the final interleaved re-measurement of the leaders
-(:func:`edgefit.search._final.remeasure_leaders`) when there is one: first measurements are taken one
-candidate at a time while the machine's load drifts, so two candidates a few percent apart there may
-be in either order. Final medians within each other's noise are a tie, and a tie goes to the
-smaller change, which is cheaper to ship (fewer certification triggers, then fewer passes).
+(:func:`edgefit.search._final.remeasure_leaders`) when there is one: first measurements are taken
+one candidate at a time while the machine's load drifts, so two candidates a few percent apart
+there may be in either order. Final medians within each other's noise are a tie, and a tie goes to
+the smaller change, which is cheaper to ship (fewer certification triggers, then fewer passes).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 
 TIE_MIN = 0.03  # medians closer than this (relative) are a tie even when both spreads are smaller
 TIE_RULE = (
-    "final medians that differ by less than the larger of the two candidates' spreads (and at least "
-    f"{TIE_MIN:.0%}) are a tie; a tie with the fastest goes to the smaller change: fewer certification "
+    "final medians that differ by less than the larger of the two candidates' spreads (and at "
+    "least "
+    f"{TIE_MIN:.0%}) are a tie; a tie with the fastest goes to the smaller change: fewer "
+    "certification "
     "triggers, then fewer passes, then the faster median"
 )
 PASS_FIELDS = ("swap", "prune", "recover", "quantize", "torchao")
@@ -25,8 +27,8 @@ def latency_of(c: dict) -> float:
 
 
 def frontier(candidates: list[dict]) -> list[dict]:
-    """Finished candidates that fit the envelope (all finished ones if none fits) and that no other such
-    candidate beats on both accuracy and latency."""
+    """Finished candidates that fit the envelope (all finished ones if none fits) and that no other
+    such candidate beats on both accuracy and latency."""
     done = [c for c in candidates if c.get("status") == "done"]
     done = [c for c in done if c.get("fits")] or done
     out = []
@@ -45,8 +47,8 @@ def frontier(candidates: list[dict]) -> list[dict]:
 def accuracy_floor(base_accuracy: float, *, max_drop: float, relative: bool) -> float:
     """The accuracy a candidate must keep.
 
-    >>> round(accuracy_floor(0.99, max_drop=0.01, relative=False), 4), accuracy_floor(1.0, max_drop=0.1, relative=True)
-    (0.98, 0.9)
+    >>> round(accuracy_floor(0.99, max_drop=0.01, relative=False), 4), accuracy_floor(1.0,
+    max_drop=0.1, relative=True) (0.98, 0.9)
     """
     return base_accuracy * (1 - max_drop) if relative else base_accuracy - max_drop
 
@@ -68,7 +70,8 @@ def passes(c: dict) -> int:
 
 @dataclass(frozen=True)
 class FinalTiming:
-    """One candidate's final figures: interleaved rounds with the other leaders (see ``interleaved``)."""
+    """One candidate's final figures: interleaved rounds with the other leaders (see
+    ``interleaved``)."""
 
     key: str
     median_s: float  # median of the round medians
@@ -106,9 +109,11 @@ class FinalTiming:
 
 @dataclass(frozen=True)
 class Protocol:
-    """How the leaders were re-measured at the end of a run, and their figures (``selection.protocol``)."""
+    """How the leaders were re-measured at the end of a run, and their figures
+    (``selection.protocol``)."""
 
-    rounds: int  # at least this many rounds each; more for a candidate whose rounds spread over max_spread
+    # at least this many rounds each; more for a candidate whose rounds spread over max_spread
+    rounds: int
     max_rounds: int
     max_spread: float
     round_s: float
@@ -138,7 +143,8 @@ class Protocol:
 
 
 def within_noise(a: FinalTiming, b: FinalTiming) -> tuple[bool, float, float]:
-    """Whether ``a`` and ``b`` tie, their relative difference (to the faster) and the noise it is held to.
+    """Whether ``a`` and ``b`` tie, their relative difference (to the faster) and the noise it is
+    held to.
 
     >>> f = lambda k, m: FinalTiming(k, m, (m * 0.98, m, m * 1.02), m, 10, m, (), 0)
     >>> within_noise(f("a", 1.0), f("b", 1.02))[0], within_noise(f("a", 1.0), f("b", 1.2))[0]
@@ -151,7 +157,8 @@ def within_noise(a: FinalTiming, b: FinalTiming) -> tuple[bool, float, float]:
 
 
 def change_size(t: FinalTiming) -> tuple[int, int, float]:
-    """The order a tie is broken in: fewer certification triggers, then fewer passes, then faster."""
+    """The order a tie is broken in: fewer certification triggers, then fewer passes, then
+    faster."""
     return len(t.certification_triggers), t.passes, t.median_s
 
 
@@ -200,8 +207,8 @@ def pick(
     (``latency``, default), the most accurate (``accuracy``), or the best projected at the deadline
     (``deadline``).
 
-    With a ``protocol`` (the final re-measurement), ``latency`` picks among the re-measured candidates by
-    their final medians, with ties (:data:`TIE_RULE`) going to the smaller change.
+    With a ``protocol`` (the final re-measurement), ``latency`` picks among the re-measured
+    candidates by their final medians, with ties (:data:`TIE_RULE`) going to the smaller change.
     """
     floor = accuracy_floor(base_accuracy, max_drop=max_drop, relative=relative)
     done = [c for c in candidates if c.get("status") == "done"]

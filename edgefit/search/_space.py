@@ -21,7 +21,8 @@ PRECISIONS = (
     "torchao-int8-dynamic",
     "torchao-int8-weight",
 )
-# torchao quantizes the torch module (TorchaoConfig), measured on the torch runtime: torch bases only
+# torchao quantizes the torch module (TorchaoConfig), measured on the torch runtime: torch bases
+# only
 TORCHAO_PRECISIONS = {"torchao-int8-dynamic": "int8-dynamic", "torchao-int8-weight": "int8-weight"}
 MATMUL_SHARE = (
     0.3  # Gemm/MatMul share of the MACs above which int8 matmul recipes are worth trying
@@ -133,9 +134,9 @@ class Choice:
 @dataclass(frozen=True)
 class SpaceOptions:
     """What the base and the run allow. ``can_swap`` needs a factory (an example or --factory);
-    ``can_retrain`` needs training data; ``sparsity`` needs a target with 2:4 support; ``torch_base``
-    (a torch model whose Gemm/MatMul layers carry a real share of the MACs, see :func:`torchao_base`)
-    adds the torchao int8 precisions."""
+    ``can_retrain`` needs training data; ``sparsity`` needs a target with 2:4 support;
+    ``torch_base`` (a torch model whose Gemm/MatMul layers carry a real share of the MACs, see
+    :func:`torchao_base`) adds the torchao int8 precisions."""
 
     can_swap: bool = False
     can_prune: bool = False
@@ -182,25 +183,27 @@ def _quantizations(opts: SpaceOptions) -> list[tuple[str, str, int]]:
 
 
 def matmul_share(graph) -> float:
-    """The fraction of a graph's MACs done in Gemm/MatMul layers (Linear layers and attention matmuls)."""
+    """The fraction of a graph's MACs done in Gemm/MatMul layers (Linear layers and attention
+    matmuls)."""
     return sum(la.macs for la in graph.layers if la.kind in ("gemm", "matmul")) / max(
         1, graph.macs
     )
 
 
 def torchao_base(base) -> bool:
-    """Whether the torchao precisions apply to ``base`` (a :class:`~edgefit.search.Base`): a torch model
-    (a built-in example or a ``module:function`` factory, which torchao can quantize) whose graph does at
-    least :data:`MATMUL_SHARE` of its MACs in Gemm/MatMul layers (torchao quantizes ``nn.Linear`` only).
-    An ONNX file is never a torch base."""
+    """Whether the torchao precisions apply to ``base`` (a :class:`~edgefit.search.Base`): a torch
+    model (a built-in example or a ``module:function`` factory, which torchao can quantize) whose
+    graph does at least :data:`MATMUL_SHARE` of its MACs in Gemm/MatMul layers (torchao quantizes
+    ``nn.Linear`` only). An ONNX file is never a torch base."""
     if base.kind not in ("example", "factory"):
         return False
     return matmul_share(base.graph_variant(1.0, None, None)) >= MATMUL_SHARE
 
 
 def skipped_levers(opts: SpaceOptions) -> list[str]:
-    """What :func:`build_space` leaves out for this base and why, in words a user can act on (#16: an
-    ONNX-only model gets quantization only, and the output must say so, not silently search less).
+    """What :func:`build_space` leaves out for this base and why, in words a user can act on (#16:
+    an ONNX-only model gets quantization only, and the output must say so, not silently search
+    less).
 
     >>> skipped_levers(SpaceOptions())[0][:60]
     'not searched: architecture swaps (width, depth, input resolu'
@@ -208,13 +211,15 @@ def skipped_levers(opts: SpaceOptions) -> list[str]:
     out = []
     if not opts.can_swap:
         out.append(
-            "not searched: architecture swaps (width, depth, input resolution, activation) and channel "
+            "not searched: architecture swaps (width, depth, input resolution, activation) and "
+            "channel "
             "pruning — they rebuild the model, which needs a built-in example (--example) or a "
             "--factory module:function; this run searched quantization of the model as given"
         )
     elif not opts.can_retrain:
         out.append(
-            "not searched: architecture swaps and channel pruning — they need training data to recover "
+            "not searched: architecture swaps and channel pruning — they need training data to "
+            "recover "
             "accuracy (--train-data x/y .npz, or an example's own data)"
         )
     return out
