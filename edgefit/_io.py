@@ -1,12 +1,14 @@
 """Small I/O helpers: atomic writes (no half-written output file, ever) and JSON for machines.
 
-Every output file goes through :func:`write_atomic` or :func:`copy_atomic`: the bytes land in a hidden
-temporary file beside the target (``.NAME.<pid>.<random>.tmp``) and ``os.replace`` puts it in place, so a
-reader — or a rerun after ``kill -9`` — sees the old file or the new one, never half of one. A killed
-writer leaves its temporary file behind; :func:`remove_stale_temps` deletes those whose process is gone.
+Every output file goes through :func:`write_atomic` or :func:`copy_atomic`: the bytes land in a
+hidden temporary file beside the target (``.NAME.<pid>.<random>.tmp``) and ``os.replace`` puts it
+in place, so a reader — or a rerun after ``kill -9`` — sees the old file or the new one, never half
+of one. A killed writer leaves its temporary file behind; :func:`remove_stale_temps` deletes those
+whose process is gone.
 
-A full disk, a read-only folder or missing rights is an :class:`~edgefit.errors.EdgefitError` (one line,
-exit 2) naming the path and the fix, raised here so that every writer — library or CLI — says the same.
+A full disk, a read-only folder or missing rights is an :class:`~edgefit.errors.EdgefitError` (one
+line, exit 2) naming the path and the fix, raised here so that every writer — library or CLI — says
+the same.
 """
 
 from __future__ import annotations
@@ -41,12 +43,13 @@ _WRITE_ERRORS = {
 
 
 class WriteError(EdgefitError):
-    """An output file cannot be written: the disk is full, the folder read-only, or the rights missing."""
+    """An output file cannot be written: the disk is full, the folder read-only, or the rights
+    missing."""
 
 
 def write_error(exc: OSError, path: str | Path) -> WriteError | None:
-    """The one-line error for an ``OSError`` that means "cannot write here" (full, read-only, no rights),
-    or None for any other ``OSError`` (a bug, re-raised as is)."""
+    """The one-line error for an ``OSError`` that means "cannot write here" (full, read-only, no
+    rights), or None for any other ``OSError`` (a bug, re-raised as is)."""
     known = _WRITE_ERRORS.get(exc.errno or -1)
     if known is None:
         return None
@@ -65,8 +68,9 @@ def _guarded(path: Path, action: Callable[[], Any]) -> Any:
 
 
 def ensure_dir(path: str | Path) -> Path:
-    """Create folder ``path`` (and its parents) and check that files can be written in it, so that a
-    read-only or full output folder fails at once with one line instead of after the work is done."""
+    """Create folder ``path`` (and its parents) and check that files can be written in it, so that
+    a read-only or full output folder fails at once with one line instead of after the work is
+    done."""
     path = Path(path)
     _guarded(path, lambda: path.mkdir(parents=True, exist_ok=True))
     probe = write_atomic(path / ".edgefit-write-check", b"edgefit checks that it can write here\n")
@@ -131,9 +135,10 @@ def copy_atomic(src: str | Path, dst: str | Path) -> Path:
 
 
 def remove_stale_temps(folder: str | Path, *, recursive: bool = False, name: str = "") -> int:
-    """Delete temporary files (and folders) named like those of :func:`write_atomic` (``.NAME.<pid>.<x>.tmp``)
-    in ``folder`` whose writing process no longer runs (left by a killed run); returns how many. A live
-    writer's file is kept. ``name`` limits it to temporaries of that name (``.NAME.…``)."""
+    """Delete temporary files (and folders) named like those of :func:`write_atomic`
+    (``.NAME.<pid>.<x>.tmp``) in ``folder`` whose writing process no longer runs (left by a killed
+    run); returns how many. A live writer's file is kept. ``name`` limits it to temporaries of that
+    name (``.NAME.…``)."""
     folder = Path(folder)
     pattern = f"{'**/' if recursive else ''}.{name}*{TEMP_SUFFIX}"
     removed = 0

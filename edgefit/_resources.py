@@ -1,7 +1,8 @@
 """Find the shipped data folders (targets/, profiles/, kernels/).
 
-In a wheel they live at ``edgefit/_data/<name>`` (hatchling force-include); in a source checkout they
-are the repository's top-level folders. ``EDGEFIT_DATA_DIR`` overrides both (tests, custom installs).
+In a wheel they live at ``edgefit/_data/<name>`` (hatchling force-include); in a source checkout
+they are the repository's top-level folders. ``EDGEFIT_DATA_DIR`` overrides both (tests, custom
+installs).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def data_dir(name: str) -> Path:
 
 
 def user_cache_dir() -> Path:
-    """Where edgefit caches trained examples and exported models (``EDGEFIT_CACHE_DIR`` overrides)."""
+    """Where edgefit caches trained examples and exported models (``EDGEFIT_CACHE_DIR``
+    overrides)."""
     override = os.environ.get("EDGEFIT_CACHE_DIR")
     if override:
         return Path(override)

@@ -1,25 +1,27 @@
 """Safe, bounded YAML loading that remembers where every value came from.
 
-Every target, profile and catalog file goes through here, and those files come from other people and
-other pipelines, so the loader is built to fail with one line (what, where, how to fix) instead of a
-hang, a traceback or an exhausted machine:
+Every target, profile and catalog file goes through here, and those files come from other people
+and other pipelines, so the loader is built to fail with one line (what, where, how to fix) instead
+of a hang, a traceback or an exhausted machine:
 
-* the file's size is checked before it is read (:data:`MAX_FILE_BYTES`), and only that much is read;
+* the file's size is checked before it is read (:data:`MAX_FILE_BYTES`), and only that much is
+  read;
 * nesting depth, the number of aliases and the number of values *after alias expansion* are counted
-  while the document is composed, so a "billion laughs" document is refused before any data is built;
-* integers longer than :data:`MAX_INT_DIGITS` digits and numbers that overflow to infinity are refused
-  (Python refuses to convert very long integers, with a traceback);
-* duplicate mapping keys, non-data tags (``!!python/object``…), binary files and encodings other than
-  UTF-8/16/32 are refused with the line.
+  while the document is composed, so a "billion laughs" document is refused before any data is
+  built;
+* integers longer than :data:`MAX_INT_DIGITS` digits and numbers that overflow to infinity are
+  refused (Python refuses to convert very long integers, with a traceback);
+* duplicate mapping keys, non-data tags (``!!python/object``…), binary files and encodings other
+  than UTF-8/16/32 are refused with the line.
 
-PyYAML implements YAML 1.1, where ``4.0e12`` (no sign after the ``e``) is a *string*; hardware numbers
-are written that way all the time, so this loader also resolves YAML 1.2 floats. It constructs with
-``yaml.SafeConstructor`` only: no Python objects are ever built from user files. libyaml does the
-scanning when it is installed (it is about ten times faster than pure-Python scanning); composition,
-where the limits are counted, is always PyYAML's Python composer.
+PyYAML implements YAML 1.1, where ``4.0e12`` (no sign after the ``e``) is a *string*; hardware
+numbers are written that way all the time, so this loader also resolves YAML 1.2 floats. It
+constructs with ``yaml.SafeConstructor`` only: no Python objects are ever built from user files.
+libyaml does the scanning when it is installed (it is about ten times faster than pure-Python
+scanning); composition, where the limits are counted, is always PyYAML's Python composer.
 
-:func:`load_yaml` returns the data and a map from each value's path (a tuple of keys and list indices)
-to its 1-based line, so validation errors can say ``targets/orin.yaml:42``.
+:func:`load_yaml` returns the data and a map from each value's path (a tuple of keys and list
+indices) to its 1-based line, so validation errors can say ``targets/orin.yaml:42``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
 """Deepest nesting of mappings and lists; shipped targets nest five levels."""
 MAX_NODES = 100_000
-"""Most values (scalars, lists, mappings) a document may hold, counting each alias as what it expands to."""
+"""Most values (scalars, lists, mappings) in a document, an alias counted as its expansion."""
 MAX_ALIASES = 256
 """Most aliases (``*name``) in one document."""
 MAX_INT_DIGITS = 100
@@ -81,7 +83,7 @@ def _short(text: object, limit: int = 60) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-# --- bytes to text ---------------------------------------------------------------------------------------
+# --- bytes to text -------------------------------------------------------------------------------
 _BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32"),
     (codecs.BOM_UTF32_BE, "utf-32"),
@@ -101,7 +103,8 @@ _MAGIC = (  # what a file really is when it is not text: the message names it
     (b"\x80\x04", "a Python pickle"),
     (b"\x80\x05", "a Python pickle"),
 )
-# YAML's printable set (the same as PyYAML's reader checks, found here so the message can say where)
+# YAML's printable set (the same as PyYAML's reader checks, found here so the message can say
+# where)
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
@@ -122,7 +125,8 @@ def _what_binary(raw: bytes) -> str | None:
 
 
 def read_text(path: Path) -> str:
-    """The text of ``path``, refusing what is not a small UTF-8/16/32 text file before reading it all."""
+    """The text of ``path``, refusing what is not a small UTF-8/16/32 text file before reading it
+    all."""
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -163,7 +167,10 @@ def read_text(path: Path) -> str:
         return raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        what = f"not {encoding.removesuffix('-sig').upper()} text: byte 0x{raw[exc.start]:02x} cannot be decoded"
+        what = (
+            f"not {encoding.removesuffix('-sig').upper()} text: byte 0x{raw[exc.start]:02x} "
+            "cannot be decoded"
+        )
         raise EdgefitError(
             f"{what} (binary data, or another encoding)", where=f"{path}:{line}", fix=_TEXT_FIX
         ) from None
@@ -198,7 +205,7 @@ def check_text(text: str, name: str) -> None:
         )
 
 
-# --- parsing ---------------------------------------------------------------------------------------------
+# --- parsing -------------------------------------------------------------------------------------
 class _Resolver(Resolver):
     """YAML 1.1 resolution plus YAML 1.2 floats (``1e9``, ``4.0e12``)."""
 
@@ -239,13 +246,14 @@ class _Guard(Composer, SafeConstructor):
                 "check that this is the right file; a target file holds a few hundred",
             )
         raise self._refuse(
-            f"YAML document expands to more than {MAX_NODES:,} values (aliases counted as what they "
+            f"YAML document expands to more than {MAX_NODES:,} values (aliases counted as what "
+            "they "
             "expand to; a 'billion laughs' document looks like this)",
             mark,
             "write the values out without nested aliases; a target file holds a few hundred",
         )
 
-    # --- composition: depth, aliases, expanded size ----------------------------------------------------
+    # --- composition: depth, aliases, expanded size ----------------------------------------------
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         event = self.peek_event()
         if isinstance(event, AliasEvent):
@@ -282,7 +290,7 @@ class _Guard(Composer, SafeConstructor):
         self._depth -= 1
         return node
 
-    # --- construction: numbers, keys, tags ------------------------------------------------------------
+    # --- construction: numbers, keys, tags -------------------------------------------------------
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
@@ -305,7 +313,8 @@ class _Guard(Composer, SafeConstructor):
         first: dict[Any, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
-                continue  # merged keys (<<) may be overridden on purpose; non-scalar keys fail later
+                # merged keys (<<) may be overridden on purpose; non-scalar keys fail later
+                continue
             key = self.construct_object(key_node)
             try:
                 hash(key)
@@ -327,7 +336,8 @@ class _Guard(Composer, SafeConstructor):
         )
         if value is None or abs(value) >= _INT_LIMIT:
             raise self._refuse(
-                f"integer '{_short(node.value, 24)}' is too large (more than {MAX_INT_DIGITS} digits)",
+                f"integer '{_short(node.value, 24)}' is too large (more than {MAX_INT_DIGITS} "
+                "digits)",
                 node.start_mark,
                 "write it as a float such as 1.0e+12, or check for a typo",
             )

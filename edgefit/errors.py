@@ -1,8 +1,8 @@
 """Errors a user can act on.
 
-Every error edgefit raises for bad input is an :class:`EdgefitError`: it names *what* is wrong, *where*
-(file, line, field, option) and *how to fix it*. The CLI prints it as one line and exits with its
-``exit_code`` (2 for usage errors), never with a traceback.
+Every error edgefit raises for bad input is an :class:`EdgefitError`: it names *what* is wrong,
+*where* (file, line, field, option) and *how to fix it*. The CLI prints it as one line and exits
+with its ``exit_code`` (2 for usage errors), never with a traceback.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 class EdgefitError(Exception):
     """A problem with the user's input or environment that they can fix.
 
-    >>> str(EdgefitError("unknown target 'orn'", where="--target", fix="run `edgefit targets list`"))
-    "--target: unknown target 'orn' (fix: run `edgefit targets list`)"
+    >>> str(EdgefitError("unknown target 'orn'", where="--target", fix="run `edgefit targets
+    list`")) "--target: unknown target 'orn' (fix: run `edgefit targets list`)"
     """
 
     exit_code = 2

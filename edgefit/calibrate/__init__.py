@@ -2,8 +2,8 @@
 
 Two methods: ``host-cpu`` with onnxruntime learns kernel costs from random networks timed kernel by
 kernel in-network (:func:`calibrate_learned`); every other target and runtime fits per-class
-efficiencies to the kernel catalog (:func:`calibrate`). The fidelity zoo (:func:`zoo_specs`) is what
-both are judged on.
+efficiencies to the kernel catalog (:func:`calibrate`). The fidelity zoo (:func:`zoo_specs`) is
+what both are judged on.
 
 >>> from edgefit.calibrate import calibrate_learned
 >>> profile = calibrate_learned(networks=150)                       # doctest: +SKIP

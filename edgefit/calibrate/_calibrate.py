@@ -39,7 +39,8 @@ BW_SCALE_RANGE = (
 def unit_profile(
     target_id: str, runtime: str, bw_scale: float = 1.0, base: Profile | None = None
 ) -> Profile:
-    """A profile with efficiency 1 and no overhead: the estimator then returns raw roofline parts."""
+    """A profile with efficiency 1 and no overhead: the estimator then returns raw roofline
+    parts."""
     kernels = {(k, d): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES for d in PLAN_DTYPES}
     if base:
         kernels.update(base.kernels)
@@ -69,7 +70,8 @@ def environment(threads: int) -> dict:
 
 
 def _int8(model, folder: Path):
-    """Static QDQ int8 (the recipe `edgefit bench --precision int8` uses), on random calibration data."""
+    """Static QDQ int8 (the recipe `edgefit bench --precision int8` uses), on random calibration
+    data."""
     import onnx
 
     from edgefit.calibrate._measure import feeds_for, session
@@ -118,7 +120,8 @@ def calibrate(
     seed: int = 0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> Profile:
-    """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write ``profiles/<target>/<runtime>.yaml``."""
+    """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write
+    ``profiles/<target>/<runtime>.yaml``."""
     from edgefit.targets import load_target
 
     target = load_target(target_id)
@@ -130,9 +133,11 @@ def calibrate(
         return calibrate_vela(target.id, budget_s=budget_s, out=out, progress=progress, seed=seed)
     if runtime != "onnxruntime" or target.kind != "host_cpu":
         raise EdgefitError(
-            f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run here",
+            f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run "
+            "here",
             where="--target/--runtime",
-            fix="use --target host-cpu --runtime onnxruntime, or --target ethos-u55 --runtime vela",
+            fix="use --target host-cpu --runtime onnxruntime, or --target ethos-u55 --runtime "
+            "vela",
         )
     threads = threads or default_threads()
     dtypes, entries = load_catalog()
@@ -197,7 +202,8 @@ def calibrate(
 
 
 def measurements_path(profile: Path) -> Path:
-    """The raw kernel timings beside a profile (``<runtime>.measurements.json``): refit without re-measuring."""
+    """The raw kernel timings beside a profile (``<runtime>.measurements.json``): refit without
+    re-measuring."""
     return profile.with_name(profile.stem + ".measurements.json")
 
 
@@ -217,7 +223,8 @@ def _fit_and_write(target, runtime, measured, run_overhead, env: dict, path: Pat
 def refit(
     measurements: Path, out: Path, target_id: str = "host-cpu", runtime: str = "onnxruntime"
 ) -> Profile:
-    """Fit a profile again from stored kernel timings (the models are rebuilt from their parameters)."""
+    """Fit a profile again from stored kernel timings (the models are rebuilt from their
+    parameters)."""
     import json
 
     from edgefit.calibrate._catalog import KernelSpec
@@ -242,8 +249,8 @@ def refit(
 
 
 def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> list[Sample]:
-    """Roofline parts of each measured model's main kernel (at 100% efficiency, no overhead, datasheet
-    bandwidth) and the predicted time of its other kernels under ``others``."""
+    """Roofline parts of each measured model's main kernel (at 100% efficiency, no overhead,
+    datasheet bandwidth) and the predicted time of its other kernels under ``others``."""
     samples = []
     for kclass, dtype, model, seconds in measured:
         main, parts, est = _roofline(model, target, unit)
@@ -266,15 +273,16 @@ def _samples(target, measured, run_overhead, unit: Profile, others: Profile) -> 
 
 
 def fit_profile(target, runtime: str, measured, run_overhead: float) -> Profile:
-    """Bandwidth first (memory-bound elementwise kernels), then every (class, dtype) twice: the second
-    round subtracts side kernels (an int8 model's input quantize) predicted with the first round's fits.
-    Last, the "chain" models (many kernels in a row) give each dtype an extra overhead per kernel for
-    what happens between kernels in a real network and not around a lone one."""
+    """Bandwidth first (memory-bound elementwise kernels), then every (class, dtype) twice: the
+    second round subtracts side kernels (an int8 model's input quantize) predicted with the first
+    round's fits. Last, the "chain" models (many kernels in a row) give each dtype an extra
+    overhead per kernel for what happens between kernels in a real network and not around a lone
+    one."""
     kernels_only = [m for m in measured if m[0] != "chain"]
     unit = unit_profile(target.id, runtime)
     first = _samples(target, kernels_only, run_overhead, unit, unit)
-    # One bandwidth scale from the memory-bound elementwise kernels. (Per-level fits were tried: on a
-    # 2-core VM the cache levels are too noisy to separate, and gave L3 faster than L2.)
+    # One bandwidth scale from the memory-bound elementwise kernels. (Per-level fits were tried: on
+    # a 2-core VM the cache levels are too noisy to separate, and gave L3 faster than L2.)
     memory_bound = [s for s in first if s.kclass == "eltwise" and s.dtype == "fp32"]
     bw_scale = (
         fit_bandwidth(memory_bound)[0] if len(memory_bound) >= MIN_BANDWIDTH_SAMPLES else 1.0
@@ -334,8 +342,10 @@ def _yaml(profile: Profile) -> str:
     import yaml
 
     header = (
-        f"# Calibration profile for {profile.target} on {profile.runtime}, written by `edgefit calibrate`.\n"
-        "# efficiency: fraction of the probed peak reached per kernel class and dtype; overhead_s: fixed\n"
+        f"# Calibration profile for {profile.target} on {profile.runtime}, written by `edgefit "
+        "calibrate`.\n"
+        "# efficiency: fraction of the probed peak reached per kernel class and dtype; "
+        "overhead_s: fixed\n"
         "# cost per kernel; residual: errors of the fitted model on the measured kernels.\n"
     )
     return header + yaml.safe_dump(profile.to_dict(), sort_keys=False, width=120)

@@ -44,7 +44,8 @@ def load_catalog(path: str | Path | None = None) -> tuple[list[str], list[tuple[
 
 
 def sample_specs(entries, *, scale: float = 1.0, seed: int = 0) -> list[KernelSpec]:
-    """Sample each class's grid (seeded); ``scale`` shrinks or grows the sample counts for a budget."""
+    """Sample each class's grid (seeded); ``scale`` shrinks or grows the sample counts for a
+    budget."""
     rng = random.Random(seed)
     specs: list[KernelSpec] = []
     for kclass, samples, grid in entries:
@@ -191,7 +192,8 @@ def build_kernel_model(spec: KernelSpec):
 
 
 def quantizable(kclass: str) -> bool:
-    """Kernel classes whose int8 form is a weight-bearing QDQ kernel (the rest are measured in fp32)."""
+    """Kernel classes whose int8 form is a weight-bearing QDQ kernel (the rest are measured in
+    fp32)."""
     return kclass in (
         "conv",
         "conv1x1",

@@ -1,14 +1,15 @@
 """The training corpus of the learned kernel costs: random networks, not the fidelity zoo.
 
 nn-Meter learns kernel latencies from kernels sampled around the shapes real models use. edgefit
-samples whole random *networks* from a small block grammar (conv / depthwise-separable / MBConv with
-squeeze-excite / residual / Fire with concat / pooling / transposed-conv upsampling in 2-D; dilated
-and depthwise Conv1d, GRU and LSTM in 1-D; LayerNorm + attention + GELU MLP and token-mixing blocks
-on sequences; plain MLPs), exports each to ONNX, quantizes it with both int8 recipes, and times every
-node onnxruntime runs, in the network (:func:`edgefit.estimate._lower_ort.lower`): one profiled
-network gives dozens of kernel samples in their real neighbourhood (caches warm from the producer,
-layouts as the runtime chose them). The fidelity zoo (:mod:`edgefit.calibrate._zoo`) is never
-trained on, so every zoo family is predicted by a model fitted without it.
+samples whole random *networks* from a small block grammar (conv / depthwise-separable / MBConv
+with squeeze-excite / residual / Fire with concat / pooling / transposed-conv upsampling in 2-D;
+dilated and depthwise Conv1d, GRU and LSTM in 1-D; LayerNorm + attention + GELU MLP and
+token-mixing blocks on sequences; plain MLPs), exports each to ONNX, quantizes it with both int8
+recipes, and times every node onnxruntime runs, in the network
+(:func:`edgefit.estimate._lower_ort.lower`): one profiled network gives dozens of kernel samples in
+their real neighbourhood (caches warm from the producer, layouts as the runtime chose them). The
+fidelity zoo (:mod:`edgefit.calibrate._zoo`) is never trained on, so every zoo family is predicted
+by a model fitted without it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Fidelity: estimate vs measured latency over a zoo of whole models, fp32 and int8.
 
 The zoo is the built-in example architectures at several widths and input sizes. Each model is
-measured with the calibration's onnxruntime settings and estimated with the profile; the report gives
-median |error|, the share within ±10% and ±20%, and Kendall's τ between estimated and measured
-rankings — the figures that say whether the estimator can be trusted to *rank* candidates.
+measured with the calibration's onnxruntime settings and estimated with the profile; the report
+gives median |error|, the share within ±10% and ±20%, and Kendall's τ between estimated and
+measured rankings — the figures that say whether the estimator can be trusted to *rank* candidates.
 """
 
 from __future__ import annotations

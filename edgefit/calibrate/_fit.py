@@ -4,9 +4,10 @@ The estimator models one kernel as ``max(compute_1 / eff(r), memory / bw_scale) 
 ``compute_1`` is the compute time at 100% of peak and ``eff(r) = efficiency · r / (r + k_half)``
 falls off for short reduction lengths ``r`` (input channels × kernel size: a 16-channel int8
 convolution cannot fill VNNI lanes the way a 512-channel one does). For each (kernel class, dtype)
-the fit picks (efficiency, k_half, overhead) minimizing the mean absolute log error over that class's
-measurements (a grid search: robust to outliers, no local minima, fast at these sizes). Memory bandwidth is fitted first, on the
-memory-bound elementwise kernels, and applied to every level.
+the fit picks (efficiency, k_half, overhead) minimizing the mean absolute log error over that
+class's measurements (a grid search: robust to outliers, no local minima, fast at these sizes).
+Memory bandwidth is fitted first, on the memory-bound elementwise kernels, and applied to every
+level.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ FLOOR_S = 2e-7  # measured kernel times below this (after subtracting the call o
 
 @dataclass(frozen=True)
 class Sample:
-    """One measured kernel model: the main kernel's roofline parts and everything else predicted."""
+    """One measured kernel model: the main kernel's roofline parts and everything else
+    predicted."""
 
     label: str
     kclass: str

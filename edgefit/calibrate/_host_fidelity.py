@@ -1,10 +1,10 @@
 """Host-cpu fidelity: the learned estimate against onnxruntime on the zoo, family by family.
 
 Every zoo model (:mod:`edgefit.calibrate._zoo`: ≥ 24 architectures, ≥ 10 families) in fp32 and both
-int8 recipes is measured here at each thread count — interleaved rounds over all models (A B C … C B
-A …), median of round medians, rounds added for a model whose round medians spread over 10% — and
-estimated with the learned profile. The profile is fitted on the random-network corpus only, never on
-a zoo model, so every family is predicted by a model fitted without it (leave-one-family-out is
+int8 recipes is measured here at each thread count — interleaved rounds over all models (A B C … C
+B A …), median of round medians, rounds added for a model whose round medians spread over 10% — and
+estimated with the learned profile. The profile is fitted on the random-network corpus only, never
+on a zoo model, so every family is predicted by a model fitted without it (leave-one-family-out is
 the weakest case of what is done here; it is reported per family all the same).
 
 Reported per thread count: median |error|, share within ±10% / ±25%, Kendall τ, the coverage of the
@@ -69,7 +69,8 @@ def measure_zoo(
     recipes: tuple[str, ...] = RECIPES,
     progress: Progress | None = None,
 ) -> list[ZooMeasurement]:
-    """Export every spec × recipe (cached in ``folder``) and time them all, interleaved, per thread count."""
+    """Export every spec × recipe (cached in ``folder``) and time them all, interleaved, per thread
+    count."""
     specs = specs if specs is not None else zoo_specs()
     items = []
     for i, spec in enumerate(specs):

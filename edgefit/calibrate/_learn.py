@@ -72,7 +72,8 @@ def collect(
             step += 1
             try:
                 low = lower(str(path), threads=threads, runs=runs, warmup=3)
-            except Exception:  # onnxruntime refuses a rare random draw: skip it, do not stop  # noqa: BLE001
+            # onnxruntime refuses a rare random draw: skip it, do not stop  # noqa: BLE001
+            except Exception:
                 continue
             whole = interleaved([str(path)], threads, rounds=3, round_s=0.05, max_rounds=5)[0]
             out.append(ModelRun(name, family, recipe, threads, low, whole.median_s, whole.spread))
@@ -80,8 +81,8 @@ def collect(
 
 
 def _table(runs: list[ModelRun]):
-    """Kernel rows: features, log(time ÷ reference), reference, op key, category, network index, and
-    the weight √(share of its network's summed kernel time)."""
+    """Kernel rows: features, log(time ÷ reference), reference, op key, category, network index,
+    and the weight √(share of its network's summed kernel time)."""
     x, y, ref, keys, cats, model_of = [], [], [], [], [], []
     for m, run in enumerate(runs):
         for node in run.lowered.nodes:
@@ -115,7 +116,8 @@ def _fit_models(x, y, keys, cats, weights, seed: int) -> tuple[dict, dict, TreeE
 
 
 def _run_terms(runs: list[ModelRun], sums: np.ndarray) -> dict[int, RunTerms]:
-    """Least squares in relative error: measured ≈ scale · Σkernels + overhead + per_kernel · kernels."""
+    """Least squares in relative error: measured ≈ scale · Σkernels + overhead + per_kernel ·
+    kernels."""
     terms = {}
     for threads in sorted({r.threads for r in runs}):
         idx = [i for i, r in enumerate(runs) if r.threads == threads]
@@ -284,7 +286,8 @@ def _fit_and_write(runs_: list[ModelRun], path: Path, *, seed: int, folds: int) 
 
 
 def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
-    """Fit the profile at ``path`` again from the kernel timings stored beside it (no measuring)."""
+    """Fit the profile at ``path`` again from the kernel timings stored beside it (no
+    measuring)."""
     import json
 
     from edgefit.errors import EdgefitError
@@ -343,7 +346,8 @@ QUICK = {
 
 
 def default_threads_list(threads: int | None) -> tuple[int, ...]:
-    """Profiles are measured at 1 thread and at the core count (other counts: Amdahl between them)."""
+    """Profiles are measured at 1 thread and at the core count (other counts: Amdahl between
+    them)."""
     from edgefit.targets._host import probe_host
 
     counts = {1, probe_host().cores}

@@ -1,4 +1,5 @@
-"""Time small ONNX models in-process with onnxruntime, with the session options `edgefit bench` uses.
+"""Time small ONNX models in-process with onnxruntime, with the session options `edgefit bench`
+uses.
 
 Calibration times hundreds of tiny kernels, so it keeps one process (a child per kernel would cost
 more than the kernels); whole-model fidelity runs use the same settings. Like `edgefit bench`, it
@@ -35,7 +36,8 @@ def default_threads() -> int:
 
 
 def session(model, threads: int):
-    """An onnxruntime CPU session: ``threads`` intra-op threads, sequential, all graph optimizations."""
+    """An onnxruntime CPU session: ``threads`` intra-op threads, sequential, all graph
+    optimizations."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -81,7 +83,8 @@ def _timed(
 def time_session(
     sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5
 ) -> Timing:
-    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``; repeated (up to
+    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``; repeated (up
+    to
     :data:`MAX_ATTEMPTS` times) while another process kept this one waiting for a CPU."""
     for _ in range(warmup):
         sess.run(None, feeds)
@@ -105,8 +108,9 @@ def time_model(model, threads: int, **kw) -> Timing:
 
 @dataclass(frozen=True)
 class Interleaved:
-    """One model's latency from interleaved rounds: median of round medians, the rounds' spread, and
-    the 99th percentile of every timed run (all rounds pooled; a tail, so it keeps the noisy rounds)."""
+    """One model's latency from interleaved rounds: median of round medians, the rounds' spread,
+    and the 99th percentile of every timed run (all rounds pooled; a tail, so it keeps the noisy
+    rounds)."""
 
     median_s: float
     round_medians_s: tuple[float, ...]
@@ -131,8 +135,8 @@ def interleaved(
     max_rounds: int = 11,
 ) -> list[Interleaved]:
     """Time ``models`` in interleaved rounds (A B C … A B C …), so that a noisy stretch of the
-    machine hits every model alike; a model whose round medians spread over ``max_spread`` gets more
-    rounds (up to ``max_rounds``): noisy points are re-measured, not kept."""
+    machine hits every model alike; a model whose round medians spread over ``max_spread`` gets
+    more rounds (up to ``max_rounds``): noisy points are re-measured, not kept."""
     sessions = [session(m, threads) for m in models]
     feeds = [feeds_for(s) for s in sessions]
     for s, f in zip(sessions, feeds):
@@ -141,7 +145,8 @@ def interleaved(
     medians: list[list[float]] = [[] for _ in models]
     pooled: list[list[float]] = [[] for _ in models]
 
-    gc.collect()  # once: a collection over a large caller's heap costs ~0.1 s, too much for every round
+    # once: a collection over a large caller's heap costs ~0.1 s, too much for every round
+    gc.collect()
 
     def one_round(i: int) -> None:
         samples, _ = _timed(sessions[i], feeds[i], min_runs, round_s, collect=False)

@@ -1,4 +1,5 @@
-"""Store a fidelity run next to its profile: summary in the profile YAML, every row in a JSON file."""
+"""Store a fidelity run next to its profile: summary in the profile YAML, every row in a JSON
+file."""
 
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ def parse_duration(text: str, *, where: str) -> float:
 
 def check_fidelity(profile: Profile, update=None) -> dict:
     """Estimate vs measured latency over the model zoo for ``profile`` (Vela's figures for a Vela
-    profile), stored beside it; the summary with every row (what `edgefit calibrate/fidelity` print)."""
+    profile), stored beside it; the summary with every row (what `edgefit calibrate/fidelity`
+    print)."""
     if profile.runtime == "vela":
         import json
 

@@ -1,28 +1,30 @@
 """Calibrate the Ethos-U55 estimate against Arm Vela, and check it on the MCU model zoo.
 
 No Ethos-U55 is attached here, so the ground truth is Arm Vela's own performance estimate for the
-accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's shipped ``vela.ini``).
+accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's shipped
+``vela.ini``).
 :func:`calibrate_vela` builds tiny kernels of each estimator kernel class (``conv``, ``conv1x1``,
-``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids (:data:`KERNELS`),
-turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E recipe), compiles it with
-Vela, and fits each class's efficiency, fall-off and overhead (:func:`~edgefit.calibrate._fit.fit_class`)
-to Vela's inference time. :func:`run_vela_fidelity` then compares the calibrated estimate with Vela on
-whole models (time, SRAM, flash; :mod:`edgefit.calibrate._vela_fidelity`).
+``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids
+(:data:`KERNELS`), turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E
+recipe), compiles it with Vela, and fits each class's efficiency, fall-off and overhead
+(:func:`~edgefit.calibrate._fit.fit_class`) to Vela's inference time. :func:`run_vela_fidelity`
+then compares the calibrated estimate with Vela on whole models (time, SRAM, flash;
+:mod:`edgefit.calibrate._vela_fidelity`).
 
-Each kernel is a tiny ``torch.nn`` module (:func:`kernel_module`); the estimator reads its ONNX export
-and Vela compiles its int8 .tflite, with NHWC inputs/outputs as a TFLite-native deployment has (NCHW
-I/O would add layout transposes on the NPU). litert-torch's PT2E quantizer leaves a pooling or
-global-average op that reads the model input in float (Vela then leaves it on the CPU), so those
-kernels, and the residual add, read the output of a depthwise 1×1 convolution; its cycles, from Vela's
-per-layer report, are the sample's side cost (``Sample.other``). The add's ReLU is the add's epilogue
-under the integer lowering, as in Vela.
+Each kernel is a tiny ``torch.nn`` module (:func:`kernel_module`); the estimator reads its ONNX
+export and Vela compiles its int8 .tflite, with NHWC inputs/outputs as a TFLite-native deployment
+has (NCHW I/O would add layout transposes on the NPU). litert-torch's PT2E quantizer leaves a
+pooling or global-average op that reads the model input in float (Vela then leaves it on the CPU),
+so those kernels, and the residual add, read the output of a depthwise 1×1 convolution; its cycles,
+from Vela's per-layer report, are the sample's side cost (``Sample.other``). The add's ReLU is the
+add's epilogue under the integer lowering, as in Vela.
 
 The estimator is asked for the fp32 export with **every kernel int8** (an all-int8 plan) under the
 integer lowering (:mod:`edgefit.estimate._lower_integer`, picked for the ``vela`` runtime): that is
-what the int8-in/int8-out .tflite runs on the NPU. (The ``_calibrate._int8`` QDQ graph was not used:
-edgefit's graph reader types QDQ Add, pooling and global-average kernels as fp32, which on this
-target means the Cortex-M's fp32 path, and it adds input-quantize kernels that an int8-I/O .tflite
-does not have.)
+what the int8-in/int8-out .tflite runs on the NPU. (The ``_calibrate._int8`` QDQ graph was not
+used: edgefit's graph reader types QDQ Add, pooling and global-average kernels as fp32, which on
+this target means the Cortex-M's fp32 path, and it adds input-quantize kernels that an int8-I/O
+.tflite does not have.)
 
 >>> profile = calibrate_vela("ethos-u55", budget_s=300)          # doctest: +SKIP
 >>> summary = store_vela_fidelity(profile, vela_fidelity(profile))  # doctest: +SKIP
@@ -49,8 +51,9 @@ RUNTIME = "vela"
 SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
 Progress = Callable[[str, int, int], None]
 
-# (class, samples, grid) in the catalog's format (see kernels/catalog.yaml), sized for a microcontroller:
-# activations of tens of KiB, weights up to ~0.5 MiB, the shapes of KWS / VWW / CIFAR / anomaly models.
+# (class, samples, grid) in the catalog's format (see kernels/catalog.yaml), sized for a
+# microcontroller: activations of tens of KiB, weights up to ~0.5 MiB, the shapes of KWS / VWW /
+# CIFAR / anomaly models.
 KERNELS: tuple[tuple[str, int, dict], ...] = (
     (
         "conv",
@@ -94,7 +97,8 @@ KERNELS: tuple[tuple[str, int, dict], ...] = (
     ("reduce", 6, {"c": [32, 64, 128, 256, 512], "hw": [3, 6, 12, 24]}),
 )
 
-# (example, knobs): the MLPerf Tiny references and the digits CNN, at several widths and input sizes
+# (example, knobs): the MLPerf Tiny references and the digits CNN, at several widths and input
+# sizes
 ZOO: tuple[tuple[str, dict], ...] = (
     ("ds-cnn-kws", {}),
     ("ds-cnn-kws", {"width": 0.5}),
@@ -169,7 +173,8 @@ def _prefixed_class():
     from torch import nn
 
     class Prefixed(nn.Module):
-        """A depthwise 1×1 conv (gives the kernel a quantized input), then the pool / GAP / residual add."""
+        """A depthwise 1×1 conv (gives the kernel a quantized input), then the pool / GAP /
+        residual add."""
 
         def __init__(self, kclass: str, p: dict) -> None:
             super().__init__()
@@ -179,15 +184,17 @@ def _prefixed_class():
                 self.op = (nn.MaxPool2d if p["op"] == "MaxPool" else nn.AvgPool2d)(p["k"], p["k"])
             elif kclass == "reduce":
                 self.op = nn.AdaptiveAvgPool2d(1)
-            else:  # torch.add then nn.ReLU: the add + ReLU pattern litert-torch's PT2E quantizer matches
+            # torch.add then nn.ReLU: the add + ReLU pattern litert-torch's PT2E quantizer matches
+            else:
                 self.op = nn.ReLU()
 
         def forward(self, x):
             import torch
 
             y = self.pre(x)
-            # the add reads the model input first: in edgefit's kernel table an add whose first input
-            # comes from a conv is that conv's epilogue, and there would be no eltwise kernel to fit
+            # the add reads the model input first: in edgefit's kernel table an add whose first
+            # input comes from a conv is that conv's epilogue, and there would be no eltwise kernel
+            # to fit
             return self.op(torch.add(x, y)) if self.kclass == "eltwise" else self.op(y)
 
     return Prefixed
@@ -198,7 +205,8 @@ def _Prefixed(kclass: str, p: dict):
 
 
 def vela_time(tm, config, folder: Path, label: str):
-    """Vela's report for the int8 .tflite (NHWC I/O, 4 random calibration samples) of ``tm`` (a TorchModel)."""
+    """Vela's report for the int8 .tflite (NHWC I/O, 4 random calibration samples) of ``tm`` (a
+    TorchModel)."""
     import re
 
     from edgefit.runtimes._litert import LiteRTOptions, convert_tflite
@@ -218,7 +226,8 @@ def vela_time(tm, config, folder: Path, label: str):
 
 
 def prefix_seconds(report) -> float:
-    """Vela's time for the depthwise 1×1 prefix of a :data:`PREFIXED` kernel (its per-layer cycles)."""
+    """Vela's time for the depthwise 1×1 prefix of a :data:`PREFIXED` kernel (its per-layer
+    cycles)."""
     cycles = sum(layer.cycles for layer in report.layers if layer.original_op == "DepthwiseConv2D")
     return cycles / report.core_clock_hz
 
@@ -234,7 +243,8 @@ def int8_parts(model, target, profile: Profile):
 
 
 def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
-    """Efficiency 1 and no overhead for int8 (the raw roofline), except the classes already fitted."""
+    """Efficiency 1 and no overhead for int8 (the raw roofline), except the classes already
+    fitted."""
     from edgefit.estimate import KERNEL_CLASSES
 
     kernels = {(k, "int8"): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES}
@@ -243,7 +253,8 @@ def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
 
 
 def _main(est, kclass: str) -> int:
-    """The first kernel of class ``kclass`` after the prefix (an add comes before the ReLU the table keeps apart)."""
+    """The first kernel of class ``kclass`` after the prefix (an add comes before the ReLU the
+    table keeps apart)."""
     from edgefit.estimate import KERNEL_CLASSES
 
     start = 1 if kclass in PREFIXED else 0
@@ -254,10 +265,11 @@ def _main(est, kclass: str) -> int:
 
 
 def samples(target, measured) -> list[Sample]:
-    """One :class:`Sample` per measured kernel: its roofline parts at 100% (all int8) and Vela's time.
+    """One :class:`Sample` per measured kernel: its roofline parts at 100% (all int8) and Vela's
+    time.
 
-    ``measured`` is ``[(class, label, fp32 ONNX model, Vela seconds, prefix seconds), …]``; the side
-    cost is the prefix, at Vela's own cycles for it.
+    ``measured`` is ``[(class, label, fp32 ONNX model, Vela seconds, prefix seconds), …]``; the
+    side cost is the prefix, at Vela's own cycles for it.
     """
     out = []
     for kclass, label, model, seconds, prefix in measured:
@@ -282,8 +294,8 @@ def samples(target, measured) -> list[Sample]:
 def fit_vela_profile(target, measured) -> Profile:
     """Fit efficiency, fall-off and overhead per class to Vela's times (see :func:`samples`).
 
-    Vela's time has no per-inference host overhead (``run_overhead_s`` 0) and the target's bandwidths
-    are Vela's own (``memory_bandwidth_scale`` 1).
+    Vela's time has no per-inference host overhead (``run_overhead_s`` 0) and the target's
+    bandwidths are Vela's own (``memory_bandwidth_scale`` 1).
     """
     groups: dict[tuple[str, str], list[Sample]] = {}
     for sample in samples(target, measured):
@@ -327,7 +339,8 @@ def environment(config) -> dict:
         "system_config": config.system_config,
         "memory_mode": config.memory_mode,
         "config_file": f"ethos-u-vela {vela_version()} {config.config_file}",
-        "converter": f"litert-torch {_version('litert-torch')} PT2E int8 (int8 inputs and outputs)",
+        "converter": f"litert-torch {_version('litert-torch')} PT2E int8 (int8 inputs and "
+        "outputs)",
         "ground_truth": "Arm Vela's performance estimate (no Ethos-U hardware measured)",
         "estimator_plan": "every kernel int8",
         "threads": 1,
@@ -345,10 +358,10 @@ def calibrate_vela(
 ) -> Profile:
     """Compile :data:`KERNELS` with Vela for ``target_id``'s configuration, fit, write the profile.
 
-    ``budget_s`` scales the number of kernels (about :data:`SECONDS_PER_KERNEL` each, at least two per
-    class); ``out`` defaults to ``profiles/<target>/vela.yaml``, with Vela's per-kernel times beside it
-    in ``vela.measurements.json`` (see :func:`refit_vela`); ``progress(label, i, n)`` is called per
-    kernel. Returns the written :class:`Profile` (its ``path`` set).
+    ``budget_s`` scales the number of kernels (about :data:`SECONDS_PER_KERNEL` each, at least two
+    per class); ``out`` defaults to ``profiles/<target>/vela.yaml``, with Vela's per-kernel times
+    beside it in ``vela.measurements.json`` (see :func:`refit_vela`); ``progress(label, i, n)`` is
+    called per kernel. Returns the written :class:`Profile` (its ``path`` set).
     """
     from edgefit._io import to_json
     from edgefit.calibrate._calibrate import measurements_path
@@ -398,7 +411,8 @@ def calibrate_vela(
 
 
 def _measured(raw: list[dict]) -> list[tuple]:
-    """Stored kernel rows → ``(class, label, fp32 ONNX export, seconds, prefix seconds)`` (modules rebuilt)."""
+    """Stored kernel rows → ``(class, label, fp32 ONNX export, seconds, prefix seconds)`` (modules
+    rebuilt)."""
     from edgefit.graph._torch import export_torch
 
     measured = []
@@ -429,7 +443,8 @@ def _fit_and_write(target, measured, env: dict, path: Path) -> Profile:
 
 
 def refit_vela(measurements: str | Path, out: str | Path, target_id: str = "ethos-u55") -> Profile:
-    """Fit the profile again from stored Vela kernel times (no conversion, no Vela run: seconds, not minutes)."""
+    """Fit the profile again from stored Vela kernel times (no conversion, no Vela run: seconds,
+    not minutes)."""
     import json
 
     from edgefit.targets import load_target
@@ -457,8 +472,9 @@ def _zoo_models(zoo):
 def vela_fidelity(
     profile: Profile, *, zoo=ZOO, progress: Progress | None = None
 ) -> list[FidelityRow]:
-    """Estimated (``profile``, int8 plan) vs Vela inference time for every model of ``zoo`` (``(example,
-    knobs)`` pairs; None: the whole MCU zoo of :mod:`~edgefit.calibrate._vela_fidelity`).
+    """Estimated (``profile``, int8 plan) vs Vela inference time for every model of ``zoo``
+    (``(example, knobs)`` pairs; None: the whole MCU zoo of
+    :mod:`~edgefit.calibrate._vela_fidelity`).
 
     Models with operators Vela leaves on the CPU are skipped (Vela's time would not cover them).
     """
@@ -469,8 +485,9 @@ def vela_fidelity(
 
 
 def run_vela_fidelity(profile: Profile, *, zoo=None, progress: Progress | None = None) -> dict:
-    """Time, SRAM and flash fidelity over the MCU zoo, stored beside the profile (what `edgefit calibrate`
-    and `edgefit fidelity --target ethos-u55 --runtime vela` run); returns the summary with its rows."""
+    """Time, SRAM and flash fidelity over the MCU zoo, stored beside the profile (what `edgefit
+    calibrate` and `edgefit fidelity --target ethos-u55 --runtime vela` run); returns the summary
+    with its rows."""
     from edgefit.calibrate._vela_fidelity import store_vela_rows, vela_rows
 
     rows, skipped = vela_rows(profile, _zoo_models(zoo), progress=progress)

@@ -1,16 +1,17 @@
 """Ethos-U55 fidelity: the calibrated estimate vs Arm Vela on whole int8 models, per family.
 
-Each model of the MCU zoo (the built-in MLPerf-Tiny-like examples of :data:`~edgefit.calibrate._vela.ZOO`
-and the ``"mcu"`` specs of :mod:`edgefit.calibrate._zoo`) is converted to a fully int8 .tflite (the
-calibration's litert-torch recipe), compiled by Vela, and compared with the estimate of its fp32 ONNX
-export under an all-int8 plan with the integer lowering: inference time, SRAM (Vela's "Total SRAM used"
-vs the estimate's peak activation bytes, i.e. the arena model of :mod:`edgefit.estimate._arena`) and
-off-chip flash (Vela's "Total Off-chip Flash used" vs the estimate's weight bytes).
+Each model of the MCU zoo (the built-in MLPerf-Tiny-like examples of
+:data:`~edgefit.calibrate._vela.ZOO` and the ``"mcu"`` specs of :mod:`edgefit.calibrate._zoo`) is
+converted to a fully int8 .tflite (the calibration's litert-torch recipe), compiled by Vela, and
+compared with the estimate of its fp32 ONNX export under an all-int8 plan with the integer
+lowering: inference time, SRAM (Vela's "Total SRAM used" vs the estimate's peak activation bytes,
+i.e. the arena model of :mod:`edgefit.estimate._arena`) and off-chip flash (Vela's "Total Off-chip
+Flash used" vs the estimate's weight bytes).
 
-**Leave-one-family-out**: the kernel fits are made on the calibration kernel catalog only, never on zoo
-models, and no whole-model correction is fitted on the zoo, so every family is predicted by a model
-fitted without it (the method is stored with the result). Models with operators Vela leaves on the CPU
-are skipped and listed (Vela's time would not cover them).
+**Leave-one-family-out**: the kernel fits are made on the calibration kernel catalog only, never on
+zoo models, and no whole-model correction is fitted on the zoo, so every family is predicted by a
+model fitted without it (the method is stored with the result). Models with operators Vela leaves
+on the CPU are skipped and listed (Vela's time would not cover them).
 
 >>> summary = run_vela_fidelity(load_profile(profile_path("ethos-u55", "vela")))   # doctest: +SKIP
 """
@@ -29,7 +30,8 @@ from edgefit.calibrate._fidelity import FidelityRow, summarize
 
 Progress = Callable[[str, int, int], None]
 METHOD = (
-    "leave-one-family-out: kernel fits on the calibration kernel catalog only (never on zoo models); "
+    "leave-one-family-out: kernel fits on the calibration kernel catalog only (never on zoo "
+    "models); "
     "no whole-model correction fitted on the zoo, so each family is predicted without it"
 )
 EXAMPLE_FAMILY = {
@@ -139,8 +141,9 @@ def vela_rows(
     progress: Progress | None = None,
     reports: dict | None = None,
 ) -> tuple[list[VelaRow], list[dict]]:
-    """Rows for every model Vela places fully on the NPU, and the skipped ones (``reports``: label →
-    VelaReport already made for the same configuration, to skip the conversion and the compile)."""
+    """Rows for every model Vela places fully on the NPU, and the skipped ones (``reports``: label
+    → VelaReport already made for the same configuration, to skip the conversion and the
+    compile)."""
     import onnx
 
     from edgefit.calibrate._vela import vela_config, vela_time
@@ -200,8 +203,8 @@ def _share(err: np.ndarray, bound: float) -> float:
 
 
 def vela_summary(rows: list[VelaRow]) -> dict:
-    """Time figures of :func:`~edgefit.calibrate._fidelity.summarize`, plus SRAM and flash errors and
-    the same per family."""
+    """Time figures of :func:`~edgefit.calibrate._fidelity.summarize`, plus SRAM and flash errors
+    and the same per family."""
     summary = summarize([r.fidelity_row() for r in rows])
     sram = np.array([r.sram_estimated / r.sram_measured - 1 for r in rows])
     flash = np.array([r.flash_estimated / r.flash_measured - 1 for r in rows])

@@ -30,7 +30,8 @@ CALIBRATION_SAMPLES = 8
 
 @dataclass(frozen=True)
 class ZooSpec:
-    """One zoo model: ``build()`` returns it in eval mode with seeded weights, for one batch-1 static input.
+    """One zoo model: ``build()`` returns it in eval mode with seeded weights, for one batch-1
+    static input.
 
     Tags: "ci" (small and fast, the CI subset); "mcu" (≤ 1 MB int8 weights, small activations, and
     litert-torch PT2E int8 → Vela for Ethos-U55 runs every operator on the NPU, checked by hand);
@@ -227,12 +228,13 @@ def zoo_specs(tag: str | None = None, families: set[str] | None = None) -> list[
 
 
 def zoo_onnx(spec: ZooSpec, recipe: str, folder: Path) -> Path:
-    """The ONNX file of ``spec`` in ``recipe``, written to ``folder`` once and reused after (cached by name).
+    """The ONNX file of ``spec`` in ``recipe``, written to ``folder`` once and reused after (cached
+    by name).
 
-    "fp32" is the export; "int8-default" is ``quantize_static(fp32, out, reader)`` at onnxruntime's defaults
-    (QDQ, activations and weights QInt8, per-tensor, MinMax), the one-liner a user writes; "int8-u8s8-pc" is
-    QDQ with QUInt8 activations, QInt8 per-channel weights, no reduce_range. Neither runs
-    ``quant_pre_process`` first: the default path a user takes does not.
+    "fp32" is the export; "int8-default" is ``quantize_static(fp32, out, reader)`` at onnxruntime's
+    defaults (QDQ, activations and weights QInt8, per-tensor, MinMax), the one-liner a user writes;
+    "int8-u8s8-pc" is QDQ with QUInt8 activations, QInt8 per-channel weights, no reduce_range.
+    Neither runs ``quant_pre_process`` first: the default path a user takes does not.
     """
     if recipe not in RECIPES:
         raise EdgefitError(

@@ -1,8 +1,8 @@
 """The fidelity zoo's architectures, in plain ``torch.nn`` (no torchvision, no downloads).
 
 Each class is a small, faithful sketch of a family the estimator must generalize to: the operators,
-their arrangement and their shapes matter for latency; the weights (seeded, random) do not. Sizes are
-parameters, so one class yields several members of different width, depth and input size.
+their arrangement and their shapes matter for latency; the weights (seeded, random) do not. Sizes
+are parameters, so one class yields several members of different width, depth and input size.
 This module imports torch at import time: load it only where the zoo is built.
 """
 
@@ -54,7 +54,8 @@ class SqueezeExcite(nn.Module):
 
 
 class MBConv(nn.Module):
-    """Inverted residual: 1×1 expand, k×k depthwise, squeeze-excite, 1×1 project, residual when shapes allow."""
+    """Inverted residual: 1×1 expand, k×k depthwise, squeeze-excite, 1×1 project, residual when
+    shapes allow."""
 
     def __init__(
         self, cin: int, cout: int, expand: int, k: int, stride: int, act: type, gate: type
@@ -73,10 +74,11 @@ class MBConv(nn.Module):
 
 
 class MBNet(nn.Module):
-    """EfficientNet-like (SiLU, sigmoid SE), MobileNetV3-like (Hardswish, hard-sigmoid SE) or MCU-style
-    (ReLU, sigmoid SE: every op has an int8 TFLite kernel) MBConv network.
+    """EfficientNet-like (SiLU, sigmoid SE), MobileNetV3-like (Hardswish, hard-sigmoid SE) or
+    MCU-style (ReLU, sigmoid SE: every op has an int8 TFLite kernel) MBConv network.
 
-    Stages are ``(cout, expand, k, stride, repeats)``; stem conv /2, 1×1 head conv, global pool, FC.
+    Stages are ``(cout, expand, k, stride, repeats)``; stem conv /2, 1×1 head conv, global pool,
+    FC.
     """
 
     def __init__(
@@ -139,7 +141,8 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """ResNet with basic or bottleneck blocks; ``depths[i]`` blocks of width ``widths[i]``, stride 2 between."""
+    """ResNet with basic or bottleneck blocks; ``depths[i]`` blocks of width ``widths[i]``, stride
+    2 between."""
 
     def __init__(
         self,
@@ -166,7 +169,8 @@ class ResNet(nn.Module):
 
 
 class UNet(nn.Module):
-    """Encoder (conv pairs + max-pool), decoder (ConvTranspose ×2 upsampling, Concat with the skip, conv pair)."""
+    """Encoder (conv pairs + max-pool), decoder (ConvTranspose ×2 upsampling, Concat with the skip,
+    conv pair)."""
 
     def __init__(self, cin: int, base: int, depth: int, classes: int = 2) -> None:
         super().__init__()
@@ -192,8 +196,8 @@ class UNet(nn.Module):
 
 
 class TCN(nn.Module):
-    """Temporal conv net (Bai et al. 2018): residual blocks of two dilated Conv1d, ReLU after the residual add,
-    dilation doubling per block, classifier on the last time step."""
+    """Temporal conv net (Bai et al. 2018): residual blocks of two dilated Conv1d, ReLU after the
+    residual add, dilation doubling per block, classifier on the last time step."""
 
     def __init__(
         self, cin: int, channels: int, dilations: tuple[int, ...], k: int = 3, classes: int = 10
@@ -215,13 +219,15 @@ class TCN(nn.Module):
     def forward(self, x):
         x = self.inp(x)
         for block, relu in zip(self.blocks, self.relus):
-            # torch.add + nn.ReLU: the pattern litert-torch's int8 quantizer fuses (x + y, torch.relu stay float)
+            # torch.add + nn.ReLU: the pattern litert-torch's int8 quantizer fuses (x + y,
+            # torch.relu stay float)
             x = relu(torch.add(x, block(x)))
         return self.head(x[:, :, -1])
 
 
 class Recurrent(nn.Module):
-    """GRU or LSTM over ``(1, T, F)``, classifier on the last step (a sensor / audio sequence model)."""
+    """GRU or LSTM over ``(1, T, F)``, classifier on the last step (a sensor / audio sequence
+    model)."""
 
     def __init__(
         self, cell: str, features: int, hidden: int, layers: int, classes: int = 10
@@ -264,11 +270,12 @@ class MixerBlock(nn.Module):
 
 
 class Mixer(nn.Module):
-    """MLP-Mixer: patch embedding (strided conv), token-mixing and channel-mixing MLPs, mean over tokens, FC.
+    """MLP-Mixer: patch embedding (strided conv), token-mixing and channel-mixing MLPs, mean over
+    tokens, FC.
 
     ``mcu=True`` drops LayerNorm and uses ReLU for GELU, as MCU deployments do: litert-torch's int8
-    quantizer leaves LayerNorm and GELU in float, which Ethos-U runs on the CPU. (It still leaves the
-    3-D FullyConnected outputs and residual Adds in float: about 20% of the ops fall back.)
+    quantizer leaves LayerNorm and GELU in float, which Ethos-U runs on the CPU. (It still leaves
+    the 3-D FullyConnected outputs and residual Adds in float: about 20% of the ops fall back.)
     """
 
     def __init__(
@@ -299,7 +306,8 @@ class Mixer(nn.Module):
 
 
 class EncoderLayer(nn.Module):
-    """BERT-like post-norm layer; attention written as explicit MatMul/Softmax (exports to plain ONNX ops)."""
+    """BERT-like post-norm layer; attention written as explicit MatMul/Softmax (exports to plain
+    ONNX ops)."""
 
     def __init__(self, dim: int, heads: int, hidden: int) -> None:
         super().__init__()
@@ -318,7 +326,8 @@ class EncoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Transformer encoder over already-embedded tokens ``(1, seq, dim)`` (token lookup is not the cost)."""
+    """Transformer encoder over already-embedded tokens ``(1, seq, dim)`` (token lookup is not the
+    cost)."""
 
     def __init__(self, dim: int, heads: int, layers: int, hidden: int, classes: int = 2) -> None:
         super().__init__()
@@ -330,7 +339,8 @@ class Encoder(nn.Module):
 
 
 class DSCNN(nn.Module):
-    """Keyword spotting DS-CNN (Zhang et al. 2017) on a 49×10 MFCC map: conv 10×4/2, depthwise-separable blocks."""
+    """Keyword spotting DS-CNN (Zhang et al. 2017) on a 49×10 MFCC map: conv 10×4/2,
+    depthwise-separable blocks."""
 
     def __init__(self, width: int, blocks: int, classes: int = 12) -> None:
         super().__init__()
@@ -364,10 +374,12 @@ class FCAutoencoder(nn.Module):
 
 
 class ConvAutoencoder(nn.Module):
-    """Strided conv encoder; decoder of ConvTranspose ×2 or of nearest ×2 resize + 3×3 conv ("resize-conv").
+    """Strided conv encoder; decoder of ConvTranspose ×2 or of nearest ×2 resize + 3×3 conv
+    ("resize-conv").
 
-    The resize-conv decoder is the MCU form: litert-torch's int8 quantizer leaves a ConvTranspose followed
-    by ReLU in float (Ethos-U would run it on the CPU), while resize + conv + ReLU is int8 throughout.
+    The resize-conv decoder is the MCU form: litert-torch's int8 quantizer leaves a ConvTranspose
+    followed by ReLU in float (Ethos-U would run it on the CPU), while resize + conv + ReLU is int8
+    throughout.
     """
 
     def __init__(self, cin: int, widths: tuple[int, ...], decoder: str = "transpose") -> None:
@@ -403,7 +415,8 @@ class Fire(nn.Module):
 
 
 class SqueezeNet(nn.Module):
-    """SqueezeNet 1.1-like: stem conv, Fire modules ``(squeeze, expand)`` with max-pools, conv classifier."""
+    """SqueezeNet 1.1-like: stem conv, Fire modules ``(squeeze, expand)`` with max-pools, conv
+    classifier."""
 
     def __init__(
         self, stem: int, fires: tuple[tuple[int, int] | str, ...], classes: int = 10

@@ -1,8 +1,9 @@
 """Tiered deployment: a confidence-calibrated cascade of models across devices.
 
-Tier 1 (small, on the device) answers when its calibrated confidence reaches a threshold, else tier 2,
-…; the last tier (often the cloud) answers the rest. ``cascade`` calibrates every tier, searches the
-thresholds under a budget, and reports accuracy, latency, cloud share and cost, against each tier alone.
+Tier 1 (small, on the device) answers when its calibrated confidence reaches a threshold, else tier
+2, …; the last tier (often the cloud) answers the rest. ``cascade`` calibrates every tier, searches
+the thresholds under a budget, and reports accuracy, latency, cloud share and cost, against each
+tier alone.
 
 >>> from edgefit.cascade import Objective, cascade
 >>> result = cascade(["small.onnx@glasses", "large.onnx@glasses",
@@ -10,7 +11,8 @@ thresholds under a budget, and reports accuracy, latency, cloud share and cost, 
 ...                  Objective("max-accuracy", latency_budget_s=0.1))   # doctest: +SKIP
 >>> result.reported.accuracy, result.reported.shares                     # doctest: +SKIP
 
-Importing this package imports numpy only; onnxruntime, scikit-learn and scipy load when a run needs them.
+Importing this package imports numpy only; onnxruntime, scikit-learn and scipy load when a run
+needs them.
 """
 
 from edgefit.cascade._example import Example, build_example

@@ -1,4 +1,5 @@
-"""Confidence calibration per tier: temperature scaling or isotonic regression, chosen by held-out ECE.
+"""Confidence calibration per tier: temperature scaling or isotonic regression, chosen by held-out
+ECE.
 
 A cascade routes on confidence, so a tier whose 0.9 means "right 70% of the time" sends the wrong
 requests onward. Two standard fixes, both fitted on the calibration split only:
@@ -6,11 +7,12 @@ requests onward. Two standard fixes, both fitted on the calibration split only:
 - **temperature scaling** (Guo et al. 2017): one scalar T, fitted by minimizing the negative
   log-likelihood of softmax(logits / T); keeps the ranking of confidences, calibrates all classes;
 - **isotonic regression** (Zadrozny & Elkan 2002): a monotone map from the raw top-1 probability to
-  the observed accuracy; more flexible, needs more data, calibrates only the confidence routing reads.
+  the observed accuracy; more flexible, needs more data, calibrates only the confidence routing
+  reads.
 
-Which one a tier gets is decided by cross-validation *inside* the calibration split (each method fitted
-on four folds, its expected calibration error measured on the fifth, pooled); the report split, where
-ECE before and after is printed, is never seen by fitting or choosing.
+Which one a tier gets is decided by cross-validation *inside* the calibration split (each method
+fitted on four folds, its expected calibration error measured on the fifth, pooled); the report
+split, where ECE before and after is printed, is never seen by fitting or choosing.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ def log_probs(outputs: np.ndarray, kind: OutputKind) -> np.ndarray:
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
-    """Expected calibration error: Σ_bins (n_b / n) · |accuracy_b − mean confidence_b| over equal-width
-    bins of the top-1 confidence.
+    """Expected calibration error: Σ_bins (n_b / n) · |accuracy_b − mean confidence_b| over
+    equal-width bins of the top-1 confidence.
 
     >>> round(ece(np.array([0.9, 0.9, 0.6, 0.6]), np.array([1, 1, 1, 0])), 3)
     0.1
@@ -84,7 +86,8 @@ def reliability(
 
 
 def fit_temperature(logp: np.ndarray, labels: np.ndarray) -> float:
-    """The T in [0.05, 20] minimizing the NLL of softmax(logp / T) (bounded scalar search on log T)."""
+    """The T in [0.05, 20] minimizing the NLL of softmax(logp / T) (bounded scalar search on log
+    T)."""
     from scipy.optimize import minimize_scalar
 
     rows = np.arange(len(labels))
@@ -106,7 +109,8 @@ def fit_temperature(logp: np.ndarray, labels: np.ndarray) -> float:
 def fit_isotonic(
     raw_confidence: np.ndarray, correct: np.ndarray
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Knots of the monotone map raw top-1 probability → accuracy (scikit-learn, clipped to [0, 1])."""
+    """Knots of the monotone map raw top-1 probability → accuracy (scikit-learn, clipped to [0,
+    1])."""
     from sklearn.isotonic import IsotonicRegression
 
     iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
@@ -128,7 +132,8 @@ def fit(method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind) 
 
 
 def confidence(outputs: np.ndarray, calibrator: Calibrator) -> np.ndarray:
-    """Calibrated top-1 confidence per row (the one numpy reference, shared with the folded graph's test)."""
+    """Calibrated top-1 confidence per row (the one numpy reference, shared with the folded graph's
+    test)."""
     from edgefit.cascade._fold import calibrator_confidence
 
     return calibrator_confidence(outputs, calibrator)
@@ -147,7 +152,8 @@ def _folds(labels: np.ndarray, seed: int) -> np.ndarray:
 def cv_ece(
     method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind, seed: int
 ) -> float:
-    """ECE of ``method`` from 5-fold cross-validation on the calibration split (pooled out-of-fold)."""
+    """ECE of ``method`` from 5-fold cross-validation on the calibration split (pooled
+    out-of-fold)."""
     fold = _folds(labels, seed)
     conf = np.empty(len(labels))
     for f in range(FOLDS):

@@ -1,11 +1,11 @@
-"""A Markdown model card per tier: what the tier is for in the cascade, on what data it was measured,
-its metrics with their sources, its calibration, its envelope on its target, what changing it costs,
-and where it came from.
+"""A Markdown model card per tier: what the tier is for in the cascade, on what data it was
+measured, its metrics with their sources, its calibration, its envelope on its target, what
+changing it costs, and where it came from.
 
-A tier is not a model that stands alone: its threshold, its share and the accuracy on what it answers
-all depend on the tiers around it, so the card says so, and says what must be re-run when it changes.
-What edgefit cannot know (whether a new calibrator triggers the device's recertification) is written as
-such, next to what the target profile does state.
+A tier is not a model that stands alone: its threshold, its share and the accuracy on what it
+answers all depend on the tiers around it, so the card says so, and says what must be re-run when
+it changes. What edgefit cannot know (whether a new calibrator triggers the device's
+recertification) is written as such, next to what the target profile does state.
 
 The number formatters here (:func:`quantity_text`, :func:`pct`) are shared with the report section.
 """
@@ -43,7 +43,8 @@ def value_text(value: float, unit: str) -> str:
 
 
 def quantity_text(q: Quantity | None, *, source: bool = True) -> str:
-    """``4.2 ms ± 25% (estimate: …)``: the value, its error bar where it has one, and where it came from."""
+    """``4.2 ms ± 25% (estimate: …)``: the value, its error bar where it has one, and where it came
+    from."""
     if q is None:
         return "not known (nothing states or estimates it)"
     text = value_text(q.value, q.unit)
@@ -59,28 +60,33 @@ def _intended_use(result: CascadeResult, k: int) -> list[str]:
     rep, sel = result.reported, result.chosen
     lines = [
         f"{tier.spec.name} runs {model} on **{tier.spec.target}** as tier {k + 1} of {n} in a "
-        f"confidence-routed cascade ({order}); the cascade's objective: {objective_words(result.objective)}."
+        f"confidence-routed cascade ({order}); the cascade's objective: "
+        f"{objective_words(result.objective)}."
     ]
     if tier.threshold is not None:
         lines.append(
-            f"It answers a request when its calibrated confidence is ≥ **{tier.threshold:.4g}**, else the "
+            f"It answers a request when its calibrated confidence is ≥ **{tier.threshold:.4g}**, "
+            "else the "
             f"request goes to {result.tiers[k + 1].spec.name}."
         )
     else:
         lines.append("As the last tier it answers every request the tiers before it pass on.")
     lines.append(
-        f"It answers **{pct(rep.shares[k])}** of all requests on the report split ({rep.samples} samples; "
+        f"It answers **{pct(rep.shares[k])}** of all requests on the report split ({rep.samples} "
+        "samples; "
         f"{pct(sel.shares[k])} on the select split the thresholds were chosen on)."
     )
     if tier.threshold is not None:
         lines.append(
-            f"It is not meant to answer alone: its threshold assumes the tiers after it. Alone it is "
+            "It is not meant to answer alone: its threshold assumes the tiers after it. Alone it "
+            "is "
             f"{pct(tier.accuracy_alone)} accurate, the cascade {pct(rep.accuracy)} (report split)."
         )
     else:
         lines.append(
             f"It sees only the requests the tiers before it were not confident on: it is "
-            f"{pct(rep.tier_accuracy[k])} accurate on those and {pct(tier.accuracy_alone)} on all requests "
+            f"{pct(rep.tier_accuracy[k])} accurate on those and {pct(tier.accuracy_alone)} on all "
+            "requests "
             f"(report split)."
         )
     return [" ".join(lines)]
@@ -96,7 +102,8 @@ def _data(result: CascadeResult) -> list[str]:
     }
     rows = [[name, f"{count:,}", roles.get(name, "")] for name, count in result.splits.items()]
     return [
-        f"Source: {result.data_source}; seed {result.seed}. Each split is used for one purpose only.",
+        f"Source: {result.data_source}; seed {result.seed}. Each split is used for one purpose "
+        "only.",
         "",
         *table(["split", "samples", "used for"], rows),
     ]
@@ -146,7 +153,8 @@ def _calibration(tier: TierResult) -> list[str]:
     cal = tier.calibration
     if cal is None:
         return [
-            "No calibrator: a remote tier with stated accuracy has no confidence output; it answers every "
+            "No calibrator: a remote tier with stated accuracy has no confidence output; it "
+            "answers every "
             "request that reaches it."
         ]
     c = cal.calibrator
@@ -160,15 +168,20 @@ def _calibration(tier: TierResult) -> list[str]:
     if tier.calibrated_model:
         applied = f"folded into `{Path(tier.calibrated_model).name}` (graph output `{CONFIDENCE}`)"
     elif tier.calibrator_sidecar:
-        applied = f"in the JSON sidecar `{Path(tier.calibrator_sidecar).name}` (the graph could not take it)"
+        applied = (
+            f"in the JSON sidecar `{Path(tier.calibrator_sidecar).name}` (the graph could "
+            "not take it)"
+        )
     else:
         applied = "not written to a file in this run (the app applies the rule below)"
     rows = [
         [m, f"{e:.4f}", "chosen" if m == c.method else ""] for m, e in sorted(cal.cv_ece.items())
     ]
     return [
-        f"Method **{c.method}** ({params}), chosen by cross-validated ECE on the calibration split "
-        f"({cal.calibration_samples} samples); outputs read as {c.output_kind} ({cal.output_kind_source}).",
+        f"Method **{c.method}** ({params}), chosen by cross-validated ECE on the calibration "
+        "split "
+        f"({cal.calibration_samples} samples); outputs read as {c.output_kind} "
+        f"({cal.output_kind_source}).",
         f"Applied: {applied}. Confidence = {describe(c)}.",
         "",
         *table(["method", "cross-validated ECE (calibration split)", ""], rows),
@@ -196,10 +209,12 @@ def _envelope(result: CascadeResult, k: int) -> list[str]:
 
 
 def _loop_text(target: str) -> str:
-    """What the target profile states about one change's loop, or plainly that edgefit cannot know."""
+    """What the target profile states about one change's loop, or plainly that edgefit cannot
+    know."""
     if target == "cloud":
         return (
-            "A cloud tier has no device loop in edgefit: redeploying the remote model follows the provider's "
+            "A cloud tier has no device loop in edgefit: redeploying the remote model follows the "
+            "provider's "
             "process, whose time and cost edgefit cannot know."
         )
     try:
@@ -208,17 +223,22 @@ def _loop_text(target: str) -> str:
         loop = as_loop(target)
     except EdgefitError as exc:
         return (
-            f"edgefit has no iteration loop for target '{target}' ({exc.what}); recertifying the device is this "
+            f"edgefit has no iteration loop for target '{target}' ({exc.what}); recertifying the "
+            "device is this "
             "target's iteration cost, which edgefit cannot know."
         )
     cert = loop.certification
     days, usd = loop.cycle_days(["weights"]), loop.usd_per_iteration(["weights"])
     triggers = ", ".join(cert.triggers) or "no change"
     return (
-        f'On {loop.target_name}: "{cert.name}" takes {cert.days:g} days and ${cert.usd:,.0f} per change '
-        f"({cert.days_provenance}); {triggers} trigger it. One iteration of a weights change is {days:g} days "
-        f"and ${usd:,.0f} (`edgefit plan --target {target}`). Whether a new calibrator alone (same weights, new "
-        "folded nodes or sidecar) triggers it is the target owner's rule, which edgefit cannot know."
+        f'On {loop.target_name}: "{cert.name}" takes {cert.days:g} days and ${cert.usd:,.0f} per '
+        "change "
+        f"({cert.days_provenance}); {triggers} trigger it. One iteration of a weights change is "
+        f"{days:g} days "
+        f"and ${usd:,.0f} (`edgefit plan --target {target}`). Whether a new calibrator alone "
+        "(same weights, new "
+        "folded nodes or sidecar) triggers it is the target owner's rule, which edgefit cannot "
+        "know."
     )
 
 
@@ -227,26 +247,31 @@ def _iteration(result: CascadeResult, k: int) -> list[str]:
     after = [t.spec.name for t in result.tiers[k + 1 :]]
     if tier.calibration is None:
         return [
-            f"- **Change {tier.spec.name}** (its model, or its stated accuracy, latency or cost): re-run the "
-            "threshold search (every tier's share depends on what the last tier costs and how well it "
+            f"- **Change {tier.spec.name}** (its model, or its stated accuracy, latency or cost): "
+            "re-run the "
+            "threshold search (every tier's share depends on what the last tier costs and how "
+            "well it "
             "answers), rewrite cascade-config.json, and re-issue every model card.",
             f"- **On the target**: {_loop_text(tier.spec.target)}",
         ]
     return [
-        f"- **Recalibrate {tier.spec.name}** (new calibration data, same model): re-fit its calibrator, re-run "
-        "the threshold search for every tier (a tier's confidence sets the share every later tier sees"
+        f"- **Recalibrate {tier.spec.name}** (new calibration data, same model): re-fit its "
+        "calibrator, re-run "
+        "the threshold search for every tier (a tier's confidence sets the share every later tier "
+        "sees"
         + (f": {', '.join(after)}" if after else "")
         + "), rewrite cascade-config.json and this tier's "
         "calibrated model or sidecar, and re-issue every model card.",
-        f"- **Retrain or replace {tier.spec.name}**: all of the above, and its envelope re-measured or "
+        f"- **Retrain or replace {tier.spec.name}**: all of the above, and its envelope "
+        "re-measured or "
         "re-estimated on its target.",
         f"- **On the target**: {_loop_text(tier.spec.target)}",
     ]
 
 
 def _provenance(result: CascadeResult, command: str) -> list[str]:
-    """The run's own record (versions may be nested under ``versions``); this edgefit's version where the
-    record has none."""
+    """The run's own record (versions may be nested under ``versions``); this edgefit's version
+    where the record has none."""
     flat: dict[str, object] = {}
     for key, value in result.provenance.items():
         if isinstance(value, dict):  # versions: package -> version; machine: cpu, cores, …
@@ -285,9 +310,11 @@ def model_card(result: CascadeResult, tier_index: int, *, command: str) -> str:
         ("Provenance", _provenance(result, command)),
     ]
     lines = [
-        f"# Model card: {tier.spec.name} (tier {tier_index + 1} of {len(result.tiers)}, {tier.spec.target})",
+        f"# Model card: {tier.spec.name} (tier {tier_index + 1} of {len(result.tiers)}, "
+        f"{tier.spec.target})",
         "",
-        f"Written by edgefit {__version__} (`{command}`). Every figure names its split and its source.",
+        f"Written by edgefit {__version__} (`{command}`). Every figure names its split and its "
+        "source.",
     ]
     for title, body in sections:
         lines += ["", f"## {title}", "", *body]

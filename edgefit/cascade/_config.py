@@ -1,10 +1,12 @@
-"""cascade-config.json: what a mobile app reads to route requests through the tiers, and its JSON Schema.
+"""cascade-config.json: what a mobile app reads to route requests through the tiers, and its JSON
+Schema.
 
-The app should not need edgefit, nor cascade.json's measurements, to route: it needs each tier's model
-file, the output that holds the calibrated confidence (or the calibrator to apply itself), the threshold
-and the order. The figures it may show or log (expected share, latency with its source, cost) come along,
-each with its unit and split. The schema (draft 2020-12) ships beside this module so other pipelines can
-validate without importing edgefit: ``edgefit cascade schema > cascade-config.schema.json``.
+The app should not need edgefit, nor cascade.json's measurements, to route: it needs each tier's
+model file, the output that holds the calibrated confidence (or the calibrator to apply itself),
+the threshold and the order. The figures it may show or log (expected share, latency with its
+source, cost) come along, each with its unit and split. The schema (draft 2020-12) ships beside
+this module so other pipelines can validate without importing edgefit: ``edgefit cascade schema >
+cascade-config.schema.json``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ SCHEMA_FILE = "cascade-config.schema.json"
 
 @lru_cache(maxsize=1)
 def _schema_text() -> str:
-    # beside this module in the source tree and in the wheel (hatch ships every file under edgefit/)
+    # beside this module in the source tree and in the wheel (hatch ships every file under
+    # edgefit/)
     return Path(__file__).with_name(SCHEMA_FILE).read_text(encoding="utf-8")
 
 
@@ -43,7 +46,8 @@ def _pct(x: float) -> str:
 
 
 def objective_words(objective: Objective) -> str:
-    """The threshold search's goal in one phrase, e.g. 'maximize accuracy with expected latency ≤ 120 ms'."""
+    """The threshold search's goal in one phrase, e.g. 'maximize accuracy with expected latency ≤
+    120 ms'."""
     limits = []
     if objective.latency_budget_s is not None:
         limits.append(f"expected latency ≤ {objective.latency_budget_s * 1e3:.4g} ms")
@@ -57,7 +61,8 @@ def objective_words(objective: Objective) -> str:
         limits.append(f"accuracy ≥ {_pct(objective.accuracy_floor)}")
     goal = "maximize accuracy" if objective.kind == "max-accuracy" else "minimize expected latency"
     sure = (
-        f" ({'each' if len(limits) > 1 else 'met'} with {objective.budget_confidence:.0%} confidence on new "
+        f" ({'each' if len(limits) > 1 else 'met'} with {objective.budget_confidence:.0%} "
+        "confidence on new "
         "requests, allowing for the select split's sampling error)"
         if limits and objective.budget_confidence
         else ""
@@ -79,16 +84,18 @@ def routing_words(result: CascadeResult) -> str:
         else f"{last} answers every request"
     )
     return (
-        f"{head}; the last tier always answers. A request that stops at a tier has paid the latency, "
+        f"{head}; the last tier always answers. A request that stops at a tier has paid the "
+        "latency, "
         "energy and cost of every tier before it. The calibrated confidence is the model's "
-        f"'{CONFIDENCE}' output where the calibrator is folded in, else the calibrator applied to the "
+        f"'{CONFIDENCE}' output where the calibrator is folded in, else the calibrator applied to "
+        "the "
         "model's first output (sidecar)."
     )
 
 
 def _file(path: str | None, base: Path | None) -> str | None:
-    """A file as the app finds it: relative to the config's folder where edgefit wrote it there (models/…),
-    else its name (a model the user supplied, which the app bundles itself)."""
+    """A file as the app finds it: relative to the config's folder where edgefit wrote it there
+    (models/…), else its name (a model the user supplied, which the app bundles itself)."""
     if not path:
         return None
     p = Path(path)
@@ -134,9 +141,10 @@ def _tier(tier: TierResult, share: float, base: Path | None) -> dict[str, Any]:
 
 
 def cascade_config(result: CascadeResult, *, base: str | Path | None = None) -> dict[str, Any]:
-    """The config a mobile app reads (schema ``edgefit-cascade-config/1``), from a finished run. Shares
-    and the expected figures are the report split's, which neither calibration nor the search saw.
-    ``base`` is the folder the config is written to: files inside it are named relative to it.
+    """The config a mobile app reads (schema ``edgefit-cascade-config/1``), from a finished run.
+    Shares and the expected figures are the report split's, which neither calibration nor the
+    search saw. ``base`` is the folder the config is written to: files inside it are named relative
+    to it.
 
     >>> cfg = cascade_config(result)  # doctest: +SKIP
     >>> [(t["name"], t["threshold"]) for t in cfg["tiers"]]  # doctest: +SKIP
@@ -224,7 +232,8 @@ def validate_config(d: Any) -> None:
     >>> validate_config({"schema": "edgefit-cascade-config/1"})
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: cascade config: edgefit_version: 'edgefit_version' is a required property; ...
+    edgefit.errors.EdgefitError: cascade config: edgefit_version: 'edgefit_version' is a required
+    property; ...
     """
     errors = config_errors(d, limit=3)
     if errors:

@@ -1,15 +1,15 @@
 """The built-in cascade example: three digits classifiers trained on real data, as three tiers.
 
-`edgefit cascade --example digits` plans a glasses-style deployment on the UCI digits set shipped with
-edgefit: tier 1 is a 6k-parameter CNN that looks at a 16×16 view (95% accurate alone), tier 2 a
-73k-parameter CNN at 32×32 (99%), both on the device; the cloud tier is a 288k-parameter CNN behind
-a stated 800 ms round trip and $0.0004 per request. Every tier takes the raw 8×8 pixels (what the
-sensor pipeline hands over) and resizes and normalizes inside its graph, exactly as its training data
-was prepared, so one input feeds every tier.
+`edgefit cascade --example digits` plans a glasses-style deployment on the UCI digits set shipped
+with edgefit: tier 1 is a 6k-parameter CNN that looks at a 16×16 view (95% accurate alone), tier 2
+a 73k-parameter CNN at 32×32 (99%), both on the device; the cloud tier is a 288k-parameter CNN
+behind a stated 800 ms round trip and $0.0004 per request. Every tier takes the raw 8×8 pixels
+(what the sensor pipeline hands over) and resizes and normalizes inside its graph, exactly as its
+training data was prepared, so one input feeds every tier.
 
-The data a cascade sees is the digits split's val + test parts (719 samples), which no model trained
-on; the cascade splits them again (calibrate / select / report). Models train once (seconds each) and
-are cached under the user cache folder with their ONNX exports.
+The data a cascade sees is the digits split's val + test parts (719 samples), which no model
+trained on; the cascade splits them again (calibrate / select / report). Models train once (seconds
+each) and are cached under the user cache folder with their ONNX exports.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class Example:
 
 
 def _pixel_model(net, resolution: int, mean: float, std: float):
-    """``net`` behind the resize and normalization its training data went through (8×8 → R×R bilinear,
-    half-pixel centres, then the training split's mean and std)."""
+    """``net`` behind the resize and normalization its training data went through (8×8 → R×R
+    bilinear, half-pixel centres, then the training split's mean and std)."""
     import torch
     from torch import nn
 

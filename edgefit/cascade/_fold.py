@@ -1,12 +1,15 @@
-"""A tier's calibrator, as the app will run it: folded into the ONNX graph, or a JSON sidecar beside it.
+"""A tier's calibrator, as the app will run it: folded into the ONNX graph, or a JSON sidecar
+beside it.
 
-The cascade routes on *calibrated* confidence, so the number the app compares with a tier's threshold
-must be the very number edgefit measured. :func:`calibrator_confidence` is the one reference
-implementation (numpy, float64) that calibration, threshold search and the checks here all read;
-:func:`fold_calibrator` writes a copy of the model whose extra output ``confidence`` computes the same
-number inside the graph, so the app needs no code of its own. Where a graph cannot be folded (the first
-output is not ``(N, classes)``, the weights live in external data, …) :func:`write_sidecar` writes the
-calibrator as JSON and :func:`apply_sidecar` is the numpy an app author can check their port against.
+The cascade routes on *calibrated* confidence, so the number the app compares with a tier's
+threshold must be the very number edgefit measured. :func:`calibrator_confidence` is the one
+reference implementation (numpy, float64) that calibration, threshold search and the checks here
+all read;
+:func:`fold_calibrator` writes a copy of the model whose extra output ``confidence`` computes the
+same number inside the graph, so the app needs no code of its own. Where a graph cannot be folded
+(the first output is not ``(N, classes)``, the weights live in external data, …)
+:func:`write_sidecar` writes the calibrator as JSON and :func:`apply_sidecar` is the numpy an app
+author can check their port against.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ _MIN_OPSET = 7  # Less/Div with numpy broadcasting
 
 
 class CannotFold(EdgefitError):
-    """The calibrator cannot be folded into this graph; ``what`` says why. The caller writes a sidecar."""
+    """The calibrator cannot be folded into this graph; ``what`` says why. The caller writes a
+    sidecar."""
 
 
 def check_calibrator(calibrator: Calibrator) -> None:
-    """Refuse a calibrator whose confidence would be undefined (a bad temperature, unusable knots), so
-    the reference and the folded graph never disagree on garbage."""
+    """Refuse a calibrator whose confidence would be undefined (a bad temperature, unusable knots),
+    so the reference and the folded graph never disagree on garbage."""
     where = f"calibrator ({calibrator.method})"
     if calibrator.method not in ("temperature", "isotonic", "none"):
         raise EdgefitError(
@@ -90,8 +94,8 @@ def _as_rows(outputs: Any) -> np.ndarray:
 
 
 def calibrated_probabilities(outputs: Any, calibrator: Calibrator) -> np.ndarray:
-    """Class probabilities after calibration, shape (N, classes), float64. Temperature scaling changes
-    them; isotonic and none leave the softmax (or the given probabilities) as they are."""
+    """Class probabilities after calibration, shape (N, classes), float64. Temperature scaling
+    changes them; isotonic and none leave the softmax (or the given probabilities) as they are."""
     check_calibrator(calibrator)
     x = _as_rows(outputs)
     if calibrator.method == "temperature":
@@ -102,7 +106,8 @@ def calibrated_probabilities(outputs: Any, calibrator: Calibrator) -> np.ndarray
 
 
 def calibrator_confidence(outputs: Any, calibrator: Calibrator) -> np.ndarray:
-    """The calibrated top-1 confidence of each row of ``outputs`` (N, classes): float64, shape (N,).
+    """The calibrated top-1 confidence of each row of ``outputs`` (N, classes): float64, shape
+    (N,).
 
     This is the number a tier's threshold is compared with. Everything that needs it calls this one
     function; the folded graph and the sidecar are tested against it.
@@ -117,7 +122,8 @@ def calibrator_confidence(outputs: Any, calibrator: Calibrator) -> np.ndarray:
 
 
 def describe(calibrator: Calibrator) -> str:
-    """The calibrated confidence in words, for the sidecar, the cascade config and the model card."""
+    """The calibrated confidence in words, for the sidecar, the cascade config and the model
+    card."""
     top = (
         "the largest softmax probability of the logits"
         if calibrator.output_kind == "logits"
@@ -128,17 +134,19 @@ def describe(calibrator: Calibrator) -> str:
         return f"max(softmax({z} / {calibrator.temperature:.6g}))"
     if calibrator.method == "isotonic":
         return (
-            f"{top}, mapped through the piecewise-linear interpolation of ({len(calibrator.knots_x)} "
+            f"{top}, mapped through the piecewise-linear interpolation of "
+            f"({len(calibrator.knots_x)} "
             "knots_x, knots_y), clipped to the end knots (numpy.interp)"
         )
     return top
 
 
 def write_sidecar(calibrator: Calibrator, path: str | Path, *, reason: str | None = None) -> Path:
-    """Write the calibrator as JSON (schema ``edgefit-calibrator/1``) for an app that applies it itself;
-    ``reason`` records why it was not folded into the graph.
+    """Write the calibrator as JSON (schema ``edgefit-calibrator/1``) for an app that applies it
+    itself; ``reason`` records why it was not folded into the graph.
 
-    >>> write_sidecar(Calibrator("temperature", "logits", temperature=1.7), "tier1.calibrator.json")  # doctest: +SKIP
+    >>> write_sidecar(Calibrator("temperature", "logits", temperature=1.7),
+    "tier1.calibrator.json")  # doctest: +SKIP
     """
     check_calibrator(calibrator)
     doc = {
@@ -166,8 +174,8 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
 
 
 def apply_sidecar(outputs: Any, sidecar: dict[str, Any]) -> np.ndarray:
-    """The calibrated confidence per row of ``outputs`` (N, classes) under a sidecar's calibrator: the
-    numpy an app author checks a port against (it is :func:`calibrator_confidence`).
+    """The calibrated confidence per row of ``outputs`` (N, classes) under a sidecar's calibrator:
+    the numpy an app author checks a port against (it is :func:`calibrator_confidence`).
 
     >>> apply_sidecar([[2.0, 0.0]], {"schema": "edgefit-calibrator/1", "method": "none",
     ...                              "output_kind": "logits"}).round(4)
@@ -192,12 +200,14 @@ def apply_sidecar(outputs: Any, sidecar: dict[str, Any]) -> np.ndarray:
 
 
 def fold_calibrator(model_in: str | Path, calibrator: Calibrator, model_out: str | Path) -> Path:
-    """Write a copy of ``model_in`` whose graph also outputs the calibrated confidence; returns ``model_out``.
+    """Write a copy of ``model_in`` whose graph also outputs the calibrated confidence; returns
+    ``model_out``.
 
-    The first output is kept unchanged; ``confidence`` (float32, (N,)) is added, and for temperature
-    scaling ``calibrated_probabilities`` (float32, (N, classes)) too. The graph computes in float32, so
-    it matches :func:`calibrator_confidence` to float32 rounding times the steepest isotonic segment.
-    Raises :class:`CannotFold` (the caller writes a sidecar) when the graph cannot take it.
+    The first output is kept unchanged; ``confidence`` (float32, (N,)) is added, and for
+    temperature scaling ``calibrated_probabilities`` (float32, (N, classes)) too. The graph
+    computes in float32, so it matches :func:`calibrator_confidence` to float32 rounding times the
+    steepest isotonic segment. Raises :class:`CannotFold` (the caller writes a sidecar) when the
+    graph cannot take it.
 
     >>> fold_calibrator("tier1.onnx", Calibrator("temperature", "logits", temperature=1.7),
     ...                 "tier1.calibrated.onnx")  # doctest: +SKIP
@@ -217,8 +227,9 @@ def fold_calibrator(model_in: str | Path, calibrator: Calibrator, model_out: str
 def fold_or_sidecar(
     model_in: str | Path, calibrator: Calibrator, model_out: str | Path, sidecar_out: str | Path
 ) -> tuple[Path | None, Path | None]:
-    """Fold where the graph allows, else write the sidecar: (calibrated model, sidecar), one of them None —
-    the values of ``TierResult.calibrated_model`` and ``TierResult.calibrator_sidecar``."""
+    """Fold where the graph allows, else write the sidecar: (calibrated model, sidecar), one of
+    them None — the values of ``TierResult.calibrated_model`` and
+    ``TierResult.calibrator_sidecar``."""
     try:
         return fold_calibrator(model_in, calibrator, model_out), None
     except CannotFold as exc:
@@ -240,7 +251,8 @@ def _load(path: Path):
 
 
 def fold_problem(model) -> str | None:
-    """Why the calibrator cannot be folded into ``model`` (an ``onnx.ModelProto``), or None when it can."""
+    """Why the calibrator cannot be folded into ``model`` (an ``onnx.ModelProto``), or None when it
+    can."""
     import onnx
 
     from edgefit.graph._validate import iter_tensors
@@ -255,10 +267,17 @@ def fold_problem(model) -> str | None:
         rank = "unknown" if tt is None or not tt.HasField("shape") else len(tt.shape.dim)
         return f"the first output {out.name!r} has rank {rank}, not (N, classes)"
     if tt.elem_type not in _float_types():
-        return f"the first output {out.name!r} is {onnx.TensorProto.DataType.Name(tt.elem_type)}, not a float"
+        return (
+            f"the first output {out.name!r} is "
+            f"{onnx.TensorProto.DataType.Name(tt.elem_type)}, "
+            "not a float"
+        )
     opset = _default_opset(model)
     if opset is None or opset < _MIN_OPSET or model.ir_version < 4:
-        return f"the model's opset ({opset}, IR {model.ir_version}) is older than opset {_MIN_OPSET} / IR 4"
+        return (
+            f"the model's opset ({opset}, IR {model.ir_version}) is older than opset "
+            f"{_MIN_OPSET} / IR 4"
+        )
     taken = _names(model.graph) & {CONFIDENCE, CALIBRATED_PROBABILITIES}
     if taken:
         return f"the model already has a value named {sorted(taken)[0]!r}"
@@ -293,8 +312,9 @@ def _float_types() -> frozenset[int]:
 
 
 class _Folder:
-    """Appends the calibrator's nodes to a graph; reductions follow the model's opset (``axes`` became an
-    input of ReduceSum at opset 13 and of ReduceMax at 18), so the model's own opset import is kept."""
+    """Appends the calibrator's nodes to a graph; reductions follow the model's opset (``axes``
+    became an input of ReduceSum at opset 13 and of ReduceMax at 18), so the model's own opset
+    import is kept."""
 
     PREFIX = "edgefit_calibrator/"
 
@@ -358,8 +378,9 @@ class _Folder:
         self._add_output(CONFIDENCE, [first.type.tensor_type.shape.dim[0]])
 
     def _isotonic(self, probs: str, calibrator: Calibrator) -> None:
-        """np.interp as a table lookup: i = how many knots lie at or below the confidence (0..K), then
-        y = y_lo[i] + slope[i] * (c - x_lo[i]); rows 0 and K have slope 0, which is the clip at both ends."""
+        """np.interp as a table lookup: i = how many knots lie at or below the confidence (0..K),
+        then y = y_lo[i] + slope[i] * (c - x_lo[i]); rows 0 and K have slope 0, which is the clip
+        at both ends."""
         xs, ys = (
             np.asarray(calibrator.knots_x, np.float64),
             np.asarray(calibrator.knots_y, np.float64),

@@ -1,11 +1,11 @@
-"""The cascade's report section: cascade.html (standalone: inline CSS and SVG, no script, no network) and
-cascade.md (the same tables for a pull request, with tables where the HTML has plots).
+"""The cascade's report section: cascade.html (standalone: inline CSS and SVG, no script, no
+network) and cascade.md (the same tables for a pull request, with tables where the HTML has plots).
 
-It answers the questions a reviewer of a tiered deployment asks, in order: how does the cascade compare
-with each tier alone, which tier answers how much and how well, is each tier's confidence calibrated
-(reliability before and after), and what other threshold choices would have cost (the Pareto curve).
-Every figure carries its unit and split; estimated latencies their ± interval and source. The page reuses
-report.html's style and plotting helpers so both read alike.
+It answers the questions a reviewer of a tiered deployment asks, in order: how does the cascade
+compare with each tier alone, which tier answers how much and how well, is each tier's confidence
+calibrated (reliability before and after), and what other threshold choices would have cost (the
+Pareto curve). Every figure carries its unit and split; estimated latencies their ± interval and
+source. The page reuses report.html's style and plotting helpers so both read alike.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ def _usd(v: float) -> str:
 def _headline(result: CascadeResult) -> str:
     rep = result.reported
     return (
-        f"Cascade accuracy {pct(rep.accuracy)} at an expected latency of {_ms(rep.expected_latency_s)}"
-        f"{spread(result.tiers)} (p99 {_ms(rep.p99_latency_s)}), cloud share {pct(rep.cloud_share)}, "
+        f"Cascade accuracy {pct(rep.accuracy)} at an expected latency of "
+        f"{_ms(rep.expected_latency_s)}"
+        f"{spread(result.tiers)} (p99 {_ms(rep.p99_latency_s)}), cloud share "
+        f"{pct(rep.cloud_share)}, "
         f"{_usd(rep.usd_per_1000)} per 1,000 requests — report split, {rep.samples} samples. "
         f"Objective: {objective_words(result.objective)}."
     )
@@ -51,7 +53,8 @@ def _ece(tier: TierResult) -> str:
 
 
 def tier_rows(result: CascadeResult) -> list[list[str]]:
-    """Per tier: threshold, share answered, accuracy on them and alone, latency, energy, ECE (report split)."""
+    """Per tier: threshold, share answered, accuracy on them and alone, latency, energy, ECE
+    (report split)."""
     rep = result.reported
     return [
         [
@@ -92,7 +95,8 @@ COMPARE_HEAD = [
 
 
 def spread(tiers: tuple[TierResult, ...] | list[TierResult]) -> str:
-    """' ± up to 30%' when any of ``tiers``' p50 latencies is an estimate with an error bar, else ''."""
+    """' ± up to 30%' when any of ``tiers``' p50 latencies is an estimate with an error bar, else
+    ''."""
     bars = [t.cost.latency_p50.interval for t in tiers if t.cost.latency_p50.interval is not None]
     return f" ± up to {100 * max(bars):.3g}%" if bars else ""
 
@@ -111,8 +115,8 @@ def _compare_row(label: str, p: OperatingPoint, tiers: tuple[TierResult, ...]) -
 
 
 def compare_rows(result: CascadeResult) -> list[list[str]]:
-    """The chosen cascade, then each tier answering everything by itself (report split); a latency carries
-    the widest error bar of the tiers it can pass through."""
+    """The chosen cascade, then each tier answering everything by itself (report split); a latency
+    carries the widest error bar of the tiers it can pass through."""
     rows = [_compare_row("cascade (chosen thresholds)", result.reported, result.tiers)]
     return rows + [
         _compare_row(f"{t.spec.name} alone", p, (t,)) for t, p in zip(result.tiers, result.alone)
@@ -130,12 +134,13 @@ def _latency_note(result: CascadeResult) -> str:
         for t in result.tiers
     )
     return (
-        "A request that stops at tier k pays the latency of tiers 1..k; expected latency is the share-weighted "
+        "A request that stops at tier k pays the latency of tiers 1..k; expected latency is the "
+        "share-weighted "
         f"sum, so it carries the tiers' sources and error bars: {sources}."
     )
 
 
-# --- plots ---------------------------------------------------------------------------------------------
+# --- plots ---------------------------------------------------------------------------------------
 
 
 def _reliability_plot(tier: TierResult) -> str:
@@ -187,8 +192,10 @@ def _reliability_plot(tier: TierResult) -> str:
     width = (cal.reliability_after or cal.reliability_before)[0]
     shown = round(1 / (width.hi - width.lo)) if width.hi > width.lo else cal.bins
     caption = (
-        f"{tier.spec.name}, report split, {shown} equal-width bins (ECE uses {cal.bins}); calibrated by {cal.calibrator.method} "
-        f"on the calibration split ({cal.calibration_samples} samples). On the diagonal, confidence is "
+        f"{tier.spec.name}, report split, {shown} equal-width bins (ECE uses {cal.bins}); "
+        f"calibrated by {cal.calibrator.method} "
+        f"on the calibration split ({cal.calibration_samples} samples). On the diagonal, "
+        "confidence is "
         "accuracy."
     )
     return f"<figure>{f.svg()}<figcaption>{esc(caption)}</figcaption></figure>"
@@ -223,8 +230,10 @@ def _pareto_plot(result: CascadeResult) -> str:
     for split, group, hollow in (("select", front, False), ("report", rep_pts, True)):
         for p in group:
             tip = (
-                f"thresholds {', '.join(f'{t:.3g}' for t in p.thresholds)} ({split} split): accuracy "
-                f"{pct(p.accuracy)}, expected latency {_ms(p.expected_latency_s)}, cloud share {pct(p.cloud_share)}"
+                f"thresholds {', '.join(f'{t:.3g}' for t in p.thresholds)} ({split} split): "
+                "accuracy "
+                f"{pct(p.accuracy)}, expected latency {_ms(p.expected_latency_s)}, cloud share "
+                f"{pct(p.cloud_share)}"
             )
             f.point(
                 p.expected_latency_s,
@@ -245,7 +254,8 @@ def _pareto_plot(result: CascadeResult) -> str:
     f.point(
         chosen.expected_latency_s,
         chosen.accuracy,
-        f"chosen: thresholds {', '.join(f'{t:.3g}' for t in chosen.thresholds)}, accuracy {pct(chosen.accuracy)}, "
+        f"chosen: thresholds {', '.join(f'{t:.3g}' for t in chosen.thresholds)}, accuracy "
+        f"{pct(chosen.accuracy)}, "
         f"expected latency {_ms(chosen.expected_latency_s)} (select split)",
         shape="star",
         color=WINNER,
@@ -260,16 +270,16 @@ def _pareto_plot(result: CascadeResult) -> str:
         ]
     )
     caption = (
-        "Each point is one set of thresholds: chosen on the select split, re-measured on the report split. "
-        + _off_front(result)
-        + _latency_note(result)
+        "Each point is one set of thresholds: chosen on the select split, re-measured on the "
+        "report split. " + _off_front(result) + _latency_note(result)
     )
     return f"<figure>{f.svg()}<figcaption>{esc(caption)}</figcaption></figure>"
 
 
 def _off_front(result: CascadeResult) -> str:
-    """Say so when the chosen thresholds are not on the front (the search's tie rule or a budget other than
-    latency can pick a point another choice dominates in latency and accuracy), with the figures."""
+    """Say so when the chosen thresholds are not on the front (the search's tie rule or a budget
+    other than latency can pick a point another choice dominates in latency and accuracy), with the
+    figures."""
     chosen = result.chosen
     better = [
         p
@@ -282,9 +292,11 @@ def _off_front(result: CascadeResult) -> str:
         return ""
     p = min(better, key=lambda p: p.expected_latency_s)
     return (
-        f"The chosen thresholds lie off the front: {', '.join(f'{t:.3g}' for t in p.thresholds)} reach "
+        f"The chosen thresholds lie off the front: {', '.join(f'{t:.3g}' for t in p.thresholds)} "
+        "reach "
         f"{pct(p.accuracy)} at {_ms(p.expected_latency_s)} on the select split, the chosen "
-        f"{pct(chosen.accuracy)} at {_ms(chosen.expected_latency_s)}; the search's objective and tie rule "
+        f"{pct(chosen.accuracy)} at {_ms(chosen.expected_latency_s)}; the search's objective and "
+        "tie rule "
         f"({objective_words(result.objective)}) picked them. "
     )
 
@@ -296,7 +308,8 @@ def _mix_plot(result: CascadeResult) -> str:
             t.spec.name,
             rep.shares[k],
             f"{t.spec.name}: {pct(rep.shares[k])} of requests on the report split "
-            f"({pct(sel.shares[k])} on the select split), accuracy on them {pct(rep.tier_accuracy[k])}",
+            f"({pct(sel.shares[k])} on the select split), accuracy on them "
+            f"{pct(rep.tier_accuracy[k])}",
         )
         for k, t in enumerate(result.tiers)
     ]
@@ -309,7 +322,7 @@ def _mix_plot(result: CascadeResult) -> str:
     )
 
 
-# --- pages -------------------------------------------------------------------------------------------
+# --- pages ---------------------------------------------------------------------------------------
 
 
 def render_cascade_html(result: CascadeResult) -> str:
@@ -339,8 +352,10 @@ def render_cascade_html(result: CascadeResult) -> str:
         (
             "mix",
             "Routing mix and threshold choices",
-            f'<div class="plots"><figure>{_mix_plot(result)}<figcaption>Share of requests each tier answers at the '
-            f"chosen thresholds (report split); the last tier is highlighted.</figcaption></figure>"
+            f'<div class="plots"><figure>{_mix_plot(result)}<figcaption>Share of requests each '
+            "tier answers at the "
+            "chosen thresholds (report split); the last tier is "
+            "highlighted.</figcaption></figure>"
             f"{_pareto_plot(result)}</div>",
         ),
         ("reliability", "Reliability per tier", f'<div class="plots">{reliability}</div>'),
@@ -359,7 +374,8 @@ def render_cascade_html(result: CascadeResult) -> str:
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
+        '<meta name="viewport" content="width=device-width, '
+        f'initial-scale=1"><title>{esc(title)}</title>'
         f"<style>{CSS}</style></head><body><header><h1>{esc(title)}</h1>"
         f'<p class="headline">{esc(_headline(result))}</p><nav>{nav}</nav></header>{body}'
         f'<footer><p class="note">schema {esc(result.schema)}.</p></footer></body></html>\n'
@@ -380,8 +396,9 @@ def _provenance(result: CascadeResult) -> list[tuple[str, str]]:
 
 
 def _reliability_md(tier: TierResult) -> list[str]:
-    """One row per confidence bin; before and after calibration the same request can sit in different
-    bins, so each side gives its own count (a dash where that side has no request in the bin)."""
+    """One row per confidence bin; before and after calibration the same request can sit in
+    different bins, so each side gives its own count (a dash where that side has no request in the
+    bin)."""
     cal = tier.calibration
     before = {round(b.lo, 6): b for b in cal.reliability_before}
     after = {round(a.lo, 6): a for a in cal.reliability_after}
@@ -402,7 +419,8 @@ def _reliability_md(tier: TierResult) -> list[str]:
         for lo in sorted(set(before) | set(after))
     ]
     return [
-        f"**{tier.spec.name}** ({cal.calibrator.method}; ECE {cal.ece_before:.4f} → {cal.ece_after:.4f}, "
+        f"**{tier.spec.name}** ({cal.calibrator.method}; ECE {cal.ece_before:.4f} → "
+        f"{cal.ece_after:.4f}, "
         f"report split):",
         "",
         *table(
@@ -422,7 +440,8 @@ def _reliability_md(tier: TierResult) -> list[str]:
 
 
 def render_cascade_md(result: CascadeResult) -> str:
-    """cascade.md for ``result``: the same content as cascade.html, tables where the page has plots."""
+    """cascade.md for ``result``: the same content as cascade.html, tables where the page has
+    plots."""
     chosen = result.chosen
     pareto = [
         [

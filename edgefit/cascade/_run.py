@@ -5,7 +5,8 @@ The flow, in order (each step in its own module):
 1. tiers are read and their models loaded and checked against each other (:mod:`._tiers`);
 2. the labelled data is split three ways, stratified by label and seeded: **calibrate** (fit each
    tier's calibrator), **select** (search thresholds), **report** (every figure a user reads);
-3. each model tier runs once on all of it; its calibrator is chosen and fitted (:mod:`._calibration`);
+3. each model tier runs once on all of it; its calibrator is chosen and fitted
+   (:mod:`._calibration`);
 4. each tier's per-request cost is measured here or estimated (:mod:`._tiers`);
 5. thresholds are searched under the objective (:mod:`._thresholds`), and the choice re-evaluated
    on the report split next to every tier alone;
@@ -114,9 +115,10 @@ def cascade(
 ) -> CascadeResult:
     """Calibrate every tier, search the thresholds under ``objective`` and report the cascade.
 
-    ``tiers`` are ``--tier`` strings or :class:`TierSpec` s in routing order; ``data`` is an .npz path
-    or an :class:`edgefit.evaluate.EvalData` with labels. Raises :class:`EdgefitError` (one line) for bad
-    input and :class:`NoFeasibleCascade` (exit code 3) when no thresholds meet the objective.
+    ``tiers`` are ``--tier`` strings or :class:`TierSpec` s in routing order; ``data`` is an .npz
+    path or an :class:`edgefit.evaluate.EvalData` with labels. Raises :class:`EdgefitError` (one
+    line) for bad input and :class:`NoFeasibleCascade` (exit code 3) when no thresholds meet the
+    objective.
     """
     from edgefit.evaluate import EvalData, check_data, load_npz
 
@@ -133,7 +135,8 @@ def cascade(
     for spec in specs[:-1]:
         if spec.model is None:
             raise EdgefitError(
-                f"{spec.name} has no model, so it has no confidence to route on; only the last tier "
+                f"{spec.name} has no model, so it has no confidence to route on; only the last "
+                "tier "
                 "may be a stated-accuracy cloud",
                 where="--tier",
                 fix="move it last, or give model=FILE",
@@ -235,8 +238,8 @@ def _provenance(command: str, seed: int) -> dict:
 
 
 def write(result: CascadeResult, out_dir: Path, *, command: str, progress=None) -> CascadeResult:
-    """Fold each tier's calibrator into a copy of its model (a JSON sidecar where it cannot be folded),
-    then write the config, report, model cards and cascade.json."""
+    """Fold each tier's calibrator into a copy of its model (a JSON sidecar where it cannot be
+    folded), then write the config, report, model cards and cascade.json."""
     from edgefit._io import ensure_dir
     from edgefit.cascade._fold import fold_or_sidecar
     from edgefit.cascade._write import write_outputs

@@ -1,15 +1,15 @@
 """Threshold search: which confidence each tier needs to answer, under a budget.
 
 Every combination of candidate thresholds (one per tier but the last) is evaluated at once on the
-select split: a request stops at the first tier whose calibrated confidence reaches its threshold, and
-has then paid the latency, energy and cost of every tier it went through. From those per-request
-outcomes come accuracy, expected latency, p99 latency, cloud share and cost per 1,000 requests for
-every combination; the objective picks one, and the (expected latency, accuracy) frontier is the
-Pareto curve of threshold choices. The picked thresholds are then evaluated again on the report split,
-which the search never saw — the figures a user should believe.
+select split: a request stops at the first tier whose calibrated confidence reaches its threshold,
+and has then paid the latency, energy and cost of every tier it went through. From those
+per-request outcomes come accuracy, expected latency, p99 latency, cloud share and cost per 1,000
+requests for every combination; the objective picks one, and the (expected latency, accuracy)
+frontier is the Pareto curve of threshold choices. The picked thresholds are then evaluated again
+on the report split, which the search never saw — the figures a user should believe.
 
-The p99 latency is the 99th percentile over requests of the sum of each visited tier's *p99* latency:
-an upper bound (it assumes the slow runs coincide), stated as such in the report.
+The p99 latency is the 99th percentile over requests of the sum of each visited tier's *p99*
+latency: an upper bound (it assumes the slow runs coincide), stated as such in the report.
 """
 
 from __future__ import annotations
@@ -26,17 +26,19 @@ MAX_COMBINATIONS_X_SAMPLES = 4e7  # keeps one search under ~1 s and a few hundre
 
 
 class NoFeasibleCascade(EdgefitError):
-    """No threshold choice meets the budget: exit code 3 (the input was valid; the ask cannot be met)."""
+    """No threshold choice meets the budget: exit code 3 (the input was valid; the ask cannot be
+    met)."""
 
     exit_code = 3
 
 
 @dataclass(frozen=True)
 class TierOutcomes:
-    """One tier on one split: calibrated ``confidence`` per sample (None for the last tier, which always
-    answers), ``correct`` per sample (1/0, or a stated accuracy for every sample of a model-less cloud
-    tier), the per-request costs, and ``expected`` per sample: the chance the tier is right by its own
-    calibrated confidence (the stated accuracy for a model-less cloud; ``correct`` when not given)."""
+    """One tier on one split: calibrated ``confidence`` per sample (None for the last tier, which
+    always answers), ``correct`` per sample (1/0, or a stated accuracy for every sample of a
+    model-less cloud tier), the per-request costs, and ``expected`` per sample: the chance the tier
+    is right by its own calibrated confidence (the stated accuracy for a model-less cloud;
+    ``correct`` when not given)."""
 
     confidence: np.ndarray | None
     correct: np.ndarray
@@ -70,9 +72,9 @@ def threshold_grid(tiers: list[TierOutcomes], per_tier: int = 41) -> np.ndarray:
 
 
 def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarray]:
-    """Per threshold combination (rows of ``grid``): shares per tier, accuracy per tier and overall,
-    expected and p99 latency, cloud share, cost per 1,000 and expected energy (NaN when a visited tier
-    has no energy figure)."""
+    """Per threshold combination (rows of ``grid``): shares per tier, accuracy per tier and
+    overall, expected and p99 latency, cloud share, cost per 1,000 and expected energy (NaN when a
+    visited tier has no energy figure)."""
     m, n_tiers = len(grid), len(tiers)
     n = len(tiers[0].correct)
     remaining = np.ones((m, n), bool)
@@ -105,8 +107,8 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
     )  # a sum of per-tier means misses 1.0 when every answer is right
 
     def mean_and_se(per_stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean over requests of a per-request figure that is ``per_stop[k]`` for requests stopping at
-        tier k, and the standard error of that mean over n requests."""
+        """Mean over requests of a per-request figure that is ``per_stop[k]`` for requests stopping
+        at tier k, and the standard error of that mean over n requests."""
         mean = shares @ per_stop
         var = np.maximum(shares @ per_stop**2 - mean**2, 0.0)
         return mean, np.sqrt(var / n)
@@ -155,8 +157,9 @@ def operating_point(
 
 
 def feasible(table: dict[str, np.ndarray], objective: Objective) -> np.ndarray:
-    """Rows whose budgets hold at the objective's confidence (see :class:`Objective`): the select split's
-    figure plus z standard errors within each budget; the accuracy floor, minus z standard errors."""
+    """Rows whose budgets hold at the objective's confidence (see :class:`Objective`): the select
+    split's figure plus z standard errors within each budget; the accuracy floor, minus z standard
+    errors."""
     from statistics import NormalDist
 
     z = NormalDist().inv_cdf(objective.budget_confidence) if objective.budget_confidence else 0.0
@@ -179,10 +182,10 @@ def pick(table: dict[str, np.ndarray], objective: Objective) -> int:
     """The row the objective chooses.
 
     ``max-accuracy``: the highest accuracy on the select split; among equals (a few hundred samples
-    leave many), the highest *expected* accuracy by the tiers' calibrated confidences — the budget is
-    spent on sending doubtful requests onward, not saved — then lower latency and cloud share.
-    ``min-latency``: the lowest expected latency meeting the floor; then lower cloud share, higher accuracy.
-    The earlier row wins a full tie (deterministic)."""
+    leave many), the highest *expected* accuracy by the tiers' calibrated confidences — the budget
+    is spent on sending doubtful requests onward, not saved — then lower latency and cloud share.
+    ``min-latency``: the lowest expected latency meeting the floor; then lower cloud share, higher
+    accuracy. The earlier row wins a full tie (deterministic)."""
     ok = feasible(table, objective)
     if not ok.any():
         raise NoFeasibleCascade(
@@ -214,11 +217,13 @@ def _nothing_meets(table: dict[str, np.ndarray], objective: Objective) -> str:
         )
     if objective.cloud_share_budget is not None:
         parts.append(
-            f"cloud share ≤ {objective.cloud_share_budget:.1%} (lowest {table['cloud_share'].min():.1%})"
+            f"cloud share ≤ {objective.cloud_share_budget:.1%} (lowest "
+            f"{table['cloud_share'].min():.1%})"
         )
     if objective.usd_per_1000_budget is not None:
         parts.append(
-            f"cost ≤ ${objective.usd_per_1000_budget:.4g} per 1,000 (lowest ${table['usd_per_1000'].min():.4g})"
+            f"cost ≤ ${objective.usd_per_1000_budget:.4g} per 1,000 (lowest "
+            f"${table['usd_per_1000'].min():.4g})"
         )
     if objective.energy_budget_j is not None:
         low = (
@@ -234,7 +239,8 @@ def _nothing_meets(table: dict[str, np.ndarray], objective: Objective) -> str:
             f"accuracy ≥ {objective.accuracy_floor:.2%} (highest {table['accuracy'].max():.2%})"
         )
     sure = (
-        f" with {objective.budget_confidence:.0%} confidence on new requests (select split ± its sampling error)"
+        f" with {objective.budget_confidence:.0%} confidence on new requests (select split ± its "
+        "sampling error)"
         if objective.budget_confidence
         else ""
     )
@@ -255,7 +261,8 @@ def pareto_rows(table: dict[str, np.ndarray]) -> list[int]:
 def search(
     select: list[TierOutcomes], report: list[TierOutcomes], objective: Objective
 ) -> tuple[OperatingPoint, OperatingPoint, tuple[OperatingPoint, ...], tuple[OperatingPoint, ...]]:
-    """(chosen on select, the same on report, Pareto curve on select, the same points on report)."""
+    """(chosen on select, the same on report, Pareto curve on select, the same points on
+    report)."""
     grid = threshold_grid(select)
     on_select = evaluate(grid, select)
     row = pick(on_select, objective)

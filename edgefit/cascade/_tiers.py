@@ -1,13 +1,14 @@
-"""Tiers: read what the user gave, run each model on the data, and find what one request costs at it.
+"""Tiers: read what the user gave, run each model on the data, and find what one request costs at
+it.
 
 A tier is ``MODEL@TARGET`` (an .onnx file, or the results.json of an `edgefit optimize` run whose
 winner becomes the tier) or a cloud endpoint ``cloud:latency=800ms,usd=0.0004`` with either
 ``model=FILE`` (its accuracy is measured on the data) or ``accuracy=0.99`` (stated, used as is).
 
-Latency comes from where it can be trusted most: tiers on ``host-cpu`` are measured here, interleaved
-(ABAB rounds, median of round medians, p99 of all runs); tiers on any other target are estimated with
-edgefit's estimator, with its error bar and source (p99 = the top of the error bar: the estimator has
-no tail model); cloud latency and cost are what the user stated.
+Latency comes from where it can be trusted most: tiers on ``host-cpu`` are measured here,
+interleaved (ABAB rounds, median of round medians, p99 of all runs); tiers on any other target are
+estimated with edgefit's estimator, with its error bar and source (p99 = the top of the error bar:
+the estimator has no tail model); cloud latency and cost are what the user stated.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
         raise EdgefitError(
             "a tier is MODEL@TARGET or cloud:latency=…",
             where=where,
-            fix="e.g. --tier tier1.onnx@glasses or --tier cloud:latency=800ms,usd=0.0004,accuracy=0.99",
+            fix="e.g. --tier tier1.onnx@glasses or --tier "
+            "cloud:latency=800ms,usd=0.0004,accuracy=0.99",
         )
     if model.endswith(".json"):
         return _from_results(Path(model), target, index, where)
@@ -135,7 +137,8 @@ def _from_results(path: Path, target: str, index: int, where: str) -> TierSpec:
 
 
 def name_tiers(specs: list[TierSpec]) -> list[TierSpec]:
-    """Unique names: cloud tiers after the first become cloud2, cloud3 …; the last tier must be last."""
+    """Unique names: cloud tiers after the first become cloud2, cloud3 …; the last tier must be
+    last."""
     seen: dict[str, int] = {}
     out = []
     for spec in specs:
@@ -159,7 +162,8 @@ class LoadedTier:
 
 
 def load_tier(spec: TierSpec, where: str) -> LoadedTier:
-    """Validate and load a tier's model (edgefit's ONNX checks first: a broken file is one clear line)."""
+    """Validate and load a tier's model (edgefit's ONNX checks first: a broken file is one clear
+    line)."""
     import onnxruntime as ort
 
     from edgefit.graph import load_graph
@@ -230,7 +234,8 @@ def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float
 
 
 def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> list[TierCost]:
-    """What one request costs at each tier (see the module docstring for where each figure comes from)."""
+    """What one request costs at each tier (see the module docstring for where each figure comes
+    from)."""
     from edgefit.calibrate._measure import interleaved
 
     here = [
@@ -270,7 +275,8 @@ def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> l
         if i in timings:
             t = timings[i]
             where = (
-                f"measured here: onnxruntime CPU @{threads}t, {len(t.round_medians_s)} interleaved rounds, "
+                f"measured here: onnxruntime CPU @{threads}t, {len(t.round_medians_s)} "
+                "interleaved rounds, "
                 f"spread {t.spread:.0%}"
             )
             costs.append(

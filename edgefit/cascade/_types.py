@@ -1,11 +1,12 @@
-"""The records a cascade run passes along: what the user asked for, what was measured, what was chosen.
+"""The records a cascade run passes along: what the user asked for, what was measured, what was
+chosen.
 
 Everything here is a frozen dataclass with a ``to_dict()`` that is its JSON form (cascade.json, the
 cascade config and the model cards are all written from these). numpy is never needed to read them.
 
-A cascade routes each request through tiers in order: tier *k* answers when its calibrated confidence
-is at least ``thresholds[k]``, else the request moves on; the last tier always answers. A request that
-stops at tier *k* has paid the latency (and energy, and cost) of tiers 1..k.
+A cascade routes each request through tiers in order: tier *k* answers when its calibrated
+confidence is at least ``thresholds[k]``, else the request moves on; the last tier always answers.
+A request that stops at tier *k* has paid the latency (and energy, and cost) of tiers 1..k.
 """
 
 from __future__ import annotations
@@ -60,13 +61,14 @@ class Calibrator:
     """Maps a model's outputs to a calibrated top-1 confidence.
 
     - ``temperature``: confidence = max softmax(logits / T); the probabilities are calibrated too.
-    - ``isotonic``: confidence = piecewise-linear interpolation of the raw top-1 softmax probability
-      through ``(knots_x, knots_y)`` (clipped at both ends), as scikit-learn's IsotonicRegression
-      predicts; the class probabilities are not changed, only the confidence routing reads.
+    - ``isotonic``: confidence = piecewise-linear interpolation of the raw top-1 softmax
+      probability through ``(knots_x, knots_y)`` (clipped at both ends), as scikit-learn's
+      IsotonicRegression predicts; the class probabilities are not changed, only the confidence
+      routing reads.
     - ``none``: the raw top-1 softmax probability.
 
-    ``output_kind`` says how the model's outputs are read: logits (softmax applied) or probabilities
-    (used as they are; ``log`` taken for temperature scaling).
+    ``output_kind`` says how the model's outputs are read: logits (softmax applied) or
+    probabilities (used as they are; ``log`` taken for temperature scaling).
     """
 
     method: CalibrationMethod
@@ -91,7 +93,8 @@ class Calibrator:
 
 @dataclass(frozen=True)
 class ReliabilityBin:
-    """One bin of a reliability diagram: confidences in [lo, hi), how many, their mean, the accuracy."""
+    """One bin of a reliability diagram: confidences in [lo, hi), how many, their mean, the
+    accuracy."""
 
     lo: float
     hi: float
@@ -125,8 +128,8 @@ class CalibrationReport:
 
 @dataclass(frozen=True)
 class TierCost:
-    """What one request costs at this tier. ``latency_p50``/``latency_p99`` in seconds, ``energy`` in
-    joules per inference (None where nothing gives it), ``usd`` per request."""
+    """What one request costs at this tier. ``latency_p50``/``latency_p99`` in seconds, ``energy``
+    in joules per inference (None where nothing gives it), ``usd`` per request."""
 
     latency_p50: Quantity
     latency_p99: Quantity
@@ -171,9 +174,10 @@ class Objective:
     """What the threshold search optimizes: ``maximize accuracy`` under budgets (any of latency,
     cloud share, energy, cost), or ``minimize latency`` under ``accuracy_floor``.
 
-    A few hundred select-split requests leave the shares uncertain: a choice that spends a 100 ms budget
-    exactly on the select split overspends it on the next split about half the time. So a budget counts as
-    met when its upper confidence bound is within it (the floor: its lower bound), at ``budget_confidence``."""
+    A few hundred select-split requests leave the shares uncertain: a choice that spends a 100 ms
+    budget exactly on the select split overspends it on the next split about half the time. So a
+    budget counts as met when its upper confidence bound is within it (the floor: its lower bound),
+    at ``budget_confidence``."""
 
     kind: Literal["max-accuracy", "min-latency"]
     latency_budget_s: float | None = None
@@ -181,8 +185,9 @@ class Objective:
     energy_budget_j: float | None = None
     usd_per_1000_budget: float | None = None
     accuracy_floor: float | None = None
-    # the budgets (and floor) must hold on new requests with this one-sided confidence, judged from the
-    # select split's sampling error (normal approximation); None compares the select split's figures as they are
+    # the budgets (and floor) must hold on new requests with this one-sided confidence, judged from
+    # the select split's sampling error (normal approximation); None compares the select split's
+    # figures as they are
     budget_confidence: float | None = 0.95
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,8 +196,9 @@ class Objective:
 
 @dataclass(frozen=True)
 class TierResult:
-    """One tier after the run: its calibration (None for a stated-accuracy cloud tier), its accuracy
-    alone on the report split, its cost, and its threshold in the chosen cascade (None: last tier)."""
+    """One tier after the run: its calibration (None for a stated-accuracy cloud tier), its
+    accuracy alone on the report split, its cost, and its threshold in the chosen cascade (None:
+    last tier)."""
 
     spec: TierSpec
     output_shape: tuple[int, ...]  # per-sample output shape (classes,)
@@ -223,9 +229,10 @@ class TierResult:
 @dataclass(frozen=True)
 class CascadeResult:
     """Everything a cascade run decided and measured. ``chosen`` was picked on the select split and
-    ``reported`` is the same thresholds on the report split; ``pareto`` is the frontier of (expected
-    latency, accuracy) over the searched thresholds on the select split, each point re-evaluated on
-    the report split in ``pareto_report``; ``alone[k]`` is tier k answering everything (report split)."""
+    ``reported`` is the same thresholds on the report split; ``pareto`` is the frontier of
+    (expected latency, accuracy) over the searched thresholds on the select split, each point
+    re-evaluated on the report split in ``pareto_report``; ``alone[k]`` is tier k answering
+    everything (report split)."""
 
     tiers: tuple[TierResult, ...]
     objective: Objective

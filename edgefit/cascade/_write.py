@@ -1,9 +1,10 @@
-"""Write a cascade run's files: cascade.json, cascade-config.json, cascade.html, cascade.md and a model card
-per tier, each atomically.
+"""Write a cascade run's files: cascade.json, cascade-config.json, cascade.html, cascade.md and a
+model card per tier, each atomically.
 
-Everything is rendered, and the config validated against its schema, before the first file is written:
-a config the app could not read stops the run with one line instead of leaving a half-new folder. (The
-calibrated models and sidecars are written earlier, by the run; the result already names them.)
+Everything is rendered, and the config validated against its schema, before the first file is
+written: a config the app could not read stops the run with one line instead of leaving a half-new
+folder. (The calibrated models and sidecars are written earlier, by the run; the result already
+names them.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ CARDS_DIR = "model-cards"
 
 
 def card_names(result: CascadeResult) -> list[str]:
-    """One file name per tier: its name made safe for a file system, numbered where two would clash."""
+    """One file name per tier: its name made safe for a file system, numbered where two would
+    clash."""
     names: list[str] = []
     for k, tier in enumerate(result.tiers):
         stem = re.sub(r"[^A-Za-z0-9._-]+", "_", tier.spec.name).strip("._") or f"tier{k + 1}"
@@ -30,10 +32,12 @@ def card_names(result: CascadeResult) -> list[str]:
 
 
 def write_outputs(result: CascadeResult, out_dir: str | Path, *, command: str) -> dict[str, Path]:
-    """Write the run's outputs into ``out_dir``; returns file name (relative to ``out_dir``) → path.
+    """Write the run's outputs into ``out_dir``; returns file name (relative to ``out_dir``) →
+    path.
 
-    >>> write_outputs(result, Path("edgefit-out/cascade"), command="edgefit cascade --example digits")  # doctest: +SKIP
-    {'cascade.json': PosixPath('edgefit-out/cascade/cascade.json'), …, 'model-cards/tier1.md': …}
+    >>> write_outputs(result, Path("edgefit-out/cascade"), command="edgefit cascade --example
+    digits")  # doctest: +SKIP {'cascade.json': PosixPath('edgefit-out/cascade/cascade.json'), …,
+    'model-cards/tier1.md': …}
     """
     out_dir = ensure_dir(out_dir)  # a read-only or full folder: one line before any rendering work
     config = cascade_config(result, base=out_dir)

@@ -1,4 +1,5 @@
-"""Command-line interface. ``main`` turns :class:`~edgefit.errors.EdgefitError` into one line + exit code."""
+"""Command-line interface. ``main`` turns :class:`~edgefit.errors.EdgefitError` into one line +
+exit code."""
 
 from __future__ import annotations
 

@@ -18,12 +18,14 @@ COMMANDS = (
     LazyCommand(
         "inspect",
         "edgefit.cli._inspect:inspect",
-        "Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from shapes).",
+        "Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted "
+        "from shapes).",
     ),
     LazyCommand(
         "bench",
         "edgefit.cli._bench:bench",
-        "Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against "
+        "Convert MODEL for a runtime, time it in an isolated child process, and check its outputs "
+        "against "
         "fp32.",
     ),
     LazyCommand(
@@ -39,7 +41,8 @@ COMMANDS = (
     LazyCommand(
         "calibrate",
         "edgefit.cli._calibrate:calibrate",
-        "Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,\n"
+        "Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit "
+        "efficiencies,\n"
         "write the profile (and check fidelity).",
     ),
     LazyCommand(
@@ -51,30 +54,35 @@ COMMANDS = (
     LazyCommand(
         "plan",
         "edgefit.cli._plan:plan",
-        "The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, "
+        "The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the "
+        "deadline, "
         "goal.",
     ),
     LazyCommand(
         "check",
         "edgefit.cli._check:check",
-        "Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, "
+        "Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 "
+        "pass, 1 fail, "
         "2 usage.",
     ),
     LazyCommand(
         "serve-plan",
         "edgefit.cli._serve:serve_plan",
-        "Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best.",
+        "Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, "
+        "the best.",
     ),
     LazyCommand(
         "cascade",
         "edgefit.cli._cascade:cascade",
-        "Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a budget, write a "
+        "Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a "
+        "budget, write a "
         "config,\nreport and model cards.",
     ),
     LazyCommand(
         "devices",
         "edgefit.cli._devices:devices",
-        "List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what runs "
+        "List the Ray cluster's nodes, the devices each serves (resource device:<target>) and "
+        "what runs "
         "there.",
     ),
     LazyCommand(
@@ -95,7 +103,8 @@ COMMANDS = (
     LazyCommand(
         "report",
         "edgefit.cli._report:app",
-        "Reports of a run: report.html (plots) and report.md from results.json; the results schema.",
+        "Reports of a run: report.html (plots) and report.md from results.json; the results "
+        "schema.",
     ),
 )
 

@@ -1,4 +1,5 @@
-"""`edgefit bench MODEL --runtime NAME`: convert, measure in a child process, print latency and parity."""
+"""`edgefit bench MODEL --runtime NAME`: convert, measure in a child process, print latency and
+parity."""
 
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def bench(
         typer.Option(
             "--precision",
             "-p",
-            help="fp32, fp16, int8 (static QDQ) or int8-dynamic (default: the runtime's own, fp32 for most; int8 for Vela).",
+            help="fp32, fp16, int8 (static QDQ) or int8-dynamic (default: the runtime's own, fp32 "
+            "for most; int8 for Vela).",
         ),
     ] = None,
     threads: Annotated[
@@ -100,12 +102,14 @@ def bench(
     ] = "host-cpu",
     as_json: JsonOpt = False,
 ) -> None:
-    """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs against fp32."""
+    """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs
+    against fp32."""
     rt = get_runtime(runtime)
     rt.require_available()
     remote = _remote_device(executor, device, ray_address)
     if remote is None:
-        rt.require_runnable()  # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
+        # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
+        rt.require_runnable()
     precision = precision or getattr(rt, "default_precision", "fp32")
     rt.check_precision(precision)
     settings = MeasureSettings(
@@ -199,8 +203,10 @@ def _render(report: dict, timing, artifact) -> None:
     console.print(table)
     if (timing.cpu_wait_fraction or 0) > CONTENDED:
         err_console.print(
-            f"warning: the measuring threads waited {timing.cpu_wait_fraction:.0%} of the time for a CPU "
-            "held by other processes; these wall-clock figures include that load and will not repeat "
+            f"warning: the measuring threads waited {timing.cpu_wait_fraction:.0%} of the time "
+            "for a CPU "
+            "held by other processes; these wall-clock figures include that load and will not "
+            "repeat "
             "on a quiet machine (measure again when the machine is idle)"
         )
     meta = artifact.metadata
@@ -211,7 +217,8 @@ def _render(report: dict, timing, artifact) -> None:
         console.print(
             escape(
                 f"parity vs the fp32 source ({meta.get('parity_inputs', '?')}): max abs "
-                f"{p['max_abs']:.3g}, max rel {p['max_rel']:.3g}, top-1 agreement {top1}, SQNR {sqnr}"
+                f"{p['max_abs']:.3g}, max rel {p['max_rel']:.3g}, top-1 agreement {top1}, SQNR "
+                f"{sqnr}"
             ),
             soft_wrap=True,
         )

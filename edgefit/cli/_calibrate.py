@@ -1,4 +1,5 @@
-"""`edgefit calibrate` and `edgefit fidelity`: fit a profile on this machine; check it on a model zoo."""
+"""`edgefit calibrate` and `edgefit fidelity`: fit a profile on this machine; check it on a model
+zoo."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ MethodOpt = Annotated[
     str,
     typer.Option(
         "--method",
-        help="learned: time every kernel of random networks in-network and learn their costs (host-cpu "
+        help="learned: time every kernel of random networks in-network and learn their costs "
+        "(host-cpu "
         "with onnxruntime); catalog: the per-class kernel sweep (every other target). auto picks.",
     ),
 ]
@@ -88,7 +90,8 @@ def calibrate(
         bool,
         typer.Option(
             "--refit",
-            help="learned: fit again from the kernel timings stored beside the profile; measure nothing.",
+            help="learned: fit again from the kernel timings stored beside the profile; measure "
+            "nothing.",
         ),
     ] = False,
     threads: ThreadsOpt = None,
@@ -106,8 +109,8 @@ def calibrate(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit efficiencies,
-    write the profile (and check fidelity)."""
+    """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit
+    efficiencies, write the profile (and check fidelity)."""
     seconds = parse_duration(budget, where="--budget")
     if method == "auto" and executor == "ray":
         method = "catalog"  # the farm node runs the catalog sweep; learned calibration runs here
@@ -157,7 +160,8 @@ def calibrate(
         r = profile.residual
         console.print(
             f"wrote {profile.path}: {r['kernels_measured']} kernels measured on {runtime} "
-            f"{profile.environment.get('runtime_version')} ({profile.environment.get('threads')} threads); "
+            f"{profile.environment.get('runtime_version')} ({profile.environment.get('threads')} "
+            "threads); "
             f"fit median |error| {r['median_abs_error']:.1%}, {r['within_20pct']:.0%} within ±20%"
         )
         if summary:
@@ -200,8 +204,10 @@ def _calibrate_on_ray(
     def render() -> None:
         r = profile.residual
         console.print(
-            f"wrote {path}: {r['kernels_measured']} kernels measured on {runtime} on node {result['host']} "
-            f"(Ray); fit median |error| {r['median_abs_error']:.1%}, {r['within_20pct']:.0%} within ±20%"
+            f"wrote {path}: {r['kernels_measured']} kernels measured on {runtime} on node "
+            f"{result['host']} "
+            f"(Ray); fit median |error| {r['median_abs_error']:.1%}, {r['within_20pct']:.0%} "
+            "within ±20%"
         )
         if summary:
             _render_summary(summary)
@@ -290,8 +296,10 @@ def _calibrate_learned(
         cv = profile.training["cv"]
         console.print(
             f"wrote {profile.path}: {profile.training['kernels']} kernels timed in "
-            f"{profile.training['networks']} random networks on {profile.fingerprint.describe()} at "
-            f"{', '.join(map(str, profile.threads))} thread(s); cross-validated by network: median |error| "
+            f"{profile.training['networks']} random networks on {profile.fingerprint.describe()} "
+            "at "
+            f"{', '.join(map(str, profile.threads))} thread(s); cross-validated by network: "
+            "median |error| "
             f"{cv['median_abs_error']:.1%}, {cv['within_10pct']:.0%} within ±10%"
         )
         if summary:
@@ -356,9 +364,11 @@ def _render_host_summary(summary: dict) -> None:
         console.print(
             f"{threads} thread(s): median |error| {s['median_abs_error']:.1%} · within ±10% "
             f"{s['within_10pct']:.0%} · within ±25% {s['within_25pct']:.0%} · Kendall τ "
-            f"{s['kendall_tau']:.2f} · 80% bar covered {s['interval_coverage']:.0%} · int8 slower caught "
+            f"{s['kendall_tau']:.2f} · 80% bar covered {s['interval_coverage']:.0%} · int8 slower "
+            "caught "
             f"{s['int8_slower_caught']}/{s['int8_slower']}, faster {s['int8_faster_caught']}/"
-            f"{s['int8_faster']} ({s['points']} points, median round spread {s['median_spread']:.1%})"
+            f"{s['int8_faster']} ({s['points']} points, median round spread "
+            f"{s['median_spread']:.1%})"
         )
 
 
@@ -377,7 +387,8 @@ def _render_summary(summary: dict) -> None:
         )
     console.print(table)
     console.print(
-        f"median |error| {summary['median_abs_error']:.1%} · within ±10%: {summary['within_10pct']:.0%} · "
+        f"median |error| {summary['median_abs_error']:.1%} · within ±10%: "
+        f"{summary['within_10pct']:.0%} · "
         f"within ±20%: {summary['within_20pct']:.0%} · Kendall τ {summary['kendall_tau']:.2f} "
         f"({summary['measurements']} measurements, {summary['models']} models)"
     )
@@ -406,16 +417,19 @@ def fidelity(
         bool,
         typer.Option(
             "--update",
-            help="Published targets: write the fit the estimator uses to profiles/<target>/published.fit.yaml.",
+            help="Published targets: write the fit the estimator uses to "
+            "profiles/<target>/published.fit.yaml.",
         ),
     ] = False,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Estimate vs measured latency over the model zoo, or vs a target's published measurements (leave-one-run-out)."""
-    # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by tests/cli/test_lazy.py.) A target
-    # with published measurements (profiles/<target>/published.yaml) and no calibration profile gets estimate
-    # vs each published point, predicted leaving its run out.
+    """Estimate vs measured latency over the model zoo, or vs a target's published measurements
+    (leave-one-run-out)."""
+    # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by
+    # tests/cli/test_lazy.py.) A target with published measurements
+    # (profiles/<target>/published.yaml) and no calibration profile gets estimate vs each published
+    # point, predicted leaving its run out.
     if _method(target, runtime, "auto") == "learned":
         _fidelity_learned(profile, subset, threads, quiet or as_json, as_json)
         return
@@ -556,7 +570,8 @@ def _write_calibration(target, record: dict) -> str:
         )
     path = calibration_path(target.id)
     header = (
-        f"# Written by `edgefit fidelity --target {target.id} --update` from published.yaml; do not edit.\n"
+        f"# Written by `edgefit fidelity --target {target.id} --update` from published.yaml; do "
+        "not edit.\n"
         "# The estimator's batch-1 figures in batch1_modes use these efficiencies and overheads.\n"
     )
     write_atomic(path, header + yaml.safe_dump(record, sort_keys=False))
@@ -649,8 +664,10 @@ def _render_published(payload: dict) -> None:
     )
     if payload["datasheet_median_abs_error"] is not None:
         console.print(
-            f"the target file alone (datasheet peaks × assumed efficiency, no fit) on the same latency "
-            f"and throughput points: median |error| {payload['datasheet_median_abs_error']:.1%}, max "
+            "the target file alone (datasheet peaks × assumed efficiency, no fit) on the same "
+            "latency "
+            f"and throughput points: median |error| {payload['datasheet_median_abs_error']:.1%}, "
+            "max "
             f"{payload['datasheet_max_abs_error']:.1%}"
         )
     missing = [r["id"] for r in payload["rows"] if r["loo_estimate"] is None]

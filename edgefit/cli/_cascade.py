@@ -1,4 +1,5 @@
-"""`edgefit cascade`: plan a confidence-routed cascade of tiers (the library's :func:`edgefit.cascade.cascade`)."""
+"""`edgefit cascade`: plan a confidence-routed cascade of tiers (the library's
+:func:`edgefit.cascade.cascade`)."""
 
 from __future__ import annotations
 
@@ -56,9 +57,11 @@ def _objective(
         return Objective("min-latency", accuracy_floor=acc, **budgets)
     if all(v is None for v in budgets.values()):
         raise EdgefitError(
-            "no budget given: without one, the most accurate cascade sends everything to the last tier",
+            "no budget given: without one, the most accurate cascade sends everything to the last "
+            "tier",
             where="edgefit cascade",
-            fix="pass --latency-budget, --cloud-share, --energy-budget, --usd-per-1000 or --accuracy-floor",
+            fix="pass --latency-budget, --cloud-share, --energy-budget, --usd-per-1000 or "
+            "--accuracy-floor",
         )
     return Objective("max-accuracy", **budgets)
 
@@ -79,7 +82,9 @@ def cascade(
         list[str] | None,
         typer.Option(
             "--tier",
-            help="A tier, in routing order: MODEL.onnx@TARGET, RESULTS.json@TARGET (an optimize run's winner) or cloud:latency=800ms,usd=0.0004[,p99=1.2s][,model=M.onnx|,accuracy=0.99][,energy=2mJ].",
+            help="A tier, in routing order: MODEL.onnx@TARGET, RESULTS.json@TARGET (an optimize "
+            "run's winner) or "
+            "cloud:latency=800ms,usd=0.0004[,p99=1.2s][,model=M.onnx|,accuracy=0.99][,energy=2mJ].",
         ),
     ] = None,
     data: Annotated[
@@ -93,7 +98,8 @@ def cascade(
         typer.Option(
             "--example",
             "-e",
-            help="A built-in cascade example: digits (two CNN tiers on the device, a CNN in the cloud).",
+            help="A built-in cascade example: digits (two CNN tiers on the device, a CNN in the "
+            "cloud).",
         ),
     ] = None,
     example_target: Annotated[
@@ -130,7 +136,8 @@ def cascade(
         str | None,
         typer.Option(
             "--accuracy-floor",
-            help="Minimize expected latency at this accuracy or above (e.g. 0.98) instead of maximizing accuracy.",
+            help="Minimize expected latency at this accuracy or above (e.g. 0.98) instead of "
+            "maximizing accuracy.",
         ),
     ] = None,
     splits: Annotated[
@@ -167,11 +174,11 @@ def cascade(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a budget, write a config,
-    report and model cards.
+    """Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a
+    budget, write a config, report and model cards.
 
-    Exit codes: 0 planned; 2 bad input (one line says what, where, and how to fix it); 3 no threshold choice meets
-    the budget (the line says how close the best comes).
+    Exit codes: 0 planned; 2 bad input (one line says what, where, and how to fix it); 3 no
+    threshold choice meets the budget (the line says how close the best comes).
     """
     from edgefit.cascade import cascade as run_cascade
 
@@ -255,7 +262,8 @@ def _latency(q) -> str:
 
 def _render(result, out: Path) -> None:
     table = Table(
-        title=f"cascade on {result.data_source} — report split ({result.reported.samples} samples, "
+        title=f"cascade on {result.data_source} — report split ({result.reported.samples} "
+        "samples, "
         f"thresholds chosen on {result.chosen.samples} others)"
     )
     for col in (
@@ -311,7 +319,8 @@ def _render(result, out: Path) -> None:
     from edgefit.cascade._config import objective_words
 
     console.print(
-        f"objective: {objective_words(result.objective)}; on the select split the chosen thresholds scored "
+        f"objective: {objective_words(result.objective)}; on the select split the chosen "
+        "thresholds scored "
         f"{result.chosen.accuracy:.2%} at {fmt.seconds(result.chosen.expected_latency_s)} expected"
     )
     console.print(

@@ -1,4 +1,5 @@
-"""`edgefit devices`: the Ray device farm — nodes, the targets they serve, the runtimes that run there."""
+"""`edgefit devices`: the Ray device farm — nodes, the targets they serve, the runtimes that run
+there."""
 
 from __future__ import annotations
 
@@ -19,12 +20,14 @@ def devices(
         str,
         typer.Option(
             "--ray-address",
-            help="Ray cluster: auto (started with `ray start`), HOST:PORT, or local (start one here for a look).",
+            help="Ray cluster: auto (started with `ray start`), HOST:PORT, or local (start one "
+            "here for a look).",
         ),
     ] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what runs there."""
+    """List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what
+    runs there."""
     require_ray()
     farm = list_devices(ray_address)
     emit(farm, as_json, lambda: _render(farm))

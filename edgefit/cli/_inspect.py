@@ -29,7 +29,8 @@ def inspect(
     ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from shapes)."""
+    """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from
+    shapes)."""
     graph = resolve_model(model, example, input_shape)
 
     def render() -> None:
@@ -70,7 +71,8 @@ def inspect(
         s = graph.summary()
         console.print(
             f"total: {fmt.count(s['macs'], 'MACs')}, {fmt.count(s['params'])} params, weights "
-            f"{fmt.nbytes(s['weight_bytes'])}, peak activation memory {fmt.nbytes(s['peak_activation_bytes'])} "
+            f"{fmt.nbytes(s['weight_bytes'])}, peak activation memory "
+            f"{fmt.nbytes(s['peak_activation_bytes'])} "
             f"(at {s['peak_at_layer']}), compute dtype {s['compute_dtype']}"
         )
         for note in graph.notes:

@@ -1,11 +1,12 @@
 """Commands that import their module only when they run.
 
-A command module imports what its command needs (edgefit.graph pulls in onnx, edgefit.search optuna's
-neighbours …). Importing all of them on every call made `edgefit targets list` pay for onnx; so the root
-group holds a :class:`LazyCommand` per command: a name, where the command lives (``module:attribute``)
-and the one-paragraph help that `edgefit --help` lists. Listing the commands imports nothing; resolving a
-command to run it (or to print its own ``--help``) imports its module and builds the real click command
-exactly as ``app.command(name)(function)`` or ``app.add_typer(sub_app, name=name)`` would.
+A command module imports what its command needs (edgefit.graph pulls in onnx, edgefit.search
+optuna's neighbours …). Importing all of them on every call made `edgefit targets list` pay for
+onnx; so the root group holds a :class:`LazyCommand` per command: a name, where the command lives
+(``module:attribute``) and the one-paragraph help that `edgefit --help` lists. Listing the commands
+imports nothing; resolving a command to run it (or to print its own ``--help``) imports its module
+and builds the real click command exactly as ``app.command(name)(function)`` or
+``app.add_typer(sub_app, name=name)`` would.
 
 The help paragraphs are written twice (here and in each command's docstring); the CLI tests compare
 them for every command, so they cannot drift apart unnoticed.
@@ -25,7 +26,8 @@ from typer.core import TyperCommand, TyperGroup
 @dataclass(frozen=True)
 class LazyCommand:
     """One command of the root group: ``name``, ``target`` (``"module:attribute"``, a function or a
-    ``typer.Typer`` sub-app) and ``help`` (the first paragraph of its help, as `--help` lists it)."""
+    ``typer.Typer`` sub-app) and ``help`` (the first paragraph of its help, as `--help` lists
+    it)."""
 
     name: str
     target: str
@@ -52,10 +54,12 @@ class _Placeholder(TyperCommand):
 
 
 class LazyGroup(TyperGroup):
-    """A TyperGroup whose commands in :attr:`lazy_commands` are imported on first use, not at start.
+    """A TyperGroup whose commands in :attr:`lazy_commands` are imported on first use, not at
+    start.
 
-    ``edgefit --help`` lists the placeholders (nothing imported); any other lookup swaps a placeholder
-    for the real command. Subclass it with ``lazy_commands`` set (see :func:`lazy_group`).
+    ``edgefit --help`` lists the placeholders (nothing imported); any other lookup swaps a
+    placeholder for the real command. Subclass it with ``lazy_commands`` set (see
+    :func:`lazy_group`).
     """
 
     lazy_commands: Sequence[LazyCommand] = ()
@@ -83,7 +87,8 @@ class LazyGroup(TyperGroup):
 
 
 def lazy_group(commands: Sequence[LazyCommand]) -> type[LazyGroup]:
-    """A :class:`LazyGroup` class for ``typer.Typer(cls=...)`` that holds ``commands`` in this order."""
+    """A :class:`LazyGroup` class for ``typer.Typer(cls=...)`` that holds ``commands`` in this
+    order."""
     names = [c.name for c in commands]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate command names in {names}")

@@ -1,6 +1,8 @@
-"""`edgefit report RESULTS.json [--html|--md]`: re-render a run's reports; `edgefit report schema`: its JSON Schema.
+"""`edgefit report RESULTS.json [--html|--md]`: re-render a run's reports; `edgefit report schema`:
+its JSON Schema.
 
-``render`` is the default subcommand, so ``edgefit report out/results.json`` works as the issue asks.
+``render`` is the default subcommand, so ``edgefit report out/results.json`` works as the issue
+asks.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class _RenderByDefault(TyperGroup):
 app = typer.Typer(
     cls=_RenderByDefault,
     no_args_is_help=True,
-    help="Reports of a run: report.html (plots) and report.md from results.json; the results schema.",
+    help="Reports of a run: report.html (plots) and report.md from results.json; the results "
+    "schema.",
 )
 
 
@@ -97,5 +100,6 @@ def _print(res: dict, results_dir: Path, *, html: bool, md: bool) -> None:
 
 @app.command("schema")
 def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of results.json, for pipelines that validate without edgefit."""
+    """Print the JSON Schema (draft 2020-12) of results.json, for pipelines that validate without
+    edgefit."""
     sys.stdout.write(to_json(results_schema()) + "\n")

@@ -1,4 +1,5 @@
-"""Scale-out on Ray: distributed candidate evaluation and a device farm (``ray`` is an optional extra).
+"""Scale-out on Ray: distributed candidate evaluation and a device farm (``ray`` is an optional
+extra).
 
 >>> from edgefit.distributed import device_resource_names
 """

@@ -1,9 +1,9 @@
 """Joining a Ray cluster, and what its nodes advertise.
 
 edgefit never schedules work itself: Ray does. A machine that can measure for a target joins the
-cluster with a custom resource named after the target (``device:orin``, ``device:host-cpu``; an id or
-an alias of ``targets/``), and a measurement for that target asks Ray for one unit of it, so at most
-one measurement runs per device at a time and only on a node that has the device.
+cluster with a custom resource named after the target (``device:orin``, ``device:host-cpu``; an id
+or an alias of ``targets/``), and a measurement for that target asks Ray for one unit of it, so at
+most one measurement runs per device at a time and only on a node that has the device.
 
 ``--ray-address`` is Ray's own: ``auto`` (a cluster started on this machine with ``ray start``),
 ``HOST:PORT``, or ``ray://HOST:10001``. Without it, edgefit starts a Ray instance on this machine
@@ -45,7 +45,8 @@ def device_resource_names(target) -> list[str]:
 
 @dataclass(frozen=True)
 class Cluster:
-    """A Ray connection: where, whether this run started it (and so shuts it down), and the nodes."""
+    """A Ray connection: where, whether this run started it (and so shuts it down), and the
+    nodes."""
 
     address: str
     started_here: bool
@@ -115,8 +116,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
 def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Cluster]:
     """:func:`connect` for the length of a ``with`` block, then shut down what it started.
 
-    Ray's driver prints worker-death notices ("(raylet) A worker died …") on stdout; inside the block
-    they go to stderr, so stdout keeps only edgefit's own output (``--json`` stays parseable).
+    Ray's driver prints worker-death notices ("(raylet) A worker died …") on stdout; inside the
+    block they go to stderr, so stdout keeps only edgefit's own output (``--json`` stays
+    parseable).
     """
     cluster = connect(address, num_cpus=num_cpus)
     try:
@@ -126,9 +128,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         cluster.close()
 
 
-# -- moving files between nodes --------------------------------------------------------------------------
-# A node writes in its own file system; what another node (or the driver) needs travels through Ray's
-# object store as bytes. A directory bundle (.mlpackage) travels as a tar archive.
+# -- moving files between nodes -------------------------------------------------------------------
+# A node writes in its own file system; what another node (or the driver) needs travels through
+# Ray's object store as bytes. A directory bundle (.mlpackage) travels as a tar archive.
 
 
 def pack(path: str | Path) -> dict[str, Any]:

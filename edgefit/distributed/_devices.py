@@ -1,4 +1,5 @@
-"""`edgefit devices`: the Ray cluster's nodes, the devices they serve and the runtimes that run on them."""
+"""`edgefit devices`: the Ray cluster's nodes, the devices they serve and the runtimes that run on
+them."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ def _target_for(name: str) -> dict[str, Any]:
 def list_devices(
     address: str | None = "auto", *, timeout_s: float = PROBE_TIMEOUT_S
 ) -> dict[str, Any]:
-    """Every live node: its resources, the devices it advertises, and — asked of the node itself by a
-    small Ray task pinned to it — the runtimes that run there. A node that does not answer within
+    """Every live node: its resources, the devices it advertises, and — asked of the node itself by
+    a small Ray task pinned to it — the runtimes that run there. A node that does not answer within
     ``timeout_s`` is listed with ``probe: "no answer"``."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

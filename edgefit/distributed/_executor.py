@@ -1,13 +1,15 @@
 """`edgefit optimize --executor ray`: candidates as Ray tasks, measurements on the device farm.
 
 Each candidate is one task (materialize + accuracy, one CPU, any node); when a live node serves the
-run's target (``device:<target>``), a second task measures it there and the record's latency becomes
-that measurement. Without such a node the latency stays the estimate, labelled as one, and the run's
-notes say why. The driver alone talks to the optuna storage and writes the records, as a local run does.
+run's target (``device:<target>``), a second task measures it there and the record's latency
+becomes that measurement. Without such a node the latency stays the estimate, labelled as one, and
+the run's notes say why. The driver alone talks to the optuna storage and writes the records, as a
+local run does.
 
-Failures: a task whose worker or node dies is retried by Ray (``max_retries``); once the retries are
-spent the candidate is recorded as failed with the reason, and a failed measurement leaves the estimate
-in place with the error beside it. Every candidate that was started is in the results, never lost.
+Failures: a task whose worker or node dies is retried by Ray (``max_retries``); once the retries
+are spent the candidate is recorded as failed with the reason, and a failed measurement leaves the
+estimate in place with the error beside it. Every candidate that was started is in the results,
+never lost.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ class RayOptions:
 
 
 def _lost(exc: BaseException) -> bool:
-    """A failure of the machinery (worker, node, object) rather than of the candidate's own code."""
+    """A failure of the machinery (worker, node, object) rather than of the candidate's own
+    code."""
     import ray.exceptions as rex
 
     kinds = tuple(
@@ -57,7 +60,10 @@ def _reason(exc: BaseException, retries: int) -> str:
         exc, rex.RayTaskError
     ):  # the candidate's own code raised: its error, not Ray's wrapper
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else ''}"
+        return (
+            f"{type(cause).__name__}: "
+            f"{str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else ''}"
+        )
     if _lost(exc):
         return f"worker or node lost ({type(exc).__name__}) on every attempt ({retries + 1})"
     return f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -84,7 +90,8 @@ def run_on_ray(
         target = ctx.settings.target
         device = cluster.device_resource(target)
         notes.append(
-            f"executor: Ray at {cluster.address}, {len(cluster.nodes())} node(s), {cluster.cpus()} CPU(s)"
+            f"executor: Ray at {cluster.address}, {len(cluster.nodes())} node(s), "
+            f"{cluster.cpus()} CPU(s)"
         )
         if device:
             notes.append(
@@ -93,8 +100,10 @@ def run_on_ray(
             )
         else:
             notes.append(
-                f"no Ray node serves {' or '.join(device_resource_names(target))}: latencies are estimates "
-                f"(start one with ray start --address=… --resources='{{\"device:{target.id}\": 1}}')"
+                f"no Ray node serves {' or '.join(device_resource_names(target))}: latencies are "
+                "estimates "
+                "(start one with ray start --address=… "
+                f"--resources='{{\"device:{target.id}\": 1}}')"
             )
         candidate = ray.remote(edgefit_candidate).options(
             num_cpus=1, max_retries=options.max_retries, retry_exceptions=False
@@ -182,7 +191,8 @@ def _unmeasured(record: dict, why: str) -> dict:
 
 
 def _mirror(files: dict[str, Any], record: dict) -> None:
-    """Put the candidate's files where its record says, when it was built on another node's disk."""
+    """Put the candidate's files where its record says, when it was built on another node's
+    disk."""
     targets = {
         "onnx": Path(record["onnx"]),
         "fp32": Path(record["onnx"]).parent / "model.fp32.onnx",

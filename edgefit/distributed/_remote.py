@@ -1,5 +1,6 @@
-"""`edgefit bench` and `edgefit calibrate` with ``--executor ray``: the measuring part runs on the node
-that serves the device (``device:<target>``), the rest here. Files travel through Ray's object store."""
+"""`edgefit bench` and `edgefit calibrate` with ``--executor ray``: the measuring part runs on the
+node that serves the device (``device:<target>``), the rest here. Files travel through Ray's object
+store."""
 
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ def _get(ref, what: str):
         ) from None
     except Exception as exc:  # noqa: BLE001 - node or worker lost after Ray's retries
         raise EdgefitError(
-            f"{what} did not finish: the device node or its worker was lost ({type(exc).__name__})",
+            f"{what} did not finish: the device node or its worker was lost "
+            f"({type(exc).__name__})",
             where="--executor ray",
             fix="check the node with `edgefit devices`, then run again",
         ) from None
@@ -110,8 +112,9 @@ def calibrate_on_device(
     address: str | None = None,
     retries: int = 1,
 ) -> dict[str, Any]:
-    """Run the kernel sweep (and the fidelity check) on the node serving ``target``; write the profile
-    and the files beside it here, at ``out``. Returns ``{"profile", "summary", "host", "files"}``."""
+    """Run the kernel sweep (and the fidelity check) on the node serving ``target``; write the
+    profile and the files beside it here, at ``out``. Returns ``{"profile", "summary", "host",
+    "files"}``."""
     import ray
 
     from edgefit.estimate import load_profile

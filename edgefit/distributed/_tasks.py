@@ -2,11 +2,12 @@
 ``ray.remote`` (so importing this module needs no Ray), and they are tested without Ray too.
 
 * :func:`edgefit_candidate` — materialize one candidate and score its accuracy (any CPU node).
-* :func:`edgefit_measure` — time a candidate on the node that serves its target (``device:<target>``),
-  with the first of the target's runtimes that runs there.
+* :func:`edgefit_measure` — time a candidate on the node that serves its target
+  (``device:<target>``), with the first of the target's runtimes that runs there.
 * :func:`edgefit_node_info` — what a node is and which runtimes run on it (``edgefit devices``).
 
-The names are the process titles Ray gives a worker while it runs them (``ray::edgefit_candidate``).
+The names are the process titles Ray gives a worker while it runs them
+(``ray::edgefit_candidate``).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from edgefit.errors import EdgefitError
 
 
 def edgefit_candidate(ctx, choice) -> dict[str, Any]:
-    """Materialize ``choice`` on this node; its record (latency estimated until measured) and the files
-    the driver and the measuring node need (candidate ONNX and its fp32 source)."""
+    """Materialize ``choice`` on this node; its record (latency estimated until measured) and the
+    files the driver and the measuring node need (candidate ONNX and its fp32 source)."""
     from edgefit.search._candidate import run_candidate
 
     record = run_candidate(
@@ -66,9 +67,10 @@ def _node_id() -> str | None:
 def measure_for_target(
     paths: dict[str, Path], record: dict[str, Any], settings, calibration, folder: Path
 ) -> dict[str, Any]:
-    """Measure with the target's first runtime that runs here: the candidate's own artifact when this
-    runtime reads it (ONNX on onnxruntime, a torch program on torch), else the fp32 ONNX converted at
-    the candidate's precision (TensorRT, LiteRT …) with the run's calibration inputs."""
+    """Measure with the target's first runtime that runs here: the candidate's own artifact when
+    this runtime reads it (ONNX on onnxruntime, a torch program on torch), else the fp32 ONNX
+    converted at the candidate's precision (TensorRT, LiteRT …) with the run's calibration
+    inputs."""
     from edgefit.runtimes import get_runtime, runtime_names
     from edgefit.search._candidate import measure
     from edgefit.search._export import _named, _precision
@@ -76,7 +78,8 @@ def measure_for_target(
     target = settings.target
     own = record["artifact"]["runtime"]
     reasons = []
-    # the target's own runtimes in its order (native first); a torch program is timed on torch first
+    # the target's own runtimes in its order (native first); a torch program is timed on torch
+    # first
     names = (["torch"] if own == "torch" else []) + [
         n for n in target.runtimes if n != "torch" or own != "torch"
     ]
@@ -112,7 +115,8 @@ def measure_for_target(
 
 
 def edgefit_node_info() -> dict[str, Any]:
-    """This node: host, Python, edgefit version, and each registered runtime's availability here."""
+    """This node: host, Python, edgefit version, and each registered runtime's availability
+    here."""
     from edgefit._version import __version__
     from edgefit.runtimes import list_runtimes
 

@@ -1,4 +1,5 @@
-"""Evaluation data: an .npz of inputs (and optionally labels), checked against the model it is for."""
+"""Evaluation data: an .npz of inputs (and optionally labels), checked against the model it is
+for."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ _LABEL_KEYS = ("y", "labels", "label", "targets")
 
 @dataclass(frozen=True)
 class EvalData:
-    """Samples along axis 0 of ``x``; ``y`` holds integer class labels or is None (fidelity only)."""
+    """Samples along axis 0 of ``x``; ``y`` holds integer class labels or is None (fidelity
+    only)."""
 
     x: np.ndarray
     y: np.ndarray | None
@@ -84,11 +86,13 @@ def check_data(
     *,
     where: str = "--data",
 ) -> EvalData:
-    """Match the data to the model: per-sample shape, dtype, and label range; one clear line otherwise."""
+    """Match the data to the model: per-sample shape, dtype, and label range; one clear line
+    otherwise."""
     sample_shape = tuple(input_shape[1:])
     if tuple(data.x.shape[1:]) != sample_shape:
         raise EdgefitError(
-            f"inputs have per-sample shape {tuple(data.x.shape[1:])}, the model takes {sample_shape}",
+            f"inputs have per-sample shape {tuple(data.x.shape[1:])}, the model takes "
+            f"{sample_shape}",
             where=where,
             fix=f"reshape the inputs to (N, {', '.join(map(str, sample_shape))})",
         )

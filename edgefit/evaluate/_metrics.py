@@ -9,7 +9,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Score:
-    """``value`` is what the search maximizes; ``kind`` says what it is (never mixed up in reports)."""
+    """``value`` is what the search maximizes; ``kind`` says what it is (never mixed up in
+    reports)."""
 
     kind: str  # "top1" (labels) or "agreement" (top-1 agreement with the original, no labels)
     value: float
@@ -20,13 +21,15 @@ class Score:
     def label(self) -> str:
         return {
             "top1": "top-1 accuracy on labelled data",
-            "agreement": "top-1 agreement with the original model (no labels: fidelity, not accuracy)",
+            "agreement": "top-1 agreement with the original model (no labels: fidelity, not "
+            "accuracy)",
             "sqnr": "output SQNR against the original model, dB (fidelity, not accuracy)",
         }[self.kind]
 
 
 def run_outputs(session, x: np.ndarray) -> np.ndarray:
-    """First output of an onnxruntime session for every sample (batched when the model allows it)."""
+    """First output of an onnxruntime session for every sample (batched when the model allows
+    it)."""
     inp = session.get_inputs()[0]
     batch = inp.shape[0]
     name = inp.name

@@ -1,9 +1,10 @@
-"""Built-in example models: one trained on real data (``digits-cnn``) and architecture-only references
-for each track (ResNet-18, MobileNetV2, DS-CNN keyword spotting, a tiny transformer, speech enhancement).
+"""Built-in example models: one trained on real data (``digits-cnn``) and architecture-only
+references for each track (ResNet-18, MobileNetV2, DS-CNN keyword spotting, a tiny transformer,
+speech enhancement).
 
 Every example supports the architecture knobs an optimizer searches — ``width``, ``depth``,
-``resolution``, ``activation`` — and builds a ``torch.nn.Module`` in eval mode. Importing this package
-does not import torch; building a model does.
+``resolution``, ``activation`` — and builds a ``torch.nn.Module`` in eval mode. Importing this
+package does not import torch; building a model does.
 
 >>> from edgefit.examples import get_example, list_examples
 >>> [spec.name for spec in list_examples()]

@@ -1,4 +1,5 @@
-"""Hearable-class audio nets: a DS-CNN keyword spotter and a causal TCN speech-enhancement mask estimator."""
+"""Hearable-class audio nets: a DS-CNN keyword spotter and a causal TCN speech-enhancement mask
+estimator."""
 
 from __future__ import annotations
 
@@ -73,9 +74,9 @@ class SpeechEnhanceTCN(nn.Module):
 
     Input ``(N, 257, T)``: log-magnitude STFT frames (512-point FFT, 16 kHz, 10 ms hop); output: a
     ``(N, 257, T)`` mask in [0, 1] to multiply the noisy spectrum by. Eight blocks with dilations
-    1, 2, 4, 8, 1, 2, 4, 8 see 61 past frames (610 ms). Every conv is causal, so the default T = 1 is
-    exactly one 10 ms streaming step (a deployed runtime keeps the 2·dilation past frames per block as
-    state; here they are the zero padding). About 0.6 M MACs per frame at width 1.
+    1, 2, 4, 8, 1, 2, 4, 8 see 61 past frames (610 ms). Every conv is causal, so the default T = 1
+    is exactly one 10 ms streaming step (a deployed runtime keeps the 2·dilation past frames per
+    block as state; here they are the zero padding). About 0.6 M MACs per frame at width 1.
 
     >>> SpeechEnhanceTCN()(torch.zeros(1, 257, 4)).shape
     torch.Size([1, 257, 4])

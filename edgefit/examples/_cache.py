@@ -1,8 +1,9 @@
 """Cache of trained example weights under ``user_cache_dir()/examples``.
 
-Files are plain ``state_dict``s written with ``torch.save`` and read back with ``weights_only=True``,
-so loading a cache file never unpickles arbitrary objects. Writes are atomic (temporary file, then
-``os.replace``): a crash or a concurrent build never leaves a half-written file under the final name.
+Files are plain ``state_dict``s written with ``torch.save`` and read back with
+``weights_only=True``, so loading a cache file never unpickles arbitrary objects. Writes are atomic
+(temporary file, then ``os.replace``): a crash or a concurrent build never leaves a half-written
+file under the final name.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def save_state_dict(state: dict[str, torch.Tensor], path: Path) -> Path:
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor] | None:
-    """The cached ``state_dict`` at ``path``, or ``None`` when missing or unreadable (then retrain)."""
+    """The cached ``state_dict`` at ``path``, or ``None`` when missing or unreadable (then
+    retrain)."""
     import torch
 
     if not path.is_file():

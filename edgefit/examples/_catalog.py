@@ -1,5 +1,5 @@
-"""The registered examples: one tiny entry point each. Family modules (which import torch) load only
-when a model is built."""
+"""The registered examples: one tiny entry point each. Family modules (which import torch) load
+only when a model is built."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 
 @register_example(
-    description="VGG-style dense 3x3 CNN trained on the shipped UCI digits set (8x8 upsampled to 32x32); "
+    description="VGG-style dense 3x3 CNN trained on the shipped UCI digits set (8x8 upsampled to "
+    "32x32); "
     "~38 M MACs; the built-in trained example (weights for the default knobs)",
     track="vision",
     input_shape=(1, 1, 32, 32),
@@ -29,7 +30,8 @@ def digits_cnn(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="ResNet-18 (torchvision layout), ImageNet 224x224, 11.7 M params, 1.8 GMACs; architecture only",
+    description="ResNet-18 (torchvision layout), ImageNet 224x224, 11.7 M params, 1.8 GMACs; "
+    "architecture only",
     track="orin",
     input_shape=(1, 3, 224, 224),
     num_classes=1000,
@@ -59,7 +61,8 @@ def mobilenetv2(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="DS-CNN-S keyword spotter (Hello Edge / MLPerf Tiny KWS): 49x10 MFCC in, 12 classes, "
+    description="DS-CNN-S keyword spotter (Hello Edge / MLPerf Tiny KWS): 49x10 MFCC in, 12 "
+    "classes, "
     "~2.7 M MACs; architecture only",
     track="hearable",
     input_shape=(1, 1, 49, 10),
@@ -74,7 +77,8 @@ def ds_cnn_kws(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="causal TCN speech-enhancement mask estimator on 257-bin STFT frames (16 kHz, 10 ms hop); "
+    description="causal TCN speech-enhancement mask estimator on 257-bin STFT frames (16 kHz, 10 "
+    "ms hop); "
     "input is one streaming frame, ~0.6 M MACs per frame; architecture only",
     track="hearable",
     input_shape=(1, 257, 1),
@@ -89,7 +93,8 @@ def speech_enhance(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="4-layer pre-norm transformer encoder (d_model 256, 4 heads, seq 128, vocab 4096), "
+    description="4-layer pre-norm transformer encoder (d_model 256, 4 heads, seq 128, vocab "
+    "4096), "
     "4-class text classifier with explicit MatMul/Softmax/LayerNorm; architecture only",
     track="general",
     input_shape=(1, 128),
@@ -107,7 +112,8 @@ def tiny_transformer(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="MLPerf Tiny visual wake words: MobileNetV1 x0.25 on 96x96 RGB, person / no person, "
+    description="MLPerf Tiny visual wake words: MobileNetV1 x0.25 on 96x96 RGB, person / no "
+    "person, "
     "~7.5 M MACs, depthwise-heavy; architecture only",
     track="hearable",
     input_shape=(1, 3, 96, 96),
@@ -122,7 +128,8 @@ def mobilenetv1_vww(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="MLPerf Tiny image classification: ResNet-8 on CIFAR-10 32x32, ~12.5 M MACs; architecture only",
+    description="MLPerf Tiny image classification: ResNet-8 on CIFAR-10 32x32, ~12.5 M MACs; "
+    "architecture only",
     track="vision",
     input_shape=(1, 3, 32, 32),
     num_classes=10,
@@ -136,7 +143,8 @@ def resnet8_cifar(knobs: Knobs, pretrained: bool) -> nn.Module:
 
 
 @register_example(
-    description="MLPerf Tiny anomaly detection: fully connected autoencoder on 640 log-mel features "
+    description="MLPerf Tiny anomaly detection: fully connected autoencoder on 640 log-mel "
+    "features "
     "(ToyADMOS), ~0.26 M MACs; architecture only",
     track="hearable",
     input_shape=(1, 640),

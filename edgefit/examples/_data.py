@@ -1,9 +1,9 @@
 """The digits data set shipped with edgefit, and its fixed train / val / test split.
 
-``data/digits.csv.gz`` is the UCI "Optical Recognition of Handwritten Digits" test set (1797 8×8 images,
-pixel values 0..16; Alpaydin & Kaynak 1998, CC BY 4.0) as bundled by scikit-learn; see
-``data/LICENSE-digits.txt``. numpy is imported inside the functions to keep ``import edgefit.examples``
-light.
+``data/digits.csv.gz`` is the UCI "Optical Recognition of Handwritten Digits" test set (1797 8×8
+images, pixel values 0..16; Alpaydin & Kaynak 1998, CC BY 4.0) as bundled by scikit-learn; see
+``data/LICENSE-digits.txt``. numpy is imported inside the functions to keep ``import
+edgefit.examples`` light.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def _split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
 def _resized(
     resolution: int,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float, float]:
-    """(N, 1, R, R) upsampled pixels, labels, split indices, and the training split's mean and std."""
+    """(N, 1, R, R) upsampled pixels, labels, split indices, and the training split's mean and
+    std."""
     import numpy as np
 
     images, labels = _read_raw()
@@ -99,15 +100,16 @@ def _splits_cached(resolution: int) -> Splits:
 
 
 def digits_normalization(resolution: int = 32) -> tuple[float, float]:
-    """The (mean, std) :func:`load_digits_splits` normalizes with at ``resolution`` (training split's)."""
+    """The (mean, std) :func:`load_digits_splits` normalizes with at ``resolution`` (training
+    split's)."""
     _, _, _, mean, std = _resized(int(resolution))
     return mean, std
 
 
 def load_digits_pixel_splits() -> Splits:
-    """The same split as :func:`load_digits_splits`, as the raw 8×8 pixels scaled to [0, 1]: float32
-    ``(N, 1, 8, 8)``, not resized or normalized — what a device's sensor pipeline would hand a model
-    that resizes and normalizes inside its graph.
+    """The same split as :func:`load_digits_splits`, as the raw 8×8 pixels scaled to [0, 1]:
+    float32 ``(N, 1, 8, 8)``, not resized or normalized — what a device's sensor pipeline would
+    hand a model that resizes and normalizes inside its graph.
 
     >>> load_digits_pixel_splits()["test"][0].shape
     (360, 1, 8, 8)
@@ -123,11 +125,13 @@ def load_digits_pixel_splits() -> Splits:
 
 
 def load_digits_splits(resolution: int = 32) -> Splits:
-    """The fixed, stratified 60 / 20 / 20 split of the digits set, as ``{"train" | "val" | "test": (x, y)}``.
+    """The fixed, stratified 60 / 20 / 20 split of the digits set, as ``{"train" | "val" | "test":
+    (x, y)}``.
 
-    ``x`` is float32 ``(N, 1, resolution, resolution)`` (8×8 upsampled bilinearly, scaled to [0, 1],
-    then normalized with the training split's mean and std); ``y`` is int64 labels 0..9. The same
-    split comes back on every call and machine (seeded). Arrays are fresh copies, safe to modify.
+    ``x`` is float32 ``(N, 1, resolution, resolution)`` (8×8 upsampled bilinearly, scaled to [0,
+    1], then normalized with the training split's mean and std); ``y`` is int64 labels 0..9. The
+    same split comes back on every call and machine (seeded). Arrays are fresh copies, safe to
+    modify.
 
     >>> s = load_digits_splits()
     >>> s["train"][0].shape, s["val"][0].shape, s["test"][0].shape

@@ -1,9 +1,9 @@
 """The built-in trained example: a small VGG-style CNN for the shipped digits data.
 
-Dense 3×3 convolutions on purpose (where int8 pays off), three stages of two conv-BN-act layers with
-32 / 64 / 128 channels, max-pool after each stage, global average pool, linear head: about 38 M MACs
-and 0.29 M parameters at 1×1×32×32. Trained on first use (20-30 s on two idle CPU cores), then
-loaded from the cache.
+Dense 3×3 convolutions on purpose (where int8 pays off), three stages of two conv-BN-act layers
+with 32 / 64 / 128 channels, max-pool after each stage, global average pool, linear head: about 38
+M MACs and 0.29 M parameters at 1×1×32×32. Trained on first use (20-30 s on two idle CPU cores),
+then loaded from the cache.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ RECIPE = TrainRecipe()
 
 
 class DigitsCNN(nn.Module):
-    """VGG-style digits classifier; ``depth`` keeps 1 or 2 convs per stage, ``width`` scales channels.
+    """VGG-style digits classifier; ``depth`` keeps 1 or 2 convs per stage, ``width`` scales
+    channels.
 
     >>> DigitsCNN()(torch.zeros(1, 1, 32, 32)).shape
     torch.Size([1, 10])
@@ -54,8 +55,8 @@ class DigitsCNN(nn.Module):
 
 
 def weights_path(knobs: Knobs, recipe: TrainRecipe | None = None) -> Path:
-    """Cache file of the trained weights: the name hashes the architecture knobs, the training recipe
-    and the data file's checksum, so changing any of them trains anew."""
+    """Cache file of the trained weights: the name hashes the architecture knobs, the training
+    recipe and the data file's checksum, so changing any of them trains anew."""
     payload = {
         "example": "digits-cnn",
         "arch_version": ARCH_VERSION,
@@ -76,8 +77,8 @@ def _announce(path: Path) -> None:
 
 
 def build_digits_cnn(knobs: Knobs, pretrained: bool, progress: bool | None = None) -> DigitsCNN:
-    """The digits CNN for ``knobs``; with ``pretrained``, the trained weights (loaded from the cache,
-    or trained now and cached)."""
+    """The digits CNN for ``knobs``; with ``pretrained``, the trained weights (loaded from the
+    cache, or trained now and cached)."""
     model = DigitsCNN(knobs.width, knobs.depth, knobs.activation)
     if not pretrained:
         return model

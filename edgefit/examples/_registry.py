@@ -1,8 +1,8 @@
 """The example registry: ``@register_example`` on tiny entry points, timm style.
 
-An entry point takes the validated :class:`Knobs` (and ``pretrained``) and returns a ``torch.nn.Module``.
-This module never imports torch at import time, so ``import edgefit.examples`` stays light; torch loads
-when a model is built.
+An entry point takes the validated :class:`Knobs` (and ``pretrained``) and returns a
+``torch.nn.Module``. This module never imports torch at import time, so ``import edgefit.examples``
+stays light; torch loads when a model is built.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def _knob_error(
 class Knobs:
     """The architecture swaps an optimizer searches, validated on creation.
 
-    ``width`` multiplies every channel count (rounded to a multiple of 8), ``depth`` is the fraction of
-    each stage's repeated blocks kept (at least one per stage), ``resolution`` is the input's spatial
-    size (time length for audio, sequence length for text) and ``activation`` replaces every
-    activation.
+    ``width`` multiplies every channel count (rounded to a multiple of 8), ``depth`` is the
+    fraction of each stage's repeated blocks kept (at least one per stage), ``resolution`` is the
+    input's spatial size (time length for audio, sequence length for text) and ``activation``
+    replaces every activation.
 
     >>> Knobs(resolution=32).to_dict()
     {'resolution': 32, 'width': 1.0, 'depth': 1.0, 'activation': 'relu', 'version': 1}
@@ -73,7 +73,8 @@ class Knobs:
             raise EdgefitError(
                 f"knobs version {self.version} is not supported", fix=f"use {KNOBS_VERSION}"
             )
-        # plain Python types: width 1 and 1.0 (or numpy scalars from a grid) are the same knobs and hash alike
+        # plain Python types: width 1 and 1.0 (or numpy scalars from a grid) are the same knobs and
+        # hash alike
         for name, kind in (("width", float), ("depth", float), ("resolution", int)):
             object.__setattr__(self, name, kind(getattr(self, name)))
 
@@ -182,10 +183,10 @@ class ExampleSpec:
     ) -> torch.nn.Module:
         """Build the model in eval mode.
 
-        Architecture-only examples are randomly initialized from ``seed`` (the same seed gives the same
-        weights). A trained example returns its trained weights for the default knobs when
-        ``pretrained`` (training on first use, then cached); other knobs give an untrained net of that
-        shape, for the optimizer to fine-tune.
+        Architecture-only examples are randomly initialized from ``seed`` (the same seed gives the
+        same weights). A trained example returns its trained weights for the default knobs when
+        ``pretrained`` (training on first use, then cached); other knobs give an untrained net of
+        that shape, for the optimizer to fine-tune.
 
         >>> model = get_example("ds-cnn-kws").build(width=0.5)
         >>> model(get_example("ds-cnn-kws").example_input()).shape
@@ -233,11 +234,12 @@ def register_example(
     input_high: int | None = None,
     name: str | None = None,
 ) -> Callable[[Factory], Factory]:
-    """Register an entry point ``fn(knobs, pretrained) -> nn.Module``; its name is the function's, with
-    ``_`` spelled ``-`` (``ds_cnn_kws`` → ``ds-cnn-kws``).
+    """Register an entry point ``fn(knobs, pretrained) -> nn.Module``; its name is the function's,
+    with ``_`` spelled ``-`` (``ds_cnn_kws`` → ``ds-cnn-kws``).
 
     >>> @register_example(description="a doc example", track="general", input_shape=(1, 4),
-    ...                   num_classes=2, resolution_range=(1, 8), resolution_axes=(1,), name="doc-linear")
+    ...                   num_classes=2, resolution_range=(1, 8), resolution_axes=(1,),
+    name="doc-linear")
     ... def doc_linear(knobs, pretrained):
     ...     import torch
     ...     return torch.nn.Linear(knobs.resolution, 2)

@@ -1,5 +1,5 @@
-"""A small pre-norm transformer encoder classifier, written with explicit Linear / matmul / softmax /
-LayerNorm modules so that its ONNX export shows MatMul, Softmax and LayerNormalization nodes
+"""A small pre-norm transformer encoder classifier, written with explicit Linear / matmul / softmax
+/ LayerNorm modules so that its ONNX export shows MatMul, Softmax and LayerNormalization nodes
 (``nn.MultiheadAttention`` takes fused fast paths that export as opaque or unusual graphs)."""
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from torch import nn
 
 from edgefit.examples._layers import ConvBNAct, activation, init_weights, kept, make_divisible
 
-# MobileNetV1 (Howard et al. 2017): (output channels at width 1.0, stride) of the 13 separable blocks
+# MobileNetV1 (Howard et al. 2017): (output channels at width 1.0, stride) of the 13 separable
+# blocks
 _MBV1 = [
     (64, 1),
     (128, 2),
@@ -78,8 +79,8 @@ class _ResBlock(nn.Module):
 
 
 class ResNet8(nn.Module):
-    """MLPerf Tiny image classification ResNet-8: a 16-channel stem and three residual stages (16, 32,
-    64 channels), CIFAR-10 32×32.
+    """MLPerf Tiny image classification ResNet-8: a 16-channel stem and three residual stages (16,
+    32, 64 channels), CIFAR-10 32×32.
 
     >>> ResNet8()(torch.zeros(1, 3, 32, 32)).shape
     torch.Size([1, 10])

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """How :func:`train_digits_cnn` trains: AdamW with a one-cycle schedule, random-shift augmentation,
-    label smoothing, and (with a teacher) knowledge distillation. Part of the cache key of trained
-    weights, so any change retrains.
+    """How :func:`train_digits_cnn` trains: AdamW with a one-cycle schedule, random-shift
+    augmentation, label smoothing, and (with a teacher) knowledge distillation. Part of the cache
+    key of trained weights, so any change retrains.
 
     >>> TrainRecipe(epochs=2).epochs
     2
@@ -55,8 +55,8 @@ class TrainRecipe:
 
 @dataclass(frozen=True)
 class TrainReport:
-    """What a training run did; ``history`` is ``(epoch, mean train loss, val accuracy)`` per epoch,
-    ``seconds`` is wall-clock time (measured) on ``threads`` CPU threads."""
+    """What a training run did; ``history`` is ``(epoch, mean train loss, val accuracy)`` per
+    epoch, ``seconds`` is wall-clock time (measured) on ``threads`` CPU threads."""
 
     epochs: int
     seconds: float
@@ -97,8 +97,8 @@ def _cpu_setup(model: torch.nn.Module, threads: int) -> Iterator[None]:
 
 
 def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
-    """Shift each image by up to ``max_shift`` pixels each way, replicating the (background) border;
-    returned channels-last. Inputs that are not image batches pass through unchanged."""
+    """Shift each image by up to ``max_shift`` pixels each way, replicating the (background)
+    border; returned channels-last. Inputs that are not image batches pass through unchanged."""
     import torch
     import torch.nn.functional as F
 
@@ -198,13 +198,15 @@ def train_digits_cnn(
     progress: bool | None = None,
     threads: int | None = None,
 ) -> TrainReport:
-    """Train ``model`` in place on ``splits["train"]``, reporting ``splits["val"]`` accuracy per epoch.
+    """Train ``model`` in place on ``splits["train"]``, reporting ``splits["val"]`` accuracy per
+    epoch.
 
-    ``epochs`` overrides ``recipe.epochs``. With a ``teacher`` the loss mixes in knowledge distillation
-    (Hinton et al. 2015), which is how an optimized candidate recovers accuracy. ``progress`` shows a
-    rich progress bar (default: when stderr is a terminal). Training is seeded from ``recipe.seed``
-    and runs on ``threads`` CPU threads (default: :func:`default_threads`, 2 unless the machine is
-    busy; torch's global setting is restored afterwards). The model is left in eval mode.
+    ``epochs`` overrides ``recipe.epochs``. With a ``teacher`` the loss mixes in knowledge
+    distillation (Hinton et al. 2015), which is how an optimized candidate recovers accuracy.
+    ``progress`` shows a rich progress bar (default: when stderr is a terminal). Training is seeded
+    from ``recipe.seed`` and runs on ``threads`` CPU threads (default: :func:`default_threads`, 2
+    unless the machine is busy; torch's global setting is restored afterwards). The model is left
+    in eval mode.
 
     >>> from edgefit.examples import get_example, load_digits_splits
     >>> model = get_example("digits-cnn").build(width=0.25, depth=0.5, pretrained=False)

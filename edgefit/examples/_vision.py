@@ -1,9 +1,10 @@
-"""ImageNet reference architectures, written here to match torchvision (which edgefit does not need).
+"""ImageNet reference architectures, written here to match torchvision (which edgefit does not
+need).
 
 At width 1, depth 1 and 224×224 they reproduce torchvision's parameter counts exactly: ResNet-18
-11,689,512 and MobileNetV2 3,504,872. The knobs shrink them the way the papers do: ``width`` scales every
-channel count (multiples of 8), ``depth`` drops the repeated blocks of each stage — never the first,
-which changes stride and channels — so every kept subset is a valid net.
+11,689,512 and MobileNetV2 3,504,872. The knobs shrink them the way the papers do: ``width`` scales
+every channel count (multiples of 8), ``depth`` drops the repeated blocks of each stage — never the
+first, which changes stride and channels — so every kept subset is a valid net.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class BasicBlock(nn.Module):
 
 
 class ResNet18(nn.Module):
-    """ResNet-18 (He et al. 2016), torchvision layout: stem, four stages of two BasicBlocks, GAP, FC.
+    """ResNet-18 (He et al. 2016), torchvision layout: stem, four stages of two BasicBlocks, GAP,
+    FC.
 
     >>> m = ResNet18()
     >>> sum(p.numel() for p in m.parameters())
@@ -74,7 +76,8 @@ class ResNet18(nn.Module):
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1×1 expand → 3×3 depthwise → 1×1 linear projection, residual when shapes match."""
+    """MobileNetV2 block: 1×1 expand → 3×3 depthwise → 1×1 linear projection, residual when shapes
+    match."""
 
     def __init__(self, c_in: int, c_out: int, stride: int, expand: int, act: str) -> None:
         super().__init__()
@@ -93,7 +96,8 @@ class InvertedResidual(nn.Module):
 
 # (expansion t, channels c, repeats n, first stride s), Sandler et al. 2018, Table 2
 _MBV2_SETTING = (
-    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+    (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+    (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
 )  # fmt: skip
 
 

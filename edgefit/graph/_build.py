@@ -167,7 +167,8 @@ def build_graph(
             const.update(node.output)
 
     def weight_source(name: str) -> str:
-        """Follow DequantizeLinear/Cast/Reshape/Transpose chains on constants back to the stored tensor."""
+        """Follow DequantizeLinear/Cast/Reshape/Transpose chains on constants back to the stored
+        tensor."""
         seen = 0
         while name in produced_by and name not in info.initializers and seen < 8:
             node = produced_by[name]
@@ -188,7 +189,8 @@ def build_graph(
     seq: list[tuple[list[str], list[str]]] = []
     for node in g.node:
         if node.output and all(o in const for o in node.output):
-            continue  # constant folding: runtimes precompute these, weights are charged to their consumer
+            # constant folding: runtimes precompute these, weights are charged to their consumer
+            continue
         kind, macs, ops = _cost(node, info, warnings)
         params = weight_bytes = 0
         weight_dtypes: list[str] = []

@@ -1,4 +1,5 @@
-"""Built-in examples as graphs: export once per (example, knobs, torch version), then reuse the file."""
+"""Built-in examples as graphs: export once per (example, knobs, torch version), then reuse the
+file."""
 
 from __future__ import annotations
 

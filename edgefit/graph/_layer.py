@@ -30,9 +30,9 @@ COMPUTE_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose", "gemm", "
 class Layer:
     """One node of the model with its costs.
 
-    ``macs`` counts multiply-accumulates of the layer's math (0 for data movement); ``ops`` is what the
-    compute roof charges: 2 × MACs for MAC layers, an elementwise count for the rest. Byte counts use
-    the tensors' element types, so an int8 QDQ model has int8 weights and activations.
+    ``macs`` counts multiply-accumulates of the layer's math (0 for data movement); ``ops`` is what
+    the compute roof charges: 2 × MACs for MAC layers, an elementwise count for the rest. Byte
+    counts use the tensors' element types, so an int8 QDQ model has int8 weights and activations.
     """
 
     index: int

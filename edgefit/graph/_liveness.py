@@ -1,9 +1,9 @@
 """Tensor lifetimes over the execution order and the peak activation memory they imply.
 
-A tensor is born when its producer runs (graph inputs before the first node) and dies after its last
-consumer (graph outputs live to the end). While node ``i`` runs, its inputs and outputs are all live:
-that is the memory an arena-style runtime must hold at that step. Weights are not activations and are
-accounted separately (they live in flash/DRAM for the whole run).
+A tensor is born when its producer runs (graph inputs before the first node) and dies after its
+last consumer (graph outputs live to the end). While node ``i`` runs, its inputs and outputs are
+all live: that is the memory an arena-style runtime must hold at that step. Weights are not
+activations and are accounted separately (they live in flash/DRAM for the whole run).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def lifetimes(
     graph_outputs: list[str],
     nbytes: dict[str, int],
 ) -> list[Lifetime]:
-    """Lifetimes of every activation tensor; ``nodes`` is ``[(inputs, outputs), ...]`` in execution order."""
+    """Lifetimes of every activation tensor; ``nodes`` is ``[(inputs, outputs), ...]`` in execution
+    order."""
     born: dict[str, int] = {name: -1 for name in graph_inputs if name in nbytes}
     dies: dict[str, int] = {}
     for i, (ins, outs) in enumerate(nodes):

@@ -15,10 +15,12 @@ from edgefit.graph._build import Graph, build_graph
 MAX_IR_VERSION = 10
 # protobuf cannot hold more, and onnx's checker and shape inference work on one in-memory proto
 MAX_MODEL_BYTES = 2**31 - 1
-# initializers up to this size stay in the model onnx's shape inference sees (shape and axis constants)
+# initializers up to this size stay in the model onnx's shape inference sees (shape and axis
+# constants)
 _KEEP_INITIALIZER_BYTES = 4096
 
-# (offset, magic, what the file is): formats people save under .onnx by mistake; checked before parsing
+# (offset, magic, what the file is): formats people save under .onnx by mistake; checked before
+# parsing
 _MAGIC = [
     (0, b"\x80\x02", "a Python pickle (a PyTorch/scikit-learn checkpoint?)"),
     (0, b"\x80\x03", "a Python pickle (a PyTorch/scikit-learn checkpoint?)"),
@@ -77,10 +79,11 @@ def parse_input_shape(spec: InputShape) -> dict[str, tuple[int, ...]] | tuple[in
 
 @v.one_line_errors
 def read_onnx(path: str | Path):
-    """Read an ONNX file with one clear error for missing, empty, truncated, oversized or non-ONNX files.
+    """Read an ONNX file with one clear error for missing, empty, truncated, oversized or non-ONNX
+    files.
 
-    The file is parsed without its external data; that data is read only from files inside the model's
-    folder (:func:`load_external_data`), after their sizes are checked against the tensors.
+    The file is parsed without its external data; that data is read only from files inside the
+    model's folder (:func:`load_external_data`), after their sizes are checked against the tensors.
     """
     import onnx
 
@@ -101,7 +104,8 @@ def read_onnx(path: str | Path):
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises DecodeError, or others on garbage
         raise EdgefitError(
-            f"{path} is not a readable ONNX model ({type(exc).__name__}); the file is truncated or not ONNX",
+            f"{path} is not a readable ONNX model ({type(exc).__name__}); the file is truncated "
+            "or not ONNX",
             where="MODEL",
             fix="re-export it with torch.onnx.export or pass a valid .onnx file",
         ) from None
@@ -180,15 +184,18 @@ def _fix_input_shapes(model, input_shape, notes: list[str]):
 
 @v.one_line_errors
 def load_graph(model: Any, input_shape: InputShape = None, *, source: str | None = None) -> Graph:
-    """Load ``model`` — a path to an .onnx file, an ``onnx.ModelProto`` or a ``torch.nn.Module`` — into a Graph.
+    """Load ``model`` — a path to an .onnx file, an ``onnx.ModelProto`` or a ``torch.nn.Module`` —
+    into a Graph.
 
-    Torch modules are exported with ``torch.onnx.export`` and need ``input_shape``. Dynamic dimensions
-    are fixed from ``input_shape``; a dynamic batch alone is assumed to be 1 (and noted).
+    Torch modules are exported with ``torch.onnx.export`` and need ``input_shape``. Dynamic
+    dimensions are fixed from ``input_shape``; a dynamic batch alone is assumed to be 1 (and
+    noted).
 
-    Every model is validated before anything is counted (:mod:`edgefit.graph._validate`): a broken one
-    (cycle, undefined input, a tensor whose data does not match its shape, unbroadcastable shapes,
-    absurd dimensions) raises :class:`EdgefitError` naming the node or tensor; a valid but odd one
-    (unknown dims, NaN weights, a newer opset, custom ops) loads, and ``Graph.warnings`` say what was assumed.
+    Every model is validated before anything is counted (:mod:`edgefit.graph._validate`): a broken
+    one (cycle, undefined input, a tensor whose data does not match its shape, unbroadcastable
+    shapes, absurd dimensions) raises :class:`EdgefitError` naming the node or tensor; a valid but
+    odd one (unknown dims, NaN weights, a newer opset, custom ops) loads, and ``Graph.warnings``
+    say what was assumed.
 
     >>> g = load_graph("resnet18.onnx")  # doctest: +SKIP
     """
@@ -252,12 +259,14 @@ def check_file(path: Path, size: int) -> None:
         raise EdgefitError(
             f"{path} is {kind}, not an ONNX model",
             where="MODEL",
-            fix="pass an .onnx file (export with torch.onnx.export; edgefit never unpickles files)",
+            fix="pass an .onnx file (export with torch.onnx.export; edgefit never unpickles "
+            "files)",
         )
 
 
 def _is_text(head: bytes) -> bool:
-    """All printable UTF-8: an ONNX protobuf starts with a control byte (field tags 0x08, 0x12 …)."""
+    """All printable UTF-8: an ONNX protobuf starts with a control byte (field tags 0x08, 0x12
+    …)."""
     for cut in range(4):  # the 1024-byte window may split a multi-byte character
         try:
             text = head[: len(head) - cut].decode("utf-8")
@@ -280,10 +289,12 @@ def _external_tensors(model) -> list:
 
 
 def load_external_data(model, folder: Path, source: str) -> None:
-    """Read external tensor data, only from files inside ``folder``, each sized against its tensor first.
+    """Read external tensor data, only from files inside ``folder``, each sized against its tensor
+    first.
 
     onnx's own loader would follow any path the file names; a hostile model could point at
-    ``/etc/passwd`` or ``../../secrets``. Absolute paths, ``..`` and symlinks leaving the folder are refused.
+    ``/etc/passwd`` or ``../../secrets``. Absolute paths, ``..`` and symlinks leaving the folder
+    are refused.
     """
     import onnx
 
@@ -312,7 +323,8 @@ def load_external_data(model, folder: Path, source: str) -> None:
             or ".." in PurePosixPath(loc.replace("\\", "/")).parts
         ):
             raise refuse(
-                "a path outside the model's folder (absolute or with '..'); edgefit does not read it"
+                "a path outside the model's folder (absolute or with '..'); edgefit does not read "
+                "it"
             )
         file = (folder / loc).resolve()
         if not file.is_relative_to(root):
@@ -348,10 +360,11 @@ def load_external_data(model, folder: Path, source: str) -> None:
 
 
 def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
-    """Validate ``proto`` (the loader's own copy), infer shapes strictly, check, count, bound the counts.
+    """Validate ``proto`` (the loader's own copy), infer shapes strictly, check, count, bound the
+    counts.
 
-    The pure-Python checks run first so nothing hostile reaches onnx's C++ code; the checker runs on
-    the inferred model because ONNX requires shaped graph outputs, which inference fills in.
+    The pure-Python checks run first so nothing hostile reaches onnx's C++ code; the checker runs
+    on the inferred model because ONNX requires shaped graph outputs, which inference fills in.
     """
 
     external = _external_tensors(proto)
@@ -396,12 +409,12 @@ def validated_graph(proto, source: str, notes: list[str], fix_inputs) -> Graph:
 
 
 def _infer_and_check(model):
-    """Strict shape inference (with data propagation) and the full checker, on the model without its
-    large weights, whose shapes and types stand in as graph inputs.
+    """Strict shape inference (with data propagation) and the full checker, on the model without
+    its large weights, whose shapes and types stand in as graph inputs.
 
-    Both onnx calls serialize the whole proto; for a 100 MB model that is most of the load time. The
-    weights' data was checked against their shapes already (:func:`check_tensors`); inference needs
-    only small constants (shapes, axes), which stay.
+    Both onnx calls serialize the whole proto; for a 100 MB model that is most of the load time.
+    The weights' data was checked against their shapes already (:func:`check_tensors`); inference
+    needs only small constants (shapes, axes), which stay.
     """
     import onnx
 
@@ -424,7 +437,8 @@ def _infer_and_check(model):
     inferred = onnx.shape_inference.infer_shapes(light, strict_mode=True, data_prop=True)
     checked = inferred
     if any(_unshaped(o) for o in inferred.graph.output):
-        # made by an op onnx cannot infer (a custom domain's): the checker wants a shape field there
+        # made by an op onnx cannot infer (a custom domain's): the checker wants a shape field
+        # there
         checked = _copied(inferred)
         for out in filter(_unshaped, checked.graph.output):
             out.type.tensor_type.shape.SetInParent()
@@ -445,20 +459,24 @@ def _onnx_reason(exc: Exception) -> str:
 
 
 def _assume_unknown_dims(model, warnings: list[str]):
-    """Tensors whose dims inference could not fix (data-dependent shapes) are counted with those dims as 1.
+    """Tensors whose dims inference could not fix (data-dependent shapes) are counted with those
+    dims as 1.
 
-    Returns ``model`` untouched when every shape is known, else a copy with the unknown dims set to 1.
+    Returns ``model`` untouched when every shape is known, else a copy with the unknown dims set to
+    1.
     """
     partial, rankless = v.unknown_dim_tensors(model)
     if rankless:
         warnings.append(
-            f"{len(rankless)} tensors have no inferable shape ({v.few(rankless)}); the layers that make or "
+            f"{len(rankless)} tensors have no inferable shape ({v.few(rankless)}); the layers "
+            "that make or "
             "read them count no MACs or bytes for them"
         )
     if not partial:
         return model
     warnings.append(
-        f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions ({v.few(partial)}); "
+        f"{len(partial)} tensors have unknown (data-dependent or symbolic) dimensions "
+        f"({v.few(partial)}); "
         "each unknown dimension is assumed to be 1, so counts are a lower bound"
     )
     counted = copy.deepcopy(model)

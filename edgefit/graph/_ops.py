@@ -64,7 +64,8 @@ def _conv_transpose(node, g):
     x, w = g.shape(node.input[0]), g.shape(node.input[1])
     if not x or not w:
         return "conv_transpose", 0, 0
-    # every input element scatters into (C_out / group) × kernel outputs; W is (C_in, C_out/group, k...)
+    # every input element scatters into (C_out / group) × kernel outputs; W is (C_in, C_out/group,
+    # k...)
     macs = numel(x) * w[1] * math.prod(w[2:])
     return "conv_transpose", macs, 2 * macs
 

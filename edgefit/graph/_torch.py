@@ -15,7 +15,8 @@ OPSET = 18  # read by onnxruntime ≥ 1.16, LiteRT converters and TensorRT 10
 def export_torch(
     module, input_shape: tuple[int, ...], *, opset: int = OPSET, input_dtype: str = "float32"
 ):
-    """Export ``module`` (eval mode) for one input of ``input_shape``; returns an ``onnx.ModelProto``.
+    """Export ``module`` (eval mode) for one input of ``input_shape``; returns an
+    ``onnx.ModelProto``.
 
     Uses the supported ``torch.export``-based exporter; falls back to the TorchScript exporter for
     modules that ``torch.export`` cannot trace.

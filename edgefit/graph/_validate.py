@@ -1,9 +1,11 @@
-"""Validation of an ONNX model before anything is counted: a broken model is refused, an odd one noted.
+"""Validation of an ONNX model before anything is counted: a broken model is refused, an odd one
+noted.
 
-edgefit is a gate: a model that is broken must be an :class:`EdgefitError` naming the node or tensor,
-never a count. These checks run in pure Python, in one linear pass each, *before* onnx's C++ shape
-inference and checker see the model (so a cycle, a lying initializer or a 2^62 dimension never
-reaches code that could loop, allocate or overflow), then the checker and strict inference run, then
+edgefit is a gate: a model that is broken must be an :class:`EdgefitError` naming the node or
+tensor, never a count. These checks run in pure Python, in one linear pass each, *before* onnx's
+C++ shape inference and checker see the model (so a cycle, a lying initializer or a 2^62 dimension
+never reaches code that could loop, allocate or overflow), then the checker and strict inference
+run, then
 :func:`check_costs` bounds what was counted.
 
 Limits (each with its reason):
@@ -61,7 +63,8 @@ for _name, _bits in (
 ):
     if hasattr(_T, _name):  # newer onnx releases only
         _BITS[getattr(_T, _name)] = _bits
-# typed repeated field → (data types stored there, values per element); sub-byte types pack into int32_data
+# typed repeated field → (data types stored there, values per element); sub-byte types pack into
+# int32_data
 _FIELDS = {
     "float_data": {_T.FLOAT: 1, _T.COMPLEX64: 2},
     "double_data": {_T.DOUBLE: 1, _T.COMPLEX128: 2},
@@ -82,7 +85,8 @@ def one_line(text: str | None, limit: int = 2000) -> str | None:
 
 
 def one_line_errors(fn):
-    """Decorate a loader so any :class:`EdgefitError` it raises is one line (see :func:`one_line`)."""
+    """Decorate a loader so any :class:`EdgefitError` it raises is one line (see
+    :func:`one_line`)."""
     import functools
 
     @functools.wraps(fn)
@@ -112,7 +116,8 @@ def _refuse(
 
 
 def tensor_nbytes(tensor: onnx.TensorProto) -> int | None:
-    """Bytes ``tensor``'s raw data must hold for its declared dims and type (None for strings/unknown)."""
+    """Bytes ``tensor``'s raw data must hold for its declared dims and type (None for
+    strings/unknown)."""
     bits = _BITS.get(tensor.data_type)
     return None if bits is None else math.ceil(math.prod(tensor.dims) * bits / 8)
 
@@ -144,7 +149,8 @@ def _expected_values(tensor: onnx.TensorProto, field: str) -> int | None:
 
 
 def check_tensor(tensor: onnx.TensorProto, what: str, source: str) -> None:
-    """Declared dims bounded; the stored data (raw_data, a typed field or an external file) matches them."""
+    """Declared dims bounded; the stored data (raw_data, a typed field or an external file) matches
+    them."""
     check_dims(list(tensor.dims), what, source)
     if tensor.data_location == _T.EXTERNAL:
         return  # sized against its file by the loader, which knows the model's folder
@@ -188,7 +194,8 @@ def check_tensor(tensor: onnx.TensorProto, what: str, source: str) -> None:
 def iter_tensors(
     graph: onnx.GraphProto, scope: str = ""
 ) -> Iterator[tuple[str, onnx.TensorProto]]:
-    """Every stored tensor with a description: initializers and tensor attributes, subgraphs included."""
+    """Every stored tensor with a description: initializers and tensor attributes, subgraphs
+    included."""
     for init in graph.initializer:
         yield f"{scope}initializer '{init.name}'", init
     for sparse in graph.sparse_initializer:
@@ -211,10 +218,11 @@ def check_tensors(model: onnx.ModelProto, source: str) -> None:
 
 
 def check_value_dims(model: onnx.ModelProto, source: str, *, inputs: bool = True) -> None:
-    """Declared or inferred shapes of outputs, intermediate tensors and (``inputs``) inputs are bounded.
+    """Declared or inferred shapes of outputs, intermediate tensors and (``inputs``) inputs are
+    bounded.
 
-    Declared inputs are checked only after the loader fixed them: a negative input dim has long meant
-    "dynamic" to some exporters, and the loader treats it so.
+    Declared inputs are checked only after the loader fixed them: a negative input dim has long
+    meant "dynamic" to some exporters, and the loader treats it so.
     """
     g = model.graph
     for kind, infos in (
@@ -232,9 +240,9 @@ def check_value_dims(model: onnx.ModelProto, source: str, *, inputs: bool = True
 def check_structure(graph: onnx.GraphProto, source: str) -> list[int] | None:
     """Every node input defined, no tensor produced twice, no cycle — in linear time.
 
-    Returns None when the nodes are in topological order (as ONNX requires), else a topological order
-    of the node indices to re-sort by: some converters (float16 conversion among them) write a valid
-    DAG out of order, which runtimes accept. A cycle is refused, naming a node on it.
+    Returns None when the nodes are in topological order (as ONNX requires), else a topological
+    order of the node indices to re-sort by: some converters (float16 conversion among them) write
+    a valid DAG out of order, which runtimes accept. A cycle is refused, naming a node on it.
     """
     defined = {i.name for i in graph.input} | {i.name for i in graph.initializer}
     defined |= {s.values.name for s in graph.sparse_initializer}
@@ -279,7 +287,8 @@ def _node(node: onnx.NodeProto) -> str:
 
 
 def _outer_names(node: onnx.NodeProto) -> Iterator[str]:
-    """Inputs a node reads explicitly, plus the outer-scope names its subgraphs (If, Loop, Scan) read."""
+    """Inputs a node reads explicitly, plus the outer-scope names its subgraphs (If, Loop, Scan)
+    read."""
     yield from node.input
     for a in node.attribute:
         for sub in ([a.g] if a.HasField("g") else []) + list(a.graphs):
@@ -288,7 +297,8 @@ def _outer_names(node: onnx.NodeProto) -> Iterator[str]:
 
 
 def _sort(graph: onnx.GraphProto, producer: dict[str, int], source: str) -> list[int]:
-    """A topological order keeping the file's order where it can (Kahn's algorithm, smallest index first)."""
+    """A topological order keeping the file's order where it can (Kahn's algorithm, smallest index
+    first)."""
     import heapq
 
     nodes = graph.node
@@ -383,11 +393,13 @@ def check_costs(layers, source: str) -> None:
 
 
 def version_warnings(model: onnx.ModelProto) -> list[str]:
-    """An opset or IR version newer than the installed onnx knows is checked against the newest it knows.
+    """An opset or IR version newer than the installed onnx knows is checked against the newest it
+    knows.
 
     Refusing would make edgefit useless the day a new opset ships; the op definitions rarely change
-    between opsets, so the model is validated and counted with the newest ones, and the warning says so.
-    The IR version is lowered in ``model`` (a copy the loader owns) so the checker accepts it.
+    between opsets, so the model is validated and counted with the newest ones, and the warning
+    says so. The IR version is lowered in ``model`` (a copy the loader owns) so the checker accepts
+    it.
     """
     warnings = []
     known = onnx.defs.onnx_opset_version()
@@ -434,12 +446,14 @@ def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
     if not bad:
         return []
     return [
-        f"weights {few(bad, limit)} hold NaN or infinity; the model's outputs will too (counts are unaffected)"
+        f"weights {few(bad, limit)} hold NaN or infinity; the model's outputs will too (counts "
+        "are unaffected)"
     ]
 
 
 def unknown_dim_tensors(model: onnx.ModelProto) -> tuple[list[str], list[str]]:
-    """Node outputs whose inferred shape has unknown dims, and those inference gave no shape at all."""
+    """Node outputs whose inferred shape has unknown dims, and those inference gave no shape at
+    all."""
     g = model.graph
     infos = {vi.name: vi for vi in list(g.value_info) + list(g.output)}
     partial, rankless = [], []

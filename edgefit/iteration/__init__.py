@@ -1,12 +1,14 @@
-"""The iteration tax: what each change costs in calendar and money on a target, and what wins by a deadline.
+"""The iteration tax: what each change costs in calendar and money on a target, and what wins by a
+deadline.
 
-Each target carries its certification loop and lifecycle stage days (``targets/*.yaml``). From them:
-the cycle of one iteration and its bottleneck, what-if levers (Amdahl), the iterations that fit by a
-deadline, the compound accuracy a(k) = AMAX − (AMAX − A0)(1 − R)^k, a heavy vs light model, the knee,
-the accuracy a goal needs, Cost(N) = 2^(N−1) for late catches, and data egress.
+Each target carries its certification loop and lifecycle stage days (``targets/*.yaml``). From
+them: the cycle of one iteration and its bottleneck, what-if levers (Amdahl), the iterations that
+fit by a deadline, the compound accuracy a(k) = AMAX − (AMAX − A0)(1 − R)^k, a heavy vs light
+model, the knee, the accuracy a goal needs, Cost(N) = 2^(N−1) for late catches, and data egress.
 
 >>> from edgefit.iteration import IterationPlan, build_plan, loop_for, parse_deadline
->>> plan = build_plan(loop_for("orin"), IterationPlan(deadline_days=parse_deadline("26w"), goal=0.99))
+>>> plan = build_plan(loop_for("orin"), IterationPlan(deadline_days=parse_deadline("26w"),
+goal=0.99))
 >>> plan["iterations"]["by_deadline"], plan["goal"]["iterations_needed"]
 (4, 14)
 

@@ -16,7 +16,8 @@ from edgefit.iteration._projection import Curve, iterations_fit
 
 
 def as_loop(target: Any) -> Loop:
-    """A :class:`Loop` from a Loop, a :class:`~edgefit.targets.Target`, or a target id, alias or path."""
+    """A :class:`Loop` from a Loop, a :class:`~edgefit.targets.Target`, or a target id, alias or
+    path."""
     if isinstance(target, Loop):
         return target
     if isinstance(target, str):
@@ -35,9 +36,9 @@ def candidate_iteration(
     accuracy_ceiling: float | None = None,
     gain_per_iteration: float | None = None,
 ) -> dict:
-    """Days and dollars of one iteration of a candidate made by ``change_kinds``, the iterations that
-    fit by the deadline and the accuracy projected there (defaults for the ceiling and R are stated
-    assumptions, listed under ``assumptions``).
+    """Days and dollars of one iteration of a candidate made by ``change_kinds``, the iterations
+    that fit by the deadline and the accuracy projected there (defaults for the ceiling and R are
+    stated assumptions, listed under ``assumptions``).
 
     >>> c = candidate_iteration("orin", ["quantization"], 0.90)
     >>> c["days"], c["usd"], c["iterations_by_deadline"], round(c["accuracy_at_deadline"], 4)
@@ -94,11 +95,14 @@ def _field(candidate: Mapping[str, Any], key: str) -> float:
 def select_by_deadline(candidates: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
     """The candidate with the highest projected accuracy at the deadline.
 
-    Each candidate carries :func:`candidate_iteration`'s fields at top level or under ``"iteration"``.
-    Ties (to 1e-9) go to the shorter iteration, then the cheaper one, then the higher accuracy now.
+    Each candidate carries :func:`candidate_iteration`'s fields at top level or under
+    ``"iteration"``. Ties (to 1e-9) go to the shorter iteration, then the cheaper one, then the
+    higher accuracy now.
 
-    >>> fast = {"name": "int8", "accuracy_at_deadline": 0.95, "days": 24, "usd": 0, "accuracy_now": 0.90}
-    >>> slow = {"name": "fp16", "accuracy_at_deadline": 0.94, "days": 38, "usd": 4e4, "accuracy_now": 0.93}
+    >>> fast = {"name": "int8", "accuracy_at_deadline": 0.95, "days": 24, "usd": 0, "accuracy_now":
+    0.90}
+    >>> slow = {"name": "fp16", "accuracy_at_deadline": 0.94, "days": 38, "usd": 4e4,
+    "accuracy_now": 0.93}
     >>> select_by_deadline([slow, fast])["name"]
     'int8'
     """

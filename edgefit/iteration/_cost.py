@@ -1,9 +1,10 @@
 """What a late catch costs, Cost(N) = 2^(N−1) × Cost(1), and what data egress costs per iteration.
 
 The checkpoints where a defect in the model's fit to the device (latency, memory, power envelope)
-can surface are :data:`CHECKPOINTS`, in order: edgefit's estimate (stage 1, before any work), then the
-lifecycle stages that look at the model. Data prep and labeling do not, so they are not checkpoints.
-Cost(1) — fixing a violation found at estimate time — is a stated assumption (one engineer-day).
+can surface are :data:`CHECKPOINTS`, in order: edgefit's estimate (stage 1, before any work), then
+the lifecycle stages that look at the model. Data prep and labeling do not, so they are not
+checkpoints. Cost(1) — fixing a violation found at estimate time — is a stated assumption (one
+engineer-day).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def egress_summary(loop: Loop, iterations: int) -> dict | None:
         "dataset_pb_provenance": e.dataset_pb_provenance,
         "usd_per_iteration": e.usd_per_iteration,
         "usd_by_deadline": e.usd_per_iteration * iterations,
-        "note": "moving the dataset once per iteration; shown beside the certification cost, not added to it "
+        "note": "moving the dataset once per iteration; shown beside the certification cost, not "
+        "added to it "
         "(a loop that is data movement already prices it there)",
     }

@@ -1,8 +1,9 @@
-"""What a plan is asked: deadline, change kinds, accuracy curve, goal, levers — with stated defaults.
+"""What a plan is asked: deadline, change kinds, accuracy curve, goal, levers — with stated
+defaults.
 
 Every input the user leaves out takes a default from :data:`DEFAULTS`, and the plan labels it
-``assumption: …``. The accuracy defaults are chosen so that the 99 % goal of DESIGN.md is reachable in
-principle (the ceiling must sit above it) but not quickly:
+``assumption: …``. The accuracy defaults are chosen so that the 99 % goal of DESIGN.md is reachable
+in principle (the ceiling must sit above it) but not quickly:
 
 * ``accuracy_now`` 0.90 — a first deployable model;
 * ``accuracy_ceiling`` 0.995 — label noise leaves about 0.5 % irreducible error;
@@ -117,7 +118,8 @@ def _fraction(name: str, value: float, *, lo_open: bool = False, flag: str) -> N
 
 @dataclass(frozen=True)
 class IterationPlan:
-    """The questions one plan answers. ``None`` means "use the stated default" (see :data:`DEFAULTS`).
+    """The questions one plan answers. ``None`` means "use the stated default" (see
+    :data:`DEFAULTS`).
 
     >>> p = IterationPlan(deadline_days=parse_deadline("26w"), deadline_text="26w")
     >>> p.value("accuracy_now"), p.provenance("accuracy_now").startswith("assumption")
@@ -184,7 +186,8 @@ class IterationPlan:
         gain, slowdown = self.value("heavy_gain"), self.value("heavy_slowdown")
         if not (math.isfinite(gain) and 0 <= gain and a0 + gain <= amax):
             raise EdgefitError(
-                f"the heavy model's start ({a0:g} + {gain:g}) must lie between the accuracy now and "
+                f"the heavy model's start ({a0:g} + {gain:g}) must lie between the accuracy now "
+                "and "
                 f"the ceiling ({amax:g})",
                 where="--heavy-gain",
                 fix="give a smaller --heavy-gain",
@@ -197,7 +200,8 @@ class IterationPlan:
             )
 
     def value(self, name: str) -> float:
-        """The given value, else the default (the default heavy gain is capped at the gap to the ceiling)."""
+        """The given value, else the default (the default heavy gain is capped at the gap to the
+        ceiling)."""
         given = getattr(self, name)
         if given is not None:
             return float(given)

@@ -5,14 +5,14 @@ Decisions (they shape every figure ``edgefit plan`` prints):
 * An *iteration* is one full improve-the-model loop. Every lifecycle stage runs once per iteration;
   the **change kind decides only whether the certification loop runs** (it runs when any of the
   iteration's change kinds is in the target's ``certification.triggers``).
-* The stages run **in series**, in :data:`WATERFALL` order. Certification sits between eval and deploy:
-  what is certified is what ships.
+* The stages run **in series**, in :data:`WATERFALL` order. Certification sits between eval and
+  deploy: what is certified is what ships.
 * **Monitoring does not overlap** by default: the target YAMLs describe it as "... before the next
-  change", so it is on the critical path. ``monitoring_overlaps=True`` lets the next iteration start at
-  deploy; monitoring is then listed with its days but adds 0 days to the cycle.
-* Cycle days = sum of the counted stage days; money per iteration = the certification cost when it runs.
-  Data egress is *reported beside* the certification cost and not added to it: a target whose loop is
-  moving the data (the H100) already prices that egress as its certification cost.
+  change", so it is on the critical path. ``monitoring_overlaps=True`` lets the next iteration
+  start at deploy; monitoring is then listed with its days but adds 0 days to the cycle.
+* Cycle days = sum of the counted stage days; money per iteration = the certification cost when it
+  runs. Data egress is *reported beside* the certification cost and not added to it: a target whose
+  loop is moving the data (the H100) already prices that egress as its certification cost.
 """
 
 from __future__ import annotations
@@ -106,7 +106,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class Certification:
-    """The certification loop: days and dollars per change, and the change kinds that trigger it."""
+    """The certification loop: days and dollars per change, and the change kinds that trigger
+    it."""
 
     name: str
     days: float
@@ -145,7 +146,8 @@ class Egress:
 
 @dataclass(frozen=True)
 class Loop:
-    """A target's iteration loop; validated on creation, never mutated (use :func:`dataclasses.replace`).
+    """A target's iteration loop; validated on creation, never mutated (use
+    :func:`dataclasses.replace`).
 
     >>> from edgefit.targets import load_target
     >>> Loop.from_target(load_target("orin")).cycle_days(["weights"])  # 5+7+2+2+14+1+7
@@ -163,7 +165,8 @@ class Loop:
         names = tuple(s.name for s in self.stages)
         if names != LIFECYCLE:
             raise EdgefitError(
-                f"lifecycle stages must be {', '.join(LIFECYCLE)} in order, got {', '.join(names)}",
+                f"lifecycle stages must be {', '.join(LIFECYCLE)} in order, got "
+                f"{', '.join(names)}",
                 where="lifecycle_days",
                 fix="give days for each lifecycle stage",
             )
@@ -208,7 +211,8 @@ class Loop:
         return self.stages[:4] + extra + self.stages[4:]
 
     def counted_days(self, stage: Stage) -> float:
-        """Days ``stage`` adds to the cycle (0 for monitoring when it overlaps the next iteration)."""
+        """Days ``stage`` adds to the cycle (0 for monitoring when it overlaps the next
+        iteration)."""
         return (
             0.0 if stage.name == "monitoring" and self.monitoring_overlaps else float(stage.days)
         )

@@ -5,13 +5,13 @@ Keys mirror the target YAML, so a line that works in one works in the other::
     lifecycle_days.training: 3          # or the short form: training: 3
     certification.days_per_change: 7
     certification.cost_usd_per_change: 20000
-    certification.triggers: [weights, architecture]   # --set certification.triggers=weights,architecture
-    data_egress.usd_per_pb: 20000
+    certification.triggers: [weights, architecture]   # --set
+    certification.triggers=weights,architecture data_egress.usd_per_pb: 20000
     data_egress.dataset_pb: 2
 
-A file may nest them as the target YAML does (``certification: {days_per_change: 7}``) and give a value
-with its provenance (``training: {value: 3, source: "our cluster logs"}``); a bare number is labelled
-``override (<where it came from>)``. Flags are applied after the file, so they win.
+A file may nest them as the target YAML does (``certification: {days_per_change: 7}``) and give a
+value with its provenance (``training: {value: 3, source: "our cluster logs"}``); a bare number is
+labelled ``override (<where it came from>)``. Flags are applied after the file, so they win.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def _triggers(raw: Any, where: str) -> tuple[str, ...]:
 
 
 def apply_overrides(loop: Loop, overrides: Mapping[str, Any], origin: str) -> Loop:
-    """A copy of ``loop`` with ``overrides`` (dotted keys) applied; ``origin`` names where they came from.
+    """A copy of ``loop`` with ``overrides`` (dotted keys) applied; ``origin`` names where they
+    came from.
 
     >>> from edgefit.targets import load_target
     >>> orin = Loop.from_target(load_target("orin"))

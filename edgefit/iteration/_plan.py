@@ -1,4 +1,5 @@
-"""Assemble the iteration plan of one target: one JSON-ready dict with every figure and its provenance.
+"""Assemble the iteration plan of one target: one JSON-ready dict with every figure and its
+provenance.
 
 >>> from edgefit.iteration import IterationPlan, build_plan, loop_for
 >>> p = build_plan(loop_for("orin"), IterationPlan())
@@ -146,7 +147,8 @@ def _accuracy(
         "accuracy_now": _given(plan, "accuracy_now"),
         "accuracy_ceiling": _given(plan, "accuracy_ceiling"),
         "gain_per_iteration": _given(plan, "gain_per_iteration"),
-        "formula": "a(k) = AMAX - (AMAX - A0) * (1 - R)^k, k = completed iterations = floor(days / cycle days)",
+        "formula": "a(k) = AMAX - (AMAX - A0) * (1 - R)^k, k = completed iterations = floor(days "
+        "/ cycle days)",
         "iterations_by_deadline": fit,
         "days_used": fit * cycle,
         "at_deadline": curve.at(fit),
@@ -169,7 +171,8 @@ def _goal(plan: IterationPlan, curve: Curve, cycle: float) -> dict:
         "cycle_days_needed": deadline / need if need else None,
         "reachable_goal": math.floor(reachable * 1000 + 1e-9) / 1000,
         "accuracy_at_deadline": reachable,
-        "reachable_provenance": "a(k) at the iterations that fit by the deadline, rounded down to 0.1 point",
+        "reachable_provenance": "a(k) at the iterations that fit by the deadline, rounded down to "
+        "0.1 point",
     }
 
 
@@ -243,7 +246,8 @@ def _knee(plan: IterationPlan, curve: Curve, cycle: float) -> dict:
 
 
 def build_plan(loop: Loop, plan: IterationPlan) -> dict:
-    """Every figure of the iteration tax for ``loop`` under ``plan``, JSON-ready (see module example)."""
+    """Every figure of the iteration tax for ``loop`` under ``plan``, JSON-ready (see module
+    example)."""
     kinds, deadline = plan.change_kinds, plan.value("deadline_days")
     cycle = loop.cycle_days(kinds)
     curve = Curve(

@@ -17,7 +17,8 @@ _EPS = 1e-9  # floor/ceil guard: 182 / 26 must give 7, not 6.999999
 
 @dataclass(frozen=True)
 class Curve:
-    """The accuracy curve of one model: start ``a0``, ceiling ``amax``, gap closed per iteration ``r``.
+    """The accuracy curve of one model: start ``a0``, ceiling ``amax``, gap closed per iteration
+    ``r``.
 
     >>> Curve(0.9, 1.0, 0.5).at(2)  # 1 - 0.1 * 0.25
     0.975
@@ -65,7 +66,8 @@ class Curve:
         """The first iteration whose gain is at most ``fraction`` of the first iteration's gain.
 
         The gain of iteration k is gap·R·(1−R)^(k−1), so the knee is k = 1 + ceil(ln f / ln(1−R)).
-        It depends on R only: past it, each iteration buys less than ``fraction`` of what the first did.
+        It depends on R only: past it, each iteration buys less than ``fraction`` of what the first
+        did.
 
         >>> Curve(0.9, 1.0, 0.5).knee(0.1)  # 0.5^4 = 0.0625 <= 0.1 < 0.5^3
         5
@@ -98,8 +100,8 @@ def crossing_days(
     Equal gaps: D_l·q^(t/C_l) = D_h·q^(t/C_h) with q = 1 − R gives
     t = ln(D_h / D_l) / (ln q · (1/C_l − 1/C_h)).
 
-    >>> round(crossing_days(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60), 6)  # 1 / (1/30 - 1/60)
-    60.0
+    >>> round(crossing_days(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60), 6)  # 1 / (1/30 -
+    1/60) 60.0
     """
     if heavy.a0 <= light.a0:
         return 0.0
@@ -114,12 +116,13 @@ def crossing_days(
 def crossing_iteration(
     light: Curve, heavy: Curve, light_cycle: float, heavy_cycle: float, limit: int = 100_000
 ) -> int | None:
-    """The first completed light iteration at which the light model is ahead of the heavy one (step view).
+    """The first completed light iteration at which the light model is ahead of the heavy one (step
+    view).
 
     At day k·C_l the light model has k iterations, the heavy one floor(k·C_l / C_h).
 
-    >>> crossing_iteration(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60)  # day 90: 0.9875 > 0.975
-    3
+    >>> crossing_iteration(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60)  # day 90: 0.9875 >
+    0.975 3
     """
     if heavy.a0 <= light.a0:
         return 0

@@ -1,12 +1,13 @@
-"""Pass configs and the pass registry, torchao style: a frozen config type → the handler that applies it.
+"""Pass configs and the pass registry, torchao style: a frozen config type → the handler that
+applies it.
 
-A pass is one config class (data only: frozen, validated on creation, versioned, round-trips through a
-plain dict) plus one handler registered for that class with :func:`register_pass`. The config class
-also declares which of its fields a search may vary and over which choices (``search_space``, Olive
-style): the search engine only asks, it never knows a pass's internals.
+A pass is one config class (data only: frozen, validated on creation, versioned, round-trips
+through a plain dict) plus one handler registered for that class with :func:`register_pass`. The
+config class also declares which of its fields a search may vary and over which choices
+(``search_space``, Olive style): the search engine only asks, it never knows a pass's internals.
 
-Only registered config types load back from a dict (:func:`config_from_dict`): a dict cannot name an
-arbitrary class.
+Only registered config types load back from a dict (:func:`config_from_dict`): a dict cannot name
+an arbitrary class.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ class PassNotApplicable(EdgefitError):
 
 
 def config_error(cls_name: str, name: str, value: object, allowed: str) -> EdgefitError:
-    """The error every config raises for a bad field: it names the config, the field and the fix."""
+    """The error every config raises for a bad field: it names the config, the field and the
+    fix."""
     return EdgefitError(
         f"{name}={value!r} is not allowed", where=f"{cls_name}.{name}", fix=f"use {allowed}"
     )
@@ -62,11 +64,13 @@ class PassConfig:
             )
 
     def _set(self, name: str, value: Any) -> None:
-        """Normalize a field inside ``__post_init__`` (lists → tuples, 1 → 1.0) so equal configs hash alike."""
+        """Normalize a field inside ``__post_init__`` (lists → tuples, 1 → 1.0) so equal configs
+        hash alike."""
         object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data: ``type`` (the allow-listed class name), the fields, ``version``."""
+        """Plain JSON-ready data: ``type`` (the allow-listed class name), the fields,
+        ``version``."""
         data = asdict(self)
         return {
             "type": type(self).__name__,
@@ -77,9 +81,10 @@ class PassConfig:
     def search_space(
         cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
     ) -> dict[str, Choices]:
-        """Field → the choices a search may try, for a target supporting ``target_dtypes`` and a model
-        whose architecture knobs span ``knob_space`` (an example's :meth:`ExampleSpec.knob_space`).
-        Fields not listed are not searched. Every combination builds a valid config."""
+        """Field → the choices a search may try, for a target supporting ``target_dtypes`` and a
+        model whose architecture knobs span ``knob_space`` (an example's
+        :meth:`ExampleSpec.knob_space`). Fields not listed are not searched. Every combination
+        builds a valid config."""
         return {}
 
 
@@ -88,8 +93,9 @@ Handler = Callable[[Any, PassConfig, "PassContext"], "PassResult"]
 
 @dataclass(frozen=True)
 class PassResult:
-    """What a handler returns: the new model (a torch module, or the path of an ONNX file), what was
-    done (``metadata``, JSON-ready) and the change kind it makes (``None`` when the model is unchanged)."""
+    """What a handler returns: the new model (a torch module, or the path of an ONNX file), what
+    was done (``metadata``, JSON-ready) and the change kind it makes (``None`` when the model is
+    unchanged)."""
 
     model: Any
     metadata: dict[str, Any]
@@ -98,8 +104,8 @@ class PassResult:
 
 @dataclass(frozen=True)
 class PassSpec:
-    """One registry entry: the pass's name, config type, handler, what it consumes and the change kind
-    (:data:`edgefit.iteration.CHANGE_KINDS`) it makes."""
+    """One registry entry: the pass's name, config type, handler, what it consumes and the change
+    kind (:data:`edgefit.iteration.CHANGE_KINDS`) it makes."""
 
     name: str
     config_type: type[PassConfig]
@@ -115,7 +121,8 @@ _ALLOWED: dict[str, type[PassConfig]] = {}  # the types config_from_dict may bui
 def register_pass(
     config_type: type[PassConfig], *, name: str, consumes: Consumes, change_kind: str
 ) -> Callable[[Handler], Handler]:
-    """Register ``handler(model, config, context) -> PassResult`` for ``config_type`` (and allow-list it)."""
+    """Register ``handler(model, config, context) -> PassResult`` for ``config_type`` (and
+    allow-list it)."""
 
     def wrap(handler: Handler) -> Handler:
         if config_type in _PASSES or name in {s.name for s in _PASSES.values()}:
@@ -149,8 +156,8 @@ def get_pass(key: str | type[PassConfig] | PassConfig) -> PassSpec:
 
 
 def apply_pass(model: Any, config: PassConfig, context: PassContext | None = None) -> PassResult:
-    """Apply the pass registered for ``type(config)`` to ``model`` (a torch module, or an ONNX model
-    or path, as the pass consumes).
+    """Apply the pass registered for ``type(config)`` to ``model`` (a torch module, or an ONNX
+    model or path, as the pass consumes).
 
     >>> import torch
     >>> from edgefit.passes import PruneConfig, apply_pass

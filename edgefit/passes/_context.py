@@ -1,4 +1,5 @@
-"""What passes read besides the model and their config: the user's data, where to write, how to run.
+"""What passes read besides the model and their config: the user's data, where to write, how to
+run.
 
 A config is the *recipe* (searchable, hashable); the context is the *situation* (data, folders,
 threads). Keeping them apart lets one config apply to many models and keeps configs plain data.
@@ -23,18 +24,20 @@ Arrays = tuple["np.ndarray", "np.ndarray"]  # (inputs x, integer labels y)
 
 @dataclass(frozen=True, eq=False)
 class PassContext:
-    """The situation passes run in. Every field is optional; a pass that needs a missing one says so.
+    """The situation passes run in. Every field is optional; a pass that needs a missing one says
+    so.
 
     * ``work_dir``: where ONNX files are written (default ``user_cache_dir()/passes``).
-    * ``calibration``: int8 calibration inputs, either a list of ``{input name: array}`` feeds or one
-      array of samples along axis 0 (fed in chunks of the model's batch size). Without it, the first
-      ``calibration_samples`` training inputs; random inputs only when there is no data at all
-      (flagged in the metadata).
-    * ``train`` / ``val``: ``(x, y)`` numpy arrays for recovery fine-tuning (``val`` defaults to ``train``).
-    * ``eval_fn``: ``fn(onnx_path) -> score`` (higher is better) for mixed-precision sensitivity; the
-      default is output fidelity against the fp32 model on the calibration inputs.
-    * ``factory``: how to build the model for an architecture swap: an example name (``"digits-cnn"``)
-      or ``"module:function"``.
+    * ``calibration``: int8 calibration inputs, either a list of ``{input name: array}`` feeds or
+      one array of samples along axis 0 (fed in chunks of the model's batch size). Without it, the
+      first ``calibration_samples`` training inputs; random inputs only when there is no data at
+      all (flagged in the metadata).
+    * ``train`` / ``val``: ``(x, y)`` numpy arrays for recovery fine-tuning (``val`` defaults to
+      ``train``).
+    * ``eval_fn``: ``fn(onnx_path) -> score`` (higher is better) for mixed-precision sensitivity;
+      the default is output fidelity against the fp32 model on the calibration inputs.
+    * ``factory``: how to build the model for an architecture swap: an example name
+      (``"digits-cnn"``) or ``"module:function"``.
     * ``input_shape`` / ``input_dtype``: the model's input, for ONNX export and channel pruning.
     * ``teacher``: the original model, for knowledge distillation during recovery.
     * ``seed``, ``threads`` (torch and onnxruntime), ``progress`` (bars on stderr), ``preprocess``
@@ -80,7 +83,8 @@ class PassContext:
 
     def calibration_feeds(self, model) -> tuple[list[dict[str, Any]], str]:
         """Calibration feeds for ONNX ``model`` and where they came from (said in every quantized
-        model's metadata: a model calibrated on noise must never pass for one calibrated on data)."""
+        model's metadata: a model calibrated on noise must never pass for one calibrated on
+        data)."""
         import numpy as np
 
         from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
@@ -113,7 +117,8 @@ class PassContext:
         data = np.asarray(data).astype(dtype, copy=False)
         if data.ndim != len(shape):
             raise EdgefitError(
-                f"calibration data has rank {data.ndim}, the model input '{name}' has {len(shape)}",
+                f"calibration data has rank {data.ndim}, the model input '{name}' has "
+                f"{len(shape)}",
                 where="PassContext.calibration",
                 fix="give samples stacked along axis 0",
             )
@@ -122,8 +127,8 @@ class PassContext:
         return feeds, f"{source} ({len(feeds)} samples)"
 
     def fingerprint(self) -> str:
-        """A hash of everything here that changes a pass's output (data, seed, shapes, factory), for
-        caching; callables count by name only."""
+        """A hash of everything here that changes a pass's output (data, seed, shapes, factory),
+        for caching; callables count by name only."""
         import numpy as np
 
         h = hashlib.sha256()

@@ -1,12 +1,14 @@
-"""Turn a candidate's :class:`PassPlan` into a real model: swap → prune → recover → export ONNX → quantize.
+"""Turn a candidate's :class:`PassPlan` into a real model: swap → prune → recover → export ONNX →
+quantize.
 
 With ``plan.torchao`` the ONNX file is still exported from the fp32 module (the estimator reads its
 graph), and the torchao-quantized module is saved beside it as a ``torch.export`` program
 (``model.pt2``, the ``torch`` runtime's artifact): that is what is scored, measured and shipped.
 
 Results are cached under ``context.out_dir()/candidate-<key>/``, where the key hashes the plan, the
-base model and the context's data (:meth:`PassContext.fingerprint`): the same candidate asked for twice
-is built once. A cache hit returns the ONNX file (and the .pt2), metadata but no torch module.
+base model and the context's data (:meth:`PassContext.fingerprint`): the same candidate asked for
+twice is built once. A cache hit returns the ONNX file (and the .pt2), metadata but no torch
+module.
 """
 
 from __future__ import annotations
@@ -32,13 +34,14 @@ RESULT_FILE = "materialized.json"
 
 @dataclass(frozen=True, eq=False)
 class Materialized:
-    """A materialized candidate: its ONNX file (what is measured and shipped), the torch module before
-    export (``None`` for ONNX-only bases and cache hits), what every pass did, and the change kinds
-    (:data:`edgefit.iteration.CHANGE_KINDS`) the candidate makes, for the iteration-cost model.
+    """A materialized candidate: its ONNX file (what is measured and shipped), the torch module
+    before export (``None`` for ONNX-only bases and cache hits), what every pass did, and the
+    change kinds (:data:`edgefit.iteration.CHANGE_KINDS`) the candidate makes, for the
+    iteration-cost model.
 
-    A torchao candidate also has ``artifact_path`` (its ``.pt2``) and ``artifact_runtime`` (``"torch"``):
-    then the ONNX file is the fp32 graph the estimator reads, and the ``.pt2`` is the model. Both are
-    ``None`` for pure-ONNX candidates."""
+    A torchao candidate also has ``artifact_path`` (its ``.pt2``) and ``artifact_runtime``
+    (``"torch"``): then the ONNX file is the fp32 graph the estimator reads, and the ``.pt2`` is
+    the model. Both are ``None`` for pure-ONNX candidates."""
 
     onnx_path: Path
     torch_module: torch.nn.Module | None
@@ -131,7 +134,8 @@ def materialize(
     export shape is the example's at the swapped resolution, else ``context.input_shape``.
 
     >>> from edgefit.passes import PassPlan, QuantizeConfig, RecoverConfig, SwapConfig
-    >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1), quantize=QuantizeConfig())
+    >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1),
+    quantize=QuantizeConfig())
     >>> m = materialize("digits-cnn", plan, PassContext(train=(x, y)))   # doctest: +SKIP
     >>> m.change_kinds                                                   # doctest: +SKIP
     ('architecture', 'weights', 'quantization')
@@ -225,7 +229,8 @@ def materialize(
 
 
 def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) -> Path:
-    """The torchao-quantized module as a ``torch.export`` program named like the ONNX export (input, output)."""
+    """The torchao-quantized module as a ``torch.export`` program named like the ONNX export
+    (input, output)."""
     import torch
 
     from edgefit.runtimes._torch import save_program

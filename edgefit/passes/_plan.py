@@ -1,6 +1,6 @@
-"""A candidate's recipe: which passes, with which configs, in the fixed order swap → prune → recover
-→ (export) → quantize, or swap → prune → recover → torchao for a torch model; and its content hash,
-the key a search caches materialized candidates under.
+"""A candidate's recipe: which passes, with which configs, in the fixed order swap → prune →
+recover → (export) → quantize, or swap → prune → recover → torchao for a torch model; and its
+content hash, the key a search caches materialized candidates under.
 """
 
 from __future__ import annotations
@@ -37,10 +37,11 @@ OPTIONAL_SLOTS = (
 
 @dataclass(frozen=True)
 class PassPlan:
-    """The passes of one candidate; ``None`` skips a pass. ``quantize`` (ONNX) and ``torchao`` (the torch
-    module, after recover) are two ways to quantize: a plan holds at most one.
+    """The passes of one candidate; ``None`` skips a pass. ``quantize`` (ONNX) and ``torchao`` (the
+    torch module, after recover) are two ways to quantize: a plan holds at most one.
 
-    >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1), quantize=QuantizeConfig())
+    >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1),
+    quantize=QuantizeConfig())
     >>> PassPlan.from_dict(plan.to_dict()) == plan
     True
     >>> plan.content_hash(b"base model bytes") == plan.content_hash(b"base model bytes")
@@ -112,8 +113,8 @@ class PassPlan:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     def content_hash(self, base: Any) -> str:
-        """sha256 of the plan's canonical JSON and of the base model (bytes, a path, an ONNX proto, a
-        torch module, an example name or a factory string; see :func:`model_fingerprint`)."""
+        """sha256 of the plan's canonical JSON and of the base model (bytes, a path, an ONNX proto,
+        a torch module, an example name or a factory string; see :func:`model_fingerprint`)."""
         h = hashlib.sha256(self.canonical_json().encode())
         h.update(b"\0" + model_fingerprint(base).encode())
         return h.hexdigest()
@@ -134,8 +135,9 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 
 
 def model_fingerprint(base: Any) -> str:
-    """sha256 identifying a base model: file bytes, serialized proto, module tensors, or the name of an
-    example / factory (with the example's pretrained weights, which the name alone does not pin)."""
+    """sha256 identifying a base model: file bytes, serialized proto, module tensors, or the name
+    of an example / factory (with the example's pretrained weights, which the name alone does not
+    pin)."""
     if isinstance(base, bytes):
         return hashlib.sha256(base).hexdigest()
     if isinstance(base, Path) or (isinstance(base, str) and base.endswith(".onnx")):

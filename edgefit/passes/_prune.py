@@ -1,14 +1,14 @@
-"""The prune pass: torch module in, a pruned copy out (the input, often the distillation teacher, is
-never modified).
+"""The prune pass: torch module in, a pruned copy out (the input, often the distillation teacher,
+is never modified).
 
 * ``unstructured``: per layer, the ``amount`` smallest-|w| weights of every Conv/Linear set to zero
-  (``torch.nn.utils.prune.l1_unstructured``, then ``prune.remove`` bakes the zeros in). Same shapes,
-  same MACs on dense kernels: it pays off only on sparse kernels or after compression.
-* ``2:4``: in every group of 4 consecutive input weights, the 2 smallest-|w| set to zero, the pattern
-  sparse tensor cores run at 2× (NVIDIA Ampere and later). ``amount`` is 0.5 by definition.
+  (``torch.nn.utils.prune.l1_unstructured``, then ``prune.remove`` bakes the zeros in). Same
+  shapes, same MACs on dense kernels: it pays off only on sparse kernels or after compression.
+* ``2:4``: in every group of 4 consecutive input weights, the 2 smallest-|w| set to zero, the
+  pattern sparse tensor cores run at 2× (NVIDIA Ampere and later). ``amount`` is 0.5 by definition.
 * ``channel``: structured, dependency-aware channel pruning with torch-pruning (residual groups,
-  BatchNorm and the layers that read a pruned channel shrink together); the final classifier keeps its
-  outputs. The result really has fewer channels, parameters and MACs.
+  BatchNorm and the layers that read a pruned channel shrink together); the final classifier keeps
+  its outputs. The result really has fewer channels, parameters and MACs.
 """
 
 from __future__ import annotations
@@ -39,14 +39,15 @@ SEARCH_AMOUNTS = (0.25, 0.5, 0.75)
 
 @dataclass(frozen=True)
 class PruneConfig(PassConfig):
-    """What to prune and how much: ``amount`` is the fraction of weights (unstructured), of channels
-    per group (channel) or 0.5 (2:4). ``round_to`` keeps channel counts multiples of it (channel only;
-    8 suits most accelerators' vector widths).
+    """What to prune and how much: ``amount`` is the fraction of weights (unstructured), of
+    channels per group (channel) or 0.5 (2:4). ``round_to`` keeps channel counts multiples of it
+    (channel only; 8 suits most accelerators' vector widths).
 
     >>> PruneConfig(method="channel", amount=1.0)
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: PruneConfig.amount: amount=1.0 is not allowed (fix: use a fraction in (0, 1))
+    edgefit.errors.EdgefitError: PruneConfig.amount: amount=1.0 is not allowed (fix: use a fraction
+    in (0, 1))
     """
 
     method: str = "unstructured"
@@ -78,7 +79,8 @@ class PruneConfig(PassConfig):
         cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
     ) -> dict[str, tuple]:
         """Structured channel pruning only: the one method that shrinks MACs on dense kernels.
-        Unstructured and 2:4 stay available to ask for by hand (2:4 pays off on sparse tensor cores)."""
+        Unstructured and 2:4 stay available to ask for by hand (2:4 pays off on sparse tensor
+        cores)."""
         return {"method": ("channel",), "amount": SEARCH_AMOUNTS}
 
 
@@ -106,7 +108,8 @@ def unstructured(model: torch.nn.Module, amount: float) -> dict[str, Any]:
         prune.l1_unstructured(module, "weight", amount=amount)
         prune.remove(module, "weight")
     return {
-        "recipe": f"torch.nn.utils.prune.l1_unstructured(amount={amount}) per Conv/Linear, then prune.remove"
+        "recipe": f"torch.nn.utils.prune.l1_unstructured(amount={amount}) per Conv/Linear, then "
+        "prune.remove"
     }
 
 
@@ -137,14 +140,16 @@ def semi_structured(model: torch.nn.Module) -> dict[str, Any]:
             else:
                 module.weight.mul_(mask)
     return {
-        "recipe": "2:4 semi-structured: 2 smallest |w| of every 4 consecutive input weights zeroed",
+        "recipe": "2:4 semi-structured: 2 smallest |w| of every 4 consecutive input weights "
+        "zeroed",
         "dense_layers": skipped,
         "dense_reason": "input dimension not a multiple of 4" if skipped else None,
     }
 
 
 def classifier_layers(model: torch.nn.Module) -> list[torch.nn.Module]:
-    """The layer(s) torch-pruning must not shrink: the last Conv/Linear, whose outputs are the model's."""
+    """The layer(s) torch-pruning must not shrink: the last Conv/Linear, whose outputs are the
+    model's."""
     layers = _weighted(model)
     return [layers[-1][1]] if layers else []
 

@@ -4,10 +4,11 @@ Loss (Hinton et al. 2015), with student logits ``s``, teacher logits ``t`` and t
 
     alpha * CE(s, y) + (1 - alpha) * T² * KL(softmax(t / T) ‖ softmax(s / T))
 
-It reuses the examples' trainer (:func:`edgefit.examples.train_digits_cnn`, generic over classifiers on
-in-memory arrays): AdamW with a one-cycle schedule, seeded, on ``context.threads`` threads, a progress
-bar only when ``context.progress``. Exact zeros that pruning made stay zero: masks are held with
-``torch.nn.utils.prune.custom_from_mask`` during training and baked in afterwards.
+It reuses the examples' trainer (:func:`edgefit.examples.train_digits_cnn`, generic over
+classifiers on in-memory arrays): AdamW with a one-cycle schedule, seeded, on ``context.threads``
+threads, a progress bar only when ``context.progress``. Exact zeros that pruning made stay zero:
+masks are held with ``torch.nn.utils.prune.custom_from_mask`` during training and baked in
+afterwards.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class RecoverConfig(PassConfig):
     >>> RecoverConfig(epochs=0)
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: RecoverConfig.epochs: epochs=0 is not allowed (fix: use a positive integer)
+    edgefit.errors.EdgefitError: RecoverConfig.epochs: epochs=0 is not allowed (fix: use a positive
+    integer)
     """
 
     epochs: int = 1
@@ -108,7 +110,8 @@ class RecoverConfig(PassConfig):
 
 def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
     """Mask every Conv/Linear weight that has exact zeros (pruning's) so training keeps them zero.
-    An all-zero weight is a zero *initialization* (some nets zero-init their last layer), not pruning."""
+    An all-zero weight is a zero *initialization* (some nets zero-init their last layer), not
+    pruning."""
     from torch import nn
     from torch.nn.utils import prune
 

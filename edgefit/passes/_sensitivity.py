@@ -1,9 +1,9 @@
 """Mixed precision, measured: how much each weight-bearing node costs when it alone is quantized.
 
-Method (chosen over "keep one node float, quantize the rest"): for every Conv / ConvTranspose / Gemm /
-MatMul with a constant weight, quantize **only that node** (static QDQ, the same calibration method and
-ranges as the full model) and score the result with ``eval_fn``; the node's *loss* is the fp32 score
-minus that score. Why this way round:
+Method (chosen over "keep one node float, quantize the rest"): for every Conv / ConvTranspose /
+Gemm / MatMul with a constant weight, quantize **only that node** (static QDQ, the same calibration
+method and ranges as the full model) and score the result with ``eval_fn``; the node's *loss* is
+the fp32 score minus that score. Why this way round:
 
 * each node's own error is isolated: in "all but one" the full-model error dominates and the
   differences between nodes drown in it (and in interactions), especially on small nets;
@@ -11,9 +11,9 @@ minus that score. Why this way round:
   removes roughly the sum of their losses;
 * calibration runs once (onnxruntime's calibration cache), then N cheap quantize-and-score runs.
 
-The default score is output fidelity, ``-‖y_q − y‖² / ‖y‖²`` against the fp32 model on the calibration
-feeds (0 is perfect; loss = normalized error). Pass ``eval_fn(onnx_path) -> float`` (higher is better,
-e.g. validation accuracy) to rank by the metric that matters.
+The default score is output fidelity, ``-‖y_q − y‖² / ‖y‖²`` against the fp32 model on the
+calibration feeds (0 is perfect; loss = normalized error). Pass ``eval_fn(onnx_path) -> float``
+(higher is better, e.g. validation accuracy) to rank by the metric that matters.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from edgefit.passes import _onnx
 
 @dataclass(frozen=True)
 class LayerSensitivity:
-    """One node's measured sensitivity: ``score`` with only this node quantized, ``loss`` = fp32 score
-    minus ``score`` (larger is more sensitive)."""
+    """One node's measured sensitivity: ``score`` with only this node quantized, ``loss`` = fp32
+    score minus ``score`` (larger is more sensitive)."""
 
     node: str
     op_type: str
@@ -46,7 +46,8 @@ class LayerSensitivity:
 def fidelity_fn(
     reference_model: Path, feeds: Sequence[dict], threads: int = 2
 ) -> Callable[[Path], float]:
-    """``fn(onnx_path) -> -NMSE`` of its outputs against ``reference_model``'s on ``feeds`` (0 = identical)."""
+    """``fn(onnx_path) -> -NMSE`` of its outputs against ``reference_model``'s on ``feeds`` (0 =
+    identical)."""
     reference = _onnx.run(reference_model, feeds, threads)
     return lambda path: -_onnx.nmse(reference, _onnx.run(path, feeds, threads))
 
@@ -105,8 +106,8 @@ def layer_sensitivity(
     """Measure every weight-bearing node's sensitivity to int8, most sensitive first.
 
     ``fp32_model`` is an ONNX path or proto; ``calib`` a list of input feeds or an array of samples
-    (as :class:`PassContext` takes). The names are those of the pre-processed graph that the quantize
-    pass also uses, so they go straight into ``QuantizeConfig(keep_float=...)``.
+    (as :class:`PassContext` takes). The names are those of the pre-processed graph that the
+    quantize pass also uses, so they go straight into ``QuantizeConfig(keep_float=...)``.
 
     >>> ranked = layer_sensitivity("model.onnx", feeds)                # doctest: +SKIP
     >>> QuantizeConfig(precision="int8", keep_float=(ranked[0].node,))  # doctest: +SKIP
@@ -135,5 +136,6 @@ def layer_sensitivity(
 
 
 def most_sensitive(ranked: Sequence[LayerSensitivity], k: int) -> tuple[str, ...]:
-    """The names of the ``k`` nodes with the largest measured loss (only nodes that lose anything)."""
+    """The names of the ``k`` nodes with the largest measured loss (only nodes that lose
+    anything)."""
     return tuple(s.node for s in ranked[:k] if s.loss > 0)

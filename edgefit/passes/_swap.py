@@ -4,11 +4,11 @@ The factory (``PassContext.factory``) is a built-in example's name, whose ``buil
 the model, or ``"module:function"``, a user function that takes the knobs as keyword arguments
 (``width``, ``depth``, and ``resolution`` / ``activation`` when set) and returns an ``nn.Module``.
 
-Weights carry over from the input model whenever every tensor of the new model has the same name and
-shape (a resolution swap of a fully convolutional net); otherwise the new model is freshly initialized
-and the metadata says it needs recovery. An activation-only swap never rebuilds: it replaces the
-activation modules of a copy in place (:func:`swap_activations`), which also works for user models
-without a factory.
+Weights carry over from the input model whenever every tensor of the new model has the same name
+and shape (a resolution swap of a fully convolutional net); otherwise the new model is freshly
+initialized and the metadata says it needs recovery. An activation-only swap never rebuilds: it
+replaces the activation modules of a copy in place (:func:`swap_activations`), which also works for
+user models without a factory.
 """
 
 from __future__ import annotations
@@ -99,8 +99,8 @@ class SwapConfig(PassConfig):
     def search_space(
         cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
     ) -> dict[str, tuple]:
-        """Width and depth (within ``knob_space``'s ranges when given) and the activations; resolution
-        is left to the user (it changes what the model sees, not only what it costs).
+        """Width and depth (within ``knob_space``'s ranges when given) and the activations;
+        resolution is left to the user (it changes what the model sees, not only what it costs).
 
         >>> SwapConfig.search_space(knob_space={"width": (0.5, 1.0), "depth": (0.0, 1.0)})["width"]
         (0.5, 0.75, 1.0)
@@ -137,7 +137,8 @@ def swap_activations(
     (``F.gelu(x)``) are invisible here and stay.
 
     >>> import torch
-    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU(), torch.nn.Linear(4, 2), torch.nn.SiLU())
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU(), torch.nn.Linear(4, 2),
+    torch.nn.SiLU())
     >>> swap_activations(net, "hardswish"), net[1]
     (2, Hardswish())
     """

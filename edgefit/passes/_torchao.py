@@ -1,4 +1,5 @@
-"""The torchao pass: torch module in, a torchao-quantized copy out (``torchao.quantization.quantize_``).
+"""The torchao pass: torch module in, a torchao-quantized copy out
+(``torchao.quantization.quantize_``).
 
 torchao replaces the weight of every ``nn.Linear`` with a quantized tensor subclass; the module is
 then saved as a ``torch.export`` program (see :func:`edgefit.passes.materialize`) and timed on the
@@ -54,7 +55,8 @@ class TorchaoConfig(PassConfig):
     >>> TorchaoConfig(config="int2")
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: TorchaoConfig.config: config='int2' is not allowed (fix: use one of \
+    edgefit.errors.EdgefitError: TorchaoConfig.config: config='int2' is not allowed (fix: use one
+    of \
 int8-dynamic, int8-weight, int4-weight, float8-dynamic)
     """
 
@@ -86,10 +88,14 @@ int8-dynamic, int8-weight, int4-weight, float8-dynamic)
 
 
 def unavailable_reason(config: TorchaoConfig) -> str | None:
-    """Why ``config`` cannot run on this machine (None: it can). Checks what torchao would assert."""
+    """Why ``config`` cannot run on this machine (None: it can). Checks what torchao would
+    assert."""
     if config.config == "int4-weight":
         if importlib.util.find_spec("mslk") is None:
-            return f"torchao Int4WeightOnlyConfig needs the mslk kernels (>= {MSLK_MIN}), which are not installed here"
+            return (
+                f"torchao Int4WeightOnlyConfig needs the mslk kernels (>= {MSLK_MIN}), which "
+                "are not installed here"
+            )
         from importlib.metadata import PackageNotFoundError, version
 
         try:
@@ -102,7 +108,10 @@ def unavailable_reason(config: TorchaoConfig) -> str | None:
         import torch
 
         if not torch.cuda.is_available():
-            return "torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; there is no CUDA GPU here"
+            return (
+                "torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; there is "
+                "no CUDA GPU here"
+            )
         capability = torch.cuda.get_device_capability()
         if capability < (8, 9):
             return (
@@ -113,8 +122,8 @@ def unavailable_reason(config: TorchaoConfig) -> str | None:
 
 
 def is_linear(module: torch.nn.Module, fqn: str = "") -> bool:
-    """An ``nn.Linear``, or a module flagged ``LINEAR_WEIGHT`` whose ``weight`` feeds ``F.linear`` (the
-    ONNX→torch rebuild's MatMul weights): what torchao quantizes."""
+    """An ``nn.Linear``, or a module flagged ``LINEAR_WEIGHT`` whose ``weight`` feeds ``F.linear``
+    (the ONNX→torch rebuild's MatMul weights): what torchao quantizes."""
     from torch import nn
 
     return isinstance(module, nn.Linear) or bool(getattr(type(module), "LINEAR_WEIGHT", False))
@@ -162,7 +171,8 @@ def torchao_quantize(
     meta = {
         "pass": "torchao",
         "config": config.config,
-        "recipe": f"torchao.quantization.quantize_(module, {config.torchao_class}()) on {len(linears)} nn.Linear",
+        "recipe": f"torchao.quantization.quantize_(module, {config.torchao_class}()) on "
+        f"{len(linears)} nn.Linear",
         "torchao": torchao.__version__,
         "linear_layers": len(linears),
         "calibration": "none (dynamic activations)"

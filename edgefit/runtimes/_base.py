@@ -2,8 +2,9 @@
 
 A backend (onnxruntime, TensorRT, …) is one subclass of :class:`Runtime` in its own private module,
 registered by name in :mod:`edgefit.runtimes._registry`. The subclass implements four things —
-:meth:`~Runtime.available`, :meth:`~Runtime.convert`, :meth:`~Runtime.open` and :attr:`~Runtime.precisions`
-— and inherits :meth:`~Runtime.measure` (timed in a child process) and :meth:`~Runtime.infer`.
+:meth:`~Runtime.available`, :meth:`~Runtime.convert`, :meth:`~Runtime.open` and
+:attr:`~Runtime.precisions` — and inherits :meth:`~Runtime.measure` (timed in a child process) and
+:meth:`~Runtime.infer`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ Inputs = Mapping[str, "np.ndarray"]
 
 
 class RuntimeUnavailableError(EdgefitError):
-    """The runtime cannot run on this machine (missing package, no GPU, wrong OS); ``what`` says why."""
+    """The runtime cannot run on this machine (missing package, no GPU, wrong OS); ``what`` says
+    why."""
 
 
 class UnsupportedPrecisionError(EdgefitError):
@@ -36,8 +38,9 @@ class UnsupportedPrecisionError(EdgefitError):
 class MeasurementError(EdgefitError):
     """The measurement child crashed, was killed or timed out; edgefit itself keeps running.
 
-    ``returncode`` is the child's exit status (negative: killed by that signal; None: timed out) and
-    ``stderr_tail`` the end of what it wrote to stderr, so a caller can record the failure and go on.
+    ``returncode`` is the child's exit status (negative: killed by that signal; None: timed out)
+    and ``stderr_tail`` the end of what it wrote to stderr, so a caller can record the failure and
+    go on.
     """
 
     exit_code = 1  # not a usage error: the input was fine, the runtime failed
@@ -80,8 +83,9 @@ class Availability:
 class Artifact:
     """A model converted for one runtime at one precision: a file plus what is known about it.
 
-    ``metadata`` holds, among others, ``parity`` (see :class:`~edgefit.runtimes.Parity`), the frozen
-    conversion ``options``, and how calibration and parity inputs were made. Treat it as read-only.
+    ``metadata`` holds, among others, ``parity`` (see :class:`~edgefit.runtimes.Parity`), the
+    frozen conversion ``options``, and how calibration and parity inputs were made. Treat it as
+    read-only.
     """
 
     path: Path
@@ -119,10 +123,11 @@ class Timing:
     usual a slow run finishes, the figure a real-time budget cares about. ``peak_rss_bytes`` is the
     measurement child's peak resident set size (``VmHWM`` on Linux, ``getrusage`` elsewhere), so it
     includes the Python interpreter, numpy and the runtime library, not only the model.
-    ``cpu_wait_fraction`` is the share of the measuring threads' time spent runnable but waiting for a
-    CPU that another process held (Linux scheduler statistics; None elsewhere): above a few percent,
-    the wall-clock figures include foreign load and will not repeat on a quiet machine.
-    ``environment`` says where the numbers came from: runtime, version, threads, providers, pinned CPUs.
+    ``cpu_wait_fraction`` is the share of the measuring threads' time spent runnable but waiting
+    for a CPU that another process held (Linux scheduler statistics; None elsewhere): above a few
+    percent, the wall-clock figures include foreign load and will not repeat on a quiet machine.
+    ``environment`` says where the numbers came from: runtime, version, threads, providers, pinned
+    CPUs.
     """
 
     mean: float
@@ -176,10 +181,12 @@ class Timing:
 
     @property
     def provenance(self) -> str:
-        """``"measured on onnxruntime 1.31.1, 2 threads"``: where every number of this Timing came from.
+        """``"measured on onnxruntime 1.31.1, 2 threads"``: where every number of this Timing came
+        from.
 
         A runtime whose "timing" is a compiler's estimate (``Runtime.timing_kind == "estimated"``,
-        e.g. Arm Vela's cycle count) puts its own label in ``environment["estimate"]``; that is used.
+        e.g. Arm Vela's cycle count) puts its own label in ``environment["estimate"]``; that is
+        used.
         """
         env = self.environment
         if env.get("estimate"):
@@ -199,12 +206,13 @@ class Timing:
 class Session(abc.ABC):
     """A loaded artifact, ready to run. Created by :meth:`Runtime.open`.
 
-    Contract: ``run`` takes every model input by name and returns every output by name as numpy arrays;
-    it may be called many times and must not keep state between calls. ``timed_run`` returns the
-    latency of one run in seconds; the default brackets ``run`` with ``time.perf_counter``, and a GPU
-    backend overrides it to time with device events after synchronizing. ``environment`` describes
-    where it runs (runtime, version, threads, providers …) and is copied into :class:`Timing`.
-    A session lives in one process; it is not shared between threads.
+    Contract: ``run`` takes every model input by name and returns every output by name as numpy
+    arrays; it may be called many times and must not keep state between calls. ``timed_run``
+    returns the latency of one run in seconds; the default brackets ``run`` with
+    ``time.perf_counter``, and a GPU backend overrides it to time with device events after
+    synchronizing. ``environment`` describes where it runs (runtime, version, threads, providers …)
+    and is copied into :class:`Timing`. A session lives in one process; it is not shared between
+    threads.
     """
 
     environment: dict[str, Any]
@@ -231,21 +239,27 @@ class Runtime(abc.ABC):
 
     * ``name`` is the registry name; ``description`` one line for ``edgefit runtimes list``.
     * :meth:`available` never raises and never imports more than it must; when ``ok`` is False,
-      ``reason`` says why in words a user can act on (missing package with its pip line, no GPU, OS).
-    * :meth:`convert` writes one artifact file under ``out_dir`` and returns an :class:`Artifact` whose
-      ``metadata["parity"]`` compares it with the fp32 source model (see :func:`~edgefit.runtimes.parity`).
-      Keyword options are validated into the backend's frozen ``Options`` dataclass at once; an unknown
-      option or precision is an :class:`~edgefit.errors.EdgefitError`, never a silent default.
+      ``reason`` says why in words a user can act on (missing package with its pip line, no GPU,
+      OS).
+    * :meth:`convert` writes one artifact file under ``out_dir`` and returns an :class:`Artifact`
+      whose ``metadata["parity"]`` compares it with the fp32 source model (see
+      :func:`~edgefit.runtimes.parity`). Keyword options are validated into the backend's frozen
+      ``Options`` dataclass at once; an unknown option or precision is an
+      :class:`~edgefit.errors.EdgefitError`, never a silent default.
     * :meth:`open` loads an artifact into a :class:`Session`. It runs inside the measurement child
       process, where a crash cannot take edgefit down.
     * Instances hold no mutable state, so one instance may be used from several threads.
-    * :meth:`runnable` says whether artifacts can also be *run* here; it is :meth:`available` unless
-      the runtime converts on any OS but runs on one (Core ML: conversion on Linux, prediction on macOS).
-    * ``timing_kind`` is ``"measured"`` (timed runs) or ``"estimated"`` (a vendor compiler's estimate,
-      e.g. Arm Vela for an Ethos-U NPU that is not attached here; ``Timing.provenance`` then says so).
-    * An artifact is one file, or one bundle directory where the format is a directory (``.mlpackage``).
+    * :meth:`runnable` says whether artifacts can also be *run* here; it is :meth:`available`
+      unless the runtime converts on any OS but runs on one (Core ML: conversion on Linux,
+      prediction on macOS).
+    * ``timing_kind`` is ``"measured"`` (timed runs) or ``"estimated"`` (a vendor compiler's
+      estimate, e.g. Arm Vela for an Ethos-U NPU that is not attached here; ``Timing.provenance``
+      then says so).
+    * An artifact is one file, or one bundle directory where the format is a directory
+      (``.mlpackage``).
 
-    :meth:`measure` (inherited) times a session in a child process; :meth:`infer` runs it in-process.
+    :meth:`measure` (inherited) times a session in a child process; :meth:`infer` runs it
+    in-process.
 
     >>> from edgefit.runtimes import get_runtime
     >>> rt = get_runtime("onnxruntime")                                # doctest: +SKIP
@@ -284,10 +298,11 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def open(self, artifact: Artifact, *, threads: int | None = None) -> Session: ...
 
-    # -- inherited behaviour ------------------------------------------------------------------------
+    # -- inherited behaviour ----------------------------------------------------------------------
 
     def require_available(self) -> Availability:
-        """Return :meth:`available`, or raise :class:`RuntimeUnavailableError` (exit 2) with its reason."""
+        """Return :meth:`available`, or raise :class:`RuntimeUnavailableError` (exit 2) with its
+        reason."""
         status = self.available()
         if not status.ok:
             raise RuntimeUnavailableError(
@@ -298,11 +313,13 @@ class Runtime(abc.ABC):
         return status
 
     def runnable(self) -> Availability:
-        """Whether artifacts can be run (``infer``, ``measure``) here; :meth:`available` by default."""
+        """Whether artifacts can be run (``infer``, ``measure``) here; :meth:`available` by
+        default."""
         return self.available()
 
     def require_runnable(self) -> Availability:
-        """Return :meth:`runnable`, or raise :class:`RuntimeUnavailableError` (exit 2) with its reason."""
+        """Return :meth:`runnable`, or raise :class:`RuntimeUnavailableError` (exit 2) with its
+        reason."""
         status = self.runnable()
         if not status.ok:
             raise RuntimeUnavailableError(
@@ -328,7 +345,8 @@ class Runtime(abc.ABC):
             )
 
     def options(self, **options: Any):
-        """Validate keyword options into this backend's frozen ``Options`` (unknown keys are an error)."""
+        """Validate keyword options into this backend's frozen ``Options`` (unknown keys are an
+        error)."""
         known = (
             {f.name for f in dataclasses.fields(self.Options)}
             if dataclasses.is_dataclass(self.Options)
@@ -344,7 +362,8 @@ class Runtime(abc.ABC):
         return self.Options(**options) if known else None
 
     def check_artifact(self, artifact: Artifact) -> None:
-        """An artifact made by this runtime whose file still exists, or an :class:`EdgefitError`."""
+        """An artifact made by this runtime whose file still exists, or an
+        :class:`EdgefitError`."""
         if artifact.runtime != self.name:
             raise EdgefitError(
                 f"{artifact.path} was made for {artifact.runtime}, not {self.name}",
@@ -379,11 +398,12 @@ class Runtime(abc.ABC):
     ) -> Timing:
         """Time ``artifact`` in a child process (crash- and timeout-isolated).
 
-        ``warmup`` runs are discarded; then at least ``runs`` timed runs, extended to ``min_runs`` so that
-        p99 rests on real samples unless ``budget_s`` seconds of timed runs pass first (the rule is
-        documented on :class:`~edgefit.runtimes.MeasureSettings`). ``threads`` is 1 unless given (None:
-        every CPU the child may use); ``cpus`` pins the child to those CPUs. ``inputs`` default to random
-        data of the model's input shapes (seed 0). A crash, kill or timeout of the child raises
+        ``warmup`` runs are discarded; then at least ``runs`` timed runs, extended to ``min_runs``
+        so that p99 rests on real samples unless ``budget_s`` seconds of timed runs pass first (the
+        rule is documented on :class:`~edgefit.runtimes.MeasureSettings`). ``threads`` is 1 unless
+        given (None: every CPU the child may use); ``cpus`` pins the child to those CPUs.
+        ``inputs`` default to random data of the model's input shapes (seed 0). A crash, kill or
+        timeout of the child raises
         :class:`MeasurementError`; this process is unaffected.
         """
         from edgefit.runtimes._measure import MeasureSettings, measure_in_child

@@ -1,15 +1,17 @@
-"""The isolation child: ``python -m edgefit.runtimes._child REQUEST.json`` (see ``_measure`` for the protocol).
+"""The isolation child: ``python -m edgefit.runtimes._child REQUEST.json`` (see ``_measure`` for
+the protocol).
 
 ``"mode": "measure"`` (the default): it pins itself (when asked), opens the artifact with the named
-runtime, times it and writes ``result.json``. ``"mode": "convert"``: it converts an ONNX file with the
-named runtime and writes the artifact's record. A Python exception is written there too (as
+runtime, times it and writes ``result.json``. ``"mode": "convert"``: it converts an ONNX file with
+the named runtime and writes the artifact's record. A Python exception is written there too (as
 ``{"error": …}``); a crash writes nothing and the parent reads the exit status instead.
 
-``EDGEFIT_TEST_CHILD_FAULT`` (tests only) makes the child fail on purpose once its runtime is loaded
-(measure: after opening the model; convert: before converting): ``abort`` (SIGABRT), ``segv``
-(SIGSEGV), ``exit`` (``os._exit(3)``), ``hang`` (sleeps forever), ``raise`` (a Python exception).
-``EDGEFIT_TEST_CHILD_FAULT_RUNTIME=NAME`` limits it to children of that runtime, and
-``EDGEFIT_TEST_CHILD_FAULT_ONCE=PATH`` to the one child that creates PATH first (the others run normally).
+``EDGEFIT_TEST_CHILD_FAULT`` (tests only) makes the child fail on purpose once its runtime is
+loaded (measure: after opening the model; convert: before converting): ``abort`` (SIGABRT),
+``segv`` (SIGSEGV), ``exit`` (``os._exit(3)``), ``hang`` (sleeps forever), ``raise`` (a Python
+exception). ``EDGEFIT_TEST_CHILD_FAULT_RUNTIME=NAME`` limits it to children of that runtime, and
+``EDGEFIT_TEST_CHILD_FAULT_ONCE=PATH`` to the one child that creates PATH first (the others run
+normally).
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ def _fault(runtime: str) -> None:
 def _peak_rss_bytes() -> int | None:
     """This process's peak resident set size.
 
-    On Linux ``getrusage(RUSAGE_SELF).ru_maxrss`` survives ``exec``: a child of a 500 MB parent reports
-    500 MB. ``VmHWM`` in ``/proc/self/status`` belongs to the child's own address space, so it comes first.
+    On Linux ``getrusage(RUSAGE_SELF).ru_maxrss`` survives ``exec``: a child of a 500 MB parent
+    reports 500 MB. ``VmHWM`` in ``/proc/self/status`` belongs to the child's own address space, so
+    it comes first.
     """
     try:
         with open("/proc/self/status") as fh:

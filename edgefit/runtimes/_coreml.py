@@ -1,15 +1,17 @@
-"""The Core ML backend: PyTorch → .mlpackage (ML Program) with coremltools, weights compressed on request.
+"""The Core ML backend: PyTorch → .mlpackage (ML Program) with coremltools, weights compressed on
+request.
 
-Conversion and weight compression run on any OS; prediction only on macOS (coremltools' ``MLModel.predict``
-calls Apple's Core ML framework). So on Linux :meth:`CoreML.available` is ok (convert, compress, save)
-and :meth:`CoreML.runnable` is not: ``measure``/``infer`` raise :class:`RuntimeUnavailableError`
-("needs macOS", exit 2) and the artifact's parity says it was not checked.
+Conversion and weight compression run on any OS; prediction only on macOS (coremltools'
+``MLModel.predict`` calls Apple's Core ML framework). So on Linux :meth:`CoreML.available` is ok
+(convert, compress, save) and :meth:`CoreML.runnable` is not: ``measure``/``infer`` raise
+:class:`RuntimeUnavailableError` ("needs macOS", exit 2) and the artifact's parity says it was not
+checked.
 
-Precisions: ``fp32`` and ``fp16`` set the ML Program's compute precision; ``int8`` is fp16 compute with
-int8 weights (``coremltools.optimize.coreml.linear_quantize_weights``, symmetric, per channel): W8A16,
-because activation quantization calibrates by running the model, which needs macOS. Options add 4-bit
-per-block weights (``compress="int4"``) or a k-means / uniform palette (``compress="palettize"``,
-``"palettize-uniform"``; k-means needs scikit-learn) to fp32/fp16.
+Precisions: ``fp32`` and ``fp16`` set the ML Program's compute precision; ``int8`` is fp16 compute
+with int8 weights (``coremltools.optimize.coreml.linear_quantize_weights``, symmetric, per
+channel): W8A16, because activation quantization calibrates by running the model, which needs
+macOS. Options add 4-bit per-block weights (``compress="int4"``) or a k-means / uniform palette
+(``compress="palettize"``, ``"palettize-uniform"``; k-means needs scikit-learn) to fp32/fp16.
 
 The macOS path (``CoreMLSession``) follows the coremltools documentation but is **not run here**
 (no Mac in this project's CI); see the tests for what is verified on Linux.
@@ -49,7 +51,8 @@ DEPLOYMENT_TARGETS = (
 COMPRESSIONS = (None, "int4", "palettize", "palettize-uniform")
 COMPUTE_UNITS = ("ALL", "CPU_ONLY", "CPU_AND_GPU", "CPU_AND_NE")
 NEEDS_MACOS = (
-    "Core ML prediction needs macOS: coremltools converts and compresses on Linux, but MLModel.predict "
+    "Core ML prediction needs macOS: coremltools converts and compresses on Linux, but "
+    "MLModel.predict "
     "runs only on macOS 10.13+ (convert here, measure on a Mac)"
 )
 
@@ -61,7 +64,8 @@ class CoreMLOptions:
     ``deployment_target``: ``minimum_deployment_target`` of the ML Program (int4 per-block needs
     iOS18/macOS15); ``compress``: extra weight compression for fp32/fp16 (None, ``int4`` per-block
     linear with ``block_size``, ``palettize`` k-means or ``palettize-uniform`` with ``nbits``);
-    ``compute_units``: what Core ML may use when measuring on macOS; ``parity_samples``: inputs compared.
+    ``compute_units``: what Core ML may use when measuring on macOS; ``parity_samples``: inputs
+    compared.
     """
 
     deployment_target: str = "iOS18"
@@ -118,7 +122,8 @@ def _safe(name: str) -> str:
 
 
 class CoreMLSession(Session):
-    """An .mlpackage loaded by Core ML (macOS only). Core ML picks its own threads; ``threads`` is not used."""
+    """An .mlpackage loaded by Core ML (macOS only). Core ML picks its own threads; ``threads`` is
+    not used."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         if sys.platform != "darwin":
@@ -156,7 +161,8 @@ class CoreMLSession(Session):
 
 
 class CoreML(Runtime):
-    """Core ML: converts PyTorch with coremltools (any OS), predicts with ``MLModel.predict`` (macOS)."""
+    """Core ML: converts PyTorch with coremltools (any OS), predicts with ``MLModel.predict``
+    (macOS)."""
 
     name: ClassVar[str] = "coreml"
     description: ClassVar[str] = (
@@ -190,7 +196,8 @@ class CoreML(Runtime):
             "fp32": None,
             "fp16": None,
             "int8": None,
-            "int8-dynamic": "Core ML has no dynamic activation quantization; int8 here is int8 weights (W8A16)",
+            "int8-dynamic": "Core ML has no dynamic activation quantization; int8 here is int8 "
+            "weights (W8A16)",
         }
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> CoreMLSession:
@@ -209,7 +216,8 @@ class CoreML(Runtime):
         budget_s: float = 10.0,
         timeout_s: float = 600.0,
     ) -> Timing:
-        """As :meth:`Runtime.measure`, on macOS; elsewhere "needs macOS" (exit 2) before anything is started."""
+        """As :meth:`Runtime.measure`, on macOS; elsewhere "needs macOS" (exit 2) before anything
+        is started."""
         self.require_runnable()
         return super().measure(
             artifact,
@@ -234,8 +242,8 @@ class CoreML(Runtime):
     ) -> Artifact:
         """Write ``<name>.<precision>[.<compress>].mlpackage`` under ``out_dir``.
 
-        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple or an
-        ONNX model edgefit can rebuild in PyTorch. Parity is checked on macOS only (on Linux
+        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple
+        or an ONNX model edgefit can rebuild in PyTorch. Parity is checked on macOS only (on Linux
         ``metadata["parity"]`` is None and ``parity_note`` says why); ``calibration`` inputs, when
         given, are what parity compares on.
         """
@@ -271,7 +279,8 @@ class CoreML(Runtime):
 
 
 def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, Any]:
-    """Trace, convert, compress and save; returns the metadata (recipe, weights, size, io names)."""
+    """Trace, convert, compress and save; returns the metadata (recipe, weights, size, io
+    names)."""
     import shutil
     import warnings
 
@@ -319,7 +328,8 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
             fix="make the module traceable with torch.jit.trace, or try another runtime",
         ) from None
     return {
-        "recipe": f"coremltools {ct.__version__}: torch.jit.trace → ct.convert(convert_to='mlprogram', "
+        "recipe": f"coremltools {ct.__version__}: torch.jit.trace → "
+        "ct.convert(convert_to='mlprogram', "
         f"minimum_deployment_target={opts.deployment_target}, compute_precision="
         f"{'FLOAT32' if precision == 'fp32' else 'FLOAT16'})",
         "weights": weights,
@@ -330,7 +340,8 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
             "outputs": list(names_out.items()),
             "shapes": {n: list(t.shape) for n, t in zip(tm.input_names, tm.example_inputs)},
         },
-        "note": "activations stay float (fp16/fp32): Core ML activation quantization calibrates by "
+        "note": "activations stay float (fp16/fp32): Core ML activation quantization calibrates "
+        "by "
         "running the model, which needs macOS",
     }
 
@@ -360,7 +371,8 @@ def _compress(ct, mlmodel, precision: str, opts: CoreMLOptions):
             cto.linear_quantize_weights(
                 mlmodel, config=cto.OptimizationConfig(global_config=config)
             ),
-            f"int4 linear symmetric per-block (block {opts.block_size}; linear_quantize_weights; weights whose "
+            f"int4 linear symmetric per-block (block {opts.block_size}; linear_quantize_weights; "
+            "weights whose "
             "input dimension does not divide by the block size stay float)",
         )
     if opts.compress in ("palettize", "palettize-uniform"):

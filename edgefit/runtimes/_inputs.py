@@ -1,4 +1,5 @@
-"""Model inputs for timing, calibration and parity: specs read from an ONNX model, random data from specs."""
+"""Model inputs for timing, calibration and parity: specs read from an ONNX model, random data from
+specs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ Specs = dict[str, tuple[tuple[int, ...], str]]  # input name → (shape, numpy d
 
 
 def load_onnx(model: Any):
-    """An ``onnx.ModelProto`` from a path, a proto, or anything with a ``.model`` proto (an edgefit Graph)."""
+    """An ``onnx.ModelProto`` from a path, a proto, or anything with a ``.model`` proto (an edgefit
+    Graph)."""
     import onnx
 
     if isinstance(model, onnx.ModelProto):
@@ -83,7 +85,8 @@ def random_inputs(specs: Specs, *, seed: int = 0) -> dict[str, Any]:
 
 
 def check_inputs(inputs, specs: Specs) -> dict[str, Any]:
-    """Validate user-given inputs against the model's specs (names, shapes, dtypes) with one clear error."""
+    """Validate user-given inputs against the model's specs (names, shapes, dtypes) with one clear
+    error."""
     import numpy as np
 
     missing, unknown = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))

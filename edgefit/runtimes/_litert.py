@@ -1,10 +1,11 @@
-"""The LiteRT backend: PyTorch → .tflite (fp32, int8) with litert-torch, timed on LiteRT's ``Interpreter``.
+"""The LiteRT backend: PyTorch → .tflite (fp32, int8) with litert-torch, timed on LiteRT's
+``Interpreter``.
 
 Conversion starts from PyTorch (see :mod:`~edgefit.runtimes._torch_source`: a ``TorchModel``, or an
 ONNX model rebuilt in PyTorch). Timing uses ``ai_edge_litert.interpreter.Interpreter`` with
 ``num_threads`` threads (its default op resolver applies the XNNPACK delegate), in the measurement
-child like every backend. A timed run is ``Interpreter.invoke()`` alone: writing the input tensor and
-reading the output happen outside the clock, as on a device where the app owns the buffers.
+child like every backend. A timed run is ``Interpreter.invoke()`` alone: writing the input tensor
+and reading the output happen outside the clock, as on a device where the app owns the buffers.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ class LiteRTOptions:
 
     ``per_channel``: per-channel int8 weights (else per-tensor); ``calibration_samples``: random
     samples that calibrate int8 when no calibration data is given; ``parity_samples``: inputs the
-    parity check compares; ``channel_last_io``: give the .tflite NHWC inputs/outputs where the source
-    has 4-D NCHW ones (``litert_torch.to_channel_last_io``), as a TFLite-native deployment would, so
-    the model starts and ends without layout transposes. The caller still passes and gets NCHW
-    arrays; the session transposes outside the timed region.
+    parity check compares; ``channel_last_io``: give the .tflite NHWC inputs/outputs where the
+    source has 4-D NCHW ones (``litert_torch.to_channel_last_io``), as a TFLite-native deployment
+    would, so the model starts and ends without layout transposes. The caller still passes and gets
+    NCHW arrays; the session transposes outside the timed region.
     """
 
     per_channel: bool = True
@@ -57,7 +58,8 @@ def _version(dist: str) -> str | None:
 
 
 class LiteRTSession(Session):
-    """One .tflite in a LiteRT ``Interpreter``; quantizes float inputs and dequantizes int8 outputs."""
+    """One .tflite in a LiteRT ``Interpreter``; quantizes float inputs and dequantizes int8
+    outputs."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         from edgefit.errors import require
@@ -150,7 +152,8 @@ def _quantized(detail: dict) -> bool:
 
 
 class LiteRT(Runtime):
-    """LiteRT (TensorFlow Lite): converts PyTorch with litert-torch, times LiteRT's ``Interpreter``."""
+    """LiteRT (TensorFlow Lite): converts PyTorch with litert-torch, times LiteRT's
+    ``Interpreter``."""
 
     name: ClassVar[str] = "litert"
     description: ClassVar[str] = (
@@ -178,8 +181,10 @@ class LiteRT(Runtime):
         return {
             "fp32": None,
             "int8": None,
-            "fp16": "litert-torch 0.10 converts fp32 and PT2E int8 only; fp16 weights are not wired in edgefit",
-            "int8-dynamic": "litert-torch's PT2E flow gives static int8; dynamic-range int8 is not wired in "
+            "fp16": "litert-torch 0.10 converts fp32 and PT2E int8 only; fp16 weights are not "
+            "wired in edgefit",
+            "int8-dynamic": "litert-torch's PT2E flow gives static int8; dynamic-range int8 is "
+            "not wired in "
             "edgefit (use int8)",
         }
 
@@ -195,12 +200,13 @@ class LiteRT(Runtime):
         calibration: list[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
-        """Write ``<name>.<precision>.tflite`` under ``out_dir``; ``metadata`` has the recipe and the parity.
+        """Write ``<name>.<precision>.tflite`` under ``out_dir``; ``metadata`` has the recipe and
+        the parity.
 
-        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple, or
-        an ONNX model that edgefit can rebuild in PyTorch. ``calibration`` (input dicts) calibrates
-        int8 and is what parity is checked on; without it both use random inputs, and the metadata
-        says so.
+        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple,
+        or an ONNX model that edgefit can rebuild in PyTorch. ``calibration`` (input dicts)
+        calibrates int8 and is what parity is checked on; without it both use random inputs, and
+        the metadata says so.
         """
         from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
@@ -220,7 +226,8 @@ class LiteRT(Runtime):
 
 
 def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOptions) -> Artifact:
-    """The .tflite of ``tm`` at ``precision`` (no parity check): shared by the LiteRT and Vela backends."""
+    """The .tflite of ``tm`` at ``precision`` (no parity check): shared by the LiteRT and Vela
+    backends."""
     import numpy as np
 
     from edgefit.runtimes import _litert_convert as conv
@@ -251,7 +258,8 @@ def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOpti
 
 
 def _io_names(tm, path: Path) -> dict[str, Any]:
-    """Map the source's input/output names onto the .tflite signature (``args_0``…, ``output_0``…, in order)."""
+    """Map the source's input/output names onto the .tflite signature (``args_0``…, ``output_0``…,
+    in order)."""
     from ai_edge_litert.interpreter import Interpreter
 
     from edgefit.runtimes._quiet import captured_output

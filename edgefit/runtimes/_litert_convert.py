@@ -1,11 +1,12 @@
 """PyTorch → .tflite with litert-torch (no TensorFlow): fp32, and int8 through PT2E.
 
-int8 follows litert-torch's documented PT2E flow: ``torch.export`` → ``prepare_pt2e`` with litert-torch's
-``PT2EQuantizer`` (symmetric int8 weights, per-channel by default; int8 activations) → calibration
-passes → ``convert_pt2e(fold_quantize=False)`` → ``litert_torch.convert(…, quant_config=QuantConfig(
-pt2e_quantizer=q))``. The result is fully int8, inputs and outputs included, which is what an
-Ethos-U NPU (Vela) needs; :class:`~edgefit.runtimes._litert.LiteRTSession` quantizes float inputs and
-dequantizes outputs for the caller.
+int8 follows litert-torch's documented PT2E flow: ``torch.export`` → ``prepare_pt2e`` with
+litert-torch's ``PT2EQuantizer`` (symmetric int8 weights, per-channel by default; int8 activations)
+→ calibration passes → ``convert_pt2e(fold_quantize=False)`` → ``litert_torch.convert(…,
+quant_config=QuantConfig( pt2e_quantizer=q))``. The result is fully int8, inputs and outputs
+included, which is what an Ethos-U NPU (Vela) needs;
+:class:`~edgefit.runtimes._litert.LiteRTSession` quantizes float inputs and dequantizes outputs for
+the caller.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _litert_torch():
 
 
 def _convert(what: str, call) -> Any:
-    """Run a litert-torch call quietly; a failure becomes one EdgefitError with the converter's last words."""
+    """Run a litert-torch call quietly; a failure becomes one EdgefitError with the converter's
+    last words."""
     quiet = [
         logging.getLogger(n) for n in ("torch", "torch._export", "torch.export", "absl", "jax")
     ]
@@ -72,7 +74,8 @@ def _convert(what: str, call) -> Any:
 
 
 def channel_last(tm: TorchModel) -> tuple[TorchModel, list[str], list[str]]:
-    """``tm`` with its 4-D inputs and outputs NHWC (``litert_torch.to_channel_last_io``) and their names."""
+    """``tm`` with its 4-D inputs and outputs NHWC (``litert_torch.to_channel_last_io``) and their
+    names."""
     lt = _litert_torch()
     sample = {n: t.numpy() for n, t in zip(tm.input_names, tm.example_inputs)}
     out_rank = [v.ndim for v in tm.outputs(sample).values()]
@@ -97,7 +100,8 @@ def to_fp32(tm: TorchModel, path: Path) -> dict[str, Any]:
     edge = _convert("fp32", lambda: lt.convert(tm.module, tm.example_inputs))
     _convert("write", lambda: edge.export(str(path)))
     return {
-        "recipe": f"litert_torch.convert (litert-torch {_version('litert-torch')}): fp32, inputs/outputs float32"
+        "recipe": f"litert_torch.convert (litert-torch {_version('litert-torch')}): fp32, "
+        "inputs/outputs float32"
     }
 
 
@@ -140,15 +144,18 @@ def to_int8(
     )
     _convert("write", lambda: edge.export(str(path)))
     meta = {
-        "recipe": f"litert-torch {_version('litert-torch')} PT2E: PT2EQuantizer(symmetric int8 weights, "
+        "recipe": f"litert-torch {_version('litert-torch')} PT2E: PT2EQuantizer(symmetric int8 "
+        "weights, "
         f"{'per-channel' if per_channel else 'per-tensor'}; int8 activations) → convert_pt2e → "
-        "litert_torch.convert(quant_config=QuantConfig(pt2e_quantizer=…)); int8 inputs and outputs "
+        "litert_torch.convert(quant_config=QuantConfig(pt2e_quantizer=…)); int8 inputs and "
+        "outputs "
         "(edgefit quantizes/dequantizes them for the caller)",
         "calibration": f"{len(samples)} samples: {calibration_source}",
     }
     if calibration_source.startswith("random"):
         meta["warning"] = (
-            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not "
+            "representative"
         )
     return meta
 

@@ -1,12 +1,14 @@
-"""Work in a child process: the run-count rule, the parent side of the JSON protocol, crash isolation.
+"""Work in a child process: the run-count rule, the parent side of the JSON protocol, crash
+isolation.
 
-The parent writes ``request.json`` (the backend's ``module:Class``, which must be importable in a fresh
-interpreter; the artifact; the settings) and, when given, ``inputs.npz``
-into a private temporary folder, then runs ``python -m edgefit.runtimes._child request.json`` in its
-own session (process group). The child writes ``result.json`` with the raw per-run latencies, its
-peak RSS and its environment. Anything else — a segfault, ``os._exit``, the OOM killer, a hang past
-``timeout_s`` — becomes a :class:`~edgefit.runtimes.MeasurementError` here, and edgefit keeps running.
-Conversions whose converter may crash (LiteRT, Vela) run the same way (:func:`convert_in_child`).
+The parent writes ``request.json`` (the backend's ``module:Class``, which must be importable in a
+fresh interpreter; the artifact; the settings) and, when given, ``inputs.npz``
+into a private temporary folder, then runs ``python -m edgefit.runtimes._child request.json`` in
+its own session (process group). The child writes ``result.json`` with the raw per-run latencies,
+its peak RSS and its environment. Anything else — a segfault, ``os._exit``, the OOM killer, a hang
+past ``timeout_s`` — becomes a :class:`~edgefit.runtimes.MeasurementError` here, and edgefit keeps
+running. Conversions whose converter may crash (LiteRT, Vela) run the same way
+(:func:`convert_in_child`).
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ STDERR_TAIL_CHARS = 2000
 class MeasureSettings:
     """How to time one artifact. Validated on creation.
 
-    The run-count rule: discard ``warmup`` runs; then time at least ``runs`` runs, and keep going until
-    there are ``min_runs`` samples (200 by default, so that p99 is interpolated between real samples
-    rather than being the maximum) — unless ``budget_s`` seconds of timed runs have passed first.
-    ``runs`` is never cut short. ``timeout_s`` bounds the whole child (start-up, load, warm-up, runs).
-    ``threads`` is 1 by default — one thread is the most repeatable figure on a shared machine, since
-    a thread pool waits at every barrier for whichever of its threads was descheduled — and None means
-    every CPU the child may use; ``cpus`` pins the child to those CPUs with ``os.sched_setaffinity``
-    before the runtime loads (Linux only).
+    The run-count rule: discard ``warmup`` runs; then time at least ``runs`` runs, and keep going
+    until there are ``min_runs`` samples (200 by default, so that p99 is interpolated between real
+    samples rather than being the maximum) — unless ``budget_s`` seconds of timed runs have passed
+    first. ``runs`` is never cut short. ``timeout_s`` bounds the whole child (start-up, load,
+    warm-up, runs). ``threads`` is 1 by default — one thread is the most repeatable figure on a
+    shared machine, since a thread pool waits at every barrier for whichever of its threads was
+    descheduled — and None means every CPU the child may use; ``cpus`` pins the child to those CPUs
+    with ``os.sched_setaffinity`` before the runtime loads (Linux only).
 
     >>> MeasureSettings(runs=50).min_runs
     200
@@ -85,7 +87,8 @@ class MeasureSettings:
 
 
 def run_queue_wait_ns() -> int | None:
-    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (Linux schedstat)."""
+    """Nanoseconds this process's threads have spent runnable but waiting for a CPU (Linux
+    schedstat)."""
     try:
         total = 0
         for tid in os.listdir("/proc/self/task"):
@@ -99,7 +102,8 @@ def run_queue_wait_ns() -> int | None:
 def timed_loop(
     session, inputs: Mapping[str, Any], settings: MeasureSettings, threads: int = 1
 ) -> tuple[list[float], float | None]:
-    """Warm up, then time runs by the rule of :class:`MeasureSettings`; the garbage collector is paused.
+    """Warm up, then time runs by the rule of :class:`MeasureSettings`; the garbage collector is
+    paused.
 
     Returns the per-run latencies (s) and the CPU-wait fraction of the timed part (see ``Timing``).
     """
@@ -110,7 +114,8 @@ def timed_loop(
         session.run(inputs)
     samples: list[float] = []
     gc.collect()
-    gc.disable()  # a collection inside a timed run is noise that belongs to Python, not the runtime
+    # a collection inside a timed run is noise that belongs to Python, not the runtime
+    gc.disable()
     try:
         waited = run_queue_wait_ns()
         start = time.perf_counter()
@@ -164,8 +169,8 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 def _private_folder(kind: str) -> tempfile.TemporaryDirectory:
-    """A temporary folder for one child's request and result; those of a parent killed with ``kill -9``
-    (which never cleaned up) are removed first."""
+    """A temporary folder for one child's request and result; those of a parent killed with ``kill
+    -9`` (which never cleaned up) are removed first."""
     from edgefit._io import TEMP_SUFFIX, remove_stale_temps
 
     name = f"edgefit-{kind}"
@@ -183,12 +188,13 @@ def run_child(
     doing: str,
     timeout_fix: str,
 ) -> dict:
-    """Run ``python -m edgefit.runtimes._child`` on ``request`` (written to ``folder/request.json``) in its
-    own session, and return what it wrote to ``request["result"]``.
+    """Run ``python -m edgefit.runtimes._child`` on ``request`` (written to
+    ``folder/request.json``) in its own session, and return what it wrote to ``request["result"]``.
 
-    A crash (a signal, ``os._exit``, the OOM killer) or a hang past ``timeout_s`` — the child and anything
-    it started are killed — raises :class:`MeasurementError` naming ``label`` and ``doing``
-    ("measurement", "conversion"); a Python exception in the child is re-raised here as one, or as the
+    A crash (a signal, ``os._exit``, the OOM killer) or a hang past ``timeout_s`` — the child and
+    anything it started are killed — raises :class:`MeasurementError` naming ``label`` and
+    ``doing`` ("measurement", "conversion"); a Python exception in the child is re-raised here as
+    one, or as the
     :class:`EdgefitError` it was.
     """
     (folder / "request.json").write_text(json.dumps(request, default=str))
@@ -242,8 +248,8 @@ def run_child(
 def measure_in_child(
     runtime: str, artifact: Artifact, inputs: Mapping[str, Any] | None, settings: MeasureSettings
 ) -> Timing:
-    """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its result, or its
-    failure, into a :class:`Timing`."""
+    """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its
+    result, or its failure, into a :class:`Timing`."""
     import numpy as np
 
     with _private_folder("measure") as tmp:
@@ -285,8 +291,9 @@ def convert_in_child(
     calibration: list[Mapping[str, Any]] | None = None,
     timeout_s: float = 900.0,
 ) -> Artifact:
-    """``get_runtime(runtime).convert(onnx.load(model_path), precision, out_dir, calibration=…)`` in a child
-    process: a converter that crashes or hangs (LiteRT's, Vela's …) costs that artifact, not the caller."""
+    """``get_runtime(runtime).convert(onnx.load(model_path), precision, out_dir, calibration=…)``
+    in a child process: a converter that crashes or hangs (LiteRT's, Vela's …) costs that artifact,
+    not the caller."""
     import numpy as np
 
     if not timeout_s > 0:

@@ -1,11 +1,13 @@
-"""Rebuild an ONNX model as a ``torch.nn.Module`` (for converters that start from PyTorch: LiteRT, Core ML).
+"""Rebuild an ONNX model as a ``torch.nn.Module`` (for converters that start from PyTorch: LiteRT,
+Core ML).
 
 Neither litert-torch nor coremltools reads ONNX. Most models edgefit sees are plain CNN/MLP graphs
-(convolutions, pooling, Gemm, activations, residual adds), so :class:`OnnxModule` evaluates the ONNX
-graph node by node with ``torch.nn.functional`` ops. ``torch.export`` traces through that loop, so the
-converters see an ordinary aten graph; float initializers become parameters (PT2E quantizers then
-find conv/linear weights as usual) and integer initializers (shapes, axes) stay Python constants.
-Ops outside :data:`SUPPORTED_OPS` are refused up front with the fix: pass the torch module itself.
+(convolutions, pooling, Gemm, activations, residual adds), so :class:`OnnxModule` evaluates the
+ONNX graph node by node with ``torch.nn.functional`` ops. ``torch.export`` traces through that
+loop, so the converters see an ordinary aten graph; float initializers become parameters (PT2E
+quantizers then find conv/linear weights as usual) and integer initializers (shapes, axes) stay
+Python constants. Ops outside :data:`SUPPORTED_OPS` are refused up front with the fix: pass the
+torch module itself.
 
 >>> from edgefit.runtimes.testing import tiny_model
 >>> module = OnnxModule(tiny_model())                           # doctest: +SKIP
@@ -53,7 +55,8 @@ def _ints(value) -> list[int]:
 
 
 def _pads_split(pads: list[int], rank: int) -> tuple[list[int], bool]:
-    """ONNX pads [x1_begin, x2_begin, …, x1_end, …] → F.pad order (last axis first) and whether symmetric."""
+    """ONNX pads [x1_begin, x2_begin, …, x1_end, …] → F.pad order (last axis first) and whether
+    symmetric."""
     begin, end = pads[:rank], pads[rank:]
     flat: list[int] = []
     for b, e in zip(reversed(begin), reversed(end)):
@@ -61,7 +64,7 @@ def _pads_split(pads: list[int], rank: int) -> tuple[list[int], bool]:
     return flat, begin == end
 
 
-# -- op implementations: (module, inputs, attrs) → list of outputs ----------------------------------
+# -- op implementations: (module, inputs, attrs) → list of outputs --------------------------------
 
 
 def _conv(m, xs, a):
@@ -144,7 +147,8 @@ def _pool(kind: str):
 
 
 def _global_avg(x, keepdim: bool = True):
-    """Mean over the spatial axes; as ``adaptive_avg_pool2d`` for 4-D input, which PT2E quantizers annotate."""
+    """Mean over the spatial axes; as ``adaptive_avg_pool2d`` for 4-D input, which PT2E quantizers
+    annotate."""
     import torch.nn.functional as F
 
     if x.dim() == 4:
@@ -212,7 +216,8 @@ def _binary(fn: Callable):
 
 
 def _torch_add(x, y):
-    """``torch.add`` rather than ``+``: litert-torch's PT2E quantizer matches residual adds by that name."""
+    """``torch.add`` rather than ``+``: litert-torch's PT2E quantizer matches residual adds by that
+    name."""
     import torch
 
     return torch.add(x, y) if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor) else x + y
@@ -383,7 +388,8 @@ def _module_class():
     import torch
 
     class LinearWeight(torch.nn.Module):
-        """A constant 2-D MatMul operand, kept as a Linear weight (transposed once here, not per call)."""
+        """A constant 2-D MatMul operand, kept as a Linear weight (transposed once here, not per
+        call)."""
 
         LINEAR_WEIGHT = (
             True  # it feeds F.linear: quantizers (torchao) may treat it like an nn.Linear's weight
@@ -401,7 +407,8 @@ def _module_class():
             missing = unsupported_ops(model)
             if missing:
                 raise EdgefitError(
-                    f"cannot rebuild this ONNX model in PyTorch: op(s) {', '.join(missing)} are not "
+                    f"cannot rebuild this ONNX model in PyTorch: op(s) {', '.join(missing)} are "
+                    "not "
                     "supported by edgefit's ONNX→torch rebuild",
                     where="MODEL",
                     fix=FIX,
@@ -470,5 +477,6 @@ def _module_class():
 
 
 def onnx_to_torch(model):
-    """``model`` (an ``onnx.ModelProto``) as an eval-mode ``torch.nn.Module`` taking its inputs in order."""
+    """``model`` (an ``onnx.ModelProto``) as an eval-mode ``torch.nn.Module`` taking its inputs in
+    order."""
     return _module_class()(model).eval()

@@ -1,8 +1,9 @@
-"""The onnxruntime backend: ONNX in, ONNX out (fp32, fp16, int8 QDQ, int8 dynamic), timed on the best provider.
+"""The onnxruntime backend: ONNX in, ONNX out (fp32, fp16, int8 QDQ, int8 dynamic), timed on the
+best provider.
 
-Providers are picked from ``onnxruntime.get_available_providers()`` in the order TensorRT → CUDA → CPU
-(only those installed), unless ``providers=`` names them. On this project's CPU-only wheel that is the
-CPU provider.
+Providers are picked from ``onnxruntime.get_available_providers()`` in the order TensorRT → CUDA →
+CPU (only those installed), unless ``providers=`` names them. On this project's CPU-only wheel that
+is the CPU provider.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ class OrtOptions:
     """Conversion and session options, frozen into the artifact (``metadata["options"]``).
 
     ``graph_optimization_level`` is one of disable/basic/extended/all; ``providers`` overrides the
-    automatic choice; ``per_channel``/``reduce_range`` go to the quantizer; ``calibration_samples`` is
-    how many random samples calibrate int8 when no calibration data is given; ``parity_samples`` how
-    many inputs the parity check compares; ``preprocess`` runs ``quant_pre_process`` before int8.
+    automatic choice; ``per_channel``/``reduce_range`` go to the quantizer; ``calibration_samples``
+    is how many random samples calibrate int8 when no calibration data is given; ``parity_samples``
+    how many inputs the parity check compares; ``preprocess`` runs ``quant_pre_process`` before
+    int8.
     """
 
     graph_optimization_level: str = "all"
@@ -130,7 +132,8 @@ class OrtSession(Session):
 
 
 class OnnxRuntime(Runtime):
-    """onnxruntime: converts with onnxruntime's quantization tools and times an ``InferenceSession``."""
+    """onnxruntime: converts with onnxruntime's quantization tools and times an
+    ``InferenceSession``."""
 
     name: ClassVar[str] = "onnxruntime"
     description: ClassVar[str] = "ONNX Runtime (CPU; CUDA/TensorRT providers when installed)"
@@ -169,10 +172,11 @@ class OnnxRuntime(Runtime):
         calibration: list[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
-        """Write ``<name>.<precision>.onnx`` under ``out_dir``; ``metadata`` has the recipe and the parity.
+        """Write ``<name>.<precision>.onnx`` under ``out_dir``; ``metadata`` has the recipe and the
+        parity.
 
-        ``calibration`` (a list of input dicts) calibrates int8 and is also what parity is checked on;
-        without it both use random inputs, and the metadata says so.
+        ``calibration`` (a list of input dicts) calibrates int8 and is also what parity is checked
+        on; without it both use random inputs, and the metadata says so.
         """
         from edgefit.runtimes import _ort_convert as conv
         from edgefit.runtimes._inputs import (

@@ -19,7 +19,8 @@ MAX_IR_VERSION = 10
 
 
 def clamp_ir(model):
-    """Lower the model's IR version to one every supported onnxruntime reads (in place; returns it)."""
+    """Lower the model's IR version to one every supported onnxruntime reads (in place; returns
+    it)."""
     model.ir_version = min(model.ir_version, MAX_IR_VERSION)
     return model
 
@@ -29,7 +30,8 @@ def save(model, path: Path) -> Path:
 
 
 def to_fp16(model, out_path: Path) -> dict[str, Any]:
-    """All float tensors to float16, inputs and outputs kept float32 (with Cast nodes at the edges)."""
+    """All float tensors to float16, inputs and outputs kept float32 (with Cast nodes at the
+    edges)."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     save(convert_float_to_float16(model, keep_io_types=True), out_path)
@@ -55,7 +57,8 @@ def _reader(samples: Sequence[dict]):
 
 
 def _preprocess(model, folder: Path) -> tuple[Path, str | None]:
-    """``quant_pre_process`` (shape inference + graph optimization) when it works; the model as is otherwise."""
+    """``quant_pre_process`` (shape inference + graph optimization) when it works; the model as is
+    otherwise."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     raw, pre = folder / "raw.onnx", folder / "pre.onnx"
@@ -67,7 +70,8 @@ def _preprocess(model, folder: Path) -> tuple[Path, str | None]:
     ) as exc:  # symbolic shape inference fails on some exotic graphs; quantizing still works
         return (
             raw,
-            f"quant_pre_process failed ({type(exc).__name__}: {str(exc)[:200]}); quantized without it",
+            f"quant_pre_process failed ({type(exc).__name__}: {str(exc)[:200]}); quantized "
+            "without it",
         )
     clamp_ir_file(pre)
     return pre, None
@@ -129,7 +133,8 @@ def quantize_int8_static(
         write_atomic(out_path, (folder / "q.onnx").read_bytes())
     activations = "QInt8 symmetric" if symmetric else "QUInt8"
     meta = {
-        "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations {activations}, weights QInt8, "
+        "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations {activations}, "
+        "weights QInt8, "
         f"{'per-channel' if per_channel else 'per-tensor'}, MinMax"
         + (", reduce_range" if reduce_range else ""),
         "calibration": f"{len(samples)} samples: {calibration_source}",
@@ -137,7 +142,8 @@ def quantize_int8_static(
     }
     if calibration_source.startswith("random"):
         meta["warning"] = (
-            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not "
+            "representative"
         )
     if note:
         meta["note"] = note
@@ -147,7 +153,8 @@ def quantize_int8_static(
 def quantize_int8_dynamic(
     model, out_path: Path, *, per_channel: bool, reduce_range: bool, preprocess: bool
 ) -> dict[str, Any]:
-    """Dynamic int8: weights quantized offline (S8), activations quantized at run time per batch."""
+    """Dynamic int8: weights quantized offline (S8), activations quantized at run time per
+    batch."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory(prefix="edgefit-quant-") as tmp:

@@ -15,12 +15,13 @@ class Parity:
     """Converted vs reference outputs, over every output and every sample compared.
 
     * ``max_abs``: the largest absolute difference.
-    * ``max_rel``: ``max_abs`` divided by the reference's largest magnitude (a scale-free figure that
-      does not explode where a single reference value is near zero).
+    * ``max_rel``: ``max_abs`` divided by the reference's largest magnitude (a scale-free figure
+      that does not explode where a single reference value is near zero).
     * ``top1_agreement``: fraction of rows (all leading dimensions of the first output whose last
       dimension is > 1) where the arg-max agrees; None when no output looks like class scores.
-    * ``sqnr_db``: signal-to-quantization-noise ratio, ``10·log10(Σref² / Σ(ref − conv)²)``; ``inf``
-      when identical (written as null in JSON). Rules of thumb: fp32 ≳ 100 dB, fp16 ≳ 60 dB, int8 ≳ 20 dB.
+    * ``sqnr_db``: signal-to-quantization-noise ratio, ``10·log10(Σref² / Σ(ref − conv)²)``;
+      ``inf`` when identical (written as null in JSON). Rules of thumb: fp32 ≳ 100 dB, fp16 ≳ 60
+      dB, int8 ≳ 20 dB.
     * ``n_samples``: how many input samples were compared.
     """
 
@@ -54,7 +55,8 @@ def parity(
     )
     if len(refs) != len(convs) or not refs:
         raise ValueError(
-            f"parity needs as many converted samples as reference samples ({len(refs)} vs {len(convs)})"
+            f"parity needs as many converted samples as reference samples ({len(refs)} vs "
+            f"{len(convs)})"
         )
     ref_flat, conv_flat, agree, rows = [], [], 0, 0
     for ref, conv in zip(refs, convs):
@@ -93,7 +95,8 @@ def parity(
 
 
 def reference_outputs(model, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Outputs of the fp32 source ``model`` (an ``onnx.ModelProto``) on onnxruntime's CPU provider."""
+    """Outputs of the fp32 source ``model`` (an ``onnx.ModelProto``) on onnxruntime's CPU
+    provider."""
     from edgefit.errors import require
 
     ort = require(
@@ -109,7 +112,8 @@ def reference_outputs(model, samples: Sequence[Mapping[str, Any]]) -> list[dict[
 
 
 def artifact_parity(runtime, artifact, source, specs, calibration, n: int) -> dict[str, Any]:
-    """Parity of ``artifact`` (run in-process by ``runtime``) against the fp32 ``source``, for its metadata.
+    """Parity of ``artifact`` (run in-process by ``runtime``) against the fp32 ``source``, for its
+    metadata.
 
     Compared on the first ``n`` calibration inputs when given (in-sample, said so), else on ``n``
     random inputs with seeds 1…n (calibration uses seeds from 100, so they never overlap).

@@ -1,4 +1,5 @@
-"""Silence converters that print progress bars and C++ log lines straight to file descriptors 1 and 2.
+"""Silence converters that print progress bars and C++ log lines straight to file descriptors 1 and
+2.
 
 litert-torch, its MLIR converter (absl/glog) and coremltools write to the process's stdout/stderr,
 which would garble ``edgefit bench --json``. :func:`captured_output` points both descriptors at a
@@ -25,7 +26,8 @@ class Captured:
 
 @contextlib.contextmanager
 def captured_output() -> Iterator[Captured]:
-    """Redirect fds 1 and 2 (and Python's sys.stdout/stderr) to a temporary file inside the block."""
+    """Redirect fds 1 and 2 (and Python's sys.stdout/stderr) to a temporary file inside the
+    block."""
     result = Captured()
     for stream in (sys.stdout, sys.stderr):
         try:

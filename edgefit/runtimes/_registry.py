@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Availability, Runtime
 
-# name → "module:Class". Backend modules import their heavy library (onnxruntime, tensorrt …) inside
-# methods, so even loading the class stays cheap; `import edgefit.runtimes` loads none of them.
+# name → "module:Class". Backend modules import their heavy library (onnxruntime, tensorrt …)
+# inside methods, so even loading the class stays cheap; `import edgefit.runtimes` loads none of
+# them.
 _BACKENDS: dict[str, str | type[Runtime]] = {
     "onnxruntime": "edgefit.runtimes._onnxruntime:OnnxRuntime",
     "tensorrt": "edgefit.runtimes._tensorrt:TensorRT",
@@ -83,7 +84,8 @@ def get_runtime(name: str | Runtime) -> Runtime:
 
 
 def list_runtimes(pattern: str = "*") -> list[RuntimeInfo]:
-    """Every registered runtime matching ``pattern``, with whether it can run here and why (not)."""
+    """Every registered runtime matching ``pattern``, with whether it can run here and why
+    (not)."""
     infos = []
     for name in runtime_names():
         if fnmatch.fnmatch(name, pattern):

@@ -29,13 +29,14 @@ CACHE_FORMAT = 1  # bump when the engine file layout or the key's recipe changes
 class TrtOptions:
     """Builder options, frozen into the artifact and into the engine cache key.
 
-    ``workspace_bytes`` caps the builder's scratch memory (None: TensorRT's default, all of the GPU);
-    ``optimization_level`` is ``builder_optimization_level`` 0–5 (3 is TensorRT's default);
+    ``workspace_bytes`` caps the builder's scratch memory (None: TensorRT's default, all of the
+    GPU); ``optimization_level`` is ``builder_optimization_level`` 0–5 (3 is TensorRT's default);
     ``tf32`` allows TF32 for fp32 layers (TensorRT's default; False clears the flag);
     ``sparse_weights`` lets TensorRT use 2:4 structured-sparse kernels where weights allow;
-    ``strongly_typed`` builds a strongly-typed network: no precision flags, the ONNX's own types rule
-    (edgefit converts the model to fp16 or Q/DQ first); ``int8_mode`` is ``explicit`` (Q/DQ) or
-    ``implicit`` (calibrator); ``fp16_fallback`` also allows fp16 for layers int8 does not cover.
+    ``strongly_typed`` builds a strongly-typed network: no precision flags, the ONNX's own types
+    rule (edgefit converts the model to fp16 or Q/DQ first); ``int8_mode`` is ``explicit`` (Q/DQ)
+    or ``implicit`` (calibrator); ``fp16_fallback`` also allows fp16 for layers int8 does not
+    cover.
     """
 
     workspace_bytes: int | None = None
@@ -75,7 +76,8 @@ class TrtOptions:
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What the builder is told: flag *names* (resolved on ``tensorrt.BuilderFlag`` at build time)."""
+    """What the builder is told: flag *names* (resolved on ``tensorrt.BuilderFlag`` at build
+    time)."""
 
     set_flags: tuple[str, ...]
     clear_flags: tuple[str, ...]
@@ -90,7 +92,8 @@ def build_plan(precision: str, options: TrtOptions) -> BuildPlan:
     >>> build_plan("int8", TrtOptions()).set_flags
     ('INT8', 'FP16')
     >>> build_plan("fp16", TrtOptions(strongly_typed=True))
-    BuildPlan(set_flags=(), clear_flags=(), network_flags=('STRONGLY_TYPED',), pre_convert='fp16', calibrator=False)
+    BuildPlan(set_flags=(), clear_flags=(), network_flags=('STRONGLY_TYPED',), pre_convert='fp16',
+    calibrator=False)
     """
     if precision not in ("fp32", "fp16", "int8"):
         raise EdgefitError(
@@ -122,7 +125,8 @@ def build_plan(precision: str, options: TrtOptions) -> BuildPlan:
 def engine_cache_key(
     onnx_bytes: bytes, precision: str, trt_version: str, gpu_name: str, options: TrtOptions
 ) -> str:
-    """sha256 over everything that changes the engine: the model, precision, TensorRT, GPU and options.
+    """sha256 over everything that changes the engine: the model, precision, TensorRT, GPU and
+    options.
 
     Engines are not portable across TensorRT versions or GPU models, so both are part of the key.
 
@@ -191,13 +195,15 @@ class TensorRT(Runtime):
             "fp32": None,
             "fp16": None,
             "int8": None,
-            "int8-dynamic": "TensorRT has no dynamic int8 quantization; use int8 (static, Q/DQ or calibrated)",
+            "int8-dynamic": "TensorRT has no dynamic int8 quantization; use int8 (static, Q/DQ or "
+            "calibrated)",
         }
 
     def convert(
         self, model: Any, precision: str, out_dir, *, calibration=None, **options: Any
     ) -> Artifact:
-        """Build (or reuse from the engine cache) ``<name>.<precision>.<key>.engine`` under ``out_dir``."""
+        """Build (or reuse from the engine cache) ``<name>.<precision>.<key>.engine`` under
+        ``out_dir``."""
         self.require_available()
         self.check_precision(precision)
         opts: TrtOptions = self.options(**options)

@@ -1,8 +1,10 @@
-"""The parts of the TensorRT backend that need ``tensorrt`` and a CUDA device: build, cache, run, time.
+"""The parts of the TensorRT backend that need ``tensorrt`` and a CUDA device: build, cache, run,
+time.
 
-Written against TensorRT 10's documented Python API (``Builder``, ``OnnxParser``, ``IBuilderConfig``,
-``execute_async_v3`` with named tensor addresses). Device buffers, the stream and the timing events
-are torch's (``torch.cuda``), since torch is a core dependency and avoids a second CUDA binding.
+Written against TensorRT 10's documented Python API (``Builder``, ``OnnxParser``,
+``IBuilderConfig``, ``execute_async_v3`` with named tensor addresses). Device buffers, the stream
+and the timing events are torch's (``torch.cuda``), since torch is a core dependency and avoids a
+second CUDA binding.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ def _has_qdq(model) -> bool:
 
 
 def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -> tuple[Any, dict]:
-    """Apply ``plan.pre_convert`` to the ONNX: fp16 cast, or Q/DQ insertion (symmetric S8) when absent."""
+    """Apply ``plan.pre_convert`` to the ONNX: fp16 cast, or Q/DQ insertion (symmetric S8) when
+    absent."""
     import onnx
 
     from edgefit.runtimes import _ort_convert as conv
@@ -55,7 +58,8 @@ def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -
 
 
 def _make_calibrator(trt, samples, cache_path: Path):
-    """An entropy calibrator (implicit int8, deprecated in TensorRT 10) with a calibration cache file."""
+    """An entropy calibrator (implicit int8, deprecated in TensorRT 10) with a calibration cache
+    file."""
     import numpy as np
     import torch
 
@@ -133,7 +137,8 @@ def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
 
 
 def _fix_dynamic_shapes(trt, builder, network, config) -> None:
-    """One optimization profile with every dynamic dimension at 1 (batch 1), as the rest of edgefit assumes."""
+    """One optimization profile with every dynamic dimension at 1 (batch 1), as the rest of edgefit
+    assumes."""
     dynamic = [
         network.get_input(i)
         for i in range(network.num_inputs)
@@ -202,7 +207,8 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
 
 
 class TrtSession(Session):
-    """A deserialized engine with one execution context, device buffers and a private CUDA stream."""
+    """A deserialized engine with one execution context, device buffers and a private CUDA
+    stream."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         import numpy as np
@@ -218,7 +224,8 @@ class TrtSession(Session):
             raise EdgefitError(
                 f"TensorRT could not load {artifact.path}",
                 where="artifact",
-                fix="engines only load on the TensorRT version and GPU that built them; convert again",
+                fix="engines only load on the TensorRT version and GPU that built them; convert "
+                "again",
             )
         self._context = self._engine.create_execution_context()
         self._stream = torch.cuda.Stream()
@@ -263,7 +270,8 @@ class TrtSession(Session):
         return {n: b.float().cpu().numpy() for n, b in self._outputs.items()}
 
     def timed_run(self, inputs: Inputs) -> float:
-        """Device time of one inference (the inputs were copied by the warm-up ``run``, outside the timing)."""
+        """Device time of one inference (the inputs were copied by the warm-up ``run``, outside the
+        timing)."""
         if not self._loaded:
             self._load(inputs)
             self._loaded = True

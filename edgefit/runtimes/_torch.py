@@ -1,13 +1,13 @@
-"""The torch backend: a ``torch.export`` program (``.pt2``) in fp32, fp16 or torchao int8-dynamic, timed
-under ``torch.compile`` (inductor) in the measurement child.
+"""The torch backend: a ``torch.export`` program (``.pt2``) in fp32, fp16 or torchao int8-dynamic,
+timed under ``torch.compile`` (inductor) in the measurement child.
 
-The artifact is our own file, never user input: :func:`save_program` writes the exported program with
-``torch.export.save`` and an ``edgefit.json`` extra file (input/output names, precision, recipe), so
-a ``.pt2`` names its own inputs even when it is opened from a bare path. Conversion starts from
-PyTorch (see :mod:`~edgefit.runtimes._torch_source`: a ``TorchModel``, a ``(module, example)`` tuple,
-or an ONNX model rebuilt in PyTorch). ``int8-dynamic`` applies torchao's
-``Int8DynamicActivationInt8WeightConfig`` to every ``nn.Linear`` (the :class:`~edgefit.passes.TorchaoConfig`
-pass), then exports.
+The artifact is our own file, never user input: :func:`save_program` writes the exported program
+with ``torch.export.save`` and an ``edgefit.json`` extra file (input/output names, precision,
+recipe), so a ``.pt2`` names its own inputs even when it is opened from a bare path. Conversion
+starts from PyTorch (see :mod:`~edgefit.runtimes._torch_source`: a ``TorchModel``, a ``(module,
+example)`` tuple, or an ONNX model rebuilt in PyTorch). ``int8-dynamic`` applies torchao's
+``Int8DynamicActivationInt8WeightConfig`` to every ``nn.Linear`` (the
+:class:`~edgefit.passes.TorchaoConfig` pass), then exports.
 
 With ``compile=True`` (default) :meth:`TorchRuntime.open` wraps the program's module in
 ``torch.compile``; compilation happens on the first run, i.e. inside the measurement's warm-up, and
@@ -47,9 +47,9 @@ class TorchOptions:
     """Conversion and session options, frozen into the artifact (``metadata["options"]``).
 
     ``compile``: run the program under ``torch.compile`` (inductor) when timed; ``torchao_config``:
-    the :class:`~edgefit.passes.TorchaoConfig` name that makes ``int8-dynamic`` (``"int8-dynamic"``,
-    or ``"int8-weight"`` for weight-only int8; only with that precision); ``parity_samples``: inputs
-    the parity check compares.
+    the :class:`~edgefit.passes.TorchaoConfig` name that makes ``int8-dynamic``
+    (``"int8-dynamic"``, or ``"int8-weight"`` for weight-only int8; only with that precision);
+    ``parity_samples``: inputs the parity check compares.
     """
 
     compile: bool = True
@@ -77,7 +77,8 @@ class TorchOptions:
 
 def import_torchao():
     """Import torchao with its import-time noise silenced (a failed CUDA/mxfp8 ``.so`` load, a
-    ``register_constant`` deprecation warning); a missing torchao is a :class:`MissingDependencyError`."""
+    ``register_constant`` deprecation warning); a missing torchao is a
+    :class:`MissingDependencyError`."""
     import logging
     import warnings
 
@@ -111,7 +112,8 @@ def import_torchao():
 def save_program(
     module, example_inputs: tuple, path: Path, *, input_names, output_names, meta: dict
 ) -> Path:
-    """``torch.export`` ``module`` on ``example_inputs`` and save it to ``path`` with its names and ``meta``."""
+    """``torch.export`` ``module`` on ``example_inputs`` and save it to ``path`` with its names and
+    ``meta``."""
     import torch
 
     with torch.no_grad():
@@ -123,7 +125,8 @@ def save_program(
 
 
 def load_program(path: Path):
-    """The exported program at ``path`` and its ``edgefit.json`` (names from the graph when absent)."""
+    """The exported program at ``path`` and its ``edgefit.json`` (names from the graph when
+    absent)."""
     import torch
 
     if importlib.util.find_spec("torchao") is not None:
@@ -145,7 +148,8 @@ def load_program(path: Path):
 
 
 def _half_io(module):
-    """``module`` in fp16 with fp32 inputs and outputs (float inputs cast in, float outputs cast out)."""
+    """``module`` in fp16 with fp32 inputs and outputs (float inputs cast in, float outputs cast
+    out)."""
     import torch
 
     class HalfIO(torch.nn.Module):
@@ -240,7 +244,8 @@ def _specs(program, names: list[str]) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 class TorchRuntime(Runtime):
-    """PyTorch itself: ``torch.export`` programs, timed under ``torch.compile``; int8 via torchao."""
+    """PyTorch itself: ``torch.export`` programs, timed under ``torch.compile``; int8 via
+    torchao."""
 
     name: ClassVar[str] = "torch"
     description: ClassVar[str] = (
@@ -267,7 +272,8 @@ class TorchRuntime(Runtime):
             "fp32": None,
             "fp16": None,
             "int8-dynamic": ao,
-            "int8": "static int8 (torchao / PT2E calibration) is not wired in edgefit; use int8-dynamic",
+            "int8": "static int8 (torchao / PT2E calibration) is not wired in edgefit; use "
+            "int8-dynamic",
         }
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> TorchSession:
@@ -276,7 +282,8 @@ class TorchRuntime(Runtime):
     def infer(
         self, artifact: Artifact, inputs: Inputs, *, threads: int | None = None
     ) -> dict[str, Any]:
-        """One eager run in this process (parity and scoring: compiling would only cost seconds here)."""
+        """One eager run in this process (parity and scoring: compiling would only cost seconds
+        here)."""
         return super().infer(eager(artifact), inputs, threads=threads)
 
     def convert(
@@ -288,11 +295,12 @@ class TorchRuntime(Runtime):
         calibration: list[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
-        """Write ``<name>.<precision>.pt2`` under ``out_dir``; ``metadata`` has the recipe and the parity.
+        """Write ``<name>.<precision>.pt2`` under ``out_dir``; ``metadata`` has the recipe and the
+        parity.
 
-        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple, or
-        an ONNX model that edgefit can rebuild in PyTorch. ``calibration`` is only what parity is
-        checked on (no precision here calibrates).
+        ``model`` is a :class:`~edgefit.runtimes.TorchModel`, a ``(module, example_input)`` tuple,
+        or an ONNX model that edgefit can rebuild in PyTorch. ``calibration`` is only what parity
+        is checked on (no precision here calibrates).
         """
         from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
@@ -330,8 +338,8 @@ class TorchRuntime(Runtime):
 
 
 def _matmul_source(model: Any) -> Any:
-    """An ONNX source with Gemm rewritten as MatMul + Add, so its rebuilt weights are Linear weights that
-    torchao can quantize; a torch source as it is."""
+    """An ONNX source with Gemm rewritten as MatMul + Add, so its rebuilt weights are Linear
+    weights that torchao can quantize; a torch source as it is."""
     from edgefit.runtimes._torch_source import TorchModel
 
     if isinstance(model, (TorchModel, tuple)) or hasattr(model, "state_dict"):

@@ -3,14 +3,15 @@
 ``Runtime.convert`` takes ``model: Any``; the ONNX backends read ONNX. litert-torch and coremltools
 start from a ``torch.nn.Module`` and an example input, so these backends accept:
 
-* a :class:`TorchModel` (module + example inputs + names), e.g. ``TorchModel.from_example("ds-cnn-kws")``;
+* a :class:`TorchModel` (module + example inputs + names), e.g.
+  ``TorchModel.from_example("ds-cnn-kws")``;
 * a ``(module, example_input)`` tuple;
-* an ONNX model (path, ``onnx.ModelProto`` or edgefit ``Graph``, which is what ``edgefit bench`` passes):
-  it is rebuilt in PyTorch by :mod:`~edgefit.runtimes._onnx_torch` for the common CNN/MLP ops, and
-  refused with the fix (pass the module) otherwise.
+* an ONNX model (path, ``onnx.ModelProto`` or edgefit ``Graph``, which is what ``edgefit bench``
+  passes): it is rebuilt in PyTorch by :mod:`~edgefit.runtimes._onnx_torch` for the common CNN/MLP
+  ops, and refused with the fix (pass the module) otherwise.
 
-Parity is checked against the fp32 source: the module's own outputs for a torch source, onnxruntime's
-outputs of the ONNX model for an ONNX source (which also checks the rebuild).
+Parity is checked against the fp32 source: the module's own outputs for a torch source,
+onnxruntime's outputs of the ONNX model for an ONNX source (which also checks the rebuild).
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ Specs = dict[str, tuple[tuple[int, ...], str]]
 
 @dataclass(frozen=True, eq=False)
 class TorchModel:
-    """A ``torch.nn.Module`` (eval mode) with example inputs and the names its inputs/outputs go by.
+    """A ``torch.nn.Module`` (eval mode) with example inputs and the names its inputs/outputs go
+    by.
 
     ``input_names``/``output_names`` default to ``x``/``input_1``… and ``y``/``output_1``…;
-    ``reference`` is the ONNX model whose onnxruntime outputs are the parity reference when the module
-    was rebuilt from ONNX (None: the module itself is the reference).
+    ``reference`` is the ONNX model whose onnxruntime outputs are the parity reference when the
+    module was rebuilt from ONNX (None: the module itself is the reference).
 
     >>> tm = TorchModel.from_example("ds-cnn-kws")                     # doctest: +SKIP
     >>> tm.specs()                                                     # doctest: +SKIP
@@ -83,7 +85,8 @@ class TorchModel:
 
     @classmethod
     def from_example(cls, name: str, *, resolution: int | None = None, **knobs: Any) -> TorchModel:
-        """A built-in example (``edgefit examples list``) at its default knobs or the given ones."""
+        """A built-in example (``edgefit examples list``) at its default knobs or the given
+        ones."""
         from edgefit.examples import get_example
 
         spec = get_example(name)
@@ -112,7 +115,8 @@ class TorchModel:
         return {n: o.detach().numpy() for n, o in zip(names, outs)}
 
     def with_output_names(self) -> TorchModel:
-        """This model with ``output_names`` filled in (by running it once when they were not given)."""
+        """This model with ``output_names`` filled in (by running it once when they were not
+        given)."""
         if self.output_names:
             return self
         sample = {n: t.numpy() for n, t in zip(self.input_names, self.example_inputs)}
@@ -160,7 +164,8 @@ def as_torch_model(model: Any) -> TorchModel:
 
 
 def _torch():
-    # torchao (pulled in by litert-torch and coremltools) tries to load CUDA-only kernels on import and warns
+    # torchao (pulled in by litert-torch and coremltools) tries to load CUDA-only kernels on import
+    # and warns
     os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
     from edgefit.errors import require
 
@@ -176,7 +181,8 @@ def random_samples(tm: TorchModel, n: int, *, seed: int) -> list[dict[str, Any]]
 def reference_outputs(
     tm: TorchModel, samples: Sequence[Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], str]:
-    """fp32 reference outputs and what they came from (onnxruntime for an ONNX source, else torch)."""
+    """fp32 reference outputs and what they came from (onnxruntime for an ONNX source, else
+    torch)."""
     if tm.reference is not None:
         from edgefit.runtimes._parity import reference_outputs as ort_outputs
 
@@ -187,7 +193,8 @@ def reference_outputs(
 
 
 def source_parity(runtime, artifact, tm: TorchModel, calibration, n: int) -> dict[str, Any]:
-    """Parity of ``artifact`` (run in-process by ``runtime``) against the fp32 source, for its metadata.
+    """Parity of ``artifact`` (run in-process by ``runtime``) against the fp32 source, for its
+    metadata.
 
     Like :func:`edgefit.runtimes._parity.artifact_parity`: the first ``n`` calibration inputs when
     given (in-sample, said so), else ``n`` random inputs with seeds 1…n.

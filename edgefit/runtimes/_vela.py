@@ -1,19 +1,23 @@
-"""The Vela backend: int8 .tflite (litert-torch) compiled by Arm Vela for an Ethos-U target; Vela's estimate as timing.
+"""The Vela backend: int8 .tflite (litert-torch) compiled by Arm Vela for an Ethos-U target; Vela's
+estimate as timing.
 
 No Ethos-U NPU is attached to this machine, so nothing is *measured*: ``convert`` makes the int8
 .tflite (the LiteRT backend's recipe), compiles it with Vela for the accelerator and system
 configuration named in the target profile (``ethos-u55`` by default; see
 :mod:`~edgefit.runtimes._vela_report`), and stores Vela's report — inference time, cycles, SRAM and
 off-chip flash use, per-layer cycles, operators left on the CPU — in the artifact's metadata and in
-``<name>.vela.json`` beside it. ``measure`` returns that estimate as a :class:`~edgefit.runtimes.Timing`
-(p50 = p90 = p99 = mean, jitter 0, one "run") whose provenance reads "vendor compiler estimate (Arm
-Vela …), not a measurement" (``timing_kind = "estimated"``).
+``<name>.vela.json`` beside it. ``measure`` returns that estimate as a
+:class:`~edgefit.runtimes.Timing` (p50 = p90 = p99 = mean, jitter 0, one "run") whose provenance
+reads "vendor compiler estimate (Arm Vela …), not a measurement" (``timing_kind = "estimated"``).
 
 Outputs (``infer``, parity) come from running the int8 .tflite that Vela compiled on LiteRT's CPU
-kernels: Arm designs the Ethos-U to match TFLite's int8 reference kernels, which is not verified here.
+kernels: Arm designs the Ethos-U to match TFLite's int8 reference kernels, which is not verified
+here.
 
->>> art = get_runtime("vela").convert(TorchModel.from_example("ds-cnn-kws"), "int8", "out/")  # doctest: +SKIP
->>> VelaReport.from_dict(art.metadata["vela"]).inference_time_s                                # doctest: +SKIP
+>>> art = get_runtime("vela").convert(TorchModel.from_example("ds-cnn-kws"), "int8", "out/")  #
+doctest: +SKIP
+>>> VelaReport.from_dict(art.metadata["vela"]).inference_time_s                                #
+doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -32,10 +36,10 @@ from edgefit.runtimes._vela_report import PIP, VelaConfig, VelaReport, run_vela,
 class VelaOptions:
     """``target``: the target profile (id, alias or YAML path) whose ``vela-…`` notes name the
     configuration; ``optimise``: Vela's ``--optimise`` (Performance or Size); ``channel_last_io``:
-    NHWC model inputs/outputs as on a TFLite-native MCU deployment (on by default: NCHW I/O would add
-    layout transposes that run on the NPU and are charged to the model); ``compile_timeout_s``: how long
-    Vela's own process may run before it is killed (a hang is an error, not a stuck run); the rest as for
-    LiteRT."""
+    NHWC model inputs/outputs as on a TFLite-native MCU deployment (on by default: NCHW I/O would
+    add layout transposes that run on the NPU and are charged to the model); ``compile_timeout_s``:
+    how long Vela's own process may run before it is killed (a hang is an error, not a stuck run);
+    the rest as for LiteRT."""
 
     target: str = "ethos-u55"
     optimise: str = "Performance"
@@ -67,7 +71,8 @@ class VelaOptions:
 
 
 class Vela(Runtime):
-    """Arm Vela for Ethos-U NPUs: compiles int8 .tflite and reports its cycle estimate (no hardware run)."""
+    """Arm Vela for Ethos-U NPUs: compiles int8 .tflite and reports its cycle estimate (no hardware
+    run)."""
 
     name: ClassVar[str] = "vela"
     description: ClassVar[str] = (
@@ -99,11 +104,15 @@ class Vela(Runtime):
         )
 
     def precisions(self) -> dict[str, str | None]:
-        only = "Ethos-U NPUs run int8 only here (Vela compiles a fully int8 .tflite): use --precision int8"
+        only = (
+            "Ethos-U NPUs run int8 only here (Vela compiles a fully int8 .tflite): use "
+            "--precision int8"
+        )
         return {"int8": None, "fp32": only, "fp16": only, "int8-dynamic": only}
 
     def open(self, artifact: Artifact, *, threads: int | None = None):
-        """A LiteRT session on the int8 .tflite Vela compiled (for outputs; timing comes from Vela)."""
+        """A LiteRT session on the int8 .tflite Vela compiled (for outputs; timing comes from
+        Vela)."""
         from edgefit.runtimes._litert import LiteRTSession
 
         return LiteRTSession(_source_artifact(artifact), threads)
@@ -117,8 +126,8 @@ class Vela(Runtime):
         calibration: list[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
-        """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's output, the
-        artifact) and ``<name>.vela.json`` (the report) under ``out_dir``."""
+        """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's
+        output, the artifact) and ``<name>.vela.json`` (the report) under ``out_dir``."""
         from edgefit._io import to_json, write_atomic
         from edgefit.runtimes._litert import LiteRT, LiteRTOptions, convert_tflite
         from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
@@ -148,12 +157,14 @@ class Vela(Runtime):
         report, compiled = run_vela(lite.path, config, out, timeout_s=opts.compile_timeout_s)
         meta = {
             **{k: v for k, v in lite.metadata.items() if k != "options"},
-            "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} {' '.join(config.args())}",
+            "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} "
+            f"{' '.join(config.args())}",
             "source_tflite": str(lite.path),
             "vela": report.to_dict(),
             "options": asdict(opts),
             "note": report.describe(),
-            "parity_note": "outputs of the int8 .tflite on LiteRT's CPU kernels (the Ethos-U is designed to "
+            "parity_note": "outputs of the int8 .tflite on LiteRT's CPU kernels (the Ethos-U is "
+            "designed to "
             "match TFLite's int8 reference kernels; not verified on hardware here)",
         }
         if report.cpu_operators:
@@ -212,7 +223,10 @@ class Vela(Runtime):
         t = report.inference_time_s
         label = report.label
         if report.cpu_operators:
-            label += f"; NPU part only: {len(report.cpu_operators)} operator(s) left on the CPU are not included"
+            label += (
+                f"; NPU part only: {len(report.cpu_operators)} operator(s) left on the CPU "
+                "are not included"
+            )
         env = {
             "runtime": self.name,
             "version": report.vela_version,

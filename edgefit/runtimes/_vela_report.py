@@ -1,4 +1,5 @@
-"""Run Arm Vela on an int8 .tflite and read what it reports: :class:`VelaConfig`, :class:`VelaReport`.
+"""Run Arm Vela on an int8 .tflite and read what it reports: :class:`VelaConfig`,
+:class:`VelaReport`.
 
 Vela (``ethos-u-vela``) compiles a fully int8 TFLite model for an Ethos-U NPU and estimates its
 performance for one accelerator and one system configuration of its ``vela.ini``. edgefit takes the
@@ -11,8 +12,8 @@ three names from the target profile's notes (``vela-accelerator-config:``, ``vel
 * ``<name>_per-layer.csv``: cycles and MACs per operator;
 * the printed summary: which operators run on the NPU and which are left on the CPU.
 
-Every figure is Vela's **estimate** for that configuration, not a measurement on hardware; operators
-left on the CPU are not in its time at all.
+Every figure is Vela's **estimate** for that configuration, not a measurement on hardware;
+operators left on the CPU are not in its time at all.
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ class VelaLayer:
 class VelaReport:
     """What Vela estimated for one model on one configuration. Times in seconds, sizes in bytes.
 
-    ``cpu_operators`` are the operators Vela left on the host CPU (Cortex-M), as ``"OpType = name"``;
-    their time is **not** in ``inference_time_s``. ``summary`` is Vela's summary CSV row, as written.
+    ``cpu_operators`` are the operators Vela left on the host CPU (Cortex-M), as ``"OpType =
+    name"``; their time is **not** in ``inference_time_s``. ``summary`` is Vela's summary CSV row,
+    as written.
     """
 
     vela_version: str
@@ -138,7 +140,8 @@ class VelaReport:
     @property
     def label(self) -> str:
         return (
-            f"vendor compiler estimate (Arm Vela {self.vela_version}, {self.config.accelerator_config}, "
+            f"vendor compiler estimate (Arm Vela {self.vela_version}, "
+            f"{self.config.accelerator_config}, "
             f"{self.config.system_config}, {self.config.memory_mode}), not a measurement"
         )
 
@@ -152,9 +155,11 @@ class VelaReport:
         )
         return (
             f"Arm Vela {self.vela_version} estimate for {self.config.accelerator_config} / "
-            f"{self.config.system_config} / {self.config.memory_mode}: inference {self.inference_time_s * 1e3:.3f} "
+            f"{self.config.system_config} / {self.config.memory_mode}: inference "
+            f"{self.inference_time_s * 1e3:.3f} "
             f"ms ({self.cycles_total} cycles at {self.core_clock_hz / 1e6:g} MHz), SRAM "
-            f"{self.sram_used_bytes / KIB:.1f} KiB, off-chip flash {self.off_chip_flash_used_bytes / KIB:.1f} KiB, "
+            f"{self.sram_used_bytes / KIB:.1f} KiB, off-chip flash "
+            f"{self.off_chip_flash_used_bytes / KIB:.1f} KiB, "
             f"{self.nn_macs} MACs; {cpu}"
         )
 
@@ -190,8 +195,9 @@ def run_vela(
     *,
     timeout_s: float = 600.0,
 ) -> tuple[VelaReport, Path | None]:
-    """Compile ``tflite`` with Vela; returns the report and the compiled ``*_vela.tflite`` (copied to ``out_dir``
-    when given, else None). A Vela failure is one :class:`EdgefitError` with Vela's last words."""
+    """Compile ``tflite`` with Vela; returns the report and the compiled ``*_vela.tflite`` (copied
+    to ``out_dir`` when given, else None). A Vela failure is one :class:`EdgefitError` with Vela's
+    last words."""
     import shutil
 
     version = vela_version()
@@ -297,7 +303,8 @@ def parse_reports(
 
 
 def parse_per_layer(path: Path) -> tuple[VelaLayer, ...]:
-    """Vela's ``*_per-layer.csv``: one :class:`VelaLayer` per row (fused activations have 0 cycles)."""
+    """Vela's ``*_per-layer.csv``: one :class:`VelaLayer` per row (fused activations have 0
+    cycles)."""
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     return tuple(

@@ -1,10 +1,12 @@
-"""The runtime conformance suite: checks every registered backend must pass (like ``optuna.testing``).
+"""The runtime conformance suite: checks every registered backend must pass (like
+``optuna.testing``).
 
 Each check takes a :class:`~edgefit.runtimes.Runtime` and a scratch folder and raises
 ``AssertionError`` when the backend breaks the contract written on :class:`Runtime`. A check that
 needs the runtime raises :class:`ConformanceSkip` with the runtime's own reason when it is not
-available here (a missing optional dependency, device or OS is the only legitimate skip): checks that
-convert need :meth:`~Runtime.available`, checks that run a model need :meth:`~Runtime.runnable`.
+available here (a missing optional dependency, device or OS is the only legitimate skip): checks
+that convert need :meth:`~Runtime.available`, checks that run a model need
+:meth:`~Runtime.runnable`.
 
 Run it over a new backend from any test framework::
 
@@ -40,11 +42,13 @@ MIN_SQNR_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 15.0, "int8-dynamic": 15.0}
 
 
 class ConformanceSkip(Exception):
-    """The check cannot run here; the message is the runtime's own reason (from ``available()``)."""
+    """The check cannot run here; the message is the runtime's own reason (from
+    ``available()``)."""
 
 
 def tiny_model(name: str = "tiny"):
-    """A deterministic conv classifier as an ``onnx.ModelProto``: input ``x`` 1×3×16×16 → ``logits`` 1×10."""
+    """A deterministic conv classifier as an ``onnx.ModelProto``: input ``x`` 1×3×16×16 →
+    ``logits`` 1×10."""
     import numpy as np
     from onnx import TensorProto, helper, numpy_helper
 
@@ -119,7 +123,8 @@ def _size(path: Path) -> int:
 
 
 def check_available_reports_reason(runtime: Runtime, workdir: Path) -> None:
-    """available() never raises, gives a reason either way; an unavailable runtime refuses with it."""
+    """available() never raises, gives a reason either way; an unavailable runtime refuses with
+    it."""
     status = runtime.available()
     assert isinstance(status, Availability), f"available() returned {type(status).__name__}"
     assert isinstance(status.reason, str) and status.reason.strip(), (
@@ -137,7 +142,8 @@ def check_available_reports_reason(runtime: Runtime, workdir: Path) -> None:
 
 
 def check_precisions_declared(runtime: Runtime, workdir: Path) -> None:
-    """precisions() covers every precision with None or a reason; bad precisions and options are errors."""
+    """precisions() covers every precision with None or a reason; bad precisions and options are
+    errors."""
     declared = runtime.precisions()
     assert set(declared) == set(PRECISIONS), (
         f"precisions() must cover {PRECISIONS}, got {sorted(declared)}"
@@ -183,7 +189,8 @@ def check_convert_writes_artifact(runtime: Runtime, workdir: Path) -> None:
 
 
 def check_parity(runtime: Runtime, workdir: Path) -> None:
-    """Outputs keep names and shapes; parity against the fp32 source is within the precision's bound."""
+    """Outputs keep names and shapes; parity against the fp32 source is within the precision's
+    bound."""
     import numpy as np
 
     from edgefit.runtimes._inputs import random_inputs
