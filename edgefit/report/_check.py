@@ -117,8 +117,9 @@ class CheckOutcome:
 def parse_fraction(text: str, *, where: str) -> float:
     """``"5%"`` or ``"0.05"`` → 0.05 (a non-negative share).
 
-    >>> parse_fraction("5%", where="--max-regression"), parse_fraction("0.1",
-    where="--max-regression") (0.05, 0.1)
+    >>> w = "--max-regression"
+    >>> parse_fraction("5%", where=w), parse_fraction("0.1", where=w)
+    (0.05, 0.1)
     """
     raw = str(text).strip()
     try:

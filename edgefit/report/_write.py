@@ -21,9 +21,9 @@ def write_reports(
     The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's
     folder.
 
-    >>> write_reports("edgefit-out/host-cpu", load_results("edgefit-out/host-cpu/results.json"))  #
-    doctest: +SKIP {'html': 'edgefit-out/host-cpu/report.html', 'md':
-    'edgefit-out/host-cpu/report.md'}
+    >>> res = load_results("edgefit-out/host-cpu/results.json")  # doctest: +SKIP
+    >>> write_reports("edgefit-out/host-cpu", res)  # doctest: +SKIP
+    {'html': 'edgefit-out/host-cpu/report.html', 'md': 'edgefit-out/host-cpu/report.md'}
     """
     from edgefit.report._content import build_report
 

@@ -4,8 +4,7 @@ report the frontier and pick a winner.
 >>> from edgefit.search import OptimizeConfig, optimize, resolve_base
 >>> base = resolve_base(None, "digits-cnn", None, None, None, None)        # doctest: +SKIP
 >>> run = optimize(OptimizeConfig(target="host-cpu", out_dir=Path("out")), base)   # doctest: +SKIP
->>> protocol = remeasure_leaders(run)   # the leaders again, interleaved, before the pick  #
-doctest: +SKIP
+>>> protocol = remeasure_leaders(run)   # the leaders, interleaved  # doctest: +SKIP
 """
 
 from edgefit.search._base import Base, resolve_base

@@ -69,8 +69,7 @@ def remeasure_leaders(
 
     >>> protocol = remeasure_leaders(run)                            # doctest: +SKIP
     >>> winner = pick(list(run.candidates.values()), run.base_accuracy, max_drop=0.01,
-    relative=False,
-    ...               select="latency", protocol=protocol).winner   # doctest: +SKIP
+    ...               relative=False, select="latency", protocol=protocol).winner  # doctest: +SKIP
     """
     cfg = run.config
     if run.interrupted:

@@ -47,8 +47,9 @@ def frontier(candidates: list[dict]) -> list[dict]:
 def accuracy_floor(base_accuracy: float, *, max_drop: float, relative: bool) -> float:
     """The accuracy a candidate must keep.
 
-    >>> round(accuracy_floor(0.99, max_drop=0.01, relative=False), 4), accuracy_floor(1.0,
-    max_drop=0.1, relative=True) (0.98, 0.9)
+    >>> absolute = accuracy_floor(0.99, max_drop=0.01, relative=False)
+    >>> round(absolute, 4), accuracy_floor(1.0, max_drop=0.1, relative=True)
+    (0.98, 0.9)
     """
     return base_accuracy * (1 - max_drop) if relative else base_accuracy - max_drop
 
