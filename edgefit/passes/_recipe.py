@@ -1,0 +1,325 @@
+"""An int8 recipe for an ONNX file, and the workspace that builds and scores recipes.
+
+A :class:`Recipe` is every onnxruntime choice that changes what an int8 (or fp16) model computes or
+how fast it runs on the CPU provider: activation / weight types, symmetric scales, per-channel
+weights, ``reduce_range``, QDQ or QOperator format, calibration method and sample count,
+``quant_pre_process``, the nodes kept float, and the session options (graph optimization level,
+intra-op threads). :class:`Workspace` turns recipes into files (one calibration per method, sample
+count and graph, reused through onnxruntime's calibration cache) and scores them; the search that
+chooses among recipes is :mod:`edgefit.passes._recipe_search`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from edgefit.errors import EdgefitError
+from edgefit.passes import _onnx
+
+PRECISIONS = ("int8", "fp16", "fp32")
+TYPES = ("U8", "S8")
+FORMATS = ("QDQ", "QOperator")
+OPT_LEVELS = ("all", "extended", "basic")
+RECIPE_VERSION = 1
+
+EvalFn = Callable[[Path], float]  # a model file -> its score on the eval data (higher is better)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One way to run an ONNX model on onnxruntime's CPU provider; validated on creation.
+
+    Fields that a precision ignores are reset (fp32/fp16 keep only ``opt_level`` and
+    ``threads``), so equal recipes compare and hash equal. ``keep_float`` needs the QDQ format: in
+    QOperator format a float Conv fed by a DequantizeLinear would be re-quantized per tensor when
+    the session loads.
+
+    >>> Recipe(precision="fp32", calibration="entropy") == Recipe(precision="fp32")
+    True
+    >>> Recipe.from_dict(Recipe(keep_float=("fc1",)).to_dict()).keep_float
+    ('fc1',)
+    """
+
+    precision: str = "int8"
+    activations: str = "U8"
+    weights: str = "S8"
+    symmetric_activations: bool = False
+    symmetric_weights: bool = True
+    per_channel: bool = True
+    reduce_range: bool = False
+    quant_format: str = "QDQ"
+    calibration: str = "minmax"
+    samples: int = 64
+    preprocess: bool = True
+    keep_float: tuple[str, ...] = ()
+    opt_level: str = "all"
+    threads: int = 1
+    version: int = RECIPE_VERSION
+
+    def __post_init__(self) -> None:
+        choices = {
+            "precision": PRECISIONS,
+            "activations": TYPES,
+            "weights": TYPES,
+            "quant_format": FORMATS,
+            "calibration": tuple(_onnx.CALIBRATION_METHODS),
+            "opt_level": OPT_LEVELS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise _error(name, getattr(self, name), f"one of {', '.join(allowed)}")
+        for name in ("samples", "threads"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise _error(name, value, "a positive integer")
+        if self.version != RECIPE_VERSION:
+            raise _error("version", self.version, str(RECIPE_VERSION))
+        keep = self.keep_float
+        if isinstance(keep, str) or not all(isinstance(k, str) and k for k in keep):
+            raise _error("keep_float", keep, "a tuple of node names")
+        object.__setattr__(self, "keep_float", tuple(sorted(set(keep))))
+        if self.keep_float and self.quant_format != "QDQ":
+            raise _error("quant_format", self.quant_format, "'QDQ' when nodes are kept float")
+        if self.precision != "int8":  # nothing but the session options applies
+            plain = Recipe(opt_level=self.opt_level, threads=self.threads)
+            for f in fields(self):
+                if f.name not in ("precision", "keep_float", "opt_level", "threads"):
+                    object.__setattr__(self, f.name, getattr(plain, f.name))
+            object.__setattr__(self, "keep_float", ())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {**data, "keep_float": list(self.keep_float)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise _error(
+                unknown[0], data[unknown[0]], f"only the fields {', '.join(sorted(known))}"
+            )
+        return cls(**{**data, "keep_float": tuple(data.get("keep_float", ()))})
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def label(self) -> str:
+        """A short human-readable name, e.g. ``int8 U8S8 pc QDQ minmax×64 pre opt=all t1``."""
+        tail = f"opt={self.opt_level} t{self.threads}"
+        if self.precision != "int8":
+            return f"{self.precision} {tail}"
+        parts = [
+            f"int8 {self.activations}{self.weights}",
+            "pc" if self.per_channel else "pt",
+            "symA" if self.symmetric_activations else "",
+            "" if self.symmetric_weights else "asymW",
+            "rr" if self.reduce_range else "",
+            self.quant_format,
+            f"{self.calibration}×{self.samples}",
+            "pre" if self.preprocess else "raw",
+            f"float[{','.join(self.keep_float)}]" if self.keep_float else "",
+            tail,
+        ]
+        return " ".join(p for p in parts if p)
+
+    def changes(self) -> int:
+        """How far this recipe is from a plain fp32 run at the ORT defaults' session options: the
+        size of the change a tie is settled by (smaller wins)."""
+        if self.precision == "fp32":
+            return int(self.opt_level != "all")
+        return 1 + len(self.keep_float) + int(self.opt_level != "all")
+
+
+def ort_defaults(samples: int, threads: int = 1) -> Recipe:
+    """What ``onnxruntime.quantization.quantize_static(model, out, reader)`` does with nothing else
+    given: QDQ, S8 activations and weights, per-tensor, MinMax, no pre-processing."""
+    return Recipe(
+        activations="S8",
+        weights="S8",
+        per_channel=False,
+        reduce_range=False,
+        calibration="minmax",
+        samples=samples,
+        preprocess=False,
+        threads=threads,
+    )
+
+
+def _error(name: str, value: object, allowed: str) -> EdgefitError:
+    return EdgefitError(
+        f"{name}={value!r} is not allowed", where=f"Recipe.{name}", fix=f"use {allowed}"
+    )
+
+
+class Workspace:
+    """Builds recipes of one model into ``folder`` and scores them; every file is built once.
+
+    ``feeds`` are the calibration inputs (one dict per sample, batch as the model takes it), in the
+    order the seed shuffled them: a recipe with ``samples=n`` calibrates on the first ``n``.
+    """
+
+    def __init__(self, model: Any, feeds: Sequence[dict], eval_fn: EvalFn, folder: Path) -> None:
+        if not feeds:
+            raise EdgefitError(
+                "the recipe search got no calibration samples",
+                where="search_recipe(feeds=...)",
+                fix="pass at least one input feed from the training data",
+            )
+        self.folder, self.feeds, self.eval_fn = folder, list(feeds), eval_fn
+        proto = _onnx.load(model)
+        self.sources: dict[bool, Path] = {}
+        self.notes: list[str] = []
+        for pre in (False, True):
+            sub = folder / ("pre" if pre else "raw")
+            sub.mkdir(parents=True, exist_ok=True)
+            self.sources[pre], note = _onnx.prepare(proto, sub, pre)
+            if note:
+                self.notes.append(note)
+        self._built: dict[str, Path] = {}
+        self._scores: dict[str, float] = {}
+
+    def weight_nodes(self, preprocess: bool) -> list[tuple[str, str]]:
+        import onnx
+
+        return _onnx.weight_nodes(onnx.load(str(self.sources[preprocess])))
+
+    def depthwise_nodes(self, preprocess: bool) -> list[str]:
+        """Conv nodes with ``group > 1`` (depthwise and grouped): int8 kernels for them are often
+        no faster than fp32 on the CPU provider, so the search tries keeping them float."""
+        import onnx
+
+        model = onnx.load(str(self.sources[preprocess]))
+        return [
+            n.name
+            for n in model.graph.node
+            if n.op_type == "Conv" and _onnx._attr(n, "group", 1) > 1
+        ]
+
+    def build(self, recipe: Recipe, only: str | None = None) -> Path:
+        """The model file for ``recipe`` (``only``: quantize that one node, nothing else)."""
+        key = recipe.digest() + (f"-only-{only}" if only else "")
+        if key in self._built:
+            return self._built[key]
+        out = self.folder / f"{key}.onnx"
+        if recipe.precision == "fp32":
+            out.write_bytes(self.sources[False].read_bytes())
+        elif recipe.precision == "fp16":
+            import onnx
+
+            from edgefit.runtimes._ort_convert import to_fp16
+
+            to_fp16(onnx.load(str(self.sources[False])), out)
+        else:
+            self._quantize(recipe, out, only)
+        self._built[key] = out
+        return out
+
+    def score(self, recipe: Recipe, only: str | None = None) -> float:
+        key = recipe.digest() + (f"-only-{only}" if only else "")
+        if key not in self._scores:
+            self._scores[key] = float(self.eval_fn(self.build(recipe, only)))
+        return self._scores[key]
+
+    def _quantize(self, r: Recipe, out: Path, only: str | None) -> None:
+        from onnxruntime.quantization import (
+            CalibrationMethod,
+            QuantFormat,
+            QuantType,
+            quantize_static,
+        )
+
+        kind = {"U8": QuantType.QUInt8, "S8": QuantType.QInt8}
+        samples = self.feeds[: r.samples]
+        cache = self.folder / f"calib-{r.calibration}-{len(samples)}-{int(r.preprocess)}.json"
+        try:
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                _onnx._without_axis_warnings(),
+                _quiet_preprocess_hint(),
+            ):
+                quantize_static(
+                    str(self.sources[r.preprocess]),
+                    str(out),
+                    _onnx.reader(samples),
+                    quant_format=getattr(QuantFormat, r.quant_format),
+                    per_channel=r.per_channel,
+                    reduce_range=r.reduce_range,
+                    activation_type=kind[r.activations],
+                    weight_type=kind[r.weights],
+                    calibrate_method=getattr(
+                        CalibrationMethod, _onnx.CALIBRATION_METHODS[r.calibration]
+                    ),
+                    nodes_to_exclude=list(r.keep_float),
+                    nodes_to_quantize=[only] if only else None,
+                    calibration_cache_path=str(cache),
+                    extra_options={
+                        "ActivationSymmetric": r.symmetric_activations,
+                        "WeightSymmetric": r.symmetric_weights,
+                        "QDQKeepRemovableActivations": True,
+                    },
+                )
+        except Exception as exc:
+            raise EdgefitError(
+                f"onnxruntime quantize_static failed for {r.label()}: "
+                f"{type(exc).__name__}: {str(exc)[:300]}",
+                where="search_recipe",
+                fix="leave that choice out of the search (or report the model to onnxruntime)",
+            ) from None
+        if r.quant_format == "QDQ":
+            import onnx
+
+            from edgefit.runtimes._ort_convert import save
+
+            model = onnx.load(str(out))
+            _onnx.protect_float_nodes(model)
+            save(model, out)
+
+
+class _PreprocessHint(logging.Filter):
+    """onnxruntime logs "Please consider pre-processing" for every raw graph it quantizes; the
+    search tries raw graphs on purpose (``preprocess=False``), so the hint is noise here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_preprocess_hint() -> Iterator[None]:
+    root, quiet = logging.getLogger(), _PreprocessHint()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
+def session(path: Path, recipe: Recipe):
+    """An onnxruntime CPU session with the recipe's graph optimization level and intra-op threads
+    (sequential execution; onnxruntime's defaults otherwise)."""
+    import onnxruntime as ort
+
+    levels = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    }
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = recipe.threads, 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = levels[recipe.opt_level]
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def with_(recipe: Recipe, **changes: Any) -> Recipe:
+    """``recipe`` with ``changes`` (a new, validated recipe)."""
+    return replace(recipe, **changes)

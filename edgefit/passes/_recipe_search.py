@@ -1,0 +1,391 @@
+"""Search the int8 recipe of an ONNX file by measurement: screening, then an interleaved final.
+
+Budget (N = weight-bearing nodes, n = calibration samples): about 14 builds and evaluations for
+the recipe axes, N more (each quantizing one node) for the per-node sensitivity, up to 5 for the
+nodes kept float, 1 for fp16; about 10 screening timings of 2-4 models × 3 interleaved rounds; one
+final of up to 4 leaders + fp32 + onnxruntime's defaults × ≥ 5 rounds. Calibration runs once per
+(method, sample count, graph), reused through onnxruntime's calibration cache.
+
+Screening walks the axes one at a time from the better of this CPU's recipe and onnxruntime's
+defaults (coordinate descent): types, format, per-channel, symmetric activations,
+``quant_pre_process`` change the kernels and are timed, the incumbent interleaved with its
+alternatives; ``reduce_range``, calibration method and sample count change only the scales, so
+they are decided on accuracy alone. Then nodes are kept float: the top-k by measured sensitivity
+(each node quantized alone, scored on the eval data), and depthwise convolutions as a group (their
+int8 kernels are often no faster). fp16 stays a candidate only where it times faster than fp32.
+Graph optimization level and thread count are timed last. The final re-times the leaders
+interleaved (A B … B A …, median of round medians); medians within the noise (the larger round
+spread, at least 3%) tie, and a tie goes to the smaller change, then to higher accuracy.
+
+Nothing is built or evaluated while a timing runs: each stage builds its candidates, then times
+them; the timer is the only code running during a timing in this process.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgefit.calibrate._measure import Interleaved
+from edgefit.errors import EdgefitError
+from edgefit.passes._recipe import EvalFn, Recipe, Workspace, ort_defaults, session, with_
+
+SCREEN_ROUNDS = 3
+FINAL_ROUNDS = 5
+MAX_ROUNDS = 11
+MAX_SPREAD = 0.10
+MIN_NOISE = 0.03
+LEADERS = 4
+KEEP_FLOAT_TOP = 3
+MAX_SENSITIVITY_NODES = 48
+SAMPLE_COUNTS = (16, 64, 256)
+
+# items to time (file, recipe), rounds -> one Interleaved per item, in order
+Timer = Callable[[Sequence[tuple[Path, Recipe]], int], list[Interleaved]]
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One recipe the search built: its accuracy, its latency in the stage that timed it (None when
+    the stage decided on accuracy alone) and whether it was kept."""
+
+    recipe: Recipe
+    stage: str
+    accuracy: float
+    latency_s: float | None = None
+    spread: float | None = None
+    eligible: bool = True
+    kept: bool = False
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe.label(),
+            "stage": self.stage,
+            "accuracy": self.accuracy,
+            "latency_s": self.latency_s,
+            "spread": self.spread,
+            "eligible": self.eligible,
+            "kept": self.kept,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class RecipeChoice:
+    """The chosen recipe with its accuracy and final latency, fp32's and the ORT defaults' by the
+    same protocol, and every recipe tried."""
+
+    recipe: Recipe
+    accuracy: float
+    latency: Interleaved
+    fp32_accuracy: float
+    fp32_latency: Interleaved
+    defaults_accuracy: float
+    defaults_latency: Interleaved
+    tried: tuple[Tried, ...]
+    sensitivity: tuple[tuple[str, float], ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    protocol: str = ""
+
+    def table(self) -> str:
+        """The tried recipes as a text table (one line each)."""
+        rows = [f"{'stage':<10} {'acc':>6} {'µs':>9} {'spread':>6}  recipe"]
+        for t in self.tried:
+            us = f"{t.latency_s * 1e6:9.1f}" if t.latency_s is not None else f"{'-':>9}"
+            sp = f"{t.spread:6.1%}" if t.spread is not None else f"{'-':>6}"
+            mark = "*" if t.kept else (" " if t.eligible else "x")
+            rows.append(f"{t.stage:<10} {t.accuracy:6.3f} {us} {sp} {mark}{t.recipe.label()}")
+        return "\n".join(rows)
+
+
+def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
+    """The host timer: each item's session (with its recipe's options) timed in interleaved rounds,
+    a round lasting about ``round_runs`` runs of the slowest item (10 ms to 0.3 s); an item whose
+    round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured)."""
+    from edgefit.calibrate._measure import _spread, _timed
+
+    def time_items(items: Sequence[tuple[Path, Recipe]], rounds: int) -> list[Interleaved]:
+        import gc
+        import time
+
+        sessions = [session(path, recipe) for path, recipe in items]
+        slowest = 0.0
+        for s in sessions:
+            for _ in range(3):
+                s.run(None, feed)
+            t0 = time.perf_counter()
+            s.run(None, feed)
+            slowest = max(slowest, time.perf_counter() - t0)
+        round_s = min(0.3, max(0.01, round_runs * slowest))
+        medians: list[list[float]] = [[] for _ in items]
+        pooled: list[list[float]] = [[] for _ in items]
+        gc.collect()
+
+        def one(i: int) -> None:
+            samples, _ = _timed(sessions[i], feed, 5, round_s, collect=False)
+            medians[i].append(float(np.median(samples)))
+            pooled[i] += samples
+
+        for r in range(rounds):
+            for i in range(len(items)) if r % 2 == 0 else reversed(range(len(items))):
+                one(i)
+        for i in range(len(items)):
+            while len(medians[i]) < MAX_ROUNDS and _spread(medians[i]) > MAX_SPREAD:
+                one(i)
+        return [
+            Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
+            for m, p in zip(medians, pooled)
+        ]
+
+    return time_items
+
+
+def search_recipe(
+    model: Any,
+    feeds: Sequence[dict],
+    eval_fn: EvalFn,
+    *,
+    threads: int | Sequence[int] = 1,
+    max_drop: float = 0.01,
+    seed: int = 0,
+    timer: Timer | None = None,
+    reduce_range: bool | None = None,
+    folder: Path | None = None,
+) -> RecipeChoice:
+    """Choose how to run ``model`` (ONNX path or proto) on onnxruntime's CPU provider.
+
+    ``feeds``: calibration inputs from the training data (the seed shuffles them);
+    ``eval_fn(path)`` scores a model file on the eval data (higher is better, e.g. accuracy); a
+    recipe is eligible when it scores at least fp32's minus ``max_drop``. ``threads``: the
+    deployment's intra-op threads, or several to choose from. ``timer``: how latency is measured
+    (default: interleaved rounds here); ``reduce_range``: the starting point's (default: this
+    CPU's int8 path, :func:`host_int8_recipe`). ``folder`` keeps the built files (default: a
+    temporary folder).
+
+    >>> choice = search_recipe("model.onnx", calib_feeds, accuracy_on_val)  # doctest: +SKIP
+    >>> choice.recipe.label(), choice.latency.median_s                      # doctest: +SKIP
+    >>> print(choice.table())                                               # doctest: +SKIP
+    """
+    thread_choices = (threads,) if isinstance(threads, int) else tuple(threads)
+    if not thread_choices or any(isinstance(t, bool) or t < 1 for t in thread_choices):
+        raise EdgefitError(
+            f"threads={threads!r} is not allowed",
+            where="search_recipe",
+            fix="use a positive thread count or a list of them",
+        )
+    order = np.random.default_rng(seed).permutation(len(feeds))
+    shuffled = [feeds[i] for i in order]
+    if timer is None:
+        timer = interleaved_timer(shuffled[0])
+    if folder is None:
+        with tempfile.TemporaryDirectory(prefix="edgefit-recipe-") as tmp:
+            return _Search(model, shuffled, eval_fn, Path(tmp), timer, max_drop).run(
+                thread_choices, reduce_range
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    return _Search(model, shuffled, eval_fn, folder, timer, max_drop).run(
+        thread_choices, reduce_range
+    )
+
+
+class _Search:
+    def __init__(self, model, feeds, eval_fn, folder, timer: Timer, max_drop: float) -> None:
+        self.ws = Workspace(model, feeds, eval_fn, folder)
+        self.timer, self.n = timer, len(feeds)
+        self.tried: list[Tried] = []
+        self.floor = -math.inf
+        self.max_drop = max_drop
+        self.timed: dict[Recipe, Interleaved] = {}
+        self.dropped: set[Recipe] = set()
+
+    def acc(self, r: Recipe) -> float:
+        return self.ws.score(r)
+
+    def ok(self, r: Recipe) -> bool:
+        return self.acc(r) >= self.floor - 1e-12
+
+    def run(self, thread_choices: tuple[int, ...], reduce_range: bool | None) -> RecipeChoice:
+        from edgefit.passes._onnx import host_int8_recipe
+
+        t0 = thread_choices[0]
+        fp32 = Recipe(precision="fp32", threads=t0)
+        self.floor = self.acc(fp32) - self.max_drop
+        rr = host_int8_recipe()[0] if reduce_range is None else reduce_range
+        defaults = ort_defaults(self.n, t0)
+        host = Recipe(reduce_range=rr, samples=min(64, self.n), threads=t0)
+        inc = self.screen("start", host, [defaults], timed=True)
+        inc = self.axes(inc)
+        inc, sens = self.keep_float(inc)
+        inc = self.fp16(inc, fp32)
+        inc = self.screen("session", inc, [with_(inc, opt_level=o) for o in ("extended", "basic")])
+        if len(thread_choices) > 1:
+            inc = self.screen("threads", inc, [with_(inc, threads=t) for t in thread_choices[1:]])
+        return self.final(inc, fp32, defaults, sens)
+
+    def axes(self, inc: Recipe) -> Recipe:
+        types = [("U8", "S8"), ("S8", "S8")]
+        inc = self.screen(
+            "types",
+            inc,
+            [with_(inc, activations=a, weights=w) for a, w in types],
+        )
+        inc = self.screen("format", inc, [with_(inc, quant_format="QOperator")])
+        inc = self.screen("channel", inc, [with_(inc, per_channel=not inc.per_channel)])
+        inc = self.screen(
+            "symmetric", inc, [with_(inc, symmetric_activations=not inc.symmetric_activations)]
+        )
+        inc = self.screen("preprocess", inc, [with_(inc, preprocess=not inc.preprocess)])
+        inc = self.screen("range", inc, [with_(inc, reduce_range=not inc.reduce_range)], False)
+        methods = ("minmax", "entropy", "percentile")
+        inc = self.screen("calib", inc, [with_(inc, calibration=m) for m in methods], False)
+        counts = sorted({min(c, self.n) for c in SAMPLE_COUNTS})
+        return self.screen("samples", inc, [with_(inc, samples=c) for c in counts], False)
+
+    def keep_float(self, inc: Recipe) -> tuple[Recipe, tuple[tuple[str, float], ...]]:
+        if inc.precision != "int8":
+            return inc, ()
+        base = with_(inc, quant_format="QDQ", keep_float=())
+        nodes = self.ws.weight_nodes(base.preprocess)
+        if len(nodes) > MAX_SENSITIVITY_NODES:
+            self.ws.notes.append(
+                f"per-node sensitivity skipped: {len(nodes)} weight nodes "
+                f"(the budget is {MAX_SENSITIVITY_NODES})"
+            )
+            return inc, ()
+        fp32_score = self.acc(Recipe(precision="fp32", threads=inc.threads))
+        losses = [(name, fp32_score - self.ws.score(base, only=name)) for name, _ in nodes]
+        ranked = sorted(losses, key=lambda nl: (-nl[1], nl[0]))
+        top = [name for name, loss in ranked if loss > 0][:KEEP_FLOAT_TOP]
+        groups = [tuple(top[: k + 1]) for k in range(len(top))]
+        groups.append(tuple(self.ws.depthwise_nodes(base.preprocess)))
+        # a group that keeps every weight node float is fp32 with extra casts: not a candidate
+        cands = [with_(base, keep_float=g) for g in groups if 0 < len(g) < len(nodes)]
+        return self.screen("float", inc, cands), tuple(ranked)
+
+    def fp16(self, inc: Recipe, fp32: Recipe) -> Recipe:
+        half = with_(fp32, precision="fp16")
+        items = [inc, fp32, half] if inc != fp32 else [fp32, half]
+        t = self._time("fp16", items, SCREEN_ROUNDS)
+        if not _faster(t[half], t[fp32]):
+            self._mark(half, "dropped: fp16 does not time faster than fp32 here")
+            self.dropped.add(half)
+            return inc
+        return self._choose("fp16", inc, [half], t)
+
+    def screen(
+        self, stage: str, inc: Recipe, alternatives: Sequence[Recipe], timed: bool = True
+    ) -> Recipe:
+        alts = [a for a in dict.fromkeys(alternatives) if a != inc]
+        if not alts:
+            return inc
+        for r in [inc, *alts]:  # build and score everything before any timing
+            self.acc(r)
+        if not timed:
+            for r in alts:
+                self.tried.append(Tried(r, stage, self.acc(r), eligible=self.ok(r)))
+            return self._choose(stage, inc, alts, {})
+        pool = [inc, *[a for a in alts if self.ok(a) or not self.ok(inc)]]
+        t = self._time(stage, pool, SCREEN_ROUNDS)
+        for r in alts:
+            if r not in t:
+                self.tried.append(Tried(r, stage, self.acc(r), eligible=False, note="not timed"))
+        return self._choose(stage, inc, alts, t)
+
+    def _time(self, stage: str, items: Sequence[Recipe], rounds: int) -> dict[Recipe, Interleaved]:
+        paths = [(self.ws.build(r), r) for r in items]
+        results = dict(zip(items, self.timer(paths, rounds)))
+        for r, res in results.items():
+            self.timed[r] = res
+            self.tried.append(Tried(r, stage, self.acc(r), res.median_s, res.spread, self.ok(r)))
+        return results
+
+    def _choose(
+        self, stage: str, inc: Recipe, alts: Sequence[Recipe], t: dict[Recipe, Interleaved]
+    ) -> Recipe:
+        best = inc
+        for r in sorted(alts, key=lambda r: t[r].median_s if r in t else 0.0):
+            if self._better(r, best, t):
+                best = r
+        self._mark(best, "")
+        return best
+
+    def _better(self, a: Recipe, b: Recipe, t: dict[Recipe, Interleaved]) -> bool:
+        if not self.ok(b):
+            return self.ok(a) or self.acc(a) > self.acc(b)
+        if not self.ok(a):
+            return False
+        if a in t and b in t:
+            if _faster(t[a], t[b]):
+                return True
+            if _faster(t[b], t[a]):
+                return False
+        return self.acc(a) > self.acc(b)
+
+    def _mark(self, r: Recipe, note: str) -> None:
+        for i in range(len(self.tried) - 1, -1, -1):
+            if self.tried[i].recipe == r:
+                old = self.tried[i]
+                self.tried[i] = Tried(
+                    r,
+                    old.stage,
+                    old.accuracy,
+                    old.latency_s,
+                    old.spread,
+                    old.eligible,
+                    kept=not note,
+                    note=note or old.note,
+                )
+                return
+
+    def final(
+        self, inc: Recipe, fp32: Recipe, defaults: Recipe, sens: tuple[tuple[str, float], ...]
+    ) -> RecipeChoice:
+        ranked = sorted(
+            (
+                r
+                for r in self.timed
+                if self.ok(r) and r.precision != "fp32" and r not in self.dropped
+            ),
+            key=lambda r: self.timed[r].median_s,
+        )
+        leaders = list(dict.fromkeys([inc, *ranked]))[:LEADERS]
+        defaults = with_(defaults, threads=inc.threads)
+        fp32 = with_(fp32, threads=inc.threads)
+        items = list(dict.fromkeys([*leaders, fp32, defaults]))
+        t = self._time("final", items, FINAL_ROUNDS)
+        pool = [r for r in items if self.ok(r) and (r in leaders or r == fp32)]
+        best = min(pool, key=lambda r: t[r].median_s)
+        ties = [r for r in pool if not _faster(t[best], t[r])]
+        winner = min(ties, key=lambda r: (r.changes(), -self.acc(r), t[r].median_s))
+        self._mark(winner, "")
+        return RecipeChoice(
+            recipe=winner,
+            accuracy=self.acc(winner),
+            latency=t[winner],
+            fp32_accuracy=self.acc(fp32),
+            fp32_latency=t[fp32],
+            defaults_accuracy=self.acc(defaults),
+            defaults_latency=t[defaults],
+            tried=tuple(self.tried),
+            sensitivity=sens,
+            notes=tuple(self.ws.notes),
+            protocol=(
+                f"screening: {SCREEN_ROUNDS} interleaved rounds per stage; final: "
+                f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (A B … B A), median "
+                f"of round medians; a tie (within the larger spread, ≥ {MIN_NOISE:.0%}) goes to "
+                "the smaller change, then higher accuracy"
+            ),
+        )
+
+
+def _faster(a: Interleaved, b: Interleaved) -> bool:
+    """``a`` is faster than ``b`` beyond the noise (the larger round spread, at least 3%)."""
+    noise = max(a.spread, b.spread, MIN_NOISE)
+    return a.median_s < b.median_s * (1 - noise)
