@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgefit._io import to_json, write_atomic
+from edgefit._units import parse_duration  # noqa: F401  (kept importable here: cli/_optimize)
 from edgefit.calibrate._fidelity import FidelityRow, rows_to_dicts, summarize
 from edgefit.estimate import Profile
 
@@ -27,23 +28,6 @@ def store_fidelity(profile: Profile, rows: list[FidelityRow], environment: dict)
     updated = Profile(**{**profile.__dict__, "fidelity": summary})
     write_atomic(profile.path, _yaml(updated))
     return summary
-
-
-def parse_duration(text: str, *, where: str) -> float:
-    """``'5m'`` → 300.0 seconds; also ``s``, ``h`` and plain seconds."""
-    from edgefit.errors import EdgefitError
-
-    units = {"s": 1, "m": 60, "h": 3600}
-    raw = str(text).strip().lower()
-    try:
-        value = float(raw[:-1]) * units[raw[-1]] if raw and raw[-1] in units else float(raw)
-    except ValueError:
-        value = -1
-    if not value > 0:
-        raise EdgefitError(
-            f"cannot read duration '{text}'", where=where, fix="write it like 300s, 5m or 1h"
-        )
-    return value
 
 
 def check_fidelity(profile: Profile, update=None) -> dict:

@@ -13,17 +13,19 @@ the estimator has no tail model); cloud latency and cost are what the user state
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cascade._types import Quantity, TierCost, TierSpec
 from edgefit.errors import EdgefitError
 
 MEASURED_HERE = "host-cpu"
+MAX_LATENCY_S = 3600.0  # a request's latency above an hour is a unit slip, not a tier
+MAX_ENERGY_J = 1e6
 _CLOUD_KEYS = ("latency", "p99", "usd", "model", "accuracy", "energy")
 
 
@@ -39,22 +41,8 @@ def _number(text: str, where: str, *, lo: float, hi: float, what: str) -> float:
     return value
 
 
-def _energy(text: str, where: str) -> float:
-    match = re.fullmatch(r"\s*([0-9.eE+-]+)\s*(j|mj|uj|µj)?\s*", text.lower())
-    scale = {"j": 1.0, "mj": 1e-3, "uj": 1e-6, "µj": 1e-6}
-    if not match:
-        raise EdgefitError(
-            f"cannot read energy {text!r}", where=where, fix="write it like 2mJ or 0.5J"
-        )
-    return (
-        _number(match.group(1), where, lo=0, hi=1e6, what="energy") * scale[match.group(2) or "j"]
-    )
-
-
 def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
     """One ``--tier`` value as a :class:`TierSpec` (see the module docstring for the two forms)."""
-    from edgefit.serve._request import parse_duration
-
     where = f"{where} {text!r}"
     if text.startswith("cloud:") or text == "cloud":
         fields: dict[str, str] = {}
@@ -77,7 +65,9 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
                 where=where,
                 fix="add model=FILE.onnx or accuracy=0.99",
             )
-        latency = parse_duration(fields["latency"], where=where)
+        latency = parse_duration(
+            fields["latency"], where=where, what="latency", hi_s=MAX_LATENCY_S
+        )
         return TierSpec(
             name="cloud",
             model=fields.get("model"),
@@ -87,10 +77,18 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
             accuracy=(
                 None
                 if "accuracy" not in fields
-                else _number(fields["accuracy"], where, lo=0, hi=1, what="accuracy")
+                else parse_fraction(fields["accuracy"], where=where, what="accuracy")
             ),
-            energy_j=_energy(fields["energy"], where) if "energy" in fields else None,
-            p99_s=parse_duration(fields["p99"], where=where) if "p99" in fields else None,
+            energy_j=(
+                parse_energy(fields["energy"], where=where, hi_j=MAX_ENERGY_J)
+                if "energy" in fields
+                else None
+            ),
+            p99_s=(
+                parse_duration(fields["p99"], where=where, what="p99", hi_s=MAX_LATENCY_S)
+                if "p99" in fields
+                else None
+            ),
         )
     model, sep, target = text.rpartition("@")
     if not sep or not model or not target:

@@ -11,8 +11,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit._units import parse_duration
 from edgefit.calibrate import calibrate as run
-from edgefit.calibrate._report import check_fidelity, parse_duration
+from edgefit.calibrate._report import check_fidelity
 from edgefit.cli._common import (
     ExecutorOpt,
     JsonOpt,
@@ -72,7 +73,7 @@ def calibrate(
     target: TargetOpt = "host-cpu",
     runtime: RuntimeOpt = "onnxruntime",
     budget: Annotated[
-        str, typer.Option("--budget", help="Time for the kernel sweep: 300s, 5m, 1h.")
+        str, typer.Option("--budget", help="Time for the kernel sweep: 300s, 5m (minutes), 1h.")
     ] = "5m",
     method: MethodOpt = "auto",
     quick: Annotated[

@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cli._common import JsonOpt, console, emit, err_console
 from edgefit.errors import EdgefitError
 
@@ -24,36 +25,26 @@ def _objective(
     floor: str | None,
 ):
     from edgefit.cascade import Objective
-    from edgefit.cascade._tiers import _energy
-    from edgefit.report._check import parse_fraction
-    from edgefit.serve._request import parse_duration
+    from edgefit.cascade._tiers import MAX_ENERGY_J, MAX_LATENCY_S
 
     budgets = dict(
         latency_budget_s=None
         if latency is None
-        else parse_duration(latency, where="--latency-budget"),
+        else parse_duration(latency, where="--latency-budget", hi_s=MAX_LATENCY_S),
         cloud_share_budget=None
         if cloud_share is None
-        else parse_fraction(cloud_share, where="--cloud-share"),
-        energy_budget_j=None if energy is None else _energy(energy, "--energy-budget"),
+        else parse_fraction(cloud_share, where="--cloud-share", what="cloud share"),
+        energy_budget_j=None
+        if energy is None
+        else parse_energy(energy, where="--energy-budget", hi_j=MAX_ENERGY_J),
         usd_per_1000_budget=usd,
     )
-    if budgets["cloud_share_budget"] is not None and budgets["cloud_share_budget"] > 1:
-        raise EdgefitError(
-            f"cloud share {cloud_share} is over 100%", where="--cloud-share", fix="e.g. 10% or 0.1"
-        )
     if usd is not None and usd < 0:
         raise EdgefitError(
             f"cost budget {usd} is negative", where="--usd-per-1000", fix="e.g. 0.5"
         )
     if floor is not None:
-        acc = parse_fraction(floor, where="--accuracy-floor")
-        if acc > 1:
-            raise EdgefitError(
-                f"accuracy floor {floor} is over 100%",
-                where="--accuracy-floor",
-                fix="e.g. 0.98 or 98%",
-            )
+        acc = parse_fraction(floor, where="--accuracy-floor", what="accuracy floor")
         return Objective("min-latency", accuracy_floor=acc, **budgets)
     if all(v is None for v in budgets.values()):
         raise EdgefitError(

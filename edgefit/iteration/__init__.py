@@ -15,11 +15,11 @@ goal=0.99))
 Importing this package is light (the standard library only); targets load when a plan asks for one.
 """
 
+from edgefit._units import MONTH_DAYS
 from edgefit.iteration._candidate import as_loop, candidate_iteration, select_by_deadline
 from edgefit.iteration._cost import CHECKPOINTS, defect_cost, defect_table, egress_summary
 from edgefit.iteration._inputs import (
     DEFAULTS,
-    MONTH_DAYS,
     IterationPlan,
     parse_deadline,
     parse_what_if,

@@ -16,14 +16,11 @@ in principle (the ceiling must sit above it) but not quickly:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
+from edgefit._units import parse_span_days
 from edgefit.errors import EdgefitError
 from edgefit.iteration._model import WATERFALL, check_change_kinds
-
-MONTH_DAYS = 365.25 / 12  # 30.44 days
-_UNIT_DAYS = {"d": 1.0, "w": 7.0, "m": MONTH_DAYS, "y": 365.25}
 
 DEFAULTS: dict[str, tuple[float, str]] = {
     "deadline_days": (182.0, "assumption: half a year, 26 weeks (pass --deadline)"),
@@ -63,19 +60,15 @@ DEFAULTS: dict[str, tuple[float, str]] = {
 
 
 def parse_deadline(text: str) -> float:
-    """A deadline as days: ``26w``, ``6m`` (1 month = 365.25/12 ≈ 30.44 days), ``180d``, ``1y``.
+    """A deadline as days: ``26w``, ``6mo`` (1 month = 365.25/12 ≈ 30.44 days), ``180d``, ``1y``.
 
-    >>> parse_deadline("26w"), parse_deadline("1y"), round(parse_deadline("6m"), 2)
+    A bare ``m`` is refused: it means minutes everywhere else in edgefit (``--budget 10m``), so
+    ``6m`` is ambiguous here (see :mod:`edgefit._units`).
+
+    >>> parse_deadline("26w"), parse_deadline("1y"), round(parse_deadline("6mo"), 2)
     (182.0, 365.25, 182.62)
     """
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([dwmy])\s*", str(text).lower())
-    if not match or float(match.group(1)) <= 0:
-        raise EdgefitError(
-            f"cannot read deadline {text!r}",
-            where="--deadline",
-            fix="give a positive number with a unit: 180d, 26w, 6m or 1y",
-        )
-    return float(match.group(1)) * _UNIT_DAYS[match.group(2)]
+    return parse_span_days(text, where="--deadline", what="deadline")
 
 
 def parse_what_if(text: str) -> tuple[str, float]:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from edgefit._units import MONTH_DAYS
 from edgefit.iteration._candidate import as_loop, candidate_iteration
 from edgefit.iteration._cost import defect_table, egress_summary
-from edgefit.iteration._inputs import MONTH_DAYS, IterationPlan
+from edgefit.iteration._inputs import IterationPlan
 from edgefit.iteration._model import CHANGE_KINDS, Loop
 from edgefit.iteration._overrides import apply_overrides, load_overrides_file
 from edgefit.iteration._projection import Curve, crossing_days, crossing_iteration, iterations_fit

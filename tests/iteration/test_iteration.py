@@ -152,7 +152,7 @@ def test_heavy_vs_light_crossing_hand_case():
 
 
 def test_heavy_vs_light_through_the_plan():
-    plan = build_plan(_loop(30.0), IterationPlan(deadline_days=parse_deadline("6m"), accuracy_now=0.9,
+    plan = build_plan(_loop(30.0), IterationPlan(deadline_days=parse_deadline("6mo"), accuracy_now=0.9,
                                                  accuracy_ceiling=1.0, gain_per_iteration=0.5, heavy_gain=0.05,
                                                  heavy_slowdown=2))
     h = plan["heavy_vs_light"]
@@ -219,7 +219,7 @@ def test_set_and_file_overrides(tmp_path):
 
 
 # --- bad inputs: one EdgefitError each ---------------------------------------------------------------
-@pytest.mark.parametrize("text", ["26x", "26", "-3w", "w", "0d", ""])
+@pytest.mark.parametrize("text", ["26x", "26", "-3w", "w", "0d", "", "6m", "6M"])
 def test_bad_deadline(text):
     with pytest.raises(EdgefitError, match="--deadline"):
         parse_deadline(text)
@@ -227,7 +227,13 @@ def test_bad_deadline(text):
 
 def test_deadline_units():
     assert parse_deadline("26w") == 182 and parse_deadline("180d") == 180 and parse_deadline("1y") == 365.25
-    assert parse_deadline("6m") == pytest.approx(6 * 30.44, abs=0.02)
+    assert parse_deadline("6mo") == pytest.approx(6 * 30.44, abs=0.02)
+
+
+def test_deadline_m_is_ambiguous_not_months():
+    # `m` is minutes for --budget; a deadline refuses it instead of silently reading months
+    with pytest.raises(EdgefitError, match=r"--deadline: .*'m' means minutes.*6mo"):
+        parse_deadline("6m")
 
 
 @pytest.mark.parametrize("overrides, where", [
