@@ -1,4 +1,5 @@
-"""`edgefit estimate MODEL --target T`: latency, energy, memory and power with an envelope verdict."""
+"""`edgefit estimate MODEL --target T`: latency, energy, memory and power with an envelope
+verdict."""
 
 from __future__ import annotations
 
@@ -36,11 +37,20 @@ def estimate(
     power_mode: Annotated[
         str | None, typer.Option("--power-mode", help="A power mode of the target (e.g. 15W).")
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            help="Samples per call (times the model's own batch): latency is one call's, energy "
+            "one sample's.",
+        ),
+    ] = 1,
     dtype: Annotated[
         str | None,
         typer.Option(
             "--dtype",
-            help="Run every weight-bearing layer in this dtype: fp32, fp16, bf16, int8, int4, fp8.",
+            help="Run every weight-bearing layer in this dtype: fp32, fp16, bf16, int8, int4, "
+            "fp8.",
         ),
     ] = None,
     runtime: Annotated[
@@ -57,6 +67,10 @@ def estimate(
         raise EdgefitError(
             f"threads must be at least 1, got {threads}", where="--threads", fix="pass --threads 1"
         )
+    if batch < 1:
+        raise EdgefitError(
+            f"batch must be at least 1, got {batch}", where="--batch", fix="pass --batch 1"
+        )
     if dtype is not None and dtype not in PLAN_DTYPES:
         raise EdgefitError(
             f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}"
@@ -72,7 +86,7 @@ def estimate(
                 where="--power-mode",
                 fix="drop --power-mode",
             )
-        est = Estimator(graph, t, power_mode=mode, runtime=runtime, threads=threads)
+        est = Estimator(graph, t, power_mode=mode, runtime=runtime, threads=threads, batch=batch)
         plan = Plan(dtype=dtype) if dtype else None
         results.append(est.estimate(plan))
     payload = {"model": graph.summary(), "estimates": [r.to_dict() for r in results]}
@@ -88,11 +102,13 @@ def estimate(
 
 def _render(r, top: int) -> None:
     mode = f", power mode {r.power_mode}" if r.power_mode else ""
-    console.rule(f"[bold]{r.target}[/]{mode} — {r.plan.dtype}")
+    batch = f", batch {r.batch}" if r.batch > 1 else ""
+    console.rule(f"[bold]{r.target}[/]{mode}{batch} — {r.plan.dtype}")
     err = f"±{r.error:.0%}"
     console.print(f"[dim]source: {r.source_detail}[/]")
     console.print(
-        f"latency {fmt.seconds(r.latency_s)} {err} (estimated, {r.source}) · energy {fmt.joules(r.energy_j)}/inference "
+        f"latency {fmt.seconds(r.latency_s)} {err} (estimated, {r.source}) · energy "
+        f"{fmt.joules(r.energy_j)}/inference "
         f"{err} · average power {fmt.watts(r.average_power_w)} while running"
         + (
             f" · {fmt.watts(r.power_at_rate_w)} at {r.inference_rate_hz:g} inferences/s"
@@ -100,6 +116,11 @@ def _render(r, top: int) -> None:
             else ""
         )
     )
+    if r.batch > 1:
+        console.print(
+            f"batch {r.batch}: latency is one call of {r.batch} samples · throughput "
+            f"{r.throughput_per_s:,.1f} samples/s (estimated, {r.source})"
+        )
     console.print(
         f"weights {fmt.nbytes(r.weight_bytes)} in {r.weight_level} · peak activations "
         f"{fmt.nbytes(r.peak_activation_bytes)} in {r.activation_level} (counted)"

@@ -59,7 +59,8 @@ def list_(
                 t.kind,
                 t.name,
                 _best_peak(t),
-                f"{fmt.seconds(t.envelope.latency_budget_s.value)} p{t.envelope.latency_percentile:g}",
+                f"{fmt.seconds(t.envelope.latency_budget_s.value)} "
+                f"p{t.envelope.latency_percentile:g}",
             )
         console.print(table)
 
@@ -71,9 +72,10 @@ def _document(target) -> dict:
 
 
 def _published_summary(target) -> dict:
-    """What published measurements back ``target``'s estimates, read from profiles/<id>/published.yaml and
-    the fit `edgefit fidelity --update` stores beside it (display only: `edgefit fidelity` validates them;
-    the estimator module is not imported, so `targets show` stays fast)."""
+    """What published measurements back ``target``'s estimates, read from
+    profiles/<id>/published.yaml and the fit `edgefit fidelity --update` stores beside it (display
+    only: `edgefit fidelity` validates them; the estimator module is not imported, so `targets
+    show` stays fast)."""
     from edgefit._resources import data_dir
     from edgefit._yaml import load_yaml
 
@@ -95,24 +97,36 @@ def _published_summary(target) -> dict:
             "backed": [],
             "file": str(points),
             "summary": f"{n} proxy points from another device ({proxy}); they judge the estimate "
-            f"(`edgefit fidelity --target {target.id}`) and never calibrate it: datasheet-only (±50%)",
+            f"(`edgefit fidelity --target {target.id}`) and never calibrate it: datasheet-only "
+            "(±50%)",
         }
     fit_path = folder / "published.fit.yaml"
     fit = load_yaml(fit_path)[0] if fit_path.is_file() else {}
-    modes, precisions = sorted(fit.get("batch1_modes") or {}), list(fit.get("precisions") or [])
-    backed = [f"{m} {p} batch 1" for m in modes for p in precisions]
+    modes, precisions = fit.get("modes") or {}, list(fit.get("precisions") or [])
+    backed = [f"{m} {p} {_batches(spec)}" for m, spec in sorted(modes.items()) for p in precisions]
     loo = (
-        f"leave-one-run-out median {fit['loo_median_abs_error']:.0%}, max {fit['loo_max_abs_error']:.0%}"
+        f"leave-one-run-out median {fit['loo_median_abs_error']:.0%}, max "
+        f"{fit['loo_max_abs_error']:.0%}"
         if fit
         else "no stored fit"
     )
     summary = (
-        f"{n} published points ({loo}); estimates calibrated on them: {', '.join(backed)}; every other "
+        f"{n} published points ({loo}); estimates calibrated on them: {', '.join(backed)}; every "
+        "other "
         "mode, precision and batch: datasheet (±50%)"
         if backed
-        else f"{n} published points ({loo}); none at batch 1, so every estimate stays datasheet (±50%)"
+        else f"{n} published points ({loo}); none in a power mode, so every estimate stays "
+        "datasheet (±50%)"
     )
     return {"points": n, "backed": backed, "file": str(points), "summary": summary}
+
+
+def _batches(mode: dict) -> str:
+    """The batches a stored fit's mode spans, as ModeClocks.batches() says them (no import)."""
+    lo, hi = int(mode.get("min_batch", 1)), mode.get("max_batch", 1)
+    if hi is None:
+        return f"batch >= {lo}" if lo > 1 else "any batch"
+    return f"batch {lo}" if int(hi) == lo else f"batch {lo}-{hi}"
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""Latency, energy, memory and power estimates for many plans at once (Numba, with a NumPy reference).
+"""Latency, energy, memory and power estimates for many plans at once (Numba, with a NumPy
+reference).
 
 >>> from edgefit.estimate import Estimator, Plan
 >>> est = Estimator(graph, load_target("hearable"))   # doctest: +SKIP

@@ -1,27 +1,31 @@
-"""Vela's SRAM tensor arena and flash image for an integer-lowered graph, as the estimator's tensor list.
+"""Vela's SRAM tensor arena and flash image for an integer-lowered graph, as the estimator's tensor
+list.
 
-Vela's "Total SRAM used" is not the liveness peak of the ONNX tensors. In the ``Shared_Sram`` memory mode
-(read from Vela 5.2's per-layer "Staging Usage" column on int8 .tflite models) the arena at each NPU
-operator holds:
+Vela's "Total SRAM used" is not the liveness peak of the ONNX tensors. In the ``Shared_Sram``
+memory mode (read from Vela 5.2's per-layer "Staging Usage" column on int8 .tflite models) the
+arena at each NPU operator holds:
 
-* every feature map live across that operator, each rounded up to Vela's 16-byte alignment — the model
-  input and output included (they sit in the arena), Q/DQ and free views not at all; an intermediate
-  feature map in Vela's NHCWB16 brick layout, i.e. with its channels padded to a multiple of 16 (the model
-  input and output, and tensors read through a Reshape/Flatten, stay NHWC);
-* one buffer per concatenation (its producers write into their slices, so the inputs are not separate
-  tensors), live from its first producer to its last consumer;
+* every feature map live across that operator, each rounded up to Vela's 16-byte alignment — the
+  model input and output included (they sit in the arena), Q/DQ and free views not at all; an
+  intermediate feature map in Vela's NHCWB16 brick layout, i.e. with its channels padded to a
+  multiple of 16 (the model input and output, and tensors read through a Reshape/Flatten, stay
+  NHWC);
+* one buffer per concatenation (its producers write into their slices, so the inputs are not
+  separate tensors), live from its first producer to its last consumer;
 * an elementwise kernel's output *in place* of an input that dies there with the same size (Vela's
   ``Add`` staging equals its two inputs, not three tensors);
 * the weight buffer of a convolution: Vela streams a convolution's encoded weights and its 10-byte
-  per-channel bias/scale records into SRAM (fully connected layers read theirs from flash directly):
-  all of them up to :data:`FULL_BUFFER_BYTES`, else a 16-output-channel slice. These two constants were
-  read off Vela's per-layer "Staging Usage" on the MCU zoo (not fitted leave-one-family-out).
+  per-channel bias/scale records into SRAM (fully connected layers read theirs from flash
+  directly): all of them up to :data:`FULL_BUFFER_BYTES`, else a 16-output-channel slice. These two
+  constants were read off Vela's per-layer "Staging Usage" on the MCU zoo (not fitted
+  leave-one-family-out).
 
-The estimator's peak over kernels of these live bytes (:mod:`edgefit.estimate._reference`) is then Vela's
-SRAM figure; it takes the plan's channel scales and dtypes like any other tensor.
+The estimator's peak over kernels of these live bytes (:mod:`edgefit.estimate._reference`) is then
+Vela's SRAM figure; it takes the plan's channel scales and dtypes like any other tensor.
 
 Flash (:func:`flash_weight_elems`): Vela's off-chip flash holds each weight-bearing kernel's weight
-stream plus :data:`BIAS_RECORD_BYTES` per output channel (the int8 plan charges one byte per element).
+stream plus :data:`BIAS_RECORD_BYTES` per output channel (the int8 plan charges one byte per
+element).
 """
 
 from __future__ import annotations
@@ -49,8 +53,8 @@ def out_channels(layer) -> int:
 
 
 def flash_weight_elems(layer, params: float) -> float:
-    """Bytes of an int8 kernel's weights in Vela's flash image: weights plus the per-channel bias records
-    (the bias itself, counted in ``params``, is part of the record)."""
+    """Bytes of an int8 kernel's weights in Vela's flash image: weights plus the per-channel bias
+    records (the bias itself, counted in ``params``, is part of the record)."""
     if params <= 0:
         return 0.0
     return params + (BIAS_RECORD_BYTES - 1) * out_channels(layer)
@@ -58,7 +62,8 @@ def flash_weight_elems(layer, params: float) -> float:
 
 def weight_buffer(layer) -> float:
     """SRAM bytes of a convolution's weight buffer: the encoded weights and bias records of up to
-    :data:`BUFFER_CHANNELS` output channels (Vela streams larger weights through SRAM in depth slices)."""
+    :data:`BUFFER_CHANNELS` output channels (Vela streams larger weights through SRAM in depth
+    slices)."""
     cout, full = max(out_channels(layer), 1), flash_weight_elems(layer, layer.params)
     return full if full <= FULL_BUFFER_BYTES else full / cout * min(cout, BUFFER_CHANNELS)
 
@@ -66,7 +71,8 @@ def weight_buffer(layer) -> float:
 def vela_arena(
     graph, kernels: list[dict], producer: dict[str, int], real, concats: list[list[str]]
 ):
-    """``(t_born, t_dies, t_elems, t_producer)`` arrays of the arena residents (see module docstring)."""
+    """``(t_born, t_dies, t_elems, t_producer)`` arrays of the arena residents (see module
+    docstring)."""
     n = len(kernels)
     home: dict[str, str] = {}  # tensor → the concat buffer it lives in
     for out, *ins in concats:

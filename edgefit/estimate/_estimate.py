@@ -1,9 +1,11 @@
-"""The estimator front end: one model on one target, many plans at once, with an envelope verdict."""
+"""The estimator front end: one model on one target, many plans at once, with an envelope
+verdict."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,7 +15,10 @@ from edgefit.estimate._lower_integer import lowering_for
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
 from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
-from edgefit.estimate._table import KERNEL_CLASSES, build_kernel_table
+from edgefit.estimate._table import KERNEL_CLASSES, batched_table, build_kernel_table
+
+if TYPE_CHECKING:
+    from edgefit.estimate._published import PublishedCalibration
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
 # state a wide error bar rather than none (calibrated targets typically land within ±20%).
@@ -75,6 +80,12 @@ class Estimate:
     power_at_rate_w: float | None  # at the envelope's inference rate
     inference_rate_hz: float | None
     warnings: list[str] = field(default_factory=list)
+    batch: int = 1  # samples per run: latency_s is one run's, energy_j one sample's
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Samples per second running batches back to back."""
+        return self.batch / self.latency_s if self.latency_s else 0.0
 
     @property
     def fits(self) -> bool:
@@ -87,6 +98,7 @@ class Estimate:
         d = asdict(self)
         d["plan"] = asdict(self.plan)
         d["fits"] = self.fits
+        d["throughput_per_s"] = self.throughput_per_s
         for c, check in zip(d["checks"], self.checks):
             c["margin"] = check.margin
         return d
@@ -97,7 +109,8 @@ def _use_numba() -> bool:
 
 
 class Estimator:
-    """Estimate latency, energy, memory and power of ``graph`` on ``target`` for many plans at once.
+    """Estimate latency, energy, memory and power of ``graph`` on ``target`` for many plans at
+    once.
 
     >>> est = Estimator(graph, load_target("orin"), power_mode="15W")   # doctest: +SKIP
     >>> est.estimate(Plan(dtype="int8")).latency_s                      # doctest: +SKIP
@@ -114,23 +127,42 @@ class Estimator:
         unit: str | None = None,
         threads: int | None = None,
         learned: ProfileMatch | None | str = "auto",
+        batch: int = 1,
     ) -> None:
-        self.graph, self.target = graph, target
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            from edgefit.errors import EdgefitError
+
+            raise EdgefitError(
+                f"batch must be a positive whole number, got {batch!r}",
+                where="--batch",
+                fix="pass --batch 1 (or the samples per call)",
+            )
+        self.graph, self.target, self.batch_size = graph, target, batch
         self.threads = threads or DEFAULT_THREADS
-        self.table = build_kernel_table(graph, lowering=lowering_for(target, runtime, profile))
+        self.table = batched_table(
+            build_kernel_table(graph, lowering=lowering_for(target, runtime, profile)), batch
+        )
         self.profile = find_profile(target, runtime) if profile == "auto" else profile
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
-        self.published = (
-            None  # (fit of published measurements, its path) backing this mode at batch 1
-        )
+        # (fit of published measurements, its path) backing this mode at this batch
+        self.published: tuple[PublishedCalibration, str] | None = None
+        self.unbacked = ""  # why a target with published points is datasheet here
         if profile == "auto" and self.profile is None and not target.probe:
             from edgefit.estimate._published import find_calibration
 
             found = find_calibration(target)
-            if found is not None and found[0].backs(self.power_mode):
+            if found is not None and found[0].backs(self.power_mode, batch):
                 self.published = (found[0], f"profiles/{target.id}/published.fit.yaml")
                 self.profile = found[0].as_profile(target, unit, found[1], self.power_mode)
+            elif found is not None:
+                backed = "; ".join(
+                    f"{name} at {m.batches()}" for name, m in found[0].modes.items()
+                )
+                self.unbacked = (
+                    f"; published points back {backed or 'no power mode'}, not {self.power_mode} "
+                    f"at batch {batch}"
+                )
         self.hw = build_hw(
             target, self.table, power_mode=self.power_mode, profile=self.profile, unit=unit
         )
@@ -142,6 +174,12 @@ class Estimator:
             if learned == "auto" and profile == "auto" and target.probe and uses_ort
             else (None if learned == "auto" else learned)
         )
+        if self.learned is not None and batch > 1:  # learned on batch-1 onnxruntime runs
+            self.learned = None
+            self.warnings.append(
+                f"the learned kernel costs were measured at batch 1; batch {batch} is estimated "
+                "with the per-class profile"
+            )
         if self.learned is not None and not self.learned.matches:
             fp = self.learned.profile.fingerprint
             self.warnings.append(
@@ -150,7 +188,8 @@ class Estimator:
             )
 
     def _legacy_profile_warning(self) -> str | None:
-        """The first profile format knows its CPU only by name: say when that is another machine."""
+        """The first profile format knows its CPU only by name: say when that is another
+        machine."""
         if self.profile is None or not self.target.probe:
             return None
         from edgefit.targets._host import probe_host
@@ -160,17 +199,19 @@ class Estimator:
             there.get("cpu") != here.model or there.get("cores") != here.cores
         ):
             return (
-                f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores); "
+                f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} "
+                "cores); "
                 f"this machine is {here.model} ({here.cores} cores): run `{CALIBRATE_HERE}` here"
             )
         return None
 
-    # -- many plans --------------------------------------------------------------------------------
+    # -- many plans -------------------------------------------------------------------------------
     def batch(self, plans: list[Plan]) -> PlanBatch:
         return PlanBatch.from_plans([self.supported_plan(p) for p in plans], self.table)
 
     def evaluate(self, plans: PlanBatch | list[Plan], record: int = 0) -> dict[str, np.ndarray]:
-        """Totals for every plan (arrays of length N); per-kernel times for the first ``record`` plans."""
+        """Totals for every plan (arrays of length N); per-kernel times for the first ``record``
+        plans."""
         batch = plans if isinstance(plans, PlanBatch) else self.batch(plans)
         if _use_numba():
             from edgefit.estimate._kernels import estimate_numba
@@ -181,7 +222,8 @@ class Estimator:
         return estimate_reference(batch, self.table, self.hw, record)
 
     def supported_plan(self, plan: Plan) -> Plan:
-        """``plan`` with dtypes the target lacks replaced by the closest one it has (and a warning)."""
+        """``plan`` with dtypes the target lacks replaced by the closest one it has (and a
+        warning)."""
         if plan.dtype in self.target.dtypes or (
             plan.dtype == "int4"
             and "int8" in self.target.dtypes
@@ -220,9 +262,13 @@ class Estimator:
             error = self.profile.error if calibrated else DATASHEET_ERROR
             run_overhead = self.profile.run_overhead_s if calibrated else 0.0
             latency = float(r["latency_s"][n]) + run_overhead
-            energy = self._published_energy(
-                latency, float(r["energy_j"][n]) + self.hw.static_w * run_overhead, calibrated
+            energy = (
+                self._published_energy(
+                    latency, float(r["energy_j"][n]) + self.hw.static_w * run_overhead, calibrated
+                )
+                / self.batch_size
             )
+            per_sample = latency / self.batch_size
             est = Estimate(
                 target=self.target.id,
                 power_mode=self.power_mode,
@@ -238,17 +284,18 @@ class Estimator:
                 error=error,
                 kernels=[],
                 checks=[],
-                average_power_w=energy / latency if latency else 0.0,
+                average_power_w=energy / per_sample if latency else 0.0,
                 power_at_rate_w=(
-                    energy * rate.value if rate and latency * rate.value <= 1 else None
+                    energy * rate.value if rate and per_sample * rate.value <= 1 else None
                 ),
                 inference_rate_hz=rate.value if rate else None,
+                batch=self.batch_size,
             )
             est.checks = envelope_checks(est, self.target)
             out.append(est)
         return out
 
-    # -- one plan, in detail -----------------------------------------------------------------------
+    # -- one plan, in detail ----------------------------------------------------------------------
     def estimate(self, plan: Plan | None = None) -> Estimate:
         native = (
             plan is None
@@ -271,7 +318,7 @@ class Estimator:
             f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)"
             if calibrated
             else f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
-            f"(uncalibrated; ±{error:.0%} assumed)"
+            f"(uncalibrated; ±{error:.0%} assumed{self.unbacked})"
         )
         run_overhead = self.profile.run_overhead_s if calibrated else 0.0
         latency = float(r["latency_s"][0]) + run_overhead
@@ -284,6 +331,7 @@ class Estimator:
                     replace(k, energy_j=k.energy_j * energy / roofline_energy) for k in kernels
                 ]
         rate = self.target.envelope.inference_rate_hz
+        energy, per_sample = energy / self.batch_size, latency / self.batch_size
         est = Estimate(
             target=self.target.id,
             power_mode=self.power_mode,
@@ -299,10 +347,13 @@ class Estimator:
             error=error,
             kernels=kernels,
             checks=[],
-            average_power_w=energy / latency if latency else 0.0,
-            power_at_rate_w=(energy * rate.value if rate and latency * rate.value <= 1 else None),
+            average_power_w=energy / per_sample if latency else 0.0,
+            power_at_rate_w=(
+                energy * rate.value if rate and per_sample * rate.value <= 1 else None
+            ),
             inference_rate_hz=rate.value if rate else None,
             warnings=list(dict.fromkeys(self.warnings)),
+            batch=self.batch_size,
         )
         from edgefit.estimate._verdict import envelope_checks
 
@@ -315,10 +366,10 @@ class Estimator:
         est.checks = envelope_checks(est, self.target)
         return est
 
-    # -- published measurements ----------------------------------------------------------------------
+    # -- published measurements -------------------------------------------------------------------
     def _calibrated(self, plan: Plan) -> bool:
-        """Whether ``plan``'s estimate rests on a calibration: any profile fit for a calibrated target;
-        for published points only the precisions they were measured in."""
+        """Whether ``plan``'s estimate rests on a calibration: any profile fit for a calibrated
+        target; for published points only the precisions they were measured in."""
         if not self.profile:
             return False
         if self.published is not None:
@@ -326,18 +377,22 @@ class Estimator:
         return bool(self.hw.calibrated.any())
 
     def _published_energy(self, latency: float, energy: float, calibrated: bool) -> float:
-        """Active power fitted on published energy in this mode × latency; else the roofline's energy."""
+        """Active power fitted on published energy in this mode × latency; else the roofline's
+        energy."""
         if not calibrated or self.published is None:
             return energy
         power = self.published[0].active_power_w.get(self.power_mode or "")
         return power * latency if power else energy
 
     def _published_detail(self, plan: Plan, calibrated: bool) -> str:
+        assert self.published is not None
         cal, path = self.published
         if not calibrated:
             return (
-                f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml (uncalibrated for "
-                f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; ±{DATASHEET_ERROR:.0%} "
+                f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
+                "(uncalibrated for "
+                f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; "
+                f"±{DATASHEET_ERROR:.0%} "
                 "assumed)"
             )
         energy = (
@@ -345,7 +400,7 @@ class Estimator:
             if cal.active_power_w.get(self.power_mode or "")
             else "energy: datasheet (no published energy in this mode)"
         )
-        return f"{cal.label(self.power_mode, path)}; {energy}"
+        return f"{cal.label(self.power_mode, path, self.batch_size)}; {energy}"
 
     def _learned_estimate(self, est: Estimate) -> Estimate:
         """``est`` with latency, energy and error bar from the learned profile over the graph
@@ -360,7 +415,8 @@ class Estimator:
         learned = match.profile
         try:
             lowered = lower(self.graph.model, threads=self.threads, runs=1, warmup=1)
-        except Exception as exc:  # onnxruntime refuses a model edgefit can still count  # noqa: BLE001
+        # onnxruntime refuses a model edgefit can still count  # noqa: BLE001
+        except Exception as exc:
             est.warnings.append(
                 f"onnxruntime cannot run this model here ({str(exc).splitlines()[0][:160]}); "
                 "estimated with the per-class profile instead of the learned kernel costs"
@@ -371,14 +427,18 @@ class Estimator:
         if match.matches:
             error = learned.interval(precision)
             detail = (
-                f"learned kernel costs calibrated on this machine ({learned.fingerprint.describe()}), "
-                f"{learned.training.get('networks', '?')} corpus networks; {self.threads} thread(s); "
-                f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; {learned.path}"
+                "learned kernel costs calibrated on this machine "
+                f"({learned.fingerprint.describe()}), "
+                f"{learned.training.get('networks', '?')} corpus networks; {self.threads} "
+                "thread(s); "
+                f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; "
+                f"{learned.path}"
             )
         else:
             error = learned.mismatch_interval()
             detail = (
-                f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this machine "
+                f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this "
+                "machine "
                 f"({'; '.join(match.mismatches)}); ±{error:.0%} assumed across machines; "
                 f"run `{CALIBRATE_HERE}` here"
             )

@@ -25,7 +25,8 @@ _INT8_PATHS = (
 
 
 def int8_path(flags: frozenset[str] | set[str]) -> str:
-    """The int8 kernel family a CPU with ``flags`` gets (AMX > AVX-512 VNNI > AVX-VNNI > AVX-512 > AVX2)."""
+    """The int8 kernel family a CPU with ``flags`` gets (AMX > AVX-512 VNNI > AVX-VNNI > AVX-512 >
+    AVX2)."""
     for name, needs in _INT8_PATHS:
         if needs <= set(flags):
             return name
@@ -51,7 +52,10 @@ class Fingerprint:
         return f"{slug[:40]}-{self.int8_path}-{self.cores}c-{self.runtime}{self.runtime_version}"
 
     def describe(self) -> str:
-        return f"{self.cpu} ({self.cores} cores, int8 path {self.int8_path}, {self.runtime} {self.runtime_version})"
+        return (
+            f"{self.cpu} ({self.cores} cores, int8 path {self.int8_path}, {self.runtime} "
+            f"{self.runtime_version})"
+        )
 
     def mismatches(self, other: Fingerprint) -> list[str]:
         """What differs in a way that changes kernel times (empty: the same kind of machine)."""

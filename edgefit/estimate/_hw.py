@@ -97,7 +97,8 @@ def build_hw(
     profile: Profile | None = None,
     unit: str | None = None,
 ) -> HwArrays:
-    """Arrays for ``target`` in ``power_mode`` over ``table``'s kernels; ``profile`` supplies efficiencies."""
+    """Arrays for ``target`` in ``power_mode`` over ``table``'s kernels; ``profile`` supplies
+    efficiencies."""
     mode = resolve_power_mode(target, power_mode)
     k = len(table)
     peak = np.zeros((k, N_DTYPES))

@@ -1,9 +1,10 @@
-"""The estimator as Numba kernels: N plans × K kernels in one call, ``prange`` over chunks of plans.
+"""The estimator as Numba kernels: N plans × K kernels in one call, ``prange`` over chunks of
+plans.
 
 Same math as :func:`edgefit.estimate._reference.estimate_reference` (read that first), written as
 loops so that one plan's kernels stay in cache. Pass 1 computes each kernel's ops, compute time,
-bytes and activation-side time and energy into per-chunk scratch buffers; the liveness sweep gives the
-activation peak; pass 2 places the weights and sums time and energy. Divisions by peaks and
+bytes and activation-side time and energy into per-chunk scratch buffers; the liveness sweep gives
+the activation peak; pass 2 places the weights and sums time and energy. Divisions by peaks and
 bandwidths are precomputed reciprocals, and 2:4 sparsity is an index rather than a branch (random
 plans defeat branch prediction); results agree with the reference to ~1e-15 relative.
 ``cache=True`` keeps the compiled code across processes (``NUMBA_CACHE_DIR`` moves it when the

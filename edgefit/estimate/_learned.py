@@ -4,10 +4,10 @@ The per-class fit of the first estimator (one efficiency, overhead and fall-off 
 could not follow held-out shapes: a uint8 MaxPool, a depthwise QLinearConv and an fp32 1×1 conv
 differ by orders of magnitude in time per byte. Following nn-Meter, kernel times are learned from
 measured in-network kernel times. The format holds per-op and per-category ensembles that take
-precedence over the one over all kernels, but calibration currently fits only that one (with the op,
-its element types and layout as features): per-op and per-category models cross-validated worse on
-the corpus (see ``edgefit.calibrate._learn._fit_models``), so ``ops`` and ``categories`` are empty in
-shipped profiles. A whole model is
+precedence over the one over all kernels, but calibration currently fits only that one (with the
+op, its element types and layout as features): per-op and per-category models cross-validated worse
+on the corpus (see ``edgefit.calibrate._learn._fit_models``), so ``ops`` and ``categories`` are
+empty in shipped profiles. A whole model is
 
     time = scale · Σ kernel times + run overhead + per-kernel overhead · kernels
 
@@ -15,8 +15,8 @@ with the three run terms fitted on whole-model measurements (out-of-fold kernel 
 correction is not fitted to in-sample fits). The printed interval is the 80% quantile of held-out
 |log error| in the profile's own cross-validation, per precision class.
 
-Profiles are JSON (``profiles/<target>/<runtime>/<fingerprint id>.profile.json``), never pickles; the
-fidelity run stores its rows beside it (``….fidelity.json``).
+Profiles are JSON (``profiles/<target>/<runtime>/<fingerprint id>.profile.json``), never pickles;
+the fidelity run stores its rows beside it (``….fidelity.json``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ COVERAGE = 0.8  # the printed interval covers this share of held-out points in c
 
 
 def precision_class(lowered: Lowered) -> str:
-    """fp32, int8-u8 or int8-s8: what the model's activations are quantized to (the error bars differ)."""
+    """fp32, int8-u8 or int8-s8: what the model's activations are quantized to (the error bars
+    differ)."""
     for node in lowered.nodes:
         if node.op == "QuantizeLinear" and node.out_types:
             return "int8-" + node.out_types[0]
@@ -79,7 +80,8 @@ class LearnedProfile:
         threads = threads or lowered.threads
         if threads in self.threads or len(self.threads) < 2:
             return self._kernel_times(lowered, threads)
-        # Amdahl between the two measured ends: t(n) = t1 · ((1 - p) + p / n), p from t(lo) and t(hi)
+        # Amdahl between the two measured ends: t(n) = t1 · ((1 - p) + p / n), p from t(lo) and
+        # t(hi)
         lo, hi = min(self.threads), max(self.threads)
         t_lo, t_hi = self._kernel_times(lowered, lo), self._kernel_times(lowered, hi)
         serial = (

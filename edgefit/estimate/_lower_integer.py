@@ -1,25 +1,31 @@
-"""Lower a Graph to the integer kernels an NPU compiler deploys (``build_kernel_table(g, lowering="integer")``).
+"""Lower a Graph to the integer kernels an NPU compiler deploys (``build_kernel_table(g,
+lowering="integer")``).
 
-An int8 deployment (Arm Vela for Ethos-U; the same holds for LiteRT's and TensorRT's int8 engines) does not
-run the ONNX nodes as written. What the compiler runs, checked against Vela 5.2's per-layer report on the
-litert-torch int8 .tflite of the same model:
+An int8 deployment (Arm Vela for Ethos-U; the same holds for LiteRT's and TensorRT's int8 engines)
+does not run the ONNX nodes as written. What the compiler runs, checked against Vela 5.2's
+per-layer report on the litert-torch int8 .tflite of the same model:
 
-* **Q/DQ fold away**: QuantizeLinear / DequantizeLinear are requantization parameters of the neighbouring
-  integer kernels, never kernels of their own (a QDQ graph and its fp32 source lower alike);
-* **free ops**: Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast and explicit Pad (Vela
-  folds padding into the consuming convolution) cost nothing; **Concat** costs nothing either: Vela places
-  each producer's output straight into its slice of the concatenated tensor (no copy in the per-layer
-  report), and Split / Slice become read offsets of their consumers;
-* **epilogues**: batch-norm, ReLU / Clip, and the LUT activations (Sigmoid, Tanh, HardSwish, HardSigmoid,
-  LeakyRelu), and Add/Mul/Sub/Div by a constant fold into the kernel before them (Vela's per-layer report
-  shows them with 0 cycles);
-* **binary elementwise ops on two activations** (residual Add, SE's Mul) are kernels of their own (Vela's
-  ``Add`` / ``Mul`` NPU ops), which take their ReLU as an epilogue; a residual add is *not* a conv epilogue;
-* **pooling, global average, transpose** run in int8 on the NPU (``pool``, ``reduce``, ``datamove``);
-* **MatMul by a constant** is a FULLY_CONNECTED over the rows (``gemm``); a MatMul of two activations
-  stays ``matmul`` (Vela leaves BATCH_MATMUL to the CPU on Ethos-U55 with this converter).
+* **Q/DQ fold away**: QuantizeLinear / DequantizeLinear are requantization parameters of the
+  neighbouring integer kernels, never kernels of their own (a QDQ graph and its fp32 source lower
+  alike);
+* **free ops**: Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast and explicit
+  Pad (Vela folds padding into the consuming convolution) cost nothing; **Concat** costs nothing
+  either: Vela places each producer's output straight into its slice of the concatenated tensor (no
+  copy in the per-layer report), and Split / Slice become read offsets of their consumers;
+* **epilogues**: batch-norm, ReLU / Clip, and the LUT activations (Sigmoid, Tanh, HardSwish,
+  HardSigmoid, LeakyRelu), and Add/Mul/Sub/Div by a constant fold into the kernel before them
+  (Vela's per-layer report shows them with 0 cycles);
+* **binary elementwise ops on two activations** (residual Add, SE's Mul) are kernels of their own
+  (Vela's ``Add`` / ``Mul`` NPU ops), which take their ReLU as an epilogue; a residual add is *not*
+  a conv epilogue;
+* **pooling, global average, transpose** run in int8 on the NPU (``pool``, ``reduce``,
+  ``datamove``);
+* **MatMul by a constant** is a FULLY_CONNECTED over the rows (``gemm``); a MatMul of two
+  activations stays ``matmul`` (Vela leaves BATCH_MATMUL to the CPU on Ethos-U55 with this
+  converter).
 
-The activation memory of the lowered graph is Vela's tensor arena, from :mod:`edgefit.estimate._arena`.
+The activation memory of the lowered graph is Vela's tensor arena, from
+:mod:`edgefit.estimate._arena`.
 
 >>> table = build_kernel_table(graph, lowering="integer")   # doctest: +SKIP
 """
@@ -87,13 +93,14 @@ INTEGER_TARGET_KINDS = frozenset({"mcu_npu"})
 
 
 def lowering_for(target, runtime: str | None, profile=None) -> str:
-    """``"integer"`` where the deployed model is a fully int8 graph compiled ahead of time, else ``"onnx"``.
+    """``"integer"`` where the deployed model is a fully int8 graph compiled ahead of time, else
+    ``"onnx"``.
 
-    Integer: Ethos-U class targets (kind ``mcu_npu``, whose runtimes Vela and TFLite Micro both run the
-    int8 .tflite) and any target estimated for the ``vela`` or ``tflm`` runtime (named, or the runtime of
-    the calibration profile in use). LiteRT and TensorRT run integer graphs too and this lowering is
-    meant to serve them, but their shipped profiles were fitted on ONNX-node kernels, so they keep
-    ``"onnx"`` until they are recalibrated with it.
+    Integer: Ethos-U class targets (kind ``mcu_npu``, whose runtimes Vela and TFLite Micro both run
+    the int8 .tflite) and any target estimated for the ``vela`` or ``tflm`` runtime (named, or the
+    runtime of the calibration profile in use). LiteRT and TensorRT run integer graphs too and this
+    lowering is meant to serve them, but their shipped profiles were fitted on ONNX-node kernels,
+    so they keep ``"onnx"`` until they are recalibrated with it.
     """
     named = getattr(profile, "runtime", None) if profile not in (None, "auto") else None
     chosen = named or runtime
@@ -116,8 +123,8 @@ def lower_integer(
     """The integer kernels of ``graph``: ``(kernels, producer, alias, concats)``.
 
     ``kernels`` are dicts in :func:`edgefit.estimate._table.build_kernel_table`'s internal format;
-    ``alias`` maps a free op's output to the tensor it views; ``concats`` lists, per concatenation, its
-    output followed by the (real) input tensors placed inside it.
+    ``alias`` maps a free op's output to the tensor it views; ``concats`` lists, per concatenation,
+    its output followed by the (real) input tensors placed inside it.
     """
     alias: dict[str, str] = {}
     consumers: dict[str, int] = {}

@@ -8,12 +8,13 @@ real time (a uint8 ``MaxPool`` on a 64×64×64 tensor runs for ~0.9 ms here wher
 20 µs). Costing the nodes as written misses all of that, so the estimator costs the lowered nodes.
 
 :func:`lower` builds a session with the same options measurement uses (CPU provider, sequential
-executor, ``ORT_ENABLE_ALL``, ``threads`` intra-op threads), turns on onnxruntime's own profiler and
-runs the model a few times: the profiler names every executed node with its op, provider and the
-input/output shapes and element types, which a saved optimized model cannot give (shape inference
-does not know the contrib ops). Attributes and weight shapes come from the optimized model that
-``SessionOptions.optimized_model_filepath`` writes. With ``runs`` > the warm-up, each node also gets
-its in-network time (a trimmed mean over runs, in seconds): that is what calibration learns from.
+executor, ``ORT_ENABLE_ALL``, ``threads`` intra-op threads), turns on onnxruntime's own profiler
+and runs the model a few times: the profiler names every executed node with its op, provider and
+the input/output shapes and element types, which a saved optimized model cannot give (shape
+inference does not know the contrib ops). Attributes and weight shapes come from the optimized
+model that ``SessionOptions.optimized_model_filepath`` writes. With ``runs`` > the warm-up, each
+node also gets its in-network time (a trimmed mean over runs, in seconds): that is what calibration
+learns from.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-OPT_LEVEL = "ORT_ENABLE_ALL"  # what edgefit's measurement sessions use (runtimes/_onnxruntime.py, calibrate)
+# what edgefit's measurement sessions use (runtimes/_onnxruntime.py, calibrate)
+OPT_LEVEL = "ORT_ENABLE_ALL"
 _ONNX_TYPE = {
     1: "fp32",
     2: "u8",
@@ -69,7 +71,8 @@ class LoweredNode:
     time_s: float | None = None  # in-network time, when measured
 
     def shape(self, i: int) -> tuple[int, ...]:
-        """Shape of input ``i``: the profiler's, else the initializer's (prepacked weights lose theirs)."""
+        """Shape of input ``i``: the profiler's, else the initializer's (prepacked weights lose
+        theirs)."""
         s = self.in_shapes[i] if i < len(self.in_shapes) else ()
         return s if s else self.weights.get(i, ())
 
@@ -197,8 +200,8 @@ def _align(
 def lower(model, *, threads: int = 1, runs: int = 2, warmup: int = 1, seed: int = 0) -> Lowered:
     """Lower ``model`` (a path, bytes or ModelProto) with onnxruntime's CPU provider.
 
-    ``runs`` profiled runs follow ``warmup`` unprofiled-in-the-statistics ones; with ``runs`` ≥ 5 each
-    node's ``time_s`` is its trimmed mean in-network time.
+    ``runs`` profiled runs follow ``warmup`` unprofiled-in-the-statistics ones; with ``runs`` ≥ 5
+    each node's ``time_s`` is its trimmed mean in-network time.
     """
     import onnxruntime as ort
 

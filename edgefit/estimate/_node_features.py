@@ -5,7 +5,8 @@ its traffic (activation, output and weight bytes), its shape class (kernel area,
 depthwise), its element types (fp32 / u8 / s8 activations, s8 weights, per-channel scales) and the
 thread count. The regressor predicts the log-ratio of the measured time to a *reference* time — a
 crude roofline at fixed nominal rates — so that a kernel larger than any it was trained on still
-scales with its work instead of saturating at the largest training value (trees cannot extrapolate).
+scales with its work instead of saturating at the largest training value (trees cannot
+extrapolate).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Plans: what a candidate changes per kernel (dtype, 2:4 sparsity, channel scale), as dense arrays.
+"""Plans: what a candidate changes per kernel (dtype, 2:4 sparsity, channel scale), as dense
+arrays.
 
-A :class:`Plan` is a small frozen config; :class:`PlanBatch` stacks N plans as ``N × K`` arrays for the
-vectorized estimators. Dtype codes index :data:`PLAN_DTYPES`; ``int4`` means int4 *weights* with
-float activations (weight-only quantization).
+A :class:`Plan` is a small frozen config; :class:`PlanBatch` stacks N plans as ``N × K`` arrays for
+the vectorized estimators. Dtype codes index :data:`PLAN_DTYPES`; ``int4`` means int4 *weights*
+with float activations (weight-only quantization).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class PlanBatch:
 
     @classmethod
     def from_plans(cls, plans: list[Plan], table) -> PlanBatch:
-        """Lay out ``plans`` over ``table``'s kernels; dtype changes apply to weight-bearing kernels only."""
+        """Lay out ``plans`` over ``table``'s kernels; dtype changes apply to weight-bearing
+        kernels only."""
         batch = cls.empty(len(plans), len(table))
         index = {name: i for i, name in enumerate(table.names)}
         base = np.array(
@@ -65,7 +67,8 @@ class PlanBatch:
         )
         for n, plan in enumerate(plans):
             row = np.where(table.has_weights, DTYPE_CODE[plan.dtype], base).astype(np.int8)
-            # kernels without weights run in the dtype of their input (int8 pools/adds in an int8 model)
+            # kernels without weights run in the dtype of their input (int8 pools/adds in an int8
+            # model)
             for k in range(len(table)):
                 if (
                     not table.has_weights[k]

@@ -51,15 +51,17 @@ class Profile:
 
     @property
     def error(self) -> float:
-        """Relative error bar of whole-model estimates (p90 |error| of the fidelity run, else kernel fits)."""
+        """Relative error bar of whole-model estimates (p90 |error| of the fidelity run, else
+        kernel fits)."""
         for source in (self.fidelity, self.residual):
             if source.get("p90_abs_error") is not None:
                 return float(source["p90_abs_error"])
         return float(self.residual.get("median_abs_error", 0.5))
 
     def fit(self, kclass: str, dtype: str) -> KernelFit | None:
-        """The fit for ``kclass`` in ``dtype``; kernels never measured in ``dtype`` (an int8 model's
-        softmax runs in float between dequantize and quantize) fall back to the class's fp32 fit."""
+        """The fit for ``kclass`` in ``dtype``; kernels never measured in ``dtype`` (an int8
+        model's softmax runs in float between dequantize and quantize) fall back to the class's
+        fp32 fit."""
         return self.kernels.get((kclass, dtype)) or self.kernels.get((kclass, "fp32"))
 
     def to_dict(self) -> dict:
@@ -144,7 +146,8 @@ def profile_path(target_id: str, runtime: str, root: Path | None = None) -> Path
 
 
 def find_profile(target, runtime: str | None = None) -> Profile | None:
-    """The calibration profile for ``target`` on ``runtime`` (or its first runtime that has one)."""
+    """The calibration profile for ``target`` on ``runtime`` (or its first runtime that has
+    one)."""
     for name in [runtime] if runtime else list(target.runtimes):
         path = profile_path(target.id, name)
         if path.is_file():

@@ -1,4 +1,5 @@
-"""Published measurements per target: ``profiles/<target-id>/published.yaml``, validated like a target.
+"""Published measurements per target: ``profiles/<target-id>/published.yaml``, validated like a
+target.
 
 A point is one number someone measured and published (an MLPerf result log, a vendor's table) for a
 reference model on the target: the model, precision, scenario or batch, the power mode or clocks,
@@ -26,7 +27,10 @@ from edgefit.targets._model import Sourced
 
 PUBLISHED_VERSION = 1
 FILE_NAME = "published.yaml"
-_FIX = "see the fields documented in edgefit/estimate/_published.py (and a shipped profiles/*/published.yaml)"
+_FIX = (
+    "see the fields documented in edgefit/estimate/_published.py (and a shipped "
+    "profiles/*/published.yaml)"
+)
 
 Scenario = Literal["single-stream", "multi-stream", "offline", "server"]
 Metric = Literal[
@@ -162,7 +166,8 @@ class PublishedFile(_Frozen):
         return self
 
     def clock_scale(self, point: Point, name: str) -> float:
-        """``point``'s clock for unit ``name`` (or 'memory') over the reference clock (1 where not stated)."""
+        """``point``'s clock for unit ``name`` (or 'memory') over the reference clock (1 where not
+        stated)."""
         if name not in point.clocks_hz:
             return 1.0
         return point.clocks_hz[name] / self.reference_clocks_hz[name].value
@@ -174,13 +179,30 @@ class UnitFit(_Frozen):
 
 
 class ModeClocks(_Frozen):
+    """A power mode the points back: its clocks over the reference ones, and the batches its points
+    span (an estimate interpolates between measured batches, never extrapolates past them)."""
+
     compute_clock_scale: dict[str, float] = Field(default_factory=dict)
     memory_clock_scale: float = Field(1.0, gt=0, le=10)
+    min_batch: int = Field(1, ge=1)
+    max_batch: int | None = Field(1, ge=1, description="None: unbounded (offline, fully batched)")
+
+    def covers(self, batch: int) -> bool:
+        return self.min_batch <= batch and (self.max_batch is None or batch <= self.max_batch)
+
+    def batches(self) -> str:
+        """The backed batches in words: 'batch 1', 'batch 1-8', 'batch >= 256'."""
+        if self.max_batch is None:
+            return f"batch >= {self.min_batch}" if self.min_batch > 1 else "any batch"
+        if self.max_batch == self.min_batch:
+            return f"batch {self.min_batch}"
+        return f"batch {self.min_batch}-{self.max_batch}"
 
 
 class PublishedCalibration(_Frozen):
-    """``profiles/<target-id>/published.fit.yaml``: the fit of the published points the estimator uses,
-    written by ``edgefit fidelity --target T --update`` (a test checks it against a fresh fit)."""
+    """``profiles/<target-id>/published.fit.yaml``: the fit of the published points the estimator
+    uses, written by ``edgefit fidelity --target T --update`` (a test checks it against a fresh
+    fit)."""
 
     schema_version: Literal[1] = PUBLISHED_VERSION
     target: str
@@ -190,28 +212,29 @@ class PublishedCalibration(_Frozen):
     loo_median_abs_error: float = Field(..., ge=0)
     loo_max_abs_error: float = Field(..., ge=0)
     precisions: list[str]
-    batch1_modes: dict[str, ModeClocks] = Field(
-        ..., description="power modes a single-stream point backs"
+    modes: dict[str, ModeClocks] = Field(
+        ..., description="power modes the points back, with the batches they span"
     )
     units: dict[str, UnitFit]
     active_power_w: dict[str, float] = Field(
         default_factory=dict, description="per power mode with an energy point"
     )
 
-    def backs(self, power_mode: str | None) -> bool:
-        """Whether a batch-1 estimate in ``power_mode`` rests on published points."""
-        return power_mode in self.batch1_modes
+    def backs(self, power_mode: str | None, batch: int = 1) -> bool:
+        """Whether an estimate in ``power_mode`` at ``batch`` rests on published points."""
+        mode = self.modes.get(power_mode or "")
+        return mode is not None and mode.covers(batch)
 
     def as_profile(self, target, unit: str | None, path: str, power_mode: str):
-        """A calibration profile holding the fitted efficiency and overhead (at ``power_mode``'s clock)
-        of the unit the estimator runs each of the points' precisions on, and the mode's memory clock
-        (other precisions stay datasheet)."""
+        """A calibration profile holding the fitted efficiency and overhead (at ``power_mode``'s
+        clock) of the unit the estimator runs each of the points' precisions on, and the mode's
+        memory clock (other precisions stay datasheet)."""
         from edgefit.estimate._hw import _unit_for
         from edgefit.estimate._profile import KernelFit, Profile
         from edgefit.estimate._table import KERNEL_CLASSES
 
         kernels = {}
-        clocks = self.batch1_modes[power_mode]
+        clocks = self.modes[power_mode]
         for dtype in self.precisions:
             u, compute_dtype = _unit_for(target, dtype, unit)
             fit = self.units.get(u.name) if u is not None else None
@@ -232,11 +255,13 @@ class PublishedCalibration(_Frozen):
             path=path,
         )
 
-    def label(self, power_mode: str | None, path: str) -> str:
+    def label(self, power_mode: str | None, path: str, batch: int = 1) -> str:
+        mode = self.modes[power_mode or ""]
         return (
-            f"calibrated on {self.points} published measurements (LOO median {self.loo_median_abs_error:.0%}; "
-            f"±{self.loo_max_abs_error:.0%} = the largest leave-one-run-out error) at batch 1 in "
-            f"{power_mode}, {path}"
+            f"calibrated on {self.points} published measurements (LOO median "
+            f"{self.loo_median_abs_error:.0%}; ±{self.loo_max_abs_error:.0%} = the largest "
+            f"leave-one-run-out error) at batch {batch} in {power_mode} (points span "
+            f"{mode.batches()}), {path}"
         )
 
 

@@ -1,20 +1,25 @@
-"""Fit a target's estimate to its published points, and judge the fit leaving one run out at a time.
+"""Fit a target's estimate to its published points, and judge the fit leaving one run out at a
+time.
 
-The model is the estimator's own roofline, per kernel of the reference model on the unit that ran it::
+The model is the estimator's own roofline, per kernel of the reference model on the unit that ran
+it::
 
-    time per sample = Σ_k max(ops_k / (peak · e · s_c), (weight_bytes_k / b + act_bytes_k) / (bw · s_m))
+    time per sample = Σ_k max(ops_k / (peak · e · s_c),
+                              (weight_bytes_k / b + act_bytes_k) / (bw · s_m))
                       + kernels · o / (b · s_c)
 
-with the target file's datasheet peaks and bandwidths, ``b`` the batch (single-stream 1, multi-stream
-its samples per query, offline and server fully batched: weights and launch costs amortized), ``s_c``
-and ``s_m`` the published compute and memory clocks over the reference ones, and several units (Orin's
-GPU and DLAs in Offline) adding their throughputs. Energy per inference is active power × time per
-sample, with power ∝ V² · f (dynamic CMOS power) from the point's voltage and clock.
+with the target file's datasheet peaks and bandwidths, ``b`` the batch (single-stream 1,
+multi-stream its samples per query, offline and server fully batched: weights and launch costs
+amortized), ``s_c`` and ``s_m`` the published compute and memory clocks over the reference ones,
+and several units (Orin's GPU and DLAs in Offline) adding their throughputs. Energy per inference
+is active power × time per sample, with power ∝ V² · f (dynamic CMOS power) from the point's
+voltage and clock.
 
 Fitted per target, whatever the number of points: ``k_e`` and ``k_o`` scale every unit's datasheet
-efficiency ``e`` and per-kernel overhead ``o`` (a weak prior holds them at 1 where no point tells them
-apart), and ``P`` the active power at 1 V and the reference clock. Judged by leave-one-run-out: each
-run's points (a run's latency and energy are one measurement) are predicted from a fit on the others.
+efficiency ``e`` and per-kernel overhead ``o`` (a weak prior holds them at 1 where no point tells
+them apart), and ``P`` the active power at 1 V and the reference clock. Judged by
+leave-one-run-out: each run's points (a run's latency and energy are one measurement) are predicted
+from a fit on the others.
 """
 
 from __future__ import annotations
@@ -25,13 +30,19 @@ import numpy as np
 
 from edgefit.estimate._published import Point, PublishedFile
 
+# An offline or server point without a stated batch was run fully batched (MLPerf datacenter
+# submissions batch hundreds to thousands of samples: NVIDIA's H100 BERT Offline config, 1280). It
+# backs estimates from this batch up: below it the launch and weight costs per sample, which such a
+# point does not measure, stop being negligible.
+OFFLINE_MIN_BATCH = 256
 PRIOR_WEIGHT = 0.01  # on (log k)²: keeps a parameter no point informs at its datasheet value
 _LOG_KO = np.linspace(np.log(1e-3), np.log(1e3), 121)
 
 
 @dataclass(frozen=True)
 class Terms:
-    """Per-kernel roofline parts of one reference model on one compute unit, at reference clocks."""
+    """Per-kernel roofline parts of one reference model on one compute unit, at reference
+    clocks."""
 
     compute_s: np.ndarray  # ops at the unit's raw peak
     weight_s: np.ndarray  # weight bytes at the bandwidth of the level they live in
@@ -45,7 +56,8 @@ class Terms:
 
 
 def roofline_terms(graph, target, unit: str, dtype: str, weight_bits: int | None = None) -> Terms:
-    """Split ``graph``'s estimate on ``target``'s ``unit`` into compute, weight and activation time."""
+    """Split ``graph``'s estimate on ``target``'s ``unit`` into compute, weight and activation
+    time."""
     from edgefit.estimate._estimate import Estimator
     from edgefit.estimate._hw import _unit_for
     from edgefit.estimate._plan import DTYPE_CODE, Plan
@@ -147,10 +159,11 @@ class PublishedFit:
 
         return [_unit_for(self.target, p.precision, None)[0].name]
 
-    # --- the model ----------------------------------------------------------------------------------
+    # --- the model -------------------------------------------------------------------------------
     def _sample_time(self, p: Point, log_ke: np.ndarray, log_ko: np.ndarray) -> np.ndarray:
         """Time per sample over a grid of (k_e, k_o): shape (len(log_ke), len(log_ko))."""
-        # offline and server runs without a stated batch are fully batched: weights and launches amortized
+        # offline and server runs without a stated batch are fully batched: weights and launches
+        # amortized
         batch = 1 if p.scenario == "single-stream" else (p.batch or np.inf)
         s_m = self.published.clock_scale(p, "memory")
         rate = np.zeros((len(log_ke), len(log_ko)))
@@ -184,7 +197,8 @@ class PublishedFit:
         return (p.voltage_v or 1.0) ** 2 * self.published.clock_scale(p, unit)
 
     def predict(self, p: Point, params: FitParams) -> float | None:
-        """``p``'s metric in SI units under ``params`` (None: an energy point without a power fit)."""
+        """``p``'s metric in SI units under ``params`` (None: an energy point without a power
+        fit)."""
         if p.metric == "energy_per_inference":
             if params.power_w_at_1v is None:
                 return None
@@ -196,9 +210,10 @@ class PublishedFit:
             return params.power_w_at_1v * self.power_scale(p) * per_sample
         return self._predict_time(p, params.k_e, params.k_o)
 
-    # --- the fit -------------------------------------------------------------------------------------
+    # --- the fit ---------------------------------------------------------------------------------
     def fit(self, points: list[Point]) -> FitParams | None:
-        """Least squares in log space over ``points``' times and rates, then the power from their energies."""
+        """Least squares in log space over ``points``' times and rates, then the power from their
+        energies."""
         timed = [p for p in points if p.metric != "energy_per_inference"]
         if not timed:
             return None
@@ -245,7 +260,8 @@ class PublishedFit:
         return float(np.exp(log_ke[i])), float(np.exp(log_ko[j]))
 
     def report(self) -> FitReport:
-        """Every point: published, predicted leaving its run out, fitted on all, and datasheet-only."""
+        """Every point: published, predicted leaving its run out, fitted on all, and
+        datasheet-only."""
         full = self.fit(self.points)
         datasheet = FitParams(1.0, 1.0, None)
         rows = []
@@ -273,8 +289,8 @@ class PublishedFit:
 
 def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
     """What the estimator needs from the fit, without torch: per unit that ran a point, the fitted
-    efficiency and kernel overhead; the power modes a batch-1 point backs; active power per mode with
-    an energy point; the leave-one-run-out figures (written to ``published.fit.yaml``)."""
+    efficiency and kernel overhead; the power modes a batch-1 point backs; active power per mode
+    with an energy point; the leave-one-run-out figures (written to ``published.fit.yaml``)."""
     params, summary = report.params, report.summary()
     if params is None or summary["loo_max_abs_error"] is None:
         return {}
@@ -301,25 +317,45 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
         "loo_median_abs_error": round(summary["loo_median_abs_error"], 4),
         "loo_max_abs_error": round(summary["loo_max_abs_error"], 4),
         "precisions": sorted({p.precision for p in fit.points}),
-        "batch1_modes": _batch1_modes(fit),
+        "modes": _modes(fit),
         "units": units,
         "active_power_w": power,
     }
 
 
-def _batch1_modes(fit: PublishedFit) -> dict:
-    """Each power mode a single-stream point backs, with its clocks over the reference ones (the fitted
-    kernel overhead is in reference-clock seconds; the mode's memory may run slower than the target file's)."""
+def _modes(fit: PublishedFit) -> dict:
+    """Each power mode a point backs, with its clocks over the reference ones (the fitted kernel
+    overhead is in reference-clock seconds; the mode's memory may run slower than the target
+    file's) and the batches its points span: single-stream 1, multi-stream its samples per query,
+    offline and server their stated batch or, unstated, from :data:`OFFLINE_MIN_BATCH` up."""
     modes: dict[str, dict] = {}
-    for p in fit.points:
-        if p.scenario == "single-stream" and p.power_mode and p.power_mode not in modes:
-            modes[p.power_mode] = {
+    for p in sorted(fit.points, key=lambda q: q.scenario != "single-stream"):
+        if not p.power_mode:
+            continue
+        lo, hi = _batch_span(p)
+        mode = modes.setdefault(
+            p.power_mode,
+            {
                 "compute_clock_scale": {
                     u: round(fit.published.clock_scale(p, u), 4) for u in fit.units_of(p)
                 },
                 "memory_clock_scale": round(fit.published.clock_scale(p, "memory"), 4),
-            }
+                "min_batch": lo,
+                "max_batch": hi,
+            },
+        )
+        mode["min_batch"] = min(mode["min_batch"], lo)
+        if mode["max_batch"] is not None:
+            mode["max_batch"] = None if hi is None else max(mode["max_batch"], hi)
     return modes
+
+
+def _batch_span(p: Point) -> tuple[int, int | None]:
+    if p.scenario == "single-stream":
+        return 1, 1
+    if p.batch is not None:
+        return p.batch, p.batch
+    return OFFLINE_MIN_BATCH, None
 
 
 def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:

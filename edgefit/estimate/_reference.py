@@ -4,11 +4,13 @@ For each plan n and kernel k (see :mod:`edgefit.estimate._kernels` for the same 
 
 * channel scales: ``s_out = scale[chan_src]``, ``s_in = scale[in_src]`` (1 for graph inputs);
   MACs and weights scale with ``s_out · s_in`` (``s_out`` alone for depthwise);
-* compute time ``ops / (peak[k, dtype] · sparse speed-up)``; memory time ``weight bytes / bw[weight level]
-  + activation bytes / bw[activation level]``; kernel time ``max(compute, memory) + overhead``;
-* activations live in an arena on the first level that holds activations and fits the peak (liveness);
-  a kernel's activation traffic runs at the first level that fits its own working set (caches/tiling);
-  weights sit on the first level that holds weights and fits them all (beside the arena if shared);
+* compute time ``ops / (peak[k, dtype] · sparse speed-up)``; memory time ``weight bytes / bw[weight
+  level] + activation bytes / bw[activation level]``; kernel time ``max(compute, memory) +
+  overhead``;
+* activations live in an arena on the first level that holds activations and fits the peak
+  (liveness); a kernel's activation traffic runs at the first level that fits its own working set
+  (caches/tiling); weights sit on the first level that holds weights and fits them all (beside the
+  arena if shared);
 * energy ``ops · e_op + bytes · e_byte`` per kernel (pJ) plus ``static power × latency``.
 """
 
@@ -22,7 +24,8 @@ SPARSE_WEIGHT_FACTOR = (
 
 
 def _first_fit(need: np.ndarray, cap: np.ndarray, holds: np.ndarray) -> np.ndarray:
-    """Per row: index of the first level that holds this kind and fits ``need``; else the last such level."""
+    """Per row: index of the first level that holds this kind and fits ``need``; else the last such
+    level."""
     candidates = np.flatnonzero(holds)
     out = np.full(need.shape, candidates[-1], dtype=np.int64)
     for m in candidates[::-1]:
@@ -31,8 +34,9 @@ def _first_fit(need: np.ndarray, cap: np.ndarray, holds: np.ndarray) -> np.ndarr
 
 
 def estimate_reference(plans, table, hw, record: int = 0):
-    """Evaluate every plan; returns dict of arrays (latency_s, energy_j, weight_bytes, peak_act_bytes,
-    level_w, level_a) and, for the first ``record`` plans, per-kernel ``kernel_s`` and ``kernel_j``."""
+    """Evaluate every plan; returns dict of arrays (latency_s, energy_j, weight_bytes,
+    peak_act_bytes, level_w, level_a) and, for the first ``record`` plans, per-kernel ``kernel_s``
+    and ``kernel_j``."""
     d = plans.dtype.astype(np.int64)
     n, k = d.shape
     s_out = plans.scale[:, table.chan_src]

@@ -1,14 +1,15 @@
 """Group a Graph's layers into the kernels a runtime actually launches.
 
 Runtimes fuse: conv + batch-norm + activation (+ residual add, + requantize) run as one kernel, and
-view ops (Reshape, Flatten, Squeeze…) and weight/activation dequantization cost nothing on their own.
-The estimator charges each *kernel* once: its math, its external activation traffic, its weights and
-one launch overhead. Kernel classes (:data:`KERNEL_CLASSES`) are what calibration fits separately.
+view ops (Reshape, Flatten, Squeeze…) and weight/activation dequantization cost nothing on their
+own. The estimator charges each *kernel* once: its math, its external activation traffic, its
+weights and one launch overhead. Kernel classes (:data:`KERNEL_CLASSES`) are what calibration fits
+separately.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -160,6 +161,21 @@ class KernelTable:
         return len(self.names)
 
 
+def batched_table(table: KernelTable, batch: int) -> KernelTable:
+    """``table`` for ``batch`` samples per call: math and activations grow with the batch; weights
+    are read once per call and each kernel launches once (what batching amortizes)."""
+    if batch == 1:
+        return table
+    return replace(
+        table,
+        ops=table.ops * batch,
+        macs=table.macs * batch,
+        in_elems=table.in_elems * batch,
+        out_elems=table.out_elems * batch,
+        t_elems=table.t_elems * batch,
+    )
+
+
 def _elems(graph: Graph, name: str) -> float:
     shape, _ = graph.tensors.get(name, ((), "fp32"))
     return float(np.prod(shape)) if shape else 0.0
@@ -171,9 +187,9 @@ LOWERINGS = ("onnx", "integer")
 def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
     """Fuse ``graph``'s layers into kernels (see module docstring).
 
-    ``lowering="onnx"`` costs the ONNX nodes as written (what onnxruntime runs); ``"integer"`` costs the
-    deployed int8 graph an NPU compiler runs, with Vela's tensor arena as the activation memory
-    (:mod:`edgefit.estimate._lower_integer`, :mod:`edgefit.estimate._arena`).
+    ``lowering="onnx"`` costs the ONNX nodes as written (what onnxruntime runs); ``"integer"``
+    costs the deployed int8 graph an NPU compiler runs, with Vela's tensor arena as the activation
+    memory (:mod:`edgefit.estimate._lower_integer`, :mod:`edgefit.estimate._arena`).
     """
     if lowering == "integer":
         return _integer_table(graph)

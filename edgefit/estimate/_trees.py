@@ -2,9 +2,9 @@
 evaluated with NumPy.
 
 A profile must load safely (no pickle) and fast (no scikit-learn import at estimate time), so a
-fitted ``HistGradientBoostingRegressor`` is flattened into five integer/float arrays over all its trees'
-nodes plus the constant it starts from. :func:`TreeEnsemble.predict` walks every tree for every row
-at once, level by level.
+fitted ``HistGradientBoostingRegressor`` is flattened into five integer/float arrays over all its
+trees' nodes plus the constant it starts from. :func:`TreeEnsemble.predict` walks every tree for
+every row at once, level by level.
 """
 
 from __future__ import annotations

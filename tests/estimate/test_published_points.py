@@ -130,11 +130,12 @@ def test_gap9_leave_one_run_out_meets_the_issue_bar(gap9_fit):
 
 
 @pytest.mark.slow
-def test_orin_leave_one_run_out_meets_the_issue_bar():
+@pytest.mark.parametrize("target_id", ["orin", "h100"])
+def test_gpu_leave_one_run_out_meets_the_issue_bar(target_id):
     from edgefit.estimate._published_fit import published_report
 
-    summary = published_report(load_target("orin")).summary()
-    assert summary["predicted"] >= 4
+    summary = published_report(load_target(target_id)).summary()
+    assert summary["points"] >= 4 and summary["predicted"] >= 4
     assert summary["loo_median_abs_error"] <= 0.20 and summary["loo_max_abs_error"] <= 0.35
 
 
@@ -235,19 +236,51 @@ def test_backed_mode_and_precision_is_calibrated_on_the_points(kws_graph):
     assert [c.source for c in Estimator(kws_graph, load_target("orin")).screen([Plan(dtype="int8")])] == ["calibrated"]
 
 
-@pytest.mark.parametrize("target, mode, dtype", [
-    ("orin", None, "fp16"),  # the points are int8
-    ("orin", "30W", "int8"),  # no point in 30W
-    ("h100", None, "int8"),  # offline and server points only: nothing backs batch 1
-    ("hearable", "400MHz", "int8"),  # published at 240 and 370 MHz
+@pytest.mark.parametrize("target, mode, dtype, batch", [
+    ("orin", None, "fp16", 1),  # the points are int8
+    ("orin", "30W", "int8", 1),  # no point in 30W
+    ("h100", None, "int8", 1),  # offline and server points only: nothing backs batch 1
+    ("h100", None, "int8", 64),  # ... nor a batch below the fully batched runs
+    ("hearable", "400MHz", "int8", 1),  # published at 240 and 370 MHz
+    ("hearable", "240MHz", "int8", 2),  # MLPerf Tiny is single-stream only
 ])
-def test_unbacked_figures_still_say_datasheet(kws_graph, target, mode, dtype):
+def test_unbacked_figures_still_say_datasheet(kws_graph, target, mode, dtype, batch):
     from edgefit.estimate import Estimator, Plan
 
-    est = Estimator(kws_graph, load_target(target), power_mode=mode).estimate(Plan(dtype=dtype))
+    t = load_target(target)
+    est = Estimator(kws_graph, t, power_mode=mode, batch=batch).estimate(Plan(dtype=dtype))
     assert est.source == "datasheet" and est.error == 0.5 and "datasheet" in est.source_detail
-    screened = Estimator(kws_graph, load_target(target), power_mode=mode).screen([Plan(dtype=dtype)])[0]
+    screened = Estimator(kws_graph, t, power_mode=mode, batch=batch).screen([Plan(dtype=dtype)])[0]
     assert screened.source == "datasheet" and screened.latency_s == pytest.approx(est.latency_s)
+
+
+@pytest.mark.parametrize("target, batch", [("h100", 512), ("orin", 8), ("orin", 4096)])
+def test_batches_the_points_span_are_calibrated(kws_graph, target, batch):
+    from edgefit.estimate import Estimator, Plan
+
+    est = Estimator(kws_graph, load_target(target), batch=batch).estimate(Plan(dtype="int8"))
+    assert est.source == "calibrated" and f"at batch {batch} in" in est.source_detail
+    assert est.batch == batch and est.throughput_per_s == pytest.approx(batch / est.latency_s)
+
+
+def test_batch_amortizes_weights_and_launches_but_not_math(kws_graph):
+    from edgefit.estimate import Estimator, Plan
+
+    target = load_target("h100")
+    one = Estimator(kws_graph, target, profile=None).estimate(Plan(dtype="int8"))
+    many = Estimator(kws_graph, target, profile=None, batch=1024).estimate(Plan(dtype="int8"))
+    assert many.weight_bytes == one.weight_bytes  # read once per call
+    assert many.peak_activation_bytes == pytest.approx(1024 * one.peak_activation_bytes)
+    assert sum(k.macs for k in many.kernels) == pytest.approx(1024 * sum(k.macs for k in one.kernels))
+    # per sample it is cheaper (launches amortized) but a call of 1024 takes longer than one sample
+    assert one.latency_s < many.latency_s < 1024 * one.latency_s
+    assert many.throughput_per_s > 10 * one.throughput_per_s
+
+
+@pytest.mark.parametrize("bad", [0, -3])
+def test_a_bad_batch_is_one_line(run_cli, bad):
+    code, out, err = run_cli("estimate", "--example", "ds-cnn-kws", "-t", "h100", "--batch", str(bad))
+    assert code == 2 and "batch must be at least 1" in err and len(err.strip().splitlines()) == 1
 
 
 def test_gap9_kws_at_240mhz_lands_on_mlperf_tiny(kws_graph):
