@@ -1,4 +1,5 @@
-"""`edgefit serve-plan --model M --target T`: which LLM serving configurations fit, how fast, the best one."""
+"""`edgefit serve-plan --model M --target T`: which LLM serving configurations fit, how fast, the
+best one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, console, emit
+from edgefit.errors import EdgefitError
 from edgefit.serve import Assumptions, ServeRequest, parse_duration, parse_overhead, plan_serving
 
 
@@ -19,13 +21,14 @@ def _opt(value: float | None, show) -> str:
 
 def serve_plan(
     model: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--model",
             "-m",
-            help="A preset (llama-3-70b, llama-3-8b, llama-2-70b, mistral-7b, gpt2) or a path to a Hugging Face config.json.",
+            help="A preset (llama-3-70b, llama-3-8b, llama-2-70b, llama-2-7b, mistral-7b, gpt2) "
+            "or a path to a Hugging Face config.json.",
         ),
-    ],
+    ] = None,
     target: Annotated[
         str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")
     ] = "h100",
@@ -33,7 +36,8 @@ def serve_plan(
         int | None,
         typer.Option(
             "--context",
-            help="Tokens of KV cache per sequence (prompt + output). Default: min(8192, the model's max positions).",
+            help="Tokens of KV cache per sequence (prompt + output). Default: min(8192, the "
+            "model's max positions).",
         ),
     ] = None,
     prompt: Annotated[
@@ -47,7 +51,8 @@ def serve_plan(
         str | None,
         typer.Option(
             "--slo-tpot",
-            help="Objective on the time per output token, e.g. 50ms. Default: the target's latency budget.",
+            help="Objective on the time per output token, e.g. 50ms. Default: the target's "
+            "latency budget.",
         ),
     ] = None,
     slo_ttft: Annotated[
@@ -59,14 +64,16 @@ def serve_plan(
         typer.Option(
             "--weights",
             "-w",
-            help="Weight dtype(s): fp32, fp16, bf16, fp8, int8, int4. Repeatable or comma-separated. Default: every one the target runs.",
+            help="Weight dtype(s): fp32, fp16, bf16, fp8, int8, int4. Repeatable or "
+            "comma-separated. Default: every one the target runs.",
         ),
     ] = None,
     kv: Annotated[
         list[str] | None,
         typer.Option(
             "--kv",
-            help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8. Default: fp16 and fp8 where the target runs them.",
+            help="KV cache dtype(s): fp32, fp16, bf16, fp8, int8. Default: fp16 and fp8 where the "
+            "target runs them.",
         ),
     ] = None,
     gpus: Annotated[int, typer.Option("--gpus", "-n", help="Tensor-parallel devices.")] = 1,
@@ -74,14 +81,16 @@ def serve_plan(
         str | None,
         typer.Option(
             "--overhead",
-            help="Memory held back for the runtime per device: bytes (4GB) or a share (5%). Default: 5%.",
+            help="Memory held back for the runtime per device: bytes (4GB) or a share (5%). "
+            "Default: 5%.",
         ),
     ] = None,
     bandwidth_efficiency: Annotated[
         float | None,
         typer.Option(
             "--bandwidth-efficiency",
-            help="Fraction of memory bandwidth decode reaches. Default: 0.8 (1.0 when calibrated).",
+            help="Fraction of memory bandwidth decode reaches. Default: 0.8 (1.0 when "
+            "calibrated).",
         ),
     ] = None,
     dataset_pb: Annotated[
@@ -94,9 +103,27 @@ def serve_plan(
         float | None,
         typer.Option("--usd-per-pb", help="Egress price in $ per PB (iteration tax)."),
     ] = None,
+    published: Annotated[
+        bool,
+        typer.Option(
+            "--published",
+            help="Instead of planning: the planner against the target's published serving "
+            "results (TTFT, TPOT, tokens/s per point, with sources).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the best."""
+    """Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the
+    best."""
+    if published:
+        _published(target, as_json)
+        return
+    if model is None:
+        raise EdgefitError(
+            "serve-plan needs a model",
+            where="--model",
+            fix="pass --model llama-3-70b (a preset or a config.json), or --published",
+        )
     over_bytes, over_frac = parse_overhead(overhead) if overhead else (None, None)
     assumptions = Assumptions(
         overhead_bytes=over_bytes,
@@ -129,16 +156,20 @@ def _render(plan) -> None:
     )
     console.print(
         f"model: {fmt.count(a.params)} parameters, {a.num_layers} layers, {a.num_heads} heads / "
-        f"{a.num_kv_heads} KV heads × {a.head_dim}, vocab {a.vocab_size} [dim]({escape(a.source)})[/]"
+        f"{a.num_kv_heads} KV heads × {a.head_dim}, vocab {a.vocab_size} "
+        f"[dim]({escape(a.source)})[/]"
     )
     console.print(
         f"memory per device: {fmt.nbytes(hw.memory_budget.value)} {hw.memory_level}, "
         f"{fmt.nbytes(hw.overhead.value)} held back for the runtime; streams at "
-        f"{fmt.rate(hw.bandwidth.value, 'B/s')} × {hw.bandwidth_efficiency.value:g} ({hw.stream_level})"
+        f"{fmt.rate(hw.bandwidth.value, 'B/s')} × {hw.bandwidth_efficiency.value:g} "
+        f"({hw.stream_level})"
     )
     console.print(
-        f"context {plan.context} tokens per sequence, prompt {plan.prompt_tokens}; objective: time per "
-        f"output token ≤ {fmt.seconds(plan.slo_tpot_s)} [dim]({escape(plan.slo_tpot_provenance)})[/]"
+        f"context {plan.context} tokens per sequence, prompt {plan.prompt_tokens}; objective: "
+        "time per "
+        f"output token ≤ {fmt.seconds(plan.slo_tpot_s)} "
+        f"[dim]({escape(plan.slo_tpot_provenance)})[/]"
         + (
             f", time to first token ≤ {fmt.seconds(plan.request.slo_ttft_s)}"
             if plan.request.slo_ttft_s
@@ -214,6 +245,80 @@ def _best(plan) -> None:
     )
     curve = ", ".join(f"{b}: {rate:,.0f}" for b, _, rate, _ in best.curve)
     console.print(f"tokens/s vs batch: {curve}")
+    one = best.batch1
+    console.print(
+        f"bandwidth: batch-1 speed of light {fmt.seconds(one.floor_s)} per output token (the "
+        f"step's bytes at the datasheet {fmt.rate(plan.hardware.bandwidth.value, 'B/s')}); "
+        f"expected {one.floor_s / one.time_s:.0%} of it reached "
+        f"({fmt.seconds(one.time_s)}: bandwidth efficiency, launches"
+        + (", all-reduce)" if plan.request.gpus > 1 else ")")
+        + (
+            "; published batch-1 decode on H100 (NIM, TP2) reached 55-57%: "
+            "`edgefit serve-plan --published`"
+            if plan.hardware.target_id == "h100"
+            else ""
+        )
+    )
+
+
+def _published(target: str, as_json: bool) -> None:
+    from edgefit.serve._published import published_serving
+    from edgefit.targets import load_target
+
+    report = published_serving(load_target(target))
+    payload = report.to_dict()
+    emit(payload, as_json, lambda: _render_published(payload))
+
+
+_METRIC = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "output_tokens_per_s": "tokens/s"}
+
+
+def _render_published(payload: dict) -> None:
+    table = Table(
+        title=f"serve-plan vs published serving results on {payload['target']} (nothing fitted)"
+    )
+    for col in ("#", "point", "TP", "ISL/OSL", "conc.", "metric", "published", "plan", "error"):
+        table.add_column(col, justify="left" if col in ("point", "metric") else "right")
+    for i, r in enumerate(payload["rows"], 1):
+        for j, c in enumerate(r["comparisons"]):
+            unit = "ms" if c["metric"].endswith("_ms") else "/s"
+            table.add_row(
+                str(i) if j == 0 else "",
+                r["id"] if j == 0 else "",
+                str(r["tp"]) if j == 0 else "",
+                f"{r['isl']}/{r['osl']}" if j == 0 else "",
+                str(r["concurrency"]) if j == 0 else "",
+                _METRIC[c["metric"]],
+                f"{c['published']:,.1f} {unit}",
+                f"{c['estimate']:,.1f} {unit}",
+                f"{c['error']:+.0%}" if c["error"] is not None else "not scored",
+            )
+    console.print(table)
+    for i, r in enumerate(payload["rows"], 1):
+        bw = ""
+        if r["speed_of_light_tpot_ms"] is not None:
+            bw = (
+                f" · decode speed of light {r['speed_of_light_tpot_ms']:.2f} ms at batch "
+                f"{r['batch']}: plan reaches {r['planned_bandwidth_fraction']:.0%}"
+                + (
+                    f", published {r['published_bandwidth_fraction']:.0%}"
+                    if r["published_bandwidth_fraction"] is not None
+                    else ""
+                )
+            )
+        console.print(f"  [{i}] {escape(r['source'])} ({r['confidence']}){bw}")
+    per = payload["per_metric"]
+    console.print(
+        f"{payload['points']} published points, {payload['compared']} figures compared: median "
+        f"|error| {payload['median_abs_error']:.1%}, max {payload['max_abs_error']:.0%} "
+        "("
+        + ", ".join(
+            f"{_METRIC[m]} {s['median_abs_error']:.0%} over {s['compared']}"
+            for m, s in per.items()
+            if s["compared"]
+        )
+        + "); nothing fitted: the planner's default assumptions"
+    )
 
 
 def _tax(it: dict) -> None:
@@ -223,7 +328,8 @@ def _tax(it: dict) -> None:
         return
     console.print(
         f"iteration tax: data egress ${e['usd_per_iteration']:,.0f} per retraining iteration "
-        f"({e['dataset_pb']:g} PB × ${e['usd_per_pb']:,.0f}/PB), {it['iterations_by_deadline']} iterations "
+        f"({e['dataset_pb']:g} PB × ${e['usd_per_pb']:,.0f}/PB), {it['iterations_by_deadline']} "
+        "iterations "
         f"of {it['cycle_days']:g} d by a {it['deadline_days']:g}-day deadline → "
         f"${e['usd_by_deadline']:,.0f} [dim]({escape(e['dataset_pb_provenance'])}; "
         f"{escape(e['usd_per_pb_provenance'])})[/]"

@@ -1,4 +1,5 @@
-"""LLM serving planner: what fits a target's memory, how fast it decodes, at what cost per iteration.
+"""LLM serving planner: what fits a target's memory, how fast it decodes, at what cost per
+iteration.
 
 A decoder is described without weights (a Hugging Face ``config.json`` or a shipped preset); the
 planner sizes weights and KV cache per dtype, finds the batch × context that fits after a stated
@@ -7,7 +8,8 @@ batch-dependent), tokens/s, energy per token and tensor parallelism — all from
 every number labelled a datasheet (or calibrated) estimate with its assumptions.
 
 >>> from edgefit.serve import ServeRequest, plan_serving
->>> plan = plan_serving(ServeRequest("llama-3-70b", "h100", context=8192, weights=("fp8",), kv=("fp8",)))
+>>> request = ServeRequest("llama-3-70b", "h100", context=8192, weights=("fp8",), kv=("fp8",))
+>>> plan = plan_serving(request)
 >>> row = plan.rows[0]
 >>> row.verdict, row.max_batch, round(row.kv_budget_bytes / 1e9, 2)
 ('fits', 4, 5.44)

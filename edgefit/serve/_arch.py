@@ -1,10 +1,11 @@
-"""A decoder-only transformer described without its weights: what the serving planner needs to know.
+"""A decoder-only transformer described without its weights: what the serving planner needs to
+know.
 
-An :class:`Architecture` comes from a Hugging Face ``config.json`` (Llama, Mistral, Qwen-style keys or
-GPT-2's ``n_embd``/``n_layer`` keys) or from a preset shipped as data in ``edgefit/serve/presets/``
-(the same keys, plus the URL they were copied from). Parameter counts are exact from the shapes:
-a gated (SwiGLU) MLP has 3 matrices, a plain (GELU) one 2; grouped-query attention projects K and V
-to ``num_kv_heads × head_dim``.
+An :class:`Architecture` comes from a Hugging Face ``config.json`` (Llama, Mistral, Qwen-style keys
+or GPT-2's ``n_embd``/``n_layer`` keys) or from a preset shipped as data in
+``edgefit/serve/presets/`` (the same keys, plus the URL they were copied from). Parameter counts
+are exact from the shapes: a gated (SwiGLU) MLP has 3 matrices, a plain (GELU) one 2; grouped-query
+attention projects K and V to ``num_kv_heads × head_dim``.
 
 >>> arch = load_architecture("llama-3-70b")
 >>> round(arch.params / 1e9, 2), arch.kv_elements_per_token
@@ -82,7 +83,8 @@ class Architecture:
         if self.head_dim == 0:
             if self.hidden_size % self.num_heads:
                 raise EdgefitError(
-                    f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}",
+                    f"hidden_size {self.hidden_size} is not a multiple of num_heads "
+                    f"{self.num_heads}",
                     where=self.source or self.name,
                     fix="give head_dim in the config",
                 )
@@ -95,7 +97,7 @@ class Architecture:
                 fix="check the config",
             )
 
-    # --- parameter counts (exact from the shapes) ----------------------------------------------------
+    # --- parameter counts (exact from the shapes) ------------------------------------------------
     @property
     def q_dim(self) -> int:
         return self.num_heads * self.head_dim
@@ -113,7 +115,8 @@ class Architecture:
 
     @property
     def layer_small_params(self) -> int:
-        """Norm weights and biases of one block (kept at 16 bits when the matrices are quantized)."""
+        """Norm weights and biases of one block (kept at 16 bits when the matrices are
+        quantized)."""
         h, i = self.hidden_size, self.intermediate_size
         norms = 2 * h * (2 if self.norm == "layer" else 1)
         attn_bias = self.q_dim + 2 * self.kv_dim + h if self.attention_bias else 0
@@ -134,7 +137,8 @@ class Architecture:
 
     @property
     def matmul_params(self) -> int:
-        """Weights every decode step multiplies by: all blocks' matrices plus the LM head (tied or not)."""
+        """Weights every decode step multiplies by: all blocks' matrices plus the LM head (tied or
+        not)."""
         return self.num_layers * self.layer_matmul_params + self.vocab_size * self.hidden_size
 
     @property

@@ -1,11 +1,12 @@
-"""Storage of weights and KV cache per dtype: bytes per element, scales included, and the compute dtype.
+"""Storage of weights and KV cache per dtype: bytes per element, scales included, and the compute
+dtype.
 
 Stated assumptions (they decide what fits):
 
-* **Weights**: the block matrices, the LM head and the token embedding are stored in the weight dtype
-  (as ``shared/research/hardware-numbers.md`` §6 counts them); norm weights and biases stay at 16 bits.
-  A runtime that keeps the embedding and LM head at 16 bits (ModelOpt's default for the LM head) needs
-  ``2 × vocab × hidden`` bytes more — about 1–2 GB for a 70B model.
+* **Weights**: the block matrices, the LM head and the token embedding are stored in the weight
+  dtype (as ``shared/research/hardware-numbers.md`` §6 counts them); norm weights and biases stay
+  at 16 bits. A runtime that keeps the embedding and LM head at 16 bits (ModelOpt's default for the
+  LM head) needs ``2 × vocab × hidden`` bytes more — about 1–2 GB for a 70B model.
 * **int4** is weight-only with one fp16 scale per group of 128 weights (AWQ/GPTQ group size 128):
   0.5 + 2/128 = 0.515625 B per weight. **int8** has one fp16 scale per output channel (≈ 2 B per
   ``hidden`` weights); **fp8** has per-tensor scales (0 B per weight).
@@ -23,7 +24,8 @@ INT4_GROUP = 128
 
 @dataclass(frozen=True)
 class Storage:
-    """How one dtype stores weights: bytes per element, fp16 scale bytes per weight, compute dtypes."""
+    """How one dtype stores weights: bytes per element, fp16 scale bytes per weight, compute
+    dtypes."""
 
     name: str
     bytes: float

@@ -1,10 +1,11 @@
-"""What the serving planner reads from a target profile, and the assumptions it adds, each with provenance.
+"""What the serving planner reads from a target profile, and the assumptions it adds, each with
+provenance.
 
-Figures come from the target YAML (``targets/*.yaml``) and, where one exists, the calibration profile
-(``profiles/<target>/<runtime>.yaml``, as ``edgefit estimate`` uses it). What a target file does not
-describe — runtime memory overhead, the fraction of HBM bandwidth decode kernels reach, kernels per
-layer, the GPU interconnect — is an :class:`Assumptions` field with a stated default and its reason;
-every field can be overridden.
+Figures come from the target YAML (``targets/*.yaml``) and, where one exists, the calibration
+profile (``profiles/<target>/<runtime>.yaml``, as ``edgefit estimate`` uses it). What a target file
+does not describe — runtime memory overhead, the fraction of HBM bandwidth decode kernels reach,
+kernels per layer, the GPU interconnect — is an :class:`Assumptions` field with a stated default
+and its reason; every field can be overridden.
 """
 
 from __future__ import annotations
@@ -17,26 +18,32 @@ from edgefit.errors import EdgefitError
 ASSUMPTIONS_VERSION = 1
 
 REASONS = {
-    "overhead_fraction": "memory held back per device for the runtime: its context and workspaces (a CUDA "
+    "overhead_fraction": "memory held back per device for the runtime: its context and workspaces "
+    "(a CUDA "
     "context with cuBLAS/NCCL workspaces is ~1 GB), activations and allocator "
     "fragmentation; 5% is 4 GB of an 80 GB H100 (vLLM's default gpu_memory_utilization=0.9 "
     "holds back 10%)",
-    "bandwidth_efficiency": "decode kernels stream weights at a fraction of datasheet bandwidth; 0.8 assumed "
+    "bandwidth_efficiency": "decode kernels stream weights at a fraction of datasheet bandwidth; "
+    "0.8 assumed "
     "(Azure measured 7.35 TB/s = 92% of HBM bandwidth on GB200, techcommunity.microsoft.com "
     "ND GB200 v6 post; no H100 figure sourced); 1.0 when a calibration profile supplies "
     "measured bandwidth",
-    "launches_per_layer": "kernels per transformer block in a decode step (norm, QKV, attention, O, norm, "
+    "launches_per_layer": "kernels per transformer block in a decode step (norm, QKV, attention, "
+    "O, norm, "
     "gate/up, activation, down) without fusion or CUDA graphs",
-    "interconnect_bytes_per_s": "NVLink 4: 900 GB/s per GPU in both directions (hardware-numbers.md §1), so "
+    "interconnect_bytes_per_s": "NVLink 4: 900 GB/s per GPU in both directions "
+    "(hardware-numbers.md §1), so "
     "450 GB/s each way for a ring all-reduce",
-    "allreduce_latency_s": "a small-message NCCL all-reduce over NVLink costs about 10 us (assumed; not sourced)",
+    "allreduce_latency_s": "a small-message NCCL all-reduce over NVLink costs about 10 us "
+    "(assumed; not sourced)",
     "activation_bytes": "activations and all-reduce payloads in 16-bit",
 }
 
 
 @dataclass(frozen=True)
 class Assumptions:
-    """The planner's stated assumptions; ``None`` means "from the target or its calibration profile".
+    """The planner's stated assumptions; ``None`` means "from the target or its calibration
+    profile".
 
     >>> Assumptions(overhead_fraction=0.1).overhead_fraction
     0.1
@@ -163,7 +170,8 @@ def _levels(target, weight_bytes: float):
 
 
 def best_units(target) -> dict:
-    """dtype → the compute unit with the highest peak for it (the planner runs each dtype there)."""
+    """dtype → the compute unit with the highest peak for it (the planner runs each dtype
+    there)."""
     out: dict = {}
     for unit in target.compute_units:
         for dtype, peak in unit.peak_ops_per_s.items():
@@ -197,10 +205,10 @@ def _other_machine(profile) -> bool:
 
 
 def _read_bandwidth_here(step_bytes: float) -> float:
-    """Bytes/s one thread streams from DRAM here, read the way a decode step reads weights: a float32
-    matrix-vector product over at least ``_PROBE_BYTES`` (the step's own size up to 1 GiB, so a VM whose
-    reported L3 is large cannot hold it), one BLAS thread, timed in thread CPU time like the decode
-    measurement (a preempted run is not counted as slow memory). Best of 7."""
+    """Bytes/s one thread streams from DRAM here, read the way a decode step reads weights: a
+    float32 matrix-vector product over at least ``_PROBE_BYTES`` (the step's own size up to 1 GiB,
+    so a VM whose reported L3 is large cannot hold it), one BLAS thread, timed in thread CPU time
+    like the decode measurement (a preempted run is not counted as slow memory). Best of 7."""
     import time
 
     import numpy as np
@@ -230,9 +238,10 @@ def build_hardware(
 ) -> Hardware:
     """Resolve ``target`` (+ its calibration profile) and ``assumptions`` into :class:`Hardware`.
 
-    ``step_bytes`` (the bytes one decode step reads) picks the memory level weights stream from: the
-    fastest level that holds weights and is large enough, else the largest one. ``use_calibration=False``
-    ignores the calibration profile (datasheet figures and stated assumptions only).
+    ``step_bytes`` (the bytes one decode step reads) picks the memory level weights stream from:
+    the fastest level that holds weights and is large enough, else the largest one.
+    ``use_calibration=False`` ignores the calibration profile (datasheet figures and stated
+    assumptions only).
     """
     from edgefit.estimate import find_profile
 
@@ -274,7 +283,8 @@ def build_hardware(
     elif profile:
         bandwidth = Figure(
             bw_src.value * profile.memory_bandwidth_scale,
-            f"calibrated: {stream.name} datasheet x measured scale {profile.memory_bandwidth_scale:.3g}"
+            f"calibrated: {stream.name} datasheet x measured scale "
+            f"{profile.memory_bandwidth_scale:.3g}"
             f" ({profile.path}); {bw_src.provenance}",
         )
     else:
@@ -282,7 +292,8 @@ def build_hardware(
     if assumptions.bandwidth_efficiency is not None:
         bw_eff = Figure(assumptions.bandwidth_efficiency, "assumption (given)")
     else:
-        # a raw read measured here is a peak, like a datasheet figure: decode kernels reach a fraction of it
+        # a raw read measured here is a peak, like a datasheet figure: decode kernels reach a
+        # fraction of it
         bw_eff = Figure(
             1.0 if (profile and not here) else 0.8,
             "assumption: " + REASONS["bandwidth_efficiency"],

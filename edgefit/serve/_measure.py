@@ -1,12 +1,13 @@
-"""Hold the planner against a real run: time a reference decoder on this CPU and compare with the estimate.
+"""Hold the planner against a real run: time a reference decoder on this CPU and compare with the
+estimate.
 
 The decoder (:mod:`edgefit.serve._reference`, random weights) is timed with torch on one thread (as
-``edgefit bench`` and ``edgefit calibrate`` measure): the prefill of a ``prompt``-token prompt, then one
-decode step at position ``prompt`` — repeated in place, so every run reads the same ``prompt`` cached
-tokens. Each run records its wall time and the measuring thread's CPU time; on a shared machine the
-CPU time leaves out the time the thread waited for a core held by another process (it keeps memory
-stalls, which are the decoder's own), so the comparison uses its median. Importing this module is
-light; measuring needs torch.
+``edgefit bench`` and ``edgefit calibrate`` measure): the prefill of a ``prompt``-token prompt,
+then one decode step at position ``prompt`` — repeated in place, so every run reads the same
+``prompt`` cached tokens. Each run records its wall time and the measuring thread's CPU time; on a
+shared machine the CPU time leaves out the time the thread waited for a core held by another
+process (it keeps memory stalls, which are the decoder's own), so the comparison uses its median.
+Importing this module is light; measuring needs torch.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _time(fn, *, min_runs: int, budget_s: float, warmup: int) -> tuple[float, fl
 def measure_decoder(
     arch: Architecture | str = "gpt2", *, prompt: int = 128, seed: int = 0
 ) -> Measurement:
-    """Time prefill and per-token decode of ``arch`` (random weights, fp32) on one CPU thread with torch."""
+    """Time prefill and per-token decode of ``arch`` (random weights, fp32) on one CPU thread with
+    torch."""
     torch = require("torch", extra="dev", purpose="measuring the reference decoder")
     from edgefit.serve._reference import ReferenceDecoder
     from edgefit.targets._host import probe_host
@@ -137,9 +139,9 @@ def _estimate(measured: Measurement, target, runtime: str | None, use_calibratio
 def compare_with_plan(
     measured: Measurement, target: str = "host-cpu", runtime: str | None = None
 ) -> dict:
-    """Measured vs the planner's estimates on ``target`` (fp32 weights and KV, batch 1): ``estimated``
-    uses the calibration profile when one exists, ``datasheet`` never does. Relative errors are
-    (estimate − measured) ÷ measured."""
+    """Measured vs the planner's estimates on ``target`` (fp32 weights and KV, batch 1):
+    ``estimated`` uses the calibration profile when one exists, ``datasheet`` never does. Relative
+    errors are (estimate − measured) ÷ measured."""
     from edgefit.targets import load_target
 
     t = load_target(target)

@@ -1,20 +1,24 @@
-"""The serving performance model: memory, decode step, prefill — per device of a tensor-parallel group.
+"""The serving performance model: memory, decode step, prefill — per device of a tensor-parallel
+group.
 
 Decisions (every figure ``edgefit serve-plan`` prints follows from them):
 
-* **Memory** per device = weights ÷ N (norms and biases replicated) + KV cache + runtime overhead. The KV
-  budget is what is left; the batch that fits at context C is ⌊KV budget ÷ (C × KV bytes per token)⌋.
-* **Decode step** (one output token for each of B sequences, each holding C tokens of KV — the last,
-  slowest step of a C-token sequence): ``max(bytes ÷ (bandwidth × efficiency), FLOPs ÷ (peak ×
-  efficiency)) + launches + all-reduce``. Bytes = the streamed weights (every matrix and the LM head;
-  not the embedding table, which is gathered by row) + B × C × KV bytes per token. FLOPs = 2 × B ×
-  matmul weights + 4 × B × C × layers × heads × head_dim (QKᵀ and AV).
-* **Prefill** of a P-token prompt at batch 1 (time to first token, no queueing): the same roofline with
-  2 × P × block weights + 2 × LM head (last token only) + 2 × layers × heads × head_dim × P² (causal).
-* **Tensor parallelism** over N devices splits matrices and KV heads (KV heads are replicated when N
-  exceeds them) and adds two ring all-reduces of the activations per layer:
+* **Memory** per device = weights ÷ N (norms and biases replicated) + KV cache + runtime overhead.
+  The KV budget is what is left; the batch that fits at context C is ⌊KV budget ÷ (C × KV bytes per
+  token)⌋.
+* **Decode step** (one output token for each of B sequences, each holding C tokens of KV — the
+  last, slowest step of a C-token sequence): ``max(bytes ÷ (bandwidth × efficiency), FLOPs ÷ (peak
+  × efficiency)) + launches + all-reduce``. Bytes = the streamed weights (every matrix and the LM
+  head; not the embedding table, which is gathered by row) + B × C × KV bytes per token. FLOPs = 2
+  × B × matmul weights + 4 × B × C × layers × heads × head_dim (QKᵀ and AV).
+* **Prefill** of a P-token prompt at batch 1 (time to first token, no queueing): the same roofline
+  with 2 × P × block weights + 2 × LM head (last token only) + 2 × layers × heads × head_dim × P²
+  (causal).
+* **Tensor parallelism** over N devices splits matrices and KV heads (KV heads are replicated when
+  N exceeds them) and adds two ring all-reduces of the activations per layer:
   ``2 × layers × (latency + 2 (N−1)/N × tokens × hidden × 2 B ÷ link bandwidth)``.
-* **Energy** per step = N × (static power × step time + FLOPs × pJ/op + bytes × pJ/B), from the target.
+* **Energy** per step = N × (static power × step time + FLOPs × pJ/op + bytes × pJ/B), from the
+  target.
 """
 
 from __future__ import annotations
@@ -126,7 +130,7 @@ class ServeModel:
             use_calibration=use_calibration,
         )
 
-    # --- memory ---------------------------------------------------------------------------------------
+    # --- memory ----------------------------------------------------------------------------------
     @property
     def _bpw(self) -> float:
         return self.storage.bytes_per_weight(self.arch.hidden_size)
@@ -173,7 +177,7 @@ class ServeModel:
             return 0
         return int(self.kv_budget // (context * self.kv_bytes_per_token))
 
-    # --- time -----------------------------------------------------------------------------------------
+    # --- time ------------------------------------------------------------------------------------
     def _allreduce_s(self, tokens: int) -> float:
         n, a = self.gpus, self.assumptions
         if n == 1:
@@ -219,8 +223,8 @@ class ServeModel:
         return self._step(bytes_, flops, batch)
 
     def prefill(self, prompt: int, batch: int = 1) -> Step:
-        """Prefill of ``batch`` prompts of ``prompt`` tokens in one step (batch 1: the time to first token,
-        without queueing)."""
+        """Prefill of ``batch`` prompts of ``prompt`` tokens in one step (batch 1: the time to
+        first token, without queueing)."""
         a = self.arch
         bytes_ = self.streamed_weight_bytes + batch * prompt * self.kv_bytes_per_token
         block = a.num_layers * a.layer_matmul_params
@@ -233,9 +237,10 @@ class ServeModel:
     def offline_tokens_per_s(
         self, batch: int, isl: int, osl: int, max_num_tokens: int = 8192
     ) -> float:
-        """Output tokens/s of an offline run (as throughput benchmarks report it): ``batch`` requests of
-        ``isl`` prompt and ``osl`` output tokens; prompts are prefilled together up to ``max_num_tokens``
-        per step (TensorRT-LLM's default), then ``osl`` decode steps run at the mean context ``isl + osl/2``.
+        """Output tokens/s of an offline run (as throughput benchmarks report it): ``batch``
+        requests of ``isl`` prompt and ``osl`` output tokens; prompts are prefilled together up to
+        ``max_num_tokens`` per step (TensorRT-LLM's default), then ``osl`` decode steps run at the
+        mean context ``isl + osl/2``.
         """
         per_step = max(1, min(batch, max_num_tokens // isl))
         prefill = math.ceil(batch / per_step) * self.prefill(isl, per_step).time_s

@@ -81,6 +81,8 @@ class Row:
                 **self.batch1.to_dict(),
                 "tokens_per_s": 1 / self.batch1.time_s,
                 "floor_tokens_per_s": 1 / self.batch1.floor_s,
+                # speed of light (bytes at datasheet bandwidth) over the planned step time
+                "bandwidth_fraction": self.batch1.floor_s / self.batch1.time_s,
             },
             "at_batch": self.at_batch.to_dict() if self.at_batch else None,
             "prefill": self.prefill.to_dict(),
@@ -189,29 +191,35 @@ def _assumptions(plan: ServePlan) -> dict[str, str]:
     a, hw = plan.request.assumptions, plan.hardware
     out = {
         "overhead": f"{_gb(hw.overhead.value)} per device: {hw.overhead.provenance}",
-        "bandwidth_efficiency": f"{hw.bandwidth_efficiency.value:g}: {hw.bandwidth_efficiency.provenance}",
+        "bandwidth_efficiency": f"{hw.bandwidth_efficiency.value:g}: "
+        f"{hw.bandwidth_efficiency.provenance}",
         "compute_efficiency": _efficiencies(hw),
         "launches": f"{a.launches_per_layer} per layer x {hw.launch_overhead.value * 1e6:.3g} us: "
         + REASONS["launches_per_layer"]
         + f"; {hw.launch_overhead.provenance}",
-        "context": f"TPOT at the last token of a {plan.context}-token sequence (all KV read); TTFT is the prefill "
+        "context": f"TPOT at the last token of a {plan.context}-token sequence (all KV read); "
+        "TTFT is the prefill "
         f"of a {plan.prompt_tokens}-token prompt at batch 1 with no queueing",
-        "throughput": "decode-only steady state: tokens/s = batch / TPOT (prefill interleaving not modelled)",
-        "weights": "matrices, LM head and embedding in the weight dtype; norms and biases at 16 bits; int4 has an "
+        "throughput": "decode-only steady state: tokens/s = batch / TPOT (prefill interleaving "
+        "not modelled)",
+        "weights": "matrices, LM head and embedding in the weight dtype; norms and biases at 16 "
+        "bits; int4 has an "
         "fp16 scale per 128 weights, int8 one per output channel",
     }
     if plan.request.gpus > 1:
         out["tensor_parallel"] = (
-            f"{plan.request.gpus} GPUs: weights and KV heads split, 2 ring all-reduces per layer at "
-            f"{a.interconnect_bytes_per_s / 1e9:g} GB/s + {a.allreduce_latency_s * 1e6:g} us each; "
+            f"{plan.request.gpus} GPUs: weights and KV heads split, 2 ring all-reduces per layer "
+            "at "
+            f"{a.interconnect_bytes_per_s / 1e9:g} GB/s + {a.allreduce_latency_s * 1e6:g} us "
+            "each; "
             f"{REASONS['interconnect_bytes_per_s']}; {REASONS['allreduce_latency_s']}"
         )
     return out
 
 
 def default_dtypes(target) -> tuple[list[str], list[str]]:
-    """Weight and KV dtypes swept when none are given: those the target runs; fp32 only where 16-bit
-    runs no faster (a CPU), bf16 left out (it stores and runs as fp16 does)."""
+    """Weight and KV dtypes swept when none are given: those the target runs; fp32 only where
+    16-bit runs no faster (a CPU), bf16 left out (it stores and runs as fp16 does)."""
     units = best_units(target)
     peaks = {d: u.peak_ops_per_s[d].value for d, u in units.items()}
     slow16 = peaks.get("fp16", 0.0) <= peaks.get("fp32", 0.0)
@@ -288,7 +296,8 @@ def _row(model: ServeModel, context: int, prompt: int, slo: float, slo_ttft: flo
 def iteration_tax(
     target, dataset_pb: float | None = None, usd_per_pb: float | None = None
 ) -> dict:
-    """Data egress dollars per retraining iteration (dataset PB × $/PB) through the iteration model.
+    """Data egress dollars per retraining iteration (dataset PB × $/PB) through the iteration
+    model.
 
     >>> iteration_tax("h100")["egress"]["usd_per_iteration"]
     90000.0
@@ -340,7 +349,8 @@ def _context(request: ServeRequest, arch: Architecture) -> tuple[int, int]:
 
 
 def plan_serving(request: ServeRequest) -> ServePlan:
-    """Plan ``request``: every (weights, KV) configuration on ``request.gpus`` devices of the target."""
+    """Plan ``request``: every (weights, KV) configuration on ``request.gpus`` devices of the
+    target."""
     from edgefit.targets import load_target
 
     arch = load_architecture(request.model)

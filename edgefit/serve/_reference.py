@@ -1,4 +1,5 @@
-"""A reference decoder in torch, built from an :class:`Architecture` with random weights and a KV cache.
+"""A reference decoder in torch, built from an :class:`Architecture` with random weights and a KV
+cache.
 
 It exists to hold the planner against a real run on the CPU: the same shapes the planner counts
 (GQA projections, gated or plain MLP, tied or untied LM head), a preallocated KV cache written in
@@ -70,12 +71,13 @@ class _Block(nn.Module):
 
 
 class ReferenceDecoder(nn.Module):
-    """A decoder with random weights and a KV cache for ``batch`` sequences of up to ``max_len`` tokens.
+    """A decoder with random weights and a KV cache for ``batch`` sequences of up to ``max_len``
+    tokens.
 
     >>> from edgefit.serve import Architecture
     >>> m = ReferenceDecoder(Architecture("tiny", 64, 2, 4, 2, 256, 100, 128), max_len=16)
-    >>> m.prefill(torch.zeros(1, 8, dtype=torch.long)).shape, m.decode(torch.zeros(1, 1, dtype=torch.long), 8).shape
-    (torch.Size([1, 100]), torch.Size([1, 100]))
+    >>> m.prefill(torch.zeros(1, 8, dtype=torch.long)).shape, m.decode(torch.zeros(1, 1,
+    dtype=torch.long), 8).shape (torch.Size([1, 100]), torch.Size([1, 100]))
     """
 
     def __init__(
@@ -114,7 +116,8 @@ class ReferenceDecoder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, tokens: torch.Tensor, pos: int = 0) -> torch.Tensor:
-        """Logits of the last position of ``tokens`` (batch × T), written into the cache at ``pos``."""
+        """Logits of the last position of ``tokens`` (batch × T), written into the cache at
+        ``pos``."""
         x = self.embed(tokens)
         if self.positions is not None:
             x = x + self.positions(torch.arange(pos, pos + tokens.shape[1]))
@@ -127,5 +130,6 @@ class ReferenceDecoder(nn.Module):
         return self(tokens, 0)
 
     def decode(self, token: torch.Tensor, pos: int) -> torch.Tensor:
-        """One step: ``token`` (batch × 1) at position ``pos``, attending to the ``pos`` cached tokens."""
+        """One step: ``token`` (batch × 1) at position ``pos``, attending to the ``pos`` cached
+        tokens."""
         return self(token, pos)

@@ -1,8 +1,9 @@
-"""What a serving plan is asked: model, target, context, latency objectives, dtypes, devices, assumptions.
+"""What a serving plan is asked: model, target, context, latency objectives, dtypes, devices,
+assumptions.
 
 A :class:`ServeRequest` is a frozen, versioned dataclass validated on creation (names are checked
-against the dtype tables; context and prompt against the model when the plan is built) and round-trips
-through :meth:`ServeRequest.to_dict` / :meth:`ServeRequest.from_dict`.
+against the dtype tables; context and prompt against the model when the plan is built) and
+round-trips through :meth:`ServeRequest.to_dict` / :meth:`ServeRequest.from_dict`.
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def _dtypes(values: Any, table: dict, where: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ServeRequest:
-    """The question ``edgefit serve-plan`` answers; empty dtype tuples mean "every one the target runs".
+    """The question ``edgefit serve-plan`` answers; empty dtype tuples mean "every one the target
+    runs".
 
     >>> r = ServeRequest("llama-3-70b", "h100", context=8192, slo_tpot_s=0.05, weights=("fp8",))
     >>> ServeRequest.from_dict(r.to_dict()) == r
