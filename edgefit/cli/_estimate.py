@@ -100,6 +100,22 @@ def estimate(
     emit(payload, as_json, render)
 
 
+def _render_dla(dla: dict) -> None:
+    """Which layers the DLA can run and which fall back to the GPU, with the rule's reason."""
+    console.print(
+        f"DLA (if built for it with GPU fallback): {dla['dla']} of {dla['layers']} layers on the "
+        f"DLA, {dla['gpu_fallback']} fall back to the GPU [dim](rules: {dla['rules']})[/]"
+    )
+    for reason, count in sorted(dla["fallback_reasons"].items(), key=lambda kv: -kv[1])[:5]:
+        names = [
+            p["layer"]
+            for p in dla["placements"]
+            if p["unit"] == "gpu fallback" and p["reason"] == reason
+        ]
+        shown = ", ".join(names[:3]) + (f" … (+{len(names) - 3})" if len(names) > 3 else "")
+        console.print(f"  gpu fallback ×{count}: {reason} [dim]({shown})[/]")
+
+
 def _render(r, top: int) -> None:
     mode = f", power mode {r.power_mode}" if r.power_mode else ""
     batch = f", batch {r.batch}" if r.batch > 1 else ""
@@ -116,6 +132,10 @@ def _render(r, top: int) -> None:
             else ""
         )
     )
+    if r.power_scope:
+        console.print(f"[dim]power and energy: {r.power_scope}[/]")
+    if r.dla is not None:
+        _render_dla(r.dla)
     if r.batch > 1:
         console.print(
             f"batch {r.batch}: latency is one call of {r.batch} samples · throughput "

@@ -81,6 +81,10 @@ class Estimate:
     inference_rate_hz: float | None
     warnings: list[str] = field(default_factory=list)
     batch: int = 1  # samples per run: latency_s is one run's, energy_j one sample's
+    # what the power and energy figures cover (module, card, chip …), from the target file
+    power_scope: str | None = None
+    # targets with a DLA: where each layer runs when built for it (edgefit.estimate._dla)
+    dla: dict | None = None
 
     @property
     def throughput_per_s(self) -> float:
@@ -357,6 +361,8 @@ class Estimator:
         )
         from edgefit.estimate._verdict import envelope_checks
 
+        est.power_scope = self.target.power_scope
+        est.dla = self._dla(plan)
         if self.learned is not None and native:
             est = self._learned_estimate(est)
         else:
@@ -365,6 +371,15 @@ class Estimator:
                 est.warnings.append(legacy)
         est.checks = envelope_checks(est, self.target)
         return est
+
+    def _dla(self, plan: Plan) -> dict | None:
+        """Where each layer runs if built for the target's DLA (TensorRT's rules), if any."""
+        if not any(u.kind == "dla" for u in self.target.compute_units):
+            return None
+        from edgefit.estimate._dla import dla_placement, summary
+
+        placements = dla_placement(self.graph, plan.dtype)
+        return {**summary(placements), "placements": [p.to_dict() for p in placements]}
 
     # -- published measurements -------------------------------------------------------------------
     def _calibrated(self, plan: Plan) -> bool:

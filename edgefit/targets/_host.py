@@ -1,9 +1,10 @@
 """Describe the machine edgefit runs on (the ``host-cpu`` target).
 
-The shipped ``targets/host-cpu.yaml`` holds the figures of the machine class it was written on; with
-``probe: true`` the loader replaces cores, clock, ISA-derived peak ops and cache/memory capacities with
-what this machine reports (Linux ``/proc`` and ``/sys``; other systems keep the file's figures).
-Peak ops are a roof, not a promise: ``edgefit calibrate`` fits what the runtime actually reaches.
+The shipped ``targets/host-cpu.yaml`` holds the figures of the machine class it was written on;
+with ``probe: true`` the loader replaces cores, clock, ISA-derived peak ops and cache/memory
+capacities with what this machine reports (Linux ``/proc`` and ``/sys``; other systems keep the
+file's figures). Peak ops are a roof, not a promise: ``edgefit calibrate`` fits what the runtime
+actually reaches.
 """
 
 from __future__ import annotations

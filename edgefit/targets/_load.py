@@ -1,7 +1,7 @@
 """Load, find and validate target profiles.
 
-A target is named by its id (the file stem in ``targets/``), an alias declared in the file (``orin``),
-or a path to the user's own YAML file; all three work anywhere a target is accepted.
+A target is named by its id (the file stem in ``targets/``), an alias declared in the file
+(``orin``), or a path to the user's own YAML file; all three work anywhere a target is accepted.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def validation_error(exc: ValidationError, lines: dict, source: str) -> EdgefitE
 
 
 def _one_line(text: str, limit: int = 240) -> str:
-    """User text quoted in a message stays on one line and bounded (a key may be a megabyte long)."""
+    """User text quoted in a message stays on one line and bounded (a key may be a megabyte
+    long)."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 

@@ -1,11 +1,12 @@
 """The target profile: what a device *is* (compute, memory, energy, power) and what it must meet.
 
-Every number is a :class:`Sourced` value: it carries a ``source`` (URL or paper) or ``estimated: true``
-with a one-line ``reason``. Field names carry units (``_s``, ``_bytes``, ``_w``, ``_j``, ``_hz``,
-``_per_s``, ``pj_``); all units are SI except ``pj_*`` (picojoules), ``*_days`` and ``usd``.
+Every number is a :class:`Sourced` value: it carries a ``source`` (URL or paper) or ``estimated:
+true`` with a one-line ``reason``. Field names carry units (``_s``, ``_bytes``, ``_w``, ``_j``,
+``_hz``, ``_per_s``, ``pj_``); all units are SI except ``pj_*`` (picojoules), ``*_days`` and
+``usd``.
 
-The models are frozen pydantic models; :func:`target_json_schema` exports the JSON Schema that other
-pipelines can validate profiles with, without importing edgefit.
+The models are frozen pydantic models; :func:`target_json_schema` exports the JSON Schema that
+other pipelines can validate profiles with, without importing edgefit.
 """
 
 from __future__ import annotations
@@ -186,6 +187,11 @@ class Target(_Frozen):
     lifecycle_days: dict[LifecycleStage, Days]
     data_egress: DataEgress | None = None
     notes: list[str] = Field(default_factory=list)
+    power_scope: str | None = Field(
+        None,
+        description="what power_w, static power and energy cover (module, card, chip, wall): "
+        "published watts are often measured elsewhere",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
@@ -218,7 +224,8 @@ class Target(_Frozen):
 
     # --- convenience -----------------------------------------------------------------------------
     def power_mode(self, name: str | None = None) -> PowerMode | None:
-        """The named power mode (case-insensitive), or the default one; None if the target has none."""
+        """The named power mode (case-insensitive), or the default one; None if the target has
+        none."""
         if not self.power_modes:
             return None
         wanted = (name or self.default_power_mode or "").lower()
@@ -230,7 +237,8 @@ class Target(_Frozen):
     def peak_ops(
         self, unit: ComputeUnit, dtype: str, power_mode: str | None = None
     ) -> float | None:
-        """Peak ops/s of ``unit`` for ``dtype`` in ``power_mode``; None if the unit lacks the dtype."""
+        """Peak ops/s of ``unit`` for ``dtype`` in ``power_mode``; None if the unit lacks the
+        dtype."""
         peak = unit.peak_ops_per_s.get(dtype)  # type: ignore[call-overload]
         if peak is None:
             return None
