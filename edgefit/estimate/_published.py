@@ -219,6 +219,9 @@ class PublishedCalibration(_Frozen):
     active_power_w: dict[str, float] = Field(
         default_factory=dict, description="per power mode with an energy point"
     )
+    point_ids: list[str] = Field(
+        default_factory=list, description="the points fitted (ids in published.yaml)"
+    )
 
     def backs(self, power_mode: str | None, batch: int = 1) -> bool:
         """Whether an estimate in ``power_mode`` at ``batch`` rests on published points."""
@@ -262,6 +265,7 @@ class PublishedCalibration(_Frozen):
             f"{self.loo_median_abs_error:.0%}; ±{self.loo_max_abs_error:.0%} = the largest "
             f"leave-one-run-out error) at batch {batch} in {power_mode} (points span "
             f"{mode.batches()}), {path}"
+            + (f"; points: {', '.join(self.point_ids)}" if self.point_ids else "")
         )
 
 

@@ -320,6 +320,7 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
         "modes": _modes(fit),
         "units": units,
         "active_power_w": power,
+        "point_ids": [p.id for p in fit.points],
     }
 
 

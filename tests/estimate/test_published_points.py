@@ -233,6 +233,8 @@ def test_backed_mode_and_precision_is_calibrated_on_the_points(kws_graph):
     assert (f"calibrated on {stored['points']} published measurements (LOO median "
             f"{stored['loo_median_abs_error']:.0%}") in est.source_detail
     assert "energy: datasheet" in est.source_detail  # Orin's only energy point is MaxQ, at the wall
+    # what `optimize --target orin` records per candidate and its report prints: the points by name
+    assert all(pid in est.source_detail for pid in stored["point_ids"]) and stored["point_ids"]
     assert [c.source for c in Estimator(kws_graph, load_target("orin")).screen([Plan(dtype="int8")])] == ["calibrated"]
 
 
