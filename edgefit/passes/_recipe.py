@@ -28,6 +28,7 @@ PRECISIONS = ("int8", "fp16", "fp32")
 TYPES = ("U8", "S8")
 FORMATS = ("QDQ", "QOperator")
 OPT_LEVELS = ("all", "extended", "basic")
+OP_SCOPES = ("all", "weights")  # every op onnxruntime can quantize, or only weight-bearing ops
 RECIPE_VERSION = 1
 
 EvalFn = Callable[[Path], float]  # a model file -> its score on the eval data (higher is better)
@@ -56,6 +57,7 @@ class Recipe:
     per_channel: bool = True
     reduce_range: bool = False
     quant_format: str = "QDQ"
+    op_scope: str = "all"
     calibration: str = "minmax"
     samples: int = 64
     preprocess: bool = True
@@ -70,6 +72,7 @@ class Recipe:
             "activations": TYPES,
             "weights": TYPES,
             "quant_format": FORMATS,
+            "op_scope": OP_SCOPES,
             "calibration": tuple(_onnx.CALIBRATION_METHODS),
             "opt_level": OPT_LEVELS,
         }
@@ -124,6 +127,7 @@ class Recipe:
             "" if self.symmetric_weights else "asymW",
             "rr" if self.reduce_range else "",
             self.quant_format,
+            "" if self.op_scope == "all" else "ops=weights",
             f"{self.calibration}×{self.samples}",
             "pre" if self.preprocess else "raw",
             f"float[{','.join(self.keep_float)}]" if self.keep_float else "",
@@ -206,7 +210,7 @@ class Workspace:
 
     def build(self, recipe: Recipe, only: str | None = None) -> Path:
         """The model file for ``recipe`` (``only``: quantize that one node, nothing else)."""
-        key = recipe.digest() + (f"-only-{only}" if only else "")
+        key = self._key(recipe, only)
         if key in self._built:
             return self._built[key]
         out = self.folder / f"{key}.onnx"
@@ -224,10 +228,17 @@ class Workspace:
         return out
 
     def score(self, recipe: Recipe, only: str | None = None) -> float:
-        key = recipe.digest() + (f"-only-{only}" if only else "")
+        key = self._key(recipe, only)
         if key not in self._scores:
             self._scores[key] = float(self.eval_fn(self.build(recipe, only)))
         return self._scores[key]
+
+    @staticmethod
+    def _key(recipe: Recipe, only: str | None) -> str:
+        """The file stem: the recipe's digest (a node name, hashed: it may hold any character)."""
+        if not only:
+            return recipe.digest()
+        return f"{recipe.digest()}-only-{hashlib.sha256(only.encode()).hexdigest()[:8]}"
 
     def _quantize(self, r: Recipe, out: Path, only: str | None) -> None:
         from onnxruntime.quantization import (
@@ -260,11 +271,16 @@ class Workspace:
                     ),
                     nodes_to_exclude=list(r.keep_float),
                     nodes_to_quantize=[only] if only else None,
+                    op_types_to_quantize=(
+                        list(_onnx.WEIGHT_OPS) if r.op_scope == "weights" else None
+                    ),
                     calibration_cache_path=str(cache),
                     extra_options={
                         "ActivationSymmetric": r.symmetric_activations,
                         "WeightSymmetric": r.symmetric_weights,
-                        "QDQKeepRemovableActivations": True,
+                        # float nodes need the Relu before their Q/DQ pair (protect_float_nodes);
+                        # otherwise onnxruntime folds removable activations (its default)
+                        "QDQKeepRemovableActivations": bool(r.keep_float),
                     },
                 )
         except Exception as exc:

@@ -56,7 +56,8 @@ def test_sensitive_node_is_kept_float_and_accuracy_improves(outlier_mlp, tmp_pat
     choice = search_recipe(path, feeds, score, max_drop=1e-3, timer=scripted(int8_fast))
     assert choice.sensitivity[0][0] == "fc1"  # measured: fc1 alone loses the most
     assert choice.recipe.precision == "int8" and choice.recipe.keep_float == ("fc1",)
-    all_int8 = [t for t in choice.tried if t.recipe.precision == "int8" and not t.recipe.keep_float]
+    tried = choice.tried
+    all_int8 = [t for t in tried if t.recipe.precision == "int8" and not t.recipe.keep_float]
     assert choice.accuracy > max(t.accuracy for t in all_int8)
     assert not any(t.eligible for t in all_int8)  # int8 everywhere misses the floor
     assert choice.accuracy >= choice.fp32_accuracy - 1e-3
@@ -163,6 +164,7 @@ def test_real_timer_records_rounds_and_spread(outlier_mlp):
     """The host timer end to end: the pick and its references carry ≥ 5 round medians each."""
     path, feeds, score = outlier_mlp
     choice = search_recipe(path, feeds, score, max_drop=1e-3)
+    assert choice.defaults_latency is not None
     for timing in (choice.latency, choice.fp32_latency, choice.defaults_latency):
         assert len(timing.round_medians_s) >= FINAL_ROUNDS and timing.spread >= 0
     assert choice.accuracy >= choice.fp32_accuracy - 1e-3
