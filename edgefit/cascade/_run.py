@@ -220,7 +220,7 @@ def cascade(
 
 
 def _provenance(command: str, seed: int) -> dict:
-    from edgefit import __version__
+    from edgefit._version import __version__
     from edgefit.targets._host import probe_host
 
     versions = {"edgefit": __version__, "python": platform.python_version()}

@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
 from edgefit.passes._base import PassConfig, config_from_dict
-from edgefit.passes._prune import PruneConfig
-from edgefit.passes._quantize import QuantizeConfig
-from edgefit.passes._recover import RecoverConfig
+
+# Importing a pass registers it, and registration order is run order (list_passes): the first
+# import of the pass modules happens here, so they stay in run order, not sorted.
+# isort: off
 from edgefit.passes._swap import SwapConfig
+from edgefit.passes._prune import PruneConfig
+from edgefit.passes._recover import RecoverConfig
+from edgefit.passes._quantize import QuantizeConfig
 from edgefit.passes._torchao import TorchaoConfig
+
+# isort: on
 
 if TYPE_CHECKING:
     import torch

@@ -18,8 +18,6 @@ crash inside torchao.
 
 from __future__ import annotations
 
-import copy
-import importlib.util
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,18 +30,15 @@ from edgefit.passes._base import (
     register_pass,
 )
 from edgefit.passes._context import PassContext
+from edgefit.runtimes._torchao import (
+    CONFIGS,
+    linear_names,
+    quantize_linears,
+    unavailable_reason,
+)
 
 if TYPE_CHECKING:
     import torch
-
-# name → (torchao config class, the target dtype it needs)
-CONFIGS: dict[str, tuple[str, str]] = {
-    "int8-dynamic": ("Int8DynamicActivationInt8WeightConfig", "int8"),
-    "int8-weight": ("Int8WeightOnlyConfig", "int8"),
-    "int4-weight": ("Int4WeightOnlyConfig", "int4"),
-    "float8-dynamic": ("Float8DynamicActivationFloat8WeightConfig", "fp8"),
-}
-MSLK_MIN = "1.0.0"
 
 
 @dataclass(frozen=True)
@@ -87,60 +82,12 @@ int8-dynamic, int8-weight, int4-weight, float8-dynamic)
         return CONFIGS[self.config][0]
 
 
-def unavailable_reason(config: TorchaoConfig) -> str | None:
-    """Why ``config`` cannot run on this machine (None: it can). Checks what torchao would
-    assert."""
-    if config.config == "int4-weight":
-        if importlib.util.find_spec("mslk") is None:
-            return (
-                f"torchao Int4WeightOnlyConfig needs the mslk kernels (>= {MSLK_MIN}), which "
-                "are not installed here"
-            )
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            found = version("mslk")
-        except PackageNotFoundError:
-            found = "0"
-        if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) < (1, 0):
-            return f"torchao Int4WeightOnlyConfig needs mslk >= {MSLK_MIN}, found {found}"
-    if config.config == "float8-dynamic":
-        import torch
-
-        if not torch.cuda.is_available():
-            return (
-                "torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; there is "
-                "no CUDA GPU here"
-            )
-        capability = torch.cuda.get_device_capability()
-        if capability < (8, 9):
-            return (
-                f"torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; this one is "
-                f"{capability[0]}.{capability[1]}"
-            )
-    return None
-
-
-def is_linear(module: torch.nn.Module, fqn: str = "") -> bool:
-    """An ``nn.Linear``, or a module flagged ``LINEAR_WEIGHT`` whose ``weight`` feeds ``F.linear``
-    (the ONNX→torch rebuild's MatMul weights): what torchao quantizes."""
-    from torch import nn
-
-    return isinstance(module, nn.Linear) or bool(getattr(type(module), "LINEAR_WEIGHT", False))
-
-
-def _linears(model: torch.nn.Module) -> list[str]:
-    return [name for name, m in model.named_modules() if is_linear(m)]
-
-
 @register_pass(TorchaoConfig, name="torchao", consumes="torch", change_kind="quantization")
 def torchao_quantize(
     model: torch.nn.Module, config: TorchaoConfig, context: PassContext
 ) -> PassResult:
     """A copy of ``model`` with every ``nn.Linear`` quantized by ``config``'s torchao config."""
     from torch import nn
-
-    from edgefit.runtimes._torch import import_torchao
 
     where = f"TorchaoConfig(config='{config.config}')"
     if not isinstance(model, nn.Module):
@@ -149,34 +96,16 @@ def torchao_quantize(
             where=where,
             fix="give the torch model (a built-in example or --factory), or use QuantizeConfig",
         )
-    reason = unavailable_reason(config)
+    reason = unavailable_reason(config.config)
     if reason:
         raise PassNotApplicable(
             reason, where=where, fix="use config='int8-dynamic' or 'int8-weight'"
         )
-    linears = _linears(model)
-    if not linears:
+    if not linear_names(model):
         raise PassNotApplicable(
             "the model has no nn.Linear layer for torchao to quantize",
             where=where,
             fix="use QuantizeConfig (ONNX int8) for convolution-only models",
         )
-    torchao = import_torchao()
-    from torchao import quantization
-
-    quantized = copy.deepcopy(model).eval()
-    quantization.quantize_(
-        quantized, getattr(quantization, config.torchao_class)(), filter_fn=is_linear
-    )
-    meta = {
-        "pass": "torchao",
-        "config": config.config,
-        "recipe": f"torchao.quantization.quantize_(module, {config.torchao_class}()) on "
-        f"{len(linears)} nn.Linear",
-        "torchao": torchao.__version__,
-        "linear_layers": len(linears),
-        "calibration": "none (dynamic activations)"
-        if config.config.endswith("dynamic")
-        else "none (weight-only)",
-    }
-    return PassResult(quantized, meta, "quantization")
+    quantized, recipe = quantize_linears(model, config.config)
+    return PassResult(quantized, {"pass": "torchao", **recipe}, "quantization")

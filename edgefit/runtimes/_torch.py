@@ -344,8 +344,8 @@ def _matmul_source(model: Any) -> Any:
 
     if isinstance(model, (TorchModel, tuple)) or hasattr(model, "state_dict"):
         return model
-    from edgefit.passes._onnx import gemm_to_matmul
     from edgefit.runtimes._inputs import load_onnx
+    from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 
     source = copy.deepcopy(load_onnx(model))
     gemm_to_matmul(source)
@@ -372,9 +372,13 @@ def _prepare(module, precision: str, opts: TorchOptions) -> tuple[Any, dict[str,
         return _half_io(source), {
             "recipe": "module.half(), fp32 inputs cast to fp16 and float outputs back to fp32"
         }
-    from edgefit.passes import PassContext, TorchaoConfig, apply_pass
+    from edgefit.runtimes._torchao import linear_names, quantize_linears
 
-    result = apply_pass(
-        source, TorchaoConfig(config=opts.torchao_config or "int8-dynamic"), PassContext()
-    )
-    return result.model, {k: v for k, v in result.metadata.items() if k != "pass"}
+    name = opts.torchao_config or "int8-dynamic"
+    if not linear_names(source):  # the torchao pass refuses the same model the same way
+        raise EdgefitError(
+            "the model has no nn.Linear layer for torchao to quantize",
+            where=f"torch runtime, precision int8-dynamic (torchao {name})",
+            fix="convert it at fp32 or fp16, or quantize it with onnxruntime (int8)",
+        )
+    return quantize_linears(source, name)
