@@ -15,13 +15,14 @@ from edgefit.distributed._cluster import (
     require_ray,
     unpack,
 )
-from edgefit.distributed._executor import MAX_RETRIES, RayOptions, run_on_ray
+from edgefit.distributed._executor import MAX_RETRIES, RayExecutor, RayOptions, run_on_ray
 
 __all__ = [
     "DEVICE_PREFIX",
     "LOCAL_DEVICE",
     "MAX_RETRIES",
     "Cluster",
+    "RayExecutor",
     "RayOptions",
     "connect",
     "device_resource_names",

@@ -17,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgefit.distributed._cluster import ray_session, unpack
+from edgefit.distributed._cluster import ray_session, require_ray, unpack
+
+if TYPE_CHECKING:
+    from edgefit.search._config import OptimizeConfig
 
 MAX_RETRIES = 2
 POLL_S = 5.0  # how often a quiet wait checks that the device node is still there
@@ -30,6 +33,47 @@ class RayOptions:
     address: str | None = None  # None: start Ray on this machine for the run
     max_retries: int = MAX_RETRIES
     num_cpus: int | None = None  # CPUs of a Ray started here (None: all)
+
+
+class RayExecutor:
+    """search's ``Executor`` on Ray (see :class:`edgefit.search._executor.Executor` for the
+    contract); ``edgefit.search`` finds it by name (``--executor ray``) and never imports this
+    package. Importing it stays light: search and ray load when a run starts."""
+
+    name: ClassVar[str] = "ray"
+
+    def __init__(self, options: RayOptions | None = None) -> None:
+        self.options = options or RayOptions()
+
+    @classmethod
+    def from_config(cls, config: OptimizeConfig | None = None) -> RayExecutor:
+        if config is None:
+            return cls()
+        return cls(RayOptions(config.ray_address, config.ray_retries))
+
+    def require(self) -> None:
+        require_ray()
+
+    def run(
+        self,
+        jobs: Iterable,
+        ctx,
+        *,
+        should_stop: Callable[[], bool],
+        progress: Callable[[str, int, int], None] | None,
+        notes: list[str],
+    ) -> Iterator[tuple[Any, dict]]:
+        from edgefit.search._executor import failed_record
+
+        return run_on_ray(
+            jobs,
+            ctx,
+            options=self.options,
+            should_stop=should_stop,
+            progress=progress,
+            failed_record=failed_record,
+            notes=notes,
+        )
 
 
 def _lost(exc: BaseException) -> bool:

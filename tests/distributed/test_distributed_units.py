@@ -79,3 +79,20 @@ def test_a_device_node_without_any_runtime_of_its_target_says_which_and_why(tmp_
         measure_for_target({"onnx": tmp_path / "x.onnx"}, record, NS(target=target), None, tmp_path)
     line = err.value.line()
     assert "gapflow: no edgefit backend" in line and "tensorrt:" in line and "serves gap9" in line
+
+
+def test_the_ray_executor_is_found_by_name_and_importing_it_stays_light():
+    """search looks the Ray executor up by name (it never imports edgefit.distributed), and
+    importing edgefit.distributed loads neither search nor ray (the CLI imports it at start)."""
+    import subprocess
+
+    code = (
+        "import sys, edgefit.distributed; "
+        "print(sorted(m for m in ('edgefit.search', 'ray', 'numpy') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    from edgefit.distributed import RayExecutor
+    from edgefit.search._executor import EXECUTORS
+
+    assert EXECUTORS["ray"] == f"{RayExecutor.__module__}:{RayExecutor.__qualname__}"
