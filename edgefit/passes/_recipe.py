@@ -136,11 +136,17 @@ class Recipe:
         return " ".join(p for p in parts if p)
 
     def changes(self) -> int:
-        """How far this recipe is from a plain fp32 run at the ORT defaults' session options: the
-        size of the change a tie is settled by (smaller wins)."""
-        if self.precision == "fp32":
-            return int(self.opt_level != "all")
-        return 1 + len(self.keep_float) + int(self.opt_level != "all")
+        """How big a change from the model as it came this recipe is, to settle ties (smaller
+        wins): 0 for fp32, 1 for fp16 or onnxruntime's default int8, plus one per choice that
+        differs from those defaults and per node kept float (the session options count too)."""
+        opt = int(self.opt_level != "all")
+        if self.precision != "int8":
+            return opt + int(self.precision == "fp16")
+        base = ort_defaults(self.samples, self.threads)
+        skip = ("samples", "threads", "keep_float", "opt_level", "version")
+        differ = sum(getattr(self, f.name) != getattr(base, f.name) for f in fields(self))
+        differ -= sum(getattr(self, name) != getattr(base, name) for name in skip)
+        return 1 + opt + differ + len(self.keep_float)
 
 
 def ort_defaults(samples: int, threads: int = 1) -> Recipe:

@@ -16,9 +16,10 @@ convolutions as a group (their int8 kernels are often no faster). fp16 stays a c
 where it times faster than fp32. Graph optimization level and thread count are timed last. The
 final re-times the leaders, fp32 and onnxruntime's defaults interleaved (A B … B A …, median of
 round medians); a pair whose round-by-round ratio is not clearly below 1 (median under 0.95 and
-faster in 3 of 4 rounds) ties, and a tie goes to the smaller change, then to higher accuracy.
-The 5% bar is measured: the same file in two sessions timed 1.04× apart on this project's 2-core
-machine.
+faster in 3 of 4 rounds) ties, and a tie goes to the smaller change (fp32, then onnxruntime's
+default int8, then recipes by how many choices differ from it), then to the lower median.
+Accuracy only decides eligibility there. The 5% bar is measured: the same file in two sessions
+timed 1.04× apart on this project's 2-core machine.
 
 Nothing is built or evaluated while a timing runs: each stage builds its candidates, then times
 them; the timer is the only code running during a timing in this process.
@@ -349,12 +350,9 @@ class _Search:
             return self.ok(a) or self.acc(a) > self.acc(b)
         if not self.ok(a):
             return False
-        if a in t and b in t:
-            if _faster(t[a], t[b]):
-                return True
-            if _faster(t[b], t[a]):
-                return False
-        return self.acc(a) > self.acc(b)
+        if a in t and b in t:  # timed: only a win beyond the noise moves the search
+            return _faster(t[a], t[b])
+        return self.acc(a) > self.acc(b)  # the axis changes scales only: accuracy decides
 
     def _mark(self, r: Recipe, note: str) -> None:
         for i in range(len(self.tried) - 1, -1, -1):
@@ -391,7 +389,7 @@ class _Search:
         pool = [r for r in items if self.ok(r)]  # the defaults too: never worse than them
         best = min(pool, key=lambda r: t[r].median_s)
         ties = [r for r in pool if not _faster(t[best], t[r])]
-        winner = min(ties, key=lambda r: (r.changes(), -self.acc(r), t[r].median_s))
+        winner = min(ties, key=lambda r: (r.changes(), t[r].median_s))
         self._mark(winner, "")
         return RecipeChoice(
             recipe=winner,
@@ -408,8 +406,8 @@ class _Search:
                 f"screening: {SCREEN_ROUNDS} interleaved rounds per stage; final: "
                 f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (A B … B A), median "
                 f"of round medians; not faster in ≥ 3 of 4 rounds by a median "
-                f"≥ {MIN_NOISE:.0%} is a tie, which goes to the smaller change, then higher "
-                "accuracy"
+                f"≥ {MIN_NOISE:.0%} is a tie, which goes to the smaller change, then the lower "
+                "median"
             ),
         )
 

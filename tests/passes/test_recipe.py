@@ -116,7 +116,7 @@ def test_a_latency_win_beyond_the_noise_moves_the_search(tmp_path):
     fast = search_recipe(path, feeds, score, max_drop=0.05, timer=scripted(latency(0.7)))
     level = search_recipe(path, feeds, score, max_drop=0.05, timer=scripted(latency(0.98)))
     assert fast.recipe.quant_format == "QOperator"
-    assert level.recipe.quant_format == "QDQ"
+    assert level.recipe == ort_defaults(len(feeds))  # a tie goes to the smaller change
 
 
 def test_the_final_times_leaders_fp32_and_defaults_interleaved(outlier_mlp):
