@@ -1,10 +1,12 @@
-"""Reference architectures behind the published measurements (MLPerf Inference, MLPerf Tiny, AI Hub).
+"""Reference architectures behind the published measurements (MLPerf Inference, MLPerf Tiny, AI
+Hub).
 
 A published point names the model it measured (``resnet50-v1.5``, ``ds-cnn-kws`` …); to hold the
-estimator against it, edgefit needs that model's *shape*: its operators, their sizes and their order.
-Weights do not matter for a latency estimate, so nothing is downloaded: each reference is the
-architecture with seeded random weights. The MLPerf Tiny models and MobileNet-v2 are the built-in
-examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here, as torchvision lays it out.
+estimator against it, edgefit needs that model's *shape*: its operators, their sizes and their
+order. Weights do not matter for a latency estimate, so nothing is downloaded: each reference is
+the architecture with seeded random weights. The MLPerf Tiny models and MobileNet-v2 are the
+built-in examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here, as torchvision
+lays it out.
 
 The registry (:data:`REFERENCES`) is plain data and importing this module stays light; torch loads
 when a model is built.
@@ -56,7 +58,8 @@ def _resnet50() -> nn.Module:
 
 
 def _yamnet() -> nn.Module:
-    """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at 0.25)."""
+    """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at
+    0.25)."""
     from torch import nn
 
     from edgefit.examples._layers import ConvBNAct, init_weights
@@ -112,7 +115,8 @@ REFERENCES: dict[str, Reference] = {
         Reference(
             "retinanet-resnext50-800",
             "MLPerf Inference RetinaNet: ResNeXt50-32x4d FPN (P3-P7, LastLevelP6P7), "
-            "9 anchors, 264 OpenImages classes, 800x800; post-processing (box decoding, NMS) not included",
+            "9 anchors, 264 OpenImages classes, 800x800; post-processing (box decoding, NMS) not "
+            "included",
             (1, 3, 800, 800),
             lambda: _seeded(RetinaNet),
         ),
@@ -165,7 +169,9 @@ def reference_graph(name: str) -> Graph:
     from edgefit.graph import load_graph
     from edgefit.graph._torch import export_torch
 
-    ref = REFERENCES.get(name) or build_reference(name)  # build_reference raises the clear error
+    if name not in REFERENCES:
+        build_reference(name)  # raises the clear error
+    ref = REFERENCES[name]
     key = json.dumps(
         {"reference": name, "shape": ref.input_shape, "torch": torch.__version__}, sort_keys=True
     )
@@ -181,13 +187,13 @@ def reference_graph(name: str) -> Graph:
     return load_graph(onnx.load(str(path)), source=f"reference:{name}")
 
 
-# --- ResNet-50 v1.5 and ResNeXt-50 (torchvision layout), written out so no torchvision is needed ----------
+# --- ResNet-50 v1.5 and ResNeXt-50 (torchvision layout), written out so no torchvision is needed -
 def _bottleneck_cls():
     from torch import nn
 
     class Bottleneck(nn.Module):
-        """1x1 reduce, 3x3 (stride here: v1.5; grouped in ResNeXt), 1x1 expand to ``planes`` x4, residual;
-        projection when shapes change."""
+        """1x1 reduce, 3x3 (stride here: v1.5; grouped in ResNeXt), 1x1 expand to ``planes`` x4,
+        residual; projection when shapes change."""
 
         def __init__(
             self, c_in: int, planes: int, stride: int, groups: int = 1, width: int | None = None
@@ -283,9 +289,10 @@ def _retinanet_cls():
         return nn.Sequential(*layers, nn.Conv2d(256, c_out, 3, 1, 1))
 
     class _RetinaNet(nn.Module):
-        """ResNeXt-50 32x4d + FPN on C3-C5 (lateral 1x1, top-down nearest upsampling, 3x3 outputs), P6 and
-        P7 by stride-2 3x3 convs from P5, and the shared classification (A x K) and box (A x 4) heads on
-        P3-P7 (MLPerf Training's single_stage_detector model). Returns the raw head outputs."""
+        """ResNeXt-50 32x4d + FPN on C3-C5 (lateral 1x1, top-down nearest upsampling, 3x3 outputs),
+        P6 and P7 by stride-2 3x3 convs from P5, and the shared classification (A x K) and box (A x
+        4) heads on P3-P7 (MLPerf Training's single_stage_detector model). Returns the raw head
+           outputs."""
 
         def __init__(self, classes: int = 264, anchors: int = 9) -> None:
             super().__init__()

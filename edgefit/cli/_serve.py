@@ -3,6 +3,7 @@ best one."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -125,11 +126,9 @@ def serve_plan(
             fix="pass --model llama-3-70b (a preset or a config.json), or --published",
         )
     over_bytes, over_frac = parse_overhead(overhead) if overhead else (None, None)
-    assumptions = Assumptions(
-        overhead_bytes=over_bytes,
-        bandwidth_efficiency=bandwidth_efficiency,
-        **({"overhead_fraction": over_frac} if over_frac is not None else {}),
-    )
+    assumptions = Assumptions(overhead_bytes=over_bytes, bandwidth_efficiency=bandwidth_efficiency)
+    if over_frac is not None:
+        assumptions = replace(assumptions, overhead_fraction=over_frac)
     request = ServeRequest(
         model=model,
         target=target,

@@ -203,11 +203,12 @@ def validate(
 ) -> None:
     """Validate target YAML files; the first problem is reported with file, line and field."""
     results = [{"file": str(f), "id": load_target_file(f).id, "valid": True} for f in files]
-    emit(
-        results,
-        as_json,
-        lambda: [console.print(f"{r['file']}: valid ({r['id']})") for r in results],
-    )
+
+    def render() -> None:
+        for r in results:
+            console.print(f"{r['file']}: valid ({r['id']})")
+
+    emit(results, as_json, render)
 
 
 @app.command()

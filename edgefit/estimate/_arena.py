@@ -115,7 +115,9 @@ def vela_arena(
         anchor = kern["anchor"]
         if anchor.kind in BUFFERED_KINDS and anchor.params > 0:
             elems.append(_align(weight_buffer(anchor)))
-            t_born.append(i), t_dies.append(i), t_prod.append(i)
+            t_born.append(i)
+            t_dies.append(i)
+            t_prod.append(i)
     return (
         np.array(t_born, np.int32),
         np.array(t_dies, np.int32),

@@ -146,7 +146,9 @@ class Estimator:
         self.table = batched_table(
             build_kernel_table(graph, lowering=lowering_for(target, runtime, profile)), batch
         )
-        self.profile = find_profile(target, runtime) if profile == "auto" else profile
+        self.profile: Profile | None = (
+            find_profile(target, runtime) if isinstance(profile, str) else profile
+        )
         mode = resolve_power_mode(target, power_mode)
         self.power_mode = mode.name if mode else None
         # (fit of published measurements, its path) backing this mode at this batch
@@ -173,10 +175,10 @@ class Estimator:
         self.warnings = list(graph.warnings)
         # learned kernel costs over onnxruntime's lowered graph: host-cpu with onnxruntime only
         uses_ort = runtime in (None, "onnxruntime") and "onnxruntime" in target.runtimes
-        self.learned = (
+        self.learned: ProfileMatch | None = (
             find_learned(target.id, "onnxruntime")
             if learned == "auto" and profile == "auto" and target.probe and uses_ort
-            else (None if learned == "auto" else learned)
+            else (None if isinstance(learned, str) else learned)
         )
         if self.learned is not None and batch > 1:  # learned on batch-1 onnxruntime runs
             self.learned = None
@@ -262,9 +264,10 @@ class Estimator:
         rate = self.target.envelope.inference_rate_hz
         out = []
         for n, plan in enumerate(plans):
-            calibrated = self._calibrated(plan)
-            error = self.profile.error if calibrated else DATASHEET_ERROR
-            run_overhead = self.profile.run_overhead_s if calibrated else 0.0
+            prof = self.profile if self._calibrated(plan) else None
+            calibrated = prof is not None
+            error = prof.error if prof else DATASHEET_ERROR
+            run_overhead = prof.run_overhead_s if prof else 0.0
             latency = float(r["latency_s"][n]) + run_overhead
             energy = (
                 self._published_energy(
@@ -316,15 +319,16 @@ class Estimator:
             batch = PlanBatch.from_plans([plan], self.table)
         r = self.evaluate(batch, record=1)
         kernels = self._kernels(batch, r)
-        calibrated = self._calibrated(plan)
-        error = self.profile.error if calibrated else DATASHEET_ERROR
+        prof = self.profile if self._calibrated(plan) else None
+        calibrated = prof is not None
+        error = prof.error if prof else DATASHEET_ERROR
         detail = (
-            f"calibrated profile {self.profile.path} (±{error:.0%} p90 error)"
-            if calibrated
+            f"calibrated profile {prof.path} (±{error:.0%} p90 error)"
+            if prof
             else f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
             f"(uncalibrated; ±{error:.0%} assumed{self.unbacked})"
         )
-        run_overhead = self.profile.run_overhead_s if calibrated else 0.0
+        run_overhead = prof.run_overhead_s if prof else 0.0
         latency = float(r["latency_s"][0]) + run_overhead
         roofline_energy = float(r["energy_j"][0]) + self.hw.static_w * run_overhead
         energy = self._published_energy(latency, roofline_energy, calibrated)

@@ -123,7 +123,7 @@ def build_hw(
             peak[i, d] = raw * eff
             extra = (
                 profile.extra_overhead_s.get(compute_dtype, 0.0)
-                if fit and kclass in CONV_CLASSES
+                if fit and profile and kclass in CONV_CLASSES
                 else 0.0
             )
             # the in-network correction may be negative (cache-hot neighbours); overhead stays ≥ 0

@@ -168,6 +168,7 @@ def lower_integer(
             and k is not None
             and kernels[k]["fusable"]
             and kernels[k]["outputs"][:1] == [first]
+            and first is not None
             and uses(first) <= 1
             and first not in outputs
         ):

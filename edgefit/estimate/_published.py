@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -25,7 +25,7 @@ from edgefit._yaml import line_of, load_yaml
 from edgefit.errors import EdgefitError
 from edgefit.targets._model import Sourced
 
-PUBLISHED_VERSION = 1
+PUBLISHED_VERSION: Final = 1
 FILE_NAME = "published.yaml"
 _FIX = (
     "see the fields documented in edgefit/estimate/_published.py (and a shipped "
@@ -228,7 +228,7 @@ class PublishedCalibration(_Frozen):
         mode = self.modes.get(power_mode or "")
         return mode is not None and mode.covers(batch)
 
-    def as_profile(self, target, unit: str | None, path: str, power_mode: str):
+    def as_profile(self, target, unit: str | None, path: str, power_mode: str | None):
         """A calibration profile holding the fitted efficiency and overhead (at ``power_mode``'s
         clock) of the unit the estimator runs each of the points' precisions on, and the mode's
         memory clock (other precisions stay datasheet)."""
@@ -237,7 +237,7 @@ class PublishedCalibration(_Frozen):
         from edgefit.estimate._table import KERNEL_CLASSES
 
         kernels = {}
-        clocks = self.modes[power_mode]
+        clocks = self.modes[power_mode or ""]
         for dtype in self.precisions:
             u, compute_dtype = _unit_for(target, dtype, unit)
             fit = self.units.get(u.name) if u is not None else None

@@ -302,7 +302,7 @@ def calibration_record(fit: PublishedFit, report: FitReport) -> dict:
                 "efficiency": round(min(1.0, t.efficiency * params.k_e), 4),
                 "layer_overhead_s": float(f"{t.overhead_s * params.k_o:.4g}"),
             }
-    power = {}
+    power: dict[str, float] = {}
     for p in fit.points:
         if p.metric == "energy_per_inference" and p.power_mode and params.power_w_at_1v:
             power.setdefault(

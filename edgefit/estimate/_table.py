@@ -10,6 +10,7 @@ separately.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -228,15 +229,17 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
                 continue
         first = ins[0] if ins else None
         k = producer.get(first) if first is not None else None
+        last = _last_output(kernels[k]) if k is not None else None
         fusable = (
             layer.kind in _EPILOGUE_KINDS
             and k is not None
             and kernels[k]["fusable"]
-            and consumers.get(_last_output(kernels[k]), 0) <= 1
-            and _last_output(kernels[k]) == first
+            and last is not None
+            and consumers.get(last, 0) <= 1
+            and last == first
             and first not in graph_outputs
         )
-        if fusable:
+        if fusable and k is not None:
             kern = kernels[k]
             kern["layers"].append(layer.index)
             kern["ops"] += layer.ops
@@ -292,7 +295,9 @@ def _last_output(kern: dict) -> str | None:
 
 def _to_arrays(graph: Graph, kernels: list[dict], producer: dict[str, int], real) -> KernelTable:
     n = len(kernels)
-    arr = {key: np.zeros(n) for key in ("ops", "macs", "w_elems", "in_elems", "out_elems")}
+    arr: dict[str, Any] = {
+        key: np.zeros(n) for key in ("ops", "macs", "w_elems", "in_elems", "out_elems")
+    }
     kclass = np.zeros(n, np.int32)
     chan_src = np.arange(n, dtype=np.int32)
     in_src = np.full(n, -1, np.int32)

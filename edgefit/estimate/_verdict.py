@@ -69,7 +69,7 @@ def envelope_checks(est: Estimate, target) -> list[Check]:
             )
     if env.average_power_w is not None:
         at_rate = est.power_at_rate_w is not None
-        value = est.power_at_rate_w if at_rate else est.average_power_w
+        value = est.power_at_rate_w if est.power_at_rate_w is not None else est.average_power_w
         label = (
             f"average power at {est.inference_rate_hz:g} inferences/s"
             if at_rate

@@ -278,7 +278,8 @@ def build_hardware(
         )
     elif measured:
         bandwidth = Figure(
-            measured, f"calibrated: measured {stream.name} bandwidth ({profile.path})"
+            measured,
+            f"calibrated: measured {stream.name} bandwidth ({profile.path if profile else ''})",
         )
     elif profile:
         bandwidth = Figure(
@@ -315,7 +316,8 @@ def build_hardware(
     elif fit:
         launch = Figure(
             max(fit.overhead_s, unit.layer_overhead_s.value),
-            f"the larger of the calibrated gemm overhead ({profile.path}) and the target's "
+            f"the larger of the calibrated gemm overhead ({profile.path if profile else ''}) and "
+            "the target's "
             f"layer_overhead_s ({unit.layer_overhead_s.provenance})",
         )
     else:

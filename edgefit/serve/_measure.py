@@ -49,7 +49,8 @@ def _time(fn, *, min_runs: int, budget_s: float, warmup: int) -> tuple[float, fl
 
     for _ in range(warmup):
         fn()
-    cpu, wall = [], []
+    cpu: list[float] = []
+    wall: list[float] = []
     gc.collect()
     gc.disable()
     try:

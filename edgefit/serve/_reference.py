@@ -31,6 +31,9 @@ def _norm(arch: Architecture) -> nn.Module:
 
 
 class _Block(nn.Module):
+    k_cache: torch.Tensor  # registered buffers (the KV cache), typed for the checker
+    v_cache: torch.Tensor
+
     def __init__(self, arch: Architecture, batch: int, max_len: int, dtype: torch.dtype) -> None:
         super().__init__()
         h, i = arch.hidden_size, arch.intermediate_size

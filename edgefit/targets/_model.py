@@ -12,11 +12,11 @@ other pipelines can validate profiles with, without importing edgefit.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Dtype = Literal["fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int16", "int8", "int4"]
 DTYPES: tuple[str, ...] = Dtype.__args__  # type: ignore[attr-defined]
