@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.parametrize("target, points, backed, words", [
     ("orin", 7, ["MAXN int8 any batch"], "every other mode, precision and batch: datasheet"),
-    ("hearable", 10, ["240MHz int8 batch 1"], "every other mode"),
+    ("hearable", 10, ["240MHz int8 batch 1", "370MHz int8 batch 1"], "every other mode"),
     ("h100", 6, ["700W int8 batch >= 256"], "every other mode, precision and batch: datasheet"),
     ("glasses", 3, [], "proxy points"),
     ("host-cpu", 0, [], "no published measurements"),
