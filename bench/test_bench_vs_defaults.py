@@ -18,6 +18,7 @@ and scored on the held-out test split. ``extra_info`` carries the ratios, spread
 from __future__ import annotations
 
 import json
+import os
 import statistics
 
 import pytest
@@ -57,8 +58,10 @@ def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
              "fp32": Recipe(precision="fp32", threads=threads)}
     items = [(folder / f"{r.digest()}.onnx", r) for r in named.values()]
     timer = interleaved_timer(feeds[0])
+    load_before = os.getloadavg()[0]
     timings = benchmark.pedantic(timer, args=(items, ROUNDS), rounds=1, iterations=1)
     t = dict(zip(named, timings))
+    load = [load_before, os.getloadavg()[0]]  # other processes on the machine, for the record
     test = accuracy_fn(*data["test"])
     acc = {k: test(p) for k, (p, _) in zip(named, items)}
     row = {
@@ -78,6 +81,7 @@ def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
                          "defaults_us": getattr(choice.defaults_latency, "median_s", float("nan")) * 1e6,
                          "fp32_us": choice.fp32_latency.median_s * 1e6},
         "tried": len(choice.tried),
+        "loadavg_1min": load,
     }
     benchmark.extra_info.update(row)
     print(f"\n{json.dumps(row)}\n{choice.table()}")

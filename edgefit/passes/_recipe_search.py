@@ -2,9 +2,11 @@
 
 Budget (N = weight-bearing nodes, n = calibration samples): about 14 builds and evaluations for
 the recipe axes, N more (each quantizing one node) for the per-node sensitivity, up to 5 for the
-nodes kept float, 1 for fp16; about 10 screening timings of 2-4 models × 3 interleaved rounds; one
-final of up to 4 leaders + fp32 + onnxruntime's defaults × ≥ 5 rounds. Calibration runs once per
-(method, sample count, graph), reused through onnxruntime's calibration cache.
+nodes kept float, N more for per-node latency (one timing of N + 1 models), 1 for fp16; about 12
+screening timings of 2-4 models × 3 interleaved rounds; one final of up to 4 leaders + fp32 +
+onnxruntime's defaults × ≥ 5 rounds. Calibration runs once per (method, sample count, graph),
+reused through onnxruntime's calibration cache. On the bench's digits tasks (12-24 weight nodes,
+256 calibration samples, 359 eval samples) one search takes 15-40 s on 2 cores.
 
 Screening walks the axes one at a time from the better of this CPU's recipe and onnxruntime's
 defaults (coordinate descent). Types, format, which ops (all, or only weight-bearing ones),
@@ -12,7 +14,9 @@ per-channel, symmetric activations and ``quant_pre_process`` change the kernels:
 timed interleaved with its alternatives. ``reduce_range``, calibration method and sample count
 change only the scales, so they are decided on accuracy alone. Then nodes are kept float: the
 top-k by measured sensitivity (each node quantized alone, scored on the eval data), and depthwise
-convolutions as a group (their int8 kernels are often no faster). fp16 stays a candidate only
+convolutions as a group (their int8 kernels are often no faster); then per-node latency: each
+weight node kept float alone, timed against the incumbent, and the nodes that time faster float
+are kept float together. fp16 stays a candidate only
 where it times faster than fp32. Graph optimization level and thread count are timed last. The
 final re-times the leaders, fp32 and onnxruntime's defaults interleaved (A B … B A …, median of
 round medians); a pair whose round-by-round ratio is not clearly below 1 (median under 0.95 and
@@ -291,7 +295,32 @@ class _Search:
         groups.append(tuple(self.ws.depthwise_nodes(base.preprocess)))
         # a group that keeps every weight node float is fp32 with extra casts: not a candidate
         cands = [with_(base, keep_float=g) for g in groups if 0 < len(g) < len(nodes)]
-        return self.screen("float", inc, cands), tuple(ranked)
+        inc = self.screen("float", inc, cands)
+        return self.slow_nodes(inc, [name for name, _ in nodes]), tuple(ranked)
+
+    def slow_nodes(self, inc: Recipe, nodes: list[str]) -> Recipe:
+        """Per-node latency: each weight node kept float alone, all timed interleaved with the
+        incumbent; the nodes whose float version times faster beyond the noise are then tried
+        float together (and alone)."""
+        if inc.precision != "int8" or inc.quant_format != "QDQ" or not self.ok(inc):
+            return inc
+        singles = {
+            n: with_(inc, keep_float=(*inc.keep_float, n))
+            for n in nodes
+            if n not in inc.keep_float and len(inc.keep_float) + 1 < len(nodes)
+        }
+        pool = [inc, *[r for r in singles.values() if self.ok(r)]]
+        if len(pool) < 2:
+            return inc
+        t = self._time("node-time", pool, SCREEN_ROUNDS)
+        faster = [n for n, r in singles.items() if r in t and _faster(t[r], t[inc])]
+        if not faster:
+            return self._choose("node-time", inc, [], t)
+        together = with_(inc, keep_float=(*inc.keep_float, *faster))
+        alone = [singles[n] for n in faster]
+        if len(faster) == 1 or len(together.keep_float) >= len(nodes):
+            return self._choose("node-time", inc, alone, t)
+        return self.screen("node-time", inc, [together, *alone])
 
     def fp16(self, inc: Recipe, fp32: Recipe) -> Recipe:
         half = with_(fp32, precision="fp16")

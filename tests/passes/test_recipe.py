@@ -63,6 +63,25 @@ def test_sensitive_node_is_kept_float_and_accuracy_improves(outlier_mlp, tmp_pat
     assert choice.accuracy >= choice.fp32_accuracy - 1e-3
 
 
+def test_a_node_whose_int8_times_slower_stays_float(tmp_path):
+    """Per-node latency: keeping fc2 (the least sensitive node) float times 20 µs faster, keeping
+    any other node float costs 5 µs; the search keeps fc2, and only fc2, float."""
+    model = toy_onnx.mlp()
+    path = tmp_path / "mlp.onnx"
+    onnx.save(model, path)
+    feeds = toy_onnx.feeds(model, n=16)
+    score = fidelity_fn(path, feeds[:4], threads=1)
+
+    def us(r: Recipe) -> float:
+        return int8_fast(r) - (20.0 if "fc2" in r.keep_float else 0.0)
+
+    choice = search_recipe(path, feeds, score, max_drop=0.05, timer=scripted(us))
+    assert choice.sensitivity[-1][0] == "fc2"  # not what sensitivity alone would keep float
+    assert choice.recipe.keep_float == ("fc2",)
+    kept = [t for t in choice.tried if t.kept and t.recipe.keep_float == ("fc2",)]
+    assert kept[0].stage == "node-time"
+
+
 def test_fp16_is_dropped_when_it_times_slower(outlier_mlp):
     path, feeds, score = outlier_mlp
     choice = search_recipe(path, feeds, score, max_drop=1e-3, timer=scripted(int8_fast))
