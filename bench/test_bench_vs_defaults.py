@@ -10,9 +10,11 @@ audio-style 1-D convnet, all on the shipped digits data) and each thread count, 
 (:func:`edgefit.passes._recipe_search.search_recipe`, calibrated on 256 training samples, scored on
 the validation split, at most 1 point below fp32) picks a recipe for that thread count. Then the
 pick, onnxruntime's defaults (QDQ, S8S8, per-tensor, MinMax, the same 256 samples) and fp32 are
-re-timed here, in fresh sessions, in 9 interleaved rounds (A B C C B A …; median of round medians, and the median of the
-round-by-round ratios, which a noisy stretch of the machine hits on both sides alike),
-and scored on the held-out test split. ``extra_info`` carries the ratios, spreads and accuracies.
+re-timed here, in fresh sessions, in 9 interleaved rounds in rotating order (one place each round,
+reversed every other round; median of round medians, and the median of the round-by-round ratios,
+which a noisy stretch of the machine hits on both sides alike), and scored on the held-out test
+split. When the pick is the defaults' own recipe, both are the same file and their ratio is the
+measurement's noise floor (``pick_is_defaults``). ``extra_info`` carries the ratios, spreads and accuracies.
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
                          "defaults_us": getattr(choice.defaults_latency, "median_s", float("nan")) * 1e6,
                          "fp32_us": choice.fp32_latency.median_s * 1e6},
         "tried": len(choice.tried),
+        # the pick may be onnxruntime's defaults themselves: then the ratio is the noise floor
+        "pick_is_defaults": choice.recipe == named["defaults"],
         "loadavg_1min": load,
     }
     benchmark.extra_info.update(row)

@@ -18,7 +18,7 @@ convolutions as a group (their int8 kernels are often no faster); then per-node 
 weight node kept float alone, timed against the incumbent, and the nodes that time faster float
 are kept float together. fp16 stays a candidate only
 where it times faster than fp32. Graph optimization level and thread count are timed last. The
-final re-times the leaders, fp32 and onnxruntime's defaults interleaved (A B … B A …, median of
+final re-times the leaders, fp32 and onnxruntime's defaults interleaved (rotating order, median of
 round medians); a pair whose round-by-round ratio is not clearly below 1 (median under 0.95 and
 faster in 3 of 4 rounds) ties, and a tie goes to the smaller change (fp32, then onnxruntime's
 default int8, then recipes by how many choices differ from it), then to the lower median.
@@ -114,7 +114,9 @@ class RecipeChoice:
 
 
 def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
-    """The host timer: each item's session (with its recipe's options) timed in interleaved rounds,
+    """The host timer: each item's session (with its recipe's options) timed in interleaved rounds
+    whose order rotates by one place each round and reverses every other round (with A B C C B A
+    the middle item never followed itself, and two sessions of one file timed up to 1.09× apart),
     a round lasting about ``round_runs`` runs of the slowest item (20 ms to 0.3 s); an item whose
     round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured)."""
     from edgefit.calibrate._measure import _spread, _timed
@@ -141,8 +143,10 @@ def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
             medians[i].append(float(np.median(samples)))
             pooled[i] += samples
 
-        for r in range(rounds):
-            for i in range(len(items)) if r % 2 == 0 else reversed(range(len(items))):
+        n = len(items)
+        for r in range(rounds):  # each item takes each place in the order as often as the others
+            order = [(r + k) % n for k in range(n)]
+            for i in order if r % 2 == 0 else reversed(order):
                 one(i)
         for i in range(len(items)):
             while len(medians[i]) < MAX_ROUNDS and _spread(medians[i]) > MAX_SPREAD:
@@ -433,8 +437,8 @@ class _Search:
             notes=tuple(self.ws.notes),
             protocol=(
                 f"screening: {SCREEN_ROUNDS} interleaved rounds per stage; final: "
-                f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (A B … B A), median "
-                f"of round medians; not faster in ≥ 3 of 4 rounds by a median "
+                f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (rotating order), "
+                f"median of round medians; not faster in ≥ 3 of 4 rounds by a median "
                 f"≥ {MIN_NOISE:.0%} is a tie, which goes to the smaller change, then the lower "
                 "median"
             ),
