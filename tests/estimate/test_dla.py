@@ -71,7 +71,7 @@ def test_fp32_never_runs_on_the_dla(mixed):
     assert "dla-layer-restrictions" in s["rules"]
 
 
-def test_the_orin_estimate_marks_each_layer_and_says_module_power(mixed, run_cli):
+def test_the_orin_estimate_marks_each_layer_and_says_module_power(mixed):
     from edgefit.estimate import Estimator, Plan
 
     est = Estimator(mixed, load_target("orin")).estimate(Plan(dtype="int8"))
@@ -79,6 +79,11 @@ def test_the_orin_estimate_marks_each_layer_and_says_module_power(mixed, run_cli
     assert {p["layer"] for p in est.dla["placements"]} == {layer.name for layer in mixed.layers}
     assert "module" in est.power_scope and "not wall power" in est.power_scope
     assert Estimator(mixed, load_target("h100")).estimate(Plan(dtype="int8")).dla is None
-    code, out, err = run_cli("estimate", "--example", "mobilenetv2", "-t", "orin", "--dtype", "int8")
+
+
+@pytest.mark.slow  # builds the example through the CLI (torch import)
+def test_estimate_prints_the_dla_placement_and_the_power_scope(run_cli):
+    code, out, err = run_cli("estimate", "--example", "ds-cnn-kws", "-t", "orin", "--dtype", "int8")
     flat = " ".join(out.split())
     assert code == 0 and "layers on the DLA" in flat and "not wall power" in flat
+    assert "gpu fallback ×1: pooling window 25x5 exceeds the DLA's [1, 8]" in flat
