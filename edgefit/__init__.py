@@ -1,13 +1,70 @@
 """edgefit: fit a trained model to a device's latency, memory and power envelope.
 
-``import edgefit`` is deliberately light: torch, numba and onnxruntime load only inside the code
-that needs them. The public API is reached through the subpackages::
+The front door is a handful of functions, each what one command does::
+
+    import edgefit
+
+    result = edgefit.optimize("digits-cnn", "host-cpu", config=edgefit.OptimizeConfig(trials=4))
+    result.chosen["label"], result.files["model"]      # `edgefit optimize`
+    edgefit.check("model.onnx", "host-cpu").exit_code   # `edgefit check`
+
+``import edgefit`` is deliberately light: each name below loads its subpackage on first use
+(torch, numba, onnxruntime and optuna only inside the code that needs them). The subpackages hold
+the rest of the API::
 
     from edgefit.targets import load_target, list_targets
     from edgefit.graph import load_graph
     from edgefit.examples import get_example, list_examples
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from edgefit._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from edgefit.errors import EdgefitError as EdgefitError
+    from edgefit.examples import get_example as get_example
+    from edgefit.examples import list_examples as list_examples
+    from edgefit.graph import load_graph as load_graph
+    from edgefit.report import CheckOutcome as CheckOutcome
+    from edgefit.report import load_results as load_results
+    from edgefit.report._gate import check as check
+    from edgefit.search import OptimizeConfig as OptimizeConfig
+    from edgefit.search import OptimizeResult as OptimizeResult
+    from edgefit.search._flow import optimize as optimize
+    from edgefit.targets import list_targets as list_targets
+    from edgefit.targets import load_target as load_target
+
+# public name → (module, attribute): imported on first access (PEP 562)
+_LAZY = {
+    "optimize": ("edgefit.search._flow", "optimize"),
+    "OptimizeConfig": ("edgefit.search._config", "OptimizeConfig"),
+    "OptimizeResult": ("edgefit.search._outcome", "OptimizeResult"),
+    "check": ("edgefit.report._gate", "check"),
+    "CheckOutcome": ("edgefit.report._check", "CheckOutcome"),
+    "load_results": ("edgefit.report._schema", "load_results"),
+    "EdgefitError": ("edgefit.errors", "EdgefitError"),
+    "load_target": ("edgefit.targets", "load_target"),
+    "list_targets": ("edgefit.targets", "list_targets"),
+    "load_graph": ("edgefit.graph", "load_graph"),
+    "get_example": ("edgefit.examples", "get_example"),
+    "list_examples": ("edgefit.examples", "list_examples"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'edgefit' has no attribute '{name}'")
+    module, attr = _LAZY[name]
+    value = getattr(import_module(module), attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

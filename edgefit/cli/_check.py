@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+import edgefit
 from edgefit.cli._common import (
     ExampleOpt,
     InputShapeOpt,
@@ -22,10 +23,7 @@ from edgefit.cli._common import (
     emit,
     err_console,
 )
-from edgefit.cli._model import resolve_model
 from edgefit.errors import EdgefitError
-from edgefit.graph._examples import example_onnx_path
-from edgefit.report import check_model, load_results, parse_fraction
 
 FORMATS = ("github", "plain")
 
@@ -86,40 +84,32 @@ def check(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1
-    fail, 2 usage."""
+    # the first line is `edgefit --help`'s listing, word for word (cli/_app.py): one line
+    """Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 pass, 1 fail, 2 usage."""  # noqa: E501
     if fmt not in FORMATS:
         raise EdgefitError(
             f"unknown format '{fmt}'", where="--format", fix=f"use one of {', '.join(FORMATS)}"
         )
-    if threads < 1:
-        raise EdgefitError("threads must be at least 1", where="--threads", fix="pass --threads 1")
-    allowed = parse_fraction(max_regression, where="--max-regression")
     budget = _seconds(latency_budget) if latency_budget is not None else None
-    base = load_results(baseline) if baseline is not None else None
+    if model is not None and example is not None:
+        raise EdgefitError(
+            "give either MODEL or --example, not both", where="MODEL", fix="drop one of them"
+        )
     status = None if (quiet or as_json) else err_console.status("loading the model")
     if status:
         status.start()
     try:
-        graph = resolve_model(model, example, input_shape)
-        onnx_path = None
-        if model is not None and input_shape is None:
-            onnx_path = model
-        elif example is not None and input_shape is None:
-            onnx_path = example_onnx_path(example)
-        outcome = check_model(
-            graph,
+        outcome = edgefit.check(
+            model if model is not None else example,
             target,
-            onnx_path=onnx_path,
-            name=str(model) if model else example,
+            input_shape=input_shape,
             power_mode=power_mode,
-            measure=measure,
-            threads=threads,
-            baseline=base,
-            max_regression=allowed,
+            baseline=baseline,
+            max_regression=max_regression,
             compare=compare,
             latency_budget_s=budget,
-            file=str(model) if model else None,
+            measure=measure,
+            threads=threads,
             progress=(lambda label: status.update(label)) if status else None,
         )
     finally:

@@ -15,6 +15,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+import edgefit
 from edgefit import _format as fmt
 from edgefit.calibrate._report import parse_duration
 from edgefit.cli._common import (
@@ -29,24 +30,9 @@ from edgefit.cli._common import (
     emit,
     err_console,
 )
-from edgefit.distributed import require_ray
 from edgefit.errors import EdgefitError
-from edgefit.evaluate import METRICS
 from edgefit.iteration import parse_deadline
-from edgefit.search import (
-    OptimizeConfig,
-    pick,
-    resolve_base,
-    results_dict,
-    write_outputs,
-)
-from edgefit.search import (
-    optimize as run_optimize,
-)
-from edgefit.search._base import resize_inputs
-from edgefit.search._export import export_target_formats
-from edgefit.search._final import remeasure_leaders
-from edgefit.targets import load_target
+from edgefit.search import OptimizeConfig
 
 
 def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
@@ -149,15 +135,10 @@ def optimize(
     """Find the variant of a model that fits a target's envelope with the least accuracy lost.
 
     With no MODEL, runs on the built-in digits classifier (trained on real data)."""
-    if metric not in METRICS:
-        raise EdgefitError(
-            f"unknown metric '{metric}'", where="--metric", fix=f"use one of {', '.join(METRICS)}"
-        )
-    t = load_target(target)
     drop, relative = _drop(max_drop, allow_db=metric == "sqnr")
     config = OptimizeConfig(
-        target=t.id if not str(target).endswith((".yaml", ".yml")) else str(target),
-        out_dir=out or Path("edgefit-out") / t.id,
+        target=target,
+        out_dir=out,
         power_mode=power_mode,
         budget_s=parse_duration(budget, where="--budget") if budget else None,
         trials=trials,
@@ -172,20 +153,41 @@ def optimize(
         ray_address=ray_address,
         ray_retries=ray_retries,
     )
-    if executor == "ray":
-        require_ray()  # the install line now, before any work
-    base = resolve_base(model, example, factory, input_shape, data, train_data)
-    if metric == "top1" and base.eval_y is None:
+    if sum(x is not None for x in (model, example, factory)) > 1:
         raise EdgefitError(
-            "--metric top1 needs labelled data",
-            where="--metric",
-            fix="pass --data eval.npz with y labels, or use --metric agreement",
+            "give one of MODEL, --example or --factory", where="MODEL", fix="drop the others"
         )
-    base.metric = metric
-    bar = (
-        None
-        if (quiet or as_json)
-        else Progress(
+    bar = None if (quiet or as_json) else _Bar()
+    try:
+        result = edgefit.optimize(
+            model if model is not None else factory or example,
+            data=data,
+            train_data=train_data,
+            input_shape=input_shape,
+            config=config,
+            progress=bar,
+        )
+    finally:
+        if bar:
+            bar.close()
+    res = result.to_dict()
+    files = dict(result.files)
+    emit({**res, "files": files}, as_json, lambda: _render(res, files))
+    if not result.ok:
+        best = result.best_found
+        err_console.print(
+            f"edgefit: no candidate qualified: {result.selection.reason}; best found: "
+            f"{best['label'] if best else 'none'} (see {files['results']})"
+        )
+        raise typer.Exit(result.exit_code)
+
+
+class _Bar:
+    """The search's progress on stderr; :func:`edgefit.optimize` closes it when the search ends,
+    before the leaders are re-measured (its refresh thread would share the CPU with the timing)."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
@@ -193,53 +195,14 @@ def optimize(
             console=err_console,
             transient=True,
         )
-    )
-    task = bar.add_task("screening", total=1) if bar else None
+        self.task = self.progress.add_task("screening", total=1)
+        self.progress.start()
 
-    def progress(label: str, i: int, n: int) -> None:
-        if bar:
-            bar.update(task, description=label[:50], completed=i, total=max(n, 1))
+    def __call__(self, label: str, i: int, n: int) -> None:
+        self.progress.update(self.task, description=label[:50], completed=i, total=max(n, 1))
 
-    if bar:
-        bar.start()
-    try:
-        run = run_optimize(config, base, progress=progress)
-    finally:
-        if bar:
-            bar.stop()
-    protocol = remeasure_leaders(
-        run
-    )  # after the search and the progress bar's thread: nothing else runs
-    chosen = pick(
-        list(run.candidates.values()),
-        run.base_accuracy,
-        max_drop=drop,
-        relative=relative,
-        select=select,
-        protocol=protocol,
-    )
-    res = results_dict(run, chosen, run.base_key, run.base_accuracy, protocol)
-    if chosen.winner is not None:
-        shape = base.shape_for(chosen.winner["choice"].get("resolution"))
-        res["exports"] = export_target_formats(
-            t, chosen.winner, config.out_dir, resize_inputs(base.calibration, shape)
-        )
-    files = write_outputs(config.out_dir, res)
-    files.update(
-        {
-            f"export:{e['runtime']}": e["path"]
-            for e in res.get("exports", [])
-            if e["status"] == "written"
-        }
-    )
-    emit({**res, "files": files}, as_json, lambda: _render(res, files))
-    if chosen.winner is None:
-        err_console.print(
-            f"edgefit: no candidate qualified: {chosen.reason}; best found: "
-            f"{chosen.best_found['label'] if chosen.best_found else 'none'} (see "
-            f"{files['results']})"
-        )
-        raise typer.Exit(130 if run.interrupted and not run.candidates else 3)
+    def close(self) -> None:
+        self.progress.stop()
 
 
 def _short_latency(c: dict) -> str:

@@ -380,8 +380,8 @@ def plan(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the
-    deadline, goal."""
+    # the first line is `edgefit --help`'s listing, word for word (cli/_app.py): one line
+    """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, goal."""  # noqa: E501
     loop = loop_for(
         target,
         overrides_file=overrides,

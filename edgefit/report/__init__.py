@@ -4,7 +4,8 @@
 >>> from edgefit.report import build_report, load_results, render_html, write_reports
 >>> res = load_results("edgefit-out/host-cpu/results.json")              # doctest: +SKIP
 >>> write_reports("edgefit-out/host-cpu", res)                           # doctest: +SKIP
->>> from edgefit.report import check_model
+>>> from edgefit.report import check, check_model
+>>> outcome = check("model.onnx", "host-cpu", baseline="results.json")  # doctest: +SKIP
 >>> outcome = check_model(graph, "host-cpu", onnx_path="model.onnx")      # doctest: +SKIP
 >>> outcome.exit_code, [f.annotation() for f in outcome.findings]      # doctest: +SKIP
 
@@ -15,6 +16,7 @@ needs them.
 from edgefit.report._check import CheckOutcome, Finding, check_model, parse_fraction, pick_baseline
 from edgefit.report._checklist import Item, checklist, verdict
 from edgefit.report._content import Report, build_report
+from edgefit.report._gate import check
 from edgefit.report._html import render_html
 from edgefit.report._md import render_md
 from edgefit.report._repro import environment_record, package_versions
@@ -28,6 +30,7 @@ __all__ = [
     "Item",
     "Report",
     "build_report",
+    "check",
     "check_model",
     "checklist",
     "environment_record",

@@ -158,7 +158,10 @@ def _with_budget(target, budget_s: float | None):
     from edgefit.targets._model import Sourced
 
     src = Sourced(
-        value=budget_s, estimated=True, reason="given on the command line (--latency-budget)"
+        value=budget_s,
+        source=None,
+        estimated=True,
+        reason="given on the command line (--latency-budget)",
     )
     return target.model_copy(
         update={"envelope": target.envelope.model_copy(update={"latency_budget_s": src})}
@@ -179,6 +182,7 @@ def _measure(path: Path, threads: int) -> dict:
             best = t
         if (t.cpu_wait_fraction or 0) <= QUIET_CPU_WAIT:
             break
+    assert best is not None  # MEASURE_ATTEMPTS >= 1
     return {
         "source": "measured",
         "runtime": rt.name,
@@ -323,7 +327,7 @@ def _compare(
             where="--compare",
             fix="use --compare estimate, or measure (host-cpu) against a measured baseline",
         )
-    if compare == "measured" or (compare == "auto" and both_measured):
+    if measured is not None and (compare == "measured" or (compare == "auto" and both_measured)):
         new, old, what = measured["p50_s"], cand["latency"]["p50_s"], "measured p50"
     else:
         new, old, what = (

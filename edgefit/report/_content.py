@@ -479,8 +479,8 @@ def _iteration(res: dict, cand: dict | None, target) -> tuple[dict | None, str]:
         plan = IterationPlan(
             deadline_days=res["config"].get("deadline_days"),
             change_kinds=kinds or ("weights",),
-            accuracy_now=min(acc["value"], 0.9999) if fraction else None,
-            accuracy_ceiling=1.0 if fraction and acc["value"] >= 0.99 else None,
+            accuracy_now=min(acc["value"], 0.9999) if fraction and acc else None,
+            accuracy_ceiling=1.0 if fraction and acc and acc["value"] >= 0.99 else None,
         )
         return build_plan(loop_for(target), plan), ""
     except Exception as exc:  # noqa: BLE001 - the rest of the report stands without this section

@@ -4,6 +4,7 @@ plots."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from edgefit import _format as fmt
 from edgefit.report._checklist import verdict
@@ -19,7 +20,7 @@ def cell(text: object) -> str:
     )
 
 
-def table(head: list[str], rows: list[list[object]]) -> list[str]:
+def table(head: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
     out = ["| " + " | ".join(cell(h) for h in head) + " |", "|" + " --- |" * len(head)]
     return out + ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
 

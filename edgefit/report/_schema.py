@@ -10,6 +10,7 @@ report never renders from a file it cannot read.
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def schema_errors(res: Any, *, limit: int = 10) -> list[str]:
     return [f"{_path(e.absolute_path)}: {e.message[:200]}" for e in errors[:limit]]
 
 
-def load_results(path: str | Path) -> dict:
+def load_results(path: str | os.PathLike[str]) -> dict:
     """Read a results.json and check it against the schema; an unreadable file is an
     :class:`EdgefitError`.
 

@@ -253,7 +253,7 @@ class Frame:
 
     def legend(self, items: Sequence[tuple[str, str, str]]) -> None:
         """``(label, color, shape)`` in a row under the title."""
-        x = self.left
+        x = float(self.left)
         for label, color, shape in items:
             if shape == "line":
                 self.parts.append(

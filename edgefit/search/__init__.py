@@ -1,15 +1,27 @@
 """The optimizer: screen every choice by estimate, materialize and measure the promising ones,
 report the frontier and pick a winner.
 
->>> from edgefit.search import OptimizeConfig, optimize, resolve_base
->>> base = resolve_base(None, "digits-cnn", None, None, None, None)        # doctest: +SKIP
->>> run = optimize(OptimizeConfig(target="host-cpu", out_dir=Path("out")), base)   # doctest: +SKIP
->>> protocol = remeasure_leaders(run)   # the leaders, interleaved  # doctest: +SKIP
+The whole flow is one call, :func:`edgefit.optimize` (here: ``edgefit.search._flow.optimize``)::
+
+    >>> import edgefit
+    >>> result = edgefit.optimize("digits-cnn", "host-cpu",
+    ...                           config=edgefit.OptimizeConfig(trials=4))  # doctest: +SKIP
+    >>> result.chosen["label"], result.files["results"]  # doctest: +SKIP
+
+Its stages stay public for callers that need one of them alone:
+
+>>> from edgefit.search import OptimizeConfig, finish_run, optimize, resolve_base
+>>> base = resolve_base(None, "digits-cnn", None, None, None, None)  # doctest: +SKIP
+>>> run = optimize(OptimizeConfig(trials=4), base)  # the search alone  # doctest: +SKIP
+>>> result = finish_run(run, load_target("host-cpu"))  # pick, export, write  # doctest: +SKIP
 """
 
 from edgefit.search._base import Base, resolve_base
-from edgefit.search._engine import OptimizeConfig, Run, choice_key, optimize
+from edgefit.search._config import OptimizeConfig
+from edgefit.search._engine import Run, choice_key, optimize
 from edgefit.search._final import remeasure_leaders
+from edgefit.search._flow import finish_run
+from edgefit.search._outcome import OptimizeResult, Selection
 from edgefit.search._results import RESULTS_SCHEMA, results_dict, write_outputs
 from edgefit.search._select import FinalTiming, Pick, Protocol, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
@@ -20,12 +32,15 @@ __all__ = [
     "Choice",
     "FinalTiming",
     "OptimizeConfig",
+    "OptimizeResult",
     "Pick",
     "Protocol",
     "Run",
+    "Selection",
     "SpaceOptions",
     "build_space",
     "choice_key",
+    "finish_run",
     "frontier",
     "optimize",
     "pick",

@@ -28,7 +28,6 @@ class Base:
     knob_space: dict | None = None
     base_activation: str | None = None
     onnx_path: Path | None = None
-    metric: str = "auto"
 
     @property
     def materialize_base(self) -> Any:
@@ -156,13 +155,14 @@ def resolve_base(
             )
         from edgefit.graph import parse_input_shape
 
-        shape = parse_input_shape(input_shape)
-        if not isinstance(shape, tuple):
+        parsed = parse_input_shape(input_shape)
+        if not isinstance(parsed, tuple):
             raise EdgefitError(
                 "give one plain shape for a factory model",
                 where="--input-shape",
                 fix="e.g. 1x3x224x224",
             )
+        shape = parsed
         base = Base("factory", factory, shape, "float32", np.empty(0), None, "", train, None, None)
     else:
         from edgefit.graph import load_graph
@@ -182,7 +182,7 @@ def resolve_base(
             train,
             None,
             int(np.prod(out_shape[1:])) if len(out_shape) > 1 else None,
-            onnx_path=Path(model),
+            onnx_path=Path(str(model)),
         )
     if data is not None:
         checked = check_data(load_npz(data), base.input_shape, base.input_dtype, base.num_outputs)

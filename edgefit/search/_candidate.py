@@ -32,6 +32,9 @@ class RunSettings:
     measure_timeout_s: float = (
         600.0  # a measuring child past this is killed and the candidate fails
     )
+    # how accuracy is scored (OptimizeConfig.metric; edgefit.evaluate.METRICS): the one place a
+    # candidate's scoring reads it, so a Python caller's config is what counts
+    metric: str = "auto"
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
@@ -87,17 +90,21 @@ def reference_outputs(base: Base, onnx_path, threads: int) -> np.ndarray:
     return run_outputs(_session(onnx_path, threads), base.eval_x)
 
 
-def score_model(base: Base, onnx_path, reference: np.ndarray | None, threads: int):
+def score_model(
+    base: Base, onnx_path, reference: np.ndarray | None, threads: int, metric: str = "auto"
+):
     from edgefit.evaluate import run_outputs, score
     from edgefit.search._base import resize_inputs
 
     session = _session(onnx_path, threads)
     shape = tuple(d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape)
     outputs = run_outputs(session, resize_inputs(base.eval_x, shape))
-    return score(outputs, base.eval_y, reference, base.metric)
+    return score(outputs, base.eval_y, reference, metric)
 
 
-def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int):
+def score_torch(
+    base: Base, pt2_path, reference: np.ndarray | None, threads: int, metric: str = "auto"
+):
     """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime,
     eager: the exported program holds torchao's own int8 kernels, so these are the quantized
     model's outputs."""
@@ -120,7 +127,7 @@ def score_torch(base: Base, pt2_path, reference: np.ndarray | None, threads: int
         short = batch - len(chunk)
         padded = np.concatenate([chunk, np.repeat(chunk[-1:], short, axis=0)]) if short else chunk
         outs.append(next(iter(session.run({name: padded}).values()))[: batch - short])
-    return score(np.concatenate(outs), base.eval_y, reference, base.metric)
+    return score(np.concatenate(outs), base.eval_y, reference, metric)
 
 
 def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
@@ -129,7 +136,10 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
     timing."""
     from edgefit.runtimes import Artifact, get_runtime
 
-    rt = get_runtime(runtime or settings.measure_runtime)
+    name = runtime or settings.measure_runtime
+    if name is None:
+        raise ValueError("measure() needs a runtime: this target is estimated, not measured")
+    rt = get_runtime(name)
     art = Artifact(
         path=Path(path),
         format=ARTIFACT_FORMATS.get(rt.name, "onnx"),
@@ -150,19 +160,19 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
             best = t
         if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
             break
-    t = best
+    assert best is not None  # MEASURE_ATTEMPTS >= 1
     return {
         "source": "measured",
         "runtime": rt.name,
         "threads": settings.threads,
-        "p50_s": t.p50,
-        "p90_s": t.p90,
-        "p99_s": t.p99,
-        "mean_s": t.mean,
-        "jitter_s": t.jitter,
-        "n_runs": t.n_runs,
-        "peak_rss_bytes": t.peak_rss_bytes,
-        "cpu_wait_fraction": t.cpu_wait_fraction,
+        "p50_s": best.p50,
+        "p90_s": best.p90,
+        "p99_s": best.p99,
+        "mean_s": best.mean,
+        "jitter_s": best.jitter,
+        "n_runs": best.n_runs,
+        "peak_rss_bytes": best.peak_rss_bytes,
+        "cpu_wait_fraction": best.cpu_wait_fraction,
         "host": platform.node(),
     }
 
@@ -318,7 +328,9 @@ def run_candidate(
     mat = materialize(base.materialize_base, plan, ctx)
     torchao = mat.artifact_runtime == "torch"
     if torchao:
-        accuracy = score_torch(base, mat.artifact_path, reference, settings.threads)
+        accuracy = score_torch(
+            base, mat.artifact_path, reference, settings.threads, settings.metric
+        )
         source = (
             f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run "
             "eager in-process)"
@@ -329,7 +341,7 @@ def run_candidate(
             "runtime": "torch",
         }
     else:
-        accuracy = score_model(base, mat.onnx_path, reference, settings.threads)
+        accuracy = score_model(base, mat.onnx_path, reference, settings.threads, settings.metric)
         source = "measured (onnxruntime)"
         artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
     est = estimate_file(mat.onnx_path, settings, "int8" if torchao else None)

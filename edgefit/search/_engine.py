@@ -23,62 +23,11 @@ from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import MeasurementError
 from edgefit.search._base import Base
 from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
+from edgefit.search._config import OptimizeConfig, with_output
 from edgefit.search._screen import prefilter, screen
 from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
 
 RESULT = "result.json"
-
-
-@dataclass(frozen=True)
-class OptimizeConfig:
-    target: str
-    out_dir: Path
-    power_mode: str | None = None
-    budget_s: float | None = None
-    trials: int | None = None
-    max_drop: float = 0.01
-    relative_drop: bool = False
-    select: str = "latency"  # latency | accuracy | deadline
-    storage: str | None = None
-    threads: int = 1
-    recover_epochs: int = 3
-    keep: int = 12
-    seed: int = 0
-    deadline_days: float = 182.0
-    metric: str = "auto"  # sqnr drops are in dB; the others are fractions
-    executor: str = "local"  # local | ray
-    ray_address: str | None = None  # None: a Ray started on this machine for the run
-    ray_retries: int = 2  # a task whose worker or node died is run again this many times
-    measure_timeout_s: float = (
-        600.0  # a measuring child that runs longer is killed: that candidate fails
-    )
-
-    def __post_init__(self) -> None:
-        if not self.measure_timeout_s > 0:
-            raise EdgefitError(
-                f"measure timeout {self.measure_timeout_s!r} s is not allowed",
-                where="measure_timeout_s",
-                fix="give positive seconds",
-            )
-        if self.executor not in ("local", "ray"):
-            raise EdgefitError(
-                f"unknown executor '{self.executor}'", where="--executor", fix="use local or ray"
-            )
-        if self.select not in ("latency", "accuracy", "deadline"):
-            raise EdgefitError(
-                f"unknown selection '{self.select}'",
-                where="--select",
-                fix="use latency, accuracy or deadline",
-            )
-        if not (
-            0 <= self.max_drop < 1
-            or (self.metric == "sqnr" and 0 <= self.max_drop and not self.relative_drop)
-        ):
-            raise EdgefitError(
-                f"max drop {self.max_drop:g} is impossible",
-                where="--max-drop",
-                fix="give an absolute drop like 0.01 or a relative one like 1%",
-            )
 
 
 @dataclass
@@ -151,6 +100,13 @@ def space_options(base: Base, target) -> SpaceOptions:
     )
 
 
+def _out_dir(config: OptimizeConfig) -> Path:
+    """The run's output folder (decided by :func:`with_output` before the run starts)."""
+    if config.out_dir is None:
+        raise ValueError("the output folder is decided before the run starts (with_output)")
+    return config.out_dir
+
+
 def _redacted(url: str) -> str:
     """A storage URL with its password replaced, for error lines.
 
@@ -173,7 +129,7 @@ def _study(config: OptimizeConfig, keys: list[str]):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(seed=config.seed)
-    default_db = (config.out_dir / "study.db").resolve()
+    default_db = (_out_dir(config) / "study.db").resolve()
     storage = config.storage or f"sqlite:///{default_db}"
     try:
         if config.storage is None and not default_db.is_file():
@@ -304,22 +260,22 @@ def optimize(
     from edgefit.targets import load_target
 
     target = load_target(config.target)
-    ensure_dir(
-        config.out_dir
-    )  # a read-only or full output folder: one line now, not after the work
-    for folder in (config.out_dir, config.out_dir / "export", config.out_dir / "candidates"):
+    config = with_output(config, target.id)
+    out_dir = _out_dir(config)
+    ensure_dir(out_dir)  # a read-only or full output folder: one line now, not after the work
+    for folder in (out_dir, out_dir / "export", out_dir / "candidates"):
         remove_stale_temps(folder, recursive=folder.name == "candidates")  # left by a killed run
     run = Run(config, base)
     opts = space_options(base, target)
     choices = build_space(opts)
     estimators: dict[tuple, Estimator] = {}
     for c in choices:
-        key = (c.depth, c.resolution, c.activation)
-        if key not in estimators:
+        knobs = (c.depth, c.resolution, c.activation)
+        if knobs not in estimators:
             if progress:
-                progress(f"estimating variant {key}", 0, 1)
-            estimators[key] = Estimator(
-                base.graph_variant(*key),
+                progress(f"estimating variant {knobs}", 0, 1)
+            estimators[knobs] = Estimator(
+                base.graph_variant(*knobs),
                 target,
                 power_mode=config.power_mode,
                 threads=config.threads,
@@ -337,6 +293,7 @@ def optimize(
         seed=config.seed,
         deadline_days=config.deadline_days,
         measure_timeout_s=config.measure_timeout_s,
+        metric=config.metric,
     )
     keys = [choice_key(s.choice) for s in survivors]
     # every screened choice is a possible value: the study stays valid when --trials or --keep
@@ -348,12 +305,13 @@ def optimize(
             deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
         )
     }
-    cand_dir = config.out_dir / "candidates"
+    cand_dir = out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)
     reference = reference_outputs(base, base_path, config.threads)
-    base_acc = score_model(base, base_path, _reference_for(base, reference), config.threads).value
+    compare_to = _reference_for(base, reference, config.metric)
+    base_acc = score_model(base, base_path, compare_to, config.threads, config.metric).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
-    ctx = CandidateContext(base, settings, cand_dir, _reference_for(base, reference), base_acc)
+    ctx = CandidateContext(base, settings, cand_dir, compare_to, base_acc)
     pending: list[Job] = []
     reused_failed = 0
     for s, key in zip(survivors, keys):
@@ -495,9 +453,9 @@ def _run_local(
         yield job, record
 
 
-def _reference_for(base: Base, reference):
+def _reference_for(base: Base, reference, metric: str):
     """The original's outputs when the metric compares against them (no labels, or sqnr)."""
-    return reference if base.eval_y is None or base.metric == "sqnr" else None
+    return reference if base.eval_y is None or metric == "sqnr" else None
 
 
 def _screen_dict(s) -> dict:

@@ -10,7 +10,8 @@ from pathlib import Path
 from edgefit._io import copy_atomic, to_json, write_atomic
 from edgefit._version import __version__
 from edgefit.report import environment_record
-from edgefit.search._select import TIE_RULE, Pick, Protocol, frontier
+from edgefit.search._outcome import Selection
+from edgefit.search._select import Pick, Protocol, frontier
 
 RESULTS_SCHEMA = "edgefit-results/1"
 
@@ -38,20 +39,7 @@ def results_dict(
         if not s.feasible
     ]
     cfg = run.config
-    selection = {
-        "rule": cfg.select,
-        "accuracy_floor": pick.floor,
-        "eligible": pick.eligible,
-        "winner": pick.winner["key"] if pick.winner else None,
-        "reason": pick.reason,
-        "best_found": pick.best_found["key"] if pick.best_found else None,
-    }
-    if protocol is not None:
-        selection["protocol"] = {
-            **protocol.to_dict(),
-            "ties": list(pick.ties),
-            "rule": _protocol_rule(cfg.select),
-        }
+    selection = Selection.of(cfg.select, pick, protocol).to_dict()
     return {
         "schema": RESULTS_SCHEMA,
         "edgefit_version": __version__,
@@ -83,6 +71,7 @@ def results_dict(
             "deadline_days": cfg.deadline_days,
             "executor": cfg.executor,
             "ray_address": cfg.ray_address,
+            "metric": cfg.metric,
         },
         "baseline": {"key": base_key, "accuracy": base_accuracy},
         "selection": selection,
@@ -100,12 +89,6 @@ def results_dict(
         "candidates": cands,
         "rejected_at_estimate": rejected,
     }
-
-
-def _protocol_rule(select: str) -> str:
-    if select == "latency":
-        return f"the pick is among the re-measured candidates, by their final figures: {TIE_RULE}"
-    return f"recorded for reference; --select {select} keeps its own rule"
 
 
 def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:

@@ -107,6 +107,21 @@ class FinalTiming:
             "baseline": self.baseline,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> FinalTiming:
+        """The timing of a ``selection.protocol.candidates`` entry (derived fields ignored)."""
+        return cls(
+            key=d["key"],
+            median_s=d["median_s"],
+            round_medians_s=tuple(d.get("round_medians_s", ())),
+            p99_s=d.get("p99_s", d["median_s"]),
+            runs=d.get("runs", 0),
+            first_p50_s=d.get("first_p50_s", d["median_s"]),
+            certification_triggers=tuple(d.get("certification_triggers", ())),
+            passes=d.get("passes", 0),
+            baseline=bool(d.get("baseline", False)),
+        )
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -142,6 +157,22 @@ class Protocol:
             "candidates": [t.to_dict() for t in self.timings],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> Protocol:
+        """The protocol of a results.json ``selection.protocol`` block (its ties and rule are the
+        selection's: :class:`~edgefit.search.Selection`)."""
+        return cls(
+            rounds=d["rounds"],
+            max_rounds=d.get("max_rounds", d["rounds"]),
+            max_spread=d.get("max_spread", 0.0),
+            round_s=d.get("round_s", 0.0),
+            threads=d.get("threads", 1),
+            settle_s=d.get("settle_s", 0.0),
+            timings=tuple(FinalTiming.from_dict(t) for t in d.get("candidates", ())),
+            cpu_wait_fraction=d.get("cpu_wait_fraction"),
+            method=d.get("method", "interleaved"),
+        )
+
 
 def within_noise(a: FinalTiming, b: FinalTiming) -> tuple[bool, float, float]:
     """Whether ``a`` and ``b`` tie, their relative difference (to the faster) and the noise it is
@@ -164,8 +195,7 @@ def change_size(t: FinalTiming) -> tuple[int, int, float]:
 
 
 def _final_pick(pool: list[dict], protocol: Protocol) -> tuple[dict, tuple[dict, ...]] | None:
-    timed = [(c, protocol.timing(c["key"])) for c in pool]
-    timed = [(c, t) for c, t in timed if t is not None]
+    timed = [(c, t) for c in pool if (t := protocol.timing(c["key"])) is not None]
     if not timed:
         return None
     fastest = min(timed, key=lambda ct: ct[1].median_s)

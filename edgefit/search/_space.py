@@ -167,6 +167,13 @@ def _resolutions(opts: SpaceOptions) -> list[int | None]:
 
 
 def _quantizations(opts: SpaceOptions) -> list[tuple[str, str, int]]:
+    """The quantization axis of the space: ``(precision, calibration, keep_float)`` recipes the
+    target's dtypes and the base allow, fp32 (unchanged) first.
+
+    This is the seam for a quantization recipe search owned by :mod:`edgefit.passes`: such a search
+    returns its recipes here (for ``opts.target_dtypes`` and the base), and :func:`build_space`
+    crosses them with the architecture and pruning axes unchanged.
+    """
     out = [("fp32", "minmax", 0)]
     dtypes = set(opts.target_dtypes)
     if "fp16" in dtypes:

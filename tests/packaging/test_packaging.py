@@ -20,6 +20,25 @@ def test_import_edgefit_is_light():
     assert not [m for m in HEAVY if m in imported]
 
 
+def _imported(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                         check=True)
+    return {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if "|" in line}
+
+
+def test_the_front_door_names_are_lazy():
+    """``import edgefit`` (and listing its names) loads none of the subpackages behind them; using
+    ``edgefit.optimize``/``edgefit.check`` loads their modules but still no torch, numba, onnxruntime,
+    optuna or ray (those load when a run needs them)."""
+    listed = _imported("import edgefit; assert {'optimize', 'check', 'OptimizeConfig'} <= set(dir(edgefit))")
+    assert not [m for m in HEAVY if m in listed]
+    assert not [m for m in listed if m.startswith(("edgefit.search", "edgefit.report", "edgefit.targets"))]
+    used = _imported("import edgefit; [getattr(edgefit, n) for n in edgefit.__all__]; "
+                     "edgefit.OptimizeConfig(trials=2)")
+    assert "edgefit.search._flow" in used and "edgefit.report._gate" in used
+    assert not [m for m in ("torch", "numba", "onnxruntime", "optuna", "ray") if m in used]
+
+
 @pytest.mark.slow
 def test_wheel_ships_targets_profiles_kernels(tmp_path):
     pytest.importorskip("build", reason="the 'build' package is part of the dev extra")

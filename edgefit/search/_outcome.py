@@ -1,0 +1,176 @@
+"""What a whole optimize run hands back: :class:`OptimizeResult`, a typed record of results.json.
+
+results.json (schema ``edgefit-results/1``) stays the one serialization:
+:meth:`OptimizeResult.to_dict` is its content, and :meth:`OptimizeResult.from_dict` reads any
+results.json of that schema, older ones included (fields are only ever added). The candidate
+records inside stay the JSON objects results.json holds; the selection is typed
+(:class:`Selection`, with its :class:`Protocol`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgefit._io import to_json
+from edgefit.search._select import TIE_RULE, Pick, Protocol
+
+# process exit codes of `edgefit optimize` (see edgefit.cli._optimize)
+EXIT_CHOSEN, EXIT_NONE_QUALIFIED, EXIT_INTERRUPTED = 0, 3, 130
+
+
+def protocol_rule(select: str) -> str:
+    """What the final re-measurement decided under the selection rule ``select``."""
+    if select == "latency":
+        return f"the pick is among the re-measured candidates, by their final figures: {TIE_RULE}"
+    return f"recorded for reference; --select {select} keeps its own rule"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """How the winner was chosen: results.json's ``selection`` block.
+
+    ``winner`` and ``best_found`` are candidate keys; ``protocol`` is the final interleaved
+    re-measurement of the leaders when there was one, with the ``ties`` the pick found in it.
+    """
+
+    rule: str
+    accuracy_floor: float
+    eligible: int
+    winner: str | None
+    reason: str
+    best_found: str | None
+    protocol: Protocol | None = None
+    ties: tuple[dict, ...] = ()
+
+    @classmethod
+    def of(cls, select: str, pick: Pick, protocol: Protocol | None) -> Selection:
+        """The selection a :func:`~edgefit.search.pick` made under rule ``select``."""
+        return cls(
+            rule=select,
+            accuracy_floor=pick.floor,
+            eligible=pick.eligible,
+            winner=pick.winner["key"] if pick.winner else None,
+            reason=pick.reason,
+            best_found=pick.best_found["key"] if pick.best_found else None,
+            protocol=protocol,
+            ties=tuple(pick.ties) if protocol is not None else (),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rule": self.rule,
+            "accuracy_floor": self.accuracy_floor,
+            "eligible": self.eligible,
+            "winner": self.winner,
+            "reason": self.reason,
+            "best_found": self.best_found,
+        }
+        if self.protocol is not None:
+            out["protocol"] = {
+                **self.protocol.to_dict(),
+                "ties": list(self.ties),
+                "rule": protocol_rule(self.rule),
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Selection:
+        block = d.get("protocol")
+        return cls(
+            rule=d["rule"],
+            accuracy_floor=d["accuracy_floor"],
+            eligible=d["eligible"],
+            winner=d.get("winner"),
+            reason=d.get("reason", ""),
+            best_found=d.get("best_found"),
+            protocol=Protocol.from_dict(block) if block else None,
+            ties=tuple(block.get("ties", ())) if block else (),
+        )
+
+
+@dataclass(frozen=True)
+class OptimizeResult:
+    """One optimize run: the chosen candidate, the frontier, the selection, what was written.
+
+    ``chosen`` is the winner's candidate record (as in results.json's ``candidates``), None when
+    nothing met the accuracy floor and the envelope; ``best_found`` is then the closest one.
+    ``frontier`` lists the keys of the Pareto set (accuracy ↑, latency ↓), fastest first. ``files``
+    names every file written: ``results``, ``model`` (model.onnx), ``model_torch`` (a torchao
+    winner's model.pt2), ``report``, ``html`` and ``export:<runtime>`` for each target format.
+
+    >>> config = edgefit.OptimizeConfig(trials=4)
+    >>> result = edgefit.optimize(None, "host-cpu", config=config)  # doctest: +SKIP
+    >>> result.chosen["label"], result.files["model"]  # doctest: +SKIP
+    ('int8 static (minmax)', 'edgefit-out/host-cpu/model.onnx')
+    """
+
+    chosen: dict | None
+    best_found: dict | None
+    baseline_key: str
+    baseline_accuracy: float
+    frontier: tuple[str, ...]
+    selection: Selection
+    exports: tuple[dict, ...]
+    notes: tuple[str, ...]
+    interrupted: bool
+    files: Mapping[str, str]
+    results: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether a candidate was chosen."""
+        return self.chosen is not None
+
+    @property
+    def exit_code(self) -> int:
+        """`edgefit optimize`'s exit code for this result: 0 chosen, 3 none qualified, 130
+        interrupted before any candidate finished."""
+        if self.chosen is not None:
+            return EXIT_CHOSEN
+        if self.interrupted and not self.results.get("candidates"):
+            return EXIT_INTERRUPTED
+        return EXIT_NONE_QUALIFIED
+
+    @property
+    def candidates(self) -> list[dict]:
+        """Every materialized candidate's record (copies)."""
+        return copy.deepcopy(list(self.results.get("candidates", [])))
+
+    def to_dict(self) -> dict[str, Any]:
+        """results.json's content (a copy: the result itself stays as it was)."""
+        return json.loads(to_json(self.results, indent=None))
+
+    @classmethod
+    def from_dict(
+        cls, res: Mapping[str, Any], files: Mapping[str, str] | None = None
+    ) -> OptimizeResult:
+        """The record of a results.json dict (any ``edgefit-results/1`` file, older ones too)."""
+        res = json.loads(to_json(res, indent=None))  # as written: NaN → null, numpy → numbers
+        cands = {c["key"]: c for c in res.get("candidates", []) if "key" in c}
+        selection = Selection.from_dict(res["selection"])
+        return cls(
+            chosen=cands.get(selection.winner) if selection.winner else None,
+            best_found=cands.get(selection.best_found) if selection.best_found else None,
+            baseline_key=res["baseline"]["key"],
+            baseline_accuracy=res["baseline"]["accuracy"],
+            frontier=tuple(res.get("frontier", ())),
+            selection=selection,
+            exports=tuple(res.get("exports", ())),
+            notes=tuple(res.get("notes", ())),
+            interrupted=bool(res.get("interrupted", False)),
+            files=dict(files or {}),
+            results=res,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> OptimizeResult:
+        """Read a results.json written by `edgefit optimize` or :func:`edgefit.optimize`
+        (checked against its schema; an unreadable file is an EdgefitError)."""
+        from edgefit.report import load_results
+
+        return cls.from_dict(load_results(path), {"results": str(path)})
