@@ -12,18 +12,18 @@ Screening walks the axes one at a time from the better of this CPU's recipe and 
 defaults (coordinate descent). Types, format, which ops (all, or only weight-bearing ones),
 per-channel, symmetric activations and ``quant_pre_process`` change the kernels: the incumbent is
 timed interleaved with its alternatives. ``reduce_range``, calibration method and sample count
-change only the scales, so they are decided on accuracy alone. Then nodes are kept float: the
-top-k by measured sensitivity (each node quantized alone, scored on the eval data), and depthwise
+change only the scales, so they are decided on accuracy alone. Then nodes are kept float: the top-k
+by measured sensitivity (each node quantized alone, scored on the eval data), and depthwise
 convolutions as a group (their int8 kernels are often no faster); then per-node latency: each
-weight node kept float alone, timed against the incumbent, and the nodes that time faster float
-are kept float together. fp16 stays a candidate only
-where it times faster than fp32. Graph optimization level and thread count are timed last. The
-final re-times the leaders, fp32 and onnxruntime's defaults interleaved (rotating order, median of
-round medians); a pair whose round-by-round ratio is not clearly below 1 (median under 0.95 and
-faster in 3 of 4 rounds) ties, and a tie goes to the smaller change (fp32, then onnxruntime's
-default int8, then recipes by how many choices differ from it), then to the lower median.
-Accuracy only decides eligibility there. The 5% bar is measured: the same file in two sessions
-timed 1.04× apart on this project's 2-core machine.
+weight node kept float alone, timed against the incumbent, and the nodes that time faster float are
+kept float together. fp16 stays a candidate only where it times faster than fp32. Graph
+optimization level and thread count are timed last. The final re-times the leaders, fp32 and
+onnxruntime's defaults interleaved (rotating order, median of round medians); a pair whose
+round-by-round ratio is not clearly below 1 (median under 0.95 and faster in 3 of 4 rounds; a gap
+the rounds disagree on gets 11 rounds first) ties, and a tie goes to the smaller change (fp32, then
+onnxruntime's default int8, then recipes by how many choices differ from it), then to the lower
+median. Accuracy only decides eligibility there. The 5% bar is measured: the same file in two
+sessions timed up to 1.09× apart on this project's 2-core machine.
 
 Nothing is built or evaluated while a timing runs: each stage builds its candidates, then times
 them; the timer is the only code running during a timing in this process.
@@ -422,6 +422,11 @@ class _Search:
         pool = [r for r in items if self.ok(r)]  # the defaults too: never worse than them
         best = min(pool, key=lambda r: t[r].median_s)
         ties = [r for r in pool if not _faster(t[best], t[r])]
+        if any(_unsettled(t[best], t[r]) for r in ties if r != best):
+            # a median gap the rounds disagree on: more rounds, not a verdict
+            t = self._time("final+", items, MAX_ROUNDS)
+            best = min(pool, key=lambda r: t[r].median_s)
+            ties = [r for r in pool if not _faster(t[best], t[r])]
         winner = min(ties, key=lambda r: (r.changes(), t[r].median_s))
         self._mark(winner, "")
         return RecipeChoice(
@@ -448,6 +453,13 @@ class _Search:
 def paired_ratios(a: Interleaved, b: Interleaved) -> list[float]:
     """``a``'s round median over ``b``'s, round by round (the rounds both were timed in)."""
     return [x / y for x, y in zip(a.round_medians_s, b.round_medians_s) if y > 0]
+
+
+def _unsettled(a: Interleaved, b: Interleaved) -> bool:
+    """The median of the paired ratios says ``a`` is faster by more than the bar, but too few
+    rounds agree: a comparison worth re-timing with more rounds."""
+    ratios = paired_ratios(a, b)
+    return bool(ratios) and float(np.median(ratios)) < 1 - MIN_NOISE and not _faster(a, b)
 
 
 def _faster(a: Interleaved, b: Interleaved) -> bool:

@@ -13,7 +13,7 @@ import toy_onnx
 from edgefit.calibrate._measure import Interleaved
 from edgefit.errors import EdgefitError
 from edgefit.passes._recipe import Recipe, ort_defaults
-from edgefit.passes._recipe_search import FINAL_ROUNDS, search_recipe
+from edgefit.passes._recipe_search import FINAL_ROUNDS, MAX_ROUNDS, search_recipe
 from edgefit.passes._sensitivity import fidelity_fn
 
 
@@ -149,6 +149,31 @@ def test_the_final_times_leaders_fp32_and_defaults_interleaved(outlier_mlp):
     assert choice.recipe in timed and choice.recipe.threads == 2
     assert len(choice.latency.round_medians_s) >= FINAL_ROUNDS
     assert "median of round medians" in choice.protocol
+
+
+def test_a_gap_the_final_rounds_disagree_on_gets_more_rounds(outlier_mlp):
+    """int8 at 60 µs in 3 of 5 final rounds and 120 µs in 2 against fp32's 100: the median says
+    faster, the rounds disagree; re-timed with more rounds (here consistently 60 µs), int8 wins
+    where a verdict on 5 rounds would have tied and kept fp32."""
+    path, feeds, score = outlier_mlp
+
+    def timer(items, rounds):
+        out = []
+        for _, r in items:
+            if r.precision == "fp32":
+                series = [100.0] * rounds
+            elif rounds == FINAL_ROUNDS:
+                series = [60.0, 60.0, 60.0, 120.0, 120.0]
+            else:
+                series = [60.0] * rounds
+            series = [us * 1e-6 for us in series]
+            out.append(Interleaved(sorted(series)[len(series) // 2], tuple(series), runs=rounds))
+        return out
+
+    choice = search_recipe(path, feeds, score, max_drop=1.0, timer=timer)
+    assert any(t.stage == "final+" for t in choice.tried)
+    assert choice.recipe.precision == "int8"
+    assert len(choice.latency.round_medians_s) == MAX_ROUNDS
 
 
 def test_several_thread_counts_are_a_choice(outlier_mlp):
