@@ -323,7 +323,9 @@ class _Folder:
 
         self.onnx = onnx
         self.graph = model.graph
-        self.opset = _default_opset(model)
+        opset = _default_opset(model)
+        assert opset is not None  # fold_calibrator checks fold_problem(model) first
+        self.opset: int = opset
         self.taken = _names(model.graph)
 
     def _name(self, stem: str) -> str:

@@ -145,6 +145,7 @@ def _latency_note(result: CascadeResult) -> str:
 
 def _reliability_plot(tier: TierResult) -> str:
     cal = tier.calibration
+    assert cal is not None  # only calibrated tiers are plotted (see render_cascade_html)
     unit = Axis(
         0.0,
         1.0,
@@ -214,7 +215,8 @@ def _pareto_plot(result: CascadeResult) -> str:
         log=log,
     )
     y = Axis.fit(
-        [p.accuracy for p in (*pts, *rep_pts, chosen)] + [result.objective.accuracy_floor],
+        [p.accuracy for p in (*pts, *rep_pts, chosen)]
+        + [f for f in (result.objective.accuracy_floor,) if f is not None],
         "accuracy",
         fmt=lambda v: f"{100 * v:.1f}%",
         floor=0.002,
@@ -400,6 +402,7 @@ def _reliability_md(tier: TierResult) -> list[str]:
     different bins, so each side gives its own count (a dash where that side has no request in the
     bin)."""
     cal = tier.calibration
+    assert cal is not None  # only calibrated tiers get the table (see render_cascade_md)
     before = {round(b.lo, 6): b for b in cal.reliability_before}
     after = {round(a.lo, 6): a for a in cal.reliability_after}
 

@@ -82,9 +82,11 @@ def _outcomes(
     if (
         outputs is None
     ):  # a cloud tier with a stated accuracy: every request it gets is right that often
+        assert tier.spec.accuracy is not None  # a tier without outputs states its accuracy
         correct = np.full(len(labels), float(tier.spec.accuracy))
         conf = expected = None
     else:
+        assert calib is not None  # a tier with outputs is calibrated
         correct = (outputs.argmax(axis=1) == labels).astype(float)
         expected = confidence(outputs, calib.calibrator)
         conf = expected if routes else None

@@ -66,7 +66,10 @@ def threshold_grid(tiers: list[TierOutcomes], per_tier: int = 41) -> np.ndarray:
     n = len(tiers[0].correct)
     cap = int((MAX_COMBINATIONS_X_SAMPLES / max(n, 1)) ** (1 / len(routed)))
     per_tier = max(3, min(per_tier, cap))
-    axes = [candidate_thresholds(t.confidence, per_tier) for t in routed]
+    axes = []
+    for t in routed:
+        assert t.confidence is not None  # every tier but the last routes on its confidence
+        axes.append(candidate_thresholds(t.confidence, per_tier))
     mesh = np.meshgrid(*axes, indexing="ij")
     return np.stack([m.ravel() for m in mesh], axis=1)
 
@@ -83,6 +86,7 @@ def evaluate(grid: np.ndarray, tiers: list[TierOutcomes]) -> dict[str, np.ndarra
         if k == n_tiers - 1:
             take = remaining
         else:
+            assert tier.confidence is not None  # every tier but the last routes on it
             take = remaining & (tier.confidence[None, :] >= grid[:, k : k + 1])
             remaining = remaining & ~take
         stop_masks.append(take)

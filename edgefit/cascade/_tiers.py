@@ -217,7 +217,7 @@ def tier_outputs(tier: LoadedTier, x: np.ndarray) -> np.ndarray:
     return np.asarray(run_outputs(tier.session, x.astype(want, copy=False)), dtype=np.float64)
 
 
-def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float | None]:
+def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float]:
     """(latency s, ± fraction, source, energy J) from edgefit's estimator for the tier's target."""
     from edgefit.estimate import Estimator
     from edgefit.targets import load_target
@@ -254,6 +254,7 @@ def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> l
             "stated" if spec.is_cloud else "on-device (no charge)",
         )
         if spec.is_cloud:
+            assert spec.latency_s is not None  # parse_tier refuses a cloud tier without one
             p99 = spec.p99_s if spec.p99_s is not None else spec.latency_s
             costs.append(
                 TierCost(

@@ -110,7 +110,7 @@ def bench(
     if remote is None:
         # e.g. Core ML converts on Linux but runs only on macOS: say so before converting
         rt.require_runnable()
-    precision = precision or getattr(rt, "default_precision", "fp32")
+    precision = precision or str(getattr(rt, "default_precision", "fp32"))
     rt.check_precision(precision)
     settings = MeasureSettings(
         warmup=warmup, runs=runs, threads=threads, cpus=parse_cpus(cpus)

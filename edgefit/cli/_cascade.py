@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.table import Table
@@ -15,6 +15,9 @@ from edgefit import _format as fmt
 from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cli._common import JsonOpt, console, emit, err_console
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    from edgefit.cascade._types import OutputKind
 
 
 def _objective(
@@ -55,6 +58,14 @@ def _objective(
             "--accuracy-floor",
         )
     return Objective("max-accuracy", **budgets)
+
+
+def _output_kind(text: str | None) -> OutputKind | None:
+    if text is None or text in ("logits", "probabilities"):
+        return cast("OutputKind | None", text)
+    raise EdgefitError(
+        f"unknown output kind {text!r}", where="--outputs", fix="use logits or probabilities"
+    )
 
 
 def _splits(text: str) -> tuple[float, ...]:
@@ -204,8 +215,14 @@ def cascade(
             )
         ex = build_example(example, example_target)
         tiers, data_in = list(ex.tiers), ex.data
-        given = [latency_budget, cloud_share, energy_budget, usd_per_1000, accuracy_floor]
-        objective = ex.objective if all(v is None for v in given) else _objective(*given)
+        given = (latency_budget, cloud_share, energy_budget, usd_per_1000, accuracy_floor)
+        objective = (
+            ex.objective
+            if all(v is None for v in given)
+            else _objective(
+                latency_budget, cloud_share, energy_budget, usd_per_1000, accuracy_floor
+            )
+        )
     else:
         if not tier or data is None:
             raise EdgefitError(
@@ -228,7 +245,7 @@ def cascade(
             objective,
             splits=split,
             seed=seed,
-            output_kind=outputs,
+            output_kind=_output_kind(outputs),
             threads=threads,
             out_dir=out,
             command=command,

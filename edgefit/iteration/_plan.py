@@ -51,7 +51,8 @@ def _months(days: float | None) -> float | None:
 
 
 def _cycle(loop: Loop, kinds: tuple[str, ...]) -> dict:
-    total, day, rows = loop.cycle_days(kinds), 0.0, []
+    total, day = loop.cycle_days(kinds), 0.0
+    rows: list[dict[str, Any]] = []
     for s in loop.waterfall(kinds):
         counted = loop.counted_days(s)
         rows.append(
@@ -191,10 +192,8 @@ def _heavy_vs_light(
             "accuracy_at_deadline": c.at(k),
         }
     diff = sides["light"]["accuracy_at_deadline"] - sides["heavy"]["accuracy_at_deadline"]
-    t, k = (
-        crossing_days(curve, heavy, cycle, heavy_cycle),
-        crossing_iteration(curve, heavy, cycle, heavy_cycle),
-    )
+    t = crossing_days(curve, heavy, cycle, heavy_cycle)
+    crossing = crossing_iteration(curve, heavy, cycle, heavy_cycle)
     return {
         "heavy_gain": _given(plan, "heavy_gain"),
         "heavy_slowdown": _given(plan, "heavy_slowdown"),
@@ -203,9 +202,9 @@ def _heavy_vs_light(
         "crossing": {
             "days": t,
             "months": _months(t),
-            "light_iterations": k,
-            "step_days": None if k is None else k * cycle,
-            "step_months": None if k is None else _months(k * cycle),
+            "light_iterations": crossing,
+            "step_days": None if crossing is None else crossing * cycle,
+            "step_months": None if crossing is None else _months(crossing * cycle),
         },
     }
 
@@ -217,7 +216,7 @@ def _knee(plan: IterationPlan, curve: Curve, cycle: float) -> dict:
         plan.value("heavy_slowdown"),
     )
     knee = curve.knee(plan.value("knee_fraction"))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in sorted({1.0, slowdown, *(s for s in _SIZES if s < slowdown)}):
         c = curve.shifted(gain * math.log(m) / math.log(slowdown) if slowdown > 1 else 0.0)
         k, knee_days = iterations_fit(deadline, cycle * m), knee * cycle * m

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
 
 from edgefit._checks import is_int, is_number  # noqa: F401 (re-exported for the pass modules)
 from edgefit.errors import EdgefitError
@@ -89,6 +89,8 @@ class PassConfig:
 
 
 Handler = Callable[[Any, PassConfig, "PassContext"], "PassResult"]
+C = TypeVar("C", bound=PassConfig)
+HandlerOf = Callable[[Any, C, "PassContext"], "PassResult"]  # a handler of one config type
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,16 @@ _ALLOWED: dict[str, type[PassConfig]] = {}  # the types config_from_dict may bui
 
 
 def register_pass(
-    config_type: type[PassConfig], *, name: str, consumes: Consumes, change_kind: str
-) -> Callable[[Handler], Handler]:
+    config_type: type[C], *, name: str, consumes: Consumes, change_kind: str
+) -> Callable[[HandlerOf[C]], HandlerOf[C]]:
     """Register ``handler(model, config, context) -> PassResult`` for ``config_type`` (and
-    allow-list it)."""
+    allow-list it). The handler takes its own config type; the registry calls it only with one."""
 
-    def wrap(handler: Handler) -> Handler:
+    def wrap(handler: HandlerOf[C]) -> HandlerOf[C]:
         if config_type in _PASSES or name in {s.name for s in _PASSES.values()}:
             raise ValueError(f"pass '{name}' ({config_type.__name__}) is registered twice")
-        _PASSES[config_type] = PassSpec(name, config_type, handler, consumes, change_kind)
+        dispatched = cast(Handler, handler)  # apply_pass looks it up by the config's own type
+        _PASSES[config_type] = PassSpec(name, config_type, dispatched, consumes, change_kind)
         _ALLOWED[config_type.__name__] = config_type
         return handler
 

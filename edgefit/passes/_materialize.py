@@ -196,6 +196,7 @@ def materialize(
         result = apply_pass(
             model, plan.torchao, ctx
         )  # an ONNX-only base: PassNotApplicable, with the reason
+        assert shape is not None  # torchao needs a torch model, whose export checked the shape
         artifact = _save_torchao(result, shape, context.input_dtype, folder / "model.pt2")
         steps.append(
             {

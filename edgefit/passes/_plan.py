@@ -108,12 +108,10 @@ class PassPlan:
             raise EdgefitError(
                 f"unknown plan key(s) {unknown}", where="PassPlan", fix=f"use {', '.join(SLOTS)}"
             )
-        return cls(
-            **{
-                k: config_from_dict(v) if k in SLOTS and v is not None else v
-                for k, v in data.items()
-            }
-        )
+        kwargs: dict[str, Any] = {
+            k: config_from_dict(v) if k in SLOTS and v is not None else v for k, v in data.items()
+        }
+        return cls(**kwargs)
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)

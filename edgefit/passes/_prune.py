@@ -32,6 +32,9 @@ from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
+
+    Weighted = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d
 
 METHODS = ("unstructured", "2:4", "channel")
 SEARCH_AMOUNTS = (0.25, 0.5, 0.75)
@@ -84,7 +87,7 @@ class PruneConfig(PassConfig):
         return {"method": ("channel",), "amount": SEARCH_AMOUNTS}
 
 
-def _weighted(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
+def _weighted(model: torch.nn.Module) -> list[tuple[str, Weighted]]:
     from torch import nn
 
     return [

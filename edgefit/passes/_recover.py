@@ -115,14 +115,12 @@ def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
     from torch import nn
     from torch.nn.utils import prune
 
-    held = []
+    held: list[nn.Module] = []
     for module in model.modules():
-        zeros = (
-            (module.weight == 0)
-            if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d))
-            else None
-        )
-        if zeros is not None and bool(zeros.any()) and not bool(zeros.all()):
+        if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            continue
+        zeros = module.weight == 0
+        if bool(zeros.any()) and not bool(zeros.all()):
             prune.custom_from_mask(module, "weight", module.weight.detach() != 0)
             held.append(module)
     return held
@@ -159,7 +157,8 @@ def recover_module(
             fix="pass teacher=<the base model>, or RecoverConfig(distill=False)",
         )
     x, y = (np.asarray(a) for a in context.train)
-    val = tuple(np.asarray(a) for a in (context.val or context.train))
+    vx, vy = (np.asarray(a) for a in (context.val or context.train))
+    val = (vx, vy)
     student = copy.deepcopy(model)
     held = _hold_zeros(student)
     before = evaluate_accuracy(student, *val)

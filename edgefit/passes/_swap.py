@@ -199,7 +199,7 @@ def swap_architecture(
     if config.is_identity():
         return PassResult(model, {**meta, "recipe": "none: the base architecture"}, None)
     only_activation = config.width == 1.0 and config.depth == 1.0 and config.resolution is None
-    if only_activation and isinstance(model, nn.Module):
+    if only_activation and config.activation is not None and isinstance(model, nn.Module):
         new = copy.deepcopy(model)
         if not swap_activations(new, config.activation):
             raise PassNotApplicable(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -291,7 +291,7 @@ class Runtime(abc.ABC):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact: ...
 

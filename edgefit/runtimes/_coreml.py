@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -124,6 +125,11 @@ def _safe(name: str) -> str:
 class CoreMLSession(Session):
     """An .mlpackage loaded by Core ML (macOS only). Core ML picks its own threads; ``threads`` is
     not used."""
+
+    _model: Any  # coremltools.models.MLModel
+    _inputs: dict[str, str]  # our input name → Core ML's
+    _outputs: dict[str, str]
+    _specs: dict[str, tuple[int, ...]]
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         if sys.platform != "darwin":
@@ -237,7 +243,7 @@ class CoreML(Runtime):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
         """Write ``<name>.<precision>[.<compress>].mlpackage`` under ``out_dir``.
@@ -291,6 +297,7 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
     ct = _coremltools()
     names_in = {n: _safe(n) for n in tm.input_names}
     names_out = {n: _safe(n) for n in tm.output_names}
+    error: Exception | None = None
     with captured_output() as log, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -316,8 +323,6 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
             raise
         except Exception as exc:  # coremltools raises anything from tracing, MIL passes or saving
             error = exc
-        else:
-            error = None
     if error is not None:
         last = "; ".join(log.tail(400).strip().splitlines()[-2:])
         raise EdgefitError(

@@ -11,6 +11,7 @@ and reading the output happen outside the clock, as on a device where the app ow
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -197,7 +198,7 @@ class LiteRT(Runtime):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
         """Write ``<name>.<precision>.tflite`` under ``out_dir``; ``metadata`` has the recipe and

@@ -263,7 +263,8 @@ def measure_in_child(
             "result": str(folder / "result.json"),
         }
         if inputs is not None:
-            np.savez(folder / "inputs.npz", **{k: np.asarray(v) for k, v in inputs.items()})
+            arrays: dict[str, Any] = {k: np.asarray(v) for k, v in inputs.items()}
+            np.savez(folder / "inputs.npz", **arrays)
             request["inputs"] = str(folder / "inputs.npz")
         result = run_child(
             request,
@@ -314,14 +315,12 @@ def convert_in_child(
             "result": str(folder / "result.json"),
         }
         if calibration is not None:
-            np.savez(
-                folder / "calibration.npz",
-                **{
-                    f"{i}{_SEP}{name}": np.asarray(v)
-                    for i, feed in enumerate(calibration)
-                    for name, v in feed.items()
-                },
-            )
+            feeds: dict[str, Any] = {
+                f"{i}{_SEP}{name}": np.asarray(v)
+                for i, feed in enumerate(calibration)
+                for name, v in feed.items()
+            }
+            np.savez(folder / "calibration.npz", **feeds)
             request["calibration"] = str(folder / "calibration.npz")
         result = run_child(
             request,

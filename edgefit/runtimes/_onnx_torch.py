@@ -84,8 +84,9 @@ def _conv(m, xs, a):
         a.get("dilations", [1] * rank),
         a.get("group", 1),
     )
+    pad: int | list[int] = 0
     if not symmetric:
-        x, pad = F.pad(x, flat), 0
+        x = F.pad(x, flat)
     else:
         pad = pads[:rank]
     conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[rank]
@@ -128,20 +129,22 @@ def _pool(kind: str):
         stride = a.get("strides", [1] * rank)
         flat, symmetric = _pads_split(list(a.get("pads", [0] * 2 * rank)), rank)
         ceil = bool(a.get("ceil_mode", 0))
+        pad: int | list[int] = 0
         if kind == "max":
             if not symmetric:
-                x, pad = F.pad(x, flat, value=float("-inf")), 0
+                x = F.pad(x, flat, value=float("-inf"))
             else:
                 pad = list(a.get("pads", [0] * 2 * rank))[:rank]
-            fn = {1: F.max_pool1d, 2: F.max_pool2d}[rank]
-            return [fn(x, k, stride, pad, dilation=a.get("dilations", [1] * rank), ceil_mode=ceil)]
+            max_pool: Callable[..., Any] = {1: F.max_pool1d, 2: F.max_pool2d}[rank]
+            dilation = a.get("dilations", [1] * rank)
+            return [max_pool(x, k, stride, pad, dilation=dilation, ceil_mode=ceil)]
         include = bool(a.get("count_include_pad", 0))
         if not symmetric:
-            x, pad = F.pad(x, flat), 0
+            x = F.pad(x, flat)
         else:
             pad = list(a.get("pads", [0] * 2 * rank))[:rank]
-        fn = {1: F.avg_pool1d, 2: F.avg_pool2d}[rank]
-        return [fn(x, k, stride, pad, ceil_mode=ceil, count_include_pad=include)]
+        avg_pool: Callable[..., Any] = {1: F.avg_pool1d, 2: F.avg_pool2d}[rank]
+        return [avg_pool(x, k, stride, pad, ceil_mode=ceil, count_include_pad=include)]
 
     return run
 
@@ -290,7 +293,7 @@ def _unary(name: str):
         import torch.nn.functional as F
 
         x = xs[0]
-        table = {
+        table: dict[str, Callable[..., Any]] = {
             "Relu": F.relu,
             "Sigmoid": torch.sigmoid,
             "Tanh": torch.tanh,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -169,7 +170,7 @@ class OnnxRuntime(Runtime):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
         """Write ``<name>.<precision>.onnx`` under ``out_dir``; ``metadata`` has the recipe and the

@@ -7,7 +7,7 @@ data, pre-processing, anything skipped), because a quantized model is only as ho
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def to_fp16(model, out_path: Path) -> dict[str, Any]:
     }
 
 
-def _reader(samples: Sequence[dict]):
+def _reader(samples: Sequence[Mapping[str, Any]]):
     """A ``CalibrationDataReader`` over a list of input dicts (one pass, as MinMax needs)."""
     from onnxruntime.quantization import CalibrationDataReader
 
@@ -88,7 +88,7 @@ def clamp_ir_file(path: Path) -> None:
 def quantize_int8_static(
     model,
     out_path: Path,
-    samples: Sequence[dict],
+    samples: Sequence[Mapping[str, Any]],
     *,
     per_channel: bool,
     reduce_range: bool,

@@ -66,7 +66,8 @@ def _make_calibrator(trt, samples, cache_path: Path):
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
             super().__init__()
-            self._samples, self._next, self._keep = list(samples), 0, []
+            self._samples, self._next = list(samples), 0
+            self._keep: list[Any] = []
 
         def get_batch_size(self) -> int:
             return 1

@@ -21,6 +21,7 @@ import copy
 import importlib.util
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -239,6 +240,7 @@ def _specs(program, names: list[str]) -> dict[str, tuple[tuple[int, ...], str]]:
     specs = {}
     for name, user in zip(names, program.graph_signature.user_inputs):
         val = placeholders.get(user)
+        assert val is not None, f"torch.export recorded no example value for input {user!r}"
         specs[name] = (tuple(int(d) for d in val.shape), str(val.dtype).removeprefix("torch."))
     return specs
 
@@ -292,7 +294,7 @@ class TorchRuntime(Runtime):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
         """Write ``<name>.<precision>.pt2`` under ``out_dir``; ``metadata`` has the recipe and the

@@ -23,6 +23,7 @@ doctest: +SKIP
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -123,7 +124,7 @@ class Vela(Runtime):
         precision: str,
         out_dir: str | Path,
         *,
-        calibration: list[Inputs] | None = None,
+        calibration: Sequence[Inputs] | None = None,
         **options: Any,
     ) -> Artifact:
         """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's
@@ -155,6 +156,7 @@ class Vela(Runtime):
         )
         lite.metadata.update(source_parity(LiteRT(), lite, tm, calibration, opts.parity_samples))
         report, compiled = run_vela(lite.path, config, out, timeout_s=opts.compile_timeout_s)
+        assert compiled is not None  # run_vela copies the compiled file out when given a folder
         meta = {
             **{k: v for k, v in lite.metadata.items() if k != "options"},
             "recipe": f"{lite.metadata['recipe']}; then Arm Vela {report.vela_version} "

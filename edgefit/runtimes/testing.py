@@ -155,10 +155,11 @@ def check_precisions_declared(runtime: Runtime, workdir: Path) -> None:
     _require(runtime)
     for precision, reason in declared.items():
         if reason is not None:
-            _expect(
-                UnsupportedPrecisionError,
-                lambda precision=precision: runtime.convert(tiny_model(), precision, workdir),
-            )
+
+            def convert(precision: str = precision) -> object:
+                return runtime.convert(tiny_model(), precision, workdir)
+
+            _expect(UnsupportedPrecisionError, convert)
     _expect(EdgefitError, lambda: runtime.convert(tiny_model(), "int3", workdir))
     _expect(EdgefitError, lambda: runtime.convert(tiny_model(), "fp32", workdir, no_such_option=1))
 
