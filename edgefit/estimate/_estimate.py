@@ -411,8 +411,8 @@ class Estimator:
                 f"datasheet peaks × assumed efficiency from targets/{self.target.id}.yaml "
                 "(uncalibrated for "
                 f"{plan.dtype}: the published points are {', '.join(cal.precisions)}; "
-                f"±{DATASHEET_ERROR:.0%} "
-                "assumed)"
+                f"±{DATASHEET_ERROR:.0%} assumed; the per-kernel launch overhead is the one "
+                "fitted on those points, as launching costs the same in every precision)"
             )
         energy = (
             "energy from active power fitted on published energy"

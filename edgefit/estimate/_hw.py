@@ -127,7 +127,12 @@ def build_hw(
                 else 0.0
             )
             # the in-network correction may be negative (cache-hot neighbours); overhead stays ≥ 0
-            overhead[i, d] = max(0.0, fit.overhead_s + extra) if fit else u.layer_overhead_s.value
+            if fit:
+                overhead[i, d] = max(0.0, fit.overhead_s + extra)
+            elif profile and u.name in profile.unit_overhead_s:
+                overhead[i, d] = profile.unit_overhead_s[u.name]
+            else:
+                overhead[i, d] = u.layer_overhead_s.value
             calibrated[i, d] = fit is not None
             e_op[i, d] = e
             sparse[i, d] = sp if table.has_weights[i] else 1.0

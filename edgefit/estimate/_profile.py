@@ -48,6 +48,10 @@ class Profile:
         default_factory=dict
     )  # per conv kernel in a network (± s), per dtype
     path: str = ""
+    # per-kernel launch overhead fitted for a unit, used for the precisions the profile has no
+    # fit for on that unit: launching a kernel costs the same whatever its precision, so a
+    # calibrated int8 and a datasheet fp16 on one GPU are not ranked with two launch costs
+    unit_overhead_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def error(self) -> float:

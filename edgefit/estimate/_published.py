@@ -237,12 +237,14 @@ class PublishedCalibration(_Frozen):
         from edgefit.estimate._table import KERNEL_CLASSES
 
         kernels = {}
+        unit_overhead = {}
         clocks = self.modes[power_mode or ""]
         for dtype in self.precisions:
             u, compute_dtype = _unit_for(target, dtype, unit)
             fit = self.units.get(u.name) if u is not None else None
-            if fit is not None:
+            if u is not None and fit is not None:
                 overhead = fit.layer_overhead_s / clocks.compute_clock_scale.get(u.name, 1.0)
+                unit_overhead[u.name] = overhead
                 kernels.update(
                     {
                         (k, compute_dtype): KernelFit(fit.efficiency, overhead, self.points)
@@ -256,6 +258,7 @@ class PublishedCalibration(_Frozen):
             fidelity={"p90_abs_error": self.loo_max_abs_error},
             memory_bandwidth_scale=clocks.memory_clock_scale,
             path=path,
+            unit_overhead_s=unit_overhead,
         )
 
     def label(self, power_mode: str | None, path: str, batch: int = 1) -> str:

@@ -256,6 +256,24 @@ def test_unbacked_figures_still_say_datasheet(kws_graph, target, mode, dtype, ba
     assert screened.source == "datasheet" and screened.latency_s == pytest.approx(est.latency_s)
 
 
+def test_a_datasheet_precision_on_a_calibrated_unit_pays_the_fitted_launch_cost(kws_graph):
+    """Orin's points are int8; fp16 on the same GPU keeps datasheet efficiency, but a kernel launch
+    costs the same in either precision, so both use the fitted overhead: otherwise optimize ranked a
+    datasheet fp16 (5 µs per launch) against a calibrated int8 (6.4 µs) on launch cost alone."""
+    from edgefit.estimate import Estimator, Plan
+    from edgefit.estimate._plan import PLAN_DTYPES
+
+    orin = load_target("orin")
+    est = Estimator(kws_graph, orin)
+    fp16, int8 = PLAN_DTYPES.index("fp16"), PLAN_DTYPES.index("int8")
+    assert est.hw.calibrated[:, int8].all() and not est.hw.calibrated[:, fp16].any()
+    assert est.hw.overhead[:, fp16] == pytest.approx(est.hw.overhead[:, int8])
+    datasheet = Estimator(kws_graph, orin, profile=None)
+    assert not (datasheet.hw.overhead[:, fp16] == pytest.approx(est.hw.overhead[:, fp16]))
+    detail = est.estimate(Plan(dtype="fp16")).source_detail
+    assert "uncalibrated for fp16" in detail and "launch overhead is the one fitted" in detail
+
+
 @pytest.mark.parametrize("target, batch", [("h100", 512), ("orin", 8), ("orin", 4096)])
 def test_batches_the_points_span_are_calibrated(kws_graph, target, batch):
     from edgefit.estimate import Estimator, Plan
