@@ -136,6 +136,26 @@ def test_bad_input_is_one_line_with_its_exit_code(two_tiers, run_cli, tmp_path):
     assert not (tmp_path / "o" / "cascade-config.json").exists()  # nothing half-written by a failed run
 
 
+def test_budgets_and_outputs_read_through_the_unit_parser():
+    """--latency-budget, --cloud-share, --energy-budget and --accuracy-floor share edgefit._units;
+    --outputs names one of the two kinds the calibrator reads (anything else was passed through)."""
+    from edgefit.cli._cascade import _objective, _output_kind
+
+    obj = _objective("100ms", "10%", "2mJ", None, None)
+    assert (obj.latency_budget_s, obj.cloud_share_budget, obj.energy_budget_j) == pytest.approx(
+        (0.1, 0.1, 0.002))
+    assert _objective(None, None, None, None, "98%").accuracy_floor == pytest.approx(0.98)
+    for bad, where in ((("2h", None, None, None, None), "--latency-budget"),
+                       ((None, "150%", None, None, None), "--cloud-share"),
+                       ((None, None, "5W", None, None), "--energy-budget"),
+                       ((None, None, None, None, "1.5"), "--accuracy-floor")):
+        with pytest.raises(EdgefitError, match=where):
+            _objective(*bad)
+    assert _output_kind("logits") == "logits" and _output_kind(None) is None
+    with pytest.raises(EdgefitError, match="--outputs: unknown output kind 'softmax'"):
+        _output_kind("softmax")
+
+
 def test_schema_is_printed(run_cli):
     code, out, _ = run_cli("cascade", "--schema")
     assert code == 0 and json.loads(out)["$id"].endswith("edgefit-cascade-config/1") or "edgefit-cascade-config/1" in out
