@@ -5,7 +5,7 @@ The front door is a handful of functions, each what one command does::
     import edgefit
 
     result = edgefit.optimize("digits-cnn", "host-cpu", config=edgefit.OptimizeConfig(trials=4))
-    result.chosen["label"], result.files["model"]      # `edgefit optimize`
+    result.chosen.label, result.files["model"]         # `edgefit optimize`
     edgefit.check("model.onnx", "host-cpu").exit_code   # `edgefit check`
 
 ``import edgefit`` is deliberately light: each name below loads its subpackage on first use

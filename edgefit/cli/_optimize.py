@@ -177,7 +177,7 @@ def optimize(
         best = result.best_found
         err_console.print(
             f"edgefit: no candidate qualified: {result.selection.reason}; best found: "
-            f"{best['label'] if best else 'none'} (see {files['results']})"
+            f"{best.label if best else 'none'} (see {files['results']})"
         )
         raise typer.Exit(result.exit_code)
 

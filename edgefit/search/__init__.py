@@ -6,7 +6,7 @@ The whole flow is one call, :func:`edgefit.optimize` (here: ``edgefit.search._fl
     >>> import edgefit
     >>> result = edgefit.optimize("digits-cnn", "host-cpu",
     ...                           config=edgefit.OptimizeConfig(trials=4))  # doctest: +SKIP
-    >>> result.chosen["label"], result.files["results"]  # doctest: +SKIP
+    >>> result.chosen.label, result.files["results"]  # doctest: +SKIP
 
 Its stages stay public for callers that need one of them alone:
 
@@ -21,7 +21,7 @@ from edgefit.search._config import OptimizeConfig
 from edgefit.search._engine import Run, choice_key, optimize
 from edgefit.search._final import remeasure_leaders
 from edgefit.search._flow import finish_run
-from edgefit.search._outcome import OptimizeResult, Selection
+from edgefit.search._outcome import Candidate, OptimizeResult, Selection
 from edgefit.search._results import RESULTS_SCHEMA, results_dict, write_outputs
 from edgefit.search._select import FinalTiming, Pick, Protocol, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
@@ -29,6 +29,7 @@ from edgefit.search._space import Choice, SpaceOptions, build_space
 __all__ = [
     "RESULTS_SCHEMA",
     "Base",
+    "Candidate",
     "Choice",
     "FinalTiming",
     "OptimizeConfig",

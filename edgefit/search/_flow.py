@@ -58,7 +58,7 @@ def optimize(
     >>> import edgefit
     >>> result = edgefit.optimize("ds-cnn-kws", "orin",
     ...                           config=edgefit.OptimizeConfig(trials=4))  # doctest: +SKIP
-    >>> result.chosen["label"] if result.ok else result.selection.reason  # doctest: +SKIP
+    >>> result.chosen.label if result.ok else result.selection.reason  # doctest: +SKIP
     """
     config = _with_target(config, target)
     found = load_target(config.target)

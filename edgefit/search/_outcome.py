@@ -94,23 +94,71 @@ class Selection:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """One materialized candidate: the figures a caller reads, typed; ``record`` is its whole entry
+    in results.json's ``candidates`` (every number there says where it came from).
+
+    ``p50_s`` is the latency the pick used first (measured, or the estimate on an estimated
+    target: ``latency_source``); ``final_median_s`` the interleaved re-measurement, when the
+    candidate led. ``path`` is the file to deploy: the ONNX model, or a torchao winner's .pt2.
+    """
+
+    key: str
+    label: str
+    status: str  # done | failed
+    accuracy: float | None
+    accuracy_kind: str | None  # top1 | agreement | sqnr
+    p50_s: float | None
+    latency_source: str | None  # measured | estimated
+    final_median_s: float | None
+    fits: bool | None
+    path: str | None
+    error: str | None
+    record: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Candidate:
+        acc = record.get("accuracy") or {}
+        lat = record.get("latency") or {}
+        art = record.get("artifact") or {}
+        return cls(
+            key=record["key"],
+            label=record.get("label", ""),
+            status=record.get("status", ""),
+            accuracy=acc.get("value"),
+            accuracy_kind=acc.get("kind"),
+            p50_s=lat.get("p50_s"),
+            latency_source=lat.get("source"),
+            final_median_s=(lat.get("final") or {}).get("median_s"),
+            fits=record.get("fits"),
+            path=art.get("path") or record.get("onnx"),
+            error=record.get("error"),
+            record=record,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The candidate's results.json entry (a copy)."""
+        return copy.deepcopy(dict(self.record))
+
+
+@dataclass(frozen=True)
 class OptimizeResult:
     """One optimize run: the chosen candidate, the frontier, the selection, what was written.
 
-    ``chosen`` is the winner's candidate record (as in results.json's ``candidates``), None when
-    nothing met the accuracy floor and the envelope; ``best_found`` is then the closest one.
+    ``chosen`` is the winner (a :class:`Candidate`), None when nothing met the accuracy floor and
+    the envelope; ``best_found`` is then the closest one.
     ``frontier`` lists the keys of the Pareto set (accuracy ↑, latency ↓), fastest first. ``files``
     names every file written: ``results``, ``model`` (model.onnx), ``model_torch`` (a torchao
     winner's model.pt2), ``report``, ``html`` and ``export:<runtime>`` for each target format.
 
     >>> config = edgefit.OptimizeConfig(trials=4)
     >>> result = edgefit.optimize(None, "host-cpu", config=config)  # doctest: +SKIP
-    >>> result.chosen["label"], result.files["model"]  # doctest: +SKIP
+    >>> result.chosen.label, result.files["model"]  # doctest: +SKIP
     ('int8 static (minmax)', 'edgefit-out/host-cpu/model.onnx')
     """
 
-    chosen: dict | None
-    best_found: dict | None
+    chosen: Candidate | None
+    best_found: Candidate | None
     baseline_key: str
     baseline_accuracy: float
     frontier: tuple[str, ...]
@@ -137,9 +185,11 @@ class OptimizeResult:
         return EXIT_NONE_QUALIFIED
 
     @property
-    def candidates(self) -> list[dict]:
-        """Every materialized candidate's record (copies)."""
-        return copy.deepcopy(list(self.results.get("candidates", [])))
+    def candidates(self) -> tuple[Candidate, ...]:
+        """Every materialized candidate, finished or failed, in results.json's order."""
+        return tuple(
+            Candidate.from_dict(c) for c in self.results.get("candidates", []) if "key" in c
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """results.json's content (a copy: the result itself stays as it was)."""
@@ -151,7 +201,7 @@ class OptimizeResult:
     ) -> OptimizeResult:
         """The record of a results.json dict (any ``edgefit-results/1`` file, older ones too)."""
         res = json.loads(to_json(res, indent=None))  # as written: NaN → null, numpy → numbers
-        cands = {c["key"]: c for c in res.get("candidates", []) if "key" in c}
+        cands = {c["key"]: Candidate.from_dict(c) for c in res.get("candidates", []) if "key" in c}
         selection = Selection.from_dict(res["selection"])
         return cls(
             chosen=cands.get(selection.winner) if selection.winner else None,

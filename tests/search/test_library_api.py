@@ -42,8 +42,9 @@ def test_optimize_from_python_matches_the_cli(tiny_onnx, tmp_path, run_cli):
     assert res["config"]["metric"] == "sqnr" and res["target"]["id"] == "jetson-agx-orin-64gb"
     done = [c for c in res["candidates"] if c["status"] == "done"]
     assert done and all(c["accuracy"]["kind"] == "sqnr" for c in done)
-    assert result.chosen is not None and result.chosen["key"] == res["selection"]["winner"]
-    assert result.frontier == tuple(res["frontier"]) and result.chosen["key"] in result.frontier
+    assert result.chosen is not None and result.chosen.key == res["selection"]["winner"]
+    assert result.chosen.accuracy_kind == "sqnr" and Path(result.chosen.path).is_file()
+    assert result.frontier == tuple(res["frontier"]) and result.chosen.key in result.frontier
     assert result.selection == Selection.from_dict(res["selection"])
     assert result.notes == tuple(res["notes"])
     for name in ("results", "model", "report", "html"):
@@ -65,8 +66,8 @@ def test_optimize_from_python_matches_the_cli(tiny_onnx, tmp_path, run_cli):
     ties = {k for r in (cli, res) for t in r["selection"].get("protocol", {}).get("ties", [])
             for k in (t["key"], t["with"])}
     winner = cli["selection"]["winner"]
-    assert winner == result.chosen["key"] or {winner, result.chosen["key"]} <= ties
-    assert OptimizeResult.load(out / "results.json").chosen["key"] == winner
+    assert winner == result.chosen.key or {winner, result.chosen.key} <= ties
+    assert OptimizeResult.load(out / "results.json").chosen.key == winner
 
 
 def test_bad_input_is_one_edgefit_error_line_before_any_work(tmp_path):
@@ -103,7 +104,11 @@ def test_a_results_json_from_an_earlier_edgefit_loads_as_a_result():
     result = OptimizeResult.load(path)
     res = json.loads(path.read_text())
     assert result.to_dict() == res  # nothing lost, nothing added
-    assert result.chosen is not None and result.chosen["key"] == res["selection"]["winner"]
+    assert result.chosen is not None and result.chosen.key == res["selection"]["winner"]
+    record = next(c for c in res["candidates"] if c["key"] == result.chosen.key)
+    assert result.chosen.to_dict() == record and result.chosen.p50_s == record["latency"]["p50_s"]
+    assert result.chosen.accuracy == record["accuracy"]["value"] and result.chosen.fits
+    assert [c.key for c in result.candidates] == [c["key"] for c in res["candidates"]]
     assert result.selection.to_dict() == res["selection"] and result.selection.protocol is None
     assert result.frontier == tuple(res["frontier"]) and result.files == {"results": str(path)}
     assert result.baseline_accuracy == res["baseline"]["accuracy"] and result.exit_code == 0
