@@ -30,13 +30,14 @@ import codecs
 import math
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, Event
 from yaml.resolver import Resolver
 
 from edgefit.errors import EdgefitError
@@ -224,6 +225,10 @@ class _Guard(Composer, SafeConstructor):
 
     name = "<string>"
 
+    if TYPE_CHECKING:
+        # provided by the parser each loader mixes in beside _Guard (PyYAML's or libyaml's)
+        def peek_event(self) -> Event: ...
+
     def _init_guard(self, name: str) -> None:
         self.name = name
         self._depth = 0
@@ -264,11 +269,9 @@ class _Guard(Composer, SafeConstructor):
                     event.start_mark,
                     "write the repeated values out instead of aliasing them",
                 )
-            node = super().compose_node(parent, index)
+            node = self._compose(parent, index)
             size = self._sizes.get(node)
-            if (
-                size is None
-            ):  # the anchor is still being composed: the alias is inside its own anchor
+            if size is None:  # the anchor is still being composed: the alias is inside it
                 raise self._refuse(
                     f"alias *{_short(event.anchor)} refers to a node that contains it",
                     event.start_mark,
@@ -285,10 +288,14 @@ class _Guard(Composer, SafeConstructor):
             )
         before = self._values
         self._count(1, event.start_mark)
-        node = super().compose_node(parent, index)
+        node = self._compose(parent, index)
         self._sizes[node] = self._values - before
         self._depth -= 1
         return node
+
+    def _compose(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        # PyYAML's composer returns a node or raises; its stub's "| None" never happens
+        return cast(yaml.Node, super().compose_node(parent, index))
 
     # --- construction: numbers, keys, tags -------------------------------------------------------
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
@@ -377,7 +384,25 @@ class _PyLoader(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _G
         self._init_guard(name)
 
 
-_LOADERS: list[type] = [_PyLoader]
+class _Loading(Protocol):
+    """What :func:`parse_yaml` uses of a loader (the pure-Python one or the libyaml one)."""
+
+    def get_single_node(self) -> yaml.Node | None: ...
+    def construct_document(self, node: yaml.Node) -> Any: ...
+    def dispose(self) -> None: ...
+
+
+def _register(cls: type[_Guard]) -> None:
+    # types-PyYAML accepts constructors bound to PyYAML's own loader classes only; ours mix the
+    # same bases (reader, scanner, parser, composer, constructor, resolver) in another order
+    add = cast(Any, cls).add_constructor
+    add("tag:yaml.org,2002:int", _Guard.construct_bounded_int)
+    add("tag:yaml.org,2002:float", _Guard.construct_finite_float)
+    add(None, _Guard.construct_refused_tag)
+
+
+_register(_PyLoader)
+_LOADERS: list[Callable[[str, str], _Loading]] = [_PyLoader]
 if getattr(yaml, "__with_libyaml__", False):
     from yaml._yaml import CParser
 
@@ -393,12 +418,8 @@ if getattr(yaml, "__with_libyaml__", False):
             _Resolver.__init__(self)
             self._init_guard(name)
 
+    _register(_CLoader)
     _LOADERS.insert(0, _CLoader)
-
-for _cls in _LOADERS:
-    _cls.add_constructor("tag:yaml.org,2002:int", _Guard.construct_bounded_int)
-    _cls.add_constructor("tag:yaml.org,2002:float", _Guard.construct_finite_float)
-    _cls.add_constructor(None, _Guard.construct_refused_tag)
 
 
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> None:
