@@ -11,8 +11,9 @@ from __future__ import annotations
 class EdgefitError(Exception):
     """A problem with the user's input or environment that they can fix.
 
-    >>> str(EdgefitError("unknown target 'orn'", where="--target", fix="run `edgefit targets
-    list`")) "--target: unknown target 'orn' (fix: run `edgefit targets list`)"
+    >>> str(EdgefitError("unknown target 'orn'", where="--target",
+    ...                  fix="run `edgefit targets list`"))
+    "--target: unknown target 'orn' (fix: run `edgefit targets list`)"
     """
 
     exit_code = 2

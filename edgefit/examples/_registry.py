@@ -151,7 +151,8 @@ class ExampleSpec:
             "activation": activation,
         }
         try:
-            knobs = replace(self.defaults, **{k: v for k, v in given.items() if v is not None})
+            changes: dict[str, Any] = {k: v for k, v in given.items() if v is not None}
+            knobs = replace(self.defaults, **changes)
         except EdgefitError as exc:
             raise EdgefitError(
                 f"{exc.what} for example '{self.name}'", where=exc.where, fix=exc.fix
@@ -239,7 +240,7 @@ def register_example(
 
     >>> @register_example(description="a doc example", track="general", input_shape=(1, 4),
     ...                   num_classes=2, resolution_range=(1, 8), resolution_axes=(1,),
-    name="doc-linear")
+    ...                   name="doc-linear")
     ... def doc_linear(knobs, pretrained):
     ...     import torch
     ...     return torch.nn.Linear(knobs.resolution, 2)
