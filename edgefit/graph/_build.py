@@ -11,7 +11,8 @@ from edgefit.graph._layer import COMPUTE_KINDS, Layer
 from edgefit.graph._liveness import Lifetime, lifetimes, peak_memory
 from edgefit.graph._ops import RULES, attr
 
-_ELEM = {
+# ONNX element type → (edgefit's dtype name, bytes per element; fractional for sub-byte types)
+_ELEM: dict[int, tuple[str, float]] = {
     onnx.TensorProto.FLOAT: ("fp32", 4),
     onnx.TensorProto.FLOAT16: ("fp16", 2),
     onnx.TensorProto.BFLOAT16: ("bf16", 2),
@@ -91,7 +92,7 @@ class Graph:
         by: dict[str, int] = {}
         for layer in self.layers:
             by[layer.dtype] = by.get(layer.dtype, 0) + layer.macs
-        return max(by, key=by.get) if by else "fp32"
+        return max(by, key=lambda dtype: by[dtype]) if by else "fp32"
 
     def summary(self) -> dict:
         return {
@@ -201,8 +202,7 @@ def build_graph(
             if stored in counted or kind == "shape":
                 continue
             counted.add(stored)
-            nbytes = info.nbytes(stored) or 0
-            weight_bytes += nbytes
+            weight_bytes += info.nbytes(stored) or 0
             n = math.prod(info.shape(stored) or ())
             elem = info.elem(stored)[0]
             is_weight = elem not in ("int64", "bool") and (
@@ -246,12 +246,12 @@ def build_graph(
         seq.append((list(act_in), [o for o in node.output if o]))
     graph_inputs = [i.name for i in g.input if i.name not in info.initializers]
     graph_outputs = [o.name for o in g.output]
-    nbytes = {
+    sizes = {
         name: b
         for name in {n for pair in seq for side in pair for n in side} | set(graph_inputs)
         if (b := info.nbytes(name)) is not None
     }
-    lives = lifetimes(seq, graph_inputs, graph_outputs, nbytes)
+    lives = lifetimes(seq, graph_inputs, graph_outputs, sizes)
     peak, at = peak_memory(lives, len(seq))
     return Graph(
         model=model,
@@ -262,7 +262,10 @@ def build_graph(
         peak_activation_bytes=peak,
         peak_at=at,
         source=source,
-        tensors={n: (info.shape(n), info.elem(n)[0]) for n in nbytes},
+        # every sized tensor has a shape (nbytes is None exactly when the shape is)
+        tensors={
+            n: (shape, info.elem(n)[0]) for n in sizes if (shape := info.shape(n)) is not None
+        },
         warnings=warnings,
         notes=list(notes or []),
     )

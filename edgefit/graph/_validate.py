@@ -5,8 +5,7 @@ edgefit is a gate: a model that is broken must be an :class:`EdgefitError` namin
 tensor, never a count. These checks run in pure Python, in one linear pass each, *before* onnx's
 C++ shape inference and checker see the model (so a cycle, a lying initializer or a 2^62 dimension
 never reaches code that could loop, allocate or overflow), then the checker and strict inference
-run, then
-:func:`check_costs` bounds what was counted.
+run, then :func:`check_costs` bounds what was counted.
 
 Limits (each with its reason):
 
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import overload
 
 import onnx
 
@@ -30,7 +30,7 @@ MAX_COUNT = 2**53
 
 _T = onnx.TensorProto
 # bits per element of raw_data; STRING has no fixed size
-_BITS = {
+_BITS: dict[int, int] = {
     _T.FLOAT: 32,
     _T.UINT8: 8,
     _T.INT8: 8,
@@ -65,7 +65,7 @@ for _name, _bits in (
         _BITS[getattr(_T, _name)] = _bits
 # typed repeated field → (data types stored there, values per element); sub-byte types pack into
 # int32_data
-_FIELDS = {
+_FIELDS: dict[str, dict[int, int]] = {
     "float_data": {_T.FLOAT: 1, _T.COMPLEX64: 2},
     "double_data": {_T.DOUBLE: 1, _T.COMPLEX128: 2},
     "int64_data": {_T.INT64: 1},
@@ -74,6 +74,12 @@ _FIELDS = {
 }
 
 
+@overload
+def one_line(text: str, limit: int = ...) -> str: ...
+@overload
+def one_line(text: None, limit: int = ...) -> None: ...
+@overload
+def one_line(text: str | None, limit: int = ...) -> str | None: ...
 def one_line(text: str | None, limit: int = 2000) -> str | None:
     """``text`` with control characters escaped and its length capped: tensor names, node names and
     paths come from the model or the user, and an error or warning must stay one readable line."""
@@ -362,12 +368,16 @@ def check_conv_channels(model: onnx.ModelProto, source: str) -> None:
             continue
         x, w = shapes.get(node.input[0]), shapes.get(node.input[1])
         group = next((a.i for a in node.attribute if a.name == "group"), 1) or 1
-        if not x or not w or len(x) < 2 or len(w) < 2 or None in (x[1], w[1], w[0]):
+        if not x or not w or len(x) < 2 or len(w) < 2:
             continue
-        if x[1] != w[1] * group or w[0] % group:
+        channels, per_group, outputs = x[1], w[1], w[0]
+        if channels is None or per_group is None or outputs is None:
+            continue
+        if channels != per_group * group or outputs % group:
             raise _refuse(
-                f"{_node(node)} has {x[1]} input channels but its weight {w} with group={group} "
-                f"expects {w[1] * group} (and output channels divisible by the group)",
+                f"{_node(node)} has {channels} input channels but its weight {w} with "
+                f"group={group} expects {per_group * group} (and output channels divisible by "
+                "the group)",
                 source,
             )
 
