@@ -84,8 +84,8 @@ def build_kernel_model(spec: KernelSpec):
 
     k = spec.kclass
     if k in ("conv", "conv1x1", "dwconv"):
-        cin = p.get("cin", p.get("c"))
-        cout = p.get("cout", p.get("c"))
+        cin = p["cin"] if "cin" in p else p["c"]
+        cout = p["cout"] if "cout" in p else p["c"]
         group = cin if k == "dwconv" else 1
         kk, stride = p["k"], p.get("stride", 1)
         weight("w", (cout, cin // group, kk, kk), cin // group * kk * kk)

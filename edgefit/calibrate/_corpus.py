@@ -291,8 +291,9 @@ def _build(seed: int) -> tuple[Any, tuple[int, ...]]:
     import torch
 
     rng = np.random.default_rng(seed)
-    names, builders, weights = zip(*_FAMILIES)
-    builder = builders[int(rng.choice(len(builders), p=np.array(weights) / sum(weights)))]
+    weights = [weight for _, _, weight in _FAMILIES]
+    family = int(rng.choice(len(_FAMILIES), p=np.array(weights) / sum(weights)))
+    builder = _FAMILIES[family][1]
     torch.manual_seed(seed)
     net, shape = builder(rng)
     return net.eval(), shape

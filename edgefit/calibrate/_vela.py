@@ -143,8 +143,9 @@ def kernel_module(spec: KernelSpec):
         torch.manual_seed(zlib.crc32(spec.label.encode()))  # str hash() changes per process
         k = spec.kclass
         if k in ("conv", "conv1x1", "dwconv"):
-            cin, cout = p.get("cin", p.get("c")), p.get("cout", p.get("c"))
-            module = nn.Sequential(
+            cin = p["cin"] if "cin" in p else p["c"]
+            cout = p["cout"] if "cout" in p else p["c"]
+            module: nn.Module = nn.Sequential(
                 nn.Conv2d(
                     cin,
                     cout,
@@ -180,6 +181,7 @@ def _prefixed_class():
             super().__init__()
             self.kclass = kclass
             self.pre = nn.Conv2d(p["c"], p["c"], 1, groups=p["c"])
+            self.op: nn.Module
             if kclass == "pool":
                 self.op = (nn.MaxPool2d if p["op"] == "MaxPool" else nn.AvgPool2d)(p["k"], p["k"])
             elif kclass == "reduce":

@@ -154,7 +154,8 @@ def vela_rows(
     target = load_target(profile.target)
     config = vela_config(target)
     zoo = list(zoo)
-    rows, skipped = [], []
+    rows: list[VelaRow] = []
+    skipped: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="edgefit-fidelity-vela-") as tmp:
         for i, model in enumerate(zoo):
             if progress:

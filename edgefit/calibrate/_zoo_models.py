@@ -384,7 +384,9 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, cin: int, widths: tuple[int, ...], decoder: str = "transpose") -> None:
         super().__init__()
-        enc, dec, c = [], [], cin
+        enc: list[nn.Module] = []
+        dec: list[nn.Module] = []
+        c = cin
         for w in widths:
             enc += [nn.Conv2d(c, w, 3, 2, 1), nn.ReLU()]
             c = w
@@ -425,7 +427,7 @@ class SqueezeNet(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(3, stem, 3, 2), nn.ReLU(), nn.MaxPool2d(3, 2)]
         c = stem
         for f in fires:
-            if f == "pool":
+            if isinstance(f, str):  # "pool"
                 layers.append(nn.MaxPool2d(3, 2))
             else:
                 layers.append(Fire(c, *f))

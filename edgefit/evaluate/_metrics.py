@@ -67,7 +67,7 @@ def score(
     pred = flat.argmax(axis=1)
     s = None if reference is None else sqnr_db(reference.reshape(len(reference), -1), flat)
     if metric == "sqnr":
-        if reference is None:
+        if s is None:  # no reference outputs
             raise ValueError("the sqnr metric needs the original model's outputs")
         return Score("sqnr", min(s, 200.0), len(pred), s)
     if metric == "top1" and labels is None:

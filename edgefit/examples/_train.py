@@ -88,11 +88,12 @@ def _cpu_setup(model: torch.nn.Module, threads: int) -> Iterator[None]:
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
-    model.to(memory_format=torch.channels_last)
+    # torch's stub of Module.to lacks its documented memory_format= keyword
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     try:
         yield
     finally:
-        model.to(memory_format=torch.contiguous_format)
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         torch.set_num_threads(before)
 
 
@@ -182,8 +183,8 @@ def _progress(show: bool | None, total: int) -> tuple[Progress, TaskID]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
     )
-    columns += (TextColumn("{task.fields[stats]}"),)
     bar = Progress(*columns, console=console, disable=not show, transient=False)
     return bar, bar.add_task("training (epochs)", total=total, stats="")
 
