@@ -165,6 +165,14 @@ def test_kill_9_at_20_random_moments_never_corrupts_and_loses_nothing(tiny_onnx,
     assert {k: v for k, v in res.items() if k != "files"} == json.loads((out / "results.json").read_text())
     assert set(_check_outputs(out)) == {c["key"] for c in res["candidates"]}
     assert not list(out.rglob("*.tmp")), "temporary files of killed runs were left behind"
+    # one more rerun reuses everything and keeps the frontier; its final interleaved re-measurement
+    # picks the same winner, or one the protocol found within the noise of it
+    again = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout)
+    assert again["counts"]["reused"] == again["counts"]["materialized"] == CANDIDATES
+    assert again["frontier"] == res["frontier"]
+    ties = {k for r in (res, again) for t in r["selection"].get("protocol", {}).get("ties", [])
+            for k in (t["key"], t["with"])}
+    assert again["selection"]["winner"] == res["selection"]["winner"] or again["selection"]["winner"] in ties
 
 
 # -- full disk and read-only folder ---------------------------------------------------------------------
