@@ -1,9 +1,12 @@
-"""Passes: turn a candidate plan into a real model (torchao-style configs, Olive-style search spaces).
+"""Passes: turn a candidate plan into a real model (torchao-style configs, Olive-style search
+spaces).
 
-Each pass is a frozen, versioned config dataclass plus a handler registered for its type. The config
-declares the fields a search may vary (``search_space``); :func:`apply_pass` finds the handler;
-:func:`materialize` runs a whole :class:`PassPlan` in order swap → prune → recover → export → quantize
-(or, for a torch model, swap → prune → recover → torchao, saved as a ``torch.export`` program).
+Each pass is a frozen, versioned config dataclass plus a handler registered for its type. The
+config declares the fields a search may vary (``search_space``); :func:`apply_pass` finds the
+handler; :func:`materialize` runs a whole :class:`PassPlan` in order swap → prune → recover →
+export → quantize (or, for a torch model, swap → prune → recover → torchao, saved as a
+``torch.export`` program). For a model that arrives as an ONNX file, :func:`search_recipe` chooses
+its int8 recipe (types, format, calibration, nodes kept float, session options) by measurement.
 
 >>> from edgefit.passes import QuantizeConfig, config_from_dict, list_passes
 >>> [p.name for p in list_passes()]
@@ -33,6 +36,8 @@ from edgefit.passes._materialize import Materialized, materialize
 from edgefit.passes._plan import PassPlan, model_fingerprint
 from edgefit.passes._prune import PruneConfig, sparsity, two_four_mask  # noqa: I001
 from edgefit.passes._quantize import QuantizeConfig
+from edgefit.passes._recipe import Recipe, ort_defaults
+from edgefit.passes._recipe_search import RecipeChoice, Tried, search_recipe
 from edgefit.passes._recover import RecoverConfig
 from edgefit.passes._sensitivity import LayerSensitivity, layer_sensitivity, most_sensitive
 from edgefit.passes._swap import (
@@ -53,9 +58,12 @@ __all__ = [
     "PassSpec",
     "PruneConfig",
     "QuantizeConfig",
+    "Recipe",
+    "RecipeChoice",
     "RecoverConfig",
     "SwapConfig",
     "TorchaoConfig",
+    "Tried",
     "apply_pass",
     "config_from_dict",
     "get_pass",
@@ -64,8 +72,10 @@ __all__ = [
     "materialize",
     "model_fingerprint",
     "most_sensitive",
+    "ort_defaults",
     "register_pass",
     "resolve_factory",
+    "search_recipe",
     "sparsity",
     "swap_activations",
     "two_four_mask",

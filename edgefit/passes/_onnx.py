@@ -1,7 +1,9 @@
 """ONNX plumbing shared by the quantize pass and the sensitivity measurement: preparing a graph
-(named nodes, onnxruntime's pre-processing), Gemm → MatMul rewriting, static QDQ, running and comparing.
+(named nodes, onnxruntime's pre-processing), Gemm → MatMul rewriting, static QDQ, running and
+comparing.
 
-onnx, onnxruntime and numpy are imported inside the functions (``import edgefit.passes`` stays light).
+onnx, onnxruntime and numpy are imported inside the functions (``import edgefit.passes`` stays
+light).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def load(model: Any):
 
 
 def name_nodes(model) -> Any:
-    """Give every unnamed node a stable name (``<op>_<index>``) so ``keep_float`` can address it."""
+    """Give every unnamed node a stable name (``<op>_<index>``) so ``keep_float`` can address
+    it."""
     used = {n.name for n in model.graph.node if n.name}
     for i, node in enumerate(model.graph.node):
         if not node.name:
@@ -54,9 +57,10 @@ def name_nodes(model) -> Any:
 
 
 def prepare(model: Any, folder: Path, preprocess: bool) -> tuple[Path, str | None]:
-    """Write ``model`` (nodes named; pre-processed when asked and possible) into ``folder``; returns
-    the file and a note when pre-processing failed. Node names survive ``quant_pre_process``, so
-    names measured on one prepared copy address the same nodes in another."""
+    """Write ``model`` (nodes named; pre-processed when asked and possible) into ``folder``;
+    returns the file and a note when pre-processing failed. Node names survive
+    ``quant_pre_process``, so names measured on one prepared copy address the same nodes in
+    another."""
     from edgefit.runtimes._ort_convert import _preprocess, save
 
     model = name_nodes(load(model))
@@ -64,7 +68,8 @@ def prepare(model: Any, folder: Path, preprocess: bool) -> tuple[Path, str | Non
 
 
 def weight_nodes(model, op_types: Sequence[str] = WEIGHT_OPS) -> list[tuple[str, str]]:
-    """``(name, op_type)`` of the nodes of ``op_types`` whose weight (input 1) is an initializer."""
+    """``(name, op_type)`` of the nodes of ``op_types`` whose weight (input 1) is an
+    initializer."""
     inits = {i.name for i in model.graph.initializer}
     return [
         (n.name, n.op_type)
@@ -84,7 +89,8 @@ def gemm_to_matmul(model) -> int:
     ``MatMul`` (+ ``Add`` for the bias), in place; returns how many were rewritten.
 
     onnxruntime's dynamic quantizer and ``MatMulNBitsQuantizer`` handle MatMul only, while a
-    ``torch.nn.Linear`` exports as Gemm. The MatMul keeps the Gemm's name (``keep_float`` still applies).
+    ``torch.nn.Linear`` exports as Gemm. The MatMul keeps the Gemm's name (``keep_float`` still
+    applies).
     """
     from onnx import helper, numpy_helper
 
@@ -137,9 +143,9 @@ def reader(feeds: Sequence[dict]):
 
 
 class _AxisWarnings(logging.Filter):
-    """onnxruntime logs "Axis 1 is out-of-range for weight …" on the root logger for every 1-D weight
-    (a LayerNorm scale) under per-channel quantization; it then quantizes that weight per tensor,
-    which is what it should do, so the line is noise on the user's terminal."""
+    """onnxruntime logs "Axis 1 is out-of-range for weight …" on the root logger for every 1-D
+    weight (a LayerNorm scale) under per-channel quantization; it then quantizes that weight per
+    tensor, which is what it should do, so the line is noise on the user's terminal."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "is out-of-range for weight" not in record.getMessage()
@@ -155,17 +161,18 @@ def _without_axis_warnings():
         root.removeFilter(quiet)
 
 
-# onnxruntime's quantization docs: on x86 without VNNI, U8S8 kernels add pairs of u8 x s8 products in 16-bit
-# lanes (vpmaddubsw), which saturate when weights use the full 8-bit range; 7-bit weights (reduce_range) cannot
+# onnxruntime's quantization docs: on x86 without VNNI, U8S8 kernels add pairs of u8 x s8 products
+# in 16-bit lanes (vpmaddubsw), which saturate when weights use the full 8-bit range; 7-bit weights
+# (reduce_range) cannot
 _SATURATING_INT8_PATHS = ("avx2", "avx512")
 
 
 def host_int8_recipe() -> tuple[bool, str]:
     """``(reduce_range, why)`` for onnxruntime's int8 kernels on this CPU.
 
-    The quantized model is scored (and, on host-cpu, run) here, so its weights must suit the kernels
-    here: full 8-bit weights where the int8 path accumulates in 32 bits (VNNI, AMX, Arm dot products),
-    7-bit weights where it would saturate 16-bit sums (AVX2, AVX-512 without VNNI).
+    The quantized model is scored (and, on host-cpu, run) here, so its weights must suit the
+    kernels here: full 8-bit weights where the int8 path accumulates in 32 bits (VNNI, AMX, Arm dot
+    products), 7-bit weights where it would saturate 16-bit sums (AVX2, AVX-512 without VNNI).
     """
     from edgefit.estimate._fingerprint import int8_path
     from edgefit.targets._host import probe_host
@@ -174,7 +181,8 @@ def host_int8_recipe() -> tuple[bool, str]:
     if path in _SATURATING_INT8_PATHS:
         return True, (
             f"7-bit weights (reduce_range): this CPU's int8 path is {path}, without VNNI, where "
-            "onnxruntime's U8S8 kernels sum u8 x s8 pairs in 16 bits and saturate with full-range weights"
+            "onnxruntime's U8S8 kernels sum u8 x s8 pairs in 16 bits and saturate with full-range "
+            "weights"
         )
     return (
         False,
@@ -195,10 +203,10 @@ def static_qdq(
     cache: Path | None = None,
     reduce_range: bool | None = None,
 ) -> None:
-    """onnxruntime static quantization in QDQ format: U8 activations, S8 weights, the given calibration
-    method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with the same file
-    skips calibration, which makes measuring one node at a time affordable. ``reduce_range=None`` takes
-    this CPU's choice (:func:`host_int8_recipe`)."""
+    """onnxruntime static quantization in QDQ format: U8 activations, S8 weights, the given
+    calibration method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with
+    the same file skips calibration, which makes measuring one node at a time affordable.
+    ``reduce_range=None`` takes this CPU's choice (:func:`host_int8_recipe`)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if reduce_range is None:
@@ -245,10 +253,11 @@ def protect_float_nodes(model) -> list[str]:
 
     onnxruntime's ``WeightBiasQuantization`` graph transformer (run when a session loads the model)
     quantizes the float weight of any Conv / ConvTranspose / Gemm whose input comes from a
-    DequantizeLinear, per tensor: a node ``nodes_to_exclude`` kept float would silently run in int8,
-    with the coarsest weight scale there is. Feeding such a node the activation *before* its
+    DequantizeLinear, per tensor: a node ``nodes_to_exclude`` kept float would silently run in
+    int8, with the coarsest weight scale there is. Feeding such a node the activation *before* its
     Quantize → Dequantize pair (in place) keeps it float. The quantizer must have kept removable
-    activations (``QDQKeepRemovableActivations``), or the tensor before the pair would lack its Relu.
+    activations (``QDQKeepRemovableActivations``), or the tensor before the pair would lack its
+    Relu.
     """
     producers = {out: node for node in model.graph.node for out in node.output}
     inits = {i.name for i in model.graph.initializer}
@@ -307,7 +316,8 @@ def run(path: Path, feeds: Sequence[dict], threads: int) -> list[list[Any]]:
 
 
 def nmse(reference: list[list[Any]], test: list[list[Any]]) -> float:
-    """Normalized squared error ‖test − ref‖² / ‖ref‖² over all outputs of all feeds (0 = identical)."""
+    """Normalized squared error ‖test − ref‖² / ‖ref‖² over all outputs of all feeds (0 =
+    identical)."""
     import numpy as np
 
     num = sum(

@@ -1,10 +1,11 @@
 """The quantize pass: ONNX in, ONNX out, with onnxruntime's own quantization tools.
 
-* ``int8``: static QDQ (U8 activations, S8 weights), MinMax / Entropy / Percentile calibration on the
-  user's data; ``keep_float`` nodes stay float, ``keep_float_top=k`` keeps the k *measured* most
-  sensitive nodes float (:mod:`edgefit.passes._sensitivity`).
-* ``int8-dynamic``: weights int8 offline, activations at run time, for MatMul / Gemm / LSTM / Attention
-  only. Never Conv: onnxruntime's ConvInteger was 0.06–0.16× the fp32 speed on this project's CPU.
+* ``int8``: static QDQ (U8 activations, S8 weights), MinMax / Entropy / Percentile calibration on
+  the user's data; ``keep_float`` nodes stay float, ``keep_float_top=k`` keeps the k *measured*
+  most sensitive nodes float (:mod:`edgefit.passes._sensitivity`).
+* ``int8-dynamic``: weights int8 offline, activations at run time, for MatMul / Gemm / LSTM /
+  Attention only. Never Conv: onnxruntime's ConvInteger was 0.06–0.16× the fp32 speed on this
+  project's CPU.
 * ``int4-weight``: 4-bit block-wise (block 32, symmetric) MatMul / Gemm weights, ``MatMulNBits``.
 * ``fp16``: every float tensor to fp16, I/O kept fp32. ``fp32``: a plain copy.
 """
@@ -44,15 +45,15 @@ class QuantizeConfig(PassConfig):
 
     Fields a precision ignores are reset to their defaults (``calibration``, ``keep_float_top`` for
     anything but int8; ``per_channel`` for fp32/fp16/int4), so equal recipes compare and hash equal
-    whatever a search drew for them. ``keep_float`` / ``op_types`` given with fp32 or fp16 are errors.
+    whatever a search drew for them. ``keep_float`` / ``op_types`` given with fp32 or fp16 are
+    errors.
 
     >>> QuantizeConfig(precision="fp16", calibration="entropy") == QuantizeConfig(precision="fp16")
     True
-    >>> QuantizeConfig(precision="int8-dynamic", op_types=("Conv",))
+    >>> QuantizeConfig(precision="int8-dynamic", op_types=("Conv",))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: QuantizeConfig.op_types: op_types=('Conv',) is not allowed (fix: use a subset \
-of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; use precision='int8')
+    edgefit.errors.EdgefitError: QuantizeConfig.op_types: op_types=('Conv',) is not allowed ...
     """
 
     precision: str = "int8"
@@ -114,8 +115,8 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
     def search_space(
         cls, target_dtypes: Iterable[str] = (), knob_space: Mapping[str, Any] | None = None
     ) -> dict[str, tuple]:
-        """Precisions the target computes in (int4 weight-only only where the target lists ``int4``;
-        no dtypes given means any), and the int8 recipe choices.
+        """Precisions the target computes in (int4 weight-only only where the target lists
+        ``int4``; no dtypes given means any), and the int8 recipe choices.
 
         >>> QuantizeConfig.search_space(["fp32", "fp16", "int8"])["precision"]
         ('fp32', 'fp16', 'int8', 'int8-dynamic')
@@ -135,8 +136,8 @@ of MatMul, Gemm, LSTM, Attention: dynamic int8 Conv (ConvInteger) is very slow; 
         }
 
     def digest(self, model: Any = None, context: PassContext | None = None) -> str:
-        """A short hash of this config (with ``model``'s bytes and the context's data when given), so
-        that distinct outputs get distinct file names."""
+        """A short hash of this config (with ``model``'s bytes and the context's data when given),
+        so that distinct outputs get distinct file names."""
         h = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
         if model is not None:
             h.update(model.SerializeToString())
@@ -185,7 +186,8 @@ def _check_names(source: Path, names: tuple[str, ...]) -> None:
             "QuantizeConfig",
             "keep_float",
             missing,
-            f"node names of the (pre-processed) graph, e.g. {sample}; layer_sensitivity() lists them",
+            f"node names of the (pre-processed) graph, e.g. {sample}; layer_sensitivity() lists "
+            "them",
         )
 
 
@@ -197,7 +199,8 @@ def _static(
     from edgefit.passes._sensitivity import measure_prepared, most_sensitive
 
     feeds, where = ctx.calibration_feeds(onnx.load(str(source)))
-    keep, meta = list(cfg.keep_float), {}
+    keep = list(cfg.keep_float)
+    meta: dict[str, Any] = {}
     cache = folder / "calibration.json"
     if cfg.keep_float_top:
         (folder / "sens").mkdir()
@@ -232,7 +235,8 @@ def _static(
     )
     meta.update(
         {
-            "recipe": f"onnxruntime.quantization.quantize_static: QDQ, activations QUInt8, weights QInt8, "
+            "recipe": "onnxruntime.quantization.quantize_static: QDQ, activations QUInt8, "
+            "weights QInt8, "
             f"{'per-channel' if cfg.per_channel else 'per-tensor'}, "
             f"{_onnx.CALIBRATION_METHODS[cfg.calibration]} calibration"
             + (", reduce_range" if reduce_range else ""),
@@ -243,13 +247,15 @@ def _static(
     )
     if where.startswith("random"):
         meta["warning"] = (
-            "calibrated on random inputs: scales fit noise, not real data; accuracy is not representative"
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not "
+            "representative"
         )
     return meta
 
 
 def _rewritten(source: Path, folder: Path, op_types: tuple[str, ...]) -> tuple[Path, int, list]:
-    """The prepared model with Gemm rewritten to MatMul when Gemm is asked for; its matching nodes."""
+    """The prepared model with Gemm rewritten to MatMul when Gemm is asked for; its matching
+    nodes."""
     import onnx
 
     from edgefit.runtimes._ort_convert import save

@@ -32,17 +32,18 @@ them; the timer is the only code running during a timing in this process.
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import numpy as np
-
-from edgefit.calibrate._measure import Interleaved
 from edgefit.errors import EdgefitError
 from edgefit.passes._recipe import EvalFn, Recipe, Workspace, ort_defaults, session, with_
+
+if TYPE_CHECKING:  # numpy and onnx load only when a search runs: edgefit.passes stays light
+    from edgefit.calibrate._measure import Interleaved
 
 SCREEN_ROUNDS = 3
 FINAL_ROUNDS = 5
@@ -55,7 +56,7 @@ MAX_SENSITIVITY_NODES = 48
 SAMPLE_COUNTS = (16, 64, 256)
 
 # items to time (file, recipe), rounds -> one Interleaved per item, in order
-Timer = Callable[[Sequence[tuple[Path, Recipe]], int], list[Interleaved]]
+Timer: TypeAlias = "Callable[[Sequence[tuple[Path, Recipe]], int], list[Interleaved]]"
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,9 @@ def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
     the middle item never followed itself, and two sessions of one file timed up to 1.09× apart),
     a round lasting about ``round_runs`` runs of the slowest item (20 ms to 0.3 s); an item whose
     round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured)."""
-    from edgefit.calibrate._measure import _spread, _timed
+    import numpy as np
+
+    from edgefit.calibrate._measure import Interleaved, _spread, _timed
 
     def time_items(items: Sequence[tuple[Path, Recipe]], rounds: int) -> list[Interleaved]:
         import gc
@@ -192,6 +195,8 @@ def search_recipe(
             where="search_recipe",
             fix="use a positive thread count or a list of them",
         )
+    import numpy as np
+
     order = np.random.default_rng(seed).permutation(len(feeds))
     shuffled = [feeds[i] for i in order]
     if timer is None:
@@ -459,7 +464,7 @@ def _unsettled(a: Interleaved, b: Interleaved) -> bool:
     """The median of the paired ratios says ``a`` is faster by more than the bar, but too few
     rounds agree: a comparison worth re-timing with more rounds."""
     ratios = paired_ratios(a, b)
-    return bool(ratios) and float(np.median(ratios)) < 1 - MIN_NOISE and not _faster(a, b)
+    return bool(ratios) and statistics.median(ratios) < 1 - MIN_NOISE and not _faster(a, b)
 
 
 def _faster(a: Interleaved, b: Interleaved) -> bool:
@@ -475,4 +480,4 @@ def _faster(a: Interleaved, b: Interleaved) -> bool:
     if not ratios:
         return False
     wins = sum(r < 1 for r in ratios)
-    return float(np.median(ratios)) < 1 - MIN_NOISE and wins >= 0.75 * len(ratios)
+    return statistics.median(ratios) < 1 - MIN_NOISE and wins >= 0.75 * len(ratios)
