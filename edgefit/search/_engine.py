@@ -32,7 +32,8 @@ RESULT = "result.json"
 
 @dataclass
 class Run:
-    """Everything a run produced; ``results.json`` is :meth:`to_dict`."""
+    """Everything the search produced; :func:`~edgefit.search.finish_run` picks from it and
+    writes results.json (:func:`edgefit.optimize` does both)."""
 
     config: OptimizeConfig
     base: Base
@@ -253,7 +254,12 @@ def _finished(path: Path, key: str) -> dict | None:
 def optimize(
     config: OptimizeConfig, base: Base, *, progress: Callable[[str, int, int], None] | None = None
 ) -> Run:
-    """Screen, then materialize/measure the survivors until done, the budget, or Ctrl-C."""
+    """Screen, then materialize/measure the survivors until done, the budget, or Ctrl-C.
+
+    The search alone (no pick, no files besides the per-candidate records and the study):
+    :func:`edgefit.optimize` is the whole run. ``config.out_dir`` None is
+    ``edgefit-out/<target id>``; ``run.config`` holds the folder used.
+    """
     import optuna
 
     from edgefit.estimate import Estimator

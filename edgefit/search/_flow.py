@@ -149,7 +149,9 @@ def model_source(model: ModelLike | Base) -> tuple[Path | None, str | None, str 
     return None, model, None
 
 
-def _with_target(config: OptimizeConfig | None, target: str | os.PathLike[str] | None):
+def _with_target(
+    config: OptimizeConfig | None, target: str | os.PathLike[str] | None
+) -> OptimizeConfig:
     """``config`` for ``target``: the target is given once, as the argument or in the config."""
     if config is None:
         return OptimizeConfig(target=str(target) if target is not None else DEFAULT_TARGET)
