@@ -83,6 +83,35 @@ def test_optimize_config_rejects_impossible_drops():
         OptimizeConfig(target="host-cpu", out_dir=Path("."), select="cheapest")
 
 
+def test_optimize_config_is_whole_by_default_and_the_target_is_given_once(tmp_path):
+    from edgefit.errors import EdgefitError
+    from edgefit.search import OptimizeConfig
+    from edgefit.search._flow import _with_target
+
+    config = OptimizeConfig(out_dir=str(tmp_path))  # a string folder is a path
+    assert config.target == "host-cpu" and config.out_dir == tmp_path and config.metric == "auto"
+    assert OptimizeConfig().out_dir is None  # decided when the target is known: edgefit-out/<id>
+    assert _with_target(None, "orin").target == "orin"
+    assert _with_target(config, "orin").target == "orin"  # the default target gives way
+    assert _with_target(OptimizeConfig(target="orin"), None).target == "orin"
+    with pytest.raises(EdgefitError, match="two targets given"):
+        _with_target(OptimizeConfig(target="glasses"), "orin")
+
+
+def test_the_model_argument_names_an_example_a_factory_or_a_file(tmp_path):
+    from pathlib import Path
+
+    from edgefit.search._flow import model_source
+
+    plain = tmp_path / "model"  # an existing file is a file, whatever its name
+    plain.write_bytes(b"")
+    assert model_source(None) == (None, None, None)  # the built-in digits classifier
+    assert model_source("ds-cnn-kws") == (None, "ds-cnn-kws", None)
+    assert model_source("my_pkg.nets:build") == (None, None, "my_pkg.nets:build")
+    assert model_source("nets/small.onnx") == (Path("nets/small.onnx"), None, None)
+    assert model_source(str(plain)) == (plain, None, None) and model_source(plain) == (plain, None, None)
+
+
 def test_torchao_precisions_only_for_torch_bases_with_matmuls(tmp_path):
     from dataclasses import replace
 
