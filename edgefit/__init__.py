@@ -8,13 +8,12 @@ The front door is a handful of functions, each what one command does::
     result.chosen.label, result.files["model"]         # `edgefit optimize`
     edgefit.check("model.onnx", "host-cpu").exit_code   # `edgefit check`
 
-``import edgefit`` is deliberately light: each name below loads its subpackage on first use
-(torch, numba, onnxruntime and optuna only inside the code that needs them). The subpackages hold
-the rest of the API::
+Beside them: ``load_target``/``list_targets``, ``load_graph``, ``get_example``/``list_examples``,
+``Estimator``, ``get_runtime`` and ``load_results``; the subpackages (``edgefit.targets``,
+``edgefit.search``, ``edgefit.report``, …) hold the rest of the API.
 
-    from edgefit.targets import load_target, list_targets
-    from edgefit.graph import load_graph
-    from edgefit.examples import get_example, list_examples
+``import edgefit`` is deliberately light: each of these names loads its subpackage on first use,
+and torch, numba, onnxruntime and optuna load only inside the code that needs them.
 """
 
 from __future__ import annotations
@@ -26,12 +25,14 @@ from edgefit._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from edgefit.errors import EdgefitError as EdgefitError
+    from edgefit.estimate import Estimator as Estimator
     from edgefit.examples import get_example as get_example
     from edgefit.examples import list_examples as list_examples
     from edgefit.graph import load_graph as load_graph
     from edgefit.report import CheckOutcome as CheckOutcome
     from edgefit.report import load_results as load_results
     from edgefit.report._gate import check as check
+    from edgefit.runtimes import get_runtime as get_runtime
     from edgefit.search import OptimizeConfig as OptimizeConfig
     from edgefit.search import OptimizeResult as OptimizeResult
     from edgefit.search._flow import optimize as optimize
@@ -50,6 +51,8 @@ _LAZY = {
     "load_target": ("edgefit.targets", "load_target"),
     "list_targets": ("edgefit.targets", "list_targets"),
     "load_graph": ("edgefit.graph", "load_graph"),
+    "Estimator": ("edgefit.estimate", "Estimator"),
+    "get_runtime": ("edgefit.runtimes", "get_runtime"),
     "get_example": ("edgefit.examples", "get_example"),
     "list_examples": ("edgefit.examples", "list_examples"),
 }
