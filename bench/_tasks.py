@@ -4,8 +4,8 @@ Only data that ships offline is used: the UCI digits that edgefit ships (1,797 h
 the fixed 60/20/20 split of ``edgefit.examples.load_digits_splits``). No labelled audio or other
 1-D sensor recording ships with any installed package (scipy's and CPython's .wav files are codec
 test tones and a single pluck, with no labels), so the "1-D audio" task is an audio-style 1-D
-convolutional net over the closest real 1-D signal at hand: each digit (at 16×16) read as a 256-sample
-sequence, row by row. Say so wherever its numbers appear.
+convolutional net over the closest real 1-D signal at hand: each digit (at 16×16) read as a
+256-sample sequence, row by row. Say so wherever its numbers appear.
 
 Each task trains in seconds (seeded, one thread) and is cached like edgefit's examples
 (``examples_cache_dir()``, plain state_dicts loaded with ``weights_only=True``).
@@ -39,13 +39,17 @@ def _ds(c_in: int, c_out: int, stride: int) -> nn.Sequential:
 
 
 class DSCNN(nn.Module):
-    """MobileNet-style: a stride-2 3×3 stem, five depthwise-separable blocks (32 → 256 ch), GAP, linear."""
+    """MobileNet-style: a stride-2 3×3 stem, five depthwise-separable blocks (32 → 256 ch), GAP,
+    linear."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU())
-        self.blocks = nn.Sequential(_ds(32, 64, 1), _ds(64, 128, 2), _ds(128, 128, 1), _ds(128, 256, 2),
-                                    _ds(256, 256, 1))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU()
+        )
+        self.blocks = nn.Sequential(
+            _ds(32, 64, 1), _ds(64, 128, 2), _ds(128, 128, 1), _ds(128, 256, 2), _ds(256, 256, 1)
+        )
         self.head = nn.Linear(256, 10)
 
     def forward(self, x):
@@ -55,8 +59,16 @@ class DSCNN(nn.Module):
 class MLP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(),
-                                 nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(256, 512),
+            nn.ReLU(),
+            nn.Linear(512, 512),
+            nn.ReLU(),
+            nn.Linear(512, 256),
+            nn.ReLU(),
+            nn.Linear(256, 10),
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -85,10 +97,18 @@ class Conv1D(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv1d(1, 64, 9, stride=2, padding=4), nn.BatchNorm1d(64), nn.ReLU(),
-            nn.Conv1d(64, 128, 5, stride=2, padding=2), nn.BatchNorm1d(128), nn.ReLU(),
-            nn.Conv1d(128, 128, 3, padding=1), nn.BatchNorm1d(128), nn.ReLU(),
-            nn.Conv1d(128, 256, 3, stride=2, padding=1), nn.BatchNorm1d(256), nn.ReLU(),
+            nn.Conv1d(1, 64, 9, stride=2, padding=4),
+            nn.BatchNorm1d(64),
+            nn.ReLU(),
+            nn.Conv1d(64, 128, 5, stride=2, padding=2),
+            nn.BatchNorm1d(128),
+            nn.ReLU(),
+            nn.Conv1d(128, 128, 3, padding=1),
+            nn.BatchNorm1d(128),
+            nn.ReLU(),
+            nn.Conv1d(128, 256, 3, stride=2, padding=1),
+            nn.BatchNorm1d(256),
+            nn.ReLU(),
         )
         self.head = nn.Linear(256, 10)
 
@@ -112,8 +132,14 @@ TASKS = {
         Task("digits-dscnn", "depthwise-heavy CNN", DSCNN, 32, (1, 1, 32, 32), 8),
         Task("digits-mlp", "MLP", MLP, 16, (1, 256), 30),
         Task("digits-attention", "attention (transformer encoder)", Attention, 16, (1, 256), 20),
-        Task("digits-1d", "1-D conv, audio-style (digits read as 256-sample signals)", Conv1D, 16,
-             (1, 256), 20),
+        Task(
+            "digits-1d",
+            "1-D conv, audio-style (digits read as 256-sample signals)",
+            Conv1D,
+            16,
+            (1, 256),
+            20,
+        ),
     )
 }
 
@@ -122,12 +148,17 @@ def splits(task: Task) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from edgefit.examples import load_digits_splits
 
     data = load_digits_splits(task.resolution)
-    return {k: (x.reshape((len(x),) + task.shape[1:]).astype(np.float32), y) for k, (x, y) in data.items()}
+    return {
+        k: (x.reshape((len(x),) + task.shape[1:]).astype(np.float32), y)
+        for k, (x, y) in data.items()
+    }
 
 
 def trained(task: Task) -> nn.Module:
     """The task's model, trained (Adam, seeded, one thread) or loaded from the cache."""
-    key = cache_key({"bench-task": task.name, "version": VERSION, "epochs": task.epochs, "seed": SEED})
+    key = cache_key(
+        {"bench-task": task.name, "version": VERSION, "epochs": task.epochs, "seed": SEED}
+    )
     path = examples_cache_dir() / f"bench-{task.name}-{key}.pt"
     torch.manual_seed(SEED)
     model = task.build()
@@ -164,7 +195,8 @@ def export(task: Task, folder: Path) -> Path:
 
 
 def accuracy_fn(x: np.ndarray, y: np.ndarray) -> Callable[[Path], float]:
-    """``fn(onnx_path) -> accuracy`` on ``(x, y)``, one sample per run (the models take batch 1)."""
+    """``fn(onnx_path) -> accuracy`` on ``(x, y)``, one sample per run (the models take batch
+    1)."""
 
     def accuracy(path: Path) -> float:
         import onnxruntime as ort
@@ -173,7 +205,9 @@ def accuracy_fn(x: np.ndarray, y: np.ndarray) -> Callable[[Path], float]:
         so.intra_op_num_threads, so.log_severity_level = 1, 3
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
-        hits = sum(int(np.argmax(sess.run(None, {name: x[i : i + 1]})[0]) == y[i]) for i in range(len(x)))
+        hits = sum(
+            int(np.argmax(sess.run(None, {name: x[i : i + 1]})[0]) == y[i]) for i in range(len(x))
+        )
         return hits / len(x)
 
     return accuracy
