@@ -194,12 +194,13 @@ def parse_fraction(
 
 
 def parse_bytes(text: str | float, *, where: str, what: str | None = None) -> float:
-    """Bytes from ``4GB`` (SI), ``3.5GiB`` (binary) or ``512B``; a plain number is refused.
+    """Bytes from ``4GB`` (SI), ``3.5GiB`` (binary) or ``512B``; a plain number is refused, and
+    0 is allowed (``--overhead 0GB``: none).
 
     >>> parse_bytes("4GB", where="--overhead"), parse_bytes("1KiB", where="--overhead")
     (4000000000.0, 1024.0)
     """
-    return _read(text, SIZE, where=where, what=what)
+    return _read(text, SIZE, where=where, what=what, lo_open=False)
 
 
 def parse_energy(

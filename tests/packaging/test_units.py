@@ -61,6 +61,7 @@ def test_plain_numbers_and_exponents():
     assert parse_duration("5e-2s", where=W) == pytest.approx(0.05)
     assert parse_duration("1.23e+03 s", where=W) == pytest.approx(1230)
     assert parse_energy("0.5", where=W) == 0.5 and parse_energy("0J", where=W) == 0
+    assert parse_bytes("0GB", where=W) == 0
     assert parse_fraction("0.05", where=W) == 0.05 and parse_fraction("5%", where=W) == 0.05
     assert parse_fraction("150%", where=W, hi=2) == 1.5 and parse_fraction("0%", where=W) == 0
 
