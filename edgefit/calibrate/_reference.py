@@ -5,8 +5,8 @@ A published point names the model it measured (``resnet50-v1.5``, ``ds-cnn-kws``
 estimator against it, edgefit needs that model's *shape*: its operators, their sizes and their
 order. Weights do not matter for a latency estimate, so nothing is downloaded: each reference is
 the architecture with seeded random weights. The MLPerf Tiny models and MobileNet-v2 are the
-built-in examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here, as torchvision
-lays it out.
+built-in examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here and MobileNet-v3
+and EfficientNet-B0 in :mod:`edgefit.calibrate._reference_mobile`, as torchvision lays them out.
 
 The registry (:data:`REFERENCES`) is plain data and importing this module stays light; torch loads
 when a model is built.
@@ -57,6 +57,32 @@ def _resnet50() -> nn.Module:
     return _seeded(ResNet50)
 
 
+def _mobile(name: str) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        from edgefit.calibrate import _reference_mobile as mobile
+
+        factory = {
+            "large": lambda: mobile.MobileNetV3("large"),
+            "small": lambda: mobile.MobileNetV3("small"),
+            "b0": mobile.EfficientNetB0,
+        }[name]
+        return _seeded(factory)
+
+    return build
+
+
+def _mbv2_035(classes: int) -> Callable[[], nn.Module]:
+    """MobileNet-v2 at width 0.35 (torchvision channel rounding, last conv kept at 1280) with a
+    ``classes``-way head: the width variant the Himax WE2 model zoo names."""
+
+    def build() -> nn.Module:
+        from edgefit.examples._vision import MobileNetV2
+
+        return _seeded(lambda: MobileNetV2(0.35, num_classes=classes))
+
+    return build
+
+
 def _yamnet() -> nn.Module:
     """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at
     0.25)."""
@@ -91,6 +117,40 @@ REFERENCES: dict[str, Reference] = {
             "'mobilenetv2'",
             (1, 3, 224, 224),
             _example("mobilenetv2"),
+        ),
+        Reference(
+            "mobilenet-v3-large",
+            "MobileNet-v3-Large 1.0, ImageNet 224x224 (AI Hub mobilenet_v3_large), torchvision "
+            "layout, 5.5 M params, 219 M MACs",
+            (1, 3, 224, 224),
+            _mobile("large"),
+        ),
+        Reference(
+            "mobilenet-v3-small",
+            "MobileNet-v3-Small 1.0, ImageNet 224x224 (AI Hub mobilenet_v3_small), torchvision "
+            "layout, 2.5 M params, 56 M MACs",
+            (1, 3, 224, 224),
+            _mobile("small"),
+        ),
+        Reference(
+            "efficientnet-b0",
+            "EfficientNet-B0, ImageNet 224x224, torchvision layout, 5.3 M params, 390 M MACs",
+            (1, 3, 224, 224),
+            _mobile("b0"),
+        ),
+        *(
+            Reference(
+                f"mobilenet-v2-0.35-{size}",
+                f"MobileNet-v2 0.35 at {size}x{size}, {classes} classes (Seeed SSCMA model zoo "
+                f"on Himax WE2: {what}); standard inverted residuals, not SSCMA's 'Rep' form",
+                (1, 3, size, size),
+                _mbv2_035(classes),
+            )
+            for size, classes, what in (
+                (96, 2, "person"),
+                (64, 2, "person"),
+                (32, 10, "CIFAR-10"),
+            )
         ),
         Reference(
             "ds-cnn-kws",
