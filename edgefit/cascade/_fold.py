@@ -145,8 +145,8 @@ def write_sidecar(calibrator: Calibrator, path: str | Path, *, reason: str | Non
     """Write the calibrator as JSON (schema ``edgefit-calibrator/1``) for an app that applies it
     itself; ``reason`` records why it was not folded into the graph.
 
-    >>> write_sidecar(Calibrator("temperature", "logits", temperature=1.7),
-    "tier1.calibrator.json")  # doctest: +SKIP
+    >>> cal = Calibrator("temperature", "logits", temperature=1.7)
+    >>> write_sidecar(cal, "tier1.calibrator.json")  # doctest: +SKIP
     """
     check_calibrator(calibrator)
     doc = {

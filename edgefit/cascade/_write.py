@@ -35,9 +35,10 @@ def write_outputs(result: CascadeResult, out_dir: str | Path, *, command: str) -
     """Write the run's outputs into ``out_dir``; returns file name (relative to ``out_dir``) →
     path.
 
-    >>> write_outputs(result, Path("edgefit-out/cascade"), command="edgefit cascade --example
-    digits")  # doctest: +SKIP {'cascade.json': PosixPath('edgefit-out/cascade/cascade.json'), …,
-    'model-cards/tier1.md': …}
+    >>> out = Path("edgefit-out/cascade")
+    >>> write_outputs(result, out, command="edgefit cascade --example digits")  # doctest: +SKIP
+    {'cascade.json': PosixPath('edgefit-out/cascade/cascade.json'), …,
+     'model-cards/tier1.md': …}
     """
     out_dir = ensure_dir(out_dir)  # a read-only or full folder: one line before any rendering work
     config = cascade_config(result, base=out_dir)

@@ -7,8 +7,8 @@ fit by a deadline, the compound accuracy a(k) = AMAX − (AMAX − A0)(1 − R)^
 model, the knee, the accuracy a goal needs, Cost(N) = 2^(N−1) for late catches, and data egress.
 
 >>> from edgefit.iteration import IterationPlan, build_plan, loop_for, parse_deadline
->>> plan = build_plan(loop_for("orin"), IterationPlan(deadline_days=parse_deadline("26w"),
-goal=0.99))
+>>> wanted = IterationPlan(deadline_days=parse_deadline("26w"), goal=0.99)
+>>> plan = build_plan(loop_for("orin"), wanted)
 >>> plan["iterations"]["by_deadline"], plan["goal"]["iterations_needed"]
 (4, 14)
 

@@ -99,10 +99,10 @@ def select_by_deadline(candidates: Sequence[Mapping[str, Any]]) -> Mapping[str, 
     ``"iteration"``. Ties (to 1e-9) go to the shorter iteration, then the cheaper one, then the
     higher accuracy now.
 
-    >>> fast = {"name": "int8", "accuracy_at_deadline": 0.95, "days": 24, "usd": 0, "accuracy_now":
-    0.90}
+    >>> fast = {"name": "int8", "accuracy_at_deadline": 0.95, "days": 24, "usd": 0,
+    ...         "accuracy_now": 0.90}
     >>> slow = {"name": "fp16", "accuracy_at_deadline": 0.94, "days": 38, "usd": 4e4,
-    "accuracy_now": 0.93}
+    ...         "accuracy_now": 0.93}
     >>> select_by_deadline([slow, fast])["name"]
     'int8'
     """

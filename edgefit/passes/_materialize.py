@@ -135,7 +135,7 @@ def materialize(
 
     >>> from edgefit.passes import PassPlan, QuantizeConfig, RecoverConfig, SwapConfig
     >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1),
-    quantize=QuantizeConfig())
+    ...                 quantize=QuantizeConfig())
     >>> m = materialize("digits-cnn", plan, PassContext(train=(x, y)))   # doctest: +SKIP
     >>> m.change_kinds                                                   # doctest: +SKIP
     ('architecture', 'weights', 'quantization')

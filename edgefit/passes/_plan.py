@@ -47,7 +47,7 @@ class PassPlan:
     torch module, after recover) are two ways to quantize: a plan holds at most one.
 
     >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1),
-    quantize=QuantizeConfig())
+    ...                 quantize=QuantizeConfig())
     >>> PassPlan.from_dict(plan.to_dict()) == plan
     True
     >>> plan.content_hash(b"base model bytes") == plan.content_hash(b"base model bytes")

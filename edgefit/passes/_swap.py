@@ -138,7 +138,7 @@ def swap_activations(
 
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.GELU(), torch.nn.Linear(4, 2),
-    torch.nn.SiLU())
+    ...                           torch.nn.SiLU())
     >>> swap_activations(net, "hardswish"), net[1]
     (2, Hardswish())
     """

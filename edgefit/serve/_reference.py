@@ -79,8 +79,9 @@ class ReferenceDecoder(nn.Module):
 
     >>> from edgefit.serve import Architecture
     >>> m = ReferenceDecoder(Architecture("tiny", 64, 2, 4, 2, 256, 100, 128), max_len=16)
-    >>> m.prefill(torch.zeros(1, 8, dtype=torch.long)).shape, m.decode(torch.zeros(1, 1,
-    dtype=torch.long), 8).shape (torch.Size([1, 100]), torch.Size([1, 100]))
+    >>> tokens = torch.zeros(1, 8, dtype=torch.long)
+    >>> m.prefill(tokens).shape, m.decode(tokens[:, :1], 8).shape
+    (torch.Size([1, 100]), torch.Size([1, 100]))
     """
 
     def __init__(
