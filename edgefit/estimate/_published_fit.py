@@ -76,7 +76,8 @@ def roofline_terms(graph, target, unit: str, dtype: str, weight_bits: int | None
     t, hw = est.table, est.hw
     d = DTYPE_CODE[dtype]
     r = est.evaluate([Plan(dtype=dtype)])
-    wb = t.w_elems * hw.wbytes[d] * ((weight_bits / 8) if weight_bits and dtype == "int8" else 1.0)
+    # weights narrower than the precision (w4a8; w8a16 runs 16-bit activations on 8-bit weights)
+    wb = t.w_elems * (weight_bits / 8 if weight_bits else hw.wbytes[d])
     ab = (t.in_elems + t.out_elems) * hw.abytes[d]
     level_k = _first_fit(ab, hw.cap, hw.holds_a)
     return Terms(
