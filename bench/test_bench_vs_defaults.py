@@ -30,7 +30,8 @@ import pytest
 from _tasks import TASKS, accuracy_fn, calibration_feeds, export, splits
 
 from edgefit.passes._recipe import Recipe, ort_defaults
-from edgefit.passes._recipe_search import interleaved_timer, paired_ratios, search_recipe
+from edgefit.passes._recipe_search import search_recipe
+from edgefit.passes._recipe_timing import interleaved_timer, paired_ratios
 
 ROUNDS = 9
 MAX_DROP = 0.01

@@ -32,31 +32,32 @@ them; the timer is the only code running during a timing in this process.
 from __future__ import annotations
 
 import math
-import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._recipe import EvalFn, Recipe, Workspace, ort_defaults, session, with_
+from edgefit.passes._recipe import EvalFn, Recipe, Workspace, ort_defaults, with_
+from edgefit.passes._recipe_timing import (
+    MAX_ROUNDS,
+    MIN_NOISE,
+    Timer,
+    faster,
+    interleaved_timer,
+    unsettled,
+)
 
 if TYPE_CHECKING:  # numpy and onnx load only when a search runs: edgefit.passes stays light
     from edgefit.calibrate._measure import Interleaved
 
 SCREEN_ROUNDS = 3
 FINAL_ROUNDS = 5
-MAX_ROUNDS = 11
-MAX_SPREAD = 0.10
-MIN_NOISE = 0.05
 LEADERS = 4
 KEEP_FLOAT_TOP = 3
 MAX_SENSITIVITY_NODES = 48
 SAMPLE_COUNTS = (16, 64, 256)
-
-# items to time (file, recipe), rounds -> one Interleaved per item, in order
-Timer: TypeAlias = "Callable[[Sequence[tuple[Path, Recipe]], int], list[Interleaved]]"
 
 
 @dataclass(frozen=True)
@@ -112,54 +113,6 @@ class RecipeChoice:
             mark = "*" if t.kept else (" " if t.eligible else "x")
             rows.append(f"{t.stage:<10} {t.accuracy:6.3f} {us} {sp} {mark}{t.recipe.label()}")
         return "\n".join(rows)
-
-
-def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
-    """The host timer: each item's session (with its recipe's options) timed in interleaved rounds
-    whose order rotates by one place each round and reverses every other round (with A B C C B A
-    the middle item never followed itself, and two sessions of one file timed up to 1.09× apart),
-    a round lasting about ``round_runs`` runs of the slowest item (20 ms to 0.3 s); an item whose
-    round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured)."""
-    import numpy as np
-
-    from edgefit.calibrate._measure import Interleaved, _spread, _timed
-
-    def time_items(items: Sequence[tuple[Path, Recipe]], rounds: int) -> list[Interleaved]:
-        import gc
-        import time
-
-        sessions = [session(path, recipe) for path, recipe in items]
-        slowest = 0.0
-        for s in sessions:
-            for _ in range(3):
-                s.run(None, feed)
-            t0 = time.perf_counter()
-            s.run(None, feed)
-            slowest = max(slowest, time.perf_counter() - t0)
-        round_s = min(0.3, max(0.02, round_runs * slowest))
-        medians: list[list[float]] = [[] for _ in items]
-        pooled: list[list[float]] = [[] for _ in items]
-        gc.collect()
-
-        def one(i: int) -> None:
-            samples, _ = _timed(sessions[i], feed, 5, round_s, collect=False)
-            medians[i].append(float(np.median(samples)))
-            pooled[i] += samples
-
-        n = len(items)
-        for r in range(rounds):  # each item takes each place in the order as often as the others
-            order = [(r + k) % n for k in range(n)]
-            for i in order if r % 2 == 0 else reversed(order):
-                one(i)
-        for i in range(len(items)):
-            while len(medians[i]) < MAX_ROUNDS and _spread(medians[i]) > MAX_SPREAD:
-                one(i)
-        return [
-            Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
-            for m, p in zip(medians, pooled)
-        ]
-
-    return time_items
 
 
 def search_recipe(
@@ -322,12 +275,12 @@ class _Search:
         if len(pool) < 2:
             return inc
         t = self._time("node-time", pool, SCREEN_ROUNDS)
-        faster = [n for n, r in singles.items() if r in t and _faster(t[r], t[inc])]
-        if not faster:
+        quicker = [n for n, r in singles.items() if r in t and faster(t[r], t[inc])]
+        if not quicker:
             return self._choose("node-time", inc, [], t)
-        together = with_(inc, keep_float=(*inc.keep_float, *faster))
-        alone = [singles[n] for n in faster]
-        if len(faster) == 1 or len(together.keep_float) >= len(nodes):
+        together = with_(inc, keep_float=(*inc.keep_float, *quicker))
+        alone = [singles[n] for n in quicker]
+        if len(quicker) == 1 or len(together.keep_float) >= len(nodes):
             return self._choose("node-time", inc, alone, t)
         return self.screen("node-time", inc, [together, *alone])
 
@@ -337,7 +290,7 @@ class _Search:
             return inc  # fp16 could not be built or scores below the floor
         items = [inc, fp32, half] if inc != fp32 else [fp32, half]
         t = self._time("fp16", items, SCREEN_ROUNDS)
-        if not _faster(t[half], t[fp32]):
+        if not faster(t[half], t[fp32]):
             self._mark(half, "dropped: fp16 does not time faster than fp32 here")
             self.dropped.add(half)
             return inc
@@ -389,7 +342,7 @@ class _Search:
         if not self.ok(a):
             return False
         if a in t and b in t:  # timed: only a win beyond the noise moves the search
-            return _faster(t[a], t[b])
+            return faster(t[a], t[b])
         return self.acc(a) > self.acc(b)  # the axis changes scales only: accuracy decides
 
     def _mark(self, r: Recipe, note: str) -> None:
@@ -426,12 +379,12 @@ class _Search:
         t = self._time("final", items, FINAL_ROUNDS)
         pool = [r for r in items if self.ok(r)]  # the defaults too: never worse than them
         best = min(pool, key=lambda r: t[r].median_s)
-        ties = [r for r in pool if not _faster(t[best], t[r])]
-        if any(_unsettled(t[best], t[r]) for r in ties if r != best):
+        ties = [r for r in pool if not faster(t[best], t[r])]
+        if any(unsettled(t[best], t[r]) for r in ties if r != best):
             # a median gap the rounds disagree on: more rounds, not a verdict
             t = self._time("final+", items, MAX_ROUNDS)
             best = min(pool, key=lambda r: t[r].median_s)
-            ties = [r for r in pool if not _faster(t[best], t[r])]
+            ties = [r for r in pool if not faster(t[best], t[r])]
         winner = min(ties, key=lambda r: (r.changes(), t[r].median_s))
         self._mark(winner, "")
         return RecipeChoice(
@@ -453,31 +406,3 @@ class _Search:
                 "median"
             ),
         )
-
-
-def paired_ratios(a: Interleaved, b: Interleaved) -> list[float]:
-    """``a``'s round median over ``b``'s, round by round (the rounds both were timed in)."""
-    return [x / y for x, y in zip(a.round_medians_s, b.round_medians_s) if y > 0]
-
-
-def _unsettled(a: Interleaved, b: Interleaved) -> bool:
-    """The median of the paired ratios says ``a`` is faster by more than the bar, but too few
-    rounds agree: a comparison worth re-timing with more rounds."""
-    ratios = paired_ratios(a, b)
-    return bool(ratios) and statistics.median(ratios) < 1 - MIN_NOISE and not _faster(a, b)
-
-
-def _faster(a: Interleaved, b: Interleaved) -> bool:
-    """``a`` is faster than ``b`` beyond the noise: the median of their paired round ratios is
-    under 1 − 5%, and ``a`` was faster in at least 3 of every 4 rounds.
-
-    Paired, because on a shared machine the noise comes in stretches (here: round medians of one
-    model jumping between 9 and 11.5 µs): two models timed back to back share a stretch, so their
-    ratio is steadier than either median. A round spread is not the noise bar: it only grows with
-    more rounds, and above 30% it would declare every pair a tie.
-    """
-    ratios = paired_ratios(a, b)
-    if not ratios:
-        return False
-    wins = sum(r < 1 for r in ratios)
-    return statistics.median(ratios) < 1 - MIN_NOISE and wins >= 0.75 * len(ratios)
