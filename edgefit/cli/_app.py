@@ -18,15 +18,12 @@ COMMANDS = (
     LazyCommand(
         "inspect",
         "edgefit.cli._inspect:inspect",
-        "Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted "
-        "from shapes).",
+        "Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory.",
     ),
     LazyCommand(
         "bench",
         "edgefit.cli._bench:bench",
-        "Convert MODEL for a runtime, time it in an isolated child process, and check its outputs "
-        "against "
-        "fp32.",
+        "Convert MODEL for a runtime, time it in an isolated child, check outputs against fp32.",
     ),
     LazyCommand(
         "optimize",
@@ -41,49 +38,39 @@ COMMANDS = (
     LazyCommand(
         "calibrate",
         "edgefit.cli._calibrate:calibrate",
-        "Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit "
-        "efficiencies,\n"
-        "write the profile (and check fidelity).",
+        "Measure the kernel catalog on a runtime, fit efficiencies, write the profile.",
     ),
     LazyCommand(
         "fidelity",
         "edgefit.cli._calibrate:fidelity",
-        "Estimate vs measured latency over the model zoo, or vs a target's published measurements "
-        "(leave-one-run-out).",
+        "Estimate vs measured latency on a model zoo, or vs a target's published measurements.",
     ),
     LazyCommand(
         "plan",
         "edgefit.cli._plan:plan",
         "The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the "
-        "deadline, "
-        "goal.",
+        "deadline, goal.",
     ),
     LazyCommand(
         "check",
         "edgefit.cli._check:check",
         "Check a model against a target's envelope (and a baseline run) with CI exit codes: 0 "
-        "pass, 1 fail, "
-        "2 usage.",
+        "pass, 1 fail, 2 usage.",
     ),
     LazyCommand(
         "serve-plan",
         "edgefit.cli._serve:serve_plan",
-        "Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, "
-        "the best.",
+        "Plan LLM serving: what fits memory, time per token and to first token, tokens/s.",
     ),
     LazyCommand(
         "cascade",
         "edgefit.cli._cascade:cascade",
-        "Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a "
-        "budget, write a "
-        "config,\nreport and model cards.",
+        "Plan a cascade of tiers: calibrate each, pick thresholds under a budget, write outputs.",
     ),
     LazyCommand(
         "devices",
         "edgefit.cli._devices:devices",
-        "List the Ray cluster's nodes, the devices each serves (resource device:<target>) and "
-        "what runs "
-        "there.",
+        "List the Ray cluster's nodes, the devices each serves and what runs there.",
     ),
     LazyCommand(
         "targets",

@@ -102,8 +102,7 @@ def bench(
     ] = "host-cpu",
     as_json: JsonOpt = False,
 ) -> None:
-    """Convert MODEL for a runtime, time it in an isolated child process, and check its outputs
-    against fp32."""
+    """Convert MODEL for a runtime, time it in an isolated child, check outputs against fp32."""
     rt = get_runtime(runtime)
     rt.require_available()
     remote = _remote_device(executor, device, ray_address)

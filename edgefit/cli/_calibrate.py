@@ -110,8 +110,11 @@ def calibrate(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Measure the kernel catalog on a runtime here (or on the target's Ray farm node), fit
-    efficiencies, write the profile (and check fidelity)."""
+    """Measure the kernel catalog on a runtime, fit efficiencies, write the profile.
+
+    Here, or on the target's Ray farm node (--executor ray); fidelity is checked unless
+    --no-fidelity.
+    """
     seconds = parse_duration(budget, where="--budget")
     if method == "auto" and executor == "ray":
         method = "catalog"  # the farm node runs the catalog sweep; learned calibration runs here
@@ -425,8 +428,10 @@ def fidelity(
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Estimate vs measured latency over the model zoo, or vs a target's published measurements
-    (leave-one-run-out)."""
+    """Estimate vs measured latency on a model zoo, or vs a target's published measurements.
+
+    Published points are predicted leave-one-run-out.
+    """
     # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by
     # tests/cli/test_lazy.py.) A target with published measurements
     # (profiles/<target>/published.yaml) and no calibration profile gets estimate vs each published

@@ -176,8 +176,9 @@ def cascade(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan a confidence-calibrated cascade of tiers: calibrate each, pick thresholds under a
-    budget, write a config, report and model cards.
+    """Plan a cascade of tiers: calibrate each, pick thresholds under a budget, write outputs.
+
+    The outputs are a config, a report and a model card per tier.
 
     Exit codes: 0 planned; 2 bad input (one line says what, where, and how to fix it); 3 no
     threshold choice meets the budget (the line says how close the best comes).

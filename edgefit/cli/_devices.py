@@ -26,8 +26,10 @@ def devices(
     ] = "auto",
     as_json: JsonOpt = False,
 ) -> None:
-    """List the Ray cluster's nodes, the devices each serves (resource device:<target>) and what
-    runs there."""
+    """List the Ray cluster's nodes, the devices each serves and what runs there.
+
+    A node serves a device when it offers the resource device:<target>.
+    """
     require_ray()
     farm = list_devices(ray_address)
     emit(farm, as_json, lambda: _render(farm))

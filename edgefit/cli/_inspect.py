@@ -29,8 +29,10 @@ def inspect(
     ] = 0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory (counted from
-    shapes)."""
+    """Per-layer MACs, parameters, bytes and dtype; totals; peak activation memory.
+
+    Counted from the graph's shapes.
+    """
     graph = resolve_model(model, example, input_shape)
 
     def render() -> None:

@@ -114,8 +114,7 @@ def serve_plan(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Plan LLM serving: what fits memory, time per output token and to first token, tokens/s, the
-    best."""
+    """Plan LLM serving: what fits memory, time per token and to first token, tokens/s."""
     if published:
         _published(target, as_json)
         return
