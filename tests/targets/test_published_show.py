@@ -12,7 +12,7 @@ import pytest
     ("orin", 7, ["MAXN int8 any batch"], "every other mode, precision and batch: datasheet"),
     ("hearable", 10, ["240MHz int8 batch 1", "370MHz int8 batch 1"], "every other mode"),
     ("h100", 6, ["700W int8 batch >= 256"], "every other mode, precision and batch: datasheet"),
-    ("glasses", 3, [], "proxy points"),
+    ("glasses", 5, [], "proxy points"),
     ("host-cpu", 0, [], "no published measurements"),
 ])
 def test_targets_show_names_the_modes_and_batches_published_points_back(
