@@ -153,10 +153,12 @@ def interleaved(
         medians[i].append(float(np.median(samples)))
         pooled[i] += samples
 
+    n = len(models)
     for r in range(rounds):
-        order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
-        for i in order:
-            one_round(i)
+        # rotated (A B C, B C A, C A B …): every model takes every position alike; a serpentine
+        # A B C C B A would run the middle model twice in a row, warm, every other round
+        for k in range(n):
+            one_round((r + k) % n)
     for i in range(len(models)):
         while len(medians[i]) < max_rounds and _spread(medians[i]) > max_spread:
             one_round(i)
