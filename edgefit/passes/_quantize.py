@@ -30,6 +30,7 @@ from edgefit.passes._base import (
     register_pass,
 )
 from edgefit.passes._context import PassContext
+from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
 CALIBRATIONS = tuple(_onnx.CALIBRATION_METHODS)
@@ -261,7 +262,7 @@ def _rewritten(source: Path, folder: Path, op_types: tuple[str, ...]) -> tuple[P
     from edgefit.runtimes._ort_convert import save
 
     model = onnx.load(str(source))
-    rewritten = _onnx.gemm_to_matmul(model) if "Gemm" in op_types else 0
+    rewritten = gemm_to_matmul(model) if "Gemm" in op_types else 0
     ops = tuple({"Gemm": "MatMul"}.get(t, t) for t in op_types)
     found = [n for n in model.graph.node if n.op_type in ops]
     return save(model, folder / "matmul.onnx"), rewritten, found

@@ -208,11 +208,14 @@ class Workspace:
         import onnx
 
         model = onnx.load(str(self.sources[preprocess]))
-        return [
-            n.name
-            for n in model.graph.node
-            if n.op_type == "Conv" and _onnx._attr(n, "group", 1) > 1
-        ]
+
+        def group(node) -> int:
+            return next(
+                (onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == "group"),
+                1,
+            )
+
+        return [n.name for n in model.graph.node if n.op_type == "Conv" and group(n) > 1]
 
     def build(self, recipe: Recipe, only: str | None = None) -> Path:
         """The model file for ``recipe`` (``only``: quantize that one node, nothing else)."""

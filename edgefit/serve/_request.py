@@ -9,72 +9,36 @@ round-trips through :meth:`ServeRequest.to_dict` / :meth:`ServeRequest.from_dict
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from edgefit import _units
 from edgefit.errors import EdgefitError
 from edgefit.serve._dtypes import KV_BYTES, WEIGHT_DTYPES
 from edgefit.serve._hardware import Assumptions
 
 REQUEST_VERSION = 1
-_TIME = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
-_SIZE = {
-    "b": 1.0,
-    "kb": 1e3,
-    "mb": 1e6,
-    "gb": 1e9,
-    "tb": 1e12,
-    "kib": 2.0**10,
-    "mib": 2.0**20,
-    "gib": 2.0**30,
-}
 
 
 def parse_duration(text: str | float, where: str = "--slo-tpot") -> float:
-    """Seconds from ``50ms``, ``0.05s``, ``2 s`` or a bare number of seconds.
+    """Seconds from ``50ms``, ``0.05s``, ``2 s`` or a bare number of seconds (at most an hour):
+    edgefit's one duration reader (:mod:`edgefit._units`).
 
     >>> parse_duration("50ms"), parse_duration("0.2")
     (0.05, 0.2)
     """
-    match = re.fullmatch(
-        r"\s*(\d+(?:\.\d*)?|\.\d+)(?:e([-+]?\d+))?\s*(s|ms|us|µs)?\s*", str(text).lower()
-    )
-    value = (
-        float(match.group(1) + (f"e{match.group(2)}" if match.group(2) else "")) if match else 0.0
-    )
-    if not match or not 0 < value * _TIME[match.group(3) or "s"] <= 3600:
-        raise EdgefitError(
-            f"cannot read duration {text!r}",
-            where=where,
-            fix="give a positive time with a unit, e.g. 50ms or 0.2s",
-        )
-    return value * _TIME[match.group(3) or "s"]
+    return _units.parse_duration(text, where=where, hi_s=3600)
 
 
 def parse_overhead(text: str) -> tuple[float | None, float | None]:
-    """``(bytes, None)`` from ``4GB``/``3.5GiB``, or ``(None, fraction)`` from ``5%``.
+    """``(bytes, None)`` from ``4GB``/``3.5GiB``, or ``(None, share)`` from ``5%`` (at most 90%).
 
     >>> parse_overhead("4GB"), parse_overhead("10%")
     ((4000000000.0, None), (None, 0.1))
     """
-    match = re.fullmatch(
-        r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(%|b|kb|mb|gb|tb|kib|mib|gib)\s*", str(text).lower()
-    )
-    if not match:
-        raise EdgefitError(
-            f"cannot read overhead {text!r}",
-            where="--overhead",
-            fix="give bytes with a unit (4GB, 3.5GiB) or a share of memory (5%)",
-        )
-    value, unit = float(match.group(1)), match.group(2)
-    if unit == "%":
-        if not 0 <= value <= 90:
-            raise EdgefitError(
-                f"overhead {value:g}% is outside 0-90%", where="--overhead", fix="give e.g. 5%"
-            )
-        return None, value / 100
-    return value * _SIZE[unit], None
+    if str(text).strip().endswith("%"):
+        return None, _units.parse_fraction(text, where="--overhead", what="overhead", hi=0.9)
+    return _units.parse_bytes(text, where="--overhead", what="overhead"), None
 
 
 def _dtypes(values: Any, table: dict, where: str) -> tuple[str, ...]:
