@@ -578,7 +578,8 @@ def _write_calibration(target, record: dict) -> str:
     header = (
         f"# Written by `edgefit fidelity --target {target.id} --update` from published.yaml; do "
         "not edit.\n"
-        "# The estimator's batch-1 figures in batch1_modes use these efficiencies and overheads.\n"
+        "# The estimator uses these efficiencies and overheads in the power modes and batches "
+        "under modes.\n"
     )
     write_atomic(path, header + yaml.safe_dump(record, sort_keys=False))
     return str(path)
