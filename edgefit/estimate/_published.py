@@ -63,7 +63,7 @@ class Point(_Frozen):
     """One published measurement."""
 
     id: str = Field(..., pattern=r"^[a-z0-9][a-z0-9.-]*$", description="unique within the file")
-    model: str = Field(..., description="a reference model (edgefit.calibrate._reference)")
+    model: str = Field(..., description="a reference model (edgefit.graph._reference)")
     precision: Literal["fp32", "fp16", "int8"]
     weight_bits: int | None = Field(
         None, ge=1, le=16, description="when weights are narrower than precision"
@@ -341,7 +341,7 @@ def published_from_dict(
         pub = PublishedFile.model_validate(data)
     except ValidationError as exc:
         raise _pydantic_error(exc, lines, source) from None
-    from edgefit.calibrate._reference import reference_names
+    from edgefit.graph._reference import reference_names
 
     def where(*loc: Any) -> str:
         line = line_of(lines, loc)

@@ -71,7 +71,7 @@ def check_points(target, published: PublishedFile, graphs: dict) -> list[CheckRo
 
 def published_check(target, published: PublishedFile | None = None) -> list[CheckRow]:
     """Build the reference models (ONNX cached) and check ``target``'s published points."""
-    from edgefit.calibrate._reference import reference_graph
+    from edgefit.graph._reference import reference_graph
 
     published = published or find_published_or_raise(target)
     graphs = {name: reference_graph(name) for name in sorted({p.model for p in published.points})}

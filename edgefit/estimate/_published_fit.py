@@ -362,9 +362,9 @@ def _batch_span(p: Point) -> tuple[int, int | None]:
 
 def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:
     """Build the reference models (ONNX cached) and the fit over ``target``'s published points."""
-    from edgefit.calibrate._reference import reference_graph
     from edgefit.errors import EdgefitError
     from edgefit.estimate._published import find_published
+    from edgefit.graph._reference import reference_graph
 
     published = published or find_published(target)
     if published is None:

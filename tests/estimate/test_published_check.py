@@ -124,7 +124,7 @@ def test_shipped_ethos_u55_points_are_a_proxy_check_not_a_calibration():
 def test_payload_lists_every_shipped_point_with_its_estimate_source(net, monkeypatch):
     import json
 
-    import edgefit.calibrate._reference as reference
+    import edgefit.graph._reference as reference
     from edgefit.estimate._published_check import check_payload
 
     monkeypatch.setattr(reference, "reference_graph", lambda name: net)  # no exports: one graph

@@ -84,7 +84,7 @@ def test_not_a_mapping_and_wrong_target_are_refused(tmp_path: Path):
 # --- the fit ---------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def gap9_fit():
-    from edgefit.calibrate._reference import reference_graph
+    from edgefit.graph._reference import reference_graph
     from edgefit.estimate._published import find_published
     from edgefit.estimate._published_fit import PublishedFit
 
@@ -219,7 +219,7 @@ def test_update_refuses_a_target_without_published_points(run_cli):
 # --- the estimator at batch 1 -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kws_graph():
-    from edgefit.calibrate._reference import reference_graph
+    from edgefit.graph._reference import reference_graph
 
     return reference_graph("ds-cnn-kws")
 

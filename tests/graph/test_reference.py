@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgefit.calibrate._reference import REFERENCES, build_reference, reference_graph, reference_names
+from edgefit.graph._reference import REFERENCES, build_reference, reference_graph, reference_names
 from edgefit.errors import EdgefitError
 
 # nominal multiply-accumulates of each reference (papers / MLPerf): the graph must count the same model

@@ -6,7 +6,7 @@ estimator against it, edgefit needs that model's *shape*: its operators, their s
 order. Weights do not matter for a latency estimate, so nothing is downloaded: each reference is
 the architecture with seeded random weights. The MLPerf Tiny models and MobileNet-v2 are the
 built-in examples (:mod:`edgefit.examples`); ResNet-50 v1.5 is written out here and MobileNet-v3
-and EfficientNet-B0 in :mod:`edgefit.calibrate._reference_mobile`, as torchvision lays them out.
+and EfficientNet-B0 in :mod:`edgefit.graph._reference_mobile`, as torchvision lays them out.
 
 The registry (:data:`REFERENCES`) is plain data and importing this module stays light; torch loads
 when a model is built.
@@ -59,7 +59,7 @@ def _resnet50() -> nn.Module:
 
 def _mobile(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from edgefit.calibrate import _reference_mobile as mobile
+        from edgefit.graph import _reference_mobile as mobile
 
         factory = {
             "large": lambda: mobile.MobileNetV3("large"),
