@@ -445,7 +445,10 @@ def fidelity(
         from edgefit.estimate._published import published_path
 
         if published_path(t.id).is_file():
-            _fidelity_published(t, as_json, update)
+            if find_profile(t) is not None:  # calibrated another way (Vela): the points check it
+                _fidelity_check(t, as_json, update)
+            else:
+                _fidelity_published(t, as_json, update)
             return
     if update:
         raise EdgefitError(
@@ -511,6 +514,58 @@ def _fidelity_learned(
         if bar:
             bar.stop()
     emit(summary, as_json, lambda: _render_host_summary(summary))
+
+
+def _fidelity_check(target, as_json: bool, update: bool) -> None:
+    """Estimate vs each published point for a target whose estimate is calibrated on its own
+    profile (Ethos-U55 on Vela): the points check that estimate, scaled to each point's clock, and
+    nothing is fitted to them."""
+    from edgefit.estimate._published_check import check_payload
+
+    if update:
+        raise EdgefitError(
+            f"{target.id}'s estimate is calibrated on its profile; its published points only "
+            "check it",
+            where="--update",
+            fix="drop --update",
+        )
+    payload = check_payload(target)
+    emit(payload, as_json, lambda: _render_check(payload))
+
+
+def _render_check(payload: dict) -> None:
+    table = Table(
+        title=f"{payload['target']}: estimate vs published points (a check; nothing fitted)"
+    )
+    for col in ("point", "unit", "published", "estimate at its clock", "error", "conf."):
+        table.add_column(col, justify="left" if col in ("point", "unit") else "right")
+
+    def value(metric: str, v: float) -> str:
+        if metric == "throughput":
+            return f"{v:,.4g}/s"
+        return fmt.joules(v) if metric.startswith("energy") else fmt.seconds(v)
+
+    for r in payload["rows"]:
+        table.add_row(
+            r["id"],
+            r["unit"],
+            value(r["metric"], r["published"]),
+            value(r["metric"], r["clock_scaled_estimate"]),
+            f"{r['error']:+.0%}",
+            r["confidence"],
+        )
+    console.print(table)
+    console.print(payload["method"])
+
+    def line(name: str, f: dict) -> str:
+        return (
+            f"{name}: {f['points']} points, median |error| {f['median_abs_error']:.0%}, "
+            f"max {f['max_abs_error']:.0%}"
+        )
+
+    console.print(line("all", payload))
+    for conf, f in payload["by_confidence"].items():
+        console.print(line(f"confidence {conf}", f))
 
 
 def _fidelity_published(target, as_json: bool, update: bool = False) -> None:

@@ -91,14 +91,20 @@ def _published_summary(target) -> dict:
     data, _ = load_yaml(points)
     n, proxy = len(data.get("points") or []), data.get("proxy")
     if proxy:
+        profiles = [folder / f"{rt}.yaml" for rt in target.runtimes]
+        own = next((p for p in profiles if p.is_file()), None)
+        basis = (
+            f"its estimate is calibrated by profiles/{target.id}/{own.name}"
+            if own
+            else "datasheet-only (±50%)"
+        )
         return {
             "points": n,
             "proxy": proxy,
             "backed": [],
             "file": str(points),
             "summary": f"{n} proxy points from another device ({proxy}); they judge the estimate "
-            f"(`edgefit fidelity --target {target.id}`) and never calibrate it: datasheet-only "
-            "(±50%)",
+            f"(`edgefit fidelity --target {target.id}`) and never calibrate it: {basis}",
         }
     fit_path = folder / "published.fit.yaml"
     fit = load_yaml(fit_path)[0] if fit_path.is_file() else {}

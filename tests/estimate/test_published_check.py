@@ -136,3 +136,22 @@ def test_payload_lists_every_shipped_point_with_its_estimate_source(net, monkeyp
         wanted = "vela.yaml" if row["unit"] == "npu" else "datasheet"
         assert wanted in row["estimate_source"] and row["note"] and row["source"]
         assert row["error"] == pytest.approx(row["clock_scaled_estimate"] / row["published"] - 1)
+
+
+def test_fidelity_on_ethos_u55_checks_the_vela_estimate_and_refuses_update(net, monkeypatch, run_cli):
+    """`edgefit fidelity --target u55` shows the check (Vela-calibrated estimate vs each point), not
+    a datasheet fit to the points; `--update` is one line, exit 2, and writes nothing."""
+    import json
+
+    import edgefit.graph._reference as reference
+
+    monkeypatch.setattr(reference, "reference_graph", lambda name: net)
+    code, out, err = run_cli("fidelity", "--target", "u55", "--json")
+    assert code == 0, err
+    payload = json.loads(out)
+    assert payload["method"].startswith("check:") and "fit" not in payload
+    code, out, _ = run_cli("fidelity", "--target", "u55")
+    assert code == 0 and "a check; nothing fitted" in out and "median |error|" in out
+    code, _, err = run_cli("fidelity", "--target", "u55", "--update")
+    assert code == 2 and "only check it" in err and len(err.strip().splitlines()) == 1
+    assert not calibration_path("ethos-u55").exists()

@@ -12,7 +12,8 @@ import pytest
     ("orin", 7, ["MAXN int8 any batch"], "every other mode, precision and batch: datasheet"),
     ("hearable", 10, ["240MHz int8 batch 1", "370MHz int8 batch 1"], "every other mode"),
     ("h100", 6, ["700W int8 batch >= 256"], "every other mode, precision and batch: datasheet"),
-    ("glasses", 5, [], "proxy points"),
+    ("glasses", 7, [], "never calibrate it: datasheet-only"),
+    ("u55", 9, [], "never calibrate it: its estimate is calibrated by profiles/ethos-u55/vela.yaml"),
     ("host-cpu", 0, [], "no published measurements"),
 ])
 def test_targets_show_names_the_modes_and_batches_published_points_back(
