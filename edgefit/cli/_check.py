@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 import edgefit
+from edgefit._units import parse_duration
 from edgefit.cli._common import (
     ExampleOpt,
     InputShapeOpt,
@@ -127,22 +128,5 @@ def check(
 
 
 def _seconds(text: str) -> float:
-    """``10ms`` → 0.01; also ``us``/``µs``, ``s`` and plain seconds."""
-    raw = text.strip().lower()
-    for unit, factor in (("ms", 1e-3), ("us", 1e-6), ("µs", 1e-6), ("s", 1.0)):
-        if raw.endswith(unit):
-            raw, scale = raw[: -len(unit)], factor
-            break
-    else:
-        scale = 1.0
-    try:
-        value = float(raw) * scale
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise EdgefitError(
-            f"cannot read latency budget '{text}'",
-            where="--latency-budget",
-            fix="write it like 10ms, 500us or 0.01",
-        )
-    return value
+    """``10ms`` → 0.01; also ``us``/``µs``, ``s``, ``min`` and plain seconds."""
+    return parse_duration(text, where="--latency-budget", what="latency budget")

@@ -116,7 +116,7 @@ def optimize(
         int, typer.Option("--threads", help="Threads for measurement and evaluation.")
     ] = 1,
     deadline: Annotated[
-        str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6m, 180d.")
+        str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6mo, 180d.")
     ] = "26w",
     executor: ExecutorOpt = "local",
     ray_address: RayAddressOpt = None,

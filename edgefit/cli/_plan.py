@@ -318,7 +318,7 @@ def _egress(p: dict) -> None:
 def plan(
     target: Annotated[str, typer.Option("--target", "-t", help="Target id, alias or YAML path.")],
     deadline: Annotated[
-        str | None, typer.Option(help="Deadline: 180d, 26w, 6m or 1y. (default: 26w)")
+        str | None, typer.Option(help="Deadline: 180d, 26w, 6mo or 1y. (default: 26w)")
     ] = None,
     change: Annotated[
         list[str] | None,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgefit import _format as fmt
+from edgefit import _units
 from edgefit.errors import EdgefitError
 
 LEVELS = ("error", "warning", "notice", "ok")
@@ -115,22 +116,13 @@ class CheckOutcome:
 
 
 def parse_fraction(text: str, *, where: str) -> float:
-    """``"5%"`` or ``"0.05"`` → 0.05 (a non-negative share).
+    """``"5%"`` or ``"0.05"`` → 0.05 (a non-negative share), read by edgefit's one unit parser.
 
     >>> w = "--max-regression"
     >>> parse_fraction("5%", where=w), parse_fraction("0.1", where=w)
     (0.05, 0.1)
     """
-    raw = str(text).strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 100:
-        raise EdgefitError(
-            f"cannot read '{text}' as a share", where=where, fix="write it like 5% or 0.05"
-        )
-    return value
+    return _units.parse_fraction(text, where=where, hi=100.0)
 
 
 def pick_baseline(res: dict) -> tuple[dict, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +20,10 @@ from edgefit._io import (
     write_error,
 )
 from edgefit.errors import EdgefitError
-from edgefit.runtimes._base import MeasurementError
 from edgefit.search._base import Base
-from edgefit.search._candidate import RunSettings, reference_outputs, run_candidate, score_model
+from edgefit.search._candidate import RunSettings, reference_outputs, score_model
 from edgefit.search._config import OptimizeConfig, with_output
+from edgefit.search._executor import get_executor
 from edgefit.search._screen import prefilter, screen
 from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
 
@@ -348,20 +348,9 @@ def optimize(
 
     results = None
     try:
-        if config.executor == "ray":
-            from edgefit.distributed import RayOptions, run_on_ray
-
-            results = run_on_ray(
-                pending,
-                ctx,
-                options=RayOptions(config.ray_address, config.ray_retries),
-                should_stop=should_stop,
-                progress=progress,
-                failed_record=failed_record,
-                notes=run.notes,
-            )
-        else:
-            results = _run_local(pending, ctx, should_stop, progress)
+        results = get_executor(config.executor, config).run(
+            pending, ctx, should_stop=should_stop, progress=progress, notes=run.notes
+        )
         for job, record in results:
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)
             # the record first: a run killed before the study hears of it still reuses it (and
@@ -411,52 +400,6 @@ def optimize(
         "change-size prior)"
     )
     return run
-
-
-def failed_record(job: Job, error: str, *, stage: str = "materialize") -> dict:
-    """The record of a candidate that could not be built, scored or measured: kept, with why."""
-    return {
-        "choice": job.choice.to_dict(),
-        "label": job.choice.label,
-        "status": "failed",
-        "stage": stage,
-        "error": error,
-    }
-
-
-def _run_local(
-    jobs: list[Job],
-    ctx: CandidateContext,
-    should_stop: Callable[[], bool],
-    progress: Callable[[str, int, int], None] | None,
-) -> Iterator[tuple[Job, dict]]:
-    """One candidate after another in this process (the default executor)."""
-    for i, job in enumerate(jobs):
-        if should_stop():
-            return
-        if progress:
-            progress(job.choice.label, i, len(jobs))
-        try:
-            record = run_candidate(
-                ctx.base, job.choice, ctx.settings, ctx.work_dir, ctx.reference, ctx.base_accuracy
-            )
-        except (
-            WriteError
-        ):  # a full disk or a read-only folder fails every candidate after it: stop here
-            raise
-        except MeasurementError as exc:  # the measuring child crashed, hung or was killed
-            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}", stage="measure")
-        except OSError as exc:
-            if (err := write_error(exc, exc.filename or ctx.work_dir)) is not None:
-                raise err from exc
-            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
-        except (
-            EdgefitError,
-            RuntimeError,
-            ValueError,
-        ) as exc:  # one candidate failing never ends the run
-            record = failed_record(job, f"{type(exc).__name__}: {str(exc)[:300]}")
-        yield job, record
 
 
 def _reference_for(base: Base, reference, metric: str):
