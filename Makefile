@@ -23,9 +23,17 @@ setup: $(STAMP)
 demo: setup
 	$(BIN)/edgefit optimize --target orin
 
+# The suite runs in two lanes. Folders whose tests time nothing (parsing, estimates, reports, fuzzing,
+# training, packaging) run on both cores at once (pytest-xdist); every other folder, the ones that
+# measure latency and assert on it, runs alone afterwards, so no test is timed while another builds
+# or trains on the second core. A new folder lands in the serial lane until it is listed here.
+PARALLEL_TESTS := tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
+                  tests/evaluate tests/packaging tests/cli tests/estimate tests/examples
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests; rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS) $(PARALLEL_TESTS); a=$$?; [ $$a -eq 5 ] && a=0; \
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests $(addprefix --ignore=,$(PARALLEL_TESTS)); \
+	b=$$?; [ $$b -eq 5 ] && b=0; [ $$a -eq 0 ] && exit $$b; exit $$a
 
 bench: setup
 	@mkdir -p .benchmarks
