@@ -103,6 +103,22 @@ class Report:
     )  # the final re-measurement and the tie rule, in sentences
 
 
+def _estimate_notes(done: list[dict]) -> list[str]:
+    """Where each estimated latency came from, once per distinct source: a candidate calibrated on
+    published measurements is ranked on a different footing from a datasheet one, and the report
+    says which candidates stand on which (with the points by name)."""
+    groups: dict[str, list[str]] = {}
+    for c in done:
+        est = c.get("estimate") or {}
+        if c["latency"]["source"] == "estimated" and est.get("source_detail"):
+            groups.setdefault(est["source_detail"], []).append(c["label"])
+    notes = []
+    for detail, labels in groups.items():
+        shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
+        notes.append(f"estimated latency of {shown}: {detail}")
+    return notes
+
+
 def accuracy_text(c: dict) -> str:
     acc = c["accuracy"]
     return f"{acc['value']:.2f} dB" if acc["kind"] == "sqnr" else f"{acc['value']:.4f}"
@@ -574,7 +590,9 @@ def build_report(res: dict, *, results_dir: str | Path | None = None) -> Report:
     env = getattr(target, "envelope", None)
     kind = done[0]["accuracy"]["kind"] if done else ""
     acc_label = SHORT_ACCURACY.get(kind, f"{kind or 'accuracy'} (measured)")
-    notes = list(res.get("notes", [])) + ([target_note] if target_note else [])
+    notes = (
+        list(res.get("notes", [])) + ([target_note] if target_note else []) + _estimate_notes(done)
+    )
     return Report(
         title=f"edgefit: {res['model']['name']} on {res['target']['id']}",
         headline=_headline(res, cands, win, base),

@@ -159,3 +159,23 @@ def test_fidelity_metrics_render(new_run, kind):
     assert 'id="frontier-plot"' in html
     if kind == "sqnr":
         assert "dB" in rep.summary[0][2]
+
+
+def test_notes_say_where_each_estimate_came_from(new_run):
+    """#17: on a device target each estimated candidate's source is named once in the notes, so a
+    candidate calibrated on published points (named there) is told apart from a datasheet one."""
+    from edgefit.report import build_report, load_results
+
+    detail = "calibrated on 7 published measurements (…); points: mlperf-v3.1-resnet50-singlestream"
+
+    def calibrate_int8(res):
+        for c in res["candidates"]:
+            if c["label"].startswith("int8"):
+                c["estimate"] = {**c["estimate"], "source": "calibrated", "source_detail": detail}
+
+    folder = new_run("orin", edit=calibrate_int8)
+    rep = build_report(load_results(folder / "results.json"), results_dir=folder)
+    sources = [n for n in rep.notes if n.startswith("estimated latency of ")]
+    assert any(n.endswith(detail) and "int8" in n for n in sources)
+    assert any("datasheet peaks" in n and "fp16" in n for n in sources)
+    assert len(sources) == len(set(sources)) == 2
