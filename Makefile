@@ -27,8 +27,11 @@ demo: setup
 # training, packaging) run on both cores at once (pytest-xdist); every other folder, the ones that
 # measure latency and assert on it, runs alone afterwards, so no test is timed while another builds
 # or trains on the second core. A new folder lands in the serial lane until it is listed here.
+# test_runtime_faults crashes and hangs measuring children on purpose: its waits are time limits
+# (6-20 s, asserted with a 60-120 s margin), not timings.
 PARALLEL_TESTS := tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
-                  tests/evaluate tests/packaging tests/cli tests/estimate tests/examples
+                  tests/evaluate tests/packaging tests/cli tests/estimate tests/examples \
+                  tests/runtimes/test_runtime_faults.py
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
 test: setup
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS) $(PARALLEL_TESTS); a=$$?; [ $$a -eq 5 ] && a=0; \
