@@ -48,6 +48,7 @@ from edgefit.estimate import Estimator, KernelFit, PlanBatch, Profile, profile_p
 from edgefit.estimate._plan import DTYPE_CODE
 
 RUNTIME = "vela"
+UNIT = "npu"  # what Vela calibrates: the Ethos-U NPU, not the Cortex-M CPU beside it
 SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
 Progress = Callable[[str, int, int], None]
 
@@ -251,7 +252,7 @@ def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
 
     kernels = {(k, "int8"): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES}
     kernels.update(fits or {})
-    return Profile(target=target_id, runtime=RUNTIME, kernels=kernels)
+    return Profile(target=target_id, runtime=RUNTIME, kernels=kernels, units=(UNIT,))
 
 
 def _main(est, kclass: str) -> int:
@@ -306,6 +307,7 @@ def fit_vela_profile(target, measured) -> Profile:
         target=target.id,
         runtime=RUNTIME,
         kernels={key: fit_class(group) for key, group in groups.items()},
+        units=(UNIT,),
     )
 
 

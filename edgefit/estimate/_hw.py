@@ -118,7 +118,11 @@ def build_hw(
         sp = u.sparsity_2to4_speedup.value if u.sparsity_2to4_speedup else 1.0
         for i in range(k):
             kclass = KERNEL_CLASSES[table.kclass[i]]
-            fit = profile.fit(kclass, compute_dtype) if profile else None
+            fit = (
+                profile.fit(kclass, compute_dtype)
+                if profile and (not profile.units or u.name in profile.units)
+                else None
+            )
             eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
             peak[i, d] = raw * eff
             extra = (

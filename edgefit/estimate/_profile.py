@@ -52,6 +52,9 @@ class Profile:
     # fit for on that unit: launching a kernel costs the same whatever its precision, so a
     # calibrated int8 and a datasheet fp16 on one GPU are not ranked with two launch costs
     unit_overhead_s: dict[str, float] = field(default_factory=dict)
+    # the compute units the fits were measured on (empty: every unit): Vela's figures calibrate
+    # the Ethos-U NPU, and must not stand for the Cortex-M CPU beside it
+    units: tuple[str, ...] = ()
 
     @property
     def error(self) -> float:
@@ -73,6 +76,7 @@ class Profile:
             "version": PROFILE_VERSION,
             "target": self.target,
             "runtime": self.runtime,
+            **({"units": list(self.units)} if self.units else {}),
             "environment": self.environment,
             "memory_bandwidth_scale": self.memory_bandwidth_scale,
             "level_bandwidth_bytes_per_s": self.level_bandwidth,
@@ -127,6 +131,7 @@ def profile_from_dict(data: dict, *, path: str = "<dict>") -> Profile:
                 str(k): float(v) for k, v in (data.get("extra_overhead_s") or {}).items()
             },
             path=path,
+            units=tuple(str(u) for u in data.get("units") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EdgefitError(

@@ -155,3 +155,21 @@ def test_fidelity_on_ethos_u55_checks_the_vela_estimate_and_refuses_update(net, 
     code, _, err = run_cli("fidelity", "--target", "u55", "--update")
     assert code == 2 and "only check it" in err and len(err.strip().splitlines()) == 1
     assert not calibration_path("ethos-u55").exists()
+
+
+def test_the_vela_profile_calibrates_the_npu_only(net):
+    """Vela's figures are the Ethos-U NPU's: an estimate on the Cortex-M55 beside it stays
+    datasheet (it used to take the NPU's fitted efficiencies and say 'calibrated ... vela.yaml')."""
+    from edgefit.estimate import Estimator, Plan, find_profile
+    from edgefit.estimate._profile import profile_from_dict
+
+    u55 = load_target("u55")
+    prof = find_profile(u55, "vela")
+    assert prof is not None and prof.units == ("npu",)
+    assert profile_from_dict(prof.to_dict()).units == ("npu",)
+    npu = Estimator(net, u55).estimate(Plan(dtype="int8"))
+    assert npu.source == "calibrated" and "vela.yaml" in npu.source_detail
+    cpu = Estimator(net, u55, unit="cpu").estimate(Plan(dtype="int8"))
+    datasheet = Estimator(net, u55, unit="cpu", profile=None).estimate(Plan(dtype="int8"))
+    assert cpu.source == "datasheet" and "vela.yaml" not in cpu.source_detail
+    assert cpu.latency_s == pytest.approx(datasheet.latency_s)
