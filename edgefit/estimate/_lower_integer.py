@@ -32,29 +32,13 @@ The activation memory of the lowered graph is Vela's tensor arena, from
 
 from __future__ import annotations
 
+from edgefit.estimate._table import VIEW_OPS
 from edgefit.graph import Graph, Layer
 
+# free in the deployed int8 graph: the views every lowering treats as free, plus Q/DQ (folded into
+# the integer kernels) and the data moves the compiler turns into addressing
 FREE_OPS = frozenset(
-    {
-        "QuantizeLinear",
-        "DequantizeLinear",
-        "Reshape",
-        "Flatten",
-        "Squeeze",
-        "Unsqueeze",
-        "Identity",
-        "Dropout",
-        "Shape",
-        "Size",
-        "Constant",
-        "ConstantOfShape",
-        "Cast",
-        "CastLike",
-        "Pad",
-        "Split",
-        "Slice",
-        "Expand",
-    }
+    VIEW_OPS | {"QuantizeLinear", "DequantizeLinear", "Pad", "Split", "Slice", "Expand"}
 )
 # unary ops that run as the previous kernel's output stage (requantize, clamp or a 256-entry LUT)
 EPILOGUE_OPS = frozenset(

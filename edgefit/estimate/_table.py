@@ -34,7 +34,7 @@ KERNEL_CLASSES = (
     "other",
 )
 KCLASS = {name: i for i, name in enumerate(KERNEL_CLASSES)}
-_VIEW_OPS = {
+VIEW_OPS = {
     "Reshape",
     "Flatten",
     "Squeeze",
@@ -223,7 +223,7 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
             and layer.outputs
             and consumer_ops.get(layer.outputs[0], set()) <= _QDQ_FUSED_OPS
         )
-        if layer.op in _VIEW_OPS or folded_dq:
+        if layer.op in VIEW_OPS or folded_dq:
             if ins and layer.outputs:
                 alias[layer.outputs[0]] = ins[0]
                 continue
