@@ -250,63 +250,84 @@ class Workspace:
         return f"{recipe.digest()}-only-{hashlib.sha256(only.encode()).hexdigest()[:8]}"
 
     def _quantize(self, r: Recipe, out: Path, only: str | None) -> None:
-        from onnxruntime.quantization import (
-            CalibrationMethod,
-            QuantFormat,
-            QuantType,
-            quantize_static,
-        )
-
-        kind = {"U8": QuantType.QUInt8, "S8": QuantType.QInt8}
         samples = self.feeds[: r.samples]
         cache = self.folder / f"calib-{r.calibration}-{len(samples)}-{int(r.preprocess)}.json"
-        try:
-            with (
-                contextlib.redirect_stdout(io.StringIO()),
-                _onnx._without_axis_warnings(),
-                _quiet_preprocess_hint(),
-            ):
-                quantize_static(
-                    str(self.sources[r.preprocess]),
-                    str(out),
-                    _onnx.reader(samples),
-                    quant_format=getattr(QuantFormat, r.quant_format),
-                    per_channel=r.per_channel,
-                    reduce_range=r.reduce_range,
-                    activation_type=kind[r.activations],
-                    weight_type=kind[r.weights],
-                    calibrate_method=getattr(
-                        CalibrationMethod, _onnx.CALIBRATION_METHODS[r.calibration]
-                    ),
-                    nodes_to_exclude=list(r.keep_float),
-                    nodes_to_quantize=[only] if only else None,
-                    op_types_to_quantize=(
-                        list(_onnx.WEIGHT_OPS) if r.op_scope == "weights" else None
-                    ),
-                    calibration_cache_path=str(cache),
-                    extra_options={
-                        "ActivationSymmetric": r.symmetric_activations,
-                        "WeightSymmetric": r.symmetric_weights,
-                        # float nodes need the Relu before their Q/DQ pair (protect_float_nodes);
-                        # otherwise onnxruntime folds removable activations (its default)
-                        "QDQKeepRemovableActivations": bool(r.keep_float),
-                    },
-                )
-        except Exception as exc:
-            raise EdgefitError(
-                f"onnxruntime quantize_static failed for {r.label()}: "
-                f"{type(exc).__name__}: {str(exc)[:300]}",
-                where="search_recipe",
-                fix="leave that choice out of the search (or report the model to onnxruntime)",
-            ) from None
-        if r.quant_format == "QDQ":
-            import onnx
+        quantize(self.sources[r.preprocess], out, r, samples, cache, only=only)
 
-            from edgefit.runtimes._ort_convert import save
 
-            model = onnx.load(str(out))
-            _onnx.protect_float_nodes(model)
-            save(model, out)
+def calibration_order(feeds: Sequence[dict], seed: int) -> list[dict]:
+    """``feeds`` in the order the search draws them (seeded): a recipe with ``samples=n``
+    calibrates on the first ``n``, in the search and wherever the recipe is applied later."""
+    import numpy as np
+
+    return [feeds[i] for i in np.random.default_rng(seed).permutation(len(feeds))]
+
+
+def quantize(
+    source: Path,
+    out: Path,
+    r: Recipe,
+    feeds: Sequence[dict],
+    cache: Path,
+    *,
+    only: str | None = None,
+) -> None:
+    """Write ``source`` (already prepared as ``r.preprocess`` says) quantized by int8 recipe
+    ``r`` to ``out``, calibrated on ``feeds`` (``only``: quantize that one node, nothing else);
+    the calibration ranges are cached in ``cache`` (reused by every recipe that shares it)."""
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    kind = {"U8": QuantType.QUInt8, "S8": QuantType.QInt8}
+    try:
+        with (
+            contextlib.redirect_stdout(io.StringIO()),
+            _onnx._without_axis_warnings(),
+            _quiet_preprocess_hint(),
+        ):
+            quantize_static(
+                str(source),
+                str(out),
+                _onnx.reader(list(feeds)),
+                quant_format=getattr(QuantFormat, r.quant_format),
+                per_channel=r.per_channel,
+                reduce_range=r.reduce_range,
+                activation_type=kind[r.activations],
+                weight_type=kind[r.weights],
+                calibrate_method=getattr(
+                    CalibrationMethod, _onnx.CALIBRATION_METHODS[r.calibration]
+                ),
+                nodes_to_exclude=list(r.keep_float),
+                nodes_to_quantize=[only] if only else None,
+                op_types_to_quantize=(list(_onnx.WEIGHT_OPS) if r.op_scope == "weights" else None),
+                calibration_cache_path=str(cache),
+                extra_options={
+                    "ActivationSymmetric": r.symmetric_activations,
+                    "WeightSymmetric": r.symmetric_weights,
+                    # float nodes need the Relu before their Q/DQ pair (protect_float_nodes);
+                    # otherwise onnxruntime folds removable activations (its default)
+                    "QDQKeepRemovableActivations": bool(r.keep_float),
+                },
+            )
+    except Exception as exc:
+        raise EdgefitError(
+            f"onnxruntime quantize_static failed for {r.label()}: "
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+            where="search_recipe",
+            fix="leave that choice out of the search (or report the model to onnxruntime)",
+        ) from None
+    if r.quant_format == "QDQ":
+        import onnx
+
+        from edgefit.runtimes._ort_convert import save
+
+        model = onnx.load(str(out))
+        _onnx.protect_float_nodes(model)
+        save(model, out)
 
 
 class _PreprocessHint(logging.Filter):

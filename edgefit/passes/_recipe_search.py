@@ -33,13 +33,20 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._recipe import EvalFn, Recipe, Workspace, ort_defaults, with_
+from edgefit.passes._recipe import (
+    EvalFn,
+    Recipe,
+    Workspace,
+    calibration_order,
+    ort_defaults,
+    with_,
+)
 from edgefit.passes._recipe_timing import (
     MAX_ROUNDS,
     MIN_NOISE,
@@ -58,6 +65,12 @@ LEADERS = 4
 KEEP_FLOAT_TOP = 3
 MAX_SENSITIVITY_NODES = 48
 SAMPLE_COUNTS = (16, 64, 256)
+# the stages a search walks, in order (progress reports "stage k of STAGES")
+STAGES = (
+    "start", "types", "format", "ops", "channel", "symmetric", "preprocess", "range", "calib",
+    "samples", "float", "node-time", "fp16", "session", "threads", "final",
+)  # fmt: skip
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,67 @@ class RecipeChoice:
     sensitivity: tuple[tuple[str, float], ...] = ()
     notes: tuple[str, ...] = field(default=())
     protocol: str = ""
+    # every model of the final with its timing and accuracy, in the order timed
+    final: tuple[tuple[Recipe, Interleaved, float], ...] = ()
+    max_drop: float = 0.01  # the eligibility bar below fp32 the search used
+
+    @property
+    def int8(self) -> Recipe | None:
+        """The int8 recipe to use where the precision is int8 anyway: the chosen recipe when it is
+        int8, else the fastest eligible int8 recipe of the final (possibly onnxruntime's defaults),
+        else the most accurate int8 one; None when no int8 recipe was timed in the final."""
+        if self.recipe.precision == "int8":
+            return self.recipe
+        int8 = [(r, t, a) for r, t, a in self.final if r.precision == "int8"]
+        if not int8:
+            return None
+        floor = self.fp32_accuracy - self.max_drop
+        ok = [x for x in int8 if x[2] >= floor - 1e-12]
+        if ok:
+            return min(ok, key=lambda x: x[1].median_s)[0]
+        return max(int8, key=lambda x: x[2])[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: the chosen recipe (and the int8 one), the protocol, the final's
+        rounds and spreads per model (fp32 and onnxruntime's defaults among them), what was
+        tried."""
+
+        def timing(t: Interleaved | None) -> dict[str, Any] | None:
+            if t is None:
+                return None
+            return {
+                "median_s": t.median_s,
+                "round_medians_s": list(t.round_medians_s),
+                "rounds": len(t.round_medians_s),
+                "spread": t.spread,
+                "p99_s": t.p99_s if math.isfinite(t.p99_s) else None,
+                "runs": t.runs,
+            }
+
+        int8 = self.int8
+        return {
+            "recipe": self.recipe.to_dict(),
+            "label": self.recipe.label(),
+            "int8_recipe": int8.to_dict() if int8 else None,
+            "int8_label": int8.label() if int8 else None,
+            "accuracy": self.accuracy,
+            "latency": timing(self.latency),
+            "fp32": {"accuracy": self.fp32_accuracy, "latency": timing(self.fp32_latency)},
+            "defaults": {
+                "recipe": "onnxruntime quantize_static defaults: QDQ, S8S8, per-tensor, MinMax, "
+                "no pre-processing",
+                "accuracy": self.defaults_accuracy,
+                "latency": timing(self.defaults_latency),
+            },
+            "protocol": self.protocol,
+            "final": [
+                {"recipe": r.label(), "accuracy": a, "changes": r.changes(), **(timing(t) or {})}
+                for r, t, a in self.final
+            ],
+            "tried": [t.to_dict() for t in self.tried],
+            "sensitivity": [list(s) for s in self.sensitivity],
+            "notes": list(self.notes),
+        }
 
     def table(self) -> str:
         """The tried recipes as a text table (one line each)."""
@@ -126,6 +200,7 @@ def search_recipe(
     timer: Timer | None = None,
     reduce_range: bool | None = None,
     folder: Path | None = None,
+    progress: Progress | None = None,
 ) -> RecipeChoice:
     """Choose how to run ``model`` (ONNX path or proto) on onnxruntime's CPU provider.
 
@@ -135,7 +210,7 @@ def search_recipe(
     deployment's intra-op threads, or several to choose from. ``timer``: how latency is measured
     (default: interleaved rounds here); ``reduce_range``: the starting point's (default: this
     CPU's int8 path, :func:`host_int8_recipe`). ``folder`` keeps the built files (default: a
-    temporary folder).
+    temporary folder). ``progress(label, done, total)`` is called as each stage starts.
 
     >>> choice = search_recipe("model.onnx", calib_feeds, accuracy_on_val)  # doctest: +SKIP
     >>> choice.recipe.label(), choice.latency.median_s                      # doctest: +SKIP
@@ -148,25 +223,25 @@ def search_recipe(
             where="search_recipe",
             fix="use a positive thread count or a list of them",
         )
-    import numpy as np
-
-    order = np.random.default_rng(seed).permutation(len(feeds))
-    shuffled = [feeds[i] for i in order]
+    shuffled = calibration_order(feeds, seed)
     if timer is None:
         timer = interleaved_timer(shuffled[0])
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="edgefit-recipe-") as tmp:
-            return _Search(model, shuffled, eval_fn, Path(tmp), timer, max_drop).run(
+            return _Search(model, shuffled, eval_fn, Path(tmp), timer, max_drop, progress).run(
                 thread_choices, reduce_range
             )
     folder.mkdir(parents=True, exist_ok=True)
-    return _Search(model, shuffled, eval_fn, folder, timer, max_drop).run(
+    return _Search(model, shuffled, eval_fn, folder, timer, max_drop, progress).run(
         thread_choices, reduce_range
     )
 
 
 class _Search:
-    def __init__(self, model, feeds, eval_fn, folder, timer: Timer, max_drop: float) -> None:
+    def __init__(
+        self, model, feeds, eval_fn, folder, timer: Timer, max_drop: float, progress=None
+    ) -> None:
+        self.progress: Progress | None = progress
         self.ws = Workspace(model, feeds, eval_fn, folder)
         self.timer, self.n = timer, len(feeds)
         self.tried: list[Tried] = []
@@ -237,6 +312,7 @@ class _Search:
         return self.screen("samples", inc, [with_(inc, samples=c) for c in counts], False)
 
     def keep_float(self, inc: Recipe) -> tuple[Recipe, tuple[tuple[str, float], ...]]:
+        self.stage("float")
         if inc.precision != "int8":
             return inc, ()
         base = with_(inc, quant_format="QDQ", keep_float=())
@@ -264,6 +340,7 @@ class _Search:
         """Per-node latency: each weight node kept float alone, all timed interleaved with the
         incumbent; the nodes whose float version times faster beyond the noise are then tried
         float together (and alone)."""
+        self.stage("node-time")
         if inc.precision != "int8" or inc.quant_format != "QDQ" or not self.ok(inc):
             return inc
         singles = {
@@ -285,6 +362,7 @@ class _Search:
         return self.screen("node-time", inc, [together, *alone])
 
     def fp16(self, inc: Recipe, fp32: Recipe) -> Recipe:
+        self.stage("fp16")
         half = with_(fp32, precision="fp16")
         if not self.ok(half):
             return inc  # fp16 could not be built or scores below the floor
@@ -299,6 +377,7 @@ class _Search:
     def screen(
         self, stage: str, inc: Recipe, alternatives: Sequence[Recipe], timed: bool = True
     ) -> Recipe:
+        self.stage(stage)
         alts = [a for a in dict.fromkeys(alternatives) if a != inc]
         if not alts:
             return inc
@@ -317,6 +396,10 @@ class _Search:
             if r not in t and r not in self.failed:
                 self.tried.append(Tried(r, stage, self.acc(r), eligible=False, note="not timed"))
         return self._choose(stage, inc, alts, t)
+
+    def stage(self, name: str) -> None:
+        if self.progress is not None:
+            self.progress(f"int8 recipe search: {name}", STAGES.index(name), len(STAGES))
 
     def _time(self, stage: str, items: Sequence[Recipe], rounds: int) -> dict[Recipe, Interleaved]:
         paths = [(self.ws.build(r), r) for r in items]
@@ -372,6 +455,7 @@ class _Search:
             ),
             key=lambda r: self.timed[r].median_s,
         )
+        self.stage("final")
         leaders = list(dict.fromkeys([inc, *ranked]))[:LEADERS]
         defaults = with_(defaults, threads=inc.threads)
         fp32 = with_(fp32, threads=inc.threads)
@@ -398,6 +482,8 @@ class _Search:
             tried=tuple(self.tried),
             sensitivity=sens,
             notes=tuple(self.ws.notes),
+            final=tuple((r, t[r], self.acc(r)) for r in items),
+            max_drop=self.max_drop,
             protocol=(
                 f"screening: {SCREEN_ROUNDS} interleaved rounds per stage; final: "
                 f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (rotating order), "
