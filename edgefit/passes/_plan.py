@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._base import PassConfig, config_from_dict
+from edgefit.passes._base import PassConfig, config_from_dict, get_pass
 
 # Importing a pass registers it, and registration order is run order (list_passes): the first
 # import of the pass modules happens here, so they stay in run order, not sorted.
@@ -20,8 +20,8 @@ from edgefit.passes._base import PassConfig, config_from_dict
 from edgefit.passes._swap import SwapConfig
 from edgefit.passes._prune import PruneConfig
 from edgefit.passes._recover import RecoverConfig
-from edgefit.passes._quantize import QuantizeConfig
-from edgefit.passes._torchao import TorchaoConfig
+from edgefit.passes._quantize import QuantizeConfig  # noqa: F401 (registers, in run order)
+from edgefit.passes._torchao import TorchaoConfig  # noqa: F401 (registers, in run order)
 
 # isort: on
 
@@ -29,22 +29,34 @@ if TYPE_CHECKING:
     import torch
 
 PLAN_VERSION = 1
-SLOTS: dict[str, type[PassConfig]] = {
+FIXED_SLOTS: dict[str, type[PassConfig]] = {
     "swap": SwapConfig,
     "prune": PruneConfig,
     "recover": RecoverConfig,
-    "quantize": QuantizeConfig,
-    "torchao": TorchaoConfig,
 }
+# A quantizing slot takes any registered pass that quantizes what the slot holds at that point:
+# the exported ONNX file ("quantize") or the recovered torch module ("torchao"). A new
+# quantization pass fills one of them without a change here.
+QUANTIZE_SLOTS: dict[str, str] = {"quantize": "onnx", "torchao": "torch"}
+SLOTS = (*FIXED_SLOTS, *QUANTIZE_SLOTS)
 OPTIONAL_SLOTS = (
     "torchao",
 )  # added within version 1: left out of to_dict when None, so older hashes stay
 
 
+def _slot_error(slot: str, value: object, wanted: str) -> EdgefitError:
+    return EdgefitError(
+        f"{slot}={type(value).__name__} is not allowed",
+        where=f"PassPlan.{slot}",
+        fix=f"give {wanted} or None",
+    )
+
+
 @dataclass(frozen=True)
 class PassPlan:
-    """The passes of one candidate; ``None`` skips a pass. ``quantize`` (ONNX) and ``torchao`` (the
-    torch module, after recover) are two ways to quantize: a plan holds at most one.
+    """The passes of one candidate; ``None`` skips a pass. ``quantize`` (a pass on the ONNX file,
+    e.g. :class:`QuantizeConfig`) and ``torchao`` (a pass on the torch module after recover, e.g.
+    :class:`TorchaoConfig`) are two ways to quantize: a plan holds at most one.
 
     >>> plan = PassPlan(swap=SwapConfig(width=0.5), recover=RecoverConfig(epochs=1),
     ...                 quantize=QuantizeConfig())
@@ -57,9 +69,9 @@ class PassPlan:
     swap: SwapConfig | None = None
     prune: PruneConfig | None = None
     recover: RecoverConfig | None = None
-    quantize: QuantizeConfig | None = None
+    quantize: PassConfig | None = None
     version: int = PLAN_VERSION
-    torchao: TorchaoConfig | None = None
+    torchao: PassConfig | None = None
 
     def __post_init__(self) -> None:
         if self.version != PLAN_VERSION:
@@ -68,14 +80,20 @@ class PassPlan:
                 where="PassPlan.version",
                 fix=f"use {PLAN_VERSION}",
             )
-        for slot, kind in SLOTS.items():
+        for slot, kind in FIXED_SLOTS.items():
             value = getattr(self, slot)
             if value is not None and not isinstance(value, kind):
-                raise EdgefitError(
-                    f"{slot}={type(value).__name__} is not allowed",
-                    where=f"PassPlan.{slot}",
-                    fix=f"give a {kind.__name__} or None",
-                )
+                raise _slot_error(slot, value, f"a {kind.__name__}")
+        for slot, consumes in QUANTIZE_SLOTS.items():
+            value = getattr(self, slot)
+            if value is None:
+                continue
+            wanted = f"the config of a quantization pass on a {consumes} model"
+            if not isinstance(value, PassConfig):
+                raise _slot_error(slot, value, wanted)
+            spec = get_pass(value)
+            if spec.consumes != consumes or spec.change_kind != "quantization":
+                raise _slot_error(slot, value, wanted)
         if self.quantize is not None and self.torchao is not None:
             raise EdgefitError(
                 "a plan quantizes once: quantize (ONNX) and torchao (torch) are both set",

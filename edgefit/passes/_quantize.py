@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from edgefit.passes._base import (
     register_pass,
 )
 from edgefit.passes._context import PassContext
+from edgefit.passes._precision import Precision, register_precision
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
@@ -340,3 +341,27 @@ def _int4(
         "calibration": "none (weight-only)",
         "nodes_kept_float": list(cfg.keep_float),
     }
+
+
+def _quantize(precision: str) -> Callable[[str, int], QuantizeConfig]:
+    def build(calibration: str, keep_float: int) -> QuantizeConfig:
+        return QuantizeConfig(
+            precision=precision, calibration=calibration, keep_float_top=keep_float
+        )
+
+    return build
+
+
+# The precisions this pass makes, in the order a search tries them (edgefit.passes._precision)
+for _row in (
+    Precision("fp16", "fp16", 0.05, lambda t: "fp16" in t.target_dtypes),
+    Precision("int8", "int8", 0.3, lambda t: "int8" in t.target_dtypes, tuned=True),
+    Precision("int8-dynamic", "int8", 0.25, lambda t: t.matmul and "int8" in t.target_dtypes),
+    Precision(
+        "int4-weight",
+        "int4",
+        0.6,
+        lambda t: t.matmul and bool({"int4", "int8"} & t.target_dtypes),
+    ),
+):
+    register_precision(replace(_row, build=_quantize(_row.name), slot="quantize"))

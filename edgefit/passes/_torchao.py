@@ -18,7 +18,7 @@ crash inside torchao.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ from edgefit.passes._base import (
     register_pass,
 )
 from edgefit.passes._context import PassContext
+from edgefit.passes._precision import Precision, register_precision
 from edgefit.runtimes._torchao import (
     CONFIGS,
     linear_names,
@@ -109,3 +110,39 @@ def torchao_quantize(
         )
     quantized, recipe = quantize_linears(model, config.config)
     return PassResult(quantized, {"pass": "torchao", **recipe}, "quantization")
+
+
+_NOTE = (
+    "estimated from the fp32 ONNX graph with every kernel at int8 (the .pt2 is torchao-quantized)"
+)
+
+
+# The precisions this pass makes (edgefit.passes._precision): int8 on the torch module, searched
+# only for torch bases whose nn.Linear layers carry the MACs.
+def _torchao(config: str) -> Callable[[str, int], TorchaoConfig]:
+    def build(calibration: str, keep_float: int) -> TorchaoConfig:
+        return TorchaoConfig(config=config)
+
+    return build
+
+
+for _config, _risk, _extra in (
+    ("int8-dynamic", 0.25, ""),
+    (
+        "int8-weight",
+        0.15,
+        "; weight-only int8 computes in float, so int8 compute is optimistic: only weight "
+        "bytes shrink",
+    ),
+):
+    register_precision(
+        Precision(
+            f"torchao-{_config}",
+            "int8",
+            _risk,
+            lambda t: t.torch_base and "int8" in t.target_dtypes,
+            build=_torchao(_config),
+            slot="torchao",
+            estimate_note=_NOTE + _extra,
+        )
+    )

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edgefit.search._base import Base
-from edgefit.search._space import TORCHAO_PRECISIONS, Choice
+from edgefit.search._space import Choice
 
 MEASURE_ATTEMPTS = 4
 MAX_CPU_WAIT = 0.05
@@ -38,13 +38,15 @@ class RunSettings:
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
+    """The passes that make ``choice``: swap, prune and recover from its architecture and pruning
+    fields; the quantizing pass (its slot and config) from the precision table
+    (:mod:`edgefit.passes._precision`)."""
     from edgefit.passes import (
         PassPlan,
         PruneConfig,
-        QuantizeConfig,
         RecoverConfig,
         SwapConfig,
-        TorchaoConfig,
+        get_precision,
     )
 
     swap = (
@@ -63,16 +65,15 @@ def pass_plan(choice: Choice, base: Base, settings: RunSettings):
         else None
     )
     recover = RecoverConfig(epochs=settings.recover_epochs) if choice.retrains else None
-    quantize = torchao = None
-    if choice.precision in TORCHAO_PRECISIONS:
-        torchao = TorchaoConfig(config=TORCHAO_PRECISIONS[choice.precision])
-    elif choice.precision != "fp32":
-        quantize = QuantizeConfig(
-            precision=choice.precision,
-            calibration=choice.calibration,
-            keep_float_top=choice.keep_float,
-        )
-    return PassPlan(swap=swap, prune=prune, recover=recover, quantize=quantize, torchao=torchao)
+    precision = get_precision(choice.precision)
+    config = precision.config(choice.calibration, choice.keep_float)
+    return PassPlan(
+        swap=swap,
+        prune=prune,
+        recover=recover,
+        quantize=config if precision.slot == "quantize" else None,
+        torchao=config if precision.slot == "torchao" else None,
+    )
 
 
 def _session(path, threads: int):
@@ -204,21 +205,6 @@ def estimate_file(path, settings: RunSettings, dtype: str | None = None):
     return estimator.estimate(Plan(dtype=dtype) if dtype else None)
 
 
-def torchao_estimate_note(precision: str) -> str:
-    """How a torchao candidate's estimate was made (its ONNX file is the fp32 graph)."""
-    note = (
-        "estimated from the fp32 ONNX graph with every kernel at int8 (the .pt2 is "
-        "torchao-quantized)"
-    )
-    if precision == "torchao-int8-weight":
-        note += (
-            "; weight-only int8 computes in float, so int8 compute is optimistic: only "
-            "weight "
-            "bytes shrink"
-        )
-    return note
-
-
 def estimate_checks(est) -> list[dict]:
     return [
         {
@@ -304,7 +290,7 @@ def run_candidate(
     file to measure; a caller that measures elsewhere (a device node) puts its figures in with
     :func:`with_latency`.
     """
-    from edgefit.passes import PassContext, materialize
+    from edgefit.passes import PassContext, get_precision, materialize
     from edgefit.search._base import resize_inputs
 
     start = time.perf_counter()
@@ -331,10 +317,7 @@ def run_candidate(
         accuracy = score_torch(
             base, mat.artifact_path, reference, settings.threads, settings.metric
         )
-        source = (
-            f"measured (torch, torchao {TORCHAO_PRECISIONS[choice.precision]}: the .pt2 run "
-            "eager in-process)"
-        )
+        source = f"measured (torch, torchao {plan.torchao.config}: the .pt2 run eager in-process)"
         artifact = {
             "path": str(mat.artifact_path),
             "format": ARTIFACT_FORMATS["torch"],
@@ -344,7 +327,10 @@ def run_candidate(
         accuracy = score_model(base, mat.onnx_path, reference, settings.threads, settings.metric)
         source = "measured (onnxruntime)"
         artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
-    est = estimate_file(mat.onnx_path, settings, "int8" if torchao else None)
+    precision = get_precision(choice.precision)
+    # a torch-side pass leaves the exported ONNX graph in fp32: estimate it at the precision's
+    # dtype
+    est = estimate_file(mat.onnx_path, settings, precision.estimate_dtype if torchao else None)
     estimate = {
         "latency_s": est.latency_s,
         "energy_j": est.energy_j,
@@ -359,8 +345,8 @@ def run_candidate(
         "error": est.error,
         "checks": estimate_checks(est),
     }
-    if torchao:
-        estimate["note"] = torchao_estimate_note(choice.precision)
+    if torchao and precision.estimate_note:
+        estimate["note"] = precision.estimate_note
     kinds = tuple(mat.change_kinds) or choice.change_kinds
     record = {
         "choice": choice.to_dict(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgefit.estimate import Estimate, Estimator, Plan
+from edgefit.passes import get_precision
 from edgefit.search._space import Choice
 
 
@@ -22,18 +23,8 @@ class Screened:
 
 
 def estimator_plan(choice: Choice, kernel_names: list[str], weight_kernels: list[str]) -> Plan:
-    # torchao int8 is estimated as int8 compute; for weight-only int8 (activations stay float,
-    # weights dequantized on the fly) that is optimistic: the saving there is weight bytes, not
-    # arithmetic
-    dtype = {
-        "fp32": "fp32",
-        "fp16": "fp16",
-        "int8": "int8",
-        "int8-dynamic": "int8",
-        "int4-weight": "int4",
-        "torchao-int8-dynamic": "int8",
-        "torchao-int8-weight": "int8",
-    }[choice.precision]
+    # each precision's pass says how to screen it (e.g. torchao int8 as int8 compute)
+    dtype = get_precision(choice.precision).estimate_dtype
     keep: tuple[str, ...] = ()
     if (
         choice.keep_float and weight_kernels

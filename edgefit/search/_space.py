@@ -11,19 +11,8 @@ import itertools
 from dataclasses import asdict, dataclass, field
 
 from edgefit.errors import EdgefitError
+from edgefit.passes import Traits, applicable, get_precision
 
-PRECISIONS = (
-    "fp32",
-    "fp16",
-    "int8",
-    "int8-dynamic",
-    "int4-weight",
-    "torchao-int8-dynamic",
-    "torchao-int8-weight",
-)
-# torchao quantizes the torch module (TorchaoConfig), measured on the torch runtime: torch bases
-# only
-TORCHAO_PRECISIONS = {"torchao-int8-dynamic": "int8-dynamic", "torchao-int8-weight": "int8-weight"}
 MATMUL_SHARE = (
     0.3  # Gemm/MatMul share of the MACs above which int8 matmul recipes are worth trying
 )
@@ -45,10 +34,7 @@ class Choice:
     keep_float: int = 0  # int8 static only: the k most sensitive layers stay float (measured)
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise EdgefitError(
-                f"precision {self.precision!r}", where="Choice", fix=f"use one of {PRECISIONS}"
-            )
+        get_precision(self.precision)  # a name no pass registered: one clear error
         if self.prune not in PRUNE_METHODS:
             raise EdgefitError(
                 f"prune {self.prune!r}", where="Choice", fix=f"use one of {PRUNE_METHODS}"
@@ -99,7 +85,7 @@ class Choice:
                 else "2:4 sparse"
             )
         q = self.precision
-        if q == "int8":
+        if get_precision(q).tuned:
             q += f" {self.calibration}" + (
                 f" keep {self.keep_float} float" if self.keep_float else ""
             )
@@ -109,16 +95,9 @@ class Choice:
     def risk(self) -> float:
         """A *prior* on accuracy cost, used only to order candidates before any is measured (never
         reported as accuracy): bigger changes are riskier."""
-        r = {
-            "fp32": 0.0,
-            "fp16": 0.05,
-            "int8": 0.3,
-            "int8-dynamic": 0.25,
-            "int4-weight": 0.6,
-            "torchao-int8-dynamic": 0.25,
-            "torchao-int8-weight": 0.15,
-        }[self.precision]
-        if self.precision == "int8":
+        precision = get_precision(self.precision)
+        r = precision.risk
+        if precision.tuned:
             r -= 0.05 * self.keep_float + (0.05 if self.calibration != "minmax" else 0.0)
         r += 2.0 * (1 - self.width) + 1.5 * (1 - self.depth) + (0.3 if self.activation else 0.0)
         r += {"none": 0.0, "channel": 2.0, "unstructured": 0.5, "2:4": 0.0}[
@@ -135,8 +114,9 @@ class Choice:
 class SpaceOptions:
     """What the base and the run allow. ``can_swap`` needs a factory (an example or --factory);
     ``can_retrain`` needs training data; ``sparsity`` needs a target with 2:4 support;
-    ``torch_base`` (a torch model whose Gemm/MatMul layers carry a real share of the MACs, see
-    :func:`torchao_base`) adds the torchao int8 precisions."""
+    ``has_matmul`` and ``torch_base`` (a torch model whose Gemm/MatMul layers carry a real share
+    of the MACs, see :func:`torchao_base`) are what the precisions' passes ask about (weight-only
+    and dynamic int8, torchao)."""
 
     can_swap: bool = False
     can_prune: bool = False
@@ -167,25 +147,21 @@ def _resolutions(opts: SpaceOptions) -> list[int | None]:
 
 
 def _quantizations(opts: SpaceOptions) -> list[tuple[str, str, int]]:
-    """The quantization axis of the space: ``(precision, calibration, keep_float)`` recipes the
-    target's dtypes and the base allow, fp32 (unchanged) first.
-
-    This is the seam for a quantization recipe search owned by :mod:`edgefit.passes`: such a search
-    returns its recipes here (for ``opts.target_dtypes`` and the base), and :func:`build_space`
-    crosses them with the architecture and pruning axes unchanged.
-    """
-    out = [("fp32", "minmax", 0)]
-    dtypes = set(opts.target_dtypes)
-    if "fp16" in dtypes:
-        out.append(("fp16", "minmax", 0))
-    if "int8" in dtypes:
-        out += [("int8", c, k) for c in opts.calibrations for k in opts.keep_float]
-        if opts.has_matmul:
-            out.append(("int8-dynamic", "minmax", 0))
-    if opts.has_matmul and ("int4" in dtypes or "int8" in dtypes):
-        out.append(("int4-weight", "minmax", 0))
-    if opts.torch_base and "int8" in dtypes:
-        out += [(p, "minmax", 0) for p in TORCHAO_PRECISIONS]
+    """The quantization axis of the space: ``(precision, calibration, keep_float)`` for every
+    precision the passes declare for this target and base (:mod:`edgefit.passes._precision`), in
+    their order, fp32 (unchanged) first. Tuned precisions (static int8) are tried with each of the
+    run's calibration methods and kept-float counts."""
+    traits = Traits(
+        target_dtypes=frozenset(opts.target_dtypes),
+        matmul=opts.has_matmul,
+        torch_base=opts.torch_base,
+    )
+    out = []
+    for precision in applicable(traits):
+        if precision.tuned:
+            out += [(precision.name, c, k) for c in opts.calibrations for k in opts.keep_float]
+        else:
+            out.append((precision.name, "minmax", 0))
     return out
 
 

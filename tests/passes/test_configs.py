@@ -20,11 +20,11 @@ DTYPES = ("fp32", "fp16", "int8", "int4")
 KNOBS = {"width": (0.25, 1.0), "depth": (0.0, 1.0), "resolution": (8, 128), "activation": ("relu", "hardswish")}
 
 
-def test_registry_lists_every_pass_in_run_order():
+def test_registry_lists_the_built_in_passes_first_in_run_order():
     from edgefit.iteration._model import CHANGE_KINDS
 
-    assert IDS == ["swap", "prune", "recover", "quantize", "torchao"]
-    assert {p.change_kind for p in PASSES} == {"architecture", "pruning", "weights", "quantization"}
+    assert IDS[:5] == ["swap", "prune", "recover", "quantize", "torchao"]
+    assert {p.change_kind for p in PASSES[:5]} == {"architecture", "pruning", "weights", "quantization"}
     assert {p.change_kind for p in PASSES} <= set(CHANGE_KINDS)  # what the iteration-cost model reads
     assert set(_ALLOWED) == {p.config_type.__name__ for p in PASSES}
 

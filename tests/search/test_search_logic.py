@@ -122,7 +122,12 @@ def test_torchao_precisions_only_for_torch_bases_with_matmuls(tmp_path):
     from edgefit.search import resolve_base
     from edgefit.search._candidate import pass_plan
     from edgefit.search._screen import estimator_plan
-    from edgefit.search._space import TORCHAO_PRECISIONS, matmul_share, torchao_base
+    from edgefit.passes import precisions
+    from edgefit.search._space import matmul_share, torchao_base
+
+    # the precisions the torchao pass declares, and the torchao config each one builds
+    TORCHAO_PRECISIONS = {p.name: p.config().config for p in precisions() if p.slot == "torchao"}
+    assert TORCHAO_PRECISIONS == {"torchao-int8-dynamic": "int8-dynamic", "torchao-int8-weight": "int8-weight"}
 
     transformer = resolve_base(None, "tiny-transformer", None, None, None, None)
     assert torchao_base(transformer) and matmul_share(example_graph("tiny-transformer")) > 0.3
