@@ -41,13 +41,10 @@ def test_the_search_space_is_the_tables_rows_crossed_with_the_runs_tuning():
 
 @pytest.mark.parametrize("row", precisions(), ids=lambda p: p.name)
 def test_every_row_builds_a_plan_the_screen_and_the_plan_agree_on(row):
-    from edgefit.search._candidate import pass_plan
-
-    class Settings:
-        recover_epochs = 1
+    from edgefit.search._candidate import RunSettings, pass_plan
 
     choice = Choice(precision=row.name)
-    plan = pass_plan(choice, None, Settings())
+    plan = pass_plan(choice, None, RunSettings(target=None, power_mode=None, measure_runtime=None))
     assert PassPlan.from_dict(plan.to_dict()) == plan
     filled = [slot for slot in ("quantize", "torchao") if getattr(plan, slot) is not None]
     assert filled == ([] if row.slot is None else [row.slot])
