@@ -14,8 +14,8 @@ from edgefit.cascade._card import pct, quantity_text, value_text
 from edgefit.cascade._config import objective_words, routing_words
 from edgefit.cascade._types import CascadeResult, OperatingPoint, ReliabilityBin, TierResult
 from edgefit.report import _svg
-from edgefit.report._html import CSP, CSS, _table
 from edgefit.report._md import table
+from edgefit.report._page import CSP, CSS, html_table
 from edgefit.report._svg import BASELINE, FRONTIER, INK, OTHER, WINNER, Axis, Frame, esc
 
 
@@ -338,13 +338,13 @@ def render_cascade_html(result: CascadeResult) -> str:
         (
             "tiers",
             "Tiers (report split)",
-            _table(TIER_HEAD, [[esc(c) for c in r] for r in tier_rows(result)], num=num)
+            html_table(TIER_HEAD, [[esc(c) for c in r] for r in tier_rows(result)], num=num)
             + f'<p class="note">{esc(routing_words(result))}</p>',
         ),
         (
             "compare",
             "Cascade vs each tier alone (report split)",
-            _table(
+            html_table(
                 COMPARE_HEAD,
                 [[esc(c) for c in r] for r in compare_rows(result)],
                 num=tuple(range(1, 7)),
@@ -364,7 +364,7 @@ def render_cascade_html(result: CascadeResult) -> str:
         (
             "provenance",
             "Data and provenance",
-            _table(["field", "value"], [[esc(a), esc(b)] for a, b in _provenance(result)]),
+            html_table(["field", "value"], [[esc(a), esc(b)] for a, b in _provenance(result)]),
         ),
     ]
     nav = "".join(f'<a href="#{sid}">{esc(title)}</a>' for sid, title, _ in sections)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgefit import _format as fmt
+from edgefit.report._target import UNIT_FMT
 
 STATUSES = ("pass", "fail", "unknown")
 NOISY_CPU_WAIT = 0.05  # above this share of CPU wait, a measurement includes other processes' load
@@ -71,8 +72,6 @@ def _envelope(win: dict | None) -> Item:
 
 
 def _show(unit: str, value: float) -> str:
-    from edgefit.report._content import UNIT_FMT
-
     return UNIT_FMT.get(unit, lambda v: f"{v:g}")(value)
 
 

@@ -1,63 +1,20 @@
-"""report.html: one self-contained file (inline CSS and SVG, no script, no network) from a
-:class:`Report`.
-
-A Content-Security-Policy forbids every outside resource, so a reference that slipped in would show
-as a console error in a browser (the browser test looks for those) rather than load silently.
+"""report.html from a :class:`Report`: the plots (frontier, per-kernel bars, iteration waterfall
+and projection) and the tables, in the page frame of :mod:`._page` (one self-contained file).
 """
 
 from __future__ import annotations
 
-import math
-
 from edgefit import _format as fmt
 from edgefit.report import _svg
+from edgefit.report._candidates import candidate_rows
 from edgefit.report._checklist import verdict
-from edgefit.report._content import UNIT_FMT, Report, accuracy_text, latency_source
+from edgefit.report._content import Report
+from edgefit.report._page import html_table, page_head, sections_html
 from edgefit.report._svg import BASELINE, FRONTIER, OTHER, WINNER, Axis, Frame, esc
-
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2933;
-margin:0 auto;max-width:1240px;
-padding:0 24px 48px;background:#fafbfc}
-h1{font-size:24px;margin:24px 0 4px}
-h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #d9dee4;padding-bottom:4px}
-nav a{margin-right:14px;color:#00798c}.headline{font-size:16px}.note{color:#52606d;font-size:13px}
-table{border-collapse:collapse;margin:8px 0;background:#fff}
-th,td{border:1px solid #d9dee4;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eef1f4}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.plots{display:flex;flex-wrap:wrap;gap:16px}.plots figure{margin:0}
-.plots figcaption{font-size:13px;color:#52606d;
-max-width:600px}svg.plot{background:#fff;border:1px solid #d9dee4}svg .tick{font-size:11px;
-fill:#52606d}
-svg .axis-label{font-size:12px;fill:#1f2933}svg .legend{font-size:11px;fill:#1f2933}
-svg .rule-label{font-size:11px}
-.pass{color:#1b7f3b;font-weight:600}.fail{color:#c0392b;font-weight:600}.unknown{color:#8a6d00;
-font-weight:600}
-.verdict{display:inline-block;padding:2px 10px;border-radius:10px;background:#eef1f4}
-.kpi{display:flex;gap:24px;flex-wrap:wrap}.kpi div{background:#fff;border:1px solid #d9dee4;
-padding:6px 12px}
-.kpi b{display:block;font-size:18px}
-"""
 
 
 def _acc_axis(values, label: str) -> Axis:
     return Axis.fit([v for v in values if v is not None], label, floor=0.002)
-
-
-def _table(
-    head: list[str], rows: list[list[str]], *, num: tuple[int, ...] = (), cls: str = ""
-) -> str:
-    th = "".join(f"<th>{esc(h)}</th>" for h in head)
-    num_td = ' class="num"'
-    body = "".join(
-        "<tr>"
-        + "".join(f"<td{num_td if i in num else ''}>{c}</td>" for i, c in enumerate(r))
-        + "</tr>"
-        for r in rows
-    )
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def _frontier_plot(rep: Report, *, energy: bool) -> str:
@@ -174,42 +131,28 @@ def _frontier_plot(rep: Report, *, energy: bool) -> str:
 def _candidates_table(rep: Report) -> str:
     res = rep.res
     rows = []
-    for c in sorted(res["candidates"], key=lambda c: c.get("latency", {}).get("p50_s", math.inf)):
-        if c.get("status") != "done":
-            rows.append(
-                [
-                    esc(c["label"]),
-                    f'<span class="fail">failed</span>: {esc(c.get("error", "")[:120])}',
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                ]
-            )
+    for r in candidate_rows(res, rep.points):
+        if r.error is not None:
+            failed = f'<span class="fail">failed</span>: {esc(r.error[:120])}'
+            rows.append([esc(r.label), failed, "", "", "", "", ""])
             continue
         mark = " ".join(
             t
-            for t, yes in (
-                ("★", c["key"] in res["frontier"]),
-                ("chosen", c["key"] == res["selection"]["winner"]),
-                ("baseline", c["key"] == res["baseline"]["key"]),
-            )
+            for t, yes in (("★", r.frontier), ("chosen", r.chosen), ("baseline", r.baseline))
             if yes
         )
         rows.append(
             [
-                esc(c["label"]),
-                accuracy_text(c),
-                f"{esc(fmt.seconds(c['latency']['p50_s']))} <span "
-                f"class=note>({esc(latency_source(c))})</span>",
-                esc(fmt.joules(c["estimate"]["energy_j"])),
-                "yes" if c["fits"] else '<span class="fail">no</span>',
-                esc(mark.strip()),
-                esc(f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}"),
+                esc(r.label),
+                r.accuracy,
+                f"{esc(r.latency)} <span class=note>({esc(r.latency_source)})</span>",
+                esc(r.energy),
+                "yes" if r.fits else '<span class="fail">no</span>',
+                esc(mark),
+                esc(r.iteration),
             ]
         )
-    table = _table(
+    table = html_table(
         [
             "candidate",
             "accuracy",
@@ -278,7 +221,7 @@ def _envelope(rep: Report) -> str:
         return '<p class="note">No chosen model: no envelope verdict.</p>'
     rows = []
     for e in rep.envelope:
-        show = UNIT_FMT.get(e.unit, lambda v: f"{v:g}")
+        limit, winner, baseline = e.shown()
         word = (
             '<span class="unknown">unknown</span>'
             if e.fits is None
@@ -287,16 +230,9 @@ def _envelope(rep: Report) -> str:
             else '<span class="fail">exceeds</span>'
         )
         rows.append(
-            [
-                esc(e.constraint),
-                esc(show(e.limit)),
-                esc("–" if e.winner is None else show(e.winner)),
-                word,
-                esc("–" if e.baseline is None else show(e.baseline)),
-                esc(e.source),
-            ]
+            [esc(e.constraint), esc(limit), esc(winner), word, esc(baseline), esc(e.source)]
         )
-    return _table(
+    return html_table(
         ["constraint", "limit", rep.chosen_heading, "verdict", "baseline", "source"],
         rows,
         num=(1, 2, 4),
@@ -386,7 +322,7 @@ def render_html(rep: Report) -> str:
     res = rep.res
     ready = verdict(rep.checklist)
     summary = (
-        _table(
+        html_table(
             ["metric", "baseline", rep.chosen_heading, "change", "source"],
             [[esc(c) for c in row] for row in rep.summary],
             num=(1, 2, 3),
@@ -395,14 +331,14 @@ def render_html(rep: Report) -> str:
         else '<p class="note">No candidate finished.</p>'
     )
     summary += "".join(f'<p class="note protocol">{esc(line)}</p>' for line in rep.protocol)
-    checks = _table(
+    checks = html_table(
         ["check", "status", "evidence"],
         [
             [esc(i.name), f'<span class="{i.status}">{i.status}</span>', esc(i.evidence)]
             for i in rep.checklist
         ],
     )
-    repro = _table(
+    repro = html_table(
         ["field", "value", "source"], [[esc(a), esc(b), esc(c)] for a, b, c in rep.repro]
     )
     notes = "".join(f"<li>{esc(n)}</li>" for n in rep.notes)
@@ -425,22 +361,15 @@ def render_html(rep: Report) -> str:
         ),
     ]
     nav = "".join(f'<a href="#{sid}">{esc(title.split(":")[0])}</a>' for sid, title, _ in sections)
-    body = "".join(
-        f'<section id="{sid}"><h2>{esc(title)}</h2>{html}</section>'
-        for sid, title, html in sections
-    )
-    return (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        '<meta name="viewport" content="width=device-width, '
-        f'initial-scale=1"><title>{esc(rep.title)}</title>'
-        f"<style>{CSS}</style></head><body><header><h1>{esc(rep.title)}</h1>"
+    header = (
         f'<p class="headline">{esc(rep.headline)}</p><p>Production-ready: <a href="#checklist" '
-        'class="verdict">'
-        f"{esc(ready)}</a> · accuracy: {esc(res['data']['evaluation'])} · "
-        f"selection: {esc(res['selection']['rule'])}</p><nav>{nav}</nav></header>{body}"
+        f'class="verdict">{esc(ready)}</a> · accuracy: {esc(res["data"]["evaluation"])} · '
+        f"selection: {esc(res['selection']['rule'])}</p><nav>{nav}</nav></header>"
+    )
+    footer = (
         f'<footer><h2>Notes</h2><ul class="note">{notes}</ul>'
         f'<p class="note">edgefit {esc(res["edgefit_version"])}, run finished '
         f"{esc(res['created'])}; "
         f"schema {esc(res['schema'])}.</p></footer></body></html>\n"
     )
+    return page_head(rep.title) + header + sections_html(sections) + footer

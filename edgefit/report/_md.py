@@ -3,12 +3,12 @@ plots."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from edgefit import _format as fmt
+from edgefit.report._candidates import candidate_rows
 from edgefit.report._checklist import verdict
-from edgefit.report._content import UNIT_FMT, Report, accuracy_text, latency_source
+from edgefit.report._content import Report
 
 MARK = {"pass": "✅ pass", "fail": "❌ fail", "unknown": "⚠️ unknown"}
 
@@ -28,29 +28,28 @@ def table(head: list[str], rows: Sequence[Sequence[object]]) -> list[str]:
 def _frontier(rep: Report) -> list[str]:
     res = rep.res
     rows = []
-    for c in sorted(res["candidates"], key=lambda c: c.get("latency", {}).get("p50_s", math.inf)):
-        if c.get("status") != "done":
-            rows.append([c["label"], f"failed: {c.get('error', '')[:100]}", "", "", "", "", ""])
+    for r in candidate_rows(res, rep.points):
+        if r.error is not None:
+            rows.append([r.label, f"failed: {r.error[:100]}", "", "", "", "", ""])
             continue
         tags = [
             t
             for t, on in (
-                ("★ frontier", c["key"] in res["frontier"]),
-                ("chosen", c["key"] == res["selection"]["winner"]),
-                ("baseline", c["key"] == res["baseline"]["key"]),
+                ("★ frontier", r.frontier),
+                ("chosen", r.chosen),
+                ("baseline", r.baseline),
             )
             if on
         ]
-        energy_front = next((p.energy_frontier for p in rep.points if p.key == c["key"]), False)
         rows.append(
             [
-                c["label"],
-                accuracy_text(c),
-                f"{fmt.seconds(c['latency']['p50_s'])} ({latency_source(c)})",
-                fmt.joules(c["estimate"]["energy_j"]) + (" ★" if energy_front else ""),
-                "yes" if c["fits"] else "no",
+                r.label,
+                r.accuracy,
+                f"{r.latency} ({r.latency_source})",
+                r.energy + (" ★" if r.energy_frontier else ""),
+                "yes" if r.fits else "no",
                 ", ".join(tags),
-                f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}",
+                r.iteration,
             ]
         )
     out = table(
@@ -110,18 +109,9 @@ def _envelope(rep: Report) -> list[str]:
         return ["No chosen model: no envelope verdict."]
     rows = []
     for e in rep.envelope:
-        show = UNIT_FMT.get(e.unit, lambda v: f"{v:g}")
+        limit, winner, baseline = e.shown()
         word = "unknown" if e.fits is None else "fits" if e.fits else "**exceeds**"
-        rows.append(
-            [
-                e.constraint,
-                show(e.limit),
-                "–" if e.winner is None else show(e.winner),
-                word,
-                "–" if e.baseline is None else show(e.baseline),
-                e.source,
-            ]
-        )
+        rows.append([e.constraint, limit, winner, word, baseline, e.source])
     return table(
         ["constraint", "limit", rep.chosen_heading, "verdict", "baseline", "source"], rows
     )

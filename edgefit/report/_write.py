@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgefit._io import ensure_dir, write_atomic
+from edgefit.report._content import build_report
+from edgefit.report._html import render_html
+from edgefit.report._md import render_md
 
 
 def write_reports(
@@ -25,17 +28,11 @@ def write_reports(
     >>> write_reports("edgefit-out/host-cpu", res)  # doctest: +SKIP
     {'html': 'edgefit-out/host-cpu/report.html', 'md': 'edgefit-out/host-cpu/report.md'}
     """
-    from edgefit.report._content import build_report
-
     out_dir = ensure_dir(out_dir)  # a read-only or full folder: one line before the rendering work
     rep = build_report(res, results_dir=results_dir if results_dir is not None else out_dir)
     files: dict[str, str] = {}
     if html:
-        from edgefit.report._html import render_html
-
         files["html"] = str(write_atomic(out_dir / "report.html", render_html(rep)))
     if md:
-        from edgefit.report._md import render_md
-
         files["md"] = str(write_atomic(out_dir / "report.md", render_md(rep)))
     return files
