@@ -122,6 +122,7 @@ def calibrate(
 ) -> Profile:
     """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write
     ``profiles/<target>/<runtime>.yaml``."""
+    from edgefit.runtimes import measuring_runtime
     from edgefit.targets import load_target
 
     target = load_target(target_id)
@@ -131,7 +132,9 @@ def calibrate(
         from edgefit.calibrate._vela import calibrate_vela
 
         return calibrate_vela(target.id, budget_s=budget_s, out=out, progress=progress, seed=seed)
-    if runtime != "onnxruntime" or target.kind != "host_cpu":
+    # kernel timing needs the target's own measuring runtime here (its YAML's runtimes), and the
+    # catalog is built for onnxruntime
+    if runtime != "onnxruntime" or measuring_runtime(target) != runtime:
         raise EdgefitError(
             f"calibration measures on this machine: '{target.id}' with '{runtime}' cannot run "
             "here",

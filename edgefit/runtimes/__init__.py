@@ -29,6 +29,7 @@ from edgefit.runtimes._registry import (
     RuntimeInfo,
     get_runtime,
     list_runtimes,
+    measuring_runtime,
     register_runtime,
     runtime_names,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "UnsupportedPrecisionError",
     "get_runtime",
     "list_runtimes",
+    "measuring_runtime",
     "parity",
     "register_runtime",
     "runtime_names",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Availability, Runtime
@@ -92,3 +93,27 @@ def list_runtimes(pattern: str = "*") -> list[RuntimeInfo]:
             runtime = get_runtime(name)
             infos.append(RuntimeInfo(name, runtime.description, runtime.available()))
     return infos
+
+
+def measuring_runtime(target: Any) -> str | None:
+    """The runtime that times candidates for ``target`` on this machine, or None when the target
+    is estimated only.
+
+    A target is measured here when it *is* this machine (``kind: host_cpu``); its runtime is the
+    first one its YAML lists (``runtimes:``) that is installed here and times models rather than
+    estimating them (a compiler such as Vela reports an estimate, ``timing_kind``). Every caller
+    that decides "measure or estimate" (optimize, check, calibrate) asks this one function.
+
+    >>> from edgefit.targets import load_target
+    >>> measuring_runtime(load_target("orin")) is None  # a device, not this machine
+    True
+    """
+    if getattr(target, "kind", None) != "host_cpu":
+        return None
+    for name in target.runtimes:
+        if name not in _BACKENDS:
+            continue
+        backend = get_runtime(name)
+        if backend.timing_kind == "measured" and backend.available().ok:
+            return name
+    return None
