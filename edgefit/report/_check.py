@@ -22,6 +22,7 @@ from typing import Any
 from edgefit import _format as fmt
 from edgefit import _units
 from edgefit.errors import EdgefitError
+from edgefit.runtimes import Artifact, get_runtime
 
 LEVELS = ("error", "warning", "notice", "ok")
 COMPARES = ("auto", "measured", "estimate")
@@ -161,8 +162,6 @@ def _with_budget(target, budget_s: float | None):
 
 
 def _measure(path: Path, threads: int) -> dict:
-    from edgefit.runtimes import Artifact, get_runtime
-
     rt = get_runtime("onnxruntime")
     art = Artifact(path=Path(path), format="onnx", precision="as-built", runtime=rt.name)
     best = None
