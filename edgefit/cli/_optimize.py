@@ -8,8 +8,10 @@ candidate finished.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,6 +35,8 @@ from edgefit.cli._common import (
 from edgefit.errors import EdgefitError
 from edgefit.iteration import parse_deadline
 from edgefit.search import OptimizeConfig
+from edgefit.search._config import ThreadsWarning, parse_threads, threads_note
+from edgefit.search._outcome import ThreadsResult
 
 
 def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
@@ -113,8 +117,15 @@ def optimize(
         typer.Option("--storage", help="optuna storage URL (default SQLite in --out)."),
     ] = None,
     threads: Annotated[
-        int, typer.Option("--threads", help="Threads for measurement and evaluation.")
-    ] = 1,
+        str | None,
+        typer.Option(
+            "--threads",
+            help="Deployment threads, measured and optimized for: 2, or a list 1,2 (one run per "
+            "count, each in OUT/threads-N, summary in OUT/threads.json). Default: the target's "
+            "deployment_threads, else 1.",
+            show_default=False,
+        ),
+    ] = None,
     deadline: Annotated[
         str, typer.Option("--deadline", help="Deadline for the iteration tax: 26w, 6mo, 180d.")
     ] = "26w",
@@ -146,7 +157,7 @@ def optimize(
         relative_drop=relative,
         select=select,
         storage=storage,
-        threads=threads,
+        thread_list=parse_threads(threads) if threads is not None else (),
         metric=metric,
         deadline_days=parse_deadline(deadline),
         executor=executor,
@@ -159,17 +170,23 @@ def optimize(
         )
     bar = None if (quiet or as_json) else _Bar()
     try:
-        result = edgefit.optimize(
-            model if model is not None else factory or example,
-            data=data,
-            train_data=train_data,
-            input_shape=input_shape,
-            config=config,
-            progress=bar,
-        )
+        with warnings.catch_warnings():  # a thread-count warning: one line now, before the work
+            warnings.simplefilter("always", ThreadsWarning)
+            warnings.showwarning = _warning_lines(warnings.showwarning)
+            result = edgefit.optimize(
+                model if model is not None else factory or example,
+                data=data,
+                train_data=train_data,
+                input_shape=input_shape,
+                config=config,
+                progress=bar,
+            )
     finally:
         if bar:
             bar.close()
+    if isinstance(result, ThreadsResult):
+        _finish_threads(result, as_json)
+        return
     res = result.to_dict()
     files = dict(result.files)
     emit({**res, "files": files}, as_json, lambda: _render(res, files))
@@ -180,6 +197,65 @@ def optimize(
             f"{best.label if best else 'none'} (see {files['results']})"
         )
         raise typer.Exit(result.exit_code)
+
+
+def _warning_lines(previous: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints a ThreadsWarning as the CLI's one ``warning:`` line
+    and hands any other warning to ``previous``."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        if issubclass(category, ThreadsWarning):
+            err_console.print(f"warning: {message}", soft_wrap=True, markup=False)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    return show
+
+
+def _finish_threads(result: ThreadsResult, as_json: bool) -> None:
+    """Print a several-thread-count run (the summary, or its JSON) and exit with its code."""
+    summary = {**result.to_dict(), "files": dict(result.files)}
+    emit(summary, as_json, lambda: _render_threads(result))
+    if not result.ok:
+        why = "interrupted" if result.interrupted else "no candidate qualified at some counts"
+        err_console.print(f"edgefit: {why} (see {result.files['threads']})")
+        raise typer.Exit(result.exit_code)
+
+
+def _render_threads(result: ThreadsResult) -> None:
+    table = Table(title=f"{result.target_id}: the pick per deployment thread count")
+    for col in ("threads", "chosen", "p50", "accuracy", "folder"):
+        table.add_column(col, overflow="fold")
+    for n, r in result.runs.items():
+        c = r.chosen
+        if c is None:
+            table.add_row(str(n), f"[red]none qualified[/]: {r.selection.reason[:60]}", "", "", "")
+            continue
+        final = f", final {fmt.seconds(c.final_median_s)}" if c.final_median_s else ""
+        table.add_row(
+            str(n),
+            c.label,
+            f"{fmt.seconds(c.p50_s)} ({c.latency_source}{final})" if c.p50_s else "",
+            f"{c.accuracy:.4f} (baseline {r.baseline_accuracy:.4f})" if c.accuracy else "",
+            f"threads-{n}/",
+        )
+    for n in result.not_started:
+        table.add_row(str(n), "[yellow]not finished[/]", "", "", f"threads-{n}/")
+    console.print(table)
+    console.print(threads_note(result.threads, result.threads_from, result.target_id))
+    for note in result.notes:
+        console.print(f"[dim]{note}[/]")
+    console.print(
+        f"wrote {result.files['threads']}; each count's run (results.json, model, reports) in "
+        "its threads-N folder"
+    )
 
 
 class _Bar:
@@ -197,12 +273,18 @@ class _Bar:
         )
         self.task = self.progress.add_task("screening", total=1)
         self.progress.start()
+        self.running = True
 
     def __call__(self, label: str, i: int, n: int) -> None:
+        if not self.running:  # the next thread count's search (--threads 1,2)
+            self.progress.start()
+            self.running = True
         self.progress.update(self.task, description=label[:50], completed=i, total=max(n, 1))
 
     def close(self) -> None:
-        self.progress.stop()
+        if self.running:
+            self.progress.stop()
+            self.running = False
 
 
 def _short_latency(c: dict) -> str:
@@ -282,6 +364,11 @@ def _render(res: dict, files: dict) -> None:
     for e in res.get("exports", []):
         if e["status"] != "written":
             console.print(f"[dim]{e['runtime']} format not written: {e['reason']}[/]")
+    cfg = res["config"]
+    if cfg.get("threads") is not None:
+        console.print(
+            threads_note(cfg["threads"], cfg.get("threads_from", "user"), res["target"]["id"])
+        )
     for note in res["notes"]:
         console.print(f"[dim]{note}[/]")
     console.print("wrote " + ", ".join(files.values()))

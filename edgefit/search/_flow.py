@@ -9,19 +9,29 @@ The CLI parses its options into an :class:`~edgefit.search.OptimizeConfig` and c
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError, require
 from edgefit.search._base import Base, resize_inputs, resolve_base
-from edgefit.search._config import DEFAULT_TARGET, OptimizeConfig, with_output
+from edgefit.search._config import (
+    DEFAULT_TARGET,
+    OptimizeConfig,
+    ThreadsWarning,
+    oversubscribed,
+    threads_from,
+    usable_cores,
+    with_output,
+)
 from edgefit.search._engine import Run
 from edgefit.search._engine import optimize as search
 from edgefit.search._export import export_target_formats
 from edgefit.search._final import remeasure_leaders
-from edgefit.search._outcome import OptimizeResult
+from edgefit.search._outcome import OptimizeResult, ThreadsResult
 from edgefit.search._results import results_dict, write_outputs
 from edgefit.search._select import pick
 from edgefit.targets import load_target
@@ -39,7 +49,7 @@ def optimize(
     input_shape: str | None = None,
     config: OptimizeConfig | None = None,
     progress: ProgressFn | None = None,
-) -> OptimizeResult:
+) -> OptimizeResult | ThreadsResult:
     """Find the variant of ``model`` that fits ``target``'s envelope with the least accuracy lost,
     and write it with its results and reports into the output folder.
 
@@ -51,6 +61,12 @@ def optimize(
     ``config`` holds every other setting; ``progress(label, done, total)`` is called as the search
     goes, and ``progress.close()``, when it has one, once the search ends (before the final
     re-measurement, so that a display thread is quiet while the leaders are timed).
+
+    ``config.threads`` is the deployment thread count measured and optimized for (left out: the
+    target's ``deployment_threads``, else 1). Several counts run the whole optimization once per
+    count, each into ``out_dir/threads-N`` (a complete run), and return a
+    :class:`~edgefit.search.ThreadsResult` whose summary is ``out_dir/threads.json``; a count
+    above this machine's cores is a :class:`ThreadsWarning`, not an error.
 
     Bad input raises :class:`~edgefit.errors.EdgefitError` before any work. Ctrl-C during the
     search keeps every finished candidate: the result is the best so far (``interrupted``).
@@ -66,8 +82,21 @@ def optimize(
     config = with_output(
         replace(config, target=name if name.endswith((".yaml", ".yml")) else found.id), found.id
     )
+    config, source = threads_from(config, found)
+    counts = config.thread_counts
+    if len(counts) > 1 and config.storage is not None:
+        raise EdgefitError(
+            f"--storage holds one study, and --threads {','.join(map(str, counts))} runs one "
+            "study per thread count",
+            where="--storage",
+            fix="leave --storage out (each threads-N folder keeps its own study.db), or run one "
+            "count at a time, each with its own --storage",
+        )
     if config.executor == "ray":  # the install line now, before any work
         require("ray", extra="ray", purpose="--executor ray")
+    warning = oversubscribed(counts, usable_cores())
+    if warning:
+        warnings.warn(warning, ThreadsWarning, stacklevel=2)
     path, example, factory = model_source(model)
     base = resolve_base(path, example, factory, input_shape, _path(data), _path(train_data))
     if config.metric == "top1" and base.eval_y is None:
@@ -76,18 +105,88 @@ def optimize(
             where="--metric",
             fix="pass --data eval.npz with y labels, or use --metric agreement",
         )
+    if len(counts) == 1:
+        return _run(config, base, found, progress, source)
+    return _run_each(config, base, found, progress, source, [warning] if warning else [])
+
+
+def _run(
+    config: OptimizeConfig, base: Base, target: Any, progress: ProgressFn | None, source: str
+) -> OptimizeResult:
+    """One whole run at one thread count: the search, then :func:`finish_run`."""
     try:
         run = search(config, base, progress=progress)
     finally:
         close = getattr(progress, "close", None)
         if callable(close):
             close()
-    return finish_run(run, found)
+    return finish_run(run, target, threads_from=source)
 
 
-def finish_run(run: Run, target: Any) -> OptimizeResult:
+def _run_each(
+    config: OptimizeConfig,
+    base: Base,
+    target: Any,
+    progress: ProgressFn | None,
+    source: str,
+    notes: list[str],
+) -> ThreadsResult:
+    """One whole run per thread count, each in ``threads-N`` (a stable folder: a rerun reuses
+    its finished candidates), then threads.json. A Ctrl-C ends the list: the counts not started
+    are named, and the next run resumes them."""
+    out_dir = config.out_dir if config.out_dir is not None else Path("edgefit-out") / target.id
+    runs: dict[int, OptimizeResult] = {}
+    counts = config.thread_counts
+    left: tuple[int, ...] = ()
+    for i, n in enumerate(counts):
+        sub = replace(config, threads=n, thread_list=(), out_dir=out_dir / f"threads-{n}")
+        try:
+            runs[n] = _run(sub, base, target, _Labelled(progress, n), source)
+        except KeyboardInterrupt:  # outside the search (which keeps its own): before or after it
+            left = counts[i:]
+            break
+        if runs[n].interrupted:
+            left = counts[i + 1 :]
+            break
+    if left:
+        notes.append(
+            f"interrupted: --threads {','.join(map(str, left))} not finished; rerun the same "
+            "command to resume (every finished candidate is reused)"
+        )
+    result = ThreadsResult(counts, source, target.id, runs, left, tuple(notes))
+    note = result.differ_note()
+    if note:
+        result = replace(result, notes=(*result.notes, note))
+    path = write_atomic(out_dir / "threads.json", to_json(result.to_dict()) + "\n")
+    files = {
+        "threads": str(path),
+        **{f"threads-{n}/{k}": v for n, r in runs.items() for k, v in r.files.items()},
+    }
+    return replace(result, files=files)
+
+
+class _Labelled:
+    """``progress`` with each label prefixed by the thread count the run measures at."""
+
+    def __init__(self, progress: ProgressFn | None, threads: int) -> None:
+        self.progress, self.prefix = progress, f"{threads} thread{'s' * (threads != 1)}: "
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress(self.prefix + label, done, total)
+
+    def close(self) -> None:
+        close = getattr(self.progress, "close", None)
+        if callable(close):
+            close()
+
+
+def finish_run(run: Run, target: Any, *, threads_from: str | None = None) -> OptimizeResult:
     """Everything after the search: re-measure the leaders, pick, export the winner in the
-    target's formats, write the reports and results.json (last); the result names every file."""
+    target's formats, write the reports and results.json (last); the result names every file.
+
+    ``threads_from`` (``"user"`` or ``"target"``), when given, is recorded beside the thread
+    count in results.json's ``config``."""
     cfg = run.config
     out_dir = cfg.out_dir if cfg.out_dir is not None else Path("edgefit-out") / target.id
     protocol = remeasure_leaders(run)  # nothing else runs now: the search and its display ended
@@ -100,6 +199,11 @@ def finish_run(run: Run, target: Any) -> OptimizeResult:
         protocol=protocol,
     )
     res = results_dict(run, chosen, run.base_key, run.base_accuracy, protocol)
+    if threads_from is not None:
+        res["config"]["threads_from"] = threads_from
+    warning = oversubscribed(cfg.thread_counts, usable_cores())
+    if warning:
+        res["notes"].append(warning)
     if chosen.winner is not None:
         shape = run.base.shape_for(chosen.winner["choice"].get("resolution"))
         res["exports"] = export_target_formats(

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from edgefit._io import to_json
+from edgefit.errors import EdgefitError
+from edgefit.search._config import threads_note
 from edgefit.search._select import TIE_RULE, Pick, Protocol
 
 # process exit codes of `edgefit optimize` (see edgefit.cli._optimize)
@@ -224,3 +226,133 @@ class OptimizeResult:
         from edgefit.report import load_results
 
         return cls.from_dict(load_results(path), {"results": str(path)})
+
+
+THREADS_SCHEMA = "edgefit-threads/1"
+
+
+def _pick_dict(result: OptimizeResult) -> dict[str, Any]:
+    """One thread count's line in threads.json: its pick (or why none), p50 and accuracy."""
+    c = result.chosen
+    return {
+        "chosen": None
+        if c is None
+        else {
+            "key": c.key,
+            "label": c.label,
+            "accuracy": c.accuracy,
+            "accuracy_kind": c.accuracy_kind,
+            "p50_s": c.p50_s,
+            "latency_source": c.latency_source,
+            "final_median_s": c.final_median_s,
+        },
+        "reason": result.selection.reason,
+        "best_found": result.best_found.label if result.best_found else None,
+        "baseline_accuracy": result.baseline_accuracy,
+        "interrupted": result.interrupted,
+        "exit_code": result.exit_code,
+    }
+
+
+@dataclass(frozen=True)
+class ThreadsResult:
+    """An optimize run for several deployment thread counts (``--threads 1,2``): one whole
+    :class:`OptimizeResult` per count, each written in its own ``threads-N`` folder, and the
+    summary, threads.json, beside them.
+
+    ``runs`` holds the counts that finished, in the order given; ``not_started`` those a Ctrl-C
+    left for the next run (which reuses every finished candidate). ``threads_from`` is ``"user"``
+    (``--threads``) or ``"target"`` (its ``deployment_threads``).
+
+    >>> config = edgefit.OptimizeConfig(trials=4, threads=(1, 2))
+    >>> result = edgefit.optimize(None, "host-cpu", config=config)  # doctest: +SKIP
+    >>> {n: r.chosen.label for n, r in result.runs.items()}  # doctest: +SKIP
+    {1: 'int8 static (minmax)', 2: 'fp32'}
+    """
+
+    threads: tuple[int, ...]
+    threads_from: str  # user | target
+    target_id: str
+    runs: Mapping[int, OptimizeResult]
+    not_started: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    files: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether every thread count ran and chose a candidate."""
+        return not self.not_started and all(r.ok for r in self.runs.values())
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.not_started) or any(r.interrupted for r in self.runs.values())
+
+    @property
+    def exit_code(self) -> int:
+        """The worst of the counts' exit codes; a count never started is an interruption."""
+        codes = {r.exit_code for r in self.runs.values()}
+        if self.not_started or EXIT_INTERRUPTED in codes:
+            return EXIT_INTERRUPTED
+        return EXIT_NONE_QUALIFIED if EXIT_NONE_QUALIFIED in codes else EXIT_CHOSEN
+
+    @property
+    def picks_differ(self) -> bool:
+        """Whether the thread counts chose different candidates (or some chose none)."""
+        return len({r.chosen.key if r.chosen else None for r in self.runs.values()}) > 1
+
+    def differ_note(self) -> str | None:
+        """One line naming each count's pick when they differ, else None."""
+        if not self.picks_differ:
+            return None
+        picks = "; ".join(
+            f"{n} thread{'s' * (n != 1)}: {r.chosen.label if r.chosen else 'none qualified'}"
+            for n, r in self.runs.items()
+        )
+        return f"the pick depends on the thread count ({picks}): deploy the one you will run at"
+
+    def to_dict(self) -> dict[str, Any]:
+        """threads.json's content: per count its folder, pick, p50 and accuracy."""
+        return {
+            "schema": THREADS_SCHEMA,
+            "target": {"id": self.target_id},
+            "threads": list(self.threads),
+            "threads_from": self.threads_from,
+            "threads_note": threads_note(self.threads, self.threads_from, self.target_id),
+            "runs": [
+                {"threads": n, "folder": f"threads-{n}", **_pick_dict(r)}
+                for n, r in self.runs.items()
+            ],
+            "not_started": list(self.not_started),
+            "picks_differ": self.picks_differ,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def load(cls, path: str | Path) -> ThreadsResult:
+        """Read a threads.json and each finished count's results.json beside it."""
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            if d.get("schema") != THREADS_SCHEMA:
+                raise ValueError(f"not a {THREADS_SCHEMA} file")
+            finished = [int(r["threads"]) for r in d["runs"]]  # each in threads-N beside it
+            threads = tuple(int(n) for n in d["threads"])
+            target_id = str(d["target"]["id"])
+        except (OSError, ValueError, AttributeError, KeyError, TypeError) as exc:
+            raise EdgefitError(
+                f"cannot read a thread-count summary: {exc}",
+                where=str(path),
+                fix="pass the threads.json that `edgefit optimize --threads 1,2` wrote",
+            ) from None
+        return cls(
+            threads=threads,
+            threads_from=d.get("threads_from", "user"),
+            target_id=target_id,
+            runs={
+                n: OptimizeResult.load(path.parent / f"threads-{n}" / "results.json")
+                for n in finished
+            },
+            not_started=tuple(d.get("not_started", ())),
+            notes=tuple(d.get("notes", ())),
+            files={"threads": str(path)},
+        )

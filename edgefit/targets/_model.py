@@ -192,6 +192,12 @@ class Target(_Frozen):
         description="what power_w, static power and energy cover (module, card, chip, wall): "
         "published watts are often measured elsewhere",
     )
+    deployment_threads: Annotated[Sourced, _bounded(1, 4096)] | None = Field(
+        None,
+        description="CPU threads the deployed model runs with (onnxruntime intra-op threads): "
+        "what `edgefit optimize` measures and optimizes for unless --threads is given; absent "
+        "= the user's choice (--threads, default 1)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
@@ -217,6 +223,10 @@ class Target(_Frozen):
             )
         if self.power_modes and self.default_power_mode is None:
             raise ValueError("a target with power_modes needs default_power_mode")
+        if self.deployment_threads is not None and not self.deployment_threads.value.is_integer():
+            raise ValueError(
+                f"deployment_threads must be a whole number, got {self.deployment_threads.value:g}"
+            )
         missing = set(LIFECYCLE_STAGES) - set(self.lifecycle_days)
         if missing:
             raise ValueError(f"lifecycle_days lacks stages {sorted(missing)}")
