@@ -7,6 +7,16 @@ The front door is a handful of functions, each what one command does::
     result = edgefit.optimize("digits-cnn", "host-cpu", config=edgefit.OptimizeConfig(trials=4))
     result.chosen.label, result.files["model"]         # `edgefit optimize`
     edgefit.check("model.onnx", "host-cpu").exit_code   # `edgefit check`
+    edgefit.estimate_model("ds-cnn-kws", "orin")        # `edgefit estimate`
+    edgefit.plan("orin", goal=0.99)                     # `edgefit plan`
+    edgefit.serve_plan("llama-3-8b", "h100")            # `edgefit serve-plan`
+    edgefit.calibrate_target("host-cpu", quick=True)    # `edgefit calibrate`
+    edgefit.fidelity("orin")                            # `edgefit fidelity`
+
+Each returns a frozen result whose ``to_dict()`` is what the command prints with ``--json``.
+``estimate_model`` and ``calibrate_target`` are not called ``estimate`` and ``calibrate`` because
+those names are subpackages (``edgefit.estimate``, ``edgefit.calibrate``): importing one of their
+modules rebinds the package attribute to the module, so a function of that name could not stay.
 
 Beside them: ``load_target``/``list_targets``, ``load_graph``, ``get_example``/``list_examples``,
 ``Estimator``, ``get_runtime`` and ``load_results``; the subpackages (``edgefit.targets``,
@@ -24,11 +34,19 @@ from typing import TYPE_CHECKING, Any
 from edgefit._version import __version__
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from edgefit.calibrate._api import CalibrationResult as CalibrationResult
+    from edgefit.calibrate._api import calibrate_target as calibrate_target
+    from edgefit.calibrate._fidelity_api import FidelityResult as FidelityResult
+    from edgefit.calibrate._fidelity_api import fidelity as fidelity
     from edgefit.errors import EdgefitError as EdgefitError
     from edgefit.estimate import Estimator as Estimator
+    from edgefit.estimate._api import EstimateResult as EstimateResult
+    from edgefit.estimate._api import estimate_model as estimate_model
     from edgefit.examples import get_example as get_example
     from edgefit.examples import list_examples as list_examples
     from edgefit.graph import load_graph as load_graph
+    from edgefit.iteration._api import IterationTax as IterationTax
+    from edgefit.iteration._api import plan as plan
     from edgefit.report import CheckOutcome as CheckOutcome
     from edgefit.report import load_results as load_results
     from edgefit.report._gate import check as check
@@ -36,6 +54,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from edgefit.search import OptimizeConfig as OptimizeConfig
     from edgefit.search import OptimizeResult as OptimizeResult
     from edgefit.search._flow import optimize as optimize
+    from edgefit.serve._api import serve_plan as serve_plan
+    from edgefit.serve._plan import ServePlan as ServePlan
     from edgefit.targets import list_targets as list_targets
     from edgefit.targets import load_target as load_target
 
@@ -47,6 +67,16 @@ _LAZY = {
     "check": ("edgefit.report._gate", "check"),
     "CheckOutcome": ("edgefit.report._check", "CheckOutcome"),
     "load_results": ("edgefit.report._schema", "load_results"),
+    "estimate_model": ("edgefit.estimate._api", "estimate_model"),
+    "EstimateResult": ("edgefit.estimate._api", "EstimateResult"),
+    "plan": ("edgefit.iteration._api", "plan"),
+    "IterationTax": ("edgefit.iteration._api", "IterationTax"),
+    "calibrate_target": ("edgefit.calibrate._api", "calibrate_target"),
+    "CalibrationResult": ("edgefit.calibrate._api", "CalibrationResult"),
+    "fidelity": ("edgefit.calibrate._fidelity_api", "fidelity"),
+    "FidelityResult": ("edgefit.calibrate._fidelity_api", "FidelityResult"),
+    "serve_plan": ("edgefit.serve._api", "serve_plan"),
+    "ServePlan": ("edgefit.serve._plan", "ServePlan"),
     "EdgefitError": ("edgefit.errors", "EdgefitError"),
     "load_target": ("edgefit.targets", "load_target"),
     "list_targets": ("edgefit.targets", "list_targets"),

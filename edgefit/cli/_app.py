@@ -42,7 +42,7 @@ COMMANDS = (
     ),
     LazyCommand(
         "fidelity",
-        "edgefit.cli._calibrate:fidelity",
+        "edgefit.cli._fidelity:fidelity",
         "Estimate vs measured latency on a model zoo, or vs a target's published measurements.",
     ),
     LazyCommand(

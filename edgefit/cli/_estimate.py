@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+import edgefit
 from edgefit import _format as fmt
 from edgefit.cli._common import (
     ExampleOpt,
@@ -18,10 +19,7 @@ from edgefit.cli._common import (
     emit,
     err_console,
 )
-from edgefit.cli._model import resolve_model
 from edgefit.errors import EdgefitError
-from edgefit.estimate import PLAN_DTYPES, Estimator, Plan
-from edgefit.targets import list_targets, load_target
 
 _UNITS = {"s": fmt.seconds, "B": fmt.nbytes, "W": fmt.watts, "J": fmt.joules}
 
@@ -63,41 +61,28 @@ def estimate(
     as_json: JsonOpt = False,
 ) -> None:
     """Estimate a model on one or more targets (datasheet or calibrated, with error bars)."""
-    if threads < 1:
+    if model is not None and example is not None:
         raise EdgefitError(
-            f"threads must be at least 1, got {threads}", where="--threads", fix="pass --threads 1"
+            "give either MODEL or --example, not both", where="MODEL", fix="drop one of them"
         )
-    if batch < 1:
-        raise EdgefitError(
-            f"batch must be at least 1, got {batch}", where="--batch", fix="pass --batch 1"
-        )
-    if dtype is not None and dtype not in PLAN_DTYPES:
-        raise EdgefitError(
-            f"unknown dtype '{dtype}'", where="--dtype", fix=f"use one of {', '.join(PLAN_DTYPES)}"
-        )
-    targets = list_targets() if target == ["all"] else [load_target(t) for t in target]
-    graph = resolve_model(model, example, input_shape)
-    results = []
-    for t in targets:
-        mode = power_mode if (power_mode and t.power_modes) else None
-        if power_mode and not t.power_modes and len(targets) == 1:
-            raise EdgefitError(
-                f"target '{t.id}' has no power modes",
-                where="--power-mode",
-                fix="drop --power-mode",
-            )
-        est = Estimator(graph, t, power_mode=mode, runtime=runtime, threads=threads, batch=batch)
-        plan = Plan(dtype=dtype) if dtype else None
-        results.append(est.estimate(plan))
-    payload = {"model": graph.summary(), "estimates": [r.to_dict() for r in results]}
+    result = edgefit.estimate_model(
+        model if model is not None else example,
+        target,
+        input_shape=input_shape,
+        power_mode=power_mode,
+        batch=batch,
+        dtype=dtype,
+        runtime=runtime,
+        threads=threads,
+    )
 
     def render() -> None:
-        for r in results:
+        for r in result.estimates:
             _render(r, top)
-        for w in dict.fromkeys(graph.warnings):
+        for w in result.warnings:
             err_console.print(f"warning: {w}")
 
-    emit(payload, as_json, render)
+    emit(result.to_dict(), as_json, render)
 
 
 def _render_dla(dla: dict) -> None:

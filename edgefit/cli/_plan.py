@@ -10,15 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+import edgefit
 from edgefit.cli._common import JsonOpt, console, emit
-from edgefit.iteration import (
-    IterationPlan,
-    build_plan,
-    loop_for,
-    parse_deadline,
-    parse_set,
-    parse_what_if,
-)
 
 _KINDS = "weights, quantization, pruning, architecture, runtime"
 
@@ -382,26 +375,22 @@ def plan(
 ) -> None:
     # the first line is `edgefit --help`'s listing, word for word (cli/_app.py): one line
     """The iteration tax: cycle and cost per iteration, bottleneck, what-ifs, accuracy by the deadline, goal."""  # noqa: E501
-    loop = loop_for(
+    result = edgefit.plan(
         target,
-        overrides_file=overrides,
-        overrides=parse_set(set_ or []),
-        monitoring_overlaps=overlap_monitoring,
-    )
-    inputs = IterationPlan(
-        deadline_days=parse_deadline(deadline) if deadline is not None else None,
-        deadline_text=deadline,
-        change_kinds=tuple(change or ("weights",)),
+        deadline=deadline,
+        change=change or ("weights",),
         accuracy_now=accuracy_now,
         accuracy_ceiling=accuracy_ceiling,
         gain_per_iteration=gain_per_iteration,
         goal=goal,
+        what_if=what_if or (),
         heavy_gain=heavy_gain,
         heavy_slowdown=heavy_slowdown,
-        what_if=tuple(parse_what_if(w) for w in what_if or []),
+        overrides=set_ or (),
+        overrides_file=overrides,
+        overlap_monitoring=overlap_monitoring,
         defect_unit_usd=defect_unit_usd,
-    )
-    result = build_plan(loop, inputs)
+    ).to_dict()
 
     def render() -> None:
         for section in (

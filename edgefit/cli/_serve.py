@@ -3,17 +3,15 @@ best one."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+import edgefit
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, console, emit
-from edgefit.errors import EdgefitError
-from edgefit.serve import Assumptions, ServeRequest, parse_duration, parse_overhead, plan_serving
 
 
 def _opt(value: float | None, show) -> str:
@@ -118,31 +116,21 @@ def serve_plan(
     if published:
         _published(target, as_json)
         return
-    if model is None:
-        raise EdgefitError(
-            "serve-plan needs a model",
-            where="--model",
-            fix="pass --model llama-3-70b (a preset or a config.json), or --published",
-        )
-    over_bytes, over_frac = parse_overhead(overhead) if overhead else (None, None)
-    assumptions = Assumptions(overhead_bytes=over_bytes, bandwidth_efficiency=bandwidth_efficiency)
-    if over_frac is not None:
-        assumptions = replace(assumptions, overhead_fraction=over_frac)
-    request = ServeRequest(
-        model=model,
-        target=target,
+    plan = edgefit.serve_plan(
+        model,
+        target,
         context=context,
-        prompt_tokens=prompt,
-        slo_tpot_s=parse_duration(slo_tpot, "--slo-tpot") if slo_tpot else None,
-        slo_ttft_s=parse_duration(slo_ttft, "--slo-ttft") if slo_ttft else None,
-        weights=tuple(weights or ()),
-        kv=tuple(kv or ()),
+        prompt=prompt,
+        slo_tpot=slo_tpot,
+        slo_ttft=slo_ttft,
+        weights=weights or (),
+        kv=kv or (),
         gpus=gpus,
+        overhead=overhead,
+        bandwidth_efficiency=bandwidth_efficiency,
         dataset_pb=dataset_pb,
         usd_per_pb=usd_per_pb,
-        assumptions=assumptions,
     )
-    plan = plan_serving(request)
     emit(plan.to_dict(), as_json, lambda: _render(plan))
 
 

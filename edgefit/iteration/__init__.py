@@ -12,10 +12,13 @@ model, the knee, the accuracy a goal needs, Cost(N) = 2^(N−1) for late catches
 >>> plan["iterations"]["by_deadline"], plan["goal"]["iterations_needed"]
 (4, 14)
 
+:func:`plan` asks it all in one call (``edgefit.plan``, what `edgefit plan` runs).
+
 Importing this package is light (the standard library only); targets load when a plan asks for one.
 """
 
 from edgefit._units import MONTH_DAYS
+from edgefit.iteration._api import IterationTax, plan
 from edgefit.iteration._candidate import as_loop, candidate_iteration, select_by_deadline
 from edgefit.iteration._cost import CHECKPOINTS, defect_cost, defect_table, egress_summary
 from edgefit.iteration._inputs import (
@@ -49,6 +52,7 @@ __all__ = [
     "Curve",
     "Egress",
     "IterationPlan",
+    "IterationTax",
     "Loop",
     "Stage",
     "apply_overrides",
@@ -66,5 +70,6 @@ __all__ = [
     "parse_deadline",
     "parse_set",
     "parse_what_if",
+    "plan",
     "select_by_deadline",
 ]

@@ -17,6 +17,7 @@ every number labelled a datasheet (or calibrated) estimate with its assumptions.
 Importing this package is light (no torch); :func:`measure_decoder` imports torch when called.
 """
 
+from edgefit.serve._api import serve_plan
 from edgefit.serve._arch import Architecture, from_hf_config, list_presets, load_architecture
 from edgefit.serve._dtypes import (
     KV_BYTES,
@@ -61,5 +62,6 @@ __all__ = [
     "parse_duration",
     "parse_overhead",
     "plan_serving",
+    "serve_plan",
     "weight_storage",
 ]

@@ -1,0 +1,301 @@
+"""`edgefit fidelity`: estimate vs measured latency on a model zoo, or vs a target's published
+measurements; and the fidelity tables `edgefit calibrate` prints after it calibrates.
+
+The work is :func:`edgefit.fidelity`; this module parses the options, shows progress and renders
+the result by its kind (``host``, ``zoo``, ``published``, ``check``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import edgefit
+from edgefit import _format as fmt
+from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
+
+TargetOpt = Annotated[
+    str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")
+]
+RuntimeOpt = Annotated[str, typer.Option("--runtime", "-r", help="Runtime to measure with.")]
+
+
+def progress_bar(quiet: bool) -> tuple[Progress | None, Callable[[str, int, int], None] | None]:
+    """A transient progress bar on stderr and its ``update(label, done, total)``; (None, None)
+    when quiet. The bar shows from the first update, so a run that measures nothing (a published
+    fit) prints none; stop it with ``bar.stop()`` once it started."""
+    if quiet:
+        return None, None
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    task = bar.add_task("measuring", total=1)
+
+    def update(label: str, i: int, n: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, description=label[:48], completed=i, total=n)
+
+    return bar, update
+
+
+def fidelity(
+    target: TargetOpt = "host-cpu",
+    runtime: RuntimeOpt = "onnxruntime",
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Profile to check (default: the shipped one)."),
+    ] = None,
+    subset: Annotated[
+        str | None,
+        typer.Option(
+            "--subset", help="host-cpu: zoo tag to run (ci: the small CI subset); default all."
+        ),
+    ] = None,
+    threads: Annotated[
+        str | None,
+        typer.Option(
+            "--threads", help="host-cpu: thread counts, e.g. 1,2 (default: 1 and all cores)."
+        ),
+    ] = None,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Published targets: write the fit the estimator uses to "
+            "profiles/<target>/published.fit.yaml.",
+        ),
+    ] = False,
+    quiet: QuietOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Estimate vs measured latency on a model zoo, or vs a target's published measurements.
+
+    Published points are predicted leave-one-run-out.
+    """
+    # (the docstring is the listed help in edgefit/cli/_app.py, kept equal by
+    # tests/cli/test_lazy.py.)
+    bar, progress = progress_bar(quiet or as_json)
+    try:
+        result = edgefit.fidelity(
+            target,
+            runtime,
+            profile=profile,
+            subset=subset,
+            threads=threads,
+            update=update,
+            progress=progress,
+        )
+    finally:
+        if bar is not None and bar.live.is_started:
+            bar.stop()
+    for w in result.warnings:
+        err_console.print(f"warning: {w}")
+    payload = result.to_dict()
+    emit(payload, as_json, lambda: RENDERERS[result.kind](payload))
+
+
+def render_host_summary(summary: dict) -> None:
+    table = Table(
+        title="fidelity: learned estimate vs onnxruntime measured here (zoo never trained on)"
+    )
+    for col in (
+        "model",
+        "family",
+        "recipe",
+        "threads",
+        "measured",
+        "estimated",
+        "error",
+        "in ±bar",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "family", "recipe") else "right")
+    for r in summary["rows"]:
+        table.add_row(
+            r["model"],
+            r["family"],
+            r["recipe"],
+            str(r["threads"]),
+            fmt.seconds(r["measured_s"]),
+            fmt.seconds(r["estimated_s"]),
+            f"{r['error']:+.0%}",
+            "yes" if r["covered"] else "no",
+        )
+    console.print(table)
+    for threads, s in summary["per_threads"].items():
+        console.print(
+            f"{threads} thread(s): median |error| {s['median_abs_error']:.1%} · within ±10% "
+            f"{s['within_10pct']:.0%} · within ±25% {s['within_25pct']:.0%} · Kendall τ "
+            f"{s['kendall_tau']:.2f} · 80% bar covered {s['interval_coverage']:.0%} · int8 slower "
+            "caught "
+            f"{s['int8_slower_caught']}/{s['int8_slower']}, faster {s['int8_faster_caught']}/"
+            f"{s['int8_faster']} ({s['points']} points, median round spread "
+            f"{s['median_spread']:.1%})"
+        )
+
+
+def render_summary(summary: dict) -> None:
+    table = Table(title="fidelity: estimated (calibrated profile) vs measured latency")
+    for col in ("model", "dtype", "MACs", "measured", "estimated", "error"):
+        table.add_column(col, justify="left" if col in ("model", "dtype") else "right")
+    for r in summary.get("rows", []):
+        table.add_row(
+            r["model"],
+            r["dtype"],
+            fmt.count(r["macs"]),
+            fmt.seconds(r["measured_s"]),
+            fmt.seconds(r["estimated_s"]),
+            f"{r['error']:+.0%}",
+        )
+    console.print(table)
+    console.print(
+        f"median |error| {summary['median_abs_error']:.1%} · within ±10%: "
+        f"{summary['within_10pct']:.0%} · "
+        f"within ±20%: {summary['within_20pct']:.0%} · Kendall τ {summary['kendall_tau']:.2f} "
+        f"({summary['measurements']} measurements, {summary['models']} models)"
+    )
+
+
+def _render_check(payload: dict) -> None:
+    table = Table(
+        title=f"{payload['target']}: estimate vs published points (a check; nothing fitted)"
+    )
+    for col in ("point", "unit", "published", "estimate at its clock", "error", "conf."):
+        table.add_column(col, justify="left" if col in ("point", "unit") else "right")
+
+    def value(metric: str, v: float) -> str:
+        if metric == "throughput":
+            return f"{v:,.4g}/s"
+        return fmt.joules(v) if metric.startswith("energy") else fmt.seconds(v)
+
+    for r in payload["rows"]:
+        table.add_row(
+            r["id"],
+            r["unit"],
+            value(r["metric"], r["published"]),
+            value(r["metric"], r["clock_scaled_estimate"]),
+            f"{r['error']:+.0%}",
+            r["confidence"],
+        )
+    console.print(table)
+    console.print(payload["method"])
+
+    def line(name: str, f: dict) -> str:
+        return (
+            f"{name}: {f['points']} points, median |error| {f['median_abs_error']:.0%}, "
+            f"max {f['max_abs_error']:.0%}"
+        )
+
+    console.print(line("all", payload))
+    for conf, f in payload["by_confidence"].items():
+        console.print(line(f"confidence {conf}", f))
+
+
+def _si(value, metric: str) -> str:
+    if value is None:
+        return "-"
+    if metric == "throughput":
+        return f"{value:,.1f}/s"
+    return fmt.joules(value) if metric == "energy_per_inference" else fmt.seconds(value)
+
+
+def _render_published(payload: dict) -> None:
+    table = Table(
+        title=f"fidelity: {payload['target']} estimate vs published measurements "
+        "(each predicted from a fit on the other runs)"
+    )
+    for col in (
+        "#",
+        "point",
+        "scenario",
+        "metric",
+        "published",
+        "estimate",
+        "error",
+        "datasheet",
+        "conf",
+    ):
+        table.add_column(
+            col,
+            justify="left" if col in ("point", "scenario", "metric", "conf") else "right",
+            overflow="fold",
+        )
+    for i, r in enumerate(payload["rows"], 1):
+        scenario = r["scenario"] + (
+            f" ×{r['batch']}" if r["batch"] and r["scenario"] == "multi-stream" else ""
+        )
+        table.add_row(
+            str(i),
+            r["id"],
+            scenario,
+            r["metric"],
+            _si(r["published"], r["metric"]),
+            _si(r["loo_estimate"], r["metric"]),
+            "-" if r["loo_error"] is None else f"{r['loo_error']:+.0%}",
+            _si(r["datasheet_estimate"], r["metric"]),
+            r["confidence"],
+        )
+    console.print(table)
+    for i, r in enumerate(payload["rows"], 1):
+        console.print(
+            f"  [{i}] {r['id']}: {r['setting']}; {r['model']} {r['precision']} · {r['source']}",
+            highlight=False,
+        )
+    if payload["proxy"]:
+        console.print(f"proxy: {payload['proxy']}")
+    fit = payload["fit"]
+    median, worst = payload["loo_median_abs_error"], payload["loo_max_abs_error"]
+    figures = (
+        "no point could be predicted from the others"
+        if median is None
+        else f"leave-one-run-out median |error| {median:.1%}, max {worst:.1%}"
+    )
+    console.print(
+        f"{payload['points']} published points, {payload['predicted']} predicted from the others: "
+        f"{figures}; {payload['parameters']} fitted parameters"
+        + (
+            ""
+            if fit is None
+            else f" (on all points: efficiency ×{fit['k_e']:.2f}, kernel overhead "
+            f"×{fit['k_o']:.2f} of the target file's"
+            + (
+                f", active power {fit['power_w_at_1v']:.3g} W × V² × clock / reference clock"
+                if fit["power_w_at_1v"]
+                else ""
+            )
+            + ")"
+        )
+    )
+    if payload["datasheet_median_abs_error"] is not None:
+        console.print(
+            "the target file alone (datasheet peaks × assumed efficiency, no fit) on the same "
+            "latency "
+            f"and throughput points: median |error| {payload['datasheet_median_abs_error']:.1%}, "
+            "max "
+            f"{payload['datasheet_max_abs_error']:.1%}"
+        )
+    missing = [r["id"] for r in payload["rows"] if r["loo_estimate"] is None]
+    if missing:
+        console.print(
+            f"not predicted (no other point of that metric to fit on): {', '.join(missing)}"
+        )
+    if payload["written"]:
+        console.print(f"wrote {payload['written']}")
+
+
+RENDERERS = {
+    "host": render_host_summary,
+    "zoo": render_summary,
+    "published": _render_published,
+    "check": _render_check,
+}
