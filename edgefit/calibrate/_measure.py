@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgefit._ort import ort_session
 from edgefit.estimate._lower_ort import random_feeds
 
 
@@ -38,16 +39,7 @@ def default_threads() -> int:
 def session(model, threads: int):
     """An onnxruntime CPU session: ``threads`` intra-op threads, sequential, all graph
     optimizations."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
-    return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
+    return ort_session(model, threads)
 
 
 def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from edgefit._ort import ort_session
 from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cascade._types import Quantity, TierCost, TierSpec
 from edgefit.errors import EdgefitError
@@ -162,8 +163,6 @@ class LoadedTier:
 def load_tier(spec: TierSpec, where: str) -> LoadedTier:
     """Validate and load a tier's model (edgefit's ONNX checks first: a broken file is one clear
     line)."""
-    import onnxruntime as ort
-
     from edgefit.graph import load_graph
 
     if spec.model is None:
@@ -183,9 +182,7 @@ def load_tier(spec: TierSpec, where: str) -> LoadedTier:
             fix="export the classifier's logits or probabilities",
         )
     dtype = graph.tensors.get(in_name, ((), "float32"))[1] if in_name else "float32"
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    session = ort.InferenceSession(spec.model, so, providers=["CPUExecutionProvider"])
+    session = ort_session(spec.model, threads=None)
     return LoadedTier(spec, session, tuple(in_shape[1:]), dtype, tuple(out_shape[1:]), graph)
 
 

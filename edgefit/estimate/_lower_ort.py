@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefit._ort import ort_session
+
 # what edgefit's measurement sessions use (runtimes/_onnxruntime.py, calibrate)
-OPT_LEVEL = "ORT_ENABLE_ALL"
+OPT_LEVEL = "all"
 _ONNX_TYPE = {
     1: "fp32",
     2: "u8",
@@ -82,25 +84,6 @@ class Lowered:
     nodes: tuple[LoweredNode, ...]
     threads: int
     run_s: float | None = None  # whole-run time under the profiler (median), when measured
-
-
-def _session_options(threads: int, *, profile_prefix: str | None, optimized_path: str | None):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, OPT_LEVEL)
-    so.log_severity_level = (
-        3  # the "optimized model is hardware specific" warning is expected here
-    )
-    if profile_prefix:
-        so.enable_profiling = True
-        so.profile_file_prefix = profile_prefix
-    if optimized_path:
-        so.optimized_model_filepath = optimized_path
-    return so
 
 
 def random_feeds(sess, seed: int = 0) -> dict[str, np.ndarray]:
@@ -203,17 +186,18 @@ def lower(model, *, threads: int = 1, runs: int = 2, warmup: int = 1, seed: int 
     ``runs`` profiled runs follow ``warmup`` unprofiled-in-the-statistics ones; with ``runs`` ≥ 5
     each node's ``time_s`` is its trimmed mean in-network time.
     """
-    import onnxruntime as ort
-
     data = model if isinstance(model, (bytes, str)) else model.SerializeToString()
     if isinstance(data, str):
         data = Path(data).read_bytes()
     with tempfile.TemporaryDirectory(prefix="edgefit-lower-") as tmp:
         opt = os.path.join(tmp, "optimized.onnx")
-        so = _session_options(
-            threads, profile_prefix=os.path.join(tmp, "profile"), optimized_path=opt
+        sess = ort_session(
+            data,
+            threads,
+            opt_level=OPT_LEVEL,
+            profile_prefix=os.path.join(tmp, "profile"),
+            optimized_path=opt,
         )
-        sess = ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
         feeds = random_feeds(sess, seed)
         for _ in range(warmup + runs):
             sess.run(None, feeds)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError
 
 WEIGHT_OPS = (
@@ -244,11 +245,7 @@ def _drop_dead(model) -> None:
 
 
 def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads, opts.log_severity_level = threads, 1, 3
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort_session(path, threads)
 
 
 def run(path: Path, feeds: Sequence[dict], threads: int) -> list[list[Any]]:

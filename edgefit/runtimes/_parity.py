@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgefit._ort import ort_session
+
 Outputs = Mapping[str, Any]  # output name → array
 
 
@@ -99,14 +101,8 @@ def reference_outputs(model, samples: Sequence[Mapping[str, Any]]) -> list[dict[
     provider."""
     from edgefit.errors import require
 
-    ort = require(
-        "onnxruntime", extra="dev", purpose="computing reference outputs for export parity"
-    )
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(
-        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
-    )
+    require("onnxruntime", extra="dev", purpose="computing reference outputs for export parity")
+    session = ort_session(model, threads=None)
     names = [o.name for o in session.get_outputs()]
     return [dict(zip(names, session.run(None, dict(sample)))) for sample in samples]
 
