@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from edgefit.runtimes import get_runtime as get_runtime
     from edgefit.search import OptimizeConfig as OptimizeConfig
     from edgefit.search import OptimizeResult as OptimizeResult
+    from edgefit.search import ThreadsResult as ThreadsResult
     from edgefit.search._flow import optimize as optimize
     from edgefit.serve._api import serve_plan as serve_plan
     from edgefit.serve._plan import ServePlan as ServePlan
@@ -64,6 +65,7 @@ _LAZY = {
     "optimize": ("edgefit.search._flow", "optimize"),
     "OptimizeConfig": ("edgefit.search._config", "OptimizeConfig"),
     "OptimizeResult": ("edgefit.search._outcome", "OptimizeResult"),
+    "ThreadsResult": ("edgefit.search._outcome", "ThreadsResult"),
     "check": ("edgefit.report._gate", "check"),
     "CheckOutcome": ("edgefit.report._check", "CheckOutcome"),
     "load_results": ("edgefit.report._schema", "load_results"),

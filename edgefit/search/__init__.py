@@ -17,17 +17,16 @@ Its stages stay public for callers that need one of them alone:
 """
 
 from edgefit.search._base import Base, resolve_base
-from edgefit.search._config import OptimizeConfig
+from edgefit.search._config import OptimizeConfig, ThreadsWarning
 from edgefit.search._engine import Run, choice_key, optimize
 from edgefit.search._final import remeasure_leaders
 from edgefit.search._flow import finish_run
-from edgefit.search._outcome import Candidate, OptimizeResult, Selection
+from edgefit.search._outcome import Candidate, OptimizeResult, Selection, ThreadsResult
 from edgefit.search._results import RESULTS_SCHEMA, results_dict, write_outputs
 from edgefit.search._select import FinalTiming, Pick, Protocol, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
 
 __all__ = [
-    "RESULTS_SCHEMA",
     "Base",
     "Candidate",
     "Choice",
@@ -36,9 +35,12 @@ __all__ = [
     "OptimizeResult",
     "Pick",
     "Protocol",
+    "RESULTS_SCHEMA",
     "Run",
     "Selection",
     "SpaceOptions",
+    "ThreadsResult",
+    "ThreadsWarning",
     "build_space",
     "choice_key",
     "finish_run",
