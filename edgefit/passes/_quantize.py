@@ -31,6 +31,8 @@ from edgefit.passes._base import (
 )
 from edgefit.passes._context import PassContext
 from edgefit.passes._precision import Precision, register_precision
+from edgefit.passes._recipe import Recipe, calibration_order
+from edgefit.passes._recipe import quantize as quantize_recipe
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
@@ -50,6 +52,17 @@ class QuantizeConfig(PassConfig):
     whatever a search drew for them. ``keep_float`` / ``op_types`` given with fp32 or fp16 are
     errors.
 
+    ``recipe`` (int8 only; a :class:`~edgefit.passes.Recipe` or its dict): a whole recipe chosen
+    by :func:`~edgefit.passes.search_recipe`, which then decides everything (types, format,
+    per-channel, calibration, pre-processing, nodes kept float); ``calibration`` and
+    ``per_channel`` mirror it and ``keep_float_top`` is reset. Left out of :meth:`to_dict` when
+    None, so configs without one hash as before.
+
+    >>> QuantizeConfig(recipe={"calibration": "entropy"}).calibration
+    'entropy'
+    >>> "recipe" in QuantizeConfig().to_dict()
+    False
+
     >>> QuantizeConfig(precision="fp16", calibration="entropy") == QuantizeConfig(precision="fp16")
     True
     >>> QuantizeConfig(precision="int8-dynamic", op_types=("Conv",))  # doctest: +ELLIPSIS
@@ -64,6 +77,7 @@ class QuantizeConfig(PassConfig):
     keep_float: tuple[str, ...] = ()
     keep_float_top: int = 0
     op_types: tuple[str, ...] = ()
+    recipe: Recipe | None = None
     version: int = 1
 
     def __post_init__(self) -> None:
@@ -89,6 +103,34 @@ class QuantizeConfig(PassConfig):
                 raise config_error(name, field, value, "a tuple of non-empty names")
             self._set(field, tuple(value))
         self._check_for_precision(name)
+        if self.recipe is not None:
+            self._check_recipe(name)
+
+    def _check_recipe(self, name: str) -> None:
+        recipe: Any = self.recipe
+        if isinstance(recipe, Mapping):
+            recipe = Recipe.from_dict(dict(recipe))
+        if not isinstance(recipe, Recipe) or recipe.precision != "int8":
+            raise config_error(name, "recipe", self.recipe, "an int8 Recipe or its dict")
+        if self.precision != "int8":
+            raise config_error(name, "precision", self.precision, "'int8' with a recipe")
+        for field in ("keep_float", "op_types"):
+            if getattr(self, field):
+                raise config_error(
+                    name, field, getattr(self, field), "() with a recipe (the recipe decides)"
+                )
+        self._set("recipe", recipe)
+        self._set("calibration", recipe.calibration)
+        self._set("per_channel", recipe.per_channel)
+        self._set("keep_float_top", 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.recipe is None:
+            data.pop("recipe")
+        else:
+            data["recipe"] = self.recipe.to_dict()
+        return data
 
     def _check_for_precision(self, name: str) -> None:
         if self.precision in ("fp32", "fp16"):
@@ -165,6 +207,9 @@ def quantize_onnx(model: Any, config: QuantizeConfig, context: PassContext) -> P
         return PassResult(out, {**meta, **to_fp16(proto, out)}, "quantization")
     with tempfile.TemporaryDirectory(prefix="edgefit-quantize-") as tmp:
         folder = Path(tmp)
+        if config.recipe is not None:
+            meta.update(_with_recipe(proto, out, config.recipe, context, folder))
+            return PassResult(out, meta, "quantization")
         source, note = _onnx.prepare(proto, folder, context.preprocess)
         meta["preprocess"] = (
             "quant_pre_process" if context.preprocess and note is None else "skipped"
@@ -247,6 +292,39 @@ def _static(
             "int8_weights": why,
         }
     )
+    if where.startswith("random"):
+        meta["warning"] = (
+            "calibrated on random inputs: scales fit noise, not real data; accuracy is not "
+            "representative"
+        )
+    return meta
+
+
+def _with_recipe(
+    proto: Any, out: Path, recipe: Recipe, ctx: PassContext, folder: Path
+) -> dict[str, Any]:
+    """Quantize with a searched recipe exactly as the search built it: the same preparation,
+    the same calibration feeds in the same seeded order, the same quantizer call."""
+    import onnx
+
+    source, note = _onnx.prepare(proto, folder, recipe.preprocess)
+    _check_names(source, recipe.keep_float)
+    feeds, where = ctx.calibration_feeds(onnx.load(str(source)))
+    samples = calibration_order(feeds, ctx.seed)[: recipe.samples]
+    quantize_recipe(source, out, recipe, samples, folder / "calibration.json")
+    meta: dict[str, Any] = {
+        "recipe": f"searched recipe: {recipe.label()}",
+        "recipe_config": recipe.to_dict(),
+        "preprocess": "quant_pre_process" if recipe.preprocess and note is None else "skipped",
+        "calibration": f"{where}; the first {len(samples)} in the search's seeded order",
+        "nodes_kept_float": list(recipe.keep_float),
+        "session_options": {
+            "graph_optimization_level": recipe.opt_level,
+            "intra_op_threads": recipe.threads,
+        },
+    }
+    if note:
+        meta["note"] = note
     if where.startswith("random"):
         meta["warning"] = (
             "calibrated on random inputs: scales fit noise, not real data; accuracy is not "

@@ -35,6 +35,19 @@ class RunSettings:
     # how accuracy is scored (OptimizeConfig.metric; edgefit.evaluate.METRICS): the one place a
     # candidate's scoring reads it, so a Python caller's config is what counts
     metric: str = "auto"
+    # int8 choice (json of Choice.to_dict()) -> the searched recipe (Recipe.to_dict()) it
+    # quantizes with (edgefit.search._recipe_step); None: the space's own int8 recipes
+    recipes: dict[str, dict] | None = None
+
+
+def recipe_of(choice: Choice, settings: RunSettings | None) -> dict | None:
+    """The searched int8 recipe ``choice`` is built with, or None (not int8, or no search)."""
+    recipes = getattr(settings, "recipes", None)  # callers that plan without settings pass None
+    if not recipes or choice.precision != "int8":
+        return None
+    import json
+
+    return recipes.get(json.dumps(choice.to_dict(), sort_keys=True))
 
 
 def pass_plan(choice: Choice, base: Base, settings: RunSettings):
@@ -67,6 +80,14 @@ def pass_plan(choice: Choice, base: Base, settings: RunSettings):
     recover = RecoverConfig(epochs=settings.recover_epochs) if choice.retrains else None
     precision = get_precision(choice.precision)
     config = precision.config(choice.calibration, choice.keep_float)
+    recipe = recipe_of(choice, settings)
+    if recipe is not None and getattr(config, "precision", None) == "int8":
+        from dataclasses import replace
+
+        from edgefit.passes import QuantizeConfig, Recipe
+
+        if isinstance(config, QuantizeConfig):
+            config = replace(config, recipe=Recipe.from_dict(recipe))
     return PassPlan(
         swap=swap,
         prune=prune,
@@ -131,10 +152,14 @@ def score_torch(
     return score(np.concatenate(outs), base.eval_y, reference, metric)
 
 
-def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
+def measure(
+    path, settings: RunSettings, runtime: str | None = None, options: dict | None = None
+) -> dict:
     """Measure the artifact at ``path`` on ``runtime`` (default: the run's measuring runtime) in a
     child process; when another process held the CPU, measure again and keep the least disturbed
-    timing."""
+    timing. ``options``: the runtime's session options for this artifact (onnxruntime:
+    :class:`~edgefit.runtimes.OrtOptions` fields, e.g. a searched recipe's
+    ``graph_optimization_level``), which the child opens it with."""
     from edgefit.runtimes import Artifact, get_runtime
 
     name = runtime or settings.measure_runtime
@@ -146,6 +171,7 @@ def measure(path, settings: RunSettings, runtime: str | None = None) -> dict:
         format=ARTIFACT_FORMATS.get(rt.name, "onnx"),
         precision="as-built",
         runtime=rt.name,
+        metadata={"options": dict(options)} if options else {},
     )
     best = None
     for _ in range(MEASURE_ATTEMPTS):
@@ -260,6 +286,16 @@ def with_latency(record: dict, latency: dict) -> dict:
     return {**record, "latency": latency, "checks": checks, "fits": all(c["fits"] for c in checks)}
 
 
+def _recipe_label(recipe) -> str:
+    """An int8 candidate built with a searched recipe is named by it (the choice's calibration and
+    keep-float fields do not apply), and onnxruntime's defaults by that name."""
+    from edgefit.passes import ort_defaults
+
+    if recipe == ort_defaults(recipe.samples, recipe.threads):
+        return f"int8 onnxruntime quantize_static defaults ({recipe.label()})"
+    return f"int8 searched recipe ({recipe.label()})"
+
+
 def _iteration(settings: RunSettings, kinds, accuracy: float) -> dict:
     from edgefit.iteration import candidate_iteration
 
@@ -318,7 +354,7 @@ def run_candidate(
             base, mat.artifact_path, reference, settings.threads, settings.metric
         )
         source = f"measured (torch, torchao {plan.torchao.config}: the .pt2 run eager in-process)"
-        artifact = {
+        artifact: dict[str, Any] = {
             "path": str(mat.artifact_path),
             "format": ARTIFACT_FORMATS["torch"],
             "runtime": "torch",
@@ -327,6 +363,9 @@ def run_candidate(
         accuracy = score_model(base, mat.onnx_path, reference, settings.threads, settings.metric)
         source = "measured (onnxruntime)"
         artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
+    recipe = getattr(plan.quantize, "recipe", None)
+    if recipe is not None:  # the session options the recipe was searched and is measured with
+        artifact["options"] = {"graph_optimization_level": recipe.opt_level}
     precision = get_precision(choice.precision)
     # a torch-side pass leaves the exported ONNX graph in fp32: estimate it at the precision's
     # dtype
@@ -350,7 +389,7 @@ def run_candidate(
     kinds = tuple(mat.change_kinds) or choice.change_kinds
     record = {
         "choice": choice.to_dict(),
-        "label": choice.label,
+        "label": choice.label if recipe is None else _recipe_label(recipe),
         "plan": plan.to_dict(),
         "change_kinds": list(kinds),
         "status": "done",
@@ -372,7 +411,10 @@ def run_candidate(
     measured = settings.measure_runtime and measure_here
     if measured:
         latency = measure(
-            artifact["path"], settings, runtime=artifact["runtime"] if torchao else None
+            artifact["path"],
+            settings,
+            runtime=artifact["runtime"] if torchao else None,
+            options=artifact.get("options"),
         )
     record = with_latency(record, latency if measured else estimated_latency(estimate))
     return {**record, "seconds": time.perf_counter() - start}

@@ -21,9 +21,10 @@ from edgefit._io import (
 )
 from edgefit.errors import EdgefitError
 from edgefit.search._base import Base
-from edgefit.search._candidate import RunSettings, reference_outputs, score_model
+from edgefit.search._candidate import RunSettings, recipe_of, reference_outputs, score_model
 from edgefit.search._config import OptimizeConfig, with_output
 from edgefit.search._executor import get_executor
+from edgefit.search._recipe_step import with_recipe, with_search
 from edgefit.search._screen import prefilter, screen
 from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
 
@@ -45,6 +46,8 @@ class Run:
     interrupted: bool = False
     not_started: int = 0  # survivors never started (budget or Ctrl-C)
     notes: list[str] = field(default_factory=list)
+    # the int8 recipe search's record (ONNX file on a measured target; see _recipe_step)
+    recipe_search: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -68,10 +71,15 @@ class CandidateContext:
     base_accuracy: float
 
 
-def choice_key(choice: Choice) -> str:
+def choice_key(choice: Choice, recipe: dict | None = None) -> str:
+    """The candidate's key (its folder under candidates/); an int8 choice built with a searched
+    recipe hashes the recipe too, so a record made with another recipe is never reused."""
     import hashlib
 
-    return hashlib.sha256(json.dumps(choice.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+    data: dict[str, Any] = choice.to_dict()
+    if recipe is not None and choice.precision == "int8":
+        data = {"choice": data, "recipe": recipe}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def space_options(base: Base, target) -> SpaceOptions:
@@ -301,22 +309,25 @@ def optimize(
         measure_timeout_s=config.measure_timeout_s,
         metric=config.metric,
     )
-    keys = [choice_key(s.choice) for s in survivors]
-    # every screened choice is a possible value: the study stays valid when --trials or --keep
-    # change
-    study, dist = _study(config, [choice_key(s.choice) for s in run.screened])
-    told = {
-        t.user_attrs.get("candidate", t.params.get("candidate"))
-        for t in study.get_trials(
-            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-        )
-    }
     cand_dir = out_dir / "candidates"
     base_path = _base_onnx(base, settings, cand_dir)
     reference = reference_outputs(base, base_path, config.threads)
     compare_to = _reference_for(base, reference, config.metric)
     base_acc = score_model(base, base_path, compare_to, config.threads, config.metric).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
+    settings, survivors = with_recipe(run, settings, survivors, compare_to, progress)
+    keys = [choice_key(s.choice, recipe_of(s.choice, settings)) for s in survivors]
+    # every screened choice is a possible value: the study stays valid when --trials or --keep
+    # change
+    study, dist = _study(
+        config, [choice_key(s.choice, recipe_of(s.choice, settings)) for s in run.screened]
+    )
+    told = {
+        t.user_attrs.get("candidate", t.params.get("candidate"))
+        for t in study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+        )
+    }
     ctx = CandidateContext(base, settings, cand_dir, compare_to, base_acc)
     pending: list[Job] = []
     reused_failed = 0
@@ -329,7 +340,7 @@ def optimize(
             continue
         if key not in told:  # killed between writing the record and telling the study
             _tell(study, dist, key, record)
-        run.candidates[key] = {**record, "reused": True}
+        run.candidates[key] = {**with_search(record, run.recipe_search), "reused": True}
         run.reused += 1
         reused_failed += record["status"] == "failed"
     if reused_failed:
@@ -353,6 +364,7 @@ def optimize(
         )
         for job, record in results:
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)
+            record = with_search(record, run.recipe_search)
             # the record first: a run killed before the study hears of it still reuses it (and
             # tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")

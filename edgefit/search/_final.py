@@ -194,6 +194,8 @@ def _timed(
     from edgefit.calibrate._measure import interleaved
     from edgefit.runtimes._measure import run_queue_wait_ns
 
+    levels = [_opt_level(c) for c in chosen]
+
     gc.collect()
     # each round starts with gc.collect(): over a search's heap (torch, optuna) 0.1 s each, frozen
     # ~0
@@ -201,14 +203,17 @@ def _timed(
     try:
         time.sleep(settle_s)
         before, start = run_queue_wait_ns(), time.perf_counter()
-        results = interleaved(
-            [_path(c) for c in chosen],
-            threads,
-            rounds=rounds,
-            round_s=round_s,
-            max_spread=max_spread,
-            max_rounds=max_rounds,
-        )
+        if all(level == "all" for level in levels):
+            results = interleaved(
+                [_path(c) for c in chosen],
+                threads,
+                rounds=rounds,
+                round_s=round_s,
+                max_spread=max_spread,
+                max_rounds=max_rounds,
+            )
+        else:  # a searched recipe chose another graph optimization level: time it as it runs
+            results = _with_levels([_path(c) for c in chosen], levels, threads, rounds)
         elapsed, after = time.perf_counter() - start, run_queue_wait_ns()
     finally:
         gc.unfreeze()
@@ -218,6 +223,28 @@ def _timed(
         else min(1.0, (after - before) / 1e9 / (elapsed * max(threads, 1)))
     )
     return results, wait
+
+
+def _opt_level(c: dict) -> str:
+    """The graph optimization level the candidate is to run at (its artifact's session options,
+    set by a searched int8 recipe; onnxruntime's default "all" otherwise)."""
+    options = (c.get("artifact") or {}).get("options") or {}
+    return str(options.get("graph_optimization_level", "all"))
+
+
+def _with_levels(paths: list[str], levels: list[str], threads: int, rounds: int):
+    """Interleaved rounds as :func:`~edgefit.passes._recipe_timing.interleaved_timer` times
+    recipes: each session opened at its own graph optimization level."""
+    from edgefit.calibrate._measure import feeds_for, session
+    from edgefit.passes._recipe import Recipe
+    from edgefit.passes._recipe_timing import interleaved_timer
+
+    feed = feeds_for(session(paths[0], threads))
+    items = [
+        (Path(p), Recipe(precision="fp32", opt_level=lvl, threads=threads))
+        for p, lvl in zip(paths, levels)
+    ]
+    return interleaved_timer(feed)(items, rounds)
 
 
 def _certification_triggers(target: str) -> frozenset[str] | None:
