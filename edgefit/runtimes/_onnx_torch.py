@@ -398,12 +398,12 @@ def _module_class():
             True  # it feeds F.linear: quantizers (torchao) may treat it like an nn.Linear's weight
         )
 
-        def __init__(self, w: np.ndarray) -> None:
+        def __init__(self, w: np.ndarray, trainable: bool = False) -> None:
             super().__init__()
-            self.weight = torch.nn.Parameter(torch.as_tensor(w.T.copy()), requires_grad=False)
+            self.weight = torch.nn.Parameter(torch.as_tensor(w.T.copy()), requires_grad=trainable)
 
     class OnnxModule(torch.nn.Module):
-        def __init__(self, model) -> None:
+        def __init__(self, model, trainable: bool | frozenset[str] = False) -> None:
             from onnx import numpy_helper
 
             super().__init__()
@@ -428,12 +428,13 @@ def _module_class():
             self.linear = torch.nn.ModuleDict()
             for name, value in inits.items():
                 key = re.sub(r"\W", "_", name)[:80] + f"_{len(self._params)}"
+                train = trainable if isinstance(trainable, bool) else name in trainable
                 if value.dtype.kind == "f" and name in matmul_rhs and value.ndim == 2:
-                    self.linear[key] = LinearWeight(value.astype(np.float32))
+                    self.linear[key] = LinearWeight(value.astype(np.float32), train)
                     self._params[name] = "linear:" + key
                 elif value.dtype.kind == "f":
                     self.weights[key] = torch.nn.Parameter(
-                        torch.as_tensor(value.astype(np.float32)), requires_grad=False
+                        torch.as_tensor(value.astype(np.float32)), requires_grad=train
                     )
                     self._params[name] = key
                 else:
@@ -463,6 +464,18 @@ def _module_class():
             kind = self._params[name]
             return self.linear[kind[7:]] if kind.startswith("linear:") else self.weights[kind]
 
+        def float_initializers(self) -> dict[str, np.ndarray]:
+            """The current value of every float initializer, by its ONNX name and in its ONNX
+            layout (a MatMul weight transposed back): what training changed, to write back."""
+            out = {}
+            for name in self._params:
+                value = self._value({}, name)
+                if isinstance(value, LinearWeight):
+                    out[name] = value.weight.detach().numpy().T.copy()
+                else:
+                    out[name] = value.detach().numpy().copy()
+            return out
+
         def forward(self, *args):
             env = dict(zip(self.input_names, args))
             for op, ins, outs, a in self._nodes:
@@ -479,7 +492,9 @@ def _module_class():
     return OnnxModule
 
 
-def onnx_to_torch(model):
+def onnx_to_torch(model, trainable: bool | frozenset[str] = False):
     """``model`` (an ``onnx.ModelProto``) as an eval-mode ``torch.nn.Module`` taking its inputs in
-    order."""
-    return _module_class()(model).eval()
+    order. With ``trainable`` (``True``: every float initializer; a set: those ONNX names) the
+    initializers require gradients, for recovery fine-tuning of an ONNX-only model;
+    ``float_initializers()`` gives them back by ONNX name."""
+    return _module_class()(model, trainable).eval()
