@@ -13,9 +13,10 @@ Importing this package is light: the estimator, targets and runtimes load when a
 needs them.
 """
 
-from edgefit.report._check import CheckOutcome, Finding, check_model, parse_fraction, pick_baseline
+from edgefit.report._check import check_model, parse_fraction, pick_baseline
 from edgefit.report._checklist import Item, checklist, verdict
 from edgefit.report._content import Report, build_report
+from edgefit.report._findings import CheckOutcome, Finding
 from edgefit.report._gate import check
 from edgefit.report._html import render_html
 from edgefit.report._md import render_md

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from edgefit.errors import EdgefitError
-from edgefit.report._check import CheckOutcome, check_model, parse_fraction
+from edgefit.report._check import check_model, parse_fraction
+from edgefit.report._findings import CheckOutcome
 from edgefit.report._schema import load_results
 
 
