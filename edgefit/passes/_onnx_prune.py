@@ -33,9 +33,11 @@ from edgefit.passes._base import (
     register_pass,
 )
 from edgefit.passes._context import PassContext
+from edgefit.passes._onnx import load, name_nodes
 from edgefit.passes._onnx_groups import find_groups
 
 SEARCH_AMOUNTS = (0.25, 0.5)
+RECALIBRATION_SAMPLES = 64  # real inputs the output statistics are matched on
 
 
 @dataclass(frozen=True)
@@ -94,19 +96,30 @@ def _keep(weight: Any, axis: int, kept: int) -> Any:
     return np.sort(np.argsort(-norms, kind="stable")[:kept])
 
 
-def prune_model(model, config: OnnxPruneConfig) -> tuple[Any, dict[str, Any]]:
-    """A pruned copy of ``model`` (a proto) and what was done; :class:`PassNotApplicable` when no
-    group can lose a channel."""
-    import copy
+@dataclass(frozen=True)
+class Pruned:
+    """A pruned model, what was done (JSON-ready) and, for the statistics correction, the
+    original channels each pruned producer kept (by its output tensor) and the sliced
+    initializers."""
 
+    model: Any
+    metadata: dict[str, Any]
+    keeps: dict[str, Any]
+    touched: frozenset[str]
+
+
+def prune_model(model, config: OnnxPruneConfig) -> Pruned:
+    """A pruned copy of ``model`` (a proto, its nodes named); :class:`PassNotApplicable` when no
+    group can lose a channel."""
     import numpy as np
     from onnx import numpy_helper
 
-    model = copy.deepcopy(model)
+    model = name_nodes(load(model))
+    outputs = {n.name: n.output[0] for n in model.graph.node}
     groups, skipped = find_groups(model)
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     cuts: dict[str, list[tuple[int, Any]]] = {}
-    pruned = []
+    pruned, keeps = [], {}
     for group in groups:
         kept = config.kept(group.channels)
         if kept == group.channels:
@@ -115,6 +128,7 @@ def prune_model(model, config: OnnxPruneConfig) -> tuple[Any, dict[str, Any]]:
             )
             continue
         keep = _keep(inits[group.weight[0]], group.weight[1], kept)
+        keeps[outputs[group.producer]] = keep
         for name, axis in group.slices:
             cuts.setdefault(name, []).append((axis, keep))
         for node in group.depthwise:
@@ -126,7 +140,11 @@ def prune_model(model, config: OnnxPruneConfig) -> tuple[Any, dict[str, Any]]:
             shape[entry] = -1
             new = f"{node.input[1]}.onnx_prune.{node.name}"
             model.graph.initializer.append(numpy_helper.from_array(shape, new))
-            node.input[1] = new
+            old, node.input[1] = node.input[1], new
+            if not any(old in n.input for n in model.graph.node):
+                model.graph.initializer.remove(
+                    next(i for i in model.graph.initializer if i.name == old)
+                )
         pruned.append({"producer": group.producer, "channels": [group.channels, kept]})
     if not pruned:
         raise PassNotApplicable(
@@ -142,7 +160,23 @@ def prune_model(model, config: OnnxPruneConfig) -> tuple[Any, dict[str, Any]]:
                 arr = np.take(arr, keep, axis=axis)
             init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(arr), init.name))
     del model.graph.value_info[:]  # stale channel counts: re-inferred by whoever needs them
-    return model, {"groups_pruned": pruned, "groups_skipped": skipped}
+    meta = {"groups_pruned": pruned, "groups_skipped": skipped}
+    return Pruned(model, meta, keeps, frozenset(cuts))
+
+
+def _recalibrated(base, pruned: Pruned, context: PassContext) -> dict[str, Any]:
+    """Correct the pruned layers' output statistics on real inputs (never on random ones)."""
+    from dataclasses import replace
+
+    from edgefit.passes._onnx_recalibrate import recalibrate
+
+    feeds, source = replace(context, calibration_samples=RECALIBRATION_SAMPLES).calibration_feeds(
+        base
+    )
+    if source.startswith("random"):
+        return {"recalibrated": None, "recalibration": "skipped: no data (PassContext.train)"}
+    layers = recalibrate(base, pruned.model, pruned.keeps, set(pruned.touched), feeds)
+    return {"recalibrated": layers, "recalibration": f"output mean/std matched on {source}"}
 
 
 def _counts(model) -> tuple[int, int]:
@@ -181,16 +215,15 @@ def validate(before, after, seed: int) -> list[list[int]]:
 def prune_onnx(model: Any, config: OnnxPruneConfig, context: PassContext) -> PassResult:
     """Prune an ONNX model (path or proto); the result is the pruned file in
     ``context.out_dir()``."""
-    from edgefit.passes._onnx import load
     from edgefit.runtimes._ort_convert import save
 
-    base = load(model)
-    pruned, meta = prune_model(base, config)
+    base = name_nodes(load(model))
+    result = prune_model(base, config)
+    meta = {**result.metadata, **_recalibrated(base, result, context)}
+    pruned = result.model
     shapes = validate(base, pruned, context.seed)
     (macs0, params0), (macs1, params1) = _counts(base), _counts(pruned)
-    digest = hashlib.sha256(
-        base.SerializeToString() + repr(config.to_dict()).encode()
-    ).hexdigest()[:12]
+    digest = hashlib.sha256(pruned.SerializeToString()).hexdigest()[:12]  # content-addressed
     path = save(pruned, context.out_dir() / f"model.onnx-prune-{digest}.onnx")
     return PassResult(
         path,

@@ -156,9 +156,7 @@ def recover_onnx(
         threads=context.threads,
     )
     recovered = write_back(proto, student, names)
-    digest = hashlib.sha256(
-        recovered.SerializeToString() + repr(config.to_dict()).encode()
-    ).hexdigest()[:12]
+    digest = hashlib.sha256(recovered.SerializeToString()).hexdigest()[:12]  # content-addressed
     path: Path = save(recovered, context.out_dir() / f"model.onnx-recover-{digest}.onnx")
     return PassResult(
         path,
