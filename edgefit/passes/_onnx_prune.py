@@ -87,6 +87,34 @@ class OnnxPruneConfig(PassConfig):
         return min(keep, channels)
 
 
+def as_onnx_prune(config: PassConfig) -> OnnxPruneConfig:
+    """The onnx-prune config for a search's prune choice on an ONNX-only base: a
+    ``PruneConfig(method="channel")`` keeps its amount and rounding; other methods do not apply.
+
+    >>> from edgefit.passes import PruneConfig
+    >>> as_onnx_prune(PruneConfig(method="channel", amount=0.25))
+    OnnxPruneConfig(amount=0.25, round_to=1, version=1)
+    """
+    from edgefit.passes._prune import PruneConfig
+
+    if isinstance(config, OnnxPruneConfig):
+        return config
+    if isinstance(config, PruneConfig) and config.method == "channel":
+        return OnnxPruneConfig(amount=config.amount, round_to=config.round_to)
+    raise PassNotApplicable(
+        f"{config!r} needs the torch model; an ONNX-only model is pruned by channels only",
+        where="PassPlan.prune",
+        fix="use PruneConfig(method='channel') or OnnxPruneConfig",
+    )
+
+
+def prunable(model: Any) -> bool:
+    """Whether ``model`` (an ONNX path or proto) has a channel group onnx-prune can cut, found
+    without pruning: what a search asks before it offers channel pruning of an ONNX-only base."""
+    groups, _ = find_groups(name_nodes(load(model)))
+    return bool(groups)
+
+
 def _keep(weight: Any, axis: int, kept: int) -> Any:
     """Indices of the ``kept`` channels with the largest L2 weight norm, in channel order."""
     import numpy as np

@@ -12,6 +12,7 @@ batch" (``0``) in the training copy only, so it can train on mini-batches; the r
 against onnxruntime before training starts.
 
 >>> from edgefit.passes import RecoverConfig
+>>> from edgefit.passes._onnx_prune import OnnxPruneConfig
 >>> context = PassContext(train=(x, y))                                  # doctest: +SKIP
 >>> results = prune_and_recover_onnx("model.onnx", OnnxPruneConfig(amount=0.25), context,
 ...                                  RecoverConfig(epochs=1))                 # doctest: +SKIP
@@ -27,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from edgefit.errors import EdgefitError
-from edgefit.passes._base import PassResult, apply_pass
+from edgefit.passes._base import PassConfig, PassResult, apply_pass
 from edgefit.passes._context import PassContext
-from edgefit.passes._onnx_prune import OnnxPruneConfig
+from edgefit.passes._onnx_prune import as_onnx_prune
 from edgefit.passes._recover import RecoverConfig
 
 TRAINED_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,), "BatchNormalization": (1, 2)}
@@ -178,14 +179,16 @@ def recover_onnx(
 
 def prune_and_recover_onnx(
     onnx_path: Any,
-    config: OnnxPruneConfig,
+    config: PassConfig,
     context: PassContext,
     recover: RecoverConfig | None = None,
 ) -> tuple[PassResult, ...]:
-    """Prune ONNX ``onnx_path`` and, with ``recover``, fine-tune the pruned model distilled from
-    the original: the results in order (the last one's ``model`` is the file to use next), for
-    :func:`edgefit.passes.materialize` to record as two steps."""
-    pruned = apply_pass(onnx_path, config, context)
+    """Prune ONNX ``onnx_path`` (``config``: an :class:`OnnxPruneConfig`, or a plan's
+    ``PruneConfig(method="channel")``) and, with ``recover``, fine-tune the pruned model distilled
+    from the original (unless ``context.teacher`` is given): the results in order (the last one's
+    ``model`` is the file to use next), for :func:`edgefit.passes.materialize` to record as two
+    steps."""
+    pruned = apply_pass(onnx_path, as_onnx_prune(config), context)
     if recover is None:
         return (pruned,)
     return pruned, recover_onnx(pruned.model, recover, context, teacher=onnx_path)

@@ -131,6 +131,18 @@ def test_residual_groups_are_skipped_and_say_why(ctx):
     assert run(out.model, feeds(residual(), 1))[0].shape == (1, 4)
 
 
+def test_search_helpers_map_a_plan_and_tell_what_is_prunable(ctx):
+    from edgefit.passes import PruneConfig
+    from edgefit.passes._onnx_prune import as_onnx_prune, prunable
+
+    assert as_onnx_prune(PruneConfig(method="channel", amount=0.25, round_to=8)) == OnnxPruneConfig(0.25, 8)
+    with pytest.raises(PassNotApplicable, match="channels only"):
+        as_onnx_prune(PruneConfig(method="2:4"))
+    assert prunable(convnet()) and prunable(residual()) and not prunable(mlp((16, 8)))
+    (out,) = prune_and_recover_onnx(convnet(), PruneConfig(method="channel", amount=0.25), ctx)
+    assert out.metadata["amount"] == 0.25 and out.metadata["groups_pruned"][0]["channels"] == [8, 6]
+
+
 def test_a_model_with_nothing_to_prune_is_not_applicable(ctx):
     with pytest.raises(PassNotApplicable, match="no channel group"):
         apply_pass(mlp((16, 8)), OnnxPruneConfig(), ctx)
