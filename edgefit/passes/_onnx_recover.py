@@ -32,6 +32,7 @@ from edgefit.passes._base import PassConfig, PassResult, apply_pass
 from edgefit.passes._context import PassContext
 from edgefit.passes._onnx_prune import as_onnx_prune
 from edgefit.passes._recover import RecoverConfig
+from edgefit.runtimes._ort_convert import save
 
 TRAINED_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,), "BatchNormalization": (1, 2)}
 PARITY_ATOL = 1e-3  # the torch rebuild against onnxruntime, relative to the output's scale
@@ -125,7 +126,6 @@ def recover_onnx(
 
     from edgefit.examples import evaluate_accuracy, train_digits_cnn
     from edgefit.passes._onnx import load
-    from edgefit.runtimes._ort_convert import save
 
     if context.train is None:
         raise EdgefitError(
@@ -148,14 +148,21 @@ def recover_onnx(
     student = _rebuild(proto, names)
     _check_parity(proto, student, x[:2].astype(np.float32))
     before = evaluate_accuracy(student, *val)
-    report = train_digits_cnn(
-        student,
-        {"train": (x, y), "val": val},
-        recipe=config.recipe(context.seed),
-        teacher=guide if config.distill else None,
-        progress=context.progress,
-        threads=context.threads,
-    )
+    try:
+        report = train_digits_cnn(
+            student,
+            {"train": (x, y), "val": val},
+            recipe=config.recipe(context.seed),
+            teacher=guide if config.distill else None,
+            progress=context.progress,
+            threads=context.threads,
+        )
+    except (RuntimeError, IndexError) as exc:  # labels that do not fit the outputs …
+        raise EdgefitError(
+            f"recovery training failed: {str(exc).splitlines()[0][:200]}",
+            where="onnx-recover",
+            fix="recovery trains classifiers: give integer class labels matching the outputs",
+        ) from None
     recovered = write_back(proto, student, names)
     digest = hashlib.sha256(recovered.SerializeToString()).hexdigest()[:12]  # content-addressed
     path: Path = save(recovered, context.out_dir() / f"model.onnx-recover-{digest}.onnx")

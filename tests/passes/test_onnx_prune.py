@@ -194,6 +194,9 @@ def test_recovery_writes_weights_back_deterministically(ctx):
         recover_onnx(pruned.model, RecoverConfig(), data)
     with pytest.raises(EdgefitError, match="PassContext.train"):
         recover_onnx(pruned.model, RecoverConfig(distill=False), PassContext(work_dir=ctx.work_dir))
+    with pytest.raises(EdgefitError, match="recovery training failed"):  # labels that fit no output
+        bad = PassContext(work_dir=ctx.work_dir, train=(x, y + 8), threads=1)
+        recover_onnx(pruned.model, RecoverConfig(distill=False), bad)
 
 
 # --- a trained digits-cnn exported to ONNX ---------------------------------------------------------
