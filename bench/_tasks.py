@@ -211,11 +211,3 @@ def accuracy_fn(x: np.ndarray, y: np.ndarray) -> Callable[[Path], float]:
         return hits / len(x)
 
     return accuracy
-
-
-def calibration_feeds(task: Task, model_path: Path, n: int = 256) -> list[dict]:
-    import onnx
-
-    name = onnx.load(str(model_path)).graph.input[0].name
-    x = splits(task)["train"][0][:n]
-    return [{name: x[i : i + 1]} for i in range(len(x))]

@@ -1,23 +1,23 @@
-"""edgefit's int8 recipe search against onnxruntime's quantize_static defaults and fp32 (#16 item
-5).
+"""What `edgefit optimize model.onnx --data eval.npz --target host-cpu --max-drop 0.01` picks,
+against onnxruntime's quantize_static defaults and fp32 (#16 items 3 and 5).
 
-Not part of CI's benchmark gate (``make bench-ci`` lists its suites): a full run takes minutes and
-its ratios are the README's evidence, not a regression check. Run it on a quiet machine:
+Not part of CI's benchmark gate (``make bench-ci`` lists its suites): eight optimize runs take
+about 4 minutes on 2 cores (20-45 s each, the recipe search included), and the ratios are the
+README's evidence, not a regression check. Run it on a quiet machine:
 
     .venv/bin/python -m pytest bench/test_bench_vs_defaults.py -q -s
     --benchmark-json=.benchmarks/vs.json
 
-For each trained task (bench/_tasks.py: a depthwise-heavy CNN, an MLP, a transformer encoder and an
-audio-style 1-D convnet, all on the shipped digits data) and each thread count, the search
-(:func:`edgefit.passes._recipe_search.search_recipe`, calibrated on 256 training samples, scored on
-the validation split, at most 1 point below fp32) picks a recipe for that thread count. Then the
-pick, onnxruntime's defaults (QDQ, S8S8, per-tensor, MinMax, the same 256 samples) and fp32 are
-re-timed here, in fresh sessions, in 9 interleaved rounds in rotating order (one place each round,
-reversed every other round; median of round medians, and the median of the round-by-round ratios,
-which a noisy stretch of the machine hits on both sides alike), and scored on the held-out test
-split. When the pick is the defaults' own recipe, both are the same file and their ratio is the
-measurement's noise floor (``pick_is_defaults``). ``extra_info`` carries the ratios, spreads and
-accuracies.
+For each trained task (bench/_tasks.py: a depthwise-heavy CNN, an MLP, a transformer encoder and
+an audio-style 1-D convnet, all on the shipped digits data) and each thread count, the library call
+``edgefit.optimize`` runs as a user would run the CLI: the ONNX file, the validation split as
+``--data`` (its first 64 inputs calibrate, as optimize does), ``--threads``, ``--max-drop 0.01``.
+Its pick (``model.onnx``, opened with the session options its record names), onnxruntime's
+defaults (QDQ, S8S8, per-tensor, MinMax, calibrated on the same 64 inputs) and fp32 are then
+re-timed here, in fresh sessions, in 9 interleaved rounds in rotating order (median of round
+medians, and the median of the round-by-round ratios, which a noisy stretch hits on both sides
+alike), and scored on the held-out test split. ``extra_info`` carries the ratios, spreads,
+accuracies and the recipe optimize chose.
 """
 
 from __future__ import annotations
@@ -25,16 +25,20 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import time
 
+import numpy as np
+import onnx
 import pytest
-from _tasks import TASKS, accuracy_fn, calibration_feeds, export, splits
+from _tasks import TASKS, accuracy_fn, export, splits
 
-from edgefit.passes._recipe import Recipe, ort_defaults
-from edgefit.passes._recipe_search import search_recipe
+import edgefit
+from edgefit.passes._recipe import Recipe, Workspace, ort_defaults
 from edgefit.passes._recipe_timing import interleaved_timer, paired_ratios
 
 ROUNDS = 9
 MAX_DROP = 0.01
+CALIBRATION = 64  # what optimize calibrates on (Base.calibration)
 
 
 def _isa() -> list[str]:
@@ -50,23 +54,41 @@ def _range(ratios: list[float]) -> list[float]:
     return [min(ratios), max(ratios)]
 
 
+def _pick(out) -> tuple[dict, str]:
+    """The winner's record and the graph optimization level it is to run at."""
+    res = json.loads((out / "results.json").read_text())
+    key = res["selection"]["winner"]
+    winner = next(c for c in res["candidates"] if c["key"] == key)
+    options = (winner.get("artifact") or {}).get("options") or {}
+    return winner, str(options.get("graph_optimization_level", "all"))
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("task_name", list(TASKS))
 def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
     task = TASKS[task_name]
     path = export(task, tmp_path)
     data = splits(task)
-    feeds = calibration_feeds(task, path)
-    folder = tmp_path / "recipes"
-    choice = search_recipe(
-        path, feeds, accuracy_fn(*data["val"]), threads=threads, max_drop=MAX_DROP, folder=folder
-    )
+    val_x, val_y = data["val"]
+    np.savez(tmp_path / "val.npz", x=val_x, y=val_y)
+    config = edgefit.OptimizeConfig(out_dir=tmp_path / "out", threads=threads, max_drop=MAX_DROP)
+    start = time.perf_counter()
+    result = edgefit.optimize(str(path), "host-cpu", data=tmp_path / "val.npz", config=config)
+    optimize_s = time.perf_counter() - start
+    assert result.ok, result.selection.reason
+    winner, level = _pick(tmp_path / "out")
+    name = onnx.load(str(path)).graph.input[0].name
+    feeds = [{name: val_x[i : i + 1]} for i in range(CALIBRATION)]
+    ws = Workspace(path, feeds, lambda p: 0.0, tmp_path / "reference")
     named = {
-        "pick": choice.recipe,
-        "defaults": ort_defaults(len(feeds), threads),
-        "fp32": Recipe(precision="fp32", threads=threads),
+        "pick": (tmp_path / "out" / "model.onnx", Recipe(precision="fp32", opt_level=level)),
+        "defaults": (None, ort_defaults(len(feeds), threads)),
+        "fp32": (None, Recipe(precision="fp32", threads=threads)),
     }
-    items = [(folder / f"{r.digest()}.onnx", r) for r in named.values()]
+    items = [
+        (p or ws.build(r), Recipe.from_dict({**r.to_dict(), "threads": threads}))
+        for p, r in named.values()
+    ]
     timer = interleaved_timer(feeds[0])
     load_before = os.getloadavg()[0]
     timings = benchmark.pedantic(timer, args=(items, ROUNDS), rounds=1, iterations=1)
@@ -74,13 +96,16 @@ def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
     load = [load_before, os.getloadavg()[0]]  # other processes on the machine, for the record
     test = accuracy_fn(*data["test"])
     acc = {k: test(p) for k, (p, _) in zip(named, items)}
+    search = (winner.get("materialize") or {}).get("recipe_search") or {}
     row = {
         "task": task_name,
         "kind": task.kind,
         "threads": threads,
         "rounds": ROUNDS,
         "isa": _isa(),
-        "pick": choice.recipe.label(),
+        "pick": winner["label"],
+        "pick_recipe": search.get("label"),
+        "pick_opt_level": level,
         "p50_us": {k: v.median_s * 1e6 for k, v in t.items()},
         "spread": {k: v.spread for k, v in t.items()},
         "pick_over_defaults": t["pick"].median_s / t["defaults"].median_s,
@@ -91,15 +116,9 @@ def test_pick_vs_defaults(benchmark, tmp_path, task_name, threads):
         "paired_pick_over_defaults_range": _range(paired_ratios(t["pick"], t["defaults"])),
         "test_accuracy": acc,
         "drop_points_vs_fp32": 100 * (acc["fp32"] - acc["pick"]),
-        "search_final": {
-            "pick_us": choice.latency.median_s * 1e6,
-            "defaults_us": getattr(choice.defaults_latency, "median_s", float("nan")) * 1e6,
-            "fp32_us": choice.fp32_latency.median_s * 1e6,
-        },
-        "tried": len(choice.tried),
-        # the pick may be onnxruntime's defaults themselves: then the ratio is the noise floor
-        "pick_is_defaults": choice.recipe == named["defaults"],
+        "optimize_s": optimize_s,
+        "recipe_search_s": search.get("seconds"),
         "loadavg_1min": load,
     }
     benchmark.extra_info.update(row)
-    print(f"\n{json.dumps(row)}\n{choice.table()}")
+    print(f"\n{json.dumps(row)}")
