@@ -35,6 +35,9 @@ from edgefit.passes._base import (
 from edgefit.passes._context import PassContext
 from edgefit.passes._onnx import load, name_nodes
 from edgefit.passes._onnx_groups import find_groups
+from edgefit.passes._onnx_recalibrate import recalibrate, session_of
+from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
+from edgefit.runtimes._ort_convert import save
 
 SEARCH_AMOUNTS = (0.25, 0.5)
 RECALIBRATION_SAMPLES = 64  # real inputs the output statistics are matched on
@@ -196,14 +199,14 @@ def _recalibrated(base, pruned: Pruned, context: PassContext) -> dict[str, Any]:
     """Correct the pruned layers' output statistics on real inputs (never on random ones)."""
     from dataclasses import replace
 
-    from edgefit.passes._onnx_recalibrate import recalibrate
-
     feeds, source = replace(context, calibration_samples=RECALIBRATION_SAMPLES).calibration_feeds(
         base
     )
     if source.startswith("random"):
         return {"recalibrated": None, "recalibration": "skipped: no data (PassContext.train)"}
-    layers = recalibrate(base, pruned.model, pruned.keeps, set(pruned.touched), feeds)
+    layers = recalibrate(
+        base, pruned.model, pruned.keeps, set(pruned.touched), feeds, context.threads
+    )
     return {"recalibrated": layers, "recalibration": f"output mean/std matched on {source}"}
 
 
@@ -218,17 +221,12 @@ def validate(before, after, seed: int) -> list[list[int]]:
     """Check ``after`` with onnx's checker and run it once with onnxruntime on random inputs; its
     output shapes must equal ``before``'s. Returns the output shapes."""
     import onnx
-    import onnxruntime as ort
-
-    from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 
     onnx.checker.check_model(after, full_check=True)
     feed = random_inputs(onnx_input_specs(before), seed=seed)
     shapes = []
     for model in (before, after):
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        sess = ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+        sess = session_of(model)
         shapes.append([list(out.shape) for out in sess.run(None, feed)])
     if shapes[0] != shapes[1]:
         raise EdgefitError(
@@ -243,7 +241,6 @@ def validate(before, after, seed: int) -> list[list[int]]:
 def prune_onnx(model: Any, config: OnnxPruneConfig, context: PassContext) -> PassResult:
     """Prune an ONNX model (path or proto); the result is the pruned file in
     ``context.out_dir()``."""
-    from edgefit.runtimes._ort_convert import save
 
     base = name_nodes(load(model))
     result = prune_model(base, config)

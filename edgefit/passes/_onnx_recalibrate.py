@@ -63,10 +63,21 @@ def _bias_fits(node, inits) -> bool:
     return bias is not None and numpy_helper.to_array(bias).size == weight.dims[_out_axis(node)]
 
 
-def _values(model, names: Sequence[str], feeds: Sequence[Mapping[str, Any]]) -> list[Any]:
+def session_of(model, threads: int = 1):
+    """An onnxruntime CPU session of an in-memory proto, quiet, on ``threads`` threads."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    return ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+
+
+def _values(
+    model, names: Sequence[str], feeds: Sequence[Mapping[str, Any]], threads: int
+) -> list[Any]:
     """The tensors ``names`` of ``model`` on every feed, concatenated along axis 0."""
     import numpy as np
-    import onnxruntime as ort
     from onnx import TensorProto, helper
 
     model = copy.deepcopy(model)
@@ -74,9 +85,7 @@ def _values(model, names: Sequence[str], feeds: Sequence[Mapping[str, Any]]) -> 
     for name in names:
         if name not in known:
             model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+    sess = session_of(model, threads)
     runs = [sess.run(list(names), dict(feed)) for feed in feeds]
     return [np.concatenate([run[i] for run in runs]) for i in range(len(names))]
 
@@ -112,7 +121,12 @@ def _apply(model, node, scale: Any, shift: Any) -> None:
 
 
 def recalibrate(
-    base, pruned, keeps: Mapping[str, Any], touched: set[str], feeds: Sequence[Mapping[str, Any]]
+    base,
+    pruned,
+    keeps: Mapping[str, Any],
+    touched: set[str],
+    feeds: Sequence[Mapping[str, Any]],
+    threads: int = 1,
 ) -> list[str]:
     """Correct ``pruned`` in place against ``base`` on ``feeds``; ``keeps`` maps a layer output
     to the original channels it kept (identity when absent). Returns the corrected layers."""
@@ -122,7 +136,7 @@ def recalibrate(
     if not layers:
         return []
     outputs = [n.output[0] for n in layers]
-    reference = dict(zip(outputs, _values(base, outputs, feeds)))
+    reference = dict(zip(outputs, _values(base, outputs, feeds, threads)))
     for node in layers:
         out = node.output[0]
         axis = 1 if node.op_type == "Conv" else reference[out].ndim - 1
@@ -130,7 +144,7 @@ def recalibrate(
         if out in keeps:
             ref = np.take(ref, keeps[out], axis=axis)
         t_mean, t_std = _stats(ref, axis)
-        s_mean, s_std = _stats(_values(pruned, [out], feeds)[0], axis)
+        s_mean, s_std = _stats(_values(pruned, [out], feeds, threads)[0], axis)
         scale = np.where(s_std > MIN_STD, t_std / np.maximum(s_std, MIN_STD), 1.0)
         _apply(pruned, node, scale, t_mean - scale * s_mean)
     return [n.name for n in layers]

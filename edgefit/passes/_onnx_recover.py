@@ -31,6 +31,7 @@ from edgefit.errors import EdgefitError
 from edgefit.passes._base import PassConfig, PassResult, apply_pass
 from edgefit.passes._context import PassContext
 from edgefit.passes._onnx_prune import as_onnx_prune
+from edgefit.passes._onnx_recalibrate import session_of
 from edgefit.passes._recover import RecoverConfig
 from edgefit.runtimes._ort_convert import save
 
@@ -83,12 +84,9 @@ def _rebuild(model, trainable: frozenset[str] | bool):
 def _check_parity(model, module, x) -> None:
     """The rebuild must compute what onnxruntime computes (two samples, batched in torch)."""
     import numpy as np
-    import onnxruntime as ort
     import torch
 
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    sess = ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+    sess = session_of(model)
     name = sess.get_inputs()[0].name
     ref = np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
     with torch.no_grad():
