@@ -360,7 +360,11 @@ def optimize(
     results = None
     try:
         results = get_executor(config.executor, config).run(
-            pending, ctx, should_stop=should_stop, progress=progress, notes=run.notes
+            [] if run.interrupted else pending,  # Ctrl-C in the recipe search: start nothing
+            ctx,
+            should_stop=should_stop,
+            progress=progress,
+            notes=run.notes,
         )
         for job, record in results:
             record["key"], record["screen"] = job.key, _screen_dict(job.screened)

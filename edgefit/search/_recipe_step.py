@@ -107,15 +107,23 @@ def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progre
     if not recipe_applies(base, settings.measure_runtime, [s.choice.precision for s in survivors]):
         return settings, survivors
     floor = accuracy_floor(run.base_accuracy, max_drop=cfg.max_drop, relative=cfg.relative_drop)
-    record = searched_recipe(
-        base,
-        settings,
-        Path(cfg.out_dir),
-        reference=reference,
-        max_drop=max(0.0, run.base_accuracy - floor),
-        progress=progress,
-        notes=run.notes,
-    )
+    try:
+        record = searched_recipe(
+            base,
+            settings,
+            Path(cfg.out_dir),
+            reference=reference,
+            max_drop=max(0.0, run.base_accuracy - floor),
+            progress=progress,
+            notes=run.notes,
+        )
+    except KeyboardInterrupt:  # Ctrl-C: the run ends as a search interrupted before any candidate
+        run.interrupted = True
+        run.notes.append(
+            "interrupted during the int8 recipe search: no candidate was started; rerun the same "
+            "command to resume (finished candidates are reused, the recipe search starts again)"
+        )
+        return settings, survivors
     if record is None or not record.get("int8_recipe"):
         return settings, survivors
     run.recipe_search = record

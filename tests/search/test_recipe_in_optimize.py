@@ -154,3 +154,42 @@ def test_estimated_targets_keep_the_space_recipe(tiny_onnx, tmp_path, monkeypatc
     plans = [c["plan"].get("quantize") or {} for c in res["candidates"]]
     assert all("recipe" not in p for p in plans)
     assert not (tmp_path / "recipe").exists()
+
+
+def test_ctrl_c_in_the_recipe_search_starts_no_candidate(tiny_onnx, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("edgefit.passes.search_recipe", interrupted)
+    config = edgefit.OptimizeConfig(out_dir=tmp_path, trials=4)
+    result = edgefit.optimize(str(tiny_onnx), "host-cpu", config=config)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert result.interrupted and res["interrupted"]
+    assert res["candidates"] == [] and res["counts"]["not_started"] == 4
+    assert any("interrupted during the int8 recipe search" in n for n in res["notes"])
+    assert not (tmp_path / "recipe").exists()  # nothing half-written: the next run searches again
+
+
+def test_the_final_times_a_candidate_at_its_recipes_optimization_level(tiny_onnx, monkeypatch):
+    """The final re-measurement opens each leader as it is to run: a candidate whose searched
+    recipe chose graph optimization level 'basic' is timed in a session at 'basic'."""
+    from edgefit.passes import _recipe_timing
+    from edgefit.search import _final
+
+    opened: list[str] = []
+    real = _recipe_timing.session
+
+    def spy(path, recipe):
+        opened.append(recipe.opt_level)
+        return real(path, recipe)
+
+    monkeypatch.setattr(_recipe_timing, "session", spy)
+    chosen = [
+        {"artifact": {"path": str(tiny_onnx)}},
+        {"artifact": {"path": str(tiny_onnx), "options": {"graph_optimization_level": "basic"}}},
+    ]
+    results, _ = _final._timed(
+        chosen, 1, rounds=5, round_s=0.01, max_spread=0.1, max_rounds=11, settle_s=0.0
+    )
+    assert opened == ["all", "basic"]
+    assert len(results) == 2 and all(len(r.round_medians_s) >= 5 for r in results)
