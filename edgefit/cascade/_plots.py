@@ -15,6 +15,8 @@ from edgefit.report._svg import BASELINE, FRONTIER, INK, OTHER, WINNER, Axis, Fr
 
 
 def reliability_plot(tier: TierResult) -> str:
+    """``tier``'s reliability diagram, raw confidence before calibration and calibrated after,
+    against the diagonal (a calibrated tier's thresholds mean what they say)."""
     cal = tier.calibration
     assert cal is not None  # only calibrated tiers are plotted (see render_cascade_html)
     unit = Axis(
@@ -74,6 +76,8 @@ def reliability_plot(tier: TierResult) -> str:
 
 
 def pareto_plot(result: CascadeResult) -> str:
+    """Every threshold choice on the front (select split) and re-measured (report split), the
+    chosen one starred, with the budget and the accuracy floor as rules."""
     pts, rep_pts, chosen = result.pareto, result.pareto_report, result.chosen
     lat = [p.expected_latency_s for p in (*pts, *rep_pts, chosen)]
     budget = result.objective.latency_budget_s
@@ -175,6 +179,7 @@ def _off_front(result: CascadeResult) -> str:
 
 
 def mix_plot(result: CascadeResult) -> str:
+    """Bars: the share of requests each tier answers at the chosen thresholds (report split)."""
     rep, sel = result.reported, result.chosen
     rows = [
         (

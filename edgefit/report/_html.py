@@ -10,7 +10,7 @@ from edgefit.report._candidates import candidate_rows
 from edgefit.report._checklist import verdict
 from edgefit.report._content import Report
 from edgefit.report._page import html_table, page_head, sections_html
-from edgefit.report._svg import BASELINE, FRONTIER, OTHER, WINNER, Axis, Frame, esc
+from edgefit.report._svg import BASELINE, FRONTIER, INK, OTHER, WINNER, Axis, Frame, esc
 
 
 def _acc_axis(values, label: str) -> Axis:
@@ -263,13 +263,10 @@ def _projection_plot(plan: dict) -> str:
     f.rule(
         x=plan["deadline"]["months"],
         label=f"deadline ({plan['deadline']['text']})",
-        color=INK_RULE,
+        color=INK,
     )
     f.legend([("this model", FRONTIER, "line"), ("heavier model (assumed)", OTHER, "dash")])
     return f.svg()
-
-
-INK_RULE = "#1f2933"
 
 
 def _iteration(rep: Report) -> str:
