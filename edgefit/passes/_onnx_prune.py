@@ -196,14 +196,19 @@ def prune_model(model, config: OnnxPruneConfig) -> Pruned:
 
 
 def _recalibrated(base, pruned: Pruned, context: PassContext) -> dict[str, Any]:
-    """Correct the pruned layers' output statistics on real inputs (never on random ones)."""
+    """Correct the pruned layers' output statistics on real inputs, never on random ones: the
+    training inputs when there are any (the statistics of held-out data stay unseen), else the
+    calibration data."""
     from dataclasses import replace
 
-    feeds, source = replace(context, calibration_samples=RECALIBRATION_SAMPLES).calibration_feeds(
-        base
-    )
+    ctx = replace(context, calibration_samples=RECALIBRATION_SAMPLES)
+    if context.train is not None:
+        ctx = replace(ctx, calibration=context.train[0][:RECALIBRATION_SAMPLES])
+    feeds, source = ctx.calibration_feeds(base)
     if source.startswith("random"):
         return {"recalibrated": None, "recalibration": "skipped: no data (PassContext.train)"}
+    if context.train is not None:
+        source = f"training inputs ({len(feeds)} samples)"
     layers = recalibrate(
         base, pruned.model, pruned.keeps, set(pruned.touched), feeds, context.threads
     )

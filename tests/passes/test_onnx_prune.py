@@ -224,6 +224,7 @@ def test_recalibration_matches_the_original_output_statistics(tmp_path):
     fixed = apply_pass(model, OnnxPruneConfig(amount=0.5), PassContext(work_dir=tmp_path, train=(x, x[:, 0, 0, 0])))
     assert raw.metadata["recalibrated"] is None and "no data" in raw.metadata["recalibration"]
     assert fixed.metadata["recalibrated"] == ["conv0", "conv1", "fc"]  # every layer pruning sliced
+    assert fixed.metadata["recalibration"].endswith("on training inputs (64 samples)")
     ref, before, after = (np.concatenate(run(m, [{"x": x[i : i + 1]} for i in range(64)]))
                           for m in (model, raw.model, fixed.model))
     np.testing.assert_allclose(after.mean(0), ref.mean(0), atol=1e-4)  # the last corrected layer: exact
