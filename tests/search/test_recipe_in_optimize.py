@@ -193,3 +193,20 @@ def test_the_final_times_a_candidate_at_its_recipes_optimization_level(tiny_onnx
     )
     assert opened == ["all", "basic"]
     assert len(results) == 2 and all(len(r.round_medians_s) >= 5 for r in results)
+
+
+def test_a_failed_recipe_search_leaves_the_space_recipes(tiny_onnx, tmp_path, monkeypatch):
+    from edgefit.errors import EdgefitError
+
+    def failing(*args, **kwargs):
+        raise EdgefitError("onnxruntime quantize_static failed for int8 U8S8", where="x", fix="y")
+
+    monkeypatch.setattr("edgefit.passes.search_recipe", failing)
+    config = edgefit.OptimizeConfig(out_dir=tmp_path, trials=4)
+    edgefit.optimize(str(tiny_onnx), "host-cpu", config=config)
+    res = json.loads((tmp_path / "results.json").read_text())
+    failed = [n for n in res["notes"] if n.startswith("int8 recipe search failed")]
+    assert len(failed) == 1 and "quantize_static failed" in failed[0]
+    int8 = _int8(res)
+    assert int8 and all("recipe" not in c["plan"]["quantize"] for c in int8)
+    assert all(c["label"].startswith("int8 ") and "searched" not in c["label"] for c in int8)
