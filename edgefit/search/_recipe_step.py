@@ -8,8 +8,10 @@ searches the whole recipe (types, format, per-channel, symmetric, reduce_range, 
 against fp32 and the defaults. It runs once per run, after the baseline is scored and before any
 candidate is built or measured (so nothing else runs while it times), and its record is kept in
 ``<out>/recipe/recipe.json``: a rerun of the same command (after a kill, or to resume) reuses it
-when the model, data and settings are the same, exactly as finished candidates are reused. Every
-int8 candidate then quantizes with that recipe (``QuantizeConfig.recipe``).
+when the model, data and settings are the same, exactly as finished candidates are reused. The
+int8 candidates of the model as it came are then the search's leading int8 recipes (its choice
+first, onnxruntime's defaults among them; ``QuantizeConfig.recipe``), which the optimizer
+measures and re-times in its own final like any candidate.
 """
 
 from __future__ import annotations
@@ -94,17 +96,19 @@ def searched_recipe(
 
 
 def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progress: Any):
-    """``settings`` with the searched int8 recipe, and the survivors with one int8 choice per
-    plan (with a recipe, the space's calibration / keep-float variants build the same model);
-    unchanged where the search does not apply (not an ONNX file, an estimated target, no int8
-    survivor) or fails (the notes say why)."""
+    """``settings`` with a searched int8 recipe for each int8 choice of the model as it came
+    (the search's leading int8 recipes, its choice first: :func:`int8_finalists`), and the
+    survivors less the int8 choices left without one; unchanged where the search does not apply
+    (not an ONNX file, an estimated target, no such int8 survivor) or fails (the notes say
+    why). Pruned or swapped int8 choices keep the space's recipe."""
     from dataclasses import replace
 
     from edgefit.passes._recipe_choice import int8_finalists
     from edgefit.search._select import accuracy_floor
 
     cfg, base = run.config, run.base
-    if not recipe_applies(base, settings.measure_runtime, [s.choice.precision for s in survivors]):
+    plain = [s.choice.precision for s in survivors if _searched(s.choice)]
+    if not recipe_applies(base, settings.measure_runtime, plain):
         return settings, survivors
     floor = accuracy_floor(run.base_accuracy, max_drop=cfg.max_drop, relative=cfg.relative_drop)
     try:
@@ -128,11 +132,11 @@ def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progre
         return settings, survivors
     run.recipe_search = record
     run.notes.append(summary(record))
-    int8 = [s for s in survivors if s.choice.precision == "int8"]
+    int8 = [s for s in survivors if _searched(s.choice)]
     finalists = int8_finalists(record, len(int8))
     slots = {_slot(s.choice): r for s, r in zip(int8, finalists)}
     settings = replace(settings, recipes=slots)
-    kept = [s for s in survivors if s.choice.precision != "int8" or _slot(s.choice) in slots]
+    kept = [s for s in survivors if not _searched(s.choice) or _slot(s.choice) in slots]
     if len(kept) < len(survivors):
         run.notes.append(
             f"{len(survivors) - len(kept)} int8 choice(s) left out: the recipe search's final "
@@ -145,6 +149,13 @@ def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progre
             + (", onnxruntime's defaults among them)" if len(int8) > 1 else ")")
         )
     return settings, kept
+
+
+def _searched(choice: Any) -> bool:
+    """An int8 choice of the model as it came: the recipe was searched on that graph (its
+    nodes kept float are that graph's nodes); a pruned or swapped int8 choice keeps the space's
+    recipe."""
+    return choice.precision == "int8" and not choice.retrains
 
 
 def _slot(choice: Any) -> str:

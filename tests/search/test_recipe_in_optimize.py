@@ -210,3 +210,15 @@ def test_a_failed_recipe_search_leaves_the_space_recipes(tiny_onnx, tmp_path, mo
     int8 = _int8(res)
     assert int8 and all("recipe" not in c["plan"]["quantize"] for c in int8)
     assert all(c["label"].startswith("int8 ") and "searched" not in c["label"] for c in int8)
+
+
+def test_only_int8_choices_of_the_model_as_it_came_take_a_searched_recipe():
+    """The recipe's float nodes are nodes of the graph it was searched on: a pruned or swapped
+    int8 choice keeps the space's recipe."""
+    from edgefit.search._recipe_step import _searched
+    from edgefit.search._space import Choice
+
+    assert _searched(Choice(precision="int8", calibration="percentile", keep_float=2))
+    assert not _searched(Choice(precision="int8", prune="channel", prune_amount=0.3))
+    assert not _searched(Choice(precision="int8", width=0.5))
+    assert not _searched(Choice(precision="fp16"))
