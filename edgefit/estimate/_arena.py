@@ -14,18 +14,21 @@ arena at each NPU operator holds:
   separate tensors), live from its first producer to its last consumer;
 * an elementwise kernel's output *in place* of an input that dies there with the same size (Vela's
   ``Add`` staging equals its two inputs, not three tensors);
-* the weight buffer of a convolution: Vela streams a convolution's encoded weights and its 10-byte
-  per-channel bias/scale records into SRAM (fully connected layers read theirs from flash
-  directly): all of them up to :data:`FULL_BUFFER_BYTES`, else a 16-output-channel slice. These two
-  constants were read off Vela's per-layer "Staging Usage" on the MCU zoo (not fitted
-  leave-one-family-out).
+* the weight buffers Vela stages in SRAM (``scheduler.propose_weight_buffering``), from the encoded
+  weight streams of :mod:`edgefit.estimate._vela_weights`: a kernel's whole stream, prefetched
+  under the kernel before it when the copy hides there (single buffer, live over both kernels), or
+  loaded in two halves while it runs when it computes longer than its weights stream (double
+  buffer; the first half prefetched, and a following prefetch waits for that half to free). A
+  weight-bound kernel (a 1×1 convolution on a 6×6 map) reads flash directly, and so do fully
+  connected layers. A global average's all-one weights are staged the same way. Whether a copy
+  hides is judged with :func:`npu_cycles` against the flash's ~1 byte per NPU cycle.
 
 The estimator's peak over kernels of these live bytes (:mod:`edgefit.estimate._reference`) is then
 Vela's SRAM figure; it takes the plan's channel scales and dtypes like any other tensor.
 
-Flash (:func:`flash_weight_elems`): Vela's off-chip flash holds each weight-bearing kernel's weight
-stream plus :data:`BIAS_RECORD_BYTES` per output channel (the int8 plan charges one byte per
-element).
+Flash (:func:`flash_weight_elems`, refined by :mod:`edgefit.estimate._vela_weights`): Vela's
+off-chip flash holds each weight-bearing kernel's encoded weight stream plus
+:data:`BIAS_RECORD_BYTES` per output channel (the int8 plan charges one byte per element).
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ BRICK = 16  # channels per brick of Vela's NHCWB16 feature-map layout
 RESHAPES = frozenset(
     {"Reshape", "Flatten", "Squeeze", "Unsqueeze"}
 )  # their input stays NHWC (linear)
-BUFFER_CHANNELS = 16  # a large weight stream is buffered one 16-channel depth slice at a time
-FULL_BUFFER_BYTES = 32768  # up to this size Vela buffers the whole encoded weight stream
 BUFFERED_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose"})
+# Ethos-U55-128 on Vela's Ethos_U55_High_End_Embedded: 128 MACs per cycle, a depthwise lane 1/8 of
+# that, off-chip flash ~1 byte per NPU cycle (0.47 GB/s at 500 MHz)
+MACS_PER_CYCLE = 128.0
+LANE_MACS_PER_CYCLE = 16.0
+FLASH_BYTES_PER_CYCLE = 1.0
 
 
 def _align(n: float) -> float:
@@ -58,14 +64,6 @@ def flash_weight_elems(layer, params: float) -> float:
     if params <= 0:
         return 0.0
     return params + (BIAS_RECORD_BYTES - 1) * out_channels(layer)
-
-
-def weight_buffer(layer) -> float:
-    """SRAM bytes of a convolution's weight buffer: the encoded weights and bias records of up to
-    :data:`BUFFER_CHANNELS` output channels (Vela streams larger weights through SRAM in depth
-    slices)."""
-    cout, full = max(out_channels(layer), 1), flash_weight_elems(layer, layer.params)
-    return full if full <= FULL_BUFFER_BYTES else full / cout * min(cout, BUFFER_CHANNELS)
 
 
 def vela_arena(
@@ -111,19 +109,64 @@ def vela_arena(
     t_born = [born[t] for t in names]
     t_dies = [max(dies.get(t, born[t]), born[t]) for t in names]
     t_prod = [born[t] for t in names]
-    for i, kern in enumerate(kernels):  # a convolution's weight buffer, live while it runs
-        anchor = kern["anchor"]
-        if anchor.kind in BUFFERED_KINDS and anchor.params > 0:
-            elems.append(_align(weight_buffer(anchor)))
-            t_born.append(i)
-            t_dies.append(i)
-            t_prod.append(i)
+    double = False
+    for i in range(len(kernels)):  # weight buffers, the first prefetched under the kernel before
+        buffers = _buffer_bytes(kernels, i)
+        # a prefetch waits for the double buffer before it to free its first half
+        first = i if double else max(i - 1, 0)
+        double = buffers[1] > 0
+        for size, born_at in zip(buffers, (first, i)):
+            if size > 0:
+                elems.append(_align(size))
+                t_born.append(born_at)
+                t_dies.append(i)
+                t_prod.append(i)
     return (
         np.array(t_born, np.int32),
         np.array(t_dies, np.int32),
         np.array(elems, float),
         np.array(t_prod, np.int32),
     )
+
+
+def _buffer_bytes(kernels: list[dict], i: int) -> tuple[float, float]:
+    """SRAM bytes of kernel ``i``'s weight buffers: ``(prefetched under the kernel before, loaded
+    while it runs)``; ``(0, 0)`` where its weights are read from flash directly.
+
+    Vela (``scheduler.propose_weight_buffering``) copies a convolution's encoded weights (Vela's
+    own size where the lowering has it, :mod:`edgefit.estimate._vela_weights`) into SRAM when the
+    copy pays: when it hides under the kernel before (single buffer, prefetched), or when the
+    kernel computes longer than its weights take to stream (double buffer, the whole stream in two
+    halves). A weight-bound kernel (a 1×1 convolution on a 6×6 map) reads flash directly; fully
+    connected layers always do. A global average's all-one weights are buffered the same way.
+    """
+    kern = kernels[i]
+    anchor = kern["anchor"]
+    mean = anchor.kind == "reduce" or anchor.op in ("GlobalAveragePool", "ReduceMean")
+    if not mean and (anchor.kind not in BUFFERED_KINDS or anchor.params <= 0):
+        return 0.0, 0.0
+    size = float(kern.get("flash_bytes") or flash_weight_elems(anchor, anchor.params))
+    transfer = size / FLASH_BYTES_PER_CYCLE
+    if i > 0 and npu_cycles(kernels[i - 1]) >= transfer:
+        return size, 0.0
+    return (size / 2, size / 2) if npu_cycles(kern) >= transfer else (0.0, 0.0)
+
+
+def npu_cycles(kern: dict) -> float:
+    """A kernel's Ethos-U55-128 cycles, roughly: its MAC-array work (the integer lowering's padded
+    ops) at :data:`MACS_PER_CYCLE` for a full convolution, :data:`LANE_MACS_PER_CYCLE` for
+    depthwise, pooling and averaging (one input channel per output lane), pooling at least one
+    cycle per output element. Only decides whether weight buffering pays."""
+    anchor = kern["anchor"]
+    work = kern["ops"] / 2
+    if anchor.kind in ("conv", "conv_transpose", "gemm", "matmul"):
+        return work / MACS_PER_CYCLE
+    if anchor.kind == "reduce" or anchor.op in ("GlobalAveragePool", "ReduceMean"):
+        return float(anchor.input_bytes) / LANE_MACS_PER_CYCLE
+    if anchor.kind == "pool":
+        outputs = float(np.prod(anchor.output_shape)) if anchor.output_shape else 0.0
+        return max(work / LANE_MACS_PER_CYCLE, outputs)
+    return work / LANE_MACS_PER_CYCLE
 
 
 def _in_place(kernels, born, dies, buf, graph) -> None:

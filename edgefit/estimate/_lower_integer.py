@@ -24,13 +24,25 @@ per-layer report on the litert-torch int8 .tflite of the same model:
   activations stays ``matmul`` (Vela leaves BATCH_MATMUL to the CPU on Ethos-U55 with this
   converter).
 
+A kernel's ``ops`` are the NPU's **padded work** (:func:`npu_work_factor`), not its MACs: Vela's
+cycle model steps the MAC array over 2-wide, 8-deep output micro-blocks and 32-deep input blocks
+(or kernel taps in fours and input channels in eights), so a 1-channel stem convolution costs
+eight times its MACs and a 5-wide map six fifths. The per-class efficiencies fitted on the kernel
+catalog then describe the array, not the shapes. (Int8 kernels of an ``mcu_npu`` target run on its
+NPU; the factor applies to every integer-lowered kernel.)
+
 The activation memory of the lowered graph is Vela's tensor arena, from
-:mod:`edgefit.estimate._arena`.
+:mod:`edgefit.estimate._arena`; its weights are Vela's encoded streams, from
+:mod:`edgefit.estimate._vela_weights`.
 
 >>> table = build_kernel_table(graph, lowering="integer")   # doctest: +SKIP
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
 
 from edgefit.estimate._table import VIEW_OPS
 from edgefit.graph import Graph, Layer
@@ -72,6 +84,12 @@ ANCHOR_KINDS = frozenset(
         "elementwise",
     }
 )
+# Ethos-U55-128's MAC array (Vela's architecture_features: ofm_ublock Block(2, 1, 8)) and its
+# depth-first input block (architecture_allocator._ifm_blockdepth, 8-bit)
+UBLOCK_W, UBLOCK_C, IFM_BLOCK_DEPTH = 2, 8, 32
+# its output stage: 0.5 cycles per int8 output element (npu_performance's output_cycles_per_elem),
+# i.e. as long as 64 MACs of the 128-MAC array
+OUTPUT_MACS = 64.0
 INTEGER_RUNTIMES = frozenset({"vela", "tflm"})
 INTEGER_TARGET_KINDS = frozenset({"mcu_npu"})
 
@@ -163,10 +181,11 @@ def lower_integer(
             for t in layer.outputs:
                 producer[t] = k
             continue
+        anchor = as_npu_op(layer)
         kern = {
             "layers": [layer.index],
-            "anchor": layer,
-            "ops": float(layer.ops),
+            "anchor": anchor,
+            "ops": float(anchor.ops) * npu_work_factor(anchor),
             "macs": float(layer.macs),
             "inputs": ins,
             "extra_in": [],
@@ -177,6 +196,63 @@ def lower_integer(
         for t in layer.outputs:
             producer[t] = len(kernels) - 1
     return kernels, producer, alias, concats
+
+
+def as_npu_op(layer: Layer) -> Layer:
+    """The layer as the NPU runs it: Vela lowers a nearest/bilinear upscale (``Resize``) to a 1×1
+    average pool with the NPU's upscaling read (``ResizeNearestNeighbor`` → ``AvgPool`` in its
+    per-layer report), so it is costed as pooling over its output, one tap per element."""
+    if layer.op not in ("Resize", "Upsample") or len(layer.output_shape) != 4:
+        return layer
+    outputs = int(np.prod(layer.output_shape))
+    attrs = {**layer.attrs, "kernel_shape": [1, 1]}
+    return replace(layer, op="AveragePool", kind="pool", ops=outputs, attrs=attrs)
+
+
+def _round_up(n: int, q: int) -> int:
+    return -(-n // q) * q
+
+
+def npu_work_factor(layer: Layer) -> float:
+    """How much more work the NPU's MAC array does for ``layer`` than its MACs: Vela's cycle model
+    of Ethos-U55-128 (``npu_performance._estimate_conv_cycles``) steps over output micro-blocks of
+    :data:`UBLOCK_W` × 1 × :data:`UBLOCK_C` elements, so the output width and channels round up to
+    them; a convolution runs either depth-first (input channels in blocks of
+    :data:`IFM_BLOCK_DEPTH`) or part-kernel-first (kernel elements in fours, input channels in
+    eights), whichever wastes less (Vela's ``_choose_kernel_method``; always part-kernel at ≤ 8
+    input channels); a depthwise convolution steps kernel elements in fours, pooling at least four.
+    A convolution's output stage takes half a cycle per element (:data:`OUTPUT_MACS`), which bounds
+    one with a short reduction. A 1-channel stem convolution thus runs at an eighth of the MAC
+    array, not at its peak; a 3×3 depthwise at 9/12; a 1×1 convolution over 16 channels at a
+    quarter. 1 for every other kernel (fully connected, elementwise, reductions)."""
+    kind, shape = layer.kind, layer.output_shape
+    if (
+        kind not in ("conv", "depthwise_conv", "pool")
+        or len(shape) < 3
+        or layer.op.startswith("Global")
+    ):
+        return 1.0
+    cout, spatial = int(shape[1]), [int(d) for d in shape[2:]]
+    height, width = int(np.prod(spatial[:-1])) if len(spatial) > 1 else 1, spatial[-1]
+    taps = int(np.prod(layer.attrs.get("kernel_shape") or [1]))
+    outputs = cout * height * width
+    padded = _round_up(cout, UBLOCK_C) * height * _round_up(width, UBLOCK_W)
+    if outputs <= 0 or taps <= 0:
+        return 1.0
+    if kind == "pool":
+        return padded * max(4, taps) / (outputs * taps)
+    if kind == "depthwise_conv":
+        return padded * _round_up(taps, 4) / (outputs * taps)
+    cin = layer.macs / (outputs * taps) if layer.macs else 0.0
+    if cin <= 0:
+        return 1.0
+    c = int(round(cin))
+    depth_use = cin / _round_up(c, IFM_BLOCK_DEPTH)
+    part_use = cin * taps / (_round_up(c, 8) * _round_up(taps, 4))
+    use = part_use if c <= 8 else max(depth_use, part_use)
+    # the output stage writes an element per half cycle (OUTPUT_MACS): a 1×1 convolution over a few
+    # channels waits on it, not on the MAC array
+    return padded / outputs * max(1.0 / use, OUTPUT_MACS / (cin * taps))
 
 
 def _is_epilogue(layer: Layer, ins: list[str]) -> bool:

@@ -267,6 +267,7 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
 def _integer_table(graph: Graph) -> KernelTable:
     from edgefit.estimate._arena import flash_weight_elems, vela_arena
     from edgefit.estimate._lower_integer import lower_integer
+    from edgefit.estimate._vela_weights import vela_weight_elems
 
     kernels, producer, alias, concats = lower_integer(graph)
 
@@ -276,8 +277,10 @@ def _integer_table(graph: Graph) -> KernelTable:
         return t
 
     table = _to_arrays(graph, kernels, producer, real)
-    table.w_elems = np.array(
-        [flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)]
+    table.w_elems = vela_weight_elems(
+        graph,
+        kernels,
+        np.array([flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)]),
     )
     table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(
         graph, kernels, producer, real, concats
