@@ -21,8 +21,15 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from edgefit._resources import user_cache_dir
 from edgefit._units import parse_duration
+from edgefit.calibrate._calibrate import calibrate
+from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list, refit_learned
+from edgefit.calibrate._report import check_fidelity
 from edgefit.errors import EdgefitError, require
+from edgefit.estimate._fingerprint import this_machine
+from edgefit.estimate._learned import learned_path
+from edgefit.estimate._profile import profile_path
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -125,8 +132,6 @@ def calibrate_target(
         return _remote(
             executor, target, runtime, seconds, threads, out, fidelity, ray_address, progress
         )
-    from edgefit.calibrate._calibrate import calibrate
-    from edgefit.calibrate._report import check_fidelity
 
     profile = calibrate(
         str(target),
@@ -158,7 +163,6 @@ def _remote(
     progress: ProgressFn | None,
 ) -> CalibrationResult:
     """The catalog sweep on the node that serves ``target``; its files are written here."""
-    from edgefit.estimate._profile import profile_path
     from edgefit.targets import load_target
 
     require("ray", extra="ray", purpose="--executor ray")  # the install line before any work
@@ -196,16 +200,7 @@ def _learned(
     refit: bool,
     progress: ProgressFn | None,
 ) -> CalibrationResult:
-    from edgefit._resources import user_cache_dir
     from edgefit.calibrate._fidelity_api import host_fidelity
-    from edgefit.calibrate._learn import (
-        QUICK,
-        calibrate_learned,
-        default_threads_list,
-        refit_learned,
-    )
-    from edgefit.estimate._fingerprint import this_machine
-    from edgefit.estimate._learned import learned_path
 
     count = networks or (QUICK["networks"] if quick else 150)
     if count < 4:

@@ -25,6 +25,9 @@ from edgefit.estimate import (
     Profile,
     profile_path,
 )
+from edgefit.graph import load_graph
+from edgefit.runtimes import measuring_runtime
+from edgefit.runtimes._ort_convert import quantize_int8_static
 
 SECONDS_PER_MEASUREMENT = 0.7
 MIN_BANDWIDTH_SAMPLES = (
@@ -75,7 +78,6 @@ def _int8(model, folder: Path):
     import onnx
 
     from edgefit.calibrate._measure import feeds_for, session
-    from edgefit.runtimes._ort_convert import quantize_int8_static
 
     sess = session(model, 1)
     samples = [feeds_for(sess, seed) for seed in range(4)]
@@ -102,7 +104,6 @@ def _int8(model, folder: Path):
 
 def _roofline(model, target, profile: Profile):
     """(main kernel index, components, estimator) of a measured kernel model."""
-    from edgefit.graph import load_graph
 
     est = Estimator(load_graph(model), target, profile=profile)
     parts = est.components(PlanBatch.native(est.table))
@@ -122,7 +123,6 @@ def calibrate(
 ) -> Profile:
     """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write
     ``profiles/<target>/<runtime>.yaml``."""
-    from edgefit.runtimes import measuring_runtime
     from edgefit.targets import load_target
 
     target = load_target(target_id)

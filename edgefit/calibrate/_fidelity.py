@@ -15,6 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefit.calibrate._calibrate import _int8
+from edgefit.calibrate._measure import time_model
+from edgefit.estimate import Estimator
+from edgefit.graph import load_graph
+
 # (example, knobs, input shape or None for the example's default)
 ZOO: tuple[tuple[str, dict, tuple[int, ...] | None], ...] = (
     ("digits-cnn", {}, None),
@@ -86,10 +91,6 @@ def measure_zoo(
     """Measure and estimate every zoo model in every dtype."""
     import onnx
 
-    from edgefit.calibrate._calibrate import _int8
-    from edgefit.calibrate._measure import time_model
-    from edgefit.estimate import Estimator
-    from edgefit.graph import load_graph
     from edgefit.graph._examples import example_onnx_path
 
     rows: list[FidelityRow] = []

@@ -20,8 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefit._io import to_json, write_atomic
+from edgefit._resources import user_cache_dir
 from edgefit.calibrate._api import calibration_method
+from edgefit.calibrate._host_fidelity import rows_to_dicts, run_zoo, summarize_host
+from edgefit.calibrate._learn import default_threads_list
+from edgefit.calibrate._report import check_fidelity
+from edgefit.calibrate._zoo import zoo_specs
 from edgefit.errors import EdgefitError
+from edgefit.estimate import find_profile, load_profile
+from edgefit.estimate._learned import fidelity_path, find_learned, load_learned
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -99,14 +107,11 @@ def fidelity(
             where="--target",
             fix=f"run `edgefit calibrate --target {target} --runtime {runtime}`",
         )
-    from edgefit.calibrate._report import check_fidelity
 
     return FidelityResult("zoo", check_fidelity(found, progress))
 
 
 def _profile(target: Any, runtime: str, path: str | Path | None) -> Any:
-    from edgefit.estimate import find_profile, load_profile
-
     return load_profile(path) if path else find_profile(target, runtime)
 
 
@@ -133,9 +138,6 @@ def _learned(
     counts: tuple[int, ...] | None,
     progress: ProgressFn | None,
 ) -> FidelityResult:
-    from edgefit.calibrate._learn import default_threads_list
-    from edgefit.estimate._learned import find_learned, load_learned
-
     warnings: tuple[str, ...] = ()
     if path:
         prof = load_learned(path)
@@ -162,11 +164,6 @@ def host_fidelity(
 ) -> tuple[dict, str]:
     """A learned profile against the fidelity zoo measured here (``subset``: a zoo tag, None all),
     at each thread count; the summary is written beside the profile. Returns (summary, path)."""
-    from edgefit._io import to_json, write_atomic
-    from edgefit._resources import user_cache_dir
-    from edgefit.calibrate._host_fidelity import rows_to_dicts, run_zoo, summarize_host
-    from edgefit.calibrate._zoo import zoo_specs
-    from edgefit.estimate._learned import fidelity_path
 
     rows = run_zoo(
         profile,

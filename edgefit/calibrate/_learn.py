@@ -25,11 +25,20 @@ import numpy as np
 
 from edgefit._io import to_json, write_atomic
 from edgefit.calibrate._measure import interleaved
+from edgefit.errors import EdgefitError
 from edgefit.estimate._fingerprint import this_machine
-from edgefit.estimate._learned import COVERAGE, LearnedProfile, RunTerms, precision_class
-from edgefit.estimate._lower_ort import Lowered, lower
+from edgefit.estimate._learned import (
+    COVERAGE,
+    LearnedProfile,
+    RunTerms,
+    learned_from_dict,
+    learned_path,
+    precision_class,
+)
+from edgefit.estimate._lower_ort import Lowered, lower, lowered_from_dict, lowered_to_dict
 from edgefit.estimate._node_features import category, node_features, op_key
 from edgefit.estimate._trees import TreeEnsemble, fit_ensemble
+from edgefit.graph import load_graph
 
 Progress = Callable[[str, int, int], None]
 TREES, LEAVES = 250, 31
@@ -217,8 +226,6 @@ def corpus_items(
     """Export the corpus (cached in ``folder``) in each recipe."""
     from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
     from edgefit.calibrate._zoo import zoo_onnx
-    from edgefit.errors import EdgefitError
-    from edgefit.graph import load_graph
 
     items = []
     specs = corpus_specs(count, seed=seed)
@@ -252,7 +259,6 @@ def calibrate_learned(
     progress: Progress | None = None,
 ) -> LearnedProfile:
     """Profile ``networks`` corpus networks here, fit, write the profile; returns it."""
-    from edgefit.estimate._learned import learned_path
 
     if quick:
         runs = QUICK["runs"]
@@ -278,8 +284,6 @@ def measurements_path(profile_path: Path) -> Path:
 
 
 def _fit_and_write(runs_: list[ModelRun], path: Path, *, seed: int, folds: int) -> LearnedProfile:
-    from edgefit.estimate._learned import learned_from_dict
-
     profile = fit(runs_, seed=seed, folds=folds)
     write_atomic(path, to_json(profile.to_dict()))
     return learned_from_dict(profile.to_dict(), path=str(path))
@@ -289,8 +293,6 @@ def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
     """Fit the profile at ``path`` again from the kernel timings stored beside it (no
     measuring)."""
     import json
-
-    from edgefit.errors import EdgefitError
 
     stored = measurements_path(path)
     try:
@@ -306,8 +308,6 @@ def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
 
 
 def runs_to_dict(runs: list[ModelRun]) -> list[dict]:
-    from edgefit.estimate._lower_ort import lowered_to_dict
-
     return [
         {
             "name": r.name,
@@ -323,8 +323,6 @@ def runs_to_dict(runs: list[ModelRun]) -> list[dict]:
 
 
 def runs_from_dict(rows: list[dict]) -> list[ModelRun]:
-    from edgefit.estimate._lower_ort import lowered_from_dict
-
     return [
         ModelRun(
             str(d["name"]),

@@ -18,6 +18,7 @@ import numpy as np
 
 from edgefit._ort import ort_session
 from edgefit.estimate._lower_ort import random_feeds
+from edgefit.runtimes._measure import run_queue_wait_ns
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,6 @@ def feeds_for(sess, seed: int = 0) -> dict[str, np.ndarray]:
 def _timed(
     sess, feeds, min_runs: int, budget_s: float, *, collect: bool = True
 ) -> tuple[list[float], float | None]:
-    from edgefit.runtimes._measure import run_queue_wait_ns
-
     samples: list[float] = []
     if collect:
         gc.collect()

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from edgefit._io import to_json, write_atomic
 from edgefit._units import parse_duration  # noqa: F401  (kept importable here: cli/_optimize)
-from edgefit.calibrate._fidelity import FidelityRow, rows_to_dicts, summarize
+from edgefit.calibrate._calibrate import _yaml
+from edgefit.calibrate._fidelity import FidelityRow, measure_zoo, rows_to_dicts, summarize
 from edgefit.estimate import Profile
 
 
@@ -18,7 +19,6 @@ def fidelity_path(profile_path: str | Path) -> Path:
 
 def store_fidelity(profile: Profile, rows: list[FidelityRow], environment: dict) -> dict:
     """Write the rows beside the profile and the summary into it; returns the summary."""
-    from edgefit.calibrate._calibrate import _yaml
 
     summary = {**summarize(rows), "environment": environment}
     write_atomic(
@@ -42,7 +42,6 @@ def check_fidelity(profile: Profile, update=None) -> dict:
         summary = run_vela_fidelity(profile, progress=update)
         stored = json.loads(fidelity_path(profile.path).read_text()) if profile.path else {}
         return {**summary, "rows": summary.get("rows") or stored.get("rows", [])}
-    from edgefit.calibrate._fidelity import measure_zoo
     from edgefit.targets import load_target
 
     rows = measure_zoo(

@@ -22,6 +22,7 @@ from typing import Any
 
 from edgefit._io import write_atomic
 from edgefit.errors import EdgefitError
+from edgefit.runtimes._ort_convert import clamp_ir_file
 
 RECIPES = ("fp32", "int8-default", "int8-u8s8-pc")
 ZOO_VERSION = 3  # part of every cached file name: bump it when a spec's architecture changes
@@ -288,8 +289,6 @@ def _quantize(fp32: Path, out: Path, spec: ZooSpec, recipe: str) -> None:
 
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
-    from edgefit.runtimes._ort_convert import clamp_ir_file
 
     model = onnx.load(str(fp32))
     inits = {i.name for i in model.graph.initializer}

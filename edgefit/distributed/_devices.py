@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from edgefit.distributed._cluster import DEVICE_PREFIX, ray_session
+from edgefit.errors import EdgefitError
 
 PROBE_TIMEOUT_S = 60.0
 
 
 def _target_for(name: str) -> dict[str, Any]:
     """``device:orin`` → the target it names (id, kind, native runtimes), or why none."""
-    from edgefit.errors import EdgefitError
     from edgefit.targets import load_target
 
     try:

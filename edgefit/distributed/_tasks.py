@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from edgefit._version import __version__
 from edgefit.distributed._cluster import pack, unpack
 from edgefit.errors import EdgefitError
 
@@ -117,7 +118,6 @@ def measure_for_target(
 def edgefit_node_info() -> dict[str, Any]:
     """This node: host, Python, edgefit version, and each registered runtime's availability
     here."""
-    from edgefit._version import __version__
     from edgefit.runtimes import list_runtimes
 
     return {

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefit._resources import data_dir
 from edgefit.errors import EdgefitError
 from edgefit.estimate._fingerprint import Fingerprint
 from edgefit.estimate._lower_ort import Lowered
@@ -209,8 +210,6 @@ def load_learned(path: str | Path) -> LearnedProfile:
 
 
 def learned_dir(target_id: str, runtime: str, root: Path | None = None) -> Path:
-    from edgefit._resources import data_dir
-
     return (root or data_dir("profiles")) / target_id / runtime
 
 

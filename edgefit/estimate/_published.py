@@ -23,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edgefit._resources import data_dir
 from edgefit._yaml import line_of, load_yaml
 from edgefit.errors import EdgefitError
+from edgefit.estimate._hw import _unit_for
+from edgefit.estimate._profile import KernelFit, Profile
+from edgefit.estimate._table import KERNEL_CLASSES
 from edgefit.targets._model import Sourced
 
 PUBLISHED_VERSION: Final = 1
@@ -232,9 +235,6 @@ class PublishedCalibration(_Frozen):
         """A calibration profile holding the fitted efficiency and overhead (at ``power_mode``'s
         clock) of the unit the estimator runs each of the points' precisions on, and the mode's
         memory clock (other precisions stay datasheet)."""
-        from edgefit.estimate._hw import _unit_for
-        from edgefit.estimate._profile import KernelFit, Profile
-        from edgefit.estimate._table import KERNEL_CLASSES
 
         kernels = {}
         unit_overhead = {}

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edgefit.estimate._published import Point, PublishedFile
+from edgefit.errors import EdgefitError
+from edgefit.estimate import Estimator, Plan
+from edgefit.estimate._hw import _unit_for
+from edgefit.estimate._published import Point, PublishedFile, find_published
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,6 @@ def check_points(target, published: PublishedFile, graphs: dict) -> list[CheckRo
     point that names another unit (the CPU of an NPU target) gets the datasheet estimate, since a
     profile fitted on one unit says nothing about another.
     """
-    from edgefit.estimate import Estimator, Plan
-    from edgefit.estimate._hw import _unit_for
 
     rows = []
     for p in published.points:
@@ -135,9 +136,6 @@ def check_payload(target) -> dict:
 
 
 def find_published_or_raise(target) -> PublishedFile:
-    from edgefit.errors import EdgefitError
-    from edgefit.estimate._published import find_published
-
     published = find_published(target)
     if published is None:
         raise EdgefitError(

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgefit.estimate._published import Point, PublishedFile
+from edgefit.errors import EdgefitError
+from edgefit.estimate._estimate import Estimator
+from edgefit.estimate._hw import _unit_for
+from edgefit.estimate._plan import DTYPE_CODE, Plan
+from edgefit.estimate._published import Point, PublishedFile, find_published
+from edgefit.estimate._reference import _first_fit
 
 # An offline or server point without a stated batch was run fully batched (MLPerf datacenter
 # submissions batch hundreds to thousands of samples: NVIDIA's H100 BERT Offline config, 1280). It
@@ -58,10 +63,6 @@ class Terms:
 def roofline_terms(graph, target, unit: str, dtype: str, weight_bits: int | None = None) -> Terms:
     """Split ``graph``'s estimate on ``target``'s ``unit`` into compute, weight and activation
     time."""
-    from edgefit.estimate._estimate import Estimator
-    from edgefit.estimate._hw import _unit_for
-    from edgefit.estimate._plan import DTYPE_CODE, Plan
-    from edgefit.estimate._reference import _first_fit
 
     est = Estimator(graph, target, profile=None, learned=None, unit=unit)
     u, compute_dtype = _unit_for(target, dtype, unit)
@@ -156,7 +157,6 @@ class PublishedFit:
     def units_of(self, p: Point) -> list[str]:
         if p.units:
             return list(p.units)
-        from edgefit.estimate._hw import _unit_for
 
         return [_unit_for(self.target, p.precision, None)[0].name]
 
@@ -362,8 +362,6 @@ def _batch_span(p: Point) -> tuple[int, int | None]:
 
 def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:
     """Build the reference models (ONNX cached) and the fit over ``target``'s published points."""
-    from edgefit.errors import EdgefitError
-    from edgefit.estimate._published import find_published
     from edgefit.graph._reference import reference_graph
 
     published = published or find_published(target)

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgefit._resources import user_cache_dir
 from edgefit.errors import EdgefitError
+from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -75,8 +77,6 @@ class PassContext:
             object.__setattr__(self, "work_dir", Path(self.work_dir))
 
     def out_dir(self) -> Path:
-        from edgefit._resources import user_cache_dir
-
         folder = self.work_dir or user_cache_dir() / "passes"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
@@ -86,8 +86,6 @@ class PassContext:
         model's metadata: a model calibrated on noise must never pass for one calibrated on
         data)."""
         import numpy as np
-
-        from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 
         specs = onnx_input_specs(model)
         if (

@@ -38,6 +38,7 @@ from edgefit.passes._base import (
 from edgefit.passes._context import PassContext
 from edgefit.passes._precision import Precision, register_precision
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
+from edgefit.runtimes._ort_convert import save
 
 BITS = (4, 8)
 BLOCK_SIZES = (16, 32, 64, 128, 256)
@@ -96,8 +97,6 @@ def quantize_nbits(model: Any, config: NBitsConfig, context: PassContext) -> Pas
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
-
-    from edgefit.runtimes._ort_convert import save
 
     proto = _onnx.load(model)
     stem = Path(model).stem if isinstance(model, (str, Path)) else (proto.graph.name or "model")

@@ -18,6 +18,7 @@ from typing import Any
 
 from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError
+from edgefit.runtimes._ort_convert import _preprocess, _reader, save
 
 WEIGHT_OPS = (
     "Conv",
@@ -62,7 +63,6 @@ def prepare(model: Any, folder: Path, preprocess: bool) -> tuple[Path, str | Non
     returns the file and a note when pre-processing failed. Node names survive
     ``quant_pre_process``, so names measured on one prepared copy address the same nodes in
     another."""
-    from edgefit.runtimes._ort_convert import _preprocess, save
 
     model = name_nodes(load(model))
     return _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
@@ -80,8 +80,6 @@ def weight_nodes(model, op_types: Sequence[str] = WEIGHT_OPS) -> list[tuple[str,
 
 
 def reader(feeds: Sequence[dict]):
-    from edgefit.runtimes._ort_convert import _reader
-
     return _reader(list(feeds))
 
 

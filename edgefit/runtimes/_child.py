@@ -21,6 +21,13 @@ import os
 import sys
 import traceback
 
+from edgefit._io import to_json
+from edgefit.errors import EdgefitError
+from edgefit.runtimes._base import Artifact
+from edgefit.runtimes._inputs import check_inputs, random_inputs
+from edgefit.runtimes._measure import MeasureSettings, load_calibration, timed_loop
+from edgefit.runtimes._registry import get_runtime, load_runtime_class
+
 FAULT_ENV = "EDGEFIT_TEST_CHILD_FAULT"
 FAULT_RUNTIME_ENV = "EDGEFIT_TEST_CHILD_FAULT_RUNTIME"
 FAULT_ONCE_ENV = "EDGEFIT_TEST_CHILD_FAULT_ONCE"
@@ -77,11 +84,6 @@ def _peak_rss_bytes() -> int | None:
 def measure(request: dict) -> dict:
     import numpy as np
 
-    from edgefit.runtimes._base import Artifact
-    from edgefit.runtimes._inputs import check_inputs, random_inputs
-    from edgefit.runtimes._measure import MeasureSettings, timed_loop
-    from edgefit.runtimes._registry import load_runtime_class
-
     settings = MeasureSettings(**request["settings"])
     if settings.cpus:
         os.sched_setaffinity(0, settings.cpus)
@@ -116,9 +118,6 @@ def measure(request: dict) -> dict:
 def convert(request: dict) -> dict:
     import onnx
 
-    from edgefit.runtimes._measure import load_calibration
-    from edgefit.runtimes._registry import get_runtime
-
     runtime = get_runtime(request["runtime"])
     model = onnx.load(request["model"])
     calibration = load_calibration(request["calibration"]) if request["calibration"] else None
@@ -130,9 +129,6 @@ def convert(request: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    from edgefit._io import to_json
-    from edgefit.errors import EdgefitError
-
     request = json.loads(open(argv[0]).read())
     try:
         result = convert(request) if request.get("mode") == "convert" else measure(request)

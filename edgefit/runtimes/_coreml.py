@@ -37,6 +37,8 @@ from edgefit.runtimes._base import (
     Session,
     Timing,
 )
+from edgefit.runtimes._quiet import captured_output
+from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
 PIP = 'pip install "edgefit[coreml]" -c constraints.txt'
 DEPLOYMENT_TARGETS = (
@@ -104,8 +106,6 @@ class CoreMLOptions:
 
 def _coremltools():
     import os
-
-    from edgefit.runtimes._quiet import captured_output
 
     os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
     with captured_output():  # version warnings and "Failed to load _MLModelProxy" on Linux
@@ -253,7 +253,6 @@ class CoreML(Runtime):
         ``metadata["parity"]`` is None and ``parity_note`` says why); ``calibration`` inputs, when
         given, are what parity compares on.
         """
-        from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
         self.require_available()
         self.check_precision(precision)
@@ -291,8 +290,6 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
     import warnings
 
     import torch
-
-    from edgefit.runtimes._quiet import captured_output
 
     ct = _coremltools()
     names_in = {n: _safe(n) for n in tm.input_names}

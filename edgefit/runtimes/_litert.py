@@ -16,8 +16,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from edgefit.errors import EdgefitError
+from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
+from edgefit.runtimes._quiet import captured_output
+from edgefit.runtimes._torch_source import (
+    as_torch_model,
+    check_calibration,
+    random_samples,
+    source_parity,
+)
 
 PIP_RUN = 'pip install "edgefit[litert]" -c constraints.txt'
 PIP_CONVERT = 'pip install "edgefit[litert-convert]" -c constraints.txt'
@@ -63,9 +70,6 @@ class LiteRTSession(Session):
     outputs."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
-        from edgefit.errors import require
-        from edgefit.runtimes._quiet import captured_output
-
         interp = require(
             "ai_edge_litert.interpreter", extra="litert", purpose="running a .tflite model"
         )
@@ -209,7 +213,6 @@ class LiteRT(Runtime):
         calibrates int8 and is what parity is checked on; without it both use random inputs, and
         the metadata says so.
         """
-        from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
         self.require_available()
         self.check_precision(precision)
@@ -232,7 +235,6 @@ def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOpti
     import numpy as np
 
     from edgefit.runtimes import _litert_convert as conv
-    from edgefit.runtimes._torch_source import random_samples
 
     tm = source = tm.with_output_names()
     tm, nhwc_in, nhwc_out = conv.channel_last(tm) if opts.channel_last_io else (tm, [], [])
@@ -262,8 +264,6 @@ def _io_names(tm, path: Path) -> dict[str, Any]:
     """Map the source's input/output names onto the .tflite signature (``args_0``…, ``output_0``…,
     in order)."""
     from ai_edge_litert.interpreter import Interpreter
-
-    from edgefit.runtimes._quiet import captured_output
 
     with captured_output():
         sig = Interpreter(model_path=str(path)).get_signature_list()

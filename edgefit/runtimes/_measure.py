@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefit._io import TEMP_SUFFIX, remove_stale_temps
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, MeasurementError, Timing
 
@@ -171,7 +172,6 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def _private_folder(kind: str) -> tempfile.TemporaryDirectory:
     """A temporary folder for one child's request and result; those of a parent killed with ``kill
     -9`` (which never cleaned up) are removed first."""
-    from edgefit._io import TEMP_SUFFIX, remove_stale_temps
 
     name = f"edgefit-{kind}"
     remove_stale_temps(tempfile.gettempdir(), name=name)

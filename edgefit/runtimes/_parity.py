@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from edgefit._ort import ort_session
+from edgefit.errors import require
 
 Outputs = Mapping[str, Any]  # output name → array
 
@@ -99,7 +100,6 @@ def parity(
 def reference_outputs(model, samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Outputs of the fp32 source ``model`` (an ``onnx.ModelProto``) on onnxruntime's CPU
     provider."""
-    from edgefit.errors import require
 
     require("onnxruntime", extra="dev", purpose="computing reference outputs for export parity")
     session = ort_session(model, threads=None)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Literal
 
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, Availability, Runtime, Session
+from edgefit.runtimes._tensorrt_engine import TrtSession, build_engine
 
 INSTALL_LINE = 'pip install --extra-index-url https://pypi.nvidia.com "edgefit[tensorrt]"'
 CACHE_FORMAT = 1  # bump when the engine file layout or the key's recipe changes
@@ -207,13 +208,10 @@ class TensorRT(Runtime):
         self.require_available()
         self.check_precision(precision)
         opts: TrtOptions = self.options(**options)
-        from edgefit.runtimes._tensorrt_engine import build_engine
 
         return build_engine(
             self, model, precision, out_dir, calibration, opts, build_plan(precision, opts)
         )
 
     def open(self, artifact: Artifact, *, threads: int | None = None) -> Session:
-        from edgefit.runtimes._tensorrt_engine import TrtSession
-
         return TrtSession(artifact, threads)

@@ -18,7 +18,16 @@ from typing import Any
 from edgefit._io import write_atomic
 from edgefit._resources import user_cache_dir
 from edgefit.errors import EdgefitError
+from edgefit.runtimes import _ort_convert as conv
 from edgefit.runtimes._base import Artifact, Inputs, Session
+from edgefit.runtimes._inputs import (
+    check_inputs,
+    load_onnx,
+    model_stem,
+    onnx_input_specs,
+    random_inputs,
+)
+from edgefit.runtimes._parity import artifact_parity
 
 
 def _cache_dir() -> Path:
@@ -33,8 +42,6 @@ def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -
     """Apply ``plan.pre_convert`` to the ONNX: fp16 cast, or Q/DQ insertion (symmetric S8) when
     absent."""
     import onnx
-
-    from edgefit.runtimes import _ort_convert as conv
 
     if plan.pre_convert == "fp16":
         meta = conv.to_fp16(model, folder / "fp16.onnx")
@@ -160,15 +167,6 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
     import tensorrt as trt
     import torch
 
-    from edgefit.runtimes import _ort_convert as conv
-    from edgefit.runtimes._inputs import (
-        check_inputs,
-        load_onnx,
-        model_stem,
-        onnx_input_specs,
-        random_inputs,
-    )
-    from edgefit.runtimes._parity import artifact_parity
     from edgefit.runtimes._tensorrt import engine_cache_key
 
     source = conv.clamp_ir(copy.deepcopy(load_onnx(model)))

@@ -26,8 +26,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from edgefit.errors import EdgefitError
+from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
+from edgefit.runtimes._inputs import load_onnx
+from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
+from edgefit.runtimes._quiet import captured_output
+from edgefit.runtimes._torch_source import (
+    TorchModel,
+    as_torch_model,
+    check_calibration,
+    source_parity,
+)
 
 PIP_TORCH = 'pip install "edgefit[dev]" -c constraints.txt'
 PIP_TORCHAO = 'pip install "edgefit[torchao]" -c constraints.txt'
@@ -82,9 +91,6 @@ def import_torchao():
     :class:`MissingDependencyError`."""
     import logging
     import warnings
-
-    from edgefit.errors import require
-    from edgefit.runtimes._quiet import captured_output
 
     require("torch", extra="dev", purpose="torchao quantization")
     if importlib.util.find_spec("torchao") is None:
@@ -171,8 +177,6 @@ class TorchSession(Session):
     """One exported program, eager or under ``torch.compile``; numpy in, numpy out."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
-        from edgefit.errors import require
-
         torch = require("torch", extra="dev", purpose="running a torch.export program")
         opts = TorchOptions(**artifact.metadata.get("options", {}))
         if threads:
@@ -304,7 +308,6 @@ class TorchRuntime(Runtime):
         or an ONNX model that edgefit can rebuild in PyTorch. ``calibration`` is only what parity
         is checked on (no precision here calibrates).
         """
-        from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
         self.require_available()
         self.check_precision(precision)
@@ -342,12 +345,9 @@ class TorchRuntime(Runtime):
 def _matmul_source(model: Any) -> Any:
     """An ONNX source with Gemm rewritten as MatMul + Add, so its rebuilt weights are Linear
     weights that torchao can quantize; a torch source as it is."""
-    from edgefit.runtimes._torch_source import TorchModel
 
     if isinstance(model, (TorchModel, tuple)) or hasattr(model, "state_dict"):
         return model
-    from edgefit.runtimes._inputs import load_onnx
-    from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 
     source = copy.deepcopy(load_onnx(model))
     gemm_to_matmul(source)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgefit.errors import EdgefitError
+from edgefit.errors import EdgefitError, require
 
 Specs = dict[str, tuple[tuple[int, ...], str]]
 
@@ -167,7 +167,6 @@ def _torch():
     # torchao (pulled in by litert-torch and coremltools) tries to load CUDA-only kernels on import
     # and warns
     os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
-    from edgefit.errors import require
 
     return require("torch", extra="dev", purpose="converting a PyTorch model")
 

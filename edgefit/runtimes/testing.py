@@ -31,11 +31,14 @@ from edgefit.runtimes._base import (
     PRECISIONS,
     Artifact,
     Availability,
+    MeasurementError,
     Runtime,
     RuntimeUnavailableError,
     Timing,
     UnsupportedPrecisionError,
 )
+from edgefit.runtimes._inputs import random_inputs
+from edgefit.runtimes._parity import reference_outputs
 
 # Smallest acceptable SQNR (dB) against the fp32 source, per precision. fp32 allows TF32 on GPUs.
 MIN_SQNR_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 15.0, "int8-dynamic": 15.0}
@@ -194,9 +197,6 @@ def check_parity(runtime: Runtime, workdir: Path) -> None:
     bound."""
     import numpy as np
 
-    from edgefit.runtimes._inputs import random_inputs
-    from edgefit.runtimes._parity import reference_outputs
-
     _require_runnable(runtime)
     model = tiny_model()
     sample = random_inputs({"x": ((1, 3, 16, 16), "float32")}, seed=7)
@@ -254,8 +254,6 @@ def check_measure_is_sane(runtime: Runtime, workdir: Path) -> None:
 
 def check_measure_inputs(runtime: Runtime, workdir: Path) -> None:
     """Given inputs are used; inputs that do not match the model are a usage error, not a crash."""
-    from edgefit.runtimes._base import MeasurementError
-    from edgefit.runtimes._inputs import random_inputs
 
     _require_runnable(runtime)
     artifact = runtime.convert(tiny_model(), _timing_precision(runtime), workdir)

@@ -11,6 +11,10 @@ from typing import Any
 import numpy as np
 
 from edgefit.errors import EdgefitError
+from edgefit.evaluate import load_npz
+from edgefit.graph import load_graph
+from edgefit.graph._torch import export_torch
+from edgefit.passes._swap import resolve_factory
 
 
 @dataclass
@@ -54,7 +58,6 @@ class Base:
     def graph_variant(self, depth: float, resolution: int | None, activation: str | None):
         """The graph of the base architecture at these knobs (weights irrelevant to the
         estimator)."""
-        from edgefit.graph import load_graph
 
         if self.kind == "onnx":
             return load_graph(self.onnx_path)
@@ -64,8 +67,6 @@ class Base:
             from edgefit.graph._examples import example_graph
 
             return example_graph(self.name, **knobs)
-        from edgefit.graph._torch import export_torch
-        from edgefit.passes._swap import resolve_factory
 
         module = resolve_factory(self.name)(width=1.0, **knobs)
         shape = self.input_shape if resolution is None else self.input_shape[:-1] + (resolution,)
@@ -91,7 +92,6 @@ def resize_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _npz_pair(path: Path | None, where: str):
     if path is None:
         return None
-    from edgefit.evaluate import load_npz
 
     data = load_npz(path, where=where)
     if data.y is None:

@@ -20,6 +20,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from edgefit._io import ensure_dir, remove_stale_temps, to_json, write_atomic
+from edgefit.errors import EdgefitError
+from edgefit.runtimes import MeasurementError, get_runtime, runtime_names
+from edgefit.runtimes._measure import convert_in_child
+
 EXPORT_RUNTIMES = ("litert", "coreml", "vela", "tensorrt")
 EXPORT_TIMEOUT_S = 900.0
 STAMP = "export.json"  # in export/<runtime>/: what the folder was made from, and its record
@@ -39,8 +44,6 @@ def export_target_formats(
 ) -> list[dict]:
     """Convert the winner for each native runtime of ``target``; one record per runtime. Each
     conversion gets ``timeout_s`` seconds in its own process."""
-    from edgefit._io import ensure_dir
-    from edgefit.runtimes import get_runtime, runtime_names
 
     fp32 = Path(winner["onnx"]).parent / "model.fp32.onnx"
     records = []
@@ -87,10 +90,6 @@ def _export_one(
 ) -> dict:
     """One runtime's export: reused when ``export/<name>`` holds this very conversion, else
     converted in a child into a hidden folder that replaces ``export/<name>`` when complete."""
-    from edgefit._io import remove_stale_temps, to_json, write_atomic
-    from edgefit.errors import EdgefitError
-    from edgefit.runtimes import MeasurementError
-    from edgefit.runtimes._measure import convert_in_child
 
     stamp = {
         "runtime": name,

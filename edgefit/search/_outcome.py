@@ -18,6 +18,7 @@ from typing import Any
 
 from edgefit._io import to_json
 from edgefit.errors import EdgefitError
+from edgefit.report import load_results
 from edgefit.search._config import threads_note
 from edgefit.search._select import TIE_RULE, Pick, Protocol
 
@@ -223,7 +224,6 @@ class OptimizeResult:
     def load(cls, path: str | Path) -> OptimizeResult:
         """Read a results.json written by `edgefit optimize` or :func:`edgefit.optimize`
         (checked against its schema; an unreadable file is an EdgefitError)."""
-        from edgefit.report import load_results
 
         return cls.from_dict(load_results(path), {"results": str(path)})
 

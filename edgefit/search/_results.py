@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgefit._io import copy_atomic, to_json, write_atomic
 from edgefit._version import __version__
-from edgefit.report import environment_record
+from edgefit.report import environment_record, write_reports
 from edgefit.search._outcome import Selection
 from edgefit.search._select import Pick, Protocol, frontier
 
@@ -99,7 +99,6 @@ def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
     before then leaves the previous run's files (or none) beside the new ones, never a half-written
     file.
     """
-    from edgefit.report import write_reports
 
     files = {"results": str(out_dir / "results.json")}  # written last, listed first
     winner = res["selection"]["winner"]

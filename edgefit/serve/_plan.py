@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from edgefit import _format as fmt
 from edgefit.errors import EdgefitError
+from edgefit.iteration import DEFAULTS, apply_overrides, egress_summary, iterations_fit, loop_for
 from edgefit.serve._arch import Architecture, load_architecture
 from edgefit.serve._dtypes import KV_BYTES, supported_weights
 from edgefit.serve._hardware import REASONS, Hardware, best_units
@@ -302,13 +303,6 @@ def iteration_tax(
     >>> iteration_tax("h100")["egress"]["usd_per_iteration"]
     90000.0
     """
-    from edgefit.iteration import (
-        DEFAULTS,
-        apply_overrides,
-        egress_summary,
-        iterations_fit,
-        loop_for,
-    )
 
     loop = loop_for(target)
     if dataset_pb is not None:

@@ -32,6 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from edgefit._resources import data_dir
 from edgefit._yaml import line_of, load_yaml
 from edgefit.errors import EdgefitError
+from edgefit.serve._arch import load_architecture
+from edgefit.serve._model import ServeModel
 
 FILE_NAME = "published-serving.yaml"
 METRICS = ("ttft_ms", "tpot_ms", "output_tokens_per_s")
@@ -201,8 +203,6 @@ def load_serving_points(path: str | Path, target_id: str | None = None) -> Servi
 
 def check_point(point: ServingPoint, target) -> PointCheck:
     """The planner's figures for ``point`` on ``target`` against what was published."""
-    from edgefit.serve._arch import load_architecture
-    from edgefit.serve._model import ServeModel
 
     m = ServeModel(load_architecture(point.model), target, point.weights, point.kv, point.tp)
     isl, osl = point.isl, point.osl
