@@ -25,6 +25,8 @@ from edgefit.errors import EdgefitError
 from edgefit.passes._base import apply_pass
 from edgefit.passes._context import PassContext
 from edgefit.passes._plan import PassPlan
+from edgefit.runtimes._ort_convert import save
+from edgefit.runtimes._torch import save_program
 
 if TYPE_CHECKING:
     import torch
@@ -141,7 +143,6 @@ def materialize(
     ('architecture', 'weights', 'quantization')
     """
     from edgefit.graph._torch import export_torch
-    from edgefit.runtimes._ort_convert import save
 
     context = context or PassContext()
     module, onnx_base, factory = _resolve(base, context)
@@ -161,13 +162,25 @@ def materialize(
         teacher=context.teacher if context.teacher is not None else module,
     )
     model, steps, kinds = module, [], []
-    for config in (plan.swap, plan.prune, plan.recover):
+    onnx_pruned = None
+    if module is None and plan.prune is not None:  # an ONNX-only base: pruned on its graph
+        # imported here: importing it registers its passes, and registration order is the
+        # built-in run order, which edgefit.passes._plan's imports set
+        from edgefit.passes._onnx_recover import prune_and_recover_onnx
+
+        results = prune_and_recover_onnx(onnx_base, plan.prune, ctx, plan.recover)
+        onnx_pruned = results[-1].model
+        steps += [r.metadata for r in results]
+        kinds += [r.change_kind for r in results if r.change_kind]
+    for config in (plan.swap, plan.prune, plan.recover) if onnx_pruned is None else ():
         if config is not None:
             result = apply_pass(model, config, ctx)
             model = result.model
             steps.append(result.metadata)
             kinds += [result.change_kind] if result.change_kind else []
-    if model is not None:
+    if onnx_pruned is not None:
+        fp32 = onnx_pruned.rename(folder / "model.fp32.onnx")
+    elif model is not None:
         if shape is None:
             raise EdgefitError(
                 "exporting to ONNX needs the model's input shape",
@@ -233,8 +246,6 @@ def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) 
     """The torchao-quantized module as a ``torch.export`` program named like the ONNX export
     (input, output)."""
     import torch
-
-    from edgefit.runtimes._torch import save_program
 
     example = torch.zeros(shape, dtype=getattr(torch, input_dtype))
     meta = {

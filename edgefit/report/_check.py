@@ -23,7 +23,7 @@ from edgefit import _units
 from edgefit.errors import EdgefitError
 from edgefit.report._findings import CheckOutcome, Finding
 from edgefit.report._target import UNIT_FMT
-from edgefit.runtimes import Artifact, get_runtime
+from edgefit.runtimes import Artifact, get_runtime, measuring_runtime
 
 COMPARES = ("auto", "measured", "estimate")
 MEASURE_ATTEMPTS = 4
@@ -75,8 +75,8 @@ def _with_budget(target, budget_s: float | None):
     )
 
 
-def _measure(path: Path, threads: int) -> dict:
-    rt = get_runtime("onnxruntime")
+def _measure(path: Path, threads: int, runtime: str) -> dict:
+    rt = get_runtime(runtime)
     art = Artifact(path=Path(path), format="onnx", precision="as-built", runtime=rt.name)
     best = None
     for _ in range(
@@ -298,7 +298,8 @@ def check_model(
         )
     t = _with_budget(load_target(target), latency_budget_s)
     say = progress or (lambda _label: None)
-    if measure and t.kind != "host_cpu":
+    runtime = measuring_runtime(t)  # the target's YAML decides, when the target is this machine
+    if measure and runtime is None:
         raise EdgefitError(
             f"cannot measure for '{t.id}' on this machine",
             where="--measure",
@@ -307,13 +308,13 @@ def check_model(
     say(f"estimating on {t.id}")
     est = Estimator(graph, t, power_mode=power_mode, threads=threads).estimate()
     measured = None
-    if measure or (measure is None and t.kind == "host_cpu"):
-        say(f"measuring with onnxruntime ({threads} thread{'s' if threads != 1 else ''})")
+    if runtime is not None and measure is not False:
+        say(f"measuring with {runtime} ({threads} thread{'s' if threads != 1 else ''})")
         with tempfile.TemporaryDirectory(prefix="edgefit-check-") as tmp:
             path = Path(onnx_path) if onnx_path is not None else Path(tmp) / "model.onnx"
             if onnx_path is None:
                 path.write_bytes(graph.model.SerializeToString())
-            measured = _measure(path, threads)
+            measured = _measure(path, threads, runtime)
     name = name or graph.source or "model"
     where = f"{name} on {t.id}" + (f" ({est.power_mode})" if est.power_mode else "")
     checks = _checks(est, t, measured)

@@ -20,6 +20,8 @@ from edgefit._io import (
     write_error,
 )
 from edgefit.errors import EdgefitError
+from edgefit.passes._onnx_prune import prunable as onnx_prunable
+from edgefit.runtimes import measuring_runtime
 from edgefit.search._base import Base
 from edgefit.search._candidate import RunSettings, recipe_of, reference_outputs, score_model
 from edgefit.search._config import OptimizeConfig, with_output
@@ -97,7 +99,9 @@ def space_options(base: Base, target) -> SpaceOptions:
     res = ks.get("resolution")
     return SpaceOptions(
         can_swap=can_swap,
-        can_prune=base.kind in ("example", "factory"),
+        # an ONNX file's channels are pruned on its graph, recovered on --train-data
+        can_prune=base.kind in ("example", "factory")
+        or (base.kind == "onnx" and base.train is not None and onnx_prunable(base.onnx_path)),
         can_retrain=base.train is not None,
         base_resolution=base.input_shape[-1] if res else None,
         resolution_range=(min(res), max(res)) if res else None,
@@ -243,9 +247,10 @@ def _tell(study, dist, key: str, record: dict) -> None:
         ) from exc
 
 
-def _finished(path: Path, key: str) -> dict | None:
-    """The record of candidate ``key`` a previous run finished, or None (never run, or
-    unreadable)."""
+def _finished(path: Path, key: str, threads: int | None = None) -> dict | None:
+    """The record of candidate ``key`` a previous run finished, or None (never run, unreadable,
+    or measured at another thread count than ``threads``: a key names the candidate, not how it
+    was timed, so a ``--threads 2`` run in a folder of 1-thread results measures again)."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -256,6 +261,10 @@ def _finished(path: Path, key: str) -> dict | None:
         or record.get("status") not in ("done", "failed")
     ):
         return None
+    latency = record.get("latency") or {}
+    if threads is not None and latency.get("source") == "measured":
+        if latency.get("threads") != threads:
+            return None
     return record
 
 
@@ -301,7 +310,7 @@ def optimize(
     settings = RunSettings(
         target=target,
         power_mode=config.power_mode,
-        measure_runtime="onnxruntime" if target.kind == "host_cpu" else None,
+        measure_runtime=measuring_runtime(target),  # the target's YAML, if it is this machine
         threads=config.threads,
         recover_epochs=config.recover_epochs,
         seed=config.seed,
@@ -332,9 +341,8 @@ def optimize(
     pending: list[Job] = []
     reused_failed = 0
     for s, key in zip(survivors, keys):
-        record = _finished(
-            cand_dir / key / RESULT, key
-        )  # the record, written atomically, is what counts
+        # the record, written atomically, is what counts
+        record = _finished(cand_dir / key / RESULT, key, config.threads)
         if record is None:
             pending.append(Job(key, s))
             continue
@@ -382,7 +390,7 @@ def optimize(
             job
         ) in pending:  # a record on disk counts, even if Ctrl-C came before this run registered it
             if job.key not in run.candidates and (
-                record := _finished(cand_dir / job.key / RESULT, job.key)
+                record := _finished(cand_dir / job.key / RESULT, job.key, config.threads)
             ):
                 run.candidates[job.key] = {**record, "reused": False}
         run.notes.append(

@@ -192,12 +192,20 @@ def skipped_levers(opts: SpaceOptions) -> list[str]:
     'not searched: architecture swaps (width, depth, input resolu'
     """
     out = []
-    if not opts.can_swap:
+    if not opts.can_swap and opts.can_prune and opts.can_retrain:
+        out.append(
+            "not searched: architecture swaps (width, depth, input resolution, activation) — they "
+            "rebuild the model, which needs a built-in example (--example) or a --factory "
+            "module:function; channel pruning of the ONNX graph (recovered on --train-data) and "
+            "quantization were searched"
+        )
+    elif not opts.can_swap:
         out.append(
             "not searched: architecture swaps (width, depth, input resolution, activation) and "
-            "channel "
-            "pruning — they rebuild the model, which needs a built-in example (--example) or a "
-            "--factory module:function; this run searched quantization of the model as given"
+            "channel pruning — they rebuild the model, which needs a built-in example (--example) "
+            "or a --factory module:function (an ONNX file's channels are pruned only with "
+            "--train-data to recover on, and only where a channel group can be cut); this run "
+            "searched quantization of the model as given"
         )
     elif not opts.can_retrain:
         out.append(
@@ -220,7 +228,7 @@ def build_space(opts: SpaceOptions) -> list[Choice]:
     prunes = [("none", 0.0)]
     if opts.can_prune and opts.can_retrain:
         prunes += [("channel", a) for a in opts.channel_amounts]
-        if opts.sparsity:
+        if opts.sparsity and opts.can_swap:  # 2:4 masks a torch model's weights
             prunes.append(("2:4", 0.5))
     out = []
     for w, d, r, a, (p, amount), (q, cal, keep) in itertools.product(
