@@ -17,6 +17,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from edgefit._ort import ort_session
+
 LAYERS = ("Conv", "Gemm")  # a MatMul has no bias to shift: left as pruned
 MIN_STD = 1e-6
 
@@ -65,12 +67,7 @@ def _bias_fits(node, inits) -> bool:
 
 def session_of(model, threads: int = 1):
     """An onnxruntime CPU session of an in-memory proto, quiet, on ``threads`` threads."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    return ort.InferenceSession(model.SerializeToString(), opts, ["CPUExecutionProvider"])
+    return ort_session(model, threads)
 
 
 def _values(

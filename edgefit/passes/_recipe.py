@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError
 from edgefit.passes import _onnx
 
@@ -351,19 +352,7 @@ def _quiet_preprocess_hint() -> Iterator[None]:
 def session(path: Path, recipe: Recipe):
     """An onnxruntime CPU session with the recipe's graph optimization level and intra-op threads
     (sequential execution; onnxruntime's defaults otherwise)."""
-    import onnxruntime as ort
-
-    levels = {
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    }
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.inter_op_num_threads = recipe.threads, 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = levels[recipe.opt_level]
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort_session(path, recipe.threads, opt_level=recipe.opt_level)
 
 
 def with_(recipe: Recipe, **changes: Any) -> Recipe:

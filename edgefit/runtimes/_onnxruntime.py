@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
 
@@ -94,22 +95,11 @@ class OrtSession(Session):
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
         ort = require("onnxruntime", extra="dev", purpose="running a model with onnxruntime")
         opts = OrtOptions(**artifact.metadata.get("options", {}))
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.intra_op_num_threads = threads or 0  # 0: onnxruntime's default (one per physical core)
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = getattr(
-            ort.GraphOptimizationLevel,
-            {
-                "disable": "ORT_DISABLE_ALL",
-                "basic": "ORT_ENABLE_BASIC",
-                "extended": "ORT_ENABLE_EXTENDED",
-                "all": "ORT_ENABLE_ALL",
-            }[opts.graph_optimization_level],
-        )
         providers = pick_providers(ort.get_available_providers(), opts.providers)
-        self._session = ort.InferenceSession(str(artifact.path), so, providers=providers)
+        # threads None: onnxruntime's default (one per physical core)
+        self._session = ort_session(
+            artifact.path, threads, opt_level=opts.graph_optimization_level, providers=providers
+        )
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.environment = {
             "runtime": "onnxruntime",

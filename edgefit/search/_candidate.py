@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from edgefit._ort import ort_session
 from edgefit.search._base import Base
 from edgefit.search._space import Choice
 
@@ -98,12 +99,7 @@ def pass_plan(choice: Choice, base: Base, settings: RunSettings):
 
 
 def _session(path, threads: int):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort_session(path, threads)
 
 
 def reference_outputs(base: Base, onnx_path, threads: int) -> np.ndarray:

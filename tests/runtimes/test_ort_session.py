@@ -40,3 +40,15 @@ def test_profiling_and_the_optimized_graph_are_written_where_asked(tmp_path):
     inp = sess.get_inputs()[0]
     sess.run(None, {inp.name: np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], np.float32)})
     assert sess.end_profiling().startswith(str(tmp_path / "prof"))
+
+
+def test_no_other_module_builds_its_own_session():
+    """One measurement path: a second hand-built SessionOptions drifts (threads, level, execution mode)."""
+    from pathlib import Path
+
+    import edgefit
+
+    root = Path(edgefit.__file__).parent
+    builders = [str(p.relative_to(root)) for p in root.rglob("*.py") if p.name != "_ort.py"
+                and ("InferenceSession(" in p.read_text() or "SessionOptions()" in p.read_text())]
+    assert builders == []
