@@ -93,8 +93,11 @@ def measure_for_target(
         if not status.ok:
             reasons.append(f"{name}: {status.reason}")
             continue
-        if name == own:
-            return measure(paths.get("artifact", paths["onnx"]), settings, runtime=name)
+        if name == own:  # with the session options the candidate was built for (a recipe's level)
+            options = (record.get("artifact") or {}).get("options")
+            return measure(
+                paths.get("artifact", paths["onnx"]), settings, runtime=name, options=options
+            )
         precision = _precision(record["choice"], name)
         feeds = (
             None

@@ -88,6 +88,13 @@ def results_dict(
         "notes": run.notes,
         "candidates": cands,
         "rejected_at_estimate": rejected,
+        # the int8 recipe search (an ONNX file on a measured target), without its every-try log,
+        # which the candidates' materialize blocks and OUT/recipe/recipe.json keep
+        **(
+            {"recipe_search": {k: v for k, v in run.recipe_search.items() if k != "tried"}}
+            if getattr(run, "recipe_search", None)
+            else {}
+        ),
     }
 
 

@@ -222,3 +222,11 @@ def test_only_int8_choices_of_the_model_as_it_came_take_a_searched_recipe():
     assert not _searched(Choice(precision="int8", prune="channel", prune_amount=0.3))
     assert not _searched(Choice(precision="int8", width=0.5))
     assert not _searched(Choice(precision="fp16"))
+
+
+def test_results_carry_the_recipe_search_once_at_the_top(runs):
+    _, results, _, _ = runs
+    _, res = results[0]
+    top = res["recipe_search"]
+    assert top["label"] == _int8(res)[0]["materialize"]["recipe_search"]["label"]
+    assert "tried" not in top and "interleaved" in top["protocol"]
