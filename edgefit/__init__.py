@@ -67,7 +67,7 @@ _LAZY = {
     "OptimizeResult": ("edgefit.search._outcome", "OptimizeResult"),
     "ThreadsResult": ("edgefit.search._outcome", "ThreadsResult"),
     "check": ("edgefit.report._gate", "check"),
-    "CheckOutcome": ("edgefit.report._check", "CheckOutcome"),
+    "CheckOutcome": ("edgefit.report._findings", "CheckOutcome"),
     "load_results": ("edgefit.report._schema", "load_results"),
     "estimate_model": ("edgefit.estimate._api", "estimate_model"),
     "EstimateResult": ("edgefit.estimate._api", "EstimateResult"),

@@ -242,7 +242,7 @@ def _load(path: Path):
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception:
-        from edgefit.graph._load import read_onnx
+        from edgefit.graph._read import read_onnx
 
         read_onnx(path)  # raises the loader's one line (missing, empty, truncated, not ONNX)
         raise EdgefitError(

@@ -8,7 +8,9 @@
 from edgefit.graph._build import Graph, build_graph
 from edgefit.graph._layer import COMPUTE_KINDS, KINDS, Layer
 from edgefit.graph._liveness import Lifetime, lifetimes, peak_memory
-from edgefit.graph._load import load_graph, parse_input_shape, read_onnx
+from edgefit.graph._load import load_graph
+from edgefit.graph._read import read_onnx
+from edgefit.graph._shapes import parse_input_shape
 
 __all__ = [
     "COMPUTE_KINDS",
