@@ -224,10 +224,11 @@ def npu_work_factor(layer: Layer) -> float:
     A convolution's output stage takes half a cycle per element (:data:`OUTPUT_MACS`), which bounds
     one with a short reduction. A 1-channel stem convolution thus runs at an eighth of the MAC
     array, not at its peak; a 3×3 depthwise at 9/12; a 1×1 convolution over 16 channels at a
-    quarter. 1 for every other kernel (fully connected, elementwise, reductions)."""
+    quarter; a stride-2 transposed convolution four times its MACs (it convolves the zero-upscaled
+    input). 1 for every other kernel (fully connected, elementwise, reductions)."""
     kind, shape = layer.kind, layer.output_shape
     if (
-        kind not in ("conv", "depthwise_conv", "pool")
+        kind not in ("conv", "depthwise_conv", "pool", "conv_transpose")
         or len(shape) < 3
         or layer.op.startswith("Global")
     ):
@@ -243,7 +244,12 @@ def npu_work_factor(layer: Layer) -> float:
         return padded * max(4, taps) / (outputs * taps)
     if kind == "depthwise_conv":
         return padded * _round_up(taps, 4) / (outputs * taps)
-    cin = layer.macs / (outputs * taps) if layer.macs else 0.0
+    # a transposed convolution runs as a convolution over its zero-upscaled input: every output
+    # takes all kernel taps (Vela's TransposeConv2D counts stride² times the MACs)
+    upscale = (
+        float(np.prod(layer.attrs.get("strides") or [1])) if kind == "conv_transpose" else 1.0
+    )
+    cin = layer.macs * upscale / (outputs * taps) if layer.macs else 0.0
     if cin <= 0:
         return 1.0
     c = int(round(cin))
@@ -252,7 +258,7 @@ def npu_work_factor(layer: Layer) -> float:
     use = part_use if c <= 8 else max(depth_use, part_use)
     # the output stage writes an element per half cycle (OUTPUT_MACS): a 1×1 convolution over a few
     # channels waits on it, not on the MAC array
-    return padded / outputs * max(1.0 / use, OUTPUT_MACS / (cin * taps))
+    return upscale * padded / outputs * max(1.0 / use, OUTPUT_MACS / (cin * taps))
 
 
 def _is_epilogue(layer: Layer, ins: list[str]) -> bool:

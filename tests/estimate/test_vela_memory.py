@@ -52,6 +52,13 @@ def test_the_output_stage_bounds_a_short_reduction():
     assert npu_work_factor(wide) == 1.0
 
 
+def test_a_transposed_convolution_convolves_its_zero_upscaled_input():
+    """Stride 2, 2×2 kernel: each output of the real op takes one tap; Vela's convolution takes all four."""
+    up = Layer(0, "ct", "ConvTranspose", "conv_transpose", "fp32", 16 * 32 * 32 * 32, 0, 0, 0, 0, 0, (1, 16, 32, 32),
+               ("x",), ("y",), {"kernel_shape": [2, 2], "strides": [2, 2]})
+    assert npu_work_factor(up) == pytest.approx(4.0)  # 32 input channels fill a depth block
+
+
 def test_an_upscale_runs_as_pooling_over_its_output():
     """Vela lowers a nearest Resize to an AvgPool reading the input upscaled: pooling, one tap per output."""
     resize = Layer(0, "up", "Resize", "resize", "fp32", 0, 4 * 64 * 32 * 32, 0, 0, 0, 0, (1, 64, 32, 32), ("x",),
