@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from edgefit._resources import user_cache_dir
 from edgefit.cascade._types import Objective
+from edgefit.errors import EdgefitError
 
 EXAMPLES = ("digits",)
 EXAMPLE_VERSION = 1
@@ -64,8 +66,6 @@ def build_example(name: str, target: str = "glasses", *, folder: Path | None = N
     import onnx
 
     from edgefit._io import ensure_dir, write_atomic
-    from edgefit._resources import user_cache_dir
-    from edgefit.errors import EdgefitError
     from edgefit.examples import get_example
     from edgefit.examples._data import digits_normalization, load_digits_pixel_splits
     from edgefit.examples._digits import build_digits_cnn

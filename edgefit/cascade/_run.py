@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefit._version import __version__
 from edgefit.cascade._calibration import calibrate_tier, confidence
 from edgefit.cascade._thresholds import TierOutcomes, alone, search
 from edgefit.cascade._tiers import (
@@ -222,7 +223,6 @@ def cascade(
 
 
 def _provenance(command: str, seed: int) -> dict:
-    from edgefit._version import __version__
     from edgefit.targets._host import probe_host
 
     versions = {"edgefit": __version__, "python": platform.python_version()}

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from edgefit import _format as fmt
 from edgefit._io import to_json, write_atomic
+from edgefit._resources import data_dir
+from edgefit._yaml import load_yaml
 from edgefit.cli._common import JsonOpt, console, emit
 from edgefit.errors import EdgefitError
 from edgefit.targets import list_targets, load_target, load_target_file, target_json_schema
@@ -76,8 +78,6 @@ def _published_summary(target) -> dict:
     profiles/<id>/published.yaml and the fit `edgefit fidelity --update` stores beside it (display
     only: `edgefit fidelity` validates them; the estimator module is not imported, so `targets
     show` stays fast)."""
-    from edgefit._resources import data_dir
-    from edgefit._yaml import load_yaml
 
     folder = data_dir("profiles") / target.id
     points = folder / "published.yaml"

@@ -34,6 +34,7 @@ from edgefit.passes._precision import Precision, register_precision
 from edgefit.passes._recipe import Recipe, calibration_order
 from edgefit.passes._recipe import quantize as quantize_recipe
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
+from edgefit.runtimes._ort_convert import clamp_ir_file, save, to_fp16
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
 CALIBRATIONS = tuple(_onnx.CALIBRATION_METHODS)
@@ -194,7 +195,6 @@ class QuantizeConfig(PassConfig):
 def quantize_onnx(model: Any, config: QuantizeConfig, context: PassContext) -> PassResult:
     """Quantize ``model`` (ONNX path or proto) as ``config`` says; the result is written under
     ``context.out_dir()`` and returned as its path, with the recipe in the metadata."""
-    from edgefit.runtimes._ort_convert import save, to_fp16
 
     proto = _onnx.load(model)
     stem = Path(model).stem if isinstance(model, (str, Path)) else (proto.graph.name or "model")
@@ -351,8 +351,6 @@ def _dynamic(
     source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
 ) -> dict[str, Any]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    from edgefit.runtimes._ort_convert import clamp_ir_file
 
     op_types = cfg.op_types or DYNAMIC_OPS
     src, rewritten, found = _rewritten(source, folder, op_types)

@@ -17,7 +17,16 @@ from typing import Any, ClassVar
 
 from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError, require
+from edgefit.runtimes import _ort_convert as conv
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
+from edgefit.runtimes._inputs import (
+    check_inputs,
+    load_onnx,
+    model_stem,
+    onnx_input_specs,
+    random_inputs,
+)
+from edgefit.runtimes._parity import artifact_parity
 
 PREFERRED_PROVIDERS = (
     "TensorrtExecutionProvider",
@@ -169,15 +178,6 @@ class OnnxRuntime(Runtime):
         ``calibration`` (a list of input dicts) calibrates int8 and is also what parity is checked
         on; without it both use random inputs, and the metadata says so.
         """
-        from edgefit.runtimes import _ort_convert as conv
-        from edgefit.runtimes._inputs import (
-            check_inputs,
-            load_onnx,
-            model_stem,
-            onnx_input_specs,
-            random_inputs,
-        )
-        from edgefit.runtimes._parity import artifact_parity
 
         self.require_available()
         self.check_precision(precision)

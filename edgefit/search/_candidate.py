@@ -12,6 +12,20 @@ from typing import Any
 import numpy as np
 
 from edgefit._ort import ort_session
+from edgefit.estimate import Estimator, Plan
+from edgefit.evaluate import run_outputs, score
+from edgefit.graph import load_graph
+from edgefit.iteration import candidate_iteration
+from edgefit.passes import (
+    PassPlan,
+    PruneConfig,
+    RecoverConfig,
+    SwapConfig,
+    get_precision,
+    ort_defaults,
+)
+from edgefit.runtimes import Artifact, get_runtime
+from edgefit.runtimes._torch import eager
 from edgefit.search._base import Base
 from edgefit.search._space import Choice
 
@@ -55,13 +69,6 @@ def pass_plan(choice: Choice, base: Base, settings: RunSettings):
     """The passes that make ``choice``: swap, prune and recover from its architecture and pruning
     fields; the quantizing pass (its slot and config) from the precision table
     (:mod:`edgefit.passes._precision`)."""
-    from edgefit.passes import (
-        PassPlan,
-        PruneConfig,
-        RecoverConfig,
-        SwapConfig,
-        get_precision,
-    )
 
     swap = (
         SwapConfig(
@@ -103,8 +110,6 @@ def _session(path, threads: int):
 
 
 def reference_outputs(base: Base, onnx_path, threads: int) -> np.ndarray:
-    from edgefit.evaluate import run_outputs
-
     return run_outputs(_session(onnx_path, threads), base.eval_x)
 
 
@@ -126,9 +131,6 @@ def score_torch(
     """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime,
     eager: the exported program holds torchao's own int8 kernels, so these are the quantized
     model's outputs."""
-    from edgefit.evaluate import score
-    from edgefit.runtimes import Artifact, get_runtime
-    from edgefit.runtimes._torch import eager
     from edgefit.search._base import resize_inputs
 
     rt = get_runtime("torch")
@@ -156,7 +158,6 @@ def measure(
     timing. ``options``: the runtime's session options for this artifact (onnxruntime:
     :class:`~edgefit.runtimes.OrtOptions` fields, e.g. a searched recipe's
     ``graph_optimization_level``), which the child opens it with."""
-    from edgefit.runtimes import Artifact, get_runtime
 
     name = runtime or settings.measure_runtime
     if name is None:
@@ -218,8 +219,6 @@ def estimated_latency(est: dict) -> dict:
 def estimate_file(path, settings: RunSettings, dtype: str | None = None):
     """The estimate of the ONNX file at ``path``, in its own dtypes or every kernel at
     ``dtype``."""
-    from edgefit.estimate import Estimator, Plan
-    from edgefit.graph import load_graph
 
     estimator = Estimator(
         load_graph(path), settings.target, power_mode=settings.power_mode, threads=settings.threads
@@ -285,7 +284,6 @@ def with_latency(record: dict, latency: dict) -> dict:
 def _recipe_label(recipe) -> str:
     """An int8 candidate built with a searched recipe is named by it (the choice's calibration and
     keep-float fields do not apply), and onnxruntime's defaults by that name."""
-    from edgefit.passes import ort_defaults
 
     if recipe == ort_defaults(recipe.samples, recipe.threads):
         return f"int8 onnxruntime quantize_static defaults ({recipe.label()})"
@@ -293,8 +291,6 @@ def _recipe_label(recipe) -> str:
 
 
 def _iteration(settings: RunSettings, kinds, accuracy: float) -> dict:
-    from edgefit.iteration import candidate_iteration
-
     # the default ceiling (0.995) sits below a near-perfect model; then the ceiling is 100%
     ceiling = 1.0 if accuracy >= 0.99 else None
     return candidate_iteration(

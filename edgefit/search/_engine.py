@@ -20,6 +20,9 @@ from edgefit._io import (
     write_error,
 )
 from edgefit.errors import EdgefitError
+from edgefit.estimate import Estimator
+from edgefit.graph import load_graph
+from edgefit.passes import PassContext, PassPlan, materialize
 from edgefit.passes._onnx_prune import prunable as onnx_prunable
 from edgefit.runtimes import measuring_runtime
 from edgefit.search._base import Base
@@ -29,6 +32,7 @@ from edgefit.search._executor import get_executor
 from edgefit.search._recipe_step import with_recipe, with_search
 from edgefit.search._screen import prefilter, screen
 from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
+from edgefit.targets import load_target
 
 RESULT = "result.json"
 
@@ -85,8 +89,6 @@ def choice_key(choice: Choice, recipe: dict | None = None) -> str:
 
 
 def space_options(base: Base, target) -> SpaceOptions:
-    from edgefit.graph import load_graph
-
     can_swap = base.kind in ("example", "factory")
     has_matmul = False
     if base.kind == "onnx":
@@ -279,9 +281,6 @@ def optimize(
     """
     import optuna
 
-    from edgefit.estimate import Estimator
-    from edgefit.targets import load_target
-
     target = load_target(config.target)
     config = with_output(config, target.id)
     out_dir = _out_dir(config)
@@ -444,7 +443,6 @@ def _screen_dict(s) -> dict:
 
 def _base_onnx(base: Base, settings: RunSettings, cand_dir: Path) -> Path:
     """The unchanged model as ONNX (what every candidate is compared with)."""
-    from edgefit.passes import PassContext, PassPlan, materialize
 
     ctx = PassContext(
         work_dir=cand_dir,

@@ -15,6 +15,10 @@ import gc
 import time
 from pathlib import Path
 
+from edgefit.iteration import as_loop
+from edgefit.passes._recipe import Recipe
+from edgefit.passes._recipe_timing import interleaved_timer
+from edgefit.runtimes._measure import run_queue_wait_ns
 from edgefit.search._select import (
     FinalTiming,
     Protocol,
@@ -192,7 +196,6 @@ def _timed(
     """``interleaved`` on the chosen files after ``settle_s`` of quiet, and the share of the timing
     this process's threads spent waiting for a CPU held by someone else (None off Linux)."""
     from edgefit.calibrate._measure import interleaved
-    from edgefit.runtimes._measure import run_queue_wait_ns
 
     levels = [_opt_level(c) for c in chosen]
 
@@ -236,8 +239,6 @@ def _with_levels(paths: list[str], levels: list[str], threads: int, rounds: int)
     """Interleaved rounds as :func:`~edgefit.passes._recipe_timing.interleaved_timer` times
     recipes: each session opened at its own graph optimization level."""
     from edgefit.calibrate._measure import feeds_for, session
-    from edgefit.passes._recipe import Recipe
-    from edgefit.passes._recipe_timing import interleaved_timer
 
     feed = feeds_for(session(paths[0], threads))
     items = [
@@ -250,7 +251,6 @@ def _with_levels(paths: list[str], levels: list[str], threads: int, rounds: int)
 def _certification_triggers(target: str) -> frozenset[str] | None:
     """The change kinds that trigger the target's certification loop (None: the target no longer
     loads)."""
-    from edgefit.iteration import as_loop
 
     try:
         return frozenset(as_loop(target).certification.triggers)

@@ -26,6 +26,10 @@ from typing import Any
 
 from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError
+from edgefit.passes import PassContext, search_recipe
+from edgefit.passes._onnx import host_int8_recipe
+from edgefit.passes._recipe import RECIPE_VERSION
+from edgefit.passes._recipe_choice import int8_finalists
 
 RECIPE_FILE = Path("recipe") / "recipe.json"
 STEP_VERSION = 1
@@ -53,8 +57,6 @@ def searched_recipe(
     ``max_drop``: the accuracy (metric units) an eligible recipe may lose against the baseline.
     None when the search failed: ``notes`` says why, and int8 candidates keep the default recipe.
     """
-    from edgefit.passes import PassContext
-    from edgefit.passes._recipe import RECIPE_VERSION
     from edgefit.search._base import resize_inputs
 
     proto_bytes = Path(base.onnx_path).read_bytes()
@@ -103,7 +105,6 @@ def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progre
     why). Pruned or swapped int8 choices keep the space's recipe."""
     from dataclasses import replace
 
-    from edgefit.passes._recipe_choice import int8_finalists
     from edgefit.search._select import accuracy_floor
 
     cfg, base = run.config, run.base
@@ -175,7 +176,6 @@ def with_search(record: dict, search: dict | None) -> dict:
 
 
 def _search(base, settings, feeds, reference, max_drop, work: Path, progress):
-    from edgefit.passes import search_recipe
     from edgefit.search._candidate import score_model
 
     def eval_fn(model_path: Path) -> float:
@@ -198,8 +198,6 @@ def _key(proto_bytes: bytes, base, settings, max_drop: float, recipe_version: in
     int8 path and the onnxruntime version."""
     import numpy as np
     import onnxruntime
-
-    from edgefit.passes._onnx import host_int8_recipe
 
     h = hashlib.sha256(proto_bytes)
     for arr in (base.calibration, base.eval_x, base.eval_y):
