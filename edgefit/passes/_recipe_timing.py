@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from edgefit.passes._recipe import Recipe, session
 
@@ -25,12 +25,14 @@ MIN_NOISE = 0.05
 Timer: TypeAlias = "Callable[[Sequence[tuple[Path, Recipe]], int], list[Interleaved]]"
 
 
-def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
+def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 40) -> Timer:
     """The host timer: each item's session (with its recipe's options) timed in interleaved rounds
     whose order rotates by one place each round and reverses every other round (with A B C C B A
     the middle item never followed itself, and two sessions of one file timed up to 1.09× apart),
     a round lasting about ``round_runs`` runs of the slowest item (20 ms to 0.3 s); an item whose
-    round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured)."""
+    round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured).
+    ``feed`` is one input dict for every item, or ``feed(session) -> dict`` when the items take
+    different inputs (a candidate at another input resolution)."""
     import numpy as np
 
     from edgefit.calibrate._measure import Interleaved, _spread, _timed
@@ -40,12 +42,13 @@ def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
         import time
 
         sessions = [session(path, recipe) for path, recipe in items]
+        feeds = [feed(s) if callable(feed) else feed for s in sessions]
         slowest = 0.0
-        for s in sessions:
+        for s, f in zip(sessions, feeds):
             for _ in range(3):
-                s.run(None, feed)
+                s.run(None, f)
             t0 = time.perf_counter()
-            s.run(None, feed)
+            s.run(None, f)
             slowest = max(slowest, time.perf_counter() - t0)
         round_s = min(0.3, max(0.02, round_runs * slowest))
         medians: list[list[float]] = [[] for _ in items]
@@ -53,7 +56,7 @@ def interleaved_timer(feed: dict, *, round_runs: int = 40) -> Timer:
         gc.collect()
 
         def one(i: int) -> None:
-            samples, _ = _timed(sessions[i], feed, 5, round_s, collect=False)
+            samples, _ = _timed(sessions[i], feeds[i], 5, round_s, collect=False)
             medians[i].append(float(np.median(samples)))
             pooled[i] += samples
 
