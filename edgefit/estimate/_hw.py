@@ -124,7 +124,9 @@ def build_hw(
                 else None
             )
             eff = fit.efficiency_at(table.reduction[i]) if fit else u.efficiency.value
-            peak[i, d] = raw * eff
+            # an NPU computes its padded work (block rounding), a CPU beside it the plain ops
+            work = table.npu_work[i] if table.npu_work is not None and u.kind == "npu" else 1.0
+            peak[i, d] = raw * eff / work
             extra = (
                 profile.extra_overhead_s.get(compute_dtype, 0.0)
                 if fit and profile and kclass in CONV_CLASSES

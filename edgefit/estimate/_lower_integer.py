@@ -24,12 +24,13 @@ per-layer report on the litert-torch int8 .tflite of the same model:
   activations stays ``matmul`` (Vela leaves BATCH_MATMUL to the CPU on Ethos-U55 with this
   converter).
 
-A kernel's ``ops`` are the NPU's **padded work** (:func:`npu_work_factor`), not its MACs: Vela's
+An NPU kernel costs its **padded work** (:func:`npu_work_factor`), not its MACs: Vela's
 cycle model steps the MAC array over 2-wide, 8-deep output micro-blocks and 32-deep input blocks
 (or kernel taps in fours and input channels in eights), so a 1-channel stem convolution costs
 eight times its MACs and a 5-wide map six fifths. The per-class efficiencies fitted on the kernel
-catalog then describe the array, not the shapes. (Int8 kernels of an ``mcu_npu`` target run on its
-NPU; the factor applies to every integer-lowered kernel.)
+catalog then describe the array, not the shapes. The table keeps the plain ``ops`` and the factor
+apart (``KernelTable.npu_work``): only a unit of kind ``npu`` pays it, and a Cortex-M beside the
+NPU computes the plain ops.
 
 The activation memory of the lowered graph is Vela's tensor arena, from
 :mod:`edgefit.estimate._arena`; its weights are Vela's encoded streams, from
@@ -177,6 +178,7 @@ def lower_integer(
             kern = kernels[k]
             kern["layers"].append(layer.index)
             kern["ops"] += layer.ops
+            kern["npu_ops"] += layer.ops
             kern["outputs"] = list(layer.outputs)
             for t in layer.outputs:
                 producer[t] = k
@@ -185,7 +187,8 @@ def lower_integer(
         kern = {
             "layers": [layer.index],
             "anchor": anchor,
-            "ops": float(anchor.ops) * npu_work_factor(anchor),
+            "ops": float(anchor.ops),  # what a CPU beside the NPU computes
+            "npu_ops": float(anchor.ops) * npu_work_factor(anchor),  # the NPU's padded work
             "macs": float(layer.macs),
             "inputs": ins,
             "extra_in": [],

@@ -157,6 +157,9 @@ class KernelTable:
         np.ndarray
     )  # int32: kernel index whose dtype/scale the tensor takes (-1: graph input)
     warnings: list[str] = field(default_factory=list)
+    # float64 or None: per kernel, the NPU's padded work over its ops (integer lowering: the MAC
+    # array's block rounding, _lower_integer.npu_work_factor); only NPU units pay it
+    npu_work: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -277,6 +280,7 @@ def _integer_table(graph: Graph) -> KernelTable:
         return t
 
     table = _to_arrays(graph, kernels, producer, real)
+    table.npu_work = np.array([k["npu_ops"] / k["ops"] if k["ops"] else 1.0 for k in kernels])
     table.w_elems = vela_weight_elems(
         graph,
         kernels,
