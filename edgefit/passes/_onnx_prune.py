@@ -105,7 +105,7 @@ def as_onnx_prune(config: PassConfig) -> OnnxPruneConfig:
     if isinstance(config, PruneConfig) and config.method == "channel":
         return OnnxPruneConfig(amount=config.amount, round_to=config.round_to)
     raise PassNotApplicable(
-        f"{config!r} needs the torch model; an ONNX-only model is pruned by channels only",
+        f"{config!r} needs the torch module; an ONNX-only model is pruned by channels only",
         where="PassPlan.prune",
         fix="use PruneConfig(method='channel') or OnnxPruneConfig",
     )

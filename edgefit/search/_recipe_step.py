@@ -26,7 +26,7 @@ from typing import Any
 
 from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError
-from edgefit.passes import PassContext, search_recipe
+from edgefit.passes import PassContext
 from edgefit.passes._onnx import host_int8_recipe
 from edgefit.passes._recipe import RECIPE_VERSION
 from edgefit.passes._recipe_choice import int8_finalists
@@ -176,6 +176,8 @@ def with_search(record: dict, search: dict | None) -> dict:
 
 
 def _search(base, settings, feeds, reference, max_drop, work: Path, progress):
+    # looked up when called, so that a test can stand in for the measured search
+    from edgefit.passes import search_recipe
     from edgefit.search._candidate import score_model
 
     def eval_fn(model_path: Path) -> float:
