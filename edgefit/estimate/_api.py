@@ -22,6 +22,7 @@ from edgefit.estimate._estimate import Estimate, Estimator
 from edgefit.estimate._hw import resolve_power_mode
 from edgefit.estimate._plan import PLAN_DTYPES, Plan
 from edgefit.graph import Graph
+from edgefit.graph._read import path_or_example
 
 ModelLike = Graph | str | Path
 TargetLike = str | Path
@@ -138,25 +139,13 @@ def _graph(model: ModelLike | None, input_shape: str | None) -> Graph:
                 fix="load the graph with edgefit.load_graph(path, input_shape) instead",
             )
         return model
-    if model is None:
-        raise EdgefitError(
-            "no model given", where="MODEL", fix="pass an .onnx file or --example NAME"
-        )
-    if not isinstance(model, str | os.PathLike):
-        raise EdgefitError(
-            f"cannot estimate a {type(model).__name__}",
-            where="MODEL",
-            fix="pass an .onnx path, a built-in example name or an edgefit Graph",
-        )
-    if (
-        not isinstance(model, str)
-        or Path(model).is_file()
-        or Path(model).suffix
-        or os.sep in model
-    ):
+    path, example = path_or_example(
+        model, "estimate", "an .onnx path, a built-in example name or an edgefit Graph"
+    )
+    if path is not None:
         from edgefit.graph import load_graph
 
-        return load_graph(Path(model), input_shape)
+        return load_graph(path, input_shape)
     from edgefit.graph._examples import example_graph
 
-    return example_graph(model, input_shape=input_shape)
+    return example_graph(example, input_shape=input_shape)

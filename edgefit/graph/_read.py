@@ -200,3 +200,31 @@ def load_external_data(model, folder: Path, source: str) -> None:
             t.raw_data = f.read(length)
         t.data_location = onnx.TensorProto.DEFAULT
         del t.external_data[:]
+
+
+def path_or_example(model: object, verb: str, accepts: str) -> tuple[Path | None, str]:
+    """``(path, "")`` when ``model`` names a file, ``(None, name)`` when it is an example name:
+    a string with no suffix and no folder that is not a file. ``verb`` and ``accepts`` word the
+    one-line error for anything else (``cannot {verb} a list``; ``pass {accepts}``).
+
+    >>> path_or_example("model.onnx", "check", "x"), path_or_example("ds-cnn-kws", "check", "x")
+    ((PosixPath('model.onnx'), ''), (None, 'ds-cnn-kws'))
+    """
+    import os
+
+    if model is None:
+        raise EdgefitError(
+            "no model given", where="MODEL", fix="pass an .onnx file or --example NAME"
+        )
+    if not isinstance(model, str | os.PathLike):
+        raise EdgefitError(
+            f"cannot {verb} a {type(model).__name__}", where="MODEL", fix=f"pass {accepts}"
+        )
+    if (
+        not isinstance(model, str)
+        or Path(model).is_file()
+        or Path(model).suffix
+        or os.sep in model
+    ):
+        return Path(model), ""
+    return None, model

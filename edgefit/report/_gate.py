@@ -88,24 +88,9 @@ def check(
 
 def _model(model: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
     """(ONNX path, "") or (None, example name)."""
-    if model is None:
-        raise EdgefitError(
-            "no model given", where="MODEL", fix="pass an .onnx file or --example NAME"
-        )
-    if not isinstance(model, str | os.PathLike):
-        raise EdgefitError(
-            f"cannot check a {type(model).__name__}",
-            where="MODEL",
-            fix="pass an .onnx path or a built-in example name",
-        )
-    if (
-        not isinstance(model, str)
-        or Path(model).is_file()
-        or Path(model).suffix
-        or os.sep in model
-    ):
-        return Path(model), ""
-    return None, model
+    from edgefit.graph._read import path_or_example  # graph loads onnx: not when report loads
+
+    return path_or_example(model, "check", "an .onnx path or a built-in example name")
 
 
 def _share(value: float) -> float:
