@@ -37,18 +37,20 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from edgefit._io import write_atomic
 from edgefit.calibrate._catalog import KernelSpec, sample_specs
 from edgefit.calibrate._fidelity import FidelityRow
-from edgefit.calibrate._fit import Sample, fit_class
+from edgefit.calibrate._vela_fit import (  # noqa: F401 (_main, PREFIXED: tests read them here)
+    PREFIXED,
+    RUNTIME,
+    UNIT,
+    _main,
+    fit_vela_profile,
+    residual,
+)
 from edgefit.errors import EdgefitError
-from edgefit.estimate import Estimator, KernelFit, PlanBatch, Profile, profile_path
-from edgefit.estimate._plan import DTYPE_CODE
+from edgefit.estimate import Profile, profile_path
 
-RUNTIME = "vela"
-UNIT = "npu"  # what Vela calibrates: the Ethos-U NPU, not the Cortex-M CPU beside it
 SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
 Progress = Callable[[str, int, int], None]
 
@@ -123,13 +125,6 @@ def vela_config(target):
     from edgefit.runtimes._vela_report import VelaConfig
 
     return VelaConfig.from_notes(list(target.notes), where=f"target '{target.id}'")
-
-
-PREFIXED = (
-    "pool",
-    "eltwise",
-    "reduce",
-)  # classes that read a depthwise 1×1 conv's output (see above)
 
 
 def kernel_module(spec: KernelSpec):
@@ -233,103 +228,6 @@ def prefix_seconds(report) -> float:
     cycles)."""
     cycles = sum(layer.cycles for layer in report.layers if layer.original_op == "DepthwiseConv2D")
     return cycles / report.core_clock_hz
-
-
-def int8_parts(model, target, profile: Profile):
-    """Roofline parts of ``model`` (ONNX, fp32) with every kernel int8, and its estimator."""
-    from edgefit.graph import load_graph
-
-    est = Estimator(load_graph(model), target, profile=profile)
-    batch = PlanBatch.empty(1, len(est.table))
-    batch.dtype[0] = DTYPE_CODE["int8"]
-    return est.components(batch), est
-
-
-def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
-    """Efficiency 1 and no overhead for int8 (the raw roofline), except the classes already
-    fitted."""
-    from edgefit.estimate import KERNEL_CLASSES
-
-    kernels = {(k, "int8"): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES}
-    kernels.update(fits or {})
-    return Profile(target=target_id, runtime=RUNTIME, kernels=kernels, units=(UNIT,))
-
-
-def _main(est, kclass: str) -> int:
-    """The first kernel of class ``kclass`` after the prefix (an add comes before the ReLU the
-    table keeps apart)."""
-    from edgefit.estimate import KERNEL_CLASSES
-
-    start = 1 if kclass in PREFIXED else 0
-    hits = [
-        i for i in range(start, len(est.table)) if KERNEL_CLASSES[est.table.kclass[i]] == kclass
-    ]
-    return hits[0] if hits else int(np.argmax(est.table.ops))
-
-
-def samples(target, measured) -> list[Sample]:
-    """One :class:`Sample` per measured kernel: its roofline parts at 100% (all int8) and Vela's
-    time.
-
-    ``measured`` is ``[(class, label, fp32 ONNX model, Vela seconds, prefix seconds), …]``; the
-    side cost is the prefix, at Vela's own cycles for it.
-    """
-    out = []
-    for kclass, label, model, seconds, prefix in measured:
-        parts, est = int8_parts(model, target, unit_profile(target.id))
-        main = _main(est, kclass)
-        out.append(
-            Sample(
-                label,
-                kclass,
-                "int8",
-                float(parts["compute_s"][main]),
-                float(parts["memory_s"][main]),
-                float(est.table.reduction[main]),
-                prefix,
-                seconds,
-                est.hw.level_names[int(parts["level"][main])],
-            )
-        )
-    return out
-
-
-def fit_vela_profile(target, measured) -> Profile:
-    """Fit efficiency, fall-off and overhead per class to Vela's times (see :func:`samples`).
-
-    Vela's time has no per-inference host overhead (``run_overhead_s`` 0) and the target's
-    bandwidths are Vela's own (``memory_bandwidth_scale`` 1).
-    """
-    groups: dict[tuple[str, str], list[Sample]] = {}
-    for sample in samples(target, measured):
-        groups.setdefault((sample.kclass, sample.dtype), []).append(sample)
-    return Profile(
-        target=target.id,
-        runtime=RUNTIME,
-        kernels={key: fit_class(group) for key, group in groups.items()},
-        units=(UNIT,),
-    )
-
-
-def residual(target, profile: Profile, measured) -> dict:
-    """Errors of the fitted profile on the measured kernels (main kernel + Vela's prefix time)."""
-    err = []
-    for kclass, _label, model, seconds, prefix in measured:
-        parts, est = int8_parts(model, target, profile)
-        main = _main(est, kclass)
-        pred = float(
-            np.maximum(parts["compute_s"][main], parts["memory_s"][main])
-            + parts["overhead_s"][main]
-        )
-        err.append((pred + prefix) / seconds - 1)
-    e = np.abs(np.array(err))
-    return {
-        "kernels_measured": len(err),
-        "median_abs_error": float(np.median(e)),
-        "p90_abs_error": float(np.percentile(e, 90)),
-        "within_10pct": float((e <= 0.10).mean()),
-        "within_20pct": float((e <= 0.20).mean()),
-    }
 
 
 def environment(config) -> dict:
