@@ -8,7 +8,7 @@ EXTRAS ?= dev,vela,prune,litert,litert-convert,coreml,torchao,ray
 STAMP  := $(VENV)/.edgefit-installed
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench bench-ci clean
+.PHONY: setup demo test bench bench-ci schema clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ demo: setup
 # test_runtime_faults crashes and hangs measuring children on purpose: its waits are time limits
 # (6-20 s, asserted with a 60-120 s margin), not timings.
 PARALLEL_TESTS := tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
-                  tests/evaluate tests/packaging tests/cli tests/estimate tests/examples \
+                  tests/evaluate tests/packaging tests/cli tests/estimate tests/examples tests/records \
                   tests/runtimes/test_runtime_faults.py
 # pytest exits 5 when it collects no test; that is not a failure of the code under test.
 test: setup
@@ -49,6 +49,11 @@ bench-ci: setup
 	@mkdir -p .benchmarks
 	$(BIN)/python -m pytest -q bench/test_bench_estimator.py bench/test_bench_ratios.py bench/test_bench_startup.py --benchmark-only --benchmark-json=.benchmarks/ci.json
 	$(BIN)/python bench/compare.py .benchmarks/ci.json
+
+# results.json's JSON Schema is generated from the typed records (edgefit.records); the shipped
+# copy is rewritten here after a record changes (tests/records checks it is up to date).
+schema: setup
+	$(BIN)/python -c "from edgefit.records import results_schema_text; import pathlib; pathlib.Path('edgefit/report/results.schema.json').write_text(results_schema_text())"
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .benchmarks

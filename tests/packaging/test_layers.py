@@ -25,6 +25,7 @@ EDGEFIT = Path(__file__).resolve().parents[2] / "edgefit"
 LAYERS: list[tuple[tuple[str, ...], str]] = [
     (("helpers",), "files, YAML, units, errors, formatting: the standard library's level"),
     (("targets", "evaluate", "examples"), "data: what the hardware is, metrics, example models"),
+    (("records",), "results.json as typed records: what the search writes and the reports read"),
     (("graph",), "ONNX intake: load, validate, per-layer facts (may build a registered example)"),
     (("estimate", "iteration"), "predictions from a graph and a target; the iteration-tax model"),
     (("runtimes",), "backends that convert an artifact and time it; no knowledge of passes"),
