@@ -158,7 +158,8 @@ def npu_cycles(kern: dict) -> float:
     depthwise, pooling and averaging (one input channel per output lane), pooling at least one
     cycle per output element. Only decides whether weight buffering pays."""
     anchor = kern["anchor"]
-    work = kern["ops"] / 2
+    # the padded work (the NPU's), not the plain ops: a 1-channel stem runs 8x its MACs
+    work = kern.get("npu_ops", kern["ops"]) / 2
     if anchor.kind in ("conv", "conv_transpose", "gemm", "matmul"):
         return work / MACS_PER_CYCLE
     if anchor.kind == "reduce" or anchor.op in ("GlobalAveragePool", "ReduceMean"):

@@ -135,3 +135,11 @@ def test_npu_cycles_of_a_full_convolution_and_of_a_pool():
     assert npu_cycles(conv) == 1000  # 128 MACs per cycle
     pool = {"anchor": _layer("MaxPool", "pool", (1, 64, 8, 8), taps=(2, 2)), "ops": 2.0 * 16 * 10}
     assert npu_cycles(pool) == 64 * 8 * 8  # at least one cycle per output element
+
+
+def test_npu_cycles_count_the_padded_work_the_npu_runs():
+    """Whether a weight copy hides under a kernel depends on the NPU's cycles, i.e. its padded work: a
+    1-channel stem runs ~8x its MACs (kws-dscnn-s's second conv is prefetched under it, as in Vela)."""
+    stem = {"anchor": _layer("Conv", "conv", (1, 64, 16, 16), taps=(3, 3), cin=1), "ops": 2.0 * 128 * 1000,
+            "npu_ops": 8 * 2.0 * 128 * 1000}
+    assert npu_cycles(stem) == 8000
