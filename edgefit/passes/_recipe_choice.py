@@ -60,6 +60,14 @@ class RecipeChoice:
     final: tuple[tuple[Recipe, Interleaved, float], ...] = ()
     max_drop: float = 0.01  # the eligibility bar below fp32 the search used
     defaults: Recipe | None = None  # onnxruntime's defaults as the final timed them
+    cap_s: float | None = None  # the search's time cap (None: it had none)
+    stages_skipped: tuple[str, ...] = ()  # the stages the cap left out, in order
+    seconds: float | None = None  # how long the search took, by the clock the cap is kept on
+
+    @property
+    def capped(self) -> bool:
+        """Whether the time cap cut the search short (its final ran among fewer recipes)."""
+        return bool(self.stages_skipped)
 
     def int8_finalists(self, slots: int) -> list[Recipe]:
         """Up to ``slots`` distinct int8 recipes for a caller that builds several int8 models
@@ -130,6 +138,10 @@ class RecipeChoice:
             "tried": [t.to_dict() for t in self.tried],
             "sensitivity": [list(s) for s in self.sensitivity],
             "notes": list(self.notes),
+            "cap_s": self.cap_s,
+            "capped": self.capped,
+            "stages_skipped": list(self.stages_skipped),
+            "seconds": self.seconds,
         }
 
     def table(self) -> str:

@@ -26,13 +26,13 @@ median. Accuracy only decides eligibility there. The 5% bar is measured: the sam
 sessions timed up to 1.09× apart on this project's 2-core machine.
 
 Nothing is built or evaluated while a timing runs: each stage builds its candidates, then times
-them; the timer is the only code running during a timing in this process.
+them; the timer is the only code running during a timing in this process. A time cap stops the
+search starting new stages and leaves it its final (:mod:`edgefit.passes._recipe_search_cap`).
 """
 
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,8 @@ from edgefit.passes._recipe import (
     with_,
 )
 from edgefit.passes._recipe_choice import RecipeChoice, Tried
+from edgefit.passes._recipe_search_cap import SearchCap
+from edgefit.passes._recipe_search_scratch import scratch_folder
 from edgefit.passes._recipe_timing import (
     MAX_ROUNDS,
     MIN_NOISE,
@@ -85,6 +87,7 @@ def search_recipe(
     reduce_range: bool | None = None,
     folder: Path | None = None,
     progress: Progress | None = None,
+    time_cap_s: float | None = None,
 ) -> RecipeChoice:
     """Choose how to run ``model`` (ONNX path or proto) on onnxruntime's CPU provider.
 
@@ -94,7 +97,11 @@ def search_recipe(
     deployment's intra-op threads, or several to choose from. ``timer``: how latency is measured
     (default: interleaved rounds here); ``reduce_range``: the starting point's (default: this
     CPU's int8 path, :func:`host_int8_recipe`). ``folder`` keeps the built files (default: a
-    temporary folder). ``progress(label, done, total)`` is called as each stage starts.
+    temporary folder, see :func:`scratch_folder`). ``progress(label, done, total)`` is called as
+    each stage starts. ``time_cap_s``: once the seconds spent plus the final's expected time reach
+    it, no new recipe is tried and the final runs among those tried (fp32, the defaults and the
+    best timed so far); the first stage and the final always run (see
+    :mod:`~edgefit.passes._recipe_search_cap`), and the choice says what the cap left out.
 
     >>> choice = search_recipe("model.onnx", calib_feeds, accuracy_on_val)  # doctest: +SKIP
     >>> choice.recipe.label(), choice.latency.median_s                      # doctest: +SKIP
@@ -107,25 +114,35 @@ def search_recipe(
             where="search_recipe",
             fix="use a positive thread count or a list of them",
         )
+    cap = SearchCap(time_cap_s)  # the clock starts here: the folder and the calibration count
     shuffled = calibration_order(feeds, seed)
     if timer is None:
         timer = interleaved_timer(shuffled[0])
     if folder is None:
-        with tempfile.TemporaryDirectory(prefix="edgefit-recipe-") as tmp:
-            return _Search(model, shuffled, eval_fn, Path(tmp), timer, max_drop, progress).run(
+        with scratch_folder() as tmp:
+            return _Search(model, shuffled, eval_fn, tmp, timer, max_drop, progress, cap).run(
                 thread_choices, reduce_range
             )
     folder.mkdir(parents=True, exist_ok=True)
-    return _Search(model, shuffled, eval_fn, folder, timer, max_drop, progress).run(
+    return _Search(model, shuffled, eval_fn, folder, timer, max_drop, progress, cap).run(
         thread_choices, reduce_range
     )
 
 
 class _Search:
     def __init__(
-        self, model, feeds, eval_fn, folder, timer: Timer, max_drop: float, progress=None
+        self,
+        model,
+        feeds,
+        eval_fn,
+        folder,
+        timer: Timer,
+        max_drop: float,
+        progress=None,
+        cap: SearchCap | None = None,
     ) -> None:
         self.progress: Progress | None = progress
+        self.cap = SearchCap(None) if cap is None else cap
         self.ws = Workspace(model, feeds, eval_fn, folder)
         self.timer, self.n = timer, len(feeds)
         self.tried: list[Tried] = []
@@ -156,6 +173,11 @@ class _Search:
 
     def ok(self, r: Recipe) -> bool:
         return self.acc(r) >= self.floor - 1e-12
+
+    def over(self, stage: str) -> bool:
+        """The time cap leaves no room for ``stage`` and then the final (the most it times:
+        the leaders, fp32 and the defaults): skip it."""
+        return self.cap.stop(stage, items=LEADERS + 2, rounds=FINAL_ROUNDS)
 
     def run(self, thread_choices: tuple[int, ...], reduce_range: bool | None) -> RecipeChoice:
         from edgefit.passes._onnx import host_int8_recipe
@@ -196,6 +218,9 @@ class _Search:
         return self.screen("samples", inc, [with_(inc, samples=c) for c in counts], False)
 
     def keep_float(self, inc: Recipe) -> tuple[Recipe, tuple[tuple[str, float], ...]]:
+        if self.over("float"):
+            self.over("node-time")  # recorded too: it times the nodes the float stage found
+            return inc, ()
         self.stage("float")
         if inc.precision != "int8":
             return inc, ()
@@ -208,7 +233,16 @@ class _Search:
             )
             return inc, ()
         fp32_score = self.acc(Recipe(precision="fp32", threads=inc.threads))
-        losses = [(name, self.node_loss(base, fp32_score, name)) for name, _ in nodes]
+        losses: list[tuple[str, float]] = []
+        for name, _ in nodes:  # N builds and evaluations: the cap may fall among them
+            if self.over("float"):
+                self.ws.notes.append(
+                    f"per-node sensitivity stopped by the time cap after {len(losses)} of "
+                    f"{len(nodes)} weight nodes: no node kept float"
+                )
+                self.over("node-time")
+                return inc, ()
+            losses.append((name, self.node_loss(base, fp32_score, name)))
         ranked = sorted(
             (nl for nl in losses if not math.isnan(nl[1])), key=lambda nl: (-nl[1], nl[0])
         )
@@ -224,6 +258,8 @@ class _Search:
         """Per-node latency: each weight node kept float alone, all timed interleaved with the
         incumbent; the nodes whose float version times faster beyond the noise are then tried
         float together (and alone)."""
+        if self.over("node-time"):
+            return inc
         self.stage("node-time")
         if inc.precision != "int8" or inc.quant_format != "QDQ" or not self.ok(inc):
             return inc
@@ -246,6 +282,8 @@ class _Search:
         return self.screen("node-time", inc, [together, *alone])
 
     def fp16(self, inc: Recipe, fp32: Recipe) -> Recipe:
+        if self.over("fp16"):
+            return inc
         self.stage("fp16")
         half = with_(fp32, precision="fp16")
         if not self.ok(half):
@@ -261,6 +299,8 @@ class _Search:
     def screen(
         self, stage: str, inc: Recipe, alternatives: Sequence[Recipe], timed: bool = True
     ) -> Recipe:
+        if stage != "start" and self.over(stage):  # the first stage gives the final its leader
+            return inc
         self.stage(stage)
         alts = [a for a in dict.fromkeys(alternatives) if a != inc]
         if not alts:
@@ -287,7 +327,9 @@ class _Search:
 
     def _time(self, stage: str, items: Sequence[Recipe], rounds: int) -> dict[Recipe, Interleaved]:
         paths = [(self.ws.build(r), r) for r in items]
+        began = self.cap.elapsed()
         results = dict(zip(items, self.timer(paths, rounds)))
+        self.cap.timed(self.cap.elapsed() - began, len(items), rounds)
         for r, res in results.items():
             self.timed[r] = res
             self.tried.append(Tried(r, stage, self.acc(r), res.median_s, res.spread, self.ok(r)))
@@ -348,13 +390,22 @@ class _Search:
         pool = [r for r in items if self.ok(r)]  # the defaults too: never worse than them
         best = min(pool, key=lambda r: t[r].median_s)
         ties = [r for r in pool if not faster(t[best], t[r])]
-        if any(unsettled(t[best], t[r]) for r in ties if r != best):
-            # a median gap the rounds disagree on: more rounds, not a verdict
+        if any(unsettled(t[best], t[r]) for r in ties if r != best) and not self.cap.stop(
+            "final+", items=len(items), rounds=MAX_ROUNDS
+        ):
+            # a median gap the rounds disagree on: more rounds, not a verdict (unless the cap
+            # leaves no time for them: then it stays a tie, which goes to the smaller change)
             t = self._time("final+", items, MAX_ROUNDS)
             best = min(pool, key=lambda r: t[r].median_s)
             ties = [r for r in pool if not faster(t[best], t[r])]
         winner = min(ties, key=lambda r: (r.changes(), t[r].median_s))
         self._mark(winner, "")
+        if self.cap.capped:
+            self.ws.notes.append(
+                f"time cap of {self.cap.cap_s:.1f} s: stage(s) {', '.join(self.cap.skipped)} "
+                f"skipped; the final chose among fp32, onnxruntime's defaults and the "
+                f"{len(leaders)} leading recipe(s) tried"
+            )
         return RecipeChoice(
             recipe=winner,
             accuracy=self.acc(winner),
@@ -369,6 +420,9 @@ class _Search:
             final=tuple((r, t[r], self.acc(r)) for r in items),
             max_drop=self.max_drop,
             defaults=defaults,
+            cap_s=self.cap.cap_s,
+            stages_skipped=tuple(self.cap.skipped),
+            seconds=self.cap.elapsed(),
             protocol=(
                 f"screening: {SCREEN_ROUNDS} interleaved rounds per stage; final: "
                 f"{len(items)} models × ≥ {FINAL_ROUNDS} interleaved rounds (rotating order), "
