@@ -281,6 +281,8 @@ def optimize(
     """
     import optuna
 
+    # the run's clock: --budget counts from here, the int8 recipe search included
+    start = time.perf_counter()
     target = load_target(config.target)
     config = with_output(config, target.id)
     out_dir = _out_dir(config)
@@ -323,7 +325,10 @@ def optimize(
     compare_to = _reference_for(base, reference, config.metric)
     base_acc = score_model(base, base_path, compare_to, config.threads, config.metric).value
     run.base_accuracy, run.base_key = base_acc, choice_key(Choice())
-    settings, survivors = with_recipe(run, settings, survivors, compare_to, progress)
+    left = None if config.budget_s is None else config.budget_s - (time.perf_counter() - start)
+    settings, survivors = with_recipe(
+        run, settings, survivors, compare_to, progress, budget_left_s=left
+    )
     keys = [choice_key(s.choice, recipe_of(s.choice, settings)) for s in survivors]
     # every screened choice is a possible value: the study stays valid when --trials or --keep
     # change
@@ -355,7 +360,6 @@ def optimize(
             f"{reused_failed} failed candidate(s) reused from an earlier run with their reason; "
             "delete candidates/<key>/result.json to try one again"
         )
-    start = time.perf_counter()
     stopped: list[bool] = []
 
     def should_stop() -> bool:

@@ -12,13 +12,18 @@ when the model, data and settings are the same, exactly as finished candidates a
 int8 candidates of the model as it came are then the search's leading int8 recipes (its choice
 first, onnxruntime's defaults among them; ``QuantizeConfig.recipe``), which the optimizer
 measures and re-times in its own final like any candidate.
+
+Its time counts against ``--budget`` (the run's clock starts before it) and, with a budget, it is
+capped at :data:`RECIPE_SHARE` of it (never past what is left): it then stops trying new recipes
+and runs its final among those tried. A cap under
+:data:`~edgefit.passes._recipe_search_cap.MIN_CAP_S` skips it (a run note says so), and int8
+candidates keep the space's own recipes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,9 +35,29 @@ from edgefit.passes import PassContext
 from edgefit.passes._onnx import host_int8_recipe
 from edgefit.passes._recipe import RECIPE_VERSION
 from edgefit.passes._recipe_choice import int8_finalists
+from edgefit.passes._recipe_search_cap import MIN_CAP_S
+from edgefit.passes._recipe_search_scratch import scratch_folder
 
 RECIPE_FILE = Path("recipe") / "recipe.json"
 STEP_VERSION = 1
+# With --budget, the recipe search may take at most this share of it: the search only chooses the
+# int8 recipe, and the candidates built with it, measured and re-timed in the optimizer's final,
+# are what the run is for; half leaves them at least as long as the search had (a whole search,
+# 6-27 s on the bench's digits tasks on 2 cores, mostly fits a budget of a minute uncut).
+RECIPE_SHARE = 0.5
+
+
+def recipe_cap(budget_s: float | None, left_s: float | None) -> float | None:
+    """The recipe search's time cap: :data:`RECIPE_SHARE` of the budget, and no more than is
+    left of it (``left_s``); None without a budget.
+
+    >>> recipe_cap(60.0, 55.0), recipe_cap(60.0, 20.0), recipe_cap(None, None)
+    (30.0, 20.0, None)
+    """
+    if budget_s is None:
+        return None
+    left = budget_s if left_s is None else left_s
+    return max(0.0, min(RECIPE_SHARE * budget_s, left))
 
 
 def recipe_applies(base: Any, measure_runtime: str | None, precisions: list[str]) -> bool:
@@ -50,12 +75,15 @@ def searched_recipe(
     max_drop: float,
     progress: Callable[[str, int, int], None] | None = None,
     notes: list[str],
+    cap_s: float | None = None,
 ) -> dict[str, Any] | None:
     """The run's recipe record (see :meth:`~edgefit.passes.RecipeChoice.to_dict`), reused from
-    ``out_dir/recipe/recipe.json`` when its key matches, else searched and written there.
+    ``out_dir/recipe/recipe.json`` when its key matches (a search the cap cut short only by a run
+    whose cap is no larger), else searched and written there.
 
     ``max_drop``: the accuracy (metric units) an eligible recipe may lose against the baseline.
-    None when the search failed: ``notes`` says why, and int8 candidates keep the default recipe.
+    ``cap_s``: the search's time cap (None: none). None when the search failed or the cap is under
+    :data:`MIN_CAP_S`: ``notes`` says why, and int8 candidates keep the default recipe.
     """
     from edgefit.search._base import resize_inputs
 
@@ -68,16 +96,24 @@ def searched_recipe(
     feeds, where = ctx.calibration_feeds(onnx.load_from_string(proto_bytes))
     key = _key(proto_bytes, base, settings, max_drop, RECIPE_VERSION)
     path = out_dir / RECIPE_FILE
-    cached = _cached(path, key)
+    cached = _cached(path, key, cap_s)
     if cached is not None:
         notes.append(f"int8 recipe reused from {path} (same model, data and settings)")
         return {**cached, "reused": True}
+    if cap_s is not None and cap_s < MIN_CAP_S:
+        notes.append(
+            f"int8 recipe search skipped: --budget leaves it {cap_s:.1f} s (at most "
+            f"{RECIPE_SHARE:.0%} of the budget), under the {MIN_CAP_S:.0f} s its first stage and "
+            "final need; int8 candidates use the default recipe (a larger --budget, or none, "
+            "searches it)"
+        )
+        return None
     start = time.perf_counter()
     # the search's scratch files (dozens of models) live outside the output folder: only its
     # record, written whole at the end, shows there
     try:
-        with tempfile.TemporaryDirectory(prefix="edgefit-recipe-") as tmp:
-            choice = _search(base, settings, feeds, reference, max_drop, Path(tmp), progress)
+        with scratch_folder() as tmp:
+            choice = _search(base, settings, feeds, reference, max_drop, tmp, progress, cap_s)
     except EdgefitError as exc:
         notes.append(
             f"int8 recipe search failed ({str(exc.args[0])[:200]}): int8 candidates use the "
@@ -90,19 +126,29 @@ def searched_recipe(
         "threads": settings.threads,
         "max_drop": max_drop,
         "calibration": where,
-        "seconds": time.perf_counter() - start,
         **choice.to_dict(),
     }
+    if record.get("seconds") is None:  # a stand-in search that does not time itself
+        record["seconds"] = time.perf_counter() - start
     write_atomic(path, to_json(record) + "\n")
     return {**record, "reused": False}
 
 
-def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progress: Any):
+def with_recipe(
+    run: Any,
+    settings: Any,
+    survivors: list,
+    reference: Any,
+    progress: Any,
+    *,
+    budget_left_s: float | None = None,
+):
     """``settings`` with a searched int8 recipe for each int8 choice of the model as it came
     (the search's leading int8 recipes, its choice first: :func:`int8_finalists`), and the
     survivors less the int8 choices left without one; unchanged where the search does not apply
     (not an ONNX file, an estimated target, no such int8 survivor) or fails (the notes say
-    why). Pruned or swapped int8 choices keep the space's recipe."""
+    why). Pruned or swapped int8 choices keep the space's recipe. ``budget_left_s``: what is
+    left of ``--budget`` (the search is capped by :func:`recipe_cap`)."""
     from dataclasses import replace
 
     from edgefit.search._select import accuracy_floor
@@ -121,6 +167,7 @@ def with_recipe(run: Any, settings: Any, survivors: list, reference: Any, progre
             max_drop=max(0.0, run.base_accuracy - floor),
             progress=progress,
             notes=run.notes,
+            cap_s=recipe_cap(cfg.budget_s, budget_left_s),
         )
     except KeyboardInterrupt:  # Ctrl-C: the run ends as a search interrupted before any candidate
         run.interrupted = True
@@ -175,7 +222,7 @@ def with_search(record: dict, search: dict | None) -> dict:
     return {**record, "materialize": {**mat, "recipe_search": brief}}
 
 
-def _search(base, settings, feeds, reference, max_drop, work: Path, progress):
+def _search(base, settings, feeds, reference, max_drop, work: Path, progress, cap_s):
     # looked up when called, so that a test can stand in for the measured search
     from edgefit.passes import search_recipe
     from edgefit.search._candidate import score_model
@@ -192,6 +239,7 @@ def _search(base, settings, feeds, reference, max_drop, work: Path, progress):
         seed=settings.seed,
         folder=work,
         progress=progress,
+        time_cap_s=cap_s,
     )
 
 
@@ -222,9 +270,10 @@ def _key(proto_bytes: bytes, base, settings, max_drop: float, recipe_version: in
     return h.hexdigest()[:16]
 
 
-def _cached(path: Path, key: str) -> dict[str, Any] | None:
+def _cached(path: Path, key: str, cap_s: float | None = None) -> dict[str, Any] | None:
     """The record a previous run wrote for ``key``; None when absent, unreadable or for other
-    inputs (written atomically: a file present is whole)."""
+    inputs (written atomically: a file present is whole), or when its search was cut short by a
+    time cap smaller than ``cap_s`` (None: no cap), which this run would search further."""
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -233,6 +282,10 @@ def _cached(path: Path, key: str) -> dict[str, Any] | None:
         return None
     if record.get("version") != STEP_VERSION or "recipe" not in record:
         return None
+    if record.get("capped"):
+        was = record.get("cap_s")
+        if cap_s is None or not isinstance(was, int | float) or cap_s > was:
+            return None
     return record
 
 
@@ -252,4 +305,11 @@ def summary(record: dict[str, Any]) -> str:
         )
     int8 = record.get("int8_label")
     use = f"; the first int8 candidate uses {int8}" if int8 and int8 != record["label"] else ""
-    return f"int8 recipe searched by measurement: {record['label']}{ratio}{use}"
+    cut = ""
+    if record.get("capped"):
+        cut = (
+            f"; capped at {record['cap_s']:.1f} s of the --budget (took "
+            f"{record.get('seconds') or 0:.1f} s): stage(s) "
+            f"{', '.join(record.get('stages_skipped') or [])} skipped"
+        )
+    return f"int8 recipe searched by measurement: {record['label']}{ratio}{use}{cut}"
