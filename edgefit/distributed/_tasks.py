@@ -97,7 +97,7 @@ def measure_for_target(
             options = (record.get("artifact") or {}).get("options")
             return measure(
                 paths.get("artifact", paths["onnx"]), settings, runtime=name, options=options
-            )
+            ).to_dict()
         precision = _precision(record["choice"], name)
         feeds = (
             None
@@ -107,7 +107,7 @@ def measure_for_target(
         art = rt.convert(paths["fp32"], precision, folder / name, calibration=feeds)
         latency = measure(art.path, settings, runtime=name)
         return {
-            **latency,
+            **latency.to_dict(),
             "converted": {"runtime": name, "precision": precision, "format": art.format},
         }
     raise EdgefitError(

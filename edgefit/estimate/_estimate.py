@@ -40,6 +40,7 @@ class Check:
     fits: bool
     certain: bool  # still fits (or still fails) at the far end of the error bar
     source: str
+    percentile: float | None = None  # a latency constraint's percentile (the envelope's)
 
     @property
     def margin(self) -> float:

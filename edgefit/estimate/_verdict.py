@@ -5,7 +5,15 @@ from __future__ import annotations
 from edgefit.estimate._estimate import Check, Estimate
 
 
-def _check(name: str, unit: str, limit, value: float, error: float, source: str) -> Check:
+def _check(
+    name: str,
+    unit: str,
+    limit,
+    value: float,
+    error: float,
+    source: str,
+    percentile: float | None = None,
+) -> Check:
     fits = value <= limit.value
     far = value * (1 + error) if fits else value * (1 - error)
     return Check(
@@ -16,6 +24,7 @@ def _check(name: str, unit: str, limit, value: float, error: float, source: str)
         fits=fits,
         certain=(far <= limit.value) == fits,
         source=source,
+        percentile=percentile,
     )
 
 
@@ -30,6 +39,7 @@ def envelope_checks(est: Estimate, target) -> list[Check]:
             est.latency_s,
             err,
             src,
+            env.latency_percentile,
         )
     ]
     used: dict[str, float] = {}

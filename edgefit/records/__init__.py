@@ -27,6 +27,7 @@ from edgefit.records._candidate import (
     Rejected,
     RejectedEstimate,
     Screen,
+    candidate_record,
 )
 from edgefit.records._results import (
     RESULTS_SCHEMA_ID,
@@ -74,6 +75,7 @@ __all__ = [
     "TargetRef",
     "Tie",
     "TimingRecord",
+    "candidate_record",
     "results_json_schema",
     "results_schema_text",
 ]

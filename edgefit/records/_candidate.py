@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 
 from edgefit.records._base import Count, Key, NonNegative, Record
 
@@ -242,3 +242,11 @@ class Rejected(Record):
     status: Literal["rejected at estimate"]
     reasons: Annotated[list[str], Field(min_length=1)]
     estimate: RejectedEstimate
+
+
+_CANDIDATE: TypeAdapter[DoneCandidate | FailedCandidate] = TypeAdapter(CandidateRecord)
+
+
+def candidate_record(d: Any) -> DoneCandidate | FailedCandidate:
+    """A results.json ``candidates`` entry as its typed record, by its ``status``."""
+    return _CANDIDATE.validate_python(d)

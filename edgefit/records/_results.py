@@ -148,19 +148,73 @@ class Results(Record):
         return self.model_dump(mode="python", exclude_unset=True, by_alias=True)
 
 
-def _conditionals(node: Any) -> Any:
-    """``node`` with each tagged union (pydantic's ``oneOf`` + ``discriminator``) written as
-    ``if``/``then`` on the tag: a validator then names the field that is wrong in the branch the
-    tag picks (``candidates[0]: 'latency' is a required property``), where ``oneOf`` only says
-    that no branch matched."""
+# the schema's definition names: the ones the hand-written schema of version 1 had (other tools
+# may point at "#/$defs/candidate"), the rest in the same style
+DEF_NAMES = {
+    "Environment": "environment",
+    "ChoiceRecord": "choice",
+    "Screen": "screen",
+    "MeasuredLatency": "latency_measured",
+    "EstimatedLatency": "latency_estimated",
+    "FinalLatency": "final_latency",
+    "ProtocolRecord": "protocol",
+    "TimingRecord": "protocol_timing",
+    "Tie": "tie",
+    "Estimate": "estimate",
+    "Check": "check",
+    "Accuracy": "accuracy",
+    "Iteration": "iteration",
+    "Artifact": "artifact",
+    "DoneCandidate": "candidate_done",
+    "FailedCandidate": "candidate_failed",
+    "Rejected": "rejected",
+    "RejectedEstimate": "rejected_estimate",
+    "SelectionRecord": "selection",
+    "TargetRef": "target",
+    "ModelSource": "model",
+    "DataSource": "data",
+    "RunConfig": "config",
+    "Baseline": "baseline",
+    "Counts": "counts",
+}
+# a tagged union is a definition of its own, named after what it is
+UNION_NAMES = {
+    frozenset({"candidate_done", "candidate_failed"}): "candidate",
+    frozenset({"latency_measured", "latency_estimated"}): "latency",
+}
+# definitions of version 1 that the records inline; kept so references to them still resolve
+KEPT_DEFS = {
+    "key": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+    "number_or_null": {"type": ["number", "null"]},
+}
+
+
+def _ref(name: str) -> str:
+    return f"#/$defs/{name}"
+
+
+def _rewrite(node: Any, unions: dict[str, Any]) -> Any:
+    """``node`` with definitions renamed (:data:`DEF_NAMES`) and each tagged union (pydantic's
+    ``oneOf`` + ``discriminator``) written as ``if``/``then`` on the tag and moved to a
+    definition of its own (:data:`UNION_NAMES`): a validator then names the field that is wrong in
+    the branch the tag picks (``candidates[0]: 'latency' is a required property``), where
+    ``oneOf`` only says that no branch matched."""
     if isinstance(node, list):
-        return [_conditionals(n) for n in node]
+        return [_rewrite(n, unions) for n in node]
     if not isinstance(node, dict):
         return node
-    node = {k: _conditionals(v) for k, v in node.items()}
+    node = {k: _rewrite(v, unions) for k, v in node.items()}
+    if isinstance(node.get("$ref"), str):
+        old = node["$ref"].rsplit("/", 1)[-1]
+        node["$ref"] = _ref(DEF_NAMES.get(old, old))
     if "discriminator" in node and "oneOf" in node:
-        tag, mapping = node["discriminator"]["propertyName"], node["discriminator"]["mapping"]
-        return {
+        tag = node["discriminator"]["propertyName"]
+        mapping = {
+            v: _ref(DEF_NAMES[r.rsplit("/", 1)[-1]])
+            for v, r in node["discriminator"]["mapping"].items()
+        }
+        name = UNION_NAMES[frozenset(r.rsplit("/", 1)[-1] for r in mapping.values())]
+        unions[name] = {
             "type": "object",
             "required": [tag],
             "properties": {tag: {"enum": list(mapping)}},
@@ -169,19 +223,23 @@ def _conditionals(node: Any) -> Any:
                 for v, ref in mapping.items()
             ],
         }
+        return {"$ref": _ref(name)}
     return node
 
 
 def results_json_schema() -> dict[str, Any]:
     """The JSON Schema of results.json (draft 2020-12), generated from :class:`Results`; the
     shipped ``edgefit/report/results.schema.json`` is this, written by ``make schema``."""
-    schema = _conditionals(Results.model_json_schema(by_alias=True, mode="validation"))
+    unions: dict[str, Any] = {}
+    schema = _rewrite(Results.model_json_schema(by_alias=True, mode="validation"), unions)
+    defs = {DEF_NAMES.get(k, k): v for k, v in schema.pop("$defs").items()}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_URL,
         "title": "edgefit results",
         **{k: v for k, v in schema.items() if k not in ("title", "description")},
         "description": DESCRIPTION,
+        "$defs": dict(sorted({**defs, **unions, **KEPT_DEFS}.items())),
     }
 
 

@@ -22,7 +22,7 @@ from edgefit.search._engine import Run, choice_key, optimize
 from edgefit.search._final import remeasure_leaders
 from edgefit.search._flow import finish_run
 from edgefit.search._outcome import Candidate, OptimizeResult, Selection, ThreadsResult
-from edgefit.search._results import RESULTS_SCHEMA, results_dict, write_outputs
+from edgefit.search._results import RESULTS_SCHEMA, results_dict, results_record, write_outputs
 from edgefit.search._select import FinalTiming, Pick, Protocol, frontier, pick
 from edgefit.search._space import Choice, SpaceOptions, build_space
 
@@ -50,5 +50,6 @@ __all__ = [
     "remeasure_leaders",
     "resolve_base",
     "results_dict",
+    "results_record",
     "write_outputs",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
 
 from edgefit._ort import ort_session
 from edgefit.estimate import Estimator, Plan
@@ -24,6 +25,19 @@ from edgefit.passes import (
     get_precision,
     ort_defaults,
 )
+from edgefit.records import (
+    Accuracy,
+    Check,
+    ChoiceRecord,
+    Estimate,
+    EstimatedLatency,
+    Iteration,
+    Latency,
+    MeasuredLatency,
+    Screen,
+    candidate_record,
+)
+from edgefit.records import Artifact as ArtifactRecord
 from edgefit.runtimes import Artifact, get_runtime
 from edgefit.runtimes._torch import eager
 from edgefit.search._base import Base
@@ -152,7 +166,7 @@ def score_torch(
 
 def measure(
     path, settings: RunSettings, runtime: str | None = None, options: dict | None = None
-) -> dict:
+) -> MeasuredLatency:
     """Measure the artifact at ``path`` on ``runtime`` (default: the run's measuring runtime) in a
     child process; when another process held the CPU, measure again and keep the least disturbed
     timing. ``options``: the runtime's session options for this artifact (onnxruntime:
@@ -185,35 +199,20 @@ def measure(
         if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
             break
     assert best is not None  # MEASURE_ATTEMPTS >= 1
-    return {
-        "source": "measured",
-        "runtime": rt.name,
-        "threads": settings.threads,
-        "p50_s": best.p50,
-        "p90_s": best.p90,
-        "p99_s": best.p99,
-        "mean_s": best.mean,
-        "jitter_s": best.jitter,
-        "n_runs": best.n_runs,
-        "peak_rss_bytes": best.peak_rss_bytes,
-        "cpu_wait_fraction": best.cpu_wait_fraction,
-        "host": platform.node(),
-    }
-
-
-def estimated_latency(est: dict) -> dict:
-    """The latency block of a candidate that is not measured: the estimate, with its source and
-    error bar."""
-    s = est["latency_s"]
-    return {
-        "source": "estimated",
-        "estimate_source": est["source"],
-        "error": est["error"],
-        "p50_s": s,
-        "p90_s": s,
-        "p99_s": s,
-        "mean_s": s,
-    }
+    return MeasuredLatency(
+        source="measured",
+        runtime=rt.name,
+        threads=settings.threads,
+        p50_s=best.p50,
+        p90_s=best.p90,
+        p99_s=best.p99,
+        mean_s=best.mean,
+        jitter_s=best.jitter,
+        n_runs=best.n_runs,
+        peak_rss_bytes=best.peak_rss_bytes,
+        cpu_wait_fraction=best.cpu_wait_fraction,
+        host=platform.node(),
+    )
 
 
 def estimate_file(path, settings: RunSettings, dtype: str | None = None):
@@ -226,59 +225,108 @@ def estimate_file(path, settings: RunSettings, dtype: str | None = None):
     return estimator.estimate(Plan(dtype=dtype) if dtype else None)
 
 
-def estimate_checks(est) -> list[dict]:
-    return [
-        {
-            "constraint": c.constraint,
-            "unit": c.unit,
-            "limit": c.limit,
-            "value": c.value,
-            "fits": c.fits,
-            "source": c.source,
-        }
+def estimate_record(est, note: str | None = None) -> Estimate:
+    """The estimator's figures for a built model, with its envelope checks."""
+    checks = [
+        Check(
+            constraint=c.constraint,
+            unit=c.unit,
+            limit=c.limit,
+            value=c.value,
+            fits=c.fits,
+            source=c.source,
+            **({"percentile": c.percentile} if c.percentile is not None else {}),
+        )
         for c in est.checks
     ]
+    return Estimate(
+        latency_s=est.latency_s,
+        energy_j=est.energy_j,
+        average_power_w=est.average_power_w,
+        power_at_rate_w=est.power_at_rate_w,
+        weight_bytes=est.weight_bytes,
+        peak_activation_bytes=est.peak_activation_bytes,
+        weight_level=est.weight_level,
+        activation_level=est.activation_level,
+        source=est.source,
+        source_detail=est.source_detail,
+        error=est.error,
+        checks=checks,
+        **({"note": note} if note else {}),
+    )
 
 
-def checks_with(estimated: list[dict], latency: dict) -> list[dict]:
+def checks_with(
+    estimated: list[Check], latency: MeasuredLatency | EstimatedLatency
+) -> list[Check]:
     """The estimate's envelope checks, with the latency check on the measurement where there is
-    one."""
+    one (at the measured percentile nearest the budget's: p99, p90 or p50)."""
     out = []
     for c in estimated:
-        d = dict(c)
-        if (
-            c["unit"] == "s"
-            and c["constraint"].startswith("latency")
-            and latency["source"] == "measured"
-        ):
-            pct = (
-                float(c["constraint"].split("(p")[1].split(" ")[0])
-                if "(p" in c["constraint"]
-                else 99.0
+        pct = c.latency_percentile()
+        if pct is not None and latency.source == "measured":
+            at = 99 if pct >= 99 else 90 if pct >= 90 else 50
+            value = {99: latency.p99_s, 90: latency.p90_s, 50: latency.p50_s}[at]
+            c = c.model_copy(
+                update={
+                    "constraint": f"latency (p{pct:g}, measured p{at})",
+                    "value": value,
+                    "fits": value <= c.limit,
+                    "source": "measured",
+                    "percentile": pct,
+                }
             )
-            value = (
-                latency["p99_s"]
-                if pct >= 99
-                else latency["p90_s"]
-                if pct >= 90
-                else latency["p50_s"]
-            )
-            d.update(
-                constraint=f"latency (p{pct:g}, measured "
-                f"p{99 if pct >= 99 else 90 if pct >= 90 else 50})",
-                value=value,
-                fits=value <= c["limit"],
-                source="measured",
-            )
-        out.append(d)
+        out.append(c)
     return out
 
 
-def with_latency(record: dict, latency: dict) -> dict:
+_LATENCY: TypeAdapter[MeasuredLatency | EstimatedLatency] = TypeAdapter(Latency)
+
+
+def with_latency(record: dict, latency: MeasuredLatency | EstimatedLatency | dict) -> dict:
     """``record`` with its latency replaced (a measurement made elsewhere, e.g. on a device node)
     and the envelope checks redone on it."""
-    checks = checks_with(record["estimate"]["checks"], latency)
-    return {**record, "latency": latency, "checks": checks, "fits": all(c["fits"] for c in checks)}
+    lat = _LATENCY.validate_python(latency) if isinstance(latency, dict) else latency
+    estimate = Estimate.model_validate(record["estimate"])
+    checks = checks_with(estimate.checks or [], lat)
+    return {
+        **record,
+        "latency": lat.to_dict(),
+        "checks": [c.to_dict() for c in checks],
+        "fits": all(c.fits for c in checks),
+    }
+
+
+def finished_record(record: dict, key: str, screened: Any) -> dict:
+    """A job's record as results.json holds it: its key and screen estimate added, and checked
+    against the typed candidate record (:func:`edgefit.records.candidate_record`) before it is
+    written. A record that does not match is a bug, not the user's input: the candidate is kept
+    as failed, saying which field, so the run goes on and a rerun tries it again."""
+    est = screened.estimate
+    screen = Screen(
+        latency_s=est.latency_s,
+        energy_j=est.energy_j,
+        feasible=screened.feasible,
+        reasons=list(screened.reasons),
+        source=est.source,
+        error=est.error,
+    )
+    full = {**record, "key": key, "screen": screen.to_dict()}
+    try:
+        return candidate_record(full).to_dict()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return {
+            "choice": record.get("choice"),
+            "label": record.get("label", ""),
+            "status": "failed",
+            "stage": "record",
+            "error": f"the candidate's record does not match results.json: {where}: "
+            f"{first['msg']} (an edgefit bug; please report it)",
+            "key": key,
+            "screen": screen.to_dict(),
+        }
 
 
 def _recipe_label(recipe) -> str:
@@ -346,67 +394,57 @@ def run_candidate(
             base, mat.artifact_path, reference, settings.threads, settings.metric
         )
         source = f"measured (torch, torchao {plan.torchao.config}: the .pt2 run eager in-process)"
-        artifact: dict[str, Any] = {
-            "path": str(mat.artifact_path),
-            "format": ARTIFACT_FORMATS["torch"],
-            "runtime": "torch",
-        }
+        where = dict(
+            path=str(mat.artifact_path), format=ARTIFACT_FORMATS["torch"], runtime="torch"
+        )
     else:
         accuracy = score_model(base, mat.onnx_path, reference, settings.threads, settings.metric)
         source = "measured (onnxruntime)"
-        artifact = {"path": str(mat.onnx_path), "format": "onnx", "runtime": "onnxruntime"}
+        where = dict(path=str(mat.onnx_path), format="onnx", runtime="onnxruntime")
     recipe = getattr(plan.quantize, "recipe", None)
-    if recipe is not None:  # the session options the recipe was searched and is measured with
-        artifact["options"] = {"graph_optimization_level": recipe.opt_level}
+    # a searched recipe's session options: what it was searched and is measured with
+    options = {"graph_optimization_level": recipe.opt_level} if recipe is not None else None
+    artifact = ArtifactRecord.model_validate(
+        {**where, **({"options": options} if options else {})}
+    )
     precision = get_precision(choice.precision)
     # a torch-side pass leaves the exported ONNX graph in fp32: estimate it at the precision's
     # dtype
     est = estimate_file(mat.onnx_path, settings, precision.estimate_dtype if torchao else None)
-    estimate = {
-        "latency_s": est.latency_s,
-        "energy_j": est.energy_j,
-        "average_power_w": est.average_power_w,
-        "power_at_rate_w": est.power_at_rate_w,
-        "weight_bytes": est.weight_bytes,
-        "peak_activation_bytes": est.peak_activation_bytes,
-        "weight_level": est.weight_level,
-        "activation_level": est.activation_level,
-        "source": est.source,
-        "source_detail": est.source_detail,
-        "error": est.error,
-        "checks": estimate_checks(est),
-    }
-    if torchao and precision.estimate_note:
-        estimate["note"] = precision.estimate_note
+    estimate = estimate_record(est, precision.estimate_note if torchao else None)
     kinds = tuple(mat.change_kinds) or choice.change_kinds
     record = {
-        "choice": choice.to_dict(),
+        "choice": ChoiceRecord.model_validate(choice.to_dict()).to_dict(),
         "label": choice.label if recipe is None else _recipe_label(recipe),
         "plan": plan.to_dict(),
         "change_kinds": list(kinds),
         "status": "done",
         "onnx": str(mat.onnx_path),
-        "artifact": artifact,
-        "accuracy": {
-            "kind": accuracy.kind,
-            "value": accuracy.value,
-            "n": accuracy.n,
-            "sqnr_db": accuracy.sqnr_db,
-            "label": accuracy.label,
-            "data": base.eval_source,
-            "source": source,
-        },
-        "estimate": estimate,
-        "iteration": _iteration(settings, kinds, accuracy.value),
+        "artifact": artifact.to_dict(),
+        "accuracy": Accuracy(
+            kind=accuracy.kind,
+            value=accuracy.value,
+            n=accuracy.n,
+            sqnr_db=accuracy.sqnr_db,
+            label=accuracy.label,
+            data=base.eval_source,
+            source=source,
+        ).to_dict(),
+        "estimate": estimate.to_dict(),
+        "iteration": Iteration.model_validate(
+            _iteration(settings, kinds, accuracy.value)
+        ).to_dict(),
         "materialize": mat.metadata,
     }
-    measured = settings.measure_runtime and measure_here
-    if measured:
+    latency: MeasuredLatency | EstimatedLatency
+    if settings.measure_runtime and measure_here:
         latency = measure(
-            artifact["path"],
+            artifact.path,
             settings,
-            runtime=artifact["runtime"] if torchao else None,
-            options=artifact.get("options"),
+            runtime=artifact.runtime if torchao else None,
+            options=artifact.options,
         )
-    record = with_latency(record, latency if measured else estimated_latency(estimate))
+    else:
+        latency = EstimatedLatency.of(estimate)
+    record = with_latency(record, latency)
     return {**record, "seconds": time.perf_counter() - start}

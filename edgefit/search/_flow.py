@@ -32,7 +32,7 @@ from edgefit.search._engine import optimize as search
 from edgefit.search._export import export_target_formats
 from edgefit.search._final import remeasure_leaders
 from edgefit.search._outcome import OptimizeResult, ThreadsResult
-from edgefit.search._results import results_dict, write_outputs
+from edgefit.search._results import results_record, write_outputs
 from edgefit.search._select import pick
 from edgefit.targets import load_target
 
@@ -198,17 +198,25 @@ def finish_run(run: Run, target: Any, *, threads_from: str | None = None) -> Opt
         select=cfg.select,
         protocol=protocol,
     )
-    res = results_dict(run, chosen, run.base_key, run.base_accuracy, protocol)
-    if threads_from is not None:
-        res["config"]["threads_from"] = threads_from
     warning = oversubscribed(cfg.thread_counts, usable_cores())
     if warning:
-        res["notes"].append(warning)
+        run.notes.append(warning)
+    exports = None
     if chosen.winner is not None:
         shape = run.base.shape_for(chosen.winner["choice"].get("resolution"))
-        res["exports"] = export_target_formats(
+        exports = export_target_formats(
             target, chosen.winner, out_dir, resize_inputs(run.base.calibration, shape)
         )
+    record = results_record(
+        run,
+        chosen,
+        run.base_key,
+        run.base_accuracy,
+        protocol,
+        threads_from=threads_from,
+        exports=exports,
+    )
+    res = record.to_dict()
     files = write_outputs(out_dir, res)
     files.update(
         {

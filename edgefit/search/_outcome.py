@@ -16,8 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from edgefit._io import to_json
 from edgefit.errors import EdgefitError
+from edgefit.records import (
+    RESULTS_SCHEMA_ID,
+    DoneCandidate,
+    FailedCandidate,
+    Results,
+    candidate_record,
+)
 from edgefit.report import load_results
 from edgefit.search._config import threads_note
 from edgefit.search._select import TIE_RULE, Pick, Protocol
@@ -120,24 +129,43 @@ class Candidate:
     record: Mapping[str, Any] = field(repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, record: Mapping[str, Any]) -> Candidate:
-        acc = record.get("accuracy") or {}
-        lat = record.get("latency") or {}
-        art = record.get("artifact") or {}
+    def of(cls, c: DoneCandidate | FailedCandidate) -> Candidate:
+        """The view of a typed candidate record."""
+        if isinstance(c, FailedCandidate):
+            return cls(
+                key=c.key,
+                label=c.label,
+                status=c.status,
+                accuracy=None,
+                accuracy_kind=None,
+                p50_s=None,
+                latency_source=None,
+                final_median_s=None,
+                fits=None,
+                path=None,
+                error=c.error,
+                record=c.to_dict(),
+            )
+        lat = c.latency
         return cls(
-            key=record["key"],
-            label=record.get("label", ""),
-            status=record.get("status", ""),
-            accuracy=acc.get("value"),
-            accuracy_kind=acc.get("kind"),
-            p50_s=lat.get("p50_s"),
-            latency_source=lat.get("source"),
-            final_median_s=(lat.get("final") or {}).get("median_s"),
-            fits=record.get("fits"),
-            path=art.get("path") or record.get("onnx"),
-            error=record.get("error"),
-            record=record,
+            key=c.key,
+            label=c.label,
+            status=c.status,
+            accuracy=c.accuracy.value,
+            accuracy_kind=c.accuracy.kind,
+            p50_s=lat.p50_s,
+            latency_source=lat.source,
+            final_median_s=lat.final.median_s if lat.final else None,
+            fits=c.fits,
+            path=c.artifact.path if c.artifact else c.onnx,
+            error=None,
+            record=c.to_dict(),
         )
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> Candidate:
+        """The view of a results.json ``candidates`` entry (checked against its record)."""
+        return cls.of(candidate_record(record))
 
     def to_dict(self) -> dict[str, Any]:
         """The candidate's results.json entry (a copy)."""
@@ -204,18 +232,28 @@ class OptimizeResult:
     ) -> OptimizeResult:
         """The record of a results.json dict (any ``edgefit-results/1`` file, older ones too)."""
         res = json.loads(to_json(res, indent=None))  # as written: NaN → null, numpy → numbers
-        cands = {c["key"]: Candidate.from_dict(c) for c in res.get("candidates", []) if "key" in c}
-        selection = Selection.from_dict(res["selection"])
+        try:
+            record = Results.model_validate(res)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise EdgefitError(
+                f"not an {RESULTS_SCHEMA_ID} record: {where}: {first['msg']}",
+                where="results",
+                fix="`edgefit report schema` prints the schema a results.json follows",
+            ) from None
+        cands = {c.key: Candidate.of(c) for c in record.candidates}
+        selection = Selection.from_dict(record.selection.to_dict())
         return cls(
             chosen=cands.get(selection.winner) if selection.winner else None,
             best_found=cands.get(selection.best_found) if selection.best_found else None,
-            baseline_key=res["baseline"]["key"],
-            baseline_accuracy=res["baseline"]["accuracy"],
-            frontier=tuple(res.get("frontier", ())),
+            baseline_key=record.baseline.key,
+            baseline_accuracy=record.baseline.accuracy,
+            frontier=tuple(record.frontier),
             selection=selection,
-            exports=tuple(res.get("exports", ())),
-            notes=tuple(res.get("notes", ())),
-            interrupted=bool(res.get("interrupted", False)),
+            exports=tuple(record.exports or ()),
+            notes=tuple(record.notes),
+            interrupted=record.interrupted,
             files=dict(files or {}),
             results=res,
         )

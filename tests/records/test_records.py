@@ -90,6 +90,8 @@ def _fields(schema: dict, node: dict, path: str, out: dict[str, set[str]]) -> No
 def test_the_generated_schema_only_adds_fields_to_the_hand_written_one():
     old_schema = json.loads((DATA / "results.schema.handwritten.json").read_text())
     new_schema = results_json_schema()
+    # other tools may point at a definition by name ("#/$defs/candidate"): every one still exists
+    assert set(old_schema["$defs"]) <= set(new_schema["$defs"])
     old: dict = {}
     new: dict = {}
     _fields(old_schema, old_schema, "", old)
@@ -153,3 +155,22 @@ def test_a_done_candidate_needs_its_figures():
     assert DoneCandidate.model_validate(cand).to_dict() == cand
     with pytest.raises(ValidationError, match="latency"):
         DoneCandidate.model_validate({k: v for k, v in cand.items() if k != "latency"})
+
+
+def test_a_finished_record_that_breaks_the_format_is_kept_as_failed_saying_where():
+    from types import SimpleNamespace
+
+    from edgefit.search._candidate import finished_record
+
+    est = SimpleNamespace(latency_s=1e-3, energy_j=1e-3, source="datasheet", error=0.5)
+    screened = SimpleNamespace(estimate=est, feasible=True, reasons=())
+    cand = {k: v for k, v in _load(FIXTURES[0])["candidates"][0].items() if k not in ("key", "screen")}
+    good = finished_record(cand, "ab" * 8, screened)
+    assert good["status"] == "done" and good["key"] == "ab" * 8
+    assert good["screen"] == {"latency_s": 1e-3, "energy_j": 1e-3, "feasible": True, "reasons": [],
+                              "source": "datasheet", "error": 0.5}
+    broken = {**cand, "latency": {**cand["latency"], "p50_s": -1.0}}
+    bad = finished_record(broken, "ab" * 8, screened)
+    assert bad["status"] == "failed" and bad["stage"] == "record"
+    assert "latency.measured.p50_s" in bad["error"] and "greater than or equal to 0" in bad["error"]
+    assert Results.model_validate({**_load(FIXTURES[0]), "candidates": [bad]}).candidates[0].status == "failed"

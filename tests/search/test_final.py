@@ -25,10 +25,20 @@ KINDS = {"fp32": ["runtime"], "int8": ["quantization"], "prune int8": ["pruning"
 
 
 def _record(key: str, kind: str, first_p50: float, acc: float = 0.99, fits: bool = True) -> dict:
+    """A whole candidate record (results.json's typed candidate), of which the pick reads the key, fit,
+    accuracy, first p50, plan and change kinds."""
     plan = {f: None for f in ("swap", "prune", "recover", "quantize", "torchao")} | PLANS[kind]
-    return {"key": key, "label": kind, "status": "done", "fits": fits, "accuracy": {"value": acc},
-            "latency": {"source": "measured", "p50_s": first_p50}, "plan": plan, "change_kinds": KINDS[kind],
-            "iteration": {"accuracy_at_deadline": acc, "days": 10, "usd": 0, "accuracy_now": acc}}
+    choice = {"width": 1.0, "depth": 1.0, "resolution": None, "activation": None, "prune": "none",
+              "prune_amount": 0.0, "precision": "fp32" if kind == "fp32" else "int8"}
+    estimate = {"latency_s": first_p50, "energy_j": 0.0, "average_power_w": 0.0, "weight_bytes": 0.0,
+                "peak_activation_bytes": 0.0, "source": "datasheet", "error": 0.5}
+    return {"key": key, "label": kind, "status": "done", "fits": fits, "choice": choice, "onnx": "",
+            "accuracy": {"kind": "top1", "value": acc, "label": "top-1", "source": "measured (onnxruntime)"},
+            "latency": {"source": "measured", "runtime": "onnxruntime", "p50_s": first_p50, "p90_s": first_p50,
+                        "p99_s": first_p50, "jitter_s": 0.0, "n_runs": 100},
+            "estimate": estimate, "checks": [], "plan": plan, "change_kinds": KINDS[kind],
+            "iteration": {"change_kinds": KINDS[kind], "accuracy_at_deadline": acc, "days": 10, "usd": 0,
+                          "accuracy_now": acc, "iterations_by_deadline": 18}}
 
 
 def _timing(c: dict, median: float, spread: float = 0.04, triggers: tuple[str, ...] = ()) -> FinalTiming:

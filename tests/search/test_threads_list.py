@@ -216,17 +216,24 @@ def test_a_list_with_one_storage_is_refused_before_any_work(tiny_onnx, tmp_path)
 # --- the combined result --------------------------------------------------------------------------
 
 def _result(winner: str | None, label: str = "", *, interrupted: bool = False) -> OptimizeResult:
-    cands = [{"key": k, "label": k.upper(), "status": "done",
-              "accuracy": {"value": 0.9, "kind": "top1"},
-              "latency": {"p50_s": 1e-3, "source": "measured", "final": {"median_s": 9e-4}}}
+    """A results.json (the report fixture's, a whole edgefit-results/1 file) with two candidates, A and B,
+    and ``winner`` ("a", "b" or None) picked."""
+    res = json.loads((Path(__file__).parents[1] / "report" / "data" / "results-host-cpu.json").read_text())
+    template = next(c for c in res["candidates"] if c["status"] == "done")
+    final = {"method": "interleaved", "median_s": 9e-4, "round_medians_s": [9e-4] * 5, "spread": 0.0}
+    cands = [{**template, "key": k * 16, "label": k.upper(),
+              "accuracy": {**template["accuracy"], "value": 0.9, "kind": "top1"},
+              "latency": {**template["latency"], "p50_s": 1e-3, "source": "measured", "final": final}}
              for k in ("a", "b")]
-    return OptimizeResult.from_dict({
+    key = {None: None, "a": "a" * 16, "b": "b" * 16}
+    res.update({
         "selection": {"rule": "latency", "accuracy_floor": 0.89, "eligible": 2 if winner else 0,
-                      "winner": winner, "reason": "" if winner else "nothing fits",
-                      "best_found": None if winner else "a"},
-        "baseline": {"key": "a", "accuracy": 0.9},
+                      "winner": key[winner], "reason": "" if winner else "nothing fits",
+                      "best_found": None if winner else key["a"]},
+        "baseline": {"key": key["a"], "accuracy": 0.9}, "frontier": [],
         "candidates": cands, "interrupted": interrupted,
     })
+    return OptimizeResult.from_dict(res)
 
 
 def test_differing_picks_get_one_note_naming_each():
