@@ -26,7 +26,13 @@ from edgefit.passes import PassContext, PassPlan, materialize
 from edgefit.passes._onnx_prune import prunable as onnx_prunable
 from edgefit.runtimes import measuring_runtime
 from edgefit.search._base import Base
-from edgefit.search._candidate import RunSettings, recipe_of, reference_outputs, score_model
+from edgefit.search._candidate import (
+    RunSettings,
+    finished_record,
+    recipe_of,
+    reference_outputs,
+    score_model,
+)
 from edgefit.search._config import OptimizeConfig, with_output
 from edgefit.search._executor import get_executor
 from edgefit.search._recipe_step import with_recipe, with_search
@@ -361,8 +367,16 @@ def optimize(
             "delete candidates/<key>/result.json to try one again"
         )
     stopped: list[bool] = []
+    asked: list[bool] = []
 
     def should_stop() -> bool:
+        # the budget counts from the start of the run (baseline and recipe search included),
+        # but a run with no candidate yet starts one even when setup spent it: a run that
+        # builds nothing answers nothing
+        first = not asked and not run.candidates
+        asked.append(True)
+        if first:
+            return False
         if config.budget_s is not None and time.perf_counter() - start > config.budget_s:
             stopped.append(True)
             return True
@@ -378,8 +392,8 @@ def optimize(
             notes=run.notes,
         )
         for job, record in results:
-            record["key"], record["screen"] = job.key, _screen_dict(job.screened)
-            record = with_search(record, run.recipe_search)
+            # keyed, checked against the typed candidate record, then written
+            record = finished_record(with_search(record, run.recipe_search), job.key, job.screened)
             # the record first: a run killed before the study hears of it still reuses it (and
             # tells it then)
             write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
@@ -432,17 +446,6 @@ def optimize(
 def _reference_for(base: Base, reference, metric: str):
     """The original's outputs when the metric compares against them (no labels, or sqnr)."""
     return reference if base.eval_y is None or metric == "sqnr" else None
-
-
-def _screen_dict(s) -> dict:
-    return {
-        "latency_s": s.estimate.latency_s,
-        "energy_j": s.estimate.energy_j,
-        "feasible": s.feasible,
-        "reasons": list(s.reasons),
-        "source": s.estimate.source,
-        "error": s.estimate.error,
-    }
 
 
 def _base_onnx(base: Base, settings: RunSettings, cand_dir: Path) -> Path:

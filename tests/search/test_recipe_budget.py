@@ -128,11 +128,12 @@ def test_the_search_counts_against_the_budget_and_is_capped_at_half(
     tiny_onnx, tmp_path, search, executor
 ):
     """--budget 30s and a search that took 40 s: before #16 the budget started after the search
-    and candidates still ran; now the run is over budget before any candidate starts."""
+    and every candidate still ran; now the run is over budget when candidates start, and only
+    the first one starts (a run always builds one, so it answers something)."""
     search.took = 40.0
     res = _run(tiny_onnx, tmp_path, budget_s=30.0)
     assert search.caps == [pytest.approx(30.0 * RECIPE_SHARE)]
-    assert executor.started == [] and res["counts"]["not_started"] == 3
+    assert len(executor.started) == 1  # the first; the other two are never started
     assert any(n.startswith("budget of 30 s reached") for n in res["notes"])
     top = res["recipe_search"]
     assert top["capped"] is True and top["cap_s"] == pytest.approx(15.0)
