@@ -10,8 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgefit import _format as fmt
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, FailedCandidate, Results
 
 
 @dataclass(frozen=True)
@@ -53,30 +57,30 @@ class CandidateRow:
     iteration: str = ""  # days and dollars of one iteration
 
 
-def accuracy_text(c: dict) -> str:
-    acc = c["accuracy"]
-    return f"{acc['value']:.2f} dB" if acc["kind"] == "sqnr" else f"{acc['value']:.4f}"
+def accuracy_text(c: DoneCandidate) -> str:
+    acc = c.accuracy
+    return f"{acc.value:.2f} dB" if acc.kind == "sqnr" else f"{acc.value:.4f}"
 
 
-def latency_source(c: dict) -> str:
-    lat = c["latency"]
-    if lat["source"] == "measured":
-        threads = lat.get("threads")
-        return f"measured, {lat.get('runtime', '?')}" + (
+def latency_source(c: DoneCandidate) -> str:
+    lat = c.latency
+    if lat.source == "measured":
+        threads = lat.threads
+        return f"measured, {lat.runtime}" + (
             f", {threads} thread{'s' * (threads != 1)}" if threads else ""
         )
-    return f"estimated, {lat.get('estimate_source', '?')}, ±{lat.get('error', 0):.0%}"
+    return f"estimated, {lat.estimate_source}, ±{lat.error:.0%}"
 
 
-def estimate_notes(done: list[dict]) -> list[str]:
+def estimate_notes(done: list[DoneCandidate]) -> list[str]:
     """Where each estimated latency came from, once per distinct source: a candidate calibrated on
     published measurements is ranked on a different footing from a datasheet one, and the report
     says which candidates stand on which (with the points by name)."""
     groups: dict[str, list[str]] = {}
     for c in done:
-        est = c.get("estimate") or {}
-        if c["latency"]["source"] == "estimated" and est.get("source_detail"):
-            groups.setdefault(est["source_detail"], []).append(c["label"])
+        detail = c.estimate.source_detail
+        if c.latency.source == "estimated" and detail:
+            groups.setdefault(detail, []).append(c.label)
     notes = []
     for detail, labels in groups.items():
         shown = ", ".join(labels[:4]) + (f" and {len(labels) - 4} more" if len(labels) > 4 else "")
@@ -84,66 +88,68 @@ def estimate_notes(done: list[dict]) -> list[str]:
     return notes
 
 
-def _pareto(done: list[dict], x: Callable[[dict], float]) -> set[str]:
-    pool = [c for c in done if c["fits"]] or done
+def _pareto(done: list[DoneCandidate], x: Callable[[DoneCandidate], float]) -> set[str]:
+    pool = [c for c in done if c.fits] or done
     out = set()
     for c in pool:
-        a, t = c["accuracy"]["value"], x(c)
+        a, t = c.accuracy.value, x(c)
         beaten = any(
-            o["accuracy"]["value"] >= a and x(o) <= t and (o["accuracy"]["value"] > a or x(o) < t)
+            o.accuracy.value >= a and x(o) <= t and (o.accuracy.value > a or x(o) < t)
             for o in pool
         )
         if not beaten:
-            out.add(c["key"])
+            out.add(c.key)
     return out
 
 
-def frontier_points(res: dict, done: list[dict]) -> list[Point]:
+def frontier_points(res: Results, done: list[DoneCandidate]) -> list[Point]:
     """Every finished candidate as a plot point, marked on the latency frontier (as the run chose
     it) and on the energy frontier (computed here: the run does not rank by energy)."""
-    energy_front = _pareto(done, lambda c: c["estimate"]["energy_j"])
+    energy_front = _pareto(done, lambda c: c.estimate.energy_j)
     return [
         Point(
-            c["key"],
-            c["label"],
-            c["accuracy"]["value"],
-            c["latency"]["p50_s"],
-            c["latency"]["source"],
-            c["estimate"]["energy_j"],
-            c["fits"],
-            c["key"] in res["frontier"],
-            c["key"] in energy_front,
-            c["key"] == res["selection"]["winner"],
-            c["key"] == res["baseline"]["key"],
+            c.key,
+            c.label,
+            c.accuracy.value,
+            c.latency.p50_s,
+            c.latency.source,
+            c.estimate.energy_j,
+            c.fits,
+            c.key in res.frontier,
+            c.key in energy_front,
+            c.key == res.selection.winner,
+            c.key == res.baseline.key,
         )
         for c in done
     ]
 
 
-def candidate_rows(res: dict, points: list[Point]) -> list[CandidateRow]:
+def _p50(c: DoneCandidate | FailedCandidate) -> float:
+    return c.latency.p50_s if c.status == "done" else math.inf
+
+
+def candidate_rows(res: Results, points: list[Point]) -> list[CandidateRow]:
     """The candidates table, fastest p50 first (failed candidates last): the rows both report.html
     and report.md show. ``points`` (:func:`frontier_points`) say which are on the energy
     frontier."""
     rows = []
-    for c in sorted(res["candidates"], key=lambda c: c.get("latency", {}).get("p50_s", math.inf)):
-        if c.get("status") != "done":
-            rows.append(CandidateRow(c["label"], error=c.get("error", "")))
+    for c in sorted(res.candidates, key=_p50):
+        if c.status != "done":
+            rows.append(CandidateRow(c.label, error=c.error))
             continue
         rows.append(
             CandidateRow(
-                c["label"],
+                c.label,
                 accuracy=accuracy_text(c),
-                latency=fmt.seconds(c["latency"]["p50_s"]),
+                latency=fmt.seconds(c.latency.p50_s),
                 latency_source=latency_source(c),
-                energy=fmt.joules(c["estimate"]["energy_j"]),
-                energy_frontier=next(
-                    (p.energy_frontier for p in points if p.key == c["key"]), False
-                ),
-                fits=c["fits"],
-                frontier=c["key"] in res["frontier"],
-                chosen=c["key"] == res["selection"]["winner"],
-                baseline=c["key"] == res["baseline"]["key"],
-                iteration=f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}",
+                energy=fmt.joules(c.estimate.energy_j),
+                energy_frontier=next((p.energy_frontier for p in points if p.key == c.key), False),
+                fits=c.fits,
+                frontier=c.key in res.frontier,
+                chosen=c.key == res.selection.winner,
+                baseline=c.key == res.baseline.key,
+                iteration=f"{c.iteration.days:g} d, ${c.iteration.usd:,.0f}",
             )
         )
     return rows

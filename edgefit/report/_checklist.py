@@ -9,9 +9,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgefit import _format as fmt
 from edgefit.report._target import UNIT_FMT
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, Results
 
 STATUSES = ("pass", "fail", "unknown")
 NOISY_CPU_WAIT = 0.05  # above this share of CPU wait, a measurement includes other processes' load
@@ -28,37 +32,36 @@ class Item:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
 
-def _accuracy(res: dict, win: dict | None) -> Item:
-    sel = res["selection"]
+def _accuracy(res: Results, win: DoneCandidate | None) -> Item:
+    sel = res.selection
     if win is None:
-        return Item("accuracy floor", "fail", f"no candidate qualified: {sel['reason']}")
-    acc = win["accuracy"]
-    ok = acc["value"] >= sel["accuracy_floor"] - 1e-12
+        return Item("accuracy floor", "fail", f"no candidate qualified: {sel.reason}")
+    acc = win.accuracy
+    ok = acc.value >= sel.accuracy_floor - 1e-12
     return Item(
         "accuracy floor",
         "pass" if ok else "fail",
-        f"{acc['kind']} {acc['value']:.4f} {'≥' if ok else '<'} floor {sel['accuracy_floor']:.4f} "
-        f"(baseline {res['baseline']['accuracy']:.4f}; measured with onnxruntime on "
-        f"{acc.get('data', '?')}, "
-        f"n = {acc.get('n')})",
+        f"{acc.kind} {acc.value:.4f} {'≥' if ok else '<'} floor {sel.accuracy_floor:.4f} "
+        f"(baseline {res.baseline.accuracy:.4f}; measured with onnxruntime on "
+        f"{acc.data or '?'}, "
+        f"n = {acc.n})",
     )
 
 
-def _envelope(win: dict | None) -> Item:
+def _envelope(win: DoneCandidate | None) -> Item:
     if win is None:
         return Item("envelope fit", "unknown", "no chosen model")
-    checks = win["checks"]
-    bad = [c for c in checks if not c["fits"]]
+    checks = win.checks
+    bad = [c for c in checks if not c.fits]
     if bad:
         text = "; ".join(
-            f"{c['constraint']}: {_show(c['unit'], c['value'])} > {_show(c['unit'], c['limit'])} "
-            f"({c['source']})"
+            f"{c.constraint}: {_show(c.unit, c.value)} > {_show(c.unit, c.limit)} ({c.source})"
             for c in bad
         )
         return Item(
             "envelope fit", "fail", f"{len(bad)} of {len(checks)} constraints exceeded: {text}"
         )
-    sources = sorted({c["source"] for c in checks})
+    sources = sorted({c.source for c in checks})
     hedge = (
         " (estimates from datasheet figures carry a ±50 % error bar: confirm on the device)"
         if "datasheet" in sources
@@ -83,12 +86,12 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _parity(win: dict | None, results_dir: Path | None) -> Item:
+def _parity(win: DoneCandidate | None, results_dir: Path | None) -> Item:
     name = "export parity"
     if win is None:
         return Item(name, "unknown", "no chosen model was exported")
     exported = results_dir / "model.onnx" if results_dir is not None else None
-    scored = Path(win["onnx"])
+    scored = Path(win.onnx)
     if exported is None or not exported.is_file():
         return Item(
             name,
@@ -119,12 +122,12 @@ def _parity(win: dict | None, results_dir: Path | None) -> Item:
     )
 
 
-def _determinism(win: dict | None, target) -> Item:
+def _determinism(win: DoneCandidate | None, target) -> Item:
     name = "determinism (p99, jitter)"
     if win is None:
         return Item(name, "unknown", "no chosen model")
-    lat = win["latency"]
-    if lat["source"] != "measured":
+    lat = win.latency
+    if lat.source != "measured":
         return Item(
             name,
             "unknown",
@@ -133,7 +136,7 @@ def _determinism(win: dict | None, target) -> Item:
         )
     env = getattr(target, "envelope", None)
     parts, ok = [], True
-    p99, jitter = lat["p99_s"], lat.get("jitter_s")
+    p99, jitter = lat.p99_s, lat.jitter_s
     if env is not None:
         fits = p99 <= env.latency_budget_s.value
         ok &= fits
@@ -150,11 +153,8 @@ def _determinism(win: dict | None, target) -> Item:
         )
     elif jitter is not None:
         parts.append(f"jitter {fmt.seconds(jitter)} (the target sets no jitter limit)")
-    wait = lat.get("cpu_wait_fraction")
-    detail = (
-        f"measured on {lat.get('runtime')}, {lat.get('threads')} thread(s), "
-        f"{lat.get('n_runs')} runs"
-    )
+    wait = lat.cpu_wait_fraction
+    detail = f"measured on {lat.runtime}, {lat.threads} thread(s), {lat.n_runs} runs"
     if wait is not None and wait > NOISY_CPU_WAIT:
         detail += (
             f"; {wait:.0%} CPU wait: other processes shared the CPU, so the tail is pessimistic"
@@ -163,7 +163,11 @@ def _determinism(win: dict | None, target) -> Item:
 
 
 def checklist(
-    res: dict, win: dict | None, base: dict | None, target, results_dir: Path | None
+    res: Results,
+    win: DoneCandidate | None,
+    base: DoneCandidate | None,
+    target,
+    results_dir: Path | None,
 ) -> list[Item]:
     """The four checks a model must pass before it ships (see module docstring)."""
     return [

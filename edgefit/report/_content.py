@@ -13,16 +13,22 @@ gathers them into one :class:`Report`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgefit import _format as fmt
 from edgefit.report._candidates import Point, estimate_notes, frontier_points
 from edgefit.report._checklist import Item, checklist
 from edgefit.report._layers import Layers, layers_of
+from edgefit.report._read import as_results
 from edgefit.report._repro import repro_rows
 from edgefit.report._summary import headline, protocol_lines, summary_rows
 from edgefit.report._target import EnvelopeRow, envelope_rows, iteration_plan, target_of
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, Results
 
 SHORT_ACCURACY = {
     "top1": "top-1 accuracy (measured)",
@@ -35,7 +41,7 @@ SHORT_ACCURACY = {
 class Report:
     title: str
     headline: str
-    res: dict
+    res: Results  # results.json as its typed record
     summary: list[tuple[str, str, str, str, str]]  # metric, baseline, chosen, change, source
     chosen_heading: str  # "chosen", or "best found" when nothing qualified
     points: list[Point]
@@ -56,44 +62,47 @@ class Report:
     )  # the final re-measurement and the tie rule, in sentences
 
 
-def build_report(res: dict, *, results_dir: str | Path | None = None) -> Report:
+def build_report(
+    res: Mapping[str, Any] | Results, *, results_dir: str | Path | None = None
+) -> Report:
     """Everything a report shows, from a loaded results.json (see
-    :func:`~edgefit.report.load_results`).
+    :func:`~edgefit.report.load_results`) or its :class:`~edgefit.records.Results` record; a
+    dict the record cannot hold is an :class:`~edgefit.errors.EdgefitError`.
 
     ``results_dir`` is the folder results.json sits in: the exported model.onnx is looked up there.
 
     >>> rep = build_report(load_results("out/results.json"), results_dir="out")   # doctest: +SKIP
     >>> rep.headline                                                             # doctest: +SKIP
     """
+    res = as_results(res)
     results_dir = Path(results_dir) if results_dir is not None else None
-    cands = {c["key"]: c for c in res["candidates"]}
-    done = [c for c in res["candidates"] if c.get("status") == "done"]
-    sel = res["selection"]
-    win = cands.get(sel["winner"] or "")
-    base = cands.get(res["baseline"]["key"])
-    focus = win or cands.get(sel["best_found"] or "")
+    cands = {c.key: c for c in res.candidates}
+    done: list[DoneCandidate] = [c for c in res.candidates if c.status == "done"]
+    by_key = {c.key: c for c in done}  # the pick, the baseline and the best found are finished
+    sel = res.selection
+    win = by_key.get(sel.winner or "")
+    base = by_key.get(res.baseline.key)
+    focus = win or by_key.get(sel.best_found or "")
     target, target_note = target_of(res)
     layers, layers_note = layers_of(res, focus, target, results_dir)
     iteration, iteration_note = iteration_plan(res, focus, target)
     env = getattr(target, "envelope", None)
-    kind = done[0]["accuracy"]["kind"] if done else ""
+    kind = done[0].accuracy.kind if done else ""
     acc_label = SHORT_ACCURACY.get(kind, f"{kind or 'accuracy'} (measured)")
-    notes = (
-        list(res.get("notes", [])) + ([target_note] if target_note else []) + estimate_notes(done)
-    )
+    notes = list(res.notes) + ([target_note] if target_note else []) + estimate_notes(done)
     return Report(
-        title=f"edgefit: {res['model']['name']} on {res['target']['id']}",
+        title=f"edgefit: {res.model.name} on {res.target.id}",
         headline=headline(res, cands, win, base),
         res=res,
         summary=summary_rows(base, focus),
-        chosen_heading=f"chosen: {win['label']}"
+        chosen_heading=f"chosen: {win.label}"
         if win
-        else f"best found: {focus['label']}"
+        else f"best found: {focus.label}"
         if focus
         else "none",
         points=frontier_points(res, done),
         accuracy_label=acc_label,
-        floor=sel["accuracy_floor"],
+        floor=sel.accuracy_floor,
         budget_s=env.latency_budget_s.value if env is not None else None,
         budget_label=f"p{env.latency_percentile:g} budget "
         f"{fmt.seconds(env.latency_budget_s.value)}"

@@ -165,12 +165,10 @@ def _candidates_table(rep: Report) -> str:
         rows,
         num=(1, 3),
     )
-    rej = res.get("rejected_at_estimate", [])
+    rej = res.rejected_at_estimate
     more = ""
     if rej:
-        items = "".join(
-            f"<li>{esc(r['label'])}: {esc('; '.join(r['reasons']))}</li>" for r in rej[:8]
-        )
+        items = "".join(f"<li>{esc(r.label)}: {esc('; '.join(r.reasons))}</li>" for r in rej[:8])
         more = f"<p>{len(rej)} choices were rejected at estimate time, e.g.:</p><ul>{items}</ul>"
     return table + more
 
@@ -348,7 +346,7 @@ def render_html(rep: Report) -> str:
             f"{_frontier_plot(rep, energy=True)}</div>" + _candidates_table(rep),
         ),
         ("layers", "Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
-        ("envelope", f"Envelope on {res['target']['id']}", _envelope(rep)),
+        ("envelope", f"Envelope on {res.target.id}", _envelope(rep)),
         ("iteration", "Iteration tax", _iteration(rep)),
         ("reproducibility", "Reproducibility record", repro),
         (
@@ -360,13 +358,13 @@ def render_html(rep: Report) -> str:
     nav = "".join(f'<a href="#{sid}">{esc(title.split(":")[0])}</a>' for sid, title, _ in sections)
     header = (
         f'<p class="headline">{esc(rep.headline)}</p><p>Production-ready: <a href="#checklist" '
-        f'class="verdict">{esc(ready)}</a> · accuracy: {esc(res["data"]["evaluation"])} · '
-        f"selection: {esc(res['selection']['rule'])}</p><nav>{nav}</nav></header>"
+        f'class="verdict">{esc(ready)}</a> · accuracy: {esc(res.data.evaluation)} · '
+        f"selection: {esc(res.selection.rule)}</p><nav>{nav}</nav></header>"
     )
     footer = (
         f'<footer><h2>Notes</h2><ul class="note">{notes}</ul>'
-        f'<p class="note">edgefit {esc(res["edgefit_version"])}, run finished '
-        f"{esc(res['created'])}; "
-        f"schema {esc(res['schema'])}.</p></footer></body></html>\n"
+        f'<p class="note">edgefit {esc(res.edgefit_version)}, run finished '
+        f"{esc(res.created)}; "
+        f"schema {esc(res.schema_)}.</p></footer></body></html>\n"
     )
     return page_head(rep.title) + header + sections_html(sections) + footer

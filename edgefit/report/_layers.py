@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, Results
 
 TOP_KERNELS = 15
 
@@ -41,22 +44,22 @@ class Layers:
     other: Kernel | None  # the kernels past the top ones, summed
 
 
-def _model_files(res: dict, cand: dict, results_dir: Path | None) -> list[Path]:
+def _model_files(res: Results, cand: DoneCandidate, results_dir: Path | None) -> list[Path]:
     """The copies of ``cand``'s model that are on disk, best first: the exported model.onnx (which
     travels with results.json), the path the run wrote, the same path under ``results_dir``."""
     paths = []
-    if results_dir is not None and cand["key"] == res["selection"]["winner"]:
+    if results_dir is not None and cand.key == res.selection.winner:
         paths.append(results_dir / "model.onnx")
-    paths.append(Path(cand["onnx"]))
+    paths.append(Path(cand.onnx))
     if results_dir is not None:
-        parts = Path(cand["onnx"]).parts
+        parts = Path(cand.onnx).parts
         if "candidates" in parts:
             paths.append(results_dir.joinpath(*parts[parts.index("candidates") :]))
     return [p for p in dict.fromkeys(paths) if p.is_file()]
 
 
 def layers_of(
-    res: dict, cand: dict | None, target: Any, results_dir: Path | None
+    res: Results, cand: DoneCandidate | None, target: Any, results_dir: Path | None
 ) -> tuple[Layers | None, str]:
     """The :data:`TOP_KERNELS` slowest kernels of ``cand``'s model (the rest summed), or None and
     the reason it cannot be shown."""
@@ -66,7 +69,7 @@ def layers_of(
         return None, "the target does not load here, so the model cannot be re-estimated"
     existing = _model_files(res, cand, results_dir)
     if not existing:
-        return None, f"the model file of '{cand['label']}' is no longer on disk ({cand['onnx']})"
+        return None, f"the model file of '{cand.label}' is no longer on disk ({cand.onnx})"
     # the estimator and the graph loader bring numpy and onnx: imported when a report needs them,
     # so `import edgefit.report` stays light
     from edgefit.estimate import Estimator
@@ -75,16 +78,14 @@ def layers_of(
     problems = []
     for path in existing:
         try:
-            est = Estimator(
-                load_graph(path), target, power_mode=res["target"].get("power_mode")
-            ).estimate()
+            est = Estimator(load_graph(path), target, power_mode=res.target.power_mode).estimate()
             break
         except EdgefitError as exc:  # a damaged file: try the next copy, then say why
             problems.append(exc.what)
     else:
         return (
             None,
-            f"the model of '{cand['label']}' could not be re-estimated: {'; '.join(problems)}",
+            f"the model of '{cand.label}' could not be re-estimated: {'; '.join(problems)}",
         )
     ks = sorted(est.kernels, key=lambda k: -k.latency_s)
     top = tuple(
@@ -105,7 +106,7 @@ def layers_of(
         else None
     )
     return Layers(
-        cand["label"],
+        cand.label,
         str(path),
         est.source,
         est.source_detail,

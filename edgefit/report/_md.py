@@ -70,10 +70,10 @@ def _frontier(rep: Report) -> list[str]:
         f"★ after an energy: frontier on energy. Accuracy floor {rep.floor:.4f}"
         + (f"; {rep.budget_label}." if rep.budget_label else "."),
     ]
-    rej = res.get("rejected_at_estimate", [])
+    rej = res.rejected_at_estimate
     if rej:
         out += ["", f"{len(rej)} choices were rejected at estimate time, e.g.:"]
-        out += [f"- {r['label']}: {'; '.join(r['reasons'])}" for r in rej[:5]]
+        out += [f"- {r.label}: {'; '.join(r.reasons)}" for r in rej[:5]]
     return out
 
 
@@ -178,8 +178,8 @@ def render_md(rep: Report) -> str:
         f"**{rep.headline}**",
         "",
         f"Production-ready: **{ready}** (see the checklist). Accuracy: "
-        f"{res['data']['evaluation']}. "
-        f"Selection: {res['selection']['rule']}.",
+        f"{res.data.evaluation}. "
+        f"Selection: {res.selection.rule}.",
         "",
         "## Summary: chosen vs baseline",
         "",
@@ -197,7 +197,7 @@ def render_md(rep: Report) -> str:
     sections = [
         ("Pareto frontier", _frontier(rep)),
         ("Per-layer latency and energy of the chosen model (estimated)", _layers(rep)),
-        (f"Envelope on {res['target']['id']}", _envelope(rep)),
+        (f"Envelope on {res.target.id}", _envelope(rep)),
         ("Iteration tax", _iteration(rep)),
         (
             "Reproducibility record",
@@ -217,7 +217,6 @@ def render_md(rep: Report) -> str:
     lines += ["", "## Notes", ""] + [f"- {n}" for n in rep.notes]
     lines += [
         "",
-        f"_edgefit {res['edgefit_version']}, run finished {res['created']}; schema "
-        f"{res['schema']}._",
+        f"_edgefit {res.edgefit_version}, run finished {res.created}; schema {res.schema_}._",
     ]
     return "\n".join(lines) + "\n"

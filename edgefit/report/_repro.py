@@ -11,6 +11,10 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, Results
 
 # What decides the numbers: the tool, the exporter, the runtime that measured, the estimator's
 # kernels.
@@ -76,74 +80,69 @@ def command_line() -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def _run_rows(res: dict) -> list[tuple[str, str, str]]:
-    cfg, env = res["config"], res["environment"]
+def _run_rows(res: Results) -> list[tuple[str, str, str]]:
+    cfg, env, target, model = res.config, res.environment, res.target, res.model
     return [
-        ("edgefit", res["edgefit_version"], "results.json"),
-        ("run finished", res["created"], "results.json"),
-        ("command line", res.get("command") or "(Python API)", "results.json"),
-        ("seed", str(cfg.get("seed")), "results.json"),
+        ("edgefit", res.edgefit_version, "results.json"),
+        ("run finished", res.created, "results.json"),
+        ("command line", res.command or "(Python API)", "results.json"),
+        ("seed", str(cfg.seed), "results.json"),
         (
             "settings",
-            f"select {cfg.get('select')}, max drop {cfg.get('max_drop')}"
-            f"{' (relative)' if cfg.get('relative_drop') else ''}, trials {cfg.get('trials')}, "
-            f"budget {cfg.get('budget_s')} s, threads {cfg.get('threads')}, "
-            f"deadline {cfg.get('deadline_days')} days",
+            f"select {cfg.select}, max drop {cfg.max_drop}"
+            f"{' (relative)' if cfg.relative_drop else ''}, trials {cfg.trials}, "
+            f"budget {cfg.budget_s} s, threads {cfg.threads}, "
+            f"deadline {cfg.deadline_days} days",
             "results.json",
         ),
         (
             "target",
-            f"{res['target']['id']}"
-            + (
-                f", power mode {res['target']['power_mode']}"
-                if res["target"].get("power_mode")
-                else ""
-            ),
+            f"{target.id}" + (f", power mode {target.power_mode}" if target.power_mode else ""),
             "results.json",
         ),
         (
             "model",
-            f"{res['model']['name']} ({res['model']['kind']}), input "
-            f"{res['model']['input_shape']}",
+            f"{model.name} ({model.kind}), input {model.input_shape}",
             "results.json",
         ),
-        ("evaluation data", res["data"]["evaluation"], "results.json"),
+        ("evaluation data", res.data.evaluation, "results.json"),
         (
             "python / OS",
-            f"Python {env['python']} on {env['platform']} ({env['machine']})",
+            f"Python {env.python} on {env.platform} ({env.machine})",
             "results.json",
         ),
     ]
 
 
-def repro_rows(res: dict, win: dict | None) -> list[tuple[str, str, str]]:
+def repro_rows(res: Results, win: DoneCandidate | None) -> list[tuple[str, str, str]]:
     """(field, value, source) rows of the report's reproducibility record: the run's settings from
     results.json, the CPU and versions (from the renderer when results.json predates the record),
     the chosen model's file and hash."""
-    env = res["environment"]
+    from edgefit.records import Environment
+
     rows = _run_rows(res)
-    here = None if "versions" in env and "cpu" in env else environment_record()
+    recorded = {"versions", "cpu"} <= res.environment.model_fields_set
     src = (
         "results.json"
-        if here is None
+        if recorded
         else "the machine rendering this report (results.json predates the record)"
     )
-    rec = env if here is None else here
+    rec = res.environment if recorded else Environment.model_validate(environment_record())
     rows.append(
         (
             "CPU",
-            f"{rec.get('cpu')} ({rec.get('cpu_count')} CPUs usable"
-            + (f"; {' '.join(rec['isa'])}" if rec.get("isa") else "")
+            f"{rec.cpu} ({rec.cpu_count} CPUs usable"
+            + (f"; {' '.join(rec.isa)}" if rec.isa else "")
             + ")",
             src,
         )
     )
-    versions = ", ".join(f"{k} {v or 'not installed'}" for k, v in rec.get("versions", {}).items())
+    versions = ", ".join(f"{k} {v or 'not installed'}" for k, v in (rec.versions or {}).items())
     rows.append(("versions", versions, src))
     if win is not None:
-        mat = win.get("materialize") or {}
+        mat = win.materialize or {}  # free-form: how the candidate was built
         digest = str(mat.get("content_hash", "?"))[:16]
         rows.append(
-            ("chosen model", f"{win['onnx']} (plan + base model hash {digest}…)", "results.json")
+            ("chosen model", f"{win.onnx} (plan + base model hash {digest}…)", "results.json")
         )
     return rows

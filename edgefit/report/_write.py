@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from edgefit._io import ensure_dir, write_atomic
 from edgefit.report._content import build_report
 from edgefit.report._html import render_html
 from edgefit.report._md import render_md
 
+if TYPE_CHECKING:
+    from edgefit.records import Results
+
 
 def write_reports(
     out_dir: str | Path,
-    res: dict,
+    res: Mapping[str, Any] | Results,
     *,
     html: bool = True,
     md: bool = True,
     results_dir: str | Path | None = None,
 ) -> dict[str, str]:
-    """Render ``res`` (a results.json dict) into ``out_dir``; returns ``{"html": path, "md":
-    path}``.
+    """Render ``res`` (a results.json dict, read once as its typed
+    :class:`~edgefit.records.Results` record, or that record) into ``out_dir``; returns
+    ``{"html": path, "md": path}``.
 
     The exported model.onnx is looked up in ``results_dir`` (default ``out_dir``): the run's
     folder.
