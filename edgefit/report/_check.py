@@ -14,16 +14,20 @@ Each finding prints as one line that GitHub Actions turns into an annotation
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefit import _format as fmt
 from edgefit import _units
 from edgefit.errors import EdgefitError
 from edgefit.report._findings import CheckOutcome, Finding
+from edgefit.report._read import as_results
 from edgefit.report._target import UNIT_FMT
 from edgefit.runtimes import Artifact, get_runtime, measuring_runtime
+
+if TYPE_CHECKING:
+    from edgefit.records import DoneCandidate, Results
 
 COMPARES = ("auto", "measured", "estimate")
 MEASURE_ATTEMPTS = 4
@@ -40,17 +44,22 @@ def parse_fraction(text: str, *, where: str) -> float:
     return _units.parse_fraction(text, where=where, hi=100.0)
 
 
-def pick_baseline(res: dict) -> tuple[dict, str]:
-    """The candidate of a results.json a new model is compared with, and its role (see module
-    docstring)."""
-    cands = {c["key"]: c for c in res["candidates"] if c.get("status") == "done"}
-    sel = res["selection"]
+def pick_baseline(res: Mapping[str, Any] | Results) -> tuple[dict, str]:
+    """The candidate of a results.json a new model is compared with (as results.json holds it),
+    and its role (see module docstring)."""
+    cand, role = _pick(as_results(res, where="--baseline"))
+    return cand.to_dict(), role
+
+
+def _pick(res: Results) -> tuple[DoneCandidate, str]:
+    cands = {c.key: c for c in res.candidates if c.status == "done"}
+    sel = res.selection
     for key, role in (
-        (sel.get("winner"), "chosen"),
-        (sel.get("best_found"), "best found"),
-        (res["baseline"]["key"], "unchanged baseline"),
+        (sel.winner, "chosen"),
+        (sel.best_found, "best found"),
+        (res.baseline.key, "unchanged baseline"),
     ):
-        if key in cands:
+        if key is not None and key in cands:
             return cands[key], role
     raise EdgefitError(
         "the baseline results hold no finished candidate",
@@ -203,7 +212,7 @@ def _check_findings(checks: list[dict], where: str, file: str | None) -> list[Fi
 
 
 def _compare(
-    res: dict,
+    res: Results,
     target,
     est,
     measured: dict | None,
@@ -215,17 +224,17 @@ def _compare(
     from edgefit.targets import load_target
 
     try:
-        base_target = load_target(res["target"]["id"]).id
+        base_target = load_target(res.target.id).id
     except EdgefitError:
-        base_target = res["target"]["id"]
+        base_target = res.target.id
     if base_target != target.id:
         raise EdgefitError(
-            f"the baseline was run for target '{res['target']['id']}', not '{target.id}'",
+            f"the baseline was run for target '{res.target.id}', not '{target.id}'",
             where="--baseline",
             fix="pass the results.json of a run on the same target",
         )
-    cand, role = pick_baseline(res)
-    both_measured = measured is not None and cand["latency"]["source"] == "measured"
+    cand, role = _pick(res)
+    both_measured = measured is not None and cand.latency.source == "measured"
     if compare == "measured" and not both_measured:
         raise EdgefitError(
             "--compare measured needs a measured latency on both sides",
@@ -233,17 +242,17 @@ def _compare(
             fix="use --compare estimate, or measure (host-cpu) against a measured baseline",
         )
     if measured is not None and (compare == "measured" or (compare == "auto" and both_measured)):
-        new, old, what = measured["p50_s"], cand["latency"]["p50_s"], "measured p50"
+        new, old, what = measured["p50_s"], cand.latency.p50_s, "measured p50"
     else:
         new, old, what = (
             est.latency_s,
-            cand["estimate"]["latency_s"],
+            cand.estimate.latency_s,
             f"estimated latency ({est.source})",
         )
     change = new / old - 1 if old else 0.0
     info = {
-        "candidate": cand["label"],
-        "key": cand["key"],
+        "candidate": cand.label,
+        "key": cand.key,
         "role": role,
         "compared": what,
         "latency_s": new,
@@ -251,12 +260,12 @@ def _compare(
         "change": change,
         "max_regression": max_regression,
         "regressed": change > max_regression,
-        "results_created": res["created"],
+        "results_created": res.created,
     }
     text = (
         f"{where}: {what} {fmt.seconds(new)} vs {fmt.seconds(old)} for the baseline's {role} "
         "candidate "
-        f"'{cand['label']}' ({change:+.1%}; allowed +{max_regression:.1%})"
+        f"'{cand.label}' ({change:+.1%}; allowed +{max_regression:.1%})"
     )
     if change > max_regression:
         return info, Finding("error", "edgefit check (latency regression)", text, file)
@@ -272,7 +281,7 @@ def check_model(
     power_mode: str | None = None,
     measure: bool | None = None,
     threads: int = 1,
-    baseline: dict | None = None,
+    baseline: Mapping[str, Any] | Results | None = None,
     max_regression: float = 0.05,
     compare: str = "auto",
     latency_budget_s: float | None = None,
@@ -284,8 +293,8 @@ def check_model(
 
     ``measure`` None measures on ``host-cpu`` only (the machine this runs on); ``onnx_path`` is the
     file to measure (default: the graph's own model, written to a temporary file). ``baseline`` is
-    a loaded results.json (:func:`~edgefit.report.load_results`). ``file`` names the model in
-    annotations.
+    a loaded results.json (:func:`~edgefit.report.load_results`) or its
+    :class:`~edgefit.records.Results` record. ``file`` names the model in annotations.
     """
     from edgefit.estimate import Estimator
     from edgefit.targets import load_target
@@ -296,6 +305,7 @@ def check_model(
             where="--compare",
             fix=f"use one of {', '.join(COMPARES)}",
         )
+    base = None if baseline is None else as_results(baseline, where="--baseline")
     t = _with_budget(load_target(target), latency_budget_s)
     say = progress or (lambda _label: None)
     runtime = measuring_runtime(t)  # the target's YAML decides, when the target is this machine
@@ -320,9 +330,9 @@ def check_model(
     checks = _checks(est, t, measured)
     findings = _check_findings(checks, where, file)
     info = None
-    if baseline is not None:
+    if base is not None:
         say("comparing with the baseline")
-        info, finding = _compare(baseline, t, est, measured, max_regression, compare, where, file)
+        info, finding = _compare(base, t, est, measured, max_regression, compare, where, file)
         findings.append(finding)
     findings += [
         Finding("notice", "edgefit check (note)", f"{where}: {w}", file)

@@ -8,12 +8,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
 from edgefit.report._check import check_model, parse_fraction
 from edgefit.report._findings import CheckOutcome
+from edgefit.report._read import as_results
 from edgefit.report._schema import load_results
+
+if TYPE_CHECKING:
+    from edgefit.records import Results
 
 
 def check(
@@ -22,7 +26,7 @@ def check(
     *,
     input_shape: str | None = None,
     power_mode: str | None = None,
-    baseline: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    baseline: str | os.PathLike[str] | Mapping[str, Any] | Results | None = None,
     max_regression: float | str = 0.05,
     compare: str = "auto",
     latency_budget_s: float | None = None,
@@ -34,11 +38,11 @@ def check(
     earlier run chose.
 
     ``model``: an ONNX file or a built-in example name. ``baseline``: the results.json of an
-    earlier `edgefit optimize` run (a path, or the loaded dict); the check fails when latency grew
-    by more than ``max_regression`` (a share: 0.05 or ``"5%"``). ``measure`` None measures on
-    host-cpu only; other targets are estimated. The outcome's ``exit_code`` is the CLI's: 0 pass,
-    1 a constraint exceeded or latency regressed. Bad input raises
-    :class:`~edgefit.errors.EdgefitError`.
+    earlier `edgefit optimize` run (a path, the loaded dict or its ``Results`` record); the check
+    fails when latency grew by more than ``max_regression`` (a share: 0.05 or ``"5%"``).
+    ``measure`` None measures on host-cpu only; other targets are estimated. The outcome's
+    ``exit_code`` is the CLI's: 0 pass, 1 a constraint exceeded or latency regressed. Bad input
+    raises :class:`~edgefit.errors.EdgefitError`.
 
     >>> import edgefit
     >>> outcome = edgefit.check("ds-cnn-kws", "orin")  # doctest: +SKIP
@@ -104,10 +108,11 @@ def _share(value: float) -> float:
 
 
 def _baseline(
-    baseline: str | os.PathLike[str] | Mapping[str, Any] | None,
-) -> dict | None:
+    baseline: str | os.PathLike[str] | Mapping[str, Any] | Results | None,
+) -> Results | None:
+    """The baseline run as its typed record, read and checked before any model work."""
     if baseline is None:
         return None
-    if isinstance(baseline, Mapping):
-        return dict(baseline)
-    return load_results(baseline)
+    if isinstance(baseline, str | os.PathLike):
+        baseline = load_results(baseline)
+    return as_results(baseline, where="--baseline")
