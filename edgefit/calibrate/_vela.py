@@ -6,10 +6,10 @@ accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's
 :func:`calibrate_vela` builds tiny kernels of each estimator kernel class (``conv``, ``conv1x1``,
 ``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids
 (:data:`KERNELS`), turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E
-recipe), compiles it with Vela, and fits each class's efficiency, fall-off and overhead
-(:func:`~edgefit.calibrate._fit.fit_class`) to Vela's inference time. :func:`run_vela_fidelity`
-then compares the calibrated estimate with Vela on whole models (time, SRAM, flash;
-:mod:`edgefit.calibrate._vela_fidelity`).
+recipe), compiles it with Vela, and fits each class's efficiency, fall-off and overhead to Vela's
+inference time under Vela's own pass structure (``fit_overlapped`` in
+:mod:`edgefit.calibrate._vela_fit`). :func:`run_vela_fidelity` then compares the calibrated
+estimate with Vela on whole models (time, SRAM, flash; :mod:`edgefit.calibrate._vela_fidelity`).
 
 Each kernel is a tiny ``torch.nn`` module (:func:`kernel_module`); the estimator reads its ONNX
 export and Vela compiles its int8 .tflite, with NHWC inputs/outputs as a TFLite-native deployment

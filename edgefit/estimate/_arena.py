@@ -20,8 +20,10 @@ arena at each NPU operator holds:
   loaded in two halves while it runs when it computes longer than its weights stream (double
   buffer; the first half prefetched, and a following prefetch waits for that half to free). A
   weight-bound kernel (a 1×1 convolution on a 6×6 map) reads flash directly, and so do fully
-  connected layers. A global average's all-one weights are staged the same way. Whether a copy
-  hides is judged with :func:`npu_cycles` against the flash's ~1 byte per NPU cycle.
+  connected layers and the kernel after a direct read (:func:`weight_buffers`). A global
+  average's all-one weights are staged the same way. Whether a copy hides is judged with
+  :func:`npu_cycles` against the flash's ~1 byte per NPU cycle. The same staging tells the time
+  estimate which flash reads hide under the kernel before (:func:`staged_weights`).
 
 The estimator's peak over kernels of these live bytes (:mod:`edgefit.estimate._reference`) is then
 Vela's SRAM figure; it takes the plan's channel scales and dtypes like any other tensor.
@@ -110,8 +112,9 @@ def vela_arena(
     t_dies = [max(dies.get(t, born[t]), born[t]) for t in names]
     t_prod = [born[t] for t in names]
     double = False
+    plan = weight_buffers(kernels)
     for i in range(len(kernels)):  # weight buffers, the first prefetched under the kernel before
-        buffers = _buffer_bytes(kernels, i)
+        buffers = plan[i]
         # a prefetch waits for the double buffer before it to free its first half
         first = i if double else max(i - 1, 0)
         double = buffers[1] > 0
@@ -129,27 +132,47 @@ def vela_arena(
     )
 
 
-def _buffer_bytes(kernels: list[dict], i: int) -> tuple[float, float]:
-    """SRAM bytes of kernel ``i``'s weight buffers: ``(prefetched under the kernel before, loaded
-    while it runs)``; ``(0, 0)`` where its weights are read from flash directly.
+def staged_weights(kernels: list[dict]) -> np.ndarray:
+    """Per kernel, 1.0 where Vela copies its weights into SRAM by DMA (see :func:`weight_buffers`),
+    else 0.0 (read from flash while it runs, or no weights). A staged copy starts under the kernel
+    before (Vela's slack cycles), so the estimate hides that much of its flash time
+    (:mod:`edgefit.estimate._kernels`)."""
+    return np.array([1.0 if any(b) else 0.0 for b in weight_buffers(kernels)])
 
-    Vela (``scheduler.propose_weight_buffering``) copies a convolution's encoded weights (Vela's
-    own size where the lowering has it, :mod:`edgefit.estimate._vela_weights`) into SRAM when the
-    copy pays: when it hides under the kernel before (single buffer, prefetched), or when the
-    kernel computes longer than its weights take to stream (double buffer, the whole stream in two
-    halves). A weight-bound kernel (a 1×1 convolution on a 6×6 map) reads flash directly; fully
-    connected layers always do. A global average's all-one weights are buffered the same way.
+
+def weight_buffers(kernels: list[dict]) -> list[tuple[float, float]]:
+    """Per kernel, the SRAM bytes of its weight buffers: ``(prefetched under the kernel before,
+    loaded while it runs)``; ``(0, 0)`` where its weights are read from flash directly.
+
+    Vela copies a convolution's encoded weights (Vela's own size where the lowering has it,
+    :mod:`edgefit.estimate._vela_weights`) into SRAM when the copy pays: when it hides under the
+    kernel before (single buffer, prefetched), or when the kernel computes longer than its weights
+    take to stream (double buffer, the whole stream in two halves). A weight-bound kernel (a 1×1
+    convolution on a 6×6 map) reads flash directly; fully connected layers always do; and the
+    kernel after one that reads flash directly finds the flash port busy, so nothing hides under
+    it (Vela 5.2's schedule: MobileNetV1's 1×1 after a direct-read 1×1, SqueezeNet's squeeze 1×1
+    after a direct-read expand 3×3, both unbuffered). A global average's all-one weights are
+    buffered the same way.
     """
-    kern = kernels[i]
-    anchor = kern["anchor"]
-    mean = anchor.kind == "reduce" or anchor.op in ("GlobalAveragePool", "ReduceMean")
-    if not mean and (anchor.kind not in BUFFERED_KINDS or anchor.params <= 0):
-        return 0.0, 0.0
-    size = float(kern.get("flash_bytes") or flash_weight_elems(anchor, anchor.params))
-    transfer = size / FLASH_BYTES_PER_CYCLE
-    if i > 0 and npu_cycles(kernels[i - 1]) >= transfer:
-        return size, 0.0
-    return (size / 2, size / 2) if npu_cycles(kern) >= transfer else (0.0, 0.0)
+    out: list[tuple[float, float]] = []
+    direct = False  # the kernel before reads its weights from flash while it runs
+    for i, kern in enumerate(kernels):
+        anchor = kern["anchor"]
+        mean = anchor.kind == "reduce" or anchor.op in ("GlobalAveragePool", "ReduceMean")
+        if not mean and (anchor.kind not in BUFFERED_KINDS or anchor.params <= 0):
+            out.append((0.0, 0.0))
+            direct = anchor.params > 0
+            continue
+        size = float(kern.get("flash_bytes") or flash_weight_elems(anchor, anchor.params))
+        transfer = size / FLASH_BYTES_PER_CYCLE
+        if i > 0 and not direct and npu_cycles(kernels[i - 1]) >= transfer:
+            out.append((size, 0.0))
+        elif npu_cycles(kern) >= transfer:
+            out.append((size / 2, size / 2))
+        else:
+            out.append((0.0, 0.0))
+        direct = not any(out[-1])
+    return out
 
 
 def npu_cycles(kern: dict) -> float:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgefit.errors import EdgefitError
+from edgefit.estimate._lower_integer import INTEGER_TARGET_KINDS
 from edgefit.estimate._plan import N_DTYPES, PLAN_DTYPES
 from edgefit.estimate._profile import Profile
 from edgefit.estimate._table import KERNEL_CLASSES, KernelTable
@@ -54,6 +55,11 @@ class HwArrays:
     supported: np.ndarray  # D bool: some unit runs this dtype
     calibrated: np.ndarray  # K × D bool: efficiency from a calibration profile
     notes: list[str] = field(default_factory=list)
+    # K × D bool: the kernel runs on an Ethos-U NPU whose compute, SRAM port and weight DMA overlap
+    # (Vela's pass time: max of NPU, SRAM and flash cycles, a staged weight copy started under the
+    # kernel before); only under the integer lowering's weight staging (KernelTable.prefetch)
+    overlap: np.ndarray | None = None
+    prefetch: np.ndarray | None = None  # K: 1 where the weights are staged (KernelTable.prefetch)
 
 
 def _unit_for(target, dtype: str, preferred: str | None):
@@ -106,6 +112,9 @@ def build_hw(
     e_op = np.zeros((k, N_DTYPES))
     sparse = np.ones((k, N_DTYPES))
     calibrated = np.zeros((k, N_DTYPES), bool)
+    overlap = np.zeros((k, N_DTYPES), bool)
+    # Vela's pass structure is the Ethos-U's (kind mcu_npu); another NPU keeps the CPU-like sum
+    staged = table.prefetch is not None and target.kind in INTEGER_TARGET_KINDS
     unit_of: list[list[str | None]] = [[None] * N_DTYPES for _ in range(k)]
     supported = np.zeros(N_DTYPES, bool)
     for d, dtype in enumerate(PLAN_DTYPES):
@@ -143,6 +152,7 @@ def build_hw(
             e_op[i, d] = e
             sparse[i, d] = sp if table.has_weights[i] else 1.0
             unit_of[i][d] = u.name
+            overlap[i, d] = staged and u.kind == "npu"
     levels = sorted(target.memory_levels, key=lambda m: -m.bandwidth_bytes_per_s.value)
     bw_scale = profile.memory_bandwidth_scale if profile else 1.0
     float_act = 2.0 if supported[PLAN_DTYPES.index("fp16")] and not supported[0] else 4.0
@@ -174,4 +184,6 @@ def build_hw(
         unit_of=unit_of,
         supported=supported,
         calibrated=calibrated,
+        overlap=overlap,
+        prefetch=table.prefetch if table.prefetch is not None else np.zeros(k),
     )

@@ -47,6 +47,8 @@ def estimate_kernel(
     inv_peak,
     w_factor,
     overhead,
+    overlap,
+    prefetch,
     e_op,
     wbytes,
     abytes,
@@ -77,6 +79,7 @@ def estimate_kernel(
         tc_buf = np.empty(k)  # compute time
         wb_buf = np.empty(k)  # weight bytes
         ta_buf = np.empty(k)  # activation traffic time
+        lk_buf = np.empty(k, np.int64)  # level of the activation traffic
         fac = np.empty(k)  # activation bytes per output element (channel scale × dtype size)
         delta = np.empty(k + 1)
         for n in range(c * CHUNK, min((c + 1) * CHUNK, n_plans)):
@@ -99,6 +102,7 @@ def estimate_kernel(
                 tc_buf[i] = o * inv_peak[i, d, sp]
                 wb_buf[i] = wb
                 ta_buf[i] = ab * inv_bw[lk]
+                lk_buf[i] = lk
                 fac[i] = s_out * abytes[d]
                 e_act += o * e_op[i, d] + ab * ebyte[lk]
                 w_total += wb
@@ -123,11 +127,23 @@ def estimate_kernel(
                     lw = m
                     if w_total + (peak_act if m == la else 0.0) <= cap[m]:
                         break
-            # pass 2: weight traffic from its level, kernel time = max(compute, memory) + overhead
+            # pass 2: weight traffic from its level, kernel time = max(compute, memory) + overhead;
+            # on an overlapping NPU max(compute + overhead, memory), a staged weight copy started
+            # under the kernel before, and two levels' traffic in parallel
             inv_bw_w = inv_bw[lw]
             lat = 0.0
+            prev = 0.0  # busy time of the kernel before, for a staged copy to hide under
             for i in range(k):
-                t = max(tc_buf[i], wb_buf[i] * inv_bw_w + ta_buf[i]) + overhead[i, dt[i]]
+                d = dt[i]
+                if overlap[i, d]:
+                    busy = tc_buf[i] + overhead[i, d]
+                    tw = max(0.0, wb_buf[i] * inv_bw_w - prefetch[i] * prev)
+                    mem = tw + ta_buf[i] if lk_buf[i] == lw else max(tw, ta_buf[i])
+                    t = max(busy, mem)
+                    prev = busy
+                else:
+                    t = max(tc_buf[i], wb_buf[i] * inv_bw_w + ta_buf[i]) + overhead[i, d]
+                    prev = t
                 lat += t
                 if n < n_rec:
                     rec_t[n, i] = t
@@ -179,6 +195,8 @@ def estimate_numba(plans, table, hw, record: int = 0):
         inv_peak,
         w_factor,
         hw.overhead,
+        np.zeros(hw.overhead.shape, np.bool_) if hw.overlap is None else hw.overlap,
+        np.zeros(len(table)) if hw.prefetch is None else hw.prefetch,
         hw.e_op,
         hw.wbytes,
         hw.abytes,

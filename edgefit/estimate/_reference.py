@@ -6,7 +6,7 @@ For each plan n and kernel k (see :mod:`edgefit.estimate._kernels` for the same 
   MACs and weights scale with ``s_out · s_in`` (``s_out`` alone for depthwise);
 * compute time ``ops / (peak[k, dtype] · sparse speed-up)``; memory time ``weight bytes / bw[weight
   level] + activation bytes / bw[activation level]``; kernel time ``max(compute, memory) +
-  overhead``;
+  overhead`` (on an overlapping NPU, :func:`_overlapped`);
 * activations live in an arena on the first level that holds activations and fits the peak
   (liveness); a kernel's activation traffic runs at the first level that fits its own working set
   (caches/tiling); weights sit on the first level that holds weights and fits them all (beside the
@@ -31,6 +31,18 @@ def _first_fit(need: np.ndarray, cap: np.ndarray, holds: np.ndarray) -> np.ndarr
     for m in candidates[::-1]:
         out = np.where(need <= cap[m], m, out)
     return out
+
+
+def _overlapped(t, busy, t_w, t_a, same_level, overlap, prefetch):
+    """Kernel time on an overlapping NPU (Vela's Ethos-U pass: the max of its NPU, SRAM and flash
+    cycles): ``max(compute + overhead, memory)``, traffic to two levels in parallel, and a staged
+    weight copy (``prefetch``) started under the kernel before, while that one is busy."""
+    prev = np.zeros_like(busy)
+    before = np.where(overlap, busy, t)  # what the next kernel's copy can hide under
+    prev[:, 1:] = before[:, :-1]
+    t_w = np.maximum(0.0, t_w - prefetch * prev)
+    mem = np.where(same_level, t_w + t_a, np.maximum(t_w, t_a))
+    return np.where(overlap, np.maximum(busy, mem), t)
 
 
 def estimate_reference(plans, table, hw, record: int = 0):
@@ -72,8 +84,19 @@ def estimate_reference(plans, table, hw, record: int = 0):
     for m in np.flatnonzero(hw.holds_w)[::-1]:
         level_w = np.where(need_w[:, m] <= hw.cap[m], m, level_w)
     level_k = _first_fit(ab, hw.cap, hw.holds_a)
-    t_m = wb / hw.bw[level_w][:, None] + ab / hw.bw[level_k]
-    t = np.maximum(t_c, t_m) + hw.overhead[cols, d]
+    t_w = wb / hw.bw[level_w][:, None]
+    t_a = ab / hw.bw[level_k]
+    t = np.maximum(t_c, t_w + t_a) + hw.overhead[cols, d]
+    if hw.overlap is not None and hw.overlap.any():
+        t = _overlapped(
+            t,
+            t_c + hw.overhead[cols, d],
+            t_w,
+            t_a,
+            level_k == level_w[:, None],
+            hw.overlap[cols, d],
+            hw.prefetch,
+        )
     e = ops * hw.e_op[cols, d] + wb * hw.ebyte[level_w][:, None] + ab * hw.ebyte[level_k]
     latency = t.sum(axis=1)
     out = {

@@ -160,6 +160,9 @@ class KernelTable:
     # float64 or None: per kernel, the NPU's padded work over its ops (integer lowering: the MAC
     # array's block rounding, _lower_integer.npu_work_factor); only NPU units pay it
     npu_work: np.ndarray | None = None
+    # float64 or None: per kernel, 1 where Vela stages its weights into SRAM by DMA, which starts
+    # under the kernel before (integer lowering, _arena.staged_weights); None: no such staging
+    prefetch: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -268,7 +271,7 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
 
 
 def _integer_table(graph: Graph) -> KernelTable:
-    from edgefit.estimate._arena import flash_weight_elems, vela_arena
+    from edgefit.estimate._arena import flash_weight_elems, staged_weights, vela_arena
     from edgefit.estimate._lower_integer import lower_integer
     from edgefit.estimate._vela_weights import vela_weight_elems
 
@@ -289,6 +292,7 @@ def _integer_table(graph: Graph) -> KernelTable:
     table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(
         graph, kernels, producer, real, concats
     )
+    table.prefetch = staged_weights(kernels)
     if (
         graph.compute_dtype == "int8"
     ):  # a quantized graph deploys int8 end to end (no fp32 pool or concat)
