@@ -16,6 +16,7 @@ from pydantic import Field, TypeAdapter
 from edgefit.records._base import Count, Key, NonNegative, Record
 
 EstimateSource = Literal["calibrated", "datasheet"]
+PASS_FIELDS = ("swap", "prune", "recover", "quantize", "torchao")
 ChangeKind = Literal["weights", "quantization", "pruning", "architecture", "runtime"]
 
 
@@ -209,6 +210,29 @@ class DoneCandidate(Record):
     seconds: NonNegative | None = None
     screen: Screen | None = None
     reused: bool | None = None
+
+    @property
+    def path(self) -> str:
+        """The file that is deployed and timed: the artifact (a torchao winner's .pt2), else the
+        ONNX model."""
+        return self.artifact.path if self.artifact is not None else self.onnx
+
+    @property
+    def runtime(self) -> str:
+        """The runtime that runs :attr:`path`."""
+        return self.artifact.runtime if self.artifact is not None else "onnxruntime"
+
+    @property
+    def passes(self) -> int:
+        """How many passes built the candidate (swap, prune, recover, quantize, torchao)."""
+        plan = self.plan or {}
+        return sum(plan.get(f) is not None for f in PASS_FIELDS)
+
+    def with_final(self, final: FinalLatency) -> DoneCandidate:
+        """This candidate with its final interleaved re-measurement in its latency block."""
+        return self.model_copy(
+            update={"latency": self.latency.model_copy(update={"final": final})}
+        )
 
 
 class FailedCandidate(Record):

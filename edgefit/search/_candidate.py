@@ -29,8 +29,10 @@ from edgefit.records import (
     Accuracy,
     Check,
     ChoiceRecord,
+    DoneCandidate,
     Estimate,
     EstimatedLatency,
+    FailedCandidate,
     Iteration,
     Latency,
     MeasuredLatency,
@@ -297,7 +299,7 @@ def with_latency(record: dict, latency: MeasuredLatency | EstimatedLatency | dic
     }
 
 
-def finished_record(record: dict, key: str, screened: Any) -> dict:
+def finished_record(record: dict, key: str, screened: Any) -> DoneCandidate | FailedCandidate:
     """A job's record as results.json holds it: its key and screen estimate added, and checked
     against the typed candidate record (:func:`edgefit.records.candidate_record`) before it is
     written. A record that does not match is a bug, not the user's input: the candidate is kept
@@ -313,20 +315,22 @@ def finished_record(record: dict, key: str, screened: Any) -> dict:
     )
     full = {**record, "key": key, "screen": screen.to_dict()}
     try:
-        return candidate_record(full).to_dict()
+        return candidate_record(full)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        return {
-            "choice": record.get("choice"),
-            "label": record.get("label", ""),
-            "status": "failed",
-            "stage": "record",
-            "error": f"the candidate's record does not match results.json: {where}: "
-            f"{first['msg']} (an edgefit bug; please report it)",
-            "key": key,
-            "screen": screen.to_dict(),
-        }
+        return FailedCandidate.model_validate(
+            {
+                "choice": record.get("choice"),
+                "label": record.get("label", ""),
+                "status": "failed",
+                "stage": "record",
+                "error": f"the candidate's record does not match results.json: {where}: "
+                f"{first['msg']} (an edgefit bug; please report it)",
+                "key": key,
+                "screen": screen,
+            }
+        )
 
 
 def _recipe_label(recipe) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from edgefit._io import (
     WriteError,
     ensure_dir,
@@ -24,6 +26,7 @@ from edgefit.estimate import Estimator
 from edgefit.graph import load_graph
 from edgefit.passes import PassContext, PassPlan, materialize
 from edgefit.passes._onnx_prune import prunable as onnx_prunable
+from edgefit.records import DoneCandidate, FailedCandidate, candidate_record
 from edgefit.runtimes import measuring_runtime
 from edgefit.search._base import Base
 from edgefit.search._candidate import (
@@ -51,7 +54,8 @@ class Run:
     config: OptimizeConfig
     base: Base
     screened: list = field(default_factory=list)
-    candidates: dict[str, dict] = field(default_factory=dict)
+    # key -> the candidate's record, as results.json holds it (edgefit.records)
+    candidates: dict[str, DoneCandidate | FailedCandidate] = field(default_factory=dict)
     reused: int = 0
     base_accuracy: float = 0.0
     base_key: str = ""
@@ -223,19 +227,21 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text}"
 
 
-def _tell(study, dist, key: str, record: dict) -> None:
+def _tell(study, dist, key: str, record: DoneCandidate | FailedCandidate) -> None:
     """Add the finished candidate to the study as one finished trial (a single database
     transaction: a kill leaves no trial waiting or running)."""
     import optuna
 
-    done = record.get("status") == "done"
+    done = isinstance(record, DoneCandidate)
 
     def trial(params: bool):
         return optuna.trial.create_trial(
             params={"candidate": key} if params else {},
             distributions=dist if params else {},
             user_attrs={"candidate": key},
-            values=[record["accuracy"]["value"], record["latency"]["p50_s"]] if done else None,
+            values=[record.accuracy.value, record.latency.p50_s]
+            if isinstance(record, DoneCandidate)
+            else None,
             state=optuna.trial.TrialState.COMPLETE if done else optuna.trial.TrialState.FAIL,
         )
 
@@ -253,6 +259,15 @@ def _tell(study, dist, key: str, record: dict) -> None:
             fix="free space or make the output folder writable, then rerun "
             "(finished candidates are reused)",
         ) from exc
+
+
+def _reused(record: dict) -> DoneCandidate | FailedCandidate | None:
+    """A record read back from a candidate's folder as its typed record, marked reused; None when
+    it does not read (written by a broken or foreign tool): the candidate is built again."""
+    try:
+        return candidate_record({**record, "reused": True})
+    except ValidationError:
+        return None
 
 
 def _finished(path: Path, key: str, threads: int | None = None) -> dict | None:
@@ -352,15 +367,16 @@ def optimize(
     reused_failed = 0
     for s, key in zip(survivors, keys):
         # the record, written atomically, is what counts
-        record = _finished(cand_dir / key / RESULT, key, config.threads)
+        found = _finished(cand_dir / key / RESULT, key, config.threads)
+        record = None if found is None else _reused(with_search(found, run.recipe_search))
         if record is None:
             pending.append(Job(key, s))
             continue
         if key not in told:  # killed between writing the record and telling the study
             _tell(study, dist, key, record)
-        run.candidates[key] = {**with_search(record, run.recipe_search), "reused": True}
+        run.candidates[key] = record
         run.reused += 1
-        reused_failed += record["status"] == "failed"
+        reused_failed += isinstance(record, FailedCandidate)
     if reused_failed:
         run.notes.append(
             f"{reused_failed} failed candidate(s) reused from an earlier run with their reason; "
@@ -391,25 +407,23 @@ def optimize(
             progress=progress,
             notes=run.notes,
         )
-        for job, record in results:
+        for job, raw in results:
             # keyed, checked against the typed candidate record, then written
-            record = finished_record(with_search(record, run.recipe_search), job.key, job.screened)
+            done = finished_record(with_search(raw, run.recipe_search), job.key, job.screened)
             # the record first: a run killed before the study hears of it still reuses it (and
             # tells it then)
-            write_atomic(cand_dir / job.key / RESULT, to_json(record) + "\n")
-            run.candidates[job.key] = {**record, "reused": False}
-            _tell(
-                study, dist, job.key, record
-            )  # interrupted here: the next run tells it (see `told`)
+            write_atomic(cand_dir / job.key / RESULT, to_json(done.to_dict()) + "\n")
+            run.candidates[job.key] = done.model_copy(update={"reused": False})
+            _tell(study, dist, job.key, done)  # interrupted here: the next run tells it
     except KeyboardInterrupt:
         run.interrupted = True
         for (
             job
         ) in pending:  # a record on disk counts, even if Ctrl-C came before this run registered it
-            if job.key not in run.candidates and (
-                record := _finished(cand_dir / job.key / RESULT, job.key, config.threads)
-            ):
-                run.candidates[job.key] = {**record, "reused": False}
+            found = _finished(cand_dir / job.key / RESULT, job.key, config.threads)
+            if job.key not in run.candidates and found is not None:
+                if (kept := _reused(found)) is not None:
+                    run.candidates[job.key] = kept.model_copy(update={"reused": False})
         run.notes.append(
             "interrupted: results are the best so far; rerun the same command to resume"
         )

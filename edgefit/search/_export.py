@@ -22,6 +22,7 @@ from pathlib import Path
 
 from edgefit._io import ensure_dir, remove_stale_temps, to_json, write_atomic
 from edgefit.errors import EdgefitError
+from edgefit.records import DoneCandidate
 from edgefit.runtimes import MeasurementError, get_runtime, runtime_names
 from edgefit.runtimes._measure import convert_in_child
 
@@ -40,14 +41,19 @@ def _precision(choice: dict, runtime: str) -> str:
 
 
 def export_target_formats(
-    target, winner: dict, out_dir: Path, calibration=None, *, timeout_s: float = EXPORT_TIMEOUT_S
+    target,
+    winner: DoneCandidate,
+    out_dir: Path,
+    calibration=None,
+    *,
+    timeout_s: float = EXPORT_TIMEOUT_S,
 ) -> list[dict]:
     """Convert the winner for each native runtime of ``target``; one record per runtime. Each
     conversion gets ``timeout_s`` seconds in its own process."""
 
-    fp32 = Path(winner["onnx"]).parent / "model.fp32.onnx"
+    fp32 = Path(winner.onnx).parent / "model.fp32.onnx"
     records = []
-    torchao = (winner.get("artifact") or {}).get("runtime") == "torch"
+    torchao = winner.runtime == "torch"
     for name in target.runtimes:
         if name not in EXPORT_RUNTIMES:
             continue
@@ -73,7 +79,7 @@ def export_target_formats(
         if not status.ok:
             records.append({"runtime": name, "status": "skipped", "reason": status.reason})
             continue
-        precision = _precision(winner.get("choice", {}), name)
+        precision = _precision(winner.choice.to_dict(), name)
         feeds = (
             None
             if calibration is None

@@ -18,6 +18,7 @@ from pathlib import Path
 from edgefit.iteration import as_loop
 from edgefit.passes._recipe import Recipe
 from edgefit.passes._recipe_timing import interleaved_timer
+from edgefit.records import DoneCandidate, FinalLatency
 from edgefit.runtimes._measure import run_queue_wait_ns
 from edgefit.search._select import (
     FinalTiming,
@@ -25,7 +26,6 @@ from edgefit.search._select import (
     accuracy_floor,
     eligible,
     latency_of,
-    passes,
 )
 
 LEADERS = 4
@@ -80,9 +80,7 @@ def remeasure_leaders(
         return None  # Ctrl-C asked for the best so far, now
     floor = accuracy_floor(run.base_accuracy, max_drop=cfg.max_drop, relative=cfg.relative_drop)
     pool = [
-        c
-        for c in eligible(list(run.candidates.values()), floor)
-        if c["latency"]["source"] == "measured"
+        c for c in eligible(list(run.candidates.values()), floor) if c.latency.source == "measured"
     ]
     if not pool:
         return None  # an estimated target, or nothing to pick from
@@ -97,12 +95,11 @@ def remeasure_leaders(
     n_leaders = len(chosen)
     base = run.candidates.get(run.base_key)
     with_base = (
-        base is not None
-        and base.get("status") == "done"
-        and base["latency"]["source"] == "measured"
-        and all(c["key"] != run.base_key for c in chosen)
+        isinstance(base, DoneCandidate)
+        and base.latency.source == "measured"
+        and all(c.key != run.base_key for c in chosen)
     )
-    if with_base:
+    if isinstance(base, DoneCandidate) and with_base:
         chosen.append(base)  # for reference: how much faster the pick is, by the same protocol
     why = _cannot_time(chosen)
     if why:
@@ -139,21 +136,18 @@ def remeasure_leaders(
     timings = []
     for c, r in zip(chosen, results):
         t = FinalTiming(
-            c["key"],
+            c.key,
             r.median_s,
             tuple(r.round_medians_s),
             r.p99_s,
             r.runs,
             latency_of(c),
             _triggers_of(c, triggers),
-            passes(c),
-            baseline=c["key"] == run.base_key,
+            c.passes,
+            baseline=c.key == run.base_key,
         )
         timings.append(t)
-        run.candidates[c["key"]] = {
-            **c,
-            "latency": {**c["latency"], "final": _final_block(t, cfg.threads)},
-        }
+        run.candidates[c.key] = c.with_final(_final_block(t, cfg.threads))
     protocol = Protocol(
         rounds, max_rounds, max_spread, round_s, cfg.threads, settle_s, tuple(timings), wait
     )
@@ -166,25 +160,20 @@ def remeasure_leaders(
     return protocol
 
 
-def _cannot_time(chosen: list[dict]) -> str:
+def _cannot_time(chosen: list[DoneCandidate]) -> str:
     for c in chosen:
-        art = c.get("artifact") or {}
-        if art.get("runtime", "onnxruntime") != "onnxruntime":
+        if c.runtime != "onnxruntime":
             return (
-                f"'{c['label']}' runs on {art['runtime']}, which the interleaved timer "
+                f"'{c.label}' runs on {c.runtime}, which the interleaved timer "
                 "(onnxruntime) cannot time"
             )
-        if not Path(_path(c)).is_file():
-            return f"the model file of '{c['label']}' is gone ({_path(c)})"
+        if not Path(c.path).is_file():
+            return f"the model file of '{c.label}' is gone ({c.path})"
     return ""
 
 
-def _path(c: dict) -> str:
-    return (c.get("artifact") or {}).get("path") or c["onnx"]
-
-
 def _timed(
-    chosen: list[dict],
+    chosen: list[DoneCandidate],
     threads: int,
     *,
     rounds: int,
@@ -208,7 +197,7 @@ def _timed(
         before, start = run_queue_wait_ns(), time.perf_counter()
         if all(level == "all" for level in levels):
             results = interleaved(
-                [_path(c) for c in chosen],
+                [c.path for c in chosen],
                 threads,
                 rounds=rounds,
                 round_s=round_s,
@@ -216,7 +205,7 @@ def _timed(
                 max_rounds=max_rounds,
             )
         else:  # a searched recipe chose another graph optimization level: time it as it runs
-            results = _with_levels([_path(c) for c in chosen], levels, threads, rounds)
+            results = _with_levels([c.path for c in chosen], levels, threads, rounds)
         elapsed, after = time.perf_counter() - start, run_queue_wait_ns()
     finally:
         gc.unfreeze()
@@ -228,10 +217,10 @@ def _timed(
     return results, wait
 
 
-def _opt_level(c: dict) -> str:
+def _opt_level(c: DoneCandidate) -> str:
     """The graph optimization level the candidate is to run at (its artifact's session options,
     set by a searched int8 recipe; onnxruntime's default "all" otherwise)."""
-    options = (c.get("artifact") or {}).get("options") or {}
+    options = (c.artifact.options if c.artifact is not None else None) or {}
     return str(options.get("graph_optimization_level", "all"))
 
 
@@ -258,21 +247,21 @@ def _certification_triggers(target: str) -> frozenset[str] | None:
         return None
 
 
-def _triggers_of(c: dict, triggers: frozenset[str] | None) -> tuple[str, ...]:
-    kinds = tuple(c.get("change_kinds") or (c.get("iteration") or {}).get("change_kinds") or ())
+def _triggers_of(c: DoneCandidate, triggers: frozenset[str] | None) -> tuple[str, ...]:
+    kinds = tuple(c.change_kinds or c.iteration.change_kinds)
     if triggers is None:
-        return kinds if (c.get("iteration") or {}).get("certification") else ()
+        return kinds if c.iteration.certification else ()
     return tuple(k for k in kinds if k in triggers)
 
 
-def _final_block(t: FinalTiming, threads: int) -> dict:
-    return {
-        "method": "interleaved",
-        "median_s": t.median_s,
-        "round_medians_s": list(t.round_medians_s),
-        "rounds": len(t.round_medians_s),
-        "spread": t.spread,
-        "p99_s": t.p99_s,
-        "runs": t.runs,
-        "threads": threads,
-    }
+def _final_block(t: FinalTiming, threads: int) -> FinalLatency:
+    return FinalLatency(
+        method="interleaved",
+        median_s=t.median_s,
+        round_medians_s=list(t.round_medians_s),
+        rounds=len(t.round_medians_s),
+        spread=t.spread,
+        p99_s=t.p99_s,
+        runs=t.runs,
+        threads=threads,
+    )

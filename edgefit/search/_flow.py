@@ -203,7 +203,7 @@ def finish_run(run: Run, target: Any, *, threads_from: str | None = None) -> Opt
         run.notes.append(warning)
     exports = None
     if chosen.winner is not None:
-        shape = run.base.shape_for(chosen.winner["choice"].get("resolution"))
+        shape = run.base.shape_for(chosen.winner.choice.resolution)
         exports = export_target_formats(
             target, chosen.winner, out_dir, resize_inputs(run.base.calibration, shape)
         )
@@ -217,7 +217,7 @@ def finish_run(run: Run, target: Any, *, threads_from: str | None = None) -> Opt
         exports=exports,
     )
     res = record.to_dict()
-    files = write_outputs(out_dir, res)
+    files = write_outputs(out_dir, record)
     files.update(
         {
             f"export:{e['runtime']}": e["path"]

@@ -25,6 +25,7 @@ from edgefit.records import (
     DoneCandidate,
     FailedCandidate,
     Results,
+    Tie,
     candidate_record,
 )
 from edgefit.report import load_results
@@ -57,7 +58,7 @@ class Selection:
     reason: str
     best_found: str | None
     protocol: Protocol | None = None
-    ties: tuple[dict, ...] = ()
+    ties: tuple[Tie, ...] = ()
 
     @classmethod
     def of(cls, select: str, pick: Pick, protocol: Protocol | None) -> Selection:
@@ -66,9 +67,9 @@ class Selection:
             rule=select,
             accuracy_floor=pick.floor,
             eligible=pick.eligible,
-            winner=pick.winner["key"] if pick.winner else None,
+            winner=pick.winner.key if pick.winner else None,
             reason=pick.reason,
-            best_found=pick.best_found["key"] if pick.best_found else None,
+            best_found=pick.best_found.key if pick.best_found else None,
             protocol=protocol,
             ties=tuple(pick.ties) if protocol is not None else (),
         )
@@ -85,7 +86,7 @@ class Selection:
         if self.protocol is not None:
             out["protocol"] = {
                 **self.protocol.to_dict(),
-                "ties": list(self.ties),
+                "ties": [t.to_dict() for t in self.ties],
                 "rule": protocol_rule(self.rule),
             }
         return out
@@ -101,7 +102,7 @@ class Selection:
             reason=d.get("reason", ""),
             best_found=d.get("best_found"),
             protocol=Protocol.from_dict(block) if block else None,
-            ties=tuple(block.get("ties", ())) if block else (),
+            ties=tuple(Tie.model_validate(t) for t in block.get("ties", ())) if block else (),
         )
 
 
@@ -214,6 +215,12 @@ class OptimizeResult:
         if self.interrupted and not self.results.get("candidates"):
             return EXIT_INTERRUPTED
         return EXIT_NONE_QUALIFIED
+
+    @property
+    def record(self) -> Results:
+        """results.json as its typed record (:class:`edgefit.records.Results`): every candidate,
+        the selection and the run's setting, as attributes."""
+        return Results.model_validate(self.results)
 
     @property
     def candidates(self) -> tuple[Candidate, ...]:

@@ -15,6 +15,8 @@ from edgefit.records import (
     ChoiceRecord,
     Counts,
     DataSource,
+    DoneCandidate,
+    FailedCandidate,
     ModelSource,
     Rejected,
     RejectedEstimate,
@@ -109,13 +111,13 @@ def results_record(
             "config": config,
             "baseline": Baseline(key=base_key, accuracy=base_accuracy),
             "selection": selection,
-            "frontier": [c["key"] for c in frontier(cands)],
+            "frontier": [c.key for c in frontier(cands)],
             "counts": Counts(
                 screened=len(run.screened),
                 could_fit=sum(s.feasible for s in run.screened),
                 materialized=len(cands),
                 reused=run.reused,
-                failed=sum(c.get("status") == "failed" for c in cands),
+                failed=sum(isinstance(c, FailedCandidate) for c in cands),
                 not_started=run.not_started,
             ),
             "interrupted": run.interrupted,
@@ -134,7 +136,7 @@ def results_dict(
     return results_record(run, pick, base_key, base_accuracy, protocol).to_dict()
 
 
-def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
+def write_outputs(out_dir: Path, record: Results) -> dict[str, str]:
     """The chosen model (model.onnx), report.md, report.html and results.json; each written
     atomically.
 
@@ -144,18 +146,20 @@ def write_outputs(out_dir: Path, res: dict) -> dict[str, str]:
     """
 
     files = {"results": str(out_dir / "results.json")}  # written last, listed first
-    winner = res["selection"]["winner"]
-    if winner:
-        chosen = next(c for c in res["candidates"] if c.get("key") == winner)
-        files["model"] = str(copy_atomic(chosen["onnx"], out_dir / "model.onnx"))
-        art = chosen.get("artifact") or {}
-        if (
-            art.get("runtime") == "torch"
-        ):  # a torchao winner: the quantized program itself, beside its fp32 ONNX
-            files["model_torch"] = str(copy_atomic(art["path"], out_dir / "model.pt2"))
-    reports = write_reports(
-        out_dir, res
-    )  # after model.onnx exists: per-layer bars and parity use it
-    write_atomic(out_dir / "results.json", to_json(res) + "\n")
+    chosen = next(
+        (
+            c
+            for c in record.candidates
+            if isinstance(c, DoneCandidate) and c.key == record.selection.winner
+        ),
+        None,
+    )
+    if chosen is not None:
+        files["model"] = str(copy_atomic(chosen.onnx, out_dir / "model.onnx"))
+        if chosen.runtime == "torch":  # a torchao winner: the quantized program, beside its ONNX
+            files["model_torch"] = str(copy_atomic(chosen.path, out_dir / "model.pt2"))
+    # after model.onnx exists: per-layer bars and parity use it
+    reports = write_reports(out_dir, record)
+    write_atomic(out_dir / "results.json", to_json(record.to_dict()) + "\n")
     files.update(report=reports["md"], html=reports["html"])
     return files

@@ -9,7 +9,12 @@ the smaller change, which is cheaper to ship (fewer certification triggers, then
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from edgefit.iteration import select_by_deadline
+from edgefit.records import DoneCandidate, FailedCandidate, Tie, candidate_record
 
 TIE_MIN = 0.03  # medians closer than this (relative) are a tie even when both spreads are smaller
 TRIM_FROM = 7  # a candidate with this many rounds or more is judged without its two extremes
@@ -19,25 +24,37 @@ TIE_RULE = (
     "slowest and the fastest round; a tie with the fastest goes to the smaller change: fewer "
     "certification triggers, then fewer passes, then the faster median"
 )
-PASS_FIELDS = ("swap", "prune", "recover", "quantize", "torchao")
+Candidates = Iterable[DoneCandidate | FailedCandidate | Mapping[str, Any]]
 
 
-def latency_of(c: dict) -> float:
-    return float(c["latency"]["p50_s"])
+def records(candidates: Candidates) -> list[DoneCandidate | FailedCandidate]:
+    """``candidates`` as typed records (results.json ``candidates`` entries are read as such)."""
+    return [
+        c if isinstance(c, (DoneCandidate, FailedCandidate)) else candidate_record(c)
+        for c in candidates
+    ]
 
 
-def frontier(candidates: list[dict]) -> list[dict]:
+def finished(candidates: Candidates) -> list[DoneCandidate]:
+    return [c for c in records(candidates) if isinstance(c, DoneCandidate)]
+
+
+def latency_of(c: DoneCandidate) -> float:
+    return c.latency.p50_s
+
+
+def frontier(candidates: Candidates) -> list[DoneCandidate]:
     """Finished candidates that fit the envelope (all finished ones if none fits) and that no other
     such candidate beats on both accuracy and latency."""
-    done = [c for c in candidates if c.get("status") == "done"]
-    done = [c for c in done if c.get("fits")] or done
+    done = finished(candidates)
+    done = [c for c in done if c.fits] or done
     out = []
     for c in done:
-        a, t = c["accuracy"]["value"], latency_of(c)
+        a, t = c.accuracy.value, latency_of(c)
         if not any(
-            o["accuracy"]["value"] >= a
+            o.accuracy.value >= a
             and latency_of(o) <= t
-            and (o["accuracy"]["value"] > a or latency_of(o) < t)
+            and (o.accuracy.value > a or latency_of(o) < t)
             for o in done
         ):
             out.append(c)
@@ -54,19 +71,14 @@ def accuracy_floor(base_accuracy: float, *, max_drop: float, relative: bool) -> 
     return base_accuracy * (1 - max_drop) if relative else base_accuracy - max_drop
 
 
-def eligible(candidates: list[dict], floor: float) -> list[dict]:
+def eligible(candidates: Candidates, floor: float) -> list[DoneCandidate]:
     """Finished candidates that fit the envelope and keep accuracy ≥ ``floor``."""
-    return [
-        c
-        for c in candidates
-        if c.get("status") == "done" and c["fits"] and c["accuracy"]["value"] >= floor - 1e-12
-    ]
+    return [c for c in finished(candidates) if c.fits and c.accuracy.value >= floor - 1e-12]
 
 
-def passes(c: dict) -> int:
+def passes(c: DoneCandidate) -> int:
     """How many passes built the candidate (swap, prune, recover, quantize, torchao)."""
-    plan = c.get("plan") or {}
-    return sum(plan.get(f) is not None for f in PASS_FIELDS)
+    return c.passes
 
 
 @dataclass(frozen=True)
@@ -205,8 +217,10 @@ def change_size(t: FinalTiming) -> tuple[int, int, float]:
     return len(t.certification_triggers), t.passes, t.median_s
 
 
-def _final_pick(pool: list[dict], protocol: Protocol) -> tuple[dict, tuple[dict, ...]] | None:
-    timed = [(c, t) for c in pool if (t := protocol.timing(c["key"])) is not None]
+def _final_pick(
+    pool: list[DoneCandidate], protocol: Protocol
+) -> tuple[DoneCandidate, tuple[Tie, ...]] | None:
+    timed = [(c, t) for c in pool if (t := protocol.timing(c.key)) is not None]
     if not timed:
         return None
     fastest = min(timed, key=lambda ct: ct[1].median_s)
@@ -217,27 +231,29 @@ def _final_pick(pool: list[dict], protocol: Protocol) -> tuple[dict, tuple[dict,
         tie, diff, noise = within_noise(t, fastest[1])
         if tie:
             group.append((c, t))
-            ties.append(
-                {"key": c["key"], "with": fastest[0]["key"], "difference": diff, "noise": noise}
-            )
-    winner = min(group, key=lambda ct: change_size(ct[1]))
-    return winner[0], tuple({**tie, "winner": winner[0]["key"]} for tie in ties)
+            ties.append((c.key, diff, noise))
+    winner = min(group, key=lambda ct: change_size(ct[1]))[0]
+    return winner, tuple(
+        Tie.model_validate(
+            {"key": k, "with": fastest[0].key, "difference": d, "noise": n, "winner": winner.key}
+        )
+        for k, d, n in ties
+    )
 
 
 @dataclass(frozen=True)
 class Pick:
-    winner: dict | None
+    winner: DoneCandidate | None
     floor: float  # the accuracy floor the winner had to meet
     eligible: int
     reason: str  # why nothing qualified, when nothing did
-    best_found: dict | None  # the closest candidate when nothing qualified
-    ties: tuple[dict, ...] = field(
-        default=()
-    )  # candidates found within the fastest one's noise (final pick)
+    best_found: DoneCandidate | None  # the closest candidate when nothing qualified
+    # candidates found within the fastest one's noise (final pick)
+    ties: tuple[Tie, ...] = field(default=())
 
 
 def pick(
-    candidates: list[dict],
+    candidates: Candidates,
     base_accuracy: float,
     *,
     max_drop: float,
@@ -253,23 +269,23 @@ def pick(
     candidates by their final medians, with ties (:data:`TIE_RULE`) going to the smaller change.
     """
     floor = accuracy_floor(base_accuracy, max_drop=max_drop, relative=relative)
-    done = [c for c in candidates if c.get("status") == "done"]
+    done = finished(candidates)
     pool = eligible(done, floor)
     if pool:
-        ties: tuple[dict, ...] = ()
+        ties: tuple[Tie, ...] = ()
         if select == "accuracy":
-            winner = max(pool, key=lambda c: (c["accuracy"]["value"], -latency_of(c)))
+            winner = max(pool, key=lambda c: (c.accuracy.value, -latency_of(c)))
         elif select == "deadline":
-            from edgefit.iteration import select_by_deadline
-
-            winner = dict(select_by_deadline(pool))
+            projections = [c.iteration.to_dict() for c in pool]
+            top = select_by_deadline(projections)
+            winner = next(c for c, p in zip(pool, projections) if p is top)
         elif protocol is not None and (final := _final_pick(pool, protocol)) is not None:
             winner, ties = final
         else:
-            winner = min(pool, key=lambda c: (latency_of(c), -c["accuracy"]["value"]))
+            winner = min(pool, key=lambda c: (latency_of(c), -c.accuracy.value))
         return Pick(winner, floor, len(pool), "", None, ties)
-    fitting = [c for c in done if c["fits"]]
-    accurate = [c for c in done if c["accuracy"]["value"] >= floor - 1e-12]
+    fitting = [c for c in done if c.fits]
+    accurate = [c for c in done if c.accuracy.value >= floor - 1e-12]
     if not done:
         reason = "no candidate finished"
     elif not fitting:
@@ -280,7 +296,7 @@ def pick(
         reason = "no candidate both fits the envelope and keeps the accuracy floor"
     best = max(
         done,
-        key=lambda c: (c["fits"], c["accuracy"]["value"] >= floor, -latency_of(c)),
+        key=lambda c: (c.fits, c.accuracy.value >= floor, -latency_of(c)),
         default=None,
     )
     return Pick(None, floor, 0, reason, best)

@@ -166,11 +166,11 @@ def test_a_finished_record_that_breaks_the_format_is_kept_as_failed_saying_where
     screened = SimpleNamespace(estimate=est, feasible=True, reasons=())
     cand = {k: v for k, v in _load(FIXTURES[0])["candidates"][0].items() if k not in ("key", "screen")}
     good = finished_record(cand, "ab" * 8, screened)
-    assert good["status"] == "done" and good["key"] == "ab" * 8
-    assert good["screen"] == {"latency_s": 1e-3, "energy_j": 1e-3, "feasible": True, "reasons": [],
+    assert good.status == "done" and good.key == "ab" * 8
+    assert good.to_dict()["screen"] == {"latency_s": 1e-3, "energy_j": 1e-3, "feasible": True, "reasons": [],
                               "source": "datasheet", "error": 0.5}
     broken = {**cand, "latency": {**cand["latency"], "p50_s": -1.0}}
     bad = finished_record(broken, "ab" * 8, screened)
-    assert bad["status"] == "failed" and bad["stage"] == "record"
-    assert "latency.measured.p50_s" in bad["error"] and "greater than or equal to 0" in bad["error"]
-    assert Results.model_validate({**_load(FIXTURES[0]), "candidates": [bad]}).candidates[0].status == "failed"
+    assert bad.status == "failed" and bad.stage == "record"
+    assert "latency.measured.p50_s" in bad.error and "greater than or equal to 0" in bad.error
+    assert Results.model_validate({**_load(FIXTURES[0]), "candidates": [bad.to_dict()]}).candidates[0] == bad

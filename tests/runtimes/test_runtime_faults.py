@@ -47,9 +47,9 @@ def test_onnxruntime_crash_or_hang_fails_one_candidate_and_the_search_goes_on(ti
     config = OptimizeConfig(target="host-cpu", out_dir=tmp_path / "out", trials=3, measure_timeout_s=20)
     base = resolve_base(tiny_onnx, None, None, None, None, None)
     run = optimize(config, base)
-    failed = [c for c in run.candidates.values() if c["status"] == "failed"]
-    assert len(failed) == 1 and failed[0]["stage"] == "measure" and reason in failed[0]["error"], failed
-    assert sum(c["status"] == "done" for c in run.candidates.values()) == 2  # the ones after it were measured
+    failed = [c for c in run.candidates.values() if c.status == "failed"]
+    assert len(failed) == 1 and failed[0].stage == "measure" and reason in failed[0].error, failed
+    assert sum(c.status == "done" for c in run.candidates.values()) == 2  # the ones after it were measured
     res = results_dict(run, pick(list(run.candidates.values()), run.base_accuracy, max_drop=0.01, relative=False,
                                 select="latency"),
                        run.base_key, run.base_accuracy)
@@ -76,11 +76,13 @@ def test_litert_crash_or_hang_in_the_measuring_child_is_a_measurement_error(tfli
 
 
 @pytest.fixture
-def winner(tiny_onnx, tmp_path) -> dict:
+def winner(tiny_onnx, tmp_path):
+    from edgefit.records.testing import done_candidate
+
     folder = tmp_path / "candidates" / "candidate-x"
     folder.mkdir(parents=True)
     (folder / "model.fp32.onnx").write_bytes(tiny_onnx.read_bytes())
-    return {"onnx": str(folder / "model.fp32.onnx"), "choice": {"precision": "fp32"}}
+    return done_candidate("ab" * 8, accuracy=1.0, p50_s=1e-3, onnx=str(folder / "model.fp32.onnx"))
 
 
 def _leftovers(out: Path) -> list[str]:

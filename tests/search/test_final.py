@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from edgefit.records import Artifact, EstimatedLatency, candidate_record
 from edgefit.search import OptimizeConfig, Run, pick, results_dict
 from edgefit.search._final import remeasure_leaders
 from edgefit.search._select import TIE_MIN, FinalTiming, Protocol, within_noise
@@ -45,7 +46,8 @@ def _timing(c: dict, median: float, spread: float = 0.04, triggers: tuple[str, .
     rounds = (median * (1 - spread / 2), median, median, median, median * (1 + spread / 2))
     from edgefit.search._select import passes
 
-    return FinalTiming(c["key"], median, rounds, median * 1.1, 50, c["latency"]["p50_s"], triggers, passes(c))
+    return FinalTiming(c["key"], median, rounds, median * 1.1, 50, c["latency"]["p50_s"], triggers,
+                       passes(candidate_record(c)))
 
 
 def _protocol(*timings: FinalTiming) -> Protocol:
@@ -62,10 +64,10 @@ def test_a_2_percent_faster_candidate_with_more_triggers_loses_to_the_smaller_ch
     protocol = _protocol(_timing(small, 1.0e-3, triggers=("quantization",)),
                          _timing(big, 0.98e-3, triggers=("pruning", "weights", "quantization")))
     p = _pick([small, big], protocol)
-    assert p.winner["key"] == small["key"]  # its first measurement was 30% slower; finally within the noise
+    assert p.winner.key == small["key"]  # its first measurement was 30% slower; finally within the noise
     (tie,) = p.ties
-    assert tie["key"] == small["key"] and tie["with"] == big["key"] and tie["winner"] == small["key"]
-    assert tie["difference"] == pytest.approx(0.02 / 0.98) and tie["noise"] == pytest.approx(0.04)
+    assert tie.key == small["key"] and tie.with_ == big["key"] and tie.winner == small["key"]
+    assert tie.difference == pytest.approx(0.02 / 0.98) and tie.noise == pytest.approx(0.04)
 
 
 def test_a_20_percent_faster_candidate_wins_over_the_smaller_change():
@@ -73,7 +75,7 @@ def test_a_20_percent_faster_candidate_wins_over_the_smaller_change():
     protocol = _protocol(_timing(small, 1.0e-3, triggers=("quantization",)),
                          _timing(big, 0.8e-3, triggers=("pruning", "weights", "quantization")))
     p = _pick([small, big], protocol)
-    assert p.winner["key"] == big["key"] and p.ties == ()
+    assert p.winner.key == big["key"] and p.ties == ()
 
 
 def test_without_triggers_a_tie_goes_to_fewer_passes_then_the_faster_median():
@@ -81,10 +83,10 @@ def test_without_triggers_a_tie_goes_to_fewer_passes_then_the_faster_median():
         _record("2" * 16, "prune int8", 1e-3)
     # host-cpu certifies nothing: the unchanged model (no pass) takes a tie from int8 (one pass)
     assert _pick([base, int8, pruned], _protocol(_timing(base, 1.02e-3), _timing(int8, 1.0e-3),
-                                                 _timing(pruned, 1.5e-3))).winner["key"] == base["key"]
+                                                 _timing(pruned, 1.5e-3))).winner.key == base["key"]
     # two equal changes within the noise: the faster median
     twin = {**_record("3" * 16, "int8", 1e-3)}
-    assert _pick([int8, twin], _protocol(_timing(int8, 1.01e-3), _timing(twin, 1.0e-3))).winner["key"] == twin["key"]
+    assert _pick([int8, twin], _protocol(_timing(int8, 1.01e-3), _timing(twin, 1.0e-3))).winner.key == twin["key"]
 
 
 def test_noise_is_the_larger_spread_and_at_least_3_percent():
@@ -100,11 +102,11 @@ def test_only_re_measured_eligible_candidates_compete_and_other_rules_keep_their
     fast, slow = _record("a" * 16, "int8", 1.0e-3, acc=0.985), _record("b" * 16, "fp32", 2.0e-3, acc=0.99)
     over = _record("c" * 16, "int8", 0.1e-3, fits=False)  # over the envelope: never timed, never picked
     protocol = _protocol(_timing(fast, 1.0e-3), _timing(slow, 0.5e-3))  # finally the fp32 one is faster
-    assert _pick([fast, slow, over], protocol).winner["key"] == slow["key"]
-    assert _pick([fast, slow, over], protocol, select="accuracy").winner["key"] == slow["key"]
-    assert _pick([fast, slow, over], None).winner["key"] == fast["key"]  # no protocol: first measurements
+    assert _pick([fast, slow, over], protocol).winner.key == slow["key"]
+    assert _pick([fast, slow, over], protocol, select="accuracy").winner.key == slow["key"]
+    assert _pick([fast, slow, over], None).winner.key == fast["key"]  # no protocol: first measurements
     lone = _record("d" * 16, "int8", 0.5e-3)  # eligible, faster at first, but not re-measured: not in the final pick
-    assert _pick([fast, slow, lone], protocol).winner["key"] == slow["key"]
+    assert _pick([fast, slow, lone], protocol).winner.key == slow["key"]
 
 
 # --- the re-measurement, on real tiny ONNX models ---------------------------------------------------------
@@ -137,12 +139,12 @@ def tiny_run(tmp_path) -> Run:
         rec = _record(key, kind, first_p50=n * 1e-6, acc=0.5 if digit == "6" else 0.99)
         path = _matmul_model(tmp_path / f"m{n}.onnx", n)
         rec.update(onnx=path, artifact={"path": path, "format": "onnx", "runtime": "onnxruntime"})
-        run.candidates[key] = rec
+        run.candidates[key] = candidate_record(rec)
     return run
 
 
 def test_remeasure_leaders_times_the_four_fastest_eligible_and_the_baseline_interleaved(tiny_run):
-    first = {k: c["latency"]["p50_s"] for k, c in tiny_run.candidates.items()}
+    first = {k: c.latency.p50_s for k, c in tiny_run.candidates.items()}
     protocol = remeasure_leaders(tiny_run, round_s=0.002, settle_s=0.0)
     timed = [t.key for t in protocol.timings]
     assert timed == ["1" * 16, "2" * 16, "3" * 16, "4" * 16, "0" * 16]  # "5" is 5th, "6" below the floor
@@ -150,12 +152,12 @@ def test_remeasure_leaders_times_the_four_fastest_eligible_and_the_baseline_inte
     for t in protocol.timings:
         assert len(t.round_medians_s) >= 5 and t.median_s == pytest.approx(np.median(t.round_medians_s))
         assert t.spread == pytest.approx((max(t.round_medians_s) - min(t.round_medians_s)) / t.median_s)
-        lat = tiny_run.candidates[t.key]["latency"]
-        assert lat["p50_s"] == first[t.key] == t.first_p50_s  # the first measurement is kept
-        assert lat["final"]["median_s"] == t.median_s and lat["final"]["rounds"] == len(t.round_medians_s)
+        lat = tiny_run.candidates[t.key].latency
+        assert lat.p50_s == first[t.key] == t.first_p50_s  # the first measurement is kept
+        assert lat.final.median_s == t.median_s and lat.final.rounds == len(t.round_medians_s)
         assert t.certification_triggers == ()  # host-cpu certifies nothing
     assert [t.baseline for t in protocol.timings] == [False] * 4 + [True]
-    assert "final" not in tiny_run.candidates["5" * 16]["latency"]
+    assert tiny_run.candidates["5" * 16].latency.final is None
     assert any(n.startswith("final pick: the 4 fastest eligible candidate(s) and the baseline") for n in tiny_run.notes)
 
 
@@ -229,10 +231,13 @@ def test_the_stage_skips_where_it_cannot_run_and_says_so(tiny_run):
               candidates=dict(tiny_run.candidates), base_accuracy=0.99, base_key=tiny_run.base_key)
     assert remeasure_leaders(ray, settle_s=0.0) is None and "--executor ray" in ray.notes[-1]
     torch_key = "1" * 16
-    tiny_run.candidates[torch_key]["artifact"] = {"path": "m.pt2", "format": "torch-export", "runtime": "torch"}
+    torch_artifact = Artifact(path="m.pt2", format="torch-export", runtime="torch")
+    tiny_run.candidates[torch_key] = tiny_run.candidates[torch_key].model_copy(update={"artifact": torch_artifact})
     assert remeasure_leaders(tiny_run, settle_s=0.0) is None and "runs on torch" in tiny_run.notes[-1]
-    for c in tiny_run.candidates.values():
-        c["latency"] = {"source": "estimated", "p50_s": 1e-3, "estimate_source": "datasheet", "error": 0.3}
+    estimated = EstimatedLatency(source="estimated", p50_s=1e-3, p90_s=1e-3, p99_s=1e-3, estimate_source="datasheet",
+                                 error=0.3)
+    for key, c in tiny_run.candidates.items():
+        tiny_run.candidates[key] = c.model_copy(update={"latency": estimated})
     before = list(tiny_run.notes)
     assert remeasure_leaders(tiny_run, settle_s=0.0) is None and tiny_run.notes == before  # an estimated target
 

@@ -184,9 +184,13 @@ def test_the_final_times_a_candidate_at_its_recipes_optimization_level(tiny_onnx
         return real(path, recipe)
 
     monkeypatch.setattr(_recipe_timing, "session", spy)
+    from edgefit.records.testing import done_candidate
+
+    onnx = {"path": str(tiny_onnx), "format": "onnx", "runtime": "onnxruntime"}
     chosen = [
-        {"artifact": {"path": str(tiny_onnx)}},
-        {"artifact": {"path": str(tiny_onnx), "options": {"graph_optimization_level": "basic"}}},
+        done_candidate("a" * 16, accuracy=1.0, p50_s=1e-4, artifact=onnx),
+        done_candidate("b" * 16, accuracy=1.0, p50_s=1e-4,
+                       artifact={**onnx, "options": {"graph_optimization_level": "basic"}}),
     ]
     results, _ = _final._timed(
         chosen, 1, rounds=5, round_s=0.01, max_spread=0.1, max_rounds=11, settle_s=0.0

@@ -31,22 +31,26 @@ def test_pareto_fronts():
     assert pareto_fronts([(1, 1), (2, 2), (1, 3), (3, 0)]) == [0, 1, 1, 0]
 
 
-def _c(key, acc, lat, fits=True, status="done", days=10):
-    return {"key": key, "label": key, "status": status, "fits": fits, "accuracy": {"value": acc},
-            "latency": {"p50_s": lat}, "iteration": {"accuracy_at_deadline": acc, "days": days, "usd": 0,
-                                                     "accuracy_now": acc}}
+def _c(name, acc, lat, fits=True, days=10):
+    """A whole candidate record named ``name`` (its label; the key is a hash of it)."""
+    import hashlib
+
+    from edgefit.records.testing import done_candidate
+
+    key = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return done_candidate(key, label=name, accuracy=acc, p50_s=lat, fits=fits, days=days)
 
 
 def test_frontier_and_selection_rules():
     cands = [_c("base", 0.99, 1.0), _c("int8", 0.985, 0.3), _c("small", 0.975, 0.1), _c("slow", 0.98, 2.0),
              _c("over", 0.99, 0.05, fits=False)]
-    assert [c["key"] for c in frontier(cands)] == ["small", "int8", "base"]  # "over" does not fit
+    assert [c.label for c in frontier(cands)] == ["small", "int8", "base"]  # "over" does not fit
     fastest = pick(cands, 0.99, max_drop=0.01, relative=False, select="latency")
-    assert fastest.winner["key"] == "int8" and fastest.floor == pytest.approx(0.98)
-    assert pick(cands, 0.99, max_drop=0.01, relative=False, select="accuracy").winner["key"] == "base"
-    assert pick(cands, 0.99, max_drop=0.03, relative=False, select="latency").winner["key"] == "small"
+    assert fastest.winner.label == "int8" and fastest.floor == pytest.approx(0.98)
+    assert pick(cands, 0.99, max_drop=0.01, relative=False, select="accuracy").winner.label == "base"
+    assert pick(cands, 0.99, max_drop=0.03, relative=False, select="latency").winner.label == "small"
     rel = pick(cands, 0.99, max_drop=0.02, relative=True, select="latency")
-    assert rel.floor == pytest.approx(0.99 * 0.98) and rel.winner["key"] == "small"
+    assert rel.floor == pytest.approx(0.99 * 0.98) and rel.winner.label == "small"
 
 
 def test_nothing_qualifies_names_the_best_found():
