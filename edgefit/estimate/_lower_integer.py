@@ -17,7 +17,8 @@ per-layer report on the litert-torch int8 .tflite of the same model:
   (Vela's per-layer report shows them with 0 cycles);
 * **binary elementwise ops on two activations** (residual Add, SE's Mul) are kernels of their own
   (Vela's ``Add`` / ``Mul`` NPU ops), which take their ReLU as an epilogue; a residual add is *not*
-  a conv epilogue;
+  a conv epilogue; writing an intermediate map, one works on its 16-channel bricks
+  (:func:`brick_factor`);
 * **pooling, global average, transpose** run in int8 on the NPU (``pool``, ``reduce``,
   ``datamove``);
 * **MatMul by a constant** is a FULLY_CONNECTED over the rows (``gemm``); a MatMul of two
@@ -88,6 +89,7 @@ ANCHOR_KINDS = frozenset(
 # Ethos-U55-128's MAC array (Vela's architecture_features: ofm_ublock Block(2, 1, 8)) and its
 # depth-first input block (architecture_allocator._ifm_blockdepth, 8-bit)
 UBLOCK_W, UBLOCK_C, IFM_BLOCK_DEPTH = 2, 8, 32
+BRICK_C = 16  # channels per brick of Vela's NHCWB16 feature-map layout (_arena.BRICK)
 # its output stage: 0.5 cycles per int8 output element (npu_performance's output_cycles_per_elem),
 # i.e. as long as 64 MACs of the 128-MAC array
 OUTPUT_MACS = 64.0
@@ -198,7 +200,22 @@ def lower_integer(
         kernels.append(kern)
         for t in layer.outputs:
             producer[t] = len(kernels) - 1
+    for kern in kernels:
+        kern["npu_ops"] *= brick_factor(kern["anchor"], kern["outputs"], outputs)
     return kernels, producer, alias, concats
+
+
+def brick_factor(anchor: Layer, produced: list[str], graph_outputs: set[str]) -> float:
+    """An elementwise kernel writing an intermediate feature map works on Vela's NHCWB16 bricks:
+    its channels padded to :data:`BRICK_C`. Vela 5.2 on a residual Add + ReLU over a 16×16 map
+    (depthwise 1×1 before it): 1.5 cycles per element whatever the channels when it writes the
+    model's NHWC output (the calibration kernels), but 3.0 at 8 channels and 2.0 at 24 when a
+    kernel follows it (the padded 16 and 32, at 1.5). 1 for other kernels and a graph output."""
+    shape = anchor.output_shape
+    if anchor.kind != "elementwise" or len(shape) < 3 or any(t in graph_outputs for t in produced):
+        return 1.0
+    c = int(shape[1])
+    return _round_up(c, BRICK_C) / c if c > 0 else 1.0
 
 
 def as_npu_op(layer: Layer) -> Layer:

@@ -36,3 +36,37 @@ def test_the_cpu_structure_misfits_the_same_times():
     npu, cpu = fit_overlapped(samples), fit_class(samples)
     assert npu.median_abs_error < 0.01 < cpu.median_abs_error
     assert abs(cpu.efficiency / 0.6 - 1) > 0.2
+
+
+@pytest.mark.slow
+def test_vela_pads_an_intermediate_add_to_16_channel_bricks(tmp_path):
+    """The check behind _lower_integer.brick_factor, on Vela itself: an 8-channel Add + ReLU costs twice
+    per element when a kernel reads its output (NHCWB16) than when it writes the model's output (NHWC)."""
+    from edgefit.runtimes import get_runtime
+
+    if not get_runtime("vela").available().ok:
+        pytest.skip("needs ethos-u-vela")
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    from edgefit.calibrate._vela import vela_config, vela_time
+    from edgefit.runtimes._torch_source import TorchModel
+    from edgefit.targets import load_target
+
+    class Add(nn.Module):
+        def __init__(self, tail: bool) -> None:
+            super().__init__()
+            self.pre, self.act = nn.Conv2d(8, 8, 1, groups=8), nn.ReLU()
+            self.tail = nn.Conv2d(8, 8, 1, groups=8) if tail else nn.Identity()
+
+        def forward(self, x):
+            return self.tail(self.act(torch.add(x, self.pre(x))))
+
+    per_element = {}
+    for tail in (False, True):
+        torch.manual_seed(0)
+        tm = TorchModel(Add(tail).eval(), (torch.randn(1, 8, 16, 16),), name="add")
+        report = vela_time(tm, vela_config(load_target("ethos-u55")), tmp_path, f"add{tail}")
+        (cycles,) = [layer.cycles for layer in report.layers if layer.original_op == "Add" and layer.cycles]
+        per_element[tail] = cycles / (8 * 16 * 16)
+    assert per_element[True] == pytest.approx(2 * per_element[False])
