@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefit.iteration import _sections as sec
 from edgefit.iteration._inputs import IterationPlan, parse_deadline, parse_what_if
 from edgefit.iteration._overrides import parse_set
 from edgefit.iteration._plan import build_plan, loop_for
@@ -52,6 +53,64 @@ class IterationTax:
     def goal_fits(self) -> bool:
         """Whether the accuracy goal is reached by the deadline."""
         return bool(self.report["goal"]["fits"])
+
+    # Each section of the document as its typed record (edgefit.iteration._sections), read on
+    # each access from ``report``, which stays the one source of every figure.
+
+    @property
+    def target(self) -> sec.Target:
+        return sec.section(sec.Target, self.report["target"])
+
+    @property
+    def deadline(self) -> sec.Deadline:
+        return sec.section(sec.Deadline, self.report["deadline"])
+
+    @property
+    def change_kinds(self) -> tuple[str, ...]:
+        return tuple(self.report["change_kinds"])
+
+    @property
+    def cycle(self) -> sec.Cycle:
+        """One iteration: days, dollars, certification, waterfall and bottleneck."""
+        return sec.section(sec.Cycle, self.report["cycle"])
+
+    @property
+    def iterations(self) -> sec.Iterations:
+        return sec.section(sec.Iterations, self.report["iterations"])
+
+    @property
+    def what_if(self) -> tuple[sec.WhatIf, ...]:
+        return tuple(sec.section(sec.WhatIf, w) for w in self.report["what_if"])
+
+    @property
+    def by_change_kind(self) -> tuple[sec.KindCost, ...]:
+        return tuple(sec.section(sec.KindCost, c) for c in self.report["by_change_kind"])
+
+    @property
+    def accuracy(self) -> sec.Accuracy:
+        return sec.section(sec.Accuracy, self.report["accuracy"])
+
+    @property
+    def goal(self) -> sec.Goal:
+        return sec.section(sec.Goal, self.report["goal"])
+
+    @property
+    def heavy_vs_light(self) -> sec.HeavyVsLight:
+        return sec.section(sec.HeavyVsLight, self.report["heavy_vs_light"])
+
+    @property
+    def knee(self) -> sec.Knee:
+        return sec.section(sec.Knee, self.report["knee"])
+
+    @property
+    def defect_cost(self) -> sec.DefectCost:
+        return sec.section(sec.DefectCost, self.report["defect_cost"])
+
+    @property
+    def egress(self) -> sec.Egress | None:
+        """The data egress priced per iteration; None when the target moves no dataset."""
+        e = self.report["egress"]
+        return None if e is None else sec.section(sec.Egress, e)
 
 
 def plan(
