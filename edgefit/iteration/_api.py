@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgefit._view import view
 from edgefit.iteration import _sections as sec
 from edgefit.iteration._inputs import IterationPlan, parse_deadline, parse_what_if
 from edgefit.iteration._overrides import parse_set
@@ -59,11 +60,11 @@ class IterationTax:
 
     @property
     def target(self) -> sec.Target:
-        return sec.section(sec.Target, self.report["target"])
+        return view(sec.Target, self.report["target"])
 
     @property
     def deadline(self) -> sec.Deadline:
-        return sec.section(sec.Deadline, self.report["deadline"])
+        return view(sec.Deadline, self.report["deadline"])
 
     @property
     def change_kinds(self) -> tuple[str, ...]:
@@ -72,45 +73,45 @@ class IterationTax:
     @property
     def cycle(self) -> sec.Cycle:
         """One iteration: days, dollars, certification, waterfall and bottleneck."""
-        return sec.section(sec.Cycle, self.report["cycle"])
+        return view(sec.Cycle, self.report["cycle"])
 
     @property
     def iterations(self) -> sec.Iterations:
-        return sec.section(sec.Iterations, self.report["iterations"])
+        return view(sec.Iterations, self.report["iterations"])
 
     @property
     def what_if(self) -> tuple[sec.WhatIf, ...]:
-        return tuple(sec.section(sec.WhatIf, w) for w in self.report["what_if"])
+        return tuple(view(sec.WhatIf, w) for w in self.report["what_if"])
 
     @property
     def by_change_kind(self) -> tuple[sec.KindCost, ...]:
-        return tuple(sec.section(sec.KindCost, c) for c in self.report["by_change_kind"])
+        return tuple(view(sec.KindCost, c) for c in self.report["by_change_kind"])
 
     @property
     def accuracy(self) -> sec.Accuracy:
-        return sec.section(sec.Accuracy, self.report["accuracy"])
+        return view(sec.Accuracy, self.report["accuracy"])
 
     @property
     def goal(self) -> sec.Goal:
-        return sec.section(sec.Goal, self.report["goal"])
+        return view(sec.Goal, self.report["goal"])
 
     @property
     def heavy_vs_light(self) -> sec.HeavyVsLight:
-        return sec.section(sec.HeavyVsLight, self.report["heavy_vs_light"])
+        return view(sec.HeavyVsLight, self.report["heavy_vs_light"])
 
     @property
     def knee(self) -> sec.Knee:
-        return sec.section(sec.Knee, self.report["knee"])
+        return view(sec.Knee, self.report["knee"])
 
     @property
     def defect_cost(self) -> sec.DefectCost:
-        return sec.section(sec.DefectCost, self.report["defect_cost"])
+        return view(sec.DefectCost, self.report["defect_cost"])
 
     @property
     def egress(self) -> sec.Egress | None:
         """The data egress priced per iteration; None when the target moves no dataset."""
         e = self.report["egress"]
-        return None if e is None else sec.section(sec.Egress, e)
+        return None if e is None else view(sec.Egress, e)
 
 
 def plan(

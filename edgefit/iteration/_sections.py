@@ -3,51 +3,22 @@
 ``tax.cycle.bottleneck.share`` rather than nested string keys.
 
 The document itself (:func:`~edgefit.iteration.build_plan`) stays the one source of every figure
-and what `edgefit plan --json` prints; each record is read from its section by :func:`section`,
-which takes the fields a record names and leaves the document's other keys alone. Values are kept
-as the document holds them (lists become tuples), so a printout from a record and one from the
-document are the same text.
+and what `edgefit plan --json` prints; each record is read from its section by
+:func:`edgefit._view.view`, which takes the fields a record names and leaves the document's other
+keys alone. Values are kept as the document holds them (lists become tuples), so a printout from
+a record and one from the document are the same text.
 
 >>> from edgefit.iteration import IterationPlan, build_plan, loop_for
->>> from edgefit.iteration._sections import Cycle, section
->>> cycle = section(Cycle, build_plan(loop_for("orin"), IterationPlan())["cycle"])
+>>> from edgefit._view import view
+>>> from edgefit.iteration._sections import Cycle
+>>> cycle = view(Cycle, build_plan(loop_for("orin"), IterationPlan())["cycle"])
 >>> cycle.days, cycle.bottleneck.stage, cycle.waterfall[0].stage
 (38.0, 'certification', 'data_prep')
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-_R = TypeVar("_R", bound="DataclassInstance")
-
-
-def section(cls: type[_R], data: Mapping[str, Any]) -> _R:
-    """The record ``cls`` read from one section of the plan document (nested records too)."""
-    hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _value(hints[f.name], data[f.name]) for f in dataclasses.fields(cls)})
-
-
-def _value(hint: Any, raw: Any) -> Any:
-    if raw is None:
-        return None
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):  # X | None: read as X
-        (hint,) = [a for a in args if a is not type(None)]
-        return _value(hint, raw)
-    if origin is tuple:
-        return tuple(_value(args[0], r) for r in raw)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return section(hint, raw)
-    return raw
 
 
 @dataclass(frozen=True)
