@@ -128,7 +128,7 @@ def run_on_ray(
 
     from edgefit.distributed._cluster import device_resource_names
     from edgefit.distributed._tasks import edgefit_candidate, edgefit_measure
-    from edgefit.search._candidate import with_latency
+    from edgefit.search._figures import with_latency
 
     with ray_session(options.address, num_cpus=options.num_cpus) as cluster:
         target = ctx.settings.target

@@ -73,8 +73,8 @@ def measure_for_target(
     converted at the candidate's precision (TensorRT, LiteRT …) with the run's calibration
     inputs."""
     from edgefit.runtimes import get_runtime, runtime_names
-    from edgefit.search._candidate import measure
     from edgefit.search._export import _named, _precision
+    from edgefit.search._figures import measure
 
     target = settings.target
     own = record["artifact"]["runtime"]

@@ -274,3 +274,10 @@ def with_output(config: OptimizeConfig, target_id: str) -> OptimizeConfig:
     if config.out_dir is not None:
         return config
     return replace(config, out_dir=Path("edgefit-out") / target_id)
+
+
+def run_folder(config: OptimizeConfig) -> Path:
+    """The run's output folder (decided by :func:`with_output` before the run starts)."""
+    if config.out_dir is None:
+        raise ValueError("the output folder is decided before the run starts (with_output)")
+    return config.out_dir

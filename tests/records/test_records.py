@@ -160,7 +160,7 @@ def test_a_done_candidate_needs_its_figures():
 def test_a_finished_record_that_breaks_the_format_is_kept_as_failed_saying_where():
     from types import SimpleNamespace
 
-    from edgefit.search._candidate import finished_record
+    from edgefit.search._figures import finished_record
 
     est = SimpleNamespace(latency_s=1e-3, energy_j=1e-3, source="datasheet", error=0.5)
     screened = SimpleNamespace(estimate=est, feasible=True, reasons=())
