@@ -23,6 +23,7 @@ from typing import Any
 from edgefit._io import to_json, write_atomic
 from edgefit._resources import user_cache_dir
 from edgefit.calibrate._api import calibration_method
+from edgefit.calibrate._fidelity_records import FidelityRecord, record_of
 from edgefit.calibrate._host_fidelity import rows_to_dicts, run_zoo, summarize_host
 from edgefit.calibrate._learn import default_threads_list
 from edgefit.calibrate._report import check_fidelity
@@ -56,6 +57,13 @@ class FidelityResult:
     def to_dict(self) -> dict[str, Any]:
         """The JSON `edgefit fidelity --json` prints (a copy)."""
         return copy.deepcopy(dict(self.report))
+
+    @property
+    def record(self) -> FidelityRecord:
+        """The report as its typed record, by ``kind`` (a :class:`HostFidelity`,
+        :class:`ZooFidelity`, :class:`CheckFidelity` or :class:`PublishedFidelity`, from
+        :mod:`edgefit.calibrate._fidelity_records`): rows and figures as attributes."""
+        return record_of(self.kind, self.report)
 
 
 def fidelity(

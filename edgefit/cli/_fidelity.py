@@ -7,9 +7,9 @@ the result by its kind (``host``, ``zoo``, ``published``, ``check``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,6 +18,15 @@ from rich.table import Table
 import edgefit
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
+
+if TYPE_CHECKING:
+    from edgefit.calibrate._fidelity_records import (
+        CheckFidelity,
+        Figures,
+        HostFidelity,
+        PublishedFidelity,
+        ZooFidelity,
+    )
 
 TargetOpt = Annotated[
     str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")
@@ -101,11 +110,27 @@ def fidelity(
             bar.stop()
     for w in result.warnings:
         err_console.print(f"warning: {w}")
-    payload = result.to_dict()
-    emit(payload, as_json, lambda: RENDERERS[result.kind](payload))
+    emit(result.to_dict(), as_json, lambda: RENDERERS[result.kind](result.record))
 
 
-def render_host_summary(summary: dict) -> None:
+def _host(summary: Mapping[str, Any] | HostFidelity) -> HostFidelity:
+    from edgefit._view import view
+    from edgefit.calibrate._fidelity_records import HostFidelity
+
+    return summary if isinstance(summary, HostFidelity) else view(HostFidelity, summary)
+
+
+def _zoo(summary: Mapping[str, Any] | ZooFidelity) -> ZooFidelity:
+    from edgefit._view import view
+    from edgefit.calibrate._fidelity_records import ZooFidelity
+
+    return summary if isinstance(summary, ZooFidelity) else view(ZooFidelity, summary)
+
+
+def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:
+    """The host fidelity table and its figures per thread count (``summary``: the record, or
+    the report dict `edgefit calibrate` holds)."""
+    s = _host(summary)
     table = Table(
         title="fidelity: learned estimate vs onnxruntime measured here (zoo never trained on)"
     )
@@ -120,56 +145,56 @@ def render_host_summary(summary: dict) -> None:
         "in ±bar",
     ):
         table.add_column(col, justify="left" if col in ("model", "family", "recipe") else "right")
-    for r in summary["rows"]:
+    for r in s.rows:
         table.add_row(
-            r["model"],
-            r["family"],
-            r["recipe"],
-            str(r["threads"]),
-            fmt.seconds(r["measured_s"]),
-            fmt.seconds(r["estimated_s"]),
-            f"{r['error']:+.0%}",
-            "yes" if r["covered"] else "no",
+            r.model,
+            r.family,
+            r.recipe,
+            str(r.threads),
+            fmt.seconds(r.measured_s),
+            fmt.seconds(r.estimated_s),
+            f"{r.error:+.0%}",
+            "yes" if r.covered else "no",
         )
     console.print(table)
-    for threads, s in summary["per_threads"].items():
+    for threads, t in s.per_threads.items():
         console.print(
-            f"{threads} thread(s): median |error| {s['median_abs_error']:.1%} · within ±10% "
-            f"{s['within_10pct']:.0%} · within ±25% {s['within_25pct']:.0%} · Kendall τ "
-            f"{s['kendall_tau']:.2f} · 80% bar covered {s['interval_coverage']:.0%} · int8 slower "
+            f"{threads} thread(s): median |error| {t.median_abs_error:.1%} · within ±10% "
+            f"{t.within_10pct:.0%} · within ±25% {t.within_25pct:.0%} · Kendall τ "
+            f"{t.kendall_tau:.2f} · 80% bar covered {t.interval_coverage:.0%} · int8 slower "
             "caught "
-            f"{s['int8_slower_caught']}/{s['int8_slower']}, faster {s['int8_faster_caught']}/"
-            f"{s['int8_faster']} ({s['points']} points, median round spread "
-            f"{s['median_spread']:.1%})"
+            f"{t.int8_slower_caught}/{t.int8_slower}, faster {t.int8_faster_caught}/"
+            f"{t.int8_faster} ({t.points} points, median round spread "
+            f"{t.median_spread:.1%})"
         )
 
 
-def render_summary(summary: dict) -> None:
+def render_summary(summary: Mapping[str, Any] | ZooFidelity) -> None:
+    """The zoo fidelity table and its figures (``summary``: the record, or the report dict
+    `edgefit calibrate` holds)."""
+    s = _zoo(summary)
     table = Table(title="fidelity: estimated (calibrated profile) vs measured latency")
     for col in ("model", "dtype", "MACs", "measured", "estimated", "error"):
         table.add_column(col, justify="left" if col in ("model", "dtype") else "right")
-    for r in summary.get("rows", []):
+    for r in s.rows:
         table.add_row(
-            r["model"],
-            r["dtype"],
-            fmt.count(r["macs"]),
-            fmt.seconds(r["measured_s"]),
-            fmt.seconds(r["estimated_s"]),
-            f"{r['error']:+.0%}",
+            r.model,
+            r.dtype,
+            fmt.count(r.macs),
+            fmt.seconds(r.measured_s),
+            fmt.seconds(r.estimated_s),
+            f"{r.error:+.0%}",
         )
     console.print(table)
     console.print(
-        f"median |error| {summary['median_abs_error']:.1%} · within ±10%: "
-        f"{summary['within_10pct']:.0%} · "
-        f"within ±20%: {summary['within_20pct']:.0%} · Kendall τ {summary['kendall_tau']:.2f} "
-        f"({summary['measurements']} measurements, {summary['models']} models)"
+        f"median |error| {s.median_abs_error:.1%} · within ±10%: {s.within_10pct:.0%} · "
+        f"within ±20%: {s.within_20pct:.0%} · Kendall τ {s.kendall_tau:.2f} "
+        f"({s.measurements} measurements, {s.models} models)"
     )
 
 
-def _render_check(payload: dict) -> None:
-    table = Table(
-        title=f"{payload['target']}: estimate vs published points (a check; nothing fitted)"
-    )
+def _render_check(c: CheckFidelity) -> None:
+    table = Table(title=f"{c.target}: estimate vs published points (a check; nothing fitted)")
     for col in ("point", "unit", "published", "estimate at its clock", "error", "conf."):
         table.add_column(col, justify="left" if col in ("point", "unit") else "right")
 
@@ -178,30 +203,30 @@ def _render_check(payload: dict) -> None:
             return f"{v:,.4g}/s"
         return fmt.joules(v) if metric.startswith("energy") else fmt.seconds(v)
 
-    for r in payload["rows"]:
+    for r in c.rows:
         table.add_row(
-            r["id"],
-            r["unit"],
-            value(r["metric"], r["published"]),
-            value(r["metric"], r["clock_scaled_estimate"]),
-            f"{r['error']:+.0%}",
-            r["confidence"],
+            r.id,
+            r.unit,
+            value(r.metric, r.published),
+            value(r.metric, r.clock_scaled_estimate),
+            f"{r.error:+.0%}",
+            r.confidence,
         )
     console.print(table)
-    console.print(payload["method"])
+    console.print(c.method)
 
-    def line(name: str, f: dict) -> str:
+    def line(name: str, f: CheckFidelity | Figures) -> str:
         return (
-            f"{name}: {f['points']} points, median |error| {f['median_abs_error']:.0%}, "
-            f"max {f['max_abs_error']:.0%}"
+            f"{name}: {f.points} points, median |error| {f.median_abs_error:.0%}, "
+            f"max {f.max_abs_error:.0%}"
         )
 
-    console.print(line("all", payload))
-    for conf, f in payload["by_confidence"].items():
+    console.print(line("all", c))
+    for conf, f in c.by_confidence.items():
         console.print(line(f"confidence {conf}", f))
 
 
-def _si(value, metric: str) -> str:
+def _si(value: float | None, metric: str) -> str:
     if value is None:
         return "-"
     if metric == "throughput":
@@ -209,9 +234,9 @@ def _si(value, metric: str) -> str:
     return fmt.joules(value) if metric == "energy_per_inference" else fmt.seconds(value)
 
 
-def _render_published(payload: dict) -> None:
+def _render_published(p: PublishedFidelity) -> None:
     table = Table(
-        title=f"fidelity: {payload['target']} estimate vs published measurements "
+        title=f"fidelity: {p.target} estimate vs published measurements "
         "(each predicted from a fit on the other runs)"
     )
     for col in (
@@ -230,70 +255,70 @@ def _render_published(payload: dict) -> None:
             justify="left" if col in ("point", "scenario", "metric", "conf") else "right",
             overflow="fold",
         )
-    for i, r in enumerate(payload["rows"], 1):
-        scenario = r["scenario"] + (
-            f" ×{r['batch']}" if r["batch"] and r["scenario"] == "multi-stream" else ""
+    for i, r in enumerate(p.rows, 1):
+        scenario = r.scenario + (
+            f" ×{r.batch}" if r.batch and r.scenario == "multi-stream" else ""
         )
         table.add_row(
             str(i),
-            r["id"],
+            r.id,
             scenario,
-            r["metric"],
-            _si(r["published"], r["metric"]),
-            _si(r["loo_estimate"], r["metric"]),
-            "-" if r["loo_error"] is None else f"{r['loo_error']:+.0%}",
-            _si(r["datasheet_estimate"], r["metric"]),
-            r["confidence"],
+            r.metric,
+            _si(r.published, r.metric),
+            _si(r.loo_estimate, r.metric),
+            "-" if r.loo_error is None else f"{r.loo_error:+.0%}",
+            _si(r.datasheet_estimate, r.metric),
+            r.confidence,
         )
     console.print(table)
-    for i, r in enumerate(payload["rows"], 1):
+    for i, r in enumerate(p.rows, 1):
         console.print(
-            f"  [{i}] {r['id']}: {r['setting']}; {r['model']} {r['precision']} · {r['source']}",
+            f"  [{i}] {r.id}: {r.setting}; {r.model} {r.precision} · {r.source}",
             highlight=False,
         )
-    if payload["proxy"]:
-        console.print(f"proxy: {payload['proxy']}")
-    fit = payload["fit"]
-    median, worst = payload["loo_median_abs_error"], payload["loo_max_abs_error"]
+    if p.proxy:
+        console.print(f"proxy: {p.proxy}")
+    fit = p.fit
+    median, worst = p.loo_median_abs_error, p.loo_max_abs_error
     figures = (
         "no point could be predicted from the others"
         if median is None
         else f"leave-one-run-out median |error| {median:.1%}, max {worst:.1%}"
     )
     console.print(
-        f"{payload['points']} published points, {payload['predicted']} predicted from the others: "
-        f"{figures}; {payload['parameters']} fitted parameters"
+        f"{p.points} published points, {p.predicted} predicted from the others: "
+        f"{figures}; {p.parameters} fitted parameters"
         + (
             ""
             if fit is None
-            else f" (on all points: efficiency ×{fit['k_e']:.2f}, kernel overhead "
-            f"×{fit['k_o']:.2f} of the target file's"
+            else f" (on all points: efficiency ×{fit.k_e:.2f}, kernel overhead "
+            f"×{fit.k_o:.2f} of the target file's"
             + (
-                f", active power {fit['power_w_at_1v']:.3g} W × V² × clock / reference clock"
-                if fit["power_w_at_1v"]
+                f", active power {fit.power_w_at_1v:.3g} W × V² × clock / reference clock"
+                if fit.power_w_at_1v
                 else ""
             )
             + ")"
         )
     )
-    if payload["datasheet_median_abs_error"] is not None:
+    if p.datasheet_median_abs_error is not None:
         console.print(
             "the target file alone (datasheet peaks × assumed efficiency, no fit) on the same "
             "latency "
-            f"and throughput points: median |error| {payload['datasheet_median_abs_error']:.1%}, "
+            f"and throughput points: median |error| {p.datasheet_median_abs_error:.1%}, "
             "max "
-            f"{payload['datasheet_max_abs_error']:.1%}"
+            f"{p.datasheet_max_abs_error:.1%}"
         )
-    missing = [r["id"] for r in payload["rows"] if r["loo_estimate"] is None]
+    missing = [r.id for r in p.rows if r.loo_estimate is None]
     if missing:
         console.print(
             f"not predicted (no other point of that metric to fit on): {', '.join(missing)}"
         )
-    if payload["written"]:
-        console.print(f"wrote {payload['written']}")
+    if p.written:
+        console.print(f"wrote {p.written}")
 
 
-RENDERERS = {
+RENDERERS: dict[str, Callable[[Any], None]] = {
     "host": render_host_summary,
     "zoo": render_summary,
     "published": _render_published,
