@@ -162,7 +162,7 @@ def calibrate(
         opset_imports=[helper.make_opsetid("", 18)],
     )
     ident.ir_version = 9
-    run_overhead = time_model(ident, threads, min_runs=200).median_s
+    run_overhead = time_model(ident, threads, min_runs=200).p50
 
     measured: list[tuple[str, str, object, float]] = []  # (class, dtype, model, seconds)
     raw: list[dict] = []
@@ -176,7 +176,7 @@ def calibrate(
                 if dtype == "int8" and not ("int8" in dtypes and quantizable(spec.kclass)):
                     continue
                 m = model if dtype == "fp32" else _int8(model, Path(tmp))
-                seconds = time_model(m, threads).median_s
+                seconds = time_model(m, threads).p50
                 measured.append((spec.kclass, dtype, m, seconds))
                 raw.append(
                     {

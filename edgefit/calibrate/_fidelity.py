@@ -102,7 +102,7 @@ def measure_zoo(
             fp32 = onnx.load(str(example_onnx_path(name, input_shape=shape, **knobs)))
             for dtype in dtypes:
                 model = fp32 if dtype == "fp32" else _int8(fp32, Path(tmp))
-                measured = time_model(model, threads, min_runs=30, budget_s=1.0).median_s
+                measured = time_model(model, threads, min_runs=30, budget_s=1.0).p50
                 graph = load_graph(model, source=label)
                 est = Estimator(graph, target, profile=profile).estimate()
                 rows.append(FidelityRow(label, dtype, float(graph.macs), measured, est.latency_s))

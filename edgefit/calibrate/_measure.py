@@ -18,17 +18,9 @@ import numpy as np
 
 from edgefit._ort import ort_session
 from edgefit.estimate._lower_ort import random_feeds
-from edgefit.runtimes._measure import run_queue_wait_ns
+from edgefit.runtimes import Timing
+from edgefit.runtimes._measure import least_disturbed, run_queue_wait_ns
 
-
-@dataclass(frozen=True)
-class Timing:
-    median_s: float
-    p90_s: float
-    runs: int
-
-
-MAX_WAIT_FRACTION = 0.05
 MAX_ATTEMPTS = 8
 
 
@@ -74,22 +66,16 @@ def _timed(
 def time_session(
     sess, feeds, *, min_runs: int = 20, budget_s: float = 0.25, warmup: int = 5
 ) -> Timing:
-    """Median and p90 of at least ``min_runs`` runs, more while inside ``budget_s``; repeated (up
-    to
-    :data:`MAX_ATTEMPTS` times) while another process kept this one waiting for a CPU."""
+    """At least ``min_runs`` runs, more while inside ``budget_s``, repeated (up to
+    :data:`MAX_ATTEMPTS` times) while another process kept this one waiting for a CPU
+    (:func:`~edgefit.runtimes._measure.least_disturbed`); the timing's ``p50`` is what a kernel
+    costs."""
     for _ in range(warmup):
         sess.run(None, feeds)
-    best: tuple[float, list[float]] | None = None
-    for _ in range(MAX_ATTEMPTS):
-        samples, wait = _timed(sess, feeds, min_runs, budget_s)
-        if wait is None or wait <= MAX_WAIT_FRACTION:
-            break
-        if best is None or wait < best[0]:
-            best = (wait, samples)
-    else:
-        samples = best[1] if best else samples
-    arr = np.array(samples)
-    return Timing(float(np.median(arr)), float(np.percentile(arr, 90)), len(samples))
+    samples, wait = least_disturbed(
+        lambda: _timed(sess, feeds, min_runs, budget_s), lambda r: r[1], attempts=MAX_ATTEMPTS
+    )
+    return Timing.from_samples(samples, cpu_wait_fraction=wait)
 
 
 def time_model(model, threads: int, **kw) -> Timing:

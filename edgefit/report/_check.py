@@ -25,13 +25,12 @@ from edgefit.report._findings import CheckOutcome, Finding
 from edgefit.report._read import as_results
 from edgefit.report._target import UNIT_FMT
 from edgefit.runtimes import Artifact, get_runtime, measuring_runtime
+from edgefit.runtimes._measure import measure_quietly
 
 if TYPE_CHECKING:
     from edgefit.records import DoneCandidate, Results
 
 COMPARES = ("auto", "measured", "estimate")
-MEASURE_ATTEMPTS = 4
-QUIET_CPU_WAIT = 0.05
 
 
 def parse_fraction(text: str, *, where: str) -> float:
@@ -87,16 +86,7 @@ def _with_budget(target, budget_s: float | None):
 def _measure(path: Path, threads: int, runtime: str) -> dict:
     rt = get_runtime(runtime)
     art = Artifact(path=Path(path), format="onnx", precision="as-built", runtime=rt.name)
-    best = None
-    for _ in range(
-        MEASURE_ATTEMPTS
-    ):  # a busy neighbour: measure again, keep the least disturbed batch
-        t = rt.measure(art, threads=threads, runs=100, min_runs=200, budget_s=4.0)
-        if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
-            best = t
-        if (t.cpu_wait_fraction or 0) <= QUIET_CPU_WAIT:
-            break
-    assert best is not None  # MEASURE_ATTEMPTS >= 1
+    best = measure_quietly(rt, art, threads=threads, runs=100, min_runs=200, budget_s=4.0)
     return {
         "source": "measured",
         "runtime": rt.name,

@@ -19,16 +19,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgefit._io import TEMP_SUFFIX, remove_stale_temps
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, MeasurementError, Timing
 
 STDERR_TAIL_CHARS = 2000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,37 @@ def run_queue_wait_ns() -> int | None:
         return total
     except (OSError, ValueError, IndexError):
         return None
+
+
+# above this share of its time spent waiting for a CPU another process held, a timing includes
+# foreign load and will not repeat on a quiet machine
+QUIET_CPU_WAIT = 0.05
+QUIET_ATTEMPTS = 4
+
+
+def least_disturbed(
+    measure: Callable[[], T], wait_of: Callable[[T], float | None], *, attempts: int
+) -> T:
+    """The one busy-machine guard: ``measure()`` again while another process kept this one
+    waiting for a CPU (``wait_of`` above :data:`QUIET_CPU_WAIT`; None, off Linux, counts as
+    quiet), at most ``attempts`` times, and keep the least disturbed result."""
+    best: T | None = None
+    for _ in range(max(1, attempts)):
+        result = measure()
+        if best is None or (wait_of(result) or 0.0) < (wait_of(best) or 0.0):
+            best = result
+        if (wait_of(result) or 0.0) <= QUIET_CPU_WAIT:
+            break
+    assert best is not None  # at least one attempt
+    return best
+
+
+def measure_quietly(rt, artifact: Artifact, *, attempts: int = QUIET_ATTEMPTS, **kw) -> Timing:
+    """``rt.measure(artifact, **kw)`` under :func:`least_disturbed`: what `edgefit optimize` and
+    `edgefit check` time a candidate with."""
+    return least_disturbed(
+        lambda: rt.measure(artifact, **kw), lambda t: t.cpu_wait_fraction, attempts=attempts
+    )
 
 
 def timed_loop(

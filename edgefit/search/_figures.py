@@ -24,12 +24,11 @@ from edgefit.records import (
     candidate_record,
 )
 from edgefit.runtimes import Artifact, get_runtime
+from edgefit.runtimes._measure import measure_quietly
 
 if TYPE_CHECKING:
     from edgefit.search._candidate import RunSettings
 
-MEASURE_ATTEMPTS = 4
-MAX_CPU_WAIT = 0.05
 # the artifact format each measuring runtime reads
 ARTIFACT_FORMATS = {"onnxruntime": "onnx", "torch": "torch-export"}
 
@@ -54,21 +53,15 @@ def measure(
         runtime=rt.name,
         metadata={"options": dict(options)} if options else {},
     )
-    best = None
-    for _ in range(MEASURE_ATTEMPTS):
-        t = rt.measure(
-            art,
-            threads=settings.threads,
-            runs=50,
-            min_runs=100,
-            budget_s=4.0,
-            timeout_s=settings.measure_timeout_s,
-        )
-        if best is None or (t.cpu_wait_fraction or 0) < (best.cpu_wait_fraction or 0):
-            best = t
-        if (t.cpu_wait_fraction or 0) <= MAX_CPU_WAIT:
-            break
-    assert best is not None  # MEASURE_ATTEMPTS >= 1
+    best = measure_quietly(
+        rt,
+        art,
+        threads=settings.threads,
+        runs=50,
+        min_runs=100,
+        budget_s=4.0,
+        timeout_s=settings.measure_timeout_s,
+    )
     return MeasuredLatency(
         source="measured",
         runtime=rt.name,
