@@ -25,6 +25,7 @@ from edgefit.records import (
     DoneCandidate,
     FailedCandidate,
     Results,
+    SelectionRecord,
     Tie,
     candidate_record,
 )
@@ -92,18 +93,22 @@ class Selection:
         return out
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Selection:
-        block = d.get("protocol")
+    def of_record(cls, r: SelectionRecord) -> Selection:
+        """The selection of a results.json ``selection`` block."""
         return cls(
-            rule=d["rule"],
-            accuracy_floor=d["accuracy_floor"],
-            eligible=d["eligible"],
-            winner=d.get("winner"),
-            reason=d.get("reason", ""),
-            best_found=d.get("best_found"),
-            protocol=Protocol.from_dict(block) if block else None,
-            ties=tuple(Tie.model_validate(t) for t in block.get("ties", ())) if block else (),
+            rule=r.rule,
+            accuracy_floor=r.accuracy_floor,
+            eligible=r.eligible,
+            winner=r.winner,
+            reason=r.reason,
+            best_found=r.best_found,
+            protocol=Protocol.of(r.protocol) if r.protocol else None,
+            ties=tuple(r.protocol.ties) if r.protocol else (),
         )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Selection:
+        return cls.of_record(SelectionRecord.model_validate(d))
 
 
 @dataclass(frozen=True)
@@ -250,7 +255,7 @@ class OptimizeResult:
                 fix="`edgefit report schema` prints the schema a results.json follows",
             ) from None
         cands = {c.key: Candidate.of(c) for c in record.candidates}
-        selection = Selection.from_dict(record.selection.to_dict())
+        selection = Selection.of_record(record.selection)
         return cls(
             chosen=cands.get(selection.winner) if selection.winner else None,
             best_found=cands.get(selection.best_found) if selection.best_found else None,

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edgefit.iteration import select_by_deadline
-from edgefit.records import DoneCandidate, FailedCandidate, Tie, candidate_record
+from edgefit.records import (
+    DoneCandidate,
+    FailedCandidate,
+    ProtocolRecord,
+    Tie,
+    TimingRecord,
+    candidate_record,
+)
 
 TIE_MIN = 0.03  # medians closer than this (relative) are a tie even when both spreads are smaller
 TRIM_FROM = 7  # a candidate with this many rounds or more is judged without its two extremes
@@ -131,18 +138,18 @@ class FinalTiming:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> FinalTiming:
+    def of(cls, r: TimingRecord) -> FinalTiming:
         """The timing of a ``selection.protocol.candidates`` entry (derived fields ignored)."""
         return cls(
-            key=d["key"],
-            median_s=d["median_s"],
-            round_medians_s=tuple(d.get("round_medians_s", ())),
-            p99_s=d.get("p99_s", d["median_s"]),
-            runs=d.get("runs", 0),
-            first_p50_s=d.get("first_p50_s", d["median_s"]),
-            certification_triggers=tuple(d.get("certification_triggers", ())),
-            passes=d.get("passes", 0),
-            baseline=bool(d.get("baseline", False)),
+            key=r.key,
+            median_s=r.median_s,
+            round_medians_s=tuple(r.round_medians_s),
+            p99_s=r.p99_s,
+            runs=r.runs or 0,
+            first_p50_s=r.median_s if r.first_p50_s is None else r.first_p50_s,
+            certification_triggers=tuple(r.certification_triggers or ()),
+            passes=r.passes or 0,
+            baseline=bool(r.baseline),
         )
 
 
@@ -181,19 +188,19 @@ class Protocol:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> Protocol:
+    def of(cls, r: ProtocolRecord) -> Protocol:
         """The protocol of a results.json ``selection.protocol`` block (its ties and rule are the
         selection's: :class:`~edgefit.search.Selection`)."""
         return cls(
-            rounds=d["rounds"],
-            max_rounds=d.get("max_rounds", d["rounds"]),
-            max_spread=d.get("max_spread", 0.0),
-            round_s=d.get("round_s", 0.0),
-            threads=d.get("threads", 1),
-            settle_s=d.get("settle_s", 0.0),
-            timings=tuple(FinalTiming.from_dict(t) for t in d.get("candidates", ())),
-            cpu_wait_fraction=d.get("cpu_wait_fraction"),
-            method=d.get("method", "interleaved"),
+            rounds=r.rounds,
+            max_rounds=r.rounds if r.max_rounds is None else r.max_rounds,
+            max_spread=r.max_spread or 0.0,
+            round_s=r.round_s or 0.0,
+            threads=r.threads,
+            settle_s=r.settle_s or 0.0,
+            timings=tuple(FinalTiming.of(t) for t in r.candidates),
+            cpu_wait_fraction=r.cpu_wait_fraction,
+            method=r.method,
         )
 
 
