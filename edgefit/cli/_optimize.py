@@ -34,9 +34,10 @@ from edgefit.cli._common import (
 )
 from edgefit.errors import EdgefitError
 from edgefit.iteration import parse_deadline
+from edgefit.records import DoneCandidate
 from edgefit.search import OptimizeConfig
 from edgefit.search._config import ThreadsWarning, parse_threads, threads_note
-from edgefit.search._outcome import ThreadsResult
+from edgefit.search._outcome import OptimizeResult, ThreadsResult
 
 
 def _drop(text: str, *, allow_db: bool = False) -> tuple[float, bool]:
@@ -187,9 +188,8 @@ def optimize(
     if isinstance(result, ThreadsResult):
         _finish_threads(result, as_json)
         return
-    res = result.to_dict()
     files = dict(result.files)
-    emit({**res, "files": files}, as_json, lambda: _render(res, files))
+    emit({**result.to_dict(), "files": files}, as_json, lambda: _render_result(result))
     if not result.ok:
         best = result.best_found
         err_console.print(
@@ -287,22 +287,24 @@ class _Bar:
             self.running = False
 
 
-def _short_latency(c: dict) -> str:
-    lat = c["latency"]
-    if lat["source"] == "measured":
-        return f"{fmt.seconds(lat['p50_s'])} p50 (measured)"
-    return (
-        f"{fmt.seconds(lat['p50_s'])} ±{lat.get('error', 0):.0%} (est., "
-        f"{lat.get('estimate_source')})"
-    )
+def _short_latency(c: DoneCandidate) -> str:
+    lat = c.latency
+    if lat.source == "measured":
+        return f"{fmt.seconds(lat.p50_s)} p50 (measured)"
+    return f"{fmt.seconds(lat.p50_s)} ±{lat.error:.0%} (est., {lat.estimate_source})"
 
 
-def _render(res: dict, files: dict) -> None:
-    cands = {c["key"]: c for c in res["candidates"] if "key" in c}
+def _render_result(result: OptimizeResult) -> None:
+    """The candidates table, the pick against the baseline and what was written, read from
+    results.json's typed record."""
+    res, files = result.record, dict(result.files)
+    done = {c.key: c for c in res.candidates if isinstance(c, DoneCandidate)}
+    label = {c.key: c.label for c in res.candidates}
+    counts = res.counts
     table = Table(
-        title=f"{res['model']['name']} on {res['target']['id']}: candidates "
-        f"({res['counts']['materialized']} materialized, {res['counts']['reused']} reused, "
-        f"{res['counts']['screened']} screened by estimate)"
+        title=f"{res.model.name} on {res.target.id}: candidates "
+        f"({counts.materialized} materialized, {counts.reused} reused, "
+        f"{counts.screened} screened by estimate)"
     )
     for col in (
         "candidate",
@@ -314,61 +316,56 @@ def _render(res: dict, files: dict) -> None:
         "iteration",
     ):
         table.add_column(col, overflow="fold")
-    for c in sorted(cands.values(), key=lambda c: c.get("latency", {}).get("p50_s", 1e9)):
-        if c.get("status") != "done":
-            table.add_row(
-                c["label"], f"[red]failed[/]: {c.get('error', '')[:60]}", "", "", "", "", ""
-            )
+    sel = res.selection
+    for c in sorted(
+        res.candidates, key=lambda c: c.latency.p50_s if isinstance(c, DoneCandidate) else 1e9
+    ):
+        if not isinstance(c, DoneCandidate):
+            table.add_row(c.label, f"[red]failed[/]: {c.error[:60]}", "", "", "", "", "")
             continue
-        mark = "★" if c["key"] in res["frontier"] else ""
-        if c["key"] == res["selection"]["winner"]:
+        mark = "★" if c.key in res.frontier else ""
+        if c.key == sel.winner:
             mark += " chosen"
         table.add_row(
-            c["label"],
-            f"{c['accuracy']['value']:.4f}",
+            c.label,
+            f"{c.accuracy.value:.4f}",
             _short_latency(c),
-            fmt.joules(c["estimate"]["energy_j"]),
-            "yes" if c["fits"] else "[red]no[/]",
+            fmt.joules(c.estimate.energy_j),
+            "yes" if c.fits else "[red]no[/]",
             mark,
-            f"{c['iteration']['days']:g} d, ${c['iteration']['usd']:,.0f}",
+            f"{c.iteration.days:g} d, ${c.iteration.usd:,.0f}",
         )
     console.print(table)
-    console.print(
-        f"accuracy: {res['candidates'][0]['accuracy']['label'] if res['candidates'] else ''} — "
-        f"{res['data']['evaluation']}"
-    )
-    sel = res["selection"]
-    if sel["winner"]:
-        w = cands[sel["winner"]]
-        base = cands.get(res["baseline"]["key"])
-        final = "final" in w["latency"] and base is not None and "final" in base["latency"]
-        field = (
-            (lambda c: c["latency"]["final"]["median_s"])
-            if final
-            else (lambda c: c["latency"]["p50_s"])
-        )
+    first = next(iter(done.values()), None)
+    console.print(f"accuracy: {first.accuracy.label if first else ''} — {res.data.evaluation}")
+    if sel.winner:
+        w = done[sel.winner]
+        base = done.get(res.baseline.key)
+        final = w.latency.final is not None and base is not None and base.latency.final is not None
+
+        def field(c: DoneCandidate) -> float:
+            if final and c.latency.final is not None:
+                return c.latency.final.median_s
+            return c.latency.p50_s
+
         speed = field(base) / field(w) if base else float("nan")
-        how = "final interleaved re-measurement" if final else w["latency"]["source"]
+        how = "final interleaved re-measurement" if final else w.latency.source
         console.print(
-            f"[bold]chosen[/]: {w['label']} — {w['accuracy']['value']:.4f} vs baseline "
-            f"{res['baseline']['accuracy']:.4f} (floor {sel['accuracy_floor']:.4f}), {speed:.2f}× "
-            "faster "
+            f"[bold]chosen[/]: {w.label} — {w.accuracy.value:.4f} vs baseline "
+            f"{res.baseline.accuracy:.4f} (floor {sel.accuracy_floor:.4f}), {speed:.2f}× faster "
             f"than the baseline ({how})"
         )
-        for tie in sel.get("protocol", {}).get("ties", []):
+        for tie in sel.protocol.ties if sel.protocol else ():
             console.print(
-                f"[dim]tie: {cands[tie['key']]['label']} within {tie['difference']:.1%} of "
-                f"{cands[tie['with']]['label']} (noise {tie['noise']:.1%}): the smaller change "
-                "was chosen[/]"
+                f"[dim]tie: {label[tie.key]} within {tie.difference:.1%} of "
+                f"{label[tie.with_]} (noise {tie.noise:.1%}): the smaller change was chosen[/]"
             )
-    for e in res.get("exports", []):
+    for e in res.exports or ():  # free-form: one dict per export, as the exporter wrote it
         if e["status"] != "written":
             console.print(f"[dim]{e['runtime']} format not written: {e['reason']}[/]")
-    cfg = res["config"]
-    if cfg.get("threads") is not None:
-        console.print(
-            threads_note(cfg["threads"], cfg.get("threads_from", "user"), res["target"]["id"])
-        )
-    for note in res["notes"]:
+    cfg = res.config
+    if cfg.threads is not None:
+        console.print(threads_note(cfg.threads, cfg.threads_from or "user", res.target.id))
+    for note in res.notes:
         console.print(f"[dim]{note}[/]")
     console.print("wrote " + ", ".join(files.values()))
