@@ -37,9 +37,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from edgefit._io import write_atomic
+from edgefit._io import to_json, write_atomic
+from edgefit.calibrate._calibrate import _yaml, measurements_path
 from edgefit.calibrate._catalog import KernelSpec, sample_specs
 from edgefit.calibrate._fidelity import FidelityRow
+from edgefit.calibrate._vela_fidelity import _example, mcu_zoo, vela_rows
 from edgefit.calibrate._vela_fit import (  # noqa: F401 (_main, PREFIXED: tests read them here)
     PREFIXED,
     RUNTIME,
@@ -50,6 +52,12 @@ from edgefit.calibrate._vela_fit import (  # noqa: F401 (_main, PREFIXED: tests 
 )
 from edgefit.errors import EdgefitError
 from edgefit.estimate import Profile, profile_path
+from edgefit.graph._torch import export_torch
+from edgefit.runtimes import get_runtime
+from edgefit.runtimes._litert import LiteRTOptions, convert_tflite
+from edgefit.runtimes._litert_convert import _version
+from edgefit.runtimes._torch_source import TorchModel
+from edgefit.runtimes._vela_report import VelaConfig, run_vela, vela_version
 
 SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
 Progress = Callable[[str, int, int], None]
@@ -122,7 +130,6 @@ ZOO: tuple[tuple[str, dict], ...] = (
 
 def vela_config(target):
     """The :class:`~edgefit.runtimes._vela_report.VelaConfig` named in ``target``'s notes."""
-    from edgefit.runtimes._vela_report import VelaConfig
 
     return VelaConfig.from_notes(list(target.notes), where=f"target '{target.id}'")
 
@@ -207,9 +214,6 @@ def vela_time(tm, config, folder: Path, label: str):
     TorchModel)."""
     import re
 
-    from edgefit.runtimes._litert import LiteRTOptions, convert_tflite
-    from edgefit.runtimes._vela_report import run_vela
-
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80] + ".tflite")
     convert_tflite(
         tm,
@@ -231,9 +235,6 @@ def prefix_seconds(report) -> float:
 
 
 def environment(config) -> dict:
-    from edgefit.runtimes._litert_convert import _version
-    from edgefit.runtimes._vela_report import vela_version
-
     return {
         "runtime": RUNTIME,
         "runtime_version": vela_version(),
@@ -265,10 +266,6 @@ def calibrate_vela(
     beside it in ``vela.measurements.json`` (see :func:`refit_vela`); ``progress(label, i, n)`` is
     called per kernel. Returns the written :class:`Profile` (its ``path`` set).
     """
-    from edgefit._io import to_json
-    from edgefit.calibrate._calibrate import measurements_path
-    from edgefit.runtimes import get_runtime
-    from edgefit.runtimes._torch_source import TorchModel
     from edgefit.targets import load_target
 
     get_runtime(RUNTIME).require_available()
@@ -315,7 +312,6 @@ def calibrate_vela(
 def _measured(raw: list[dict]) -> list[tuple]:
     """Stored kernel rows → ``(class, label, fp32 ONNX export, seconds, prefix seconds)`` (modules
     rebuilt)."""
-    from edgefit.graph._torch import export_torch
 
     measured = []
     for row in raw:
@@ -334,8 +330,6 @@ def _measured(raw: list[dict]) -> list[tuple]:
 
 
 def _fit_and_write(target, measured, env: dict, path: Path) -> Profile:
-    from edgefit.calibrate._calibrate import _yaml
-
     profile = fit_vela_profile(target, measured)
     profile = Profile(
         **{**profile.__dict__, "environment": env, "residual": residual(target, profile, measured)}
@@ -362,8 +356,6 @@ def _label(name: str, knobs: dict) -> str:
 
 
 def _zoo_models(zoo):
-    from edgefit.calibrate._vela_fidelity import _example, mcu_zoo
-
     return (
         mcu_zoo()
         if zoo is None
@@ -380,7 +372,6 @@ def vela_fidelity(
 
     Models with operators Vela leaves on the CPU are skipped (Vela's time would not cover them).
     """
-    from edgefit.calibrate._vela_fidelity import vela_rows
 
     rows, _ = vela_rows(profile, _zoo_models(zoo), progress=progress)
     return [r.fidelity_row() for r in rows]

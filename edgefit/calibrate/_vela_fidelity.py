@@ -26,7 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
+from edgefit._io import to_json, write_atomic
+from edgefit.calibrate._calibrate import _yaml
 from edgefit.calibrate._fidelity import FidelityRow, summarize
+from edgefit.calibrate._report import fidelity_path
+from edgefit.calibrate._zoo import zoo_onnx
+from edgefit.estimate import Estimator, Plan, Profile
+from edgefit.graph import load_graph
+from edgefit.runtimes._torch_source import TorchModel
 
 Progress = Callable[[str, int, int], None]
 METHOD = (
@@ -95,7 +102,6 @@ def mcu_zoo() -> list[ZooModel]:
 def _example(name: str, knobs: dict, label: str) -> ZooModel:
     def torch_model():
         from edgefit.examples import get_example
-        from edgefit.runtimes._torch_source import TorchModel
 
         spec = get_example(name)
         return TorchModel(
@@ -119,16 +125,12 @@ def _spec_model(spec) -> ZooModel:
     def torch_model():
         import torch
 
-        from edgefit.runtimes._torch_source import TorchModel
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             x = torch.randn(*spec.input_shape)
         return TorchModel(spec.build(), (x,), name=spec.name)
 
     def onnx_model(folder: Path):
-        from edgefit.calibrate._zoo import zoo_onnx
-
         return zoo_onnx(spec, "fp32", folder)
 
     return ZooModel(spec.name, spec.family, torch_model, onnx_model)
@@ -147,8 +149,6 @@ def vela_rows(
     import onnx
 
     from edgefit.calibrate._vela import vela_config, vela_time
-    from edgefit.estimate import Estimator, Plan
-    from edgefit.graph import load_graph
     from edgefit.targets import load_target
 
     target = load_target(profile.target)
@@ -240,10 +240,6 @@ def vela_summary(rows: list[VelaRow]) -> dict:
 
 def store_vela_rows(profile, rows: list[VelaRow], skipped: list[dict]) -> dict:
     """Write ``<profile>.fidelity.json`` (summary + rows) and the summary into the profile YAML."""
-    from edgefit._io import to_json, write_atomic
-    from edgefit.calibrate._calibrate import _yaml
-    from edgefit.calibrate._report import fidelity_path
-    from edgefit.estimate import Profile
 
     env = {
         **profile.environment,

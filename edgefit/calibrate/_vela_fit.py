@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgefit.calibrate._fit import _EFF, _KHALF, _OVH, FLOOR_S, Sample
-from edgefit.estimate import Estimator, KernelFit, PlanBatch, Profile
+from edgefit.estimate import KERNEL_CLASSES, Estimator, KernelFit, PlanBatch, Profile
 from edgefit.estimate._plan import DTYPE_CODE
+from edgefit.graph import load_graph
 
 RUNTIME = "vela"
 UNIT = "npu"  # what Vela calibrates: the Ethos-U NPU, not the Cortex-M CPU beside it
@@ -38,7 +39,6 @@ PREFIXED = (
 
 def int8_parts(model, target, profile: Profile):
     """Roofline parts of ``model`` (ONNX, fp32) with every kernel int8, and its estimator."""
-    from edgefit.graph import load_graph
 
     est = Estimator(load_graph(model), target, profile=profile)
     batch = PlanBatch.empty(1, len(est.table))
@@ -49,7 +49,6 @@ def int8_parts(model, target, profile: Profile):
 def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
     """Efficiency 1 and no overhead for int8 (the raw roofline), except the classes already
     fitted."""
-    from edgefit.estimate import KERNEL_CLASSES
 
     kernels = {(k, "int8"): KernelFit(1.0, 0.0) for k in KERNEL_CLASSES}
     kernels.update(fits or {})
@@ -59,7 +58,6 @@ def unit_profile(target_id: str, fits: dict | None = None) -> Profile:
 def _main(est, kclass: str) -> int:
     """The first kernel of class ``kclass`` after the prefix (an add comes before the ReLU the
     table keeps apart)."""
-    from edgefit.estimate import KERNEL_CLASSES
 
     start = 1 if kclass in PREFIXED else 0
     hits = [

@@ -123,7 +123,6 @@ def reference_outputs(base: Base, onnx_path, threads: int) -> np.ndarray:
 def score_model(
     base: Base, onnx_path, reference: np.ndarray | None, threads: int, metric: str = "auto"
 ):
-    from edgefit.evaluate import run_outputs, score
     from edgefit.search._base import resize_inputs
 
     session = _session(onnx_path, threads)
