@@ -3,7 +3,7 @@ best one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,6 +12,10 @@ from rich.table import Table
 import edgefit
 from edgefit import _format as fmt
 from edgefit.cli._common import JsonOpt, console, emit
+
+if TYPE_CHECKING:
+    from edgefit.serve._plan import ServeTax
+    from edgefit.serve._published import ServingReport
 
 
 def _opt(value: float | None, show) -> str:
@@ -167,9 +171,9 @@ def _render(plan) -> None:
         if r.reason:
             console.print(f"  {r.weights}/{r.kv}: {r.verdict}: {escape(r.reason)}")
     _best(plan)
-    _tax(plan.iteration)
+    _tax(plan.tax)
     console.print("[dim]assumptions:[/]")
-    for name, text in plan.to_dict()["assumptions"].items():
+    for name, text in plan.assumptions.items():
         console.print(f"[dim]  {name}: {escape(text)}[/]")
 
 
@@ -252,71 +256,71 @@ def _published(target: str, as_json: bool) -> None:
     from edgefit.targets import load_target
 
     report = published_serving(load_target(target))
-    payload = report.to_dict()
-    emit(payload, as_json, lambda: _render_published(payload))
+    emit(report.to_dict(), as_json, lambda: _render_published(report))
 
 
 _METRIC = {"ttft_ms": "TTFT", "tpot_ms": "TPOT", "output_tokens_per_s": "tokens/s"}
 
 
-def _render_published(payload: dict) -> None:
+def _render_published(report: ServingReport) -> None:
     table = Table(
-        title=f"serve-plan vs published serving results on {payload['target']} (nothing fitted)"
+        title=f"serve-plan vs published serving results on {report.target} (nothing fitted)"
     )
     for col in ("#", "point", "TP", "ISL/OSL", "conc.", "metric", "published", "plan", "error"):
         table.add_column(col, justify="left" if col in ("point", "metric") else "right")
-    for i, r in enumerate(payload["rows"], 1):
-        for j, c in enumerate(r["comparisons"]):
-            unit = "ms" if c["metric"].endswith("_ms") else "/s"
+    for i, r in enumerate(report.rows, 1):
+        p = r.point
+        for j, c in enumerate(r.comparisons):
+            unit = "ms" if c.metric.endswith("_ms") else "/s"
             table.add_row(
                 str(i) if j == 0 else "",
-                r["id"] if j == 0 else "",
-                str(r["tp"]) if j == 0 else "",
-                f"{r['isl']}/{r['osl']}" if j == 0 else "",
-                str(r["concurrency"]) if j == 0 else "",
-                _METRIC[c["metric"]],
-                f"{c['published']:,.1f} {unit}",
-                f"{c['estimate']:,.1f} {unit}",
-                f"{c['error']:+.0%}" if c["error"] is not None else "not scored",
+                p.id if j == 0 else "",
+                str(p.tp) if j == 0 else "",
+                f"{p.isl}/{p.osl}" if j == 0 else "",
+                str(p.concurrency) if j == 0 else "",
+                _METRIC[c.metric],
+                f"{c.published:,.1f} {unit}",
+                f"{c.estimate:,.1f} {unit}",
+                f"{c.error:+.0%}" if c.scored else "not scored",
             )
     console.print(table)
-    for i, r in enumerate(payload["rows"], 1):
+    for i, r in enumerate(report.rows, 1):
         bw = ""
-        if r["speed_of_light_tpot_ms"] is not None:
+        if r.sol_tpot_ms is not None:
             bw = (
-                f" · decode speed of light {r['speed_of_light_tpot_ms']:.2f} ms at batch "
-                f"{r['batch']}: plan reaches {r['planned_bandwidth_fraction']:.0%}"
+                f" · decode speed of light {r.sol_tpot_ms:.2f} ms at batch "
+                f"{r.batch}: plan reaches {r.planned_fraction:.0%}"
                 + (
-                    f", published {r['published_bandwidth_fraction']:.0%}"
-                    if r["published_bandwidth_fraction"] is not None
+                    f", published {r.published_fraction:.0%}"
+                    if r.published_fraction is not None
                     else ""
                 )
             )
-        console.print(f"  [{i}] {escape(r['source'])} ({r['confidence']}){bw}")
-    per = payload["per_metric"]
+        console.print(f"  [{i}] {escape(r.point.source)} ({r.point.confidence}){bw}")
+    every = report.overall
     console.print(
-        f"{payload['points']} published points, {payload['compared']} figures compared: median "
-        f"|error| {payload['median_abs_error']:.1%}, max {payload['max_abs_error']:.0%} "
+        f"{len(report.rows)} published points, {every.compared} figures compared: median "
+        f"|error| {every.median_abs_error:.1%}, max {every.max_abs_error:.0%} "
         "("
         + ", ".join(
-            f"{_METRIC[m]} {s['median_abs_error']:.0%} over {s['compared']}"
-            for m, s in per.items()
-            if s["compared"]
+            f"{_METRIC[m]} {s.median_abs_error:.0%} over {s.compared}"
+            for m, s in report.per_metric.items()
+            if s.compared
         )
         + "); nothing fitted: the planner's default assumptions"
     )
 
 
-def _tax(it: dict) -> None:
-    e = it["egress"]
+def _tax(it: ServeTax) -> None:
+    e = it.egress
     if e is None:
         console.print("iteration tax: no data egress on this target")
         return
     console.print(
-        f"iteration tax: data egress ${e['usd_per_iteration']:,.0f} per retraining iteration "
-        f"({e['dataset_pb']:g} PB × ${e['usd_per_pb']:,.0f}/PB), {it['iterations_by_deadline']} "
+        f"iteration tax: data egress ${e.usd_per_iteration:,.0f} per retraining iteration "
+        f"({e.dataset_pb:g} PB × ${e.usd_per_pb:,.0f}/PB), {it.iterations_by_deadline} "
         "iterations "
-        f"of {it['cycle_days']:g} d by a {it['deadline_days']:g}-day deadline → "
-        f"${e['usd_by_deadline']:,.0f} [dim]({escape(e['dataset_pb_provenance'])}; "
-        f"{escape(e['usd_per_pb_provenance'])})[/]"
+        f"of {it.cycle_days:g} d by a {it.deadline_days:g}-day deadline → "
+        f"${e.usd_by_deadline:,.0f} [dim]({escape(e.dataset_pb_provenance)}; "
+        f"{escape(e.usd_per_pb_provenance)})[/]"
     )

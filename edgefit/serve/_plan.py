@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from edgefit import _format as fmt
+from edgefit._view import view
 from edgefit.errors import EdgefitError
 from edgefit.iteration import DEFAULTS, apply_overrides, egress_summary, iterations_fit, loop_for
+from edgefit.iteration._sections import Egress
 from edgefit.serve._arch import Architecture, load_architecture
 from edgefit.serve._dtypes import KV_BYTES, supported_weights
 from edgefit.serve._hardware import REASONS, Hardware, best_units
@@ -95,6 +97,22 @@ class Row:
 
 
 @dataclass(frozen=True)
+class ServeTax:
+    """The iteration tax beside a serving plan (:func:`iteration_tax`'s dict as a record): the
+    egress of retraining on the served data, over the iterations that fit the default
+    deadline."""
+
+    change_kinds: tuple[str, ...]
+    cycle_days: float
+    deadline_days: float
+    deadline_provenance: str
+    iterations_by_deadline: int
+    certification_usd_per_iteration: float
+    certification: str
+    egress: Egress | None
+
+
+@dataclass(frozen=True)
 class ServePlan:
     """Every configuration of one request, the best one and the iteration tax."""
 
@@ -119,6 +137,16 @@ class ServePlan:
             if fitting
             else None
         )
+
+    @property
+    def tax(self) -> ServeTax:
+        """``iteration`` as its typed record."""
+        return view(ServeTax, self.iteration)
+
+    @property
+    def assumptions(self) -> dict[str, str]:
+        """Each figure the plan assumed and where it came from (``to_dict()["assumptions"]``)."""
+        return _assumptions(self)
 
     def row(self, weights: str, kv: str) -> Row:
         for r in self.rows:
@@ -154,7 +182,7 @@ class ServePlan:
             },
             "iteration": self.iteration,
             "request": self.request.to_dict(),
-            "assumptions": _assumptions(self),
+            "assumptions": self.assumptions,
         }
 
 

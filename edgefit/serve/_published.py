@@ -23,7 +23,7 @@ the datasheet bandwidth) over the step time, planned and as published.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -125,6 +125,21 @@ class PointCheck:
         }
 
 
+@dataclass(frozen=True)
+class ErrorStats:
+    """Median and largest |error| over the scored figures (None: nothing scored)."""
+
+    compared: int
+    median_abs_error: float | None
+    max_abs_error: float | None
+
+    @classmethod
+    def of(cls, errs: list[float]) -> ErrorStats:
+        return cls(
+            len(errs), statistics.median(errs) if errs else None, max(errs) if errs else None
+        )
+
+
 @dataclass
 class ServingReport:
     target: str
@@ -139,19 +154,22 @@ class ServingReport:
             if c.scored and (metric is None or c.metric == metric)
         ]
 
-    def summary(self) -> dict:
-        def stats(errs: list[float]) -> dict:
-            return {
-                "compared": len(errs),
-                "median_abs_error": statistics.median(errs) if errs else None,
-                "max_abs_error": max(errs) if errs else None,
-            }
+    @property
+    def overall(self) -> ErrorStats:
+        """Every scored figure's |error|."""
+        return ErrorStats.of(self.errors())
 
+    @property
+    def per_metric(self) -> dict[str, ErrorStats]:
+        """Each metric's scored figures' |error| (every metric of :data:`METRICS`)."""
+        return {m: ErrorStats.of(self.errors(m)) for m in METRICS}
+
+    def summary(self) -> dict:
         return {
             "points": len(self.rows),
             "fitted_parameters": 0,
-            **stats(self.errors()),
-            "per_metric": {m: stats(self.errors(m)) for m in METRICS},
+            **asdict(self.overall),
+            "per_metric": {m: asdict(s) for m, s in self.per_metric.items()},
         }
 
     def to_dict(self) -> dict:
