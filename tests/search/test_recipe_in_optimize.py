@@ -19,7 +19,9 @@ import edgefit
 from edgefit.calibrate._measure import Interleaved
 from edgefit.passes._recipe import Recipe
 
-pytestmark = pytest.mark.slow  # two optimize runs with a recipe search: ~30 s on 2 cores
+# two optimize runs with a recipe search: ~30 s on 2 cores; one xdist worker runs them all, so
+# the module's runs fixture is built once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("recipe-in-optimize")]
 
 
 def _us(r: Recipe) -> float:
