@@ -17,6 +17,7 @@ from rich.table import Table
 
 import edgefit
 from edgefit import _format as fmt
+from edgefit._view import view
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
 
 if TYPE_CHECKING:
@@ -114,14 +115,12 @@ def fidelity(
 
 
 def _host(summary: Mapping[str, Any] | HostFidelity) -> HostFidelity:
-    from edgefit._view import view
     from edgefit.calibrate._fidelity_records import HostFidelity
 
     return summary if isinstance(summary, HostFidelity) else view(HostFidelity, summary)
 
 
 def _zoo(summary: Mapping[str, Any] | ZooFidelity) -> ZooFidelity:
-    from edgefit._view import view
     from edgefit.calibrate._fidelity_records import ZooFidelity
 
     return summary if isinstance(summary, ZooFidelity) else view(ZooFidelity, summary)

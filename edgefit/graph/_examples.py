@@ -10,6 +10,7 @@ from edgefit._io import write_atomic
 from edgefit._resources import user_cache_dir
 from edgefit.graph._build import Graph
 from edgefit.graph._load import load_graph, parse_input_shape
+from edgefit.graph._torch import export_torch
 
 
 def example_onnx_path(name: str, *, input_shape: tuple[int, ...] | None = None, **knobs):
@@ -18,7 +19,6 @@ def example_onnx_path(name: str, *, input_shape: tuple[int, ...] | None = None, 
     import torch
 
     from edgefit.examples import get_example
-    from edgefit.graph._torch import export_torch
 
     spec = get_example(name)
     shape = tuple(input_shape or spec.shape_for(knobs.get("resolution")))

@@ -20,6 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from edgefit._io import write_atomic
+from edgefit._resources import user_cache_dir
+from edgefit.errors import EdgefitError
+from edgefit.graph import _reference_mobile as mobile
+from edgefit.graph import load_graph
+from edgefit.graph._torch import export_torch
+
 if TYPE_CHECKING:
     from torch import nn
 
@@ -59,8 +66,6 @@ def _resnet50() -> nn.Module:
 
 def _mobile(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from edgefit.graph import _reference_mobile as mobile
-
         factory = {
             "large": lambda: mobile.MobileNetV3("large"),
             "small": lambda: mobile.MobileNetV3("small"),
@@ -209,7 +214,6 @@ def reference_names() -> tuple[str, ...]:
 
 def build_reference(name: str) -> nn.Module:
     """The reference model ``name`` in eval mode, with seeded random weights."""
-    from edgefit.errors import EdgefitError
 
     if name not in REFERENCES:
         raise EdgefitError(
@@ -223,11 +227,6 @@ def reference_graph(name: str) -> Graph:
     (ResNet-50 takes tens of seconds to export; a fidelity run should pay that once)."""
     import onnx
     import torch
-
-    from edgefit._io import write_atomic
-    from edgefit._resources import user_cache_dir
-    from edgefit.graph import load_graph
-    from edgefit.graph._torch import export_torch
 
     if name not in REFERENCES:
         build_reference(name)  # raises the clear error

@@ -28,8 +28,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Timing
+from edgefit.runtimes._inputs import check_inputs
+from edgefit.runtimes._litert import LiteRT, LiteRTSession
+from edgefit.runtimes._measure import MeasureSettings
+from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 from edgefit.runtimes._vela_report import PIP, VelaConfig, VelaReport, run_vela, vela_version
 
 
@@ -92,7 +97,6 @@ class Vela(Runtime):
             return Availability(
                 False, f"the Python package 'ethos-u-vela' is not installed ({PIP})"
             )
-        from edgefit.runtimes._litert import LiteRT
 
         litert = LiteRT().available()
         if not litert.ok:
@@ -114,7 +118,6 @@ class Vela(Runtime):
     def open(self, artifact: Artifact, *, threads: int | None = None):
         """A LiteRT session on the int8 .tflite Vela compiled (for outputs; timing comes from
         Vela)."""
-        from edgefit.runtimes._litert import LiteRTSession
 
         return LiteRTSession(_source_artifact(artifact), threads)
 
@@ -129,9 +132,7 @@ class Vela(Runtime):
     ) -> Artifact:
         """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's
         output, the artifact) and ``<name>.vela.json`` (the report) under ``out_dir``."""
-        from edgefit._io import to_json, write_atomic
         from edgefit.runtimes._litert import LiteRT, LiteRTOptions, convert_tflite
-        from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 
         self.require_available()
         self.check_precision(precision)
@@ -207,8 +208,6 @@ class Vela(Runtime):
         The run-count settings do not apply; ``inputs`` are only checked against the model (an
         estimate does not depend on data).
         """
-        from edgefit.runtimes._inputs import check_inputs
-        from edgefit.runtimes._measure import MeasureSettings
 
         MeasureSettings(
             warmup=warmup,
@@ -273,6 +272,4 @@ def _source_artifact(artifact: Artifact) -> Artifact:
 
 
 def _specs(artifact: Artifact) -> dict[str, tuple[tuple[int, ...], str]]:
-    from edgefit.runtimes._litert import LiteRTSession
-
     return LiteRTSession(_source_artifact(artifact), 1).input_specs()
