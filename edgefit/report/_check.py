@@ -43,14 +43,10 @@ def parse_fraction(text: str, *, where: str) -> float:
     return _units.parse_fraction(text, where=where, hi=100.0)
 
 
-def pick_baseline(res: Mapping[str, Any] | Results) -> tuple[dict, str]:
-    """The candidate of a results.json a new model is compared with (as results.json holds it),
-    and its role (see module docstring)."""
-    cand, role = _pick(as_results(res, where="--baseline"))
-    return cand.to_dict(), role
-
-
-def _pick(res: Results) -> tuple[DoneCandidate, str]:
+def pick_baseline(res: Mapping[str, Any] | Results) -> tuple[DoneCandidate, str]:
+    """The candidate of a results.json a new model is compared with, and its role (see module
+    docstring)."""
+    res = as_results(res, where="--baseline")
     cands = {c.key: c for c in res.candidates if c.status == "done"}
     sel = res.selection
     for key, role in (
@@ -223,7 +219,7 @@ def _compare(
             where="--baseline",
             fix="pass the results.json of a run on the same target",
         )
-    cand, role = _pick(res)
+    cand, role = pick_baseline(res)
     both_measured = measured is not None and cand.latency.source == "measured"
     if compare == "measured" and not both_measured:
         raise EdgefitError(

@@ -124,7 +124,7 @@ def test_annotation_escaping():
 def test_parse_fraction_and_pick_baseline(results):
     assert parse_fraction("5%", where="x") == 0.05 and parse_fraction("0.2", where="x") == 0.2
     cand, role = pick_baseline(results)
-    assert role == "chosen" and cand["key"] == results["selection"]["winner"]
+    assert role == "chosen" and cand.key == results["selection"]["winner"]
     results["selection"]["winner"] = None
     assert pick_baseline(results)[1] == "unchanged baseline"
 
