@@ -54,13 +54,19 @@ def fit_class(samples: list[Sample], *, bw_scale: float = 1.0) -> KernelFit:
     eff = _EFF[:, None, None] * falloff[None, :, :]  # E × H × n
     roof = np.maximum(a / eff, m)  # E × H × n
     pred = roof[:, :, None, :] + _OVH[None, None, :, None]  # E × H × O × n
+    return best_fit(pred, y)
+
+
+def best_fit(pred: np.ndarray, y: np.ndarray) -> KernelFit:
+    """The grid point (efficiency × k_half × overhead) whose predictions ``pred`` (E × H × O × n)
+    are closest to the measured ``y`` in mean |log error|, as a profile's kernel fit."""
     loss = np.abs(np.log(pred) - np.log(y)).mean(axis=3)
     e, h, o = np.unravel_index(np.argmin(loss), loss.shape)
     rel = np.abs(pred[e, h, o] / y - 1)
     return KernelFit(
         efficiency=float(_EFF[e]),
         overhead_s=float(_OVH[o]),
-        n=len(samples),
+        n=len(y),
         median_abs_error=float(np.median(rel)),
         k_half=float(_KHALF[h]),
     )

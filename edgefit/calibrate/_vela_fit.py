@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgefit.calibrate._fit import _EFF, _KHALF, _OVH, FLOOR_S, Sample
+from edgefit.calibrate._fit import _EFF, _KHALF, _OVH, FLOOR_S, Sample, best_fit
 from edgefit.estimate import KERNEL_CLASSES, Estimator, KernelFit, PlanBatch, Profile
 from edgefit.estimate._plan import DTYPE_CODE
 from edgefit.graph import load_graph
@@ -150,16 +150,7 @@ def fit_overlapped(group: list[VelaSample]) -> KernelFit:
     )
     busy = a / (_EFF[:, None, None] * falloff[None, :, :]) + lead  # E × H × n
     pred = np.maximum(busy[:, :, None, :] + _OVH[None, None, :, None], m)  # E × H × O × n
-    loss = np.abs(np.log(pred) - np.log(y)).mean(axis=3)
-    e, h, o = np.unravel_index(np.argmin(loss), loss.shape)
-    rel = np.abs(pred[e, h, o] / y - 1)
-    return KernelFit(
-        efficiency=float(_EFF[e]),
-        overhead_s=float(_OVH[o]),
-        n=len(group),
-        median_abs_error=float(np.median(rel)),
-        k_half=float(_KHALF[h]),
-    )
+    return best_fit(pred, y)
 
 
 def fit_vela_profile(target, measured) -> Profile:
