@@ -13,6 +13,16 @@ from typing import Any
 from edgefit.records._candidate import DoneCandidate, FailedCandidate
 
 _PASSES = ("swap", "prune", "recover", "quantize", "torchao")
+# the search space's point for the model as it came (edgefit.search.Choice() as JSON)
+_UNCHANGED: dict[str, Any] = {
+    "width": 1.0,
+    "depth": 1.0,
+    "resolution": None,
+    "activation": None,
+    "prune": "none",
+    "prune_amount": 0.0,
+    "precision": "fp32",
+}
 
 
 def done_candidate(
@@ -37,15 +47,7 @@ def done_candidate(
         "key": key,
         "label": label or key,
         "status": "done",
-        "choice": {
-            "width": 1.0,
-            "depth": 1.0,
-            "resolution": None,
-            "activation": None,
-            "prune": "none",
-            "prune_amount": 0.0,
-            "precision": precision,
-        },
+        "choice": {**_UNCHANGED, "precision": precision},
         "plan": {f: None for f in _PASSES} | (plan or {}),
         "change_kinds": list(change_kinds),
         "onnx": f"candidates/{key}/model.onnx",
@@ -93,14 +95,6 @@ def failed_candidate(key: str, error: str = "ValueError: bad shape") -> FailedCa
             "status": "failed",
             "stage": "materialize",
             "error": error,
-            "choice": {
-                "width": 1.0,
-                "depth": 1.0,
-                "resolution": None,
-                "activation": None,
-                "prune": "none",
-                "prune_amount": 0.0,
-                "precision": "fp32",
-            },
+            "choice": _UNCHANGED,
         }
     )

@@ -147,6 +147,11 @@ def test_the_choice_record_has_the_search_choices_fields():
 
     assert set(ChoiceRecord.model_fields) == {f.name for f in dataclasses.fields(Choice)}
     assert ChoiceRecord.model_validate(Choice().to_dict()).to_dict() == Choice().to_dict()
+    from edgefit.records.testing import done_candidate, failed_candidate
+
+    # the test records' candidates are the model as it came
+    assert done_candidate("a" * 16, accuracy=1.0, p50_s=1e-3).choice.to_dict() == Choice().to_dict()
+    assert failed_candidate("b" * 16).choice.to_dict() == Choice().to_dict()
 
 
 def test_a_done_candidate_needs_its_figures():
