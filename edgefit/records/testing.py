@@ -22,6 +22,8 @@ _UNCHANGED: dict[str, Any] = {
     "prune": "none",
     "prune_amount": 0.0,
     "precision": "fp32",
+    "calibration": "minmax",
+    "keep_float": 0,
 }
 
 
