@@ -63,7 +63,8 @@ def package_of(module: str) -> str:
 
 def imports(path: Path) -> list[tuple[str, int]]:
     """Every edgefit module ``path`` imports, with the line: ``from edgefit import _io`` counts
-    as ``edgefit._io``; a relative import is resolved."""
+    as ``edgefit._io``; a relative import is resolved; ``lazy_import("edgefit.records")`` (the
+    lazy helper, :mod:`edgefit._lazy`) counts like the import it defers."""
     module, found = _module_name(path), []
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
@@ -76,7 +77,14 @@ def imports(path: Path) -> list[tuple[str, int]]:
                 base = ".".join(anchor + ([node.module] if node.module else []))
             subs = [f"{base}.{a.name}" for a in node.names if _exists(f"{base}.{a.name}")]
             found += [(name, node.lineno) for name in subs or [base]]
+        elif _is_lazy_import(node):
+            found += [(arg.value, node.lineno) for arg in node.args if isinstance(arg, ast.Constant)]
     return [(name, line) for name, line in found if name.split(".")[0] == "edgefit"]
+
+
+def _is_lazy_import(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id == "lazy_import")
 
 
 def package_edges() -> dict[tuple[str, str], list[str]]:
@@ -167,14 +175,20 @@ def test_the_reader_sees_function_level_and_relative_imports(tmp_path, monkeypat
     (pkg / "__init__.py").write_text("from ._engine import run\n")
     (pkg / "_engine.py").write_text(
         "from edgefit import _io\n\ndef run():\n    from edgefit.distributed import x\n"
+        "records = lazy_import('edgefit.records')\n"
     )
     (tmp_path / "edgefit" / "distributed").mkdir()
     (tmp_path / "edgefit" / "distributed" / "__init__.py").write_text("")
+    (tmp_path / "edgefit" / "records").mkdir()
+    (tmp_path / "edgefit" / "records" / "__init__.py").write_text("")
     monkeypatch.setitem(globals(), "EDGEFIT", tmp_path / "edgefit")
-    assert imports(pkg / "_engine.py") == [("edgefit._io", 1), ("edgefit.distributed", 4)]
+    assert imports(pkg / "_engine.py") == [
+        ("edgefit._io", 1), ("edgefit.distributed", 4), ("edgefit.records", 5)
+    ]
     assert imports(pkg / "__init__.py") == [("edgefit.search._engine", 1)]
     edges = package_edges()
-    assert set(edges) == {("search", "helpers"), ("search", "distributed")}
+    assert set(edges) == {("search", "helpers"), ("search", "distributed"), ("search", "records")}
     assert cycles({("a", "b"): [], ("b", "c"): [], ("c", "a"): [], ("c", "d"): []}) == [
         ["a", "b", "c"]
     ]
+
