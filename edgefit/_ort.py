@@ -7,14 +7,22 @@ inter-op thread, the requested intra-op threads (None: onnxruntime's default, on
 core), the requested graph optimization level, warnings off. What differs between callers
 (profiling, saving the optimized graph, providers) is an argument, not a second builder.
 
-onnxruntime is imported on the first call, never when this module loads.
+onnxruntime is imported on the first call (through :func:`edgefit._lazy.lazy_import`), never when
+this module loads.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from edgefit._lazy import lazy_import
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+else:
+    ort = lazy_import("onnxruntime")
 
 # edgefit's names for onnxruntime's GraphOptimizationLevel values
 OPT_LEVELS = {
@@ -33,8 +41,6 @@ def session_options(
     optimized_path: str | os.PathLike[str] | None = None,
 ) -> Any:
     """The ``onnxruntime.SessionOptions`` every edgefit session uses (see the module docstring)."""
-    import onnxruntime as ort
-
     if opt_level not in OPT_LEVELS:
         raise ValueError(f"opt_level {opt_level!r}: use one of {', '.join(OPT_LEVELS)}")
     so = ort.SessionOptions()
@@ -67,8 +73,6 @@ def ort_session(
     >>> ort_session(tiny_model(), threads=1).get_inputs()[0].name  # doctest: +SKIP
     'input'
     """
-    import onnxruntime as ort
-
     if isinstance(model, (str, os.PathLike)):
         source: Any = str(Path(model))
     elif isinstance(model, bytes):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgefit import _format as fmt
 from edgefit import _units
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.report._findings import CheckOutcome, Finding
 from edgefit.report._read import as_results
@@ -28,7 +29,10 @@ from edgefit.runtimes import Artifact, get_runtime, measuring_runtime
 from edgefit.runtimes._measure import measure_quietly
 
 if TYPE_CHECKING:
+    from edgefit import estimate, targets
     from edgefit.records import DoneCandidate, Results
+else:  # the estimator and the target model bring numpy, onnx and pydantic: loaded on first use
+    estimate, targets = lazy_import("edgefit.estimate", "edgefit.targets")
 
 COMPARES = ("auto", "measured", "estimate")
 
@@ -66,9 +70,7 @@ def pick_baseline(res: Mapping[str, Any] | Results) -> tuple[DoneCandidate, str]
 def _with_budget(target, budget_s: float | None):
     if budget_s is None:
         return target
-    from edgefit.targets._model import Sourced
-
-    src = Sourced(
+    src = targets.Sourced(
         value=budget_s,
         source=None,
         estimated=True,
@@ -207,10 +209,8 @@ def _compare(
     where: str,
     file: str | None,
 ) -> tuple[dict, Finding]:
-    from edgefit.targets import load_target
-
     try:
-        base_target = load_target(res.target.id).id
+        base_target = targets.load_target(res.target.id).id
     except EdgefitError:
         base_target = res.target.id
     if base_target != target.id:
@@ -282,9 +282,6 @@ def check_model(
     a loaded results.json (:func:`~edgefit.report.load_results`) or its
     :class:`~edgefit.records.Results` record. ``file`` names the model in annotations.
     """
-    from edgefit.estimate import Estimator
-    from edgefit.targets import load_target
-
     if compare not in COMPARES:
         raise EdgefitError(
             f"unknown comparison '{compare}'",
@@ -292,7 +289,7 @@ def check_model(
             fix=f"use one of {', '.join(COMPARES)}",
         )
     base = None if baseline is None else as_results(baseline, where="--baseline")
-    t = _with_budget(load_target(target), latency_budget_s)
+    t = _with_budget(targets.load_target(target), latency_budget_s)
     say = progress or (lambda _label: None)
     runtime = measuring_runtime(t)  # the target's YAML decides, when the target is this machine
     if measure and runtime is None:
@@ -302,7 +299,7 @@ def check_model(
             fix="measure only with --target host-cpu; other targets are estimated",
         )
     say(f"estimating on {t.id}")
-    est = Estimator(graph, t, power_mode=power_mode, threads=threads).estimate()
+    est = estimate.Estimator(graph, t, power_mode=power_mode, threads=threads).estimate()
     measured = None
     if runtime is not None and measure is not False:
         say(f"measuring with {runtime} ({threads} thread{'s' if threads != 1 else ''})")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.report._check import check_model, parse_fraction
 from edgefit.report._findings import CheckOutcome
@@ -17,7 +18,13 @@ from edgefit.report._read import as_results
 from edgefit.report._schema import load_results
 
 if TYPE_CHECKING:
+    from edgefit import graph as graphs
+    from edgefit.graph import _examples, _read
     from edgefit.records import Results
+else:  # the graph loader brings numpy and onnx: loaded when a check runs, not with edgefit.report
+    graphs, _examples, _read = lazy_import(
+        "edgefit.graph", "edgefit.graph._examples", "edgefit.graph._read"
+    )
 
 
 def check(
@@ -58,21 +65,15 @@ def check(
     base = _baseline(baseline)
     path, example = _model(model)
     if path is not None:
-        from edgefit.graph import load_graph
-
-        graph = load_graph(path, input_shape)
+        graph = graphs.load_graph(path, input_shape)
     else:
-        from edgefit.graph._examples import example_graph
-
-        graph = example_graph(example, input_shape=input_shape)
+        graph = _examples.example_graph(example, input_shape=input_shape)
     onnx_path: Path | None = None
     if input_shape is None:  # a fixed shape is a re-export: measure the graph's own model
         if path is not None:
             onnx_path = path
         else:
-            from edgefit.graph._examples import example_onnx_path
-
-            onnx_path = example_onnx_path(example)
+            onnx_path = _examples.example_onnx_path(example)
     return check_model(
         graph,
         str(target),
@@ -92,9 +93,7 @@ def check(
 
 def _model(model: str | os.PathLike[str] | None) -> tuple[Path | None, str]:
     """(ONNX path, "") or (None, example name)."""
-    from edgefit.graph._read import path_or_example  # graph loads onnx: not when report loads
-
-    return path_or_example(model, "check", "an .onnx path or a built-in example name")
+    return _read.path_or_example(model, "check", "an .onnx path or a built-in example name")
 
 
 def _share(value: float) -> float:

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
+    from edgefit import estimate, graph
     from edgefit.records import DoneCandidate, Results
+else:  # the estimator and the graph loader bring numpy and onnx: loaded when a report needs them,
+    # so `import edgefit.report` stays light
+    estimate, graph = lazy_import("edgefit.estimate", "edgefit.graph")
 
 TOP_KERNELS = 15
 
@@ -70,15 +75,12 @@ def layers_of(
     existing = _model_files(res, cand, results_dir)
     if not existing:
         return None, f"the model file of '{cand.label}' is no longer on disk ({cand.onnx})"
-    # the estimator and the graph loader bring numpy and onnx: imported when a report needs them,
-    # so `import edgefit.report` stays light
-    from edgefit.estimate import Estimator
-    from edgefit.graph import load_graph
-
     problems = []
     for path in existing:
         try:
-            est = Estimator(load_graph(path), target, power_mode=res.target.power_mode).estimate()
+            est = estimate.Estimator(
+                graph.load_graph(path), target, power_mode=res.target.power_mode
+            ).estimate()
             break
         except EdgefitError as exc:  # a damaged file: try the next copy, then say why
             problems.append(exc.what)

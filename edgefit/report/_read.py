@@ -11,10 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
+    import pydantic
+
+    from edgefit import records
     from edgefit.records import Results
+else:  # the records are pydantic models: loaded when a report reads a run, not on import
+    pydantic, records = lazy_import("pydantic", "edgefit.records")
 
 
 def as_results(res: Mapping[str, Any] | Results, *, where: str = "results") -> Results:
@@ -26,19 +32,15 @@ def as_results(res: Mapping[str, Any] | Results, *, where: str = "results") -> R
     >>> rec = as_results(load_results("out/results.json"))  # doctest: +SKIP
     >>> rec.selection.winner                                 # doctest: +SKIP
     """
-    from pydantic import ValidationError
-
-    from edgefit.records import RESULTS_SCHEMA_ID, Results
-
-    if isinstance(res, Results):
+    if isinstance(res, records.Results):
         return res
     try:
-        return Results.model_validate(res)
-    except ValidationError as exc:
+        return records.Results.model_validate(res)
+    except pydantic.ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(top level)"
         raise EdgefitError(
-            f"not an {RESULTS_SCHEMA_ID} record: {field}: {first['msg']}",
+            f"not an {records.RESULTS_SCHEMA_ID} record: {field}: {first['msg']}",
             where=where,
             fix="`edgefit report schema` prints the schema a results.json follows",
         ) from None

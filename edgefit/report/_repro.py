@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
+
 if TYPE_CHECKING:
+    from edgefit import records
     from edgefit.records import DoneCandidate, Results
+    from edgefit.targets import _host
+else:  # pydantic records and the host probe's target model: loaded when a report is built
+    records, _host = lazy_import("edgefit.records", "edgefit.targets._host")
 
 # What decides the numbers: the tool, the exporter, the runtime that measured, the estimator's
 # kernels.
@@ -27,8 +35,6 @@ def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str | No
     >>> package_versions(("numpy",))["numpy"] is not None
     True
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     out: dict[str, str | None] = {}
     for name in packages:
         try:
@@ -42,9 +48,7 @@ def cpu_description() -> tuple[str, int | None, list[str]]:
     """CPU model name, CPUs this process may use, and the SIMD extensions that change int8/fp32
     speed."""
     try:
-        from edgefit.targets._host import probe_host
-
-        host = probe_host()
+        host = _host.probe_host()
         return host.model or platform.processor() or platform.machine(), host.cores, host.isa
     except Exception:  # noqa: BLE001 - a record with less detail beats no report
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -75,8 +79,6 @@ def command_line() -> str:
     argv = list(sys.argv)
     if argv and os.path.basename(argv[0]) in ("edgefit", "__main__.py"):
         argv[0] = "edgefit"
-    import shlex
-
     return " ".join(shlex.quote(a) for a in argv)
 
 
@@ -118,8 +120,6 @@ def repro_rows(res: Results, win: DoneCandidate | None) -> list[tuple[str, str, 
     """(field, value, source) rows of the report's reproducibility record: the run's settings from
     results.json, the CPU and versions (from the renderer when results.json predates the record),
     the chosen model's file and hash."""
-    from edgefit.records import Environment
-
     rows = _run_rows(res)
     recorded = {"versions", "cpu"} <= res.environment.model_fields_set
     src = (
@@ -127,7 +127,7 @@ def repro_rows(res: Results, win: DoneCandidate | None) -> list[tuple[str, str, 
         if recorded
         else "the machine rendering this report (results.json predates the record)"
     )
-    rec = res.environment if recorded else Environment.model_validate(environment_record())
+    rec = res.environment if recorded else records.Environment.model_validate(environment_record())
     rows.append(
         (
             "CPU",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,6 @@ SCHEMA_FILE = "results.schema.json"
 
 @lru_cache(maxsize=1)
 def _schema_text() -> str:
-    from importlib.resources import files
-
     return files("edgefit.report").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
 
 

@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit.iteration import IterationPlan, build_plan, loop_for
 
 if TYPE_CHECKING:
+    from edgefit import targets
     from edgefit.records import DoneCandidate, Results
+else:  # the target model needs pydantic and YAML: loaded when a report is built, not on import
+    targets = lazy_import("edgefit.targets")
 
 UNIT_FMT: dict[str, Callable[[float], str]] = {
     "s": fmt.seconds,
@@ -46,11 +50,8 @@ class EnvelopeRow:
 
 def target_of(res: Results) -> tuple[Any, str]:
     """The run's target loaded here, or None and why not."""
-    # the target model needs pydantic and YAML: loaded when a report is built, not on import
-    from edgefit.targets import load_target
-
     try:
-        return load_target(res.target.id), ""
+        return targets.load_target(res.target.id), ""
     except Exception as exc:  # noqa: BLE001 - a user YAML that moved: the report goes on without it
         return None, f"target '{res.target.id}' does not load here ({str(exc)[:120]})"
 
