@@ -10,10 +10,22 @@ and its reason; every field can be overridden.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:  # numpy, pydantic (targets) and onnx (estimate) load only when a plan needs them
+    import numpy as np
+    import threadpoolctl
+
+    from edgefit import estimate
+    from edgefit.targets import _host
+else:
+    np, threadpoolctl = lazy_import("numpy", "threadpoolctl")
+    estimate, _host = lazy_import("edgefit.estimate", "edgefit.targets._host")
 
 ASSUMPTIONS_VERSION = 1
 
@@ -196,11 +208,9 @@ _PROBE_BYTES = 256 << 20
 
 def _other_machine(profile) -> bool:
     """A host-cpu profile of the first format knows its machine only by CPU name and cores."""
-    from edgefit.targets._host import probe_host
-
     if profile is None:
         return True
-    host, env = probe_host(), profile.environment
+    host, env = _host.probe_host(), profile.environment
     return env.get("cpu") != host.model or env.get("cores") != host.cores
 
 
@@ -209,16 +219,11 @@ def _read_bandwidth_here(step_bytes: float) -> float:
     float32 matrix-vector product over at least ``_PROBE_BYTES`` (the step's own size up to 1 GiB,
     so a VM whose reported L3 is large cannot hold it), one BLAS thread, timed in thread CPU time
     like the decode measurement (a preempted run is not counted as slow memory). Best of 7."""
-    import time
-
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-
     nbytes = int(min(max(step_bytes, _PROBE_BYTES), 1 << 30))
     cols = 4096
     matrix = np.ones((nbytes // (4 * cols), cols), np.float32)
     vector = np.ones(cols, np.float32)
-    with threadpool_limits(1):
+    with threadpoolctl.threadpool_limits(1):
         matrix @ vector  # pages touched, BLAS warmed
         best = float("inf")
         for _ in range(7):
@@ -243,9 +248,7 @@ def build_hardware(
     ``use_calibration=False`` ignores the calibration profile (datasheet figures and stated
     assumptions only).
     """
-    from edgefit.estimate import find_profile
-
-    profile = find_profile(target, runtime) if use_calibration else None
+    profile = estimate.find_profile(target, runtime) if use_calibration else None
     capacity, stream = _levels(target, step_bytes)
     envelope = target.envelope.memory_bytes.get(capacity.name)
     budget_src = envelope or capacity.capacity_bytes

@@ -12,11 +12,25 @@ Importing this module is light; measuring needs torch.
 
 from __future__ import annotations
 
+import gc
 import platform
+import statistics
+import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import require
 from edgefit.serve._arch import Architecture, load_architecture
+from edgefit.serve._model import ServeModel
+
+if TYPE_CHECKING:  # torch (the reference decoder) and pydantic (targets) load only when used
+    from edgefit import targets
+    from edgefit.serve import _reference
+    from edgefit.targets import _host
+else:
+    targets, _host = lazy_import("edgefit.targets", "edgefit.targets._host")
+    _reference = lazy_import("edgefit.serve._reference")
 
 
 @dataclass(frozen=True)
@@ -43,10 +57,6 @@ class Measurement:
 
 def _time(fn, *, min_runs: int, budget_s: float, warmup: int) -> tuple[float, float, int]:
     """Medians of CPU time and wall time per call of ``fn`` (garbage collector paused)."""
-    import gc
-    import statistics
-    import time
-
     for _ in range(warmup):
         fn()
     cpu: list[float] = []
@@ -71,14 +81,12 @@ def measure_decoder(
     """Time prefill and per-token decode of ``arch`` (random weights, fp32) on one CPU thread with
     torch."""
     torch = require("torch", extra="dev", purpose="measuring the reference decoder")
-    from edgefit.serve._reference import ReferenceDecoder
-    from edgefit.targets._host import probe_host
 
     arch = load_architecture(arch)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # torch then runs every kernel in this thread, whose CPU time we read
     try:
-        model = ReferenceDecoder(arch, max_len=prompt + 1, seed=seed)
+        model = _reference.ReferenceDecoder(arch, max_len=prompt + 1, seed=seed)
         tokens = torch.randint(
             0, arch.vocab_size, (1, prompt), generator=torch.Generator().manual_seed(seed)
         )
@@ -96,7 +104,7 @@ def measure_decoder(
         "runtime_version": torch.__version__,
         "threads": 1,
         "timer": "thread CPU time",
-        "cpu": probe_host().model,
+        "cpu": _host.probe_host().model,
         "machine": platform.machine(),
         "dtype": "fp32",
     }
@@ -104,8 +112,6 @@ def measure_decoder(
 
 
 def _estimate(measured: Measurement, target, runtime: str | None, use_calibration: bool) -> dict:
-    from edgefit.serve._model import ServeModel
-
     model = ServeModel(
         load_architecture(measured.model),
         target,
@@ -143,9 +149,7 @@ def compare_with_plan(
     """Measured vs the planner's estimates on ``target`` (fp32 weights and KV, batch 1):
     ``estimated`` uses the calibration profile when one exists, ``datasheet`` never does. Relative
     errors are (estimate − measured) ÷ measured."""
-    from edgefit.targets import load_target
-
-    t = load_target(target)
+    t = targets.load_target(target)
     return {
         "model": measured.model,
         "target": t.id,

@@ -9,8 +9,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit._view import view
 from edgefit.errors import EdgefitError
 from edgefit.iteration import DEFAULTS, apply_overrides, egress_summary, iterations_fit, loop_for
@@ -20,6 +22,11 @@ from edgefit.serve._dtypes import KV_BYTES, supported_weights
 from edgefit.serve._hardware import REASONS, Hardware, best_units
 from edgefit.serve._model import ServeModel, Step
 from edgefit.serve._request import ServeRequest
+
+if TYPE_CHECKING:  # pydantic loads only when a plan reads its target
+    from edgefit import targets
+else:
+    targets = lazy_import("edgefit.targets")
 
 SCHEMA = "edgefit.serve-plan/1"
 DEFAULT_CONTEXT = 8192
@@ -373,10 +380,8 @@ def _context(request: ServeRequest, arch: Architecture) -> tuple[int, int]:
 def plan_serving(request: ServeRequest) -> ServePlan:
     """Plan ``request``: every (weights, KV) configuration on ``request.gpus`` devices of the
     target."""
-    from edgefit.targets import load_target
-
     arch = load_architecture(request.model)
-    target = load_target(request.target)
+    target = targets.load_target(request.target)
     context, prompt = _context(request, arch)
     if request.slo_tpot_s is not None:
         slo, slo_src = request.slo_tpot_s, "given (--slo-tpot)"
