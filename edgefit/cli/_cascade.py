@@ -12,12 +12,22 @@ import typer
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cli._common import JsonOpt, console, emit, err_console
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
+    from edgefit import cascade as cascade_pkg
+    from edgefit.cascade import _config, _example, _tiers
     from edgefit.cascade._types import OutputKind
+else:  # the cascade brings numpy: loaded when the command runs, not for --help
+    cascade_pkg, _config, _example, _tiers = lazy_import(
+        "edgefit.cascade",
+        "edgefit.cascade._config",
+        "edgefit.cascade._example",
+        "edgefit.cascade._tiers",
+    )
 
 
 def _objective(
@@ -27,19 +37,16 @@ def _objective(
     usd: float | None,
     floor: str | None,
 ):
-    from edgefit.cascade import Objective
-    from edgefit.cascade._tiers import MAX_ENERGY_J, MAX_LATENCY_S
-
     budgets = dict(
         latency_budget_s=None
         if latency is None
-        else parse_duration(latency, where="--latency-budget", hi_s=MAX_LATENCY_S),
+        else parse_duration(latency, where="--latency-budget", hi_s=_tiers.MAX_LATENCY_S),
         cloud_share_budget=None
         if cloud_share is None
         else parse_fraction(cloud_share, where="--cloud-share", what="cloud share"),
         energy_budget_j=None
         if energy is None
-        else parse_energy(energy, where="--energy-budget", hi_j=MAX_ENERGY_J),
+        else parse_energy(energy, where="--energy-budget", hi_j=_tiers.MAX_ENERGY_J),
         usd_per_1000_budget=usd,
     )
     if usd is not None and usd < 0:
@@ -48,7 +55,7 @@ def _objective(
         )
     if floor is not None:
         acc = parse_fraction(floor, where="--accuracy-floor", what="accuracy floor")
-        return Objective("min-latency", accuracy_floor=acc, **budgets)
+        return cascade_pkg.Objective("min-latency", accuracy_floor=acc, **budgets)
     if all(v is None for v in budgets.values()):
         raise EdgefitError(
             "no budget given: without one, the most accurate cascade sends everything to the last "
@@ -57,7 +64,7 @@ def _objective(
             fix="pass --latency-budget, --cloud-share, --energy-budget, --usd-per-1000 or "
             "--accuracy-floor",
         )
-    return Objective("max-accuracy", **budgets)
+    return cascade_pkg.Objective("max-accuracy", **budgets)
 
 
 def _output_kind(text: str | None) -> OutputKind | None:
@@ -183,12 +190,8 @@ def cascade(
     Exit codes: 0 planned; 2 bad input (one line says what, where, and how to fix it); 3 no
     threshold choice meets the budget (the line says how close the best comes).
     """
-    from edgefit.cascade import cascade as run_cascade
-
     if schema:
-        from edgefit.cascade._config import config_schema
-
-        emit(config_schema(), True, lambda: None)
+        emit(_config.config_schema(), True, lambda: None)
         return
     if outputs not in (None, "logits", "probabilities"):
         raise EdgefitError(
@@ -208,13 +211,11 @@ def cascade(
                 where="--example",
                 fix="drop --tier/--data, or drop --example",
             )
-        from edgefit.cascade._example import build_example
-
         if not as_json:
             err_console.print(
                 f"building the '{example}' example (trains its models once, then cached) …"
             )
-        ex = build_example(example, example_target)
+        ex = _example.build_example(example, example_target)
         tiers, data_in = list(ex.tiers), ex.data
         given = (latency_budget, cloud_share, energy_budget, usd_per_1000, accuracy_floor)
         objective = (
@@ -240,7 +241,7 @@ def cascade(
     if status:
         status.start()
     try:
-        result = run_cascade(
+        result = cascade_pkg.cascade(
             tiers,
             data_in,
             objective,
@@ -325,10 +326,8 @@ def _render(result, out: Path) -> None:
             f"${p.usd_per_1000:.4g}",
         )
     console.print(rows)
-    from edgefit.cascade._config import objective_words
-
     console.print(
-        f"objective: {objective_words(result.objective)}; on the select split the chosen "
+        f"objective: {_config.objective_words(result.objective)}; on the select split the chosen "
         "thresholds scored "
         f"{result.chosen.accuracy:.2%} at {fmt.seconds(result.chosen.expected_latency_s)} expected"
     )

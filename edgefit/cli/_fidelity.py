@@ -17,10 +17,12 @@ from rich.table import Table
 
 import edgefit
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit._view import view
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
 
 if TYPE_CHECKING:
+    from edgefit.calibrate import _fidelity_records
     from edgefit.calibrate._fidelity_records import (
         CheckFidelity,
         Figures,
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
         PublishedFidelity,
         ZooFidelity,
     )
+else:  # calibrate's package brings numpy and onnx: loaded when a fidelity table is printed
+    _fidelity_records = lazy_import("edgefit.calibrate._fidelity_records")
 
 TargetOpt = Annotated[
     str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")
@@ -115,15 +119,13 @@ def fidelity(
 
 
 def _host(summary: Mapping[str, Any] | HostFidelity) -> HostFidelity:
-    from edgefit.calibrate._fidelity_records import HostFidelity
-
-    return summary if isinstance(summary, HostFidelity) else view(HostFidelity, summary)
+    host = _fidelity_records.HostFidelity
+    return summary if isinstance(summary, host) else view(host, summary)
 
 
 def _zoo(summary: Mapping[str, Any] | ZooFidelity) -> ZooFidelity:
-    from edgefit.calibrate._fidelity_records import ZooFidelity
-
-    return summary if isinstance(summary, ZooFidelity) else view(ZooFidelity, summary)
+    zoo = _fidelity_records.ZooFidelity
+    return summary if isinstance(summary, zoo) else view(zoo, summary)
 
 
 def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:

@@ -11,11 +11,16 @@ from rich.table import Table
 
 import edgefit
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit.cli._common import JsonOpt, console, emit
 
 if TYPE_CHECKING:
+    from edgefit import targets
+    from edgefit.serve import _published as published
     from edgefit.serve._plan import ServeTax
     from edgefit.serve._published import ServingReport
+else:  # published serving figures and the target model bring pydantic and YAML: loaded on use
+    published, targets = lazy_import("edgefit.serve._published", "edgefit.targets")
 
 
 def _opt(value: float | None, show) -> str:
@@ -252,10 +257,7 @@ def _best(plan) -> None:
 
 
 def _published(target: str, as_json: bool) -> None:
-    from edgefit.serve._published import published_serving
-    from edgefit.targets import load_target
-
-    report = published_serving(load_target(target))
+    report = published.published_serving(targets.load_target(target))
     emit(report.to_dict(), as_json, lambda: _render_published(report))
 
 
