@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
+
+import onnx
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
+from edgefit.examples import get_example
 from edgefit.graph._build import Graph
 from edgefit.graph._load import load_graph, parse_input_shape
 from edgefit.graph._torch import export_torch
 
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy_import("torch")
+
 
 def example_onnx_path(name: str, *, input_shape: tuple[int, ...] | None = None, **knobs):
     """Path of the cached ONNX export of example ``name`` (exported on first use)."""
-    import onnx
-    import torch
-
-    from edgefit.examples import get_example
-
     spec = get_example(name)
     shape = tuple(input_shape or spec.shape_for(knobs.get("resolution")))
     key = json.dumps(

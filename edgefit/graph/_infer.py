@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 
+import onnx
+
 from edgefit.errors import EdgefitError
 from edgefit.graph import _validate as v
 from edgefit.graph._build import Graph, build_graph
@@ -74,8 +76,6 @@ def _infer_and_check(model):
     The weights' data was checked against their shapes already (:func:`check_tensors`); inference
     needs only small constants (shapes, axes), which stay.
     """
-    import onnx
-
     light = onnx.ModelProto()
     light.CopyFrom(model)
     inputs = {i.name for i in light.graph.input}

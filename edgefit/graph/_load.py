@@ -11,6 +11,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from edgefit.errors import EdgefitError
 from edgefit.graph import _validate as v
 from edgefit.graph._build import Graph
@@ -18,9 +20,6 @@ from edgefit.graph._infer import validated_graph
 from edgefit.graph._read import read_onnx
 from edgefit.graph._shapes import InputShape, fix_input_shapes, parse_input_shape
 from edgefit.graph._torch import export_torch
-
-# onnxruntime 1.31 reads IR ≤ 13 while onnx 1.23 writes 14 by default
-MAX_IR_VERSION = 10
 
 
 @v.one_line_errors
@@ -40,8 +39,6 @@ def load_graph(model: Any, input_shape: InputShape = None, *, source: str | None
 
     >>> g = load_graph("resnet18.onnx")  # doctest: +SKIP
     """
-    import onnx
-
     notes: list[str] = []
     if isinstance(model, (str, Path)):
         source = source or str(model)

@@ -8,7 +8,10 @@ into memory; an external-data path that leaves the model's folder is refused ins
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import onnx
 
 from edgefit.errors import EdgefitError
 from edgefit.graph import _validate as v
@@ -47,8 +50,6 @@ def read_onnx(path: str | Path):
     The file is parsed without its external data; that data is read only from files inside the
     model's folder (:func:`load_external_data`), after their sizes are checked against the tensors.
     """
-    import onnx
-
     path = Path(path)
     if not path.exists():
         raise EdgefitError(f"model file not found: {path}", where="MODEL", fix="check the path")
@@ -122,8 +123,6 @@ def _is_text(head: bytes) -> bool:
 
 
 def external_tensors(model) -> list:
-    import onnx
-
     return [
         (what, t)
         for what, t in v.iter_tensors(model.graph)
@@ -139,8 +138,6 @@ def load_external_data(model, folder: Path, source: str) -> None:
     ``/etc/passwd`` or ``../../secrets``. Absolute paths, ``..`` and symlinks leaving the folder
     are refused.
     """
-    import onnx
-
     tensors = external_tensors(model)
     if not tensors:
         return
@@ -210,8 +207,6 @@ def path_or_example(model: object, verb: str, accepts: str) -> tuple[Path | None
     >>> path_or_example("model.onnx", "check", "x"), path_or_example("ds-cnn-kws", "check", "x")
     ((PosixPath('model.onnx'), ''), (None, 'ds-cnn-kws'))
     """
-    import os
-
     if model is None:
         raise EdgefitError(
             "no model given", where="MODEL", fix="pass an .onnx file or --example NAME"

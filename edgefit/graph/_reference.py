@@ -20,17 +20,30 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import onnx
+
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 from edgefit.errors import EdgefitError
+from edgefit.examples import get_example
 from edgefit.graph import _reference_mobile as mobile
 from edgefit.graph import load_graph
 from edgefit.graph._torch import export_torch
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
+    from edgefit.examples import _layers as ex_layers
+    from edgefit.examples import _tiny as ex_tiny
+    from edgefit.examples import _vision as ex_vision
     from edgefit.graph import Graph
+else:
+    torch, nn = lazy_import("torch", "torch.nn")
+    ex_layers, ex_tiny, ex_vision = lazy_import(
+        "edgefit.examples._layers", "edgefit.examples._tiny", "edgefit.examples._vision"
+    )
 
 
 @dataclass(frozen=True)
@@ -45,16 +58,12 @@ class Reference:
 
 def _example(name: str) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
-        from edgefit.examples import get_example
-
         return get_example(name).build(pretrained=False, seed=0)
 
     return build
 
 
 def _seeded(factory: Callable[[], nn.Module]) -> nn.Module:
-    import torch
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return factory().eval()
@@ -81,9 +90,7 @@ def _mbv2_035(classes: int) -> Callable[[], nn.Module]:
     ``classes``-way head: the width variant the Himax WE2 model zoo names."""
 
     def build() -> nn.Module:
-        from edgefit.examples._vision import MobileNetV2
-
-        return _seeded(lambda: MobileNetV2(0.35, num_classes=classes))
+        return _seeded(lambda: ex_vision.MobileNetV2(0.35, num_classes=classes))
 
     return build
 
@@ -91,17 +98,13 @@ def _mbv2_035(classes: int) -> Callable[[], nn.Module]:
 def _yamnet() -> nn.Module:
     """MobileNet-v1 at width 1.0 with a one-channel stem (the examples' MobileNetV1 tops out at
     0.25)."""
-    from torch import nn
-
-    from edgefit.examples._layers import ConvBNAct, init_weights
-    from edgefit.examples._tiny import _MBV1
-
-    layers: list[nn.Module] = [ConvBNAct(1, 32, 3, 2)]
+    conv_bn_act = ex_layers.ConvBNAct
+    layers: list[nn.Module] = [conv_bn_act(1, 32, 3, 2)]
     c_in = 32
-    for c_out, stride in _MBV1:
-        layers += [ConvBNAct(c_in, c_in, 3, stride, groups=c_in), ConvBNAct(c_in, c_out, 1)]
+    for c_out, stride in ex_tiny._MBV1:
+        layers += [conv_bn_act(c_in, c_in, 3, stride, groups=c_in), conv_bn_act(c_in, c_out, 1)]
         c_in = c_out
-    return init_weights(
+    return ex_layers.init_weights(
         nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, 521))
     )
 
@@ -225,9 +228,6 @@ def build_reference(name: str) -> nn.Module:
 def reference_graph(name: str) -> Graph:
     """The Graph of reference model ``name`` at batch 1, its ONNX export cached in the user cache
     (ResNet-50 takes tens of seconds to export; a fidelity run should pay that once)."""
-    import onnx
-    import torch
-
     if name not in REFERENCES:
         build_reference(name)  # raises the clear error
     ref = REFERENCES[name]
@@ -248,8 +248,6 @@ def reference_graph(name: str) -> Graph:
 
 # --- ResNet-50 v1.5 and ResNeXt-50 (torchvision layout), written out so no torchvision is needed -
 def _bottleneck_cls():
-    from torch import nn
-
     class Bottleneck(nn.Module):
         """1x1 reduce, 3x3 (stride here: v1.5; grouped in ResNeXt), 1x1 expand to ``planes`` x4,
         residual; projection when shapes change."""
@@ -291,8 +289,6 @@ def ResNet50(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class-like 
     >>> ResNet50()(torch.zeros(1, 3, 64, 64)).shape
     torch.Size([1, 1000])
     """
-    from torch import nn
-
     bottleneck = _bottleneck_cls()
     layers: list[nn.Module] = [
         nn.Conv2d(3, 64, 7, 2, 3, bias=False),
@@ -316,8 +312,6 @@ def ResNet50(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class-like 
 
 def _resnext50_stages():
     """ResNeXt-50 32x4d's stem and four stages (groups 32, width 2x the ResNet-50 planes)."""
-    from torch import nn
-
     bottleneck = _bottleneck_cls()
     stem = nn.Sequential(
         nn.Conv2d(3, 64, 7, 2, 3, bias=False),
@@ -338,9 +332,6 @@ def _resnext50_stages():
 
 
 def _retinanet_cls():
-    import torch
-    from torch import nn
-
     def head(c_out: int) -> nn.Sequential:
         layers: list[nn.Module] = []
         for _ in range(4):

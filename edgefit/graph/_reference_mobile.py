@@ -12,8 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
+
 if TYPE_CHECKING:
     from torch import nn
+
+    from edgefit.examples import _layers as ex_layers
+else:
+    nn, ex_layers = lazy_import("torch.nn", "edgefit.examples._layers")
 
 # (kernel, expanded, out, squeeze-excite, activation, stride): Howard et al. 2019, Tables 1 and 2
 _V3_LARGE = (
@@ -42,10 +48,7 @@ _B0 = (
 
 
 def _blocks():
-    """The block classes (torch imported here, not at module import)."""
-    from torch import nn
-
-    from edgefit.examples._layers import ConvBNAct, activation
+    """The block classes, defined on first use: importing this module does not load torch."""
 
     class SqueezeExcite(nn.Module):
         """Global pool, 1x1 reduce (bias), act, 1x1 expand (bias), gate, rescale the input."""
@@ -53,7 +56,7 @@ def _blocks():
         def __init__(self, c: int, squeeze: int, act: str, gate: str) -> None:
             super().__init__()
             self.fc1, self.fc2 = nn.Conv2d(c, squeeze, 1), nn.Conv2d(squeeze, c, 1)
-            self.act = activation(act)
+            self.act = ex_layers.activation(act)
             self.gate = nn.Hardsigmoid() if gate == "hardsigmoid" else nn.Sigmoid()
 
         def forward(self, x):
@@ -77,11 +80,13 @@ def _blocks():
             super().__init__()
             layers: list[nn.Module] = []
             if hidden != c_in:
-                layers.append(ConvBNAct(c_in, hidden, 1, act=act))
-            layers.append(ConvBNAct(hidden, hidden, kernel, stride, groups=hidden, act=act))
+                layers.append(ex_layers.ConvBNAct(c_in, hidden, 1, act=act))
+            layers.append(
+                ex_layers.ConvBNAct(hidden, hidden, kernel, stride, groups=hidden, act=act)
+            )
             if se is not None:
                 layers.append(se)
-            layers.append(ConvBNAct(hidden, c_out, 1, act=None))
+            layers.append(ex_layers.ConvBNAct(hidden, c_out, 1, act=None))
             self.block = nn.Sequential(*layers)
             self.residual = stride == 1 and c_in == c_out
 
@@ -98,22 +103,20 @@ def MobileNetV3(variant: str = "large", num_classes: int = 1000) -> nn.Module:  
     >>> sum(p.numel() for p in MobileNetV3("large").parameters())
     5483032
     """
-    from torch import nn
-
-    from edgefit.examples._layers import ConvBNAct, init_weights, make_divisible
-
     se_cls, mbconv = _blocks()
     setting, head = (_V3_LARGE, 1280) if variant == "large" else (_V3_SMALL, 1024)
-    layers: list[nn.Module] = [ConvBNAct(3, 16, 3, 2, act="hardswish")]
+    layers: list[nn.Module] = [ex_layers.ConvBNAct(3, 16, 3, 2, act="hardswish")]
     c_in = 16
     for kernel, hidden, c_out, se, act, stride in setting:
         squeeze = (
-            se_cls(hidden, make_divisible(hidden // 4), "relu", "hardsigmoid") if se else None
+            se_cls(hidden, ex_layers.make_divisible(hidden // 4), "relu", "hardsigmoid")
+            if se
+            else None
         )
         layers.append(mbconv(c_in, hidden, c_out, kernel, stride, act, squeeze))
         c_in = c_out
     last = 6 * c_in
-    layers.append(ConvBNAct(c_in, last, 1, act="hardswish"))
+    layers.append(ex_layers.ConvBNAct(c_in, last, 1, act="hardswish"))
     model = nn.Sequential(
         *layers,
         nn.AdaptiveAvgPool2d(1),
@@ -123,7 +126,7 @@ def MobileNetV3(variant: str = "large", num_classes: int = 1000) -> nn.Module:  
         nn.Dropout(0.2),
         nn.Linear(head, num_classes),
     )
-    return init_weights(model, linear_std=0.01)
+    return ex_layers.init_weights(model, linear_std=0.01)
 
 
 def EfficientNetB0(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class-like factory)
@@ -133,12 +136,8 @@ def EfficientNetB0(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class
     >>> sum(p.numel() for p in EfficientNetB0().parameters())
     5288548
     """
-    from torch import nn
-
-    from edgefit.examples._layers import ConvBNAct, init_weights
-
     se_cls, mbconv = _blocks()
-    layers: list[nn.Module] = [ConvBNAct(3, 32, 3, 2, act="silu")]
+    layers: list[nn.Module] = [ex_layers.ConvBNAct(3, 32, 3, 2, act="silu")]
     for expand, kernel, stride, c_in, c_out, repeats in _B0:
         for b in range(repeats):
             width = c_in if b == 0 else c_out
@@ -148,7 +147,7 @@ def EfficientNetB0(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class
                     width, width * expand, c_out, kernel, stride if b == 0 else 1, "silu", squeeze
                 )
             )
-    layers.append(ConvBNAct(320, 1280, 1, act="silu"))
+    layers.append(ex_layers.ConvBNAct(320, 1280, 1, act="silu"))
     model = nn.Sequential(
         *layers,
         nn.AdaptiveAvgPool2d(1),
@@ -156,4 +155,4 @@ def EfficientNetB0(num_classes: int = 1000) -> nn.Module:  # noqa: N802 (a class
         nn.Dropout(0.2),
         nn.Linear(1280, num_classes),
     )
-    return init_weights(model)
+    return ex_layers.init_weights(model)

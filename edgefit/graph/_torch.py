@@ -7,9 +7,13 @@ import io
 import logging
 import warnings
 
+import onnx
+
 from edgefit.errors import EdgefitError, require
 
 OPSET = 18  # read by onnxruntime ≥ 1.16, LiteRT converters and TensorRT 10
+# onnxruntime 1.31 reads IR ≤ 13 while onnx 1.23 writes 14 by default
+MAX_IR_VERSION = 10
 
 
 def export_torch(
@@ -66,13 +70,9 @@ def export_torch(
                     where="MODEL",
                     fix="make the module exportable with torch.export",
                 ) from None
-            import onnx
-
             model = onnx.load_from_string(buf.getvalue())
         finally:
             for q, level in zip(quiet, levels):
                 q.setLevel(level)
-    from edgefit.graph._load import MAX_IR_VERSION
-
     model.ir_version = min(model.ir_version, MAX_IR_VERSION)
     return model

@@ -17,11 +17,15 @@ Limits (each with its reason):
 
 from __future__ import annotations
 
+import functools
+import heapq
 import math
 from collections.abc import Iterator
 from typing import overload
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from edgefit.errors import EdgefitError
 
@@ -93,7 +97,6 @@ def one_line(text: str | None, limit: int = 2000) -> str | None:
 def one_line_errors(fn):
     """Decorate a loader so any :class:`EdgefitError` it raises is one line (see
     :func:`one_line`)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -305,8 +308,6 @@ def _outer_names(node: onnx.NodeProto) -> Iterator[str]:
 def _sort(graph: onnx.GraphProto, producer: dict[str, int], source: str) -> list[int]:
     """A topological order keeping the file's order where it can (Kahn's algorithm, smallest index
     first)."""
-    import heapq
-
     nodes = graph.node
     deps = [
         {producer[i] for i in _outer_names(node) if i in producer} - {idx}
@@ -437,9 +438,6 @@ def few(names: list[str], limit: int = 3) -> str:
 
 def nonfinite_warnings(model: onnx.ModelProto, limit: int = 3) -> list[str]:
     """Initializers holding NaN or infinity: valid ONNX, counted as usual, but worth a warning."""
-    import numpy as np
-    from onnx import numpy_helper
-
     bad = []
     for init in model.graph.initializer:
         if (
