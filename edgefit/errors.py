@@ -7,6 +7,8 @@ with its ``exit_code`` (2 for usage errors), never with a traceback.
 
 from __future__ import annotations
 
+import importlib
+
 
 class EdgefitError(Exception):
     """A problem with the user's input or environment that they can fix.
@@ -46,8 +48,6 @@ def require(module: str, *, extra: str, purpose: str):
 
     >>> np = require("numpy", extra="dev", purpose="the estimator")
     """
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError as exc:  # ImportError covers broken installs too (missing .so)
