@@ -7,12 +7,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.iteration._inputs import DEFAULTS, IterationPlan
 from edgefit.iteration._model import Loop
 from edgefit.iteration._projection import Curve, iterations_fit
+
+if TYPE_CHECKING:
+    from edgefit import targets
+else:
+    targets = lazy_import("edgefit.targets")  # pydantic: loaded only to read a target by name
 
 
 def as_loop(target: Any) -> Loop:
@@ -21,9 +27,7 @@ def as_loop(target: Any) -> Loop:
     if isinstance(target, Loop):
         return target
     if isinstance(target, str):
-        from edgefit.targets import load_target
-
-        target = load_target(target)
+        target = targets.load_target(target)
     return Loop.from_target(target)
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.iteration._model import (
     LIFECYCLE,
@@ -30,6 +31,11 @@ from edgefit.iteration._model import (
     check_days,
     check_usd,
 )
+
+if TYPE_CHECKING:
+    from edgefit import _yaml
+else:
+    _yaml = lazy_import("edgefit._yaml")  # PyYAML: loaded only to read an overrides file
 
 _CERT = {"days_per_change", "cost_usd_per_change", "triggers", "name"}
 _EGRESS = {"usd_per_pb", "dataset_pb"}
@@ -59,10 +65,8 @@ def parse_set(items: Iterable[str]) -> dict[str, str]:
 
 def load_overrides_file(path: str | Path) -> dict[str, Any]:
     """Read an overrides YAML file (safe loader) into flat dotted keys."""
-    from edgefit._yaml import load_yaml
-
     try:
-        data, _ = load_yaml(path)
+        data, _ = _yaml.load_yaml(path)
     except EdgefitError as exc:
         raise EdgefitError(exc.what, where=exc.where or "--overrides", fix=exc.fix) from None
     if not isinstance(data, dict):

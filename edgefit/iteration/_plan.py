@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,6 @@ def loop_for(
     monitoring_overlaps: bool = False,
 ) -> Loop:
     """The target's loop with a YAML overrides file, then flag overrides (``--set``), applied."""
-    from dataclasses import replace
-
     loop = replace(as_loop(target), monitoring_overlaps=monitoring_overlaps)
     if overrides_file is not None:
         loop = apply_overrides(loop, load_overrides_file(overrides_file), str(overrides_file))

@@ -4,6 +4,7 @@ JSON Schema is generated from these records (:func:`results_json_schema`)."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -245,6 +246,4 @@ def results_json_schema() -> dict[str, Any]:
 
 def results_schema_text() -> str:
     """The schema as the shipped file holds it."""
-    import json
-
     return json.dumps(results_json_schema(), indent=2, ensure_ascii=False) + "\n"

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from edgefit._resources import data_dir
 from edgefit._yaml import line_of, load_yaml
 from edgefit.errors import EdgefitError
+from edgefit.targets._host import apply_probe
 from edgefit.targets._model import Target
 
 
@@ -83,8 +84,6 @@ def target_from_dict(data: Any, *, lines: dict | None = None, source: str = "<di
         target = Target.model_validate(data)
         if not target.probe:
             return target
-        from edgefit.targets._host import apply_probe
-
         return Target.model_validate(apply_probe(data))
     except ValidationError as exc:
         raise validation_error(exc, lines or {}, source) from None
