@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 
 if TYPE_CHECKING:
     import torch
+else:
+    torch = lazy_import("torch")
 
 
 def examples_cache_dir() -> Path:
@@ -37,8 +40,6 @@ def cache_key(payload: dict[str, Any]) -> str:
 
 def save_state_dict(state: dict[str, torch.Tensor], path: Path) -> Path:
     """Write ``state`` to ``path`` atomically; returns ``path``."""
-    import torch
-
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return write_atomic(path, buffer.getvalue())
@@ -47,8 +48,6 @@ def save_state_dict(state: dict[str, torch.Tensor], path: Path) -> Path:
 def load_state_dict(path: Path) -> dict[str, torch.Tensor] | None:
     """The cached ``state_dict`` at ``path``, or ``None`` when missing or unreadable (then
     retrain)."""
-    import torch
-
     if not path.is_file():
         return None
     try:

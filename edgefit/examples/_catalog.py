@@ -1,14 +1,22 @@
-"""The registered examples: one tiny entry point each. Family modules (which import torch) load
-only when a model is built."""
+"""The registered examples: one tiny entry point each. Family modules (which import torch) are
+lazy proxies (:func:`edgefit._lazy.lazy_import`): they load only when a model is built."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
 from edgefit.examples._registry import Knobs, get_example, register_example
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from edgefit.examples import _audio, _digits, _text, _tiny, _vision
+else:
+    _audio, _digits, _text = lazy_import(
+        "edgefit.examples._audio", "edgefit.examples._digits", "edgefit.examples._text"
+    )
+    _tiny, _vision = lazy_import("edgefit.examples._tiny", "edgefit.examples._vision")
 
 
 @register_example(
@@ -23,10 +31,10 @@ if TYPE_CHECKING:
     trained=True,
 )
 def digits_cnn(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._digits import build_digits_cnn
-
     # only the default architecture has trained weights; other knobs give a net to fine-tune
-    return build_digits_cnn(knobs, pretrained and knobs == get_example("digits-cnn").defaults)
+    return _digits.build_digits_cnn(
+        knobs, pretrained and knobs == get_example("digits-cnn").defaults
+    )
 
 
 @register_example(
@@ -39,9 +47,7 @@ def digits_cnn(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(2, 3),
 )
 def resnet18(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._vision import ResNet18
-
-    return ResNet18(knobs.width, knobs.depth, knobs.activation)
+    return _vision.ResNet18(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -55,9 +61,7 @@ def resnet18(knobs: Knobs, pretrained: bool) -> nn.Module:
     activation="relu6",
 )
 def mobilenetv2(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._vision import MobileNetV2
-
-    return MobileNetV2(knobs.width, knobs.depth, knobs.activation)
+    return _vision.MobileNetV2(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -71,9 +75,7 @@ def mobilenetv2(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(2,),
 )
 def ds_cnn_kws(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._audio import DSCNN
-
-    return DSCNN(knobs.width, knobs.depth, knobs.activation)
+    return _audio.DSCNN(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -87,9 +89,7 @@ def ds_cnn_kws(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(2,),
 )
 def speech_enhance(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._audio import SpeechEnhanceTCN
-
-    return SpeechEnhanceTCN(knobs.width, knobs.depth, knobs.activation)
+    return _audio.SpeechEnhanceTCN(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -106,9 +106,9 @@ def speech_enhance(knobs: Knobs, pretrained: bool) -> nn.Module:
     input_high=4096,
 )
 def tiny_transformer(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._text import TinyTransformer
-
-    return TinyTransformer(knobs.width, knobs.depth, knobs.activation, seq_len=knobs.resolution)
+    return _text.TinyTransformer(
+        knobs.width, knobs.depth, knobs.activation, seq_len=knobs.resolution
+    )
 
 
 @register_example(
@@ -122,9 +122,7 @@ def tiny_transformer(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(2, 3),
 )
 def mobilenetv1_vww(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._tiny import MobileNetV1
-
-    return MobileNetV1(knobs.width, knobs.depth, knobs.activation)
+    return _tiny.MobileNetV1(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -137,9 +135,7 @@ def mobilenetv1_vww(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(2, 3),
 )
 def resnet8_cifar(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._tiny import ResNet8
-
-    return ResNet8(knobs.width, knobs.depth, knobs.activation)
+    return _tiny.ResNet8(knobs.width, knobs.depth, knobs.activation)
 
 
 @register_example(
@@ -153,7 +149,7 @@ def resnet8_cifar(knobs: Knobs, pretrained: bool) -> nn.Module:
     resolution_axes=(1,),
 )
 def fc_autoencoder(knobs: Knobs, pretrained: bool) -> nn.Module:
-    from edgefit.examples._tiny import FCAutoencoder
-
     # resolution = input features (frames × 128 mel bins; 640 = the reference's 5 frames)
-    return FCAutoencoder(knobs.width, knobs.depth, knobs.activation, features=knobs.resolution)
+    return _tiny.FCAutoencoder(
+        knobs.width, knobs.depth, knobs.activation, features=knobs.resolution
+    )

@@ -2,8 +2,8 @@
 
 ``data/digits.csv.gz`` is the UCI "Optical Recognition of Handwritten Digits" test set (1797 8×8
 images, pixel values 0..16; Alpaydin & Kaynak 1998, CC BY 4.0) as bundled by scikit-learn; see
-``data/LICENSE-digits.txt``. numpy is imported inside the functions to keep ``import
-edgefit.examples`` light.
+``data/LICENSE-digits.txt``. numpy loads on first use (:func:`edgefit._lazy.lazy_import`), to
+keep ``import edgefit.examples`` light.
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
+
 if TYPE_CHECKING:
     import numpy as np
+else:
+    np = lazy_import("numpy")
 
 DIGITS_FILE = Path(__file__).resolve().parent / "data" / "digits.csv.gz"
 DIGITS_SHA256 = "09f66e6debdee2cd2b5ae59e0d6abbb73fc2b0e0185d2e1957e9ebb51e23aa22"
@@ -32,8 +36,6 @@ def data_sha256() -> str:
 
 def _read_raw() -> tuple[np.ndarray, np.ndarray]:
     """(1797, 8, 8) float32 pixels in [0, 1] and (1797,) int64 labels."""
-    import numpy as np
-
     with gzip.open(DIGITS_FILE, "rt") as f:
         table = np.loadtxt(f, delimiter=",", dtype=np.int64)
     return (table[:, :64] / 16.0).astype(np.float32).reshape(-1, 8, 8), table[:, 64]
@@ -42,8 +44,6 @@ def _read_raw() -> tuple[np.ndarray, np.ndarray]:
 def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
     """(size_out, size_in) matrix M with M @ v = v resized bilinearly (half-pixel centres, like
     ``torch.nn.functional.interpolate(mode="bilinear", align_corners=False)``)."""
-    import numpy as np
-
     src = (np.arange(size_out) + 0.5) * (size_in / size_out) - 0.5
     src = np.clip(src, 0, size_in - 1)
     lo = np.floor(src).astype(np.int64)
@@ -56,8 +56,6 @@ def _bilinear_matrix(size_in: int, size_out: int) -> np.ndarray:
 
 
 def _split_indices(labels: np.ndarray) -> dict[str, np.ndarray]:
-    import numpy as np
-
     rng = np.random.default_rng(SPLIT_SEED)
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     for cls in np.unique(labels):
@@ -74,8 +72,6 @@ def _resized(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], float, float]:
     """(N, 1, R, R) upsampled pixels, labels, split indices, and the training split's mean and
     std."""
-    import numpy as np
-
     images, labels = _read_raw()
     m = _bilinear_matrix(8, resolution)
     images = np.einsum("ri,nij,cj->nrc", m, images, m)[:, None]  # (N, 1, R, R)
@@ -92,8 +88,6 @@ def _resized(
 
 @functools.lru_cache(maxsize=4)
 def _splits_cached(resolution: int) -> Splits:
-    import numpy as np
-
     images, labels, index, mean, std = _resized(resolution)
     images = ((images - mean) / std).astype(np.float32)
     return {name: (images[i], labels[i].astype(np.int64)) for name, i in index.items()}
@@ -114,8 +108,6 @@ def load_digits_pixel_splits() -> Splits:
     >>> load_digits_pixel_splits()["test"][0].shape
     (360, 1, 8, 8)
     """
-    import numpy as np
-
     images, labels = _read_raw()
     index = _split_indices(labels)
     return {

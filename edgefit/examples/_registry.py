@@ -1,8 +1,8 @@
 """The example registry: ``@register_example`` on tiny entry points, timm style.
 
 An entry point takes the validated :class:`Knobs` (and ``pretrained``) and returns a
-``torch.nn.Module``. This module never imports torch at import time, so ``import edgefit.examples``
-stays light; torch loads when a model is built.
+``torch.nn.Module``. torch is a lazy proxy here (:func:`edgefit._lazy.lazy_import`), so ``import
+edgefit.examples`` stays light; torch loads when a model is built.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgefit._checks import is_int as _is_int
 from edgefit._checks import is_number as _is_number
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
     import torch
+else:
+    torch = lazy_import("torch")
 
 KNOBS_VERSION = 1
 ACTIVATIONS: tuple[str, ...] = ("relu", "relu6", "hardswish", "silu", "gelu")
@@ -193,8 +196,6 @@ class ExampleSpec:
         >>> model(get_example("ds-cnn-kws").example_input()).shape
         torch.Size([1, 12])
         """
-        import torch
-
         knobs = self.resolve_knobs(width, depth, resolution, activation)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -209,8 +210,6 @@ class ExampleSpec:
         >>> get_example("tiny-transformer").example_input().shape
         torch.Size([1, 128])
         """
-        import torch
-
         shape = self.shape_for(resolution, batch)
         gen = torch.Generator().manual_seed(seed)
         if self.input_dtype == "int64":

@@ -1,7 +1,8 @@
 """Train and evaluate classifiers on in-memory arrays (the digits example; reused to fine-tune or
 distill optimized candidates).
 
-torch is imported inside the functions so that ``import edgefit.examples`` stays light.
+torch and rich load on first use (:func:`edgefit._lazy.lazy_import`), so ``import
+edgefit.examples`` stays light.
 """
 
 from __future__ import annotations
@@ -14,12 +15,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
+    import torch.nn.functional as F
+    from rich import console as rich_console
+    from rich import progress as rich_progress
     from rich.progress import Progress, TaskID
 
     from edgefit.examples._data import Splits
+else:
+    torch, F = lazy_import("torch", "torch.nn.functional")
+    rich_console, rich_progress = lazy_import("rich.console", "rich.progress")
 
 
 @dataclass(frozen=True)
@@ -84,8 +93,6 @@ def default_threads() -> int:
 def _cpu_setup(model: torch.nn.Module, threads: int) -> Iterator[None]:
     """``threads`` CPU threads and channels-last convolutions (faster on CPU) while training; the
     thread count and the model's memory layout are restored afterwards."""
-    import torch
-
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     # torch's stub of Module.to lacks its documented memory_format= keyword
@@ -100,9 +107,6 @@ def _cpu_setup(model: torch.nn.Module, threads: int) -> Iterator[None]:
 def _random_shift(x: torch.Tensor, max_shift: int, gen: torch.Generator) -> torch.Tensor:
     """Shift each image by up to ``max_shift`` pixels each way, replicating the (background)
     border; returned channels-last. Inputs that are not image batches pass through unchanged."""
-    import torch
-    import torch.nn.functional as F
-
     if x.dim() != 4:
         return x
     if max_shift:
@@ -120,9 +124,6 @@ def _loss(
     yb: torch.Tensor,
     recipe: TrainRecipe,
 ) -> torch.Tensor:
-    import torch
-    import torch.nn.functional as F
-
     logits = model(xb)
     loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
     if teacher is None:
@@ -148,8 +149,6 @@ def _train_epoch(
     recipe: TrainRecipe,
     gen: torch.Generator,
 ) -> float:
-    import torch
-
     model.train()
     order = torch.randperm(len(x), generator=gen)
     total, seen = 0.0, 0
@@ -167,25 +166,16 @@ def _train_epoch(
 
 
 def _progress(show: bool | None, total: int) -> tuple[Progress, TaskID]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
-
-    console = Console(stderr=True)
+    console = rich_console.Console(stderr=True)
     show = console.is_terminal if show is None else show
     columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"),
+        rich_progress.TextColumn("{task.description}"),
+        rich_progress.BarColumn(),
+        rich_progress.MofNCompleteColumn(),
+        rich_progress.TimeElapsedColumn(),
+        rich_progress.TextColumn("{task.fields[stats]}"),
     )
-    bar = Progress(*columns, console=console, disable=not show, transient=False)
+    bar = rich_progress.Progress(*columns, console=console, disable=not show, transient=False)
     return bar, bar.add_task("training (epochs)", total=total, stats="")
 
 
@@ -215,8 +205,6 @@ def train_digits_cnn(
     >>> 0.0 <= report.val_accuracy <= 1.0
     True
     """
-    import torch
-
     recipe = replace(recipe or TrainRecipe(), **({"epochs": epochs} if epochs is not None else {}))
     x, y = (torch.as_tensor(a) for a in splits["train"])
     if teacher is not None:
@@ -260,8 +248,6 @@ def evaluate_accuracy(
     >>> 0.0 <= evaluate_accuracy(get_example("digits-cnn").build(pretrained=False), x, y) <= 1.0
     True
     """
-    import torch
-
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     was_training = model.training
     model.eval()
