@@ -17,10 +17,20 @@ split, where ECE before and after is printed, is never seen by fitting or choosi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from edgefit._lazy import lazy_import
+from edgefit.cascade._fold import calibrator_confidence
 from edgefit.cascade._types import CalibrationReport, Calibrator, OutputKind, ReliabilityBin
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:  # scipy and scikit-learn load when a calibrator is fitted
+    from scipy import optimize as scipy_optimize
+    from sklearn import isotonic as sk_isotonic
+else:
+    scipy_optimize, sk_isotonic = lazy_import("scipy.optimize", "sklearn.isotonic")
 
 ECE_BINS = 15  # equal-width confidence bins, the usual choice since Guo et al.
 RELIABILITY_BINS = 10  # coarser bins for the diagram: fewer, fuller bars on small splits
@@ -88,8 +98,6 @@ def reliability(
 def fit_temperature(logp: np.ndarray, labels: np.ndarray) -> float:
     """The T in [0.05, 20] minimizing the NLL of softmax(logp / T) (bounded scalar search on log
     T)."""
-    from scipy.optimize import minimize_scalar
-
     rows = np.arange(len(labels))
 
     def nll(log_t: float) -> float:
@@ -99,7 +107,7 @@ def fit_temperature(logp: np.ndarray, labels: np.ndarray) -> float:
 
     return float(
         np.exp(
-            minimize_scalar(
+            scipy_optimize.minimize_scalar(
                 nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded", options={"xatol": 1e-4}
             ).x
         )
@@ -111,9 +119,9 @@ def fit_isotonic(
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Knots of the monotone map raw top-1 probability → accuracy (scikit-learn, clipped to [0,
     1])."""
-    from sklearn.isotonic import IsotonicRegression
-
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True)
+    iso = sk_isotonic.IsotonicRegression(
+        y_min=0.0, y_max=1.0, out_of_bounds="clip", increasing=True
+    )
     iso.fit(raw_confidence, correct.astype(float))
     return tuple(map(float, iso.X_thresholds_)), tuple(map(float, iso.y_thresholds_))
 
@@ -134,8 +142,6 @@ def fit(method: str, outputs: np.ndarray, labels: np.ndarray, kind: OutputKind) 
 def confidence(outputs: np.ndarray, calibrator: Calibrator) -> np.ndarray:
     """Calibrated top-1 confidence per row (the one numpy reference, shared with the folded graph's
     test)."""
-    from edgefit.cascade._fold import calibrator_confidence
-
     return calibrator_confidence(outputs, calibrator)
 
 

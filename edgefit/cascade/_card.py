@@ -20,6 +20,7 @@ from edgefit.cascade._config import objective_words
 from edgefit.cascade._fold import CONFIDENCE, describe
 from edgefit.cascade._types import CascadeResult, Quantity, TierResult
 from edgefit.errors import EdgefitError
+from edgefit.iteration import as_loop
 from edgefit.report._md import table
 
 
@@ -218,8 +219,6 @@ def _loop_text(target: str) -> str:
             "process, whose time and cost edgefit cannot know."
         )
     try:
-        from edgefit.iteration import as_loop
-
         loop = as_loop(target)
     except EdgefitError as exc:
         return (

@@ -16,10 +16,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+
+from edgefit._io import ensure_dir, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 from edgefit.cascade._types import Objective
 from edgefit.errors import EdgefitError
+from edgefit.examples import get_example
+from edgefit.examples._data import digits_normalization, load_digits_pixel_splits
+
+if TYPE_CHECKING:  # torch and onnx load when the example is built
+    import onnx
+    import torch
+
+    from edgefit.examples import _digits
+    from edgefit.graph import _torch as graph_torch
+else:
+    onnx, torch = lazy_import("onnx", "torch")
+    _digits, graph_torch = lazy_import("edgefit.examples._digits", "edgefit.graph._torch")
 
 EXAMPLES = ("digits",)
 EXAMPLE_VERSION = 1
@@ -42,17 +59,15 @@ class Example:
 def _pixel_model(net, resolution: int, mean: float, std: float):
     """``net`` behind the resize and normalization its training data went through (8×8 → R×R
     bilinear, half-pixel centres, then the training split's mean and std)."""
-    import torch
-    from torch import nn
 
-    class FromPixels(nn.Module):
+    class FromPixels(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             if resolution != x.shape[-1]:
-                x = nn.functional.interpolate(
+                x = torch.nn.functional.interpolate(
                     x, size=(resolution, resolution), mode="bilinear", align_corners=False
                 )
             return self.net((x - mean) / std)
@@ -62,15 +77,6 @@ def _pixel_model(net, resolution: int, mean: float, std: float):
 
 def build_example(name: str, target: str = "glasses", *, folder: Path | None = None) -> Example:
     """Train (or load) the three tiers, export them to ONNX and write the evaluation data."""
-    import numpy as np
-    import onnx
-
-    from edgefit._io import ensure_dir, write_atomic
-    from edgefit.examples import get_example
-    from edgefit.examples._data import digits_normalization, load_digits_pixel_splits
-    from edgefit.examples._digits import build_digits_cnn
-    from edgefit.graph._torch import export_torch
-
     if name not in EXAMPLES:
         raise EdgefitError(
             f"unknown cascade example '{name}'",
@@ -84,8 +90,8 @@ def build_example(name: str, target: str = "glasses", *, folder: Path | None = N
         path = folder / f"digits-{tier}.onnx"
         if not path.is_file():
             knobs = replace(defaults, width=width, depth=depth, resolution=resolution)
-            net = build_digits_cnn(knobs, True, progress=False)
-            model = export_torch(
+            net = _digits.build_digits_cnn(knobs, True, progress=False)
+            model = graph_torch.export_torch(
                 _pixel_model(net, resolution, *digits_normalization(resolution)), (1, 1, 8, 8)
             )
             write_atomic(path, model.SerializeToString())

@@ -17,13 +17,22 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.cascade._types import Calibrator
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:  # onnx loads when a calibrator is folded into a model
+    import onnx
+
+    from edgefit.graph import _read, _validate
+else:
+    onnx = lazy_import("onnx")
+    _read, _validate = lazy_import("edgefit.graph._read", "edgefit.graph._validate")
 
 SIDECAR_SCHEMA_ID = "edgefit-calibrator/1"
 CONFIDENCE = "confidence"
@@ -237,14 +246,10 @@ def fold_or_sidecar(
 
 
 def _load(path: Path):
-    import onnx
-
     try:
         return onnx.load(str(path), load_external_data=False)
     except Exception:
-        from edgefit.graph._read import read_onnx
-
-        read_onnx(path)  # raises the loader's one line (missing, empty, truncated, not ONNX)
+        _read.read_onnx(path)  # raises the loader's one line (missing, empty, truncated, not ONNX)
         raise EdgefitError(
             f"{path} is not a readable ONNX model", where="MODEL", fix="re-export the model"
         ) from None
@@ -253,11 +258,8 @@ def _load(path: Path):
 def fold_problem(model) -> str | None:
     """Why the calibrator cannot be folded into ``model`` (an ``onnx.ModelProto``), or None when it
     can."""
-    import onnx
-
-    from edgefit.graph._validate import iter_tensors
-
-    if any(t.data_location == onnx.TensorProto.EXTERNAL for _, t in iter_tensors(model.graph)):
+    external = onnx.TensorProto.EXTERNAL
+    if any(t.data_location == external for _, t in _validate.iter_tensors(model.graph)):
         return "the model keeps weights in external data; a folded copy would have to rewrite them"
     if not model.graph.output:
         return "the model has no outputs"
@@ -299,8 +301,6 @@ def _names(graph) -> set[str]:
 
 
 def _float_types() -> frozenset[int]:
-    import onnx
-
     return frozenset(
         {
             onnx.TensorProto.FLOAT,
@@ -319,9 +319,6 @@ class _Folder:
     PREFIX = "edgefit_calibrator/"
 
     def __init__(self, model) -> None:
-        import onnx
-
-        self.onnx = onnx
         self.graph = model.graph
         opset = _default_opset(model)
         assert opset is not None  # fold_calibrator checks fold_problem(model) first
@@ -338,14 +335,14 @@ class _Folder:
     def const(self, stem: str, values: Any, dtype: Any) -> str:
         name = self._name(stem)
         self.graph.initializer.append(
-            self.onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
+            onnx.numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
         )
         return name
 
     def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
         output = output or self._name(op.lower())
         self.graph.node.append(
-            self.onnx.helper.make_node(op, inputs, [output], name=self._name(op), **attrs)
+            onnx.helper.make_node(op, inputs, [output], name=self._name(op), **attrs)
         )
         return output
 
@@ -360,8 +357,8 @@ class _Folder:
     def fold(self, calibrator: Calibrator) -> None:
         first = self.graph.output[0]
         x = first.name
-        if first.type.tensor_type.elem_type != self.onnx.TensorProto.FLOAT:
-            x = self.node("Cast", [x], to=self.onnx.TensorProto.FLOAT)
+        if first.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+            x = self.node("Cast", [x], to=onnx.TensorProto.FLOAT)
         if calibrator.method == "temperature":
             z = x if calibrator.output_kind == "logits" else self.node("Log", [x])
             scaled = self.node(
@@ -396,7 +393,7 @@ class _Folder:
             "Less", [top_col, self.const("knots_x", xs, np.float32)]
         )  # (N, K): c < x_k
         n_below = self.reduce(
-            "ReduceSum", self.node("Cast", [below], to=self.onnx.TensorProto.INT64), keepdims=0
+            "ReduceSum", self.node("Cast", [below], to=onnx.TensorProto.INT64), keepdims=0
         )
         index = self.node("Sub", [self.const("n_knots", len(xs), np.int64), n_below])
 
@@ -408,7 +405,7 @@ class _Folder:
         self.node("Add", [table("y_lo", y_lo), rise], CONFIDENCE)
 
     def _add_output(self, name: str, dims: list) -> None:
-        vi = self.onnx.helper.make_tensor_value_info(name, self.onnx.TensorProto.FLOAT, None)
+        vi = onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
         for d in dims:
             vi.type.tensor_type.shape.dim.add().CopyFrom(d)
         self.graph.output.append(vi)

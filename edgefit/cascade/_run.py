@@ -21,11 +21,15 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefit._io import ensure_dir
+from edgefit._lazy import lazy_import
 from edgefit._version import __version__
 from edgefit.cascade._calibration import calibrate_tier, confidence
+from edgefit.cascade._fold import fold_or_sidecar
 from edgefit.cascade._thresholds import TierOutcomes, alone, search
 from edgefit.cascade._tiers import (
     LoadedTier,
@@ -45,7 +49,14 @@ from edgefit.cascade._types import (
     TierResult,
     TierSpec,
 )
+from edgefit.cascade._write import write_outputs
 from edgefit.errors import EdgefitError
+from edgefit.evaluate import EvalData, check_data, load_npz
+
+if TYPE_CHECKING:  # pydantic (the target profiles) loads when the host is probed
+    from edgefit.targets import _host
+else:
+    _host = lazy_import("edgefit.targets._host")
 
 SPLIT_NAMES = ("calibrate", "select", "report")
 DEFAULT_SPLITS = (0.4, 0.3, 0.3)
@@ -123,8 +134,6 @@ def cascade(
     line) for bad input and :class:`NoFeasibleCascade` (exit code 3) when no thresholds meet the
     objective.
     """
-    from edgefit.evaluate import EvalData, check_data, load_npz
-
     say = progress or (lambda _msg: None)
     specs = name_tiers(
         [t if isinstance(t, TierSpec) else parse_tier(t, i) for i, t in enumerate(tiers)]
@@ -223,14 +232,12 @@ def cascade(
 
 
 def _provenance(command: str, seed: int) -> dict:
-    from edgefit.targets._host import probe_host
-
     versions = {"edgefit": __version__, "python": platform.python_version()}
     for mod in ("numpy", "onnx", "onnxruntime", "sklearn", "scipy"):
         m = sys.modules.get(mod)
         if m is not None:
             versions[mod] = getattr(m, "__version__", "?")
-    host = probe_host()
+    host = _host.probe_host()
     return {
         "command": command,
         "seed": seed,
@@ -242,10 +249,6 @@ def _provenance(command: str, seed: int) -> dict:
 def write(result: CascadeResult, out_dir: Path, *, command: str, progress=None) -> CascadeResult:
     """Fold each tier's calibrator into a copy of its model (a JSON sidecar where it cannot be
     folded), then write the config, report, model cards and cascade.json."""
-    from edgefit._io import ensure_dir
-    from edgefit.cascade._fold import fold_or_sidecar
-    from edgefit.cascade._write import write_outputs
-
     models = ensure_dir(out_dir / "models")
     tiers = []
     for t in result.tiers:

@@ -15,6 +15,7 @@ latency: an upper bound (it assumes the slow runs coincide), stated as such in t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -164,8 +165,6 @@ def feasible(table: dict[str, np.ndarray], objective: Objective) -> np.ndarray:
     """Rows whose budgets hold at the objective's confidence (see :class:`Objective`): the select
     split's figure plus z standard errors within each budget; the accuracy floor, minus z standard
     errors."""
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf(objective.budget_confidence) if objective.budget_confidence else 0.0
     ok = np.ones(len(table["accuracy"]), bool)
     for key, budget in (

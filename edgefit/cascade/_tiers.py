@@ -15,14 +15,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit._ort import ort_session
 from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cascade._types import Quantity, TierCost, TierSpec
 from edgefit.errors import EdgefitError
+from edgefit.evaluate import run_outputs
+from edgefit.report._schema import load_results
+
+if TYPE_CHECKING:  # onnx (graph, estimate) and pydantic (targets) load when a tier is loaded
+    from edgefit import estimate, targets
+    from edgefit import graph as graphs
+    from edgefit.calibrate import _measure
+else:
+    estimate, graphs, targets = lazy_import("edgefit.estimate", "edgefit.graph", "edgefit.targets")
+    _measure = lazy_import("edgefit.calibrate._measure")
 
 MEASURED_HERE = "host-cpu"
 MAX_LATENCY_S = 3600.0  # a request's latency above an hour is a unit slip, not a tier
@@ -106,8 +117,6 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
 
 def _from_results(path: Path, target: str, index: int, where: str) -> TierSpec:
     """The winner of an `edgefit optimize` run as a tier (its target must be the one named)."""
-    from edgefit.report._schema import load_results
-
     results = load_results(path)
     winner = results.get("selection", {}).get("winner")
     if not winner:
@@ -163,15 +172,13 @@ class LoadedTier:
 def load_tier(spec: TierSpec, where: str) -> LoadedTier:
     """Validate and load a tier's model (edgefit's ONNX checks first: a broken file is one clear
     line)."""
-    from edgefit.graph import load_graph
-
     if spec.model is None:
         return LoadedTier(spec, None, (), "float32", (), None)
     if not Path(spec.model).is_file():
         raise EdgefitError(
             f"model file not found: {spec.model}", where=where, fix="check the path"
         )
-    graph = load_graph(spec.model)
+    graph = graphs.load_graph(spec.model)
     ((in_name, in_shape),) = list(graph.inputs.items())[:1] or [(None, ())]
     out_shape = next(iter(graph.outputs.values()), ())
     if len(out_shape) != 2:
@@ -208,18 +215,14 @@ def check_compatible(tiers: list[LoadedTier]) -> None:
 
 
 def tier_outputs(tier: LoadedTier, x: np.ndarray) -> np.ndarray:
-    from edgefit.evaluate import run_outputs
-
     want = np.int64 if tier.input_dtype == "int64" else np.float32
     return np.asarray(run_outputs(tier.session, x.astype(want, copy=False)), dtype=np.float64)
 
 
 def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float]:
     """(latency s, ± fraction, source, energy J) from edgefit's estimator for the tier's target."""
-    from edgefit.estimate import Estimator
-    from edgefit.targets import load_target
-
-    est = Estimator(tier.graph, load_target(tier.spec.target), threads=threads).estimate()
+    target = targets.load_target(tier.spec.target)
+    est = estimate.Estimator(tier.graph, target, threads=threads).estimate()
     return (
         est.latency_s,
         est.error,
@@ -231,8 +234,6 @@ def _estimated(tier: LoadedTier, threads: int) -> tuple[float, float, str, float
 def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> list[TierCost]:
     """What one request costs at each tier (see the module docstring for where each figure comes
     from)."""
-    from edgefit.calibrate._measure import interleaved
-
     here = [
         i for i, t in enumerate(tiers) if t.spec.target == MEASURED_HERE and t.session is not None
     ]
@@ -240,7 +241,7 @@ def tier_costs(tiers: list[LoadedTier], *, threads: int = 1, progress=None) -> l
     if here:
         if progress:
             progress(f"measuring {len(here)} host-cpu tier(s) here, interleaved @{threads}t")
-        timed = interleaved([tiers[i].spec.model for i in here], threads)
+        timed = _measure.interleaved([tiers[i].spec.model for i in here], threads)
         timings = dict(zip(here, timed))
     costs = []
     for i, tier in enumerate(tiers):
