@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar, cast
 
 from edgefit._checks import is_int, is_number  # noqa: F401 (re-exported for the pass modules)
 from edgefit.errors import EdgefitError
-
-if TYPE_CHECKING:
-    from edgefit.passes._context import PassContext
+from edgefit.passes._context import PassContext
 
 Consumes = Literal["torch", "onnx"]
 Choices = tuple  # the values a search may pick for one field, in a stable order
@@ -169,8 +167,6 @@ def apply_pass(model: Any, config: PassConfig, context: PassContext | None = Non
     >>> int((out.model.weight == 0).sum()), out.change_kind
     (16, 'pruning')
     """
-    from edgefit.passes._context import PassContext
-
     return get_pass(config).handler(model, config, context or PassContext())
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
@@ -20,6 +21,8 @@ from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 if TYPE_CHECKING:
     import numpy as np
     import torch
+else:
+    np, torch = lazy_import("numpy", "torch")
 
 Arrays = tuple["np.ndarray", "np.ndarray"]  # (inputs x, integer labels y)
 
@@ -85,8 +88,6 @@ class PassContext:
         """Calibration feeds for ONNX ``model`` and where they came from (said in every quantized
         model's metadata: a model calibrated on noise must never pass for one calibrated on
         data)."""
-        import numpy as np
-
         specs = onnx_input_specs(model)
         if (
             self.calibration is not None
@@ -127,8 +128,6 @@ class PassContext:
     def fingerprint(self) -> str:
         """A hash of everything here that changes a pass's output (data, seed, shapes, factory),
         for caching; callables count by name only."""
-        import numpy as np
-
         h = hashlib.sha256()
         for value in (
             self.factory,
@@ -154,7 +153,18 @@ class PassContext:
                 else np.ascontiguousarray(arr).tobytes() + repr(np.shape(arr)).encode()
             )
         if self.teacher is not None:
-            from edgefit.passes._plan import module_fingerprint
-
             h.update(module_fingerprint(self.teacher).encode())
         return h.hexdigest()
+
+
+def module_fingerprint(module: torch.nn.Module) -> str:
+    """sha256 of a module's class, structure and every tensor of its state dict (a teacher here,
+    a base model in :meth:`PassPlan.content_hash`)."""
+    h = hashlib.sha256(
+        f"{type(module).__module__}.{type(module).__qualname__}\0{module!r}".encode()
+    )
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"\0{name}:{t.dtype}:{tuple(t.shape)}\0".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 and bool too
+    return h.hexdigest()

@@ -21,15 +21,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+from edgefit.examples import get_example
 from edgefit.passes._base import apply_pass
 from edgefit.passes._context import PassContext
+
+# isort: off
+# _plan first: importing it registers the built-in passes in run order (list_passes); the
+# onnx-recover module imports the recover pass itself, so it comes after
 from edgefit.passes._plan import PassPlan
+from edgefit.passes._onnx_recover import prune_and_recover_onnx
+
+# isort: on
+from edgefit.passes._swap import build_base
+from edgefit.runtimes._inputs import onnx_input_specs
 from edgefit.runtimes._ort_convert import save
 from edgefit.runtimes._torch import save_program
 
 if TYPE_CHECKING:
+    import onnx
     import torch
+
+    from edgefit.graph import _torch as graph_torch
+else:  # the exporter brings onnx: loaded when a candidate is built, not at import
+    onnx, torch, graph_torch = lazy_import("onnx", "torch", "edgefit.graph._torch")
 
 RESULT_FILE = "materialized.json"
 
@@ -53,32 +69,18 @@ class Materialized:
     artifact_runtime: str | None = None
 
 
-def build_base(name: str) -> torch.nn.Module:
-    """The base model of an example name (its pretrained default) or of a ``"module:function"``
-    factory called with no arguments (its defaults)."""
-    from edgefit.passes._swap import resolve_factory
-
-    return resolve_factory(name)() if ":" in name else resolve_factory(name)(width=1.0, depth=1.0)
-
-
 def _input_shape(
     plan: PassPlan, context: PassContext, factory: str | None, onnx_base: Any
 ) -> tuple[int, ...] | None:
     example = factory if factory and ":" not in factory else None
     resolution = plan.swap.resolution if plan.swap else None
     if example and resolution is not None:
-        from edgefit.examples import get_example
-
         return get_example(example).shape_for(resolution)
     if context.input_shape is not None:
         return context.input_shape
     if example:
-        from edgefit.examples import get_example
-
         return get_example(example).shape_for()
     if onnx_base is not None:
-        from edgefit.runtimes._inputs import onnx_input_specs
-
         specs = onnx_input_specs(onnx_base)
         return next(iter(specs.values()))[0] if len(specs) == 1 else None
     return None
@@ -87,8 +89,6 @@ def _input_shape(
 def _resolve(base: Any, context: PassContext) -> tuple[Any, Any, str | None]:
     """(torch module or None, ONNX proto or None, factory) of ``base``."""
     if isinstance(base, (str, Path)) and str(base).endswith(".onnx"):
-        import onnx
-
         return None, onnx.load(str(base)), context.factory
     if isinstance(base, str):
         return build_base(base), None, context.factory or base
@@ -142,8 +142,6 @@ def materialize(
     >>> m.change_kinds                                                   # doctest: +SKIP
     ('architecture', 'weights', 'quantization')
     """
-    from edgefit.graph._torch import export_torch
-
     context = context or PassContext()
     module, onnx_base, factory = _resolve(base, context)
     content_hash = plan.content_hash(module if module is not None else onnx_base)
@@ -164,10 +162,6 @@ def materialize(
     model, steps, kinds = module, [], []
     onnx_pruned = None
     if module is None and plan.prune is not None:  # an ONNX-only base: pruned on its graph
-        # imported here: importing it registers its passes, and registration order is the
-        # built-in run order, which edgefit.passes._plan's imports set
-        from edgefit.passes._onnx_recover import prune_and_recover_onnx
-
         results = prune_and_recover_onnx(onnx_base, plan.prune, ctx, plan.recover)
         onnx_pruned = results[-1].model
         steps += [r.metadata for r in results]
@@ -188,7 +182,8 @@ def materialize(
                 fix="pass PassContext(input_shape=(1, 3, 224, 224))",
             )
         fp32 = save(
-            export_torch(model, shape, input_dtype=context.input_dtype), folder / "model.fp32.onnx"
+            graph_torch.export_torch(model, shape, input_dtype=context.input_dtype),
+            folder / "model.fp32.onnx",
         )
         steps.append(
             {
@@ -245,8 +240,6 @@ def materialize(
 def _save_torchao(result, shape: tuple[int, ...], input_dtype: str, path: Path) -> Path:
     """The torchao-quantized module as a ``torch.export`` program named like the ONNX export
     (input, output)."""
-    import torch
-
     example = torch.zeros(shape, dtype=getattr(torch, input_dtype))
     meta = {
         "precision": f"torchao-{result.metadata['config']}",

@@ -9,24 +9,22 @@ import hashlib
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edgefit.errors import EdgefitError
 from edgefit.passes._base import PassConfig, config_from_dict, get_pass
+from edgefit.passes._context import module_fingerprint
 
 # Importing a pass registers it, and registration order is run order (list_passes): the first
 # import of the pass modules happens here, so they stay in run order, not sorted.
 # isort: off
-from edgefit.passes._swap import SwapConfig
+from edgefit.passes._swap import SwapConfig, build_base
 from edgefit.passes._prune import PruneConfig
 from edgefit.passes._recover import RecoverConfig
 from edgefit.passes._quantize import QuantizeConfig  # noqa: F401 (registers, in run order)
 from edgefit.passes._torchao import TorchaoConfig  # noqa: F401 (registers, in run order)
 
 # isort: on
-
-if TYPE_CHECKING:
-    import torch
 
 PLAN_VERSION = 1
 FIXED_SLOTS: dict[str, type[PassConfig]] = {
@@ -142,20 +140,6 @@ class PassPlan:
         return h.hexdigest()
 
 
-def module_fingerprint(module: torch.nn.Module) -> str:
-    """sha256 of a module's class, structure and every tensor of its state dict."""
-    import torch
-
-    h = hashlib.sha256(
-        f"{type(module).__module__}.{type(module).__qualname__}\0{module!r}".encode()
-    )
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"\0{name}:{t.dtype}:{tuple(t.shape)}\0".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes: bf16 and bool too
-    return h.hexdigest()
-
-
 def model_fingerprint(base: Any) -> str:
     """sha256 identifying a base model: file bytes, serialized proto, module tensors, or the name
     of an example / factory (with the example's pretrained weights, which the name alone does not
@@ -165,8 +149,6 @@ def model_fingerprint(base: Any) -> str:
     if isinstance(base, Path) or (isinstance(base, str) and base.endswith(".onnx")):
         return hashlib.sha256(Path(base).read_bytes()).hexdigest()
     if isinstance(base, str):
-        from edgefit.passes._materialize import build_base
-
         return hashlib.sha256(
             f"factory:{base}\0{module_fingerprint(build_base(base))}".encode()
         ).hexdigest()

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+from edgefit.examples import ACTIVATIONS, get_example
 from edgefit.passes._base import (
     PassConfig,
     PassNotApplicable,
@@ -33,14 +35,10 @@ from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
+else:
+    nn = lazy_import("torch.nn")
 
-ACTIVATIONS = (
-    "relu",
-    "relu6",
-    "hardswish",
-    "silu",
-    "gelu",
-)  # edgefit.examples.ACTIVATIONS, without importing it
 SEARCH_WIDTHS = (0.25, 0.5, 0.75, 1.0)
 SEARCH_DEPTHS = (0.5, 1.0)
 
@@ -116,8 +114,6 @@ class SwapConfig(PassConfig):
 
 
 def activation_module(name: str) -> torch.nn.Module:
-    from torch import nn
-
     return {
         "relu": nn.ReLU,
         "relu6": nn.ReLU6,
@@ -157,8 +153,6 @@ def swap_activations(
 def resolve_factory(factory: str) -> Any:
     """``fn(**knobs) -> nn.Module`` for an example name or a ``"module:function"`` string."""
     if ":" not in factory:
-        from edgefit.examples import get_example
-
         spec = get_example(factory)
         return lambda **knobs: spec.build(**knobs, pretrained=True)
     module_name, _, attr = factory.partition(":")
@@ -179,6 +173,12 @@ def resolve_factory(factory: str) -> Any:
     return fn
 
 
+def build_base(name: str) -> torch.nn.Module:
+    """The base model of an example name (its pretrained default) or of a ``"module:function"``
+    factory called with no arguments (its defaults)."""
+    return resolve_factory(name)() if ":" in name else resolve_factory(name)(width=1.0, depth=1.0)
+
+
 def _carry_weights(new: torch.nn.Module, old: torch.nn.Module) -> bool:
     """Load ``old``'s weights into ``new`` when every tensor matches by name and shape."""
     a, b = new.state_dict(), old.state_dict()
@@ -193,8 +193,6 @@ def swap_architecture(
     model: torch.nn.Module | None, config: SwapConfig, context: PassContext
 ) -> PassResult:
     """Build the swapped architecture (or swap activations in a copy of ``model``)."""
-    from torch import nn
-
     meta: dict[str, Any] = {"pass": "swap", **config.knobs()}
     if config.is_identity():
         return PassResult(model, {**meta, "recipe": "none: the base architecture"}, None)
