@@ -25,8 +25,9 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.passes import _onnx
 from edgefit.passes._base import (
     PassConfig,
@@ -39,6 +40,12 @@ from edgefit.passes._context import PassContext
 from edgefit.passes._precision import Precision, register_precision
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 from edgefit.runtimes._ort_convert import save
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime.quantization.matmul_nbits_quantizer as ort_nbits
+else:
+    onnx, ort_nbits = lazy_import("onnx", "onnxruntime.quantization.matmul_nbits_quantizer")
 
 BITS = (4, 8)
 BLOCK_SIZES = (16, 32, 64, 128, 256)
@@ -92,12 +99,6 @@ class NBitsConfig(PassConfig):
 def quantize_nbits(model: Any, config: NBitsConfig, context: PassContext) -> PassResult:
     """``model`` (ONNX path or proto) with every MatMul/Gemm whose weight is a constant 2-D tensor
     replaced by ``MatMulNBits``; written under ``context.out_dir()``, returned as its path."""
-    import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
-
     proto = _onnx.load(model)
     stem = Path(model).stem if isinstance(model, (str, Path)) else (proto.graph.name or "model")
     tag = f"w{config.bits}b{config.block_size}a{config.accuracy_level}"
@@ -107,13 +108,13 @@ def quantize_nbits(model: Any, config: NBitsConfig, context: PassContext) -> Pas
         source, note = _onnx.prepare(proto, Path(tmp), context.preprocess)
         prepared = onnx.load(str(source))
         rewritten = gemm_to_matmul(prepared)  # MatMulNBits replaces MatMul only
-        algo = DefaultWeightOnlyQuantConfig(
+        algo = ort_nbits.DefaultWeightOnlyQuantConfig(
             block_size=config.block_size,
             is_symmetric=config.symmetric,
             accuracy_level=config.accuracy_level,
             bits=config.bits,
         )
-        quantizer = MatMulNBitsQuantizer(prepared, algo_config=algo)
+        quantizer = ort_nbits.MatMulNBitsQuantizer(prepared, algo_config=algo)
         quantizer.process()
         quantized = quantizer.model.model
     count = sum(n.op_type == "MatMulNBits" for n in quantized.graph.node)

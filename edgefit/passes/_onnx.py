@@ -2,8 +2,8 @@
 (named nodes, onnxruntime's pre-processing), Gemm → MatMul rewriting, static QDQ, running and
 comparing.
 
-onnx, onnxruntime and numpy are imported inside the functions (``import edgefit.passes`` stays
-light).
+onnx, onnxruntime and numpy load on first use, through :func:`edgefit._lazy.lazy_import`
+(``import edgefit.passes`` stays light).
 """
 
 from __future__ import annotations
@@ -12,13 +12,26 @@ import contextlib
 import copy
 import io
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._ort_convert import _preprocess, _reader, save
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    import onnxruntime.quantization as ort_quant
+
+    from edgefit.estimate import _fingerprint
+    from edgefit.targets import _host
+else:  # the CPU probe brings pydantic, the int8-path table numpy and onnx
+    np, onnx, ort_quant = lazy_import("numpy", "onnx", "onnxruntime.quantization")
+    _fingerprint, _host = lazy_import("edgefit.estimate._fingerprint", "edgefit.targets._host")
 
 WEIGHT_OPS = (
     "Conv",
@@ -31,8 +44,6 @@ CALIBRATION_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "
 
 def load(model: Any):
     """An ``onnx.ModelProto`` from a path or a proto (a copy: passes never modify their input)."""
-    import onnx
-
     if isinstance(model, onnx.ModelProto):
         return copy.deepcopy(model)
     if isinstance(model, (str, Path)):
@@ -115,10 +126,7 @@ def host_int8_recipe() -> tuple[bool, str]:
     kernels here: full 8-bit weights where the int8 path accumulates in 32 bits (VNNI, AMX, Arm dot
     products), 7-bit weights where it would saturate 16-bit sums (AVX2, AVX-512 without VNNI).
     """
-    from edgefit.estimate._fingerprint import int8_path
-    from edgefit.targets._host import probe_host
-
-    path = int8_path(probe_host().flags)
+    path = _fingerprint.int8_path(_host.probe_host().flags)
     if path in _SATURATING_INT8_PATHS:
         return True, (
             f"7-bit weights (reduce_range): this CPU's int8 path is {path}, without VNNI, where "
@@ -148,8 +156,6 @@ def static_qdq(
     calibration method. ``cache`` (a JSON file) stores the calibrated ranges: a second call with
     the same file skips calibration, which makes measuring one node at a time affordable.
     ``reduce_range=None`` takes this CPU's choice (:func:`host_int8_recipe`)."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     if reduce_range is None:
         reduce_range = host_int8_recipe()[0]
 
@@ -158,16 +164,18 @@ def static_qdq(
             contextlib.redirect_stdout(io.StringIO()),
             _without_axis_warnings(),
         ):  # calibrators print progress
-            quantize_static(
+            ort_quant.quantize_static(
                 str(source),
                 str(out),
                 reader(feeds),
-                quant_format=QuantFormat.QDQ,
+                quant_format=ort_quant.QuantFormat.QDQ,
                 per_channel=per_channel,
                 reduce_range=reduce_range,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=getattr(CalibrationMethod, CALIBRATION_METHODS[calibration]),
+                activation_type=ort_quant.QuantType.QUInt8,
+                weight_type=ort_quant.QuantType.QInt8,
+                calibrate_method=getattr(
+                    ort_quant.CalibrationMethod, CALIBRATION_METHODS[calibration]
+                ),
                 nodes_to_exclude=list(exclude),
                 nodes_to_quantize=None if include is None else list(include),
                 op_types_to_quantize=list(op_types) or None,
@@ -180,10 +188,6 @@ def static_qdq(
             where="QuantizeConfig(precision='int8')",
             fix="try calibration='minmax', precision='int8-dynamic', or fp32",
         ) from None
-    import onnx
-
-    from edgefit.runtimes._ort_convert import save
-
     model = onnx.load(str(out))
     protect_float_nodes(model)
     save(model, out)
@@ -255,8 +259,6 @@ def run(path: Path, feeds: Sequence[dict], threads: int) -> list[list[Any]]:
 def nmse(reference: list[list[Any]], test: list[list[Any]]) -> float:
     """Normalized squared error ‖test − ref‖² / ‖ref‖² over all outputs of all feeds (0 =
     identical)."""
-    import numpy as np
-
     num = sum(
         float(np.sum((np.asarray(t, np.float64) - np.asarray(r, np.float64)) ** 2))
         for rs, ts in zip(reference, test)
@@ -268,7 +270,5 @@ def nmse(reference: list[list[Any]], test: list[list[Any]]) -> float:
 
 def sqnr_db(reference: list[list[Any]], test: list[list[Any]]) -> float:
     """Signal-to-quantization-noise ratio in dB (higher is closer; ``inf`` when identical)."""
-    import math
-
     err = nmse(reference, test)
     return math.inf if err == 0 else -10 * math.log10(err)

@@ -14,7 +14,14 @@ leaves it whole. Shapes come from onnx's shape inference.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from edgefit._lazy import lazy_import
+
+if TYPE_CHECKING:
+    import onnx
+else:
+    onnx = lazy_import("onnx")
 
 PER_CHANNEL = frozenset(
     {"Relu", "Clip", "Sigmoid", "HardSwish", "HardSigmoid", "LeakyRelu", "Tanh", "Identity"}
@@ -43,11 +50,8 @@ class _Graph:
     """Producer/consumer maps, initializers and inferred shapes of one model."""
 
     def __init__(self, model) -> None:
-        import onnx
-        from onnx import numpy_helper
-
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
-        self.inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        self.inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
         self.outputs = {o.name for o in model.graph.output}
         self.consumers: dict[str, list[tuple[Any, int]]] = {}
         self.uses: dict[str, int] = {}
@@ -72,11 +76,9 @@ class _Graph:
 
 
 def _attr(node, name: str, default: Any = None) -> Any:
-    from onnx import helper
-
     for a in node.attribute:
         if a.name == name:
-            return helper.get_attribute_value(a)
+            return onnx.helper.get_attribute_value(a)
     return default
 
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.passes._base import (
     PassConfig,
@@ -36,8 +37,20 @@ from edgefit.passes._context import PassContext
 from edgefit.passes._onnx import load, name_nodes
 from edgefit.passes._onnx_groups import find_groups
 from edgefit.passes._onnx_recalibrate import recalibrate, session_of
+from edgefit.passes._prune import PruneConfig
 from edgefit.runtimes._inputs import onnx_input_specs, random_inputs
 from edgefit.runtimes._ort_convert import save
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from edgefit import graph
+else:  # the graph loader (MAC counts) brings numpy and onnx
+    np, onnx, numpy_helper, graph = lazy_import(
+        "numpy", "onnx", "onnx.numpy_helper", "edgefit.graph"
+    )
 
 SEARCH_AMOUNTS = (0.25, 0.5)
 RECALIBRATION_SAMPLES = 64  # real inputs the output statistics are matched on
@@ -98,8 +111,6 @@ def as_onnx_prune(config: PassConfig) -> OnnxPruneConfig:
     >>> as_onnx_prune(PruneConfig(method="channel", amount=0.25))
     OnnxPruneConfig(amount=0.25, round_to=1, version=1)
     """
-    from edgefit.passes._prune import PruneConfig
-
     if isinstance(config, OnnxPruneConfig):
         return config
     if isinstance(config, PruneConfig) and config.method == "channel":
@@ -120,8 +131,6 @@ def prunable(model: Any) -> bool:
 
 def _keep(weight: Any, axis: int, kept: int) -> Any:
     """Indices of the ``kept`` channels with the largest L2 weight norm, in channel order."""
-    import numpy as np
-
     w = np.moveaxis(weight.astype(np.float64), axis, 0).reshape(weight.shape[axis], -1)
     norms = np.sqrt((w**2).sum(axis=1))
     return np.sort(np.argsort(-norms, kind="stable")[:kept])
@@ -142,9 +151,6 @@ class Pruned:
 def prune_model(model, config: OnnxPruneConfig) -> Pruned:
     """A pruned copy of ``model`` (a proto, its nodes named); :class:`PassNotApplicable` when no
     group can lose a channel."""
-    import numpy as np
-    from onnx import numpy_helper
-
     model = name_nodes(load(model))
     outputs = {n.name: n.output[0] for n in model.graph.node}
     groups, skipped = find_groups(model)
@@ -199,8 +205,6 @@ def _recalibrated(base, pruned: Pruned, context: PassContext) -> dict[str, Any]:
     """Correct the pruned layers' output statistics on real inputs, never on random ones: the
     training inputs when there are any (the statistics of held-out data stay unseen), else the
     calibration data."""
-    from dataclasses import replace
-
     ctx = replace(context, calibration_samples=RECALIBRATION_SAMPLES)
     if context.train is not None:
         ctx = replace(ctx, calibration=context.train[0][:RECALIBRATION_SAMPLES])
@@ -216,17 +220,13 @@ def _recalibrated(base, pruned: Pruned, context: PassContext) -> dict[str, Any]:
 
 
 def _counts(model) -> tuple[int, int]:
-    from edgefit.graph import load_graph
-
-    graph = load_graph(model)
-    return int(graph.macs), int(graph.params)
+    loaded = graph.load_graph(model)
+    return int(loaded.macs), int(loaded.params)
 
 
 def validate(before, after, seed: int) -> list[list[int]]:
     """Check ``after`` with onnx's checker and run it once with onnxruntime on random inputs; its
     output shapes must equal ``before``'s. Returns the output shapes."""
-    import onnx
-
     onnx.checker.check_model(after, full_check=True)
     feed = random_inputs(onnx_input_specs(before), seed=seed)
     shapes = []

@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._ort import ort_session
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+else:
+    np, onnx, numpy_helper = lazy_import("numpy", "onnx", "onnx.numpy_helper")
 
 LAYERS = ("Conv", "Gemm")  # a MatMul has no bias to shift: left as pruned
 MIN_STD = 1e-6
 
 
 def _attr(node, name: str, default: Any) -> Any:
-    from onnx import helper
-
-    found = [helper.get_attribute_value(a) for a in node.attribute if a.name == name]
+    found = [onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name]
     return found[0] if found else default
 
 
@@ -59,8 +65,6 @@ def _correctable(model, touched: set[str]) -> list[Any]:
 
 
 def _bias_fits(node, inits) -> bool:
-    from onnx import numpy_helper
-
     bias, weight = inits.get(node.input[2]), inits[node.input[1]]
     return bias is not None and numpy_helper.to_array(bias).size == weight.dims[_out_axis(node)]
 
@@ -74,22 +78,19 @@ def _values(
     model, names: Sequence[str], feeds: Sequence[Mapping[str, Any]], threads: int
 ) -> list[Any]:
     """The tensors ``names`` of ``model`` on every feed, concatenated along axis 0."""
-    import numpy as np
-    from onnx import TensorProto, helper
-
     model = copy.deepcopy(model)
     known = {o.name for o in model.graph.output}
     for name in names:
         if name not in known:
-            model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+            model.graph.output.append(
+                onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+            )
     sess = session_of(model, threads)
     runs = [sess.run(list(names), dict(feed)) for feed in feeds]
     return [np.concatenate([run[i] for run in runs]) for i in range(len(names))]
 
 
 def _stats(value: Any, axis: int) -> tuple[Any, Any]:
-    import numpy as np
-
     flat = np.moveaxis(value.astype(np.float64), axis, 0).reshape(value.shape[axis], -1)
     return flat.mean(axis=1), flat.std(axis=1)
 
@@ -97,8 +98,6 @@ def _stats(value: Any, axis: int) -> tuple[Any, Any]:
 def _apply(model, node, scale: Any, shift: Any) -> None:
     """``y ← scale·y + shift`` per output channel, folded into the layer's weight and bias (a bias
     is added where the layer had none)."""
-    from onnx import numpy_helper
-
     inits = {i.name: i for i in model.graph.initializer}
     w = numpy_helper.to_array(inits[node.input[1]])
     shape = [1] * w.ndim
@@ -127,8 +126,6 @@ def recalibrate(
 ) -> list[str]:
     """Correct ``pruned`` in place against ``base`` on ``feeds``; ``keeps`` maps a layer output
     to the original channels it kept (identity when absent). Returns the corrected layers."""
-    import numpy as np
-
     layers = _correctable(pruned, touched)
     if not layers:
         return []

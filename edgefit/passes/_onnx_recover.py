@@ -25,15 +25,28 @@ from __future__ import annotations
 import copy
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+from edgefit.examples import evaluate_accuracy, train_digits_cnn
 from edgefit.passes._base import PassConfig, PassResult, apply_pass
 from edgefit.passes._context import PassContext
+from edgefit.passes._onnx import load
 from edgefit.passes._onnx_prune import as_onnx_prune
 from edgefit.passes._onnx_recalibrate import session_of
 from edgefit.passes._recover import RecoverConfig
 from edgefit.runtimes._ort_convert import save
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+    from onnx import numpy_helper
+
+    from edgefit.runtimes import _onnx_torch
+else:  # the torch rebuild of an ONNX graph brings numpy
+    np, torch, numpy_helper = lazy_import("numpy", "torch", "onnx.numpy_helper")
+    _onnx_torch = lazy_import("edgefit.runtimes._onnx_torch")
 
 TRAINED_INPUTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,), "BatchNormalization": (1, 2)}
 PARITY_ATOL = 1e-3  # the torch rebuild against onnxruntime, relative to the output's scale
@@ -53,9 +66,6 @@ def trainable_names(model) -> frozenset[str]:
 def batch_free(model) -> Any:
     """A copy of ``model`` whose Reshape targets copy the batch (``0``) where they spelled out
     the exported batch size, so the torch rebuild runs on mini-batches."""
-    import numpy as np
-    from onnx import numpy_helper
-
     model = copy.deepcopy(model)
     dims = model.graph.input[0].type.tensor_type.shape.dim
     batch = dims[0].dim_value if dims and dims[0].HasField("dim_value") else None
@@ -76,16 +86,11 @@ def batch_free(model) -> Any:
 
 
 def _rebuild(model, trainable: frozenset[str] | bool):
-    from edgefit.runtimes._onnx_torch import onnx_to_torch
-
-    return onnx_to_torch(batch_free(model), trainable=trainable)
+    return _onnx_torch.onnx_to_torch(batch_free(model), trainable=trainable)
 
 
 def _check_parity(model, module, x) -> None:
     """The rebuild must compute what onnxruntime computes (two samples, batched in torch)."""
-    import numpy as np
-    import torch
-
     sess = session_of(model)
     name = sess.get_inputs()[0].name
     ref = np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
@@ -103,8 +108,6 @@ def _check_parity(model, module, x) -> None:
 def write_back(model, module, names: frozenset[str]) -> Any:
     """A copy of ``model`` with the trained values of ``names`` in its initializers (their
     original dtypes kept)."""
-    from onnx import numpy_helper
-
     model = copy.deepcopy(model)
     trained = module.float_initializers()
     for init in model.graph.initializer:
@@ -120,11 +123,6 @@ def recover_onnx(
     """Fine-tune the weights of ONNX ``model`` (path or proto) on ``context.train``, distilled
     from ``context.teacher`` (a torch module) or else ``teacher`` (the unpruned ONNX model); the
     result is the recovered file in ``context.out_dir()``."""
-    import numpy as np
-
-    from edgefit.examples import evaluate_accuracy, train_digits_cnn
-    from edgefit.passes._onnx import load
-
     if context.train is None:
         raise EdgefitError(
             "recovery needs training data", where="PassContext.train", fix="pass --train-data"
