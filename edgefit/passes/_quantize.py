@@ -18,8 +18,9 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.passes import _onnx
 from edgefit.passes._base import (
     PassConfig,
@@ -33,8 +34,18 @@ from edgefit.passes._context import PassContext
 from edgefit.passes._precision import Precision, register_precision
 from edgefit.passes._recipe import Recipe, calibration_order
 from edgefit.passes._recipe import quantize as quantize_recipe
+from edgefit.passes._sensitivity import measure_prepared, most_sensitive
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
 from edgefit.runtimes._ort_convert import clamp_ir_file, save, to_fp16
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime.quantization as ort_quant
+    import onnxruntime.quantization.matmul_nbits_quantizer as ort_nbits
+else:
+    onnx, ort_quant, ort_nbits = lazy_import(
+        "onnx", "onnxruntime.quantization", "onnxruntime.quantization.matmul_nbits_quantizer"
+    )
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "int4-weight")
 CALIBRATIONS = tuple(_onnx.CALIBRATION_METHODS)
@@ -223,8 +234,6 @@ def quantize_onnx(model: Any, config: QuantizeConfig, context: PassContext) -> P
 
 
 def _check_names(source: Path, names: tuple[str, ...]) -> None:
-    import onnx
-
     known = {n.name for n in onnx.load(str(source)).graph.node}
     missing = [n for n in names if n not in known]
     if missing:
@@ -241,10 +250,6 @@ def _check_names(source: Path, names: tuple[str, ...]) -> None:
 def _static(
     source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
 ) -> dict[str, Any]:
-    import onnx
-
-    from edgefit.passes._sensitivity import measure_prepared, most_sensitive
-
     feeds, where = ctx.calibration_feeds(onnx.load(str(source)))
     keep = list(cfg.keep_float)
     meta: dict[str, Any] = {}
@@ -305,8 +310,6 @@ def _with_recipe(
 ) -> dict[str, Any]:
     """Quantize with a searched recipe exactly as the search built it: the same preparation,
     the same calibration feeds in the same seeded order, the same quantizer call."""
-    import onnx
-
     source, note = _onnx.prepare(proto, folder, recipe.preprocess)
     _check_names(source, recipe.keep_float)
     feeds, where = ctx.calibration_feeds(onnx.load(str(source)))
@@ -336,10 +339,6 @@ def _with_recipe(
 def _rewritten(source: Path, folder: Path, op_types: tuple[str, ...]) -> tuple[Path, int, list]:
     """The prepared model with Gemm rewritten to MatMul when Gemm is asked for; its matching
     nodes."""
-    import onnx
-
-    from edgefit.runtimes._ort_convert import save
-
     model = onnx.load(str(source))
     rewritten = gemm_to_matmul(model) if "Gemm" in op_types else 0
     ops = tuple({"Gemm": "MatMul"}.get(t, t) for t in op_types)
@@ -350,8 +349,6 @@ def _rewritten(source: Path, folder: Path, op_types: tuple[str, ...]) -> tuple[P
 def _dynamic(
     source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
 ) -> dict[str, Any]:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     op_types = cfg.op_types or DYNAMIC_OPS
     src, rewritten, found = _rewritten(source, folder, op_types)
     if not found:
@@ -362,13 +359,13 @@ def _dynamic(
         )
     ops = sorted({{"Gemm": "MatMul"}.get(t, t) for t in op_types})
     reduce_range, why = _onnx.host_int8_recipe()
-    quantize_dynamic(
+    ort_quant.quantize_dynamic(
         str(src),
         str(out),
         op_types_to_quantize=ops,
         per_channel=cfg.per_channel,
         reduce_range=reduce_range,
-        weight_type=QuantType.QInt8,
+        weight_type=ort_quant.QuantType.QInt8,
         nodes_to_exclude=list(cfg.keep_float),
     )
     clamp_ir_file(out)
@@ -386,13 +383,9 @@ def _dynamic(
 def _int4(
     source: Path, out: Path, cfg: QuantizeConfig, ctx: PassContext, folder: Path
 ) -> dict[str, Any]:
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-
-    from edgefit.runtimes._ort_convert import save
-
     op_types = cfg.op_types or INT4_OPS
     src, rewritten, _ = _rewritten(source, folder, op_types)
-    quantizer = MatMulNBitsQuantizer(
+    quantizer = ort_nbits.MatMulNBitsQuantizer(
         str(src),
         bits=4,
         block_size=INT4_BLOCK_SIZE,

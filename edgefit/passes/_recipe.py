@@ -19,11 +19,20 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._ort import ort_session
 from edgefit.errors import EdgefitError
 from edgefit.passes import _onnx
+from edgefit.runtimes._ort_convert import save, to_fp16
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    import onnxruntime.quantization as ort_quant
+else:
+    np, onnx, ort_quant = lazy_import("numpy", "onnx", "onnxruntime.quantization")
 
 PRECISIONS = ("int8", "fp16", "fp32")
 TYPES = ("U8", "S8")
@@ -199,15 +208,11 @@ class Workspace:
         self._scores: dict[str, float] = {}
 
     def weight_nodes(self, preprocess: bool) -> list[tuple[str, str]]:
-        import onnx
-
         return _onnx.weight_nodes(onnx.load(str(self.sources[preprocess])))
 
     def depthwise_nodes(self, preprocess: bool) -> list[str]:
         """Conv nodes with ``group > 1`` (depthwise and grouped): int8 kernels for them are often
         no faster than fp32 on the CPU provider, so the search tries keeping them float."""
-        import onnx
-
         model = onnx.load(str(self.sources[preprocess]))
 
         def group(node) -> int:
@@ -227,10 +232,6 @@ class Workspace:
         if recipe.precision == "fp32":
             out.write_bytes(self.sources[False].read_bytes())
         elif recipe.precision == "fp16":
-            import onnx
-
-            from edgefit.runtimes._ort_convert import to_fp16
-
             to_fp16(onnx.load(str(self.sources[False])), out)
         else:
             self._quantize(recipe, out, only)
@@ -259,8 +260,6 @@ class Workspace:
 def calibration_order(feeds: Sequence[dict], seed: int) -> list[dict]:
     """``feeds`` in the order the search draws them (seeded): a recipe with ``samples=n``
     calibrates on the first ``n``, in the search and wherever the recipe is applied later."""
-    import numpy as np
-
     return [feeds[i] for i in np.random.default_rng(seed).permutation(len(feeds))]
 
 
@@ -276,31 +275,24 @@ def quantize(
     """Write ``source`` (already prepared as ``r.preprocess`` says) quantized by int8 recipe
     ``r`` to ``out``, calibrated on ``feeds`` (``only``: quantize that one node, nothing else);
     the calibration ranges are cached in ``cache`` (reused by every recipe that shares it)."""
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-
-    kind = {"U8": QuantType.QUInt8, "S8": QuantType.QInt8}
+    kind = {"U8": ort_quant.QuantType.QUInt8, "S8": ort_quant.QuantType.QInt8}
     try:
         with (
             contextlib.redirect_stdout(io.StringIO()),
             _onnx._without_axis_warnings(),
             _quiet_preprocess_hint(),
         ):
-            quantize_static(
+            ort_quant.quantize_static(
                 str(source),
                 str(out),
                 _onnx.reader(list(feeds)),
-                quant_format=getattr(QuantFormat, r.quant_format),
+                quant_format=getattr(ort_quant.QuantFormat, r.quant_format),
                 per_channel=r.per_channel,
                 reduce_range=r.reduce_range,
                 activation_type=kind[r.activations],
                 weight_type=kind[r.weights],
                 calibrate_method=getattr(
-                    CalibrationMethod, _onnx.CALIBRATION_METHODS[r.calibration]
+                    ort_quant.CalibrationMethod, _onnx.CALIBRATION_METHODS[r.calibration]
                 ),
                 nodes_to_exclude=list(r.keep_float),
                 nodes_to_quantize=[only] if only else None,
@@ -322,10 +314,6 @@ def quantize(
             fix="leave that choice out of the search (or report the model to onnxruntime)",
         ) from None
     if r.quant_format == "QDQ":
-        import onnx
-
-        from edgefit.runtimes._ort_convert import save
-
         model = onnx.load(str(out))
         _onnx.protect_float_nodes(model)
         save(model, out)

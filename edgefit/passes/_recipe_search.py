@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgefit.errors import EdgefitError
+from edgefit.passes import _onnx
 from edgefit.passes._recipe import (
     EvalFn,
     Recipe,
@@ -180,12 +181,10 @@ class _Search:
         return self.cap.stop(stage, items=LEADERS + 2, rounds=FINAL_ROUNDS)
 
     def run(self, thread_choices: tuple[int, ...], reduce_range: bool | None) -> RecipeChoice:
-        from edgefit.passes._onnx import host_int8_recipe
-
         t0 = thread_choices[0]
         fp32 = Recipe(precision="fp32", threads=t0)
         self.floor = self.acc(fp32) - self.max_drop
-        rr = host_int8_recipe()[0] if reduce_range is None else reduce_range
+        rr = _onnx.host_int8_recipe()[0] if reduce_range is None else reduce_range
         defaults = ort_defaults(self.n, t0)
         host = Recipe(reduce_range=rr, samples=min(64, self.n), threads=t0)
         inc = self.screen("start", host, [defaults], timed=True)

@@ -7,15 +7,23 @@ on a shared machine the noise comes in stretches that two models timed back to b
 
 from __future__ import annotations
 
+import gc
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from edgefit._lazy import lazy_import
 from edgefit.passes._recipe import Recipe, session
 
-if TYPE_CHECKING:  # numpy and onnx load only when a search runs: edgefit.passes stays light
+if TYPE_CHECKING:
+    import numpy as np
+
+    from edgefit.calibrate import _measure
     from edgefit.calibrate._measure import Interleaved
+else:  # numpy and onnx load only when a search runs: edgefit.passes stays light
+    np, _measure = lazy_import("numpy", "edgefit.calibrate._measure")
 
 MAX_ROUNDS = 11
 MAX_SPREAD = 0.10
@@ -33,14 +41,8 @@ def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 4
     round medians spread over 10% gets more rounds, up to 11 (noisy points are re-measured).
     ``feed`` is one input dict for every item, or ``feed(session) -> dict`` when the items take
     different inputs (a candidate at another input resolution)."""
-    import numpy as np
-
-    from edgefit.calibrate._measure import Interleaved, _spread, _timed
 
     def time_items(items: Sequence[tuple[Path, Recipe]], rounds: int) -> list[Interleaved]:
-        import gc
-        import time
-
         sessions = [session(path, recipe) for path, recipe in items]
         feeds = [feed(s) if callable(feed) else feed for s in sessions]
         slowest = 0.0
@@ -56,7 +58,7 @@ def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 4
         gc.collect()
 
         def one(i: int) -> None:
-            samples, _ = _timed(sessions[i], feeds[i], 5, round_s, collect=False)
+            samples, _ = _measure._timed(sessions[i], feeds[i], 5, round_s, collect=False)
             medians[i].append(float(np.median(samples)))
             pooled[i] += samples
 
@@ -66,10 +68,12 @@ def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 4
             for i in order if r % 2 == 0 else reversed(order):
                 one(i)
         for i in range(len(items)):
-            while len(medians[i]) < MAX_ROUNDS and _spread(medians[i]) > MAX_SPREAD:
+            while len(medians[i]) < MAX_ROUNDS and _measure._spread(medians[i]) > MAX_SPREAD:
                 one(i)
         return [
-            Interleaved(float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p))
+            _measure.Interleaved(
+                float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p)
+            )
             for m, p in zip(medians, pooled)
         ]
 

@@ -23,10 +23,17 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.passes import _onnx
+from edgefit.passes._context import PassContext
+
+if TYPE_CHECKING:
+    import onnx
+else:
+    onnx = lazy_import("onnx")
 
 
 @dataclass(frozen=True)
@@ -63,8 +70,6 @@ def measure_prepared(
     folder: Path,
 ) -> list[LayerSensitivity]:
     """:func:`layer_sensitivity` on an already prepared model file (see :func:`_onnx.prepare`)."""
-    import onnx
-
     nodes = _onnx.weight_nodes(onnx.load(str(source)))
     if not nodes:
         raise EdgefitError(
@@ -112,8 +117,6 @@ def layer_sensitivity(
     >>> ranked = layer_sensitivity("model.onnx", feeds)                # doctest: +SKIP
     >>> QuantizeConfig(precision="int8", keep_float=(ranked[0].node,))  # doctest: +SKIP
     """
-    from edgefit.passes._context import PassContext
-
     if calibration not in _onnx.CALIBRATION_METHODS:
         raise EdgefitError(
             f"calibration={calibration!r}",
