@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
 from edgefit.passes._base import (
     PassConfig,
@@ -32,9 +33,12 @@ from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
     import torch
+    import torch.nn.utils.prune as torch_prune
     from torch import nn
 
     Weighted = nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d
+else:
+    torch, nn, torch_prune = lazy_import("torch", "torch.nn", "torch.nn.utils.prune")
 
 METHODS = ("unstructured", "2:4", "channel")
 SEARCH_AMOUNTS = (0.25, 0.5, 0.75)
@@ -88,8 +92,6 @@ class PruneConfig(PassConfig):
 
 
 def _weighted(model: torch.nn.Module) -> list[tuple[str, Weighted]]:
-    from torch import nn
-
     return [
         (n, m)
         for n, m in model.named_modules()
@@ -105,11 +107,9 @@ def sparsity(model: torch.nn.Module) -> float:
 
 
 def unstructured(model: torch.nn.Module, amount: float) -> dict[str, Any]:
-    from torch.nn.utils import prune
-
     for _, module in _weighted(model):
-        prune.l1_unstructured(module, "weight", amount=amount)
-        prune.remove(module, "weight")
+        torch_prune.l1_unstructured(module, "weight", amount=amount)
+        torch_prune.remove(module, "weight")
     return {
         "recipe": f"torch.nn.utils.prune.l1_unstructured(amount={amount}) per Conv/Linear, then "
         "prune.remove"
@@ -120,8 +120,6 @@ def two_four_mask(weight: torch.Tensor) -> torch.Tensor | None:
     """The 2:4 keep-mask of a Linear ``(out, in)`` or Conv ``(out, in, *k)`` weight: groups of 4
     consecutive input channels (at each kernel position), the 2 largest |w| kept. ``None`` when the
     input dimension is not a multiple of 4 (the layer is left dense)."""
-    import torch
-
     if weight.shape[1] % 4:
         return None
     w = weight.detach().movedim(1, -1)  # (out, *k, in): groups run along the input dimension
@@ -132,8 +130,6 @@ def two_four_mask(weight: torch.Tensor) -> torch.Tensor | None:
 
 
 def semi_structured(model: torch.nn.Module) -> dict[str, Any]:
-    import torch
-
     skipped = []
     with torch.no_grad():
         for name, module in _weighted(model):
@@ -164,8 +160,6 @@ def channel(
     input_shape: tuple[int, ...] | None,
     input_dtype: str = "float32",
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
-    import torch
-
     tp = require("torch_pruning", extra="prune", purpose="structured channel pruning")
     if input_shape is None:
         raise EdgefitError(
@@ -208,8 +202,6 @@ def channel(
 @register_pass(PruneConfig, name="prune", consumes="torch", change_kind="pruning")
 def prune_module(model: torch.nn.Module, config: PruneConfig, context: PassContext) -> PassResult:
     """Prune a copy of ``model``; metadata says what was done and the weight sparsity reached."""
-    from torch import nn
-
     if not isinstance(model, nn.Module):
         raise PassNotApplicable(
             f"pruning needs a torch module, not {type(model).__name__}",

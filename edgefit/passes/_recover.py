@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+from edgefit.examples import TrainRecipe, evaluate_accuracy, train_digits_cnn
 from edgefit.passes._base import (
     PassConfig,
     PassNotApplicable,
@@ -31,7 +33,12 @@ from edgefit.passes._base import (
 from edgefit.passes._context import PassContext
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+    import torch.nn.utils.prune as torch_prune
+    from torch import nn
+else:
+    np, nn, torch_prune = lazy_import("numpy", "torch.nn", "torch.nn.utils.prune")
 
 SEARCH_EPOCHS = (1, 3)
 
@@ -92,10 +99,8 @@ class RecoverConfig(PassConfig):
     ) -> dict[str, tuple]:
         return {"epochs": SEARCH_EPOCHS, "distill": (True, False)}
 
-    def recipe(self, seed: int):
+    def recipe(self, seed: int) -> TrainRecipe:
         """The examples' :class:`TrainRecipe` for this config (no label smoothing: fine-tuning)."""
-        from edgefit.examples import TrainRecipe
-
         return TrainRecipe(
             epochs=self.epochs,
             batch_size=self.batch_size,
@@ -112,16 +117,13 @@ def _hold_zeros(model: torch.nn.Module) -> list[torch.nn.Module]:
     """Mask every Conv/Linear weight that has exact zeros (pruning's) so training keeps them zero.
     An all-zero weight is a zero *initialization* (some nets zero-init their last layer), not
     pruning."""
-    from torch import nn
-    from torch.nn.utils import prune
-
     held: list[nn.Module] = []
     for module in model.modules():
         if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             continue
         zeros = module.weight == 0
         if bool(zeros.any()) and not bool(zeros.all()):
-            prune.custom_from_mask(module, "weight", module.weight.detach() != 0)
+            torch_prune.custom_from_mask(module, "weight", module.weight.detach() != 0)
             held.append(module)
     return held
 
@@ -131,12 +133,6 @@ def recover_module(
     model: torch.nn.Module, config: RecoverConfig, context: PassContext
 ) -> PassResult:
     """Fine-tune a copy of ``model`` on ``context.train`` (distilling from ``context.teacher``)."""
-    import numpy as np
-    from torch import nn
-    from torch.nn.utils import prune
-
-    from edgefit.examples import evaluate_accuracy, train_digits_cnn
-
     if not isinstance(model, nn.Module):
         raise PassNotApplicable(
             f"recovery fine-tunes a torch module, not {type(model).__name__}",
@@ -180,7 +176,7 @@ def recover_module(
             fix="check that train data fits the model (and the teacher, with distill)",
         ) from None
     for module in held:
-        prune.remove(module, "weight")
+        torch_prune.remove(module, "weight")
     meta = {
         "pass": "recover",
         "recipe": f"{config.epochs} epoch(s) AdamW one-cycle, peak lr {config.lr}"

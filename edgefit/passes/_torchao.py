@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.passes._base import (
     PassConfig,
     PassNotApplicable,
@@ -40,6 +41,9 @@ from edgefit.runtimes._torchao import (
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
+else:
+    nn = lazy_import("torch.nn")
 
 
 @dataclass(frozen=True)
@@ -88,8 +92,6 @@ def torchao_quantize(
     model: torch.nn.Module, config: TorchaoConfig, context: PassContext
 ) -> PassResult:
     """A copy of ``model`` with every ``nn.Linear`` quantized by ``config``'s torchao config."""
-    from torch import nn
-
     where = f"TorchaoConfig(config='{config.config}')"
     if not isinstance(model, nn.Module):
         raise PassNotApplicable(
