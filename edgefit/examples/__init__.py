@@ -7,8 +7,8 @@ Every example supports the architecture knobs an optimizer searches — ``width`
 package does not import torch; building a model does.
 
 >>> from edgefit.examples import get_example, list_examples
->>> [spec.name for spec in list_examples()]
-['digits-cnn', 'ds-cnn-kws', 'mobilenetv2', 'resnet18', 'speech-enhance', 'tiny-transformer']
+>>> [spec.name for spec in list_examples("*net*")]
+['mobilenetv1-vww', 'mobilenetv2', 'resnet18', 'resnet8-cifar']
 >>> spec = get_example("resnet18")
 >>> model = spec.build(width=0.5, depth=0.5, resolution=160, activation="hardswish")
 >>> model(spec.example_input(resolution=160)).shape
