@@ -109,7 +109,7 @@ class FCAutoencoder(nn.Module):
     """MLPerf Tiny anomaly detection autoencoder (ToyADMOS): 640 log-mel features (5 frames × 128)
     → 4 × Dense(128) → Dense(8) → 4 × Dense(128) → 640, each hidden layer with BatchNorm and ReLU.
 
-    >>> FCAutoencoder()(torch.zeros(1, 640)).shape
+    >>> FCAutoencoder().eval()(torch.zeros(1, 640)).shape  # eval: BatchNorm on a batch of one
     torch.Size([1, 640])
     """
 
