@@ -6,9 +6,10 @@ reference).
 >>> est.estimate(Plan(dtype="int8")).energy_j          # doctest: +SKIP
 """
 
-from edgefit.estimate._estimate import Check, Estimate, Estimator, KernelEstimate
+from edgefit.estimate._estimate import Estimator
 from edgefit.estimate._plan import PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import KernelFit, Profile, find_profile, load_profile, profile_path
+from edgefit.estimate._result import Check, Estimate, KernelEstimate
 from edgefit.estimate._table import KERNEL_CLASSES, KernelTable, build_kernel_table
 
 __all__ = [

@@ -15,14 +15,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
-from edgefit.estimate._estimate import Estimate, Estimator
+from edgefit.estimate._estimate import Estimator
 from edgefit.estimate._hw import resolve_power_mode
 from edgefit.estimate._plan import PLAN_DTYPES, Plan
-from edgefit.graph import Graph
+from edgefit.estimate._result import Estimate
+from edgefit.graph import Graph, load_graph
+from edgefit.graph._examples import example_graph
 from edgefit.graph._read import path_or_example
+
+if TYPE_CHECKING:
+    from edgefit import targets as target_files
+else:
+    target_files = lazy_import("edgefit.targets")  # pydantic: loaded when a target is read
 
 ModelLike = Graph | str | Path
 TargetLike = str | Path
@@ -101,14 +109,12 @@ def estimate_model(
 
 
 def _targets(target: TargetLike | Sequence[TargetLike]) -> list[Any]:
-    from edgefit.targets import list_targets, load_target
-
     names = [target] if isinstance(target, str | os.PathLike) else list(target)
     if not names:
         raise EdgefitError("no target given", where="--target", fix="pass --target host-cpu")
     if [str(n) for n in names] == ["all"]:
-        return list(list_targets())
-    return [load_target(n) for n in names]
+        return list(target_files.list_targets())
+    return [target_files.load_target(n) for n in names]
 
 
 def _mode(target: Any, power_mode: str | None, *, alone: bool) -> str | None:
@@ -143,9 +149,5 @@ def _graph(model: ModelLike | None, input_shape: str | None) -> Graph:
         model, "estimate", "an .onnx path, a built-in example name or an edgefit Graph"
     )
     if path is not None:
-        from edgefit.graph import load_graph
-
         return load_graph(path, input_shape)
-    from edgefit.graph._examples import example_graph
-
     return example_graph(example, input_shape=input_shape)

@@ -4,21 +4,35 @@ verdict."""
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
+from edgefit.errors import EdgefitError
+from edgefit.estimate._dla import dla_placement
+from edgefit.estimate._dla import summary as dla_summary
 from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._learned import COVERAGE, ProfileMatch, find_learned, precision_class
 from edgefit.estimate._lower_integer import lowering_for
+from edgefit.estimate._lower_ort import lower
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
 from edgefit.estimate._profile import Profile, find_profile
-from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit
+from edgefit.estimate._reference import SPARSE_WEIGHT_FACTOR, _first_fit, estimate_reference
+from edgefit.estimate._result import Estimate, KernelEstimate
 from edgefit.estimate._table import KERNEL_CLASSES, batched_table, build_kernel_table
+from edgefit.estimate._verdict import envelope_checks
 
 if TYPE_CHECKING:
+    from edgefit.estimate import _kernels as numba_kernels
+    from edgefit.estimate import _published
     from edgefit.estimate._published import PublishedCalibration
+    from edgefit.targets import _host
+else:  # numba compiles; published fits and the host probe need pydantic: loaded when used
+    numba_kernels, _published, _host = lazy_import(
+        "edgefit.estimate._kernels", "edgefit.estimate._published", "edgefit.targets._host"
+    )
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
 # state a wide error bar rather than none (calibrated targets typically land within ±20%).
@@ -27,86 +41,6 @@ DEFAULT_THREADS = (
     1  # what `edgefit bench` measures by default (repeatable on small shared machines)
 )
 CALIBRATE_HERE = "edgefit calibrate --target host-cpu --runtime onnxruntime"
-
-
-@dataclass(frozen=True)
-class Check:
-    """One envelope constraint: the limit, the estimate, and whether it fits."""
-
-    constraint: str
-    unit: str
-    limit: float
-    value: float
-    fits: bool
-    certain: bool  # still fits (or still fails) at the far end of the error bar
-    source: str
-    percentile: float | None = None  # a latency constraint's percentile (the envelope's)
-
-    @property
-    def margin(self) -> float:
-        """Relative headroom (positive) or excess (negative) against the limit."""
-        return (self.limit - self.value) / self.limit if self.limit else 0.0
-
-
-@dataclass(frozen=True)
-class KernelEstimate:
-    name: str
-    kclass: str
-    dtype: str
-    unit: str
-    latency_s: float
-    energy_j: float
-    bound: str  # compute | memory | overhead
-    macs: float
-    layers: tuple[str, ...]
-
-
-@dataclass
-class Estimate:
-    target: str
-    power_mode: str | None
-    plan: Plan
-    latency_s: float
-    energy_j: float
-    weight_bytes: float
-    peak_activation_bytes: float
-    weight_level: str
-    activation_level: str
-    source: str  # "calibrated" or "datasheet"
-    source_detail: str
-    error: float  # relative error bar (± fraction)
-    kernels: list[KernelEstimate]
-    checks: list[Check]
-    average_power_w: float  # while running back to back
-    power_at_rate_w: float | None  # at the envelope's inference rate
-    inference_rate_hz: float | None
-    warnings: list[str] = field(default_factory=list)
-    batch: int = 1  # samples per run: latency_s is one run's, energy_j one sample's
-    # what the power and energy figures cover (module, card, chip …), from the target file
-    power_scope: str | None = None
-    # targets with a DLA: where each layer runs when built for it (edgefit.estimate._dla)
-    dla: dict | None = None
-
-    @property
-    def throughput_per_s(self) -> float:
-        """Samples per second running batches back to back."""
-        return self.batch / self.latency_s if self.latency_s else 0.0
-
-    @property
-    def fits(self) -> bool:
-        return all(c.fits for c in self.checks)
-
-    def bottlenecks(self, n: int = 5) -> list[KernelEstimate]:
-        return sorted(self.kernels, key=lambda k: -k.latency_s)[:n]
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["plan"] = asdict(self.plan)
-        d["fits"] = self.fits
-        d["throughput_per_s"] = self.throughput_per_s
-        for c, check in zip(d["checks"], self.checks):
-            c["margin"] = check.margin
-        return d
 
 
 def _use_numba() -> bool:
@@ -135,8 +69,6 @@ class Estimator:
         batch: int = 1,
     ) -> None:
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            from edgefit.errors import EdgefitError
-
             raise EdgefitError(
                 f"batch must be a positive whole number, got {batch!r}",
                 where="--batch",
@@ -156,9 +88,7 @@ class Estimator:
         self.published: tuple[PublishedCalibration, str] | None = None
         self.unbacked = ""  # why a target with published points is datasheet here
         if profile == "auto" and self.profile is None and not target.probe:
-            from edgefit.estimate._published import find_calibration
-
-            found = find_calibration(target)
+            found = _published.find_calibration(target)
             if found is not None and found[0].backs(self.power_mode, batch):
                 self.published = (found[0], f"profiles/{target.id}/published.fit.yaml")
                 self.profile = found[0].as_profile(target, unit, found[1], self.power_mode)
@@ -199,9 +129,7 @@ class Estimator:
         machine."""
         if self.profile is None or not self.target.probe:
             return None
-        from edgefit.targets._host import probe_host
-
-        here, there = probe_host(), self.profile.environment
+        here, there = _host.probe_host(), self.profile.environment
         if there.get("cpu") and (
             there.get("cpu") != here.model or there.get("cores") != here.cores
         ):
@@ -221,11 +149,7 @@ class Estimator:
         plans."""
         batch = plans if isinstance(plans, PlanBatch) else self.batch(plans)
         if _use_numba():
-            from edgefit.estimate._kernels import estimate_numba
-
-            return estimate_numba(batch, self.table, self.hw, record)
-        from edgefit.estimate._reference import estimate_reference
-
+            return numba_kernels.estimate_numba(batch, self.table, self.hw, record)
         return estimate_reference(batch, self.table, self.hw, record)
 
     def supported_plan(self, plan: Plan) -> Plan:
@@ -258,8 +182,6 @@ class Estimator:
     def screen(self, plans: list[Plan]) -> list[Estimate]:
         """Totals and envelope verdicts for many plans from one batched evaluation (no per-kernel
         detail): what the search's first stage needs."""
-        from edgefit.estimate._verdict import envelope_checks
-
         plans = [self.supported_plan(p) for p in plans]
         r = self.evaluate(PlanBatch.from_plans(plans, self.table))
         rate = self.target.envelope.inference_rate_hz
@@ -364,8 +286,6 @@ class Estimator:
             warnings=list(dict.fromkeys(self.warnings)),
             batch=self.batch_size,
         )
-        from edgefit.estimate._verdict import envelope_checks
-
         est.power_scope = self.target.power_scope
         est.dla = self._dla(plan)
         if self.learned is not None and native:
@@ -381,10 +301,8 @@ class Estimator:
         """Where each layer runs if built for the target's DLA (TensorRT's rules), if any."""
         if not any(u.kind == "dla" for u in self.target.compute_units):
             return None
-        from edgefit.estimate._dla import dla_placement, summary
-
         placements = dla_placement(self.graph, plan.dtype)
-        return {**summary(placements), "placements": [p.to_dict() for p in placements]}
+        return {**dla_summary(placements), "placements": [p.to_dict() for p in placements]}
 
     # -- published measurements -------------------------------------------------------------------
     def _calibrated(self, plan: Plan) -> bool:
@@ -428,8 +346,6 @@ class Estimator:
         per-kernel rows keep the source graph's kernels (names a user knows), their roofline shares
         scaled to the learned total. A model onnxruntime cannot load keeps the roofline estimate,
         with a warning saying why."""
-        from edgefit.estimate._lower_ort import lower
-
         match = self.learned
         assert match is not None
         learned = match.profile

@@ -11,6 +11,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from edgefit._lazy import lazy_import
+
+if TYPE_CHECKING:
+    from edgefit.targets import _host
+else:
+    _host = lazy_import("edgefit.targets._host")  # the targets package loads pydantic
 
 # onnxruntime's (MLAS) int8 GEMM path, best first, from the CPU flags.
 _INT8_PATHS = (
@@ -96,14 +105,10 @@ def _minor(version: str) -> str:
 
 def this_machine(runtime: str = "onnxruntime") -> Fingerprint:
     """The fingerprint of the machine edgefit runs on, for ``runtime``."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    from edgefit.targets._host import probe_host
-
-    host = probe_host()
+    host = _host.probe_host()
     try:
-        rt_version = version(runtime)
-    except PackageNotFoundError:
+        rt_version = metadata.version(runtime)
+    except metadata.PackageNotFoundError:
         rt_version = "absent"
     return Fingerprint(
         cpu=host.model,

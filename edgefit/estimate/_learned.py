@@ -30,7 +30,7 @@ import numpy as np
 
 from edgefit._resources import data_dir
 from edgefit.errors import EdgefitError
-from edgefit.estimate._fingerprint import Fingerprint
+from edgefit.estimate._fingerprint import Fingerprint, this_machine
 from edgefit.estimate._lower_ort import Lowered
 from edgefit.estimate._node_features import CATEGORIES, FEATURES, category, node_features, op_key
 from edgefit.estimate._trees import TreeEnsemble
@@ -237,8 +237,6 @@ def find_learned(
 ) -> ProfileMatch | None:
     """The learned profile whose fingerprint matches this machine; else the nearest one (fewest
     mismatches, same int8 path first), flagged as another machine's; None when there is none."""
-    from edgefit.estimate._fingerprint import this_machine
-
     folder = learned_dir(target_id, runtime, root)
     paths = sorted(folder.glob("*.profile.json")) if folder.is_dir() else []
     if not paths:

@@ -46,8 +46,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgefit.estimate._table import VIEW_OPS
 from edgefit.graph import Graph, Layer
+from edgefit.graph._layer import VIEW_OPS
 
 # free in the deployed int8 graph: the views every lowering treats as free, plus Q/DQ (folded into
 # the integer kernels) and the data moves the compiler turns into addressing

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import helper
 
 from edgefit._ort import ort_session
 
@@ -123,9 +125,6 @@ def trimmed_mean(values, keep: float = 0.5) -> float:
 def _graph_info(optimized_path: str) -> tuple[dict[str, dict], dict[str, list]]:
     """Per node of the optimized model: its attributes, and per input either the initializer's
     (shape, element type) or None for an activation."""
-    import onnx
-    from onnx import helper
-
     model = onnx.load(optimized_path, load_external_data=False)
     inits = {
         t.name: (tuple(int(d) for d in t.dims), _ONNX_TYPE.get(t.data_type, "?"))

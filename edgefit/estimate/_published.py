@@ -26,6 +26,7 @@ from edgefit.errors import EdgefitError
 from edgefit.estimate._hw import _unit_for
 from edgefit.estimate._profile import KernelFit, Profile
 from edgefit.estimate._table import KERNEL_CLASSES
+from edgefit.graph._reference import reference_names
 from edgefit.targets._model import Sourced
 
 PUBLISHED_VERSION: Final = 1
@@ -341,7 +342,6 @@ def published_from_dict(
         pub = PublishedFile.model_validate(data)
     except ValidationError as exc:
         raise _pydantic_error(exc, lines, source) from None
-    from edgefit.graph._reference import reference_names
 
     def where(*loc: Any) -> str:
         line = line_of(lines, loc)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from edgefit.errors import EdgefitError
 from edgefit.estimate import Estimator, Plan
 from edgefit.estimate._hw import _unit_for
 from edgefit.estimate._published import Point, PublishedFile, find_published
+from edgefit.graph import _reference as reference_models
 
 
 @dataclass(frozen=True)
@@ -72,16 +75,14 @@ def check_points(target, published: PublishedFile, graphs: dict) -> list[CheckRo
 
 def published_check(target, published: PublishedFile | None = None) -> list[CheckRow]:
     """Build the reference models (ONNX cached) and check ``target``'s published points."""
-    from edgefit.graph._reference import reference_graph
-
     published = published or find_published_or_raise(target)
-    graphs = {name: reference_graph(name) for name in sorted({p.model for p in published.points})}
+    models = sorted({p.model for p in published.points})
+    graphs = {name: reference_models.reference_graph(name) for name in models}
     return check_points(target, published, graphs)
 
 
 def check_summary(rows: list[CheckRow]) -> dict:
     """Median and largest |error| over the rows, overall and per confidence."""
-    import numpy as np
 
     def figures(subset: list[CheckRow]) -> dict:
         errs = np.abs([r.error for r in subset])

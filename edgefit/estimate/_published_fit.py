@@ -34,6 +34,7 @@ from edgefit.estimate._hw import _unit_for
 from edgefit.estimate._plan import DTYPE_CODE, Plan
 from edgefit.estimate._published import Point, PublishedFile, find_published
 from edgefit.estimate._reference import _first_fit
+from edgefit.graph import _reference as reference_models
 
 # An offline or server point without a stated batch was run fully batched (MLPerf datacenter
 # submissions batch hundreds to thousands of samples: NVIDIA's H100 BERT Offline config, 1280). It
@@ -67,8 +68,6 @@ def roofline_terms(graph, target, unit: str, dtype: str, weight_bits: int | None
     est = Estimator(graph, target, profile=None, learned=None, unit=unit)
     u, compute_dtype = _unit_for(target, dtype, unit)
     if u is None or u.name != unit:
-        from edgefit.errors import EdgefitError
-
         raise EdgefitError(
             f"compute unit '{unit}' of {target.id} does not run {dtype}",
             where=target.id,
@@ -362,8 +361,6 @@ def _batch_span(p: Point) -> tuple[int, int | None]:
 
 def published_fit(target, published: PublishedFile | None = None) -> PublishedFit:
     """Build the reference models (ONNX cached) and the fit over ``target``'s published points."""
-    from edgefit.graph._reference import reference_graph
-
     published = published or find_published(target)
     if published is None:
         raise EdgefitError(
@@ -371,7 +368,8 @@ def published_fit(target, published: PublishedFile | None = None) -> PublishedFi
             where="--target",
             fix="add profiles/<target-id>/published.yaml (see profiles/jetson-agx-orin-64gb/)",
         )
-    graphs = {name: reference_graph(name) for name in sorted({p.model for p in published.points})}
+    models = sorted({p.model for p in published.points})
+    graphs = {name: reference_models.reference_graph(name) for name in models}
     return PublishedFit(published, target, graphs)
 
 

@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from edgefit.errors import EdgefitError
+from edgefit.estimate._arena import flash_weight_elems, staged_weights, vela_arena
+from edgefit.estimate._lower_integer import lower_integer
+from edgefit.estimate._vela_weights import vela_weight_elems
 from edgefit.graph import Graph, Layer
+from edgefit.graph._layer import VIEW_OPS
 
 KERNEL_CLASSES = (
     "conv",
@@ -34,20 +39,6 @@ KERNEL_CLASSES = (
     "other",
 )
 KCLASS = {name: i for i, name in enumerate(KERNEL_CLASSES)}
-VIEW_OPS = {
-    "Reshape",
-    "Flatten",
-    "Squeeze",
-    "Unsqueeze",
-    "Identity",
-    "Dropout",
-    "Shape",
-    "Size",
-    "Constant",
-    "ConstantOfShape",
-    "Cast",
-    "CastLike",
-}
 _EPILOGUE_KINDS = {"activation", "elementwise", "norm", "quant"}
 # Ops an int8 runtime runs on quantized data: a DequantizeLinear feeding them is folded into the
 # quantized kernel (QLinearConv, QLinearMatMul, QLinearAdd…). Before any other op (LayerNorm, Erf,
@@ -201,8 +192,6 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
     if lowering == "integer":
         return _integer_table(graph)
     if lowering != "onnx":
-        from edgefit.errors import EdgefitError
-
         raise EdgefitError(
             f"unknown lowering '{lowering}'", where="build_kernel_table", fix="use onnx or integer"
         )
@@ -271,10 +260,6 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
 
 
 def _integer_table(graph: Graph) -> KernelTable:
-    from edgefit.estimate._arena import flash_weight_elems, staged_weights, vela_arena
-    from edgefit.estimate._lower_integer import lower_integer
-    from edgefit.estimate._vela_weights import vela_weight_elems
-
     kernels, producer, alias, concats = lower_integer(graph)
 
     def real(t: str) -> str:

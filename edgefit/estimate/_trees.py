@@ -10,8 +10,16 @@ every row at once, level by level.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from edgefit._lazy import lazy_import
+
+if TYPE_CHECKING:
+    from sklearn import ensemble as sk_ensemble
+else:
+    sk_ensemble = lazy_import("sklearn.ensemble")  # training only: estimates never load it
 
 
 @dataclass(frozen=True)
@@ -89,9 +97,7 @@ def fit_ensemble(
     real feature values (``num_threshold``: go left when ``x <= threshold``), and its leaf values
     already include the learning rate, so the flattened ensemble uses ``rate = 1``.
     """
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    model = HistGradientBoostingRegressor(
+    model = sk_ensemble.HistGradientBoostingRegressor(
         max_iter=trees,
         max_leaf_nodes=leaves,
         learning_rate=rate,

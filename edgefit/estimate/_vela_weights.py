@@ -20,9 +20,11 @@ as a depthwise convolution over the whole map with all-one weights.
 
 from __future__ import annotations
 
+import importlib
 from functools import lru_cache
 
 import numpy as np
+from onnx import numpy_helper
 
 ALIGN = 16  # Vela aligns each scale and weight stream to 16 bytes
 BIAS_RECORD_BYTES = 10  # Ethos-U55 per output channel: 40-bit bias + 32-bit scale + shift
@@ -36,8 +38,6 @@ def _align(n: float) -> float:
 @lru_cache(maxsize=1)
 def _codec():
     """Vela's weight encoder, or None where ethos-u-vela is not installed."""
-    import importlib
-
     try:  # by name: ethos-u-vela ships no type information
         api = importlib.import_module("ethosu.vela.api")
     except ImportError:
@@ -120,8 +120,6 @@ def node_weights(graph) -> dict[str, tuple[np.ndarray, bool]]:
     model = getattr(graph, "model", None)
     if model is None:
         return {}
-    from onnx import numpy_helper
-
     inits = {i.name: i for i in model.graph.initializer}
     dq = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
     out = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgefit.estimate._estimate import Check, Estimate
+from edgefit.estimate._result import Check, Estimate
 
 
 def _check(

@@ -24,6 +24,22 @@ KINDS = (
     "unknown",
 )
 COMPUTE_KINDS = frozenset({"conv", "depthwise_conv", "conv_transpose", "gemm", "matmul", "rnn"})
+# ONNX ops that are free views of their input, or small constants: no kernel of their own on any
+# runtime (the estimator's kernel table and its integer lowering both fold them away).
+VIEW_OPS = {
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Shape",
+    "Size",
+    "Constant",
+    "ConstantOfShape",
+    "Cast",
+    "CastLike",
+}
 
 
 @dataclass(frozen=True)
