@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from edgefit.runtimes import _measure
+else:
+    # _measure imports this module's Artifact and Timing: Runtime.measure reaches it lazily
+    np, _measure = lazy_import("numpy", "edgefit.runtimes._measure")
 
 Precision = Literal["fp32", "fp16", "int8", "int8-dynamic"]
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")
@@ -157,8 +164,6 @@ class Timing:
         >>> round(t.p50, 6), round(t.max, 6), t.n_runs
         (0.001, 0.002, 100)
         """
-        import numpy as np
-
         s = np.asarray(samples_s, dtype=np.float64)
         if s.ndim != 1 or s.size == 0 or not np.all(np.isfinite(s)) or np.any(s < 0):
             raise ValueError(
@@ -225,8 +230,6 @@ class Session(abc.ABC):
         """Each input's (shape, numpy dtype name); dynamic dimensions are given as 1."""
 
     def timed_run(self, inputs: Inputs) -> float:
-        import time
-
         start = time.perf_counter()
         self.run(inputs)
         return time.perf_counter() - start
@@ -406,11 +409,9 @@ class Runtime(abc.ABC):
         timeout of the child raises
         :class:`MeasurementError`; this process is unaffected.
         """
-        from edgefit.runtimes._measure import MeasureSettings, measure_in_child
-
         self.check_artifact(artifact)
         self.require_runnable()
-        settings = MeasureSettings(
+        settings = _measure.MeasureSettings(
             warmup=warmup,
             runs=runs,
             threads=threads,
@@ -420,6 +421,6 @@ class Runtime(abc.ABC):
             timeout_s=timeout_s,
         )
         # the child imports the class itself, so backends registered at run time are measured too
-        return measure_in_child(
+        return _measure.measure_in_child(
             f"{type(self).__module__}:{type(self).__qualname__}", artifact, inputs, settings
         )

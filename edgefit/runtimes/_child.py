@@ -18,15 +18,25 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 import traceback
+from typing import TYPE_CHECKING
 
 from edgefit._io import to_json
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact
 from edgefit.runtimes._inputs import check_inputs, random_inputs
 from edgefit.runtimes._measure import MeasureSettings, load_calibration, timed_loop
 from edgefit.runtimes._registry import get_runtime, load_runtime_class
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+else:
+    np, onnx = lazy_import("numpy", "onnx")
 
 FAULT_ENV = "EDGEFIT_TEST_CHILD_FAULT"
 FAULT_RUNTIME_ENV = "EDGEFIT_TEST_CHILD_FAULT_RUNTIME"
@@ -34,9 +44,6 @@ FAULT_ONCE_ENV = "EDGEFIT_TEST_CHILD_FAULT_ONCE"
 
 
 def _fault(runtime: str) -> None:
-    import signal
-    import time
-
     fault = os.environ.get(FAULT_ENV)
     if not fault or os.environ.get(FAULT_RUNTIME_ENV, runtime) != runtime:
         return
@@ -82,8 +89,6 @@ def _peak_rss_bytes() -> int | None:
 
 
 def measure(request: dict) -> dict:
-    import numpy as np
-
     settings = MeasureSettings(**request["settings"])
     if settings.cpus:
         os.sched_setaffinity(0, settings.cpus)
@@ -116,8 +121,6 @@ def measure(request: dict) -> dict:
 
 
 def convert(request: dict) -> dict:
-    import onnx
-
     runtime = get_runtime(request["runtime"])
     model = onnx.load(request["model"])
     calibration = load_calibration(request["calibration"]) if request["calibration"] else None

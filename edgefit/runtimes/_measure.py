@@ -13,20 +13,28 @@ running. Conversions whose converter may crash (LiteRT, Vela) run the same way
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgefit._io import TEMP_SUFFIX, remove_stale_temps
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, MeasurementError, Timing
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 STDERR_TAIL_CHARS = 2000
 T = TypeVar("T")
@@ -140,9 +148,6 @@ def timed_loop(
 
     Returns the per-run latencies (s) and the CPU-wait fraction of the timed part (see ``Timing``).
     """
-    import gc
-    import time
-
     for _ in range(settings.warmup):
         session.run(inputs)
     samples: list[float] = []
@@ -282,8 +287,6 @@ def measure_in_child(
 ) -> Timing:
     """Run the timing child for ``runtime`` (``"module:Class"`` of the backend) and turn its
     result, or its failure, into a :class:`Timing`."""
-    import numpy as np
-
     with _private_folder("measure") as tmp:
         folder = Path(tmp)
         request = {
@@ -327,8 +330,6 @@ def convert_in_child(
     """``get_runtime(runtime).convert(onnx.load(model_path), precision, out_dir, calibration=…)``
     in a child process: a converter that crashes or hangs (LiteRT's, Vela's …) costs that artifact,
     not the caller."""
-    import numpy as np
-
     if not timeout_s > 0:
         raise EdgefitError(
             f"timeout {timeout_s!r} s is not allowed",
@@ -371,8 +372,6 @@ _SEP = "::"  # calibration.npz keys: "<sample index>::<input name>"
 
 def load_calibration(path: str | Path) -> list[dict[str, Any]]:
     """The calibration feeds :func:`convert_in_child` saved (in sample order)."""
-    import numpy as np
-
     feeds: dict[int, dict[str, Any]] = {}
     with np.load(path) as data:
         for key in data.files:
