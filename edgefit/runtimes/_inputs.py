@@ -3,10 +3,20 @@ specs."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+    from edgefit import graph
+else:
+    np, onnx, graph = lazy_import("numpy", "onnx", "edgefit.graph")
 
 Specs = dict[str, tuple[tuple[int, ...], str]]  # input name → (shape, numpy dtype name)
 
@@ -14,16 +24,12 @@ Specs = dict[str, tuple[tuple[int, ...], str]]  # input name → (shape, numpy d
 def load_onnx(model: Any):
     """An ``onnx.ModelProto`` from a path, a proto, or anything with a ``.model`` proto (an edgefit
     Graph)."""
-    import onnx
-
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(getattr(model, "model", None), onnx.ModelProto):
         return model.model
     if isinstance(model, (str, Path)):
-        from edgefit.graph import read_onnx
-
-        return read_onnx(model)
+        return graph.read_onnx(model)
     raise EdgefitError(
         f"cannot convert a model of type {type(model).__name__}",
         where="MODEL",
@@ -33,16 +39,12 @@ def load_onnx(model: Any):
 
 def model_stem(model) -> str:
     """A file-name-safe stem from the ONNX graph's name (``model`` when it has none)."""
-    import re
-
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.graph.name or "model").strip("._") or "model"
     return name[:60]
 
 
 def onnx_input_specs(model) -> Specs:
     """Real (non-initializer) inputs of an ONNX model; dynamic dimensions are taken as 1."""
-    from onnx import helper
-
     initializers = {i.name for i in model.graph.initializer}
     specs: Specs = {}
     for vi in model.graph.input:
@@ -52,7 +54,7 @@ def onnx_input_specs(model) -> Specs:
         shape = tuple(
             d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim
         )
-        specs[vi.name] = (shape, helper.tensor_dtype_to_np_dtype(tt.elem_type).name)
+        specs[vi.name] = (shape, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name)
     return specs
 
 
@@ -63,8 +65,6 @@ def random_inputs(specs: Specs, *, seed: int = 0) -> dict[str, Any]:
     >>> x.shape, x.dtype.name
     ((1, 3), 'float32')
     """
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     out = {}
     for name, (shape, dtype) in specs.items():
@@ -87,8 +87,6 @@ def random_inputs(specs: Specs, *, seed: int = 0) -> dict[str, Any]:
 def check_inputs(inputs, specs: Specs) -> dict[str, Any]:
     """Validate user-given inputs against the model's specs (names, shapes, dtypes) with one clear
     error."""
-    import numpy as np
-
     missing, unknown = sorted(set(specs) - set(inputs)), sorted(set(inputs) - set(specs))
     if missing or unknown:
         raise EdgefitError(

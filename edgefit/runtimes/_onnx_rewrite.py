@@ -8,12 +8,17 @@ pass share it without the runtimes importing the passes.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from edgefit._lazy import lazy_import
+
+if TYPE_CHECKING:
+    from onnx import helper, numpy_helper
+else:
+    helper, numpy_helper = lazy_import("onnx.helper", "onnx.numpy_helper")
 
 
 def _attr(node, name: str, default: Any) -> Any:
-    from onnx import helper
-
     return next((helper.get_attribute_value(a) for a in node.attribute if a.name == name), default)
 
 
@@ -25,8 +30,6 @@ def gemm_to_matmul(model) -> int:
     ``torch.nn.Linear`` exports as Gemm. The MatMul keeps the Gemm's name (``keep_float`` still
     applies).
     """
-    from onnx import helper, numpy_helper
-
     inits = {i.name: i for i in model.graph.initializer}
     new_nodes, count, replaced = [], 0, set()
     for node in model.graph.node:

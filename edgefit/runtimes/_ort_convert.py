@@ -9,10 +9,24 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime.quantization as ort_quant
+    import onnxruntime.quantization.shape_inference as ort_shape_inference
+    import onnxruntime.transformers.float16 as ort_float16
+else:
+    onnx, ort_quant, ort_shape_inference, ort_float16 = lazy_import(
+        "onnx",
+        "onnxruntime.quantization",
+        "onnxruntime.quantization.shape_inference",
+        "onnxruntime.transformers.float16",
+    )
 
 # onnxruntime 1.31 reads IR ≤ 13 while onnx 1.23 writes 14; edgefit writes 10 (opsets ≤ 21)
 MAX_IR_VERSION = 10
@@ -32,9 +46,7 @@ def save(model, path: Path) -> Path:
 def to_fp16(model, out_path: Path) -> dict[str, Any]:
     """All float tensors to float16, inputs and outputs kept float32 (with Cast nodes at the
     edges)."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    save(convert_float_to_float16(model, keep_io_types=True), out_path)
+    save(ort_float16.convert_float_to_float16(model, keep_io_types=True), out_path)
     return {
         "recipe": "onnxruntime.transformers.float16.convert_float_to_float16(keep_io_types=True)",
         "note": "onnxruntime's CPU provider has few fp16 kernels (it inserts casts back to fp32); "
@@ -44,9 +56,8 @@ def to_fp16(model, out_path: Path) -> dict[str, Any]:
 
 def _reader(samples: Sequence[Mapping[str, Any]]):
     """A ``CalibrationDataReader`` over a list of input dicts (one pass, as MinMax needs)."""
-    from onnxruntime.quantization import CalibrationDataReader
 
-    class Reader(CalibrationDataReader):
+    class Reader(ort_quant.CalibrationDataReader):
         def __init__(self) -> None:
             self._it = iter(samples)
 
@@ -59,12 +70,10 @@ def _reader(samples: Sequence[Mapping[str, Any]]):
 def _preprocess(model, folder: Path) -> tuple[Path, str | None]:
     """``quant_pre_process`` (shape inference + graph optimization) when it works; the model as is
     otherwise."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
     raw, pre = folder / "raw.onnx", folder / "pre.onnx"
     save(model, raw)
     try:
-        quant_pre_process(str(raw), str(pre))
+        ort_shape_inference.quant_pre_process(str(raw), str(pre))
     except (
         Exception
     ) as exc:  # symbolic shape inference fails on some exotic graphs; quantizing still works
@@ -78,8 +87,6 @@ def _preprocess(model, folder: Path) -> tuple[Path, str | None]:
 
 
 def clamp_ir_file(path: Path) -> None:
-    import onnx
-
     model = onnx.load(str(path))
     if model.ir_version > MAX_IR_VERSION:
         save(model, path)
@@ -101,24 +108,24 @@ def quantize_int8_static(
     ``symmetric=True`` makes activations S8 with zero point 0 as well, which is what TensorRT's
     explicit-quantization networks require.
     """
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     with tempfile.TemporaryDirectory(prefix="edgefit-quant-") as tmp:
         folder = Path(tmp)
         source, note = (
             _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
         )
         try:
-            quantize_static(
+            ort_quant.quantize_static(
                 str(source),
                 str(folder / "q.onnx"),
                 _reader(samples),
-                quant_format=QuantFormat.QDQ,
+                quant_format=ort_quant.QuantFormat.QDQ,
                 per_channel=per_channel,
                 reduce_range=reduce_range,
-                activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method=CalibrationMethod.MinMax,
+                activation_type=(
+                    ort_quant.QuantType.QInt8 if symmetric else ort_quant.QuantType.QUInt8
+                ),
+                weight_type=ort_quant.QuantType.QInt8,
+                calibrate_method=ort_quant.CalibrationMethod.MinMax,
                 extra_options={"ActivationSymmetric": True, "WeightSymmetric": True}
                 if symmetric
                 else None,
@@ -155,20 +162,18 @@ def quantize_int8_dynamic(
 ) -> dict[str, Any]:
     """Dynamic int8: weights quantized offline (S8), activations quantized at run time per
     batch."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     with tempfile.TemporaryDirectory(prefix="edgefit-quant-") as tmp:
         folder = Path(tmp)
         source, note = (
             _preprocess(model, folder) if preprocess else (save(model, folder / "raw.onnx"), None)
         )
         try:
-            quantize_dynamic(
+            ort_quant.quantize_dynamic(
                 str(source),
                 str(folder / "q.onnx"),
                 per_channel=per_channel,
                 reduce_range=reduce_range,
-                weight_type=QuantType.QInt8,
+                weight_type=ort_quant.QuantType.QInt8,
             )
         except Exception as exc:
             raise EdgefitError(

@@ -5,10 +5,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._ort import ort_session
 from edgefit.errors import require
+from edgefit.runtimes._inputs import random_inputs
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_import("numpy")
 
 Outputs = Mapping[str, Any]  # output name → array
 
@@ -48,8 +55,6 @@ def parity(
     >>> p.max_abs, p.max_rel, p.top1_agreement
     (0.5, 0.25, 1.0)
     """
-    import numpy as np
-
     refs = (
         [reference_outputs] if isinstance(reference_outputs, Mapping) else list(reference_outputs)
     )
@@ -114,8 +119,6 @@ def artifact_parity(runtime, artifact, source, specs, calibration, n: int) -> di
     Compared on the first ``n`` calibration inputs when given (in-sample, said so), else on ``n``
     random inputs with seeds 1…n (calibration uses seeds from 100, so they never overlap).
     """
-    from edgefit.runtimes._inputs import random_inputs
-
     samples = (
         list(calibration[:n])
         if calibration

@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import (
     PRECISIONS,
@@ -40,6 +42,15 @@ from edgefit.runtimes._base import (
 from edgefit.runtimes._inputs import random_inputs
 from edgefit.runtimes._parity import reference_outputs
 
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+else:
+    np, onnx, helper, numpy_helper = lazy_import(
+        "numpy", "onnx", "onnx.helper", "onnx.numpy_helper"
+    )
+
 # Smallest acceptable SQNR (dB) against the fp32 source, per precision. fp32 allows TF32 on GPUs.
 MIN_SQNR_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 15.0, "int8-dynamic": 15.0}
 
@@ -52,9 +63,6 @@ class ConformanceSkip(Exception):
 def tiny_model(name: str = "tiny"):
     """A deterministic conv classifier as an ``onnx.ModelProto``: input ``x`` 1×3×16×16 →
     ``logits`` 1×10."""
-    import numpy as np
-    from onnx import TensorProto, helper, numpy_helper
-
     rng = np.random.default_rng(0)
 
     def weight(label: str, *shape: int, scale: float = 0.3):
@@ -82,8 +90,8 @@ def tiny_model(name: str = "tiny"):
     graph = helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 16, 16])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 10])],
         inits,
     )
     model = helper.make_model(
@@ -195,8 +203,6 @@ def check_convert_writes_artifact(runtime: Runtime, workdir: Path) -> None:
 def check_parity(runtime: Runtime, workdir: Path) -> None:
     """Outputs keep names and shapes; parity against the fp32 source is within the precision's
     bound."""
-    import numpy as np
-
     _require_runnable(runtime)
     model = tiny_model()
     sample = random_inputs({"x": ((1, 3, 16, 16), "float32")}, seed=7)
