@@ -19,11 +19,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+    from onnx import helper, numpy_helper
+else:
+    torch, F = lazy_import("torch", "torch.nn.functional")
+    helper, numpy_helper = lazy_import("onnx.helper", "onnx.numpy_helper")
 
 FIX = (
     "pass the torch.nn.Module instead: TorchModel(module, example_input) from edgefit.runtimes "
@@ -32,8 +41,6 @@ FIX = (
 
 
 def _attrs(node) -> dict[str, Any]:
-    from onnx import helper
-
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -42,8 +49,6 @@ def _is_const(value) -> bool:
 
 
 def _tensor(value, like=None):
-    import torch
-
     if _is_const(value):
         t = torch.as_tensor(value.copy())
         return t.to(like.dtype) if like is not None and t.is_floating_point() else t
@@ -68,8 +73,6 @@ def _pads_split(pads: list[int], rank: int) -> tuple[list[int], bool]:
 
 
 def _conv(m, xs, a):
-    import torch.nn.functional as F
-
     x, w = xs[0], xs[1]
     b = xs[2] if len(xs) > 2 and xs[2] is not None else None
     rank = w.dim() - 2
@@ -94,9 +97,6 @@ def _conv(m, xs, a):
 
 
 def _gemm(m, xs, a):
-    import torch
-    import torch.nn.functional as F
-
     x, w = xs[0], xs[1]
     c = xs[2] if len(xs) > 2 and xs[2] is not None else None
     alpha, beta = a.get("alpha", 1.0), a.get("beta", 1.0)
@@ -109,9 +109,6 @@ def _gemm(m, xs, a):
 
 
 def _matmul(m, xs, a):
-    import torch
-    import torch.nn.functional as F
-
     if isinstance(
         xs[1], m.LinearWeight
     ):  # constant 2-D right operand: a Linear layer, stored transposed
@@ -121,8 +118,6 @@ def _matmul(m, xs, a):
 
 def _pool(kind: str):
     def run(m, xs, a):
-        import torch.nn.functional as F
-
         x = xs[0]
         k = list(a["kernel_shape"])
         rank = len(k)
@@ -152,8 +147,6 @@ def _pool(kind: str):
 def _global_avg(x, keepdim: bool = True):
     """Mean over the spatial axes; as ``adaptive_avg_pool2d`` for 4-D input, which PT2E quantizers
     annotate."""
-    import torch.nn.functional as F
-
     if x.dim() == 4:
         y = F.adaptive_avg_pool2d(x, 1)
         return y if keepdim else y.flatten(1)
@@ -161,8 +154,6 @@ def _global_avg(x, keepdim: bool = True):
 
 
 def _reduce_mean(m, xs, a):
-    import torch
-
     x = xs[0]
     axes = (
         a.get("axes")
@@ -195,9 +186,6 @@ def _flatten(m, xs, a):
 
 
 def _clip(m, xs, a):
-    import torch
-    import torch.nn.functional as F
-
     lo = float(np.asarray(xs[1])) if len(xs) > 1 and xs[1] is not None else a.get("min")
     hi = float(np.asarray(xs[2])) if len(xs) > 2 and xs[2] is not None else a.get("max")
     if lo == 0.0 and hi == 6.0:
@@ -221,8 +209,6 @@ def _binary(fn: Callable):
 def _torch_add(x, y):
     """``torch.add`` rather than ``+``: litert-torch's PT2E quantizer matches residual adds by that
     name."""
-    import torch
-
     return torch.add(x, y) if isinstance(x, torch.Tensor) or isinstance(y, torch.Tensor) else x + y
 
 
@@ -246,8 +232,6 @@ def _squeeze(m, xs, a):
 
 
 def _concat(m, xs, a):
-    import torch
-
     if all(_is_const(x) for x in xs):
         return [np.concatenate(xs, axis=a["axis"])]
     like = next(x for x in xs if not _is_const(x))
@@ -255,15 +239,11 @@ def _concat(m, xs, a):
 
 
 def _batchnorm(m, xs, a):
-    import torch.nn.functional as F
-
     x, scale, bias, mean, var = xs[:5]
     return [F.batch_norm(x, mean, var, scale, bias, training=False, eps=a.get("epsilon", 1e-5))]
 
 
 def _pad(m, xs, a):
-    import torch.nn.functional as F
-
     x = xs[0]
     pads = list(a.get("pads") or _ints(xs[1]))
     mode = a.get("mode", b"constant")
@@ -276,8 +256,6 @@ def _pad(m, xs, a):
 
 
 def _cast(m, xs, a):
-    from onnx import helper
-
     if not _is_const(xs[0]):
         raise EdgefitError(
             "Cast of a computed tensor is not supported by the ONNX→torch rebuild",
@@ -289,9 +267,6 @@ def _cast(m, xs, a):
 
 def _unary(name: str):
     def run(m, xs, a):
-        import torch
-        import torch.nn.functional as F
-
         x = xs[0]
         table: dict[str, Callable[..., Any]] = {
             "Relu": F.relu,
@@ -388,8 +363,6 @@ def unsupported_ops(model) -> list[str]:
 
 
 def _module_class():
-    import torch
-
     class LinearWeight(torch.nn.Module):
         """A constant 2-D MatMul operand, kept as a Linear weight (transposed once here, not per
         call)."""
@@ -404,8 +377,6 @@ def _module_class():
 
     class OnnxModule(torch.nn.Module):
         def __init__(self, model, trainable: bool | frozenset[str] = False) -> None:
-            from onnx import numpy_helper
-
             super().__init__()
             missing = unsupported_ops(model)
             if missing:

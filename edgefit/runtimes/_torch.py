@@ -18,37 +18,42 @@ times slower than fp32 on CPU; compiled, inductor fuses the quantize/int-matmul/
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import importlib.util
 import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
 from edgefit.runtimes._inputs import load_onnx
 from edgefit.runtimes._onnx_rewrite import gemm_to_matmul
-from edgefit.runtimes._quiet import captured_output
 from edgefit.runtimes._torch_source import (
     TorchModel,
     as_torch_model,
     check_calibration,
     source_parity,
 )
+from edgefit.runtimes._torchao import PIP_TORCHAO, import_torchao, linear_names, quantize_linears
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+else:
+    np, torch = lazy_import("numpy", "torch")
 
 PIP_TORCH = 'pip install "edgefit[dev]" -c constraints.txt'
-PIP_TORCHAO = 'pip install "edgefit[torchao]" -c constraints.txt'
 META_FILE = "edgefit.json"  # the extra file inside every .pt2 this backend writes
 
 
 def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(dist)
-    except PackageNotFoundError:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
         return None
 
 
@@ -85,44 +90,11 @@ class TorchOptions:
             )
 
 
-def import_torchao():
-    """Import torchao with its import-time noise silenced (a failed CUDA/mxfp8 ``.so`` load, a
-    ``register_constant`` deprecation warning); a missing torchao is a
-    :class:`MissingDependencyError`."""
-    import logging
-    import warnings
-
-    require("torch", extra="dev", purpose="torchao quantization")
-    if importlib.util.find_spec("torchao") is None:
-        return require("torchao", extra="torchao", purpose="torchao quantization")
-    pytree = logging.getLogger("torch.utils._pytree")
-    level = pytree.level
-    pytree.setLevel(logging.ERROR)
-    try:
-        with captured_output() as noise, warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                import torchao
-                import torchao.quantization  # noqa: F401
-            except ImportError as exc:
-                raise EdgefitError(
-                    f"torchao does not import: {exc}",
-                    where="torchao",
-                    fix=f"reinstall it: {PIP_TORCHAO}",
-                ) from exc
-    finally:
-        pytree.setLevel(level)
-    del noise
-    return torchao
-
-
 def save_program(
     module, example_inputs: tuple, path: Path, *, input_names, output_names, meta: dict
 ) -> Path:
     """``torch.export`` ``module`` on ``example_inputs`` and save it to ``path`` with its names and
     ``meta``."""
-    import torch
-
     with torch.no_grad():
         program = torch.export.export(module.eval(), tuple(example_inputs))
     info = {**meta, "inputs": list(input_names), "outputs": list(output_names)}
@@ -134,8 +106,6 @@ def save_program(
 def load_program(path: Path):
     """The exported program at ``path`` and its ``edgefit.json`` (names from the graph when
     absent)."""
-    import torch
-
     if importlib.util.find_spec("torchao") is not None:
         import_torchao()  # a torchao-quantized program holds torchao tensor subclasses
     extra = {META_FILE: ""}
@@ -157,7 +127,6 @@ def load_program(path: Path):
 def _half_io(module):
     """``module`` in fp16 with fp32 inputs and outputs (float inputs cast in, float outputs cast
     out)."""
-    import torch
 
     class HalfIO(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -177,7 +146,7 @@ class TorchSession(Session):
     """One exported program, eager or under ``torch.compile``; numpy in, numpy out."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
-        torch = require("torch", extra="dev", purpose="running a torch.export program")
+        require("torch", extra="dev", purpose="running a torch.export program")
         opts = TorchOptions(**artifact.metadata.get("options", {}))
         if threads:
             torch.set_num_threads(threads)
@@ -201,17 +170,12 @@ class TorchSession(Session):
         return dict(self._specs)
 
     def _tensors(self, inputs: Inputs) -> list:
-        import numpy as np
-        import torch
-
         return [
             torch.from_numpy(np.ascontiguousarray(inputs[n], dtype=self._specs[n][1]))
             for n in self._specs
         ]
 
     def _forward(self, args: list):
-        import torch
-
         with torch.inference_mode():
             if not self._first:
                 return self._module(*args)
@@ -374,8 +338,6 @@ def _prepare(module, precision: str, opts: TorchOptions) -> tuple[Any, dict[str,
         return _half_io(source), {
             "recipe": "module.half(), fp32 inputs cast to fp16 and float outputs back to fp32"
         }
-    from edgefit.runtimes._torchao import linear_names, quantize_linears
-
     name = opts.torchao_config or "int8-dynamic"
     if not linear_names(source):  # the torchao pass refuses the same model the same way
         raise EdgefitError(

@@ -16,12 +16,33 @@ onnxruntime's outputs of the ONNX model for an ONNX source (which also checks th
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
+from edgefit.examples import get_example
+from edgefit.runtimes._inputs import (
+    check_inputs,
+    load_onnx,
+    model_stem,
+    onnx_input_specs,
+    random_inputs,
+)
+from edgefit.runtimes._ort_convert import clamp_ir
+from edgefit.runtimes._parity import parity
+from edgefit.runtimes._parity import reference_outputs as ort_outputs
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgefit.runtimes import _onnx_torch
+else:
+    # _onnx_torch loads numpy, which importing edgefit.runtimes must not
+    torch, _onnx_torch = lazy_import("torch", "edgefit.runtimes._onnx_torch")
 
 Specs = dict[str, tuple[tuple[int, ...], str]]
 
@@ -48,8 +69,6 @@ class TorchModel:
     reference: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        import torch
-
         if not isinstance(self.module, torch.nn.Module):
             raise EdgefitError(
                 f"TorchModel needs a torch.nn.Module, got {type(self.module).__name__}",
@@ -87,8 +106,6 @@ class TorchModel:
     def from_example(cls, name: str, *, resolution: int | None = None, **knobs: Any) -> TorchModel:
         """A built-in example (``edgefit examples list``) at its default knobs or the given
         ones."""
-        from edgefit.examples import get_example
-
         spec = get_example(name)
         return cls(
             spec.build(resolution=resolution, **knobs),
@@ -104,8 +121,6 @@ class TorchModel:
 
     def outputs(self, sample: Mapping[str, Any]) -> dict[str, Any]:
         """Run the module on one input dict (numpy in, numpy out), named by ``output_names``."""
-        import torch
-
         with torch.no_grad():
             out = self.module(*(torch.as_tensor(sample[n]) for n in self.input_names))
         outs = out if isinstance(out, (tuple, list)) else (out,)
@@ -132,7 +147,7 @@ class TorchModel:
 
 def as_torch_model(model: Any) -> TorchModel:
     """Any accepted source (see the module docstring) → a :class:`TorchModel` with output names."""
-    torch = _torch()
+    _torch()  # torch is installed (else the pip line), torchao's CUDA kernels stay unloaded
     if isinstance(model, TorchModel):
         return model.with_output_names()
     if isinstance(model, tuple) and len(model) == 2 and isinstance(model[0], torch.nn.Module):
@@ -143,14 +158,8 @@ def as_torch_model(model: Any) -> TorchModel:
             where="MODEL",
             fix="pass TorchModel(module, example_input) or (module, example_input)",
         )
-    import copy
-
-    from edgefit.runtimes._inputs import load_onnx, model_stem, onnx_input_specs, random_inputs
-    from edgefit.runtimes._onnx_torch import onnx_to_torch
-    from edgefit.runtimes._ort_convert import clamp_ir
-
     source = clamp_ir(copy.deepcopy(load_onnx(model)))
-    module = onnx_to_torch(source)
+    module = _onnx_torch.onnx_to_torch(source)
     specs = onnx_input_specs(source)
     example = random_inputs(specs, seed=0)
     return TorchModel(
@@ -172,8 +181,6 @@ def _torch():
 
 
 def random_samples(tm: TorchModel, n: int, *, seed: int) -> list[dict[str, Any]]:
-    from edgefit.runtimes._inputs import random_inputs
-
     return [random_inputs(tm.specs(), seed=seed + i) for i in range(n)]
 
 
@@ -183,8 +190,6 @@ def reference_outputs(
     """fp32 reference outputs and what they came from (onnxruntime for an ONNX source, else
     torch)."""
     if tm.reference is not None:
-        from edgefit.runtimes._parity import reference_outputs as ort_outputs
-
         return ort_outputs(
             tm.reference, samples
         ), "the fp32 ONNX source model on onnxruntime's CPU provider"
@@ -198,8 +203,6 @@ def source_parity(runtime, artifact, tm: TorchModel, calibration, n: int) -> dic
     Like :func:`edgefit.runtimes._parity.artifact_parity`: the first ``n`` calibration inputs when
     given (in-sample, said so), else ``n`` random inputs with seeds 1…n.
     """
-    from edgefit.runtimes._parity import parity
-
     samples = list(calibration[:n]) if calibration else random_samples(tm, n, seed=1)
     reference, where = reference_outputs(tm, samples)
     session = runtime.open(artifact)
@@ -213,8 +216,6 @@ def source_parity(runtime, artifact, tm: TorchModel, calibration, n: int) -> dic
 
 
 def check_calibration(calibration, tm: TorchModel) -> list[dict[str, Any]] | None:
-    from edgefit.runtimes._inputs import check_inputs
-
     if calibration is None:
         return None
     checked = [check_inputs(sample, tm.specs()) for sample in calibration]

@@ -12,13 +12,22 @@ its own error.
 from __future__ import annotations
 
 import copy
+import importlib.metadata
 import importlib.util
+import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from edgefit.runtimes._torch import import_torchao
+from edgefit._lazy import lazy_import
+from edgefit.errors import EdgefitError, require
+from edgefit.runtimes._quiet import captured_output
 
 if TYPE_CHECKING:
     import torch
+else:
+    torch = lazy_import("torch")
+
+PIP_TORCHAO = 'pip install "edgefit[torchao]" -c constraints.txt'
 
 # name → (torchao config class, the target dtype it needs)
 CONFIGS: dict[str, tuple[str, str]] = {
@@ -30,6 +39,34 @@ CONFIGS: dict[str, tuple[str, str]] = {
 MSLK_MIN = "1.0.0"
 
 
+def import_torchao():
+    """Import torchao with its import-time noise silenced (a failed CUDA/mxfp8 ``.so`` load, a
+    ``register_constant`` deprecation warning); a missing torchao is a
+    :class:`MissingDependencyError`."""
+    require("torch", extra="dev", purpose="torchao quantization")
+    if importlib.util.find_spec("torchao") is None:
+        return require("torchao", extra="torchao", purpose="torchao quantization")
+    pytree = logging.getLogger("torch.utils._pytree")
+    level = pytree.level
+    pytree.setLevel(logging.ERROR)
+    try:
+        with captured_output() as noise, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                import torchao
+                import torchao.quantization  # noqa: F401
+            except ImportError as exc:
+                raise EdgefitError(
+                    f"torchao does not import: {exc}",
+                    where="torchao",
+                    fix=f"reinstall it: {PIP_TORCHAO}",
+                ) from exc
+    finally:
+        pytree.setLevel(level)
+    del noise
+    return torchao
+
+
 def unavailable_reason(name: str) -> str | None:
     """Why torchao config ``name`` cannot run on this machine (None: it can). Checks what torchao
     would assert, before it does."""
@@ -39,17 +76,13 @@ def unavailable_reason(name: str) -> str | None:
                 f"torchao Int4WeightOnlyConfig needs the mslk kernels (>= {MSLK_MIN}), which "
                 "are not installed here"
             )
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
-            found = version("mslk")
-        except PackageNotFoundError:
+            found = importlib.metadata.version("mslk")
+        except importlib.metadata.PackageNotFoundError:
             found = "0"
         if tuple(int(p) for p in found.split(".")[:2] if p.isdigit()) < (1, 0):
             return f"torchao Int4WeightOnlyConfig needs mslk >= {MSLK_MIN}, found {found}"
     if name == "float8-dynamic":
-        import torch
-
         if not torch.cuda.is_available():
             return (
                 "torchao float8 needs a CUDA GPU of compute capability 8.9 or newer; there is "
@@ -67,9 +100,9 @@ def unavailable_reason(name: str) -> str | None:
 def is_linear(module: torch.nn.Module, fqn: str = "") -> bool:
     """An ``nn.Linear``, or a module flagged ``LINEAR_WEIGHT`` whose ``weight`` feeds ``F.linear``
     (the ONNX→torch rebuild's MatMul weights): what torchao quantizes."""
-    from torch import nn
-
-    return isinstance(module, nn.Linear) or bool(getattr(type(module), "LINEAR_WEIGHT", False))
+    return isinstance(module, torch.nn.Linear) or bool(
+        getattr(type(module), "LINEAR_WEIGHT", False)
+    )
 
 
 def linear_names(model: torch.nn.Module) -> list[str]:
@@ -81,8 +114,7 @@ def quantize_linears(model: torch.nn.Module, name: str) -> tuple[torch.nn.Module
     """A copy of ``model`` with every linear quantized by torchao config ``name``, and the recipe
     (config, call, torchao version, how many layers, calibration) for the artifact's metadata."""
     torchao = import_torchao()
-    from torchao import quantization
-
+    quantization = torchao.quantization
     cls = CONFIGS[name][0]
     linears = linear_names(model)
     quantized = copy.deepcopy(model).eval()
