@@ -19,14 +19,20 @@ The macOS path (``CoreMLSession``) follows the coremltools documentation but is 
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import os
+import platform
 import re
+import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
 from edgefit.runtimes._base import (
     Artifact,
@@ -39,6 +45,14 @@ from edgefit.runtimes._base import (
 )
 from edgefit.runtimes._quiet import captured_output
 from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
+
+if TYPE_CHECKING:
+    import coremltools.optimize.coreml as cto
+    import numpy as np
+    import torch
+else:
+    # coremltools.optimize.coreml is first read after _coremltools() has set up its import
+    cto, np, torch = lazy_import("coremltools.optimize.coreml", "numpy", "torch")
 
 PIP = 'pip install "edgefit[coreml]" -c constraints.txt'
 DEPLOYMENT_TARGETS = (
@@ -105,8 +119,6 @@ class CoreMLOptions:
 
 
 def _coremltools():
-    import os
-
     os.environ.setdefault("TORCHAO_FORCE_SKIP_LOADING_SO_FILES", "1")
     with captured_output():  # version warnings and "Failed to load _MLModelProxy" on Linux
         return require("coremltools", extra="coreml", purpose="converting to Core ML")
@@ -136,8 +148,6 @@ class CoreMLSession(Session):
             raise RuntimeUnavailableError(
                 NEEDS_MACOS, where="--runtime coreml", fix="measure on macOS"
             )
-        import platform
-
         ct = _coremltools()
         opts = CoreMLOptions(**artifact.metadata.get("options", {}))
         self._model = ct.models.MLModel(
@@ -158,8 +168,6 @@ class CoreMLSession(Session):
         return {n: (shape, "float32") for n, shape in self._specs.items()}
 
     def run(self, inputs: Inputs) -> dict[str, Any]:
-        import numpy as np
-
         out = self._model.predict(
             {ml: np.asarray(inputs[n], dtype=np.float32) for n, ml in self._inputs.items()}
         )
@@ -181,9 +189,7 @@ class CoreML(Runtime):
             return Availability(
                 False, f"the Python package 'coremltools' is not installed ({PIP})"
             )
-        from importlib.metadata import version
-
-        ver = version("coremltools")
+        ver = importlib.metadata.version("coremltools")
         where = (
             "converts and runs here"
             if sys.platform == "darwin"
@@ -286,11 +292,6 @@ class CoreML(Runtime):
 def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, Any]:
     """Trace, convert, compress and save; returns the metadata (recipe, weights, size, io
     names)."""
-    import shutil
-    import warnings
-
-    import torch
-
     ct = _coremltools()
     names_in = {n: _safe(n) for n in tm.input_names}
     names_out = {n: _safe(n) for n in tm.output_names}
@@ -350,8 +351,6 @@ def _convert(tm, precision: str, opts: CoreMLOptions, path: Path) -> dict[str, A
 
 def _compress(ct, mlmodel, precision: str, opts: CoreMLOptions):
     """Apply ``coremltools.optimize.coreml`` weight compression; returns (model, description)."""
-    import coremltools.optimize.coreml as cto
-
     if precision == "int8":
         config = cto.OpLinearQuantizerConfig(
             mode="linear_symmetric", dtype="int8", granularity="per_channel"

@@ -10,13 +10,17 @@ and reading the output happen outside the clock, as on a device where the app ow
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
+from edgefit.runtimes import _litert_convert as conv
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Session
 from edgefit.runtimes._quiet import captured_output
 from edgefit.runtimes._torch_source import (
@@ -25,6 +29,12 @@ from edgefit.runtimes._torch_source import (
     random_samples,
     source_parity,
 )
+
+if TYPE_CHECKING:
+    import ai_edge_litert.interpreter as litert_interpreter
+    import numpy as np
+else:
+    litert_interpreter, np = lazy_import("ai_edge_litert.interpreter", "numpy")
 
 PIP_RUN = 'pip install "edgefit[litert]" -c constraints.txt'
 PIP_CONVERT = 'pip install "edgefit[litert-convert]" -c constraints.txt'
@@ -57,11 +67,9 @@ class LiteRTOptions:
 
 
 def _version(dist: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(dist)
-    except PackageNotFoundError:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
         return None
 
 
@@ -97,8 +105,6 @@ class LiteRTSession(Session):
         }
 
     def input_specs(self) -> dict[str, tuple[tuple[int, ...], str]]:
-        import numpy as np
-
         specs = {}
         for name, d in self._inputs.items():
             dtype = np.dtype(d["dtype"]).name
@@ -110,8 +116,6 @@ class LiteRTSession(Session):
         return specs
 
     def _set(self, inputs: Inputs) -> None:
-        import numpy as np
-
         for name, d in self._inputs.items():
             x = np.asarray(inputs[name])
             if name in self._nhwc_in:
@@ -125,8 +129,6 @@ class LiteRTSession(Session):
             )
 
     def _get(self) -> dict[str, Any]:
-        import numpy as np
-
         out = {}
         for name, d in self._outputs.items():
             y = self._it.get_tensor(d["index"])
@@ -142,8 +144,6 @@ class LiteRTSession(Session):
         return self._get()
 
     def timed_run(self, inputs: Inputs) -> float:
-        import time
-
         self._set(inputs)
         start = time.perf_counter()
         self._it.invoke()
@@ -151,8 +151,6 @@ class LiteRTSession(Session):
 
 
 def _quantized(detail: dict) -> bool:
-    import numpy as np
-
     return np.dtype(detail["dtype"]).kind in "iu" and detail["quantization"][0] != 0.0
 
 
@@ -232,10 +230,6 @@ class LiteRT(Runtime):
 def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOptions) -> Artifact:
     """The .tflite of ``tm`` at ``precision`` (no parity check): shared by the LiteRT and Vela
     backends."""
-    import numpy as np
-
-    from edgefit.runtimes import _litert_convert as conv
-
     tm = source = tm.with_output_names()
     tm, nhwc_in, nhwc_out = conv.channel_last(tm) if opts.channel_last_io else (tm, [], [])
     if precision == "fp32":
@@ -263,10 +257,8 @@ def convert_tflite(tm, precision: str, path: Path, calibration, opts: LiteRTOpti
 def _io_names(tm, path: Path) -> dict[str, Any]:
     """Map the source's input/output names onto the .tflite signature (``args_0``…, ``output_0``…,
     in order)."""
-    from ai_edge_litert.interpreter import Interpreter
-
     with captured_output():
-        sig = Interpreter(model_path=str(path)).get_signature_list()
+        sig = litert_interpreter.Interpreter(model_path=str(path)).get_signature_list()
     (entry,) = sig.values()
     order = sorted(entry["inputs"], key=_index), sorted(entry["outputs"], key=_index)
     if len(order[0]) != len(tm.input_names) or len(order[1]) != len(tm.output_names):

@@ -11,16 +11,32 @@ the caller.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._quiet import captured_output
 from edgefit.runtimes._torch_source import TorchModel
+
+if TYPE_CHECKING:
+    import litert_torch.quantize.pt2e_quantizer as lt_pt2e
+    import litert_torch.quantize.quant_config as lt_quant_config
+    import torch
+    import torchao.quantization.pt2e.quantize_pt2e as ao_pt2e
+else:
+    # first read after _litert_torch() has set litert-torch's environment and imported it quietly
+    lt_pt2e, lt_quant_config, torch, ao_pt2e = lazy_import(
+        "litert_torch.quantize.pt2e_quantizer",
+        "litert_torch.quantize.quant_config",
+        "torch",
+        "torchao.quantization.pt2e.quantize_pt2e",
+    )
 
 PIP = 'pip install "edgefit[litert-convert]" -c constraints.txt'
 
@@ -113,33 +129,26 @@ def to_int8(
     per_channel: bool,
     calibration_source: str,
 ) -> dict[str, Any]:
-    import torch
-
     lt = _litert_torch()
-    from litert_torch.quantize.pt2e_quantizer import (
-        PT2EQuantizer,
-        get_symmetric_quantization_config,
-    )
-    from litert_torch.quantize.quant_config import QuantConfig
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    quantizer = PT2EQuantizer().set_global(
-        get_symmetric_quantization_config(is_per_channel=per_channel)
+    quantizer = lt_pt2e.PT2EQuantizer().set_global(
+        lt_pt2e.get_symmetric_quantization_config(is_per_channel=per_channel)
     )
 
     def quantize():
         graph = torch.export.export(tm.module, tm.example_inputs).module()
-        prepared = prepare_pt2e(graph, quantizer)
+        prepared = ao_pt2e.prepare_pt2e(graph, quantizer)
         with torch.no_grad():
             for sample in samples:
                 prepared(*(torch.as_tensor(sample[n]) for n in tm.input_names))
-        return convert_pt2e(prepared, fold_quantize=False)
+        return ao_pt2e.convert_pt2e(prepared, fold_quantize=False)
 
     quantized = _convert("int8 PT2E quantization", quantize)
     edge = _convert(
         "int8",
         lambda: lt.convert(
-            quantized, tm.example_inputs, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+            quantized,
+            tm.example_inputs,
+            quant_config=lt_quant_config.QuantConfig(pt2e_quantizer=quantizer),
         ),
     )
     _convert("write", lambda: edge.export(str(path)))
@@ -161,9 +170,7 @@ def to_int8(
 
 
 def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version(dist)
-    except PackageNotFoundError:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
         return "?"

@@ -32,7 +32,7 @@ from edgefit._io import to_json, write_atomic
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, Availability, Inputs, Runtime, Timing
 from edgefit.runtimes._inputs import check_inputs
-from edgefit.runtimes._litert import LiteRT, LiteRTSession
+from edgefit.runtimes._litert import LiteRT, LiteRTOptions, LiteRTSession, convert_tflite
 from edgefit.runtimes._measure import MeasureSettings
 from edgefit.runtimes._torch_source import as_torch_model, check_calibration, source_parity
 from edgefit.runtimes._vela_report import PIP, VelaConfig, VelaReport, run_vela, vela_version
@@ -132,8 +132,6 @@ class Vela(Runtime):
     ) -> Artifact:
         """Write ``<name>.int8.tflite`` (the input to Vela), ``<name>.int8_vela.tflite`` (Vela's
         output, the artifact) and ``<name>.vela.json`` (the report) under ``out_dir``."""
-        from edgefit.runtimes._litert import LiteRT, LiteRTOptions, convert_tflite
-
         self.require_available()
         self.check_precision(precision)
         opts: VelaOptions = self.options(**options)

@@ -19,15 +19,23 @@ operators left on the CPU are not in its time at all.
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    from edgefit import targets
+else:
+    targets = lazy_import("edgefit.targets")  # loads pydantic and YAML: only for_target needs it
 
 VELA_INI = "Arm/vela.ini"  # the configuration file shipped inside ethos-u-vela
 PIP = 'pip install "edgefit[vela]" -c constraints.txt'
@@ -79,9 +87,7 @@ class VelaConfig:
     @classmethod
     def for_target(cls, target: Any = "ethos-u55") -> VelaConfig:
         """The configuration named in a target profile (id, alias, YAML path or ``Target``)."""
-        from edgefit.targets import load_target
-
-        t = load_target(target)
+        t = targets.load_target(target)
         return cls.from_notes(list(t.notes), where=f"target '{t.id}'")
 
     def args(self) -> list[str]:
@@ -180,11 +186,9 @@ class VelaReport:
 
 
 def vela_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version("ethos-u-vela")
-    except PackageNotFoundError:
+        return importlib.metadata.version("ethos-u-vela")
+    except importlib.metadata.PackageNotFoundError:
         return None
 
 
@@ -198,8 +202,6 @@ def run_vela(
     """Compile ``tflite`` with Vela; returns the report and the compiled ``*_vela.tflite`` (copied
     to ``out_dir`` when given, else None). A Vela failure is one :class:`EdgefitError` with Vela's
     last words."""
-    import shutil
-
     version = vela_version()
     if version is None:
         raise EdgefitError(
