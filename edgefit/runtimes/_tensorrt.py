@@ -2,7 +2,8 @@
 
 Everything that decides *what* to build — options → builder flags, the engine cache key — is plain
 Python here and unit-tested without TensorRT. The code that talks to TensorRT and CUDA lives in
-``_tensorrt_engine`` and is imported only by :meth:`TensorRT.convert` and :meth:`TensorRT.open`.
+``_tensorrt_engine``, which imports ``tensorrt`` and ``torch`` only when :meth:`TensorRT.convert`
+or :meth:`TensorRT.open` first uses them.
 
 int8 has two modes. ``explicit`` (default; NVIDIA's recommended path since TensorRT 10) builds a
 network that carries Q/DQ nodes: when the ONNX has none, edgefit inserts them with onnxruntime's
@@ -16,11 +17,17 @@ import hashlib
 import importlib.util
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.runtimes._base import Artifact, Availability, Runtime, Session
 from edgefit.runtimes._tensorrt_engine import TrtSession, build_engine
+
+if TYPE_CHECKING:
+    import torch
+else:
+    torch = lazy_import("torch")
 
 INSTALL_LINE = 'pip install --extra-index-url https://pypi.nvidia.com "edgefit[tensorrt]"'
 CACHE_FORMAT = 1  # bump when the engine file layout or the key's recipe changes
@@ -153,8 +160,6 @@ def _cuda_status() -> tuple[bool, str]:
             False,
             "torch is not installed (the TensorRT backend uses torch.cuda for buffers and events)",
         )
-    import torch
-
     if not torch.cuda.is_available():
         build = (
             "a CPU-only torch build"
@@ -163,6 +168,10 @@ def _cuda_status() -> tuple[bool, str]:
         )
         return False, f"no CUDA device is visible (torch.cuda.is_available() is False; {build})"
     return True, torch.cuda.get_device_name(0)
+
+
+def _does_not_import(exc: Exception) -> Availability:
+    return Availability(False, f"tensorrt does not import: {type(exc).__name__}: {str(exc)[:200]}")
 
 
 class TensorRT(Runtime):
@@ -179,12 +188,10 @@ class TensorRT(Runtime):
             )
         try:
             import tensorrt as trt
-        except (
-            Exception
-        ) as exc:  # the PyPI stub or missing libnv*.so raise ImportError/OSError/RuntimeError
-            return Availability(
-                False, f"tensorrt does not import: {type(exc).__name__}: {str(exc)[:200]}"
-            )
+        except ImportError as exc:  # the PyPI stub, a missing libnv*.so
+            return _does_not_import(exc)
+        except Exception as exc:  # … or an OSError/RuntimeError from the same causes
+            return _does_not_import(exc)
         ok, gpu = _cuda_status()
         version = getattr(trt, "__version__", "unknown")
         if not ok:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import copy
 import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 from edgefit.errors import EdgefitError
 from edgefit.runtimes import _ort_convert as conv
@@ -29,6 +31,18 @@ from edgefit.runtimes._inputs import (
 )
 from edgefit.runtimes._parity import artifact_parity
 
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+    import tensorrt as trt
+    import torch
+
+    from edgefit.runtimes import _tensorrt
+else:
+    np, onnx, trt, torch = lazy_import("numpy", "onnx", "tensorrt", "torch")
+    # _tensorrt imports this module's build_engine and TrtSession; its cache key is read lazily
+    _tensorrt = lazy_import("edgefit.runtimes._tensorrt")
+
 
 def _cache_dir() -> Path:
     return user_cache_dir() / "tensorrt"
@@ -41,8 +55,6 @@ def _has_qdq(model) -> bool:
 def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -> tuple[Any, dict]:
     """Apply ``plan.pre_convert`` to the ONNX: fp16 cast, or Q/DQ insertion (symmetric S8) when
     absent."""
-    import onnx
-
     if plan.pre_convert == "fp16":
         meta = conv.to_fp16(model, folder / "fp16.onnx")
         return onnx.load(str(folder / "fp16.onnx")), {"pre_convert": meta["recipe"]}
@@ -64,11 +76,9 @@ def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -
     return model, {}
 
 
-def _make_calibrator(trt, samples, cache_path: Path):
+def _make_calibrator(samples, cache_path: Path):
     """An entropy calibrator (implicit int8, deprecated in TensorRT 10) with a calibration cache
     file."""
-    import numpy as np
-    import torch
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
@@ -102,7 +112,7 @@ def _make_calibrator(trt, samples, cache_path: Path):
     return Calibrator()
 
 
-def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
+def _build(onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -125,10 +135,10 @@ def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
     if opts.workspace_bytes:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, opts.workspace_bytes)
     config.builder_optimization_level = opts.optimization_level
-    _fix_dynamic_shapes(trt, builder, network, config)
+    _fix_dynamic_shapes(builder, network, config)
     if plan.calibrator:
         config.int8_calibrator = _make_calibrator(
-            trt, samples, _cache_dir() / f"calibration-{key[:32]}.cache"
+            samples, _cache_dir() / f"calibration-{key[:32]}.cache"
         )
     timing_path = _cache_dir() / f"timing-{trt.__version__}.cache"
     timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.exists() else b"")
@@ -144,7 +154,7 @@ def _build(trt, onnx_bytes: bytes, plan, opts, samples, key: str) -> bytes:
     return bytes(serialized)
 
 
-def _fix_dynamic_shapes(trt, builder, network, config) -> None:
+def _fix_dynamic_shapes(builder, network, config) -> None:
     """One optimization profile with every dynamic dimension at 1 (batch 1), as the rest of edgefit
     assumes."""
     dynamic = [
@@ -162,13 +172,6 @@ def _fix_dynamic_shapes(trt, builder, network, config) -> None:
 
 
 def build_engine(runtime, model, precision: str, out_dir, calibration, opts, plan) -> Artifact:
-    import tempfile
-
-    import tensorrt as trt
-    import torch
-
-    from edgefit.runtimes._tensorrt import engine_cache_key
-
     source = conv.clamp_ir(copy.deepcopy(load_onnx(model)))
     specs = onnx_input_specs(source)
     calibration = [check_inputs(s, specs) for s in calibration] if calibration else None
@@ -180,7 +183,7 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
         prepared, meta = _prepare_onnx(source, plan, samples, where, Path(tmp))
     onnx_bytes = prepared.SerializeToString()
     gpu = torch.cuda.get_device_name(0)
-    key = engine_cache_key(onnx_bytes, precision, trt.__version__, gpu, opts)
+    key = _tensorrt.engine_cache_key(onnx_bytes, precision, trt.__version__, gpu, opts)
     cached = _cache_dir() / f"{key}.engine"
     meta.update(
         {
@@ -193,7 +196,7 @@ def build_engine(runtime, model, precision: str, out_dir, calibration, opts, pla
         }
     )
     if not cached.exists():
-        write_atomic(cached, _build(trt, onnx_bytes, plan, opts, samples, key))
+        write_atomic(cached, _build(onnx_bytes, plan, opts, samples, key))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{model_stem(source)}.{precision}.{key[:12]}.engine"
@@ -210,11 +213,6 @@ class TrtSession(Session):
     stream."""
 
     def __init__(self, artifact: Artifact, threads: int | None) -> None:
-        import numpy as np
-        import tensorrt as trt
-        import torch
-
-        self._torch = torch
         logger = trt.Logger(trt.Logger.WARNING)
         self._engine = trt.Runtime(logger).deserialize_cuda_engine(
             Path(artifact.path).read_bytes()
@@ -259,7 +257,7 @@ class TrtSession(Session):
 
     def _load(self, inputs: Inputs) -> None:
         for name, buffer in self._inputs.items():
-            buffer.copy_(self._torch.as_tensor(inputs[name]).reshape(buffer.shape))
+            buffer.copy_(torch.as_tensor(inputs[name]).reshape(buffer.shape))
 
     def run(self, inputs: Inputs) -> dict[str, Any]:
         self._load(inputs)
@@ -274,7 +272,6 @@ class TrtSession(Session):
         if not self._loaded:
             self._load(inputs)
             self._loaded = True
-        torch = self._torch
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record(self._stream)
         self._context.execute_async_v3(self._stream.cuda_stream)
