@@ -49,14 +49,16 @@ from edgefit.cascade._types import (
     TierResult,
     TierSpec,
 )
-from edgefit.cascade._write import write_outputs
 from edgefit.errors import EdgefitError
 from edgefit.evaluate import EvalData, check_data, load_npz
 
 if TYPE_CHECKING:  # pydantic (the target profiles) loads when the host is probed
+    from edgefit.cascade import _write
     from edgefit.targets import _host
 else:
     _host = lazy_import("edgefit.targets._host")
+    # the writer brings edgefit.report (cards, HTML): loaded when a run writes its files
+    _write = lazy_import("edgefit.cascade._write")
 
 SPLIT_NAMES = ("calibrate", "select", "report")
 DEFAULT_SPLITS = (0.4, 0.3, 0.3)
@@ -271,5 +273,5 @@ def write(result: CascadeResult, out_dir: Path, *, command: str, progress=None) 
             )
         )
     result = replace(result, tiers=tuple(tiers))
-    write_outputs(result, out_dir, command=command)
+    _write.write_outputs(result, out_dir, command=command)
     return result

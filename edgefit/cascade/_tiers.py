@@ -25,15 +25,16 @@ from edgefit._units import parse_duration, parse_energy, parse_fraction
 from edgefit.cascade._types import Quantity, TierCost, TierSpec
 from edgefit.errors import EdgefitError
 from edgefit.evaluate import run_outputs
-from edgefit.report._schema import load_results
 
 if TYPE_CHECKING:  # onnx (graph, estimate) and pydantic (targets) load when a tier is loaded
     from edgefit import estimate, targets
     from edgefit import graph as graphs
     from edgefit.calibrate import _measure
+    from edgefit.report import _schema
 else:
     estimate, graphs, targets = lazy_import("edgefit.estimate", "edgefit.graph", "edgefit.targets")
     _measure = lazy_import("edgefit.calibrate._measure")
+    _schema = lazy_import("edgefit.report._schema")  # the report package: only for results.json
 
 MEASURED_HERE = "host-cpu"
 MAX_LATENCY_S = 3600.0  # a request's latency above an hour is a unit slip, not a tier
@@ -117,7 +118,7 @@ def parse_tier(text: str, index: int, *, where: str = "--tier") -> TierSpec:
 
 def _from_results(path: Path, target: str, index: int, where: str) -> TierSpec:
     """The winner of an `edgefit optimize` run as a tier (its target must be the one named)."""
-    results = load_results(path)
+    results = _schema.load_results(path)
     winner = results.get("selection", {}).get("winner")
     if not winner:
         raise EdgefitError(
