@@ -24,6 +24,11 @@ function-level import used to raise it.
 
 A submodule that its package does not import by itself is named whole:
 ``lazy_import("onnxruntime.quantization")``.
+
+A module that is already in ``sys.modules`` when the importing module loads is bound as itself
+(no proxy, no forwarding cost). So a test that swaps a fake into ``sys.modules`` (a fake
+``tensorrt``) must do it before the edgefit module under test is first imported, or patch the
+edgefit module's attribute instead.
 """
 
 from __future__ import annotations
