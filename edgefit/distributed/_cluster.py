@@ -20,9 +20,16 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError, require
+
+if TYPE_CHECKING:
+    import ray
+else:
+    ray = lazy_import("ray")  # an optional extra: loaded by the first Ray call, never at import
 
 DEVICE_PREFIX = "device:"
 LOCAL_DEVICE = "host-cpu"
@@ -52,14 +59,10 @@ class Cluster:
     started_here: bool
 
     def nodes(self) -> list[dict[str, Any]]:
-        import ray
-
         return [n for n in ray.nodes() if n.get("Alive")]
 
     def device_resource(self, target) -> str | None:
         """The resource name under which some live node serves ``target`` (None: no node does)."""
-        import ray
-
         have = ray.cluster_resources()
         return next(
             (name for name in device_resource_names(target) if have.get(name, 0) >= 1), None
@@ -73,13 +76,9 @@ class Cluster:
         ]
 
     def cpus(self) -> int:
-        import ray
-
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def close(self) -> None:
-        import ray
-
         if self.started_here and ray.is_initialized():
             ray.shutdown()
 
@@ -89,7 +88,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> Clust
 
     A Ray already initialized in this process (a test, a notebook) is used as it is.
     """
-    ray = require_ray()
+    require_ray()  # the one-line install error when Ray is missing; then `ray` loads
     if ray.is_initialized():
         return Cluster(address=str(ray.get_runtime_context().gcs_address), started_here=False)
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -153,6 +152,4 @@ def unpack(packed: dict[str, Any], folder: str | Path) -> Path:
         with tarfile.open(fileobj=io.BytesIO(packed["data"]), mode="r") as tar:
             tar.extractall(folder, filter="data")
         return folder / name
-    from edgefit._io import write_atomic
-
     return write_atomic(folder / name, packed["data"])

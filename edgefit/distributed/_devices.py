@@ -3,20 +3,30 @@ them."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.distributed._cluster import DEVICE_PREFIX, ray_session
+from edgefit.distributed._tasks import edgefit_node_info
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import ray
+    import ray.util.scheduling_strategies as ray_scheduling
+
+    from edgefit import targets
+else:  # ray is an optional extra, targets loads pydantic: both load when `edgefit devices` runs
+    ray, ray_scheduling, targets = lazy_import(
+        "ray", "ray.util.scheduling_strategies", "edgefit.targets"
+    )
 
 PROBE_TIMEOUT_S = 60.0
 
 
 def _target_for(name: str) -> dict[str, Any]:
     """``device:orin`` → the target it names (id, kind, native runtimes), or why none."""
-    from edgefit.targets import load_target
-
     try:
-        t = load_target(name)
+        t = targets.load_target(name)
     except EdgefitError as exc:
         return {"resource": DEVICE_PREFIX + name, "target": None, "problem": exc.what}
     return {
@@ -33,11 +43,6 @@ def list_devices(
     """Every live node: its resources, the devices it advertises, and — asked of the node itself by
     a small Ray task pinned to it — the runtimes that run there. A node that does not answer within
     ``timeout_s`` is listed with ``probe: "no answer"``."""
-    import ray
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from edgefit.distributed._tasks import edgefit_node_info
-
     with ray_session(address) as cluster:
         nodes = cluster.nodes()
         probe = ray.remote(edgefit_node_info)
@@ -45,7 +50,7 @@ def list_devices(
             n["NodeID"]: probe.options(
                 num_cpus=0,
                 max_retries=0,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                scheduling_strategy=ray_scheduling.NodeAffinitySchedulingStrategy(
                     node_id=n["NodeID"], soft=False
                 ),
             ).remote()

@@ -19,10 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgefit.distributed._cluster import ray_session, require_ray, unpack
+from edgefit._lazy import lazy_import
+from edgefit.distributed._cluster import device_resource_names, ray_session, require_ray, unpack
+from edgefit.distributed._tasks import edgefit_candidate, edgefit_measure
 
 if TYPE_CHECKING:
+    import ray
+    import ray.exceptions as rex
+
+    from edgefit.search import _executor as search_executor
+    from edgefit.search import _figures
     from edgefit.search._config import OptimizeConfig
+else:  # search and ray load when a run starts (see RayExecutor)
+    ray, rex, search_executor, _figures = lazy_import(
+        "ray", "ray.exceptions", "edgefit.search._executor", "edgefit.search._figures"
+    )
 
 MAX_RETRIES = 2
 POLL_S = 5.0  # how often a quiet wait checks that the device node is still there
@@ -63,15 +74,13 @@ class RayExecutor:
         progress: Callable[[str, int, int], None] | None,
         notes: list[str],
     ) -> Iterator[tuple[Any, dict]]:
-        from edgefit.search._executor import failed_record
-
         return run_on_ray(
             jobs,
             ctx,
             options=self.options,
             should_stop=should_stop,
             progress=progress,
-            failed_record=failed_record,
+            failed_record=search_executor.failed_record,
             notes=notes,
         )
 
@@ -79,8 +88,6 @@ class RayExecutor:
 def _lost(exc: BaseException) -> bool:
     """A failure of the machinery (worker, node, object) rather than of the candidate's own
     code."""
-    import ray.exceptions as rex
-
     kinds = tuple(
         getattr(rex, n)
         for n in (
@@ -98,8 +105,6 @@ def _lost(exc: BaseException) -> bool:
 
 
 def _reason(exc: BaseException, retries: int) -> str:
-    import ray.exceptions as rex
-
     if isinstance(
         exc, rex.RayTaskError
     ):  # the candidate's own code raised: its error, not Ray's wrapper
@@ -124,12 +129,6 @@ def run_on_ray(
     notes: list[str],
 ) -> Iterator[tuple[Any, dict]]:
     """Yield ``(job, record)`` as candidates finish on the cluster (not in submission order)."""
-    import ray
-
-    from edgefit.distributed._cluster import device_resource_names
-    from edgefit.distributed._tasks import edgefit_candidate, edgefit_measure
-    from edgefit.search._figures import with_latency
-
     with ray_session(options.address, num_cpus=options.num_cpus) as cluster:
         target = ctx.settings.target
         device = cluster.device_resource(target)
@@ -217,7 +216,7 @@ def run_on_ray(
                 else:
                     job, record = measuring.pop(ref)
                     try:
-                        record = with_latency(record, ray.get(ref))
+                        record = _figures.with_latency(record, ray.get(ref))
                     except Exception as exc:  # noqa: BLE001 - the estimate stays, with why it is not measured
                         record = _unmeasured(record, _reason(exc, options.max_retries))
                     done += 1

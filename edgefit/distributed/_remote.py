@@ -9,10 +9,25 @@ import platform
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit.distributed._cluster import Cluster, device_resource_names, pack, ray_session, unpack
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import ray
+
+    from edgefit import calibrate, estimate, runtimes
+    from edgefit.calibrate import _report as calibrate_report
+else:  # ray is an optional extra; the rest load numpy, onnx or the runtimes when a task runs
+    ray, calibrate, calibrate_report, estimate, runtimes = lazy_import(
+        "ray",
+        "edgefit.calibrate",
+        "edgefit.calibrate._report",
+        "edgefit.estimate",
+        "edgefit.runtimes",
+    )
 
 
 def _device(cluster: Cluster, target) -> str:
@@ -28,8 +43,6 @@ def _device(cluster: Cluster, target) -> str:
 
 
 def _get(ref, what: str):
-    import ray
-
     try:
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
@@ -51,12 +64,10 @@ def _get(ref, what: str):
 
 
 def _bench_task(packed: dict[str, Any], artifact: dict[str, Any], settings: dict[str, Any]):
-    from edgefit.runtimes import Artifact, get_runtime
-
     with tempfile.TemporaryDirectory(prefix="edgefit-bench-") as tmp:
         path = unpack(packed, tmp)
-        art = Artifact.from_dict({**artifact, "path": str(path)})
-        timing = get_runtime(art.runtime).measure(art, **settings)
+        art = runtimes.Artifact.from_dict({**artifact, "path": str(path)})
+        timing = runtimes.get_runtime(art.runtime).measure(art, **settings)
     timing.environment["host"] = platform.node()
     return timing
 
@@ -64,8 +75,6 @@ def _bench_task(packed: dict[str, Any], artifact: dict[str, Any], settings: dict
 def measure_on_device(artifact, settings, target, address: str | None, *, retries: int = 2):
     """Time ``artifact`` (an :class:`~edgefit.runtimes.Artifact`) on the node serving ``target``;
     returns the :class:`~edgefit.runtimes.Timing`, whose environment names the host."""
-    import ray
-
     with ray_session(address) as cluster:
         resource = _device(cluster, target)
         task = ray.remote(_bench_task).options(
@@ -80,18 +89,14 @@ def measure_on_device(artifact, settings, target, address: str | None, *, retrie
 def _calibrate_task(
     target_id: str, runtime: str, budget_s: float, threads: int | None, seed: int, fidelity: bool
 ) -> dict[str, Any]:
-    from edgefit.calibrate import calibrate
-
     with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-") as tmp:
         out = Path(tmp) / f"{runtime}.yaml"
-        profile = calibrate(
+        profile = calibrate.calibrate(
             target_id, runtime, budget_s=budget_s, threads=threads, out=out, seed=seed
         )
         summary = None
         if fidelity:
-            from edgefit.calibrate._report import check_fidelity
-
-            summary = check_fidelity(profile)
+            summary = calibrate_report.check_fidelity(profile)
         files = [
             pack(p)
             for p in sorted(Path(tmp).iterdir())
@@ -115,10 +120,6 @@ def calibrate_on_device(
     """Run the kernel sweep (and the fidelity check) on the node serving ``target``; write the
     profile and the files beside it here, at ``out``. Returns ``{"profile", "summary", "host",
     "files"}``."""
-    import ray
-
-    from edgefit.estimate import load_profile
-
     with ray_session(address) as cluster:
         resource = _device(cluster, target)
         task = ray.remote(_calibrate_task).options(
@@ -133,7 +134,7 @@ def calibrate_on_device(
     ]:  # <runtime>.yaml, .measurements.json, .fidelity.json → beside `out`
         name = packed["name"].replace(f"{runtime}.", f"{out.stem}.", 1)
         written.append(str(unpack({**packed, "name": name}, out.parent)))
-    profile = load_profile(out)
+    profile = estimate.load_profile(out)
     summary = result["summary"]
     if summary is not None and Path(out).with_name(out.stem + ".fidelity.json").is_file():
         stored = json.loads(Path(out).with_name(out.stem + ".fidelity.json").read_text())

@@ -16,19 +16,32 @@ import os
 import platform
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from edgefit._lazy import lazy_import
 from edgefit._version import __version__
 from edgefit.distributed._cluster import pack, unpack
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import ray
+
+    from edgefit import runtimes
+    from edgefit.search import _candidate, _export, _figures
+else:  # loaded on the worker when a task runs: importing this module (the CLI does) stays light
+    ray, runtimes, _candidate, _export, _figures = lazy_import(
+        "ray",
+        "edgefit.runtimes",
+        "edgefit.search._candidate",
+        "edgefit.search._export",
+        "edgefit.search._figures",
+    )
 
 
 def edgefit_candidate(ctx, choice) -> dict[str, Any]:
     """Materialize ``choice`` on this node; its record (latency estimated until measured) and the
     files the driver and the measuring node need (candidate ONNX and its fp32 source)."""
-    from edgefit.search._candidate import run_candidate
-
-    record = run_candidate(
+    record = _candidate.run_candidate(
         ctx.base,
         choice,
         ctx.settings,
@@ -58,8 +71,6 @@ def edgefit_measure(
 def _node_id() -> str | None:
     """The Ray node this runs on (None outside Ray)."""
     try:
-        import ray
-
         return ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - not in a Ray worker
         return None
@@ -72,10 +83,6 @@ def measure_for_target(
     this runtime reads it (ONNX on onnxruntime, a torch program on torch), else the fp32 ONNX
     converted at the candidate's precision (TensorRT, LiteRT …) with the run's calibration
     inputs."""
-    from edgefit.runtimes import get_runtime, runtime_names
-    from edgefit.search._export import _named, _precision
-    from edgefit.search._figures import measure
-
     target = settings.target
     own = record["artifact"]["runtime"]
     reasons = []
@@ -85,27 +92,27 @@ def measure_for_target(
         n for n in target.runtimes if n != "torch" or own != "torch"
     ]
     for name in names:
-        if name not in runtime_names():
+        if name not in runtimes.runtime_names():
             reasons.append(f"{name}: no edgefit backend")
             continue
-        rt = get_runtime(name)
+        rt = runtimes.get_runtime(name)
         status = rt.runnable()
         if not status.ok:
             reasons.append(f"{name}: {status.reason}")
             continue
         if name == own:  # with the session options the candidate was built for (a recipe's level)
             options = (record.get("artifact") or {}).get("options")
-            return measure(
+            return _figures.measure(
                 paths.get("artifact", paths["onnx"]), settings, runtime=name, options=options
             ).to_dict()
-        precision = _precision(record["choice"], name)
+        precision = _export._precision(record["choice"], name)
         feeds = (
             None
             if calibration is None
-            else [{k: x[None]} for k, x in _named(paths["fp32"], calibration[:16])]
+            else [{k: x[None]} for k, x in _export._named(paths["fp32"], calibration[:16])]
         )
         art = rt.convert(paths["fp32"], precision, folder / name, calibration=feeds)
-        latency = measure(art.path, settings, runtime=name)
+        latency = _figures.measure(art.path, settings, runtime=name)
         return {
             **latency.to_dict(),
             "converted": {"runtime": name, "precision": precision, "format": art.format},
@@ -121,8 +128,6 @@ def measure_for_target(
 def edgefit_node_info() -> dict[str, Any]:
     """This node: host, Python, edgefit version, and each registered runtime's availability
     here."""
-    from edgefit.runtimes import list_runtimes
-
     return {
         "host": platform.node(),
         "python": platform.python_version(),
@@ -130,5 +135,5 @@ def edgefit_node_info() -> dict[str, Any]:
         "machine": platform.machine(),
         "os": platform.system(),
         "cpus": os.cpu_count(),
-        "runtimes": [r.to_dict() for r in list_runtimes()],
+        "runtimes": [r.to_dict() for r in runtimes.list_runtimes()],
     }
