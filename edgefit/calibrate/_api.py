@@ -19,17 +19,24 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import edgefit.calibrate._calibrate as sweep
+from edgefit._lazy import lazy_import
 from edgefit._resources import user_cache_dir
 from edgefit._units import parse_duration
+from edgefit.calibrate._host_fidelity import host_fidelity
 from edgefit.calibrate._learn import QUICK, calibrate_learned, default_threads_list, refit_learned
 from edgefit.calibrate._report import check_fidelity
 from edgefit.errors import EdgefitError, require
 from edgefit.estimate._fingerprint import this_machine
 from edgefit.estimate._learned import learned_path
 from edgefit.estimate._profile import profile_path
+
+if TYPE_CHECKING:
+    from edgefit import targets
+else:  # the target model needs pydantic: loaded when a calibration starts
+    targets = lazy_import("edgefit.targets")
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -60,13 +67,11 @@ class CalibrationResult:
 def calibration_method(target: str | Path, runtime: str, method: str) -> str:
     """``learned`` or ``catalog`` for ``method`` (``auto``: learned on host-cpu with onnxruntime,
     the catalog sweep everywhere else); an error when the pair cannot run ``method``."""
-    from edgefit.targets import load_target
-
     if method not in METHODS:
         raise EdgefitError(
             f"unknown method '{method}'", where="--method", fix="use auto, learned or catalog"
         )
-    probe = load_target(target).probe
+    probe = targets.load_target(target).probe
     learnable = bool(probe) and runtime == "onnxruntime"
     if method == "learned" and not learnable:
         raise EdgefitError(
@@ -163,10 +168,8 @@ def _remote(
     progress: ProgressFn | None,
 ) -> CalibrationResult:
     """The catalog sweep on the node that serves ``target``; its files are written here."""
-    from edgefit.targets import load_target
-
     require("ray", extra="ray", purpose="--executor ray")  # the install line before any work
-    t = load_target(target)
+    t = targets.load_target(target)
     path = Path(out) if out else profile_path(t.id, runtime)
     if progress is not None:
         progress(
@@ -200,8 +203,6 @@ def _learned(
     refit: bool,
     progress: ProgressFn | None,
 ) -> CalibrationResult:
-    from edgefit.calibrate._fidelity_api import host_fidelity
-
     count = networks or (QUICK["networks"] if quick else 150)
     if count < 4:
         raise EdgefitError(

@@ -18,19 +18,33 @@ import copy
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgefit._io import to_json, write_atomic
-from edgefit._resources import user_cache_dir
+import yaml
+
+from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.calibrate._api import calibration_method
 from edgefit.calibrate._fidelity_records import FidelityRecord, record_of
-from edgefit.calibrate._host_fidelity import rows_to_dicts, run_zoo, summarize_host
+from edgefit.calibrate._host_fidelity import host_fidelity
 from edgefit.calibrate._learn import default_threads_list
 from edgefit.calibrate._report import check_fidelity
-from edgefit.calibrate._zoo import zoo_specs
 from edgefit.errors import EdgefitError
 from edgefit.estimate import find_profile, load_profile
-from edgefit.estimate._learned import fidelity_path, find_learned, load_learned
+from edgefit.estimate._learned import find_learned, load_learned
+
+if TYPE_CHECKING:
+    from edgefit import targets
+    from edgefit.estimate import _published as pub
+    from edgefit.estimate import _published_check as pub_check
+    from edgefit.estimate import _published_fit as pub_fit
+else:  # the target model and the published points need pydantic: loaded when a check runs
+    targets, pub, pub_check, pub_fit = lazy_import(
+        "edgefit.targets",
+        "edgefit.estimate._published",
+        "edgefit.estimate._published_check",
+        "edgefit.estimate._published_fit",
+    )
 
 ProgressFn = Callable[[str, int, int], None]
 
@@ -89,17 +103,12 @@ def fidelity(
     >>> result = edgefit.fidelity("orin")  # doctest: +SKIP
     >>> result.kind, result.report["loo_median_abs_error"]  # doctest: +SKIP
     """
-    from edgefit.targets import load_target
-
     if calibration_method(target, runtime, "auto") == "learned":
         return _learned(profile, subset, _thread_counts(threads), progress)
-    t = load_target(target)
+    t = targets.load_target(target)
     found = _profile(t, runtime, profile)
     if found is None and profile is None:
-        from edgefit.estimate import find_profile
-        from edgefit.estimate._published import published_path
-
-        if published_path(t.id).is_file():
+        if pub.published_path(t.id).is_file():
             if find_profile(t) is not None:  # calibrated another way (Vela): the points check it
                 return _check(t, update)
             return _published(t, update)
@@ -167,34 +176,7 @@ def _learned(
     return FidelityResult("host", summary, written, warnings)
 
 
-def host_fidelity(
-    profile: Any, subset: str | None, threads_list: tuple[int, ...], progress: ProgressFn | None
-) -> tuple[dict, str]:
-    """A learned profile against the fidelity zoo measured here (``subset``: a zoo tag, None all),
-    at each thread count; the summary is written beside the profile. Returns (summary, path)."""
-
-    rows = run_zoo(
-        profile,
-        user_cache_dir() / "zoo",
-        specs=zoo_specs(subset),
-        threads_list=threads_list,
-        progress=progress,
-    )
-    summary = {
-        **summarize_host(rows),
-        "subset": subset or "all",
-        "profile": profile.path,
-        "fingerprint": profile.fingerprint.to_dict(),
-        "rows": rows_to_dicts(rows),
-    }
-    path = fidelity_path(profile)
-    write_atomic(path, to_json(summary))
-    return summary, str(path)
-
-
 def _check(target: Any, update: bool) -> FidelityResult:
-    from edgefit.estimate._published_check import check_payload
-
     if update:
         raise EdgefitError(
             f"{target.id}'s estimate is calibrated on its profile; its published points only "
@@ -202,15 +184,13 @@ def _check(target: Any, update: bool) -> FidelityResult:
             where="--update",
             fix="drop --update",
         )
-    return FidelityResult("check", check_payload(target))
+    return FidelityResult("check", pub_check.check_payload(target))
 
 
 def _published(target: Any, update: bool) -> FidelityResult:
     """Estimate vs each published point (leave-one-run-out), with its source and the fit's
     figures; ``update`` writes the fit the estimator reads."""
-    from edgefit.estimate._published_fit import calibration_record, published_fit
-
-    fit = published_fit(target)
+    fit = pub_fit.published_fit(target)
     report = fit.report()
     if update and report.proxy:
         raise EdgefitError(
@@ -219,7 +199,9 @@ def _published(target: Any, update: bool) -> FidelityResult:
             where="--update",
             fix="drop --update",
         )
-    written = _write_calibration(target, calibration_record(fit, report)) if update else None
+    written = (
+        _write_calibration(target, pub_fit.calibration_record(fit, report)) if update else None
+    )
     params = report.params
     payload = {
         "target": report.target,
@@ -255,18 +237,13 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 def _write_calibration(target: Any, record: dict) -> str:
-    import yaml
-
-    from edgefit._io import write_atomic
-    from edgefit.estimate._published import calibration_path
-
     if not record:
         raise EdgefitError(
             f"no point of {target.id} could be predicted from the others: nothing to write",
             where="--update",
             fix="add published points (profiles/<target>/published.yaml)",
         )
-    path: Path = calibration_path(target.id)
+    path: Path = pub.calibration_path(target.id)
     header = (
         f"# Written by `edgefit fidelity --target {target.id} --update` from published.yaml; do "
         "not edit.\n"

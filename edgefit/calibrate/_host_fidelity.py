@@ -17,13 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from edgefit._io import to_json, write_atomic
+from edgefit._resources import user_cache_dir
 from edgefit.calibrate._fidelity import kendall_tau
 from edgefit.calibrate._measure import interleaved
 from edgefit.calibrate._zoo import ZooSpec, zoo_onnx, zoo_specs
-from edgefit.estimate._learned import LearnedProfile, precision_class
+from edgefit.estimate._learned import LearnedProfile, fidelity_path, precision_class
 from edgefit.estimate._lower_ort import lower
 
 Progress = Callable[[str, int, int], None]
@@ -195,3 +198,31 @@ def _int8_direction(rows: list[HostRow]) -> dict:
 
 def rows_to_dicts(rows: list[HostRow]) -> list[dict]:
     return [{**asdict(r), "error": r.error, "covered": r.covered} for r in rows]
+
+
+def host_fidelity(
+    profile: Any, subset: str | None, threads_list: tuple[int, ...], progress: Progress | None
+) -> tuple[dict, str]:
+    """A learned profile against the fidelity zoo measured here (``subset``: a zoo tag, None all),
+    at each thread count; the summary is written beside the profile. Returns (summary, path).
+
+    Here, not in :mod:`~edgefit.calibrate._fidelity_api`, so that `edgefit calibrate`
+    (:mod:`~edgefit.calibrate._api`) and `edgefit fidelity` share it without importing each other.
+    """
+    rows = run_zoo(
+        profile,
+        user_cache_dir() / "zoo",
+        specs=zoo_specs(subset),
+        threads_list=threads_list,
+        progress=progress,
+    )
+    summary = {
+        **summarize_host(rows),
+        "subset": subset or "all",
+        "profile": profile.path,
+        "fingerprint": profile.fingerprint.to_dict(),
+        "rows": rows_to_dicts(rows),
+    }
+    path = fidelity_path(profile)
+    write_atomic(path, to_json(summary))
+    return summary, str(path)
