@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 import platform
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import yaml
 
 from edgefit._io import to_json, write_atomic
-from edgefit.calibrate._catalog import build_kernel_model, load_catalog, quantizable, sample_specs
+from edgefit._lazy import lazy_import
+from edgefit.calibrate import _measure
+from edgefit.calibrate._catalog import (
+    KernelSpec,
+    build_kernel_model,
+    load_catalog,
+    quantizable,
+    sample_specs,
+)
 from edgefit.calibrate._fit import Sample, fit_bandwidth, fit_class
 from edgefit.calibrate._measure import default_threads, time_model
 from edgefit.errors import EdgefitError
@@ -28,6 +39,23 @@ from edgefit.estimate import (
 from edgefit.graph import load_graph
 from edgefit.runtimes import measuring_runtime
 from edgefit.runtimes._ort_convert import quantize_int8_static
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+    from edgefit import targets
+    from edgefit.calibrate import _vela
+    from edgefit.targets import _host
+else:  # onnx/onnxruntime and the target model (pydantic) load when a sweep runs; the Vela sweep
+    # imports this module (an import cycle, resolved at call time)
+    onnx, ort, targets, _vela, _host = lazy_import(
+        "onnx",
+        "onnxruntime",
+        "edgefit.targets",
+        "edgefit.calibrate._vela",
+        "edgefit.targets._host",
+    )
 
 SECONDS_PER_MEASUREMENT = 0.7
 MIN_BANDWIDTH_SAMPLES = (
@@ -53,11 +81,7 @@ def unit_profile(
 
 
 def environment(threads: int) -> dict:
-    import onnxruntime as ort
-
-    from edgefit.targets._host import probe_host
-
-    host = probe_host()
+    host = _host.probe_host()
     return {
         "cpu": host.model,
         "cores": host.cores,
@@ -75,12 +99,8 @@ def environment(threads: int) -> dict:
 def _int8(model, folder: Path):
     """Static QDQ int8 (the recipe `edgefit bench --precision int8` uses), on random calibration
     data."""
-    import onnx
-
-    from edgefit.calibrate._measure import feeds_for, session
-
-    sess = session(model, 1)
-    samples = [feeds_for(sess, seed) for seed in range(4)]
+    sess = _measure.session(model, 1)
+    samples = [_measure.feeds_for(sess, seed) for seed in range(4)]
     out = folder / "q.onnx"
     root = logging.getLogger()
     level, root.level = (
@@ -123,15 +143,13 @@ def calibrate(
 ) -> Profile:
     """Measure ``kernels/catalog.yaml`` on ``runtime`` here, fit, write
     ``profiles/<target>/<runtime>.yaml``."""
-    from edgefit.targets import load_target
-
-    target = load_target(target_id)
+    target = targets.load_target(target_id)
     if (
         runtime == "vela" and target.id == "ethos-u55"
     ):  # Arm's compiler gives the figures, no hardware needed
-        from edgefit.calibrate._vela import calibrate_vela
-
-        return calibrate_vela(target.id, budget_s=budget_s, out=out, progress=progress, seed=seed)
+        return _vela.calibrate_vela(
+            target.id, budget_s=budget_s, out=out, progress=progress, seed=seed
+        )
     # kernel timing needs the target's own measuring runtime here (its YAML's runtimes), and the
     # catalog is built for onnxruntime
     if runtime != "onnxruntime" or measuring_runtime(target) != runtime:
@@ -150,14 +168,13 @@ def calibrate(
     )
     specs = sample_specs(entries, scale=min(1.0, budget_s / (per_spec * len(specs))), seed=seed)
 
-    from onnx import TensorProto, helper
-
+    helper, float32 = onnx.helper, onnx.TensorProto.FLOAT
     ident = helper.make_model(
         helper.make_graph(
             [helper.make_node("Identity", ["x"], ["y"])],
             "identity",
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16])],
+            [helper.make_tensor_value_info("x", float32, [1, 16])],
+            [helper.make_tensor_value_info("y", float32, [1, 16])],
         ),
         opset_imports=[helper.make_opsetid("", 18)],
     )
@@ -228,11 +245,6 @@ def refit(
 ) -> Profile:
     """Fit a profile again from stored kernel timings (the models are rebuilt from their
     parameters)."""
-    import json
-
-    from edgefit.calibrate._catalog import KernelSpec
-    from edgefit.targets import load_target
-
     doc = json.loads(Path(measurements).read_text())
     measured = []
     with tempfile.TemporaryDirectory(prefix="edgefit-refit-") as tmp:
@@ -242,7 +254,7 @@ def refit(
                 model = _int8(model, Path(tmp))
             measured.append((row["class"], row["dtype"], model, row["seconds"]))
     return _fit_and_write(
-        load_target(target_id),
+        targets.load_target(target_id),
         runtime,
         measured,
         doc["run_overhead_s"],
@@ -342,8 +354,6 @@ def _residual(target, runtime, profile: Profile, measured, run_overhead) -> dict
 
 
 def _yaml(profile: Profile) -> str:
-    import yaml
-
     header = (
         f"# Calibration profile for {profile.target} on {profile.runtime}, written by `edgefit "
         "calibrate`.\n"

@@ -6,12 +6,19 @@ import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit._resources import data_dir
 from edgefit._yaml import load_yaml
 from edgefit.errors import EdgefitError
+
+if TYPE_CHECKING:
+    import onnx
+else:  # the kernel models are built when a sweep runs
+    onnx = lazy_import("onnx")
 
 OPSET = 18
 
@@ -66,8 +73,7 @@ def _valid(kclass: str, p: dict) -> bool:
 
 def build_kernel_model(spec: KernelSpec):
     """The fp32 ONNX model of one kernel (batch 1), with deterministic random weights."""
-    from onnx import TensorProto, helper, numpy_helper
-
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
     rng = np.random.default_rng(abs(hash(spec.label)) % 2**32)
     p = spec.p
     inits, nodes = [], []
@@ -80,7 +86,7 @@ def build_kernel_model(spec: KernelSpec):
         )
 
     def vi(name, shape):
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+        return helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, shape)
 
     k = spec.kclass
     if k in ("conv", "conv1x1", "dwconv"):

@@ -15,19 +15,24 @@ by a model fitted without it.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit.calibrate._zoo import ZooSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+else:  # the networks are built when a corpus is exported, not on import
+    torch, nn = lazy_import("torch", "torch.nn")
 
 MAX_MACS = 2.5e8  # keep one network under ~10 ms at 1 thread on a 2-core VM
 CORPUS_VERSION = 2  # in every network's name: a cached export of another grammar is never reused
 
 
 def _act(name: str):
-    import torch.nn as nn
-
     return {
         "relu": nn.ReLU(),
         "relu6": nn.ReLU6(),
@@ -40,9 +45,6 @@ def _act(name: str):
 
 
 def _image_net(rng: np.random.Generator):
-    import torch
-    import torch.nn as nn
-
     class SE(nn.Module):
         def __init__(self, c: int, r: int) -> None:
             super().__init__()
@@ -154,9 +156,6 @@ def _image_net(rng: np.random.Generator):
 
 
 def _sequence_net(rng: np.random.Generator):
-    import torch
-    import torch.nn as nn
-
     tokens = int(rng.choice([8, 16, 32, 49, 64, 128, 256]))
     dim = int(rng.choice([32, 64, 96, 128, 192, 256, 384, 512]))
 
@@ -217,8 +216,6 @@ def _sequence_net(rng: np.random.Generator):
 
 
 def _signal_net(rng: np.random.Generator):
-    import torch.nn as nn
-
     length = int(rng.choice([64, 128, 256, 500, 1000, 2000]))
     c = int(rng.choice([1, 8, 16, 40]))
     c0 = c
@@ -266,8 +263,6 @@ def _signal_net(rng: np.random.Generator):
 
 
 def _mlp_net(rng: np.random.Generator):
-    import torch.nn as nn
-
     width = [
         int(rng.choice([32, 64, 128, 256, 512, 784, 1024, 2048, 4096]))
         for _ in range(int(rng.integers(2, 6)))
@@ -288,8 +283,6 @@ _FAMILIES = (
 
 @functools.lru_cache(maxsize=8)
 def _build(seed: int) -> tuple[Any, tuple[int, ...]]:
-    import torch
-
     rng = np.random.default_rng(seed)
     weights = [weight for _, _, weight in _FAMILIES]
     family = int(rng.choice(len(_FAMILIES), p=np.array(weights) / sum(weights)))

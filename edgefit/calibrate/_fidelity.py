@@ -12,13 +12,21 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit.calibrate._calibrate import _int8
 from edgefit.calibrate._measure import time_model
 from edgefit.estimate import Estimator
 from edgefit.graph import load_graph
+from edgefit.graph._examples import example_onnx_path
+
+if TYPE_CHECKING:
+    import onnx
+else:  # the zoo models are read when a fidelity run starts
+    onnx = lazy_import("onnx")
 
 # (example, knobs, input shape or None for the example's default)
 ZOO: tuple[tuple[str, dict, tuple[int, ...] | None], ...] = (
@@ -89,10 +97,6 @@ def measure_zoo(
     dtypes=("fp32", "int8"),
 ) -> list[FidelityRow]:
     """Measure and estimate every zoo model in every dtype."""
-    import onnx
-
-    from edgefit.graph._examples import example_onnx_path
-
     rows: list[FidelityRow] = []
     with tempfile.TemporaryDirectory(prefix="edgefit-fidelity-") as tmp:
         for i, (name, knobs, shape) in enumerate(zoo):

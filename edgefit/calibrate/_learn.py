@@ -15,16 +15,21 @@ from __future__ import annotations
 
 import datetime as _dt
 import gzip
+import json
 import platform
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
+from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
 from edgefit.calibrate._measure import interleaved
+from edgefit.calibrate._zoo import zoo_onnx
 from edgefit.errors import EdgefitError
 from edgefit.estimate._fingerprint import this_machine
 from edgefit.estimate._learned import (
@@ -39,6 +44,13 @@ from edgefit.estimate._lower_ort import Lowered, lower, lowered_from_dict, lower
 from edgefit.estimate._node_features import category, node_features, op_key
 from edgefit.estimate._trees import TreeEnsemble, fit_ensemble
 from edgefit.graph import load_graph
+
+if TYPE_CHECKING:
+    import threadpoolctl
+
+    from edgefit.targets import _host
+else:  # the host probe needs the target model (pydantic); threadpoolctl only when fitting
+    threadpoolctl, _host = lazy_import("threadpoolctl", "edgefit.targets._host")
 
 Progress = Callable[[str, int, int], None]
 TREES, LEAVES = 250, 31
@@ -118,9 +130,8 @@ def _fit_models(x, y, keys, cats, weights, seed: int) -> tuple[dict, dict, TreeE
     and per-op ensembles were tried and cross-validated worse on the corpus: 13.0% and more median
     whole-network error against 12.1% for one model, 11.3% weighted — an op's own samples cover
     fewer shapes than all kernels together, and the op code is a feature of the one model.)"""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(2):  # the machine's two cores, never oversubscribed by OpenMP
+    # the machine's two cores, never oversubscribed by OpenMP
+    with threadpoolctl.threadpool_limits(2):
         return {}, {}, fit_ensemble(x, y, trees=TREES, leaves=LEAVES, seed=seed, weights=weights)
 
 
@@ -224,9 +235,6 @@ def corpus_items(
     progress: Progress | None = None,
 ) -> list[tuple[str, str, str, Path]]:
     """Export the corpus (cached in ``folder``) in each recipe."""
-    from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
-    from edgefit.calibrate._zoo import zoo_onnx
-
     items = []
     specs = corpus_specs(count, seed=seed)
     for i, spec in enumerate(specs):
@@ -292,8 +300,6 @@ def _fit_and_write(runs_: list[ModelRun], path: Path, *, seed: int, folds: int) 
 def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
     """Fit the profile at ``path`` again from the kernel timings stored beside it (no
     measuring)."""
-    import json
-
     stored = measurements_path(path)
     try:
         rows = json.loads(gzip.decompress(stored.read_bytes()))
@@ -346,9 +352,7 @@ QUICK = {
 def default_threads_list(threads: int | None) -> tuple[int, ...]:
     """Profiles are measured at 1 thread and at the core count (other counts: Amdahl between
     them)."""
-    from edgefit.targets._host import probe_host
-
-    counts = {1, probe_host().cores}
+    counts = {1, _host.probe_host().cores}
     if threads:
         counts.add(int(threads))
     return tuple(sorted(counts))

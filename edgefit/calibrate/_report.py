@@ -3,13 +3,23 @@ file."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit._units import parse_duration  # noqa: F401  (kept importable here: cli/_optimize)
 from edgefit.calibrate._calibrate import _yaml
 from edgefit.calibrate._fidelity import FidelityRow, measure_zoo, rows_to_dicts, summarize
 from edgefit.estimate import Profile
+
+if TYPE_CHECKING:
+    from edgefit import targets
+    from edgefit.calibrate import _vela
+else:  # the target model needs pydantic (loaded when a check runs); the Vela fidelity imports
+    # this module (an import cycle, resolved at call time)
+    targets, _vela = lazy_import("edgefit.targets", "edgefit.calibrate._vela")
 
 
 def fidelity_path(profile_path: str | Path) -> Path:
@@ -35,17 +45,11 @@ def check_fidelity(profile: Profile, update=None) -> dict:
     profile), stored beside it; the summary with every row (what `edgefit calibrate/fidelity`
     print)."""
     if profile.runtime == "vela":
-        import json
-
-        from edgefit.calibrate._vela import run_vela_fidelity
-
-        summary = run_vela_fidelity(profile, progress=update)
+        summary = _vela.run_vela_fidelity(profile, progress=update)
         stored = json.loads(fidelity_path(profile.path).read_text()) if profile.path else {}
         return {**summary, "rows": summary.get("rows") or stored.get("rows", [])}
-    from edgefit.targets import load_target
-
     rows = measure_zoo(
-        load_target(profile.target),
+        targets.load_target(profile.target),
         profile,
         threads=profile.environment.get("threads", 1),
         progress=update,

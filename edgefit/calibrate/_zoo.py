@@ -15,14 +15,31 @@ from __future__ import annotations
 
 import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from edgefit._io import write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
-from edgefit.runtimes._ort_convert import clamp_ir_file
+from edgefit.graph._torch import export_torch
+from edgefit.runtimes._ort_convert import clamp_ir, clamp_ir_file
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime.quantization as ort_quant
+    import torch
+
+    from edgefit.calibrate import _zoo_models
+else:  # torch builds the zoo (_zoo_models defines its torch modules), onnx and onnxruntime's
+    # quantizer export it: all loaded when a zoo model is first built
+    onnx, ort_quant, torch, _zoo_models = lazy_import(
+        "onnx", "onnxruntime.quantization", "torch", "edgefit.calibrate._zoo_models"
+    )
 
 RECIPES = ("fp32", "int8-default", "int8-u8s8-pc")
 ZOO_VERSION = 3  # part of every cached file name: bump it when a spec's architecture changes
@@ -48,10 +65,6 @@ class ZooSpec:
 
 
 def _build(ctor: str, args: tuple, kwargs: dict) -> Any:
-    import torch
-
-    from edgefit.calibrate import _zoo_models
-
     torch.manual_seed(0)
     return getattr(_zoo_models, ctor)(*args, **kwargs).eval()
 
@@ -248,9 +261,6 @@ def zoo_onnx(spec: ZooSpec, recipe: str, folder: Path) -> Path:
     if path.is_file():
         return path
     if recipe == "fp32":
-        from edgefit.graph._torch import export_torch
-        from edgefit.runtimes._ort_convert import clamp_ir
-
         return write_atomic(
             path, clamp_ir(export_torch(spec.build(), spec.input_shape)).SerializeToString()
         )
@@ -267,10 +277,8 @@ def calibration_reader(
     operators, shapes and dtypes a real calibration gives (which is what latency depends on), but
     its outputs are not meaningful.
     """
-    import numpy as np
-    from onnxruntime.quantization import CalibrationDataReader
 
-    class Reader(CalibrationDataReader):
+    class Reader(ort_quant.CalibrationDataReader):
         def __init__(self) -> None:
             self._it = (
                 np.random.default_rng(seed).standard_normal(input_shape).astype(np.float32)
@@ -285,11 +293,6 @@ def calibration_reader(
 
 
 def _quantize(fp32: Path, out: Path, spec: ZooSpec, recipe: str) -> None:
-    import tempfile
-
-    import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
-
     model = onnx.load(str(fp32))
     inits = {i.name for i in model.graph.initializer}
     name = next(i.name for i in model.graph.input if i.name not in inits)
@@ -298,9 +301,9 @@ def _quantize(fp32: Path, out: Path, spec: ZooSpec, recipe: str) -> None:
         {}
         if recipe == "int8-default"
         else {
-            "quant_format": QuantFormat.QDQ,
-            "activation_type": QuantType.QUInt8,
-            "weight_type": QuantType.QInt8,
+            "quant_format": ort_quant.QuantFormat.QDQ,
+            "activation_type": ort_quant.QuantType.QUInt8,
+            "weight_type": ort_quant.QuantType.QInt8,
             "per_channel": True,
             "reduce_range": False,
         }
@@ -314,7 +317,7 @@ def _quantize(fp32: Path, out: Path, spec: ZooSpec, recipe: str) -> None:
         with tempfile.TemporaryDirectory(prefix="edgefit-zoo-") as tmp:
             q = Path(tmp) / "q.onnx"
             try:
-                quantize_static(str(fp32), str(q), reader, **options)
+                ort_quant.quantize_static(str(fp32), str(q), reader, **options)
             except Exception as exc:
                 raise EdgefitError(
                     f"quantize_static failed on zoo model {spec.name} ({recipe}): "
