@@ -33,15 +33,20 @@ this target means the Cortex-M's fp32 path, and it adds input-quantize kernels t
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import re
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.calibrate._calibrate import _yaml, measurements_path
 from edgefit.calibrate._catalog import KernelSpec, sample_specs
 from edgefit.calibrate._fidelity import FidelityRow
-from edgefit.calibrate._vela_fidelity import _example, mcu_zoo, vela_rows
+from edgefit.calibrate._vela_fidelity import _example, mcu_zoo, store_vela_rows, vela_rows
 from edgefit.calibrate._vela_fit import (  # noqa: F401 (_main, PREFIXED: tests read them here)
     PREFIXED,
     RUNTIME,
@@ -58,6 +63,14 @@ from edgefit.runtimes._litert import LiteRTOptions, convert_tflite
 from edgefit.runtimes._litert_convert import _version
 from edgefit.runtimes._torch_source import TorchModel
 from edgefit.runtimes._vela_report import VelaConfig, run_vela, vela_version
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from edgefit import targets
+else:  # torch builds the kernels and the target model needs pydantic: loaded when a sweep runs
+    torch, nn, targets = lazy_import("torch", "torch.nn", "edgefit.targets")
 
 SECONDS_PER_KERNEL = 2.7  # litert-torch int8 conversion (~2.3 s on 2 shared cores) + Vela (~0.3 s)
 Progress = Callable[[str, int, int], None]
@@ -136,11 +149,6 @@ def vela_config(target):
 
 def kernel_module(spec: KernelSpec):
     """``(module, example_input)`` of one calibration kernel (NCHW, eval mode, seeded weights)."""
-    import zlib
-
-    import torch
-    from torch import nn
-
     p = spec.p
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(zlib.crc32(spec.label.encode()))  # str hash() changes per process
@@ -174,8 +182,6 @@ def kernel_module(spec: KernelSpec):
 
 
 def _prefixed_class():
-    from torch import nn
-
     class Prefixed(nn.Module):
         """A depthwise 1×1 conv (gives the kernel a quantized input), then the pool / GAP /
         residual add."""
@@ -194,8 +200,6 @@ def _prefixed_class():
                 self.op = nn.ReLU()
 
         def forward(self, x):
-            import torch
-
             y = self.pre(x)
             # the add reads the model input first: in edgefit's kernel table an add whose first
             # input comes from a conv is that conv's epilogue, and there would be no eltwise kernel
@@ -212,8 +216,6 @@ def _Prefixed(kclass: str, p: dict):
 def vela_time(tm, config, folder: Path, label: str):
     """Vela's report for the int8 .tflite (NHWC I/O, 4 random calibration samples) of ``tm`` (a
     TorchModel)."""
-    import re
-
     path = folder / (re.sub(r"[^A-Za-z0-9_.-]+", "_", label)[:80] + ".tflite")
     convert_tflite(
         tm,
@@ -266,10 +268,8 @@ def calibrate_vela(
     beside it in ``vela.measurements.json`` (see :func:`refit_vela`); ``progress(label, i, n)`` is
     called per kernel. Returns the written :class:`Profile` (its ``path`` set).
     """
-    from edgefit.targets import load_target
-
     get_runtime(RUNTIME).require_available()
-    target = load_target(target_id)
+    target = targets.load_target(target_id)
     config = vela_config(target)
     full = sample_specs(list(KERNELS), seed=seed)
     specs = sample_specs(
@@ -341,13 +341,9 @@ def _fit_and_write(target, measured, env: dict, path: Path) -> Profile:
 def refit_vela(measurements: str | Path, out: str | Path, target_id: str = "ethos-u55") -> Profile:
     """Fit the profile again from stored Vela kernel times (no conversion, no Vela run: seconds,
     not minutes)."""
-    import json
-
-    from edgefit.targets import load_target
-
     doc = json.loads(Path(measurements).read_text())
     return _fit_and_write(
-        load_target(target_id), _measured(doc["kernels"]), doc["environment"], Path(out)
+        targets.load_target(target_id), _measured(doc["kernels"]), doc["environment"], Path(out)
     )
 
 
@@ -381,8 +377,6 @@ def run_vela_fidelity(profile: Profile, *, zoo=None, progress: Progress | None =
     """Time, SRAM and flash fidelity over the MCU zoo, stored beside the profile (what `edgefit
     calibrate` and `edgefit fidelity --target ethos-u55 --runtime vela` run); returns the summary
     with its rows."""
-    from edgefit.calibrate._vela_fidelity import store_vela_rows, vela_rows
-
     rows, skipped = vela_rows(profile, _zoo_models(zoo), progress=progress)
     if not rows:
         raise EdgefitError(

@@ -23,17 +23,33 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.calibrate._calibrate import _yaml
 from edgefit.calibrate._fidelity import FidelityRow, summarize
 from edgefit.calibrate._report import fidelity_path
-from edgefit.calibrate._zoo import zoo_onnx
+from edgefit.calibrate._zoo import zoo_onnx, zoo_specs
 from edgefit.estimate import Estimator, Plan, Profile
+from edgefit.examples import get_example
 from edgefit.graph import load_graph
+from edgefit.graph._examples import example_onnx_path
 from edgefit.runtimes._torch_source import TorchModel
+
+if TYPE_CHECKING:
+    import onnx
+    import torch
+
+    from edgefit import targets
+    from edgefit.calibrate import _vela
+else:  # onnx, torch and the target model (pydantic) load when a run starts; the Vela sweep
+    # imports this module (an import cycle, resolved at call time)
+    onnx, torch, targets, _vela = lazy_import(
+        "onnx", "torch", "edgefit.targets", "edgefit.calibrate._vela"
+    )
 
 Progress = Callable[[str, int, int], None]
 METHOD = (
@@ -89,20 +105,12 @@ class VelaRow:
 
 def mcu_zoo() -> list[ZooModel]:
     """The examples' MCU zoo plus the zoo module's ``"mcu"`` specs."""
-    from edgefit.calibrate._vela import ZOO, _label
-
-    models = [_example(name, knobs, _label(name, knobs)) for name, knobs in ZOO]
-    try:
-        from edgefit.calibrate._zoo import zoo_specs
-    except ImportError:  # the zoo module is optional here
-        return models
+    models = [_example(name, knobs, _vela._label(name, knobs)) for name, knobs in _vela.ZOO]
     return models + [_spec_model(spec) for spec in zoo_specs(tag="mcu")]
 
 
 def _example(name: str, knobs: dict, label: str) -> ZooModel:
     def torch_model():
-        from edgefit.examples import get_example
-
         spec = get_example(name)
         return TorchModel(
             spec.build(**knobs),
@@ -111,9 +119,6 @@ def _example(name: str, knobs: dict, label: str) -> ZooModel:
         )
 
     def onnx_model(_folder: Path):
-        from edgefit.examples import get_example
-        from edgefit.graph._examples import example_onnx_path
-
         return example_onnx_path(
             name, input_shape=get_example(name).shape_for(knobs.get("resolution")), **knobs
         )
@@ -123,8 +128,6 @@ def _example(name: str, knobs: dict, label: str) -> ZooModel:
 
 def _spec_model(spec) -> ZooModel:
     def torch_model():
-        import torch
-
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             x = torch.randn(*spec.input_shape)
@@ -146,13 +149,8 @@ def vela_rows(
     """Rows for every model Vela places fully on the NPU, and the skipped ones (``reports``: label
     → VelaReport already made for the same configuration, to skip the conversion and the
     compile)."""
-    import onnx
-
-    from edgefit.calibrate._vela import vela_config, vela_time
-    from edgefit.targets import load_target
-
-    target = load_target(profile.target)
-    config = vela_config(target)
+    target = targets.load_target(profile.target)
+    config = _vela.vela_config(target)
     zoo = list(zoo)
     rows: list[VelaRow] = []
     skipped: list[dict] = []
@@ -161,7 +159,7 @@ def vela_rows(
             if progress:
                 progress(model.label, i, len(zoo))
             try:
-                report = (reports or {}).get(model.label) or vela_time(
+                report = (reports or {}).get(model.label) or _vela.vela_time(
                     model.torch_model(), config, Path(tmp), model.label
                 )
             except Exception as exc:  # noqa: BLE001 - a model the converter cannot make is listed, not fatal
