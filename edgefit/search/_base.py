@@ -6,15 +6,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
-from edgefit.evaluate import load_npz
-from edgefit.graph import load_graph
+from edgefit.evaluate import check_data, load_npz
+from edgefit.examples import get_example, load_digits_splits
+from edgefit.graph import load_graph, parse_input_shape
+from edgefit.graph._examples import example_graph
 from edgefit.graph._torch import export_torch
 from edgefit.passes._swap import resolve_factory
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn.functional as F
+else:  # only a swapped resolution needs torch (to resample the inputs)
+    torch, F = lazy_import("torch", "torch.nn.functional")
 
 
 @dataclass
@@ -42,8 +51,6 @@ class Base:
         if resolution is None:
             return self.input_shape
         if self.kind == "example":
-            from edgefit.examples import get_example
-
             return get_example(self.name).shape_for(resolution)
         spatial = 2 if len(self.input_shape) == 4 else 1
         return self.input_shape[:-spatial] + (resolution,) * spatial
@@ -64,8 +71,6 @@ class Base:
         knobs = {"depth": depth, "resolution": resolution, "activation": activation}
         knobs = {k: v for k, v in knobs.items() if v is not None}
         if self.kind == "example":
-            from edgefit.graph._examples import example_graph
-
             return example_graph(self.name, **knobs)
 
         module = resolve_factory(self.name)(width=1.0, **knobs)
@@ -80,9 +85,6 @@ def resize_inputs(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     signals)."""
     if tuple(x.shape[1:]) == tuple(shape[1:]) or not np.issubdtype(x.dtype, np.floating):
         return x
-    import torch
-    import torch.nn.functional as F
-
     mode = "bilinear" if x.ndim == 4 else "linear"
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     size = tuple(shape[2:])
@@ -110,8 +112,6 @@ def resolve_base(
     train_data: Path | None,
 ) -> Base:
     """Work out what is being optimized and with which data (one clear error for each mismatch)."""
-    from edgefit.evaluate import check_data, load_npz
-
     if sum(x is not None for x in (model, example, factory)) > 1:
         raise EdgefitError(
             "give one of MODEL, --example or --factory", where="MODEL", fix="drop the others"
@@ -120,8 +120,6 @@ def resolve_base(
         example = example or "digits-cnn"
     train = _npz_pair(train_data, "--train-data")
     if example is not None:
-        from edgefit.examples import get_example
-
         spec = get_example(example)
         shape, dtype = spec.input_shape, spec.input_dtype
         base = Base(
@@ -139,8 +137,6 @@ def resolve_base(
             base_activation=spec.defaults.activation,
         )
         if example == "digits-cnn" and data is None:
-            from edgefit.examples import load_digits_splits
-
             splits = load_digits_splits()
             base.train = train or splits["train"]
             base.val = splits["val"]
@@ -153,8 +149,6 @@ def resolve_base(
                 where="--input-shape",
                 fix="pass --input-shape 1x3x224x224",
             )
-        from edgefit.graph import parse_input_shape
-
         parsed = parse_input_shape(input_shape)
         if not isinstance(parsed, tuple):
             raise EdgefitError(
@@ -165,8 +159,6 @@ def resolve_base(
         shape = parsed
         base = Base("factory", factory, shape, "float32", np.empty(0), None, "", train, None, None)
     else:
-        from edgefit.graph import load_graph
-
         graph = load_graph(model, input_shape)
         ((name, shape),) = list(graph.inputs.items())[:1] or [("", ())]
         dtype = graph.tensors.get(name, ((), "fp32"))[1]

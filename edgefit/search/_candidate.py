@@ -3,8 +3,9 @@ envelope."""
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,15 @@ from edgefit._ort import ort_session
 from edgefit.evaluate import run_outputs, score
 from edgefit.iteration import candidate_iteration
 from edgefit.passes import (
+    PassContext,
     PassPlan,
     PruneConfig,
+    QuantizeConfig,
+    Recipe,
     RecoverConfig,
     SwapConfig,
     get_precision,
+    materialize,
     ort_defaults,
 )
 from edgefit.records import (
@@ -31,7 +36,7 @@ from edgefit.records import (
 from edgefit.records import Artifact as ArtifactRecord
 from edgefit.runtimes import Artifact, get_runtime
 from edgefit.runtimes._torch import eager
-from edgefit.search._base import Base
+from edgefit.search._base import Base, resize_inputs
 from edgefit.search._figures import (
     ARTIFACT_FORMATS,
     estimate_file,
@@ -67,8 +72,6 @@ def recipe_of(choice: Choice, settings: RunSettings | None) -> dict | None:
     recipes = getattr(settings, "recipes", None)  # callers that plan without settings pass None
     if not recipes or choice.precision != "int8":
         return None
-    import json
-
     return recipes.get(json.dumps(choice.to_dict(), sort_keys=True))
 
 
@@ -97,10 +100,6 @@ def pass_plan(choice: Choice, base: Base, settings: RunSettings):
     config = precision.config(choice.calibration, choice.keep_float)
     recipe = recipe_of(choice, settings)
     if recipe is not None and getattr(config, "precision", None) == "int8":
-        from dataclasses import replace
-
-        from edgefit.passes import QuantizeConfig, Recipe
-
         if isinstance(config, QuantizeConfig):
             config = replace(config, recipe=Recipe.from_dict(recipe))
     return PassPlan(
@@ -123,8 +122,6 @@ def reference_outputs(base: Base, onnx_path, threads: int) -> np.ndarray:
 def score_model(
     base: Base, onnx_path, reference: np.ndarray | None, threads: int, metric: str = "auto"
 ):
-    from edgefit.search._base import resize_inputs
-
     session = _session(onnx_path, threads)
     shape = tuple(d if isinstance(d, int) else 1 for d in session.get_inputs()[0].shape)
     outputs = run_outputs(session, resize_inputs(base.eval_x, shape))
@@ -137,8 +134,6 @@ def score_torch(
     """Score a ``torch.export`` program (a torchao candidate) in this process on the torch runtime,
     eager: the exported program holds torchao's own int8 kernels, so these are the quantized
     model's outputs."""
-    from edgefit.search._base import resize_inputs
-
     rt = get_runtime("torch")
     session = rt.open(
         eager(Artifact(Path(pt2_path), "torch-export", "as-built", rt.name)), threads=threads
@@ -193,9 +188,6 @@ def run_candidate(
     file to measure; a caller that measures elsewhere (a device node) puts its figures in with
     :func:`with_latency`.
     """
-    from edgefit.passes import PassContext, get_precision, materialize
-    from edgefit.search._base import resize_inputs
-
     start = time.perf_counter()
     shape = base.shape_for(choice.resolution)
 

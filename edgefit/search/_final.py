@@ -15,6 +15,7 @@ import gc
 import time
 from pathlib import Path
 
+from edgefit.calibrate._measure import feeds_for, interleaved, session
 from edgefit.iteration import as_loop
 from edgefit.passes._recipe import Recipe
 from edgefit.passes._recipe_timing import interleaved_timer
@@ -184,8 +185,6 @@ def _timed(
 ):
     """``interleaved`` on the chosen files after ``settle_s`` of quiet, and the share of the timing
     this process's threads spent waiting for a CPU held by someone else (None off Linux)."""
-    from edgefit.calibrate._measure import interleaved
-
     levels = [_opt_level(c) for c in chosen]
 
     gc.collect()
@@ -227,8 +226,6 @@ def _opt_level(c: DoneCandidate) -> str:
 def _with_levels(paths: list[str], levels: list[str], threads: int, rounds: int):
     """Interleaved rounds as :func:`~edgefit.passes._recipe_timing.interleaved_timer` times
     recipes: each session opened at its own graph optimization level."""
-    from edgefit.calibrate._measure import feeds_for, session
-
     feed = feeds_for(session(paths[0], threads))
     items = [
         (Path(p), Recipe(precision="fp32", opt_level=lvl, threads=threads))

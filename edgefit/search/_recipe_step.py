@@ -26,10 +26,15 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from edgefit import passes
 from edgefit._io import to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.passes import PassContext
 from edgefit.passes._onnx import host_int8_recipe
@@ -37,6 +42,15 @@ from edgefit.passes._recipe import RECIPE_VERSION
 from edgefit.passes._recipe_choice import int8_finalists
 from edgefit.passes._recipe_search_cap import MIN_CAP_S
 from edgefit.passes._recipe_search_scratch import scratch_folder
+from edgefit.search._base import resize_inputs
+from edgefit.search._candidate import score_model
+from edgefit.search._select import accuracy_floor
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime
+else:  # onnxruntime loads when the recipe search runs, not by importing search
+    onnx, onnxruntime = lazy_import("onnx", "onnxruntime")
 
 RECIPE_FILE = Path("recipe") / "recipe.json"
 STEP_VERSION = 1
@@ -85,14 +99,10 @@ def searched_recipe(
     ``cap_s``: the search's time cap (None: none). None when the search failed or the cap is under
     :data:`MIN_CAP_S`: ``notes`` says why, and int8 candidates keep the default recipe.
     """
-    from edgefit.search._base import resize_inputs
-
     proto_bytes = Path(base.onnx_path).read_bytes()
     ctx = PassContext(
         calibration=resize_inputs(base.calibration, base.input_shape), seed=settings.seed
     )
-    import onnx
-
     feeds, where = ctx.calibration_feeds(onnx.load_from_string(proto_bytes))
     key = _key(proto_bytes, base, settings, max_drop, RECIPE_VERSION)
     path = out_dir / RECIPE_FILE
@@ -149,10 +159,6 @@ def with_recipe(
     (not an ONNX file, an estimated target, no such int8 survivor) or fails (the notes say
     why). Pruned or swapped int8 choices keep the space's recipe. ``budget_left_s``: what is
     left of ``--budget`` (the search is capped by :func:`recipe_cap`)."""
-    from dataclasses import replace
-
-    from edgefit.search._select import accuracy_floor
-
     cfg, base = run.config, run.base
     plain = [s.choice.precision for s in survivors if _searched(s.choice)]
     if not recipe_applies(base, settings.measure_runtime, plain):
@@ -223,14 +229,11 @@ def with_search(record: dict, search: dict | None) -> dict:
 
 
 def _search(base, settings, feeds, reference, max_drop, work: Path, progress, cap_s):
-    # looked up when called, so that a test can stand in for the measured search
-    from edgefit.passes import search_recipe
-    from edgefit.search._candidate import score_model
-
     def eval_fn(model_path: Path) -> float:
         return score_model(base, model_path, reference, settings.threads, settings.metric).value
 
-    return search_recipe(
+    # read off the package when called, so that a test can stand in for the measured search
+    return passes.search_recipe(
         base.onnx_path,
         feeds,
         eval_fn,
@@ -246,9 +249,6 @@ def _search(base, settings, feeds, reference, max_drop, work: Path, progress, ca
 def _key(proto_bytes: bytes, base, settings, max_drop: float, recipe_version: int) -> str:
     """Everything the search's outcome depends on: the model, the data, the settings, this CPU's
     int8 path and the onnxruntime version."""
-    import numpy as np
-    import onnxruntime
-
     h = hashlib.sha256(proto_bytes)
     for arr in (base.calibration, base.eval_x, base.eval_y):
         h.update(b"-" if arr is None else np.ascontiguousarray(arr).tobytes())
