@@ -3,12 +3,13 @@ an optuna study that lives in the output folder (rerunning the same command resu
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from edgefit._io import (
     to_json,
     write_atomic,
 )
+from edgefit._lazy import lazy_import
 from edgefit.estimate import Estimator
 from edgefit.graph import load_graph
 from edgefit.passes import PassContext, PassPlan, materialize
@@ -34,6 +36,11 @@ from edgefit.search._screen import prefilter, screen
 from edgefit.search._space import Choice, SpaceOptions, build_space, skipped_levers, torchao_base
 from edgefit.search._study import _study, _tell
 from edgefit.targets import load_target
+
+if TYPE_CHECKING:
+    import optuna
+else:  # the study's storage: loaded when a run starts, not by importing search
+    optuna = lazy_import("optuna")
 
 RESULT = "result.json"
 
@@ -82,8 +89,6 @@ class CandidateContext:
 def choice_key(choice: Choice, recipe: dict | None = None) -> str:
     """The candidate's key (its folder under candidates/); an int8 choice built with a searched
     recipe hashes the recipe too, so a record made with another recipe is never reused."""
-    import hashlib
-
     data: dict[str, Any] = choice.to_dict()
     if recipe is not None and choice.precision == "int8":
         data = {"choice": data, "recipe": recipe}
@@ -156,8 +161,6 @@ def optimize(
     :func:`edgefit.optimize` is the whole run. ``config.out_dir`` None is
     ``edgefit-out/<target id>``; ``run.config`` holds the folder used.
     """
-    import optuna
-
     # the run's clock: --budget counts from here, the int8 recipe search included
     start = time.perf_counter()
     target = load_target(config.target)

@@ -15,16 +15,25 @@ A rerun whose winner, precision and calibration are unchanged reuses the folder 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgefit._io import ensure_dir, remove_stale_temps, to_json, write_atomic
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.records import DoneCandidate
 from edgefit.runtimes import MeasurementError, get_runtime, runtime_names
 from edgefit.runtimes._measure import convert_in_child
+
+if TYPE_CHECKING:
+    import onnx
+else:
+    onnx = lazy_import("onnx")
 
 EXPORT_RUNTIMES = ("litert", "coreml", "vela", "tensorrt")
 EXPORT_TIMEOUT_S = 900.0
@@ -149,16 +158,12 @@ def _export_one(
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
 def _previous(folder: Path, stamp: dict) -> dict | None:
     """The record of an earlier export in ``folder`` made from the same model, precision and
     calibration."""
-    import json
-
     try:
         saved = json.loads((folder / STAMP).read_text())
     except (OSError, ValueError):
@@ -186,8 +191,6 @@ def _install(built: Path, final: Path) -> Path:
 
 def _named(fp32: Path, samples):
     """(input name, sample) pairs for the model's single input."""
-    import onnx
-
     model = onnx.load(str(fp32), load_external_data=False)
     inits = {i.name for i in model.graph.initializer}
     name = next(i.name for i in model.graph.input if i.name not in inits)

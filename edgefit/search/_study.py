@@ -4,12 +4,21 @@ storage the user named, and told of each finished candidate in one transaction."
 from __future__ import annotations
 
 import os
+import re
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgefit._io import WriteError, write_error
+from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.records import DoneCandidate, FailedCandidate
 from edgefit.search._config import OptimizeConfig, run_folder
+
+if TYPE_CHECKING:
+    import optuna
+else:  # loaded when a run opens its study, not by importing search
+    optuna = lazy_import("optuna")
 
 
 def _redacted(url: str) -> str:
@@ -18,8 +27,6 @@ def _redacted(url: str) -> str:
     >>> _redacted("postgresql://edgefit:secret@db/edgefit")
     'postgresql://edgefit:***@db/edgefit'
     """
-    import re
-
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
@@ -30,8 +37,6 @@ def _study(config: OptimizeConfig, keys: list[str]):
     The default SQLite file is created whole under a temporary name and renamed into place, so a
     run killed while creating it leaves no half-initialized database behind.
     """
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.NSGAIISampler(seed=config.seed)
     default_db = (run_folder(config) / "study.db").resolve()
@@ -73,10 +78,6 @@ def _study(config: OptimizeConfig, keys: list[str]):
 
 
 def _create_sqlite_study(db: Path, sampler) -> None:
-    import tempfile
-
-    import optuna
-
     fd, tmp = tempfile.mkstemp(prefix=f".{db.name}.{os.getpid()}.", suffix=".tmp", dir=db.parent)
     os.close(fd)
     try:
@@ -110,8 +111,6 @@ def _first_line(exc: BaseException) -> str:
 def _tell(study, dist, key: str, record: DoneCandidate | FailedCandidate) -> None:
     """Add the finished candidate to the study as one finished trial (a single database
     transaction: a kill leaves no trial waiting or running)."""
-    import optuna
-
     done = isinstance(record, DoneCandidate)
 
     def trial(params: bool):
