@@ -79,6 +79,12 @@ def _prepare_onnx(model, plan, samples, calibration_source: str, folder: Path) -
 def _make_calibrator(samples, cache_path: Path):
     """An entropy calibrator (implicit int8, deprecated in TensorRT 10) with a calibration cache
     file."""
+    if not hasattr(trt, "IInt8EntropyCalibrator2"):
+        raise EdgefitError(
+            "this TensorRT has no implicit int8 calibrator",
+            where="options",
+            fix="use int8_mode='explicit' (Q/DQ)",
+        )
 
     class Calibrator(trt.IInt8EntropyCalibrator2):
         def __init__(self) -> None:
@@ -103,12 +109,6 @@ def _make_calibrator(samples, cache_path: Path):
         def write_calibration_cache(self, cache) -> None:
             write_atomic(cache_path, bytes(cache))
 
-    if not hasattr(trt, "IInt8EntropyCalibrator2"):
-        raise EdgefitError(
-            "this TensorRT has no implicit int8 calibrator",
-            where="options",
-            fix="use int8_mode='explicit' (Q/DQ)",
-        )
     return Calibrator()
 
 

@@ -117,6 +117,18 @@ def test_unsupported_precision_error_before_building(monkeypatch, tmp_path):
         rt.convert(tiny_model(), "int8-dynamic", tmp_path)
 
 
+def test_implicit_int8_on_a_tensorrt_without_its_calibrator_is_one_clear_error(monkeypatch, tmp_path):
+    """TensorRT removed the implicit-int8 entropy calibrator in newer releases: asking for
+    int8_mode='implicit' there is an EdgefitError that names the fix, not an AttributeError from
+    subclassing a class that is gone."""
+    from edgefit.runtimes import _tensorrt_engine
+
+    monkeypatch.setattr(_tensorrt_engine, "trt", types.SimpleNamespace(__version__="11.0"))
+    with pytest.raises(EdgefitError, match="no implicit int8 calibrator") as err:
+        _tensorrt_engine._make_calibrator([], tmp_path / "calibration.cache")
+    assert "explicit" in err.value.fix
+
+
 def _require_tensorrt():
     status = get_runtime("tensorrt").available()
     if not status.ok:
