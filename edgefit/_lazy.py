@@ -38,6 +38,11 @@ import sys
 from types import ModuleType
 from typing import Any
 
+# Names that tools probe on any object to ask what it is (inspect.unwrap, doctest's finder,
+# signature lookups), which no module defines: answered without importing, so walking a module's
+# globals does not import (or fail to import) every heavy library it names.
+_PROBES = frozenset({"__wrapped__", "__signature__", "__func__", "__self__", "__objclass__"})
+
 
 class LazyModule(ModuleType):
     """A stand-in for the module named ``__name__``, imported on first attribute access."""
@@ -48,6 +53,8 @@ class LazyModule(ModuleType):
         return module if module is not None else importlib.import_module(name)
 
     def __getattr__(self, attr: str) -> Any:  # only called for names the proxy itself lacks
+        if attr in _PROBES:
+            raise AttributeError(attr)
         return getattr(self._load(), attr)
 
     def __setattr__(self, attr: str, value: Any) -> None:

@@ -53,3 +53,14 @@ def test_a_missing_module_raises_at_first_use_not_at_import():
     assert "not loaded yet" in repr(proxy)
     with pytest.raises(ModuleNotFoundError, match="edgefit_no_such_module_anywhere"):
         proxy.anything
+
+
+def test_tools_that_walk_a_modules_globals_do_not_import_what_it_names():
+    """inspect.unwrap (doctest's finder calls it on every global) probes ``__wrapped__``: the
+    proxy answers without importing, so collecting doctests of a module that names a missing
+    optional package (tensorrt) does not fail."""
+    import inspect
+
+    proxy = lazy_import("edgefit_no_such_module_anywhere")
+    assert inspect.unwrap(proxy) is proxy and not inspect.isroutine(proxy)
+    assert not is_loaded("edgefit_no_such_module_anywhere")
