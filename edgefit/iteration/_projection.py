@@ -100,8 +100,9 @@ def crossing_days(
     Equal gaps: D_l·q^(t/C_l) = D_h·q^(t/C_h) with q = 1 − R gives
     t = ln(D_h / D_l) / (ln q · (1/C_l − 1/C_h)).
 
-    >>> round(crossing_days(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60), 6)  # 1 / (1/30 -
-    1/60) 60.0
+    >>> light, heavy = Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5)
+    >>> round(crossing_days(light, heavy, 30, 60), 6)  # 1 / (1/30 - 1/60)
+    60.0
     """
     if heavy.a0 <= light.a0:
         return 0.0
@@ -121,8 +122,9 @@ def crossing_iteration(
 
     At day k·C_l the light model has k iterations, the heavy one floor(k·C_l / C_h).
 
-    >>> crossing_iteration(Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5), 30, 60)  # day 90: 0.9875 >
-    0.975 3
+    >>> light, heavy = Curve(0.9, 1.0, 0.5), Curve(0.95, 1.0, 0.5)
+    >>> crossing_iteration(light, heavy, 30, 60)  # day 90: 0.9875 > 0.975
+    3
     """
     if heavy.a0 <= light.a0:
         return 0

@@ -50,11 +50,11 @@ class PruneConfig(PassConfig):
     channels per group (channel) or 0.5 (2:4). ``round_to`` keeps channel counts multiples of it
     (channel only; 8 suits most accelerators' vector widths).
 
-    >>> PruneConfig(method="channel", amount=1.0)
+    >>> PruneConfig(method="channel", amount=1.0)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: PruneConfig.amount: amount=1.0 is not allowed (fix: use a fraction
-    in (0, 1))
+    edgefit.errors.EdgefitError: PruneConfig.amount: amount=1.0 is not allowed
+    (fix: use a fraction in (0, 1))
     """
 
     method: str = "unstructured"

@@ -49,11 +49,11 @@ class RecoverConfig(PassConfig):
     ``distill`` the teacher's softened outputs weigh ``1 - alpha`` of the loss at ``temperature``.
     ``max_shift`` > 0 adds random-shift augmentation (images only).
 
-    >>> RecoverConfig(epochs=0)
+    >>> RecoverConfig(epochs=0)  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: RecoverConfig.epochs: epochs=0 is not allowed (fix: use a positive
-    integer)
+    edgefit.errors.EdgefitError: RecoverConfig.epochs: epochs=0 is not allowed
+    (fix: use a positive integer)
     """
 
     epochs: int = 1

@@ -52,12 +52,11 @@ class TorchaoConfig(PassConfig):
 
     >>> TorchaoConfig(config="int8-dynamic").to_dict()
     {'type': 'TorchaoConfig', 'config': 'int8-dynamic', 'version': 1}
-    >>> TorchaoConfig(config="int2")
+    >>> TorchaoConfig(config="int2")  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    edgefit.errors.EdgefitError: TorchaoConfig.config: config='int2' is not allowed (fix: use one
-    of \
-int8-dynamic, int8-weight, int4-weight, float8-dynamic)
+    edgefit.errors.EdgefitError: TorchaoConfig.config: config='int2' is not allowed
+    (fix: use one of int8-dynamic, int8-weight, int4-weight, float8-dynamic)
     """
 
     config: str = "int8-dynamic"

@@ -99,7 +99,7 @@ def build_plan(precision: str, options: TrtOptions) -> BuildPlan:
 
     >>> build_plan("int8", TrtOptions()).set_flags
     ('INT8', 'FP16')
-    >>> build_plan("fp16", TrtOptions(strongly_typed=True))
+    >>> build_plan("fp16", TrtOptions(strongly_typed=True))  # doctest: +NORMALIZE_WHITESPACE
     BuildPlan(set_flags=(), clear_flags=(), network_flags=('STRONGLY_TYPED',), pre_convert='fp16',
     calibrator=False)
     """

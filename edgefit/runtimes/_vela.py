@@ -14,10 +14,11 @@ Outputs (``infer``, parity) come from running the int8 .tflite that Vela compile
 kernels: Arm designs the Ethos-U to match TFLite's int8 reference kernels, which is not verified
 here.
 
->>> art = get_runtime("vela").convert(TorchModel.from_example("ds-cnn-kws"), "int8", "out/")  #
-doctest: +SKIP
->>> VelaReport.from_dict(art.metadata["vela"]).inference_time_s                                #
-doctest: +SKIP
+>>> from edgefit.runtimes import get_runtime
+>>> from edgefit.runtimes._torch_source import TorchModel
+>>> model = TorchModel.from_example("ds-cnn-kws")  # doctest: +SKIP
+>>> art = get_runtime("vela").convert(model, "int8", "out/")  # doctest: +SKIP
+>>> VelaReport.from_dict(art.metadata["vela"]).inference_time_s  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -188,6 +188,7 @@ class OptimizeResult:
     names every file written: ``results``, ``model`` (model.onnx), ``model_torch`` (a torchao
     winner's model.pt2), ``report``, ``html`` and ``export:<runtime>`` for each target format.
 
+    >>> import edgefit
     >>> config = edgefit.OptimizeConfig(trials=4)
     >>> result = edgefit.optimize(None, "host-cpu", config=config)  # doctest: +SKIP
     >>> result.chosen.label, result.files["model"]  # doctest: +SKIP
@@ -314,6 +315,7 @@ class ThreadsResult:
     left for the next run (which reuses every finished candidate). ``threads_from`` is ``"user"``
     (``--threads``) or ``"target"`` (its ``deployment_threads``).
 
+    >>> import edgefit
     >>> config = edgefit.OptimizeConfig(trials=4, threads=(1, 2))
     >>> result = edgefit.optimize(None, "host-cpu", config=config)  # doctest: +SKIP
     >>> {n: r.chosen.label for n, r in result.runs.items()}  # doctest: +SKIP
