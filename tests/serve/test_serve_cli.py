@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from edgefit.cli import main
 from edgefit.cli._app import app
+from edgefit.cli._common import console
 
 runner = CliRunner()
 BASE = ["serve-plan", "--model", "llama-3-70b", "--target", "h100"]
@@ -30,7 +31,10 @@ def test_json_llama70_on_one_h100():
     assert p["iteration"]["egress"]["usd_per_iteration"] == 90_000
 
 
-def test_human_table_shows_fit_reasons_best_and_tax():
+def test_human_table_shows_fit_reasons_best_and_tax(monkeypatch):
+    # a 250-column terminal: rich reads COLUMNS once, when the CLI's console is made, which is
+    # whenever the first test in this process imported the CLI; so the width is set on the console
+    monkeypatch.setattr(console, "_width", 250)
     result = runner.invoke(app, [*BASE, "--weights", "fp16,fp8", "--kv", "fp8", "--slo-tpot", "50ms"],
                            env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
