@@ -111,19 +111,28 @@ def vela_arena(
     t_born = [born[t] for t in names]
     t_dies = [max(dies.get(t, born[t]), born[t]) for t in names]
     t_prod = [born[t] for t in names]
-    double = False
+    first_half = -1  # entry of the double buffer's first half of the kernel before, if any
     plan = weight_buffers(kernels)
     for i in range(len(kernels)):  # weight buffers, the first prefetched under the kernel before
         buffers = plan[i]
-        # a prefetch waits for the double buffer before it to free its first half
-        first = i if double else max(i - 1, 0)
-        double = buffers[1] > 0
+        first = max(i - 1, 0)
+        if first_half >= 0:
+            # a prefetch waits for the double buffer before it to free its first half, then lives
+            # beside its second half while that kernel finishes (Vela 5.2's allocation: a dilated
+            # TCN conv's 4.5 KB single buffer from the end of the 3×-tap conv before it)
+            if buffers[0] > elems[first_half] and t_born[first_half] < i - 1:
+                t_dies[first_half] = i - 2
+            else:
+                first = i
+        first_half = -1
         for size, born_at in zip(buffers, (first, i)):
             if size > 0:
                 elems.append(_align(size))
                 t_born.append(born_at)
                 t_dies.append(i)
                 t_prod.append(i)
+        if buffers[1] > 0:
+            first_half = len(elems) - 2
     return (
         np.array(t_born, np.int32),
         np.array(t_dies, np.int32),

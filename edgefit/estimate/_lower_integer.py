@@ -23,7 +23,10 @@ per-layer report on the litert-torch int8 .tflite of the same model:
   ``datamove``);
 * **MatMul by a constant** is a FULLY_CONNECTED over the rows (``gemm``); a MatMul of two
   activations stays ``matmul`` (Vela leaves BATCH_MATMUL to the CPU on Ethos-U55 with this
-  converter).
+  converter);
+* **a Conv1d** is a CONV_2D of height 1 (``conv`` / ``conv1x1`` / ``dwconv``, :func:`as_npu_conv`)
+  with Vela's expanded kernel above dilation 2, between the NCL ↔ NLC layout transposes
+  litert-torch writes around it (``datamove`` kernels, :func:`layout_transposes`).
 
 An NPU kernel costs its **padded work** (:func:`npu_work_factor`), not its MACs: Vela's
 cycle model steps the MAC array over 2-wide, 8-deep output micro-blocks and 32-deep input blocks
@@ -151,6 +154,7 @@ def lower_integer(
     kernels: list[dict] = []
     producer: dict[str, int] = {}
     concats: list[list[str]] = []
+    dilated = onnx_dilations(graph)
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
         if (
@@ -185,23 +189,32 @@ def lower_integer(
             for t in layer.outputs:
                 producer[t] = k
             continue
-        anchor = as_npu_op(layer)
+        anchor = as_npu_op(with_dilations(layer, dilated))
         kern = {
             "layers": [layer.index],
             "anchor": anchor,
-            "ops": float(anchor.ops),  # what a CPU beside the NPU computes
+            # what a CPU beside the NPU computes (a dilated kernel's taps, not Vela's expansion)
+            "ops": float(layer.ops if anchor.kind in CONV_KINDS else anchor.ops),
             "npu_ops": float(anchor.ops) * npu_work_factor(anchor),  # the NPU's padded work
             "macs": float(layer.macs),
             "inputs": ins,
             "extra_in": [],
             "outputs": list(layer.outputs),
             "fusable": layer.kind in ANCHOR_KINDS,
+            "conv1d": is_conv1d(layer),
         }
         kernels.append(kern)
         for t in layer.outputs:
             producer[t] = len(kernels) - 1
     for kern in kernels:
         kern["npu_ops"] *= brick_factor(kern["anchor"], kern["outputs"], outputs)
+    shapes = {t: shape for t, (shape, _) in graph.tensors.items()}
+    kernels = layout_transposes(kernels, outputs, shapes)
+    producer = {t: i for i, kern in enumerate(kernels) for t in kern["outputs"]}
+    for out, *ins in concats:  # a concatenation is made by its last producer
+        made = [producer[t] for t in ins if t in producer]
+        if made:
+            producer[out] = max(made)
     return kernels, producer, alias, concats
 
 
@@ -221,12 +234,85 @@ def brick_factor(anchor: Layer, produced: list[str], graph_outputs: set[str]) ->
 def as_npu_op(layer: Layer) -> Layer:
     """The layer as the NPU runs it: Vela lowers a nearest/bilinear upscale (``Resize``) to a 1×1
     average pool with the NPU's upscaling read (``ResizeNearestNeighbor`` → ``AvgPool`` in its
-    per-layer report), so it is costed as pooling over its output, one tap per element."""
+    per-layer report), so it is costed as pooling over its output, one tap per element. A
+    convolution is the 2-D one Vela runs (:func:`as_npu_conv`)."""
+    if layer.kind in CONV_KINDS:
+        return as_npu_conv(layer)
     if layer.op not in ("Resize", "Upsample") or len(layer.output_shape) != 4:
         return layer
     outputs = int(np.prod(layer.output_shape))
     attrs = {**layer.attrs, "kernel_shape": [1, 1]}
     return replace(layer, op="AveragePool", kind="pool", ops=outputs, attrs=attrs)
+
+
+CONV_KINDS = frozenset({"conv", "depthwise_conv"})
+HW_DILATION = 2  # the largest dilation Ethos-U55 reads in hardware
+
+
+def onnx_dilations(graph: Graph) -> dict[str, list[int]]:
+    """Conv node output → its ``dilations`` where any exceeds 1 (the layer table does not keep
+    them)."""
+    model = getattr(graph, "model", None)
+    found: dict[str, list[int]] = {}
+    for node in model.graph.node if model is not None else ():
+        for a in node.attribute:
+            if node.op_type == "Conv" and a.name == "dilations" and max(a.ints, default=1) > 1:
+                found[node.output[0]] = [int(d) for d in a.ints]
+    return found
+
+
+def with_dilations(layer: Layer, dilated: dict[str, list[int]]) -> Layer:
+    d = dilated.get(layer.outputs[0]) if layer.outputs else None
+    return replace(layer, attrs={**layer.attrs, "dilations": d}) if d else layer
+
+
+def is_conv1d(layer: Layer) -> bool:
+    """A convolution over a ``(N, C, L)`` sequence (ONNX Conv with a 1-D kernel)."""
+    kernel = layer.attrs.get("kernel_shape") or []
+    return layer.kind in CONV_KINDS and len(kernel) == 1 and len(layer.output_shape) == 3
+
+
+def vela_taps(k: int, dilation: int) -> tuple[int, int]:
+    """``(taps, hardware dilation)`` of one kernel axis as Vela runs it: the NPU dilates by 1 or
+    2 only, so Vela (``fixup_dilation_gt2``) writes a larger kernel with zeros between the taps:
+    an even dilation d keeps the hardware's 2 and spreads the taps d/2 apart, an odd one d apart
+    (k=3: 5 taps at d=4, 9 at d=8, 7 at d=3; Vela 5.2's per-layer MACs count them)."""
+    if dilation <= HW_DILATION:
+        return k, dilation
+    hw = HW_DILATION if dilation % 2 == 0 else 1
+    return (k - 1) * (dilation // hw) + 1, hw
+
+
+def as_npu_conv(layer: Layer) -> Layer:
+    """A convolution as Vela runs it: a Conv1d is a CONV_2D (or DEPTHWISE_CONV_2D) of height 1
+    over the sequence (litert-torch's .tflite: Reshape to ``(N, C, 1, L)``, layout transposes,
+    CONV_2D), so it takes the ``conv`` / ``conv1x1`` / ``dwconv`` class and the MAC array's block
+    rounding of a 1-high map; a dilation above 2 becomes Vela's expanded kernel
+    (:func:`vela_taps`), whose MACs and ops count every tap it computes. ``dilations`` is read
+    from the layer's attributes (:func:`with_dilations` puts the ONNX node's there)."""
+    kernel = [int(k) for k in layer.attrs.get("kernel_shape") or []]
+    if not kernel:
+        return layer
+    conv1d = is_conv1d(layer)
+    dilations = [int(d) for d in layer.attrs.get("dilations") or [1] * len(kernel)]
+    expanded = [vela_taps(k, d) for k, d in zip(kernel, dilations)]
+    taps = [t for t, _ in expanded]
+    if not conv1d and taps == kernel:
+        return layer
+    scale = float(np.prod(taps)) / float(np.prod(kernel))
+    attrs = {**layer.attrs, "kernel_shape": taps, "dilations": [hw for _, hw in expanded]}
+    shape = layer.output_shape
+    if conv1d:
+        strides = [int(s) for s in layer.attrs.get("strides") or [1]]
+        attrs.update(kernel_shape=[1, *taps], dilations=[1, expanded[0][1]], strides=[1, *strides])
+        shape = (*shape[:2], 1, shape[2])
+    return replace(
+        layer,
+        macs=int(round(layer.macs * scale)),
+        ops=int(round(layer.ops * scale)),
+        output_shape=tuple(shape),
+        attrs=attrs,
+    )
 
 
 def _round_up(n: int, q: int) -> int:
@@ -286,3 +372,103 @@ def _is_epilogue(layer: Layer, ins: list[str]) -> bool:
     if layer.op not in EPILOGUE_OPS:
         return False
     return not (layer.op in BINARY_OPS and len(set(ins)) > 1)
+
+
+# Vela 5.2's per-layer cycles for the layout moves around a Conv1d, per element, in units of one
+# transpose pass (a 1×1 average pool writing with swapped strides, 0.375 cycles per int8 element on
+# Ethos-U55-128): NCL → NLC from a rank-3 tensor is one pass; the same from a convolution's rank-4
+# output two; NLC → NCL two passes, the second writing a depth-1 map at 1.0 cycle per element;
+# a Reshape that Vela must copy ~2 cycles per element. Read on hand-built Conv1d nets (8–64
+# channels, lengths 33–512, 1×1, 3-tap and depthwise, with and without residual adds), not on the
+# zoo; the datamove class's fitted efficiency prices the pass.
+TRANSPOSE_IN, TRANSPOSE_IN_RANK4 = 1.0, 2.0
+TRANSPOSE_OUT = 1.0 + 1.0 / 0.375
+RESHAPE_COPY = 2.0 / 0.375
+
+
+def layout_transposes(
+    kernels: list[dict], graph_outputs: set[str], shapes: dict[str, tuple]
+) -> list[dict]:
+    """``kernels`` with the layout moves litert-torch and Vela add around 1-D convolutions.
+
+    litert-torch keeps a sequence in NCL and runs a Conv1d as Reshape → TRANSPOSE (to NLC) →
+    CONV_2D → TRANSPOSE (back to NCL) → Reshape; between two Conv1d whose tensor has no other
+    reader (conv → ReLU → conv) the pair cancels. So a Conv1d kernel gets a transpose in unless it
+    reads the sole output of another, and a transpose out unless its output feeds only one Conv1d.
+    Where a transposed-back tensor feeds both a Conv1d and another op (a TCN's first residual
+    block), Vela copies the Reshape for the other op and transposes in with two passes. The moves
+    are ``datamove`` kernels (op ``Transpose`` / ``Reshape``) whose NPU work is their elements ×
+    the passes of :data:`TRANSPOSE_OUT` etc.; an ONNX graph has none of them (ONNX convolutions
+    read NCL directly). ``shapes``: tensor → shape (a move's own tensors are named
+    ``<tensor>#<move>``, with that tensor's shape)."""
+
+    def move(kern: dict, src: str, op: str, passes: float, dst: str = "") -> dict:
+        dst = dst or f"{src}#{op.lower()}"
+        return _move(kern["anchor"], src, dst, shapes.get(src.split("#")[0], ()), op, passes)
+
+    readers: dict[str, list[int]] = {}
+    for i, kern in enumerate(kernels):
+        for t in dict.fromkeys(kern["inputs"] + kern["extra_in"]):
+            readers.setdefault(t, []).append(i)
+
+    def kept_nlc(t: str) -> bool:  # a Conv1d output read by one Conv1d only: no transposes
+        r = readers.get(t, [])
+        return t not in graph_outputs and len(r) == 1 and kernels[r[0]]["conv1d"]
+
+    out: list[dict] = []
+    back: dict[str, str] = {}  # NCL tensor made by a transpose out → its copy for other readers
+    made: dict[str, bool] = {}  # tensor → produced by a Conv1d (then transposed back)
+    for kern in kernels:
+        src = kern["inputs"][0] if kern["inputs"] else None
+        if kern["conv1d"] and src is not None and not (made.get(src) and kept_nlc(src)):
+            rank4 = bool(made.get(src))
+            out.append(move(kern, src, "Transpose", TRANSPOSE_IN_RANK4 if rank4 else TRANSPOSE_IN))
+            kern["inputs"] = [out[-1]["outputs"][0], *kern["inputs"][1:]]
+        elif not kern["conv1d"]:
+            kern["inputs"] = [back.get(t, t) for t in kern["inputs"]]
+            kern["extra_in"] = [back.get(t, t) for t in kern["extra_in"]]
+        out.append(kern)
+        for t in kern["outputs"]:
+            made[t] = kern["conv1d"]
+        y = kern["outputs"][0] if kern["conv1d"] and kern["outputs"] else None
+        if y is None or kept_nlc(y):
+            continue
+        kern["outputs"] = [f"{y}#nlc", *kern["outputs"][1:]]
+        out.append(move(kern, f"{y}#nlc", "Transpose", TRANSPOSE_OUT, dst=y))
+        r = readers.get(y, [])
+        if any(kernels[j]["conv1d"] for j in r) and not all(kernels[j]["conv1d"] for j in r):
+            out.append(move(kern, y, "Reshape", RESHAPE_COPY))
+            back[y] = out[-1]["outputs"][0]
+    return out
+
+
+def _move(conv: Layer, src: str, name: str, shape: tuple, op: str, passes: float) -> dict:
+    """A layout move of ``src`` (of ``shape``) into ``name`` beside the Conv1d ``conv``."""
+    elems = float(np.prod(shape)) if shape else 0.0
+    layer = replace(
+        conv,
+        name=f"{conv.name}/{op.lower()}",
+        op=op,
+        kind="shape",
+        macs=0,
+        ops=int(elems),
+        params=0,
+        weight_bytes=0,
+        output_shape=tuple(shape),
+        inputs=(src,),
+        outputs=(name,),
+        attrs={},
+    )
+    return {
+        "layers": [conv.index],
+        "anchor": layer,
+        "ops": elems,
+        "npu_ops": elems * passes,
+        "macs": 0.0,
+        "inputs": [src],
+        "extra_in": [],
+        "outputs": [name],
+        "fusable": False,
+        "conv1d": False,
+        "layout_move": True,
+    }

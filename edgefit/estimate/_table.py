@@ -17,7 +17,13 @@ import numpy as np
 from edgefit.errors import EdgefitError
 from edgefit.estimate._arena import flash_weight_elems, staged_weights, vela_arena
 from edgefit.estimate._lower_integer import lower_integer
-from edgefit.estimate._vela_weights import vela_weight_elems
+from edgefit.estimate._vela_weights import (
+    BIAS_RECORD_BYTES,
+    node_weights,
+    quantize_per_channel,
+    vela_weight_elems,
+    weight_stream_bytes,
+)
 from edgefit.graph import Graph, Layer
 from edgefit.graph._layer import VIEW_OPS
 
@@ -261,6 +267,14 @@ def build_kernel_table(graph: Graph, lowering: str = "onnx") -> KernelTable:
 
 def _integer_table(graph: Graph) -> KernelTable:
     kernels, producer, alias, concats = lower_integer(graph)
+    # the layout moves' tensors (``<tensor>#<move>``) are copies of the tensor they move
+    moved = {
+        t: graph.tensors[t.split("#")[0]]
+        for kern in kernels
+        for t in kern["inputs"] + kern["outputs"]
+        if "#" in t and t.split("#")[0] in graph.tensors
+    }
+    graph = replace(graph, tensors={**graph.tensors, **moved}) if moved else graph
 
     def real(t: str) -> str:
         while t in alias:
@@ -274,6 +288,7 @@ def _integer_table(graph: Graph) -> KernelTable:
         kernels,
         np.array([flash_weight_elems(k["anchor"], w) for k, w in zip(kernels, table.w_elems)]),
     )
+    table.w_elems = expanded_flash(graph, kernels, table.w_elems)
     table.t_born, table.t_dies, table.t_elems, table.t_producer = vela_arena(
         graph, kernels, producer, real, concats
     )
@@ -282,7 +297,50 @@ def _integer_table(graph: Graph) -> KernelTable:
         graph.compute_dtype == "int8"
     ):  # a quantized graph deploys int8 end to end (no fp32 pool or concat)
         table.base_dtype = ["int8"] * len(kernels)
+    for i, kern in enumerate(kernels):
+        # a layout move of the model input runs in the int8 its Conv1d reads (a pool reading the
+        # input stays float: litert-torch's quantizer leaves it so), and a weightless kernel on a
+        # graph input keeps its own dtype under any plan
+        if kern.get("layout_move") and table.in_src[i] < 0:
+            table.base_dtype[i] = "int8"
     return table
+
+
+def expanded_flash(graph: Graph, kernels: list[dict], w_elems: np.ndarray) -> np.ndarray:
+    """``w_elems`` with each dilated convolution's weights as Vela stores them: its expanded
+    kernel (:func:`~edgefit.estimate._lower_integer.vela_taps`, zeros between the taps) through
+    the weight encoder, plus the bias records. A 9-tap stream for a 3-tap, dilation-8 Conv1d."""
+    out = np.array(w_elems, float)
+    weights = None
+    for i, kern in enumerate(kernels):
+        anchor, layer = kern["anchor"], graph.layers[kern["layers"][0]]
+        taps = [int(t) for t in anchor.attrs.get("kernel_shape") or []]
+        kernel = [int(k) for k in layer.attrs.get("kernel_shape") or []]
+        if anchor.kind not in ("conv", "depthwise_conv") or np.prod(taps) == np.prod(kernel):
+            continue
+        weights = node_weights(graph) if weights is None else weights
+        found = weights.get(layer.outputs[0]) if layer.outputs else None
+        if found is None or found[0].ndim != 2 + len(kernel):
+            continue
+        w = found[0].astype(np.int16) if found[1] else quantize_per_channel(found[0])
+        w = w.reshape(*w.shape[:2], -1)  # (out, in, taps) in the kernel's row-major order
+        spread = np.zeros((*w.shape[:2], int(np.prod(taps))), np.int16)
+        grid = np.indices(kernel).reshape(len(kernel), -1)
+        step = [(t - 1) // max(k - 1, 1) for t, k in zip(taps[-len(kernel) :], kernel)]
+        flat = np.ravel_multi_index(tuple(g * s for g, s in zip(grid, step)), taps[-len(kernel) :])
+        spread[:, :, flat] = w
+        ohwi = spread.reshape(*w.shape[:2], *taps).transpose(0, 2, 3, 1)
+        cout = w.shape[0]
+        depthwise = anchor.kind == "depthwise_conv"
+        out[i] = _align16(BIAS_RECORD_BYTES * cout) + weight_stream_bytes(
+            ohwi, depthwise=depthwise
+        )
+        kern["flash_bytes"] = float(out[i])
+    return out
+
+
+def _align16(n: float) -> float:
+    return float(-(-int(n) // 16) * 16)
 
 
 def _last_output(kern: dict) -> str | None:

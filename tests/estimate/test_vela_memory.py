@@ -143,3 +143,26 @@ def test_npu_cycles_count_the_padded_work_the_npu_runs():
     stem = {"anchor": _layer("Conv", "conv", (1, 64, 16, 16), taps=(3, 3), cin=1), "ops": 2.0 * 128 * 1000,
             "npu_ops": 8 * 2.0 * 128 * 1000}
     assert npu_cycles(stem) == 8000
+
+
+@pytest.mark.parametrize("single, born, first_half_dies", [(4544, 1, 0), (1008, 2, 1)])
+def test_a_prefetch_after_a_double_buffer_lives_beside_its_second_half(monkeypatch, single, born, first_half_dies):
+    """Vela 5.2 (a dilated TCN's convs): kernel 1 loads its weights in two halves, the first prefetched under
+    kernel 0; kernel 2's single buffer waits for that first half to free, then lives beside the second half
+    while kernel 1 finishes. The arena, kernel by kernel, counts the larger of the two there: a 4.5 KB buffer
+    after 2.3 KB halves from kernel 1 on (the first half then live under kernel 0 only), a 1 KB one from
+    kernel 2 (as before)."""
+    from types import SimpleNamespace
+
+    from edgefit.estimate._arena import vela_arena
+
+    plan = [(0.0, 0.0), (2272.0, 2272.0), (float(single), 0.0)]
+    monkeypatch.setattr("edgefit.estimate._arena.weight_buffers", lambda kernels: plan)
+    anchor = _layer("Conv", "conv", (1, 32, 1, 128), taps=(1, 3), cin=32)
+    names = ["x", "a", "b", "y"]
+    kernels = [{"inputs": [names[i]], "extra_in": [], "outputs": [names[i + 1]], "anchor": anchor} for i in range(3)]
+    graph = SimpleNamespace(inputs={"x": (1, 32, 128)}, outputs={"y": (1, 32, 128)}, layers=[],
+                            tensors={t: ((1, 32, 128), "fp32") for t in names})
+    t_born, t_dies, t_elems, _ = vela_arena(graph, kernels, {}, lambda t: t, [])
+    buffers = [tuple(map(int, b)) for b in zip(t_born[4:], t_dies[4:], t_elems[4:])]  # after the 4 maps
+    assert buffers == [(0, first_half_dies, 2272), (1, 1, 2272), (born, 2, single)]
