@@ -4,7 +4,7 @@ No Ethos-U55 is attached here, so the ground truth is Arm Vela's own performance
 accelerator and system configuration named in ``targets/ethos-u55.yaml`` (Vela's shipped
 ``vela.ini``).
 :func:`calibrate_vela` builds tiny kernels of each estimator kernel class (``conv``, ``conv1x1``,
-``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``) over MCU-sized shape grids
+``dwconv``, ``gemm``, ``pool``, ``eltwise``, ``reduce``, ``datamove``) over MCU-sized shape grids
 (:data:`KERNELS`), turns each into a fully int8 .tflite (the LiteRT backend's litert-torch PT2E
 recipe), compiles it with Vela, and fits each class's efficiency, fall-off and overhead to Vela's
 inference time under Vela's own pass structure (``fit_overlapped`` in
@@ -17,7 +17,10 @@ has (NCHW I/O would add layout transposes on the NPU). litert-torch's PT2E quant
 pooling or global-average op that reads the model input in float (Vela then leaves it on the CPU),
 so those kernels, and the residual add, read the output of a depthwise 1×1 convolution; its cycles,
 from Vela's per-layer report, are the sample's side cost (``Sample.other``). The add's ReLU is the
-add's epilogue under the integer lowering, as in Vela.
+add's epilogue under the integer lowering, as in Vela. A ``datamove`` kernel is a depthwise 1×1
+Conv1d over ``(1, c, l)``: litert-torch transposes its input to NLC and its output back to NCL,
+and the transpose back is the fitted kernel (the transpose in and the convolution are its side
+cost); :func:`remeasure_vela` measures one class again into the stored measurements.
 
 The estimator is asked for the fp32 export with **every kernel int8** (an all-int8 plan) under the
 integer lowering (:mod:`edgefit.estimate._lower_integer`, picked for the ``vela`` runtime): that is
@@ -119,6 +122,8 @@ KERNELS: tuple[tuple[str, int, dict], ...] = (
     ),
     ("eltwise", 10, {"c": [8, 16, 32, 64, 128], "hw": [4, 8, 16, 32, 48]}),
     ("reduce", 6, {"c": [32, 64, 128, 256, 512], "hw": [3, 6, 12, 24]}),
+    # a depthwise 1×1 Conv1d over (1, c, l): litert-torch's layout transposes around it
+    ("datamove", 8, {"c": [8, 16, 24, 32, 64], "l": [16, 33, 50, 128, 256, 512]}),
 )
 
 # (example, knobs): the MLPerf Tiny references and the digits CNN, at several widths and input
@@ -168,6 +173,8 @@ def kernel_module(spec: KernelSpec):
                 nn.ReLU(),
             )
             x = torch.randn(1, cin, p["hw"], p["hw"])
+        elif k == "datamove":  # NCL in and out: transposed to NLC around the convolution
+            module, x = nn.Conv1d(p["c"], p["c"], 1, groups=p["c"]), torch.randn(1, p["c"], p["l"])
         elif k == "gemm":
             module, x = nn.Linear(p["k"], p["n"]), torch.randn(p["m"], p["k"])
         elif k in PREFIXED:
@@ -231,8 +238,10 @@ def vela_time(tm, config, folder: Path, label: str):
 
 def prefix_seconds(report) -> float:
     """Vela's time for the depthwise 1×1 prefix of a :data:`PREFIXED` kernel (its per-layer
-    cycles)."""
-    cycles = sum(layer.cycles for layer in report.layers if layer.original_op == "DepthwiseConv2D")
+    cycles, and those of any layer before it: a ``datamove`` kernel's transpose in)."""
+    ops = [layer.original_op for layer in report.layers]
+    last = max((i for i, op in enumerate(ops) if op == "DepthwiseConv2D"), default=-1)
+    cycles = sum(layer.cycles for layer in report.layers[: last + 1])
     return cycles / report.core_clock_hz
 
 
@@ -275,6 +284,24 @@ def calibrate_vela(
     specs = sample_specs(
         list(KERNELS), scale=min(1.0, budget_s / (SECONDS_PER_KERNEL * len(full))), seed=seed
     )
+    raw = measure_kernels(specs, config, progress)
+    if progress:
+        progress("fitting", len(specs), len(specs))
+    if not raw:
+        raise EdgefitError(
+            "Vela placed no calibration kernel on the NPU",
+            where=f"target '{target.id}'",
+            fix="check the target's vela-… notes and `vela --supported-ops-report`",
+        )
+    path = Path(out) if out else profile_path(target.id, RUNTIME)
+    env = environment(config)
+    write_atomic(measurements_path(path), to_json({"environment": env, "kernels": raw}) + "\n")
+    return _fit_and_write(target, _measured(raw), env, path)
+
+
+def measure_kernels(specs, config, progress: Progress | None = None) -> list[dict]:
+    """Vela's time (and a :data:`PREFIXED` kernel's prefix time) for each catalog kernel in
+    ``specs``; kernels Vela leaves partly on the CPU are dropped."""
     raw = []
     with tempfile.TemporaryDirectory(prefix="edgefit-calibrate-vela-") as tmp:
         for i, spec in enumerate(specs):
@@ -295,18 +322,37 @@ def calibrate_vela(
                     "cycles_total": report.cycles_total,
                 }
             )
-    if progress:
-        progress("fitting", len(specs), len(specs))
-    if not raw:
+    return raw
+
+
+def remeasure_vela(
+    measurements: str | Path,
+    classes: tuple[str, ...],
+    target_id: str = "ethos-u55",
+    *,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Path:
+    """Measure the catalog kernels of ``classes`` again (all of them, as :data:`KERNELS` lists)
+    and put them in place of those classes' rows of the stored ``measurements``; the other rows
+    are kept as they are, so a class added to the catalog needs no full sweep. Returns the path;
+    :func:`refit_vela` then fits from it."""
+    path = Path(measurements)
+    doc = json.loads(path.read_text())
+    config = vela_config(targets.load_target(target_id))
+    # the full sweep's sample (seeded over the whole catalog), then only these classes
+    specs = [s for s in sample_specs(list(KERNELS), seed=seed) if s.kclass in classes]
+    if not specs:
         raise EdgefitError(
-            "Vela placed no calibration kernel on the NPU",
-            where=f"target '{target.id}'",
-            fix="check the target's vela-… notes and `vela --supported-ops-report`",
+            f"no Vela calibration kernels for {', '.join(classes)}",
+            where="remeasure_vela",
+            fix=f"use {', '.join(c for c, _, _ in KERNELS)}",
         )
-    path = Path(out) if out else profile_path(target.id, RUNTIME)
-    env = environment(config)
-    write_atomic(measurements_path(path), to_json({"environment": env, "kernels": raw}) + "\n")
-    return _fit_and_write(target, _measured(raw), env, path)
+    raw = measure_kernels(specs, config, progress)
+    kept = [row for row in doc["kernels"] if row["class"] not in classes]
+    doc["kernels"] = kept + raw
+    write_atomic(path, to_json(doc) + "\n")
+    return path
 
 
 def _measured(raw: list[dict]) -> list[tuple]:

@@ -34,6 +34,8 @@ PREFIXED = (
     "pool",
     "eltwise",
     "reduce",
+    # the transpose back to NCL after a depthwise 1×1 Conv1d; the transpose in counts as prefix
+    "datamove",
 )
 
 
