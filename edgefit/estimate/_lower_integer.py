@@ -26,7 +26,8 @@ per-layer report on the litert-torch int8 .tflite of the same model:
   converter);
 * **a Conv1d** is a CONV_2D of height 1 (``conv`` / ``conv1x1`` / ``dwconv``, :func:`as_npu_conv`)
   with Vela's expanded kernel above dilation 2, between the NCL ↔ NLC layout transposes
-  litert-torch writes around it (``datamove`` kernels, :func:`layout_transposes`).
+  litert-torch writes around it (``datamove`` kernels,
+  :func:`~edgefit.estimate._layout.layout_transposes`).
 
 An NPU kernel costs its **padded work** (:func:`npu_work_factor`), not its MACs: Vela's
 cycle model steps the MAC array over 2-wide, 8-deep output micro-blocks and 32-deep input blocks
@@ -49,6 +50,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from edgefit.estimate._layout import layout_transposes
 from edgefit.graph import Graph, Layer
 from edgefit.graph._layer import VIEW_OPS
 
@@ -154,7 +156,6 @@ def lower_integer(
     kernels: list[dict] = []
     producer: dict[str, int] = {}
     concats: list[list[str]] = []
-    dilated = onnx_dilations(graph)
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
         if (
@@ -189,7 +190,7 @@ def lower_integer(
             for t in layer.outputs:
                 producer[t] = k
             continue
-        anchor = as_npu_op(with_dilations(layer, dilated))
+        anchor = as_npu_op(layer)
         kern = {
             "layers": [layer.index],
             "anchor": anchor,
@@ -249,23 +250,6 @@ CONV_KINDS = frozenset({"conv", "depthwise_conv"})
 HW_DILATION = 2  # the largest dilation Ethos-U55 reads in hardware
 
 
-def onnx_dilations(graph: Graph) -> dict[str, list[int]]:
-    """Conv node output → its ``dilations`` where any exceeds 1 (the layer table does not keep
-    them)."""
-    model = getattr(graph, "model", None)
-    found: dict[str, list[int]] = {}
-    for node in model.graph.node if model is not None else ():
-        for a in node.attribute:
-            if node.op_type == "Conv" and a.name == "dilations" and max(a.ints, default=1) > 1:
-                found[node.output[0]] = [int(d) for d in a.ints]
-    return found
-
-
-def with_dilations(layer: Layer, dilated: dict[str, list[int]]) -> Layer:
-    d = dilated.get(layer.outputs[0]) if layer.outputs else None
-    return replace(layer, attrs={**layer.attrs, "dilations": d}) if d else layer
-
-
 def is_conv1d(layer: Layer) -> bool:
     """A convolution over a ``(N, C, L)`` sequence (ONNX Conv with a 1-D kernel)."""
     kernel = layer.attrs.get("kernel_shape") or []
@@ -288,8 +272,8 @@ def as_npu_conv(layer: Layer) -> Layer:
     over the sequence (litert-torch's .tflite: Reshape to ``(N, C, 1, L)``, layout transposes,
     CONV_2D), so it takes the ``conv`` / ``conv1x1`` / ``dwconv`` class and the MAC array's block
     rounding of a 1-high map; a dilation above 2 becomes Vela's expanded kernel
-    (:func:`vela_taps`), whose MACs and ops count every tap it computes. ``dilations`` is read
-    from the layer's attributes (:func:`with_dilations` puts the ONNX node's there)."""
+    (:func:`vela_taps`), whose MACs and ops count every tap it computes (``dilations`` from the
+    layer's attributes, where the graph reader keeps the ONNX node's)."""
     kernel = [int(k) for k in layer.attrs.get("kernel_shape") or []]
     if not kernel:
         return layer
@@ -372,103 +356,3 @@ def _is_epilogue(layer: Layer, ins: list[str]) -> bool:
     if layer.op not in EPILOGUE_OPS:
         return False
     return not (layer.op in BINARY_OPS and len(set(ins)) > 1)
-
-
-# Vela 5.2's per-layer cycles for the layout moves around a Conv1d, per element, in units of one
-# transpose pass (a 1×1 average pool writing with swapped strides, 0.375 cycles per int8 element on
-# Ethos-U55-128): NCL → NLC from a rank-3 tensor is one pass; the same from a convolution's rank-4
-# output two; NLC → NCL two passes, the second writing a depth-1 map at 1.0 cycle per element;
-# a Reshape that Vela must copy ~2 cycles per element. Read on hand-built Conv1d nets (8–64
-# channels, lengths 33–512, 1×1, 3-tap and depthwise, with and without residual adds), not on the
-# zoo; the datamove class's fitted efficiency prices the pass.
-TRANSPOSE_IN, TRANSPOSE_IN_RANK4 = 1.0, 2.0
-TRANSPOSE_OUT = 1.0 + 1.0 / 0.375
-RESHAPE_COPY = 2.0 / 0.375
-
-
-def layout_transposes(
-    kernels: list[dict], graph_outputs: set[str], shapes: dict[str, tuple]
-) -> list[dict]:
-    """``kernels`` with the layout moves litert-torch and Vela add around 1-D convolutions.
-
-    litert-torch keeps a sequence in NCL and runs a Conv1d as Reshape → TRANSPOSE (to NLC) →
-    CONV_2D → TRANSPOSE (back to NCL) → Reshape; between two Conv1d whose tensor has no other
-    reader (conv → ReLU → conv) the pair cancels. So a Conv1d kernel gets a transpose in unless it
-    reads the sole output of another, and a transpose out unless its output feeds only one Conv1d.
-    Where a transposed-back tensor feeds both a Conv1d and another op (a TCN's first residual
-    block), Vela copies the Reshape for the other op and transposes in with two passes. The moves
-    are ``datamove`` kernels (op ``Transpose`` / ``Reshape``) whose NPU work is their elements ×
-    the passes of :data:`TRANSPOSE_OUT` etc.; an ONNX graph has none of them (ONNX convolutions
-    read NCL directly). ``shapes``: tensor → shape (a move's own tensors are named
-    ``<tensor>#<move>``, with that tensor's shape)."""
-
-    def move(kern: dict, src: str, op: str, passes: float, dst: str = "") -> dict:
-        dst = dst or f"{src}#{op.lower()}"
-        return _move(kern["anchor"], src, dst, shapes.get(src.split("#")[0], ()), op, passes)
-
-    readers: dict[str, list[int]] = {}
-    for i, kern in enumerate(kernels):
-        for t in dict.fromkeys(kern["inputs"] + kern["extra_in"]):
-            readers.setdefault(t, []).append(i)
-
-    def kept_nlc(t: str) -> bool:  # a Conv1d output read by one Conv1d only: no transposes
-        r = readers.get(t, [])
-        return t not in graph_outputs and len(r) == 1 and kernels[r[0]]["conv1d"]
-
-    out: list[dict] = []
-    back: dict[str, str] = {}  # NCL tensor made by a transpose out → its copy for other readers
-    made: dict[str, bool] = {}  # tensor → produced by a Conv1d (then transposed back)
-    for kern in kernels:
-        src = kern["inputs"][0] if kern["inputs"] else None
-        if kern["conv1d"] and src is not None and not (made.get(src) and kept_nlc(src)):
-            rank4 = bool(made.get(src))
-            out.append(move(kern, src, "Transpose", TRANSPOSE_IN_RANK4 if rank4 else TRANSPOSE_IN))
-            kern["inputs"] = [out[-1]["outputs"][0], *kern["inputs"][1:]]
-        elif not kern["conv1d"]:
-            kern["inputs"] = [back.get(t, t) for t in kern["inputs"]]
-            kern["extra_in"] = [back.get(t, t) for t in kern["extra_in"]]
-        out.append(kern)
-        for t in kern["outputs"]:
-            made[t] = kern["conv1d"]
-        y = kern["outputs"][0] if kern["conv1d"] and kern["outputs"] else None
-        if y is None or kept_nlc(y):
-            continue
-        kern["outputs"] = [f"{y}#nlc", *kern["outputs"][1:]]
-        out.append(move(kern, f"{y}#nlc", "Transpose", TRANSPOSE_OUT, dst=y))
-        r = readers.get(y, [])
-        if any(kernels[j]["conv1d"] for j in r) and not all(kernels[j]["conv1d"] for j in r):
-            out.append(move(kern, y, "Reshape", RESHAPE_COPY))
-            back[y] = out[-1]["outputs"][0]
-    return out
-
-
-def _move(conv: Layer, src: str, name: str, shape: tuple, op: str, passes: float) -> dict:
-    """A layout move of ``src`` (of ``shape``) into ``name`` beside the Conv1d ``conv``."""
-    elems = float(np.prod(shape)) if shape else 0.0
-    layer = replace(
-        conv,
-        name=f"{conv.name}/{op.lower()}",
-        op=op,
-        kind="shape",
-        macs=0,
-        ops=int(elems),
-        params=0,
-        weight_bytes=0,
-        output_shape=tuple(shape),
-        inputs=(src,),
-        outputs=(name,),
-        attrs={},
-    )
-    return {
-        "layers": [conv.index],
-        "anchor": layer,
-        "ops": elems,
-        "npu_ops": elems * passes,
-        "macs": 0.0,
-        "inputs": [src],
-        "extra_in": [],
-        "outputs": [name],
-        "fusable": False,
-        "conv1d": False,
-        "layout_move": True,
-    }

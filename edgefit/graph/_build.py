@@ -240,6 +240,8 @@ def build_graph(
                     "group": attr(node, "group", 1),
                     "kernel_shape": _kernel_shape(node, info),
                     "strides": list(attr(node, "strides", []) or []),
+                    # a dilated convolution's taps spread (Vela expands a dilation above 2)
+                    "dilations": list(attr(node, "dilations", []) or []),
                 },
             )
         )

@@ -9,13 +9,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgefit.estimate import KERNEL_CLASSES, build_kernel_table
-from edgefit.estimate._lower_integer import (
-    RESHAPE_COPY,
-    TRANSPOSE_IN,
-    TRANSPOSE_IN_RANK4,
-    TRANSPOSE_OUT,
-    vela_taps,
-)
+from edgefit.estimate._layout import RESHAPE_COPY, TRANSPOSE_IN, TRANSPOSE_IN_RANK4, TRANSPOSE_OUT
+from edgefit.estimate._lower_integer import vela_taps
 from edgefit.estimate._vela_weights import quantize_per_channel, weight_stream_bytes
 from edgefit.graph import load_graph
 

@@ -41,6 +41,9 @@ def test_conv_grouped_depthwise_strided_dilated_macs():
     assert grouped.kind == "conv" and grouped.macs == 32 * 16 * 16 * 4
     assert g.params == 16 * 27 + 16 + 16 * 9 + 32 * 4
     assert conv.weight_bytes == (16 * 27 + 16) * 4
+    # the attributes a runtime-faithful lowering reads (Vela expands a dilation above 2)
+    assert dw.attrs["dilations"] == [2, 2] and dw.attrs["group"] == 16 and dw.attrs["kernel_shape"] == [3, 3]
+    assert conv.attrs["dilations"] == [] and conv.attrs["strides"] == [2, 2]
 
 
 def test_gemm_matmul_convtranspose_lstm_gru_macs():
