@@ -11,7 +11,8 @@ arena at each NPU operator holds:
   multiple of 16 (the model input and output, and tensors read through a Reshape/Flatten, stay
   NHWC);
 * one buffer per concatenation (its producers write into their slices, so the inputs are not
-  separate tensors), live from its first producer to its last consumer;
+  separate tensors; a requantized input is, until its requantize), live from its first producer to
+  its last consumer, NHWC where a slice starts off a 16-channel brick;
 * an elementwise kernel's output *in place* of an input that dies there with the same size (Vela's
   ``Add`` staging equals its two inputs, not three tensors);
 * the weight buffers Vela stages in SRAM (``scheduler.propose_weight_buffering``), from the encoded
@@ -106,6 +107,7 @@ def vela_arena(
         set(graph.inputs)
         | {buf(t) for t in graph.outputs}
         | {buf(layer.inputs[0]) for layer in graph.layers if layer.op in RESHAPES and layer.inputs}
+        | {buf(out) for out, *ins in concats if _unaligned_slices(graph, ins)}
     )
     elems = [_align(_elems(graph, t) if t in nhwc else _brick_elems(graph, t)) for t in names]
     t_born = [born[t] for t in names]
@@ -215,6 +217,18 @@ def _in_place(kernels, born, dies, buf, graph) -> None:
             if b != out and dies.get(b) == i and born.get(b, i) < i and _elems(graph, b) == size:
                 dies[b] = i - 1
                 break
+
+
+def _unaligned_slices(graph, parts: list[str]) -> bool:
+    """A concat slice starts off a 16-channel brick: Vela keeps that concat NHWC
+    (``_avoid_nhcwb16_for_concat``; 8 + 16 + 32 channels: 56 per pixel, not 64)."""
+    offset = 0
+    for t in parts[:-1]:
+        shape, _ = graph.tensors.get(t, ((), "fp32"))
+        offset += int(shape[1]) if len(shape) >= 3 else 0
+        if offset % BRICK:
+            return True
+    return False
 
 
 def _brick_elems(graph, name: str) -> float:

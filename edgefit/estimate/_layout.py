@@ -1,10 +1,14 @@
 """The data moves an int8 deployment adds to the lowered graph, which an ONNX graph does not have.
 
-litert-torch keeps a 1-D sequence in NCL and runs each Conv1d as a 2-D convolution over NLC, so
-it writes layout transposes around it (:func:`layout_transposes`); Vela runs each as one or two
-1×1 average-pool passes with swapped strides. They are ``datamove`` kernels (op ``Transpose`` /
-``Reshape``) of :mod:`edgefit.estimate._lower_integer`'s internal format, whose NPU work is their
-elements × the passes read from Vela 5.2's per-layer cycles on hand-built nets.
+* litert-torch keeps a 1-D sequence in NCL and runs each Conv1d as a 2-D convolution over NLC, so
+  it writes layout transposes around it (:func:`layout_transposes`); Vela runs each as one or two
+  1×1 average-pool passes with swapped strides;
+* at a Concat, litert-torch requantizes an input that another op also reads into the concat's
+  scale, and Vela copies a tensor concatenated twice (:func:`concat_requantize`).
+
+They are ``datamove`` kernels (op ``Transpose`` / ``Reshape`` / ``Quantize``) of
+:mod:`edgefit.estimate._lower_integer`'s internal format, whose NPU work is their elements × the
+passes read from Vela 5.2's per-layer cycles on hand-built nets.
 
 >>> TRANSPOSE_OUT > TRANSPOSE_IN_RANK4 > TRANSPOSE_IN
 True
@@ -28,6 +32,40 @@ from edgefit.graph import Layer
 TRANSPOSE_IN, TRANSPOSE_IN_RANK4 = 1.0, 2.0
 TRANSPOSE_OUT = 1.0 + 1.0 / 0.375
 RESHAPE_COPY = 2.0 / 0.375
+# Vela 5.2's Quantize (and MemoryCopy) at a Concat: 1.0–1.06 cycles per int8 element (8352 for
+# 8192, 16640 for 16384, 32928 for 32768, 4352 for 4096; hand-built U-Net levels with a transposed
+# conv or nearest upsample, three seeds, and 3-input concats; the zoo's U-Net agrees)
+REQUANTIZE = 1.0 / 0.375
+
+
+def concat_requantize(
+    concat: Layer, inputs: list[str], uses: list[int], shapes: dict[str, tuple]
+) -> tuple[list[dict], list[str]]:
+    """``(kernels, parts)``: the requantize kernels a Concat of ``inputs`` costs, and the tensors
+    placed in its slices (an input, or its requantized copy ``<input>#concat<i>``).
+
+    litert-torch's PT2E quantizer gives a Concat's inputs and output one scale, shared with the
+    producers of its inputs, so each producer writes its slice directly and the Concat is free —
+    unless another op also reads that input (``uses`` > 1, counted through free views): the
+    tensor keeps its own scale for that reader, and the converter writes a QUANTIZE into the
+    concat's scale (Vela's ``Quantize``, over the input's elements, scheduled when the concat is
+    made; a U-Net's skip beside its max-pool, the middle of three inputs read by another conv:
+    every such input on the hand-built nets, at every seed). A tensor concatenated twice counts
+    twice and is copied for each slice (Vela's ``MemoryCopy``, the same cost). A Concat whose
+    output a MaxPool reads is sometimes requantized before the pool, as the calibrated ranges fall
+    (4 of 10 seeds of a Fire module + max-pool; 1 of SqueezeNet-s's 2), which the graph cannot
+    tell: it is left free, the common case."""
+    kernels: list[dict] = []
+    parts: list[str] = []
+    for i, (t, n) in enumerate(zip(inputs, uses)):
+        if n <= 1:
+            parts.append(t)
+            continue
+        shape = shapes.get(t, ())
+        name, label = f"{t}#concat{i}", f"quantize{i}"
+        kernels.append(_move(concat, t, name, shape, "Quantize", REQUANTIZE, label))
+        parts.append(kernels[-1]["outputs"][0])
+    return kernels, parts
 
 
 def layout_transposes(
@@ -86,12 +124,15 @@ def layout_transposes(
     return out
 
 
-def _move(conv: Layer, src: str, name: str, shape: tuple, op: str, passes: float) -> dict:
-    """A layout move of ``src`` (of ``shape``) into ``name`` beside the Conv1d ``conv``."""
+def _move(
+    conv: Layer, src: str, name: str, shape: tuple, op: str, passes: float, label: str = ""
+) -> dict:
+    """A data move of ``src`` (of ``shape``) into ``name`` beside the layer ``conv`` (a Conv1d, a
+    Concat), named ``<conv>/<label or op>``."""
     elems = float(np.prod(shape)) if shape else 0.0
     layer = replace(
         conv,
-        name=f"{conv.name}/{op.lower()}",
+        name=f"{conv.name}/{label or op.lower()}",
         op=op,
         kind="shape",
         macs=0,

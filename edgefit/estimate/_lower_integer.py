@@ -11,7 +11,9 @@ per-layer report on the litert-torch int8 .tflite of the same model:
 * **free ops**: Reshape / Flatten / Squeeze / Unsqueeze / Identity / Dropout / Cast and explicit
   Pad (Vela folds padding into the consuming convolution) cost nothing; **Concat** costs nothing
   either: Vela places each producer's output straight into its slice of the concatenated tensor (no
-  copy in the per-layer report), and Split / Slice become read offsets of their consumers;
+  copy in the per-layer report), except an input that another op also reads, which litert-torch
+  requantizes into the slice (a U-Net's skip; :func:`~edgefit.estimate._layout.concat_requantize`);
+  Split / Slice become read offsets of their consumers;
 * **epilogues**: batch-norm, ReLU / Clip, and the LUT activations (Sigmoid, Tanh, HardSwish,
   HardSigmoid, LeakyRelu), and Add/Mul/Sub/Div by a constant fold into the kernel before them
   (Vela's per-layer report shows them with 0 cycles);
@@ -50,7 +52,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgefit.estimate._layout import layout_transposes
+from edgefit.estimate._layout import concat_requantize, layout_transposes
 from edgefit.graph import Graph, Layer
 from edgefit.graph._layer import VIEW_OPS
 
@@ -156,13 +158,18 @@ def lower_integer(
     kernels: list[dict] = []
     producer: dict[str, int] = {}
     concats: list[list[str]] = []
+    shapes = {t: shape for t, (shape, _) in graph.tensors.items()}
     for layer in graph.layers:
         ins = [real(t) for t in layer.inputs]
-        if (
-            layer.op == "Concat" and ins and layer.outputs
-        ):  # producers write into their slices: no kernel
-            concats.append([layer.outputs[0], *dict.fromkeys(ins)])
-            made = [producer[t] for t in ins if t in producer]
+        if layer.op == "Concat" and ins and layer.outputs:
+            # producers write into their slices, but an input another op reads is requantized
+            # into the slice first (:func:`~edgefit.estimate._layout.concat_requantize`)
+            copies, parts = concat_requantize(layer, ins, [uses(t) for t in ins], shapes)
+            for kern in copies:
+                kernels.append(kern)
+                producer[kern["outputs"][0]] = len(kernels) - 1
+            concats.append([layer.outputs[0], *dict.fromkeys(parts)])
+            made = [producer[t] for t in parts if t in producer]
             if made:
                 producer[layer.outputs[0]] = max(made)
             continue
@@ -209,7 +216,6 @@ def lower_integer(
             producer[t] = len(kernels) - 1
     for kern in kernels:
         kern["npu_ops"] *= brick_factor(kern["anchor"], kern["outputs"], outputs)
-    shapes = {t: shape for t, (shape, _) in graph.tensors.items()}
     kernels = layout_transposes(kernels, outputs, shapes)
     producer = {t: i for i, kern in enumerate(kernels) for t in kern["outputs"]}
     for out, *ins in concats:  # a concatenation is made by its last producer
