@@ -7,7 +7,7 @@
    thread count, and times the whole model without the profiler (the run-level terms need that).
 2. :func:`fit` trains one ensemble per kernel op (enough samples), per category and overall, on
    log(measured ÷ reference time); k-fold by *network* gives out-of-fold kernel predictions, from
-   which the run-level terms and the per-precision 80% intervals are fitted — on networks the
+   which the run-level terms and the per-precision 90% intervals are fitted — on networks the
    kernels were not fitted on.
 """
 
@@ -33,7 +33,7 @@ from edgefit.calibrate._zoo import zoo_onnx
 from edgefit.errors import EdgefitError
 from edgefit.estimate._fingerprint import this_machine
 from edgefit.estimate._learned import (
-    COVERAGE,
+    INTERVAL_QUANTILE,
     LearnedProfile,
     RunTerms,
     learned_from_dict,
@@ -41,16 +41,19 @@ from edgefit.estimate._learned import (
     precision_class,
 )
 from edgefit.estimate._lower_ort import Lowered, lower, lowered_from_dict, lowered_to_dict
-from edgefit.estimate._node_features import category, node_features, op_key
+from edgefit.estimate._node_features import CATEGORIES, category, node_features, op_key
 from edgefit.estimate._trees import TreeEnsemble, fit_ensemble
 from edgefit.graph import load_graph
 
 if TYPE_CHECKING:
     import threadpoolctl
+    from scipy import optimize as scipy_optimize
 
     from edgefit.targets import _host
-else:  # the host probe needs the target model (pydantic); threadpoolctl only when fitting
-    threadpoolctl, _host = lazy_import("threadpoolctl", "edgefit.targets._host")
+else:  # the host probe needs the target model (pydantic); threadpoolctl and scipy when fitting
+    threadpoolctl, _host, scipy_optimize = lazy_import(
+        "threadpoolctl", "edgefit.targets._host", "scipy.optimize"
+    )
 
 Progress = Callable[[str, int, int], None]
 TREES, LEAVES = 250, 31
@@ -135,24 +138,39 @@ def _fit_models(x, y, keys, cats, weights, seed: int) -> tuple[dict, dict, TreeE
         return {}, {}, fit_ensemble(x, y, trees=TREES, leaves=LEAVES, seed=seed, weights=weights)
 
 
-def _run_terms(runs: list[ModelRun], sums: np.ndarray) -> dict[int, RunTerms]:
-    """Least squares in relative error: measured ≈ scale · Σkernels + overhead + per_kernel ·
-    kernels."""
+# bounds of the per-category run terms (see RunTerms): a category's unprofiled time is its profiled
+# time times a factor in [SCALE_BOUNDS], plus a per-node term within ±PER_NODE_BOUND_S (the
+# profiler's bookkeeping is a few microseconds a node); a run's fixed cost is not negative
+SCALE_BOUNDS = (0.2, 5.0)
+PER_NODE_BOUND_S = 5e-6
+
+
+def _run_terms(
+    runs: list[ModelRun], times: list[np.ndarray], cats: list[list[str]]
+) -> dict[int, RunTerms]:
+    """Bounded least squares in relative error, per thread count: measured ≈ overhead + Σ over
+    categories (scale_c · Σ kernel times in c + per-node_c · kernels in c). ``times[i]`` and
+    ``cats[i]`` are run ``i``'s out-of-fold kernel predictions and their categories."""
+    index = {c: k for k, c in enumerate(CATEGORIES)}
     terms = {}
     for threads in sorted({r.threads for r in runs}):
-        idx = [i for i, r in enumerate(runs) if r.threads == threads]
+        idx = [i for i, r in enumerate(runs) if r.threads == threads and len(times[i])]
         meas = np.array([runs[i].measured_s for i in idx])
-        a = np.column_stack(
-            [sums[idx], np.ones(len(idx)), [len(runs[i].lowered.nodes) for i in idx]]
-        )
-        coef, *_ = np.linalg.lstsq(a / meas[:, None], np.ones(len(idx)), rcond=None)
-        scale, overhead, per_kernel = (float(c) for c in coef)
-        if overhead < 0:  # a negative fixed cost is not physical: refit without it
-            coef, *_ = np.linalg.lstsq(a[:, [0, 2]] / meas[:, None], np.ones(len(idx)), rcond=None)
-            (scale, per_kernel), overhead = (float(c) for c in coef), 0.0
-        if scale <= 0:  # degenerate: keep the kernels' sum as it is
-            scale, overhead, per_kernel = 1.0, 0.0, 0.0
-        terms[threads] = RunTerms(scale, overhead, per_kernel)
+        a = np.zeros((len(idx), 1 + 2 * len(CATEGORIES)))
+        a[:, 0] = 1.0
+        for row, i in enumerate(idx):
+            ks = np.array([index[c] for c in cats[i]], dtype=int)
+            np.add.at(a[row], 1 + 2 * ks, times[i])
+            np.add.at(a[row], 2 + 2 * ks, 1.0)
+        lo = np.r_[0.0, np.tile([SCALE_BOUNDS[0], -PER_NODE_BOUND_S], len(CATEGORIES))]
+        hi = np.r_[np.inf, np.tile([SCALE_BOUNDS[1], PER_NODE_BOUND_S], len(CATEGORIES))]
+        coef = scipy_optimize.lsq_linear(a / meas[:, None], np.ones(len(idx)), bounds=(lo, hi)).x
+        seen = a[:, 2::2].sum(axis=0) > 0  # a category no run had keeps the neutral terms
+        by_category = {
+            c: (float(coef[1 + 2 * k]), float(coef[2 + 2 * k])) if seen[k] else (1.0, 0.0)
+            for k, c in enumerate(CATEGORIES)
+        }
+        terms[threads] = RunTerms(1.0, float(coef[0]), 0.0, by_category)
     return terms
 
 
@@ -179,21 +197,16 @@ def fit(
             x[~test], y[~test], keys[~test], cats[~test], weight[~test], seed
         )
         oof[test] = overall.predict(x[test])
-    sums = np.zeros(len(runs))
-    np.add.at(sums, model_of, np.exp(oof) * ref)
-    run_terms = _run_terms(runs, sums)
-    est = np.array(
-        [
-            run_terms[r.threads].scale * sums[i]
-            + run_terms[r.threads].overhead_s
-            + run_terms[r.threads].per_kernel_s * len(r.lowered.nodes)
-            for i, r in enumerate(runs)
-        ]
-    )
+    kernel_s = np.exp(oof) * ref
+    times = [kernel_s[model_of == m] for m in range(len(runs))]
+    run_cats = [list(cats[model_of == m]) for m in range(len(runs))]
+    run_terms = _run_terms(runs, times, run_cats)
+    est = np.array([run_terms[r.threads].total(times[i], run_cats[i]) for i, r in enumerate(runs)])
     log_err = np.abs(np.log(est / np.array([r.measured_s for r in runs])))
     precisions = np.array([r.precision for r in runs])
     intervals = {
-        p: float(np.quantile(log_err[precisions == p], COVERAGE)) for p in np.unique(precisions)
+        str(p): float(np.quantile(log_err[precisions == p], INTERVAL_QUANTILE))
+        for p in np.unique(precisions)
     }
     ops, categories, overall = _fit_models(x, y, keys, cats, weight, seed)
     training = {
@@ -207,7 +220,7 @@ def fit(
             "by": "network",
             "median_abs_error": float(np.median(np.exp(log_err) - 1)),
             "within_10pct": float((np.exp(log_err) - 1 <= 0.10).mean()),
-            "per_precision_q80_abs_log_error": intervals,
+            f"per_precision_q{round(INTERVAL_QUANTILE * 100)}_abs_log_error": intervals,
         },
         "python": platform.python_version(),
         "measured_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

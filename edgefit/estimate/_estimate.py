@@ -14,7 +14,13 @@ from edgefit.errors import EdgefitError
 from edgefit.estimate._dla import dla_placement
 from edgefit.estimate._dla import summary as dla_summary
 from edgefit.estimate._hw import build_hw, resolve_power_mode
-from edgefit.estimate._learned import COVERAGE, ProfileMatch, find_learned, precision_class
+from edgefit.estimate._learned import (
+    COVERAGE,
+    INTERVAL_QUANTILE,
+    ProfileMatch,
+    find_learned,
+    precision_class,
+)
 from edgefit.estimate._lower_integer import lowering_for
 from edgefit.estimate._lower_ort import lower
 from edgefit.estimate._plan import DTYPE_CODE, PLAN_DTYPES, Plan, PlanBatch
@@ -367,7 +373,9 @@ class Estimator:
                 f"({learned.fingerprint.describe()}), "
                 f"{learned.training.get('networks', '?')} corpus networks; {self.threads} "
                 "thread(s); "
-                f"±{error:.0%} covers {COVERAGE:.0%} of held-out {precision} models; "
+                f"±{error:.0%} covered {INTERVAL_QUANTILE:.0%} of held-out {precision} corpus "
+                f"networks, aimed at {COVERAGE:.0%} of new architectures (`edgefit fidelity` "
+                "measures it); "
                 f"{learned.path}"
             )
         else:

@@ -135,8 +135,41 @@ def test_fit_recovers_a_known_cost_law_on_held_out_networks():
     profile = fit(train, folds=3)
     errors = [profile.latency(r.lowered) / r.measured_s - 1 for r in test]
     assert np.median(np.abs(errors)) < 0.10
-    assert profile.run[1].scale == pytest.approx(1.1, rel=0.15)
+    terms = profile.run[1].by_category  # the law's factor 1.1, found for both kinds of kernel
+    assert terms["conv"][0] == pytest.approx(1.1, rel=0.15) and terms["eltwise"][0] == pytest.approx(1.1, rel=0.15)
     assert 0 < profile.interval("fp32") < 0.5  # the cross-validated bar is finite and not absurd
+
+
+def test_run_terms_per_category_remove_the_profilers_per_node_cost():
+    """The profiler adds ~2 µs to every node, which is most of a small Add's profiled time and
+    little of a conv's: a run without it takes Σ conv + Σ (add − 2 µs). Networks differ in how
+    many adds they have; the per-category terms take the adds' bookkeeping off and predict
+    held-out networks."""
+    def runs(n, seed):
+        out = []
+        for r in _synthetic_runs(n, seed):
+            rng = np.random.default_rng(seed * 1000 + len(out))
+            extra = [replace(n_, name=f"x{i}", time_s=2e-6 + 1e-8) for i, n_ in enumerate(r.lowered.nodes)
+                     if n_.op == "Add" for _ in range(int(rng.integers(0, 12)))]
+            nodes = r.lowered.nodes + tuple(extra)
+            true = sum(n_.time_s - (2e-6 if n_.op == "Add" else 0.0) for n_ in nodes)
+            out.append(replace(r, lowered=Lowered(nodes, 1), measured_s=true))
+        return out
+    profile = fit(runs(40, 0), folds=4)
+    test = runs(10, 7)
+    errors = np.abs([profile.latency(r.lowered) / r.measured_s - 1 for r in test])
+    assert np.median(errors) < 0.05, errors
+    scale, per_node = profile.run[1].by_category["eltwise"]
+    assert per_node < -0.8e-6  # the adds' bookkeeping comes off (the kernel fit takes part of it)
+    first_form = replace(profile.run[1], by_category={})  # what one global scale and term predict
+    assert first_form.total(np.ones(3), ["conv"] * 3) == pytest.approx(3.0)  # scale 1, no terms
+
+
+def test_precision_class_reads_the_activation_type_not_a_leading_scale():
+    # QLinearConcat's inputs: y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input
+    concat = LoweredNode("c", "QLinearConcat", "", ((), (), (1, 8), (), ()), ("fp32", "s8", "s8", "fp32", "s8"),
+                         ((1, 8),), ("s8",))
+    assert precision_class(Lowered((concat,), 1)) == "int8-s8"
 
 
 def test_profile_round_trips_and_bad_profiles_are_one_clear_error(tmp_path):
@@ -145,7 +178,13 @@ def test_profile_round_trips_and_bad_profiles_are_one_clear_error(tmp_path):
     back = learned_from_dict(d)
     low = _synthetic_runs(1, seed=5)[0].lowered
     assert back.latency(low) == pytest.approx(profile.latency(low), rel=1e-5)
-    for broken in ({**d, "format": "x"}, {**d, "features": ["a"]}, {k: v for k, v in d.items() if k != "run"}):
+    first_form = {**d, "run": {"1": {"scale": 1.1, "overhead_s": 2e-5, "per_kernel_s": -1e-6}}}
+    old = learned_from_dict(first_form)  # a profile fitted before the terms were per category
+    total = float(old.kernel_times(low).sum())
+    assert old.latency(low) == pytest.approx(1.1 * total + 2e-5 - 1e-6 * len(low.nodes))
+    bad_category = {**d, "run": {"1": {**d["run"]["1"], "by_category": {"warp": [1.0, 0.0]}}}}
+    for broken in ({**d, "format": "x"}, {**d, "features": ["a"]}, {k: v for k, v in d.items() if k != "run"},
+                   bad_category):
         with pytest.raises(EdgefitError, match="invalid learned profile"):
             learned_from_dict(broken)
     (tmp_path / "bad.profile.json").write_text("{not json")
