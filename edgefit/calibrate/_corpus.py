@@ -2,7 +2,8 @@
 
 nn-Meter learns kernel latencies from kernels sampled around the shapes real models use. edgefit
 samples whole random *networks* from a small block grammar (conv / depthwise-separable / MBConv
-with squeeze-excite / residual / Fire with concat / pooling / transposed-conv upsampling in 2-D;
+with squeeze-excite / residual / Fire with concat / pooling / transposed-conv or resize-and-conv
+upsampling in 2-D, a classifier or a dense few-channel output;
 dilated and depthwise Conv1d, GRU and LSTM in 1-D; LayerNorm + attention + GELU MLP and
 token-mixing blocks on sequences; plain MLPs), exports each to ONNX, quantizes it with both int8
 recipes, and times every node onnxruntime runs, in the network
@@ -29,7 +30,7 @@ else:  # the networks are built when a corpus is exported, not on import
     torch, nn = lazy_import("torch", "torch.nn")
 
 MAX_MACS = 2.5e8  # keep one network under ~10 ms at 1 thread on a 2-core VM
-CORPUS_VERSION = 2  # in every network's name: a cached export of another grammar is never reused
+CORPUS_VERSION = 3  # in every network's name: a cached export of another grammar is never reused
 
 
 def _act(name: str):
@@ -143,15 +144,25 @@ def _image_net(rng: np.random.Generator):
                 else nn.Identity()
             )
             cout, s = c, (2 if hw >= 4 else 1)
-        else:
+        elif rng.random() < 0.5:
             kt = int(choice([2, 4]))
             layers += [nn.ConvTranspose2d(c, cout, kt, 2, (kt - 2) // 2), _act(act)]
             s = 0  # doubles
+        else:  # the other decoder upsampling: resize, then a convolution
+            mode = choice(["nearest", "nearest", "bilinear"])
+            layers += [nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(c, cout, k, 1, k // 2)]
+            layers.append(_act(act))
+            s = 0
         c = cout
         hw = hw * 2 if s == 0 else max(1, (hw + (s - 1)) // s)
         if hw > 200:
             break
-    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, int(choice([10, 100, 1000])))]
+    if rng.random() < 0.25:  # a dense output (a mask, an image): a few channels at full size
+        k = int(choice([1, 3]))
+        head = [nn.Conv2d(c, int(choice([1, 2, 3])), k, 1, k // 2)]
+        head += [nn.Sigmoid()] if rng.random() < 0.5 else []
+    else:
+        head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, int(choice([10, 100, 1000])))]
     return nn.Sequential(*layers, *head), shape
 
 
@@ -216,7 +227,7 @@ def _sequence_net(rng: np.random.Generator):
 
 
 def _signal_net(rng: np.random.Generator):
-    length = int(rng.choice([64, 128, 256, 500, 1000, 2000]))
+    length = int(rng.choice([16, 32, 50, 64, 128, 256, 500, 1000, 2000]))
     c = int(rng.choice([1, 8, 16, 40]))
     c0 = c
 

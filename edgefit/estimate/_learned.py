@@ -16,11 +16,14 @@ elementwise, transposed convolution), with the run terms fitted on whole-model m
 the profiler (out-of-fold kernel predictions, so the correction is not fitted to in-sample fits).
 They are per category because the profiler's error is: it adds a few microseconds of bookkeeping to
 every node, which is most of a Reshape's profiled time and little of a convolution's, and a layer
-norm or a view op runs slower or faster in a tight unprofiled run than its profiled time says. (One
-scale and one per-node term for all kernels, the first form, left 15% median error in the corpus's
-own cross-validation by network where per-category terms leave 11%.) A profile without per-category
-terms reads as the first form. The printed interval is the 90% quantile of held-out |log error| in
-the profile's own cross-validation, per precision class.
+norm or a view op runs slower or faster in a tight unprofiled run than its profiled time says. (On
+the corpus before it gained resize decoders, one scale and one per-node term for all kernels, the
+first form, left 15% median error in the corpus's own cross-validation by network where
+per-category terms leave 11%.) A category seen in fewer than ``MIN_NETWORKS`` corpus networks
+(:mod:`edgefit.calibrate._learn`) keeps its kernel times: scale 1, no per-node term. A profile
+without per-category terms reads as the first form. The printed interval is the 90% quantile of
+held-out |log error| in the profile's own cross-validation, per precision class
+(:data:`INTERVAL_QUANTILE`).
 
 Profiles are JSON (``profiles/<target>/<runtime>/<fingerprint id>.profile.json``), never pickles;
 the fidelity run stores its rows beside it (``….fidelity.json``).
@@ -47,8 +50,9 @@ COVERAGE = 0.8  # what the printed interval aims to cover on architectures never
 # The printed interval is this quantile of |log error| over held-out corpus networks in the
 # profile's cross-validation. New architectures err more than held-out corpus networks: with the
 # 80% quantile the bars covered 71% / 75% (1 / 2 threads) of the fidelity zoo's held-out families,
-# with the 90% quantile 83% / 82% (Intel Xeon VM with AMX, onnxruntime 1.31.1, 2026-12-07);
-# choosing the quantile itself leave-one-family-out on the zoo covered 79%.
+# with the 90% quantile 83% / 82%; choosing the quantile itself leave-one-family-out on the zoo
+# covered 79% (Intel Xeon VM with AMX, onnxruntime 1.31.1, 2026-12-07, the corpus before resize
+# decoders; with the current corpus and profile the 90% bars cover 93% / 90%).
 INTERVAL_QUANTILE = 0.9
 
 

@@ -165,6 +165,19 @@ def test_run_terms_per_category_remove_the_profilers_per_node_cost():
     assert first_form.total(np.ones(3), ["conv"] * 3) == pytest.approx(3.0)  # scale 1, no terms
 
 
+def test_a_category_in_few_networks_keeps_its_kernel_times():
+    """Two free run terms fitted on three networks would follow those networks: a category seen in
+    fewer than MIN_NETWORKS networks keeps scale 1 and no per-node term."""
+    runs = _synthetic_runs(24)
+    for i in range(3):
+        r = runs[i]
+        conv = next(n for n in r.lowered.nodes if n.op == "Conv")
+        up = replace(conv, name="up", op="ConvTranspose", time_s=50e-6)
+        runs[i] = replace(r, lowered=Lowered(r.lowered.nodes + (up,), 1), measured_s=r.measured_s + 150e-6)
+    terms = fit(runs, folds=3).run[1].by_category
+    assert terms["convT"] == (1.0, 0.0) and terms["conv"] != (1.0, 0.0)
+
+
 def test_precision_class_reads_the_activation_type_not_a_leading_scale():
     # QLinearConcat's inputs: y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input
     concat = LoweredNode("c", "QLinearConcat", "", ((), (), (1, 8), (), ()), ("fp32", "s8", "s8", "fp32", "s8"),
