@@ -159,7 +159,7 @@ def _image_net(rng: np.random.Generator):
             break
     if rng.random() < 0.25:  # a dense output (a mask, an image): a few channels at full size
         k = int(choice([1, 3]))
-        head = [nn.Conv2d(c, int(choice([1, 2, 3])), k, 1, k // 2)]
+        head: list[nn.Module] = [nn.Conv2d(c, int(choice([1, 2, 3])), k, 1, k // 2)]
         head += [nn.Sigmoid()] if rng.random() < 0.5 else []
     else:
         head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, int(choice([10, 100, 1000])))]
