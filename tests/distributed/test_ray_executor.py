@@ -229,6 +229,7 @@ def test_ctrl_c_on_a_ray_run_writes_the_best_so_far_and_stops_the_workers(tmp_pa
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode in (0, 3), stderr[-2000:]
     res = json.loads(stdout)
-    assert res["interrupted"] and res["counts"]["materialized"] >= 1
-    assert res["counts"]["materialized"] + res["counts"]["not_started"] == 5
+    why = (res["counts"], res["notes"], [(c["label"], c["status"]) for c in res["candidates"]], stderr[-1500:])
+    assert res["interrupted"] and res["counts"]["materialized"] >= 1, why
+    assert res["counts"]["materialized"] + res["counts"]["not_started"] == 5, why
     assert (out / "results.json").is_file()
