@@ -54,9 +54,13 @@ class DigitsCNN(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-def weights_path(knobs: Knobs, recipe: TrainRecipe | None = None) -> Path:
+def weights_path(
+    knobs: Knobs, recipe: TrainRecipe | None = None, threads: int | None = None
+) -> Path:
     """Cache file of the trained weights: the name hashes the architecture knobs, the training
-    recipe and the data file's checksum, so changing any of them trains anew."""
+    recipe, the data file's checksum and a fixed training thread count if one was asked for (torch
+    reduces in another order on 1 and 2 threads: the weights differ), so changing any of them
+    trains anew."""
     payload = {
         "example": "digits-cnn",
         "arch_version": ARCH_VERSION,
@@ -65,6 +69,8 @@ def weights_path(knobs: Knobs, recipe: TrainRecipe | None = None) -> Path:
         "data_sha256": data_sha256(),
         "split": [list(SPLIT_FRACTIONS), SPLIT_SEED],
     }
+    if threads is not None:
+        payload["threads"] = threads
     return examples_cache_dir() / f"digits-cnn-{cache_key(payload)}.pt"
 
 
@@ -76,13 +82,17 @@ def _announce(path: Path) -> None:
         )
 
 
-def build_digits_cnn(knobs: Knobs, pretrained: bool, progress: bool | None = None) -> DigitsCNN:
+def build_digits_cnn(
+    knobs: Knobs, pretrained: bool, progress: bool | None = None, threads: int | None = None
+) -> DigitsCNN:
     """The digits CNN for ``knobs``; with ``pretrained``, the trained weights (loaded from the
-    cache, or trained now and cached)."""
+    cache, or trained now and cached). ``threads`` fixes the training thread count, so the weights
+    are the same whatever the machine's load when they were trained (the default,
+    ``default_threads()``, drops to 1 thread on a busy machine)."""
     model = DigitsCNN(knobs.width, knobs.depth, knobs.activation)
     if not pretrained:
         return model
-    path = weights_path(knobs)
+    path = weights_path(knobs, threads=threads)
     state = load_state_dict(path)
     if state is not None:
         try:
@@ -91,6 +101,12 @@ def build_digits_cnn(knobs: Knobs, pretrained: bool, progress: bool | None = Non
         except RuntimeError:  # a stale file under a colliding name: retrain and overwrite it
             model = DigitsCNN(knobs.width, knobs.depth, knobs.activation)
     _announce(path)
-    train_digits_cnn(model, load_digits_splits(knobs.resolution), recipe=RECIPE, progress=progress)
+    train_digits_cnn(
+        model,
+        load_digits_splits(knobs.resolution),
+        recipe=RECIPE,
+        progress=progress,
+        threads=threads,
+    )
     save_state_dict(model.state_dict(), path)
     return model.eval()

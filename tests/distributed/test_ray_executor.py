@@ -17,10 +17,6 @@ ray = pytest.importorskip("ray", reason="the ray extra is part of `make test`; i
 pytestmark = pytest.mark.slow
 
 TRIALS = "3"
-# the executor's tests need candidates, not a trained model: the random-weight keyword spotter has no
-# recovery training and materializes in about a second, a third of the trained digits CNN's cost
-# (the farm, budget and Ctrl-C tests keep the digits CNN: they need candidates that take a while)
-FAST = ("--example", "ds-cnn-kws")
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +86,8 @@ def _optimize_killing(run_cli, out: Path, killer: _Killer, *extra: str) -> dict:
 
 
 def test_ray_run_gives_the_same_candidates_and_accuracies_as_a_local_run(local_ray, run_cli, tmp_path):
-    _, local = _optimize(run_cli, tmp_path / "local", *FAST)
-    _, dist = _optimize(run_cli, tmp_path / "ray", "--executor", "ray", *FAST)
+    _, local = _optimize(run_cli, tmp_path / "local")
+    _, dist = _optimize(run_cli, tmp_path / "ray", "--executor", "ray")
     a, b = _by_key(local), _by_key(dist)
     assert set(a) == set(b) and len(a) == int(TRIALS)
     for key in a:
@@ -108,7 +104,7 @@ def test_ray_run_gives_the_same_candidates_and_accuracies_as_a_local_run(local_r
 
 def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for(local_ray, run_cli, tmp_path):
     killer = _Killer()
-    res = _optimize_killing(run_cli, tmp_path, killer, *FAST)
+    res = _optimize_killing(run_cli, tmp_path, killer)
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and res["counts"]["not_started"] == 0
     assert all(c["status"] == "done" for c in cands)  # the killed one ran again on a new worker
@@ -116,7 +112,7 @@ def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for
 
 
 def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_ray, run_cli, tmp_path):
-    res = _optimize_killing(run_cli, tmp_path, _Killer(), "--ray-retries", "0", *FAST)
+    res = _optimize_killing(run_cli, tmp_path, _Killer(), "--ray-retries", "0")
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1
     failed = next(c for c in cands if c["status"] == "failed")
@@ -126,7 +122,7 @@ def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_
 
 def test_a_killed_measurement_keeps_the_estimate_and_says_why(local_ray, run_cli, tmp_path):
     killer = _Killer("edgefit_measure", delay_s=0.1)  # a measurement lasts ~1 s here
-    res = _optimize_killing(run_cli, tmp_path, killer, "--ray-retries", "0", *FAST)
+    res = _optimize_killing(run_cli, tmp_path, killer, "--ray-retries", "0")
     cands = res["candidates"]
     assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands)
     unmeasured = [c for c in cands if c["latency"]["source"] == "estimated"]
