@@ -217,7 +217,10 @@ def test_ctrl_c_on_a_ray_run_writes_the_best_so_far_and_stops_the_workers(tmp_pa
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "edgefit.cli", "optimize", "--trials", "5", "--out", str(out), "--executor", "ray",
            "--json", "-q"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # as a terminal starts it: SIGINT handled. A test run started in the background by a
+    # non-interactive shell (`cmd &`) inherits SIGINT ignored, and so would the command.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 600
     while time.time() < deadline and not list(out.glob("candidates/*/result.json")):
         time.sleep(0.2)
