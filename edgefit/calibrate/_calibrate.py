@@ -84,6 +84,7 @@ def environment(threads: int) -> dict:
     host = _host.probe_host()
     return {
         "cpu": host.model,
+        "cpu_id": host.cpu_id,
         "cores": host.cores,
         "clock_hz": host.clock_hz,
         "isa": host.isa,

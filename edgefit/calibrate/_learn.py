@@ -143,9 +143,12 @@ def _fit_models(x, y, keys, cats, weights, seed: int) -> tuple[dict, dict, TreeE
 # profiler's bookkeeping is a few microseconds a node); a run's fixed cost is not negative
 SCALE_BOUNDS = (0.2, 5.0)
 PER_NODE_BOUND_S = 5e-6
-# a category in fewer corpus networks keeps its profiled kernel times (scale 1, no per-node term):
-# two free terms fitted on a handful of networks follow those networks, not the category (4
-# networks with a transposed convolution gave it a scale of 3)
+# a category in fewer corpus networks gets no terms of its own: two free terms fitted on a handful
+# of networks follow those networks, not the category (4 networks with a transposed convolution
+# gave it a scale of 3). Such categories share one pooled pair, fitted when they appear together
+# in MIN_NETWORKS networks (a quick profile's 13 networks leave conv, norm, pool and rnn below the
+# bar, and without a per-node term their kernels kept the profiler's bookkeeping: an 18 µs
+# autoencoder was estimated at 48 µs); a pool in fewer networks keeps its profiled times.
 MIN_NETWORKS = 10
 
 
@@ -155,31 +158,36 @@ def _run_terms(
     """Bounded least squares in relative error, per thread count: measured ≈ overhead + Σ over
     categories (scale_c · Σ kernel times in c + per-node_c · kernels in c). ``times[i]`` and
     ``cats[i]`` are run ``i``'s out-of-fold kernel predictions and their categories."""
-    index = {c: k for k, c in enumerate(CATEGORIES)}
     networks = {c: {r.name for r, cs in zip(runs, cats) if c in cs} for c in CATEGORIES}
-    fitted = np.array([len(networks[c]) >= MIN_NETWORKS for c in CATEGORIES])
+    rare = [c for c in CATEGORIES if len(networks[c]) < MIN_NETWORKS]
+    pooled = len(set().union(*(networks[c] for c in rare))) >= MIN_NETWORKS if rare else False
+    # the fitted groups: each well-sampled category alone, the rare ones as one pool (or none)
+    groups = [[c] for c in CATEGORIES if c not in rare] + ([rare] if pooled else [])
+    group_of = {c: g for g, members in enumerate(groups) for c in members}
     terms = {}
     for threads in sorted({r.threads for r in runs}):
         idx = [i for i, r in enumerate(runs) if r.threads == threads and len(times[i])]
         meas = np.array([runs[i].measured_s for i in idx])
-        a = np.zeros((len(idx), 1 + 2 * len(CATEGORIES)))
+        a = np.zeros((len(idx), 1 + 2 * len(groups)))
+        kept = np.zeros(len(idx))  # kernels of an unfitted category count at their predicted time
         a[:, 0] = 1.0
         for row, i in enumerate(idx):
-            ks = np.array([index[c] for c in cats[i]], dtype=int)
-            np.add.at(a[row], 1 + 2 * ks, times[i])
-            np.add.at(a[row], 2 + 2 * ks, 1.0)
-        # the rare categories' kernels count at their predicted time; the rest is fitted
-        kept = a[:, 1::2][:, ~fitted].sum(axis=1)
-        cols = np.r_[True, np.repeat(fitted, 2)]
-        lo = np.r_[0.0, np.tile([SCALE_BOUNDS[0], -PER_NODE_BOUND_S], int(fitted.sum()))]
-        hi = np.r_[np.inf, np.tile([SCALE_BOUNDS[1], PER_NODE_BOUND_S], int(fitted.sum()))]
-        coef = np.ones(a.shape[1])
-        coef[2::2] = 0.0
-        coef[cols] = scipy_optimize.lsq_linear(
-            a[:, cols] / meas[:, None], 1.0 - kept / meas, bounds=(lo, hi)
-        ).x
+            for t, c in zip(times[i], cats[i]):
+                if c in group_of:
+                    a[row, 1 + 2 * group_of[c]] += t
+                    a[row, 2 + 2 * group_of[c]] += 1.0
+                else:
+                    kept[row] += t
+        lo = np.r_[0.0, np.tile([SCALE_BOUNDS[0], -PER_NODE_BOUND_S], len(groups))]
+        hi = np.r_[np.inf, np.tile([SCALE_BOUNDS[1], PER_NODE_BOUND_S], len(groups))]
+        coef = scipy_optimize.lsq_linear(a / meas[:, None], 1.0 - kept / meas, bounds=(lo, hi)).x
         by_category = {
-            c: (float(coef[1 + 2 * k]), float(coef[2 + 2 * k])) for k, c in enumerate(CATEGORIES)
+            c: (
+                (float(coef[1 + 2 * group_of[c]]), float(coef[2 + 2 * group_of[c]]))
+                if c in group_of
+                else (1.0, 0.0)
+            )
+            for c in CATEGORIES
         }
         terms[threads] = RunTerms(1.0, float(coef[0]), 0.0, by_category)
     return terms

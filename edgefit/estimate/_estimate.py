@@ -13,6 +13,7 @@ from edgefit._lazy import lazy_import
 from edgefit.errors import EdgefitError
 from edgefit.estimate._dla import dla_placement
 from edgefit.estimate._dla import summary as dla_summary
+from edgefit.estimate._fingerprint import environment_mismatches
 from edgefit.estimate._hw import build_hw, resolve_power_mode
 from edgefit.estimate._learned import (
     COVERAGE,
@@ -34,10 +35,9 @@ if TYPE_CHECKING:
     from edgefit.estimate import _kernels as numba_kernels
     from edgefit.estimate import _published
     from edgefit.estimate._published import PublishedCalibration
-    from edgefit.targets import _host
-else:  # numba compiles; published fits and the host probe need pydantic: loaded when used
-    numba_kernels, _published, _host = lazy_import(
-        "edgefit.estimate._kernels", "edgefit.estimate._published", "edgefit.targets._host"
+else:  # numba compiles; published fits need pydantic: loaded when used
+    numba_kernels, _published = lazy_import(
+        "edgefit.estimate._kernels", "edgefit.estimate._published"
     )
 
 # Without a calibration profile the estimate rests on datasheet peaks × an assumed efficiency: we
@@ -131,20 +131,18 @@ class Estimator:
             )
 
     def _legacy_profile_warning(self) -> str | None:
-        """The first profile format knows its CPU only by name: say when that is another
-        machine."""
+        """The first profile format knows its CPU by name, design and cores: say when that is
+        another machine (or a profile too old to say which design it was measured on)."""
         if self.profile is None or not self.target.probe:
             return None
-        here, there = _host.probe_host(), self.profile.environment
-        if there.get("cpu") and (
-            there.get("cpu") != here.model or there.get("cores") != here.cores
-        ):
-            return (
-                f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} "
-                "cores); "
-                f"this machine is {here.model} ({here.cores} cores): run `{CALIBRATE_HERE}` here"
-            )
-        return None
+        miss = environment_mismatches(self.profile.environment)
+        if not miss:
+            return None
+        there = self.profile.environment
+        return (
+            f"calibration profile measured on {there.get('cpu')} ({there.get('cores')} cores), "
+            f"not this machine ({'; '.join(miss)}): run `{CALIBRATE_HERE}` here"
+        )
 
     # -- many plans -------------------------------------------------------------------------------
     def batch(self, plans: list[Plan]) -> PlanBatch:

@@ -51,18 +51,27 @@ class Fingerprint:
     memory_gib: float
     runtime: str
     runtime_version: str
+    # the CPU design (x86 family and model, Arm implementer and part): a VM's brand string is one
+    # name for several generations ("AMD EPYC": Zen 3, 4 and 5). Empty in profiles written before
+    # edgefit recorded it.
+    cpu_id: str = ""
 
     @property
     def id(self) -> str:
-        """A file-name-safe id: cpu slug, int8 path, cores, runtime version."""
-        slug = re.sub(
-            r"[^a-z0-9]+", "-", self.cpu.lower().replace("(r)", "").replace("(tm)", "")
-        ).strip("-")
-        return f"{slug[:40]}-{self.int8_path}-{self.cores}c-{self.runtime}{self.runtime_version}"
+        """A file-name-safe id: cpu slug, its design (f26m2: family 26 model 2), int8 path,
+        cores, runtime version."""
+        slug = _slug(self.cpu.replace("(R)", "").replace("(TM)", ""))[:40]
+        found = re.fullmatch(r"\S+ family (\d+) model (\d+)", self.cpu_id)
+        design = f"f{found[1]}m{found[2]}" if found else _slug(self.cpu_id)
+        return (
+            "-".join(p for p in (slug, design, self.int8_path, f"{self.cores}c") if p)
+            + f"-{self.runtime}{self.runtime_version}"
+        )
 
     def describe(self) -> str:
+        design = f" [{self.cpu_id}]" if self.cpu_id else ""
         return (
-            f"{self.cpu} ({self.cores} cores, int8 path {self.int8_path}, {self.runtime} "
+            f"{self.cpu}{design} ({self.cores} cores, int8 path {self.int8_path}, {self.runtime} "
             f"{self.runtime_version})"
         )
 
@@ -71,6 +80,12 @@ class Fingerprint:
         out = []
         if self.cpu != other.cpu:
             out.append(f"CPU {other.cpu!r} vs {self.cpu!r}")
+        elif self.cpu_id != other.cpu_id:
+            out.append(
+                f"CPU design {other.cpu_id!r} vs {self.cpu_id!r}"
+                if other.cpu_id
+                else f"the profile does not record which {other.cpu} design it was measured on"
+            )
         if self.int8_path != other.int8_path:
             out.append(f"int8 path {other.int8_path} vs {self.int8_path}")
         if self.cores != other.cores:
@@ -96,7 +111,33 @@ class Fingerprint:
             memory_gib=float(d.get("memory_gib", 0.0)),
             runtime=str(d["runtime"]),
             runtime_version=str(d["runtime_version"]),
+            cpu_id=str(d.get("cpu_id") or ""),
         )
+
+
+def environment_mismatches(env: dict) -> list[str]:
+    """What differs between this machine and the ``environment`` of a first-format (YAML)
+    calibration profile: CPU name, design and cores (empty: the same kind of machine, or a profile
+    that names no CPU)."""
+    if not env.get("cpu"):
+        return []
+    host = _host.probe_host()
+    out = []
+    if env["cpu"] != host.model:
+        out.append(f"CPU {env['cpu']!r} vs {host.model!r}")
+    elif env.get("cpu_id", "") != host.cpu_id:
+        out.append(
+            f"CPU design {env['cpu_id']!r} vs {host.cpu_id!r}"
+            if env.get("cpu_id")
+            else f"the profile does not record which {env['cpu']} design it was measured on"
+        )
+    if env.get("cores") != host.cores:
+        out.append(f"{env.get('cores')} vs {host.cores} cores")
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def _minor(version: str) -> str:
@@ -118,4 +159,5 @@ def this_machine(runtime: str = "onnxruntime") -> Fingerprint:
         memory_gib=round((host.memory_bytes or 0) / 2**30, 1),
         runtime=runtime,
         runtime_version=rt_version,
+        cpu_id=host.cpu_id,
     )

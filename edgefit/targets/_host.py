@@ -27,6 +27,9 @@ class HostInfo:
         default_factory=dict
     )  # "l1d"/"l2"/"l3" → total bytes usable by our cores
     memory_bytes: int | None = None
+    # the core design behind the brand string: "AuthenticAMD family 26 model 2" (x86 CPUID) or
+    # "arm implementer 0x41 part 0xd4f"; a VM reports one brand ("AMD EPYC") for Zen 3, 4 and 5
+    cpu_id: str = ""
 
     @property
     def isa(self) -> list[str]:
@@ -101,7 +104,18 @@ def probe_host() -> HostInfo:
         flags=frozenset(info.get("flags", "").split()),
         caches=caches,
         memory_bytes=mem,
+        cpu_id=cpu_id(info),
     )
+
+
+def cpu_id(info: dict[str, str]) -> str:
+    """The CPU's design from /proc/cpuinfo fields: vendor, family and model on x86, implementer
+    and part on Arm; empty where neither is reported."""
+    if info.get("cpu family") and info.get("model"):
+        return f"{info.get('vendor_id', 'x86')} family {info['cpu family']} model {info['model']}"
+    if info.get("CPU implementer") and info.get("CPU part"):
+        return f"arm implementer {info['CPU implementer']} part {info['CPU part']}"
+    return ""
 
 
 def ops_per_cycle(host: HostInfo) -> dict[str, float]:

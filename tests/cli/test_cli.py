@@ -116,6 +116,8 @@ def test_estimate_all_targets_and_missing_dtype_warning():
     assert r.exit_code == 0, r.output
     estimates = json.loads(r.output)["estimates"]
     assert len(estimates) == 6
-    lacking = [e for e in estimates if e["warnings"]]
-    assert lacking and all("does not support fp8" in e["warnings"][0] for e in lacking)
+    # a target without fp8 says so among its warnings (host-cpu may also warn that its profile was
+    # calibrated on another machine)
+    lacking = [e for e in estimates if any("does not support fp8" in w for w in e["warnings"])]
+    assert lacking and all(e["plan"]["dtype"] != "fp8" for e in lacking)
     assert all(e["latency_s"] > 0 for e in estimates)

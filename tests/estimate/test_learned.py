@@ -178,6 +178,22 @@ def test_a_category_in_few_networks_keeps_its_kernel_times():
     assert terms["convT"] == (1.0, 0.0) and terms["conv"] != (1.0, 0.0)
 
 
+def test_rare_categories_share_one_pooled_pair_of_run_terms():
+    """Two categories each in 6 networks (under MIN_NETWORKS) but together in 12 get one fitted pair
+    between them: their kernels' profiled times carry the profiler's bookkeeping (here 4 µs of 10),
+    which the pooled per-node term takes off; kept at scale 1 they would be counted in full."""
+    runs = _synthetic_runs(24)
+    for i in range(12):
+        r = runs[i]
+        base = next(n for n in r.lowered.nodes if n.op == ("Conv" if i % 2 else "Add"))
+        rare = replace(base, name="rare", op="ConvTranspose" if i % 2 else "GlobalAveragePool", time_s=10e-6)
+        runs[i] = replace(r, lowered=Lowered(r.lowered.nodes + (rare,), 1), measured_s=r.measured_s + 1.1 * 6e-6)
+    terms = fit(runs, folds=3).run[1].by_category
+    assert terms["convT"] == terms["pool"] != (1.0, 0.0)
+    assert terms["pool"][1] < -1e-6  # the bookkeeping comes off
+    assert terms["conv"] != terms["pool"]  # a well-sampled category keeps its own pair
+
+
 def test_precision_class_reads_the_activation_type_not_a_leading_scale():
     # QLinearConcat's inputs: y_scale, y_zero_point, then (x, x_scale, x_zero_point) per input
     concat = LoweredNode("c", "QLinearConcat", "", ((), (), (1, 8), (), ()), ("fp32", "s8", "s8", "fp32", "s8"),
@@ -233,6 +249,45 @@ def test_a_profile_from_another_machine_is_never_presented_as_this_ones(tmp_path
     assert "calibrated on this machine" in est_here.source_detail
     assert est_here.error == pytest.approx(same.profile.interval("fp32"))
     assert not any("not this machine" in w for w in est_here.warnings)
+
+
+def test_the_same_brand_string_on_another_cpu_design_is_another_machine(tmp_path):
+    """A VM reports "AMD EPYC" for Zen 3, 4 and 5 alike: a profile of the same name, int8 path and
+    cores but another family/model — or one too old to record its design — is not this machine's."""
+    here = replace(this_machine(), cpu="AMD EPYC", cpu_id="AuthenticAMD family 26 model 2")
+    zen4 = replace(here, cpu_id="AuthenticAMD family 25 model 17")
+    assert here.mismatches(zen4) == ["CPU design 'AuthenticAMD family 25 model 17' vs 'AuthenticAMD family 26 model 2'"]
+    assert "does not record which AMD EPYC design" in here.mismatches(replace(here, cpu_id=""))[0]
+    assert here.mismatches(replace(here)) == []
+    # the two generations get two profile files side by side, and the one of this design is chosen
+    assert zen4.id != here.id and "f25m17" in zen4.id and "f26m2" in here.id
+    for fp in (zen4, here):
+        path = learned_path("host-cpu", "onnxruntime", fp, root=tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(replace(fit(_synthetic_runs(12), folds=3), fingerprint=fp).to_dict()))
+    match = find_learned("host-cpu", "onnxruntime", here=here, root=tmp_path)
+    assert match is not None and match.matches and match.profile.fingerprint.cpu_id == here.cpu_id
+    # a profile written before the design was recorded still loads
+    assert Fingerprint.from_dict({k: v for k, v in zen4.to_dict().items() if k != "cpu_id"}).cpu_id == ""
+
+
+def test_a_first_format_profile_of_another_design_is_flagged(monkeypatch):
+    """The YAML profile's environment is checked the same way (name, design, cores)."""
+    from edgefit.estimate._fingerprint import environment_mismatches
+    from edgefit.targets import _host
+
+    host = _host.HostInfo("AMD EPYC", "AuthenticAMD", 2, None, cpu_id="AuthenticAMD family 26 model 2")
+    monkeypatch.setattr(_host, "probe_host", lambda: host)
+    env = {"cpu": "AMD EPYC", "cores": 2, "cpu_id": "AuthenticAMD family 26 model 2"}
+    assert environment_mismatches(env) == []
+    assert environment_mismatches({**env, "cpu_id": "AuthenticAMD family 25 model 17"}) == [
+        "CPU design 'AuthenticAMD family 25 model 17' vs 'AuthenticAMD family 26 model 2'"]
+    assert "does not record" in environment_mismatches({"cpu": "AMD EPYC", "cores": 2})[0]
+    assert environment_mismatches({**env, "cores": 4}) == ["4 vs 2 cores"]
+    assert _host.cpu_id({"vendor_id": "GenuineIntel", "cpu family": "6", "model": "143"}) == (
+        "GenuineIntel family 6 model 143")
+    assert _host.cpu_id({"CPU implementer": "0x41", "CPU part": "0xd4f"}) == "arm implementer 0x41 part 0xd4f"
+    assert _host.cpu_id({}) == ""
 
 
 def test_estimate_uses_the_lowered_graph_and_the_thread_count():
