@@ -141,6 +141,14 @@ def optimize(
             "is lost.",
         ),
     ] = 2,
+    export: Annotated[
+        bool,
+        typer.Option(
+            "--export/--no-export",
+            help="Convert the winner to the target's native formats (OUT/export/); "
+            "--no-export writes model.onnx only.",
+        ),
+    ] = True,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,6 +172,7 @@ def optimize(
         executor=executor,
         ray_address=ray_address,
         ray_retries=ray_retries,
+        export=export,
     )
     if sum(x is not None for x in (model, example, factory)) > 1:
         raise EdgefitError(

@@ -91,6 +91,10 @@ class OptimizeConfig:
     ray_retries: int = 2  # a task whose worker or node died is run again this many times
     # a measuring child that runs longer is killed: that candidate fails
     measure_timeout_s: float = 600.0
+    # convert the winner to the target's native formats (OUT/export/); model.onnx is written
+    # either way. False (--no-export) saves the conversions (several seconds each) in a loop that
+    # needs only the pick
+    export: bool = True
 
     def __post_init__(self) -> None:
         threads, listed = _one_or_list(self.threads, self.thread_list)

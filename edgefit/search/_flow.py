@@ -202,7 +202,9 @@ def finish_run(run: Run, target: Any, *, threads_from: str | None = None) -> Opt
     if warning:
         run.notes.append(warning)
     exports = None
-    if chosen.winner is not None:
+    if chosen.winner is not None and not cfg.export:
+        run.notes.append("the winner was not converted to the target's formats (--no-export)")
+    elif chosen.winner is not None:
         shape = run.base.shape_for(chosen.winner.choice.resolution)
         exports = export_target_formats(
             target, chosen.winner, out_dir, resize_inputs(run.base.calibration, shape)

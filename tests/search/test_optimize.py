@@ -21,7 +21,8 @@ def run_ok(run_cli):
 
 
 def test_digits_on_host_cpu_measures_and_picks_a_faster_model(run_cli, run_ok, tmp_path):
-    res = run_ok("optimize", "--target", "host-cpu", "--trials", "4", "--out", str(tmp_path), "--json", "-q")
+    res = run_ok("optimize", "--target", "host-cpu", "--trials", "4", "--out", str(tmp_path), "--json", "-q",
+                 "--no-export")
     cands = {c["key"]: c for c in res["candidates"]}
     base = cands[res["baseline"]["key"]]
     assert base["label"] == "fp32" and base["accuracy"]["kind"] == "top1"
@@ -31,6 +32,9 @@ def test_digits_on_host_cpu_measures_and_picks_a_faster_model(run_cli, run_ok, t
     assert win["latency"]["p50_s"] <= base["latency"]["p50_s"]
     assert (tmp_path / "results.json").is_file() and (tmp_path / "report.md").is_file()
     assert (tmp_path / "model.onnx").is_file()
+    # --no-export: the pick and model.onnx, no conversion to the target's formats, and a note says so
+    assert "exports" not in res and not (tmp_path / "export").exists()
+    assert any("--no-export" in n for n in res["notes"])
     for c in cands.values():
         assert c["iteration"]["days"] >= 0 and c["change_kinds"]
         assert c["estimate"]["source"] in ("calibrated", "datasheet")
@@ -51,7 +55,7 @@ def test_hearable_marks_candidates_over_budget_with_the_reason(run_cli, run_ok, 
 
 def test_depthwise_model_is_not_given_int8_when_int8_measures_slower(run_cli, run_ok, tmp_path):
     res = run_ok("optimize", "--target", "host-cpu", "--example", "mobilenetv1-vww", "--trials", "6",
-                 "--out", str(tmp_path), "--json", "-q")
+                 "--out", str(tmp_path), "--json", "-q", "--no-export")
     done = [c for c in res["candidates"] if c["status"] == "done"]
     by_precision: dict[str, float] = {}
     for c in done:
@@ -98,7 +102,7 @@ def test_unknown_metric_and_top1_without_labels(run_cli, run_ok, tmp_path):
 
 def test_sqnr_metric_for_an_autoencoder(run_cli, run_ok, tmp_path):
     res = run_ok("optimize", "--example", "fc-autoencoder", "--target", "host-cpu", "--metric", "sqnr",
-                 "--max-drop", "20", "--trials", "3", "--out", str(tmp_path), "--json", "-q")
+                 "--max-drop", "20", "--trials", "3", "--out", str(tmp_path), "--json", "-q", "--no-export")
     done = [c for c in res["candidates"] if c["status"] == "done"]
     assert all(c["accuracy"]["kind"] == "sqnr" for c in done)
     base = next(c for c in done if c["key"] == res["baseline"]["key"])
