@@ -32,8 +32,13 @@ demo: setup
 # (test_runtime_faults crashes and hangs measuring children on purpose, 6-20 s limits asserted with
 # 60-120 s margins). The passes (recipe search included) script their timers or assert only the
 # shape of a real timing; the recipe-search files in search/ script the search's timer. Vela's time
-# is its compiler's estimate, not a clock. The serving planner and its CLI estimate.
-PARALLEL_TESTS := tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
+# is its compiler's estimate, not a clock. The serving planner and its CLI estimate. The Ray
+# executor's tests, the kill -9 and full-disk faults and the learned-calibration smoke test assert
+# what is recorded, resumed and reused, never a timing's value; they are listed first so that xdist
+# starts these long ones early (the Ray module runs on one worker: its xdist_group).
+PARALLEL_TESTS := tests/distributed tests/search/test_faults.py tests/calibrate/test_learned_calibrate_cli.py \
+                  tests/calibrate/test_vela_conv1d_calibrate.py \
+                  tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
                   tests/evaluate tests/packaging tests/cli tests/estimate tests/examples tests/records \
                   tests/passes tests/runtimes \
                   tests/calibrate/test_vela.py tests/calibrate/test_vela_fit.py \

@@ -38,33 +38,6 @@ def test_summary_is_per_thread_count():
 
 
 @pytest.mark.slow
-def test_calibrate_learned_end_to_end_then_estimate_with_it(run_cli, tmp_path, monkeypatch):
-    """`edgefit calibrate` (learned) on a few random networks writes a profile stamped with this
-    machine; `edgefit fidelity --profile` on one zoo model estimates and measures with it."""
-    import json
-
-    from edgefit.estimate._fingerprint import this_machine
-    from edgefit.estimate._learned import load_learned
-
-    monkeypatch.setenv("EDGEFIT_CACHE_DIR", str(tmp_path / "cache"))
-    out = tmp_path / "p.profile.json"
-    code, stdout, err = run_cli("calibrate", "--target", "host-cpu", "--networks", "4", "--quick",
-                                "--no-fidelity", "--out", str(out), "--json")
-    assert code == 0, err
-    payload = json.loads(stdout)
-    profile = load_learned(out)
-    assert profile.fingerprint == this_machine() and payload["fingerprint"]["int8_path"] == this_machine().int8_path
-    assert 2 <= profile.training["networks"] <= 4 and profile.training["kernels"] > 20  # draws over MAX_MACS drop
-    assert set(profile.threads) == {1, this_machine().cores}
-    assert set(payload["intervals"]) >= {"fp32"}
-    code, stdout, err = run_cli("calibrate", "--target", "orin", "--method", "learned")
-    assert code == 2 and "learned calibration needs host-cpu" in err
-    code, stdout, err = run_cli("fidelity", "--target", "host-cpu", "--profile", str(out), "--subset", "ci",
-                                "--threads", "0", "--json")
-    assert code == 2 and "--threads" in err
-
-
-@pytest.mark.slow
 def test_ci_subset_of_the_zoo_is_estimated_within_bounds_on_this_machine(tmp_path, monkeypatch):
     """The fidelity harness on the zoo's CI subset (8 families × fp32 and both int8 recipes, 1 thread), with this machine's profile — or, where the shipped profile is another machine's (a CI
     runner of another CPU), with one calibrated here first (`--quick`). A regression gate, looser than
