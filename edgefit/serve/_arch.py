@@ -142,6 +142,22 @@ class Architecture:
         return self.num_layers * self.layer_matmul_params + self.vocab_size * self.hidden_size
 
     @property
+    def matmul_row_lengths(self) -> dict[int, int]:
+        """The matrices of :attr:`matmul_params` by row length (their input features, as torch
+        stores a Linear): weights → count. A matrix-vector product over short rows streams slower
+        (on a Zen 5, 768-long rows at 16.5 GB/s, 3072-long at 22 GB/s, one thread)."""
+        h, i, layers = self.hidden_size, self.intermediate_size, self.num_layers
+        up = (2 if self.mlp == "gated" else 1) * h * i
+        rows: dict[int, int] = {}
+        for length, count in (
+            (h, layers * (h * self.q_dim + 2 * h * self.kv_dim + up) + self.vocab_size * h),
+            (self.q_dim, layers * self.q_dim * h),  # the attention output projection
+            (i, layers * i * h),  # the MLP's down projection
+        ):
+            rows[length] = rows.get(length, 0) + count
+        return rows
+
+    @property
     def small_params(self) -> int:
         return self.num_layers * self.layer_small_params + self.hidden_size * (
             2 if self.norm == "layer" else 1

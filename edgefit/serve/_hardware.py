@@ -216,28 +216,40 @@ def _other_machine(profile) -> bool:
     return bool(_fingerprint.environment_mismatches(profile.environment))
 
 
-def _read_bandwidth_here(step_bytes: float) -> tuple[float, str]:
-    """Bytes/s one thread streams from DRAM here, read the way a decode step reads weights: a
-    float32 matrix-vector product over at least ``_PROBE_BYTES`` (the step's own size up to 1 GiB,
-    so a VM whose reported L3 is large cannot hold it), one thread, timed in thread CPU time like
-    the decode measurement (a preempted run is not counted as slow memory). Best of 7. Returns the
-    bandwidth and the library that read it.
+def _read_bandwidth_here(
+    step_bytes: float, row_lengths: dict[int, int] | None = None
+) -> tuple[float, str]:
+    """Bytes/s one thread streams from DRAM here, read the way a decode step reads weights:
+    float32 matrix-vector products over at least ``_PROBE_BYTES`` in all (the step's own size up to
+    1 GiB, so a VM whose reported L3 is large cannot hold it), one matrix per row length of the
+    model's weights (``row_lengths``: length → weights, its share of the bytes; default rows of
+    4096), one thread, timed in thread CPU time like the decode measurement (a preempted run is not
+    counted as slow memory). Best of 7 per matrix. Returns the bandwidth and the library that read
+    it.
 
-    The product runs through torch when it is installed, the library the decode runs through: on
+    The products run through torch when it is installed, the library the decode runs through: on
     an AMD EPYC (Zen 5) torch's matrix-vector product streams 24 GB/s where NumPy's reaches 35 GB/s
-    (2026-12-07), and the decode follows torch's figure; NumPy is the fallback."""
+    (2026-12-07), and the decode follows torch's figure; NumPy is the fallback. Row length matters
+    as much there: 16.5 GB/s over rows of 768, 22 GB/s over rows of 3072."""
     nbytes = int(min(max(step_bytes, _PROBE_BYTES), 1 << 30))
-    cols = 4096
-    matrix = np.ones((nbytes // (4 * cols), cols), np.float32)
-    vector = np.ones(cols, np.float32)
-    with _one_thread_product(matrix, vector) as (product, library):
-        product()  # pages touched, BLAS warmed
-        best = float("inf")
-        for _ in range(7):
-            start = time.thread_time()
-            product()
-            best = min(best, time.thread_time() - start)
-    return matrix.nbytes / best, library
+    shares = row_lengths or {4096: 1}
+    total_weights = sum(shares.values())
+    spent, read, library = 0.0, 0, "NumPy"
+    for cols, weights in sorted(shares.items()):
+        rows = max(1, int(nbytes * weights / total_weights) // (4 * cols))
+        matrix = np.ones((rows, cols), np.float32)
+        vector = np.ones(cols, np.float32)
+        with _one_thread_product(matrix, vector) as (product, used):
+            library = used
+            product()  # pages touched, BLAS warmed
+            best = float("inf")
+            for _ in range(7):
+                start = time.thread_time()
+                product()
+                best = min(best, time.thread_time() - start)
+        spent, read = spent + best, read + matrix.nbytes
+        del matrix
+    return read / spent, library
 
 
 @contextmanager
@@ -266,6 +278,7 @@ def build_hardware(
     step_bytes: float,
     runtime: str | None = None,
     use_calibration: bool = True,
+    row_lengths: dict[int, int] | None = None,
 ) -> Hardware:
     """Resolve ``target`` (+ its calibration profile) and ``assumptions`` into :class:`Hardware`.
 
@@ -293,7 +306,7 @@ def build_hardware(
     bw_src = stream.bandwidth_bytes_per_s
     measured = profile.level_bandwidth.get(stream.name) if profile else None
     here, library = (
-        _read_bandwidth_here(step_bytes)
+        _read_bandwidth_here(step_bytes, row_lengths)
         if use_calibration and target.probe and _other_machine(profile)
         else (None, "")
     )
@@ -301,8 +314,9 @@ def build_hardware(
         # the profile was measured on another CPU: its bandwidth says nothing about this one
         bandwidth = Figure(
             here,
-            f"measured here: one-thread float32 {library} matrix-vector product over "
-            f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB "
+            f"measured here: one-thread float32 {library} matrix-vector products over "
+            f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB, rows of "
+            f"{'/'.join(str(n) for n in sorted(row_lengths or {4096: 1}))} as the model's weights "
             f"(the calibration profile {profile.path if profile else ''} is another machine's)",
         )
     elif measured:

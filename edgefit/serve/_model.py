@@ -128,6 +128,7 @@ class ServeModel:
             step_bytes=self.streamed_weight_bytes,
             runtime=runtime,
             use_calibration=use_calibration,
+            row_lengths=arch.matmul_row_lengths,
         )
 
     # --- memory ----------------------------------------------------------------------------------
