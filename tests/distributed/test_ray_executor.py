@@ -124,10 +124,19 @@ def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_
 
 
 def test_a_killed_measurement_keeps_the_estimate_and_says_why(local_ray, run_cli, tmp_path):
-    killer = _Killer("edgefit_measure", delay_s=0.1)  # a measurement lasts ~1 s here
-    res = _optimize_killing(run_cli, tmp_path, killer, "--ray-retries", "0")
-    cands = res["candidates"]
-    assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands)
+    for attempt in range(2):
+        killer = _Killer("edgefit_measure", delay_s=0.1)  # a measurement lasts ~1 s here
+        res = _optimize_killing(run_cli, tmp_path / f"attempt{attempt}", killer, "--ray-retries", "0")
+        cands = res["candidates"]
+        failed = [c for c in cands if c["status"] == "failed"]
+        # Ray reuses a worker for the next task: on a loaded machine the one whose title said
+        # "measure" can have started a materialization by the time the kill lands (seen once in the
+        # parallel lane), which then fails for want of retries. That is another test's case
+        # (test_without_retries_…); run this one again.
+        if not (failed and all(c.get("stage") == "materialize" for c in failed)):
+            break
+    why = [(c["label"], c["status"], c.get("stage"), c.get("error")) for c in cands]
+    assert len(cands) == int(TRIALS) and all(c["status"] == "done" for c in cands), why
     unmeasured = [c for c in cands if c["latency"]["source"] == "estimated"]
     assert len(unmeasured) == 1 and "lost" in unmeasured[0]["latency"]["measurement_error"]
 
