@@ -14,9 +14,10 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is part of `make test`; install edgefit[ray]")
 
-# one xdist worker runs the whole module, one test after another: the tests share one local Ray, and
-# the two-node farm starts its own cluster (two at once on one machine would compete for ports)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+# The module runs in the serial lane (Makefile): its kills are aimed by a thread that reads a Ray
+# worker's title and then kills it, and on a loaded machine the worker has often moved on by then
+# (three different failures in two runs beside the parallel lane's other tests, 2026-12-07)
+pytestmark = pytest.mark.slow
 
 TRIALS = "3"
 
@@ -115,12 +116,22 @@ def test_a_worker_killed_mid_run_is_retried_and_every_candidate_is_accounted_for
 
 
 def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_ray, run_cli, tmp_path):
-    res = _optimize_killing(run_cli, tmp_path, _Killer(), "--ray-retries", "0")
-    cands = res["candidates"]
-    assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1
+    for attempt in range(2):
+        out = tmp_path / f"attempt{attempt}"
+        res = _optimize_killing(run_cli, out, _Killer(), "--ray-retries", "0")
+        cands = res["candidates"]
+        # the converse race of the killed-measurement test: the worker moved on to a measurement
+        # before the kill landed, so a measurement, not a candidate, was lost; run this one again
+        lost_measurement = any("lost" in (c["latency"].get("measurement_error") or "") for c in cands
+                               if c["status"] == "done")
+        if not (res["counts"]["failed"] == 0 and lost_measurement):
+            break
+    why = [(c["label"], c["status"], c.get("stage"), c.get("error"), c["latency"].get("measurement_error"))
+           for c in cands]
+    assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1, why
     failed = next(c for c in cands if c["status"] == "failed")
     assert "lost" in failed["error"] and failed["stage"] == "materialize"
-    assert (tmp_path / "candidates" / failed["key"] / "result.json").is_file()
+    assert (out / "candidates" / failed["key"] / "result.json").is_file()
 
 
 def test_a_killed_measurement_keeps_the_estimate_and_says_why(local_ray, run_cli, tmp_path):
