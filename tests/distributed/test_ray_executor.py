@@ -122,11 +122,10 @@ def test_without_retries_the_killed_candidate_is_recorded_failed_not_lost(local_
         cands = res["candidates"]
         # the converse race of the killed-measurement test: the worker moved on to a measurement
         # before the kill landed, so a measurement, not a candidate, was lost; run this one again
-        lost_measurement = any("lost" in (c["latency"].get("measurement_error") or "") for c in cands
-                               if c["status"] == "done")
+        lost_measurement = any("lost" in (c.get("latency", {}).get("measurement_error") or "") for c in cands)
         if not (res["counts"]["failed"] == 0 and lost_measurement):
             break
-    why = [(c["label"], c["status"], c.get("stage"), c.get("error"), c["latency"].get("measurement_error"))
+    why = [(c["label"], c["status"], c.get("stage"), c.get("error"), c.get("latency", {}).get("measurement_error"))
            for c in cands]
     assert len(cands) == int(TRIALS) and res["counts"]["failed"] == 1, why
     failed = next(c for c in cands if c["status"] == "failed")
