@@ -33,12 +33,16 @@ demo: setup
 # 60-120 s margins). The passes (recipe search included) script their timers or assert only the
 # shape of a real timing; the recipe-search files in search/ script the search's timer. Vela's time
 # is its compiler's estimate, not a clock. The serving planner and its CLI estimate. The kill -9
-# and full-disk faults, the learned-calibration smoke test and the optimize runs on device targets
-# (estimated, never timed here) assert what is recorded, resumed and reused, never a timing's
-# value; they are listed first so that xdist starts these long ones early. The Ray executor's
+# and full-disk faults, the learned-calibration smoke test, the optimize runs on device targets
+# (estimated, never timed here), the roofline calibration's smoke test (its profile's shape and a
+# loose bandwidth range), the torchao candidate (a timing's shape) and the search logic (scripted
+# candidates; an ONNX-only run's notes) assert what is recorded, resumed and reused, never a
+# timing's value; they are listed first so that xdist starts these long ones early. The Ray executor's
 # tests stay serial: their kills race a worker's next task, and lose that race on a loaded machine.
 PARALLEL_TESTS := tests/search/test_faults.py tests/calibrate/test_learned_calibrate_cli.py \
                   tests/search/test_optimize_devices.py tests/calibrate/test_vela_conv1d_calibrate.py \
+                  tests/calibrate/test_calibrate.py tests/search/test_torchao_candidate.py \
+                  tests/search/test_search_logic.py \
                   tests/fuzz tests/targets tests/graph tests/report tests/cascade tests/iteration \
                   tests/evaluate tests/packaging tests/cli tests/estimate tests/examples tests/records \
                   tests/passes tests/runtimes \
