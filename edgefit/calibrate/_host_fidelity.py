@@ -26,7 +26,13 @@ from edgefit._resources import user_cache_dir
 from edgefit.calibrate._fidelity import kendall_tau
 from edgefit.calibrate._measure import interleaved
 from edgefit.calibrate._zoo import ZooSpec, zoo_onnx, zoo_specs
-from edgefit.estimate._learned import LearnedProfile, fidelity_path, precision_class
+from edgefit.estimate._fingerprint import this_machine
+from edgefit.estimate._learned import (
+    CROSS_MACHINE_QUANTILE,
+    LearnedProfile,
+    fidelity_path,
+    precision_class,
+)
 from edgefit.estimate._lower_ort import lower
 
 Progress = Callable[[str, int, int], None]
@@ -216,13 +222,25 @@ def host_fidelity(
         threads_list=threads_list,
         progress=progress,
     )
+    here = this_machine(profile.runtime)
+    mismatches = here.mismatches(profile.fingerprint)
     summary = {
         **summarize_host(rows),
         "subset": subset or "all",
         "profile": profile.path,
         "fingerprint": profile.fingerprint.to_dict(),
+        "measured_on": here.to_dict(),
         "rows": rows_to_dicts(rows),
     }
-    path = fidelity_path(profile)
+    if mismatches:
+        # the profile is another machine's: these are its cross-machine figures, stored apart
+        # from its own; their quantile is the bar its estimates carry on another machine
+        errors = np.abs(np.log([r.estimated_s / r.measured_s for r in rows]))
+        summary["cross_machine"] = {
+            "mismatches": mismatches,
+            "quantile": CROSS_MACHINE_QUANTILE,
+            "abs_log_error_quantile": float(np.quantile(errors, CROSS_MACHINE_QUANTILE)),
+        }
+    path = fidelity_path(profile, on=here if mismatches else None, subset=subset)
     write_atomic(path, to_json(summary))
     return summary, str(path)

@@ -381,8 +381,14 @@ class Estimator:
             detail = (
                 f"learned kernel costs calibrated on {learned.fingerprint.describe()}, NOT this "
                 "machine "
-                f"({'; '.join(match.mismatches)}); ±{error:.0%} assumed across machines; "
-                f"run `{CALIBRATE_HERE}` here"
+                f"({'; '.join(match.mismatches)}); ±{error:.0%} "
+                + (
+                    f"covered {INTERVAL_QUANTILE:.0%} of its estimates on another machine "
+                    f"({learned.cross_machine_note})"
+                    if learned.cross_machine_note
+                    else "assumed across machines"
+                )
+                + f"; run `{CALIBRATE_HERE}` here"
             )
         ratio = latency / est.latency_s if est.latency_s > 0 else 0.0
         power = est.average_power_w

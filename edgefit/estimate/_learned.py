@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +125,9 @@ class LearnedProfile:
     training: dict = field(default_factory=dict)
     fidelity: dict = field(default_factory=dict)
     path: str = ""
+    # where a measured cross-machine error comes from (read from the cross-machine fidelity files
+    # beside the profile when it is loaded; not stored in the profile, which only calibrate writes)
+    cross_machine_note: str = ""
 
     # -- prediction ----------------------------------------------------------------------------
     def kernel_times(self, lowered: Lowered, threads: int | None = None) -> np.ndarray:
@@ -263,7 +266,39 @@ def load_learned(path: str | Path) -> LearnedProfile:
             where=str(path),
             fix="re-run `edgefit calibrate`",
         )
-    return learned_from_dict(data, path=str(path))
+    profile = learned_from_dict(data, path=str(path))
+    if profile.cross_machine_error is None:
+        measured = cross_machine_measured(profile)
+        if measured is not None:
+            error, note = measured
+            profile = replace(profile, cross_machine_error=error, cross_machine_note=note)
+    return profile
+
+
+# the quantile of |log(estimate / measured)| over the zoo points measured on another machine that
+# becomes the profile's bar there: the same quantile as its own intervals
+CROSS_MACHINE_QUANTILE = INTERVAL_QUANTILE
+
+
+def cross_machine_measured(profile: LearnedProfile) -> tuple[float, str] | None:
+    """The widest measured cross-machine error of ``profile``, from the whole-zoo fidelity runs of
+    it on other machines stored beside it (``<profile>.on-<machine>.fidelity.json``), and a note
+    of where it was measured; None when there is none."""
+    if not profile.path or not profile.path.endswith(".profile.json"):
+        return None
+    stem = Path(profile.path.removesuffix(".profile.json"))
+    found: list[tuple[float, str]] = []
+    for path in sorted(stem.parent.glob(stem.name + ".on-*.fidelity.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            cross = data["cross_machine"]
+            error, points = float(cross["abs_log_error_quantile"]), len(data["rows"])
+            where = Fingerprint.from_dict(data["measured_on"]).describe()
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable or partial file says nothing; the default bar stays
+        if data.get("subset") == "all" and math.isfinite(error):
+            found.append((error, f"measured on {where}, {points} zoo points"))
+    return max(found) if found else None
 
 
 def learned_dir(target_id: str, runtime: str, root: Path | None = None) -> Path:
@@ -310,5 +345,15 @@ def find_learned(
     return ProfileMatch(load_learned(best[1]), here, tuple(best[2]))
 
 
-def fidelity_path(profile: LearnedProfile) -> Path:
-    return Path(profile.path.replace(".profile.json", ".fidelity.json"))
+def fidelity_path(
+    profile: LearnedProfile, *, on: Fingerprint | None = None, subset: str | None = None
+) -> Path:
+    """Where a fidelity run of ``profile`` is stored: beside it, as ``.fidelity.json`` for the
+    whole zoo on the profile's own machine; ``on`` another machine adds ``.on-<its id>`` and a zoo
+    subset adds its name, so neither overwrites the profile's own figures."""
+    stem = profile.path.removesuffix(".profile.json")
+    if on is not None:
+        stem += f".on-{on.id}"
+    if subset not in (None, "all"):
+        stem += f".{subset}"
+    return Path(stem + ".fidelity.json")

@@ -68,3 +68,31 @@ def test_ci_subset_of_the_zoo_is_estimated_within_bounds_on_this_machine(tmp_pat
         assert s["median_abs_error"] <= bound, (threads, s)
         assert s["kendall_tau"] >= 0.6, (threads, s)
         assert s["int8_slower_caught"] >= s["int8_slower"] - 1, (threads, s["int8_direction_misses"])
+
+
+def test_a_fidelity_run_of_another_machines_profile_never_overwrites_its_own_figures(tmp_path, monkeypatch):
+    """Measured here, another machine's profile gets cross-machine figures in a file of their own
+    (with the quantile that becomes its bar elsewhere); a subset run gets its own file too."""
+    import json
+    from dataclasses import replace
+
+    from edgefit.calibrate import _host_fidelity
+    from edgefit.estimate._fingerprint import this_machine
+    from edgefit.estimate._learned import LearnedProfile
+
+    here = this_machine()
+    other = replace(here, cpu="Intel(R) Xeon(R) Processor", cpu_id="GenuineIntel family 6 model 167")
+    own = tmp_path / "xeon.fidelity.json"
+    own.write_text('{"the": "xeon figures"}')
+    profile = LearnedProfile("host-cpu", "onnxruntime", other, (1,), {}, {}, None, {}, {},  # type: ignore[arg-type]
+                             path=str(tmp_path / "xeon.profile.json"))
+    rows = [row("a", "fp32", 1.0, 1.1), row("b", "fp32", 1.0, 0.5), row("c", "fp32", 1.0, 1.0)]
+    monkeypatch.setattr(_host_fidelity, "run_zoo", lambda *a, **k: rows)
+    summary, written = _host_fidelity.host_fidelity(profile, None, (1,), None)
+    assert written == str(tmp_path / f"xeon.on-{here.id}.fidelity.json")
+    assert json.loads(own.read_text()) == {"the": "xeon figures"}
+    assert summary["measured_on"] == here.to_dict() and summary["cross_machine"]["mismatches"]
+    errors = np.abs(np.log([1.1, 0.5, 1.0]))
+    assert summary["cross_machine"]["abs_log_error_quantile"] == pytest.approx(np.quantile(errors, 0.9))
+    _, written = _host_fidelity.host_fidelity(replace(profile, fingerprint=here), "ci", (1,), None)
+    assert written == str(tmp_path / "xeon.ci.fidelity.json")  # this machine's, a subset: its own file

@@ -3,6 +3,7 @@ know their machine."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import replace
@@ -130,6 +131,14 @@ def _synthetic_runs(n_networks=24, seed=0) -> list[ModelRun]:
     return runs
 
 
+@functools.lru_cache(maxsize=1)
+def _small_profile():
+    """One profile fitted on 12 synthetic networks, for the tests that need a profile but not a
+    particular fit (a frozen dataclass: tests derive theirs with ``replace``). Fitting is seconds
+    each time; once per test process is enough."""
+    return fit(_synthetic_runs(12), folds=3)
+
+
 def test_fit_recovers_a_known_cost_law_on_held_out_networks():
     train, test = _synthetic_runs(30, seed=0), _synthetic_runs(8, seed=1)
     profile = fit(train, folds=3)
@@ -202,7 +211,7 @@ def test_precision_class_reads_the_activation_type_not_a_leading_scale():
 
 
 def test_profile_round_trips_and_bad_profiles_are_one_clear_error(tmp_path):
-    profile = fit(_synthetic_runs(12), folds=3)
+    profile = _small_profile()
     d = json.loads(json.dumps(profile.to_dict()))
     back = learned_from_dict(d)
     low = _synthetic_runs(1, seed=5)[0].lowered
@@ -233,7 +242,7 @@ def test_a_profile_from_another_machine_is_never_presented_as_this_ones(tmp_path
     here = this_machine()
     other = Fingerprint("AMD EPYC 7B13 64-Core Processor", "avx2", ("avx2", "fma"), 2, 24.0, "onnxruntime",
                         here.runtime_version)
-    profile = replace(fit(_synthetic_runs(12), folds=3), fingerprint=other, cross_machine_error=math.log(1.4))
+    profile = replace(_small_profile(), fingerprint=other, cross_machine_error=math.log(1.4))
     path = learned_path("host-cpu", "onnxruntime", other, root=tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(profile.to_dict()))
@@ -264,7 +273,7 @@ def test_the_same_brand_string_on_another_cpu_design_is_another_machine(tmp_path
     for fp in (zen4, here):
         path = learned_path("host-cpu", "onnxruntime", fp, root=tmp_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(replace(fit(_synthetic_runs(12), folds=3), fingerprint=fp).to_dict()))
+        path.write_text(json.dumps(replace(_small_profile(), fingerprint=fp).to_dict()))
     match = find_learned("host-cpu", "onnxruntime", here=here, root=tmp_path)
     assert match is not None and match.matches and match.profile.fingerprint.cpu_id == here.cpu_id
     # a profile written before the design was recorded still loads
@@ -290,9 +299,43 @@ def test_a_first_format_profile_of_another_design_is_flagged(monkeypatch):
     assert _host.cpu_id({}) == ""
 
 
+def test_a_cross_machine_bar_is_the_one_measured_on_another_machine(tmp_path):
+    """`edgefit fidelity` of a profile on another machine is stored beside it as
+    ``.on-<machine>.fidelity.json``; loading the profile takes its bar for use on another machine
+    from there (the widest whole-zoo one), not the ±100% assumed without one."""
+    from edgefit.estimate._learned import fidelity_path
+
+    here = this_machine()
+    other = replace(here, cpu="Intel(R) Xeon(R) Processor", cpu_id="GenuineIntel family 6 model 167", int8_path="amx")
+    path = learned_path("host-cpu", "onnxruntime", other, root=tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(replace(_small_profile(), fingerprint=other).to_dict()))
+    profile = load_learned(path)
+    assert profile.cross_machine_error is None and profile.mismatch_interval() == 1.0
+    # where the figures go: the profile's own, another machine's, a subset's
+    assert fidelity_path(profile).name == path.name.replace(".profile.json", ".fidelity.json")
+    cross = fidelity_path(profile, on=here)
+    assert cross.name.endswith(f".on-{here.id}.fidelity.json") and cross.parent == path.parent
+    assert fidelity_path(profile, on=here, subset="ci").name.endswith(f".on-{here.id}.ci.fidelity.json")
+
+    def stored(file, error, subset="all"):
+        file.write_text(json.dumps({"subset": subset, "measured_on": here.to_dict(), "rows": [{}] * 7,
+                                    "cross_machine": {"abs_log_error_quantile": error}}))
+
+    stored(cross, math.log(1.3))
+    stored(fidelity_path(profile, on=here, subset="ci"), math.log(3.0), subset="ci")  # a subset: not the bar
+    fidelity_path(profile, on=replace(here, cpu_id="x")).write_text("{broken")  # unreadable: ignored
+    profile = load_learned(path)
+    assert profile.mismatch_interval() == pytest.approx(0.3)
+    assert "measured on" in profile.cross_machine_note and "7 zoo points" in profile.cross_machine_note
+    match = ProfileMatch(profile, here, tuple(here.mismatches(other)))
+    est = Estimator(load_graph(conv_model()), load_target("host-cpu"), learned=match).estimate()
+    assert est.error == pytest.approx(0.3) and "covered 90% of its estimates on another machine" in est.source_detail
+
+
 def test_estimate_uses_the_lowered_graph_and_the_thread_count():
     here = this_machine()
-    profile = replace(fit(_synthetic_runs(12), folds=3), fingerprint=here)
+    profile = replace(_small_profile(), fingerprint=here)
     match = ProfileMatch(profile, here, ())
     graph = load_graph(conv_model())
     est = Estimator(graph, load_target("host-cpu"), learned=match, threads=1).estimate()
@@ -305,7 +348,7 @@ def test_estimate_uses_the_lowered_graph_and_the_thread_count():
 
 def test_a_model_onnxruntime_cannot_load_keeps_the_roofline_estimate_with_a_warning():
     here = this_machine()
-    match = ProfileMatch(replace(fit(_synthetic_runs(12), folds=3), fingerprint=here), here, ())
+    match = ProfileMatch(replace(_small_profile(), fingerprint=here), here, ())
     model = conv_model()
     model.ir_version = 99  # newer than onnxruntime reads; edgefit's loader warns and counts it
     graph = load_graph(model)
