@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 
@@ -21,3 +23,17 @@ def run_cli(capsys):
         return code, out.out, out.err
 
     return run
+
+
+@pytest.fixture
+def run_ok(run_cli):
+    """``edgefit ARGS… --json`` that must exit 0; returns its parsed JSON (the stderr tail on
+    failure)."""
+
+    def run(*args: str) -> dict:
+        code, out, err = run_cli(*args)
+        assert code == 0, err[-3000:]
+        return json.loads(out)
+
+    return run
+

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def run_ok(run_cli):
-    def run(*args: str) -> dict:
-        code, out, err = run_cli(*args)
-        assert code == 0, err[-3000:]
-        return json.loads(out)
-
-    return run
 
 
 def test_digits_on_host_cpu_measures_and_picks_a_faster_model(run_cli, run_ok, tmp_path):

@@ -11,16 +11,6 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def run_ok(run_cli):
-    def run(*args: str) -> dict:
-        code, out, err = run_cli(*args)
-        assert code == 0, err[-3000:]
-        return json.loads(out)
-
-    return run
-
-
 def test_hearable_marks_candidates_over_budget_with_the_reason(run_cli, run_ok, tmp_path):
     code, out, err = run_cli("optimize", "--target", "hearable", "--example", "mobilenetv2", "--trials", "2",
                               "--out", str(tmp_path), "--json", "-q")
