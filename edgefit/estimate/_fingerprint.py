@@ -77,15 +77,8 @@ class Fingerprint:
 
     def mismatches(self, other: Fingerprint) -> list[str]:
         """What differs in a way that changes kernel times (empty: the same kind of machine)."""
-        out = []
-        if self.cpu != other.cpu:
-            out.append(f"CPU {other.cpu!r} vs {self.cpu!r}")
-        elif self.cpu_id != other.cpu_id:
-            out.append(
-                f"CPU design {other.cpu_id!r} vs {self.cpu_id!r}"
-                if other.cpu_id
-                else f"the profile does not record which {other.cpu} design it was measured on"
-            )
+        cpu = cpu_mismatch(other.cpu, other.cpu_id, self.cpu, self.cpu_id)
+        out = [cpu] if cpu else []
         if self.int8_path != other.int8_path:
             out.append(f"int8 path {other.int8_path} vs {self.int8_path}")
         if self.cores != other.cores:
@@ -122,18 +115,23 @@ def environment_mismatches(env: dict) -> list[str]:
     if not env.get("cpu"):
         return []
     host = _host.probe_host()
-    out = []
-    if env["cpu"] != host.model:
-        out.append(f"CPU {env['cpu']!r} vs {host.model!r}")
-    elif env.get("cpu_id", "") != host.cpu_id:
-        out.append(
-            f"CPU design {env['cpu_id']!r} vs {host.cpu_id!r}"
-            if env.get("cpu_id")
-            else f"the profile does not record which {env['cpu']} design it was measured on"
-        )
+    cpu = cpu_mismatch(env["cpu"], env.get("cpu_id", ""), host.model, host.cpu_id)
+    out = [cpu] if cpu else []
     if env.get("cores") != host.cores:
         out.append(f"{env.get('cores')} vs {host.cores} cores")
     return out
+
+
+def cpu_mismatch(there: str, there_id: str, here: str, here_id: str) -> str | None:
+    """How a profile's CPU (name ``there``, design ``there_id``) differs from this machine's, or
+    None: another name, another design, or a profile that does not record its design."""
+    if there != here:
+        return f"CPU {there!r} vs {here!r}"
+    if there_id == here_id:
+        return None
+    if not there_id:
+        return f"the profile does not record which {there} design it was measured on"
+    return f"CPU design {there_id!r} vs {here_id!r}"
 
 
 def _slug(text: str) -> str:

@@ -334,15 +334,15 @@ def find_learned(
     if not paths:
         return None
     here = here or this_machine(runtime)
-    best: tuple[tuple[int, int], Path, list[str]] | None = None
+    best: tuple[tuple[int, int], LearnedProfile, list[str]] | None = None
     for path in paths:
         profile = load_learned(path)
         miss = here.mismatches(profile.fingerprint)
         rank = (len(miss), int(profile.fingerprint.int8_path != here.int8_path))
         if best is None or rank < best[0]:
-            best = (rank, path, miss)
+            best = (rank, profile, miss)
     assert best is not None
-    return ProfileMatch(load_learned(best[1]), here, tuple(best[2]))
+    return ProfileMatch(best[1], here, tuple(best[2]))
 
 
 def fidelity_path(

@@ -224,8 +224,7 @@ def _read_bandwidth_here(
     1 GiB, so a VM whose reported L3 is large cannot hold it), one matrix per row length of the
     model's weights (``row_lengths``: length → weights, its share of the bytes; default rows of
     4096), one thread, timed in thread CPU time like the decode measurement (a preempted run is not
-    counted as slow memory). Best of 7 per matrix. Returns the bandwidth and the library that read
-    it.
+    counted as slow memory). Best of 7 per matrix. Returns the bandwidth and how it was read.
 
     The products run through torch when it is installed, the library the decode runs through: on
     an AMD EPYC (Zen 5) torch's matrix-vector product streams 24 GB/s where NumPy's reaches 35 GB/s
@@ -249,7 +248,11 @@ def _read_bandwidth_here(
                 best = min(best, time.thread_time() - start)
         spent, read = spent + best, read + matrix.nbytes
         del matrix
-    return read / spent, library
+    how = (
+        f"one-thread float32 {library} matrix-vector products over {nbytes >> 20} MiB, rows of "
+        f"{'/'.join(str(n) for n in sorted(shares))} as the model's weights"
+    )
+    return read / spent, how
 
 
 @contextmanager
@@ -305,7 +308,7 @@ def build_hardware(
         )
     bw_src = stream.bandwidth_bytes_per_s
     measured = profile.level_bandwidth.get(stream.name) if profile else None
-    here, library = (
+    here, how = (
         _read_bandwidth_here(step_bytes, row_lengths)
         if use_calibration and target.probe and _other_machine(profile)
         else (None, "")
@@ -314,9 +317,7 @@ def build_hardware(
         # the profile was measured on another CPU: its bandwidth says nothing about this one
         bandwidth = Figure(
             here,
-            f"measured here: one-thread float32 {library} matrix-vector products over "
-            f"{int(min(max(step_bytes, _PROBE_BYTES), 1 << 30)) >> 20} MiB, rows of "
-            f"{'/'.join(str(n) for n in sorted(row_lengths or {4096: 1}))} as the model's weights "
+            f"measured here: {how} "
             f"(the calibration profile {profile.path if profile else ''} is another machine's)",
         )
     elif measured:
