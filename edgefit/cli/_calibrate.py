@@ -140,6 +140,17 @@ def _render(result, runtime: str) -> None:
             f"at {', '.join(map(str, profile.threads))} thread(s); cross-validated by network: "
             f"median |error| {cv['median_abs_error']:.1%}, {cv['within_10pct']:.0%} within ±10%"
         )
+        disturbed = profile.training.get("disturbed") or {}
+        if disturbed.get("runs"):
+            what = (
+                "left out of the fit"
+                if disturbed.get("excluded")
+                else "kept: they are half or more, so the profile describes a busy machine"
+            )
+            err_console.print(
+                f"warning: {disturbed['runs']} network timings were taken while another process "
+                f"held a CPU ({what}); calibrate again on a quiet machine"
+            )
         if summary:
             render_host_summary(summary)
         return

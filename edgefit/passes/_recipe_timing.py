@@ -55,12 +55,15 @@ def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 4
         round_s = min(0.3, max(0.02, round_runs * slowest))
         medians: list[list[float]] = [[] for _ in items]
         pooled: list[list[float]] = [[] for _ in items]
+        waits: list[list[float]] = [[] for _ in items]
         gc.collect()
 
         def one(i: int) -> None:
-            samples, _ = _measure._timed(sessions[i], feeds[i], 5, round_s, collect=False)
+            samples, wait = _measure.quiet_round(sessions[i], feeds[i], 5, round_s)
             medians[i].append(float(np.median(samples)))
             pooled[i] += samples
+            if wait is not None:
+                waits[i].append(wait)
 
         n = len(items)
         for r in range(rounds):  # each item takes each place in the order as often as the others
@@ -72,9 +75,13 @@ def interleaved_timer(feed: dict | Callable[[Any], dict], *, round_runs: int = 4
                 one(i)
         return [
             _measure.Interleaved(
-                float(np.median(m)), tuple(m), float(np.percentile(p, 99)), len(p)
+                float(np.median(m)),
+                tuple(m),
+                float(np.percentile(p, 99)),
+                len(p),
+                max(w, default=None),
             )
-            for m, p in zip(medians, pooled)
+            for m, p, w in zip(medians, pooled, waits)
         ]
 
     return time_items

@@ -33,3 +33,36 @@ def test_rounds_rotate_so_every_model_takes_every_position(monkeypatch):
     for model in "abc":  # each model first, second and last equally often
         assert sorted(r.index(model) for r in rounds) == [0, 0, 1, 1, 2, 2]
     assert [len(t.round_medians_s) for t in out] == [6, 6, 6]
+
+
+def test_a_round_another_process_disturbed_is_timed_again(monkeypatch):
+    """A round whose threads waited for a CPU held by another process (schedstat) is redone, and
+    the timing keeps the quiet round: a busy neighbour on a 2-core machine made 2-thread timings up
+    to 2x slow, and the fitted profile kept them."""
+    monkeypatch.setattr(_measure, "session", lambda m, threads: _Session(m, []))
+    monkeypatch.setattr(_measure, "feeds_for", lambda s: {})
+    # model "a": its second round is disturbed twice (slow, 40% of the time waiting), then quiet
+    script = {"a": [(1.0, 0.0), (3.0, 0.4), (3.0, 0.4), (1.1, 0.01), (1.0, 0.0)], "b": [(2.0, 0.0)] * 3}
+    calls = {"a": 0, "b": 0}
+
+    def timed(sess, feeds, min_runs, budget_s, collect=True):
+        value, wait = script[sess.name][calls[sess.name]]
+        calls[sess.name] += 1
+        return [value] * min_runs, wait
+
+    monkeypatch.setattr(_measure, "_timed", timed)
+    a, b = _measure.interleaved(["a", "b"], 2, rounds=3, max_spread=1.0)
+    assert calls == {"a": 5, "b": 3}
+    assert a.round_medians_s == (1.0, 1.1, 1.0) and a.cpu_wait == 0.01
+    assert b.cpu_wait == 0.0
+
+
+def test_a_machine_busy_through_every_retry_is_on_the_record(monkeypatch):
+    monkeypatch.setattr(_measure, "session", lambda m, threads: _Session(m, []))
+    monkeypatch.setattr(_measure, "feeds_for", lambda s: {})
+    waits = iter([0.5, 0.3, 0.6, 0.4] + [0.0] * 10)
+    monkeypatch.setattr(
+        _measure, "_timed", lambda sess, feeds, n, b, collect=True: ([1.0] * n, next(waits))
+    )
+    (a,) = _measure.interleaved(["a"], 2, rounds=2, max_spread=1.0)
+    assert a.cpu_wait == 0.3  # the least disturbed of the first round's four tries
