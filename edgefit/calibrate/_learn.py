@@ -19,7 +19,6 @@ import gzip
 import json
 import platform
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 from edgefit._io import to_json, write_atomic
 from edgefit._lazy import lazy_import
 from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
-from edgefit.calibrate._measure import Sentinel, interleaved
+from edgefit.calibrate._measure import SENTINEL_SLOWDOWN, Sentinel, interleaved
 from edgefit.calibrate._zoo import zoo_onnx
 from edgefit.errors import EdgefitError
 from edgefit.estimate._fingerprint import this_machine
@@ -75,8 +74,10 @@ class ModelRun:
     lowered: Lowered
     measured_s: float
     spread: float = 0.0
-    # the CPU-wait fraction of its noisier measurement (kernels or whole run), after retries;
-    # None where not recorded (off Linux, or stored before it was)
+    # the CPU-wait fraction of its whole-run rounds, after retries; None where not recorded (off
+    # Linux, or stored before it was). The profiled kernel runs are too short to tell: at 2
+    # threads, a few ms of them showed up to 90% "wait" with nothing else running — the worker
+    # thread's wake-up on the other CPU counts as waiting; the sentinel brackets them instead
     cpu_wait: float | None = None
     # how much slower than its quiet time the sentinel ran around this run's timing (kept: the
     # least of its tries); None where not recorded
@@ -93,9 +94,9 @@ class ModelRun:
         return precision_class(self.lowered)
 
 
-# a network timed while the sentinel ran this much over its quiet time is timed again, up to
-# PASSES times in all, and the least disturbed timing is kept (see calibrate._measure.Sentinel)
-SENTINEL_SLOWDOWN = 0.2
+# a network timed while the sentinel ran over SENTINEL_SLOWDOWN slower than its quiet time is
+# timed again, up to PASSES times in all, and the least disturbed timing is kept (see
+# calibrate._measure.Sentinel)
 PASSES = 3
 # the sentinel's quiet time: this quantile of its times over the pass (a slow stretch is the
 # exception; if most of a pass was slow, little is flagged, and the record shows the slowdowns)
@@ -159,34 +160,16 @@ def _measure_one(
     name, family, recipe, path = item
     before = sentinel.time()
     try:
-        low, low_wait = _lower_quietly(path, threads, runs)
+        low = lower(str(path), threads=threads, runs=runs, warmup=3)
     # onnxruntime refuses a rare random draw: skip it, do not stop  # noqa: BLE001
     except Exception:
         return None
     whole = interleaved([str(path)], threads, rounds=3, round_s=0.05, max_rounds=5)[0]
     after = sentinel.time()
-    waits = [w for w in (low_wait, whole.cpu_wait) if w is not None]
     run = ModelRun(
-        name, family, recipe, threads, low, whole.median_s, whole.spread, max(waits, default=None)
+        name, family, recipe, threads, low, whole.median_s, whole.spread, whole.cpu_wait
     )
     return run, max(before, after)
-
-
-def _lower_quietly(path: Path, threads: int, runs: int) -> tuple[Lowered, float | None]:
-    """:func:`lower` (the profiled kernel times), again while another process kept this one's
-    threads waiting for a CPU; the lowering and its CPU-wait fraction."""
-
-    def once() -> tuple[Lowered, float | None]:
-        before, start = _runtime_measure.run_queue_wait_ns(), time.perf_counter()
-        low = lower(str(path), threads=threads, runs=runs, warmup=3)
-        elapsed, after = time.perf_counter() - start, _runtime_measure.run_queue_wait_ns()
-        if before is None or after is None or elapsed <= 0:
-            return low, None
-        return low, (after - before) / 1e9 / elapsed
-
-    return _runtime_measure.least_disturbed(
-        once, lambda r: r[1], attempts=_runtime_measure.QUIET_ATTEMPTS
-    )
 
 
 def _table(runs: list[ModelRun]):

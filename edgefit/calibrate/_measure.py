@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -29,6 +30,7 @@ else:  # only the sentinel is built here
     onnx = lazy_import("onnx")
 
 MAX_ATTEMPTS = 8
+T = TypeVar("T")
 
 
 def default_threads() -> int:
@@ -121,6 +123,8 @@ class Interleaved:
     # the largest CPU-wait fraction among the kept rounds (None off Linux): above
     # QUIET_CPU_WAIT, every retry of some round found the machine busy
     cpu_wait: float | None = None
+    # the largest sentinel slowdown among the kept rounds, when a sentinel guarded them
+    slowdown: float | None = None
 
     @property
     def spread(self) -> float:
@@ -138,10 +142,12 @@ def interleaved(
     min_runs: int = 5,
     max_spread: float = 0.10,
     max_rounds: int = 11,
+    sentinel: Sentinel | None = None,
 ) -> list[Interleaved]:
     """Time ``models`` in interleaved rounds (A B C … A B C …), so that a noisy stretch of the
     machine hits every model alike; a model whose round medians spread over ``max_spread`` gets
-    more rounds (up to ``max_rounds``): noisy points are re-measured, not kept."""
+    more rounds (up to ``max_rounds``): noisy points are re-measured, not kept. With a
+    ``sentinel``, a round during which it ran slow is taken again (:meth:`Sentinel.guarded`)."""
     sessions = [session(m, threads) for m in models]
     feeds = [feeds_for(s) for s in sessions]
     for s, f in zip(sessions, feeds):
@@ -150,12 +156,20 @@ def interleaved(
     medians: list[list[float]] = [[] for _ in models]
     pooled: list[list[float]] = [[] for _ in models]
     waits: list[list[float]] = [[] for _ in models]
+    slowdowns: list[list[float]] = [[] for _ in models]
 
     # once: a collection over a large caller's heap costs ~0.1 s, too much for every round
     gc.collect()
 
     def one_round(i: int) -> None:
-        samples, wait = quiet_round(sessions[i], feeds[i], min_runs, round_s)
+        def timed() -> tuple[list[float], float | None]:
+            return quiet_round(sessions[i], feeds[i], min_runs, round_s)
+
+        if sentinel is None:
+            samples, wait = timed()
+        else:
+            (samples, wait), slowdown = sentinel.guarded(timed)
+            slowdowns[i].append(slowdown)
         medians[i].append(float(np.median(samples)))
         pooled[i] += samples
         if wait is not None:
@@ -177,8 +191,9 @@ def interleaved(
             float(np.percentile(p, 99)),
             len(p),
             max(w, default=None),
+            max(d, default=None),
         )
-        for m, p, w in zip(medians, pooled, waits)
+        for m, p, w, d in zip(medians, pooled, waits, slowdowns)
     ]
 
 
@@ -188,6 +203,10 @@ def _spread(values: list[float]) -> float:
 
 
 # -- the sentinel: how fast the machine is right now ----------------------------------------------
+# a timing taken while the sentinel ran this much over its quiet time is taken again
+SENTINEL_SLOWDOWN = 0.2
+
+
 def sentinel_model():
     """A small fixed network (six 3×3 convolutions over 16 channels of 16×16, seeded weights):
     ~15 µs a run here, mostly the per-operator hand-offs between onnxruntime's threads that a
@@ -229,13 +248,36 @@ class Sentinel:
     networks' 2-thread times at up to 2x, and its fit carried them into every 2-thread estimate.
     The run-queue guard cannot see such a stretch; the sentinel does."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, budget_s: float = 0.02) -> None:
         self.sess = session(sentinel_model(), threads)
         self.feeds = feeds_for(self.sess)
+        self.budget_s = budget_s
         for _ in range(20):
             self.sess.run(None, self.feeds)
+        # the fastest it has run: its time on a quiet machine, as far as seen
+        self.quiet_s = float("inf")
+        for _ in range(3):
+            self.time()
 
     def time(self) -> float:
-        """Median seconds of the sentinel now (about 20 ms of runs)."""
-        samples, _ = _timed(self.sess, self.feeds, 5, 0.02, collect=False)
-        return float(np.median(samples))
+        """Median seconds of the sentinel now (``budget_s`` of runs)."""
+        samples, _ = _timed(self.sess, self.feeds, 5, self.budget_s, collect=False)
+        t = float(np.median(samples))
+        self.quiet_s = min(self.quiet_s, t)
+        return t
+
+    def guarded(self, measure: Callable[[], T]) -> tuple[T, float]:
+        """``measure()`` between two sentinel timings, again (up to :data:`ROUND_ATTEMPTS` times)
+        while the sentinel ran over :data:`SENTINEL_SLOWDOWN` slower than quiet; the least
+        disturbed result and its slowdown (the slower sentinel ÷ quiet − 1)."""
+        best: tuple[T, float] | None = None
+        for _ in range(ROUND_ATTEMPTS):
+            before = self.time()
+            result = measure()
+            slowdown = max(before, self.time()) / self.quiet_s - 1
+            if best is None or slowdown < best[1]:
+                best = (result, slowdown)
+            if slowdown <= SENTINEL_SLOWDOWN:
+                break
+        assert best is not None
+        return best

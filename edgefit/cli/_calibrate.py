@@ -148,8 +148,8 @@ def _render(result, runtime: str) -> None:
                 else "kept: they are half or more, so the profile describes a busy machine"
             )
             err_console.print(
-                f"warning: {disturbed['runs']} network timings were taken while another process "
-                f"held a CPU ({what}); calibrate again on a quiet machine"
+                f"warning: {disturbed['runs']} network timings were taken on a disturbed machine, "
+                f"through every retry ({disturbed.get('rule', '')}; {what})"
             )
         if summary:
             render_host_summary(summary)
