@@ -51,6 +51,8 @@ class ThreadStats:
     int8_slower_caught: int
     int8_faster: int
     int8_faster_caught: int
+    # "a of b": timed rounds left out as disturbed (absent in records written before)
+    rounds_left_out: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import numpy as np
 from edgefit._io import to_json, write_atomic
 from edgefit._resources import user_cache_dir
 from edgefit.calibrate._fidelity import kendall_tau
-from edgefit.calibrate._measure import Sentinel, interleaved
+from edgefit.calibrate._measure import interleaved
 from edgefit.calibrate._zoo import ZooSpec, zoo_onnx, zoo_specs
 from edgefit.estimate._fingerprint import this_machine
 from edgefit.estimate._learned import (
@@ -49,6 +49,8 @@ class HostRow:
     spread: float
     estimated_s: float
     interval: float  # ± fraction printed with the estimate
+    rounds: int = 0  # timed rounds of the measurement
+    left_out: int = 0  # of them, left out as disturbed
 
     @property
     def error(self) -> float:
@@ -67,7 +69,9 @@ class ZooMeasurement:
     threads: int
     path: str
     measured_s: float
-    spread: float
+    spread: float  # of the rounds kept
+    rounds: int = 0  # timed
+    left_out: int = 0  # of them, disturbed (over 20% slower than the fastest)
 
 
 def measure_zoo(
@@ -90,12 +94,19 @@ def measure_zoo(
     for threads in threads_list:
         if progress:
             progress(f"measuring {len(items)} models interleaved @{threads}t", 0, 1)
-        # a round the host slowed (the sentinel slow) is taken again: at 2 threads on the 2-core
-        # KVM machine, without it, the median round spread of one zoo pass was 48%
-        timings = interleaved([str(p) for _, _, p in items], threads, sentinel=Sentinel(threads))
+        # disturbed rounds left out, as calibration leaves them out (see `interleaved`)
+        timings = interleaved([str(p) for _, _, p in items], threads, quiet_only=True)
         out += [
             ZooMeasurement(
-                spec.name, spec.family, recipe, threads, str(path), t.median_s, t.spread
+                spec.name,
+                spec.family,
+                recipe,
+                threads,
+                str(path),
+                t.median_s,
+                t.spread,
+                len(t.round_medians_s) + t.left_out,
+                t.left_out,
             )
             for (spec, recipe, path), t in zip(items, timings)
         ]
@@ -121,6 +132,8 @@ def estimate_zoo(
                 m.spread,
                 profile.latency(low, m.threads),
                 profile.interval(precision_class(low)),
+                m.rounds,
+                m.left_out,
             )
         )
     return rows
@@ -160,6 +173,7 @@ def summarize_host(rows: list[HostRow]) -> dict:
             "kendall_tau": kendall_tau([r.estimated_s for r in sub], [r.measured_s for r in sub]),
             "interval_coverage": float(np.mean([r.covered for r in sub])),
             "median_spread": float(np.median([r.spread for r in sub])),
+            "rounds_left_out": f"{sum(r.left_out for r in sub)} of {sum(r.rounds for r in sub)}",
             **_int8_direction(sub),
         }
     for family in sorted({r.family for r in rows}):

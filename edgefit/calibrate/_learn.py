@@ -164,7 +164,9 @@ def _measure_one(
     # onnxruntime refuses a rare random draw: skip it, do not stop  # noqa: BLE001
     except Exception:
         return None
-    whole = interleaved([str(path)], threads, rounds=3, round_s=0.05, max_rounds=5)[0]
+    whole = interleaved(
+        [str(path)], threads, rounds=3, round_s=0.05, max_rounds=5, quiet_only=True
+    )[0]
     after = sentinel.time()
     run = ModelRun(
         name, family, recipe, threads, low, whole.median_s, whole.spread, whole.cpu_wait

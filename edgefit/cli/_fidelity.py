@@ -166,7 +166,12 @@ def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:
             "caught "
             f"{t.int8_slower_caught}/{t.int8_slower}, faster {t.int8_faster_caught}/"
             f"{t.int8_faster} ({t.points} points, median round spread "
-            f"{t.median_spread:.1%})"
+            f"{t.median_spread:.1%}"
+            + (
+                f", rounds left out as disturbed: {t.rounds_left_out})"
+                if t.rounds_left_out
+                else ")"
+            )
         )
 
 

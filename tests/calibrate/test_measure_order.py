@@ -102,3 +102,21 @@ def test_a_sentinel_slow_through_every_try_keeps_the_least_slow_and_says_so():
     tries = iter(["x", "y", "z", "w"])
     result, slowdown = sentinel.guarded(lambda: next(tries))
     assert result == "w" and abs(slowdown - 0.4) < 1e-9
+
+
+def test_quiet_only_leaves_the_slow_mode_out_and_takes_rounds_until_three_are_quiet(monkeypatch):
+    """Rounds in two modes (the slow one ~2x, at times most of a model's rounds): the timing is the
+    median of the rounds within 20% of the fastest, with rounds added until three are."""
+    monkeypatch.setattr(_measure, "session", lambda m, threads: _Session(m, []))
+    monkeypatch.setattr(_measure, "feeds_for", lambda s: {})
+    values = iter([2.1, 1.0, 2.2, 2.0, 1.1, 1.05])
+    monkeypatch.setattr(
+        _measure, "_timed", lambda sess, feeds, n, b, collect=True: ([next(values)] * n, 0.0)
+    )
+    (a,) = _measure.interleaved(["a"], 2, rounds=3, max_rounds=9, quiet_only=True)
+    assert a.round_medians_s == (1.0, 1.1, 1.05) and a.left_out == 3
+    assert a.median_s == 1.05 and next(values, None) is None
+    # without quiet_only, the same rounds' median is the slow mode's
+    values = iter([2.1, 1.0, 2.2, 2.0, 1.1])
+    (b,) = _measure.interleaved(["a"], 2, rounds=5, max_rounds=5)
+    assert b.median_s == 2.0 and b.left_out == 0
