@@ -21,6 +21,7 @@ from edgefit.estimate._learned import (
     ProfileMatch,
     find_learned,
     precision_class,
+    slow_mode_note,
 )
 from edgefit.estimate._lower_integer import lowering_for
 from edgefit.estimate._lower_ort import lower
@@ -376,6 +377,9 @@ class Estimator:
                 "measures it); "
                 f"{learned.path}"
             )
+            slow = slow_mode_note(learned, self.threads)
+            if slow:
+                est.warnings.append(slow)
         else:
             error = learned.mismatch_interval()
             detail = (

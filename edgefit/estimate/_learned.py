@@ -301,6 +301,34 @@ def cross_machine_measured(profile: LearnedProfile) -> tuple[float, str] | None:
     return max(found) if found else None
 
 
+# a thread count at which the profile's own fidelity run left out this share of its timing rounds
+# or more (over 20% slower than the model's fastest) gets a word with every estimate
+SLOW_MODE_SHARE = 0.1
+
+
+def slow_mode_note(profile: LearnedProfile, threads: int) -> str | None:
+    """A warning when, on the profile's own machine, its whole-zoo fidelity run found runs at
+    ``threads`` in a slow mode often (:data:`SLOW_MODE_SHARE`): the estimate and its bar are for
+    the quiet runs, and a user timing in the slow mode will measure more. None otherwise, or when
+    no fidelity run is stored."""
+    if not profile.path or not profile.path.endswith(".profile.json"):
+        return None
+    try:
+        data = json.loads(fidelity_path(profile).read_text(encoding="utf-8"))
+        left, _, total = str(data["per_threads"][str(threads)]["rounds_left_out"]).split()
+        share = int(left) / int(total)
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    if share < SLOW_MODE_SHARE:
+        return None
+    return (
+        f"on this machine {left} of {total} timing rounds at {threads} thread(s) ran over 20% "
+        "slower than the same model's fastest when this profile's fidelity was measured (a slow "
+        "mode, up to 2x on the 2-core VM it was first seen on); the estimate and its bar are for "
+        "the quiet runs"
+    )
+
+
 def learned_dir(target_id: str, runtime: str, root: Path | None = None) -> Path:
     return (root or data_dir("profiles")) / target_id / runtime
 

@@ -416,6 +416,32 @@ def test_estimate_uses_the_lowered_graph_and_the_thread_count():
     assert [k.latency_s / est.latency_s for k in est.kernels] == pytest.approx(shares, rel=1e-6)
 
 
+def test_a_thread_count_often_slow_in_the_profiles_own_fidelity_run_is_said_with_the_estimate(tmp_path):
+    """Where the profile's own zoo run left out many rounds at a thread count as a slow mode, an
+    estimate at that count says its figure is for the quiet runs; at a count that was quiet, or with
+    no fidelity run stored, nothing is said."""
+    from edgefit.estimate._learned import slow_mode_note
+
+    here = this_machine()
+    path = tmp_path / "here.profile.json"
+    profile = replace(_small_profile(), fingerprint=here, path=str(path))
+    match = ProfileMatch(profile, here, ())
+    graph = load_graph(conv_model())
+
+    def warned(threads):
+        est = Estimator(graph, load_target("host-cpu"), learned=match, threads=threads).estimate()
+        return [w for w in est.warnings if "slow mode" in w]
+
+    assert slow_mode_note(profile, 2) is None and warned(2) == []  # no fidelity run stored
+    (tmp_path / "here.fidelity.json").write_text(json.dumps({"per_threads": {
+        "1": {"rounds_left_out": "1 of 540"}, "2": {"rounds_left_out": "684 of 1000"}}}))
+    (note,) = warned(2)
+    assert "684 of 1000" in note and "quiet runs" in note
+    assert warned(1) == []
+    (tmp_path / "here.fidelity.json").write_text("{not json")
+    assert warned(2) == []  # an unreadable record says nothing
+
+
 def test_a_model_onnxruntime_cannot_load_keeps_the_roofline_estimate_with_a_warning():
     here = this_machine()
     match = ProfileMatch(replace(_small_profile(), fingerprint=here), here, ())
