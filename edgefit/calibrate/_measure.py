@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,7 +29,6 @@ else:  # only the sentinel is built here
     onnx = lazy_import("onnx")
 
 MAX_ATTEMPTS = 8
-T = TypeVar("T")
 
 
 def default_threads() -> int:
@@ -123,8 +121,6 @@ class Interleaved:
     # the largest CPU-wait fraction among the kept rounds (None off Linux): above
     # QUIET_CPU_WAIT, every retry of some round found the machine busy
     cpu_wait: float | None = None
-    # the largest sentinel slowdown among the kept rounds, when a sentinel guarded them
-    slowdown: float | None = None
     # rounds left out as disturbed (``quiet_only``: over SENTINEL_SLOWDOWN slower than the fastest)
     left_out: int = 0
 
@@ -144,13 +140,11 @@ def interleaved(
     min_runs: int = 5,
     max_spread: float = 0.10,
     max_rounds: int = 11,
-    sentinel: Sentinel | None = None,
     quiet_only: bool = False,
 ) -> list[Interleaved]:
     """Time ``models`` in interleaved rounds (A B C … A B C …), so that a noisy stretch of the
     machine hits every model alike; a model whose round medians spread over ``max_spread`` gets
-    more rounds (up to ``max_rounds``): noisy points are re-measured, not kept. With a
-    ``sentinel``, a round during which it ran slow is taken again (:meth:`Sentinel.guarded`).
+    more rounds (up to ``max_rounds``): noisy points are re-measured, not kept.
 
     ``quiet_only``: a model's rounds over :data:`SENTINEL_SLOWDOWN` slower than its fastest are
     left out (and rounds added until :data:`MIN_QUIET_ROUNDS` remain, up to ``max_rounds``); the
@@ -167,20 +161,12 @@ def interleaved(
     medians: list[list[float]] = [[] for _ in models]
     pooled: list[list[float]] = [[] for _ in models]
     waits: list[list[float]] = [[] for _ in models]
-    slowdowns: list[list[float]] = [[] for _ in models]
 
     # once: a collection over a large caller's heap costs ~0.1 s, too much for every round
     gc.collect()
 
     def one_round(i: int) -> None:
-        def timed() -> tuple[list[float], float | None]:
-            return quiet_round(sessions[i], feeds[i], min_runs, round_s)
-
-        if sentinel is None:
-            samples, wait = timed()
-        else:
-            (samples, wait), slowdown = sentinel.guarded(timed)
-            slowdowns[i].append(slowdown)
+        samples, wait = quiet_round(sessions[i], feeds[i], min_runs, round_s)
         medians[i].append(float(np.median(samples)))
         pooled[i] += samples
         if wait is not None:
@@ -208,10 +194,9 @@ def interleaved(
             float(np.percentile(p, 99)),
             len(p),
             max(w, default=None),
-            max(d, default=None),
             len(medians[i]) - len(kept(i)),
         )
-        for i, (p, w, d) in enumerate(zip(pooled, waits, slowdowns))
+        for i, (p, w) in enumerate(zip(pooled, waits))
     ]
 
 
@@ -231,7 +216,8 @@ def _spread(values: list[float]) -> float:
 
 
 # -- the sentinel: how fast the machine is right now ----------------------------------------------
-# a timing taken while the sentinel ran this much over its quiet time is taken again
+# a timing taken while the sentinel ran this much over its quiet time is taken again (and a
+# ``quiet_only`` round this much over the model's fastest is left out)
 SENTINEL_SLOWDOWN = 0.2
 
 
@@ -274,7 +260,9 @@ class Sentinel:
     time, with neither this process nor the guest's CPU counters showing another task (no
     run-queue wait, no steal): the host's doing. A calibration that fell into one kept random
     networks' 2-thread times at up to 2x, and its fit carried them into every 2-thread estimate.
-    The run-queue guard cannot see such a stretch; the sentinel does."""
+    The run-queue guard cannot see such a stretch; a sentinel slow around a network catches the
+    longer ones. It misses a round-by-round switch between the modes (it stayed fast around the
+    slow rounds of one zoo pass): that is ``interleaved(quiet_only=True)``'s to leave out."""
 
     def __init__(self, threads: int, budget_s: float = 0.02) -> None:
         self.sess = session(sentinel_model(), threads)
@@ -282,30 +270,8 @@ class Sentinel:
         self.budget_s = budget_s
         for _ in range(20):
             self.sess.run(None, self.feeds)
-        # the fastest it has run: its time on a quiet machine, as far as seen
-        self.quiet_s = float("inf")
-        for _ in range(3):
-            self.time()
 
     def time(self) -> float:
         """Median seconds of the sentinel now (``budget_s`` of runs)."""
         samples, _ = _timed(self.sess, self.feeds, 5, self.budget_s, collect=False)
-        t = float(np.median(samples))
-        self.quiet_s = min(self.quiet_s, t)
-        return t
-
-    def guarded(self, measure: Callable[[], T]) -> tuple[T, float]:
-        """``measure()`` between two sentinel timings, again (up to :data:`ROUND_ATTEMPTS` times)
-        while the sentinel ran over :data:`SENTINEL_SLOWDOWN` slower than quiet; the least
-        disturbed result and its slowdown (the slower sentinel ÷ quiet − 1)."""
-        best: tuple[T, float] | None = None
-        for _ in range(ROUND_ATTEMPTS):
-            before = self.time()
-            result = measure()
-            slowdown = max(before, self.time()) / self.quiet_s - 1
-            if best is None or slowdown < best[1]:
-                best = (result, slowdown)
-            if slowdown <= SENTINEL_SLOWDOWN:
-                break
-        assert best is not None
-        return best
+        return float(np.median(samples))

@@ -68,42 +68,6 @@ def test_a_machine_busy_through_every_retry_is_on_the_record(monkeypatch):
     assert a.cpu_wait == 0.3  # the least disturbed of the first round's four tries
 
 
-class _ScriptedSentinel(_measure.Sentinel):
-    """The sentinel's times from a script (seconds), no session."""
-
-    def __init__(self, times: list[float]) -> None:
-        self.times, self.quiet_s = iter(times), float("inf")
-
-    def time(self) -> float:
-        t = next(self.times)
-        self.quiet_s = min(self.quiet_s, t)
-        return t
-
-
-def test_a_round_the_host_slowed_is_taken_again_when_a_sentinel_guards_it(monkeypatch):
-    """Slow stretches this process cannot see (no run-queue wait): the sentinel, timed around each
-    round, ran 1.6x its quiet time around model a's second round, so that round is taken again."""
-    monkeypatch.setattr(_measure, "session", lambda m, threads: _Session(m, []))
-    monkeypatch.setattr(_measure, "feeds_for", lambda s: {})
-    values = iter([1.0, 2.0, 2.0, 1.7, 1.0, 1.0, 2.0])  # a b | b a(slow) a(again) | a b
-    monkeypatch.setattr(
-        _measure, "_timed", lambda sess, feeds, n, b, collect=True: ([next(values)] * n, 0.0)
-    )
-    # sentinel around each round: a 1,1 · b 1,1 · b 1,1 · a 1,1.6 (slow) · a 1,1 · a 1,1 · b 1,1
-    sentinel = _ScriptedSentinel([1e-5] * 7 + [1.6e-5] + [1e-5] * 6)
-    a, b = _measure.interleaved(["a", "b"], 2, rounds=3, max_spread=1.0, sentinel=sentinel)
-    assert a.round_medians_s == (1.0, 1.0, 1.0) and b.round_medians_s == (2.0, 2.0, 2.0)
-    assert a.slowdown == 0.0 and b.slowdown == 0.0
-
-
-def test_a_sentinel_slow_through_every_try_keeps_the_least_slow_and_says_so():
-    sentinel = _ScriptedSentinel([1e-5, 1e-5] + [1e-5, 2e-5, 1e-5, 1.5e-5, 1e-5, 1.8e-5, 1e-5, 1.4e-5])
-    sentinel.time(), sentinel.time()  # quiet: 10 µs
-    tries = iter(["x", "y", "z", "w"])
-    result, slowdown = sentinel.guarded(lambda: next(tries))
-    assert result == "w" and abs(slowdown - 0.4) < 1e-9
-
-
 def test_quiet_only_leaves_the_slow_mode_out_and_takes_rounds_until_three_are_quiet(monkeypatch):
     """Rounds in two modes (the slow one ~2x, at times most of a model's rounds): the timing is the
     median of the rounds within 20% of the fastest, with rounds added until three are."""
