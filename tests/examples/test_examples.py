@@ -372,8 +372,6 @@ def test_weights_trained_on_first_use_do_not_depend_on_the_process(tmp_path, mon
     """torch seeds its generator from the OS in every process; the initial weights come from the
     training recipe's seed instead, so two fresh caches train the same weights (the cascade
     example's acceptance test passed in one fresh-clone CI run and failed in the next)."""
-    import torch
-
     from edgefit.examples import _digits
     from edgefit.examples._registry import Knobs
 
