@@ -53,6 +53,8 @@ class ThreadStats:
     int8_faster_caught: int
     # "a of b": timed rounds left out as disturbed (absent in records written before)
     rounds_left_out: str = ""
+    # points still over 1.2× their 1-thread time after being timed again (the host's slow mode)
+    slower_than_1_thread: int = 0
 
 
 @dataclass(frozen=True)

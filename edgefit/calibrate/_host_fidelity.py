@@ -14,8 +14,9 @@ fp32 model is estimated slower (faster).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 from edgefit._io import to_json, write_atomic
 from edgefit._resources import user_cache_dir
 from edgefit.calibrate._fidelity import kendall_tau
-from edgefit.calibrate._measure import interleaved
+from edgefit.calibrate._measure import SLOW_MODE_RATIO, interleaved
 from edgefit.calibrate._zoo import ZooSpec, zoo_onnx, zoo_specs
 from edgefit.estimate._fingerprint import this_machine
 from edgefit.estimate._learned import (
@@ -72,6 +73,7 @@ class ZooMeasurement:
     spread: float  # of the rounds kept
     rounds: int = 0  # timed
     left_out: int = 0  # of them, disturbed (over 20% slower than the fastest)
+    retimed: int = 0  # times measured again for running over SLOW_MODE_RATIO × its 1-thread time
 
 
 def measure_zoo(
@@ -90,13 +92,14 @@ def measure_zoo(
         if progress:
             progress(f"export {spec.name}", i, len(specs))
         items += [(spec, r, zoo_onnx(spec, r, folder)) for r in recipes]
-    out = []
-    for threads in threads_list:
+    out: list[ZooMeasurement] = []
+    one_thread: list[float] = []
+    for threads in sorted(threads_list):
         if progress:
             progress(f"measuring {len(items)} models interleaved @{threads}t", 0, 1)
         # disturbed rounds left out, as calibration leaves them out (see `interleaved`)
         timings = interleaved([str(p) for _, _, p in items], threads, quiet_only=True)
-        out += [
+        measured = [
             ZooMeasurement(
                 spec.name,
                 spec.family,
@@ -110,7 +113,54 @@ def measure_zoo(
             )
             for (spec, recipe, path), t in zip(items, timings)
         ]
+        if threads == 1:
+            one_thread = [m.measured_s for m in measured]
+        elif one_thread:
+            measured = _retime_slow_mode(measured, one_thread, threads, progress)
+        out += measured
     return out
+
+
+# A model timed with several threads at over SLOW_MODE_RATIO × its 1-thread time is timed again,
+# up to SLOW_MODE_RETRIES times, SLOW_MODE_PAUSE_S apart, and its fastest timing kept: the host's
+# slow mode for multi-thread runs on the Zen 5 VM holds for minutes, leaves every round of a pass
+# slow alike (so no round stands out), and doubled a whole 2-thread zoo pass
+# (calibrate._measure.SLOW_MODE_RATIO has the figures).
+SLOW_MODE_RETRIES = 2
+SLOW_MODE_PAUSE_S = 20.0
+
+
+def _retime_slow_mode(
+    measured: list[ZooMeasurement],
+    one_thread: list[float],
+    threads: int,
+    progress: Progress | None,
+) -> list[ZooMeasurement]:
+    measured = list(measured)
+    for attempt in range(SLOW_MODE_RETRIES):
+        slow = [
+            i for i, m in enumerate(measured) if m.measured_s > SLOW_MODE_RATIO * one_thread[i]
+        ]
+        if not slow:
+            break
+        if progress:
+            progress(
+                f"{len(slow)} models slower @{threads}t than @1t: timing them again", attempt, 2
+            )
+        time.sleep(SLOW_MODE_PAUSE_S)
+        again = interleaved([measured[i].path for i in slow], threads, quiet_only=True)
+        for i, t in zip(slow, again):
+            m = measured[i]
+            if t.median_s < m.measured_s:
+                m = replace(
+                    m,
+                    measured_s=t.median_s,
+                    spread=t.spread,
+                    rounds=len(t.round_medians_s) + t.left_out,
+                    left_out=t.left_out,
+                )
+            measured[i] = replace(m, retimed=m.retimed + 1)
+    return measured
 
 
 def estimate_zoo(
@@ -162,9 +212,15 @@ def summarize_host(rows: list[HostRow]) -> dict:
         "per_threads": {},
         "per_family": {},
     }
+    one = {(r.model, r.recipe): r.measured_s for r in rows if r.threads == 1}
     for threads in sorted({r.threads for r in rows}):
         sub = [r for r in rows if r.threads == threads]
         err = np.abs([r.error for r in sub])
+        # points still over SLOW_MODE_RATIO × their 1-thread time after the re-timing: measured
+        # in the host's slow mode (or slower with threads for a reason of their own)
+        slow = sum(
+            r.measured_s > SLOW_MODE_RATIO * one.get((r.model, r.recipe), np.inf) for r in sub
+        )
         out["per_threads"][str(threads)] = {
             "points": len(sub),
             "median_abs_error": float(np.median(err)),
@@ -174,6 +230,7 @@ def summarize_host(rows: list[HostRow]) -> dict:
             "interval_coverage": float(np.mean([r.covered for r in sub])),
             "median_spread": float(np.median([r.spread for r in sub])),
             "rounds_left_out": f"{sum(r.left_out for r in sub)} of {sum(r.rounds for r in sub)}",
+            "slower_than_1_thread": int(slow) if threads > 1 else 0,
             **_int8_direction(sub),
         }
     for family in sorted({r.family for r in rows}):

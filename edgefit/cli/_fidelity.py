@@ -167,12 +167,15 @@ def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:
             f"{t.int8_slower_caught}/{t.int8_slower}, faster {t.int8_faster_caught}/"
             f"{t.int8_faster} ({t.points} points, median round spread "
             f"{t.median_spread:.1%}"
-            + (
-                f", rounds left out as disturbed: {t.rounds_left_out})"
-                if t.rounds_left_out
-                else ")"
-            )
+            + (f", rounds left out as disturbed: {t.rounds_left_out}" if t.rounds_left_out else "")
+            + ")"
         )
+        if t.slower_than_1_thread:
+            err_console.print(
+                f"warning: at {threads} threads {t.slower_than_1_thread} of {t.points} models "
+                "measured over 1.2× their 1-thread time even when timed again: this machine was "
+                "in a slow mode for multi-thread runs, and those figures are the slow mode's"
+            )
 
 
 def render_summary(summary: Mapping[str, Any] | ZooFidelity) -> None:

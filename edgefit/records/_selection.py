@@ -26,6 +26,9 @@ class TimingRecord(Record):
     certification_triggers: list[str] | None = None
     passes: Count | None = None
     baseline: bool | None = None
+    rounds_left_out: Count | None = Field(
+        default=None, description="rounds left out as over 20% slower than this one's fastest"
+    )
 
 
 class Tie(Record):

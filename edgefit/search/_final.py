@@ -146,6 +146,7 @@ def remeasure_leaders(
             _triggers_of(c, triggers),
             c.passes,
             baseline=c.key == run.base_key,
+            rounds_left_out=getattr(r, "left_out", 0),
         )
         timings.append(t)
         run.candidates[c.key] = c.with_final(_final_block(t, cfg.threads))
@@ -158,6 +159,13 @@ def remeasure_leaders(
         f"re-measured interleaved after the search, "
         f"≥ {rounds} rounds of {round_s * 1e3:.0f} ms at {cfg.threads} thread(s)"
     )
+    left_out = sum(t.rounds_left_out for t in timings)
+    if left_out:
+        run.notes.append(
+            f"final pick: {left_out} round(s) over 20% slower than the same candidate's fastest "
+            f"were left out as the machine's slow mode, and rounds added until {rounds} were "
+            f"quiet (at most {max_rounds} in all)"
+        )
     return protocol
 
 
@@ -202,6 +210,8 @@ def _timed(
                 round_s=round_s,
                 max_spread=max_spread,
                 max_rounds=max_rounds,
+                quiet_only=True,
+                min_quiet=rounds,  # the protocol's ≥ rounds, all of them quiet ones
             )
         else:  # a searched recipe chose another graph optimization level: time it as it runs
             results = _with_levels([c.path for c in chosen], levels, threads, rounds)

@@ -104,6 +104,9 @@ class FinalTiming:
     ]  # its change kinds that trigger the target's certification loop
     passes: int
     baseline: bool = False
+    # rounds left out as the machine's slow mode (over 20% slower than the candidate's fastest;
+    # see calibrate._measure.interleaved's quiet_only); its figures are the quiet rounds'
+    rounds_left_out: int = 0
 
     @property
     def spread(self) -> float:
@@ -135,6 +138,7 @@ class FinalTiming:
             "certification_triggers": list(self.certification_triggers),
             "passes": self.passes,
             "baseline": self.baseline,
+            "rounds_left_out": self.rounds_left_out,
         }
 
     @classmethod
@@ -150,6 +154,7 @@ class FinalTiming:
             certification_triggers=tuple(r.certification_triggers or ()),
             passes=r.passes or 0,
             baseline=bool(r.baseline),
+            rounds_left_out=r.rounds_left_out or 0,
         )
 
 

@@ -37,6 +37,42 @@ def test_summary_is_per_thread_count():
     assert per["1"]["within_10pct"] == 1.0 and per["2"]["within_10pct"] == 0.0
 
 
+def test_a_model_slower_with_two_threads_than_one_is_timed_again_and_its_fastest_kept(tmp_path, monkeypatch):
+    """The host's slow mode leaves every round of a 2-thread pass slow alike; a model over 1.2x its
+    1-thread time is timed again (a pause apart) and the faster timing kept, and the summary says
+    how many stay over."""
+    from edgefit.calibrate import _host_fidelity as hf
+    from edgefit.calibrate._measure import Interleaved
+    from edgefit.calibrate._zoo import zoo_specs
+
+    specs = zoo_specs("ci")[:3]
+    monkeypatch.setattr(hf, "zoo_onnx", lambda spec, recipe, folder: tmp_path / f"{spec.name}.{recipe}.onnx")
+    monkeypatch.setattr(hf, "SLOW_MODE_PAUSE_S", 0.0)
+    calls: list[tuple[int, int]] = []
+    # 1 thread: 10 us each; 2 threads: model 0 at 19 us then 8 us; model 1 at 13 us throughout; model 2 at 8 us
+    two = {0: [19.0, 8.0], 1: [13.0, 13.0, 13.0], 2: [8.0]}
+
+    def fake_interleaved(paths, threads, **kw):
+        calls.append((threads, len(paths)))
+        out = []
+        for p in paths:
+            i = [s.name for s in specs].index(p.split("/")[-1].split(".")[0])
+            k = sum(1 for t, _ in calls if t == threads) - 1
+            us = 10.0 if threads == 1 else two[i][min(k, len(two[i]) - 1)]
+            out.append(Interleaved(us * 1e-6, (us * 1e-6,) * 3))
+        return out
+
+    monkeypatch.setattr(hf, "interleaved", fake_interleaved)
+    measured = hf.measure_zoo(tmp_path, specs=specs, threads_list=(2, 1), recipes=("fp32",))
+    two_t = {m.model: m for m in measured if m.threads == 2}
+    assert calls == [(1, 3), (2, 3), (2, 2), (2, 1)]  # 1 thread first; then models 0 and 1, then 1
+    assert two_t[specs[0].name].measured_s == pytest.approx(8e-6) and two_t[specs[0].name].retimed == 1
+    assert two_t[specs[1].name].measured_s == pytest.approx(13e-6) and two_t[specs[1].name].retimed == 2
+    assert two_t[specs[2].name].retimed == 0
+    rows = [hf.HostRow(m.model, m.family, m.recipe, m.threads, m.measured_s, 0.0, m.measured_s, 0.2) for m in measured]
+    assert hf.summarize_host(rows)["per_threads"]["2"]["slower_than_1_thread"] == 1
+
+
 @pytest.mark.slow
 def test_ci_subset_of_the_zoo_is_estimated_within_bounds_on_this_machine(tmp_path, monkeypatch):
     """The fidelity harness on the zoo's CI subset (8 families × fp32 and both int8 recipes, 1 thread), with this machine's profile — or, where the shipped profile is another machine's (a CI

@@ -84,3 +84,16 @@ def test_quiet_only_leaves_the_slow_mode_out_and_takes_rounds_until_three_are_qu
     values = iter([2.1, 1.0, 2.2, 2.0, 1.1])
     (b,) = _measure.interleaved(["a"], 2, rounds=5, max_rounds=5)
     assert b.median_s == 2.0 and b.left_out == 0
+
+
+def test_the_optimizers_final_pick_asks_for_as_many_quiet_rounds_as_its_protocol_has(monkeypatch):
+    """``min_quiet``: the final pick's ≥ 5 rounds are 5 quiet ones, up to its round cap."""
+    monkeypatch.setattr(_measure, "session", lambda m, threads: _Session(m, []))
+    monkeypatch.setattr(_measure, "feeds_for", lambda s: {})
+    values = iter([1.0, 2.0, 1.05, 1.1, 2.1, 1.0, 1.02, 2.0, 2.0])
+    monkeypatch.setattr(
+        _measure, "_timed", lambda sess, feeds, n, b, collect=True: ([next(values)] * n, 0.0)
+    )
+    (a,) = _measure.interleaved(["a"], 2, rounds=5, max_rounds=11, quiet_only=True, min_quiet=5)
+    assert a.round_medians_s == (1.0, 1.05, 1.1, 1.0, 1.02) and a.left_out == 2
+    assert next(values) == 2.0  # it stopped at the fifth quiet round

@@ -263,3 +263,27 @@ def test_results_written_before_still_load_and_render(tmp_path, fixture):
     md, html = render_md(rep), render_html(rep)
     assert "Final re-measurement" not in md and "Final re-measurement" not in html
     assert rep.headline.startswith("Chosen:") and "## Summary" in md
+
+
+def test_the_final_pick_leaves_the_slow_mode_out_and_says_so(tiny_run, monkeypatch):
+    """The leaders are timed on their quiet rounds (``quiet_only``, as many quiet rounds as the
+    protocol has); the rounds left out are in results.json and a note."""
+    from edgefit.calibrate._measure import Interleaved
+    from edgefit.search import _final
+
+    asked: dict = {}
+
+    def fake(paths, threads, **kw):
+        asked.update(kw)
+        return [Interleaved(1e-4 * (1 + i / 10), (1e-4 * (1 + i / 10),) * 5, 2e-4, 100, 0.0, 2 if i == 0 else 0)
+                for i in range(len(paths))]
+
+    monkeypatch.setattr(_final, "interleaved", fake)
+    protocol = remeasure_leaders(tiny_run, round_s=0.002, settle_s=0.0)
+    assert asked["quiet_only"] is True and asked["min_quiet"] == protocol.rounds
+    left = [t.rounds_left_out for t in protocol.timings]
+    assert sorted(left) == [0] * (len(left) - 1) + [2]
+    assert any("2 round(s) over 20% slower" in n for n in tiny_run.notes)
+    p = json.loads(json.dumps(protocol.to_dict()))
+    assert all(_schema_errors(c, "protocol_timing") == [] for c in p["candidates"])
+    assert sum(c["rounds_left_out"] for c in p["candidates"]) == 2
