@@ -92,6 +92,7 @@ def calibrate_target(
     method: str = "auto",
     quick: bool = False,
     networks: int | None = None,
+    adaptive_rounds: int = 1,
     refit: bool = False,
     threads: int | None = None,
     out: str | Path | None = None,
@@ -105,12 +106,14 @@ def calibrate_target(
     ``fidelity`` is False.
 
     ``method``: ``learned`` (host-cpu with onnxruntime: random networks timed kernel by kernel;
-    ``networks`` of them, 16 with ``quick``; ``refit`` fits again from the timings stored beside
-    the profile and measures nothing), ``catalog`` (the per-class kernel sweep for ``budget``:
-    seconds or ``"5m"``), or ``auto``. ``executor="ray"`` runs the sweep on the Ray node serving
-    the target (``ray_address``) and writes the files here. ``threads``: intra-op threads
-    (default all usable cores). ``progress(label, done, total)`` is called as it measures.
-    Bad input raises :class:`~edgefit.errors.EdgefitError` before anything is measured.
+    ``networks`` of them, 16 with ``quick``, then ``adaptive_rounds`` rounds of networks focused on
+    the kernel ops the first fit predicts worst, none with ``quick``; ``refit`` fits again from
+    the timings stored beside the profile and measures nothing), ``catalog`` (the per-class
+    kernel sweep for ``budget``: seconds or ``"5m"``), or ``auto``. ``executor="ray"`` runs the
+    sweep on the Ray node serving the target (``ray_address``) and writes the files here.
+    ``threads``: intra-op threads (default all usable cores). ``progress(label, done, total)``
+    is called as it measures. Bad input raises :class:`~edgefit.errors.EdgefitError` before
+    anything is measured.
 
     >>> import edgefit
     >>> result = edgefit.calibrate_target("host-cpu", quick=True)  # doctest: +SKIP
@@ -128,7 +131,7 @@ def calibrate_target(
             raise EdgefitError(
                 "learned calibration runs here only", where="--executor", fix="drop --executor ray"
             )
-        return _learned(networks, quick, threads, out, fidelity, refit, progress)
+        return _learned(networks, quick, threads, out, fidelity, refit, progress, adaptive_rounds)
     if executor not in EXECUTORS:
         raise EdgefitError(
             f"unknown executor '{executor}'", where="--executor", fix="use local or ray"
@@ -202,7 +205,14 @@ def _learned(
     fidelity: bool,
     refit: bool,
     progress: ProgressFn | None,
+    adaptive_rounds: int = 1,
 ) -> CalibrationResult:
+    if adaptive_rounds < 0:
+        raise EdgefitError(
+            f"adaptive rounds must be 0 or more, got {adaptive_rounds}",
+            where="--adaptive-rounds",
+            fix="pass 0 (none) or more",
+        )
     count = networks or (QUICK["networks"] if quick else 150)
     if count < 4:
         raise EdgefitError(
@@ -221,6 +231,7 @@ def _learned(
             threads_list=threads_list,
             out=Path(out) if out is not None else None,
             quick=quick,
+            adaptive_rounds=adaptive_rounds,
             cache=user_cache_dir() / "corpus",
             progress=progress,
         )

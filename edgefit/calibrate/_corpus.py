@@ -292,12 +292,16 @@ _FAMILIES = (
 )
 
 
+def _family(rng: np.random.Generator) -> int:
+    """The family of the network drawn from ``rng`` (its first draw)."""
+    weights = np.array([weight for _, _, weight in _FAMILIES])
+    return int(rng.choice(len(_FAMILIES), p=weights / weights.sum()))
+
+
 @functools.lru_cache(maxsize=8)
 def _build(seed: int) -> tuple[Any, tuple[int, ...]]:
     rng = np.random.default_rng(seed)
-    weights = [weight for _, _, weight in _FAMILIES]
-    family = int(rng.choice(len(_FAMILIES), p=np.array(weights) / sum(weights)))
-    builder = _FAMILIES[family][1]
+    builder = _FAMILIES[_family(rng)][1]
     torch.manual_seed(seed)
     net, shape = builder(rng)
     return net.eval(), shape
@@ -317,3 +321,95 @@ def corpus_specs(count: int, *, seed: int = 0) -> list[ZooSpec]:
             ZooSpec(f"corpus{CORPUS_VERSION}-{s}", "corpus", shape, functools.partial(_module, s))
         )
     return specs
+
+
+# Adaptive sampling (nn-Meter's, at the level of kernel ops): a kernel op the first fit predicts
+# badly gets more networks that contain it. A lowered op comes from these torch modules, and these
+# families can draw them (the family is a network's first draw, so a seed of another family is
+# passed over without building it).
+_OP_MODULES = {
+    "LSTM": ("LSTM",),
+    "GRU": ("GRU",),
+    "ConvTranspose": ("ConvTranspose2d",),
+    "Resize": ("Upsample",),
+    "Upsample": ("Upsample",),
+    "MaxPool": ("MaxPool1d", "MaxPool2d"),
+    "NhwcMaxPool": ("MaxPool2d",),
+    "AveragePool": ("AvgPool1d", "AvgPool2d"),
+    "QLinearAveragePool": ("AvgPool1d", "AvgPool2d"),
+    "GlobalAveragePool": ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d"),
+    "QLinearGlobalAveragePool": ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d"),
+    "Conv": ("Conv1d", "Conv2d"),
+    "FusedConv": ("Conv1d", "Conv2d"),
+    "NhwcFusedConv": ("Conv2d",),
+    "QLinearConv": ("Conv1d", "Conv2d"),
+    "ConvInteger": ("Conv1d", "Conv2d"),
+    "Gemm": ("Linear",),
+    "FusedGemm": ("Linear",),
+    "QGemm": ("Linear",),
+    "MatMul": ("Linear",),
+    "FusedMatMul": ("Linear",),
+    "QLinearMatMul": ("Linear",),
+    "MatMulInteger": ("Linear",),
+    "LayerNormalization": ("LayerNorm",),
+    "QLinearSigmoid": ("Sigmoid", "SiLU", "SE"),
+    "Sigmoid": ("Sigmoid", "SiLU", "SE"),
+    "HardSigmoid": ("Hardswish",),
+    "HardSwish": ("Hardswish",),
+}
+_FAMILY_MODULES = {
+    "image": {
+        "Conv2d", "ConvTranspose2d", "Upsample", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+        "Linear", "Sigmoid", "SiLU", "SE", "Hardswish",
+    },
+    "sequence": {"Linear", "LayerNorm"},
+    "signal": {
+        "Conv1d", "LSTM", "GRU", "MaxPool1d", "AvgPool1d", "AdaptiveAvgPool1d", "Linear",
+    },
+    "mlp": {"Linear", "Sigmoid"},
+}  # fmt: skip
+
+
+def base_op(op_key: str) -> str:
+    """The onnxruntime op of a kernel op key ("QLinearConv/u8s8" → "QLinearConv",
+    "Upsample@nchwc/fp32" → "Upsample")."""
+    return op_key.split("/")[0].split("@")[0]
+
+
+def can_focus(op_key: str) -> bool:
+    """Whether the grammar has networks that contain this kernel op."""
+    return base_op(op_key) in _OP_MODULES
+
+
+def focused_specs(
+    op_key: str, count: int, *, seed: int = 0, start: int = 50_000, draws: int = 2_000
+) -> list[ZooSpec]:
+    """``count`` corpus networks rich in the modules that lower to ``op_key``: of the seeds from
+    ``seed·100000 + start`` on (``draws`` at most), the networks of a family that can contain
+    the op are built, and the ``count`` with the most such modules are kept (the first found
+    breaks ties). Empty where no module lowers to the op."""
+    wanted = set(_OP_MODULES.get(base_op(op_key), ()))
+    if not wanted:
+        return []
+    families = [i for i, (name, _, _) in enumerate(_FAMILIES) if wanted & _FAMILY_MODULES[name]]
+    found: list[tuple[int, int]] = []  # (-modules of the op, seed)
+    first = seed * 100_000 + start
+    for s in range(first, first + draws):
+        if _family(np.random.default_rng(s)) not in families:
+            continue
+        net, _ = _build(s)
+        hits = sum(type(m).__name__ in wanted for m in net.modules())
+        if hits:
+            found.append((-hits, s))
+        if len(found) >= 4 * count:  # enough to choose the richest from
+            break
+    chosen = sorted(found)[:count]
+    return [
+        ZooSpec(
+            f"corpus{CORPUS_VERSION}-{s}",
+            f"adaptive {op_key}",
+            _build(s)[1],
+            functools.partial(_module, s),
+        )
+        for _, s in sorted(chosen, key=lambda hs: hs[1])
+    ]

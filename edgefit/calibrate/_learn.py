@@ -28,11 +28,11 @@ import numpy as np
 
 from edgefit._io import to_json, write_atomic
 from edgefit._lazy import lazy_import
-from edgefit.calibrate._corpus import MAX_MACS, corpus_specs
-from edgefit.calibrate._measure import SENTINEL_SLOWDOWN, Sentinel, interleaved
-from edgefit.calibrate._zoo import zoo_onnx
+from edgefit.calibrate._corpus import MAX_MACS, can_focus, corpus_specs, focused_specs
+from edgefit.calibrate._measure import SENTINEL_SLOWDOWN, SLOW_MODE_RATIO, Sentinel, interleaved
+from edgefit.calibrate._zoo import ZooSpec, zoo_onnx
 from edgefit.errors import EdgefitError
-from edgefit.estimate._fingerprint import this_machine
+from edgefit.estimate._fingerprint import Fingerprint, this_machine
 from edgefit.estimate._learned import (
     INTERVAL_QUANTILE,
     LearnedProfile,
@@ -79,8 +79,8 @@ class ModelRun:
     # threads, a few ms of them showed up to 90% "wait" with nothing else running — the worker
     # thread's wake-up on the other CPU counts as waiting; the sentinel brackets them instead
     cpu_wait: float | None = None
-    # how much slower than its quiet time the sentinel ran around this run's timing (kept: the
-    # least of its tries); None where not recorded
+    # how much slower than its quiet time the sentinel ran around the kept (fastest) try; None
+    # where not recorded
     slowdown: float | None = None
 
     @property
@@ -95,7 +95,7 @@ class ModelRun:
 
 
 # a network timed while the sentinel ran over SENTINEL_SLOWDOWN slower than its quiet time is
-# timed again, up to PASSES times in all, and the least disturbed timing is kept (see
+# timed again, up to PASSES times in all, and the fastest try is kept (see
 # calibrate._measure.Sentinel)
 PASSES = 3
 # the sentinel's quiet time: this quantile of its times over the pass (a slow stretch is the
@@ -111,14 +111,16 @@ def collect(
     progress: Progress | None = None,
 ) -> list[ModelRun]:
     """Lower and time each ``(name, family, recipe, onnx path)`` at each thread count; a network
-    timed while the machine was disturbed (the sentinel slow, or this process waiting for a CPU)
-    is timed again after the pass."""
+    timed while the machine was disturbed (the sentinel slow, this process waiting for a CPU, or
+    several threads over :data:`SLOW_MODE_RATIO` times its 1-thread time) is timed again after
+    the pass, and its fastest try is kept."""
     out: list[ModelRun] = []
     total = len(items) * len(threads_list)
     step = 0
-    for threads in threads_list:
+    one_thread: dict[int, float] = {}  # item → its whole-run time at 1 thread
+    for threads in sorted(threads_list):
         sentinel = Sentinel(threads)
-        kept: dict[int, tuple[ModelRun, float]] = {}  # item → its least disturbed run, sentinel s
+        kept: dict[int, tuple[ModelRun, float]] = {}  # item → its fastest try, sentinel s
         todo = list(range(len(items)))
         for attempt in range(PASSES):
             for k, i in enumerate(todo):
@@ -129,7 +131,9 @@ def collect(
                 if not attempt:
                     step += 1
                 timed = _measure_one(items[i], threads, runs, sentinel)
-                if timed is not None and (i not in kept or timed[1] < kept[i][1]):
+                if timed is not None and (
+                    i not in kept or timed[0].measured_s < kept[i][0].measured_s
+                ):
                     kept[i] = timed
             if not kept:
                 break
@@ -137,10 +141,14 @@ def collect(
             todo = [
                 i
                 for i, (run, s) in sorted(kept.items())
-                if s > quiet * (1 + SENTINEL_SLOWDOWN) or _waited(run)
+                if s > quiet * (1 + SENTINEL_SLOWDOWN)
+                or _waited(run)
+                or (threads > 1 and run.measured_s > SLOW_MODE_RATIO * one_thread.get(i, np.inf))
             ]
             if not todo:
                 break
+        if threads == 1:
+            one_thread = {i: run.measured_s for i, (run, _) in kept.items()}
         out += [
             dataclasses.replace(run, slowdown=s / quiet - 1)
             for _, (run, s) in sorted(kept.items())
@@ -270,8 +278,10 @@ def fit(
     runtime: str = "onnxruntime",
     seed: int = 0,
     folds: int = FOLDS,
+    fingerprint: Fingerprint | None = None,
 ) -> LearnedProfile:
-    """Fit a :class:`LearnedProfile` on ``runs`` (see the module docstring). Runs measured while
+    """Fit a :class:`LearnedProfile` on ``runs`` (see the module docstring), measured on the
+    machine ``fingerprint`` describes (default: this one). Runs measured while
     another process held a CPU through every retry are left out, unless they are half or more
     (then the machine was busy throughout: all are kept, and ``training["disturbed"]`` says so)."""
     disturbed = sum(r.disturbed for r in runs)
@@ -280,18 +290,7 @@ def fit(
         runs = [r for r in runs if not r.disturbed]
     x, y, ref, keys, cats, model_of, weight = _table(runs)
     networks = sorted({r.name for r in runs})
-    fold_of = {
-        n: i % folds for i, n in enumerate(np.random.default_rng(seed).permutation(networks))
-    }
-    oof = np.empty(len(y))
-    for f in range(folds):
-        test = np.array([fold_of[runs[m].name] == f for m in model_of])
-        if not test.any() or test.all():
-            continue
-        _, _, overall = _fit_models(
-            x[~test], y[~test], keys[~test], cats[~test], weight[~test], seed
-        )
-        oof[test] = overall.predict(x[test])
+    oof = _out_of_fold(runs, x, y, keys, cats, model_of, weight, seed=seed, folds=folds)
     kernel_s = np.exp(oof) * ref
     times = [kernel_s[model_of == m] for m in range(len(runs))]
     run_cats = [list(cats[model_of == m]) for m in range(len(runs))]
@@ -328,10 +327,16 @@ def fit(
         "python": platform.python_version(),
         "measured_at": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+    adaptive = sorted({r.family for r in runs if r.family.startswith(ADAPTIVE_FAMILY)})
+    if adaptive:
+        training["adaptive"] = {
+            f.removeprefix(ADAPTIVE_FAMILY): len({r.name for r in runs if r.family == f})
+            for f in adaptive
+        }
     return LearnedProfile(
         target=target,
         runtime=runtime,
-        fingerprint=this_machine(runtime),
+        fingerprint=fingerprint or this_machine(runtime),
         threads=tuple(sorted({r.threads for r in runs})),
         ops=ops,
         categories=categories,
@@ -340,6 +345,95 @@ def fit(
         intervals=intervals,
         training=training,
     )
+
+
+def _out_of_fold(runs, x, y, keys, cats, model_of, weight, *, seed: int, folds: int) -> np.ndarray:
+    """Each kernel's log-ratio predicted by a model fitted without its network (k-fold by
+    network)."""
+    networks = sorted({r.name for r in runs})
+    fold_of = {
+        n: i % folds for i, n in enumerate(np.random.default_rng(seed).permutation(networks))
+    }
+    oof = np.zeros(len(y))
+    for f in range(folds):
+        test = np.array([fold_of[runs[m].name] == f for m in model_of], dtype=bool)
+        if not test.any() or test.all():
+            continue
+        _, _, overall = _fit_models(
+            x[~test], y[~test], keys[~test], cats[~test], weight[~test], seed
+        )
+        oof[test] = overall.predict(x[test])
+    return oof
+
+
+# Adaptive sampling (nn-Meter samples more kernel configurations where its first predictor errs
+# most). After the first pass, the kernel ops with the largest out-of-fold error times their
+# share of the corpus's kernel time get ADAPT_NETWORKS more networks each (at most ADAPT_OPS
+# ops a round), rich in the modules that lower to them (calibrate._corpus.focused_specs). An op
+# whose time-weighted median error is under ADAPT_MIN_ERROR, or whose kernels are under
+# ADAPT_MIN_SHARE of the time, is left as it is: a tiny op's error hardly moves a network.
+ADAPT_OPS = 3
+ADAPT_NETWORKS = 8
+ADAPT_MIN_ERROR = 0.15
+ADAPT_MIN_SHARE = 0.003
+ADAPTIVE_FAMILY = "adaptive "  # a focused network's family: "adaptive <op key>"
+
+
+@dataclass(frozen=True)
+class WeakOp:
+    """A kernel op the corpus fit predicts badly: its time-weighted median out-of-fold |error|
+    (as a ratio − 1), its share of the corpus's kernel time, its kernels and networks."""
+
+    op: str
+    error: float
+    share: float
+    kernels: int
+    networks: int
+
+    @property
+    def score(self) -> float:
+        return float(np.log1p(self.error) * self.share)
+
+
+def weak_ops(runs: list[ModelRun], *, seed: int = 0, folds: int = FOLDS) -> list[WeakOp]:
+    """The kernel ops the corpus predicts worst out of fold, worst (error × time share) first,
+    above ADAPT_MIN_ERROR and ADAPT_MIN_SHARE; only ops the corpus grammar can draw more of."""
+    x, y, ref, keys, cats, model_of, weight = _table(runs)
+    if not len(y):
+        return []
+    oof = _out_of_fold(runs, x, y, keys, cats, model_of, weight, seed=seed, folds=folds)
+    err, t = np.abs(oof - y), np.exp(y) * ref
+    out = []
+    for op in np.unique(keys):
+        mask = keys == op
+        order = np.argsort(err[mask])
+        cum = np.cumsum(t[mask][order])
+        median = float(err[mask][order][np.searchsorted(cum, cum[-1] / 2)])
+        weak = WeakOp(
+            str(op),
+            float(np.expm1(median)),
+            float(t[mask].sum() / t.sum()),
+            int(mask.sum()),
+            len({runs[m].name for m in model_of[mask]}),
+        )
+        if weak.error >= ADAPT_MIN_ERROR and weak.share >= ADAPT_MIN_SHARE and can_focus(op):
+            out.append(weak)
+    return sorted(out, key=lambda w: -w.score)
+
+
+def adaptive_specs(runs: list[ModelRun], *, seed: int = 0, round_: int = 0) -> list[ZooSpec]:
+    """The networks of one adaptive round: ADAPT_NETWORKS for each of the ADAPT_OPS weakest
+    kernel ops, none already in ``runs`` (a network drawn for two ops is kept once)."""
+    seen = {r.name for r in runs}
+    specs: list[ZooSpec] = []
+    for weak in weak_ops(runs, seed=seed)[:ADAPT_OPS]:
+        for spec in focused_specs(
+            weak.op, ADAPT_NETWORKS, seed=seed, start=50_000 + 10_000 * round_
+        ):
+            if spec.name not in seen:
+                seen.add(spec.name)
+                specs.append(spec)
+    return specs
 
 
 def corpus_items(
@@ -351,8 +445,19 @@ def corpus_items(
     progress: Progress | None = None,
 ) -> list[tuple[str, str, str, Path]]:
     """Export the corpus (cached in ``folder``) in each recipe."""
+    return export_items(corpus_specs(count, seed=seed), folder, recipes=recipes, progress=progress)
+
+
+def export_items(
+    specs: list[ZooSpec],
+    folder: Path,
+    *,
+    recipes: tuple[str, ...],
+    progress: Progress | None = None,
+) -> list[tuple[str, str, str, Path]]:
+    """Export corpus networks (cached in ``folder``) in each recipe; a network over
+    :data:`MAX_MACS`, or one the exporter or quantizer cannot take, is passed over."""
     items = []
-    specs = corpus_specs(count, seed=seed)
     for i, spec in enumerate(specs):
         if progress:
             progress(f"export {spec.name}", i, len(specs))
@@ -380,17 +485,26 @@ def calibrate_learned(
     runs: int = 30,
     seed: int = 0,
     quick: bool = False,
+    adaptive_rounds: int = 1,
     progress: Progress | None = None,
 ) -> LearnedProfile:
-    """Profile ``networks`` corpus networks here, fit, write the profile; returns it."""
+    """Profile ``networks`` corpus networks here, then ``adaptive_rounds`` rounds of networks
+    focused on the kernel ops predicted worst (none with ``quick``), fit, write the profile;
+    returns it."""
 
     if quick:
-        runs = QUICK["runs"]
+        runs, adaptive_rounds = QUICK["runs"], 0
     with tempfile.TemporaryDirectory(prefix="edgefit-corpus-") as tmp:
         folder = Path(cache) if cache else Path(tmp)
         folder.mkdir(parents=True, exist_ok=True)
         items = corpus_items(networks, folder, recipes=recipes, seed=seed, progress=progress)
         runs_ = collect(items, threads_list, runs=runs, progress=progress)
+        for round_ in range(adaptive_rounds):
+            specs = adaptive_specs(runs_, seed=seed, round_=round_)
+            if not specs:
+                break
+            items = export_items(specs, folder, recipes=recipes, progress=progress)
+            runs_ += collect(items, threads_list, runs=runs, progress=progress)
     path = (
         Path(out) if out else learned_path("host-cpu", "onnxruntime", this_machine("onnxruntime"))
     )
@@ -407,16 +521,29 @@ def measurements_path(profile_path: Path) -> Path:
     return Path(str(profile_path).replace(".profile.json", "") + ".measurements.json.gz")
 
 
-def _fit_and_write(runs_: list[ModelRun], path: Path, *, seed: int, folds: int) -> LearnedProfile:
-    profile = fit(runs_, seed=seed, folds=folds)
+def _fit_and_write(
+    runs_: list[ModelRun],
+    path: Path,
+    *,
+    seed: int,
+    folds: int,
+    fingerprint: Fingerprint | None = None,
+    measured_at: str | None = None,
+) -> LearnedProfile:
+    profile = fit(runs_, seed=seed, folds=folds, fingerprint=fingerprint)
+    if measured_at:  # a refit: the timings are as old as they were, the fit is new
+        profile.training["refit_at"] = profile.training["measured_at"]
+        profile.training["measured_at"] = measured_at
     write_atomic(path, to_json(profile.to_dict()))
     return learned_from_dict(profile.to_dict(), path=str(path))
 
 
 def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
     """Fit the profile at ``path`` again from the kernel timings stored beside it (no
-    measuring)."""
+    measuring). The machine and the time they were measured on are the old profile's (read even
+    from a profile of an older format), so another machine's profile can be refitted here."""
     stored = measurements_path(path)
+    fingerprint, measured_at = _measured_on(path)
     try:
         rows = json.loads(gzip.decompress(stored.read_bytes()))
         runs_ = runs_from_dict(rows)
@@ -426,7 +553,21 @@ def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
             where=str(stored),
             fix="run `edgefit calibrate --target host-cpu` without --refit to measure again",
         ) from None
-    return _fit_and_write(runs_, path, seed=seed, folds=FOLDS)
+    return _fit_and_write(
+        runs_, path, seed=seed, folds=FOLDS, fingerprint=fingerprint, measured_at=measured_at
+    )
+
+
+def _measured_on(path: Path) -> tuple[Fingerprint | None, str | None]:
+    """The fingerprint and measurement time of the profile at ``path`` (None, None where there is
+    no readable one: the timings are then taken to be this machine's)."""
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        return Fingerprint.from_dict(d["fingerprint"]), (d.get("training") or {}).get(
+            "measured_at"
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
 
 
 def runs_to_dict(runs: list[ModelRun]) -> list[dict]:

@@ -64,6 +64,15 @@ def calibrate(
             help="learned: corpus networks to profile (default 150; 16 with --quick).",
         ),
     ] = None,
+    adaptive_rounds: Annotated[
+        int,
+        typer.Option(
+            "--adaptive-rounds",
+            min=0,
+            help="learned: rounds of extra networks focused on the kernel ops the first fit "
+            "predicts worst (default 1; none with --quick).",
+        ),
+    ] = 1,
     refit: Annotated[
         bool,
         typer.Option(
@@ -104,6 +113,7 @@ def calibrate(
             method=method,
             quick=quick,
             networks=networks,
+            adaptive_rounds=adaptive_rounds,
             refit=refit,
             threads=threads,
             out=out,
@@ -140,6 +150,13 @@ def _render(result, runtime: str) -> None:
             f"at {', '.join(map(str, profile.threads))} thread(s); cross-validated by network: "
             f"median |error| {cv['median_abs_error']:.1%}, {cv['within_10pct']:.0%} within ±10%"
         )
+        adaptive = profile.training.get("adaptive") or {}
+        if adaptive:
+            console.print(
+                "adaptive sampling: "
+                + ", ".join(f"{n} networks for {op}" for op, n in adaptive.items())
+                + " (the kernel ops the first fit predicted worst)"
+            )
         disturbed = profile.training.get("disturbed") or {}
         if disturbed.get("runs"):
             what = (

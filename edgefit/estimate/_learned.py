@@ -45,7 +45,8 @@ from edgefit.estimate._lower_ort import Lowered
 from edgefit.estimate._node_features import CATEGORIES, FEATURES, category, node_features, op_key
 from edgefit.estimate._trees import TreeEnsemble
 
-FORMAT = "edgefit-learned-profile/1"
+# /2: a recurrent kernel's reference time counts its recurrence weights read at every step
+FORMAT = "edgefit-learned-profile/2"
 COVERAGE = 0.8  # what the printed interval aims to cover on architectures never trained on
 # The printed interval is this quantile of |log error| over held-out corpus networks in the
 # profile's cross-validation. New architectures err more than held-out corpus networks: with the
@@ -236,7 +237,9 @@ def learned_from_dict(d: dict, *, path: str = "<dict>") -> LearnedProfile:
         raise EdgefitError(
             f"invalid learned profile: {exc}",
             where=path,
-            fix="re-run `edgefit calibrate --target host-cpu --runtime onnxruntime`",
+            fix="re-run `edgefit calibrate --target host-cpu --runtime onnxruntime` (with "
+            f"`--refit --out {path}` it fits again from the timings stored beside it, measuring "
+            "nothing)",
         ) from None
 
 

@@ -252,6 +252,8 @@ def _weight_index(node: LoweredNode) -> int | None:
         return 1
     if node.op in _GEMM:
         return 1 if 1 in node.weights else None
+    if node.op in _RNN:
+        return 1  # W, the input weights (dirs, gates × hidden, input); R, the recurrence, is 2
     return None
 
 
@@ -344,6 +346,17 @@ def _bytes(node: LoweredNode) -> tuple[float, float, float]:
     return in_b, out_b, w_b
 
 
+def _recurrent_bytes(node: LoweredNode) -> float:
+    """The weight traffic a recurrent kernel adds over one read of its weights: each of its
+    sequence steps is a matrix-vector product over the recurrence weights (input 2), read again
+    from cache every step (onnxruntime projects the inputs for all steps in one GEMM first)."""
+    if category(node) != "rnn" or len(node.shape(0)) != 3:
+        return 0.0
+    r = node.shape(2)
+    r_type = node.in_types[2] if len(node.in_types) > 2 else "fp32"
+    return max(float(node.shape(0)[0]) - 1.0, 0.0) * _prod(r) * _BYTES.get(r_type, 4)
+
+
 def reference_time(macs: float, moved_bytes: float) -> float:
     return macs / REF_OPS_PER_S + moved_bytes / REF_BYTES_PER_S + REF_FLOOR_S
 
@@ -352,7 +365,7 @@ def node_features(node: LoweredNode, threads: int) -> tuple[np.ndarray, float]:
     """(feature vector in :data:`FEATURES` order, reference time in seconds)."""
     f = _work(node)
     in_b, out_b, w_b = _bytes(node)
-    ref = reference_time(f["macs"], in_b + out_b + w_b)
+    ref = reference_time(f["macs"], in_b + out_b + w_b + _recurrent_bytes(node))
     wi = _weight_index(node)
     w_type = node.in_types[wi] if wi is not None and wi < len(node.in_types) else "fp32"
     per_channel = 0.0

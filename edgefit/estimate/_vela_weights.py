@@ -12,6 +12,13 @@ symmetric, per output channel) and, where Arm Vela is installed, runs its public
 the MCU zoo). Without Vela the weights count one byte each. A plan's channel scale scales the
 stream linearly, like any weight count.
 
+One known gap: Vela 5 compiles for the Ethos-U55 with its C++ back end (Regor), whose weight
+encoder is newer than the Python API's (it chooses a palette and sections per stream) and is not
+exposed. The two agree to the byte on every MCU zoo layer but one shape: a fully connected layer
+with 784 inputs (not a multiple of the 32-deep input blocks) and 256 or more outputs, which Regor
+stores at 1.01–1.05 bytes a weight and the API's encoder at 1.125 (784→128 and 520→512 are
+1.125 in both). That layer makes the zoo's mlp-m 8.4% over Vela in flash and time.
+
 A global average (``ReduceMean`` / ``GlobalAveragePool``) has weights in flash too: Vela runs it
 as a depthwise convolution over the whole map with all-one weights.
 
