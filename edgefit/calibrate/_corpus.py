@@ -16,6 +16,7 @@ by a model fitted without it.
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -397,9 +398,10 @@ def focused_specs(
     for s in range(first, first + draws):
         if _family(np.random.default_rng(s)) not in families:
             continue
-        net, _ = _build(s)
+        net, shape = _build(s)
         hits = sum(type(m).__name__ in wanted for m in net.modules())
-        if hits:
+        # over the cap, the export would drop it (upsampling networks often are: their maps grow)
+        if hits and module_macs(net, shape) <= MAX_MACS:
             found.append((-hits, s))
         if len(found) >= 4 * count:  # enough to choose the richest from
             break
@@ -413,3 +415,33 @@ def focused_specs(
         )
         for _, s in sorted(chosen, key=lambda hs: hs[1])
     ]
+
+
+def module_macs(net, shape: tuple[int, ...]) -> float:
+    """The multiply-accumulates of ``net`` on one input of ``shape``: its convolutions (plain and
+    transposed), linear layers and recurrent layers, counted by forward hooks (the exported
+    graph's count, which the export checks, also has the attention products)."""
+    total = [0.0]
+
+    def hook(m, args, out):
+        y = out[0] if isinstance(out, tuple) else out
+        if isinstance(m, nn.ConvTranspose2d):
+            total[0] += args[0].numel() * m.out_channels // m.groups * math.prod(m.kernel_size)
+        elif isinstance(m, (nn.Conv1d, nn.Conv2d)):
+            total[0] += y.numel() * m.in_channels // m.groups * math.prod(m.kernel_size)
+        elif isinstance(m, nn.Linear):
+            total[0] += y.numel() * m.in_features
+        elif isinstance(m, (nn.LSTM, nn.GRU)):
+            gates = 4 if isinstance(m, nn.LSTM) else 3
+            steps = args[0].shape[1] if m.batch_first else args[0].shape[0]
+            total[0] += steps * gates * m.hidden_size * (m.input_size + m.hidden_size)
+
+    kinds = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.LSTM, nn.GRU)
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, kinds)]
+    try:
+        with torch.no_grad():
+            net(torch.zeros(shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]

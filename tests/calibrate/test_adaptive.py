@@ -106,3 +106,18 @@ def test_the_profile_says_how_many_networks_each_focused_op_got():
     runs += [replace(r, name=f"focus{i}", family="adaptive LSTM/fp32") for i, r in enumerate(_runs(3, seed=2))]
     assert fit(runs, folds=3).training["adaptive"] == {"LSTM/fp32": 3}
     assert "adaptive" not in fit(_runs(12), folds=3).training
+
+
+def test_focused_networks_are_drawn_under_the_corpus_mac_cap():
+    """Upsampling networks grow their maps; one over the cap would only be dropped at export."""
+    import torch
+
+    from edgefit.calibrate._corpus import MAX_MACS, _build, module_macs
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ConvTranspose2d(8, 4, 2, 2),
+                              torch.nn.Flatten(), torch.nn.Linear(4 * 16 * 16, 10))
+    assert module_macs(net, (1, 3, 8, 8)) == 8 * 64 * 3 * 9 + 8 * 64 * 4 * 4 + 10 * 1024
+    lstm = torch.nn.LSTM(16, 32, batch_first=True)
+    assert module_macs(lstm, (1, 50, 16)) == 50 * 4 * 32 * (16 + 32)
+    for spec in focused_specs("ConvTranspose/fp32", 4):
+        assert module_macs(*_build(int(spec.name.rsplit("-", 1)[1]))) <= MAX_MACS
