@@ -289,6 +289,12 @@ def fit(
     if excluded:
         runs = [r for r in runs if not r.disturbed]
     x, y, ref, keys, cats, model_of, weight = _table(runs)
+    if not len(y):
+        raise EdgefitError(
+            f"no kernel timings to fit: none of {len(runs)} network runs has a timed kernel",
+            where="calibrate",
+            fix="profile each network with 5 runs or more (lower(..., runs=5)), or measure again",
+        )
     networks = sorted({r.name for r in runs})
     oof = _out_of_fold(runs, x, y, keys, cats, model_of, weight, seed=seed, folds=folds)
     kernel_s = np.exp(oof) * ref

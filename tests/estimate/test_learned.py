@@ -504,3 +504,11 @@ def test_a_model_onnxruntime_cannot_load_keeps_the_roofline_estimate_with_a_warn
     graph = load_graph(model)
     est = Estimator(graph, load_target("host-cpu"), learned=match).estimate()
     assert est.latency_s > 0 and any("onnxruntime cannot run this model" in w for w in est.warnings)
+
+
+def test_runs_without_a_timed_kernel_are_one_clear_error():
+    """Fewer than 5 profiled runs record no kernel times; fitting on them says so."""
+    untimed = [replace(r, lowered=Lowered(tuple(replace(n, time_s=None) for n in r.lowered.nodes), 1))
+               for r in _synthetic_runs(6)]
+    with pytest.raises(EdgefitError, match="no kernel timings to fit"):
+        fit(untimed, folds=3)
