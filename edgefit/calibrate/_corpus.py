@@ -371,6 +371,9 @@ _FAMILY_MODULES = {
 }  # fmt: skip
 
 
+ADAPTIVE_FAMILY = "adaptive "  # a focused network's family: "adaptive <op key>"
+
+
 def base_op(op_key: str) -> str:
     """The onnxruntime op of a kernel op key ("QLinearConv/u8s8" → "QLinearConv",
     "Upsample@nchwc/fp32" → "Upsample")."""
@@ -409,7 +412,7 @@ def focused_specs(
     return [
         ZooSpec(
             f"corpus{CORPUS_VERSION}-{s}",
-            f"adaptive {op_key}",
+            ADAPTIVE_FAMILY + op_key,
             _build(s)[1],
             functools.partial(_module, s),
         )

@@ -204,7 +204,7 @@ def interleaved(
 
 
 # A network timed with several threads at over this times its own 1-thread time is timed again
-# (calibration: after the pass, up to calibrate._learn.PASSES times; the fidelity zoo:
+# (calibration: after the pass, up to calibrate._collect.PASSES times; the fidelity zoo:
 # calibrate._host_fidelity.SLOW_MODE_RETRIES times), and its fastest try kept — a disturbance
 # only ever slows a run down. On the Zen 5 VM the host has a slow mode for multi-thread runs that
 # nothing on the guest shows, the sentinel included (too small to wake the second thread): a

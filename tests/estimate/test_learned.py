@@ -114,7 +114,7 @@ def test_lowering_times_kernels_when_asked_and_round_trips_as_json():
 def test_collect_records_how_long_its_threads_waited_for_a_cpu(tmp_path):
     import sys
 
-    from edgefit.calibrate._learn import collect
+    from edgefit.calibrate._collect import collect
 
     path = tmp_path / "conv.onnx"
     onnx.save(conv_model(), str(path))
@@ -128,7 +128,7 @@ def test_a_network_timed_while_the_sentinel_ran_slow_is_timed_again(monkeypatch)
     """The host can slow a 2-thread run 1.5-2x with nothing in this process or the guest's counters
     to show it; the sentinel timed around each network does. A network whose sentinel ran over 20%
     slower than quiet is timed again after the pass, and its fastest try is kept."""
-    from edgefit.calibrate import _learn
+    from edgefit.calibrate import _collect
 
     tries: dict[str, int] = {}
     # net2's first try fell in a slow stretch (sentinel 2x, the network 1.8x); net3 was refused
@@ -147,10 +147,10 @@ def test_a_network_timed_while_the_sentinel_ran_slow_is_timed_again(monkeypatch)
         run = ModelRun(name, "toy", "fp32", threads, Lowered((), threads), s * 1e-5, cpu_wait=0.0)
         return run, s
 
-    monkeypatch.setattr(_learn, "Sentinel", _Sentinel)
-    monkeypatch.setattr(_learn, "_measure_one", measure_one)
+    monkeypatch.setattr(_collect, "Sentinel", _Sentinel)
+    monkeypatch.setattr(_collect, "_measure_one", measure_one)
     items = [(f"net{i}", "toy", "fp32", Path(f"net{i}.onnx")) for i in range(12)]
-    runs = _learn.collect(items, (2,))
+    runs = _collect.collect(items, (2,))
     assert tries["net2"] == 2 and all(v == 1 for k, v in tries.items() if k != "net2")
     by_name = {r.name: r for r in runs}
     assert "net3" not in by_name and len(runs) == 11
@@ -162,7 +162,7 @@ def test_a_network_timed_while_the_sentinel_ran_slow_is_timed_again(monkeypatch)
 def test_a_network_slower_with_two_threads_than_with_one_is_timed_again_and_its_fastest_try_kept(monkeypatch):
     """The host's slow mode for 2-thread runs leaves the sentinel fast; a network taking over 1.2x
     its own 1-thread time at 2 threads is timed again after the pass, and its fastest try kept."""
-    from edgefit.calibrate import _learn
+    from edgefit.calibrate import _collect
 
     tries: list[tuple[str, int]] = []
     # at 1 thread every network takes 10 us; at 2 threads net4 first takes 19 us, then 8 us;
@@ -180,11 +180,11 @@ def test_a_network_slower_with_two_threads_than_with_one_is_timed_again_and_its_
         us = 10.0 if threads == 1 else two.get(name, [8.0])[min(k, len(two.get(name, [8.0]))) - 1]
         return ModelRun(name, "toy", "fp32", threads, Lowered((), threads), us * 1e-6, cpu_wait=0.0), 1.0
 
-    monkeypatch.setattr(_learn, "Sentinel", _Sentinel)
-    monkeypatch.setattr(_learn, "_measure_one", measure_one)
+    monkeypatch.setattr(_collect, "Sentinel", _Sentinel)
+    monkeypatch.setattr(_collect, "_measure_one", measure_one)
     items = [(f"net{i}", "toy", "fp32", Path(f"net{i}.onnx")) for i in range(10)]
-    runs = {(r.name, r.threads): r for r in _learn.collect(items, (2, 1))}
-    assert tries.count(("net4", 2)) == 2 and tries.count(("net7", 2)) == _learn.PASSES
+    runs = {(r.name, r.threads): r for r in _collect.collect(items, (2, 1))}
+    assert tries.count(("net4", 2)) == 2 and tries.count(("net7", 2)) == _collect.PASSES
     assert all(tries.count((f"net{i}", 1)) == 1 for i in range(10))  # 1 thread: nothing to compare with
     assert runs[("net4", 2)].measured_s == pytest.approx(8e-6)
     assert runs[("net7", 2)].measured_s == pytest.approx(13e-6)
