@@ -145,7 +145,9 @@ def _retime_slow_mode(
             break
         if progress:
             progress(
-                f"{len(slow)} models slower @{threads}t than @1t: timing them again", attempt, 2
+                f"{len(slow)} models slower @{threads}t than @1t: timing them again",
+                attempt,
+                SLOW_MODE_RETRIES,
             )
         time.sleep(SLOW_MODE_PAUSE_S)
         again = interleaved([measured[i].path for i in slow], threads, quiet_only=True)
