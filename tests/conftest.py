@@ -37,3 +37,20 @@ def run_ok(run_cli):
 
     return run
 
+
+
+@pytest.fixture
+def one_try_per_timing(monkeypatch):
+    """Calibration's quiet-machine retries off: every timing is taken once, disturbed or not.
+
+    For the smoke tests that run a whole calibration on the parallel lane and assert only what it
+    writes (a profile's shape, its fingerprint), never a timing's value. There the other xdist
+    worker keeps a CPU busy, and the retries, which wait for a quiet machine, stretched a 9 s
+    roofline sweep to 52 s and a 27 s learned calibration to 94 s beside a 2-thread matmul loop.
+    The retries themselves are tested with scripted timers (tests/calibrate/test_measure_order.py,
+    tests/estimate/test_learned.py)."""
+    from edgefit.calibrate import _collect, _measure
+
+    monkeypatch.setattr(_measure, "MAX_ATTEMPTS", 1)
+    monkeypatch.setattr(_measure, "ROUND_ATTEMPTS", 1)
+    monkeypatch.setattr(_collect, "PASSES", 1)

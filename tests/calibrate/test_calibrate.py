@@ -116,7 +116,7 @@ def test_calibrate_refuses_targets_it_cannot_measure_here():
 
 
 @pytest.mark.slow
-def test_small_calibration_end_to_end(tmp_path):
+def test_small_calibration_end_to_end(tmp_path, one_try_per_timing):
     """A 20-second sweep writes a loadable profile with the environment and residuals."""
     from edgefit.calibrate import calibrate
 

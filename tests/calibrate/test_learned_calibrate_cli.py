@@ -9,7 +9,9 @@ import pytest
 
 
 @pytest.mark.slow
-def test_calibrate_learned_end_to_end_then_estimate_with_it(run_cli, tmp_path, monkeypatch):
+def test_calibrate_learned_end_to_end_then_estimate_with_it(
+    run_cli, tmp_path, monkeypatch, one_try_per_timing
+):
     """`edgefit calibrate` (learned) on a few random networks writes a profile stamped with this
     machine; `edgefit fidelity --profile` on one zoo model estimates and measures with it."""
     import json
