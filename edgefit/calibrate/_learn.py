@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from edgefit._cpu import spare_threads
 from edgefit._io import to_json, write_atomic
 from edgefit._lazy import lazy_import
 from edgefit.calibrate._collect import (
@@ -101,8 +102,9 @@ def _fit_models(x, y, keys, cats, weights, seed: int) -> tuple[dict, dict, TreeE
     and per-op ensembles were tried and cross-validated worse on the corpus: 13.0% and more median
     whole-network error against 12.1% for one model, 11.3% weighted — an op's own samples cover
     fewer shapes than all kernels together, and the op code is a feature of the one model.)"""
-    # the machine's two cores, never oversubscribed by OpenMP
-    with threadpoolctl.threadpool_limits(2):
+    # the machine's two cores, or one while other work keeps them busy: never oversubscribed by
+    # OpenMP (the fit is the same at any thread count)
+    with threadpoolctl.threadpool_limits(spare_threads()):
         return {}, {}, fit_ensemble(x, y, trees=TREES, leaves=LEAVES, seed=seed, weights=weights)
 
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from edgefit._cpu import spare_threads
 from edgefit._lazy import lazy_import
 
 if TYPE_CHECKING:
@@ -76,17 +76,9 @@ class TrainReport:
 
 
 def default_threads() -> int:
-    """Two CPU threads, or one when other work already keeps the machine's cores busy.
-
-    torch's OpenMP threads spin-wait for each other; on the 2-core development machine, with other
-    jobs running, the default recipe took 75-165 s on 2 threads and about 30 s on 1.
-    """
-    cores = os.cpu_count() or 1
-    try:
-        busy = os.getloadavg()[0] > cores - 0.5
-    except (AttributeError, OSError):  # no load average (Windows): assume an idle machine
-        busy = False
-    return 1 if busy or cores < 2 else 2
+    """Two CPU threads, or one when other work already keeps the machine's cores busy
+    (:func:`edgefit._cpu.spare_threads`)."""
+    return spare_threads()
 
 
 @contextlib.contextmanager

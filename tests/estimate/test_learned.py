@@ -512,3 +512,28 @@ def test_runs_without_a_timed_kernel_are_one_clear_error():
                for r in _synthetic_runs(6)]
     with pytest.raises(EdgefitError, match="no kernel timings to fit"):
         fit(untimed, folds=3)
+
+
+@pytest.mark.parametrize("load, threads", [(0.2, 2), (1.8, 1)])
+def test_the_fit_takes_one_thread_while_other_work_keeps_the_cores_busy(monkeypatch, load, threads):
+    """OpenMP's spin-waiting threads on busy cores: a fit beside another test worker took 17 s on two
+    threads, 4.5 s alone. On a busy 2-core machine (load average over 1.5) the trees take one."""
+    import os
+
+    import threadpoolctl
+
+    from edgefit.calibrate import _learn
+
+    seen = []
+    real = _learn.fit_ensemble
+
+    def spy(*args, **kw):
+        seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "openmp"})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(_learn, "fit_ensemble", spy)
+    fit(_synthetic_runs(12), folds=3)
+    loaded = [s for s in seen if s]  # scikit-learn loads its OpenMP runtime on its first fit
+    assert loaded and all(s == {threads} for s in loaded), seen
