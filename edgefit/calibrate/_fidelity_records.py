@@ -55,6 +55,8 @@ class ThreadStats:
     rounds_left_out: str = ""
     # points still over 1.2× their 1-thread time after being timed again (the host's slow mode)
     slower_than_1_thread: int = 0
+    # points timed again for running over 1.2× their 1-thread time (absent before)
+    retimed: int = 0
 
 
 @dataclass(frozen=True)

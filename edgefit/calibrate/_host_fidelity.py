@@ -52,6 +52,7 @@ class HostRow:
     interval: float  # ± fraction printed with the estimate
     rounds: int = 0  # timed rounds of the measurement
     left_out: int = 0  # of them, left out as disturbed
+    retimed: int = 0  # times measured again for running over SLOW_MODE_RATIO × its 1-thread time
 
     @property
     def error(self) -> float:
@@ -186,6 +187,7 @@ def estimate_zoo(
                 profile.interval(precision_class(low)),
                 m.rounds,
                 m.left_out,
+                m.retimed,
             )
         )
     return rows
@@ -233,6 +235,8 @@ def summarize_host(rows: list[HostRow]) -> dict:
             "median_spread": float(np.median([r.spread for r in sub])),
             "rounds_left_out": f"{sum(r.left_out for r in sub)} of {sum(r.rounds for r in sub)}",
             "slower_than_1_thread": int(slow) if threads > 1 else 0,
+            # points timed again for the slow mode (each kept its fastest timing)
+            "retimed": sum(r.retimed > 0 for r in sub),
             **_int8_direction(sub),
         }
     for family in sorted({r.family for r in rows}):

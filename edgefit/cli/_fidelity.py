@@ -168,6 +168,7 @@ def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:
             f"{t.int8_faster} ({t.points} points, median round spread "
             f"{t.median_spread:.1%}"
             + (f", rounds left out as disturbed: {t.rounds_left_out}" if t.rounds_left_out else "")
+            + (f", {t.retimed} timed again for the slow mode" if t.retimed else "")
             + ")"
         )
         if t.slower_than_1_thread:

@@ -69,8 +69,11 @@ def test_a_model_slower_with_two_threads_than_one_is_timed_again_and_its_fastest
     assert two_t[specs[0].name].measured_s == pytest.approx(8e-6) and two_t[specs[0].name].retimed == 1
     assert two_t[specs[1].name].measured_s == pytest.approx(13e-6) and two_t[specs[1].name].retimed == 2
     assert two_t[specs[2].name].retimed == 0
-    rows = [hf.HostRow(m.model, m.family, m.recipe, m.threads, m.measured_s, 0.0, m.measured_s, 0.2) for m in measured]
-    assert hf.summarize_host(rows)["per_threads"]["2"]["slower_than_1_thread"] == 1
+    rows = [hf.HostRow(m.model, m.family, m.recipe, m.threads, m.measured_s, 0.0, m.measured_s, 0.2,
+                       retimed=m.retimed) for m in measured]
+    summary = hf.summarize_host(rows)["per_threads"]["2"]
+    assert summary["slower_than_1_thread"] == 1 and summary["retimed"] == 2
+    assert [r["retimed"] for r in hf.rows_to_dicts(rows) if r["threads"] == 2] == [1, 2, 0]
 
 
 @pytest.mark.slow
