@@ -3,6 +3,7 @@ verdict."""
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Annotated
 
 import typer
@@ -77,8 +78,9 @@ def estimate(
     )
 
     def render() -> None:
+        # what model intake noticed is every target's warning: said once, after the targets
         for r in result.estimates:
-            _render(r, top)
+            _render(r, top, said_after=result.warnings)
         for w in result.warnings:
             err_console.print(f"warning: {w}")
 
@@ -101,7 +103,7 @@ def _render_dla(dla: dict) -> None:
         console.print(f"  gpu fallback ×{count}: {reason} [dim]({shown})[/]")
 
 
-def _render(r, top: int) -> None:
+def _render(r, top: int, said_after: Container[str] = ()) -> None:
     mode = f", power mode {r.power_mode}" if r.power_mode else ""
     batch = f", batch {r.batch}" if r.batch > 1 else ""
     console.rule(f"[bold]{r.target}[/]{mode}{batch} — {r.plan.dtype}")
@@ -157,4 +159,5 @@ def _render(r, top: int) -> None:
         verdict.add_row(c.constraint, show(c.limit), show(c.value), word)
     console.print(verdict)
     for w in r.warnings:
-        err_console.print(f"warning: {w}")
+        if w not in said_after:
+            err_console.print(f"warning: {w}")

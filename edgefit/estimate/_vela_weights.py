@@ -53,10 +53,16 @@ def _codec():
 
 
 def quantize_per_channel(w: np.ndarray) -> np.ndarray:
-    """int8 symmetric per-output-channel quantization (axis 0), as the deploy recipe does."""
-    flat = np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+    """int8 symmetric per-output-channel quantization (axis 0), as the deploy recipe does.
+
+    A weight that is NaN or infinite (the model's intake warns of it) does not set its channel's
+    scale; it quantizes to 0 (NaN) or to the end of the range (±infinity), so that the stream
+    Vela would encode, and its size, stay defined."""
+    finite = np.isfinite(w)
+    flat = np.abs(np.where(finite, w, 0.0).reshape(w.shape[0], -1)).max(axis=1)
     scale = np.where(flat > 0, flat / 127.0, 1.0).reshape(-1, *([1] * (w.ndim - 1)))
-    return np.clip(np.rint(w / scale), -127, 127).astype(np.int16)
+    q = np.nan_to_num(w / scale, nan=0.0, posinf=127.0, neginf=-127.0)
+    return np.clip(np.rint(q), -127, 127).astype(np.int16)
 
 
 def part_kernel_first(cin: int, taps: int) -> bool:

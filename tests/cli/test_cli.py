@@ -121,3 +121,23 @@ def test_estimate_all_targets_and_missing_dtype_warning():
     lacking = [e for e in estimates if any("does not support fp8" in w for w in e["warnings"])]
     assert lacking and all(e["plan"]["dtype"] != "fp8" for e in lacking)
     assert all(e["latency_s"] > 0 for e in estimates)
+
+
+def test_what_model_intake_noticed_is_said_once_however_many_targets(run_cli, tmp_path):
+    """A NaN weight is the model's warning, not each target's: one line, after the targets."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = np.ones((4, 4), np.float32)
+    w[0, 0] = np.nan
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(w, "w")])
+    path = tmp_path / "nan.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    code, _, err = run_cli("estimate", str(path), "--target", "ethos-u55", "--target", "orin")
+    assert code == 0, err
+    said = [line for line in err.splitlines() if "hold NaN or infinity" in line]
+    assert len(said) == 1, err
