@@ -54,3 +54,10 @@ def one_try_per_timing(monkeypatch):
     monkeypatch.setattr(_measure, "MAX_ATTEMPTS", 1)
     monkeypatch.setattr(_measure, "ROUND_ATTEMPTS", 1)
     monkeypatch.setattr(_collect, "PASSES", 1)
+
+
+@pytest.fixture(autouse=True)
+def _measured_runs_stay_out_of_the_users_cache(monkeypatch, tmp_path_factory):
+    """`edgefit bench` keeps each onnxruntime run it times for `calibrate --refit`
+    (edgefit/calibrate/_observed.py); the suite's benchmarks never join the user's."""
+    monkeypatch.setenv("EDGEFIT_MEASURED_DIR", str(tmp_path_factory.getbasetemp() / "measured"))

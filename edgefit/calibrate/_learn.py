@@ -28,6 +28,7 @@ import numpy as np
 from edgefit._cpu import spare_threads
 from edgefit._io import to_json, write_atomic
 from edgefit._lazy import lazy_import
+from edgefit.calibrate import _observed
 from edgefit.calibrate._collect import (
     PASSES,
     ModelRun,
@@ -426,18 +427,25 @@ def _fit_and_write(
     folds: int,
     fingerprint: Fingerprint | None = None,
     measured_at: str | None = None,
+    observed: dict | None = None,
 ) -> LearnedProfile:
     profile = fit(runs_, seed=seed, folds=folds, fingerprint=fingerprint)
     if measured_at:  # a refit: the timings are as old as they were, the fit is new
         profile.training["refit_at"] = profile.training["measured_at"]
         profile.training["measured_at"] = measured_at
+    if observed is not None:
+        profile.training["observed"] = observed
     write_atomic(path, to_json(profile.to_dict()))
     return learned_from_dict(profile.to_dict(), path=str(path))
 
 
-def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
+def refit_learned(
+    path: Path, *, seed: int = 0, observed_folder: Path | None = None
+) -> LearnedProfile:
     """Fit the profile at ``path`` again from the kernel timings stored beside it (no
-    measuring). The machine and the time they were measured on are the old profile's (read even
+    measuring), with the runs other commands measured on the profile's machine
+    (:mod:`~edgefit.calibrate._observed`, read from ``observed_folder``, default the cache). The
+    machine and the time the stored timings were measured on are the old profile's (read even
     from a profile of an older format), so another machine's profile can be refitted here."""
     stored = measurements_path(path)
     fingerprint, measured_at = _measured_on(path)
@@ -450,8 +458,15 @@ def refit_learned(path: Path, *, seed: int = 0) -> LearnedProfile:
             where=str(stored),
             fix="run `edgefit calibrate --target host-cpu` without --refit to measure again",
         ) from None
+    observed = _observed.load(fingerprint or this_machine(), observed_folder)
     return _fit_and_write(
-        runs_, path, seed=seed, folds=FOLDS, fingerprint=fingerprint, measured_at=measured_at
+        runs_ + observed.runs,
+        path,
+        seed=seed,
+        folds=FOLDS,
+        fingerprint=fingerprint,
+        measured_at=measured_at,
+        observed=observed.summary(),
     )
 
 

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgefit import _format as fmt
+from edgefit._lazy import lazy_import
 from edgefit.cli._common import (
     ExampleOpt,
     ExecutorOpt,
@@ -28,8 +29,11 @@ from edgefit.cli._model import resolve_model
 from edgefit.distributed import LOCAL_DEVICE, require_ray
 from edgefit.distributed._remote import measure_on_device
 from edgefit.errors import EdgefitError
+from edgefit.estimate._fingerprint import this_machine
 from edgefit.runtimes import MeasureSettings, get_runtime
 from edgefit.targets import load_target
+
+_observed = lazy_import("edgefit.calibrate._observed")
 
 CONTENDED = 0.05  # above this CPU-wait share, say that the figures carry foreign load
 RuntimeOpt = Annotated[
@@ -100,6 +104,13 @@ def bench(
             help="With --executor ray: the target whose farm node measures (device:<target>).",
         ),
     ] = "host-cpu",
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="onnxruntime here: profile the model after timing it and keep the run for "
+            "`edgefit calibrate --refit` (<cache>/measured/).",
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Convert MODEL for a runtime, time it in an isolated child, check outputs against fp32."""
@@ -130,6 +141,11 @@ def bench(
             if not as_json:
                 err_console.print(f"measuring on the Ray node that serves device:{remote.id} …")
             timing = measure_on_device(artifact, settings, remote, ray_address)
+        recorded = (
+            _record(artifact.path, threads, timing.p50, as_json)
+            if record and remote is None and rt.name == "onnxruntime"
+            else None
+        )
     report = {
         "model": graph.source,
         "runtime": rt.name,
@@ -140,8 +156,26 @@ def bench(
         "timing": timing.to_dict(),
         "parity": artifact.metadata.get("parity"),
         "notes": graph.notes,
+        "recorded": recorded,
     }
     emit(report, as_json, lambda: _render(report, timing, artifact))
+
+
+def _record(path: Path, threads: int, p50_s: float, quiet: bool) -> dict:
+    """Keep the timed run for `calibrate --refit` (:mod:`edgefit.calibrate._observed`); after the
+    timing, never beside it. A failure here loses the record, never the benchmark."""
+    if not quiet:
+        err_console.print(
+            "profiling it once more for `edgefit calibrate --refit` (--no-record: skip) …"
+        )
+    machine = this_machine("onnxruntime")
+    try:
+        _observed.record(
+            Path(path), threads=threads, measured_s=p50_s, source="bench", machine=machine
+        )
+    except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's errors are RuntimeErrors
+        return {"path": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    return {"path": str(_observed.observed_path(machine)), "error": None}
 
 
 def _remote_device(executor: str, device: str, address: str | None):
