@@ -149,6 +149,13 @@ def optimize(
             "--no-export writes model.onnx only.",
         ),
     ] = True,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="host-cpu: keep the final pick's timings, each model profiled once more "
+            "after them, for `edgefit calibrate --refit` (<cache>/measured/).",
+        ),
+    ] = True,
     quiet: QuietOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -173,6 +180,7 @@ def optimize(
         ray_address=ray_address,
         ray_retries=ray_retries,
         export=export,
+        record=record,
     )
     if sum(x is not None for x in (model, example, factory)) > 1:
         raise EdgefitError(

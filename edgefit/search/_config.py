@@ -95,6 +95,9 @@ class OptimizeConfig:
     # either way. False (--no-export) saves the conversions (several seconds each) in a loop that
     # needs only the pick
     export: bool = True
+    # keep the final pick's interleaved timings, each model profiled once more after them, for
+    # `edgefit calibrate --refit` (edgefit/calibrate/_observed.py); --no-record skips it
+    record: bool = True
 
     def __post_init__(self) -> None:
         threads, listed = _one_or_list(self.threads, self.thread_list)

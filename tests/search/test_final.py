@@ -287,3 +287,24 @@ def test_the_final_pick_leaves_the_slow_mode_out_and_says_so(tiny_run, monkeypat
     p = json.loads(json.dumps(protocol.to_dict()))
     assert all(_schema_errors(c, "protocol_timing") == [] for c in p["candidates"])
     assert sum(c["rounds_left_out"] for c in p["candidates"]) == 2
+
+
+def test_the_final_timings_are_kept_with_their_kernels_for_a_refit(tiny_run, tmp_path, monkeypatch):
+    """The closed loop (#13): each re-measured model is profiled once more, after the timing, and kept
+    with the final median for `calibrate --refit`; --no-record keeps nothing."""
+    from edgefit.calibrate import _observed
+    from edgefit.estimate._fingerprint import this_machine
+
+    monkeypatch.setenv("EDGEFIT_MEASURED_DIR", str(tmp_path / "measured"))
+    protocol = remeasure_leaders(tiny_run, round_s=0.002, settle_s=0.0)
+    kept = _observed.load(this_machine(), tmp_path / "measured").runs
+    assert [r.measured_s for r in kept] == [t.median_s for t in protocol.timings]
+    assert all(r.family == "measured optimize" and r.lowered.nodes[0].op in ("MatMul", "Gemm", "FusedMatMul")
+               for r in kept), [r.lowered.nodes[0].op for r in kept]
+    assert any("5 timing(s) kept with their kernels for `edgefit calibrate --refit`" in n for n in tiny_run.notes)
+
+    from dataclasses import replace
+
+    tiny_run.config = replace(tiny_run.config, record=False)
+    remeasure_leaders(tiny_run, round_s=0.002, settle_s=0.0)
+    assert len(_observed.load(this_machine(), tmp_path / "measured").runs) == len(kept)
