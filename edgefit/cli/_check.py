@@ -79,6 +79,13 @@ def check(
     threads: Annotated[
         int, typer.Option("--threads", help="Intra-op threads for the measurement.")
     ] = 1,
+    record: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the measurement, the model profiled once more after it, for `edgefit "
+            "calibrate --refit` (<cache>/measured/).",
+        ),
+    ] = True,
     fmt: Annotated[
         str, typer.Option("--format", help="github (::error annotations) or plain.")
     ] = "github",
@@ -111,6 +118,7 @@ def check(
             latency_budget_s=budget,
             measure=measure,
             threads=threads,
+            record=record,
             progress=(lambda label: status.update(label)) if status else None,
         )
     finally:

@@ -30,9 +30,14 @@ from edgefit.runtimes._measure import measure_quietly
 
 if TYPE_CHECKING:
     from edgefit import estimate, targets
+    from edgefit.calibrate import _observed
+    from edgefit.estimate import _fingerprint
     from edgefit.records import DoneCandidate, Results
 else:  # the estimator and the target model bring numpy, onnx and pydantic: loaded on first use
     estimate, targets = lazy_import("edgefit.estimate", "edgefit.targets")
+    _observed, _fingerprint = lazy_import(
+        "edgefit.calibrate._observed", "edgefit.estimate._fingerprint"
+    )
 
 COMPARES = ("auto", "measured", "estimate")
 
@@ -98,6 +103,16 @@ def _measure(path: Path, threads: int, runtime: str) -> dict:
         "cpu_wait_fraction": best.cpu_wait_fraction,
         "provenance": best.provenance,
     }
+
+
+def _record(path: Path, threads: int, p50_s: float) -> dict:
+    """Keep the measurement for `calibrate --refit`, after it; a failure loses the record only."""
+    machine = _fingerprint.this_machine("onnxruntime")
+    try:
+        _observed.record(path, threads=threads, measured_s=p50_s, source="check", machine=machine)
+    except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's are RuntimeErrors
+        return {"path": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    return {"path": str(_observed.observed_path(machine)), "error": None}
 
 
 def _checks(est, target, measured: dict | None) -> list[dict]:
@@ -267,6 +282,7 @@ def check_model(
     power_mode: str | None = None,
     measure: bool | None = None,
     threads: int = 1,
+    record: bool = True,
     baseline: Mapping[str, Any] | Results | None = None,
     max_regression: float = 0.05,
     compare: str = "auto",
@@ -278,7 +294,10 @@ def check_model(
     run.
 
     ``measure`` None measures on ``host-cpu`` only (the machine this runs on); ``onnx_path`` is the
-    file to measure (default: the graph's own model, written to a temporary file). ``baseline`` is
+    file to measure (default: the graph's own model, written to a temporary file). ``record``: an
+    onnxruntime measurement is kept, with the model's kernels profiled after it, for `edgefit
+    calibrate --refit` (:mod:`edgefit.calibrate._observed`; ``measured["recorded"]`` says where,
+    or why not). ``baseline`` is
     a loaded results.json (:func:`~edgefit.report.load_results`) or its
     :class:`~edgefit.records.Results` record. ``file`` names the model in annotations.
     """
@@ -308,6 +327,9 @@ def check_model(
             if onnx_path is None:
                 path.write_bytes(graph.model.SerializeToString())
             measured = _measure(path, threads, runtime)
+            if record and runtime == "onnxruntime":
+                say("profiling it once more for `edgefit calibrate --refit`")
+                measured["recorded"] = _record(path, threads, measured["p50_s"])
     name = name or graph.source or "model"
     where = f"{name} on {t.id}" + (f" ({est.power_mode})" if est.power_mode else "")
     checks = _checks(est, t, measured)

@@ -39,6 +39,7 @@ def check(
     latency_budget_s: float | None = None,
     measure: bool | None = None,
     threads: int = 1,
+    record: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> CheckOutcome:
     """Check ``model`` against ``target``'s envelope and, with ``baseline``, against the model an
@@ -47,7 +48,8 @@ def check(
     ``model``: an ONNX file or a built-in example name. ``baseline``: the results.json of an
     earlier `edgefit optimize` run (a path, the loaded dict or its ``Results`` record); the check
     fails when latency grew by more than ``max_regression`` (a share: 0.05 or ``"5%"``).
-    ``measure`` None measures on host-cpu only; other targets are estimated. The outcome's
+    ``measure`` None measures on host-cpu only; other targets are estimated. ``record``: an
+    onnxruntime measurement is kept for `edgefit calibrate --refit`. The outcome's
     ``exit_code`` is the CLI's: 0 pass, 1 a constraint exceeded or latency regressed. Bad input
     raises :class:`~edgefit.errors.EdgefitError`.
 
@@ -82,6 +84,7 @@ def check(
         power_mode=power_mode,
         measure=measure,
         threads=threads,
+        record=record,
         baseline=base,
         max_regression=allowed,
         compare=compare,

@@ -82,3 +82,17 @@ def test_bench_records_an_onnxruntime_run_unless_told_not_to(run_cli, tmp_path, 
     code, out, err = run_cli("bench", str(model), "--runs", "20", "--warmup", "2", "--no-record", "--json")
     assert code == 0 and json.loads(out)["recorded"] is None
     assert len(Path(recorded["path"]).read_text().splitlines()) == 1
+
+
+def test_check_records_its_host_cpu_measurement_unless_told_not_to(run_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("EDGEFIT_MEASURED_DIR", str(tmp_path / "measured"))
+    model = _mlp(tmp_path / "m.onnx", 64)
+    code, out, err = run_cli("check", str(model), "--target", "host-cpu", "--json")
+    assert code in (0, 1), err
+    recorded = json.loads(out)["measured"]["recorded"]
+    assert recorded["error"] is None and Path(recorded["path"]).parent == tmp_path / "measured"
+    (line,) = Path(recorded["path"]).read_text().splitlines()
+    assert json.loads(line)["source"] == "check"
+    code, out, err = run_cli("check", str(model), "--target", "host-cpu", "--no-record", "--json")
+    assert code in (0, 1) and "recorded" not in json.loads(out)["measured"]
+    assert len(Path(recorded["path"]).read_text().splitlines()) == 1
