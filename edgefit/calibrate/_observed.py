@@ -25,7 +25,7 @@ from pathlib import Path
 
 from edgefit._resources import user_cache_dir
 from edgefit.calibrate._collect import ModelRun, runs_from_dict, runs_to_dict
-from edgefit.estimate._fingerprint import Fingerprint
+from edgefit.estimate._fingerprint import Fingerprint, this_machine
 from edgefit.estimate._learned import precision_class
 from edgefit.estimate._lower_ort import lower
 
@@ -73,6 +73,17 @@ def record(
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(line, separators=(",", ":")) + "\n")
     return run
+
+
+def keep(model: Path, *, threads: int, measured_s: float, source: str) -> dict:
+    """:func:`record` on this machine for a command that measured ``model``: ``{"path", "error"}``
+    (the file kept in, or why not). A failure here loses the record, never the command's result."""
+    machine = this_machine("onnxruntime")
+    try:
+        record(model, threads=threads, measured_s=measured_s, source=source, machine=machine)
+    except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's errors are RuntimeErrors
+        return {"path": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    return {"path": str(observed_path(machine)), "error": None}
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ from edgefit.cli._model import resolve_model
 from edgefit.distributed import LOCAL_DEVICE, require_ray
 from edgefit.distributed._remote import measure_on_device
 from edgefit.errors import EdgefitError
-from edgefit.estimate._fingerprint import this_machine
 from edgefit.runtimes import MeasureSettings, get_runtime
 from edgefit.targets import load_target
 
@@ -163,19 +162,12 @@ def bench(
 
 def _record(path: Path, threads: int, p50_s: float, quiet: bool) -> dict:
     """Keep the timed run for `calibrate --refit` (:mod:`edgefit.calibrate._observed`); after the
-    timing, never beside it. A failure here loses the record, never the benchmark."""
+    timing, never beside it."""
     if not quiet:
         err_console.print(
             "profiling it once more for `edgefit calibrate --refit` (--no-record: skip) …"
         )
-    machine = this_machine("onnxruntime")
-    try:
-        _observed.record(
-            Path(path), threads=threads, measured_s=p50_s, source="bench", machine=machine
-        )
-    except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's errors are RuntimeErrors
-        return {"path": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-    return {"path": str(_observed.observed_path(machine)), "error": None}
+    return _observed.keep(Path(path), threads=threads, measured_s=p50_s, source="bench")
 
 
 def _remote_device(executor: str, device: str, address: str | None):

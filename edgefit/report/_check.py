@@ -31,13 +31,10 @@ from edgefit.runtimes._measure import measure_quietly
 if TYPE_CHECKING:
     from edgefit import estimate, targets
     from edgefit.calibrate import _observed
-    from edgefit.estimate import _fingerprint
     from edgefit.records import DoneCandidate, Results
 else:  # the estimator and the target model bring numpy, onnx and pydantic: loaded on first use
     estimate, targets = lazy_import("edgefit.estimate", "edgefit.targets")
-    _observed, _fingerprint = lazy_import(
-        "edgefit.calibrate._observed", "edgefit.estimate._fingerprint"
-    )
+    _observed = lazy_import("edgefit.calibrate._observed")
 
 COMPARES = ("auto", "measured", "estimate")
 
@@ -103,16 +100,6 @@ def _measure(path: Path, threads: int, runtime: str) -> dict:
         "cpu_wait_fraction": best.cpu_wait_fraction,
         "provenance": best.provenance,
     }
-
-
-def _record(path: Path, threads: int, p50_s: float) -> dict:
-    """Keep the measurement for `calibrate --refit`, after it; a failure loses the record only."""
-    machine = _fingerprint.this_machine("onnxruntime")
-    try:
-        _observed.record(path, threads=threads, measured_s=p50_s, source="check", machine=machine)
-    except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's are RuntimeErrors
-        return {"path": None, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
-    return {"path": str(_observed.observed_path(machine)), "error": None}
 
 
 def _checks(est, target, measured: dict | None) -> list[dict]:
@@ -329,7 +316,9 @@ def check_model(
             measured = _measure(path, threads, runtime)
             if record and runtime == "onnxruntime":
                 say("profiling it once more for `edgefit calibrate --refit`")
-                measured["recorded"] = _record(path, threads, measured["p50_s"])
+                measured["recorded"] = _observed.keep(
+                    path, threads=threads, measured_s=measured["p50_s"], source="check"
+                )
     name = name or graph.source or "model"
     where = f"{name} on {t.id}" + (f" ({est.power_mode})" if est.power_mode else "")
     checks = _checks(est, t, measured)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from edgefit.calibrate import _observed
 from edgefit.calibrate._measure import feeds_for, interleaved, session
-from edgefit.estimate._fingerprint import this_machine
 from edgefit.iteration import as_loop
 from edgefit.passes._recipe import Recipe
 from edgefit.passes._recipe_timing import interleaved_timer
@@ -178,27 +177,20 @@ def _record(chosen: list[DoneCandidate], medians_s: list[float], threads: int) -
     (:mod:`edgefit.calibrate._observed`): each model is profiled once more, after the timing.
     Only models at onnxruntime's default graph optimization level, the level calibration lowers
     at. A failure loses a record, never the pick; the notes say what was kept."""
-    machine = this_machine("onnxruntime")
-    kept, failed = 0, []
+    kept, folder, failed = 0, "", []
     for c, median_s in zip(chosen, medians_s):
         if _opt_level(c) != "all":
             continue
-        try:
-            _observed.record(
-                Path(c.path),
-                threads=threads,
-                measured_s=median_s,
-                source="optimize",
-                machine=machine,
-            )
-            kept += 1
-        except (OSError, RuntimeError, ValueError) as exc:  # onnxruntime's are RuntimeErrors
-            failed.append(f"'{c.label}' ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+        got = _observed.keep(Path(c.path), threads=threads, measured_s=median_s, source="optimize")
+        if got["error"]:
+            failed.append(f"'{c.label}' ({got['error'][:120]})")
+        else:
+            kept, folder = kept + 1, str(Path(got["path"]).parent)
     notes = []
     if kept:
         notes.append(
             f"final pick: {kept} timing(s) kept with their kernels for `edgefit calibrate "
-            f"--refit` in {_observed.observed_path(machine).parent} (--no-record: skip)"
+            f"--refit` in {folder} (--no-record: skip)"
         )
     if failed:
         notes.append(f"final pick: not kept for `calibrate --refit`: {', '.join(failed)}")
