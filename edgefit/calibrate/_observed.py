@@ -1,17 +1,19 @@
 """The closed loop: latencies edgefit measured outside calibration, kept for `calibrate --refit`.
 
-When `edgefit bench` times an ONNX model on onnxruntime on this machine, the model is lowered and
-profiled once more, after the timing (never beside it), and the run is appended to
-``<cache>/measured/<machine id>.jsonl`` (``EDGEFIT_MEASURED_DIR`` overrides the folder; the test
-suite points it at a temporary one): one JSON line per model, with its kernels (op, shapes,
-in-network times) and the whole-run time the command measured. `edgefit calibrate --refit` adds
-the lines of the profile's own machine to the corpus timings it fits on, and the profile's
-``training["observed"]`` says how many there were and where they came from. Nothing else reads
-them: a profile changes only through `calibrate`.
+When `edgefit bench` (onnxruntime, this machine), `edgefit check` (host-cpu) or `edgefit optimize`
+(host-cpu, the final pick) has timed an ONNX model, the model is lowered and profiled once more,
+after the timing (never beside it), and the run is appended to ``<cache>/measured/<machine
+id>.jsonl`` (``EDGEFIT_MEASURED_DIR`` overrides the folder; the test suite points it at a temporary
+one): one JSON line per model, with its kernels (op, shapes, in-network times) and the whole-run
+time the command measured. `edgefit calibrate --refit` adds the lines of the profile's own machine
+to the corpus timings it fits on, and the profile's ``training["observed"]`` says how many there
+were and which command measured them. Nothing else reads them: a profile changes only through
+`calibrate`. `edgefit fidelity` does not record: its zoo is the held-out set.
 
-The whole-run time is the measuring command's (bench: the p50 of a child process's timed runs),
-not calibration's interleaved quiet rounds; the kernel times come from the same profiler run
-calibration uses. A line that cannot be read (a write cut short by a kill) is skipped and counted.
+The whole-run time is the measuring command's (bench and check: the p50 of a child process's
+timed runs; optimize: the final pick's interleaved median), not calibration's interleaved quiet
+rounds of the corpus; the kernel times come from the same profiler run calibration uses. A line
+that cannot be read (a write cut short by a kill) is skipped and counted.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def keep(model: Path, *, threads: int, measured_s: float, source: str) -> dict:
 
 @dataclass(frozen=True)
 class Observed:
+    """One machine's observed runs, as read back."""
+
     runs: list[ModelRun]
     skipped: int  # lines that could not be read
 
