@@ -22,7 +22,7 @@ from edgefit._view import view
 from edgefit.cli._common import JsonOpt, QuietOpt, console, emit, err_console
 
 if TYPE_CHECKING:
-    from edgefit.calibrate import _fidelity_records
+    from edgefit.calibrate import _fidelity_records, _measure
     from edgefit.calibrate._fidelity_records import (
         CheckFidelity,
         Figures,
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
         ZooFidelity,
     )
 else:  # calibrate's package brings numpy and onnx: loaded when a fidelity table is printed
-    _fidelity_records = lazy_import("edgefit.calibrate._fidelity_records")
+    _fidelity_records, _measure = lazy_import(
+        "edgefit.calibrate._fidelity_records", "edgefit.calibrate._measure"
+    )
 
 TargetOpt = Annotated[
     str, typer.Option("--target", "-t", help="Target to calibrate (measured here).")
@@ -174,8 +176,9 @@ def render_host_summary(summary: Mapping[str, Any] | HostFidelity) -> None:
         if t.slower_than_1_thread:
             err_console.print(
                 f"warning: at {threads} threads {t.slower_than_1_thread} of {t.points} models "
-                "measured over 1.2× their 1-thread time even when timed again: this machine was "
-                "in a slow mode for multi-thread runs, and those figures are the slow mode's"
+                f"measured over {_measure.SLOW_MODE_RATIO:g}× their 1-thread time even when "
+                "timed again: this machine was in a slow mode for multi-thread runs, and those "
+                "figures are the slow mode's"
             )
 
 

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from edgefit.calibrate import _observed
-from edgefit.calibrate._measure import feeds_for, interleaved, session
+from edgefit.calibrate._measure import SENTINEL_SLOWDOWN, feeds_for, interleaved, session
 from edgefit.iteration import as_loop
 from edgefit.passes._recipe import Recipe
 from edgefit.passes._recipe_timing import interleaved_timer
@@ -165,7 +165,8 @@ def remeasure_leaders(
     left_out = sum(t.rounds_left_out for t in timings)
     if left_out:
         run.notes.append(
-            f"final pick: {left_out} round(s) over 20% slower than the same candidate's fastest "
+            f"final pick: {left_out} round(s) over {SENTINEL_SLOWDOWN:.0%} slower than the same "
+            "candidate's fastest "
             f"were left out as the machine's slow mode, and rounds added until {rounds} were "
             f"quiet (at most {max_rounds} in all)"
         )
